@@ -1,0 +1,339 @@
+//! The seed format: the orgs, users and client apps an emulator starts with.
+//!
+//! A seed is TOML or JSON (by file extension). Every field but an org's `name`, a user's
+//! `username` and an app's `consumer_key` has a default, so a seed can be as short as the test
+//! that needs it. See the README's "Seed format" section for a full example.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Seed {
+    #[serde(default)]
+    pub orgs: Vec<OrgSeed>,
+    #[serde(default)]
+    pub apps: Vec<AppSeed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgSeed {
+    /// 15- or 18-character org id starting `00D`; generated when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The company name, as `SELECT Name FROM Organization` returns it.
+    pub name: String,
+    /// `OrganizationType`, e.g. "Enterprise Edition" or "Developer Edition".
+    #[serde(default = "default_edition")]
+    pub edition: String,
+    /// A sandbox answers `IsSandbox = true` and signs in only through the sandbox login host.
+    #[serde(default)]
+    pub sandbox: bool,
+    /// `InstanceName`, e.g. "NA1" or "CS42"; derived from `sandbox` when absent.
+    #[serde(default)]
+    pub instance_name: Option<String>,
+    /// Access tokens expire after this many seconds without use (the org's session timeout).
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout_secs: u64,
+    /// Daily API request allowance (`DailyApiRequests.Max`).
+    #[serde(default = "default_daily_api_limit")]
+    pub daily_api_limit: u64,
+    #[serde(default)]
+    pub users: Vec<UserSeed>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSeed {
+    /// Optional 15- or 18-character user id starting `005`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Unique across the whole emulator, as Salesforce usernames are.
+    pub username: String,
+    /// Defaults to the username.
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// Typed on the emulator's own sign-in page; never seen by Lightbridge.
+    #[serde(default = "default_password")]
+    pub password: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// *API Enabled*: without it every REST call answers `API_CURRENTLY_DISABLED`.
+    #[serde(default = "yes")]
+    pub api_enabled: bool,
+    /// *Customize Application*: without it static resources cannot be created or changed.
+    #[serde(default = "yes")]
+    pub customize_application: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSeed {
+    #[serde(default = "default_app_name")]
+    pub name: String,
+    pub consumer_key: String,
+    #[serde(default)]
+    pub consumer_secret: String,
+    /// Exact callback URLs; `redirect_uri` must equal one of them.
+    #[serde(default)]
+    pub callback_urls: Vec<String>,
+    /// OAuth scopes the app may grant; a request without `scope` gets all of them.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// PEM X.509 certificate whose key signs JWT bearer assertions.
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// Path of a PEM certificate file (relative to the seed file).
+    #[serde(default)]
+    pub certificate_file: Option<PathBuf>,
+    /// Emulator convenience: generate an RSA key pair and certificate at start. The private
+    /// key is written next to the CA file and is available from `Emulator::private_key_pem`.
+    #[serde(default)]
+    pub generate_certificate: bool,
+    #[serde(default)]
+    pub require_pkce: bool,
+    /// "Require Secret for Web Server Flow".
+    #[serde(default = "yes")]
+    pub require_secret: bool,
+    /// "Require Secret for Refresh Token Flow" (a secret that is sent is checked either way).
+    #[serde(default)]
+    pub require_secret_for_refresh: bool,
+    /// Refresh-token rotation: each refresh returns a new refresh token and retires the old one.
+    #[serde(default)]
+    pub rotate_refresh_tokens: bool,
+    /// Refresh tokens expire this many seconds after issue; absent = valid until revoked.
+    #[serde(default)]
+    pub refresh_token_ttl_secs: Option<u64>,
+    /// Client-credentials flow: the username the token acts as. Absent = flow not enabled.
+    #[serde(default)]
+    pub client_credentials_user: Option<String>,
+    /// Usernames pre-authorized by an admin ("Admin approved users are pre-authorized").
+    #[serde(default)]
+    pub pre_authorized: Vec<String>,
+    /// An app that is not installed refuses every sign-in with `app must be installed into org`.
+    #[serde(default = "yes")]
+    pub installed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_edition() -> String {
+    "Enterprise Edition".into()
+}
+fn default_session_timeout() -> u64 {
+    7200
+}
+fn default_daily_api_limit() -> u64 {
+    100_000
+}
+fn default_password() -> String {
+    "emulator".into()
+}
+fn default_app_name() -> String {
+    "Connected App".into()
+}
+fn default_scopes() -> Vec<String> {
+    ["api", "refresh_token", "offline_access", "web", "id", "openid", "full"].map(String::from).to_vec()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("cannot read seed file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("seed file {path} is not valid {format}: {message}")]
+    Parse { path: PathBuf, format: &'static str, message: String },
+    #[error("seed is inconsistent: {0}")]
+    Invalid(String),
+}
+
+impl Seed {
+    /// Reads a seed from a `.toml` or `.json` file; relative certificate paths are resolved
+    /// against the file's folder.
+    pub fn from_file(path: &Path) -> Result<Self, SeedError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SeedError::Read { path: path.to_owned(), source })?;
+        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let mut seed: Seed = if is_json {
+            serde_json::from_str(&text).map_err(|e| SeedError::Parse {
+                path: path.to_owned(),
+                format: "JSON",
+                message: e.to_string(),
+            })?
+        } else {
+            toml::from_str(&text).map_err(|e| SeedError::Parse {
+                path: path.to_owned(),
+                format: "TOML",
+                message: e.to_string(),
+            })?
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        for app in &mut seed.apps {
+            if let Some(file) = app.certificate_file.take() {
+                let full = base.join(&file);
+                let pem = std::fs::read_to_string(&full).map_err(|source| SeedError::Read { path: full, source })?;
+                app.certificate = Some(pem);
+            }
+        }
+        Ok(seed)
+    }
+
+    /// The built-in demo seed: a production org and a sandbox; an admin holding both
+    /// permissions, a user without *Customize Application* and one without *API Enabled*;
+    /// and one client app with a generated JWT certificate.
+    pub fn demo() -> Self {
+        let user = |username: &str, first: &str, last: &str, customize: bool, api: bool| UserSeed {
+            id: None,
+            username: username.into(),
+            email: Some(username.replace(".sandbox", "")),
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            password: "emulator".into(),
+            active: true,
+            api_enabled: api,
+            customize_application: customize,
+        };
+        Seed {
+            orgs: vec![
+                OrgSeed {
+                    id: Some("00D5g0000012AbCEAU".into()),
+                    name: "Acme Corporation".into(),
+                    edition: "Enterprise Edition".into(),
+                    sandbox: false,
+                    instance_name: Some("NA224".into()),
+                    session_timeout_secs: default_session_timeout(),
+                    daily_api_limit: default_daily_api_limit(),
+                    users: vec![
+                        user("admin@acme.example", "Ada", "Admin", true, true),
+                        user("editor@acme.example", "Eli", "Editor", false, true),
+                        user("noapi@acme.example", "Nia", "Noapi", true, false),
+                    ],
+                },
+                OrgSeed {
+                    id: Some("00D7x0000009SbXEAU".into()),
+                    name: "Acme Corporation (UAT sandbox)".into(),
+                    edition: "Enterprise Edition".into(),
+                    sandbox: true,
+                    instance_name: Some("CS42".into()),
+                    session_timeout_secs: default_session_timeout(),
+                    daily_api_limit: 5_000_000,
+                    users: vec![
+                        user("admin@acme.example.uat", "Ada", "Admin", true, true),
+                        user("editor@acme.example.uat", "Eli", "Editor", false, true),
+                    ],
+                },
+            ],
+            apps: vec![AppSeed {
+                name: "Lightbridge".into(),
+                consumer_key: "3MVG9LightbridgeDemoConsumerKey".into(),
+                consumer_secret: "demo-consumer-secret-change-me".into(),
+                callback_urls: vec![
+                    "http://127.0.0.1:8080/oauth/callback".into(),
+                    "http://localhost:8080/oauth/callback".into(),
+                ],
+                scopes: default_scopes(),
+                certificate: None,
+                certificate_file: None,
+                generate_certificate: true,
+                require_pkce: true,
+                require_secret: true,
+                require_secret_for_refresh: false,
+                rotate_refresh_tokens: false,
+                refresh_token_ttl_secs: None,
+                client_credentials_user: Some("admin@acme.example".into()),
+                pre_authorized: vec!["admin@acme.example".into(), "admin@acme.example.uat".into()],
+                installed: true,
+            }],
+        }
+    }
+}
+
+impl UserSeed {
+    /// A user with both permissions and the default password.
+    pub fn new(username: impl Into<String>) -> Self {
+        UserSeed {
+            id: None,
+            username: username.into(),
+            email: None,
+            first_name: None,
+            last_name: None,
+            password: default_password(),
+            active: true,
+            api_enabled: true,
+            customize_application: true,
+        }
+    }
+}
+
+impl OrgSeed {
+    pub fn new(name: impl Into<String>) -> Self {
+        OrgSeed {
+            id: None,
+            name: name.into(),
+            edition: default_edition(),
+            sandbox: false,
+            instance_name: None,
+            session_timeout_secs: default_session_timeout(),
+            daily_api_limit: default_daily_api_limit(),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl AppSeed {
+    pub fn new(consumer_key: impl Into<String>, consumer_secret: impl Into<String>) -> Self {
+        AppSeed {
+            name: default_app_name(),
+            consumer_key: consumer_key.into(),
+            consumer_secret: consumer_secret.into(),
+            callback_urls: Vec::new(),
+            scopes: default_scopes(),
+            certificate: None,
+            certificate_file: None,
+            generate_certificate: false,
+            require_pkce: false,
+            require_secret: true,
+            require_secret_for_refresh: false,
+            rotate_refresh_tokens: false,
+            refresh_token_ttl_secs: None,
+            client_credentials_user: None,
+            pre_authorized: Vec::new(),
+            installed: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_toml_seed_fills_in_defaults() {
+        let seed: Seed = toml::from_str(
+            r#"
+            [[orgs]]
+            name = "Tiny"
+            [[orgs.users]]
+            username = "a@tiny.example"
+            [[apps]]
+            consumer_key = "key"
+            "#,
+        )
+        .expect("parses");
+        let user = &seed.orgs[0].users[0];
+        assert!(user.api_enabled && user.customize_application && user.active);
+        assert_eq!(seed.orgs[0].session_timeout_secs, 7200);
+        assert!(seed.apps[0].installed && seed.apps[0].require_secret);
+    }
+
+    #[test]
+    fn unknown_seed_keys_are_refused() {
+        let err = toml::from_str::<Seed>("[[orgs]]\nname='x'\nsandboxx=true\n").expect_err("typo must be refused");
+        assert!(err.to_string().contains("sandboxx"), "{err}");
+    }
+}

@@ -1,0 +1,444 @@
+//! The emulator's world: orgs, users, apps, issued credentials and static resources, held in
+//! memory behind one lock. Handlers take the lock briefly and never across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::ids;
+use crate::seed::{AppSeed, OrgSeed, Seed, SeedError, UserSeed};
+
+/// How long an authorization code may wait to be exchanged (seconds).
+pub const CODE_TTL_SECS: i64 = 15 * 60;
+/// How long a sign-in page stays valid (seconds).
+pub const PENDING_TTL_SECS: i64 = 30 * 60;
+/// Largest static resource body (bytes): 5 MB.
+pub const MAX_RESOURCE_BYTES: usize = 5 * 1024 * 1024;
+/// Static resource storage per org (bytes): 250 MB.
+pub const MAX_ORG_RESOURCE_BYTES: usize = 250 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub edition: String,
+    pub sandbox: bool,
+    pub instance_name: String,
+    pub session_timeout_ms: i64,
+    pub daily_api_limit: u64,
+    pub api_used: u64,
+    pub created_ms: i64,
+    /// Counter for record ids minted in this org.
+    pub next_record: u64,
+    pub pod: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub org_id: String,
+    pub username: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub password: String,
+    pub active: bool,
+    pub api_enabled: bool,
+    pub customize_application: bool,
+}
+
+impl User {
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name).trim().to_string()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub name: String,
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    pub callback_urls: Vec<String>,
+    pub scopes: Vec<String>,
+    /// PKCS#1 `RSAPublicKey` DER taken from the app's certificate.
+    pub jwt_public_key: Option<Vec<u8>>,
+    pub require_pkce: bool,
+    pub require_secret: bool,
+    pub require_secret_for_refresh: bool,
+    pub rotate_refresh_tokens: bool,
+    pub refresh_token_ttl_ms: Option<i64>,
+    pub client_credentials_user: Option<String>,
+    pub pre_authorized: Vec<String>,
+    pub installed: bool,
+}
+
+/// An issued access token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub org_id: String,
+    pub user_id: String,
+    pub consumer_key: String,
+    pub scopes: Vec<String>,
+    pub expires_ms: i64,
+    /// When the expiry was last pushed out; Salesforce extends a session once more than half
+    /// of its timeout has passed since then.
+    pub extended_ms: i64,
+    /// The refresh token this access token came from, so revoking one revokes both.
+    pub refresh_token: Option<String>,
+    /// Base URL of the host that issued the token (`<base>/id/<org>/<user>` is its identity).
+    pub login_base: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshGrant {
+    pub login_base: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub consumer_key: String,
+    pub scopes: Vec<String>,
+    pub expires_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthCode {
+    pub consumer_key: String,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub user_id: String,
+    pub org_id: String,
+    pub scopes: Vec<String>,
+    pub expires_ms: i64,
+    pub login_base: String,
+}
+
+/// An authorize request waiting for the user to sign in and approve.
+#[derive(Debug, Clone)]
+pub struct PendingAuth {
+    pub host: crate::HostKind,
+    pub login_base: String,
+    pub consumer_key: String,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scopes: Vec<String>,
+    pub code_challenge: Option<String>,
+    pub force_consent: bool,
+    pub user_id: Option<String>,
+    pub expires_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StaticResource {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub content_type: String,
+    pub cache_control: String,
+    pub description: Option<String>,
+    pub body: Arc<Vec<u8>>,
+    pub created_ms: i64,
+    pub created_by: String,
+    pub modified_ms: i64,
+    pub modified_by: String,
+}
+
+/// A query's remaining records, fetched page by page through `nextRecordsUrl`.
+#[derive(Debug, Clone)]
+pub struct QueryCursor {
+    pub org_id: String,
+    pub records: Arc<Vec<serde_json::Value>>,
+    pub batch: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub orgs: HashMap<String, Org>,
+    pub org_order: Vec<String>,
+    pub users: HashMap<String, User>,
+    /// Lower-cased username → user id.
+    pub usernames: HashMap<String, String>,
+    pub apps: HashMap<String, App>,
+    pub sessions: HashMap<String, Session>,
+    pub refresh_tokens: HashMap<String, RefreshGrant>,
+    pub codes: HashMap<String, AuthCode>,
+    pub pending: HashMap<String, PendingAuth>,
+    /// (consumer key, user id) pairs the user approved on the consent page.
+    pub approvals: std::collections::HashSet<(String, String)>,
+    pub resources: HashMap<String, StaticResource>,
+    /// (org id, lower-cased name) → resource id.
+    pub resource_names: HashMap<(String, String), String>,
+    pub cursors: HashMap<String, QueryCursor>,
+    pub cursor_order: VecDeque<String>,
+    next_org: u64,
+    next_user: u64,
+    /// Generated JWT private keys (PEM) by consumer key.
+    pub generated_keys: HashMap<String, String>,
+}
+
+const MAX_CURSORS: usize = 1_000;
+
+impl World {
+    pub fn user_by_username(&self, username: &str) -> Option<&User> {
+        self.usernames.get(&username.to_ascii_lowercase()).and_then(|id| self.users.get(id))
+    }
+
+    pub fn add_seed(&mut self, seed: &Seed, now_ms: i64) -> Result<(), SeedError> {
+        for org in &seed.orgs {
+            self.add_org(org, now_ms)?;
+        }
+        for app in &seed.apps {
+            self.add_app(app)?;
+        }
+        Ok(())
+    }
+
+    pub fn add_org(&mut self, seed: &OrgSeed, now_ms: i64) -> Result<String, SeedError> {
+        self.next_org += 1;
+        let id = match &seed.id {
+            Some(id) => ids::normalize(id).filter(|id| id.starts_with(ids::ORG_PREFIX)).ok_or_else(|| {
+                SeedError::Invalid(format!("org id {id:?} is not a 15- or 18-character id starting 00D"))
+            })?,
+            None => ids::make(ids::ORG_PREFIX, "Lb", self.next_org),
+        };
+        if self.orgs.contains_key(&id) {
+            return Err(SeedError::Invalid(format!("org id {id} is used twice")));
+        }
+        // Usernames are unique across Salesforce: check them all before changing anything.
+        let mut seen = std::collections::HashSet::new();
+        for user in &seed.users {
+            let key = user.username.to_ascii_lowercase();
+            if self.usernames.contains_key(&key) || !seen.insert(key) {
+                return Err(SeedError::Invalid(format!("username {} is used twice", user.username)));
+            }
+        }
+        let pod = id[3..5].to_string();
+        let instance_name = seed.instance_name.clone().unwrap_or_else(|| {
+            if seed.sandbox {
+                format!("CS{}", 10 + self.next_org % 90)
+            } else {
+                format!("NA{}", 10 + self.next_org % 200)
+            }
+        });
+        self.orgs.insert(
+            id.clone(),
+            Org {
+                id: id.clone(),
+                name: seed.name.clone(),
+                edition: seed.edition.clone(),
+                sandbox: seed.sandbox,
+                instance_name,
+                session_timeout_ms: (seed.session_timeout_secs as i64).saturating_mul(1000),
+                daily_api_limit: seed.daily_api_limit,
+                api_used: 0,
+                created_ms: now_ms,
+                next_record: 0,
+                pod,
+            },
+        );
+        self.org_order.push(id.clone());
+        for user in &seed.users {
+            self.add_user(&id, user)?;
+        }
+        Ok(id)
+    }
+
+    pub fn add_user(&mut self, org_id: &str, seed: &UserSeed) -> Result<String, SeedError> {
+        let key = seed.username.to_ascii_lowercase();
+        if self.usernames.contains_key(&key) {
+            return Err(SeedError::Invalid(format!("username {} is used twice", seed.username)));
+        }
+        let org = self.orgs.get(org_id).ok_or_else(|| SeedError::Invalid(format!("no org {org_id}")))?;
+        self.next_user += 1;
+        let id = match &seed.id {
+            Some(id) => ids::normalize(id)
+                .filter(|id| id.starts_with(ids::USER_PREFIX))
+                .ok_or_else(|| SeedError::Invalid(format!("user id {id:?} is not an id starting 005")))?,
+            None => ids::make(ids::USER_PREFIX, &org.pod, self.next_user),
+        };
+        let local = seed.username.split('@').next().unwrap_or("user");
+        self.users.insert(
+            id.clone(),
+            User {
+                id: id.clone(),
+                org_id: org_id.to_string(),
+                username: seed.username.clone(),
+                email: seed.email.clone().unwrap_or_else(|| seed.username.clone()),
+                first_name: seed.first_name.clone().unwrap_or_default(),
+                last_name: seed.last_name.clone().unwrap_or_else(|| local.to_string()),
+                password: seed.password.clone(),
+                active: seed.active,
+                api_enabled: seed.api_enabled,
+                customize_application: seed.customize_application,
+            },
+        );
+        self.usernames.insert(key, id.clone());
+        Ok(id)
+    }
+
+    pub fn add_app(&mut self, seed: &AppSeed) -> Result<(), SeedError> {
+        if seed.consumer_key.is_empty() {
+            return Err(SeedError::Invalid("an app needs a consumer_key".into()));
+        }
+        let jwt_public_key = if seed.generate_certificate {
+            let (key_pem, public_key) = crate::tls::generate_jwt_key(&seed.consumer_key)
+                .map_err(|e| SeedError::Invalid(format!("cannot generate a certificate: {e}")))?;
+            self.generated_keys.insert(seed.consumer_key.clone(), key_pem);
+            Some(public_key)
+        } else {
+            match &seed.certificate {
+                Some(pem) => Some(
+                    crate::jwt::rsa_public_key_from_certificate(pem)
+                        .map_err(|e| SeedError::Invalid(format!("app {}: {e}", seed.consumer_key)))?,
+                ),
+                None => None,
+            }
+        };
+        self.apps.insert(
+            seed.consumer_key.clone(),
+            App {
+                name: seed.name.clone(),
+                consumer_key: seed.consumer_key.clone(),
+                consumer_secret: seed.consumer_secret.clone(),
+                callback_urls: seed.callback_urls.clone(),
+                scopes: seed.scopes.clone(),
+                jwt_public_key,
+                require_pkce: seed.require_pkce,
+                require_secret: seed.require_secret,
+                require_secret_for_refresh: seed.require_secret_for_refresh,
+                rotate_refresh_tokens: seed.rotate_refresh_tokens,
+                refresh_token_ttl_ms: seed.refresh_token_ttl_secs.map(|s| s as i64 * 1000),
+                client_credentials_user: seed.client_credentials_user.clone(),
+                pre_authorized: seed.pre_authorized.iter().map(|u| u.to_ascii_lowercase()).collect(),
+                installed: seed.installed,
+            },
+        );
+        Ok(())
+    }
+
+    /// Mints a record id in `org_id`.
+    pub fn new_record_id(&mut self, org_id: &str, prefix: &str) -> String {
+        let org = self.orgs.get_mut(org_id).expect("record ids are minted for known orgs");
+        org.next_record += 1;
+        ids::make(prefix, &org.pod, org.next_record)
+    }
+
+    /// Issues an access token (and, when `with_refresh`, a refresh token) for a user.
+    pub fn issue_tokens(
+        &mut self,
+        user_id: &str,
+        consumer_key: &str,
+        scopes: &[String],
+        with_refresh: bool,
+        login_base: &str,
+        now_ms: i64,
+    ) -> (String, Option<String>) {
+        let user = &self.users[user_id];
+        let org = &self.orgs[&user.org_id];
+        let refresh = with_refresh.then(|| {
+            let token = ids::refresh_token();
+            let ttl = self.apps.get(consumer_key).and_then(|a| a.refresh_token_ttl_ms);
+            self.refresh_tokens.insert(
+                token.clone(),
+                RefreshGrant {
+                    login_base: login_base.to_string(),
+                    org_id: org.id.clone(),
+                    user_id: user_id.to_string(),
+                    consumer_key: consumer_key.to_string(),
+                    scopes: scopes.to_vec(),
+                    expires_ms: ttl.map(|t| now_ms + t),
+                },
+            );
+            token
+        });
+        let access = self.issue_access_token(user_id, consumer_key, scopes, refresh.clone(), login_base, now_ms);
+        (access, refresh)
+    }
+
+    pub fn issue_access_token(
+        &mut self,
+        user_id: &str,
+        consumer_key: &str,
+        scopes: &[String],
+        refresh_token: Option<String>,
+        login_base: &str,
+        now_ms: i64,
+    ) -> String {
+        let user = &self.users[user_id];
+        let org = &self.orgs[&user.org_id];
+        let token = ids::access_token(&org.id);
+        self.sessions.insert(
+            token.clone(),
+            Session {
+                org_id: org.id.clone(),
+                user_id: user_id.to_string(),
+                consumer_key: consumer_key.to_string(),
+                scopes: scopes.to_vec(),
+                expires_ms: now_ms + org.session_timeout_ms,
+                extended_ms: now_ms,
+                refresh_token,
+                login_base: login_base.to_string(),
+            },
+        );
+        token
+    }
+
+    /// Looks up a live session, extending it the way Salesforce does on activity.
+    pub fn touch_session(&mut self, token: &str, now_ms: i64) -> Option<Session> {
+        let timeout = {
+            let session = self.sessions.get(token)?;
+            if now_ms >= session.expires_ms {
+                self.sessions.remove(token);
+                return None;
+            }
+            self.orgs.get(&session.org_id)?.session_timeout_ms
+        };
+        let session = self.sessions.get_mut(token)?;
+        if now_ms - session.extended_ms > timeout / 2 {
+            session.expires_ms = now_ms + timeout;
+            session.extended_ms = now_ms;
+        }
+        Some(session.clone())
+    }
+
+    /// Revokes a refresh token and every access token minted from it.
+    pub fn revoke_refresh(&mut self, token: &str) -> bool {
+        if self.refresh_tokens.remove(token).is_none() {
+            return false;
+        }
+        self.sessions.retain(|_, s| s.refresh_token.as_deref() != Some(token));
+        true
+    }
+
+    /// Revokes every token a user holds. Returns how many were revoked.
+    pub fn revoke_user(&mut self, user_id: &str) -> usize {
+        let before = self.sessions.len() + self.refresh_tokens.len();
+        self.sessions.retain(|_, s| s.user_id != user_id);
+        self.refresh_tokens.retain(|_, r| r.user_id != user_id);
+        self.approvals.retain(|(_, u)| u != user_id);
+        before - self.sessions.len() - self.refresh_tokens.len()
+    }
+
+    pub fn expire_all_sessions(&mut self) -> usize {
+        let n = self.sessions.len();
+        self.sessions.clear();
+        n
+    }
+
+    pub fn org_resource_bytes(&self, org_id: &str) -> usize {
+        self.resources.values().filter(|r| r.org_id == org_id).map(|r| r.body.len()).sum()
+    }
+
+    pub fn resource_by_name(&self, org_id: &str, name: &str) -> Option<&StaticResource> {
+        self.resource_names.get(&(org_id.to_string(), name.to_ascii_lowercase())).and_then(|id| self.resources.get(id))
+    }
+
+    pub fn store_cursor(&mut self, cursor: QueryCursor) -> String {
+        let id = format!("{}{}", ids::QUERY_LOCATOR_PREFIX, ids::random_alnum(15));
+        self.cursors.insert(id.clone(), cursor);
+        self.cursor_order.push_back(id.clone());
+        while self.cursor_order.len() > MAX_CURSORS {
+            if let Some(old) = self.cursor_order.pop_front() {
+                self.cursors.remove(&old);
+            }
+        }
+        id
+    }
+}
