@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -58,6 +58,15 @@ fn with_op(mut response: Response, op: &str, actor: Option<Actor>) -> Response {
     response
 }
 
+/// `302 Found`, the redirect Salesforce answers with.
+fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, Html(pages::error("invalid_request", "redirect_uri is not a valid URL")))
+            .into_response(),
+    }
+}
+
 /// Redirects the browser to the app's callback with query parameters.
 fn to_callback(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
     let mut query = form_urlencoded::Serializer::new(String::new());
@@ -65,7 +74,7 @@ fn to_callback(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
         query.append_pair(k, v);
     }
     let sep = if redirect_uri.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{redirect_uri}{sep}{}", query.finish())).into_response()
+    found(&format!("{redirect_uri}{sep}{}", query.finish()))
 }
 
 fn callback_error(redirect_uri: &str, state: Option<&str>, error: &str, description: &str) -> Response {
@@ -82,7 +91,7 @@ fn error_redirect(listener: &Listener, host: HostKind, error: &str, description:
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("error", error).append_pair("error_description", description);
     let url = format!("{}/setup/secur/RemoteAccessErrorPage.apexp?{}", login_base(listener, host), query.finish());
-    with_op(Redirect::to(&url).into_response(), "authorize:error", None)
+    with_op(found(&url), "authorize:error", None)
 }
 
 async fn error_page(Query(q): Query<HashMap<String, String>>) -> Response {
