@@ -98,6 +98,22 @@ test('jsforce works against the emulator unchanged', async (t) => {
     assert.ok(limits.DailyApiRequests.Remaining < limits.DailyApiRequests.Max);
   });
 
+  await t.test('injected 503s are retried by jsforce and then answered', async () => {
+    const fault = {
+      path_contains: '/limits', times: 2,
+      action: { kind: 'error', status: 503, error_code: 'SERVER_UNAVAILABLE' },
+    };
+    const added = await fetch(`${admin}/faults`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fault),
+    });
+    assert.equal(added.status, 201);
+    const limits = await conn.limits();
+    assert.ok(limits.DailyApiRequests.Max > 0);
+    const calls = (await requestLog()).filter((r) => r.path.endsWith('/limits')).slice(-3);
+    assert.deepEqual(calls.map((r) => r.status), [503, 503, 200], 'two faults, then the real answer');
+    assert.deepEqual(calls.map((r) => r.fault), ['SERVER_UNAVAILABLE', 'SERVER_UNAVAILABLE', null]);
+  });
+
   await t.test('refresh on session expiry', async () => {
     const before = conn.accessToken;
     let refreshed = null;

@@ -56,8 +56,18 @@ fn control(result: Result<Response, ControlError>) -> Response {
     })
 }
 
-fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, Response> {
-    payload.map(|Json(v)| v).map_err(|e| problem(StatusCode::BAD_REQUEST, e.body_text()))
+/// A request body the admin API could not read.
+#[derive(Debug)]
+struct BadBody(String);
+
+impl IntoResponse for BadBody {
+    fn into_response(self) -> Response {
+        problem(StatusCode::BAD_REQUEST, self.0)
+    }
+}
+
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, BadBody> {
+    payload.map(|Json(v)| v).map_err(|e| BadBody(e.body_text()))
 }
 
 async fn state(State(shared): State<Shared>) -> Response {
@@ -97,7 +107,7 @@ async fn state(State(shared): State<Shared>) -> Response {
 async fn add_org(State(shared): State<Shared>, payload: Result<Json<OrgSeed>, JsonRejection>) -> Response {
     let seed = match body(payload) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let now = shared.clock.now_ms();
     let result = shared.world().add_org(&seed, now);
@@ -107,7 +117,7 @@ async fn add_org(State(shared): State<Shared>, payload: Result<Json<OrgSeed>, Js
 async fn add_app(State(shared): State<Shared>, payload: Result<Json<AppSeed>, JsonRejection>) -> Response {
     let seed = match body(payload) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let result = shared.world().add_app(&seed);
     control(result.map_err(ControlError::from).map(|()| {
@@ -157,7 +167,7 @@ async fn api_usage(
 ) -> Response {
     let usage = match body(payload) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     let mut world = shared.world();
     let Some(org) = crate::ids::normalize(&id).and_then(|id| world.orgs.get_mut(&id)) else {
@@ -209,7 +219,7 @@ async fn patch_user(
 ) -> Response {
     let change = match body(payload) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     control(set_user(&shared, &username, &change).map(|()| StatusCode::NO_CONTENT.into_response()))
 }
@@ -234,7 +244,7 @@ async fn advance_clock(State(shared): State<Shared>, payload: Result<Json<Advanc
             shared.clock.advance(Duration::from_secs(a.seconds));
             Json(json!({"now_ms": shared.clock.now_ms()})).into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -244,7 +254,7 @@ async fn set_latency(State(shared): State<Shared>, payload: Result<Json<Latency>
             shared.observe.set_latency(l);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -260,7 +270,7 @@ async fn add_fault(State(shared): State<Shared>, payload: Result<Json<FaultRule>
             }
             (StatusCode::CREATED, Json(json!({"id": shared.observe.add_fault(rule)}))).into_response()
         }
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 

@@ -32,11 +32,38 @@ pub struct Ctx {
 
 /// `[{message, errorCode, fields?}]`, Salesforce's REST error body.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!([{"message": message, "errorCode": code}]))).into_response()
+    SfError::new(status, code, message).into_response()
 }
 
-fn field_error(status: StatusCode, code: &str, message: &str, fields: &[&str]) -> Response {
-    (status, axum::Json(json!([{"message": message, "errorCode": code, "fields": fields}]))).into_response()
+/// A Salesforce REST error as a value; rendered as `[{message, errorCode, fields}]`.
+#[derive(Debug)]
+pub struct SfError {
+    status: StatusCode,
+    code: String,
+    message: String,
+    fields: Option<Vec<String>>,
+}
+
+impl SfError {
+    pub fn new(status: StatusCode, code: &str, message: &str) -> Self {
+        SfError { status, code: code.to_string(), message: message.to_string(), fields: None }
+    }
+    pub fn fields(status: StatusCode, code: &str, message: &str, fields: &[&str]) -> Self {
+        SfError { fields: Some(fields.iter().map(|f| f.to_string()).collect()), ..Self::new(status, code, message) }
+    }
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist")
+    }
+}
+
+impl IntoResponse for SfError {
+    fn into_response(self) -> Response {
+        let body = match self.fields {
+            Some(fields) => json!([{"message": self.message, "errorCode": self.code, "fields": fields}]),
+            None => json!([{"message": self.message, "errorCode": self.code}]),
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
 }
 
 fn not_found_body() -> Response {
@@ -726,16 +753,16 @@ struct Changes {
 }
 
 /// Reads a create/update body, answering Salesforce's errors for what it refuses.
-fn read_changes(body: &Bytes) -> Result<Changes, Response> {
+fn read_changes(body: &Bytes) -> Result<Changes, SfError> {
     let parsed: Value = serde_json::from_slice(body).map_err(|e| {
-        error(
+        SfError::new(
             StatusCode::BAD_REQUEST,
             "JSON_PARSER_ERROR",
             &format!("Unexpected character at [line:{},column:{}]", e.line(), e.column()),
         )
     })?;
     let Value::Object(map) = parsed else {
-        return Err(error(
+        return Err(SfError::new(
             StatusCode::BAD_REQUEST,
             "JSON_PARSER_ERROR",
             "Cannot deserialize instance of StaticResource from a non-object value",
@@ -748,7 +775,7 @@ fn read_changes(body: &Bytes) -> Result<Changes, Response> {
         }
         let Some(field) = WRITABLE.iter().find(|f| f.eq_ignore_ascii_case(&key)) else {
             if STATIC_RESOURCE_FIELDS.iter().chain(["ManageableState"].iter()).any(|f| f.eq_ignore_ascii_case(&key)) {
-                return Err(field_error(
+                return Err(SfError::fields(
                     StatusCode::BAD_REQUEST,
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
                     &format!(
@@ -757,7 +784,7 @@ fn read_changes(body: &Bytes) -> Result<Changes, Response> {
                     &[&key],
                 ));
             }
-            return Err(error(
+            return Err(SfError::new(
                 StatusCode::BAD_REQUEST,
                 "INVALID_FIELD",
                 &format!("No such column '{key}' on sobject of type StaticResource"),
@@ -767,7 +794,7 @@ fn read_changes(body: &Bytes) -> Result<Changes, Response> {
             Value::String(s) => Some(s.clone()),
             Value::Null => None,
             other => {
-                return Err(error(
+                return Err(SfError::new(
                     StatusCode::BAD_REQUEST,
                     "JSON_PARSER_ERROR",
                     &format!(
@@ -785,7 +812,7 @@ fn read_changes(body: &Bytes) -> Result<Changes, Response> {
             _ => {
                 let encoded: String = text.unwrap_or_default().chars().filter(|c| !c.is_ascii_whitespace()).collect();
                 let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()).map_err(|_| {
-                    error(
+                    SfError::new(
                         StatusCode::BAD_REQUEST,
                         "JSON_PARSER_ERROR",
                         "Cannot deserialize instance of base64 from VALUE_STRING value: not valid Base64",
@@ -798,13 +825,7 @@ fn read_changes(body: &Bytes) -> Result<Changes, Response> {
     Ok(changes)
 }
 
-fn validate(
-    world: &World,
-    ctx: &Ctx,
-    api: Api,
-    existing: Option<&StaticResource>,
-    c: &Changes,
-) -> Result<(), Response> {
+fn validate(world: &World, ctx: &Ctx, api: Api, existing: Option<&StaticResource>, c: &Changes) -> Result<(), SfError> {
     let creating = existing.is_none();
     let mut missing = Vec::new();
     if creating {
@@ -828,7 +849,7 @@ fn validate(
         }
     }
     if !missing.is_empty() {
-        return Err(field_error(
+        return Err(SfError::fields(
             StatusCode::BAD_REQUEST,
             "REQUIRED_FIELD_MISSING",
             &format!("Required fields are missing: [{}]", missing.join(", ")),
@@ -837,7 +858,7 @@ fn validate(
     }
     if let Some(name) = &c.name {
         if name.chars().count() > 255 {
-            return Err(field_error(
+            return Err(SfError::fields(
                 StatusCode::BAD_REQUEST,
                 "STRING_TOO_LONG",
                 &format!("Name: data value too large: {name} (max length=255)"),
@@ -845,12 +866,12 @@ fn validate(
             ));
         }
         if let Some(problem) = name_problem(name) {
-            return Err(field_error(StatusCode::BAD_REQUEST, "FIELD_INTEGRITY_EXCEPTION", problem, &["Name"]));
+            return Err(SfError::fields(StatusCode::BAD_REQUEST, "FIELD_INTEGRITY_EXCEPTION", problem, &["Name"]));
         }
         if let Some(other) = world.resource_by_name(&ctx.org_id, name)
             && existing.is_none_or(|e| e.id != other.id)
         {
-            return Err(field_error(
+            return Err(SfError::fields(
                 StatusCode::BAD_REQUEST,
                 "DUPLICATE_VALUE",
                 &format!("duplicate value found: Name duplicates value on record with id: {}", other.id),
@@ -861,7 +882,7 @@ fn validate(
     if let Some(ct) = &c.content_type
         && ct.chars().count() > 120
     {
-        return Err(field_error(
+        return Err(SfError::fields(
             StatusCode::BAD_REQUEST,
             "STRING_TOO_LONG",
             "Mime Type: data value too large (max length=120)",
@@ -871,7 +892,7 @@ fn validate(
     if let Some(cc) = &c.cache_control
         && !(cc == "Private" || cc == "Public" || (cc.is_empty() && api == Api::Data))
     {
-        return Err(field_error(
+        return Err(SfError::fields(
             StatusCode::BAD_REQUEST,
             "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
             &format!("Cache Control: bad value for restricted picklist field: {cc}"),
@@ -881,7 +902,7 @@ fn validate(
     if let Some(Some(d)) = &c.description
         && d.chars().count() > 255
     {
-        return Err(field_error(
+        return Err(SfError::fields(
             StatusCode::BAD_REQUEST,
             "STRING_TOO_LONG",
             "Description: data value too large (max length=255)",
@@ -890,7 +911,7 @@ fn validate(
     }
     if let Some(body) = &c.body {
         if body.len() > state::MAX_RESOURCE_BYTES {
-            return Err(field_error(
+            return Err(SfError::fields(
                 StatusCode::BAD_REQUEST,
                 "FIELD_INTEGRITY_EXCEPTION",
                 "static resource cannot exceed 5MB",
@@ -899,7 +920,7 @@ fn validate(
         }
         let others = world.org_resource_bytes(&ctx.org_id) - existing.map_or(0, |e| e.body.len());
         if others + body.len() > state::MAX_ORG_RESOURCE_BYTES {
-            return Err(error(
+            return Err(SfError::new(
                 StatusCode::BAD_REQUEST,
                 "STORAGE_LIMIT_EXCEEDED",
                 "storage limit exceeded: static resources may use at most 250 MB per org",
@@ -917,15 +938,15 @@ fn insufficient_access() -> Response {
     error(StatusCode::BAD_REQUEST, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
 }
 
-fn only_static_resource(api: Api, object: &str) -> Result<(), Response> {
+fn only_static_resource(api: Api, object: &str) -> Result<(), SfError> {
     match object_def(api, object) {
         Some(("StaticResource", _)) => Ok(()),
-        Some((name, _)) => Err(error(
+        Some((name, _)) => Err(SfError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
             &format!("{name} records cannot be changed through this emulator"),
         )),
-        None => Err(not_found_body()),
+        None => Err(SfError::not_found()),
     }
 }
 
@@ -949,19 +970,19 @@ async fn create_tooling(
 
 fn create_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, body: &Bytes) -> Response {
     let label = "create:StaticResource".to_string();
-    if let Err(r) = only_static_resource(api, object) {
-        return op(r, format!("create:{object}"));
+    if let Err(e) = only_static_resource(api, object) {
+        return op(e.into_response(), format!("create:{object}"));
     }
     let changes = match read_changes(body) {
         Ok(c) => c,
-        Err(r) => return op(r, label),
+        Err(e) => return op(e.into_response(), label),
     };
     let mut world = shared.world();
     if !may_customize(&world, ctx) {
         return op(insufficient_access(), label);
     }
-    if let Err(r) = validate(&world, ctx, api, None, &changes) {
-        return op(r, label);
+    if let Err(e) = validate(&world, ctx, api, None, &changes) {
+        return op(e.into_response(), label);
     }
     let now = shared.clock.unique_ms();
     let id = world.new_record_id(&ctx.org_id, ids::STATIC_RESOURCE_PREFIX);
@@ -988,9 +1009,9 @@ fn create_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, body: &Bytes) -
 }
 
 /// Finds a static resource of the caller's org by a 15- or 18-character id.
-fn find<'w>(world: &'w World, ctx: &Ctx, id: &str) -> Result<&'w StaticResource, Response> {
+fn find<'w>(world: &'w World, ctx: &Ctx, id: &str) -> Result<&'w StaticResource, SfError> {
     ids::normalize(id).and_then(|id| world.resources.get(&id)).filter(|r| r.org_id == ctx.org_id).ok_or_else(|| {
-        error(
+        SfError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             &format!("Provided external ID field does not exist or is not accessible: {id}"),
@@ -1018,23 +1039,23 @@ async fn update_tooling(
 
 fn update_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, id: &str, body: &Bytes) -> Response {
     let label = "update:StaticResource".to_string();
-    if let Err(r) = only_static_resource(api, object) {
-        return op(r, format!("update:{object}"));
+    if let Err(e) = only_static_resource(api, object) {
+        return op(e.into_response(), format!("update:{object}"));
     }
     let changes = match read_changes(body) {
         Ok(c) => c,
-        Err(r) => return op(r, label),
+        Err(e) => return op(e.into_response(), label),
     };
     let mut world = shared.world();
     let existing = match find(&world, ctx, id) {
         Ok(r) => r.clone(),
-        Err(r) => return op(r, label),
+        Err(e) => return op(e.into_response(), label),
     };
     if !may_customize(&world, ctx) {
         return op(insufficient_access(), label);
     }
-    if let Err(r) = validate(&world, ctx, api, Some(&existing), &changes) {
-        return op(r, label);
+    if let Err(e) = validate(&world, ctx, api, Some(&existing), &changes) {
+        return op(e.into_response(), label);
     }
     let now = shared.clock.unique_ms();
     let mut updated = existing.clone();
@@ -1079,13 +1100,13 @@ async fn delete_tooling(
 
 fn delete_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, id: &str) -> Response {
     let label = "delete:StaticResource".to_string();
-    if let Err(r) = only_static_resource(api, object) {
-        return op(r, format!("delete:{object}"));
+    if let Err(e) = only_static_resource(api, object) {
+        return op(e.into_response(), format!("delete:{object}"));
     }
     let mut world = shared.world();
     let existing = match find(&world, ctx, id) {
         Ok(r) => r.clone(),
-        Err(r) => return op(r, label),
+        Err(e) => return op(e.into_response(), label),
     };
     if !may_customize(&world, ctx) {
         return op(insufficient_access(), label);
@@ -1180,7 +1201,7 @@ async fn read_blob(
             }
             op(response, label)
         }
-        Err(r) => op(r, label),
+        Err(e) => op(e.into_response(), label),
     }
 }
 

@@ -337,3 +337,16 @@ mod tests {
         assert!(err.to_string().contains("sandboxx"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod documented_example {
+    #[test]
+    fn the_example_seed_in_docs_parses_and_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/emulator-seed.example.toml");
+        let seed = super::Seed::from_file(&path).expect("docs/emulator-seed.example.toml is a valid seed");
+        assert_eq!(seed.orgs.len(), 2);
+        assert!(!seed.orgs[0].users[1].customize_application);
+        let mut world = crate::state::World::default();
+        world.add_seed(&seed, 0).expect("the example seed loads");
+    }
+}

@@ -540,9 +540,7 @@ async fn chunked_request_bodies_are_accepted() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let em = start().await;
     let body = "grant_type=client_credentials&client_id=3MVG9ClientCredentialsKey&client_secret=cc-secret";
-    let mut request = format!(
-        "POST /services/oauth2/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-    );
+    let mut request = "POST /services/oauth2/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_string();
     for chunk in body.as_bytes().chunks(7) {
         request.push_str(&format!("{:x}\r\n{}\r\n", chunk.len(), std::str::from_utf8(chunk).expect("ascii")));
     }

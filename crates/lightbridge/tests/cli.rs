@@ -1,0 +1,75 @@
+//! The `lightbridge` binary as a user runs it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_get(base: &str, path: &str) -> String {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("read");
+    reply
+}
+
+#[test]
+fn emulator_command_starts_on_free_ports_and_prints_where() {
+    let state = std::env::temp_dir().join(format!("lightbridge-cli-test-{}", std::process::id()));
+    let child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["emulator", "--port", "0", "--https-port", "0", "--json", "--state-dir"])
+        .arg(&state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn lightbridge emulator");
+    let mut running = Running(child);
+    let mut line = String::new();
+    BufReader::new(running.0.stdout.take().expect("stdout")).read_line(&mut line).expect("summary line");
+    let summary: serde_json::Value = serde_json::from_str(&line).expect("the summary is JSON");
+    let base = summary["instance_url"].as_str().expect("instance_url");
+    assert!(base.starts_with("http://127.0.0.1:"), "binds loopback only: {base}");
+    assert!(summary["ca_file"].as_str().is_some_and(|f| std::path::Path::new(f).exists()), "CA file written");
+    let key = &summary["jwt_private_keys"][0]["file"];
+    assert!(key.as_str().is_some_and(|f| std::fs::read_to_string(f).is_ok_and(|k| k.contains("PRIVATE KEY"))));
+    let reply = http_get(base, "/services/data/");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"version\":\"59.0\""));
+    drop(running);
+    let _ = std::fs::remove_dir_all(state);
+}
+
+#[test]
+fn a_bad_seed_file_is_refused_with_the_reason() {
+    let dir = std::env::temp_dir().join(format!("lightbridge-cli-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let seed = dir.join("seed.toml");
+    std::fs::write(&seed, "[[orgs]]\nname = 'x'\nsandbx = true\n").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["emulator", "--port", "0", "--no-https", "--seed"])
+        .arg(&seed)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("seed.toml") && stderr.contains("sandbx"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [vec!["--help"], vec!["emulator", "--help"], vec!["demo", "--help"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(&args).output().expect("run");
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+}
