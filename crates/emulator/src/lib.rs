@@ -23,6 +23,8 @@ pub mod seed;
 mod server;
 pub mod soql;
 mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

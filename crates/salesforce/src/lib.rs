@@ -1,0 +1,73 @@
+//! Lightbridge's Salesforce client: the OAuth 2.0 grants (authorization code with PKCE,
+//! refresh, JWT bearer, client credentials), revoke, identity, REST and Tooling calls, and the
+//! connection check (F2, F11). Base URLs are always injected, and every URL a token is sent to
+//! passes the [`HostPolicy`] first: Salesforce's own domains, or hosts the operator allowed.
+//!
+//! Follows `shared/spec/salesforce-api.md`; tested against the `emulator` crate. It must not
+//! import the store or the server.
+
+pub mod checks;
+mod error;
+mod hosts;
+pub mod jwt;
+pub mod oauth;
+mod rest;
+
+pub use error::SalesforceError;
+pub use hosts::HostPolicy;
+pub use oauth::{ClientCredentials, Pkce, TokenResponse};
+pub use rest::{Identity, QueryResult, Session};
+
+/// REST API version Lightbridge speaks (Spring '24 and later all serve it).
+pub const API_VERSION: &str = "60.0";
+
+/// Whether an org is a production (or Developer Edition) org or a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgType {
+    Production,
+    Sandbox,
+}
+
+impl OrgType {
+    /// The JWT bearer audience Salesforce expects for this kind of org.
+    pub fn jwt_audience(self) -> &'static str {
+        match self {
+            OrgType::Production => "https://login.salesforce.com",
+            OrgType::Sandbox => "https://test.salesforce.com",
+        }
+    }
+}
+
+/// The HTTP client Lightbridge uses for Salesforce: one connection pool, a host policy.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    policy: HostPolicy,
+}
+
+impl Client {
+    pub fn new(policy: HostPolicy) -> Result<Self, SalesforceError> {
+        Self::with_ca(policy, None)
+    }
+
+    /// A client that also trusts an extra CA certificate (PEM), e.g. the emulator's.
+    pub fn with_ca(policy: HostPolicy, extra_ca_pem: Option<&[u8]>) -> Result<Self, SalesforceError> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(concat!("Lightbridge/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .timeout(std::time::Duration::from_secs(120));
+        if let Some(pem) = extra_ca_pem {
+            let cert = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| SalesforceError::Config(format!("CA certificate: {e}")))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| SalesforceError::Config(format!("HTTP client: {e}")))?;
+        Ok(Client { http, policy })
+    }
+
+    pub fn policy(&self) -> &HostPolicy {
+        &self.policy
+    }
+}
