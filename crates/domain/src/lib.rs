@@ -1,0 +1,17 @@
+//! Lightbridge's domain: accounts, users, systems, environments and Salesforce connections,
+//! as validated types, and the rules of product.md §4. Ids validate on parse, so a bad path
+//! segment never reaches a handler. This crate does no I/O: it must not import axum, sqlx or
+//! reqwest.
+
+mod connection;
+mod error;
+mod ids;
+mod names;
+
+pub use connection::{AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType};
+pub use error::DomainError;
+pub use ids::{AccountId, ConnectionId, EnvironmentId, SystemId, UserId};
+pub use names::{ConnectionName, ResourceName};
+
+/// Milliseconds since the Unix epoch: how Lightbridge stores and compares times.
+pub type Millis = i64;

@@ -1,0 +1,55 @@
+-- Settings of the instance, e.g. the master key's fingerprint.
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE accounts (
+    id                 TEXT PRIMARY KEY,
+    name               TEXT NOT NULL,
+    connectors_enabled INTEGER NOT NULL DEFAULT 0,
+    created_at         INTEGER NOT NULL
+);
+
+-- One row per Salesforce connection, new and legacy together (F6). Secrets are sealed by the
+-- vault (AES-256-GCM, bound to the row id and column name); times are Unix milliseconds.
+CREATE TABLE connections (
+    id                TEXT PRIMARY KEY,
+    account_id        TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    legacy            INTEGER NOT NULL,
+    name              TEXT,
+    system_id         TEXT,
+    environment_id    TEXT,
+    active            INTEGER NOT NULL DEFAULT 1,
+    org_type          TEXT NOT NULL,
+    login_host        TEXT NOT NULL,
+    auth_method       TEXT NOT NULL,
+    consumer_key      TEXT NOT NULL,
+    jwt_username      TEXT,
+    org_id            TEXT,
+    org_name          TEXT,
+    instance_url      TEXT,
+    sf_user_id        TEXT,
+    sf_username       TEXT,
+    sf_email          TEXT,
+    status            TEXT NOT NULL,
+    status_detail     TEXT,
+    status_checked_at INTEGER,
+    created_at        INTEGER NOT NULL,
+    created_by        TEXT,
+    modified_at       INTEGER NOT NULL,
+    modified_by       TEXT,
+    consumer_secret   TEXT,
+    private_key       TEXT,
+    access_token      TEXT,
+    refresh_token     TEXT,
+    -- Bumped on every token change, so a refresh can tell whether another one won the race.
+    token_version     INTEGER NOT NULL DEFAULT 0,
+    -- Lower-cased org name and emails: what search (F7) matches against.
+    search_text       TEXT NOT NULL DEFAULT ''
+);
+
+CREATE UNIQUE INDEX connections_unique_name ON connections (account_id, name COLLATE NOCASE) WHERE name IS NOT NULL;
+CREATE UNIQUE INDEX connections_unique_legacy_slot ON connections (account_id, system_id, environment_id) WHERE legacy = 1;
+CREATE INDEX connections_by_created ON connections (account_id, created_at, id);
+CREATE INDEX connections_by_org_name ON connections (account_id, org_name COLLATE NOCASE, id);

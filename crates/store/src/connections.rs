@@ -1,0 +1,101 @@
+//! The connection store: rows for the table (F6), search (F7), and sealed secrets.
+
+use std::future::Future;
+
+use domain::{AccountId, Connection, ConnectionId, ConnectionStatus, Millis};
+use vault::{AccessToken, ClientSecret, JwtPrivateKey, RefreshToken};
+
+use crate::StoreError;
+
+/// Secrets given when a connection is created or edited (`None` keeps what is stored).
+#[derive(Debug, Default, Clone)]
+pub struct NewSecrets {
+    pub consumer_secret: Option<ClientSecret>,
+    pub private_key: Option<JwtPrivateKey>,
+    pub tokens: Option<TokenSet>,
+}
+
+/// Tokens from a sign-in or refresh.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: AccessToken,
+    /// `None` keeps the stored refresh token (no rotation, or a grant without one).
+    pub refresh_token: Option<RefreshToken>,
+    pub instance_url: String,
+}
+
+/// A connection's secrets, opened, with the version of its tokens.
+#[derive(Debug, Clone)]
+pub struct ConnectionSecrets {
+    pub consumer_secret: Option<ClientSecret>,
+    pub private_key: Option<JwtPrivateKey>,
+    pub access_token: Option<AccessToken>,
+    pub refresh_token: Option<RefreshToken>,
+    pub token_version: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    CreatedAt,
+    AccountName,
+    ModifiedAt,
+}
+
+/// F6/F7: a page of the table, optionally searched (case-insensitive substring of the org
+/// name or the created-by / last-modified-by emails).
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub search: Option<String>,
+    pub sort: SortKey,
+    pub descending: bool,
+    /// Rows to skip and rows to return (at most 500).
+    pub offset: u32,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub rows: Vec<Connection>,
+    pub total: u64,
+}
+
+pub trait ConnectionStore: Send + Sync {
+    /// Stores a new connection; a name or legacy slot already taken is a `Conflict`.
+    fn insert(
+        &self,
+        connection: &Connection,
+        secrets: &NewSecrets,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Replaces a connection's settings (and any secrets given).
+    fn update(
+        &self,
+        connection: &Connection,
+        secrets: &NewSecrets,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A connection of this account; another account's id is `NotFound`.
+    fn get(
+        &self,
+        account: &AccountId,
+        id: &ConnectionId,
+    ) -> impl Future<Output = Result<Connection, StoreError>> + Send;
+    fn list(&self, account: &AccountId, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    fn delete(&self, account: &AccountId, id: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn secrets(&self, id: &ConnectionId) -> impl Future<Output = Result<ConnectionSecrets, StoreError>> + Send;
+    /// Stores new tokens if the stored ones are still at `seen_version` (returns false if
+    /// another refresh got there first), and marks the connection Logged in.
+    fn save_tokens(
+        &self,
+        id: &ConnectionId,
+        tokens: &TokenSet,
+        seen_version: i64,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn set_status(
+        &self,
+        id: &ConnectionId,
+        status: ConnectionStatus,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

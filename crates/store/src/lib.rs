@@ -1,0 +1,12 @@
+//! Storage: one trait per capability, implemented on SQLite (embedded, the default) and, with
+//! issue #6, PostgreSQL — the same conformance suite runs on both. SQL lives here and nowhere
+//! else; queries are checked at run time (`query_as` + `FromRow`) so building needs no
+//! database. Must not import axum.
+
+mod connections;
+mod error;
+mod sqlite;
+
+pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
+pub use error::StoreError;
+pub use sqlite::SqliteStore;

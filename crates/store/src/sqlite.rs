@@ -1,0 +1,450 @@
+//! The SQLite store: one file, WAL mode, migrations applied at open.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use domain::{
+    AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, EnvironmentId,
+    LoginHost, Millis, OrgFacts, OrgType, SystemId,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshToken, Sealed};
+use zeroize::Zeroizing;
+
+use crate::StoreError;
+use crate::connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    keys: Keyring,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, applies migrations, and checks that the
+    /// master key is the one the database was sealed with.
+    pub async fn open(path: &Path, keys: Keyring) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+        let store = SqliteStore { pool, keys };
+        store.migrate().await?;
+        store.check_key().await?;
+        Ok(store)
+    }
+
+    /// An in-memory database, for tests.
+    pub async fn in_memory(keys: Keyring) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let store = SqliteStore { pool, keys };
+        store.migrate().await?;
+        store.check_key().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn check_key(&self) -> Result<(), StoreError> {
+        let fingerprint = self.keys.current().fingerprint().to_string();
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = 'master_key_fingerprint'")
+                .fetch_optional(&self.pool)
+                .await?;
+        match stored {
+            None => {
+                sqlx::query("INSERT INTO settings (key, value) VALUES ('master_key_fingerprint', ?)")
+                    .bind(&fingerprint)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+            Some(s) if s == fingerprint => Ok(()),
+            Some(s) => Err(StoreError::KeyMismatch {
+                stored: s[..8.min(s.len())].to_string(),
+                configured: fingerprint[..8].to_string(),
+            }),
+        }
+    }
+
+    /// Creates an account (tenants are created by the operator).
+    pub async fn create_account(&self, id: &AccountId, name: &str, now: Millis) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
+            .bind(id.as_str())
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn seal(&self, id: &ConnectionId, field: &str, value: Option<&str>) -> Result<Option<String>, StoreError> {
+        value
+            .map(|v| self.keys.seal_str(v, Binding::new(id.as_str(), field)).map(|s| s.as_stored().to_string()))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    fn open_field(
+        &self,
+        id: &ConnectionId,
+        field: &str,
+        value: Option<String>,
+    ) -> Result<Option<Zeroizing<String>>, StoreError> {
+        value
+            .map(|v| self.keys.open_string(&Sealed::from_stored(v), Binding::new(id.as_str(), field)))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// Raw access for tests that must prove what is (not) on disk.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn search_text(c: &Connection) -> String {
+    let org = c.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or_default();
+    format!("{} {} {}", org, c.created_by.as_deref().unwrap_or_default(), c.modified_by.as_deref().unwrap_or_default())
+        .to_lowercase()
+}
+
+fn conflict(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            if db.message().contains("name") {
+                StoreError::Conflict("a connection with this name already exists".into())
+            } else {
+                StoreError::Conflict("this system and environment already have a connector".into())
+            }
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+const COLUMNS: &str = "id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, consumer_key, \
+    jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, status_checked_at, \
+    created_at, created_by, modified_at, modified_by";
+
+fn row_to_connection(row: &SqliteRow) -> Result<Connection, StoreError> {
+    let text = |col: &str| -> Result<String, StoreError> { row.try_get::<String, _>(col).map_err(StoreError::from) };
+    let opt = |col: &str| -> Result<Option<String>, StoreError> {
+        row.try_get::<Option<String>, _>(col).map_err(StoreError::from)
+    };
+    let id = ConnectionId::parse(&text("id")?)?;
+    let kind = if row.try_get::<i64, _>("legacy")? == 1 {
+        ConnectionKind::Legacy {
+            system_id: SystemId::parse(&opt("system_id")?.unwrap_or_default())?,
+            environment_id: EnvironmentId::parse(&opt("environment_id")?.unwrap_or_default())?,
+            active: row.try_get::<i64, _>("active")? == 1,
+        }
+    } else {
+        ConnectionKind::New { name: ConnectionName::parse(&opt("name")?.unwrap_or_default())? }
+    };
+    let consumer_key = text("consumer_key")?;
+    let auth = match text("auth_method")?.as_str() {
+        "oauth" => AuthMethod::OAuth { consumer_key },
+        "jwt" => AuthMethod::Jwt { consumer_key, username: opt("jwt_username")?.unwrap_or_default() },
+        "client_credentials" => AuthMethod::ClientCredentials { consumer_key },
+        other => return Err(StoreError::Corrupt(format!("unknown auth method {other}"))),
+    };
+    let org = match (opt("org_id")?, opt("org_name")?, opt("instance_url")?, opt("sf_user_id")?, opt("sf_username")?) {
+        (Some(org_id), Some(org_name), Some(instance_url), Some(user_id), Some(username)) => {
+            Some(OrgFacts { org_id, org_name, instance_url, user_id, username, email: opt("sf_email")? })
+        }
+        _ => None,
+    };
+    Ok(Connection {
+        id,
+        account_id: AccountId::parse(&text("account_id")?)?,
+        kind,
+        org_type: if text("org_type")? == "sandbox" { OrgType::Sandbox } else { OrgType::Production },
+        login_host: LoginHost::parse(&text("login_host")?)?,
+        auth,
+        org,
+        status: ConnectionStatus::parse(&text("status")?)
+            .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
+        status_detail: opt("status_detail")?,
+        status_checked_at: row.try_get("status_checked_at")?,
+        created_at: row.try_get("created_at")?,
+        created_by: opt("created_by")?,
+        modified_at: row.try_get("modified_at")?,
+        modified_by: opt("modified_by")?,
+    })
+}
+
+fn auth_columns(auth: &AuthMethod) -> (&'static str, &str, Option<&str>) {
+    match auth {
+        AuthMethod::OAuth { consumer_key } => ("oauth", consumer_key, None),
+        AuthMethod::Jwt { consumer_key, username } => ("jwt", consumer_key, Some(username)),
+        AuthMethod::ClientCredentials { consumer_key } => ("client_credentials", consumer_key, None),
+    }
+}
+
+fn kind_columns(kind: &ConnectionKind) -> (i64, Option<&str>, Option<&str>, Option<&str>, i64) {
+    match kind {
+        ConnectionKind::New { name } => (0, Some(name.as_str()), None, None, 1),
+        ConnectionKind::Legacy { system_id, environment_id, active } => {
+            (1, None, Some(system_id.as_str()), Some(environment_id.as_str()), i64::from(*active))
+        }
+    }
+}
+
+fn org_type(t: OrgType) -> &'static str {
+    match t {
+        OrgType::Production => "production",
+        OrgType::Sandbox => "sandbox",
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern.
+fn like_pattern(search: &str) -> String {
+    let mut out = String::from("%");
+    for c in search.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+impl ConnectionStore for SqliteStore {
+    async fn insert(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
+        c.validate()?;
+        let (legacy, name, system, environment, active) = kind_columns(&c.kind);
+        let (method, key, jwt_user) = auth_columns(&c.auth);
+        let org = c.org.as_ref();
+        let tokens = secrets.tokens.as_ref();
+        sqlx::query(
+            "INSERT INTO connections (id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, \
+             consumer_key, jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, \
+             status_checked_at, created_at, created_by, modified_at, modified_by, consumer_secret, private_key, access_token, refresh_token, \
+             search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.as_str())
+        .bind(c.account_id.as_str())
+        .bind(legacy)
+        .bind(name)
+        .bind(system)
+        .bind(environment)
+        .bind(active)
+        .bind(org_type(c.org_type))
+        .bind(c.login_host.as_setting())
+        .bind(method)
+        .bind(key)
+        .bind(jwt_user)
+        .bind(org.map(|o| o.org_id.as_str()))
+        .bind(org.map(|o| o.org_name.as_str()))
+        .bind(tokens.map(|t| t.instance_url.as_str()).or(org.map(|o| o.instance_url.as_str())))
+        .bind(org.map(|o| o.user_id.as_str()))
+        .bind(org.map(|o| o.username.as_str()))
+        .bind(org.and_then(|o| o.email.as_deref()))
+        .bind(c.status.as_str())
+        .bind(c.status_detail.as_deref())
+        .bind(c.status_checked_at)
+        .bind(c.created_at)
+        .bind(c.created_by.as_deref())
+        .bind(c.modified_at)
+        .bind(c.modified_by.as_deref())
+        .bind(self.seal(&c.id, "consumer_secret", secrets.consumer_secret.as_ref().map(ClientSecret::expose_secret))?)
+        .bind(self.seal(&c.id, "private_key", secrets.private_key.as_ref().map(JwtPrivateKey::expose_secret))?)
+        .bind(self.seal(&c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
+        .bind(self.seal(&c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
+        .bind(search_text(c))
+        .execute(&self.pool)
+        .await
+        .map_err(conflict)?;
+        Ok(())
+    }
+
+    async fn update(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
+        c.validate()?;
+        let (legacy, name, system, environment, active) = kind_columns(&c.kind);
+        let (method, key, jwt_user) = auth_columns(&c.auth);
+        let org = c.org.as_ref();
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE connections SET legacy = ?, name = ?, system_id = ?, environment_id = ?, active = ?, org_type = ?, login_host = ?, \
+             auth_method = ?, consumer_key = ?, jwt_username = ?, org_id = ?, org_name = ?, instance_url = COALESCE(?, instance_url), \
+             sf_user_id = ?, sf_username = ?, sf_email = ?, status = ?, status_detail = ?, status_checked_at = ?, modified_at = ?, \
+             modified_by = ?, search_text = ? WHERE id = ? AND account_id = ?",
+        )
+        .bind(legacy)
+        .bind(name)
+        .bind(system)
+        .bind(environment)
+        .bind(active)
+        .bind(org_type(c.org_type))
+        .bind(c.login_host.as_setting())
+        .bind(method)
+        .bind(key)
+        .bind(jwt_user)
+        .bind(org.map(|o| o.org_id.as_str()))
+        .bind(org.map(|o| o.org_name.as_str()))
+        .bind(org.map(|o| o.instance_url.as_str()))
+        .bind(org.map(|o| o.user_id.as_str()))
+        .bind(org.map(|o| o.username.as_str()))
+        .bind(org.and_then(|o| o.email.as_deref()))
+        .bind(c.status.as_str())
+        .bind(c.status_detail.as_deref())
+        .bind(c.status_checked_at)
+        .bind(c.modified_at)
+        .bind(c.modified_by.as_deref())
+        .bind(search_text(c))
+        .bind(c.id.as_str())
+        .bind(c.account_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(secret) = &secrets.consumer_secret {
+            sqlx::query("UPDATE connections SET consumer_secret = ? WHERE id = ?")
+                .bind(self.seal(&c.id, "consumer_secret", Some(secret.expose_secret()))?)
+                .bind(c.id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(key) = &secrets.private_key {
+            sqlx::query("UPDATE connections SET private_key = ? WHERE id = ?")
+                .bind(self.seal(&c.id, "private_key", Some(key.expose_secret()))?)
+                .bind(c.id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(tokens) = &secrets.tokens {
+            sqlx::query(
+                "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
+                 token_version = token_version + 1 WHERE id = ?",
+            )
+            .bind(self.seal(&c.id, "access_token", Some(tokens.access_token.expose_secret()))?)
+            .bind(self.seal(&c.id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
+            .bind(&tokens.instance_url)
+            .bind(c.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get(&self, account: &AccountId, id: &ConnectionId) -> Result<Connection, StoreError> {
+        let row =
+            sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM connections WHERE id = ? AND account_id = ?")))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        row_to_connection(&row)
+    }
+
+    async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
+        let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
+        let filter =
+            if search.is_some() { "account_id = ? AND search_text LIKE ? ESCAPE '\\'" } else { "account_id = ?" };
+        let direction = if q.descending { "DESC" } else { "ASC" };
+        let order = match q.sort {
+            SortKey::CreatedAt => format!("created_at {direction}, id {direction}"),
+            SortKey::ModifiedAt => format!("modified_at {direction}, id {direction}"),
+            SortKey::AccountName => format!("org_name COLLATE NOCASE {direction}, id {direction}"),
+        };
+        let limit = q.limit.clamp(1, 500);
+        // Only constants and the enum-chosen ORDER BY above go into the SQL text; every value
+        // the caller gave is bound.
+        let sql = AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
+        ));
+        let mut rows_query = sqlx::query(sql).bind(account.as_str());
+        let count_sql = AssertSqlSafe(format!("SELECT COUNT(*) FROM connections WHERE {filter}"));
+        let mut count_query = sqlx::query_scalar::<_, i64>(count_sql).bind(account.as_str());
+        if let Some(pattern) = &search {
+            rows_query = rows_query.bind(pattern);
+            count_query = count_query.bind(pattern);
+        }
+        let rows = rows_query.bind(i64::from(limit)).bind(i64::from(q.offset)).fetch_all(&self.pool).await?;
+        let total = count_query.fetch_one(&self.pool).await?;
+        Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
+    }
+
+    async fn delete(&self, account: &AccountId, id: &ConnectionId) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM connections WHERE id = ? AND account_id = ?")
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn secrets(&self, id: &ConnectionId) -> Result<ConnectionSecrets, StoreError> {
+        let row = sqlx::query("SELECT consumer_secret, private_key, access_token, refresh_token, token_version FROM connections WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let field = |name: &str| -> Result<Option<String>, StoreError> {
+            Ok(self.open_field(id, name, row.try_get(name)?)?.map(|s| s.as_str().to_string()))
+        };
+        Ok(ConnectionSecrets {
+            consumer_secret: field("consumer_secret")?.map(ClientSecret::new),
+            private_key: field("private_key")?.map(JwtPrivateKey::new),
+            access_token: field("access_token")?.map(AccessToken::new),
+            refresh_token: field("refresh_token")?.map(RefreshToken::new),
+            token_version: row.try_get("token_version")?,
+        })
+    }
+
+    async fn save_tokens(
+        &self,
+        id: &ConnectionId,
+        tokens: &TokenSet,
+        seen_version: i64,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
+             token_version = token_version + 1, status = 'logged_in', status_detail = NULL, status_checked_at = ? \
+             WHERE id = ? AND token_version = ?",
+        )
+        .bind(self.seal(id, "access_token", Some(tokens.access_token.expose_secret()))?)
+        .bind(self.seal(id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
+        .bind(&tokens.instance_url)
+        .bind(now)
+        .bind(id.as_str())
+        .bind(seen_version)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_status(
+        &self,
+        id: &ConnectionId,
+        status: ConnectionStatus,
+        detail: Option<&str>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE connections SET status = ?, status_detail = ?, status_checked_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(detail)
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

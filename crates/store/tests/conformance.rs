@@ -1,0 +1,225 @@
+//! The store conformance suite: written against the `ConnectionStore` trait, run on every
+//! implementation (SQLite here; PostgreSQL joins with issue #6).
+
+use domain::{
+    AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, EnvironmentId,
+    LoginHost, OrgFacts, OrgType, SystemId,
+};
+use store::{ConnectionStore, ListQuery, NewSecrets, SortKey, SqliteStore, StoreError, TokenSet};
+use vault::{AccessToken, ClientSecret, Keyring, MasterKey, RefreshToken};
+
+fn keys() -> Keyring {
+    Keyring::new(MasterKey::from_bytes([42u8; 32]))
+}
+
+fn new_connection(account: &AccountId, name: &str, org_name: &str, email: &str, created_at: i64) -> Connection {
+    Connection {
+        id: ConnectionId::generate(),
+        account_id: account.clone(),
+        kind: ConnectionKind::New { name: ConnectionName::parse(name).expect("name") },
+        org_type: OrgType::Production,
+        login_host: LoginHost::Login,
+        auth: AuthMethod::OAuth { consumer_key: "3MVG9key".into() },
+        org: Some(OrgFacts {
+            org_id: "00D5g0000012AbCEAU".into(),
+            org_name: org_name.into(),
+            instance_url: "https://acme.my.salesforce.com".into(),
+            user_id: "0055g0000000001AAA".into(),
+            username: email.into(),
+            email: Some(email.into()),
+        }),
+        status: ConnectionStatus::LoggedIn,
+        status_detail: None,
+        status_checked_at: Some(created_at),
+        created_at,
+        created_by: Some(email.into()),
+        modified_at: created_at,
+        modified_by: Some(email.into()),
+    }
+}
+
+fn tokens(access: &str, refresh: Option<&str>) -> TokenSet {
+    TokenSet {
+        access_token: AccessToken::new(access),
+        refresh_token: refresh.map(RefreshToken::new),
+        instance_url: "https://acme.my.salesforce.com".into(),
+    }
+}
+
+async fn sqlite() -> (SqliteStore, AccountId, AccountId) {
+    let store = SqliteStore::in_memory(keys()).await.expect("store");
+    let (a, b) = (AccountId::generate(), AccountId::generate());
+    store.create_account(&a, "Account A", 0).await.expect("a");
+    store.create_account(&b, "Account B", 0).await.expect("b");
+    (store, a, b)
+}
+
+async fn a_connection_round_trips_and_stays_in_its_account<S: ConnectionStore>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    let c = new_connection(a, "Acme prod", "Acme Corporation", "admin@acme.example", 1);
+    store.insert(&c, &NewSecrets::default()).await.expect("insert");
+    assert_eq!(store.get(a, &c.id).await.expect("get"), c);
+    assert!(matches!(store.get(b, &c.id).await, Err(StoreError::NotFound)), "another account's id is not found");
+    assert!(matches!(store.delete(b, &c.id).await, Err(StoreError::NotFound)), "nor can it be deleted from there");
+    store.delete(a, &c.id).await.expect("delete");
+    assert!(matches!(store.get(a, &c.id).await, Err(StoreError::NotFound)));
+}
+
+async fn names_and_legacy_slots_are_unique<S: ConnectionStore>(store: &S, a: &AccountId, b: &AccountId) {
+    store.insert(&new_connection(a, "Unique", "Org", "x@y.z", 1), &NewSecrets::default()).await.expect("first");
+    let dup = store.insert(&new_connection(a, "UNIQUE", "Org", "x@y.z", 2), &NewSecrets::default()).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(ref m)) if m.contains("name")), "{dup:?}");
+    store
+        .insert(&new_connection(b, "Unique", "Org", "x@y.z", 3), &NewSecrets::default())
+        .await
+        .expect("other accounts may reuse it");
+    let (system, environment) = (SystemId::generate(), EnvironmentId::generate());
+    let legacy = |created| Connection {
+        id: ConnectionId::generate(),
+        kind: ConnectionKind::Legacy { system_id: system.clone(), environment_id: environment.clone(), active: true },
+        ..new_connection(a, "ignored", "Org", "x@y.z", created)
+    };
+    store.insert(&legacy(4), &NewSecrets::default()).await.expect("legacy");
+    let second = store.insert(&legacy(5), &NewSecrets::default()).await;
+    assert!(matches!(second, Err(StoreError::Conflict(ref m)) if m.contains("system")), "{second:?}");
+}
+
+async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId) {
+    for (i, (org, email)) in [
+        ("Globex", "hank@globex.example"),
+        ("Initech", "peter@initech.example"),
+        ("ACME corp", "wile@acme.example"),
+        ("Acme labs", "road@runner.example"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        store
+            .insert(&new_connection(a, &format!("c{i}"), org, email, i as i64 + 10), &NewSecrets::default())
+            .await
+            .expect("insert");
+    }
+    let page =
+        store.list(a, &ListQuery { search: Some("acme".into()), limit: 50, ..Default::default() }).await.expect("list");
+    assert_eq!(page.total, 2, "case-insensitive substring of the org name");
+    let page = store
+        .list(a, &ListQuery { search: Some("INITECH.EX".into()), limit: 50, ..Default::default() })
+        .await
+        .expect("list");
+    assert_eq!(page.rows.len(), 1, "and of the emails");
+    let page =
+        store.list(a, &ListQuery { search: Some("%".into()), limit: 50, ..Default::default() }).await.expect("list");
+    assert_eq!(page.total, 0, "LIKE wildcards are matched literally");
+    let page =
+        store.list(a, &ListQuery { sort: SortKey::AccountName, limit: 2, ..Default::default() }).await.expect("list");
+    assert_eq!(page.total, 4);
+    let names: Vec<_> =
+        page.rows.iter().map(|c| c.org.as_ref().map(|o| o.org_name.clone()).unwrap_or_default()).collect();
+    assert_eq!(names, ["ACME corp", "Acme labs"]);
+    let next = store
+        .list(a, &ListQuery { sort: SortKey::AccountName, limit: 2, offset: 2, ..Default::default() })
+        .await
+        .expect("list");
+    let names: Vec<_> =
+        next.rows.iter().map(|c| c.org.as_ref().map(|o| o.org_name.clone()).unwrap_or_default()).collect();
+    assert_eq!(names, ["Globex", "Initech"]);
+    let newest = store.list(a, &ListQuery { descending: true, limit: 1, ..Default::default() }).await.expect("list");
+    assert_eq!(newest.rows[0].created_at, 13);
+}
+
+async fn tokens_rotate_atomically<S: ConnectionStore>(store: &S, a: &AccountId) {
+    let c = new_connection(a, "Tokens", "Org", "t@o.example", 1);
+    let secrets = NewSecrets {
+        consumer_secret: Some(ClientSecret::new("s3cret")),
+        tokens: Some(tokens("access-1", Some("refresh-1"))),
+        ..Default::default()
+    };
+    store.insert(&c, &secrets).await.expect("insert");
+    let stored = store.secrets(&c.id).await.expect("secrets");
+    assert_eq!(stored.access_token.as_ref().map(AccessToken::expose_secret), Some("access-1"));
+    assert_eq!(stored.consumer_secret.as_ref().map(ClientSecret::expose_secret), Some("s3cret"));
+    let v = stored.token_version;
+    assert!(store.save_tokens(&c.id, &tokens("access-2", None), v, 5).await.expect("save"), "first writer wins");
+    assert!(
+        !store.save_tokens(&c.id, &tokens("access-3", Some("refresh-3")), v, 6).await.expect("save"),
+        "a stale writer loses"
+    );
+    let after = store.secrets(&c.id).await.expect("secrets");
+    assert_eq!(after.access_token.as_ref().map(AccessToken::expose_secret), Some("access-2"));
+    assert_eq!(
+        after.refresh_token.as_ref().map(RefreshToken::expose_secret),
+        Some("refresh-1"),
+        "no new refresh token keeps the old one"
+    );
+    assert!(
+        store.save_tokens(&c.id, &tokens("access-4", Some("refresh-4")), after.token_version, 7).await.expect("save")
+    );
+    let rotated = store.secrets(&c.id).await.expect("secrets");
+    assert_eq!(rotated.refresh_token.as_ref().map(RefreshToken::expose_secret), Some("refresh-4"));
+    store.set_status(&c.id, ConnectionStatus::LoggedOut, Some("invalid_grant"), 8).await.expect("status");
+    let got = store.get(a, &c.id).await.expect("get");
+    assert_eq!(
+        (got.status, got.status_detail.as_deref(), got.status_checked_at),
+        (ConnectionStatus::LoggedOut, Some("invalid_grant"), Some(8))
+    );
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_conformance_suite() {
+    let (store, a, b) = sqlite().await;
+    a_connection_round_trips_and_stays_in_its_account(&store, &a, &b).await;
+    let (store, a, b) = sqlite().await;
+    names_and_legacy_slots_are_unique(&store, &a, &b).await;
+    let (store, a, _) = sqlite().await;
+    search_sort_and_pages_work(&store, &a).await;
+    let (store, a, _) = sqlite().await;
+    tokens_rotate_atomically(&store, &a).await;
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_on_disk() {
+    let (store, a, _) = sqlite().await;
+    let c = new_connection(&a, "Sealed", "Org", "s@o.example", 1);
+    let secrets = NewSecrets {
+        consumer_secret: Some(ClientSecret::new("consumer-secret-plain")),
+        tokens: Some(tokens("00Dxx!access-plain", Some("5Aep861refresh-plain"))),
+        ..Default::default()
+    };
+    store.insert(&c, &secrets).await.expect("insert");
+    let raw: (String, String, String) =
+        sqlx::query_as("SELECT consumer_secret, access_token, refresh_token FROM connections WHERE id = ?")
+            .bind(c.id.as_str())
+            .fetch_one(store.pool())
+            .await
+            .expect("raw");
+    for (column, plain) in [(&raw.0, "consumer-secret-plain"), (&raw.1, "access-plain"), (&raw.2, "refresh-plain")] {
+        assert!(column.starts_with("v1.") && !column.contains(plain), "{column}");
+    }
+    // A sealed value moved to another row does not open there.
+    let other = new_connection(&a, "Other", "Org", "s@o.example", 2);
+    store.insert(&other, &NewSecrets::default()).await.expect("insert");
+    sqlx::query("UPDATE connections SET access_token = ? WHERE id = ?")
+        .bind(&raw.1)
+        .bind(other.id.as_str())
+        .execute(store.pool())
+        .await
+        .expect("copy");
+    assert!(matches!(store.secrets(&other.id).await, Err(StoreError::Vault(_))));
+}
+
+#[tokio::test]
+async fn a_different_master_key_is_refused_at_open() {
+    let dir = std::env::temp_dir().join(format!("lightbridge-store-key-{}", ConnectionId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("lightbridge.db");
+    drop(SqliteStore::open(&path, keys()).await.expect("first open"));
+    SqliteStore::open(&path, keys()).await.expect("the same key opens again");
+    let other = Keyring::new(MasterKey::from_bytes([9u8; 32]));
+    let err = SqliteStore::open(&path, other).await.expect_err("another key is refused");
+    assert!(matches!(err, StoreError::KeyMismatch { .. }));
+    assert!(err.to_string().contains("master key changed"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
