@@ -31,6 +31,8 @@ pub struct ConnectionSecrets {
     pub private_key: Option<JwtPrivateKey>,
     pub access_token: Option<AccessToken>,
     pub refresh_token: Option<RefreshToken>,
+    /// Where the tokens are used (the newest `instance_url` Salesforce gave).
+    pub instance_url: Option<String>,
     pub token_version: i64,
 }
 

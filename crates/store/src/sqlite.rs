@@ -391,7 +391,7 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn secrets(&self, id: &ConnectionId) -> Result<ConnectionSecrets, StoreError> {
-        let row = sqlx::query("SELECT consumer_secret, private_key, access_token, refresh_token, token_version FROM connections WHERE id = ?")
+        let row = sqlx::query("SELECT consumer_secret, private_key, access_token, refresh_token, instance_url, token_version FROM connections WHERE id = ?")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
             .await?
@@ -404,6 +404,7 @@ impl ConnectionStore for SqliteStore {
             private_key: field("private_key")?.map(JwtPrivateKey::new),
             access_token: field("access_token")?.map(AccessToken::new),
             refresh_token: field("refresh_token")?.map(RefreshToken::new),
+            instance_url: row.try_get("instance_url")?,
             token_version: row.try_get("token_version")?,
         })
     }

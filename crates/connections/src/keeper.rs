@@ -1,0 +1,218 @@
+//! B1: tokens refresh when Salesforce says the session is over, once per connection however
+//! many callers are waiting, and a connection that logs out is flagged at once.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use domain::{AuthMethod, Connection, ConnectionId, ConnectionStatus, LoginHost, Millis, OrgType};
+use salesforce::{Client, ClientCredentials, SalesforceError, Session, TokenResponse};
+use store::{ConnectionStore, StoreError, TokenSet};
+use url::Url;
+
+/// Where `login` and `test` point: Salesforce's hosts, or the emulator's stand-ins.
+#[derive(Debug, Clone)]
+pub struct LoginUrls {
+    pub login: Url,
+    pub test: Url,
+}
+
+impl LoginUrls {
+    pub fn salesforce() -> Self {
+        LoginUrls {
+            login: Url::parse("https://login.salesforce.com").expect("constant URL"),
+            test: Url::parse("https://test.salesforce.com").expect("constant URL"),
+        }
+    }
+
+    /// The base URL for a connection's login host.
+    pub fn base_for(&self, host: &LoginHost) -> Result<Url, KeeperError> {
+        match host {
+            LoginHost::Login => Ok(self.login.clone()),
+            LoginHost::Test => Ok(self.test.clone()),
+            LoginHost::MyDomain(url) => {
+                Url::parse(url).map_err(|_| KeeperError::Misconfigured(format!("{url} is not a URL")))
+            }
+        }
+    }
+}
+
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    fn now_ms(&self) -> Millis;
+}
+
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeeperError {
+    /// Salesforce refused the stored credentials: the connection is Logged out and needs
+    /// Reconnect.
+    #[error("the connection is logged out: {0}")]
+    LoggedOut(String),
+    /// Salesforce could not be reached or failed for now: the connection is Not available.
+    #[error("Salesforce is not available: {0}")]
+    Unavailable(String),
+    /// The connection lacks what its auth method needs (e.g. no refresh token, no key).
+    #[error("{0}")]
+    Misconfigured(String),
+    #[error(transparent)]
+    Salesforce(SalesforceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Keeps sessions usable: hands out the stored access token, renews it on
+/// `INVALID_SESSION_ID` exactly once per connection however many callers are waiting, and
+/// records each connection's status as calls succeed or fail.
+#[derive(Debug)]
+pub struct TokenKeeper<S> {
+    store: Arc<S>,
+    client: Client,
+    urls: LoginUrls,
+    clock: Arc<dyn Clock>,
+    /// One async lock per connection: only the holder renews.
+    locks: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl<S: ConnectionStore> TokenKeeper<S> {
+    pub fn new(store: Arc<S>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
+        TokenKeeper { store, client, urls, clock, locks: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The stored session and its token version; renews first when there is no token yet.
+    pub async fn session(&self, connection: &Connection) -> Result<(Session, i64), KeeperError> {
+        let secrets = self.store.secrets(&connection.id).await?;
+        match (secrets.access_token, secrets.instance_url.as_deref().and_then(|u| Url::parse(u).ok())) {
+            (Some(access_token), Some(instance_url)) => {
+                Ok((Session { instance_url, access_token }, secrets.token_version))
+            }
+            _ => self.renew(connection, secrets.token_version).await,
+        }
+    }
+
+    /// Runs `call` with a session; on `INVALID_SESSION_ID` renews once and runs it again.
+    pub async fn with_session<T, F, Fut>(&self, connection: &Connection, call: F) -> Result<T, KeeperError>
+    where
+        F: Fn(Session) -> Fut,
+        Fut: Future<Output = Result<T, SalesforceError>>,
+    {
+        let (session, version) = self.session(connection).await?;
+        match call(session).await {
+            Err(SalesforceError::SessionExpired) => {
+                let (fresh, _) = self.renew(connection, version).await?;
+                call(fresh).await.map_err(|e| self.classify_call(connection, e))
+            }
+            Err(e) => Err(self.classify_call(connection, e)),
+            Ok(value) => Ok(value),
+        }
+    }
+
+    fn classify_call(&self, _connection: &Connection, e: SalesforceError) -> KeeperError {
+        if e.is_transient() { KeeperError::Unavailable(e.to_string()) } else { KeeperError::Salesforce(e) }
+    }
+
+    fn lock_for(&self, id: &ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.clone()).or_default().clone()
+    }
+
+    /// Renews the session unless someone already did since `seen_version`.
+    pub async fn renew(&self, connection: &Connection, seen_version: i64) -> Result<(Session, i64), KeeperError> {
+        let lock = self.lock_for(&connection.id);
+        let _held = lock.lock().await;
+        // Whoever held the lock before us may have renewed already: use their token.
+        let secrets = self.store.secrets(&connection.id).await?;
+        if secrets.token_version != seen_version
+            && let (Some(access_token), Some(instance_url)) =
+                (secrets.access_token.clone(), secrets.instance_url.as_deref().and_then(|u| Url::parse(u).ok()))
+        {
+            return Ok((Session { instance_url, access_token }, secrets.token_version));
+        }
+        let now = self.clock.now_ms();
+        let reply = match self.grant(connection, &secrets).await {
+            Ok(reply) => reply,
+            Err(KeeperError::Salesforce(e)) => return Err(self.record_failure(connection, e, now).await),
+            Err(other) => return Err(other),
+        };
+        let tokens = TokenSet {
+            access_token: reply.access_token.clone(),
+            refresh_token: reply.refresh_token.clone(),
+            instance_url: reply.instance_url.to_string(),
+        };
+        // Only this task renews this connection in this process; the version check also
+        // keeps another instance's newer tokens (and a rotated refresh token) from being lost.
+        if !self.store.save_tokens(&connection.id, &tokens, secrets.token_version, now).await? {
+            let latest = self.store.secrets(&connection.id).await?;
+            if let (Some(access_token), Some(instance_url)) =
+                (latest.access_token, latest.instance_url.as_deref().and_then(|u| Url::parse(u).ok()))
+            {
+                return Ok((Session { instance_url, access_token }, latest.token_version));
+            }
+        }
+        tracing::info!(connection = %connection.id, "renewed the Salesforce session");
+        Ok((Session { instance_url: reply.instance_url, access_token: reply.access_token }, secrets.token_version + 1))
+    }
+
+    async fn grant(
+        &self,
+        connection: &Connection,
+        secrets: &store::ConnectionSecrets,
+    ) -> Result<TokenResponse, KeeperError> {
+        let base = self.urls.base_for(&connection.login_host)?;
+        let app = ClientCredentials {
+            consumer_key: connection.auth.consumer_key().to_string(),
+            consumer_secret: secrets.consumer_secret.clone(),
+        };
+        let result = match &connection.auth {
+            AuthMethod::OAuth { .. } => {
+                let refresh = secrets.refresh_token.as_ref().ok_or_else(|| {
+                    KeeperError::LoggedOut("no refresh token is stored: reconnect to sign in again".into())
+                })?;
+                self.client.refresh(&base, &app, refresh).await
+            }
+            AuthMethod::Jwt { consumer_key, username } => {
+                let key = secrets.private_key.as_ref().ok_or_else(|| {
+                    KeeperError::Misconfigured("no private key is stored for this JWT connection".into())
+                })?;
+                let org_type = match connection.org_type {
+                    OrgType::Production => salesforce::OrgType::Production,
+                    OrgType::Sandbox => salesforce::OrgType::Sandbox,
+                };
+                self.client.jwt_bearer(&base, org_type, consumer_key, username, key).await
+            }
+            AuthMethod::ClientCredentials { .. } => self.client.client_credentials(&base, &app).await,
+        };
+        result.map_err(KeeperError::Salesforce)
+    }
+
+    /// Flags the connection at once: Logged out when Salesforce refused the credentials,
+    /// Not available when it could not be reached.
+    async fn record_failure(&self, connection: &Connection, e: SalesforceError, now: Millis) -> KeeperError {
+        let (status, error) = if e.is_logged_out() {
+            (ConnectionStatus::LoggedOut, KeeperError::LoggedOut(e.to_string()))
+        } else if e.is_transient() {
+            (ConnectionStatus::NotAvailable, KeeperError::Unavailable(e.to_string()))
+        } else {
+            (ConnectionStatus::NotAvailable, KeeperError::Salesforce(e))
+        };
+        tracing::warn!(connection = %connection.id, status = status.as_str(), "could not renew the Salesforce session");
+        if let Err(store_error) = self.store.set_status(&connection.id, status, Some(&error.to_string()), now).await {
+            tracing::error!(connection = %connection.id, error = %store_error, "could not record the connection's status");
+        }
+        error
+    }
+}
