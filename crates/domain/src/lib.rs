@@ -7,11 +7,13 @@ mod connection;
 mod error;
 mod ids;
 mod names;
+mod user;
 
 pub use connection::{AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType};
 pub use error::DomainError;
 pub use ids::{AccountId, ConnectionId, EnvironmentId, SystemId, UserId};
 pub use names::{ConnectionName, ResourceName};
+pub use user::{Role, User};
 
 /// Milliseconds since the Unix epoch: how Lightbridge stores and compares times.
 pub type Millis = i64;

@@ -18,6 +18,24 @@ enum Command {
     Emulator(command::emulator::Args),
     /// Start everything a newcomer needs to try Lightbridge offline, seeded.
     Demo(command::demo::Args),
+    /// Run the HTTP server (JSON API under /api/v1).
+    Serve(command::serve::Args),
+    /// Apply database migrations and exit.
+    Migrate(command::admin::MigrateArgs),
+    /// Print the effective configuration, secrets redacted.
+    PrintConfig(command::admin::PrintConfigArgs),
+    /// Master keys.
+    #[command(subcommand)]
+    Keys(command::admin::KeysCommand),
+    /// Accounts (tenants).
+    #[command(subcommand)]
+    Accounts(command::admin::AccountsCommand),
+    /// Users of the Admin Center and API.
+    #[command(subcommand)]
+    Users(command::admin::UsersCommand),
+    /// API tokens for automation.
+    #[command(subcommand)]
+    Tokens(command::admin::TokensCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +57,13 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Emulator(args) => command::emulator::run(args).await,
             Command::Demo(args) => command::demo::run(args).await,
+            Command::Serve(args) => command::serve::run(args).await,
+            Command::Migrate(args) => command::admin::migrate(args).await,
+            Command::PrintConfig(args) => command::admin::print_config(args),
+            Command::Keys(c) => command::admin::keys(c),
+            Command::Accounts(c) => command::admin::accounts(c).await,
+            Command::Users(c) => command::admin::users(c).await,
+            Command::Tokens(c) => command::admin::tokens(c).await,
         }
     });
     match result {

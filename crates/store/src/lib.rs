@@ -3,10 +3,12 @@
 //! else; queries are checked at run time (`query_as` + `FromRow`) so building needs no
 //! database. Must not import axum.
 
+mod access;
 mod connections;
 mod error;
 mod sqlite;
 
+pub use access::{AccessStore, TokenOwner};
 pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use domain::{
     AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, EnvironmentId,
-    LoginHost, Millis, OrgFacts, OrgType, SystemId,
+    LoginHost, Millis, OrgFacts, OrgType, Role, SystemId, User, UserId,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
@@ -13,6 +13,7 @@ use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshT
 use zeroize::Zeroizing;
 
 use crate::StoreError;
+use crate::access::{AccessStore, TokenOwner};
 use crate::connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -106,6 +107,12 @@ impl SqliteStore {
             .map(|v| self.keys.open_string(&Sealed::from_stored(v), Binding::new(id.as_str(), field)))
             .transpose()
             .map_err(Into::into)
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Raw access for tests that must prove what is (not) on disk.
@@ -447,5 +454,130 @@ impl ConnectionStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+fn row_to_user(row: &SqliteRow) -> Result<User, StoreError> {
+    let account: Option<String> = row.try_get("account_id")?;
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: UserId::parse(&row.try_get::<String, _>("id")?)?,
+        account_id: account.as_deref().map(AccountId::parse).transpose()?,
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
+    })
+}
+
+impl AccessStore for SqliteStore {
+    async fn create_user(&self, user: &User, password_hash: Option<&str>, now: Millis) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO users (id, account_id, email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(user.id.as_str())
+            .bind(user.account_id.as_ref().map(AccountId::as_str))
+            .bind(&user.email)
+            .bind(&user.name)
+            .bind(user.role.as_str())
+            .bind(password_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!("a user with email {} already exists", user.email)),
+                _ => StoreError::Database(e),
+            })?;
+        Ok(())
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<User, StoreError> {
+        let row = sqlx::query("SELECT id, account_id, email, name, role FROM users WHERE email = ? COLLATE NOCASE")
+            .bind(email)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        row_to_user(&row)
+    }
+
+    async fn create_api_token(
+        &self,
+        id: &str,
+        user: &UserId,
+        name: &str,
+        token_hash: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(id)
+            .bind(user.as_str())
+            .bind(name)
+            .bind(token_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn api_token_owner(&self, token_hash: &str, now: Millis) -> Result<TokenOwner, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.id AS token_id, u.id, u.account_id, u.email, u.name, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let token_id: String = row.try_get("token_id")?;
+        // Recording use is best effort: a busy database must not refuse the request.
+        let _ = sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(&token_id)
+            .execute(&self.pool)
+            .await;
+        Ok(TokenOwner { token_id, user: row_to_user(&row)? })
+    }
+
+    async fn save_oauth_state(
+        &self,
+        state_hash: &str,
+        account: &AccountId,
+        user: &UserId,
+        payload: &str,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        let sealed = self.keys.seal_str(payload, Binding::new(state_hash, "oauth_state"))?;
+        sqlx::query(
+            "INSERT INTO oauth_states (state_hash, account_id, user_id, payload, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(state_hash)
+        .bind(account.as_str())
+        .bind(user.as_str())
+        .bind(sealed.as_stored())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn take_oauth_state(
+        &self,
+        state_hash: &str,
+        account: &AccountId,
+        user: &UserId,
+        now: Millis,
+    ) -> Result<String, StoreError> {
+        let _ = sqlx::query("DELETE FROM oauth_states WHERE expires_at <= ?").bind(now).execute(&self.pool).await;
+        let row = sqlx::query("DELETE FROM oauth_states WHERE state_hash = ? AND account_id = ? AND user_id = ? AND expires_at > ? RETURNING payload")
+            .bind(state_hash)
+            .bind(account.as_str())
+            .bind(user.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let sealed: String = row.try_get("payload")?;
+        Ok(self
+            .keys
+            .open_string(&Sealed::from_stored(sealed), Binding::new(state_hash, "oauth_state"))?
+            .as_str()
+            .to_string())
     }
 }

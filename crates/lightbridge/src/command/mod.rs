@@ -1,5 +1,8 @@
+pub mod admin;
+pub mod common;
 pub mod demo;
 pub mod emulator;
+pub mod serve;
 
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -1,0 +1,161 @@
+//! Operator commands: `migrate`, `print-config`, `keys generate`, `accounts create`,
+//! `users create`, `tokens create`.
+
+use domain::{AccountId, Role, User, UserId};
+use store::AccessStore;
+
+use super::common::{ConfigArgs, now_ms, open_store};
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Applies database migrations (also done at every start) and exits.
+pub async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let config = args.config.load(None)?;
+    open_store(&config).await?;
+    println!("database at {} is up to date", config.data_dir.join("lightbridge.db").display());
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PrintConfigArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+/// Prints the effective configuration with secrets redacted.
+pub fn print_config(args: PrintConfigArgs) -> anyhow::Result<()> {
+    print!("{}", args.config.load(None)?.redacted());
+    Ok(())
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Prints a new random master key (base64). Store it like a password.
+    Generate,
+}
+
+pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Generate => {
+            let key = vault::MasterKey::generate()?;
+            println!("{}", key.expose_base64().as_str());
+            eprintln!(
+                "fingerprint {} — set it as LIGHTBRIDGE_MASTER_KEY or write it to a file named by LIGHTBRIDGE_MASTER_KEY_FILE",
+                &key.fingerprint()[..16]
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum AccountsCommand {
+    /// Creates an account (a tenant) and prints its id.
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The account's display name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
+    match command {
+        AccountsCommand::Create { config, name } => {
+            let config = config.load(None)?;
+            let store = open_store(&config).await?;
+            let id = AccountId::generate();
+            store.create_account(&id, name.trim(), now_ms()).await?;
+            println!("{id}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum UsersCommand {
+    /// Creates a user in an account (or the instance-wide operator with --role operator).
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Account id (acct_…); not given for the operator.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// owner, admin, editor, viewer, or operator.
+        #[arg(long, default_value = "owner")]
+        role: String,
+    },
+}
+
+pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
+    match command {
+        UsersCommand::Create { config, account, email, name, role } => {
+            let role = Role::parse(&role)
+                .ok_or_else(|| anyhow::anyhow!("--role must be owner, admin, editor, viewer or operator"))?;
+            let account = account.as_deref().map(AccountId::parse).transpose()?;
+            match (role, &account) {
+                (Role::Operator, Some(_)) => anyhow::bail!("the operator is instance-wide: leave out --account"),
+                (Role::Operator, None) => {}
+                (_, None) => anyhow::bail!("--account is required for owner, admin, editor and viewer"),
+                _ => {}
+            }
+            if !email.contains('@') {
+                anyhow::bail!("--email {email:?} is not an email address");
+            }
+            let config = config.load(None)?;
+            let store = open_store(&config).await?;
+            let user = User {
+                id: UserId::generate(),
+                account_id: account,
+                email: email.trim().to_string(),
+                name: name.trim().to_string(),
+                role,
+            };
+            store.create_user(&user, None, now_ms()).await?;
+            println!("{}", user.id);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TokensCommand {
+    /// Creates an API token for a user and prints it once; only its hash is stored.
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The user the token acts as.
+        #[arg(long)]
+        email: String,
+        /// What the token is for, e.g. "CI publish".
+        #[arg(long, default_value = "api")]
+        name: String,
+    },
+}
+
+pub async fn tokens(command: TokensCommand) -> anyhow::Result<()> {
+    match command {
+        TokensCommand::Create { config, email, name } => {
+            let config = config.load(None)?;
+            let store = open_store(&config).await?;
+            let user = store.user_by_email(&email).await.map_err(|_| anyhow::anyhow!("no user with email {email}"))?;
+            let token = server::api::new_api_token().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let id = format!("tok_{}", &UserId::generate().as_str()[5..]);
+            store
+                .create_api_token(&id, &user.id, &name, &server::api::hash_token(token.expose_secret()), now_ms())
+                .await?;
+            println!("{}", token.expose_secret());
+            eprintln!("This token is shown once. It acts as {} ({}).", user.email, user.role.as_str());
+        }
+    }
+    Ok(())
+}

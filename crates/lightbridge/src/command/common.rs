@@ -1,0 +1,52 @@
+//! What several commands share: loading configuration and opening the store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use connections::{LoginUrls, SystemClock};
+use server::config::Overrides;
+use server::{AppState, Config};
+use store::SqliteStore;
+use vault::Keyring;
+
+/// Flags every server-side command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// Configuration file (TOML); see docs/configuration.md.
+    #[arg(long, env = "LIGHTBRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data folder (the SQLite database lives here).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self, listen: Option<String>) -> anyhow::Result<Config> {
+        Ok(Config::load(self.config.as_deref(), &Overrides { listen, data_dir: self.data_dir.clone() })?)
+    }
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    let path = config.data_dir.join("lightbridge.db");
+    SqliteStore::open(&path, Keyring::new(config.master_key.clone()))
+        .await
+        .with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+pub fn app_state(config: &Config, store: SqliteStore) -> anyhow::Result<AppState> {
+    let policy = salesforce::HostPolicy::allowing(&config.allowed_hosts)?;
+    let ca = match &config.ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read the CA file {}", path.display()))?),
+        None => None,
+    };
+    let client = salesforce::Client::with_ca(policy, ca.as_deref())?;
+    let urls = LoginUrls { login: config.salesforce_login_url.clone(), test: config.salesforce_test_url.clone() };
+    Ok(AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock)))
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}

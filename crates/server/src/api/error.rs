@@ -1,0 +1,89 @@
+//! The API's one error shape: `{"error": {"code", "message", "request_id", "fields"?}}`, with a
+//! stable snake_case code per variant and no default-to-400.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("sign in first: send an API token as `Authorization: Bearer <token>`")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("the request has invalid fields")]
+    Invalid(Vec<(String, String)>),
+    #[error("{0}")]
+    Conflict(String),
+    /// The connection check failed; the body carries every step's result.
+    #[error("the connection check failed: {0}")]
+    CheckFailed(String, Box<salesforce::checks::Report>),
+    #[error("Salesforce is not available: {0}")]
+    Unavailable(String),
+    #[error("Salesforce refused: {0}")]
+    Upstream(String),
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![(field.to_string(), message.into())])
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::CheckFailed(..) => (StatusCode::UNPROCESSABLE_ENTITY, "check_failed"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "salesforce_unavailable"),
+            ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "salesforce_error"),
+            ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let request_id = super::REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+        let mut error = json!({"code": code, "message": self.to_string(), "request_id": request_id});
+        if let ApiError::Invalid(fields) = &self {
+            error["fields"] = fields.iter().map(|(f, m)| json!({"field": f, "message": m})).collect();
+        }
+        let mut body = json!({"error": error});
+        if let ApiError::CheckFailed(_, report) = &self {
+            body["check"] = serde_json::to_value(report).unwrap_or_default();
+        }
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::NotFound => ApiError::NotFound,
+            store::StoreError::Conflict(m) => ApiError::Conflict(m),
+            other => {
+                // Logged once, here at the boundary; the caller gets the request id.
+                tracing::error!(error = %other, "store failure");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<domain::DomainError> for ApiError {
+    fn from(e: domain::DomainError) -> Self {
+        match e {
+            domain::DomainError::Invalid { field, message } => ApiError::invalid(field, message),
+            domain::DomainError::NotFound => ApiError::NotFound,
+            domain::DomainError::Conflict(m) => ApiError::Conflict(m),
+        }
+    }
+}

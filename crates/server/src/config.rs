@@ -1,0 +1,228 @@
+//! Configuration: defaults, then a TOML file, then `LIGHTBRIDGE_*` environment variables
+//! (`__` nests), then flags. Secrets may come from `*_FILE` variables. Unknown keys in the file
+//! are an error; unknown `LIGHTBRIDGE_*` variables are warned about.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+use vault::MasterKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid configuration: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error(
+        "no master key is configured: set LIGHTBRIDGE_MASTER_KEY (or LIGHTBRIDGE_MASTER_KEY_FILE, or master_key_file in the config file); `lightbridge keys generate` makes one"
+    )]
+    NoMasterKey,
+}
+
+/// The configuration file's shape (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub master_key: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub salesforce: SalesforceFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesforceFile {
+    pub login_url: Option<String>,
+    pub test_url: Option<String>,
+    /// Origins besides Salesforce's own domains that may receive tokens (e.g. the emulator).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// An extra CA certificate (PEM) to trust, e.g. the emulator's.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Where browsers reach this server (OAuth callbacks are built from it).
+    pub public_url: Url,
+    pub master_key: MasterKey,
+    pub salesforce_login_url: Url,
+    pub salesforce_test_url: Url,
+    pub allowed_hosts: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+const KNOWN_ENV: &[&str] = &[
+    "LIGHTBRIDGE_LISTEN",
+    "LIGHTBRIDGE_DATA_DIR",
+    "LIGHTBRIDGE_PUBLIC_URL",
+    "LIGHTBRIDGE_MASTER_KEY",
+    "LIGHTBRIDGE_MASTER_KEY_FILE",
+    "LIGHTBRIDGE_SALESFORCE__LOGIN_URL",
+    "LIGHTBRIDGE_SALESFORCE__TEST_URL",
+    "LIGHTBRIDGE_SALESFORCE__ALLOWED_HOSTS",
+    "LIGHTBRIDGE_SALESFORCE__CA_FILE",
+    "LIGHTBRIDGE_CONFIG",
+    "LIGHTBRIDGE_LOG",
+];
+
+/// Flags given on the command line (they win over everything else).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads from an optional file, the process environment and flags.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("LIGHTBRIDGE_")).collect();
+        for (key, _) in &env {
+            if !KNOWN_ENV.contains(&key.as_str())
+                && !key.starts_with("LIGHTBRIDGE_EMULATOR_")
+                && !key.starts_with("LIGHTBRIDGE_TEST_")
+            {
+                tracing::warn!(variable = %key, "unknown LIGHTBRIDGE_ environment variable ignored (is it misspelt?)");
+            }
+        }
+        Self::from_parts(file, &|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()), overrides)
+    }
+
+    /// The same, with the environment given explicitly (tests).
+    pub fn from_parts(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let file_config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+            }
+            None => FileConfig::default(),
+        };
+        let pick = |flag: Option<String>, var: &str, file: Option<String>, default: &str| {
+            flag.or_else(|| env(var)).or(file).unwrap_or_else(|| default.to_string())
+        };
+        let listen_text = pick(overrides.listen.clone(), "LIGHTBRIDGE_LISTEN", file_config.listen, "127.0.0.1:8080");
+        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            message: format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
+        })?;
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env("LIGHTBRIDGE_DATA_DIR").map(PathBuf::from))
+            .or(file_config.data_dir)
+            .unwrap_or_else(|| PathBuf::from(".lightbridge"));
+        let public_text = pick(None, "LIGHTBRIDGE_PUBLIC_URL", file_config.public_url, &format!("http://{listen}"));
+        let public_url = parse_url("public_url", &public_text)?;
+        let sf = file_config.salesforce;
+        let login = pick(None, "LIGHTBRIDGE_SALESFORCE__LOGIN_URL", sf.login_url, "https://login.salesforce.com");
+        let test = pick(None, "LIGHTBRIDGE_SALESFORCE__TEST_URL", sf.test_url, "https://test.salesforce.com");
+        let allowed_hosts = match env("LIGHTBRIDGE_SALESFORCE__ALLOWED_HOSTS") {
+            Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            None => sf.allowed_hosts.unwrap_or_default(),
+        };
+        let ca_file = env("LIGHTBRIDGE_SALESFORCE__CA_FILE").map(PathBuf::from).or(sf.ca_file);
+        let key_text = match (
+            env("LIGHTBRIDGE_MASTER_KEY"),
+            env("LIGHTBRIDGE_MASTER_KEY_FILE").map(PathBuf::from),
+            file_config.master_key,
+            file_config.master_key_file,
+        ) {
+            (Some(k), ..) => k,
+            (None, Some(path), ..) | (None, None, None, Some(path)) => {
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?
+            }
+            (None, None, Some(k), _) => k,
+            (None, None, None, None) => return Err(ConfigError::NoMasterKey),
+        };
+        let master_key = MasterKey::from_base64(&key_text)
+            .map_err(|e| ConfigError::Invalid { key: "master_key", message: e.to_string() })?;
+        Ok(Config {
+            listen,
+            data_dir,
+            public_url,
+            master_key,
+            salesforce_login_url: parse_url("salesforce.login_url", &login)?,
+            salesforce_test_url: parse_url("salesforce.test_url", &test)?,
+            allowed_hosts,
+            ca_file,
+        })
+    }
+
+    /// The effective configuration as TOML, with the master key shown only by fingerprint.
+    pub fn redacted(&self) -> String {
+        let hosts = self.allowed_hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
+        format!(
+            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}",
+            self.listen,
+            self.data_dir.display().to_string(),
+            self.public_url,
+            &self.master_key.fingerprint()[..16],
+            self.salesforce_login_url,
+            self.salesforce_test_url,
+            self.ca_file.as_ref().map(|f| format!("ca_file = {:?}\n", f.display().to_string())).unwrap_or_default(),
+        )
+    }
+}
+
+fn parse_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
+    Url::parse(text).map_err(|e| ConfigError::Invalid { key, message: format!("{text:?} is not a URL: {e}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    #[test]
+    fn environment_wins_over_the_file_and_flags_win_over_both() {
+        let dir = std::env::temp_dir().join(format!("lightbridge-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("lightbridge.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\npublic_url = \"https://lb.example\"\n[salesforce]\nallowed_hosts = [\"http://127.0.0.1:8181\"]\n").expect("write");
+        let env = |k: &str| match k {
+            "LIGHTBRIDGE_MASTER_KEY" => Some(KEY.to_string()),
+            "LIGHTBRIDGE_LISTEN" => Some("127.0.0.1:9100".to_string()),
+            _ => None,
+        };
+        let config = Config::from_parts(Some(&file), &env, &Overrides::default()).expect("config");
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.public_url.as_str(), "https://lb.example/");
+        assert_eq!(config.allowed_hosts, ["http://127.0.0.1:8181"]);
+        let flagged =
+            Config::from_parts(Some(&file), &env, &Overrides { listen: Some("127.0.0.1:9200".into()), data_dir: None })
+                .expect("config");
+        assert_eq!(flagged.listen.port(), 9200);
+        let printed = config.redacted();
+        assert!(!printed.contains(KEY) && printed.contains("[redacted"), "{printed}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_a_missing_key_are_errors_that_say_what_to_do() {
+        let dir = std::env::temp_dir().join(format!("lightbridge-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, "listne = \"x\"\n").expect("write");
+        let err = Config::from_parts(Some(&file), &|_| None, &Overrides::default()).expect_err("typo").to_string();
+        assert!(err.contains("listne"), "{err}");
+        let err = Config::from_parts(None, &|_| None, &Overrides::default()).expect_err("no key").to_string();
+        assert!(err.contains("LIGHTBRIDGE_MASTER_KEY") && err.contains("keys generate"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

@@ -1,0 +1,39 @@
+//! Lightbridge's HTTP server: the versioned JSON API under `/api/v1` (B3), health endpoints,
+//! and — with issue #4 — the Admin Center pages. Handlers call the connections core and the
+//! store traits; SQL and Salesforce calls live in those crates, never here.
+
+pub mod api;
+pub mod config;
+mod state;
+
+pub use config::{Config, ConfigError};
+pub use state::AppState;
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+/// A bound, not yet running server: bind first (port 0 works), read the address, then run.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    app: axum::Router,
+}
+
+impl Server {
+    pub async fn bind(state: AppState, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server { listener, app: api::router(state) })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, self.app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,337 @@
+//! The connections API end to end: the server on port 0, the emulator, a fresh SQLite file.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use connections::{LoginUrls, SystemClock};
+use domain::{AccountId, Role, User, UserId};
+use emulator::{AppSeed, Emulator, FaultAction, FaultRule, OrgSeed, Seed, UserSeed};
+use serde_json::{Value, json};
+use server::api::{hash_token, new_api_token};
+use server::{AppState, Server};
+use store::{AccessStore, SqliteStore};
+use vault::{Keyring, MasterKey};
+
+const KEY: &str = "3MVG9ApiTestApp";
+const SECRET: &str = "api-test-consumer-secret";
+
+struct TestApp {
+    base: String,
+    em: Emulator,
+    db: std::path::PathBuf,
+    private_key: String,
+    /// Tokens by name: admin_a, viewer_a, admin_b.
+    tokens: std::collections::HashMap<&'static str, String>,
+    http: reqwest::Client,
+}
+
+async fn spawn() -> TestApp {
+    let user = |name: &str, customize: bool| UserSeed { customize_application: customize, ..UserSeed::new(name) };
+    let mut prod = OrgSeed::new("Acme Production");
+    prod.users = vec![user("admin@acme.test", true), user("editor@acme.test", false)];
+    let mut sandbox = OrgSeed::new("Acme UAT");
+    sandbox.sandbox = true;
+    sandbox.users = vec![user("admin@acme.test.uat", true)];
+    let app = AppSeed {
+        generate_certificate: true,
+        pre_authorized: vec!["admin@acme.test".into(), "editor@acme.test".into(), "admin@acme.test.uat".into()],
+        client_credentials_user: Some("admin@acme.test".into()),
+        ..AppSeed::new(KEY, SECRET)
+    };
+    let em = Emulator::start(Seed { orgs: vec![prod, sandbox], apps: vec![app] }).await.expect("emulator");
+    let dir = std::env::temp_dir().join(format!("lightbridge-api-{}", UserId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = dir.join("lightbridge.db");
+    let store = SqliteStore::open(&db, Keyring::new(MasterKey::generate().expect("key"))).await.expect("store");
+    let mut tokens = std::collections::HashMap::new();
+    for (label, account_name, role) in
+        [("admin_a", "A", Role::Admin), ("viewer_a", "A", Role::Viewer), ("admin_b", "B", Role::Owner)]
+    {
+        let account = match store.user_by_email(&format!("first@{account_name}.test")).await {
+            Ok(u) => u.account_id.expect("account"),
+            Err(_) => {
+                let id = AccountId::generate();
+                store.create_account(&id, account_name, 0).await.expect("account");
+                store
+                    .create_user(
+                        &User {
+                            id: UserId::generate(),
+                            account_id: Some(id.clone()),
+                            email: format!("first@{account_name}.test"),
+                            name: "First".into(),
+                            role: Role::Owner,
+                        },
+                        None,
+                        0,
+                    )
+                    .await
+                    .expect("first user");
+                id
+            }
+        };
+        let user = User {
+            id: UserId::generate(),
+            account_id: Some(account),
+            email: format!("{label}@lightbridge.test"),
+            name: label.into(),
+            role,
+        };
+        store.create_user(&user, None, 0).await.expect("user");
+        let token = new_api_token().expect("token");
+        store
+            .create_api_token(&format!("tok_{label}"), &user.id, label, &hash_token(token.expose_secret()), 0)
+            .await
+            .expect("token");
+        tokens.insert(label, token.expose_secret().to_string());
+    }
+    let client =
+        salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
+    let urls =
+        LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
+    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock));
+    let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+    let base = format!("http://{}", server.local_addr().expect("addr"));
+    tokio::spawn(server.run(std::future::pending()));
+    let private_key = em.private_key_pem(KEY).expect("key");
+    TestApp { base, em, db, private_key, tokens, http: reqwest::Client::new() }
+}
+
+impl TestApp {
+    async fn call(&self, who: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(token) = self.tokens.get(who) {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn jwt(&self, name: &str, username: &str) -> Value {
+        json!({"name": name, "org_type": "production", "login_host": "login",
+               "auth": {"method": "jwt", "consumer_key": KEY, "username": username, "private_key": self.private_key}})
+    }
+}
+
+#[tokio::test]
+async fn an_admin_creates_a_jwt_connection_after_a_passing_check_and_sees_it_listed() {
+    let app = spawn().await;
+    let (status, created) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Acme prod", "admin@acme.test"))).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["account_name"], "Acme Production");
+    assert_eq!(created["created_by"], "admin@acme.test");
+    assert_eq!(created["environment"], "Production");
+    assert_eq!(created["connection_status"], Value::Null, "legacy-only columns are empty for new connections");
+    let (status, listed) = app.call("admin_a", reqwest::Method::GET, "/connections?search=ADMIN@ACME", None).await;
+    assert_eq!((status, listed["total"].as_u64()), (200, Some(1)), "{listed}");
+    let (_, none) = app.call("admin_a", reqwest::Method::GET, "/connections?search=nobody", None).await;
+    assert_eq!(none["total"], 0);
+    let id = created["id"].as_str().expect("id");
+    let (status, shown) = app.call("viewer_a", reqwest::Method::GET, &format!("/connections/{id}"), None).await;
+    assert_eq!((status, shown["name"].as_str()), (200, Some("Acme prod")), "viewers can look");
+    let (status, dup) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("acme PROD", "admin@acme.test"))).await;
+    assert_eq!((status, dup["error"]["code"].as_str()), (409, Some("conflict")), "{dup}");
+}
+
+#[tokio::test]
+async fn test_connection_reports_every_step_names_the_missing_permission_and_saves_nothing() {
+    let app = spawn().await;
+    let (status, report) = app
+        .call("admin_a", reqwest::Method::POST, "/connections/test", Some(app.jwt("Editor", "editor@acme.test")))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["passed"], false);
+    let steps = report["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 7);
+    let failed = steps.iter().find(|s| s["outcome"] == "failed").expect("a failed step");
+    assert_eq!(failed["step"], "customize_application");
+    assert!(failed["fix"].as_str().expect("fix").contains("Customize Application"));
+    let (status, refused) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Editor", "editor@acme.test"))).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("check_failed")), "{refused}");
+    assert_eq!(refused["check"]["steps"].as_array().map(Vec::len), Some(7));
+    let (_, listed) = app.call("admin_a", reqwest::Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 0, "nothing was saved");
+    let (_, passing) = app
+        .call("admin_a", reqwest::Method::POST, "/connections/test", Some(app.jwt("Admin", "admin@acme.test")))
+        .await;
+    assert_eq!(passing["passed"], true, "{passing}");
+}
+
+#[tokio::test]
+async fn a_sandbox_user_against_the_production_host_is_refused_with_a_fix() {
+    let app = spawn().await;
+    let (_, report) = app
+        .call("admin_a", reqwest::Method::POST, "/connections/test", Some(app.jwt("UAT", "admin@acme.test.uat")))
+        .await;
+    let failed = &report["steps"][0];
+    assert_eq!(
+        (failed["step"].as_str(), failed["outcome"].as_str()),
+        (Some("token_obtained"), Some("failed")),
+        "{report}"
+    );
+    assert!(failed["fix"].as_str().expect("fix").contains("org type"), "{failed}");
+}
+
+#[tokio::test]
+async fn bad_input_names_every_wrong_field() {
+    let app = spawn().await;
+    let body = json!({"name": " ", "org_type": "staging", "login_host": "https://acme.my.salesforce.com/x",
+                      "auth": {"method": "jwt", "consumer_key": "", "username": "u", "private_key": "not a key"}});
+    let (status, err) = app.call("admin_a", reqwest::Method::POST, "/connections", Some(body)).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (422, Some("invalid")), "{err}");
+    let fields: Vec<&str> =
+        err["error"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["field"].as_str()).collect();
+    for field in ["name", "org_type", "login_host", "auth.consumer_key", "auth.private_key"] {
+        assert!(fields.contains(&field), "{field} missing from {fields:?}");
+    }
+    let (status, err) = app.call("admin_a", reqwest::Method::POST, "/connections", Some(json!({"name": "x"}))).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (422, Some("invalid")),
+        "a malformed body is a clear error, not a 500"
+    );
+    let cc = json!({"name": "cc", "org_type": "production", "login_host": "login", "auth": {"method": "client_credentials", "consumer_key": KEY, "consumer_secret": SECRET}});
+    let (_, err) = app.call("admin_a", reqwest::Method::POST, "/connections", Some(cc)).await;
+    assert!(err["error"]["fields"].to_string().contains("My Domain"), "{err}");
+    let outside = json!({"name": "x", "org_type": "production", "login_host": "https://evil.example", "auth": {"method": "client_credentials", "consumer_key": KEY, "consumer_secret": SECRET}});
+    let (status, err) = app.call("admin_a", reqwest::Method::POST, "/connections/test", Some(outside)).await;
+    assert_eq!(status, 422, "tokens are not sent to a host outside the policy: {err}");
+}
+
+#[tokio::test]
+async fn accounts_never_see_each_other_and_viewers_change_nothing() {
+    let app = spawn().await;
+    let (_, created) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Mine", "admin@acme.test"))).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    // Account B, guessing A's id, gets 404 on every route; its list is empty.
+    for (method, path, body) in [
+        (reqwest::Method::GET, format!("/connections/{id}"), None),
+        (reqwest::Method::DELETE, format!("/connections/{id}"), None),
+    ] {
+        let (status, body) = app.call("admin_b", method, &path, body).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{path}");
+    }
+    let (_, listed) = app.call("admin_b", reqwest::Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 0);
+    // A viewer of A may look but not change.
+    let (status, _) = app.call("viewer_a", reqwest::Method::DELETE, &format!("/connections/{id}"), None).await;
+    assert_eq!(status, 403);
+    let (status, _) =
+        app.call("viewer_a", reqwest::Method::POST, "/connections", Some(app.jwt("V", "admin@acme.test"))).await;
+    assert_eq!(status, 403);
+    let (status, _) =
+        app.call("viewer_a", reqwest::Method::POST, "/connections/test", Some(app.jwt("V", "admin@acme.test"))).await;
+    assert_eq!(status, 403);
+    // Nobody without a token; a made-up token is refused the same way.
+    let (status, body) = app.call("nobody", reqwest::Method::GET, "/connections", None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert!(!body["error"]["request_id"].as_str().unwrap_or_default().is_empty(), "errors carry the request id");
+    let r =
+        app.http.get(format!("{}/api/v1/connections", app.base)).bearer_auth("lb_made-up").send().await.expect("req");
+    assert_eq!(r.status(), 401);
+    // Malformed ids are not found either.
+    let (status, _) = app.call("admin_a", reqwest::Method::GET, "/connections/../../etc", None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn delete_revokes_at_salesforce_first_and_still_deletes_when_it_cannot() {
+    let app = spawn().await;
+    let (_, one) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("One", "admin@acme.test"))).await;
+    let (_, two) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Two", "admin@acme.test"))).await;
+    let (status, deleted) = app
+        .call("admin_a", reqwest::Method::DELETE, &format!("/connections/{}", one["id"].as_str().expect("id")), None)
+        .await;
+    assert_eq!((status, deleted["revoked"].as_bool()), (200, Some(true)), "{deleted}");
+    assert_eq!(
+        app.em.requests().iter().filter(|r| r.operation.as_deref() == Some("revoke") && r.status == 200).count(),
+        1,
+        "the emulator saw the revoke"
+    );
+    app.em
+        .add_fault(FaultRule { action: FaultAction::Drop, ..FaultRule::error("/services/oauth2/revoke", 1, 500, "x") });
+    let (status, deleted) = app
+        .call("admin_a", reqwest::Method::DELETE, &format!("/connections/{}", two["id"].as_str().expect("id")), None)
+        .await;
+    assert_eq!(
+        (status, deleted["deleted"].as_bool(), deleted["revoked"].as_bool()),
+        (200, Some(true), Some(false)),
+        "{deleted}"
+    );
+    assert!(deleted["message"].as_str().expect("message").contains("Revoke its access in Salesforce Setup"));
+    let (_, listed) = app.call("admin_a", reqwest::Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 0);
+}
+
+#[tokio::test]
+async fn health_endpoints_answer() {
+    let app = spawn().await;
+    for path in ["/healthz", "/readyz"] {
+        let r = app.http.get(format!("{}{path}", app.base)).send().await.expect("req");
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(r.headers().contains_key("x-request-id"));
+    }
+}
+
+/// Captures everything the server logs during a test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_token_secret_or_key_reaches_the_database_file_or_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = spawn().await;
+    let (_, jwt) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Jwt", "admin@acme.test"))).await;
+    let cc = json!({"name": "CC", "org_type": "production", "login_host": app.em.base_url(), "auth": {"method": "client_credentials", "consumer_key": KEY, "consumer_secret": SECRET}});
+    let (status, _) = app.call("admin_a", reqwest::Method::POST, "/connections", Some(cc)).await;
+    assert_eq!(status, 201);
+    app.call("admin_a", reqwest::Method::POST, "/connections/test", Some(app.jwt("T", "editor@acme.test"))).await;
+    app.call("admin_a", reqwest::Method::DELETE, &format!("/connections/{}", jwt["id"].as_str().expect("id")), None)
+        .await;
+    let mut on_disk = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(bytes) = std::fs::read(format!("{}{suffix}", app.db.display())) {
+            on_disk.extend(bytes);
+        }
+    }
+    let on_disk = String::from_utf8_lossy(&on_disk).to_string();
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("lock")).to_string();
+    assert!(logs.contains("connection created"), "the capture works: {logs}");
+    let org15 = &app.em.org_id_of_user("admin@acme.test").expect("org")[..15];
+    let key_body = app.private_key.lines().nth(1).expect("a line of the key body").to_string();
+    let api_token = app.tokens["admin_a"].clone();
+    for (what, needle) in [
+        ("an access token", format!("{org15}!AQ")),
+        ("the consumer secret", SECRET.to_string()),
+        ("the private key", key_body),
+        ("an API token", api_token),
+    ] {
+        assert!(!on_disk.contains(&needle), "{what} is in the database file");
+        assert!(!logs.contains(&needle), "{what} is in the logs");
+    }
+}
