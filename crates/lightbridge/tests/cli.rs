@@ -67,9 +67,93 @@ fn a_bad_seed_file_is_refused_with_the_reason() {
 
 #[test]
 fn every_command_has_help() {
-    for args in [vec!["--help"], vec!["emulator", "--help"], vec!["demo", "--help"]] {
+    for args in [
+        vec!["--help"],
+        vec!["emulator", "--help"],
+        vec!["demo", "--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["print-config", "--help"],
+        vec!["keys", "generate", "--help"],
+        vec!["accounts", "create", "--help"],
+        vec!["users", "create", "--help"],
+        vec!["tokens", "create", "--help"],
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(&args).output().expect("run");
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
     }
+}
+
+fn lightbridge(data_dir: &std::path::Path, key: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(args)
+        .env("LIGHTBRIDGE_DATA_DIR", data_dir)
+        .env("LIGHTBRIDGE_MASTER_KEY", key)
+        .env_remove("LIGHTBRIDGE_CONFIG")
+        .output()
+        .expect("run lightbridge");
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn an_operator_bootstraps_an_account_and_its_api_token_works_against_serve() {
+    let data = std::env::temp_dir().join(format!("lightbridge-cli-serve-{}", std::process::id()));
+    let key_out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(["keys", "generate"]).output().expect("keys");
+    let key = String::from_utf8_lossy(&key_out.stdout).trim().to_string();
+    assert_eq!(key.len(), 44, "a base64 32-byte key");
+    let account = lightbridge(&data, &key, &["accounts", "create", "--name", "Acme"]);
+    assert!(account.starts_with("acct_"), "{account}");
+    lightbridge(
+        &data,
+        &key,
+        &["users", "create", "--account", &account, "--email", "owner@acme.test", "--role", "owner"],
+    );
+    let token = lightbridge(&data, &key, &["tokens", "create", "--email", "owner@acme.test", "--name", "ci"]);
+    assert!(token.starts_with("lb_"));
+    let printed = lightbridge(&data, &key, &["print-config"]);
+    assert!(printed.contains("[redacted") && !printed.contains(&key), "{printed}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LIGHTBRIDGE_DATA_DIR", &data)
+        .env("LIGHTBRIDGE_MASTER_KEY", &key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
+    let running = Running(child);
+    let addr = line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect("address").to_string();
+    let base = format!("http://{addr}");
+    assert!(http_get(&base, "/readyz").starts_with("HTTP/1.1 200"));
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "GET /api/v1/connections HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).expect("read");
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("\"total\":0"), "{reply}");
+    assert!(http_get(&base, "/api/v1/connections").starts_with("HTTP/1.1 401"));
+    drop(running);
+
+    // A different master key is refused at start, saying what changed.
+    let other = String::from_utf8_lossy(
+        &Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(["keys", "generate"]).output().expect("keys").stdout,
+    )
+    .trim()
+    .to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["migrate"])
+        .env("LIGHTBRIDGE_DATA_DIR", &data)
+        .env("LIGHTBRIDGE_MASTER_KEY", &other)
+        .output()
+        .expect("migrate");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("master key changed"));
+    let _ = std::fs::remove_dir_all(data);
 }
