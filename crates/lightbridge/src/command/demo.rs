@@ -1,49 +1,126 @@
-//! `lightbridge demo`: everything a newcomer needs to try Lightbridge offline.
-//!
-//! Today that is the Salesforce org emulator with the demo seed, so the OAuth sign-in,
-//! REST and Tooling calls and static-resource serving can be tried by hand or with any
-//! Salesforce client. The Admin Center and publishing join this command as they land.
+//! `lightbridge demo`: everything a newcomer needs to try Lightbridge offline — the Salesforce
+//! org emulator with its demo seed, and the Lightbridge server on an embedded SQLite database
+//! with a seeded account, owner and API token. State lives in `--data-dir` (default
+//! `.lightbridge/demo`); the master key is generated there on first run.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
-use emulator::{Config, Emulator, Seed};
+use connections::{LoginUrls, SystemClock};
+use domain::{AccountId, Role, User, UserId};
+use emulator::{Config as EmulatorConfig, Emulator, Seed};
+use server::{AppState, Server};
+use store::{AccessStore, SqliteStore};
+use vault::{Keyring, MasterKey};
+
+use super::common::now_ms;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Lightbridge's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
     /// Emulator HTTP port on 127.0.0.1.
     #[arg(long, default_value_t = 8181)]
     emulator_port: u16,
     /// Emulator HTTPS port on 127.0.0.1.
     #[arg(long, default_value_t = 8443)]
     emulator_https_port: u16,
-    /// Folder for demo state (CA file, generated keys).
+    /// Folder for the demo's database, master key, CA file and keys.
     #[arg(long, default_value = ".lightbridge/demo")]
-    state_dir: PathBuf,
+    data_dir: PathBuf,
 }
 
+const OWNER: &str = "owner@demo.example";
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let seed = Seed::demo();
-    let emulator = Emulator::start_with(Config {
+    let emulator = Emulator::start_with(EmulatorConfig {
         seed: seed.clone(),
         http_port: args.emulator_port,
         https_port: Some(args.emulator_https_port),
-        state_dir: Some(args.state_dir.clone()),
+        state_dir: Some(args.data_dir.join("emulator")),
     })
     .await
     .context("cannot start the Salesforce org emulator for the demo")?;
+
+    let key = demo_master_key(&args.data_dir)?;
+    let store = SqliteStore::open(&args.data_dir.join("lightbridge.db"), Keyring::new(key))
+        .await
+        .context("cannot open the demo database (delete the demo folder to start over)")?;
+    let token = seed_account(&store).await?;
+    let client = salesforce::Client::new(salesforce::HostPolicy::allowing([emulator.base_url()])?)?;
+    let urls = LoginUrls { login: emulator.login_url().parse()?, test: emulator.test_login_url().parse()? };
+    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock));
+    let listen = args.listen.parse().with_context(|| format!("--listen {:?} is not an address", args.listen))?;
+    let server = Server::bind(state, listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = server.local_addr()?;
+
     super::emulator::print_summary(&emulator, &seed, false);
     let app = &seed.apps[0];
     println!();
-    println!("Try the OAuth sign-in by hand: open this in a browser and sign in as admin@acme.example / emulator");
+    println!("Lightbridge is serving on http://{addr} (SQLite in {}).", args.data_dir.display());
+    println!("Demo account owner: {OWNER}. API token for this run (shown once):");
+    println!("  export LIGHTBRIDGE_TOKEN={}", token.expose_secret());
+    println!();
+    println!("Add a connection to the emulated production org (the check runs first), then list it:");
     println!(
-        "  {}/services/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&state=demo&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        emulator.login_url(),
+        "  curl -s -H \"Authorization: Bearer $LIGHTBRIDGE_TOKEN\" -H 'content-type: application/json' http://{addr}/api/v1/connections -d '{{\"name\":\"Acme production\",\"org_type\":\"production\",\"login_host\":\"{}\",\"auth\":{{\"method\":\"client_credentials\",\"consumer_key\":\"{}\",\"consumer_secret\":\"{}\"}}}}'",
+        emulator.base_url(),
         app.consumer_key,
-        app.callback_urls[0]
+        app.consumer_secret
     );
-    println!("  (the redirect to {} fails until the Admin Center lands; the code is in its URL)", app.callback_urls[0]);
-    super::shutdown_signal().await;
+    println!("  curl -s -H \"Authorization: Bearer $LIGHTBRIDGE_TOKEN\" http://{addr}/api/v1/connections");
+    println!("Press Ctrl-C to stop.");
+    server.run(super::shutdown_signal()).await?;
     emulator.shutdown();
     Ok(())
+}
+
+/// The demo's master key: read from `master.key` in the data folder, or made there on first
+/// run (never do this in production: keep the key apart from the data it protects).
+fn demo_master_key(dir: &std::path::Path) -> anyhow::Result<MasterKey> {
+    let path = dir.join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(MasterKey::from_base64(&text)?);
+    }
+    let key = MasterKey::generate()?;
+    std::fs::write(&path, key.expose_base64().as_str()).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    eprintln!(
+        "demo: generated a master key in {} (the demo keeps it beside its data; a real deployment must not)",
+        path.display()
+    );
+    Ok(key)
+}
+
+/// Creates the demo account and owner once, and a fresh API token every run.
+async fn seed_account(store: &SqliteStore) -> anyhow::Result<vault::ApiToken> {
+    let owner = match store.user_by_email(OWNER).await {
+        Ok(user) => user,
+        Err(_) => {
+            let account = AccountId::generate();
+            store.create_account(&account, "Demo account", now_ms()).await?;
+            let user = User {
+                id: UserId::generate(),
+                account_id: Some(account),
+                email: OWNER.into(),
+                name: "Demo Owner".into(),
+                role: Role::Owner,
+            };
+            store.create_user(&user, None, now_ms()).await?;
+            user
+        }
+    };
+    let token = server::api::new_api_token().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id = format!("tok_{}", &UserId::generate().as_str()[5..]);
+    store.create_api_token(&id, &owner.id, "demo", &server::api::hash_token(token.expose_secret()), now_ms()).await?;
+    Ok(token)
 }

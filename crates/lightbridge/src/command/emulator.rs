@@ -41,6 +41,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await
     .context("cannot start the emulator")?;
     print_summary(&emulator, &seed, args.json);
+    if !args.json {
+        println!("Press Ctrl-C to stop.");
+    }
     super::shutdown_signal().await;
     emulator.shutdown();
     Ok(())
@@ -95,5 +98,4 @@ pub fn print_summary(emulator: &Emulator, seed: &Seed, json: bool) {
     for (key, path) in &keys {
         println!("  JWT private key for {key}: {}", path.display());
     }
-    println!("Press Ctrl-C to stop.");
 }
