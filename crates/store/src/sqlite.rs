@@ -361,9 +361,17 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
-        let search = q.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(like_pattern);
-        let filter =
-            if search.is_some() { "account_id = ? AND search_text LIKE ? ESCAPE '\\'" } else { "account_id = ?" };
+        let term = q.search.as_deref().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
+        // Three characters or more: the trigram index finds the rows (an exact, case-folded
+        // substring match of the quoted phrase). Shorter terms scan with LIKE.
+        let (filter, search) = match term {
+            Some(t) if t.chars().count() >= 3 => (
+                "account_id = ? AND seq IN (SELECT rowid FROM connections_search WHERE connections_search MATCH ?)",
+                Some(format!("\"{}\"", t.replace('"', "\"\""))),
+            ),
+            Some(t) => ("account_id = ? AND search_text LIKE ? ESCAPE '\\'", Some(like_pattern(&t))),
+            None => ("account_id = ?", None),
+        };
         let direction = if q.descending { "DESC" } else { "ASC" };
         let order = match q.sort {
             SortKey::CreatedAt => format!("created_at {direction}, id {direction}"),
@@ -518,20 +526,24 @@ impl AccessStore for SqliteStore {
 
     async fn api_token_owner(&self, token_hash: &str, now: Millis) -> Result<TokenOwner, StoreError> {
         let row = sqlx::query(
-            "SELECT t.id AS token_id, u.id, u.account_id, u.email, u.name, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+            "SELECT t.id AS token_id, t.last_used_at, u.id, u.account_id, u.email, u.name, u.role FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL",
         )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
         let token_id: String = row.try_get("token_id")?;
-        // Recording use is best effort: a busy database must not refuse the request.
-        let _ = sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(&token_id)
-            .execute(&self.pool)
-            .await;
+        let last_used: Option<i64> = row.try_get("last_used_at")?;
+        // Record use at most once a minute (a write per request would serialize the API), and
+        // best effort: a busy database must not refuse the request.
+        if last_used.is_none_or(|t| now - t > 60_000) {
+            let _ = sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(&token_id)
+                .execute(&self.pool)
+                .await;
+        }
         Ok(TokenOwner { token_id, user: row_to_user(&row)? })
     }
 

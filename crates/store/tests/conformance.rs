@@ -128,6 +128,22 @@ async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId
     assert_eq!(names, ["Globex", "Initech"]);
     let newest = store.list(a, &ListQuery { descending: true, limit: 1, ..Default::default() }).await.expect("list");
     assert_eq!(newest.rows[0].created_at, 13);
+    // The search index follows edits and deletes.
+    let mut renamed = newest.rows[0].clone();
+    if let Some(org) = renamed.org.as_mut() {
+        org.org_name = "Umbrella Holdings".into();
+    }
+    store.update(&renamed, &NewSecrets::default()).await.expect("update");
+    let search = |term: &str| ListQuery { search: Some(term.into()), limit: 50, ..Default::default() };
+    assert_eq!(store.list(a, &search("umbrella")).await.expect("list").total, 1);
+    assert_eq!(
+        store.list(a, &search("acme labs")).await.expect("list").total,
+        0,
+        "the old name is gone from the index"
+    );
+    store.delete(a, &renamed.id).await.expect("delete");
+    assert_eq!(store.list(a, &search("umbrella")).await.expect("list").total, 0);
+    assert_eq!(store.list(a, &search("ac")).await.expect("list").total, 1, "short terms scan");
 }
 
 async fn tokens_rotate_atomically<S: ConnectionStore>(store: &S, a: &AccountId) {

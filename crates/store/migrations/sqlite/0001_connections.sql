@@ -14,7 +14,10 @@ CREATE TABLE accounts (
 -- One row per Salesforce connection, new and legacy together (F6). Secrets are sealed by the
 -- vault (AES-256-GCM, bound to the row id and column name); times are Unix milliseconds.
 CREATE TABLE connections (
-    id                TEXT PRIMARY KEY,
+    -- A stable integer key (VACUUM never renumbers an INTEGER PRIMARY KEY): the search index
+    -- below refers to rows by it.
+    seq               INTEGER PRIMARY KEY,
+    id                TEXT NOT NULL UNIQUE,
     account_id        TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     legacy            INTEGER NOT NULL,
     name              TEXT,
@@ -53,3 +56,22 @@ CREATE UNIQUE INDEX connections_unique_name ON connections (account_id, name COL
 CREATE UNIQUE INDEX connections_unique_legacy_slot ON connections (account_id, system_id, environment_id) WHERE legacy = 1;
 CREATE INDEX connections_by_created ON connections (account_id, created_at, id);
 CREATE INDEX connections_by_org_name ON connections (account_id, org_name COLLATE NOCASE, id);
+
+-- Substring search (F7) over the org name and emails: a trigram full-text index kept in step by
+-- triggers. Terms of three characters or more use it; shorter ones scan.
+CREATE VIRTUAL TABLE connections_search USING fts5(
+    search_text,
+    content = 'connections',
+    content_rowid = 'seq',
+    tokenize = 'trigram'
+);
+CREATE TRIGGER connections_search_insert AFTER INSERT ON connections BEGIN
+    INSERT INTO connections_search (rowid, search_text) VALUES (new.seq, new.search_text);
+END;
+CREATE TRIGGER connections_search_delete AFTER DELETE ON connections BEGIN
+    INSERT INTO connections_search (connections_search, rowid, search_text) VALUES ('delete', old.seq, old.search_text);
+END;
+CREATE TRIGGER connections_search_update AFTER UPDATE OF search_text ON connections BEGIN
+    INSERT INTO connections_search (connections_search, rowid, search_text) VALUES ('delete', old.seq, old.search_text);
+    INSERT INTO connections_search (rowid, search_text) VALUES (new.seq, new.search_text);
+END;

@@ -1,0 +1,118 @@
+//! The test harness: the server on port 0, the emulator, a fresh SQLite file per test.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use connections::{LoginUrls, SystemClock};
+use domain::{AccountId, Role, User, UserId};
+use emulator::{AppSeed, Emulator, OrgSeed, Seed, UserSeed};
+use serde_json::{Value, json};
+use server::api::{hash_token, new_api_token};
+use server::{AppState, Server};
+use store::{AccessStore, SqliteStore};
+use vault::{Keyring, MasterKey};
+
+pub const KEY: &str = "3MVG9ApiTestApp";
+pub const SECRET: &str = "api-test-consumer-secret";
+
+pub struct TestApp {
+    pub base: String,
+    pub em: Emulator,
+    pub db: std::path::PathBuf,
+    pub private_key: String,
+    /// Tokens by name: admin_a, viewer_a, admin_b.
+    pub tokens: std::collections::HashMap<&'static str, String>,
+    pub http: reqwest::Client,
+}
+
+pub async fn spawn() -> TestApp {
+    let user = |name: &str, customize: bool| UserSeed { customize_application: customize, ..UserSeed::new(name) };
+    let mut prod = OrgSeed::new("Acme Production");
+    prod.users = vec![user("admin@acme.test", true), user("editor@acme.test", false)];
+    let mut sandbox = OrgSeed::new("Acme UAT");
+    sandbox.sandbox = true;
+    sandbox.users = vec![user("admin@acme.test.uat", true)];
+    let app = AppSeed {
+        generate_certificate: true,
+        pre_authorized: vec!["admin@acme.test".into(), "editor@acme.test".into(), "admin@acme.test.uat".into()],
+        client_credentials_user: Some("admin@acme.test".into()),
+        ..AppSeed::new(KEY, SECRET)
+    };
+    let em = Emulator::start(Seed { orgs: vec![prod, sandbox], apps: vec![app] }).await.expect("emulator");
+    let dir = std::env::temp_dir().join(format!("lightbridge-api-{}", UserId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = dir.join("lightbridge.db");
+    let store = SqliteStore::open(&db, Keyring::new(MasterKey::generate().expect("key"))).await.expect("store");
+    let mut tokens = std::collections::HashMap::new();
+    for (label, account_name, role) in
+        [("admin_a", "A", Role::Admin), ("viewer_a", "A", Role::Viewer), ("admin_b", "B", Role::Owner)]
+    {
+        let account = match store.user_by_email(&format!("first@{account_name}.test")).await {
+            Ok(u) => u.account_id.expect("account"),
+            Err(_) => {
+                let id = AccountId::generate();
+                store.create_account(&id, account_name, 0).await.expect("account");
+                store
+                    .create_user(
+                        &User {
+                            id: UserId::generate(),
+                            account_id: Some(id.clone()),
+                            email: format!("first@{account_name}.test"),
+                            name: "First".into(),
+                            role: Role::Owner,
+                        },
+                        None,
+                        0,
+                    )
+                    .await
+                    .expect("first user");
+                id
+            }
+        };
+        let user = User {
+            id: UserId::generate(),
+            account_id: Some(account),
+            email: format!("{label}@lightbridge.test"),
+            name: label.into(),
+            role,
+        };
+        store.create_user(&user, None, 0).await.expect("user");
+        let token = new_api_token().expect("token");
+        store
+            .create_api_token(&format!("tok_{label}"), &user.id, label, &hash_token(token.expose_secret()), 0)
+            .await
+            .expect("token");
+        tokens.insert(label, token.expose_secret().to_string());
+    }
+    let client =
+        salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
+    let urls =
+        LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
+    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock));
+    let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+    let base = format!("http://{}", server.local_addr().expect("addr"));
+    tokio::spawn(server.run(std::future::pending()));
+    let private_key = em.private_key_pem(KEY).expect("key");
+    TestApp { base, em, db, private_key, tokens, http: reqwest::Client::new() }
+}
+
+impl TestApp {
+    pub async fn call(&self, who: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(token) = self.tokens.get(who) {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub fn jwt(&self, name: &str, username: &str) -> Value {
+        json!({"name": name, "org_type": "production", "login_host": "login",
+               "auth": {"method": "jwt", "consumer_key": KEY, "username": username, "private_key": self.private_key}})
+    }
+}
