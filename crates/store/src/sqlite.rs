@@ -366,7 +366,9 @@ impl ConnectionStore for SqliteStore {
         // substring match of the quoted phrase). Shorter terms scan with LIKE.
         let (filter, search) = match term {
             Some(t) if t.chars().count() >= 3 => (
-                "account_id = ? AND seq IN (SELECT rowid FROM connections_search WHERE connections_search MATCH ?)",
+                // `+account_id` keeps the planner from walking the account's index: it starts
+                // from the (few) matches instead.
+                "+account_id = ? AND seq IN (SELECT rowid FROM connections_search WHERE connections_search MATCH ?)",
                 Some(format!("\"{}\"", t.replace('"', "\"\""))),
             ),
             Some(t) => ("account_id = ? AND search_text LIKE ? ESCAPE '\\'", Some(like_pattern(&t))),
@@ -385,7 +387,13 @@ impl ConnectionStore for SqliteStore {
             "SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
         ));
         let mut rows_query = sqlx::query(sql).bind(account.as_str());
-        let count_sql = AssertSqlSafe(format!("SELECT COUNT(*) FROM connections WHERE {filter}"));
+        let count_sql = if search.is_some() {
+            AssertSqlSafe(format!("SELECT COUNT(*) FROM connections WHERE {filter}"))
+        } else {
+            AssertSqlSafe(
+                "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string(),
+            )
+        };
         let mut count_query = sqlx::query_scalar::<_, i64>(count_sql).bind(account.as_str());
         if let Some(pattern) = &search {
             rows_query = rows_query.bind(pattern);

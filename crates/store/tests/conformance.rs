@@ -143,6 +143,11 @@ async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId
     );
     store.delete(a, &renamed.id).await.expect("delete");
     assert_eq!(store.list(a, &search("umbrella")).await.expect("list").total, 0);
+    assert_eq!(
+        store.list(a, &ListQuery { limit: 50, ..Default::default() }).await.expect("list").total,
+        3,
+        "the total follows deletes"
+    );
     assert_eq!(store.list(a, &search("ac")).await.expect("list").total, 1, "short terms scan");
 }
 

@@ -75,3 +75,16 @@ CREATE TRIGGER connections_search_update AFTER UPDATE OF search_text ON connecti
     INSERT INTO connections_search (connections_search, rowid, search_text) VALUES ('delete', old.seq, old.search_text);
     INSERT INTO connections_search (rowid, search_text) VALUES (new.seq, new.search_text);
 END;
+
+-- How many connections each account has: the table's unfiltered total without counting rows.
+CREATE TABLE account_connection_counts (
+    account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    n          INTEGER NOT NULL
+);
+CREATE TRIGGER connections_count_insert AFTER INSERT ON connections BEGIN
+    INSERT INTO account_connection_counts (account_id, n) VALUES (new.account_id, 1)
+        ON CONFLICT (account_id) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER connections_count_delete AFTER DELETE ON connections BEGIN
+    UPDATE account_connection_counts SET n = n - 1 WHERE account_id = old.account_id;
+END;
