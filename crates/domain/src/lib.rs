@@ -3,12 +3,14 @@
 //! segment never reaches a handler. This crate does no I/O: it must not import axum, sqlx or
 //! reqwest.
 
+mod audit;
 mod connection;
 mod error;
 mod ids;
 mod names;
 mod user;
 
+pub use audit::{ActorKind, AuditEntry};
 pub use connection::{AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType};
 pub use error::DomainError;
 pub use ids::{AccountId, ConnectionId, EnvironmentId, SystemId, UserId};

@@ -139,6 +139,19 @@ fn an_operator_bootstraps_an_account_and_its_api_token_works_against_serve() {
     stream.read_to_string(&mut reply).expect("read");
     assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("\"total\":0"), "{reply}");
     assert!(http_get(&base, "/api/v1/connections").starts_with("HTTP/1.1 401"));
+    let mut stream = TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "GET /api/v1/audit HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut audit = String::new();
+    stream.read_to_string(&mut audit).expect("read");
+    assert!(
+        audit.contains("\"action\":\"user.created\"") && audit.contains("\"action\":\"api_token.created\""),
+        "{audit}"
+    );
+    assert!(audit.contains("\"actor_kind\":\"cli\"") && !audit.contains(&token), "{audit}");
     drop(running);
 
     // A different master key is refused at start, saying what changed.

@@ -171,3 +171,39 @@ async fn health_endpoints_answer() {
         assert!(r.headers().contains_key("x-request-id"));
     }
 }
+
+#[tokio::test]
+async fn the_audit_log_records_who_did_what_from_where_and_stays_in_the_account() {
+    let app = spawn().await;
+    let (_, created) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Audited", "admin@acme.test"))).await;
+    app.call("admin_a", reqwest::Method::POST, "/connections/test", Some(app.jwt("Probe", "editor@acme.test"))).await;
+    let id = created["id"].as_str().expect("id");
+    app.call("admin_a", reqwest::Method::DELETE, &format!("/connections/{id}"), None).await;
+    let (status, log) = app.call("admin_a", reqwest::Method::GET, "/audit", None).await;
+    assert_eq!(status, 200, "{log}");
+    let actions: Vec<&str> =
+        log["items"].as_array().expect("items").iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions, ["connection.deleted", "connection.tested", "connection.created"], "newest first");
+    let deleted = &log["items"][0];
+    assert_eq!(deleted["actor"], "admin_a@lightbridge.test");
+    assert_eq!(deleted["actor_kind"], "api_token");
+    assert_eq!(deleted["target_id"], id);
+    assert_eq!(deleted["target_label"], "Audited");
+    assert_eq!(deleted["remote_addr"], "127.0.0.1");
+    assert!(
+        log["items"][1]["detail"].as_str().expect("detail").contains("Customize Application"),
+        "{}",
+        log["items"][1]
+    );
+    let (_, only) = app.call("admin_a", reqwest::Method::GET, "/audit?action=connection.created", None).await;
+    assert_eq!(only["items"].as_array().map(Vec::len), Some(1));
+    let (_, other) = app.call("admin_b", reqwest::Method::GET, "/audit", None).await;
+    assert_eq!(other["items"].as_array().map(Vec::len), Some(0), "another account sees none of it");
+    let (status, _) = app.call("viewer_a", reqwest::Method::GET, "/audit", None).await;
+    assert_eq!(status, 403);
+    assert!(
+        !log.to_string().contains(&app.private_key.lines().nth(1).expect("key line")[..20]),
+        "no secret in the audit log"
+    );
+}

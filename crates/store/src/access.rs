@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use domain::{AccountId, Millis, User, UserId};
+use domain::{AccountId, AuditEntry, Millis, User, UserId};
 
 use crate::StoreError;
 
@@ -53,4 +53,25 @@ pub trait AccessStore: Send + Sync {
         user: &UserId,
         now: Millis,
     ) -> impl Future<Output = Result<String, StoreError>> + Send;
+}
+
+/// Filters for reading the audit log, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    pub target_id: Option<String>,
+    /// Entries older than this sequence number (for paging back).
+    pub before: Option<i64>,
+    /// At most 500.
+    pub limit: u32,
+}
+
+pub trait AuditStore: Send + Sync {
+    fn record(&self, entry: &AuditEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// An account's entries, newest first, each with its sequence number.
+    fn audit(
+        &self,
+        account: &AccountId,
+        query: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<(i64, AuditEntry)>, StoreError>> + Send;
 }

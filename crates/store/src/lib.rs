@@ -8,7 +8,7 @@ mod connections;
 mod error;
 mod sqlite;
 
-pub use access::{AccessStore, TokenOwner};
+pub use access::{AccessStore, AuditQuery, AuditStore, TokenOwner};
 pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;

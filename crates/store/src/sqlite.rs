@@ -4,8 +4,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use domain::{
-    AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, EnvironmentId,
-    LoginHost, Millis, OrgFacts, OrgType, Role, SystemId, User, UserId,
+    AccountId, ActorKind, AuditEntry, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName,
+    ConnectionStatus, EnvironmentId, LoginHost, Millis, OrgFacts, OrgType, Role, SystemId, User, UserId,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqlitePool};
@@ -13,7 +13,7 @@ use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshT
 use zeroize::Zeroizing;
 
 use crate::StoreError;
-use crate::access::{AccessStore, TokenOwner};
+use crate::access::{AccessStore, AuditQuery, AuditStore, TokenOwner};
 use crate::connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -599,5 +599,67 @@ impl AccessStore for SqliteStore {
             .open_string(&Sealed::from_stored(sealed), Binding::new(state_hash, "oauth_state"))?
             .as_str()
             .to_string())
+    }
+}
+
+impl AuditStore for SqliteStore {
+    async fn record(&self, e: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (account_id, at, actor, actor_kind, action, target_kind, target_id, target_label, detail, remote_addr) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(e.account_id.as_ref().map(AccountId::as_str))
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(e.actor_kind.as_str())
+        .bind(&e.action)
+        .bind(&e.target_kind)
+        .bind(e.target_id.as_deref())
+        .bind(e.target_label.as_deref())
+        .bind(e.detail.as_deref())
+        .bind(e.remote_addr.as_deref())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, account: &AccountId, q: &AuditQuery) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, account_id, at, actor, actor_kind, action, target_kind, target_id, target_label, detail, remote_addr \
+             FROM audit_log WHERE account_id = ? AND (? IS NULL OR action = ?) AND (? IS NULL OR target_id = ?) AND (? IS NULL OR seq < ?) \
+             ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(account.as_str())
+        .bind(q.action.as_deref())
+        .bind(q.action.as_deref())
+        .bind(q.target_id.as_deref())
+        .bind(q.target_id.as_deref())
+        .bind(q.before)
+        .bind(q.before)
+        .bind(i64::from(q.limit.clamp(1, 500)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("actor_kind")?;
+                let account: Option<String> = row.try_get("account_id")?;
+                Ok((
+                    row.try_get("seq")?,
+                    AuditEntry {
+                        account_id: account.as_deref().map(AccountId::parse).transpose()?,
+                        at: row.try_get("at")?,
+                        actor: row.try_get("actor")?,
+                        actor_kind: ActorKind::parse(&kind)
+                            .ok_or_else(|| StoreError::Corrupt(format!("unknown actor kind {kind}")))?,
+                        action: row.try_get("action")?,
+                        target_kind: row.try_get("target_kind")?,
+                        target_id: row.try_get("target_id")?,
+                        target_label: row.try_get("target_label")?,
+                        detail: row.try_get("detail")?,
+                        remote_addr: row.try_get("remote_addr")?,
+                    },
+                ))
+            })
+            .collect()
     }
 }

@@ -1,8 +1,8 @@
 //! Operator commands: `migrate`, `print-config`, `keys generate`, `accounts create`,
 //! `users create`, `tokens create`.
 
-use domain::{AccountId, Role, User, UserId};
-use store::AccessStore;
+use domain::{AccountId, ActorKind, AuditEntry, Role, User, UserId};
+use store::{AccessStore, AuditStore};
 
 use super::common::{ConfigArgs, now_ms, open_store};
 
@@ -121,6 +121,16 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
                 role,
             };
             store.create_user(&user, None, now_ms()).await?;
+            store
+                .record(&cli_entry(
+                    user.account_id.clone(),
+                    "user.created",
+                    "user",
+                    user.id.as_str(),
+                    &user.email,
+                    format!("role {}", user.role.as_str()),
+                ))
+                .await?;
             println!("{}", user.id);
         }
     }
@@ -153,9 +163,43 @@ pub async fn tokens(command: TokensCommand) -> anyhow::Result<()> {
             store
                 .create_api_token(&id, &user.id, &name, &server::api::hash_token(token.expose_secret()), now_ms())
                 .await?;
+            store
+                .record(&cli_entry(
+                    user.account_id.clone(),
+                    "api_token.created",
+                    "api_token",
+                    &id,
+                    &name,
+                    format!("acts as {}", user.email),
+                ))
+                .await?;
             println!("{}", token.expose_secret());
             eprintln!("This token is shown once. It acts as {} ({}).", user.email, user.role.as_str());
         }
     }
     Ok(())
+}
+
+/// An audit entry for an operator's command-line action.
+fn cli_entry(
+    account: Option<AccountId>,
+    action: &str,
+    kind: &str,
+    id: &str,
+    label: &str,
+    detail: String,
+) -> AuditEntry {
+    let actor = std::env::var("USER").map(|u| format!("cli:{u}")).unwrap_or_else(|_| "cli".into());
+    AuditEntry {
+        account_id: account,
+        at: now_ms(),
+        actor,
+        actor_kind: ActorKind::Cli,
+        action: action.into(),
+        target_kind: kind.into(),
+        target_id: Some(id.into()),
+        target_label: Some(label.into()),
+        detail: Some(detail),
+        remote_addr: None,
+    }
 }

@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{AccountId, Role, User};
+use domain::{AccountId, ActorKind, AuditEntry, Role, User};
 use store::AccessStore;
 use vault::ApiToken;
 
@@ -30,6 +30,8 @@ pub fn hash_token(token: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user: User,
+    /// The client's address, for the audit log.
+    pub remote_addr: Option<String>,
 }
 
 impl Caller {
@@ -53,6 +55,30 @@ impl Caller {
     pub fn role(&self) -> Role {
         self.user.role
     }
+
+    /// An audit entry for something this caller did in their account.
+    pub fn audit(
+        &self,
+        now: i64,
+        action: &str,
+        target_kind: &str,
+        target_id: Option<&str>,
+        label: Option<&str>,
+        detail: Option<String>,
+    ) -> AuditEntry {
+        AuditEntry {
+            account_id: self.user.account_id.clone(),
+            at: now,
+            actor: self.user.email.clone(),
+            actor_kind: ActorKind::ApiToken,
+            action: action.to_string(),
+            target_kind: target_kind.to_string(),
+            target_id: target_id.map(str::to_string),
+            target_label: label.map(str::to_string),
+            detail,
+            remote_addr: self.remote_addr.clone(),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -72,6 +98,8 @@ impl FromRequestParts<AppState> for Caller {
                 store::StoreError::NotFound => ApiError::Unauthorized,
                 other => ApiError::from(other),
             })?;
-        Ok(Caller { user: owner.user })
+        let remote_addr =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+        Ok(Caller { user: owner.user, remote_addr })
     }
 }

@@ -13,7 +13,7 @@ use domain::{
 use salesforce::checks::{self, Report};
 use salesforce::{ClientCredentials, SalesforceError, TokenResponse};
 use serde::{Deserialize, Serialize};
-use store::{ConnectionStore, ListQuery, NewSecrets, SortKey, TokenSet};
+use store::{AuditStore, ConnectionStore, ListQuery, NewSecrets, SortKey, TokenSet};
 use vault::{ClientSecret, JwtPrivateKey};
 
 use super::{ApiError, Caller};
@@ -321,6 +321,22 @@ async fn test(
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let valid = validate(input)?;
     let (report, _) = check(&state, &valid).await?;
+    let outcome = match report.failure() {
+        None => "all checks passed".to_string(),
+        Some(f) => format!("failed at {}: {}", f.title, f.detail),
+    };
+    record(
+        &state,
+        caller.audit(
+            state.clock.now_ms(),
+            "connection.tested",
+            "connection",
+            None,
+            Some(valid.name.as_str()),
+            Some(outcome),
+        ),
+    )
+    .await;
     Ok(Json(TestView { passed: report.passed(), report }).into_response())
 }
 
@@ -372,6 +388,21 @@ async fn create(
     };
     state.store.insert(&connection, &secrets).await?;
     tracing::info!(connection = %connection.id, account = %connection.account_id, "connection created");
+    let label = match &connection.kind {
+        ConnectionKind::New { name } => name.as_str().to_string(),
+        ConnectionKind::Legacy { .. } => connection.id.to_string(),
+    };
+    let detail = format!(
+        "{} connection to {} ({})",
+        connection.auth.label(),
+        connection.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or("?"),
+        connection.org_type.label()
+    );
+    record(
+        &state,
+        caller.audit(now, "connection.created", "connection", Some(connection.id.as_str()), Some(&label), Some(detail)),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(ConnectionView::from(&connection))).into_response())
 }
 
@@ -402,6 +433,23 @@ async fn remove(
         _ => Ok(()),
     };
     state.store.delete(&account, &connection.id).await?;
+    let label = match &connection.kind {
+        ConnectionKind::New { name } => name.as_str().to_string(),
+        ConnectionKind::Legacy { .. } => connection.id.to_string(),
+    };
+    let detail = if revoked.is_ok() { "tokens revoked at Salesforce" } else { "Salesforce did not confirm the revoke" };
+    record(
+        &state,
+        caller.audit(
+            state.clock.now_ms(),
+            "connection.deleted",
+            "connection",
+            Some(connection.id.as_str()),
+            Some(&label),
+            Some(detail.into()),
+        ),
+    )
+    .await;
     let (revoked, message) = match revoked {
         Ok(()) => (true, "The connection was deleted and its tokens were revoked at Salesforce.".to_string()),
         Err(e) => {
@@ -415,4 +463,11 @@ async fn remove(
         }
     };
     Ok(Json(Deleted { deleted: true, revoked, message }))
+}
+
+/// Writes an audit entry. A failure is logged loudly but does not undo what already happened.
+pub(super) async fn record(state: &AppState, entry: domain::AuditEntry) {
+    if let Err(e) = state.store.record(&entry).await {
+        tracing::error!(error = %e, action = %entry.action, "could not write the audit log");
+    }
 }

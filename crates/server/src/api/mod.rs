@@ -2,6 +2,7 @@
 //! today; the Admin Center's session cookie with issue #4) and scopes every read and write to
 //! the caller's account, so another account's ids are simply not found.
 
+mod audit;
 mod auth;
 mod connections;
 mod error;
@@ -27,7 +28,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .nest("/api/v1", connections::routes())
+        .nest("/api/v1", connections::routes().merge(audit::routes()))
         .fallback(|| async { ApiError::NotFound.into_response() })
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
