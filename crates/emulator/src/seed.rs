@@ -246,7 +246,15 @@ impl Seed {
                 rotate_refresh_tokens: false,
                 refresh_token_ttl_secs: None,
                 client_credentials_user: Some("admin@acme.example".into()),
-                pre_authorized: vec!["admin@acme.example".into(), "admin@acme.example.uat".into()],
+                // The admin pre-authorized the whole profile, so every demo user can sign in with
+                // JWT and Test Connection shows what each one lacks.
+                pre_authorized: vec![
+                    "admin@acme.example".into(),
+                    "editor@acme.example".into(),
+                    "noapi@acme.example".into(),
+                    "admin@acme.example.uat".into(),
+                    "editor@acme.example.uat".into(),
+                ],
                 installed: true,
             }],
         }

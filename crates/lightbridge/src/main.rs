@@ -36,6 +36,8 @@ enum Command {
     /// API tokens for automation.
     #[command(subcommand)]
     Tokens(command::admin::TokensCommand),
+    /// Salesforce connections, through a running server's API.
+    Connections(command::connections::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
             Command::Accounts(c) => command::admin::accounts(c).await,
             Command::Users(c) => command::admin::users(c).await,
             Command::Tokens(c) => command::admin::tokens(c).await,
+            Command::Connections(args) => command::connections::run(args).await,
         }
     });
     match result {

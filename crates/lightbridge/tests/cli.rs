@@ -78,6 +78,10 @@ fn every_command_has_help() {
         vec!["accounts", "create", "--help"],
         vec!["users", "create", "--help"],
         vec!["tokens", "create", "--help"],
+        vec!["connections", "--help"],
+        vec!["connections", "list", "--help"],
+        vec!["connections", "create", "--help"],
+        vec!["connections", "delete", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(&args).output().expect("run");
         assert!(out.status.success(), "{args:?}");
@@ -168,5 +172,118 @@ fn an_operator_bootstraps_an_account_and_its_api_token_works_against_serve() {
         .expect("migrate");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("master key changed"));
+    let _ = std::fs::remove_dir_all(data);
+}
+
+/// Starts `lightbridge emulator` (demo seed) and returns it with its instance URL.
+fn start_emulator(state: &std::path::Path) -> (Running, String, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["emulator", "--port", "0", "--no-https", "--json", "--state-dir"])
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("emulator");
+    let mut running = Running(child);
+    let mut line = String::new();
+    BufReader::new(running.0.stdout.take().expect("stdout")).read_line(&mut line).expect("summary");
+    let summary: serde_json::Value = serde_json::from_str(&line).expect("json");
+    let key_file = summary["jwt_private_keys"][0]["file"].as_str().expect("key file").to_string();
+    (running, summary["instance_url"].as_str().expect("url").to_string(), key_file)
+}
+
+#[test]
+fn the_connections_commands_test_create_list_and_delete_through_the_api() {
+    let data = std::env::temp_dir().join(format!("lightbridge-cli-connections-{}", std::process::id()));
+    let (_emulator, emulator_url, key_file) = start_emulator(&data.join("emulator"));
+    let key = String::from_utf8_lossy(
+        &Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(["keys", "generate"]).output().expect("keys").stdout,
+    )
+    .trim()
+    .to_string();
+    let account = lightbridge(&data, &key, &["accounts", "create", "--name", "Acme"]);
+    lightbridge(
+        &data,
+        &key,
+        &["users", "create", "--account", &account, "--email", "admin@acme.test", "--role", "admin"],
+    );
+    let token = lightbridge(&data, &key, &["tokens", "create", "--email", "admin@acme.test"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("LIGHTBRIDGE_DATA_DIR", &data)
+        .env("LIGHTBRIDGE_MASTER_KEY", &key)
+        .env("LIGHTBRIDGE_SALESFORCE__LOGIN_URL", format!("{emulator_url}/hosts/login"))
+        .env("LIGHTBRIDGE_SALESFORCE__TEST_URL", format!("{emulator_url}/hosts/test"))
+        .env("LIGHTBRIDGE_SALESFORCE__ALLOWED_HOSTS", &emulator_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("banner");
+    let _server = Running(child);
+    let server =
+        format!("http://{}", line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect("address"));
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+            .arg("connections")
+            .args(args)
+            .env("LIGHTBRIDGE_SERVER", &server)
+            .env("LIGHTBRIDGE_TOKEN", &token)
+            .env("LIGHTBRIDGE_CONSUMER_SECRET", "demo-consumer-secret-change-me")
+            .stdin(Stdio::null())
+            .output()
+            .expect("connections")
+    };
+    let jwt = ["--consumer-key", "3MVG9LightbridgeDemoConsumerKey", "--private-key-file", &key_file];
+    // The editor lacks Customize Application: the test names it and exits 1.
+    let out = cli(&[&["test", "--name", "E", "--username", "editor@acme.example"][..], &jwt[..]].concat());
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL") && stdout.contains("Customize Application"), "{stdout}");
+    // The admin passes; create saves it; client credentials too.
+    let out = cli(&[&["create", "--name", "Acme JWT", "--username", "admin@acme.example"][..], &jwt[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&[
+        "create",
+        "--name",
+        "Acme CC",
+        "--client-credentials",
+        "--login-host",
+        &emulator_url,
+        "--consumer-key",
+        "3MVG9LightbridgeDemoConsumerKey",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&["list"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("ACCOUNT NAME")
+            && table.contains("Acme JWT")
+            && table.contains("Acme CC")
+            && table.contains("2 of 2"),
+        "{table}"
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(&cli(&["list", "--json", "--search", "admin@acme"]).stdout).expect("json");
+    assert_eq!(listed["total"], 2);
+    let id = listed["items"][0]["id"].as_str().expect("id").to_string();
+    let out = cli(&["delete", &id]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--yes"),
+        "no silent delete without confirmation"
+    );
+    let out = cli(&["delete", &id, "--yes"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("revoked at Salesforce"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = cli(&["show", &id]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("(404)"));
+    // Bad input: every wrong field is named.
+    let out = cli(&["create", "--name", " ", "--org-type", "staging", "--client-credentials", "--consumer-key", "k"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("name:") && stderr.contains("org_type:") && stderr.contains("login_host:"), "{stderr}");
     let _ = std::fs::remove_dir_all(data);
 }

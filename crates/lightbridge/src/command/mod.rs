@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod common;
+pub mod connections;
 pub mod demo;
 pub mod emulator;
 pub mod serve;
