@@ -93,6 +93,14 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         &self.client
     }
 
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn now_ms(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
     /// The stored session and its token version; renews first when there is no token yet.
     pub async fn session(&self, connection: &Connection) -> Result<(Session, i64), KeeperError> {
         let secrets = self.store.secrets(&connection.id).await?;

@@ -3,6 +3,8 @@
 //! The server's API and the Admin Center call these services; they never talk to Salesforce
 //! or the database directly.
 
+mod health;
 mod keeper;
 
+pub use health::SweepSummary;
 pub use keeper::{Clock, KeeperError, LoginUrls, SystemClock, TokenKeeper};

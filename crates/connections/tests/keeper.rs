@@ -213,3 +213,33 @@ async fn jwt_and_client_credentials_connections_mint_new_tokens_when_needed() {
     assert_eq!(token_calls(&w.em, "token:jwt_bearer"), 2);
     assert_eq!(token_calls(&w.em, "token:client_credentials"), 1);
 }
+
+#[tokio::test]
+async fn the_health_sweep_flags_idle_connections_and_recovers_them() {
+    let w = world(false).await;
+    let live = oauth_connection(&w).await;
+    let every = std::time::Duration::from_secs(900);
+    let summary = w.keeper.health_sweep(every, 100).await.expect("sweep");
+    assert_eq!((summary.checked, summary.logged_in), (1, 1));
+    assert!(w.store.get(&w.account, &live.id).await.expect("get").status_checked_at.is_some());
+    assert_eq!(w.keeper.health_sweep(every, 100).await.expect("sweep").checked, 0, "checked recently: not due yet");
+
+    // Salesforce goes away: the next sweep (forced with a zero interval) marks it Not available.
+    w.em.add_fault(FaultRule { action: FaultAction::Drop, times: None, ..FaultRule::error("/limits", 0, 500, "x") });
+    let summary = w.keeper.health_sweep(std::time::Duration::ZERO, 100).await.expect("sweep");
+    assert_eq!(summary.not_available, 1);
+    assert_eq!(w.store.get(&w.account, &live.id).await.expect("get").status, ConnectionStatus::NotAvailable);
+    w.em.clear_faults();
+    assert_eq!(
+        w.keeper.health_sweep(std::time::Duration::ZERO, 100).await.expect("sweep").logged_in,
+        1,
+        "back once it answers"
+    );
+
+    // The user's tokens are revoked in Salesforce while nobody uses the connection.
+    w.em.revoke_user("admin@keeper.test").expect("revoke");
+    let summary = w.keeper.health_sweep(std::time::Duration::ZERO, 100).await.expect("sweep");
+    assert_eq!(summary.logged_out, 1);
+    let stored = w.store.get(&w.account, &live.id).await.expect("get");
+    assert_eq!(stored.status, ConnectionStatus::LoggedOut);
+}

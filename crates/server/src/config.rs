@@ -32,6 +32,7 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub master_key: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    pub health_check_interval_secs: Option<u64>,
     #[serde(default)]
     pub salesforce: SalesforceFile,
 }
@@ -59,6 +60,8 @@ pub struct Config {
     pub salesforce_test_url: Url,
     pub allowed_hosts: Vec<String>,
     pub ca_file: Option<PathBuf>,
+    /// How often each connection's health is checked (B1); zero turns the check off.
+    pub health_check_interval: std::time::Duration,
 }
 
 const KNOWN_ENV: &[&str] = &[
@@ -67,6 +70,7 @@ const KNOWN_ENV: &[&str] = &[
     "LIGHTBRIDGE_PUBLIC_URL",
     "LIGHTBRIDGE_MASTER_KEY",
     "LIGHTBRIDGE_MASTER_KEY_FILE",
+    "LIGHTBRIDGE_HEALTH_CHECK_INTERVAL_SECS",
     "LIGHTBRIDGE_SALESFORCE__LOGIN_URL",
     "LIGHTBRIDGE_SALESFORCE__TEST_URL",
     "LIGHTBRIDGE_SALESFORCE__ALLOWED_HOSTS",
@@ -149,6 +153,15 @@ impl Config {
             (None, None, Some(k), _) => k,
             (None, None, None, None) => return Err(ConfigError::NoMasterKey),
         };
+        let interval_text = env("LIGHTBRIDGE_HEALTH_CHECK_INTERVAL_SECS");
+        let health_secs = match (interval_text, file_config.health_check_interval_secs) {
+            (Some(t), _) => t.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
+                key: "health_check_interval_secs",
+                message: format!("{t:?} is not a number of seconds"),
+            })?,
+            (None, Some(n)) => n,
+            (None, None) => 900,
+        };
         let master_key = MasterKey::from_base64(&key_text)
             .map_err(|e| ConfigError::Invalid { key: "master_key", message: e.to_string() })?;
         Ok(Config {
@@ -160,6 +173,7 @@ impl Config {
             salesforce_test_url: parse_url("salesforce.test_url", &test)?,
             allowed_hosts,
             ca_file,
+            health_check_interval: std::time::Duration::from_secs(health_secs),
         })
     }
 
@@ -167,11 +181,12 @@ impl Config {
     pub fn redacted(&self) -> String {
         let hosts = self.allowed_hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
         format!(
-            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}",
+            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\nhealth_check_interval_secs = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}",
             self.listen,
             self.data_dir.display().to_string(),
             self.public_url,
             &self.master_key.fingerprint()[..16],
+            self.health_check_interval.as_secs(),
             self.salesforce_login_url,
             self.salesforce_test_url,
             self.ca_file.as_ref().map(|f| format!("ca_file = {:?}\n", f.display().to_string())).unwrap_or_default(),

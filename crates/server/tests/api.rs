@@ -207,3 +207,26 @@ async fn the_audit_log_records_who_did_what_from_where_and_stays_in_the_account(
         "no secret in the audit log"
     );
 }
+
+#[tokio::test]
+async fn the_background_health_check_flags_a_revoked_connection_without_anyone_using_it() {
+    let app = common::spawn_with_health_checks(Some(std::time::Duration::from_millis(100))).await;
+    let (_, created) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Watched", "admin@acme.test"))).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    // JWT connections mint a new token when theirs dies; deactivating the user is what logs
+    // them out for good.
+    app.em
+        .set_user("admin@acme.test", &emulator::UserChange { active: Some(false), ..Default::default() })
+        .expect("deactivate");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, shown) = app.call("admin_a", reqwest::Method::GET, &format!("/connections/{id}"), None).await;
+        if shown["health"] == "Logged out" {
+            assert!(shown["health_detail"].as_str().is_some_and(|d| d.contains("inactive")), "{shown}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {} after 10 s", shown["health"]);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

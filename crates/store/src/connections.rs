@@ -93,6 +93,13 @@ pub trait ConnectionStore: Send + Sync {
         seen_version: i64,
         now: Millis,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Connections of every account whose status was last checked at or before `before` (or never),
+    /// oldest first: what the periodic health check looks at next.
+    fn due_for_check(
+        &self,
+        before: Millis,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
     fn set_status(
         &self,
         id: &ConnectionId,

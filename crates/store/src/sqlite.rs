@@ -455,6 +455,18 @@ impl ConnectionStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn due_for_check(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM connections WHERE status_checked_at IS NULL OR status_checked_at <= ? \
+             ORDER BY COALESCE(status_checked_at, 0), seq LIMIT ?"
+        )))
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_connection).collect()
+    }
+
     async fn set_status(
         &self,
         id: &ConnectionId,

@@ -18,12 +18,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = args.config.load(args.listen.clone())?;
     let store = open_store(&config).await?;
     let state = app_state(&config, store)?;
+    let health = server::spawn_health_checks(&state, config.health_check_interval);
     let server =
         Server::bind(state, config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = server.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "Lightbridge is serving");
     println!("Lightbridge is serving on http://{addr} (API: http://{addr}/api/v1)");
     server.run(super::shutdown_signal()).await?;
+    if let Some(task) = health {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

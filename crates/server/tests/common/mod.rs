@@ -26,6 +26,11 @@ pub struct TestApp {
 }
 
 pub async fn spawn() -> TestApp {
+    spawn_with_health_checks(None).await
+}
+
+/// The app with the periodic health check running every `every`.
+pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> TestApp {
     let user = |name: &str, customize: bool| UserSeed { customize_application: customize, ..UserSeed::new(name) };
     let mut prod = OrgSeed::new("Acme Production");
     prod.users = vec![user("admin@acme.test", true), user("editor@acme.test", false)];
@@ -89,6 +94,9 @@ pub async fn spawn() -> TestApp {
     let urls =
         LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
     let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock));
+    if let Some(every) = every {
+        server::spawn_health_checks(&state, every);
+    }
     let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let base = format!("http://{}", server.local_addr().expect("addr"));
     tokio::spawn(server.run(std::future::pending()));

@@ -56,6 +56,7 @@ CREATE UNIQUE INDEX connections_unique_name ON connections (account_id, name COL
 CREATE UNIQUE INDEX connections_unique_legacy_slot ON connections (account_id, system_id, environment_id) WHERE legacy = 1;
 CREATE INDEX connections_by_created ON connections (account_id, created_at, id);
 CREATE INDEX connections_by_org_name ON connections (account_id, org_name COLLATE NOCASE, id);
+CREATE INDEX connections_by_check ON connections (status_checked_at);
 
 -- Substring search (F7) over the org name and emails: a trigram full-text index kept in step by
 -- triggers. Terms of three characters or more use it; shorter ones scan.
