@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+pub mod password;
 mod state;
 
 pub use config::{Config, ConfigError};
@@ -52,7 +53,12 @@ pub struct Server {
 impl Server {
     pub async fn bind(state: AppState, addr: SocketAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Server { listener, app: api::router(state) })
+        Ok(Self::with_listener(state, listener))
+    }
+
+    /// Serves on a listener bound earlier (so the address can go into the state first).
+    pub fn with_listener(state: AppState, listener: TcpListener) -> Self {
+        Server { listener, app: api::router(state) }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -12,11 +12,30 @@ pub struct AppState {
     pub client: Client,
     pub urls: LoginUrls,
     pub clock: Arc<dyn Clock>,
+    /// Where browsers reach this server; the OAuth callback is `<public_url>/oauth/callback`.
+    pub public_url: url::Url,
 }
 
 impl AppState {
     pub fn new(store: Arc<SqliteStore>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
         let keeper = Arc::new(TokenKeeper::new(store.clone(), client.clone(), urls.clone(), clock.clone()));
-        AppState { store, keeper, client, urls, clock }
+        let public_url = url::Url::parse("http://127.0.0.1:8080/").expect("constant URL");
+        AppState { store, keeper, client, urls, clock, public_url }
+    }
+
+    /// Sets where browsers reach this server (from configuration).
+    pub fn with_public_url(mut self, public_url: url::Url) -> Self {
+        self.public_url = public_url;
+        self
+    }
+
+    /// The OAuth callback registered on the connected app.
+    pub fn oauth_callback(&self) -> String {
+        format!("{}/oauth/callback", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// Whether cookies must be `Secure` (served over HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
     }
 }

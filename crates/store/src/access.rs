@@ -36,6 +36,20 @@ pub trait AccessStore: Send + Sync {
         token_hash: &str,
         now: Millis,
     ) -> impl Future<Output = Result<TokenOwner, StoreError>> + Send;
+    fn set_password(&self, user: &UserId, password_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A user and their password hash (if they have one), by email.
+    fn credentials(&self, email: &str) -> impl Future<Output = Result<(User, Option<String>), StoreError>> + Send;
+    fn create_session(
+        &self,
+        id_hash: &str,
+        user: &UserId,
+        csrf_token: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The live session's user and CSRF token.
+    fn session(&self, id_hash: &str, now: Millis) -> impl Future<Output = Result<(User, String), StoreError>> + Send;
+    fn delete_session(&self, id_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn save_oauth_state(
         &self,
         state_hash: &str,

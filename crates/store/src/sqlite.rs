@@ -567,6 +567,66 @@ impl AccessStore for SqliteStore {
         Ok(TokenOwner { token_id, user: row_to_user(&row)? })
     }
 
+    async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(password_hash)
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn credentials(&self, email: &str) -> Result<(User, Option<String>), StoreError> {
+        let row = sqlx::query(
+            "SELECT id, account_id, email, name, role, password_hash FROM users WHERE email = ? COLLATE NOCASE",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok((row_to_user(&row)?, row.try_get("password_hash")?))
+    }
+
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        user: &UserId,
+        csrf_token: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<(), StoreError> {
+        let _ = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(&self.pool).await;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id_hash)
+        .bind(user.as_str())
+        .bind(csrf_token)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.account_id, u.email, u.name, u.role, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = ? AND s.expires_at > ?",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok((row_to_user(&row)?, row.try_get("csrf_token")?))
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn save_oauth_state(
         &self,
         state_hash: &str,

@@ -94,6 +94,13 @@ pub enum UsersCommand {
         #[arg(long, default_value = "owner")]
         role: String,
     },
+    /// Sets a user's password for signing in (read from standard input, at least 12 characters).
+    SetPassword {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
@@ -132,6 +139,27 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
                 ))
                 .await?;
             println!("{}", user.id);
+        }
+        UsersCommand::SetPassword { config, email } => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = vault::Password::new(line.trim_end_matches(['\r', '\n']).to_string());
+            let hash = server::password::hash(&password).map_err(|e| anyhow::anyhow!(e))?;
+            let config = config.load(None)?;
+            let store = open_store(&config).await?;
+            let user = store.user_by_email(&email).await.map_err(|_| anyhow::anyhow!("no user with email {email}"))?;
+            store.set_password(&user.id, &hash).await?;
+            store
+                .record(&cli_entry(
+                    user.account_id.clone(),
+                    "user.password_set",
+                    "user",
+                    user.id.as_str(),
+                    &user.email,
+                    "password set".into(),
+                ))
+                .await?;
+            eprintln!("password set for {}", user.email);
         }
     }
     Ok(())

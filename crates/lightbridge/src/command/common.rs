@@ -44,7 +44,7 @@ pub fn app_state(config: &Config, store: SqliteStore) -> anyhow::Result<AppState
     };
     let client = salesforce::Client::with_ca(policy, ca.as_deref())?;
     let urls = LoginUrls { login: config.salesforce_login_url.clone(), test: config.salesforce_test_url.clone() };
-    Ok(AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock)))
+    Ok(AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock)).with_public_url(config.public_url.clone()))
 }
 
 pub fn now_ms() -> i64 {

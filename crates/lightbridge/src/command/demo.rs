@@ -53,10 +53,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let token = seed_account(&store).await?;
     let client = salesforce::Client::new(salesforce::HostPolicy::allowing([emulator.base_url()])?)?;
     let urls = LoginUrls { login: emulator.login_url().parse()?, test: emulator.test_login_url().parse()? };
-    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock));
+    let listen: std::net::SocketAddr =
+        args.listen.parse().with_context(|| format!("--listen {:?} is not an address", args.listen))?;
+    let public_url = format!("http://{listen}/").parse()?;
+    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock)).with_public_url(public_url);
     // Check every minute so the demo shows a revoked user's connection turn Logged out quickly.
     let _health = server::spawn_health_checks(&state, std::time::Duration::from_secs(60));
-    let listen = args.listen.parse().with_context(|| format!("--listen {:?} is not an address", args.listen))?;
     let server = Server::bind(state, listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = server.local_addr()?;
 

@@ -32,6 +32,30 @@ pub struct Caller {
     pub user: User,
     /// The client's address, for the audit log.
     pub remote_addr: Option<String>,
+    /// An API token, or a browser session (cookie).
+    pub via: ActorKind,
+}
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "lb_session";
+
+/// A random URL-safe value of 32 bytes (session ids, CSRF tokens, OAuth states).
+pub fn random_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| ApiError::Internal)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The session id from the request's cookies.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_string())
 }
 
 impl Caller {
@@ -70,7 +94,7 @@ impl Caller {
             account_id: self.user.account_id.clone(),
             at: now,
             actor: self.user.email.clone(),
-            actor_kind: ActorKind::ApiToken,
+            actor_kind: self.via,
             action: action.to_string(),
             target_kind: target_kind.to_string(),
             target_id: target_id.map(str::to_string),
@@ -85,21 +109,44 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = parts
+        let remote_addr =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+        let now = state.clock.now_ms();
+        let bearer = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| t.starts_with("lb_"))
-            .ok_or(ApiError::Unauthorized)?;
-        let owner =
-            state.store.api_token_owner(&hash_token(token), state.clock.now_ms()).await.map_err(|e| match e {
-                store::StoreError::NotFound => ApiError::Unauthorized,
-                other => ApiError::from(other),
-            })?;
-        let remote_addr =
-            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
-        Ok(Caller { user: owner.user, remote_addr })
+            .map(str::trim);
+        if let Some(token) = bearer {
+            if !token.starts_with("lb_") {
+                return Err(ApiError::Unauthorized);
+            }
+            let owner =
+                state.store.api_token_owner(&hash_token(token), now).await.map_err(not_found_is_unauthorized)?;
+            return Ok(Caller { user: owner.user, remote_addr, via: ActorKind::ApiToken });
+        }
+        let session = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        let (user, csrf) = state.store.session(&hash_token(&session), now).await.map_err(not_found_is_unauthorized)?;
+        // Browsers send cookies on their own: a request that changes anything must also carry
+        // the session's CSRF token, which only our own pages can read.
+        let safe =
+            matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+        if !safe {
+            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            if aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), csrf.as_bytes()).is_err() {
+                return Err(ApiError::Forbidden(
+                    "missing or wrong CSRF token (send the x-csrf-token header from GET /api/v1/session)",
+                ));
+            }
+        }
+        Ok(Caller { user, remote_addr, via: ActorKind::User })
+    }
+}
+
+fn not_found_is_unauthorized(e: store::StoreError) -> ApiError {
+    match e {
+        store::StoreError::NotFound => ApiError::Unauthorized,
+        other => ApiError::from(other),
     }
 }

@@ -189,13 +189,13 @@ enum AuthInput {
 }
 
 /// The validated input, with every wrong field reported at once.
-struct Valid {
-    name: ConnectionName,
-    org_type: OrgType,
-    login_host: LoginHost,
-    auth: AuthMethod,
-    consumer_secret: Option<ClientSecret>,
-    private_key: Option<JwtPrivateKey>,
+pub(super) struct Valid {
+    pub name: ConnectionName,
+    pub org_type: OrgType,
+    pub login_host: LoginHost,
+    pub auth: AuthMethod,
+    pub consumer_secret: Option<ClientSecret>,
+    pub private_key: Option<JwtPrivateKey>,
 }
 
 fn validate(input: ConnectionInput) -> Result<Valid, ApiError> {
@@ -271,7 +271,7 @@ fn field_message(e: domain::DomainError) -> String {
     }
 }
 
-fn sf_org_type(t: OrgType) -> salesforce::OrgType {
+pub(super) fn sf_org_type(t: OrgType) -> salesforce::OrgType {
     match t {
         OrgType::Production => salesforce::OrgType::Production,
         OrgType::Sandbox => salesforce::OrgType::Sandbox,
@@ -349,6 +349,19 @@ async fn create(
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let valid = validate(input)?;
     let (report, token) = check(&state, &valid).await?;
+    save_new(&state, &caller, account, valid, report, token).await
+}
+
+/// Saves a new connection whose check passed (or answers `check_failed` with every step):
+/// the one path both the JWT / client-credentials create and the OAuth callback take.
+pub(super) async fn save_new(
+    state: &AppState,
+    caller: &Caller,
+    account: domain::AccountId,
+    valid: Valid,
+    report: Report,
+    token: Option<TokenResponse>,
+) -> Result<Response, ApiError> {
     let (Some(org), Some(token)) = (report.org.clone(), token) else {
         let reason = report.failure().map(|f| f.detail.clone()).unwrap_or_default();
         return Err(ApiError::CheckFailed(reason, Box::new(report)));
@@ -399,7 +412,7 @@ async fn create(
         connection.org_type.label()
     );
     record(
-        &state,
+        state,
         caller.audit(now, "connection.created", "connection", Some(connection.id.as_str()), Some(&label), Some(detail)),
     )
     .await;

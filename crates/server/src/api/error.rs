@@ -7,7 +7,7 @@ use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("sign in first: send an API token as `Authorization: Bearer <token>`")]
+    #[error("sign in first: send an API token as `Authorization: Bearer <token>`, or sign in at /api/v1/session")]
     Unauthorized,
     #[error("{0}")]
     Forbidden(&'static str),

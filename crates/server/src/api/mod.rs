@@ -6,6 +6,8 @@ mod audit;
 mod auth;
 mod connections;
 mod error;
+mod oauth;
+mod session;
 
 pub use auth::{Caller, hash_token, new_api_token};
 pub use error::ApiError;
@@ -28,7 +30,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .nest("/api/v1", connections::routes().merge(audit::routes()))
+        .nest(
+            "/api/v1",
+            connections::routes().merge(audit::routes()).merge(session::routes()).merge(oauth::api_routes()),
+        )
+        .merge(oauth::callback_routes())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)

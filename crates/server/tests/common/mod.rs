@@ -12,6 +12,8 @@ use server::{AppState, Server};
 use store::{AccessStore, SqliteStore};
 use vault::{Keyring, MasterKey};
 
+pub const OAUTH_KEY: &str = "3MVG9OAuthApp";
+pub const OAUTH_SECRET: &str = "oauth-app-secret";
 pub const KEY: &str = "3MVG9ApiTestApp";
 pub const SECRET: &str = "api-test-consumer-secret";
 
@@ -81,7 +83,8 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
             name: label.into(),
             role,
         };
-        store.create_user(&user, None, 0).await.expect("user");
+        let hash = server::password::hash(&vault::Password::new(format!("password-{label}"))).expect("hash");
+        store.create_user(&user, Some(&hash), 0).await.expect("user");
         let token = new_api_token().expect("token");
         store
             .create_api_token(&format!("tok_{label}"), &user.id, label, &hash_token(token.expose_secret()), 0)
@@ -93,12 +96,20 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
         salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
     let urls =
         LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
-    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    em.add_app(&AppSeed {
+        callback_urls: vec![format!("{base}/oauth/callback")],
+        require_pkce: true,
+        ..AppSeed::new(OAUTH_KEY, OAUTH_SECRET)
+    })
+    .expect("oauth app");
+    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock))
+        .with_public_url(format!("{base}/").parse().expect("url"));
     if let Some(every) = every {
         server::spawn_health_checks(&state, every);
     }
-    let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
-    let base = format!("http://{}", server.local_addr().expect("addr"));
+    let server = Server::with_listener(state, listener);
     tokio::spawn(server.run(std::future::pending()));
     let private_key = em.private_key_pem(KEY).expect("key");
     TestApp { base, em, db, private_key, tokens, http: reqwest::Client::new() }
@@ -109,6 +120,44 @@ impl TestApp {
         let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
         if let Some(token) = self.tokens.get(who) {
             req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Signs in with the user's password; returns the session cookie and CSRF token.
+    pub async fn sign_in(&self, label: &str) -> (String, String) {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/session", self.base))
+            .json(&json!({"email": format!("{label}@lightbridge.test"), "password": format!("password-{label}")}))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(r.status(), 200, "sign-in as {label}");
+        let cookie = r.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
+        let body: Value = r.json().await.expect("json");
+        (cookie, body["csrf_token"].as_str().expect("csrf").to_string())
+    }
+
+    /// A browser request with a session cookie (and the CSRF header when given).
+    pub async fn browser(
+        &self,
+        cookie: &str,
+        csrf: Option<&str>,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = if url.starts_with("http") { url.to_string() } else { format!("{}{url}", self.base) };
+        let mut req = self.http.request(method, url).header("cookie", cookie);
+        if let Some(token) = csrf {
+            req = req.header("x-csrf-token", token);
         }
         if let Some(b) = body {
             req = req.json(&b);

@@ -1,0 +1,210 @@
+//! F1: connecting with OAuth. `POST /api/v1/connections/oauth/start` returns Salesforce's
+//! authorize URL (with `state` and PKCE S256); the admin signs in on Salesforce — Lightbridge
+//! never sees their password — and Salesforce sends the browser to `/oauth/callback`, which
+//! checks the state (single use, 10 minutes, bound to the user and account that started it),
+//! exchanges the code, verifies the reply's signature, runs every check step and saves the
+//! connection only if all pass.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use domain::{AuthMethod, ConnectionName, LoginHost, OrgType};
+use salesforce::checks::{self, Report};
+use salesforce::oauth::authorize_url;
+use salesforce::{ClientCredentials, Pkce};
+use serde::{Deserialize, Serialize};
+use store::AccessStore;
+use vault::ClientSecret;
+
+use super::auth::random_token;
+use super::connections::{Valid, record, save_new, sf_org_type};
+use super::{ApiError, Caller, hash_token};
+use crate::AppState;
+
+/// How long an admin has to finish the Salesforce sign-in.
+const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+/// What Lightbridge asks for: API access, refresh tokens, and the identity service.
+const SCOPES: &str = "api refresh_token id";
+
+pub fn api_routes() -> Router<AppState> {
+    Router::new().route("/connections/oauth/start", post(start))
+}
+
+pub fn callback_routes() -> Router<AppState> {
+    Router::new().route("/oauth/callback", get(callback))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartInput {
+    name: String,
+    org_type: String,
+    login_host: String,
+    consumer_key: String,
+    consumer_secret: String,
+}
+
+/// What waits, sealed in the store, for the callback.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    name: String,
+    org_type: OrgType,
+    login_host: String,
+    consumer_key: String,
+    consumer_secret: String,
+    verifier: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Started {
+    authorize_url: String,
+    expires_at: i64,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    input: Result<Json<StartInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Started>, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let mut errors = Vec::new();
+    let name = ConnectionName::parse(&input.name).map_err(|e| errors.push(("name".to_string(), e.to_string()))).ok();
+    let org_type = match input.org_type.as_str() {
+        "production" => Some(OrgType::Production),
+        "sandbox" => Some(OrgType::Sandbox),
+        other => {
+            errors.push(("org_type".into(), format!("{other:?} is not production or sandbox")));
+            None
+        }
+    };
+    let login_host =
+        LoginHost::parse(&input.login_host).map_err(|e| errors.push(("login_host".to_string(), e.to_string()))).ok();
+    if input.consumer_key.trim().is_empty() {
+        errors.push(("consumer_key".into(), "the consumer key is required".into()));
+    }
+    if input.consumer_secret.is_empty() {
+        errors.push(("consumer_secret".into(), "the consumer secret is required".into()));
+    }
+    let (Some(name), Some(org_type), Some(login_host)) = (name, org_type, login_host) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let base = state.urls.base_for(&login_host).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
+    state.client.policy().check(&base).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
+    let pkce = Pkce::generate().map_err(|_| ApiError::Internal)?;
+    let state_token = random_token()?;
+    let pending = Pending {
+        name: name.as_str().to_string(),
+        org_type,
+        login_host: login_host.as_setting(),
+        consumer_key: input.consumer_key.trim().to_string(),
+        consumer_secret: input.consumer_secret,
+        verifier: pkce.verifier.clone(),
+    };
+    let payload = serde_json::to_string(&pending).map_err(|_| ApiError::Internal)?;
+    let now = state.clock.now_ms();
+    state
+        .store
+        .save_oauth_state(&hash_token(&state_token), &account, &caller.user.id, &payload, now + STATE_TTL_MS)
+        .await?;
+    let url = authorize_url(&base, &pending.consumer_key, &state.oauth_callback(), SCOPES, &state_token, &pkce);
+    Ok(Json(Started { authorize_url: url.to_string(), expires_at: now + STATE_TTL_MS }))
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackParams {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Salesforce's authorize errors, in words an admin can act on.
+fn authorize_error(error: &str, description: &str) -> String {
+    match error {
+        "access_denied" => "You chose Deny on Salesforce's page, so nothing was connected. Start again and choose Allow.".into(),
+        "invalid_client" if description.contains("installed") => {
+            "The connected app is not installed in this org: in Salesforce Setup, open Connected Apps OAuth Usage and install it, then start again.".into()
+        }
+        "invalid_scope" => "The connected app does not allow the scopes Lightbridge needs (api, refresh_token, id): add them to the app's OAuth scopes.".into(),
+        _ => format!("Salesforce refused the sign-in: {error} ({description})."),
+    }
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<CallbackParams>,
+) -> Result<Response, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let state_token = params
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::invalid("state", "the callback has no state"))?;
+    // Single use, unexpired, and only for whoever started it: a forged, replayed or someone
+    // else's state finds nothing.
+    let payload = state.store.take_oauth_state(&hash_token(state_token), &account, &caller.user.id, state.clock.now_ms()).await.map_err(|e| match e {
+        store::StoreError::NotFound => ApiError::invalid(
+            "state",
+            "this sign-in is not valid any more: it was already used, it expired (10 minutes), or another user started it. Start again.",
+        ),
+        other => other.into(),
+    })?;
+    let pending: Pending = serde_json::from_str(&payload).map_err(|_| ApiError::Internal)?;
+    if let Some(error) = params.error.as_deref() {
+        return Err(ApiError::invalid(
+            "authorize",
+            authorize_error(error, params.error_description.as_deref().unwrap_or("")),
+        ));
+    }
+    let code = params
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::invalid("code", "the callback has no code"))?;
+    let login_host = LoginHost::parse(&pending.login_host)?;
+    let base = state.urls.base_for(&login_host).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
+    let secret = ClientSecret::new(pending.consumer_secret);
+    let app = ClientCredentials { consumer_key: pending.consumer_key.clone(), consumer_secret: Some(secret.clone()) };
+    let (report, token) =
+        match state.client.exchange_code(&base, &app, code, &state.oauth_callback(), &pending.verifier).await {
+            Ok(token) => (checks::run(&state.client, &token, sf_org_type(pending.org_type)).await, Some(token)),
+            Err(e) => (Report::token_failed(&e), None),
+        };
+    let valid = Valid {
+        name: ConnectionName::parse(&pending.name)?,
+        org_type: pending.org_type,
+        login_host,
+        auth: AuthMethod::OAuth { consumer_key: pending.consumer_key },
+        consumer_secret: Some(secret),
+        private_key: None,
+    };
+    if !report.passed()
+        && let Some(token) = &token
+        && let Some(refresh) = &token.refresh_token
+    {
+        // Nothing is saved, so nothing may stay authorized at Salesforce either.
+        let _ = state.client.revoke(&base, refresh.expose_secret()).await;
+    }
+    if !report.passed() {
+        let outcome = report.failure().map(|f| format!("failed at {}: {}", f.title, f.detail)).unwrap_or_default();
+        record(
+            &state,
+            caller.audit(
+                state.clock.now_ms(),
+                "connection.oauth_failed",
+                "connection",
+                None,
+                Some(valid.name.as_str()),
+                Some(outcome),
+            ),
+        )
+        .await;
+    }
+    save_new(&state, &caller, account, valid, report, token).await
+}

@@ -1,0 +1,177 @@
+//! F1 end to end: sign in to Lightbridge, start OAuth, sign in on the emulator's Salesforce
+//! pages, come back to the callback, and get a checked, saved connection — plus every way
+//! that must be refused.
+
+mod common;
+
+use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn start_body(name: &str) -> Value {
+    json!({"name": name, "org_type": "production", "login_host": "login", "consumer_key": OAUTH_KEY, "consumer_secret": OAUTH_SECRET})
+}
+
+/// Starts OAuth as `label` and returns the Salesforce authorize URL.
+async fn start(app: &TestApp, cookie: &str, csrf: &str, name: &str) -> String {
+    let (status, started) =
+        app.browser(cookie, Some(csrf), Method::POST, "/api/v1/connections/oauth/start", Some(start_body(name))).await;
+    assert_eq!(status, 200, "{started}");
+    started["authorize_url"].as_str().expect("authorize_url").to_string()
+}
+
+#[tokio::test]
+async fn an_admin_connects_an_org_through_salesforce_s_sign_in_and_the_connection_is_saved() {
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let authorize = start(&app, &cookie, &csrf, "Acme via OAuth").await;
+    assert!(authorize.contains("code_challenge_method=S256") && authorize.contains("state="), "{authorize}");
+    // The admin types the Salesforce password on Salesforce's page, never into Lightbridge.
+    let callback =
+        emulator::testing::sign_in(&authorize, "admin@acme.test", "emulator", true).await.expect("salesforce sign-in");
+    assert!(callback.starts_with(&format!("{}/oauth/callback?", app.base)), "{callback}");
+    let (status, saved) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 201, "{saved}");
+    assert_eq!(
+        (saved["auth_method"].as_str(), saved["account_name"].as_str()),
+        (Some("OAuth"), Some("Acme Production"))
+    );
+    assert_eq!(saved["created_by"], "admin@acme.test");
+    let (_, listed) = app.call("admin_a", Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 1);
+    // The same callback again: the state was single use.
+    let (status, replay) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!((status, replay["error"]["fields"][0]["field"].as_str()), (422, Some("state")), "{replay}");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=connection.created", None).await;
+    assert_eq!(log["items"][0]["actor_kind"], "user", "a browser session, not an API token");
+}
+
+#[tokio::test]
+async fn a_forged_state_or_someone_else_s_is_refused() {
+    let app = spawn().await;
+    let (cookie_a, csrf_a) = app.sign_in("admin_a").await;
+    let authorize = start(&app, &cookie_a, &csrf_a, "Stolen").await;
+    let callback = emulator::testing::sign_in(&authorize, "admin@acme.test", "emulator", true).await.expect("sign-in");
+    let (cookie_b, _) = app.sign_in("admin_b").await;
+    let (status, body) = app.browser(&cookie_b, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 422, "another user's (and account's) state: {body}");
+    let forged = format!("{}/oauth/callback?state=forged&code=whatever", app.base);
+    let (status, _) = app.browser(&cookie_a, None, Method::GET, &forged, None).await;
+    assert_eq!(status, 422);
+    let (status, _) = app.browser("lb_session=not-a-session", None, Method::GET, &callback, None).await;
+    assert_eq!(status, 401, "no session, no callback");
+    // The real owner can still finish: the failed attempts did not use the state up.
+    let (status, _) = app.browser(&cookie_a, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn denying_on_salesforce_saves_nothing_and_says_why() {
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let authorize = start(&app, &cookie, &csrf, "Denied").await;
+    let callback = emulator::testing::sign_in(&authorize, "admin@acme.test", "emulator", false).await.expect("sign-in");
+    assert!(callback.contains("error=access_denied"));
+    let (status, body) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 422);
+    assert!(body["error"]["fields"][0]["message"].as_str().expect("message").contains("Deny"), "{body}");
+    let (_, listed) = app.call("admin_a", Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 0);
+}
+
+#[tokio::test]
+async fn a_user_without_customize_application_is_refused_and_nothing_stays_authorized() {
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let authorize = start(&app, &cookie, &csrf, "Editor").await;
+    let callback = emulator::testing::sign_in(&authorize, "editor@acme.test", "emulator", true).await.expect("sign-in");
+    let (status, body) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("check_failed")), "{body}");
+    let failed = body["check"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["outcome"] == "failed")
+        .cloned()
+        .expect("failed step");
+    assert_eq!(failed["step"], "customize_application");
+    let revoked =
+        app.em.requests().iter().filter(|r| r.operation.as_deref() == Some("revoke") && r.status == 200).count();
+    assert_eq!(revoked, 1, "the refused connection's tokens were revoked at Salesforce");
+}
+
+#[tokio::test]
+async fn browser_sessions_need_the_csrf_token_to_change_anything() {
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let (status, body) =
+        app.browser(&cookie, None, Method::POST, "/api/v1/connections/oauth/start", Some(start_body("No CSRF"))).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]["message"].as_str().expect("message").contains("CSRF"));
+    let (status, _) = app
+        .browser(
+            &cookie,
+            Some("wrong-token"),
+            Method::POST,
+            "/api/v1/connections/oauth/start",
+            Some(start_body("Bad CSRF")),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = app
+        .browser(&cookie, Some(&csrf), Method::POST, "/api/v1/connections/oauth/start", Some(start_body("Good")))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.browser(&cookie, None, Method::GET, "/api/v1/connections", None).await;
+    assert_eq!(status, 200, "reading needs no CSRF token");
+    // A viewer's session cannot start one at all.
+    let (viewer_cookie, viewer_csrf) = app.sign_in("viewer_a").await;
+    let (status, _) = app
+        .browser(
+            &viewer_cookie,
+            Some(&viewer_csrf),
+            Method::POST,
+            "/api/v1/connections/oauth/start",
+            Some(start_body("V")),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn sign_in_refuses_wrong_passwords_and_sign_out_ends_the_session() {
+    let app = spawn().await;
+    let r = app
+        .http
+        .post(format!("{}/api/v1/session", app.base))
+        .json(&json!({"email": "admin_a@lightbridge.test", "password": "not the password"}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 401);
+    let r = app
+        .http
+        .post(format!("{}/api/v1/session", app.base))
+        .json(&json!({"email": "nobody@x.test", "password": "whatever-long"}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(r.status(), 401, "an unknown email gets the same answer");
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let r = app
+        .http
+        .post(format!("{}/api/v1/session", app.base))
+        .json(&json!({"email": "admin_a@lightbridge.test", "password": "password-admin_a"}))
+        .send()
+        .await
+        .expect("again");
+    let set_cookie = r.headers()["set-cookie"].to_str().expect("cookie").to_string();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax") && !set_cookie.contains("Secure"),
+        "{set_cookie}"
+    );
+    let (status, _) = app.browser(&cookie, Some(&csrf), Method::DELETE, "/api/v1/session", None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.browser(&cookie, None, Method::GET, "/api/v1/connections", None).await;
+    assert_eq!(status, 401, "the session is gone");
+}
