@@ -77,6 +77,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         app.consumer_secret
     );
     println!("  curl -s -H \"Authorization: Bearer $LIGHTBRIDGE_TOKEN\" http://{addr}/api/v1/connections");
+    println!();
+    println!(
+        "Or with the CLI (in another terminal, after the export above). See a check fail on a missing permission:"
+    );
+    let key_file = emulator.private_key_file(&app.consumer_key);
+    let exe = std::env::args().next().unwrap_or_else(|| "lightbridge".into());
+    println!(
+        "  LIGHTBRIDGE_SERVER=http://{addr} {exe} connections test --name Editor --consumer-key {} --username editor@acme.example --private-key-file {}",
+        app.consumer_key,
+        key_file.display()
+    );
     println!("Press Ctrl-C to stop.");
     server.run(super::shutdown_signal()).await?;
     emulator.shutdown();
