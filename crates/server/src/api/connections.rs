@@ -198,10 +198,15 @@ pub(super) struct Valid {
     pub private_key: Option<JwtPrivateKey>,
 }
 
-fn validate(input: ConnectionInput) -> Result<Valid, ApiError> {
-    let mut errors = Vec::new();
-    let name = ConnectionName::parse(&input.name).map_err(|e| errors.push(("name".to_string(), field_message(e)))).ok();
-    let org_type = match input.org_type.as_str() {
+/// The settings every kind of connection has, each wrong one added to `errors`.
+pub(super) fn parse_basics(
+    name: &str,
+    org_type: &str,
+    login_host: &str,
+    errors: &mut Vec<(String, String)>,
+) -> (Option<ConnectionName>, Option<OrgType>, Option<LoginHost>) {
+    let name = ConnectionName::parse(name).map_err(|e| errors.push(("name".to_string(), field_message(e)))).ok();
+    let org_type = match org_type {
         "production" => Some(OrgType::Production),
         "sandbox" => Some(OrgType::Sandbox),
         other => {
@@ -210,7 +215,13 @@ fn validate(input: ConnectionInput) -> Result<Valid, ApiError> {
         }
     };
     let login_host =
-        LoginHost::parse(&input.login_host).map_err(|e| errors.push(("login_host".to_string(), field_message(e)))).ok();
+        LoginHost::parse(login_host).map_err(|e| errors.push(("login_host".to_string(), field_message(e)))).ok();
+    (name, org_type, login_host)
+}
+
+fn validate(input: ConnectionInput) -> Result<Valid, ApiError> {
+    let mut errors = Vec::new();
+    let (name, org_type, login_host) = parse_basics(&input.name, &input.org_type, &input.login_host, &mut errors);
     let (auth, consumer_secret, private_key) = match input.auth {
         AuthInput::Jwt { consumer_key, username, private_key } => {
             if consumer_key.trim().is_empty() {

@@ -18,7 +18,7 @@ use store::AccessStore;
 use vault::ClientSecret;
 
 use super::auth::random_token;
-use super::connections::{Valid, record, save_new, sf_org_type};
+use super::connections::{Valid, parse_basics, record, save_new, sf_org_type};
 use super::{ApiError, Caller, hash_token};
 use crate::AppState;
 
@@ -70,17 +70,7 @@ async fn start(
     let account = caller.require_connection_admin()?.clone();
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let mut errors = Vec::new();
-    let name = ConnectionName::parse(&input.name).map_err(|e| errors.push(("name".to_string(), e.to_string()))).ok();
-    let org_type = match input.org_type.as_str() {
-        "production" => Some(OrgType::Production),
-        "sandbox" => Some(OrgType::Sandbox),
-        other => {
-            errors.push(("org_type".into(), format!("{other:?} is not production or sandbox")));
-            None
-        }
-    };
-    let login_host =
-        LoginHost::parse(&input.login_host).map_err(|e| errors.push(("login_host".to_string(), e.to_string()))).ok();
+    let (name, org_type, login_host) = parse_basics(&input.name, &input.org_type, &input.login_host, &mut errors);
     if input.consumer_key.trim().is_empty() {
         errors.push(("consumer_key".into(), "the consumer key is required".into()));
     }
