@@ -104,6 +104,7 @@ async fn accounts_never_see_each_other_and_viewers_change_nothing() {
     for (method, path, body) in [
         (reqwest::Method::GET, format!("/connections/{id}"), None),
         (reqwest::Method::DELETE, format!("/connections/{id}"), None),
+        (reqwest::Method::POST, format!("/connections/{id}/reconnect"), None),
     ] {
         let (status, body) = app.call("admin_b", method, &path, body).await;
         assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{path}");

@@ -175,3 +175,91 @@ async fn sign_in_refuses_wrong_passwords_and_sign_out_ends_the_session() {
     let (status, _) = app.browser(&cookie, None, Method::GET, "/api/v1/connections", None).await;
     assert_eq!(status, 401, "the session is gone");
 }
+
+/// Connects "Acme via OAuth" as admin@acme.test and returns (cookie, csrf, connection id).
+async fn connected(app: &TestApp) -> (String, String, String) {
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let authorize = start(app, &cookie, &csrf, "Acme via OAuth").await;
+    let callback = emulator::testing::sign_in(&authorize, "admin@acme.test", "emulator", true).await.expect("sign-in");
+    let (status, saved) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 201, "{saved}");
+    (cookie, csrf, saved["id"].as_str().expect("id").to_string())
+}
+
+#[tokio::test]
+async fn reconnect_signs_in_again_and_keeps_the_connection_id() {
+    let app = spawn().await;
+    let (cookie, csrf, id) = connected(&app).await;
+    app.em.revoke_user("admin@acme.test").expect("revoke");
+    let (status, started) =
+        app.browser(&cookie, Some(&csrf), Method::POST, &format!("/api/v1/connections/{id}/reconnect"), None).await;
+    assert_eq!(status, 200, "{started}");
+    let callback = emulator::testing::sign_in(
+        started["authorize_url"].as_str().expect("url"),
+        "admin@acme.test",
+        "emulator",
+        true,
+    )
+    .await
+    .expect("sign-in");
+    let (status, back) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!((status, back["id"].as_str()), (200, Some(id.as_str())), "{back}");
+    assert_eq!(back["health"], "Logged in");
+    let (_, listed) = app.call("admin_a", Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 1, "no second connection");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=connection.reconnected", None).await;
+    assert_eq!(log["items"][0]["target_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn reconnecting_to_a_different_org_is_refused_and_leaves_the_connection_as_it_was() {
+    let app = spawn().await;
+    let (cookie, csrf, id) = connected(&app).await;
+    let (_, started) =
+        app.browser(&cookie, Some(&csrf), Method::POST, &format!("/api/v1/connections/{id}/reconnect"), None).await;
+    let callback = emulator::testing::sign_in(
+        started["authorize_url"].as_str().expect("url"),
+        "admin@other.test",
+        "emulator",
+        true,
+    )
+    .await
+    .expect("sign-in");
+    let revokes_before = app.em.requests().iter().filter(|r| r.operation.as_deref() == Some("revoke")).count();
+    let (status, refused) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("conflict")), "{refused}");
+    let message = refused["error"]["message"].as_str().expect("message");
+    assert!(message.contains("Other Corp") && message.contains("Acme Production"), "{message}");
+    let revokes_after = app.em.requests().iter().filter(|r| r.operation.as_deref() == Some("revoke")).count();
+    assert_eq!(revokes_after, revokes_before + 1, "the other org's new tokens were revoked");
+    let (_, shown) = app.call("admin_a", Method::GET, &format!("/connections/{id}"), None).await;
+    assert_eq!(shown["account_name"], "Acme Production");
+}
+
+#[tokio::test]
+async fn only_oauth_connections_reconnect_through_the_sign_in() {
+    let app = spawn().await;
+    let (_, created) =
+        app.call("admin_a", Method::POST, "/connections", Some(app.jwt("JWT one", "admin@acme.test"))).await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let (status, body) = app
+        .browser(
+            &cookie,
+            Some(&csrf),
+            Method::POST,
+            &format!("/api/v1/connections/{}/reconnect", created["id"].as_str().expect("id")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = app
+        .browser(
+            &cookie,
+            Some(&csrf),
+            Method::POST,
+            "/api/v1/connections/conn_00000000000000000000000000000000/reconnect",
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+}

@@ -5,16 +5,16 @@
 //! exchanges the code, verifies the reply's signature, runs every check step and saves the
 //! connection only if all pass.
 
-use axum::extract::{Query, State};
-use axum::response::Response;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use domain::{AuthMethod, ConnectionName, LoginHost, OrgType};
+use domain::{AuthMethod, ConnectionId, ConnectionName, LoginHost, OrgType};
 use salesforce::checks::{self, Report};
 use salesforce::oauth::authorize_url;
 use salesforce::{ClientCredentials, Pkce};
 use serde::{Deserialize, Serialize};
-use store::AccessStore;
+use store::{AccessStore, ConnectionStore};
 use vault::ClientSecret;
 
 use super::auth::random_token;
@@ -28,7 +28,7 @@ const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 const SCOPES: &str = "api refresh_token id";
 
 pub fn api_routes() -> Router<AppState> {
-    Router::new().route("/connections/oauth/start", post(start))
+    Router::new().route("/connections/oauth/start", post(start)).route("/connections/{id}/reconnect", post(reconnect))
 }
 
 pub fn callback_routes() -> Router<AppState> {
@@ -54,6 +54,9 @@ struct Pending {
     consumer_key: String,
     consumer_secret: String,
     verifier: String,
+    /// Reconnect (F10): the connection whose tokens this sign-in replaces.
+    #[serde(default)]
+    reconnect: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,26 +86,77 @@ async fn start(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let base = state.urls.base_for(&login_host).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
-    state.client.policy().check(&base).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
-    let pkce = Pkce::generate().map_err(|_| ApiError::Internal)?;
-    let state_token = random_token()?;
     let pending = Pending {
         name: name.as_str().to_string(),
         org_type,
         login_host: login_host.as_setting(),
         consumer_key: input.consumer_key.trim().to_string(),
         consumer_secret: input.consumer_secret,
-        verifier: pkce.verifier.clone(),
+        verifier: String::new(),
+        reconnect: None,
     };
+    begin(&state, &caller, &account, pending).await
+}
+
+/// Stores the pending sign-in under a fresh state and returns Salesforce's authorize URL.
+async fn begin(
+    state: &AppState,
+    caller: &Caller,
+    account: &domain::AccountId,
+    mut pending: Pending,
+) -> Result<Json<Started>, ApiError> {
+    let login_host = LoginHost::parse(&pending.login_host)?;
+    let base = state.urls.base_for(&login_host).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
+    state.client.policy().check(&base).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
+    let pkce = Pkce::generate().map_err(|_| ApiError::Internal)?;
+    pending.verifier = pkce.verifier.clone();
+    let state_token = random_token()?;
     let payload = serde_json::to_string(&pending).map_err(|_| ApiError::Internal)?;
     let now = state.clock.now_ms();
     state
         .store
-        .save_oauth_state(&hash_token(&state_token), &account, &caller.user.id, &payload, now + STATE_TTL_MS)
+        .save_oauth_state(&hash_token(&state_token), account, &caller.user.id, &payload, now + STATE_TTL_MS)
         .await?;
     let url = authorize_url(&base, &pending.consumer_key, &state.oauth_callback(), SCOPES, &state_token, &pkce);
     Ok(Json(Started { authorize_url: url.to_string(), expires_at: now + STATE_TTL_MS }))
+}
+
+/// F10 Reconnect: the same OAuth sign-in for an existing connection; the callback keeps its
+/// id and refuses a different org.
+async fn reconnect(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Started>, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let id = ConnectionId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let connection = state.store.get(&account, &id).await?;
+    let AuthMethod::OAuth { consumer_key } = &connection.auth else {
+        return Err(ApiError::invalid(
+            "auth",
+            "only OAuth connections reconnect through Salesforce's sign-in; JWT and client-credentials connections get new tokens by themselves (fix their settings if they fail)",
+        ));
+    };
+    let secret = state
+        .store
+        .secrets(&id)
+        .await?
+        .consumer_secret
+        .ok_or_else(|| ApiError::invalid("consumer_secret", "no consumer secret is stored"))?;
+    let name = match &connection.kind {
+        domain::ConnectionKind::New { name } => name.as_str().to_string(),
+        domain::ConnectionKind::Legacy { .. } => connection.id.to_string(),
+    };
+    let pending = Pending {
+        name,
+        org_type: connection.org_type,
+        login_host: connection.login_host.as_setting(),
+        consumer_key: consumer_key.clone(),
+        consumer_secret: secret.expose_secret().to_string(),
+        verifier: String::new(),
+        reconnect: Some(id.to_string()),
+    };
+    begin(&state, &caller, &account, pending).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,6 +220,9 @@ async fn callback(
             Ok(token) => (checks::run(&state.client, &token, sf_org_type(pending.org_type)).await, Some(token)),
             Err(e) => (Report::token_failed(&e), None),
         };
+    if let Some(id) = &pending.reconnect {
+        return finish_reconnect(&state, &caller, &account, id, &base, report, token).await;
+    }
     let valid = Valid {
         name: ConnectionName::parse(&pending.name)?,
         org_type: pending.org_type,
@@ -197,4 +254,96 @@ async fn callback(
         .await;
     }
     save_new(&state, &caller, account, valid, report, token).await
+}
+
+/// Replaces a connection's tokens after a passing check, if the sign-in reached the same org.
+async fn finish_reconnect(
+    state: &AppState,
+    caller: &Caller,
+    account: &domain::AccountId,
+    id: &str,
+    base: &url::Url,
+    report: Report,
+    token: Option<salesforce::TokenResponse>,
+) -> Result<Response, ApiError> {
+    // Whatever goes wrong below, tokens Salesforce just issued must not stay authorized.
+    let revoke = |token: &Option<salesforce::TokenResponse>| {
+        let refresh = token.as_ref().and_then(|t| t.refresh_token.as_ref()).map(|r| r.expose_secret().to_string());
+        async move {
+            if let Some(refresh) = refresh {
+                let _ = state.client.revoke(base, &refresh).await;
+            }
+        }
+    };
+    let id = ConnectionId::parse(id).map_err(|_| ApiError::Internal)?;
+    let mut connection = match state.store.get(account, &id).await {
+        Ok(c) => c,
+        Err(e) => {
+            revoke(&token).await;
+            return Err(e.into());
+        }
+    };
+    let (Some(org), Some(fresh)) = (report.org.clone(), token.clone()) else {
+        revoke(&token).await;
+        let reason = report.failure().map(|f| f.detail.clone()).unwrap_or_default();
+        return Err(ApiError::CheckFailed(reason, Box::new(report)));
+    };
+    let now = state.clock.now_ms();
+    if let Some(existing) = &connection.org
+        && existing.org_id != org.org_id
+    {
+        revoke(&token).await;
+        let message = format!(
+            "you signed in to {} ({}), but this connection belongs to {} ({}): sign in as a user of that org, or add a new connection",
+            org.org_name, org.org_id, existing.org_name, existing.org_id
+        );
+        record(
+            state,
+            caller.audit(
+                now,
+                "connection.reconnect_refused",
+                "connection",
+                Some(id.as_str()),
+                None,
+                Some(message.clone()),
+            ),
+        )
+        .await;
+        return Err(ApiError::Conflict(message));
+    }
+    connection.org = Some(domain::OrgFacts {
+        org_id: org.org_id,
+        org_name: org.org_name,
+        instance_url: org.instance_url,
+        user_id: org.user_id,
+        username: org.username,
+        email: org.email.clone(),
+    });
+    connection.status = domain::ConnectionStatus::LoggedIn;
+    connection.status_detail = None;
+    connection.status_checked_at = Some(now);
+    connection.modified_at = now;
+    connection.modified_by = org.email;
+    let secrets = store::NewSecrets {
+        tokens: Some(store::TokenSet {
+            access_token: fresh.access_token,
+            refresh_token: fresh.refresh_token,
+            instance_url: fresh.instance_url.to_string(),
+        }),
+        ..Default::default()
+    };
+    state.store.update(&connection, &secrets).await?;
+    record(
+        state,
+        caller.audit(
+            now,
+            "connection.reconnected",
+            "connection",
+            Some(id.as_str()),
+            None,
+            Some("signed in again; tokens replaced".into()),
+        ),
+    )
+    .await;
+    Ok(Json(super::connections::ConnectionView::from(&connection)).into_response())
 }

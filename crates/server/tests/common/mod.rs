@@ -36,6 +36,8 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     let user = |name: &str, customize: bool| UserSeed { customize_application: customize, ..UserSeed::new(name) };
     let mut prod = OrgSeed::new("Acme Production");
     prod.users = vec![user("admin@acme.test", true), user("editor@acme.test", false)];
+    let mut other = OrgSeed::new("Other Corp");
+    other.users = vec![user("admin@other.test", true)];
     let mut sandbox = OrgSeed::new("Acme UAT");
     sandbox.sandbox = true;
     sandbox.users = vec![user("admin@acme.test.uat", true)];
@@ -45,7 +47,7 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
         client_credentials_user: Some("admin@acme.test".into()),
         ..AppSeed::new(KEY, SECRET)
     };
-    let em = Emulator::start(Seed { orgs: vec![prod, sandbox], apps: vec![app] }).await.expect("emulator");
+    let em = Emulator::start(Seed { orgs: vec![prod, sandbox, other], apps: vec![app] }).await.expect("emulator");
     let dir = std::env::temp_dir().join(format!("lightbridge-api-{}", UserId::generate()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("lightbridge.db");
