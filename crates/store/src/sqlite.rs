@@ -121,6 +121,12 @@ impl SqliteStore {
     }
 }
 
+/// Instance URLs are stored without a trailing slash, however they arrive (a parsed `Url`
+/// adds one), so every reader sees one spelling.
+fn instance(url: &str) -> &str {
+    url.trim_end_matches('/')
+}
+
 fn search_text(c: &Connection) -> String {
     let org = c.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or_default();
     format!("{} {} {}", org, c.created_by.as_deref().unwrap_or_default(), c.modified_by.as_deref().unwrap_or_default())
@@ -255,7 +261,7 @@ impl ConnectionStore for SqliteStore {
         .bind(jwt_user)
         .bind(org.map(|o| o.org_id.as_str()))
         .bind(org.map(|o| o.org_name.as_str()))
-        .bind(tokens.map(|t| t.instance_url.trim_end_matches('/')).or(org.map(|o| o.instance_url.trim_end_matches('/'))))
+        .bind(tokens.map(|t| instance(&t.instance_url)).or(org.map(|o| instance(&o.instance_url))))
         .bind(org.map(|o| o.user_id.as_str()))
         .bind(org.map(|o| o.username.as_str()))
         .bind(org.and_then(|o| o.email.as_deref()))
@@ -301,7 +307,7 @@ impl ConnectionStore for SqliteStore {
         .bind(jwt_user)
         .bind(org.map(|o| o.org_id.as_str()))
         .bind(org.map(|o| o.org_name.as_str()))
-        .bind(org.map(|o| o.instance_url.as_str()))
+        .bind(org.map(|o| instance(&o.instance_url)))
         .bind(org.map(|o| o.user_id.as_str()))
         .bind(org.map(|o| o.username.as_str()))
         .bind(org.and_then(|o| o.email.as_deref()))
@@ -340,7 +346,7 @@ impl ConnectionStore for SqliteStore {
             )
             .bind(self.seal(&c.id, "access_token", Some(tokens.access_token.expose_secret()))?)
             .bind(self.seal(&c.id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
-            .bind(tokens.instance_url.trim_end_matches('/'))
+            .bind(instance(&tokens.instance_url))
             .bind(c.id.as_str())
             .execute(&mut *tx)
             .await?;
@@ -446,7 +452,7 @@ impl ConnectionStore for SqliteStore {
         )
         .bind(self.seal(id, "access_token", Some(tokens.access_token.expose_secret()))?)
         .bind(self.seal(id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
-        .bind(tokens.instance_url.trim_end_matches('/'))
+        .bind(instance(&tokens.instance_url))
         .bind(now)
         .bind(id.as_str())
         .bind(seen_version)

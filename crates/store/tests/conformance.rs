@@ -175,11 +175,21 @@ async fn tokens_rotate_atomically<S: ConnectionStore>(store: &S, a: &AccountId) 
         Some("refresh-1"),
         "no new refresh token keeps the old one"
     );
-    assert!(
-        store.save_tokens(&c.id, &tokens("access-4", Some("refresh-4")), after.token_version, 7).await.expect("save")
-    );
+    let moved =
+        TokenSet { instance_url: "https://moved.my.salesforce.com/".into(), ..tokens("access-4", Some("refresh-4")) };
+    assert!(store.save_tokens(&c.id, &moved, after.token_version, 7).await.expect("save"));
     let rotated = store.secrets(&c.id).await.expect("secrets");
     assert_eq!(rotated.refresh_token.as_ref().map(RefreshToken::expose_secret), Some("refresh-4"));
+    // Instance URLs are stored in one spelling, without a trailing slash, whichever way they come.
+    assert_eq!(rotated.instance_url.as_deref(), Some("https://moved.my.salesforce.com"), "from a token write");
+    let mut edited = store.get(a, &c.id).await.expect("get");
+    assert_eq!(edited.org.as_ref().map(|o| o.instance_url.as_str()), Some("https://moved.my.salesforce.com"));
+    if let Some(org) = edited.org.as_mut() {
+        org.instance_url = "https://edited.my.salesforce.com/".into();
+    }
+    store.update(&edited, &NewSecrets::default()).await.expect("update");
+    let edited = store.get(a, &c.id).await.expect("get");
+    assert_eq!(edited.org.map(|o| o.instance_url).as_deref(), Some("https://edited.my.salesforce.com"), "from an edit");
     store.set_status(&c.id, ConnectionStatus::LoggedOut, Some("invalid_grant"), 8).await.expect("status");
     let got = store.get(a, &c.id).await.expect("get");
     assert_eq!(

@@ -332,10 +332,7 @@ async fn test(
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let valid = validate(input)?;
     let (report, _) = check(&state, &valid).await?;
-    let outcome = match report.failure() {
-        None => "all checks passed".to_string(),
-        Some(f) => format!("failed at {}: {}", f.title, f.detail),
-    };
+    let outcome = outcome(&report);
     record(
         &state,
         caller.audit(
@@ -487,6 +484,14 @@ async fn remove(
         }
     };
     Ok(Json(Deleted { deleted: true, revoked, message }))
+}
+
+/// A check's result in words, for the audit log.
+pub(super) fn outcome(report: &Report) -> String {
+    match report.failure() {
+        None => "all checks passed".to_string(),
+        Some(f) => format!("failed at {}: {}", f.title, f.detail),
+    }
 }
 
 /// Writes an audit entry. A failure is logged loudly but does not undo what already happened.

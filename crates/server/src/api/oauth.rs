@@ -18,7 +18,7 @@ use store::{AccessStore, ConnectionStore};
 use vault::ClientSecret;
 
 use super::auth::random_token;
-use super::connections::{Valid, parse_basics, record, save_new, sf_org_type};
+use super::connections::{Valid, outcome, parse_basics, record, save_new, sf_org_type};
 use super::{ApiError, Caller, hash_token};
 use crate::AppState;
 
@@ -239,7 +239,7 @@ async fn callback(
         let _ = state.client.revoke(&base, refresh.expose_secret()).await;
     }
     if !report.passed() {
-        let outcome = report.failure().map(|f| format!("failed at {}: {}", f.title, f.detail)).unwrap_or_default();
+        let outcome = outcome(&report);
         record(
             &state,
             caller.audit(

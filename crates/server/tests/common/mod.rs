@@ -117,6 +117,14 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     TestApp { base, em, db, private_key, tokens, http: reqwest::Client::new() }
 }
 
+/// Sends a request; returns the status and the body as JSON (or as a string when it is not).
+async fn read(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
 impl TestApp {
     pub async fn call(&self, who: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
@@ -126,10 +134,7 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let r = req.send().await.expect("request");
-        let status = r.status().as_u16();
-        let text = r.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        read(req).await
     }
 
     /// Signs in with the user's password; returns the session cookie and CSRF token.
@@ -164,10 +169,7 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let r = req.send().await.expect("request");
-        let status = r.status().as_u16();
-        let text = r.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        read(req).await
     }
 
     pub fn jwt(&self, name: &str, username: &str) -> Value {
