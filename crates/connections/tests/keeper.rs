@@ -10,7 +10,7 @@ use domain::{
 use emulator::{AppSeed, Emulator, FaultAction, FaultRule, OrgSeed, Seed, UserSeed};
 use salesforce::oauth::authorize_url;
 use salesforce::{Client, ClientCredentials, HostPolicy, Pkce, Session};
-use store::{ConnectionStore, NewSecrets, SqliteStore, TokenSet};
+use store::{CatalogStore, ConnectionStore, NewSecrets, SqliteStore, TokenSet};
 use url::Url;
 use vault::{ClientSecret, JwtPrivateKey, Keyring, MasterKey};
 

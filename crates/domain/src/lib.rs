@@ -4,6 +4,7 @@
 //! reqwest.
 
 mod audit;
+mod catalog;
 mod connection;
 mod error;
 mod ids;
@@ -11,10 +12,11 @@ mod names;
 mod user;
 
 pub use audit::{ActorKind, AuditEntry};
+pub use catalog::{Account, BUILT_IN_ENVIRONMENTS, Environment, System, account_name, environment_name, system_name};
 pub use connection::{AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType};
 pub use error::DomainError;
 pub use ids::{AccountId, ConnectionId, EnvironmentId, SystemId, UserId};
-pub use names::{ConnectionName, ResourceName};
+pub use names::{ConnectionName, ResourceName, label};
 pub use user::{Role, User};
 
 /// Milliseconds since the Unix epoch: how Lightbridge stores and compares times.

@@ -64,20 +64,7 @@ impl ConnectionName {
     pub const MAX_LEN: usize = 80;
 
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let trimmed = text.trim();
-        if trimmed.is_empty() {
-            return Err(DomainError::invalid("name", "a connection needs a name"));
-        }
-        if trimmed.chars().count() > Self::MAX_LEN {
-            return Err(DomainError::invalid(
-                "name",
-                format!("a connection name has at most {} characters", Self::MAX_LEN),
-            ));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err(DomainError::invalid("name", "a connection name cannot contain control characters"));
-        }
-        Ok(ConnectionName(trimmed.to_string()))
+        label("name", "a connection", text, Self::MAX_LEN).map(ConnectionName)
     }
 
     pub fn as_str(&self) -> &str {
@@ -96,6 +83,22 @@ impl From<ConnectionName> for String {
     fn from(n: ConnectionName) -> String {
         n.0
     }
+}
+
+/// A display name (connection, system, environment): trimmed, 1 to `max` characters, no
+/// control characters. `what` names the thing in messages ("a system").
+pub fn label(field: &'static str, what: &str, text: &str, max: usize) -> Result<String, DomainError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(DomainError::invalid(field, format!("{what} needs a name")));
+    }
+    if trimmed.chars().count() > max {
+        return Err(DomainError::invalid(field, format!("{what} name has at most {max} characters")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(DomainError::invalid(field, format!("{what} name cannot contain control characters")));
+    }
+    Ok(trimmed.to_string())
 }
 
 #[cfg(test)]

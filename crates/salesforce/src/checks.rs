@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Client, OrgType, SalesforceError, Session, TokenResponse};
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -48,6 +49,7 @@ impl Step {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -57,6 +59,7 @@ pub enum Outcome {
     Skipped,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepResult {
     pub step: Step,
@@ -69,6 +72,7 @@ pub struct StepResult {
 }
 
 /// What a passing check learned about the org (stored with the connection, shown in F6).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OrgFacts {
     pub org_id: String,
@@ -81,6 +85,7 @@ pub struct OrgFacts {
     pub display_name: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub steps: Vec<StepResult>,

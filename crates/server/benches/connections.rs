@@ -18,7 +18,7 @@ use domain::{
 use emulator::{AppSeed, Emulator, OrgSeed, Seed, UserSeed};
 use server::api::{hash_token, new_api_token};
 use server::{AppState, Server};
-use store::{AccessStore, ConnectionStore, NewSecrets, SqliteStore};
+use store::{AccessStore, CatalogStore, ConnectionStore, NewSecrets, SqliteStore};
 use vault::{ClientSecret, Keyring, MasterKey};
 
 fn arg(name: &str, default: usize) -> usize {

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use domain::{AccountId, AuditEntry, Millis, User, UserId};
+use domain::{AccountId, AuditEntry, Millis, Role, User, UserId};
 
 use crate::StoreError;
 
@@ -11,6 +11,17 @@ use crate::StoreError;
 pub struct TokenOwner {
     pub token_id: String,
     pub user: User,
+}
+
+/// An API token as its owner sees it: never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: Millis,
+    /// Updated at most once a minute.
+    pub last_used_at: Option<Millis>,
+    pub revoked_at: Option<Millis>,
 }
 
 pub trait AccessStore: Send + Sync {
@@ -36,6 +47,27 @@ pub trait AccessStore: Send + Sync {
         token_hash: &str,
         now: Millis,
     ) -> impl Future<Output = Result<TokenOwner, StoreError>> + Send;
+    /// The account's users, by email.
+    fn users(&self, account: &AccountId) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+    /// A user of this account; another account's id is `NotFound`.
+    fn user(&self, account: &AccountId, id: &UserId) -> impl Future<Output = Result<User, StoreError>> + Send;
+    fn set_role(
+        &self,
+        account: &AccountId,
+        id: &UserId,
+        role: Role,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes a user with their sessions and API tokens.
+    fn delete_user(&self, account: &AccountId, id: &UserId) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A user's API tokens, newest first.
+    fn api_tokens(&self, user: &UserId) -> impl Future<Output = Result<Vec<ApiTokenInfo>, StoreError>> + Send;
+    /// Revokes one of this user's tokens; someone else's id is `NotFound`.
+    fn revoke_api_token(
+        &self,
+        user: &UserId,
+        id: &str,
+        now: Millis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn set_password(&self, user: &UserId, password_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// A user and their password hash (if they have one), by email.
     fn credentials(&self, email: &str) -> impl Future<Output = Result<(User, Option<String>), StoreError>> + Send;

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use domain::{AccountId, Connection, ConnectionId, ConnectionStatus, Millis};
+use domain::{AccountId, Connection, ConnectionId, ConnectionStatus, Millis, SystemId};
 use vault::{AccessToken, ClientSecret, JwtPrivateKey, RefreshToken};
 
 use crate::StoreError;
@@ -82,6 +82,12 @@ pub trait ConnectionStore: Send + Sync {
         id: &ConnectionId,
     ) -> impl Future<Output = Result<Connection, StoreError>> + Send;
     fn list(&self, account: &AccountId, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    /// The legacy connectors bound to a system (F4), one per environment at most.
+    fn legacy_connectors(
+        &self,
+        account: &AccountId,
+        system: &SystemId,
+    ) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
     fn delete(&self, account: &AccountId, id: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn secrets(&self, id: &ConnectionId) -> impl Future<Output = Result<ConnectionSecrets, StoreError>> + Send;
     /// Stores new tokens if the stored ones are still at `seen_version` (returns false if

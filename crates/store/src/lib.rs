@@ -4,11 +4,14 @@
 //! database. Must not import axum.
 
 mod access;
+mod catalog;
 mod connections;
 mod error;
 mod sqlite;
+mod sqlite_catalog;
 
-pub use access::{AccessStore, AuditQuery, AuditStore, TokenOwner};
+pub use access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
+pub use catalog::CatalogStore;
 pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;

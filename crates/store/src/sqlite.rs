@@ -13,7 +13,7 @@ use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshT
 use zeroize::Zeroizing;
 
 use crate::StoreError;
-use crate::access::{AccessStore, AuditQuery, AuditStore, TokenOwner};
+use crate::access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
 use crate::connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -77,17 +77,6 @@ impl SqliteStore {
                 configured: fingerprint[..8].to_string(),
             }),
         }
-    }
-
-    /// Creates an account (tenants are created by the operator).
-    pub async fn create_account(&self, id: &AccountId, name: &str, now: Millis) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
-            .bind(id.as_str())
-            .bind(name)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     fn seal(&self, id: &ConnectionId, field: &str, value: Option<&str>) -> Result<Option<String>, StoreError> {
@@ -410,6 +399,17 @@ impl ConnectionStore for SqliteStore {
         Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
     }
 
+    async fn legacy_connectors(&self, account: &AccountId, system: &SystemId) -> Result<Vec<Connection>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM connections WHERE account_id = ? AND legacy = 1 AND system_id = ? ORDER BY created_at, id"
+        )))
+        .bind(account.as_str())
+        .bind(system.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_connection).collect()
+    }
+
     async fn delete(&self, account: &AccountId, id: &ConnectionId) -> Result<(), StoreError> {
         let done = sqlx::query("DELETE FROM connections WHERE id = ? AND account_id = ?")
             .bind(id.as_str())
@@ -571,6 +571,76 @@ impl AccessStore for SqliteStore {
                 .await;
         }
         Ok(TokenOwner { token_id, user: row_to_user(&row)? })
+    }
+
+    async fn users(&self, account: &AccountId) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, email, name, role FROM users WHERE account_id = ? ORDER BY email COLLATE NOCASE",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_user).collect()
+    }
+
+    async fn user(&self, account: &AccountId, id: &UserId) -> Result<User, StoreError> {
+        let row = sqlx::query("SELECT id, account_id, email, name, role FROM users WHERE id = ? AND account_id = ?")
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        row_to_user(&row)
+    }
+
+    async fn set_role(&self, account: &AccountId, id: &UserId, role: Role) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE users SET role = ? WHERE id = ? AND account_id = ?")
+            .bind(role.as_str())
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn delete_user(&self, account: &AccountId, id: &UserId) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM users WHERE id = ? AND account_id = ?")
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn api_tokens(&self, user: &UserId) -> Result<Vec<ApiTokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApiTokenInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_api_token(&self, user: &UserId, id: &str, now: Millis) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND user_id = ?")
+                .bind(now)
+                .bind(id)
+                .bind(user.as_str())
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<(), StoreError> {

@@ -5,7 +5,9 @@ use domain::{
     AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, EnvironmentId,
     LoginHost, OrgFacts, OrgType, SystemId,
 };
-use store::{ConnectionStore, ListQuery, NewSecrets, SortKey, SqliteStore, StoreError, TokenSet};
+use store::{
+    AccessStore, CatalogStore, ConnectionStore, ListQuery, NewSecrets, SortKey, SqliteStore, StoreError, TokenSet,
+};
 use vault::{AccessToken, ClientSecret, Keyring, MasterKey, RefreshToken};
 
 fn keys() -> Keyring {
@@ -198,8 +200,105 @@ async fn tokens_rotate_atomically<S: ConnectionStore>(store: &S, a: &AccountId) 
     );
 }
 
+async fn systems_and_environments_belong_to_one_account<S: CatalogStore + ConnectionStore>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    let envs = store.environments(a).await.expect("environments");
+    let names: Vec<_> = envs.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["Production", "Test", "Sandbox"], "every account starts with the built-in three");
+    assert!(envs.iter().all(|e| e.built_in));
+    let uat = store.insert_environment(a, &EnvironmentId::generate(), "UAT").await.expect("add");
+    assert_eq!((uat.position, uat.built_in), (3, false), "added after the built-in ones");
+    assert!(matches!(
+        store.insert_environment(a, &EnvironmentId::generate(), "uat").await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.insert_environment(b, &EnvironmentId::generate(), "UAT").await.expect("another account may use the name");
+    assert!(matches!(store.environment(b, &uat.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_environment(a, &envs[0].id).await, Err(StoreError::Conflict(_))), "built in");
+
+    let system = domain::System {
+        id: SystemId::generate(),
+        account_id: a.clone(),
+        name: "Sales Cloud (Lightning)".into(),
+        created_at: 1,
+    };
+    store.insert_system(&system).await.expect("system");
+    let twin = domain::System { id: SystemId::generate(), name: "sales cloud (lightning)".into(), ..system.clone() };
+    assert!(matches!(store.insert_system(&twin).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.system(b, &system.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.rename_system(b, &system.id, "Stolen").await, Err(StoreError::NotFound)));
+    assert!(store.systems(b).await.expect("b's systems").is_empty());
+    store.rename_system(a, &system.id, "Service Cloud").await.expect("rename");
+    assert_eq!(store.system(a, &system.id).await.expect("get").name, "Service Cloud");
+
+    // A legacy connector binds the system and the environment: neither goes while it exists.
+    let mut legacy = new_connection(a, "unused", "Org", "l@o.example", 3);
+    legacy.kind = ConnectionKind::Legacy { system_id: system.id.clone(), environment_id: uat.id.clone(), active: true };
+    store.insert(&legacy, &NewSecrets::default()).await.expect("legacy");
+    assert_eq!(store.legacy_connectors(a, &system.id).await.expect("connectors").len(), 1);
+    assert!(store.legacy_connectors(b, &system.id).await.expect("b").is_empty());
+    assert!(matches!(store.delete_system(a, &system.id).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.delete_environment(a, &uat.id).await, Err(StoreError::Conflict(_))));
+    store.delete(a, &legacy.id).await.expect("remove the connector");
+    store.delete_environment(a, &uat.id).await.expect("now it goes");
+    assert!(matches!(store.delete_system(b, &system.id).await, Err(StoreError::NotFound)));
+    store.delete_system(a, &system.id).await.expect("and the system");
+
+    assert!(!store.account(a).await.expect("account").connectors_enabled, "off until the operator enables it");
+    store.set_connectors_enabled(a, true).await.expect("enable");
+    assert!(store.account(a).await.expect("account").connectors_enabled);
+    assert!(!store.account(b).await.expect("account").connectors_enabled);
+    assert_eq!(store.accounts().await.expect("all").len(), 2);
+}
+
+async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S, a: &AccountId, b: &AccountId) {
+    let user = |account: &AccountId, email: &str| domain::User {
+        id: domain::UserId::generate(),
+        account_id: Some(account.clone()),
+        email: email.into(),
+        name: String::new(),
+        role: domain::Role::Viewer,
+    };
+    let ann = user(a, "ann@a.example");
+    let bob = user(b, "bob@b.example");
+    store.create_user(&ann, None, 1).await.expect("ann");
+    store.create_user(&bob, None, 1).await.expect("bob");
+    assert!(matches!(store.create_user(&user(b, "ANN@a.example"), None, 1).await, Err(StoreError::Conflict(_))));
+    assert_eq!(
+        store.users(a).await.expect("users").iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["ann@a.example"]
+    );
+    assert!(matches!(store.user(b, &ann.id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.set_role(b, &ann.id, domain::Role::Owner).await, Err(StoreError::NotFound)));
+    store.set_role(a, &ann.id, domain::Role::Admin).await.expect("role");
+    assert_eq!(store.user(a, &ann.id).await.expect("ann").role, domain::Role::Admin);
+
+    store.create_api_token("tok_ann", &ann.id, "ci", "hash-ann", 5).await.expect("token");
+    assert_eq!(store.api_token_owner("hash-ann", 6).await.expect("owner").user.id, ann.id);
+    assert!(matches!(store.revoke_api_token(&bob.id, "tok_ann", 7).await, Err(StoreError::NotFound)));
+    store.revoke_api_token(&ann.id, "tok_ann", 7).await.expect("revoke");
+    assert!(
+        matches!(store.api_token_owner("hash-ann", 8).await, Err(StoreError::NotFound)),
+        "revoked tokens stop working"
+    );
+    let listed = store.api_tokens(&ann.id).await.expect("tokens");
+    assert_eq!((listed.len(), listed[0].revoked_at), (1, Some(7)));
+
+    assert!(matches!(store.delete_user(b, &ann.id).await, Err(StoreError::NotFound)));
+    store.delete_user(a, &ann.id).await.expect("delete");
+    assert!(store.users(a).await.expect("users").is_empty());
+    assert!(store.api_tokens(&ann.id).await.expect("tokens").is_empty(), "tokens go with the user");
+}
+
 #[tokio::test]
 async fn sqlite_passes_the_conformance_suite() {
+    let (store, a, b) = sqlite().await;
+    systems_and_environments_belong_to_one_account(&store, &a, &b).await;
+    let (store, a, b) = sqlite().await;
+    users_roles_and_tokens_stay_in_their_account(&store, &a, &b).await;
     let (store, a, b) = sqlite().await;
     a_connection_round_trips_and_stays_in_its_account(&store, &a, &b).await;
     let (store, a, b) = sqlite().await;

@@ -2,7 +2,7 @@
 //! `users create`, `tokens create`.
 
 use domain::{AccountId, ActorKind, AuditEntry, Role, User, UserId};
-use store::{AccessStore, AuditStore};
+use store::{AccessStore, AuditStore, CatalogStore};
 
 use super::common::{ConfigArgs, now_ms, open_store};
 

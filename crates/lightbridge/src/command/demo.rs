@@ -11,7 +11,7 @@ use connections::{LoginUrls, SystemClock};
 use domain::{AccountId, Role, User, UserId};
 use emulator::{Config as EmulatorConfig, Emulator, Seed};
 use server::{AppState, Server};
-use store::{AccessStore, SqliteStore};
+use store::{AccessStore, CatalogStore, SqliteStore};
 use vault::{Keyring, MasterKey};
 
 use super::common::now_ms;

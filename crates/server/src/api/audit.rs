@@ -1,41 +1,80 @@
 //! `GET /api/v1/audit` (B4): the account's audit log, newest first, with filters.
 
+use axum::Json;
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use store::{AuditQuery, AuditStore};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/audit", get(list))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct Params {
+    /// e.g. `connection.created`.
     action: Option<String>,
     target_id: Option<String>,
+    /// Entries older than this sequence number (from `next_before`).
     before: Option<i64>,
+    /// 1 to 500, default 100.
     limit: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Entry {
     seq: i64,
-    #[serde(flatten)]
-    entry: domain::AuditEntry,
+    account_id: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    at: i64,
+    /// The actor's email.
+    actor: String,
+    /// `user` (browser), `api_token`, `cli` or `system`.
+    #[schema(value_type = String)]
+    actor_kind: domain::ActorKind,
+    action: String,
+    target_kind: String,
+    target_id: Option<String>,
+    target_label: Option<String>,
+    detail: Option<String>,
+    remote_addr: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+impl Entry {
+    fn new(seq: i64, e: domain::AuditEntry) -> Self {
+        Entry {
+            seq,
+            account_id: e.account_id.map(String::from),
+            at: e.at,
+            actor: e.actor,
+            actor_kind: e.actor_kind,
+            action: e.action,
+            target_kind: e.target_kind,
+            target_id: e.target_id,
+            target_label: e.target_label,
+            detail: e.detail,
+            remote_addr: e.remote_addr,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 struct Page {
     items: Vec<Entry>,
     /// Pass as `before` for the next (older) page; absent on the last page.
     next_before: Option<i64>,
 }
 
+/// The account's audit log (B4), newest first (admins and owners).
+#[utoipa::path(get, path = "/audit", tag = "audit", params(Params),
+    responses((status = 200, body = Page), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -52,5 +91,5 @@ async fn list(
         .audit(account, &AuditQuery { action: p.action, target_id: p.target_id, before: p.before, limit })
         .await?;
     let next_before = (rows.len() == limit as usize).then(|| rows.last().map(|(seq, _)| *seq)).flatten();
-    Ok(Json(Page { items: rows.into_iter().map(|(seq, entry)| Entry { seq, entry }).collect(), next_before }))
+    Ok(Json(Page { items: rows.into_iter().map(|(seq, entry)| Entry::new(seq, entry)).collect(), next_before }))
 }

@@ -76,6 +76,23 @@ impl Caller {
         Ok(account)
     }
 
+    /// Owners manage the account's users.
+    pub fn require_owner(&self) -> Result<&AccountId, ApiError> {
+        let account = self.account()?;
+        if self.user.role != Role::Owner {
+            return Err(ApiError::Forbidden("only account owners can manage users"));
+        }
+        Ok(account)
+    }
+
+    /// The instance-wide operator (enables Connectors per account, F4).
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        if self.user.role != Role::Operator {
+            return Err(ApiError::Forbidden("only the Lightbridge operator can do this"));
+        }
+        Ok(())
+    }
+
     pub fn role(&self) -> Role {
         self.user.role
     }

@@ -1,11 +1,11 @@
 //! `/api/v1/connections`: list with search, sort and pages (F6, F7), get, test without
-//! saving (F11), create after a passing check, delete with revoke first (F10).
+//! saving (F11), create after a passing check, edit (new connections) and activate or
+//! deactivate (legacy connectors), delete with revoke first (F10).
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use domain::{
     AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, LoginHost, OrgFacts,
     OrgType,
@@ -14,24 +14,28 @@ use salesforce::checks::{self, Report};
 use salesforce::{ClientCredentials, SalesforceError, TokenResponse};
 use serde::{Deserialize, Serialize};
 use store::{AuditStore, ConnectionStore, ListQuery, NewSecrets, SortKey, TokenSet};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vault::{ClientSecret, JwtPrivateKey};
 
-use super::{ApiError, Caller};
+use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/connections", get(list).post(create))
-        .route("/connections/test", post(test))
-        .route("/connections/{id}", get(show).delete(remove))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(test)).routes(routes!(show, update, remove))
 }
 
 /// A connection as the API shows it: the table's columns (F6) and its health.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionView {
     pub id: String,
     pub legacy: bool,
+    /// New connections' name.
     pub name: Option<String>,
+    /// Legacy connectors: the system and environment they publish for.
+    pub system_id: Option<String>,
+    pub environment_id: Option<String>,
     /// "Production" or "Sandbox".
     pub environment: &'static str,
     pub account_name: Option<String>,
@@ -63,6 +67,14 @@ impl From<&Connection> for ConnectionView {
                 ConnectionKind::New { name } => Some(name.as_str().to_string()),
                 ConnectionKind::Legacy { .. } => None,
             },
+            system_id: match &c.kind {
+                ConnectionKind::Legacy { system_id, .. } => Some(system_id.to_string()),
+                ConnectionKind::New { .. } => None,
+            },
+            environment_id: match &c.kind {
+                ConnectionKind::Legacy { environment_id, .. } => Some(environment_id.to_string()),
+                ConnectionKind::New { .. } => None,
+            },
             environment: c.org_type.label(),
             account_name: c.org.as_ref().map(|o| o.org_name.clone()),
             org_id: c.org.as_ref().map(|o| o.org_id.clone()),
@@ -84,17 +96,23 @@ impl From<&Connection> for ConnectionView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListParams {
+    /// Case-insensitive substring of the org name or the created-by / last-modified-by emails (F7).
     search: Option<String>,
+    /// `created_at` (default), `account_name` or `last_modified_at`.
     sort: Option<String>,
+    /// `asc` (default) or `desc`.
     order: Option<String>,
+    /// From 1.
     page: Option<u32>,
+    /// 1 to 500, default 50.
     per_page: Option<u32>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ListView {
     items: Vec<ConnectionView>,
     total: u64,
@@ -102,6 +120,9 @@ struct ListView {
     per_page: u32,
 }
 
+/// The Salesforce Connections table (F6): one page, searched (F7) and sorted.
+#[utoipa::path(get, path = "/connections", tag = "connections", params(ListParams),
+    responses((status = 200, body = ListView), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,6 +173,9 @@ fn parse_id(id: &str) -> Result<ConnectionId, ApiError> {
     ConnectionId::parse(id).map_err(|_| ApiError::NotFound)
 }
 
+/// One connection of the caller's account.
+#[utoipa::path(get, path = "/connections/{id}", tag = "connections", params(("id" = String, Path, description = "conn_…")),
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,17 +186,20 @@ async fn show(
 }
 
 /// What a new connection is made of (F11). OAuth connections are made through the browser
-/// sign-in, which arrives with the Admin Center; this endpoint takes JWT and client credentials.
-#[derive(Debug, Deserialize)]
+/// sign-in (`POST /connections/oauth/start`); this endpoint takes JWT and client credentials.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConnectionInput {
+    /// Unique in the account, 1–80 characters.
     name: String,
+    /// `production` or `sandbox`.
     org_type: String,
+    /// `login`, `test`, or a My Domain URL such as `https://acme.my.salesforce.com`.
     login_host: String,
     auth: AuthInput,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
 enum AuthInput {
     Jwt {
@@ -190,7 +217,7 @@ enum AuthInput {
 
 /// The validated input, with every wrong field reported at once.
 pub(super) struct Valid {
-    pub name: ConnectionName,
+    pub kind: ConnectionKind,
     pub org_type: OrgType,
     pub login_host: LoginHost,
     pub auth: AuthMethod,
@@ -198,7 +225,7 @@ pub(super) struct Valid {
     pub private_key: Option<JwtPrivateKey>,
 }
 
-/// The settings every kind of connection has, each wrong one added to `errors`.
+/// The settings every new connection has, each wrong one added to `errors`.
 pub(super) fn parse_basics(
     name: &str,
     org_type: &str,
@@ -206,6 +233,16 @@ pub(super) fn parse_basics(
     errors: &mut Vec<(String, String)>,
 ) -> (Option<ConnectionName>, Option<OrgType>, Option<LoginHost>) {
     let name = ConnectionName::parse(name).map_err(|e| errors.push(("name".to_string(), field_message(e)))).ok();
+    let (org_type, login_host) = parse_org_settings(org_type, login_host, errors);
+    (name, org_type, login_host)
+}
+
+/// Org type and login host, each wrong one added to `errors`.
+pub(super) fn parse_org_settings(
+    org_type: &str,
+    login_host: &str,
+    errors: &mut Vec<(String, String)>,
+) -> (Option<OrgType>, Option<LoginHost>) {
     let org_type = match org_type {
         "production" => Some(OrgType::Production),
         "sandbox" => Some(OrgType::Sandbox),
@@ -216,7 +253,7 @@ pub(super) fn parse_basics(
     };
     let login_host =
         LoginHost::parse(login_host).map_err(|e| errors.push(("login_host".to_string(), field_message(e)))).ok();
-    (name, org_type, login_host)
+    (org_type, login_host)
 }
 
 fn validate(input: ConnectionInput) -> Result<Valid, ApiError> {
@@ -269,7 +306,7 @@ fn validate(input: ConnectionInput) -> Result<Valid, ApiError> {
     };
     match (name, org_type, login_host, auth) {
         (Some(name), Some(org_type), Some(login_host), Some(auth)) if errors.is_empty() => {
-            Ok(Valid { name, org_type, login_host, auth, consumer_secret, private_key })
+            Ok(Valid { kind: ConnectionKind::New { name }, org_type, login_host, auth, consumer_secret, private_key })
         }
         _ => Err(ApiError::Invalid(errors)),
     }
@@ -279,6 +316,14 @@ fn field_message(e: domain::DomainError) -> String {
     match e {
         domain::DomainError::Invalid { message, .. } => message,
         other => other.to_string(),
+    }
+}
+
+/// The API's spelling of an org type.
+pub(super) fn org_type_setting(t: OrgType) -> &'static str {
+    match t {
+        OrgType::Production => "production",
+        OrgType::Sandbox => "sandbox",
     }
 }
 
@@ -316,13 +361,17 @@ async fn check(state: &AppState, v: &Valid) -> Result<(Report, Option<TokenRespo
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TestView {
     passed: bool,
     #[serde(flatten)]
     report: Report,
 }
 
+/// Test Connection (F11): signs in with these settings and runs every check step; saves nothing.
+#[utoipa::path(post, path = "/connections/test", tag = "connections", request_body = ConnectionInput,
+    responses((status = 200, description = "every step's result; `passed` tells whether all passed", body = TestView),
+        (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn test(
     State(state): State<AppState>,
     caller: Caller,
@@ -340,7 +389,7 @@ async fn test(
             "connection.tested",
             "connection",
             None,
-            Some(valid.name.as_str()),
+            Some(&kind_label(&valid.kind)),
             Some(outcome),
         ),
     )
@@ -348,6 +397,11 @@ async fn test(
     Ok(Json(TestView { passed: report.passed(), report }).into_response())
 }
 
+/// Runs the same check as Test Connection and saves the connection only if every step passed.
+#[utoipa::path(post, path = "/connections", tag = "connections", request_body = ConnectionInput,
+    responses((status = 201, body = ConnectionView),
+        (status = 422, description = "`invalid` (fields) or `check_failed` (with every step)", body = ErrorBody),
+        (status = 409, description = "the name is taken", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -378,7 +432,7 @@ pub(super) async fn save_new(
     let connection = Connection {
         id: ConnectionId::generate(),
         account_id: account,
-        kind: ConnectionKind::New { name: valid.name },
+        kind: valid.kind,
         org_type: valid.org_type,
         login_host: valid.login_host,
         auth: valid.auth,
@@ -409,10 +463,7 @@ pub(super) async fn save_new(
     };
     state.store.insert(&connection, &secrets).await?;
     tracing::info!(connection = %connection.id, account = %connection.account_id, "connection created");
-    let label = match &connection.kind {
-        ConnectionKind::New { name } => name.as_str().to_string(),
-        ConnectionKind::Legacy { .. } => connection.id.to_string(),
-    };
+    let label = label(&connection);
     let detail = format!(
         "{} connection to {} ({})",
         connection.auth.label(),
@@ -427,7 +478,7 @@ pub(super) async fn save_new(
     Ok((StatusCode::CREATED, Json(ConnectionView::from(&connection))).into_response())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Deleted {
     deleted: bool,
     /// Whether Salesforce confirmed the revoke.
@@ -435,6 +486,10 @@ struct Deleted {
     message: String,
 }
 
+/// Revokes the connection's tokens at Salesforce, then deletes it (F10). If Salesforce cannot
+/// be reached it still deletes, and says so.
+#[utoipa::path(delete, path = "/connections/{id}", tag = "connections", params(("id" = String, Path, description = "conn_…")),
+    responses((status = 200, body = Deleted), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -454,10 +509,7 @@ async fn remove(
         _ => Ok(()),
     };
     state.store.delete(&account, &connection.id).await?;
-    let label = match &connection.kind {
-        ConnectionKind::New { name } => name.as_str().to_string(),
-        ConnectionKind::Legacy { .. } => connection.id.to_string(),
-    };
+    let label = label(&connection);
     let detail = if revoked.is_ok() { "tokens revoked at Salesforce" } else { "Salesforce did not confirm the revoke" };
     record(
         &state,
@@ -484,6 +536,268 @@ async fn remove(
         }
     };
     Ok(Json(Deleted { deleted: true, revoked, message }))
+}
+
+/// Edit (F10, F11): `name`, `org_type`, `login_host` and `auth` for new connections; `active`
+/// for legacy connectors. Fields left out keep their value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct EditInput {
+    name: Option<String>,
+    /// `production` or `sandbox`.
+    org_type: Option<String>,
+    login_host: Option<String>,
+    /// Legacy connectors only: whether publishing goes through it (F4, product.md §4).
+    active: Option<bool>,
+    /// JWT and client-credentials connections: the credentials to change (the rest are kept).
+    auth: Option<EditAuth>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct EditAuth {
+    consumer_key: Option<String>,
+    /// JWT only.
+    username: Option<String>,
+    /// JWT only: PEM.
+    private_key: Option<String>,
+    /// Client credentials only.
+    consumer_secret: Option<String>,
+}
+
+/// Edits a connection, recording who and when. Changing how a JWT or client-credentials
+/// connection signs in re-runs the whole check first (and must reach the same org); an OAuth
+/// connection's sign-in settings change through Reconnect.
+#[utoipa::path(patch, path = "/connections/{id}", tag = "connections", params(("id" = String, Path, description = "conn_…")),
+    request_body = EditInput,
+    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody),
+        (status = 409, description = "the name is taken, or the new settings reach another org", body = ErrorBody),
+        (status = 422, description = "`invalid` or `check_failed`", body = ErrorBody)))]
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Result<Json<EditInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let mut connection = state.store.get(&account, &parse_id(&id)?).await?;
+    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut changes: Vec<String> = Vec::new();
+    let resign = input.org_type.is_some() || input.login_host.is_some() || input.auth.is_some();
+    match &mut connection.kind {
+        ConnectionKind::Legacy { active, .. } => {
+            for (field, given) in [("name", input.name.is_some()), ("auth", resign)] {
+                if given {
+                    errors.push((
+                        field.into(),
+                        "a legacy connector has no name, and its sign-in changes through Reconnect".into(),
+                    ));
+                }
+            }
+            if let Some(now_active) = input.active
+                && now_active != *active
+            {
+                *active = now_active;
+                changes.push(if now_active { "activated".into() } else { "deactivated".into() });
+            }
+        }
+        ConnectionKind::New { name } => {
+            if input.active.is_some() {
+                errors.push(("active".into(), "only legacy connectors have an activity status".into()));
+            }
+            if let Some(given) = &input.name {
+                match ConnectionName::parse(given) {
+                    Ok(new) if &new != name => {
+                        changes.push(format!("renamed from {:?} to {:?}", name.as_str(), new.as_str()));
+                        *name = new;
+                    }
+                    Ok(_) => {}
+                    Err(e) => errors.push(("name".into(), field_message(e))),
+                }
+            }
+        }
+    }
+    let mut secrets = NewSecrets::default();
+    if resign && !connection.is_legacy() {
+        if let AuthMethod::OAuth { .. } = connection.auth {
+            errors.push((
+                "auth".into(),
+                "an OAuth connection's sign-in settings change through Reconnect (POST /api/v1/connections/{id}/reconnect with the new settings)".into(),
+            ));
+        } else {
+            let valid = edited_settings(&state, &connection, &input, &mut errors).await?;
+            if let Some(valid) = valid.filter(|_| errors.is_empty()) {
+                secrets = recheck(&state, &mut connection, valid, &mut changes).await?;
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    if changes.is_empty() {
+        return Ok(Json(ConnectionView::from(&connection)));
+    }
+    let now = state.clock.now_ms();
+    connection.modified_at = now;
+    connection.modified_by = Some(caller.user.email.clone());
+    state.store.update(&connection, &secrets).await?;
+    record(
+        &state,
+        caller.audit(
+            now,
+            "connection.edited",
+            "connection",
+            Some(connection.id.as_str()),
+            Some(&label(&connection)),
+            Some(changes.join("; ")),
+        ),
+    )
+    .await;
+    Ok(Json(ConnectionView::from(&connection)))
+}
+
+/// The connection's sign-in settings with the edit applied (stored secrets fill what was not
+/// given); every wrong field goes to `errors`.
+async fn edited_settings(
+    state: &AppState,
+    connection: &Connection,
+    input: &EditInput,
+    errors: &mut Vec<(String, String)>,
+) -> Result<Option<Valid>, ApiError> {
+    let (org_type, login_host) = parse_org_settings(
+        input.org_type.as_deref().unwrap_or(org_type_setting(connection.org_type)),
+        &input.login_host.clone().unwrap_or_else(|| connection.login_host.as_setting()),
+        errors,
+    );
+    let stored = state.store.secrets(&connection.id).await?;
+    let given = input.auth.as_ref().map_or_else(EditAuth::default, |a| EditAuth {
+        consumer_key: a.consumer_key.clone(),
+        username: a.username.clone(),
+        private_key: a.private_key.clone(),
+        consumer_secret: a.consumer_secret.clone(),
+    });
+    let consumer_key =
+        given.consumer_key.as_deref().map(str::trim).unwrap_or(connection.auth.consumer_key()).to_string();
+    if consumer_key.is_empty() {
+        errors.push(("auth.consumer_key".into(), "the consumer key is required".into()));
+    }
+    let (auth, consumer_secret, private_key) = match &connection.auth {
+        AuthMethod::Jwt { username, .. } => {
+            if given.consumer_secret.is_some() {
+                errors.push(("auth.consumer_secret".into(), "JWT connections have no consumer secret".into()));
+            }
+            let username = given.username.as_deref().map(str::trim).unwrap_or(username).to_string();
+            if username.is_empty() {
+                errors.push(("auth.username".into(), "the Salesforce username is required".into()));
+            }
+            let key = match given.private_key {
+                Some(pem) => {
+                    let key = JwtPrivateKey::new(pem);
+                    if let Err(e) = salesforce::jwt::validate_private_key(&key) {
+                        errors.push(("auth.private_key".into(), e.to_string()));
+                    }
+                    Some(key)
+                }
+                None => stored.private_key,
+            };
+            (AuthMethod::Jwt { consumer_key, username }, None, key)
+        }
+        AuthMethod::ClientCredentials { .. } => {
+            if given.username.is_some() || given.private_key.is_some() {
+                errors.push(("auth".into(), "client-credentials connections have no username or private key".into()));
+            }
+            if login_host.as_ref().is_some_and(|h| !matches!(h, LoginHost::MyDomain(_))) {
+                errors.push((
+                    "login_host".into(),
+                    "client credentials need your org's My Domain URL, not login or test".into(),
+                ));
+            }
+            let secret = match given.consumer_secret {
+                Some(s) if s.is_empty() => {
+                    errors.push(("auth.consumer_secret".into(), "the consumer secret cannot be empty".into()));
+                    None
+                }
+                Some(s) => Some(ClientSecret::new(s)),
+                None => stored.consumer_secret,
+            };
+            (AuthMethod::ClientCredentials { consumer_key }, secret, None)
+        }
+        AuthMethod::OAuth { .. } => return Ok(None),
+    };
+    Ok(match (org_type, login_host) {
+        (Some(org_type), Some(login_host)) => {
+            Some(Valid { kind: connection.kind.clone(), org_type, login_host, auth, consumer_secret, private_key })
+        }
+        _ => None,
+    })
+}
+
+/// Runs the whole check with edited settings; on success applies them (same org only) and
+/// returns the secrets to store.
+async fn recheck(
+    state: &AppState,
+    connection: &mut Connection,
+    valid: Valid,
+    changes: &mut Vec<String>,
+) -> Result<NewSecrets, ApiError> {
+    let (report, token) = check(state, &valid).await?;
+    let (Some(org), Some(token)) = (report.org.clone(), token) else {
+        let reason = report.failure().map(|f| f.detail.clone()).unwrap_or_default();
+        return Err(ApiError::CheckFailed(reason, Box::new(report)));
+    };
+    if let Some(existing) = &connection.org
+        && existing.org_id != org.org_id
+    {
+        return Err(ApiError::Conflict(format!(
+            "these settings sign in to {} ({}), but this connection belongs to {} ({}): add a new connection for that org",
+            org.org_name, org.org_id, existing.org_name, existing.org_id
+        )));
+    }
+    if valid.org_type != connection.org_type {
+        changes.push(format!("org type {}", valid.org_type.label()));
+    }
+    if valid.login_host != connection.login_host {
+        changes.push(format!("login host {}", valid.login_host.as_setting()));
+    }
+    if valid.auth != connection.auth {
+        changes.push("sign-in settings changed".into());
+    }
+    connection.org_type = valid.org_type;
+    connection.login_host = valid.login_host;
+    connection.auth = valid.auth;
+    connection.org = Some(OrgFacts {
+        org_id: org.org_id,
+        org_name: org.org_name,
+        instance_url: org.instance_url,
+        user_id: org.user_id,
+        username: org.username,
+        email: org.email,
+    });
+    connection.status = ConnectionStatus::LoggedIn;
+    connection.status_detail = None;
+    connection.status_checked_at = Some(state.clock.now_ms());
+    Ok(NewSecrets {
+        consumer_secret: valid.consumer_secret,
+        private_key: valid.private_key,
+        tokens: Some(TokenSet {
+            access_token: token.access_token,
+            refresh_token: token.refresh_token,
+            instance_url: token.instance_url.to_string(),
+        }),
+    })
+}
+
+/// How a connection is named in messages and the audit log.
+pub(super) fn label(c: &Connection) -> String {
+    kind_label(&c.kind).replace("legacy connector", &format!("legacy connector {}", c.id))
+}
+
+pub(super) fn kind_label(kind: &ConnectionKind) -> String {
+    match kind {
+        ConnectionKind::New { name } => name.as_str().to_string(),
+        ConnectionKind::Legacy { .. } => "legacy connector".to_string(),
+    }
 }
 
 /// A check's result in words, for the audit log.

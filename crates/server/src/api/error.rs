@@ -13,6 +13,9 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("not found")]
     NotFound,
+    /// Legacy connectors (F4) are off for the account until the operator enables them.
+    #[error("Connectors are not enabled for this account; ask your Lightbridge operator to enable them")]
+    ConnectorsDisabled,
     #[error("the request has invalid fields")]
     Invalid(Vec<(String, String)>),
     #[error("{0}")]
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::ConnectorsDisabled => (StatusCode::FORBIDDEN, "connectors_disabled"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::CheckFailed(..) => (StatusCode::UNPROCESSABLE_ENTITY, "check_failed"),
@@ -46,6 +50,35 @@ impl ApiError {
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
+}
+
+/// The error body every route answers with (documented in the OpenAPI document).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    /// Every step's result, with `check_failed`.
+    #[schema(nullable = false)]
+    pub check: Option<salesforce::checks::Report>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable and snake_case: `unauthorized`, `forbidden`, `not_found`, `connectors_disabled`,
+    /// `invalid`, `conflict`, `check_failed`, `salesforce_unavailable`, `salesforce_error`,
+    /// `internal`.
+    pub code: String,
+    pub message: String,
+    /// Quote it when asking for help: the server's logs carry it too.
+    pub request_id: String,
+    /// With `invalid`: every wrong field at once.
+    #[schema(nullable = false)]
+    pub fields: Option<Vec<FieldError>>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
 }
 
 impl IntoResponse for ApiError {

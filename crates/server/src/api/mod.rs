@@ -1,16 +1,21 @@
-//! `/api/v1`: the versioned JSON API (B3). Every route authenticates the caller (an API token
-//! today; the Admin Center's session cookie with issue #4) and scopes every read and write to
-//! the caller's account, so another account's ids are simply not found.
+//! `/api/v1`: the versioned JSON API (B3). Every route authenticates the caller (an API token,
+//! or a browser session with its CSRF token) and scopes every read and write to the caller's
+//! account, so another account's ids are simply not found. Routes are registered through
+//! `utoipa_axum`, so the OpenAPI document (`/api/v1/openapi.json`, committed as
+//! `docs/openapi.json`) is built from the same list the router serves.
 
+mod accounts;
 mod audit;
 mod auth;
+mod catalog;
 mod connections;
 mod error;
 mod oauth;
 mod session;
+mod users;
 
 pub use auth::{Caller, hash_token, new_api_token};
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -18,8 +23,75 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Lightbridge API",
+        version = "1",
+        description = "Salesforce connections, systems, environments, users and the audit log of one account. \
+Authenticate with `Authorization: Bearer lb_…` (an API token) or the `lb_session` cookie from `POST /api/v1/session` \
+plus its `x-csrf-token` header on every change. Errors always have the `ErrorBody` shape."
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&Security),
+    tags(
+        (name = "connections", description = "Salesforce connections (F1, F2, F6, F7, F10, F11)"),
+        (name = "systems", description = "Systems, environments and legacy connectors (F4)"),
+        (name = "users", description = "Users, roles and API tokens"),
+        (name = "session", description = "Browser sign-in"),
+        (name = "audit", description = "The audit log (B4)"),
+        (name = "operator", description = "Instance-wide operator actions"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("lb_…").build()),
+        );
+        components
+            .add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("lb_session"))));
+        openapi.security = Some(vec![
+            utoipa::openapi::security::SecurityRequirement::new("api_token", Vec::<String>::new()),
+            utoipa::openapi::security::SecurityRequirement::new("session", Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// The API's routes and the OpenAPI document describing exactly them.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(
+            "/api/v1",
+            connections::routes()
+                .merge(oauth::api_routes())
+                .merge(catalog::routes())
+                .merge(users::routes())
+                .merge(accounts::routes())
+                .merge(audit::routes())
+                .merge(session::routes()),
+        )
+        .split_for_parts()
+}
+
+/// The OpenAPI document, as served at `/api/v1/openapi.json` and committed as
+/// `docs/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut json = api().1.to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
 
 tokio::task_local! {
     /// The id of the request being handled, for error bodies and logs.
@@ -27,13 +99,16 @@ tokio::task_local! {
 }
 
 pub fn router(state: AppState) -> Router {
+    let (api, _) = api();
+    let document = openapi_json();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .nest(
-            "/api/v1",
-            connections::routes().merge(audit::routes()).merge(session::routes()).merge(oauth::api_routes()),
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) }),
         )
+        .merge(api)
         .merge(oauth::callback_routes())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .layer(axum::middleware::from_fn(request_id))

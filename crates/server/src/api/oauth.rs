@@ -7,19 +7,24 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use domain::{AuthMethod, ConnectionId, ConnectionName, LoginHost, OrgType};
+use domain::{AuthMethod, ConnectionId, ConnectionKind, ConnectionName, EnvironmentId, LoginHost, OrgType, SystemId};
 use salesforce::checks::{self, Report};
 use salesforce::oauth::authorize_url;
 use salesforce::{ClientCredentials, Pkce};
 use serde::{Deserialize, Serialize};
-use store::{AccessStore, ConnectionStore};
+use store::{AccessStore, CatalogStore, ConnectionStore};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vault::ClientSecret;
 
 use super::auth::random_token;
-use super::connections::{Valid, outcome, parse_basics, record, save_new, sf_org_type};
-use super::{ApiError, Caller, hash_token};
+use super::connections::{
+    Valid, org_type_setting, outcome, parse_basics, parse_org_settings, record, save_new, sf_org_type,
+};
+use super::{ApiError, Caller, ErrorBody, hash_token};
 use crate::AppState;
 
 /// How long an admin has to finish the Salesforce sign-in.
@@ -27,22 +32,48 @@ const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 /// What Lightbridge asks for: API access, refresh tokens, and the identity service.
 const SCOPES: &str = "api refresh_token id";
 
-pub fn api_routes() -> Router<AppState> {
-    Router::new().route("/connections/oauth/start", post(start)).route("/connections/{id}/reconnect", post(reconnect))
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(start)).routes(routes!(reconnect)).routes(routes!(start_connector))
 }
 
 pub fn callback_routes() -> Router<AppState> {
     Router::new().route("/oauth/callback", get(callback))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartInput {
+    /// Unique in the account.
     name: String,
+    /// `production` or `sandbox`.
+    org_type: String,
+    /// `login`, `test`, or a My Domain URL.
+    login_host: String,
+    /// The connected app's consumer key and secret.
+    consumer_key: String,
+    consumer_secret: String,
+}
+
+/// A legacy connector's sign-in (F4): no name, it is bound to the system and environment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ConnectorInput {
+    /// env_…: one of the account's environments.
+    environment_id: String,
     org_type: String,
     login_host: String,
     consumer_key: String,
     consumer_secret: String,
+}
+
+/// Reconnect (F10) with, optionally, new sign-in settings; left out, the stored ones are used.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReconnectInput {
+    org_type: Option<String>,
+    login_host: Option<String>,
+    consumer_key: Option<String>,
+    consumer_secret: Option<String>,
 }
 
 /// What waits, sealed in the store, for the callback.
@@ -57,14 +88,23 @@ struct Pending {
     /// Reconnect (F10): the connection whose tokens this sign-in replaces.
     #[serde(default)]
     reconnect: Option<String>,
+    /// A legacy connector (F4): the system and environment it is for.
+    #[serde(default)]
+    legacy: Option<(String, String)>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Started {
+    /// Send the admin's browser here: Salesforce's sign-in and approval page.
     authorize_url: String,
     expires_at: i64,
 }
 
+/// F1: starts an OAuth connection. Returns Salesforce's authorize URL (with `state` and PKCE
+/// S256); after the admin signs in there, Salesforce sends the browser to `/oauth/callback`,
+/// which checks everything and saves the connection only if every step passes.
+#[utoipa::path(post, path = "/connections/oauth/start", tag = "connections", request_body = StartInput,
+    responses((status = 200, body = Started), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn start(
     State(state): State<AppState>,
     caller: Caller,
@@ -94,6 +134,79 @@ async fn start(
         consumer_secret: input.consumer_secret,
         verifier: String::new(),
         reconnect: None,
+        legacy: None,
+    };
+    begin(&state, &caller, &account, pending).await
+}
+
+/// F4: connects a legacy connector for a system × environment through the same OAuth sign-in.
+/// Refused while Connectors are off for the account, or when the slot already has one.
+#[utoipa::path(post, path = "/systems/{id}/connectors", tag = "systems", request_body = ConnectorInput,
+    params(("id" = String, Path, description = "sys_…")),
+    responses((status = 200, body = Started), (status = 404, body = ErrorBody),
+        (status = 403, description = "`connectors_disabled`, or not an admin", body = ErrorBody),
+        (status = 409, description = "the environment already has a connector", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn start_connector(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(system_id): Path<String>,
+    input: Result<Json<ConnectorInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Started>, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    if !state.store.account(&account).await?.connectors_enabled {
+        return Err(ApiError::ConnectorsDisabled);
+    }
+    let system_id = SystemId::parse(&system_id).map_err(|_| ApiError::NotFound)?;
+    let system = state.store.system(&account, &system_id).await?;
+    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let mut errors = Vec::new();
+    let environment = match EnvironmentId::parse(&input.environment_id) {
+        Ok(id) => match state.store.environment(&account, &id).await {
+            Ok(env) => Some(env),
+            Err(store::StoreError::NotFound) => {
+                errors.push(("environment_id".to_string(), "no such environment in this account".to_string()));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Err(_) => {
+            errors.push(("environment_id".to_string(), "not an environment id (env_…)".to_string()));
+            None
+        }
+    };
+    let (org_type, login_host) = parse_org_settings(&input.org_type, &input.login_host, &mut errors);
+    if input.consumer_key.trim().is_empty() {
+        errors.push(("consumer_key".into(), "the consumer key is required".into()));
+    }
+    if input.consumer_secret.is_empty() {
+        errors.push(("consumer_secret".into(), "the consumer secret is required".into()));
+    }
+    let (Some(environment), Some(org_type), Some(login_host)) = (environment, org_type, login_host) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let taken = state.store.legacy_connectors(&account, &system.id).await?;
+    if taken
+        .iter()
+        .any(|c| matches!(&c.kind, ConnectionKind::Legacy { environment_id, .. } if *environment_id == environment.id))
+    {
+        return Err(ApiError::Conflict(format!(
+            "{} already has a connector for {}: reconnect or remove it instead",
+            system.name, environment.name
+        )));
+    }
+    let pending = Pending {
+        name: format!("{} × {}", system.name, environment.name),
+        org_type,
+        login_host: login_host.as_setting(),
+        consumer_key: input.consumer_key.trim().to_string(),
+        consumer_secret: input.consumer_secret,
+        verifier: String::new(),
+        reconnect: None,
+        legacy: Some((system.id.to_string(), environment.id.to_string())),
     };
     begin(&state, &caller, &account, pending).await
 }
@@ -121,40 +234,72 @@ async fn begin(
     Ok(Json(Started { authorize_url: url.to_string(), expires_at: now + STATE_TTL_MS }))
 }
 
-/// F10 Reconnect: the same OAuth sign-in for an existing connection; the callback keeps its
-/// id and refuses a different org.
+/// F10 Reconnect: the same OAuth sign-in for an existing connection (optionally with new
+/// sign-in settings); the callback keeps its id, replaces its tokens, and refuses a sign-in to
+/// a different org.
+#[utoipa::path(post, path = "/connections/{id}/reconnect", tag = "connections",
+    params(("id" = String, Path, description = "conn_…")),
+    request_body(content = Option<ReconnectInput>, description = "optional: new sign-in settings"),
+    responses((status = 200, body = Started), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn reconnect(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Started>, ApiError> {
     let account = caller.require_connection_admin()?.clone();
     let id = ConnectionId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let connection = state.store.get(&account, &id).await?;
+    let input: ReconnectInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ReconnectInput::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?
+    };
     let AuthMethod::OAuth { consumer_key } = &connection.auth else {
         return Err(ApiError::invalid(
             "auth",
             "only OAuth connections reconnect through Salesforce's sign-in; JWT and client-credentials connections get new tokens by themselves (fix their settings if they fail)",
         ));
     };
-    let secret = state
-        .store
-        .secrets(&id)
-        .await?
-        .consumer_secret
-        .ok_or_else(|| ApiError::invalid("consumer_secret", "no consumer secret is stored"))?;
-    let name = match &connection.kind {
-        domain::ConnectionKind::New { name } => name.as_str().to_string(),
-        domain::ConnectionKind::Legacy { .. } => connection.id.to_string(),
+    let mut errors = Vec::new();
+    let (org_type, login_host) = parse_org_settings(
+        input.org_type.as_deref().unwrap_or(org_type_setting(connection.org_type)),
+        &input.login_host.clone().unwrap_or_else(|| connection.login_host.as_setting()),
+        &mut errors,
+    );
+    let consumer_key = input.consumer_key.as_deref().map(str::trim).unwrap_or(consumer_key).to_string();
+    if consumer_key.is_empty() {
+        errors.push(("consumer_key".into(), "the consumer key is required".into()));
+    }
+    let secret = match input.consumer_secret {
+        Some(s) if s.is_empty() => {
+            errors.push(("consumer_secret".into(), "the consumer secret cannot be empty".into()));
+            String::new()
+        }
+        Some(s) => s,
+        None => state
+            .store
+            .secrets(&id)
+            .await?
+            .consumer_secret
+            .map(|s| s.expose_secret().to_string())
+            .ok_or_else(|| ApiError::invalid("consumer_secret", "no consumer secret is stored: give one"))?,
     };
+    let (Some(org_type), Some(login_host)) = (org_type, login_host) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
     let pending = Pending {
-        name,
-        org_type: connection.org_type,
-        login_host: connection.login_host.as_setting(),
-        consumer_key: consumer_key.clone(),
-        consumer_secret: secret.expose_secret().to_string(),
+        name: super::connections::label(&connection),
+        org_type,
+        login_host: login_host.as_setting(),
+        consumer_key,
+        consumer_secret: secret,
         verifier: String::new(),
         reconnect: Some(id.to_string()),
+        legacy: None,
     };
     begin(&state, &caller, &account, pending).await
 }
@@ -221,10 +366,19 @@ async fn callback(
             Err(e) => (Report::token_failed(&e), None),
         };
     if let Some(id) = &pending.reconnect {
-        return finish_reconnect(&state, &caller, &account, id, &base, report, token).await;
+        let settings = (pending.org_type, login_host, pending.consumer_key.clone(), secret);
+        return finish_reconnect(&state, &caller, &account, id, &base, settings, report, token).await;
     }
+    let kind = match &pending.legacy {
+        Some((system, environment)) => ConnectionKind::Legacy {
+            system_id: SystemId::parse(system).map_err(|_| ApiError::Internal)?,
+            environment_id: EnvironmentId::parse(environment).map_err(|_| ApiError::Internal)?,
+            active: true,
+        },
+        None => ConnectionKind::New { name: ConnectionName::parse(&pending.name)? },
+    };
     let valid = Valid {
-        name: ConnectionName::parse(&pending.name)?,
+        kind,
         org_type: pending.org_type,
         login_host,
         auth: AuthMethod::OAuth { consumer_key: pending.consumer_key },
@@ -247,7 +401,7 @@ async fn callback(
                 "connection.oauth_failed",
                 "connection",
                 None,
-                Some(valid.name.as_str()),
+                Some(&pending.name),
                 Some(outcome),
             ),
         )
@@ -256,13 +410,16 @@ async fn callback(
     save_new(&state, &caller, account, valid, report, token).await
 }
 
-/// Replaces a connection's tokens after a passing check, if the sign-in reached the same org.
+/// Replaces a connection's tokens (and the sign-in settings used) after a passing check, if
+/// the sign-in reached the same org.
+#[allow(clippy::too_many_arguments)]
 async fn finish_reconnect(
     state: &AppState,
     caller: &Caller,
     account: &domain::AccountId,
     id: &str,
     base: &url::Url,
+    (org_type, login_host, consumer_key, secret): (OrgType, LoginHost, String, ClientSecret),
     report: Report,
     token: Option<salesforce::TokenResponse>,
 ) -> Result<Response, ApiError> {
@@ -324,7 +481,11 @@ async fn finish_reconnect(
     connection.status_checked_at = Some(now);
     connection.modified_at = now;
     connection.modified_by = org.email;
+    connection.org_type = org_type;
+    connection.login_host = login_host;
+    connection.auth = AuthMethod::OAuth { consumer_key };
     let secrets = store::NewSecrets {
+        consumer_secret: Some(secret),
         tokens: Some(store::TokenSet {
             access_token: fresh.access_token,
             refresh_token: fresh.refresh_token,

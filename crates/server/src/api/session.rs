@@ -2,28 +2,29 @@
 //! The session lives in an HttpOnly, SameSite=Lax cookie (Secure over HTTPS); its CSRF token is
 //! returned in the body for the pages to send back on every change.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use store::AccessStore;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use vault::Password;
 
 use super::auth::{SESSION_COOKIE, random_token, session_cookie};
-use super::{ApiError, Caller, hash_token};
+use super::{ApiError, Caller, ErrorBody, hash_token};
 use crate::AppState;
 
 /// Sessions last 12 hours.
 const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/session", post(sign_in).get(current).delete(sign_out))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sign_in, current, sign_out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
     email: String,
@@ -44,6 +45,31 @@ fn cookie(state: &AppState, value: &str, max_age_secs: i64) -> Result<HeaderValu
     .map_err(|_| ApiError::Internal)
 }
 
+/// A signed-in browser session: who, and the CSRF token to send as `x-csrf-token` on every
+/// change.
+#[derive(Debug, Serialize, ToSchema)]
+struct SessionView {
+    email: String,
+    #[schema(value_type = String)]
+    role: domain::Role,
+    account_id: Option<String>,
+    csrf_token: String,
+}
+
+impl SessionView {
+    fn new(user: &domain::User, csrf: String) -> Json<Self> {
+        Json(SessionView {
+            email: user.email.clone(),
+            role: user.role,
+            account_id: user.account_id.as_ref().map(ToString::to_string),
+            csrf_token: csrf,
+        })
+    }
+}
+
+/// Signs in with email and password; sets the `lb_session` cookie (HttpOnly, SameSite=Lax).
+#[utoipa::path(post, path = "/session", tag = "session", request_body = SignIn, security(),
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
@@ -80,21 +106,22 @@ async fn sign_in(
         caller.audit(now, "session.signed_in", "user", Some(user.id.as_str()), Some(&user.email), None),
     )
     .await;
-    let mut response =
-        Json(json!({"email": user.email, "role": user.role, "account_id": user.account_id, "csrf_token": csrf}))
-            .into_response();
+    let mut response = SessionView::new(&user, csrf).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie(&state, &id, SESSION_TTL_MS / 1000)?);
     Ok(response)
 }
 
+/// The current browser session and its CSRF token.
+#[utoipa::path(get, path = "/session", tag = "session", responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let id = session_cookie(&headers).ok_or(ApiError::Unauthorized)?;
     let (user, csrf) =
         state.store.session(&hash_token(&id), state.clock.now_ms()).await.map_err(|_| ApiError::Unauthorized)?;
-    Ok(Json(json!({"email": user.email, "role": user.role, "account_id": user.account_id, "csrf_token": csrf}))
-        .into_response())
+    Ok(SessionView::new(&user, csrf).into_response())
 }
 
+/// Signs out: ends the session and clears the cookie.
+#[utoipa::path(delete, path = "/session", tag = "session", responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn sign_out(State(state): State<AppState>, _caller: Caller, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(id) = session_cookie(&headers) {
         state.store.delete_session(&hash_token(&id)).await?;

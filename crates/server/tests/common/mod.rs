@@ -9,7 +9,7 @@ use emulator::{AppSeed, Emulator, OrgSeed, Seed, UserSeed};
 use serde_json::{Value, json};
 use server::api::{hash_token, new_api_token};
 use server::{AppState, Server};
-use store::{AccessStore, SqliteStore};
+use store::{AccessStore, CatalogStore, SqliteStore};
 use vault::{Keyring, MasterKey};
 
 pub const OAUTH_KEY: &str = "3MVG9OAuthApp";

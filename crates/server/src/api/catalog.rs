@@ -1,0 +1,253 @@
+//! `/api/v1/systems` and `/api/v1/environments` (product.md §2), and a system's Connectors
+//! tab (F4): one row per environment with its legacy connector.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use domain::{ConnectionKind, EnvironmentId, System, SystemId};
+use serde::{Deserialize, Serialize};
+use store::{CatalogStore, ConnectionStore};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::connections::{ConnectionView, record};
+use super::{ApiError, Caller, ErrorBody};
+use crate::AppState;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_systems, create_system))
+        .routes(routes!(show_system, rename_system, delete_system))
+        .routes(routes!(connectors))
+        .routes(routes!(list_environments, create_environment))
+        .routes(routes!(delete_environment))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemView {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+impl From<&System> for SystemView {
+    fn from(s: &System) -> Self {
+        SystemView { id: s.id.to_string(), name: s.name.clone(), created_at: s.created_at }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentView {
+    pub id: String,
+    pub name: String,
+    /// Production, Test and Sandbox are built in and cannot be removed.
+    pub built_in: bool,
+}
+
+impl From<&domain::Environment> for EnvironmentView {
+    fn from(e: &domain::Environment) -> Self {
+        EnvironmentView { id: e.id.to_string(), name: e.name.clone(), built_in: e.built_in }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct NameInput {
+    /// 1–80 characters, unique in the account (any case).
+    name: String,
+}
+
+fn system_id(id: &str) -> Result<SystemId, ApiError> {
+    SystemId::parse(id).map_err(|_| ApiError::NotFound)
+}
+
+fn body<T>(input: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
+    input.map(|Json(v)| v).map_err(|e| ApiError::invalid("body", e.body_text()))
+}
+
+/// The account's systems, by name.
+#[utoipa::path(get, path = "/systems", tag = "systems", responses((status = 200, body = Vec<SystemView>)))]
+async fn list_systems(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<SystemView>>, ApiError> {
+    let systems = state.store.systems(caller.account()?).await?;
+    Ok(Json(systems.iter().map(SystemView::from).collect()))
+}
+
+/// Adds a system (admins and owners).
+#[utoipa::path(post, path = "/systems", tag = "systems", request_body = NameInput,
+    responses((status = 201, body = SystemView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_system(
+    State(state): State<AppState>,
+    caller: Caller,
+    input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<SystemView>), ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let name = domain::system_name(&body(input)?.name)?;
+    let now = state.clock.now_ms();
+    let system = System { id: SystemId::generate(), account_id: account, name, created_at: now };
+    state.store.insert_system(&system).await?;
+    record(&state, caller.audit(now, "system.created", "system", Some(system.id.as_str()), Some(&system.name), None))
+        .await;
+    Ok((StatusCode::CREATED, Json(SystemView::from(&system))))
+}
+
+/// One system.
+#[utoipa::path(get, path = "/systems/{id}", tag = "systems", params(("id" = String, Path, description = "sys_…")),
+    responses((status = 200, body = SystemView), (status = 404, body = ErrorBody)))]
+async fn show_system(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<SystemView>, ApiError> {
+    let system = state.store.system(caller.account()?, &system_id(&id)?).await?;
+    Ok(Json(SystemView::from(&system)))
+}
+
+/// Renames a system.
+#[utoipa::path(patch, path = "/systems/{id}", tag = "systems", params(("id" = String, Path, description = "sys_…")),
+    request_body = NameInput,
+    responses((status = 200, body = SystemView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn rename_system(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<SystemView>, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let id = system_id(&id)?;
+    let before = state.store.system(&account, &id).await?;
+    let name = domain::system_name(&body(input)?.name)?;
+    state.store.rename_system(&account, &id, &name).await?;
+    let detail = format!("renamed from {:?}", before.name);
+    record(
+        &state,
+        caller.audit(state.clock.now_ms(), "system.renamed", "system", Some(id.as_str()), Some(&name), Some(detail)),
+    )
+    .await;
+    Ok(Json(SystemView { name, ..SystemView::from(&before) }))
+}
+
+/// Removes a system; refused while legacy connectors are bound to it.
+#[utoipa::path(delete, path = "/systems/{id}", tag = "systems", params(("id" = String, Path, description = "sys_…")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_system(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let id = system_id(&id)?;
+    let system = state.store.system(&account, &id).await?;
+    state.store.delete_system(&account, &id).await?;
+    record(
+        &state,
+        caller.audit(state.clock.now_ms(), "system.deleted", "system", Some(id.as_str()), Some(&system.name), None),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ConnectorsView {
+    /// Whether the operator enabled Connectors for the account; when false there are no rows.
+    enabled: bool,
+    system: SystemView,
+    rows: Vec<ConnectorRow>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct ConnectorRow {
+    environment: EnvironmentView,
+    /// The legacy connector bound to this system × environment, if any.
+    connector: Option<ConnectionView>,
+}
+
+/// A system's Connectors tab (F4): one row per environment with its legacy connector.
+#[utoipa::path(get, path = "/systems/{id}/connectors", tag = "systems", params(("id" = String, Path, description = "sys_…")),
+    responses((status = 200, body = ConnectorsView), (status = 404, body = ErrorBody)))]
+async fn connectors(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectorsView>, ApiError> {
+    let account = caller.account()?;
+    let system = state.store.system(account, &system_id(&id)?).await?;
+    let enabled = state.store.account(account).await?.connectors_enabled;
+    let mut rows = Vec::new();
+    if enabled {
+        let bound = state.store.legacy_connectors(account, &system.id).await?;
+        for env in state.store.environments(account).await? {
+            let connector = bound.iter().find(
+                |c| matches!(&c.kind, ConnectionKind::Legacy { environment_id, .. } if *environment_id == env.id),
+            );
+            rows.push(ConnectorRow {
+                environment: EnvironmentView::from(&env),
+                connector: connector.map(ConnectionView::from),
+            });
+        }
+    }
+    Ok(Json(ConnectorsView { enabled, system: SystemView::from(&system), rows }))
+}
+
+/// The account's environments in display order (built-in first).
+#[utoipa::path(get, path = "/environments", tag = "systems", responses((status = 200, body = Vec<EnvironmentView>)))]
+async fn list_environments(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<EnvironmentView>>, ApiError> {
+    let envs = state.store.environments(caller.account()?).await?;
+    Ok(Json(envs.iter().map(EnvironmentView::from).collect()))
+}
+
+/// Adds an environment after the existing ones.
+#[utoipa::path(post, path = "/environments", tag = "systems", request_body = NameInput,
+    responses((status = 201, body = EnvironmentView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create_environment(
+    State(state): State<AppState>,
+    caller: Caller,
+    input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<EnvironmentView>), ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let name = domain::environment_name(&body(input)?.name)?;
+    let env = state.store.insert_environment(&account, &EnvironmentId::generate(), &name).await?;
+    record(
+        &state,
+        caller.audit(
+            state.clock.now_ms(),
+            "environment.created",
+            "environment",
+            Some(env.id.as_str()),
+            Some(&env.name),
+            None,
+        ),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(EnvironmentView::from(&env))))
+}
+
+/// Removes an environment the account added; built-in ones and ones with connectors stay.
+#[utoipa::path(delete, path = "/environments/{id}", tag = "systems", params(("id" = String, Path, description = "env_…")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn delete_environment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let id = EnvironmentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let env = state.store.environment(&account, &id).await?;
+    state.store.delete_environment(&account, &id).await?;
+    record(
+        &state,
+        caller.audit(
+            state.clock.now_ms(),
+            "environment.deleted",
+            "environment",
+            Some(id.as_str()),
+            Some(&env.name),
+            None,
+        ),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
