@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use domain::ConnectionStatus;
+use domain::{Connection, ConnectionStatus};
 use salesforce::API_VERSION;
 use store::ConnectionStore;
 
@@ -28,32 +28,36 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         let mut summary = SweepSummary::default();
         for connection in due {
             summary.checked += 1;
-            let path = format!("services/data/v{API_VERSION}/limits");
-            let outcome = self
-                .with_session(&connection, |session| {
-                    let path = path.clone();
-                    async move { self.client().get_json::<serde_json::Value>(&session, &path).await.map(|_| ()) }
-                })
-                .await;
-            let now = self.now_ms();
-            let (status, detail) = match outcome {
-                Ok(()) => (ConnectionStatus::LoggedIn, None),
-                Err(KeeperError::LoggedOut(d)) => (ConnectionStatus::LoggedOut, Some(d)),
-                Err(KeeperError::Salesforce(e)) if e.is_logged_out() => {
-                    (ConnectionStatus::LoggedOut, Some(e.to_string()))
-                }
-                Err(other) => (ConnectionStatus::NotAvailable, Some(other.to_string())),
-            };
-            match status {
+            match self.check_health(&connection).await? {
                 ConnectionStatus::LoggedIn => summary.logged_in += 1,
                 ConnectionStatus::LoggedOut => summary.logged_out += 1,
                 ConnectionStatus::NotAvailable => summary.not_available += 1,
             }
-            if status != connection.status {
-                tracing::info!(connection = %connection.id, from = connection.status.as_str(), to = status.as_str(), "connection status changed");
-            }
-            self.store().set_status(&connection.id, status, detail.as_deref(), now).await?;
         }
         Ok(summary)
+    }
+
+    /// Checks one connection now: one authenticated call (`/limits`, renewing an expired
+    /// session first), and records the resulting status with its reason.
+    pub async fn check_health(&self, connection: &Connection) -> Result<ConnectionStatus, store::StoreError> {
+        let path = format!("services/data/v{API_VERSION}/limits");
+        let outcome = self
+            .with_session(connection, |session| {
+                let path = path.clone();
+                async move { self.client().get_json::<serde_json::Value>(&session, &path).await.map(|_| ()) }
+            })
+            .await;
+        let now = self.now_ms();
+        let (status, detail) = match outcome {
+            Ok(()) => (ConnectionStatus::LoggedIn, None),
+            Err(KeeperError::LoggedOut(d)) => (ConnectionStatus::LoggedOut, Some(d)),
+            Err(KeeperError::Salesforce(e)) if e.is_logged_out() => (ConnectionStatus::LoggedOut, Some(e.to_string())),
+            Err(other) => (ConnectionStatus::NotAvailable, Some(other.to_string())),
+        };
+        if status != connection.status {
+            tracing::info!(connection = %connection.id, from = connection.status.as_str(), to = status.as_str(), "connection status changed");
+        }
+        self.store().set_status(&connection.id, status, detail.as_deref(), now).await?;
+        Ok(status)
     }
 }

@@ -130,6 +130,9 @@ fn token_fix(error: &SalesforceError) -> String {
                 "The connected app is not installed in this org. In Salesforce Setup, open Connected Apps OAuth Usage and install it, then try again.".into()
             }
             ("invalid_client", _) => "Check the consumer secret: copy it again from the connected app in Salesforce Setup.".into(),
+            ("invalid_request" | "invalid_grant", d) if d.contains("verifier") => {
+                "Salesforce refused the code: it was not issued to the sign-in this browser started (the PKCE check failed). Start the connection again from Lightbridge.".into()
+            }
             ("invalid_grant", d) if d.contains("approved") => {
                 "The user has not been approved for this app. In the connected app's policies choose \"Admin approved users are pre-authorized\" and add the user's profile or permission set — and check that the org type (Production or Sandbox) matches the org.".into()
             }

@@ -23,7 +23,28 @@ use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(test)).routes(routes!(show, update, remove))
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(test))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(check_now))
+}
+
+/// Checks a stored connection now (B1): one authenticated call, renewing the session if it
+/// expired, and records Logged in / Logged out / Not available with the reason.
+#[utoipa::path(post, path = "/connections/{id}/check", tag = "connections", params(("id" = String, Path, description = "conn_…")),
+    responses((status = 200, description = "the connection with its fresh status", body = ConnectionView),
+        (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn check_now(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionView>, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let connection = state.store.get(&account, &parse_id(&id)?).await?;
+    state.keeper.check_health(&connection).await?;
+    let checked = state.store.get(&account, &connection.id).await?;
+    Ok(Json(ConnectionView::from(&checked)))
 }
 
 /// A connection as the API shows it: the table's columns (F6) and its health.
@@ -40,6 +61,8 @@ pub struct ConnectionView {
     pub environment: &'static str,
     pub account_name: Option<String>,
     pub org_id: Option<String>,
+    /// The Salesforce user the connection signed in as.
+    pub salesforce_username: Option<String>,
     pub instance_url: Option<String>,
     pub login_host: String,
     pub auth_method: &'static str,
@@ -78,6 +101,7 @@ impl From<&Connection> for ConnectionView {
             environment: c.org_type.label(),
             account_name: c.org.as_ref().map(|o| o.org_name.clone()),
             org_id: c.org.as_ref().map(|o| o.org_id.clone()),
+            salesforce_username: c.org.as_ref().map(|o| o.username.clone()),
             instance_url: c.org.as_ref().map(|o| o.instance_url.clone()),
             login_host: c.login_host.as_setting(),
             auth_method: c.auth.label(),
@@ -629,6 +653,9 @@ async fn update(
             let valid = edited_settings(&state, &connection, &input, &mut errors).await?;
             if let Some(valid) = valid.filter(|_| errors.is_empty()) {
                 secrets = recheck(&state, &mut connection, valid, &mut changes).await?;
+                if input.auth.as_ref().is_some_and(|a| a.private_key.is_some() || a.consumer_secret.is_some()) {
+                    changes.push("new credentials stored".into());
+                }
             }
         }
     }

@@ -154,11 +154,11 @@ async fn start_connector(
     input: Result<Json<ConnectorInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Started>, ApiError> {
     let account = caller.require_connection_admin()?.clone();
+    let system_id = SystemId::parse(&system_id).map_err(|_| ApiError::NotFound)?;
+    let system = state.store.system(&account, &system_id).await?;
     if !state.store.account(&account).await?.connectors_enabled {
         return Err(ApiError::ConnectorsDisabled);
     }
-    let system_id = SystemId::parse(&system_id).map_err(|_| ApiError::NotFound)?;
-    let system = state.store.system(&account, &system_id).await?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let mut errors = Vec::new();
     let environment = match EnvironmentId::parse(&input.environment_id) {

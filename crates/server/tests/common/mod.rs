@@ -22,8 +22,11 @@ pub struct TestApp {
     pub em: Emulator,
     pub db: std::path::PathBuf,
     pub private_key: String,
-    /// Tokens by name: admin_a, viewer_a, admin_b.
+    /// Tokens by name: owner_a, admin_a, editor_a, viewer_a (account A), admin_b (owner of B),
+    /// operator (instance-wide). Each also signs in with the password `password-<name>`.
     pub tokens: std::collections::HashMap<&'static str, String>,
+    /// Account ids by name: "A", "B".
+    pub accounts: std::collections::HashMap<&'static str, AccountId>,
     pub http: reqwest::Client,
 }
 
@@ -35,7 +38,12 @@ pub async fn spawn() -> TestApp {
 pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> TestApp {
     let user = |name: &str, customize: bool| UserSeed { customize_application: customize, ..UserSeed::new(name) };
     let mut prod = OrgSeed::new("Acme Production");
-    prod.users = vec![user("admin@acme.test", true), user("editor@acme.test", false)];
+    prod.users = vec![
+        user("admin@acme.test", true),
+        user("editor@acme.test", false),
+        UserSeed { api_enabled: false, ..UserSeed::new("noapi@acme.test") },
+        user("stranger@acme.test", true),
+    ];
     let mut other = OrgSeed::new("Other Corp");
     other.users = vec![user("admin@other.test", true)];
     let mut sandbox = OrgSeed::new("Acme UAT");
@@ -43,7 +51,14 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     sandbox.users = vec![user("admin@acme.test.uat", true)];
     let app = AppSeed {
         generate_certificate: true,
-        pre_authorized: vec!["admin@acme.test".into(), "editor@acme.test".into(), "admin@acme.test.uat".into()],
+        // stranger@acme.test is left out: a JWT for it is refused as not pre-authorized.
+        pre_authorized: vec![
+            "admin@acme.test".into(),
+            "editor@acme.test".into(),
+            "noapi@acme.test".into(),
+            "admin@acme.test.uat".into(),
+            "admin@other.test".into(),
+        ],
         client_credentials_user: Some("admin@acme.test".into()),
         ..AppSeed::new(KEY, SECRET)
     };
@@ -53,11 +68,18 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     let db = dir.join("lightbridge.db");
     let store = SqliteStore::open(&db, Keyring::new(MasterKey::generate().expect("key"))).await.expect("store");
     let mut tokens = std::collections::HashMap::new();
-    for (label, account_name, role) in
-        [("admin_a", "A", Role::Admin), ("viewer_a", "A", Role::Viewer), ("admin_b", "B", Role::Owner)]
-    {
+    let mut accounts = std::collections::HashMap::new();
+    for (label, account_name, role) in [
+        ("owner_a", "A", Role::Owner),
+        ("admin_a", "A", Role::Admin),
+        ("editor_a", "A", Role::Editor),
+        ("viewer_a", "A", Role::Viewer),
+        ("admin_b", "B", Role::Owner),
+        ("operator", "", Role::Operator),
+    ] {
         let account = match store.user_by_email(&format!("first@{account_name}.test")).await {
-            Ok(u) => u.account_id.expect("account"),
+            _ if account_name.is_empty() => None,
+            Ok(u) => Some(u.account_id.expect("account")),
             Err(_) => {
                 let id = AccountId::generate();
                 store.create_account(&id, account_name, 0).await.expect("account");
@@ -75,12 +97,13 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
                     )
                     .await
                     .expect("first user");
-                id
+                accounts.insert(account_name, id.clone());
+                Some(id)
             }
         };
         let user = User {
             id: UserId::generate(),
-            account_id: Some(account),
+            account_id: account,
             email: format!("{label}@lightbridge.test"),
             name: label.into(),
             role,
@@ -114,7 +137,7 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     let server = Server::with_listener(state, listener);
     tokio::spawn(server.run(std::future::pending()));
     let private_key = em.private_key_pem(KEY).expect("key");
-    TestApp { base, em, db, private_key, tokens, http: reqwest::Client::new() }
+    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new() }
 }
 
 /// Sends a request; returns the status and the body as JSON (or as a string when it is not).
@@ -170,6 +193,22 @@ impl TestApp {
             req = req.json(&b);
         }
         read(req).await
+    }
+
+    /// Starts an OAuth sign-in in the browser session and follows it through the emulator's
+    /// Salesforce pages as `username`; returns the callback URL Salesforce sent the browser to.
+    pub async fn oauth_through_salesforce(
+        &self,
+        cookie: &str,
+        csrf: &str,
+        start_path: &str,
+        body: Value,
+        username: &str,
+    ) -> String {
+        let (status, started) = self.browser(cookie, Some(csrf), reqwest::Method::POST, start_path, Some(body)).await;
+        assert_eq!(status, 200, "{started}");
+        let authorize = started["authorize_url"].as_str().expect("authorize_url");
+        emulator::testing::sign_in(authorize, username, "emulator", true).await.expect("salesforce sign-in")
     }
 
     pub fn jwt(&self, name: &str, username: &str) -> Value {

@@ -1,0 +1,150 @@
+//! Systems, environments and legacy connectors (F4) through the API, against the emulator.
+
+mod common;
+
+use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn system(app: &TestApp, name: &str) -> String {
+    let (status, created) = app.call("admin_a", Method::POST, "/systems", Some(json!({"name": name}))).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().expect("id").to_string()
+}
+
+async fn environment_id(app: &TestApp, name: &str) -> String {
+    let (_, envs) = app.call("admin_a", Method::GET, "/environments", None).await;
+    envs.as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["id"].as_str())
+        .expect("environment")
+        .to_string()
+}
+
+fn connector_body(environment_id: &str) -> Value {
+    json!({"environment_id": environment_id, "org_type": "production", "login_host": "login",
+           "consumer_key": OAUTH_KEY, "consumer_secret": OAUTH_SECRET})
+}
+
+#[tokio::test]
+async fn systems_and_environments_are_kept_per_account_with_clear_refusals() {
+    let app = spawn().await;
+    let (_, envs) = app.call("viewer_a", Method::GET, "/environments", None).await;
+    let names: Vec<_> = envs.as_array().expect("list").iter().map(|e| e["name"].as_str().expect("name")).collect();
+    assert_eq!(names, ["Production", "Test", "Sandbox"], "every account starts with the three built-in ones");
+    let id = system(&app, "Sales Cloud (Lightning)").await;
+    let (status, dup) =
+        app.call("admin_a", Method::POST, "/systems", Some(json!({"name": "sales cloud (LIGHTNING)"}))).await;
+    assert_eq!((status, dup["error"]["code"].as_str()), (409, Some("conflict")), "{dup}");
+    let (status, bad) = app.call("admin_a", Method::POST, "/systems", Some(json!({"name": "  "}))).await;
+    assert_eq!((status, bad["error"]["fields"][0]["field"].as_str()), (422, Some("name")), "{bad}");
+    let (status, renamed) =
+        app.call("admin_a", Method::PATCH, &format!("/systems/{id}"), Some(json!({"name": "Service Cloud"}))).await;
+    assert_eq!((status, renamed["name"].as_str()), (200, Some("Service Cloud")), "{renamed}");
+    let (status, uat) = app.call("admin_a", Method::POST, "/environments", Some(json!({"name": "UAT"}))).await;
+    assert_eq!(status, 201, "{uat}");
+    let (status, refused) = app
+        .call("admin_a", Method::DELETE, &format!("/environments/{}", environment_id(&app, "Production").await), None)
+        .await;
+    assert_eq!(status, 409, "built-in environments stay: {refused}");
+    let (status, _) =
+        app.call("admin_a", Method::DELETE, &format!("/environments/{}", uat["id"].as_str().expect("id")), None).await;
+    assert_eq!(status, 204);
+    // Viewers look but do not change; another account sees nothing.
+    let (status, _) = app.call("viewer_a", Method::POST, "/systems", Some(json!({"name": "Nope"}))).await;
+    assert_eq!(status, 403);
+    let (_, listed) = app.call("viewer_a", Method::GET, "/systems", None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    let (_, theirs) = app.call("admin_b", Method::GET, "/systems", None).await;
+    assert_eq!(theirs.as_array().map(Vec::len), Some(0));
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=system.renamed", None).await;
+    assert_eq!(log["items"][0]["detail"], "renamed from \"Sales Cloud (Lightning)\"");
+}
+
+#[tokio::test]
+async fn connectors_stay_off_until_the_operator_enables_them_for_the_account() {
+    let app = spawn().await;
+    let sys = system(&app, "Sales Cloud").await;
+    let production = environment_id(&app, "Production").await;
+    let (_, tab) = app.call("admin_a", Method::GET, &format!("/systems/{sys}/connectors"), None).await;
+    assert_eq!((tab["enabled"].as_bool(), tab["rows"].as_array().map(Vec::len)), (Some(false), Some(0)), "{tab}");
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let (status, off) = app
+        .browser(
+            &cookie,
+            Some(&csrf),
+            Method::POST,
+            &format!("/api/v1/systems/{sys}/connectors"),
+            Some(connector_body(&production)),
+        )
+        .await;
+    assert_eq!((status, off["error"]["code"].as_str()), (403, Some("connectors_disabled")), "{off}");
+    // Only the operator flips the switch.
+    let account = app.accounts["A"].to_string();
+    let path = format!("/accounts/{account}/connectors");
+    let (status, _) = app.call("owner_a", Method::PUT, &path, Some(json!({"enabled": true}))).await;
+    assert_eq!(status, 403, "account owners cannot enable it themselves");
+    let (status, switched) = app.call("operator", Method::PUT, &path, Some(json!({"enabled": true}))).await;
+    assert_eq!((status, switched["connectors_enabled"].as_bool()), (200, Some(true)), "{switched}");
+    let (_, accounts) = app.call("operator", Method::GET, "/accounts", None).await;
+    assert_eq!(accounts.as_array().map(Vec::len), Some(2));
+    let (status, _) = app.call("admin_a", Method::GET, "/accounts", None).await;
+    assert_eq!(status, 403);
+    let (_, me) = app.call("viewer_a", Method::GET, "/me", None).await;
+    assert_eq!(me["connectors_enabled"], true);
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=account.connectors_enabled", None).await;
+    assert_eq!(log["items"][0]["actor"], "operator@lightbridge.test", "the account's log shows the operator's change");
+}
+
+#[tokio::test]
+async fn the_connectors_tab_binds_a_legacy_connector_to_an_environment_and_manages_it() {
+    let app = spawn().await;
+    let account = app.accounts["A"].to_string();
+    app.call("operator", Method::PUT, &format!("/accounts/{account}/connectors"), Some(json!({"enabled": true}))).await;
+    let sys = system(&app, "Sales Cloud").await;
+    let test_env = environment_id(&app, "Test").await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let start = format!("/api/v1/systems/{sys}/connectors");
+    let callback =
+        app.oauth_through_salesforce(&cookie, &csrf, &start, connector_body(&test_env), "admin@acme.test").await;
+    let (status, saved) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 201, "{saved}");
+    assert_eq!(
+        (saved["legacy"].as_bool(), saved["system_id"].as_str(), saved["environment_id"].as_str()),
+        (Some(true), Some(sys.as_str()), Some(test_env.as_str()))
+    );
+    assert_eq!(
+        (saved["connection_status"].as_str(), saved["activity_status"].as_str()),
+        (Some("Logged in"), Some("Active"))
+    );
+    assert_eq!(saved["created_at"], Value::Null, "new-only columns are empty on legacy rows (F6)");
+    let id = saved["id"].as_str().expect("id").to_string();
+
+    // The tab: one row per environment, the connector on its own.
+    let (_, tab) = app.call("viewer_a", Method::GET, &format!("/systems/{sys}/connectors"), None).await;
+    let rows = tab["rows"].as_array().expect("rows");
+    assert_eq!(rows.len(), 3);
+    let bound: Vec<_> = rows.iter().filter(|r| r["connector"].is_object()).collect();
+    assert_eq!((bound.len(), bound[0]["environment"]["name"].as_str()), (1, Some("Test")));
+
+    // One connector per system × environment.
+    let (status, taken) =
+        app.browser(&cookie, Some(&csrf), Method::POST, &start, Some(connector_body(&test_env))).await;
+    assert_eq!(status, 409, "{taken}");
+    // Deactivate without deleting; then the system cannot go while its connector exists.
+    let (status, off) =
+        app.call("admin_a", Method::PATCH, &format!("/connections/{id}"), Some(json!({"active": false}))).await;
+    assert_eq!((status, off["activity_status"].as_str()), (200, Some("Inactive")), "{off}");
+    let (status, named) =
+        app.call("admin_a", Method::PATCH, &format!("/connections/{id}"), Some(json!({"name": "x"}))).await;
+    assert_eq!(status, 422, "legacy connectors have no name: {named}");
+    let (status, _) = app.call("admin_a", Method::DELETE, &format!("/systems/{sys}"), None).await;
+    assert_eq!(status, 409);
+    // Remove: revoked at Salesforce, the slot is free again, and so is the system.
+    let (status, removed) = app.call("admin_a", Method::DELETE, &format!("/connections/{id}"), None).await;
+    assert_eq!((status, removed["revoked"].as_bool()), (200, Some(true)), "{removed}");
+    let (status, _) = app.call("admin_a", Method::DELETE, &format!("/systems/{sys}"), None).await;
+    assert_eq!(status, 204);
+}

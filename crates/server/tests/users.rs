@@ -1,0 +1,117 @@
+//! Users, roles and API tokens through the API: owners manage people, everyone manages their
+//! own tokens, and an account always keeps an owner.
+
+mod common;
+
+use common::spawn;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn an_owner_adds_a_user_who_signs_in_with_the_temporary_password_and_changes_it() {
+    let app = spawn().await;
+    let (status, created) = app
+        .call(
+            "owner_a",
+            Method::POST,
+            "/users",
+            Some(json!({"email": "new@a.example", "name": "New", "role": "editor"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let temporary = created["temporary_password"].as_str().expect("shown once").to_string();
+    let signed_in = app
+        .http
+        .post(format!("{}/api/v1/session", app.base))
+        .json(&json!({"email": "new@a.example", "password": temporary}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), 200);
+    let cookie =
+        signed_in.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
+    let csrf =
+        signed_in.json::<serde_json::Value>().await.expect("json")["csrf_token"].as_str().expect("csrf").to_string();
+    let (status, wrong) = app
+        .browser(
+            &cookie,
+            Some(&csrf),
+            Method::PUT,
+            "/api/v1/me/password",
+            Some(json!({"current_password": "nope", "new_password": "short"})),
+        )
+        .await;
+    let fields: Vec<_> =
+        wrong["error"]["fields"].as_array().expect("fields").iter().map(|f| f["field"].as_str().expect("f")).collect();
+    assert_eq!((status, fields), (422, vec!["current_password", "new_password"]), "every wrong field at once");
+    let (status, _) = app
+        .browser(
+            &cookie,
+            Some(&csrf),
+            Method::PUT,
+            "/api/v1/me/password",
+            Some(json!({"current_password": temporary, "new_password": "a much longer passphrase"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) =
+        app.call("admin_a", Method::POST, "/users", Some(json!({"email": "x@a.example", "role": "viewer"}))).await;
+    assert_eq!(status, 403, "only owners add users");
+    let (status, bad) =
+        app.call("owner_a", Method::POST, "/users", Some(json!({"email": "nope", "role": "operator"}))).await;
+    assert_eq!((status, bad["error"]["fields"].as_array().map(Vec::len)), (422, Some(2)), "{bad}");
+    let (status, dup) =
+        app.call("owner_a", Method::POST, "/users", Some(json!({"email": "NEW@a.example", "role": "viewer"}))).await;
+    assert_eq!(status, 409, "{dup}");
+}
+
+#[tokio::test]
+async fn roles_change_but_the_last_owner_stays_and_removed_users_lose_their_tokens() {
+    let app = spawn().await;
+    let (_, users) = app.call("owner_a", Method::GET, "/users", None).await;
+    let id_of = |email: &str| {
+        users.as_array().expect("users").iter().find(|u| u["email"] == email).expect(email)["id"]
+            .as_str()
+            .expect("id")
+            .to_string()
+    };
+    let (first, owner, viewer) =
+        (id_of("first@A.test"), id_of("owner_a@lightbridge.test"), id_of("viewer_a@lightbridge.test"));
+    let (status, changed) =
+        app.call("owner_a", Method::PATCH, &format!("/users/{first}"), Some(json!({"role": "admin"}))).await;
+    assert_eq!((status, changed["role"].as_str()), (200, Some("admin")), "{changed}");
+    let (status, last) =
+        app.call("owner_a", Method::PATCH, &format!("/users/{owner}"), Some(json!({"role": "viewer"}))).await;
+    assert_eq!(status, 409, "the only owner cannot step down: {last}");
+    let (status, _) = app.call("owner_a", Method::DELETE, &format!("/users/{owner}"), None).await;
+    assert_eq!(status, 409);
+    // Another account's owner cannot touch A's users, even knowing their ids.
+    let (status, _) =
+        app.call("admin_b", Method::PATCH, &format!("/users/{viewer}"), Some(json!({"role": "owner"}))).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.call("viewer_a", Method::GET, "/connections", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.call("owner_a", Method::DELETE, &format!("/users/{viewer}"), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.call("viewer_a", Method::GET, "/connections", None).await;
+    assert_eq!(status, 401, "a removed user's API token stops working");
+}
+
+#[tokio::test]
+async fn everyone_creates_and_revokes_their_own_api_tokens() {
+    let app = spawn().await;
+    let (status, created) = app.call("viewer_a", Method::POST, "/tokens", Some(json!({"name": "laptop"}))).await;
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().expect("token").to_string();
+    let id = created["id"].as_str().expect("id").to_string();
+    let works = app.http.get(format!("{}/api/v1/me", app.base)).bearer_auth(&token).send().await.expect("me");
+    assert_eq!(works.status(), 200);
+    let (_, listed) = app.call("viewer_a", Method::GET, "/tokens", None).await;
+    assert!(listed.to_string().contains("laptop") && !listed.to_string().contains(&token), "listed, never shown again");
+    let (status, _) = app.call("admin_b", Method::DELETE, &format!("/tokens/{id}"), None).await;
+    assert_eq!(status, 404, "someone else's token");
+    let (status, _) = app.call("viewer_a", Method::DELETE, &format!("/tokens/{id}"), None).await;
+    assert_eq!(status, 204);
+    let revoked = app.http.get(format!("{}/api/v1/me", app.base)).bearer_auth(&token).send().await.expect("me");
+    assert_eq!(revoked.status(), 401);
+}
