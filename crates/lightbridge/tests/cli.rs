@@ -116,6 +116,10 @@ fn an_operator_bootstraps_an_account_and_its_api_token_works_against_serve() {
     );
     let token = lightbridge(&data, &key, &["tokens", "create", "--email", "owner@acme.test", "--name", "ci"]);
     assert!(token.starts_with("lb_"));
+    let switched = lightbridge(&data, &key, &["accounts", "connectors", "--account", &account, "--enable"]);
+    assert!(switched.contains("Connectors are on for Acme"), "{switched}");
+    let listed = lightbridge(&data, &key, &["accounts", "list"]);
+    assert!(listed.contains(&account) && listed.contains("connectors on"), "{listed}");
     let printed = lightbridge(&data, &key, &["print-config"]);
     assert!(printed.contains("[redacted") && !printed.contains(&key), "{printed}");
 
@@ -268,6 +272,14 @@ fn the_connections_commands_test_create_list_and_delete_through_the_api() {
         serde_json::from_slice(&cli(&["list", "--json", "--search", "admin@acme"]).stdout).expect("json");
     assert_eq!(listed["total"], 2);
     let id = listed["items"][0]["id"].as_str().expect("id").to_string();
+    let out = cli(&["rename", &id, "--name", "Acme JWT (renamed)"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Acme JWT (renamed)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&["check", &id]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("Logged in"), "{out:?}");
     let out = cli(&["delete", &id]);
     assert!(
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--yes"),

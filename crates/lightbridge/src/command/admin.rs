@@ -1,5 +1,5 @@
-//! Operator commands: `migrate`, `print-config`, `keys generate`, `accounts create`,
-//! `users create`, `tokens create`.
+//! Operator commands: `migrate`, `print-config`, `keys generate`, `accounts create|list|connectors`,
+//! `users create|set-password`, `tokens create`.
 
 use domain::{AccountId, ActorKind, AuditEntry, Role, User, UserId};
 use store::{AccessStore, AuditStore, CatalogStore};
@@ -62,6 +62,23 @@ pub enum AccountsCommand {
         #[arg(long)]
         name: String,
     },
+    /// Lists every account with its Connectors switch.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Turns legacy Connectors (F4) on or off for an account.
+    Connectors {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Account id (acct_…).
+        #[arg(long)]
+        account: String,
+        #[arg(long, conflicts_with = "disable", required_unless_present = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+    },
 }
 
 pub async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
@@ -70,8 +87,30 @@ pub async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
             let config = config.load(None)?;
             let store = open_store(&config).await?;
             let id = AccountId::generate();
-            store.create_account(&id, name.trim(), now_ms()).await?;
+            let name = domain::account_name(&name)?;
+            store.create_account(&id, &name, now_ms()).await?;
             println!("{id}");
+        }
+        AccountsCommand::List { config } => {
+            let store = open_store(&config.load(None)?).await?;
+            for account in store.accounts().await? {
+                let connectors = if account.connectors_enabled { "connectors on" } else { "connectors off" };
+                println!("{}  {}  ({connectors})", account.id, account.name);
+            }
+        }
+        AccountsCommand::Connectors { config, account, enable, disable: _ } => {
+            let store = open_store(&config.load(None)?).await?;
+            let id = AccountId::parse(&account)?;
+            store.set_connectors_enabled(&id, enable).await.map_err(|e| match e {
+                store::StoreError::NotFound => anyhow::anyhow!("no account {id}"),
+                other => other.into(),
+            })?;
+            let action = if enable { "account.connectors_enabled" } else { "account.connectors_disabled" };
+            let name = store.account(&id).await?.name;
+            store
+                .record(&cli_entry(Some(id.clone()), action, "account", id.as_str(), &name, "by the operator".into()))
+                .await?;
+            println!("Connectors are {} for {name} ({id})", if enable { "on" } else { "off" });
         }
     }
     Ok(())

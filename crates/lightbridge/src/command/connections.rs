@@ -45,6 +45,15 @@ enum Command {
     Test(Settings),
     /// Check, then save the connection if every step passed.
     Create(Settings),
+    /// Rename a new connection (records who and when).
+    Rename {
+        id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Check a stored connection now: one authenticated call (renewing its session if needed);
+    /// prints and records Logged in / Logged out / Not available. Exits 1 unless Logged in.
+    Check { id: String },
     /// Revoke the connection's tokens at Salesforce and delete it.
     Delete {
         id: String,
@@ -279,6 +288,36 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     cell(&body["account_name"]),
                     cell(&body["environment"])
                 );
+            }
+        }
+        Command::Rename { id, name } => {
+            let path = format!("/connections/{}", urlencode(&id));
+            let (status, body) = api.send(reqwest::Method::PATCH, &path, Some(&json!({"name": name}))).await?;
+            if status != 200 {
+                return Err(api_error(status, &body));
+            }
+            if args.json {
+                println!("{body}");
+            } else {
+                println!("renamed {} to {}", cell(&body["id"]), cell(&body["name"]));
+            }
+        }
+        Command::Check { id } => {
+            let path = format!("/connections/{}/check", urlencode(&id));
+            let (status, body) = api.send(reqwest::Method::POST, &path, None).await?;
+            if status != 200 {
+                return Err(api_error(status, &body));
+            }
+            if args.json {
+                println!("{body}");
+            } else {
+                match body["health_detail"].as_str() {
+                    Some(detail) => println!("{}: {} ({detail})", cell(&body["id"]), cell(&body["health"])),
+                    None => println!("{}: {}", cell(&body["id"]), cell(&body["health"])),
+                }
+            }
+            if body["health"] != "Logged in" {
+                bail!("the connection is not logged in");
             }
         }
         Command::Delete { id, yes } => {

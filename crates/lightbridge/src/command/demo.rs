@@ -123,6 +123,16 @@ async fn seed_account(store: &SqliteStore) -> anyhow::Result<vault::ApiToken> {
         Err(_) => {
             let account = AccountId::generate();
             store.create_account(&account, "Demo account", now_ms()).await?;
+            // The demo shows legacy Connectors (F4) too: on, with one system to bind them to.
+            store.set_connectors_enabled(&account, true).await?;
+            store
+                .insert_system(&domain::System {
+                    id: domain::SystemId::generate(),
+                    account_id: account.clone(),
+                    name: "Sales Cloud (Lightning)".into(),
+                    created_at: now_ms(),
+                })
+                .await?;
             let user = User {
                 id: UserId::generate(),
                 account_id: Some(account),
