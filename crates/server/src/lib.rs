@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod config;
+mod console;
 pub mod password;
 mod state;
 

@@ -68,6 +68,14 @@ pub trait AccessStore: Send + Sync {
         id: &str,
         now: Millis,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// A user's saved setting (e.g. `connections.columns`), if any.
+    fn preference(&self, user: &UserId, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    fn set_preference(
+        &self,
+        user: &UserId,
+        key: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     fn set_password(&self, user: &UserId, password_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// A user and their password hash (if they have one), by email.
     fn credentials(&self, email: &str) -> impl Future<Output = Result<(User, Option<String>), StoreError>> + Send;

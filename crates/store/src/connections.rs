@@ -82,6 +82,13 @@ pub trait ConnectionStore: Send + Sync {
         id: &ConnectionId,
     ) -> impl Future<Output = Result<Connection, StoreError>> + Send;
     fn list(&self, account: &AccountId, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    /// Whether a new connection's name is used in the account (any case), leaving out `except`.
+    fn name_taken(
+        &self,
+        account: &AccountId,
+        name: &str,
+        except: Option<&ConnectionId>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// The legacy connectors bound to a system (F4), one per environment at most.
     fn legacy_connectors(
         &self,

@@ -399,6 +399,24 @@ impl ConnectionStore for SqliteStore {
         Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
     }
 
+    async fn name_taken(
+        &self,
+        account: &AccountId,
+        name: &str,
+        except: Option<&ConnectionId>,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM connections WHERE account_id = ? AND name = ? COLLATE NOCASE AND (? IS NULL OR id != ?) LIMIT 1",
+        )
+        .bind(account.as_str())
+        .bind(name.trim())
+        .bind(except.map(ConnectionId::as_str))
+        .bind(except.map(ConnectionId::as_str))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
     async fn legacy_connectors(&self, account: &AccountId, system: &SystemId) -> Result<Vec<Connection>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM connections WHERE account_id = ? AND legacy = 1 AND system_id = ? ORDER BY created_at, id"
@@ -641,6 +659,27 @@ impl AccessStore for SqliteStore {
                 .execute(&self.pool)
                 .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn preference(&self, user: &UserId, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM user_preferences WHERE user_id = ? AND key = ?")
+            .bind(user.as_str())
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn set_preference(&self, user: &UserId, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO user_preferences (user_id, key, value) VALUES (?, ?, ?) \
+             ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(user.as_str())
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<(), StoreError> {

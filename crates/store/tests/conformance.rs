@@ -232,6 +232,11 @@ async fn systems_and_environments_belong_to_one_account<S: CatalogStore + Connec
     assert!(matches!(store.rename_system(b, &system.id, "Stolen").await, Err(StoreError::NotFound)));
     assert!(store.systems(b).await.expect("b's systems").is_empty());
     store.rename_system(a, &system.id, "Service Cloud").await.expect("rename");
+    let named = new_connection(a, "Acme Prod", "Org", "n@o.example", 2);
+    store.insert(&named, &NewSecrets::default()).await.expect("named");
+    assert!(store.name_taken(a, " acme prod ", None).await.expect("taken"), "any case, trimmed");
+    assert!(!store.name_taken(a, "acme prod", Some(&named.id)).await.expect("itself"), "its own name is free");
+    assert!(!store.name_taken(b, "acme prod", None).await.expect("b"), "per account");
     assert_eq!(store.system(a, &system.id).await.expect("get").name, "Service Cloud");
 
     // A legacy connector binds the system and the environment: neither goes while it exists.
@@ -276,6 +281,11 @@ async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S,
     store.set_role(a, &ann.id, domain::Role::Admin).await.expect("role");
     assert_eq!(store.user(a, &ann.id).await.expect("ann").role, domain::Role::Admin);
 
+    assert_eq!(store.preference(&ann.id, "connections.columns").await.expect("pref"), None);
+    store.set_preference(&ann.id, "connections.columns", "a,b").await.expect("set");
+    store.set_preference(&ann.id, "connections.columns", "b").await.expect("replace");
+    assert_eq!(store.preference(&ann.id, "connections.columns").await.expect("pref").as_deref(), Some("b"));
+    assert_eq!(store.preference(&bob.id, "connections.columns").await.expect("pref"), None, "per user");
     store.create_api_token("tok_ann", &ann.id, "ci", "hash-ann", 5).await.expect("token");
     assert_eq!(store.api_token_owner("hash-ann", 6).await.expect("owner").user.id, ann.id);
     assert!(matches!(store.revoke_api_token(&bob.id, "tok_ann", 7).await, Err(StoreError::NotFound)));

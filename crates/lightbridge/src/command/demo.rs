@@ -33,6 +33,8 @@ pub struct Args {
 }
 
 const OWNER: &str = "owner@demo.example";
+/// The demo owner's Admin Center password (a demo only: real users set their own).
+const OWNER_PASSWORD: &str = "lightbridge-demo";
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
@@ -66,6 +68,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let app = &seed.apps[0];
     println!();
     println!("Lightbridge is serving on http://{addr} (SQLite in {}).", args.data_dir.display());
+    println!();
+    println!("Admin Center: open http://{addr}/ and sign in as {OWNER} with the password {OWNER_PASSWORD}.");
+    println!(
+        "  Add a connection with OAuth, consumer key {} and secret {}; on the emulator's Salesforce page sign in as admin@acme.example (password emulator). Try editor@acme.example to see a check fail.",
+        app.consumer_key, app.consumer_secret
+    );
+    println!();
     println!("Demo account owner: {OWNER}. API token for this run (shown once):");
     println!("  export LIGHTBRIDGE_TOKEN={}", token.expose_secret());
     println!();
@@ -141,6 +150,8 @@ async fn seed_account(store: &SqliteStore) -> anyhow::Result<vault::ApiToken> {
                 role: Role::Owner,
             };
             store.create_user(&user, None, now_ms()).await?;
+            let hash = server::password::hash(&vault::Password::new(OWNER_PASSWORD)).map_err(|e| anyhow::anyhow!(e))?;
+            store.set_password(&user.id, &hash).await?;
             user
         }
     };

@@ -192,7 +192,7 @@ async fn list(
     .into_response())
 }
 
-fn parse_id(id: &str) -> Result<ConnectionId, ApiError> {
+pub(crate) fn parse_id(id: &str) -> Result<ConnectionId, ApiError> {
     // A malformed id cannot name anything of the caller's: same answer as a missing one.
     ConnectionId::parse(id).map_err(|_| ApiError::NotFound)
 }
@@ -213,19 +213,19 @@ async fn show(
 /// sign-in (`POST /connections/oauth/start`); this endpoint takes JWT and client credentials.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ConnectionInput {
+pub(crate) struct ConnectionInput {
     /// Unique in the account, 1–80 characters.
-    name: String,
+    pub name: String,
     /// `production` or `sandbox`.
-    org_type: String,
+    pub org_type: String,
     /// `login`, `test`, or a My Domain URL such as `https://acme.my.salesforce.com`.
-    login_host: String,
-    auth: AuthInput,
+    pub login_host: String,
+    pub auth: AuthInput,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
-enum AuthInput {
+pub(crate) enum AuthInput {
     Jwt {
         consumer_key: String,
         username: String,
@@ -344,7 +344,7 @@ fn field_message(e: domain::DomainError) -> String {
 }
 
 /// The API's spelling of an org type.
-pub(super) fn org_type_setting(t: OrgType) -> &'static str {
+pub(crate) fn org_type_setting(t: OrgType) -> &'static str {
     match t {
         OrgType::Production => "production",
         OrgType::Sandbox => "sandbox",
@@ -401,13 +401,23 @@ async fn test(
     caller: Caller,
     input: Result<Json<ConnectionInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require_connection_admin()?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let report = test_connection(&state, &caller, input).await?;
+    Ok(Json(TestView { passed: report.passed(), report }).into_response())
+}
+
+/// Test Connection: validates, signs in, runs every step, records it; saves nothing.
+pub(crate) async fn test_connection(
+    state: &AppState,
+    caller: &Caller,
+    input: ConnectionInput,
+) -> Result<Report, ApiError> {
+    caller.require_connection_admin()?;
     let valid = validate(input)?;
-    let (report, _) = check(&state, &valid).await?;
+    let (report, _) = check(state, &valid).await?;
     let outcome = outcome(&report);
     record(
-        &state,
+        state,
         caller.audit(
             state.clock.now_ms(),
             "connection.tested",
@@ -418,7 +428,7 @@ async fn test(
         ),
     )
     .await;
-    Ok(Json(TestView { passed: report.passed(), report }).into_response())
+    Ok(report)
 }
 
 /// Runs the same check as Test Connection and saves the connection only if every step passed.
@@ -431,11 +441,21 @@ async fn create(
     caller: Caller,
     input: Result<Json<ConnectionInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let connection = create_connection(&state, &caller, input).await?;
+    Ok((StatusCode::CREATED, Json(ConnectionView::from(&connection))).into_response())
+}
+
+/// Save (F11) for JWT and client credentials: the whole check, then the connection.
+pub(crate) async fn create_connection(
+    state: &AppState,
+    caller: &Caller,
+    input: ConnectionInput,
+) -> Result<Connection, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
     let valid = validate(input)?;
-    let (report, token) = check(&state, &valid).await?;
-    save_new(&state, &caller, account, valid, report, token).await
+    let (report, token) = check(state, &valid).await?;
+    save_new(state, caller, account, valid, report, token).await
 }
 
 /// Saves a new connection whose check passed (or answers `check_failed` with every step):
@@ -447,7 +467,7 @@ pub(super) async fn save_new(
     valid: Valid,
     report: Report,
     token: Option<TokenResponse>,
-) -> Result<Response, ApiError> {
+) -> Result<Connection, ApiError> {
     let (Some(org), Some(token)) = (report.org.clone(), token) else {
         let reason = report.failure().map(|f| f.detail.clone()).unwrap_or_default();
         return Err(ApiError::CheckFailed(reason, Box::new(report)));
@@ -499,15 +519,15 @@ pub(super) async fn save_new(
         caller.audit(now, "connection.created", "connection", Some(connection.id.as_str()), Some(&label), Some(detail)),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(ConnectionView::from(&connection))).into_response())
+    Ok(connection)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-struct Deleted {
-    deleted: bool,
+pub(crate) struct Deleted {
+    pub deleted: bool,
     /// Whether Salesforce confirmed the revoke.
-    revoked: bool,
-    message: String,
+    pub revoked: bool,
+    pub message: String,
 }
 
 /// Revokes the connection's tokens at Salesforce, then deletes it (F10). If Salesforce cannot
@@ -519,8 +539,13 @@ async fn remove(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
+    delete_connection(&state, &caller, &id).await.map(Json)
+}
+
+/// Delete (F10): revoke at Salesforce first, then delete (even if the revoke failed).
+pub(crate) async fn delete_connection(state: &AppState, caller: &Caller, id: &str) -> Result<Deleted, ApiError> {
     let account = caller.require_connection_admin()?.clone();
-    let connection = state.store.get(&account, &parse_id(&id)?).await?;
+    let connection = state.store.get(&account, &parse_id(id)?).await?;
     let secrets = state.store.secrets(&connection.id).await?;
     // Revoke at Salesforce first (the refresh token ends its sessions too).
     let token = secrets
@@ -536,7 +561,7 @@ async fn remove(
     let label = label(&connection);
     let detail = if revoked.is_ok() { "tokens revoked at Salesforce" } else { "Salesforce did not confirm the revoke" };
     record(
-        &state,
+        state,
         caller.audit(
             state.clock.now_ms(),
             "connection.deleted",
@@ -559,34 +584,34 @@ async fn remove(
             )
         }
     };
-    Ok(Json(Deleted { deleted: true, revoked, message }))
+    Ok(Deleted { deleted: true, revoked, message })
 }
 
 /// Edit (F10, F11): `name`, `org_type`, `login_host` and `auth` for new connections; `active`
 /// for legacy connectors. Fields left out keep their value.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EditInput {
-    name: Option<String>,
+pub(crate) struct EditInput {
+    pub name: Option<String>,
     /// `production` or `sandbox`.
-    org_type: Option<String>,
-    login_host: Option<String>,
+    pub org_type: Option<String>,
+    pub login_host: Option<String>,
     /// Legacy connectors only: whether publishing goes through it (F4, product.md §4).
-    active: Option<bool>,
+    pub active: Option<bool>,
     /// JWT and client-credentials connections: the credentials to change (the rest are kept).
-    auth: Option<EditAuth>,
+    pub auth: Option<EditAuth>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EditAuth {
-    consumer_key: Option<String>,
+pub(crate) struct EditAuth {
+    pub consumer_key: Option<String>,
     /// JWT only.
-    username: Option<String>,
+    pub username: Option<String>,
     /// JWT only: PEM.
-    private_key: Option<String>,
+    pub private_key: Option<String>,
     /// Client credentials only.
-    consumer_secret: Option<String>,
+    pub consumer_secret: Option<String>,
 }
 
 /// Edits a connection, recording who and when. Changing how a JWT or client-credentials
@@ -604,8 +629,21 @@ async fn update(
     input: Result<Json<EditInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ConnectionView>, ApiError> {
     let account = caller.require_connection_admin()?.clone();
-    let mut connection = state.store.get(&account, &parse_id(&id)?).await?;
+    state.store.get(&account, &parse_id(&id)?).await?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let connection = edit_connection(&state, &caller, &id, input).await?;
+    Ok(Json(ConnectionView::from(&connection)))
+}
+
+/// Edit: see [`update`].
+pub(crate) async fn edit_connection(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    input: EditInput,
+) -> Result<Connection, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let mut connection = state.store.get(&account, &parse_id(id)?).await?;
     let mut errors: Vec<(String, String)> = Vec::new();
     let mut changes: Vec<String> = Vec::new();
     let resign = input.org_type.is_some() || input.login_host.is_some() || input.auth.is_some();
@@ -650,9 +688,9 @@ async fn update(
                 "an OAuth connection's sign-in settings change through Reconnect (POST /api/v1/connections/{id}/reconnect with the new settings)".into(),
             ));
         } else {
-            let valid = edited_settings(&state, &connection, &input, &mut errors).await?;
+            let valid = edited_settings(state, &connection, &input, &mut errors).await?;
             if let Some(valid) = valid.filter(|_| errors.is_empty()) {
-                secrets = recheck(&state, &mut connection, valid, &mut changes).await?;
+                secrets = recheck(state, &mut connection, valid, &mut changes).await?;
                 if input.auth.as_ref().is_some_and(|a| a.private_key.is_some() || a.consumer_secret.is_some()) {
                     changes.push("new credentials stored".into());
                 }
@@ -663,14 +701,14 @@ async fn update(
         return Err(ApiError::Invalid(errors));
     }
     if changes.is_empty() {
-        return Ok(Json(ConnectionView::from(&connection)));
+        return Ok(connection);
     }
     let now = state.clock.now_ms();
     connection.modified_at = now;
     connection.modified_by = Some(caller.user.email.clone());
     state.store.update(&connection, &secrets).await?;
     record(
-        &state,
+        state,
         caller.audit(
             now,
             "connection.edited",
@@ -681,7 +719,7 @@ async fn update(
         ),
     )
     .await;
-    Ok(Json(ConnectionView::from(&connection)))
+    Ok(connection)
 }
 
 /// The connection's sign-in settings with the edit applied (stored secrets fill what was not
@@ -816,7 +854,7 @@ async fn recheck(
 }
 
 /// How a connection is named in messages and the audit log.
-pub(super) fn label(c: &Connection) -> String {
+pub(crate) fn label(c: &Connection) -> String {
     kind_label(&c.kind).replace("legacy connector", &format!("legacy connector {}", c.id))
 }
 
@@ -836,7 +874,7 @@ pub(super) fn outcome(report: &Report) -> String {
 }
 
 /// Writes an audit entry. A failure is logged loudly but does not undo what already happened.
-pub(super) async fn record(state: &AppState, entry: domain::AuditEntry) {
+pub(crate) async fn record(state: &AppState, entry: domain::AuditEntry) {
     if let Err(e) = state.store.record(&entry).await {
         tracing::error!(error = %e, action = %entry.action, "could not write the audit log");
     }

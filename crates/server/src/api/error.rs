@@ -36,7 +36,8 @@ impl ApiError {
         ApiError::Invalid(vec![(field.to_string(), message.into())])
     }
 
-    fn parts(&self) -> (StatusCode, &'static str) {
+    /// The HTTP status and the stable code of this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -83,7 +84,7 @@ pub struct FieldError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.parts();
+        let (status, code) = self.status_and_code();
         let request_id = super::REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
         let mut error = json!({"code": code, "message": self.to_string(), "request_id": request_id});
         if let ApiError::Invalid(fields) = &self {

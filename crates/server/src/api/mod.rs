@@ -7,14 +7,14 @@
 mod accounts;
 mod audit;
 mod auth;
-mod catalog;
-mod connections;
+pub(crate) mod catalog;
+pub(crate) mod connections;
 mod error;
-mod oauth;
-mod session;
+pub(crate) mod oauth;
+pub(crate) mod session;
 mod users;
 
-pub use auth::{Caller, hash_token, new_api_token};
+pub use auth::{Caller, hash_token, new_api_token, random_token, session_cookie as session_id};
 pub use error::{ApiError, ErrorBody};
 
 use axum::Router;
@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(api)
         .merge(oauth::callback_routes())
+        .merge(crate::console::routes())
         .fallback(|| async { ApiError::NotFound.into_response() })
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)

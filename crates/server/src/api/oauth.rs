@@ -42,38 +42,42 @@ pub fn callback_routes() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StartInput {
+pub(crate) struct StartInput {
     /// Unique in the account.
-    name: String,
+    pub name: String,
     /// `production` or `sandbox`.
-    org_type: String,
+    pub org_type: String,
     /// `login`, `test`, or a My Domain URL.
-    login_host: String,
+    pub login_host: String,
     /// The connected app's consumer key and secret.
-    consumer_key: String,
-    consumer_secret: String,
+    pub consumer_key: String,
+    pub consumer_secret: String,
+    /// Test Connection (F11) for OAuth: sign in, run every check step, revoke what Salesforce
+    /// issued, save nothing. The callback answers with the steps.
+    #[serde(default)]
+    pub test_only: bool,
 }
 
 /// A legacy connector's sign-in (F4): no name, it is bound to the system and environment.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ConnectorInput {
+pub(crate) struct ConnectorInput {
     /// env_…: one of the account's environments.
-    environment_id: String,
-    org_type: String,
-    login_host: String,
-    consumer_key: String,
-    consumer_secret: String,
+    pub environment_id: String,
+    pub org_type: String,
+    pub login_host: String,
+    pub consumer_key: String,
+    pub consumer_secret: String,
 }
 
 /// Reconnect (F10) with, optionally, new sign-in settings; left out, the stored ones are used.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReconnectInput {
-    org_type: Option<String>,
-    login_host: Option<String>,
-    consumer_key: Option<String>,
-    consumer_secret: Option<String>,
+pub(crate) struct ReconnectInput {
+    pub org_type: Option<String>,
+    pub login_host: Option<String>,
+    pub consumer_key: Option<String>,
+    pub consumer_secret: Option<String>,
 }
 
 /// What waits, sealed in the store, for the callback.
@@ -91,13 +95,16 @@ struct Pending {
     /// A legacy connector (F4): the system and environment it is for.
     #[serde(default)]
     legacy: Option<(String, String)>,
+    /// Test Connection only: check, revoke, save nothing.
+    #[serde(default)]
+    test_only: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-struct Started {
+pub(crate) struct Started {
     /// Send the admin's browser here: Salesforce's sign-in and approval page.
-    authorize_url: String,
-    expires_at: i64,
+    pub authorize_url: String,
+    pub expires_at: i64,
 }
 
 /// F1: starts an OAuth connection. Returns Salesforce's authorize URL (with `state` and PKCE
@@ -110,8 +117,13 @@ async fn start(
     caller: Caller,
     input: Result<Json<StartInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Started>, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    start_oauth(&state, &caller, input).await.map(Json)
+}
+
+/// F1 start: validates the settings and returns Salesforce's authorize URL.
+pub(crate) async fn start_oauth(state: &AppState, caller: &Caller, input: StartInput) -> Result<Started, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
     let mut errors = Vec::new();
     let (name, org_type, login_host) = parse_basics(&input.name, &input.org_type, &input.login_host, &mut errors);
     if input.consumer_key.trim().is_empty() {
@@ -135,8 +147,9 @@ async fn start(
         verifier: String::new(),
         reconnect: None,
         legacy: None,
+        test_only: input.test_only,
     };
-    begin(&state, &caller, &account, pending).await
+    begin(state, caller, &account, pending).await
 }
 
 /// F4: connects a legacy connector for a system × environment through the same OAuth sign-in.
@@ -154,12 +167,25 @@ async fn start_connector(
     input: Result<Json<ConnectorInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Started>, ApiError> {
     let account = caller.require_connection_admin()?.clone();
-    let system_id = SystemId::parse(&system_id).map_err(|_| ApiError::NotFound)?;
+    let id = SystemId::parse(&system_id).map_err(|_| ApiError::NotFound)?;
+    state.store.system(&account, &id).await?;
+    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    start_legacy(&state, &caller, &system_id, input).await.map(Json)
+}
+
+/// F4 start: a legacy connector's sign-in for one system × environment.
+pub(crate) async fn start_legacy(
+    state: &AppState,
+    caller: &Caller,
+    system_id: &str,
+    input: ConnectorInput,
+) -> Result<Started, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let system_id = SystemId::parse(system_id).map_err(|_| ApiError::NotFound)?;
     let system = state.store.system(&account, &system_id).await?;
     if !state.store.account(&account).await?.connectors_enabled {
         return Err(ApiError::ConnectorsDisabled);
     }
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let mut errors = Vec::new();
     let environment = match EnvironmentId::parse(&input.environment_id) {
         Ok(id) => match state.store.environment(&account, &id).await {
@@ -207,8 +233,9 @@ async fn start_connector(
         verifier: String::new(),
         reconnect: None,
         legacy: Some((system.id.to_string(), environment.id.to_string())),
+        test_only: false,
     };
-    begin(&state, &caller, &account, pending).await
+    begin(state, caller, &account, pending).await
 }
 
 /// Stores the pending sign-in under a fresh state and returns Salesforce's authorize URL.
@@ -217,7 +244,7 @@ async fn begin(
     caller: &Caller,
     account: &domain::AccountId,
     mut pending: Pending,
-) -> Result<Json<Started>, ApiError> {
+) -> Result<Started, ApiError> {
     let login_host = LoginHost::parse(&pending.login_host)?;
     let base = state.urls.base_for(&login_host).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
     state.client.policy().check(&base).map_err(|e| ApiError::invalid("login_host", e.to_string()))?;
@@ -231,7 +258,7 @@ async fn begin(
         .save_oauth_state(&hash_token(&state_token), account, &caller.user.id, &payload, now + STATE_TTL_MS)
         .await?;
     let url = authorize_url(&base, &pending.consumer_key, &state.oauth_callback(), SCOPES, &state_token, &pkce);
-    Ok(Json(Started { authorize_url: url.to_string(), expires_at: now + STATE_TTL_MS }))
+    Ok(Started { authorize_url: url.to_string(), expires_at: now + STATE_TTL_MS })
 }
 
 /// F10 Reconnect: the same OAuth sign-in for an existing connection (optionally with new
@@ -248,13 +275,26 @@ async fn reconnect(
     body: axum::body::Bytes,
 ) -> Result<Json<Started>, ApiError> {
     let account = caller.require_connection_admin()?.clone();
-    let id = ConnectionId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let connection = state.store.get(&account, &id).await?;
+    let parsed = ConnectionId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    state.store.get(&account, &parsed).await?;
     let input: ReconnectInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReconnectInput::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?
     };
+    start_reconnect(&state, &caller, &id, input).await.map(Json)
+}
+
+/// F10 Reconnect start: the stored (or the given) settings, the connection's id in the state.
+pub(crate) async fn start_reconnect(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    input: ReconnectInput,
+) -> Result<Started, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let id = ConnectionId::parse(id).map_err(|_| ApiError::NotFound)?;
+    let connection = state.store.get(&account, &id).await?;
     let AuthMethod::OAuth { consumer_key } = &connection.auth else {
         return Err(ApiError::invalid(
             "auth",
@@ -300,12 +340,13 @@ async fn reconnect(
         verifier: String::new(),
         reconnect: Some(id.to_string()),
         legacy: None,
+        test_only: false,
     };
-    begin(&state, &caller, &account, pending).await
+    begin(state, caller, &account, pending).await
 }
 
 #[derive(Debug, Deserialize)]
-struct CallbackParams {
+pub(crate) struct CallbackParams {
     state: Option<String>,
     code: Option<String>,
     error: Option<String>,
@@ -324,12 +365,99 @@ fn authorize_error(error: &str, description: &str) -> String {
     }
 }
 
+/// What a finished sign-in did.
+#[derive(Debug)]
+pub(crate) enum Finished {
+    Created(domain::Connection),
+    Reconnected(domain::Connection),
+    /// Test Connection: every step's result; nothing saved, nothing left authorized.
+    Tested(Report),
+}
+
+/// The settings a sign-in was started with (never its secret), so a page can offer to start
+/// again with everything the admin typed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SignInContext {
+    pub name: String,
+    pub org_type: Option<OrgType>,
+    pub login_host: String,
+    pub consumer_key: String,
+    pub reconnect: Option<String>,
+    pub legacy: Option<(String, String)>,
+    /// The consumer secret the admin typed, to refill their form after a Test Connection or a
+    /// failed check (only ever shown back to the same signed-in user).
+    pub consumer_secret: Option<ClientSecret>,
+}
+
+/// `/oauth/callback`: browsers (asking for HTML) land on an Admin Center page; API clients
+/// get JSON.
 async fn callback(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
+    signed_in: Result<crate::console::SignedIn, crate::console::NotSignedIn>,
+    headers: axum::http::HeaderMap,
     Query(params): Query<CallbackParams>,
-) -> Result<Response, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
+) -> Response {
+    let html =
+        headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(e) if html => return crate::console::sign_in_first(&e),
+        Err(e) => return e.into_response(),
+    };
+    let (context, result) = finish_oauth(&state, &caller, params).await;
+    if html {
+        return crate::console::oauth_landing(&state, signed_in, context, result).await;
+    }
+    match result {
+        Ok(Finished::Created(connection)) => {
+            (axum::http::StatusCode::CREATED, Json(super::connections::ConnectionView::from(&connection)))
+                .into_response()
+        }
+        Ok(Finished::Reconnected(connection)) => {
+            Json(super::connections::ConnectionView::from(&connection)).into_response()
+        }
+        Ok(Finished::Tested(report)) => {
+            Json(serde_json::json!({"passed": report.passed(), "steps": report.steps, "org": report.org}))
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Finishes an OAuth sign-in: the state (single use, unexpired, this user's), the code
+/// exchange with its signature check, every check step, then save or reconnect.
+pub(crate) async fn finish_oauth(
+    state: &AppState,
+    caller: &Caller,
+    params: CallbackParams,
+) -> (Option<SignInContext>, Result<Finished, ApiError>) {
+    let account = match caller.require_connection_admin() {
+        Ok(a) => a.clone(),
+        Err(e) => return (None, Err(e)),
+    };
+    let pending = match take_pending(state, caller, &account, &params).await {
+        Ok(p) => p,
+        Err(e) => return (None, Err(e)),
+    };
+    let context = SignInContext {
+        name: pending.name.clone(),
+        org_type: Some(pending.org_type),
+        login_host: pending.login_host.clone(),
+        consumer_key: pending.consumer_key.clone(),
+        reconnect: pending.reconnect.clone(),
+        legacy: pending.legacy.clone(),
+        consumer_secret: Some(ClientSecret::new(pending.consumer_secret.clone())),
+    };
+    (Some(context), complete(state, caller, account, pending, params).await)
+}
+
+async fn take_pending(
+    state: &AppState,
+    caller: &Caller,
+    account: &domain::AccountId,
+    params: &CallbackParams,
+) -> Result<Pending, ApiError> {
     let state_token = params
         .state
         .as_deref()
@@ -337,14 +465,23 @@ async fn callback(
         .ok_or_else(|| ApiError::invalid("state", "the callback has no state"))?;
     // Single use, unexpired, and only for whoever started it: a forged, replayed or someone
     // else's state finds nothing.
-    let payload = state.store.take_oauth_state(&hash_token(state_token), &account, &caller.user.id, state.clock.now_ms()).await.map_err(|e| match e {
+    let payload = state.store.take_oauth_state(&hash_token(state_token), account, &caller.user.id, state.clock.now_ms()).await.map_err(|e| match e {
         store::StoreError::NotFound => ApiError::invalid(
             "state",
             "this sign-in is not valid any more: it was already used, it expired (10 minutes), or another user started it. Start again.",
         ),
         other => other.into(),
     })?;
-    let pending: Pending = serde_json::from_str(&payload).map_err(|_| ApiError::Internal)?;
+    serde_json::from_str(&payload).map_err(|_| ApiError::Internal)
+}
+
+async fn complete(
+    state: &AppState,
+    caller: &Caller,
+    account: domain::AccountId,
+    pending: Pending,
+    params: CallbackParams,
+) -> Result<Finished, ApiError> {
     if let Some(error) = params.error.as_deref() {
         return Err(ApiError::invalid(
             "authorize",
@@ -367,7 +504,29 @@ async fn callback(
         };
     if let Some(id) = &pending.reconnect {
         let settings = (pending.org_type, login_host, pending.consumer_key.clone(), secret);
-        return finish_reconnect(&state, &caller, &account, id, &base, settings, report, token).await;
+        let connection = finish_reconnect(state, caller, &account, id, &base, settings, report, token).await?;
+        return Ok(Finished::Reconnected(connection));
+    }
+    if pending.test_only {
+        if let Some(token) = &token {
+            let revoke =
+                token.refresh_token.as_ref().map(|r| r.expose_secret()).unwrap_or(token.access_token.expose_secret());
+            let _ = state.client.revoke(&base, revoke).await;
+        }
+        let outcome = outcome(&report);
+        record(
+            state,
+            caller.audit(
+                state.clock.now_ms(),
+                "connection.tested",
+                "connection",
+                None,
+                Some(&pending.name),
+                Some(outcome),
+            ),
+        )
+        .await;
+        return Ok(Finished::Tested(report));
     }
     let kind = match &pending.legacy {
         Some((system, environment)) => ConnectionKind::Legacy {
@@ -395,7 +554,7 @@ async fn callback(
     if !report.passed() {
         let outcome = outcome(&report);
         record(
-            &state,
+            state,
             caller.audit(
                 state.clock.now_ms(),
                 "connection.oauth_failed",
@@ -407,7 +566,8 @@ async fn callback(
         )
         .await;
     }
-    save_new(&state, &caller, account, valid, report, token).await
+    let connection = save_new(state, caller, account, valid, report, token).await?;
+    Ok(Finished::Created(connection))
 }
 
 /// Replaces a connection's tokens (and the sign-in settings used) after a passing check, if
@@ -422,7 +582,7 @@ async fn finish_reconnect(
     (org_type, login_host, consumer_key, secret): (OrgType, LoginHost, String, ClientSecret),
     report: Report,
     token: Option<salesforce::TokenResponse>,
-) -> Result<Response, ApiError> {
+) -> Result<domain::Connection, ApiError> {
     // Whatever goes wrong below, tokens Salesforce just issued must not stay authorized.
     let revoke = |token: &Option<salesforce::TokenResponse>| {
         let refresh = token.as_ref().and_then(|t| t.refresh_token.as_ref()).map(|r| r.expose_secret().to_string());
@@ -506,5 +666,5 @@ async fn finish_reconnect(
         ),
     )
     .await;
-    Ok(Json(super::connections::ConnectionView::from(&connection)).into_response())
+    Ok(connection)
 }

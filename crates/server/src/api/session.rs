@@ -75,9 +75,32 @@ async fn sign_in(
     body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    let password = Password::new(body.password);
+    let (user, id, csrf) = open_session(&state, body.email.trim(), Password::new(body.password), None).await?;
+    let mut response = SessionView::new(&user, csrf).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&state, &id)?);
+    Ok(response)
+}
+
+/// The `Set-Cookie` value for a new session.
+pub(crate) fn session_cookie_header(state: &AppState, id: &str) -> Result<HeaderValue, ApiError> {
+    cookie(state, id, SESSION_TTL_MS / 1000)
+}
+
+/// The `Set-Cookie` value that ends a session.
+pub(crate) fn cleared_session_cookie(state: &AppState) -> Result<HeaderValue, ApiError> {
+    cookie(state, "", 0)
+}
+
+/// Checks the password (argon2id; a missing user costs the same time as a wrong password) and
+/// opens a session: returns the user, the session id (for the cookie) and its CSRF token.
+pub(crate) async fn open_session(
+    state: &AppState,
+    email: &str,
+    password: Password,
+    remote_addr: Option<String>,
+) -> Result<(domain::User, String, String), ApiError> {
     let wrong = || ApiError::Unauthorized;
-    let (user, stored) = match state.store.credentials(body.email.trim()).await {
+    let (user, stored) = match state.store.credentials(email).await {
         Ok(found) => found,
         Err(store::StoreError::NotFound) => {
             crate::password::verify_dummy(&password);
@@ -100,15 +123,13 @@ async fn sign_in(
     let csrf = random_token()?;
     let now = state.clock.now_ms();
     state.store.create_session(&hash_token(&id), &user.id, &csrf, now, now + SESSION_TTL_MS).await?;
-    let caller = Caller { user: user.clone(), remote_addr: None, via: domain::ActorKind::User };
+    let caller = Caller { user: user.clone(), remote_addr, via: domain::ActorKind::User };
     super::connections::record(
-        &state,
+        state,
         caller.audit(now, "session.signed_in", "user", Some(user.id.as_str()), Some(&user.email), None),
     )
     .await;
-    let mut response = SessionView::new(&user, csrf).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie(&state, &id, SESSION_TTL_MS / 1000)?);
-    Ok(response)
+    Ok((user, id, csrf))
 }
 
 /// The current browser session and its CSRF token.

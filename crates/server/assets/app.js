@@ -1,0 +1,65 @@
+// Lightbridge Admin Center: small enhancements on top of pages that work without script.
+(function () {
+  "use strict";
+
+  // F7: search as you type (debounced); the URL keeps the search so it can be bookmarked.
+  const search = document.querySelector("[data-live-search]");
+  const results = document.getElementById("results");
+  if (search && results) {
+    let timer = null;
+    let seq = 0;
+    search.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(async function () {
+        const form = search.form;
+        const params = new URLSearchParams(new FormData(form));
+        if (!search.value.trim()) params.delete("search");
+        const url = form.action.replace(/^https?:\/\/[^/]+/, "") + (params.toString() ? "?" + params : "");
+        const mine = ++seq;
+        const response = await fetch(url + (url.includes("?") ? "&" : "?") + "partial=1", { credentials: "same-origin" });
+        if (mine !== seq || !response.ok) return;
+        results.innerHTML = await response.text();
+        history.replaceState(null, "", url);
+        for (const link of document.querySelectorAll("[data-export]")) {
+          const u = new URL(link.href);
+          if (search.value.trim()) u.searchParams.set("search", search.value.trim()); else u.searchParams.delete("search");
+          link.href = u.pathname + u.search;
+        }
+      }, 250);
+    });
+  }
+
+  // F11: the connection name is checked as it is typed.
+  const name = document.querySelector("[data-name-check]");
+  if (name) {
+    const error = document.getElementById("name-error");
+    let timer = null;
+    name.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(async function () {
+        const params = new URLSearchParams({ name: name.value });
+        if (name.dataset.nameCheck) params.set("except", name.dataset.nameCheck);
+        const response = await fetch("/connections/salesforce/name-available?" + params, { credentials: "same-origin" });
+        if (!response.ok) return;
+        const answer = await response.json();
+        error.textContent = answer.available ? "" : answer.message;
+        name.closest(".field").classList.toggle("invalid", !answer.available);
+        name.setAttribute("aria-invalid", answer.available ? "false" : "true");
+      }, 300);
+    });
+  }
+
+  // Menus close with Escape and when focus or a click goes elsewhere.
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    for (const open of document.querySelectorAll("details.menu[open]")) {
+      open.removeAttribute("open");
+      open.querySelector("summary").focus();
+    }
+  });
+  document.addEventListener("click", function (e) {
+    for (const open of document.querySelectorAll("details.menu[open]")) {
+      if (!open.contains(e.target)) open.removeAttribute("open");
+    }
+  });
+})();

@@ -1,0 +1,137 @@
+//! The Admin Center in a real browser (issue #4): headless Chromium, driven through
+//! chromedriver, against the app and the Salesforce org emulator on port 0. The screenshots
+//! in `docs/screenshots/` come from these tests (`UPDATE_SCREENSHOTS=1`).
+
+mod common;
+#[path = "common/webdriver.rs"]
+mod webdriver;
+
+use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
+use webdriver::Browser;
+
+async fn sign_in(browser: &Browser, app: &TestApp, label: &str) {
+    browser.goto(&format!("{}/", app.base)).await;
+    browser.wait_for_url(|u| u.contains("/signin")).await;
+    browser.type_into("#email", &format!("{label}@lightbridge.test")).await;
+    browser.type_into("#password", &format!("password-{label}")).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url(|u| u.contains("/integrations")).await;
+}
+
+/// On the emulator's Salesforce pages: sign in as `username`, then Allow.
+async fn salesforce_sign_in(browser: &Browser, username: &str) {
+    browser.wait_for_url(|u| u.contains("/services/oauth2/authorize")).await;
+    browser.type_into("#username", username).await;
+    browser.type_into("#password", "emulator").await;
+    browser.click("#Login").await;
+    browser.click("#oaapprove").await;
+}
+
+async fn fill_oauth_form(browser: &Browser, name: &str) {
+    browser.type_into("#name", name).await;
+    browser.click("input[name=org_type][value=production]").await;
+    browser.click("input[name=login_host][value=login]").await;
+    browser.click("input[name=method][value=oauth]").await;
+    browser.type_into("#consumer_key", OAUTH_KEY).await;
+    browser.type_into("#consumer_secret", OAUTH_SECRET).await;
+}
+
+#[tokio::test]
+async fn an_admin_connects_an_org_tests_saves_searches_and_deletes_in_the_browser() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+
+    // Sign-in page, then the Integration Center offers Setup while there is no connection (F5).
+    browser.goto(&format!("{}/signin", app.base)).await;
+    browser.find("#email").await;
+    browser.screenshot("signin").await;
+    sign_in(&browser, &app, "admin_a").await;
+    let tile = browser.text(".tile").await;
+    assert!(tile.contains("Salesforce") && tile.contains("Setup"), "{tile}");
+    browser.screenshot("integration-center").await;
+    browser.click(".tile a.button").await;
+    browser.wait_for_url(|u| u.ends_with("/connections/salesforce")).await;
+    assert!(browser.text(".empty-state").await.contains("No Salesforce connections yet"));
+
+    // F11: Test Connection through Salesforce's sign-in, as a user without Customize Application.
+    browser.click("a.button.primary[href='/connections/salesforce/new']").await;
+    fill_oauth_form(&browser, "Acme via OAuth").await;
+    browser.screenshot("connection-page").await;
+    browser.click("button[name=action][value=test]").await;
+    salesforce_sign_in(&browser, "editor@acme.test").await;
+    let steps = browser.wait_for_text(".steps", |t| t.contains("Customize Application")).await;
+    assert!(steps.contains("found a problem"), "{steps}");
+    let failed = browser.text(".step-failed").await;
+    assert!(failed.contains("Customize Application permission") && failed.contains("How to fix"), "{failed}");
+    assert_eq!(
+        browser.script("return document.getElementById('name').value").await,
+        "Acme via OAuth",
+        "what was typed stays"
+    );
+    browser.screenshot("test-connection-failed").await;
+
+    // The admin passes every step; nothing has been saved yet.
+    browser.click("button[name=action][value=test]").await;
+    salesforce_sign_in(&browser, "admin@acme.test").await;
+    let steps = browser.wait_for_text(".steps", |t| t.contains("passed")).await;
+    assert!(steps.contains("Test Connection passed") && !steps.contains("failed"), "{steps}");
+    let (_, listed) = app.call("admin_a", reqwest::Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 0, "Test Connection saves nothing");
+
+    // Save: through the sign-in and back to the table, the new row highlighted (F6, F10).
+    browser.click("button[name=action][value=save]").await;
+    salesforce_sign_in(&browser, "admin@acme.test").await;
+    browser.wait_for_url(|u| u.contains("/connections/salesforce?highlight=conn_")).await;
+    assert!(browser.text(".flash-success").await.contains("saved"));
+    let row = browser.text("tr.highlight").await;
+    for expected in ["Acme via OAuth", "conn_", "Production", "Acme Production", "admin@acme.test"] {
+        assert!(row.contains(expected), "{expected} missing from the row: {row}");
+    }
+    let headers = browser.texts("thead th").await;
+    assert_eq!(headers.len(), 10, "nine columns and the actions: {headers:?}");
+    browser.screenshot("connections-table").await;
+
+    // F7: search by email narrows as you type, and the URL keeps it.
+    browser.type_into("#search", "nobody@else").await;
+    browser.wait_for_text("#results", |t| t.contains("No connection matches")).await;
+    assert!(browser.url().await.contains("search=nobody"));
+    browser.type_into("#search", "ADMIN@acme").await;
+    browser.wait_for_text("#results", |t| t.contains("Acme via OAuth")).await;
+
+    // F10 Delete: a confirmation naming the connection, then the revoke at Salesforce.
+    app.em.clear_requests();
+    browser.click("tr.highlight a.danger, tbody tr a.danger").await;
+    let confirm = browser.text(".confirm").await;
+    assert!(confirm.contains("Acme via OAuth") && confirm.contains("revoke"), "{confirm}");
+    browser.click(".confirm button.danger").await;
+    browser.wait_for_text(".flash", |t| t.contains("revoked")).await;
+    assert!(
+        app.em.requests().iter().any(|r| r.path.ends_with("/services/oauth2/revoke") && r.status == 200),
+        "the emulator saw the revoke"
+    );
+    assert!(browser.text("main").await.contains("No Salesforce connections yet"));
+}
+
+#[tokio::test]
+async fn viewers_see_no_changing_controls_and_pages_need_a_session() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Acme JWT", "admin@acme.test"))).await;
+    // Without a session every page sends the browser to sign in, and back afterwards.
+    browser.goto(&format!("{}/connections/salesforce", app.base)).await;
+    browser.wait_for_url(|u| u.contains("/signin?next=%2Fconnections%2Fsalesforce")).await;
+    browser.type_into("#email", "viewer_a@lightbridge.test").await;
+    browser.type_into("#password", "password-viewer_a").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url(|u| u.ends_with("/connections/salesforce")).await;
+    let main = browser.text("main").await;
+    assert!(main.contains("Acme JWT"), "{main}");
+    assert!(browser.try_find("a[href='/connections/salesforce/new']").await.is_none(), "no Add for viewers");
+    assert!(browser.try_find("a.danger").await.is_none(), "no Delete for viewers");
+    assert!(browser.try_find("tbody a.button").await.is_some(), "View stays");
+    // The narrow layout keeps the table usable (it scrolls inside its frame).
+    browser.set_width(390, 844).await;
+    let overflow = browser.script("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
+    assert_eq!(overflow, true, "the page itself does not scroll sideways at 390 px");
+    browser.screenshot("connections-table-390px").await;
+}
