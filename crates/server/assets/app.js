@@ -59,7 +59,8 @@
   });
   document.addEventListener("click", function (e) {
     for (const open of document.querySelectorAll("details.menu[open]")) {
-      if (!open.contains(e.target)) open.removeAttribute("open");
+      // A click elsewhere, or on a download link in the menu, closes it.
+      if (!open.contains(e.target) || e.target.closest("a[download]")) open.removeAttribute("open");
     }
   });
 })();

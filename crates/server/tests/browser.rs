@@ -27,6 +27,24 @@ async fn salesforce_sign_in(browser: &Browser, username: &str) {
     browser.click("#oaapprove").await;
 }
 
+/// Opens an XLSX with openpyxl (from `compat/install.sh`), as a spreadsheet program would:
+/// the header row, the data rows, and the Python type of each cell of the first row.
+fn read_xlsx(path: &std::path::Path) -> serde_json::Value {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/.venv/bin/python");
+    let script = r#"
+import json, sys, openpyxl
+ws = openpyxl.load_workbook(sys.argv[1]).active
+rows = [[c.value for c in r] for r in ws.iter_rows()]
+print(json.dumps({"headers": rows[0], "rows": [[str(v) if v is not None else None for v in r] for r in rows[1:]],
+                  "types": [type(v).__name__ for v in rows[1]] if len(rows) > 1 else []}))
+"#;
+    let out = std::process::Command::new(&python).args(["-c", script]).arg(path).output().unwrap_or_else(|e| {
+        panic!("openpyxl is needed to check the XLSX export: run compat/install.sh ({}: {e})", python.display())
+    });
+    assert!(out.status.success(), "openpyxl could not open the export: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
 async fn fill_oauth_form(browser: &Browser, name: &str) {
     browser.type_into("#name", name).await;
     browser.click("input[name=org_type][value=production]").await;
@@ -90,6 +108,37 @@ async fn an_admin_connects_an_org_tests_saves_searches_and_deletes_in_the_browse
     let headers = browser.texts("thead th").await;
     assert_eq!(headers.len(), 10, "nine columns and the actions: {headers:?}");
     browser.screenshot("connections-table").await;
+
+    // F9 Manage columns: hide "Created by"; the table and both exports leave it out.
+    browser.click("details[data-columns] summary").await;
+    browser.screenshot("manage-columns").await;
+    browser.click("input[name=columns][value=created_by]").await;
+    browser.click("details[data-columns] button.primary").await;
+    browser.wait_for_text(".flash-success", |t| t.contains("Columns updated")).await;
+    let headers = browser.texts("thead th").await;
+    assert!(!headers.iter().any(|h| h.contains("Created by")) && headers.len() == 9, "{headers:?}");
+    // F8 Export: CSV and XLSX of what the table shows.
+    let csv_url = browser.script("return document.querySelector('[data-export=csv]').href").await;
+    assert!(csv_url.as_str().unwrap_or_default().contains("format=csv"));
+    browser.click("details.menu:not([data-columns]) summary").await;
+    browser.click("[data-export=csv]").await;
+    let csv = std::fs::read_to_string(browser.downloaded(".csv").await).expect("csv");
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("Connection ID,Environment,Account name,Creation date") && !header.contains("Created by"),
+        "{header}"
+    );
+    let first = lines.next().expect("a row");
+    assert!(first.contains("Production") && first.contains("Acme Production"), "{first}");
+    browser.click("details.menu:not([data-columns]) summary").await;
+    browser.click("[data-export=xlsx]").await;
+    let xlsx = browser.downloaded(".xlsx").await;
+    let read = read_xlsx(&xlsx);
+    assert_eq!(read["headers"][2], "Account name", "{read}");
+    assert_eq!(read["rows"][0][2], "Acme Production", "{read}");
+    assert_eq!(read["types"][3], "datetime", "creation date is a real date: {read}");
+    assert!(!read["headers"].to_string().contains("Created by"), "{read}");
 
     // F7: search by email narrows as you type, and the URL keeps it.
     browser.type_into("#search", "nobody@else").await;

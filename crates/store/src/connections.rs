@@ -82,6 +82,13 @@ pub trait ConnectionStore: Send + Sync {
         id: &ConnectionId,
     ) -> impl Future<Output = Result<Connection, StoreError>> + Send;
     fn list(&self, account: &AccountId, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    /// Every row matching the query's search, in its order (limit and offset are ignored), read
+    /// by one query and handed over as it is read: exports (F8) never hold the table in memory.
+    fn stream<'a>(
+        &'a self,
+        account: &'a AccountId,
+        query: &ListQuery,
+    ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a;
     /// Whether a new connection's name is used in the account (any case), leaving out `except`.
     fn name_taken(
         &self,

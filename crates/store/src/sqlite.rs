@@ -116,6 +116,31 @@ fn instance(url: &str) -> &str {
     url.trim_end_matches('/')
 }
 
+/// The WHERE filter, the bound search term and the ORDER BY of a table query (F6, F7). Only
+/// constants and enum-chosen text go into the SQL; every value the caller gave is bound.
+fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
+    let term = q.search.as_deref().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
+    // Three characters or more: the trigram index finds the rows (an exact, case-folded
+    // substring match of the quoted phrase). Shorter terms scan with LIKE.
+    let (filter, search) = match term {
+        Some(t) if t.chars().count() >= 3 => (
+            // `+account_id` keeps the planner from walking the account's index: it starts
+            // from the (few) matches instead.
+            "+account_id = ? AND seq IN (SELECT rowid FROM connections_search WHERE connections_search MATCH ?)",
+            Some(format!("\"{}\"", t.replace('"', "\"\""))),
+        ),
+        Some(t) => ("account_id = ? AND search_text LIKE ? ESCAPE '\\'", Some(like_pattern(&t))),
+        None => ("account_id = ?", None),
+    };
+    let direction = if q.descending { "DESC" } else { "ASC" };
+    let order = match q.sort {
+        SortKey::CreatedAt => format!("created_at {direction}, id {direction}"),
+        SortKey::ModifiedAt => format!("modified_at {direction}, id {direction}"),
+        SortKey::AccountName => format!("org_name COLLATE NOCASE {direction}, id {direction}"),
+    };
+    (filter, search, order)
+}
+
 fn search_text(c: &Connection) -> String {
     let org = c.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or_default();
     format!("{} {} {}", org, c.created_by.as_deref().unwrap_or_default(), c.modified_by.as_deref().unwrap_or_default())
@@ -356,25 +381,7 @@ impl ConnectionStore for SqliteStore {
     }
 
     async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
-        let term = q.search.as_deref().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
-        // Three characters or more: the trigram index finds the rows (an exact, case-folded
-        // substring match of the quoted phrase). Shorter terms scan with LIKE.
-        let (filter, search) = match term {
-            Some(t) if t.chars().count() >= 3 => (
-                // `+account_id` keeps the planner from walking the account's index: it starts
-                // from the (few) matches instead.
-                "+account_id = ? AND seq IN (SELECT rowid FROM connections_search WHERE connections_search MATCH ?)",
-                Some(format!("\"{}\"", t.replace('"', "\"\""))),
-            ),
-            Some(t) => ("account_id = ? AND search_text LIKE ? ESCAPE '\\'", Some(like_pattern(&t))),
-            None => ("account_id = ?", None),
-        };
-        let direction = if q.descending { "DESC" } else { "ASC" };
-        let order = match q.sort {
-            SortKey::CreatedAt => format!("created_at {direction}, id {direction}"),
-            SortKey::ModifiedAt => format!("modified_at {direction}, id {direction}"),
-            SortKey::AccountName => format!("org_name COLLATE NOCASE {direction}, id {direction}"),
-        };
+        let (filter, search, order) = list_clauses(q);
         let limit = q.limit.clamp(1, 500);
         // Only constants and the enum-chosen ORDER BY above go into the SQL text; every value
         // the caller gave is bound.
@@ -397,6 +404,21 @@ impl ConnectionStore for SqliteStore {
         let rows = rows_query.bind(i64::from(limit)).bind(i64::from(q.offset)).fetch_all(&self.pool).await?;
         let total = count_query.fetch_one(&self.pool).await?;
         Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        account: &'a AccountId,
+        q: &ListQuery,
+    ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a {
+        use futures_util::StreamExt;
+        let (filter, search, order) = list_clauses(q);
+        let sql = AssertSqlSafe(format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order}"));
+        let mut query = sqlx::query(sql).bind(account.as_str());
+        if let Some(pattern) = search {
+            query = query.bind(pattern);
+        }
+        query.fetch(&self.pool).map(|row| row.map_err(StoreError::from).and_then(|r| row_to_connection(&r)))
     }
 
     async fn name_taken(

@@ -128,6 +128,17 @@ async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId
     let names: Vec<_> =
         next.rows.iter().map(|c| c.org.as_ref().map(|o| o.org_name.clone()).unwrap_or_default()).collect();
     assert_eq!(names, ["Globex", "Initech"]);
+    // The export stream: every matching row, in the same order, whatever the limit says.
+    use futures_util::StreamExt;
+    let streamed: Vec<_> = store
+        .stream(a, &ListQuery { sort: SortKey::AccountName, limit: 1, ..Default::default() })
+        .map(|r| r.expect("row").org.map(|o| o.org_name).unwrap_or_default())
+        .collect()
+        .await;
+    assert_eq!(streamed, ["ACME corp", "Acme labs", "Globex", "Initech"]);
+    let searched: Vec<_> =
+        store.stream(a, &ListQuery { search: Some("acme".into()), ..Default::default() }).collect().await;
+    assert_eq!(searched.len(), 2);
     let newest = store.list(a, &ListQuery { descending: true, limit: 1, ..Default::default() }).await.expect("list");
     assert_eq!(newest.rows[0].created_at, 13);
     // The search index follows edits and deletes.

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(TABLE, get(table))
         .route("/connections/salesforce/columns", post(save_columns))
+        .route("/connections/salesforce/export", get(super::export::connections))
         .route("/connections/salesforce/new", get(new_form).post(submit_new))
         .route("/connections/salesforce/name-available", get(name_available))
         .route("/connections/salesforce/{id}", get(show).post(submit_edit))
@@ -63,24 +64,39 @@ pub async fn visible_columns(state: &AppState, user: &domain::UserId) -> Result<
     })
 }
 
-/// One cell's text as the table and the exports show it: empty where the column does not
-/// apply to the row's kind (F6).
-pub fn cell_text(c: &Connection, key: &str) -> String {
+/// One cell's value: empty where the column does not apply to the row's kind (F6).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellValue {
+    Text(String),
+    /// Milliseconds since the epoch: real dates in XLSX.
+    Date(i64),
+}
+
+pub fn cell_value(c: &Connection, key: &str) -> CellValue {
     let legacy = c.is_legacy();
+    let text = |s: &str| CellValue::Text(s.to_string());
     match key {
-        "connection_id" => c.id.to_string(),
-        "environment" => c.org_type.label().to_string(),
-        "account_name" => c.org.as_ref().map(|o| o.org_name.clone()).unwrap_or_default(),
-        "created_at" if !legacy => date(c.created_at),
-        "created_by" => c.created_by.clone().unwrap_or_default(),
-        "last_modified_at" if !legacy => date(c.modified_at),
-        "last_modified_by" if !legacy => c.modified_by.clone().unwrap_or_default(),
-        "connection_status" if legacy => c.status.label().to_string(),
+        "connection_id" => CellValue::Text(c.id.to_string()),
+        "environment" => text(c.org_type.label()),
+        "account_name" => CellValue::Text(c.org.as_ref().map(|o| o.org_name.clone()).unwrap_or_default()),
+        "created_at" if !legacy => CellValue::Date(c.created_at),
+        "created_by" => CellValue::Text(c.created_by.clone().unwrap_or_default()),
+        "last_modified_at" if !legacy => CellValue::Date(c.modified_at),
+        "last_modified_by" if !legacy => CellValue::Text(c.modified_by.clone().unwrap_or_default()),
+        "connection_status" if legacy => text(c.status.label()),
         "activity_status" => match c.kind {
-            ConnectionKind::Legacy { active, .. } => if active { "Active" } else { "Inactive" }.to_string(),
-            ConnectionKind::New { .. } => String::new(),
+            ConnectionKind::Legacy { active, .. } => text(if active { "Active" } else { "Inactive" }),
+            ConnectionKind::New { .. } => text(""),
         },
-        _ => String::new(),
+        _ => text(""),
+    }
+}
+
+/// One cell's text as the table shows it.
+pub fn cell_text(c: &Connection, key: &str) -> String {
+    match cell_value(c, key) {
+        CellValue::Text(t) => t,
+        CellValue::Date(ms) => date(ms),
     }
 }
 

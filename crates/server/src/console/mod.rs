@@ -4,6 +4,7 @@
 //! are embedded in the binary: nothing is loaded from elsewhere.
 
 pub(crate) mod connections;
+mod export;
 mod integrations;
 mod signin;
 

@@ -1,0 +1,237 @@
+//! F8 Export: what the table shows — the current search and sort, the user's visible columns
+//! in their order, every page — as CSV or XLSX. Rows are streamed from one database query;
+//! CSV goes out as it is written, XLSX is built in constant-memory mode (rows go to a temporary
+//! file) and sent when complete. Cells that a spreadsheet could run as a formula (starting with
+//! `=`, `+`, `-`, `@`, tab or carriage return) are neutralized with a leading `'` in both.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use domain::{AccountId, Connection};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use store::{AuditStore, ConnectionStore, ListQuery, SqliteStore};
+
+use super::connections::{COLUMNS, CellValue, TableParams, cell_value, visible_columns};
+use super::{PageResult, SignedIn};
+use crate::AppState;
+use crate::api::ApiError;
+
+/// Rows buffered before a CSV chunk goes out.
+const CSV_CHUNK_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct ExportParams {
+    format: Option<String>,
+    #[serde(flatten)]
+    table: TableParams,
+}
+
+/// Text a spreadsheet would not run: a leading `'` before `=`, `+`, `-`, `@`, tab, CR.
+pub fn neutralize(text: &str) -> Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+fn header_label(key: &str) -> &'static str {
+    COLUMNS.iter().find(|(k, _)| *k == key).map(|(_, label)| *label).unwrap_or("")
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC): what both Excel and LibreOffice read as a date in CSV.
+fn csv_date(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
+pub async fn connections(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(params): Query<ExportParams>,
+) -> PageResult {
+    let account = signed_in.caller.account()?.clone();
+    let columns = visible_columns(&state, &signed_in.caller.user.id).await?;
+    let query = ListQuery {
+        search: params.table.search(),
+        sort: params.table.sort_key(),
+        descending: params.table.descending(),
+        ..Default::default()
+    };
+    let format = match params.format.as_deref() {
+        Some("xlsx") => "xlsx",
+        Some("csv") | None => "csv",
+        Some(other) => return Err(ApiError::invalid("format", format!("{other:?} is not csv or xlsx")).into()),
+    };
+    let entry = signed_in.caller.audit(
+        state.clock.now_ms(),
+        "connections.exported",
+        "connection",
+        None,
+        None,
+        Some(format!("{format}, columns {}", columns.join(", "))),
+    );
+    if let Err(e) = state.store.record(&entry).await {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+    let day = super::date(state.clock.now_ms()).chars().take(10).collect::<String>();
+    let (content_type, body) = if format == "xlsx" {
+        let bytes = xlsx(state.store.clone(), account, query, columns).await?;
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Body::from(bytes))
+    } else {
+        ("text/csv; charset=utf-8", csv_stream(state.store.clone(), account, query, columns))
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"salesforce-connections-{day}.{format}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+/// The CSV, written chunk by chunk as rows arrive from the database.
+pub fn csv_stream(store: Arc<SqliteStore>, account: AccountId, query: ListQuery, columns: Vec<&'static str>) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    tokio::spawn(async move {
+        // A byte-order mark, so Excel reads the file as UTF-8, then the header row.
+        let mut buffer: Vec<u8> = "\u{feff}".as_bytes().to_vec();
+        write_records(&mut buffer, std::iter::once(columns.iter().map(|k| header_label(k).to_string()).collect()));
+        let mut rows = std::pin::pin!(store.stream(&account, &query));
+        let mut batch: Vec<Vec<String>> = Vec::with_capacity(256);
+        loop {
+            let next = rows.next().await;
+            match &next {
+                Some(Ok(connection)) => batch.push(columns.iter().map(|k| csv_cell(connection, k)).collect()),
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "export stopped: the database failed");
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    return;
+                }
+                None => {}
+            }
+            if batch.len() == 256 || next.is_none() {
+                write_records(&mut buffer, batch.drain(..));
+            }
+            if buffer.len() >= CSV_CHUNK_BYTES || (next.is_none() && !buffer.is_empty()) {
+                let chunk = std::mem::replace(&mut buffer, Vec::with_capacity(CSV_CHUNK_BYTES * 2));
+                if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                    return; // the client went away
+                }
+            }
+            if next.is_none() {
+                return;
+            }
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }))
+}
+
+/// Appends CSV records (RFC 4180 quoting) to `buffer`.
+fn write_records(buffer: &mut Vec<u8>, records: impl Iterator<Item = Vec<String>>) {
+    let mut out = csv::Writer::from_writer(buffer);
+    for record in records {
+        if let Err(e) = out.write_record(&record) {
+            tracing::error!(error = %e, "could not write a CSV record");
+        }
+    }
+    let _ = out.flush();
+}
+
+fn csv_cell(c: &Connection, key: &str) -> String {
+    match cell_value(c, key) {
+        CellValue::Text(t) => neutralize(&t).into_owned(),
+        CellValue::Date(ms) => csv_date(ms),
+    }
+}
+
+/// The XLSX: one sheet, a bold header row with a filter, dates as real dates.
+pub async fn xlsx(
+    store: Arc<SqliteStore>,
+    account: AccountId,
+    query: ListQuery,
+    columns: Vec<&'static str>,
+) -> Result<Vec<u8>, ApiError> {
+    let runtime = tokio::runtime::Handle::current();
+    let built = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+        let mut workbook = Workbook::new();
+        let bold = Format::new().set_bold();
+        let date_format = Format::new().set_num_format("yyyy-mm-dd hh:mm");
+        let sheet = workbook.add_worksheet_with_constant_memory().map_err(|e| e.to_string())?;
+        sheet.set_name("Salesforce connections").map_err(|e| e.to_string())?;
+        for (col, key) in columns.iter().enumerate() {
+            let col = col as u16;
+            sheet.write_string_with_format(0, col, header_label(key), &bold).map_err(|e| e.to_string())?;
+            let width = match *key {
+                "connection_id" => 38.0,
+                "created_at" | "last_modified_at" => 18.0,
+                "created_by" | "last_modified_by" | "account_name" => 30.0,
+                _ => 16.0,
+            };
+            sheet.set_column_width(col, width).map_err(|e| e.to_string())?;
+        }
+        let mut rows = std::pin::pin!(store.stream(&account, &query));
+        let mut row_no: u32 = 0;
+        while let Some(row) = runtime.block_on(rows.next()) {
+            let connection = row.map_err(|e| e.to_string())?;
+            row_no += 1;
+            for (col, key) in columns.iter().enumerate() {
+                let col = col as u16;
+                match cell_value(&connection, key) {
+                    CellValue::Text(t) if t.is_empty() => {}
+                    CellValue::Text(t) => {
+                        sheet.write_string(row_no, col, neutralize(&t).as_ref()).map_err(|e| e.to_string())?;
+                    }
+                    CellValue::Date(ms) => {
+                        let when = ExcelDateTime::from_timestamp(ms / 1000).map_err(|e| e.to_string())?;
+                        sheet
+                            .write_datetime_with_format(row_no, col, &when, &date_format)
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+        }
+        if !columns.is_empty() {
+            sheet.autofilter(0, 0, row_no, columns.len() as u16 - 1).map_err(|e| e.to_string())?;
+        }
+        sheet.set_freeze_panes(1, 0).map_err(|e| e.to_string())?;
+        workbook.save_to_buffer().map_err(|e| e.to_string())
+    })
+    .await;
+    match built {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the XLSX export failed");
+            Err(ApiError::Internal)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the XLSX export task failed");
+            Err(ApiError::Internal)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_cells_are_neutralized_and_others_are_not() {
+        for bad in ["=SUM(A1)", "+1", "-2", "@cmd", "\tx", "\rx"] {
+            assert_eq!(neutralize(bad), format!("'{bad}"), "{bad:?}");
+        }
+        for fine in ["Acme", "a=b", "", "1-2"] {
+            assert_eq!(neutralize(fine), fine);
+        }
+    }
+}
