@@ -184,3 +184,77 @@ async fn viewers_see_no_changing_controls_and_pages_need_a_session() {
     assert_eq!(overflow, true, "the page itself does not scroll sideways at 390 px");
     browser.screenshot("connections-table-390px").await;
 }
+
+#[tokio::test]
+async fn the_connectors_tab_binds_a_legacy_connector_that_logs_out_and_reconnects_with_the_same_id() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    sign_in(&browser, &app, "admin_a").await;
+    // A system, added on the Systems page.
+    browser.goto(&format!("{}/systems", app.base)).await;
+    browser.type_into("#system-name", "Sales Cloud (Lightning)").await;
+    browser.click("form[action='/systems'] button").await;
+    browser.wait_for_text(".flash-success", |t| t.contains("Sales Cloud (Lightning)")).await;
+    browser.click("a[href$='/connectors']").await;
+    // Off until the operator enables it: the tab says so and offers nothing else (F4).
+    let off = browser.text("main").await;
+    assert!(off.contains("Connectors are not enabled"), "{off}");
+    assert!(
+        browser.try_find("tbody").await.is_none() && browser.try_find("a[href*='connect=']").await.is_none(),
+        "nothing else"
+    );
+    let account = app.accounts["A"].to_string();
+    let (status, _) = app
+        .call(
+            "operator",
+            reqwest::Method::PUT,
+            &format!("/accounts/{account}/connectors"),
+            Some(serde_json::json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    browser.goto(&browser.url().await).await;
+    let environments = browser.texts("tbody th[scope=row]").await;
+    assert_eq!(environments, ["Production", "Test", "Sandbox"]);
+    browser.click("tr[data-environment=Production] a.button.primary").await;
+    browser.type_into("#consumer_key", OAUTH_KEY).await;
+    browser.type_into("#consumer_secret", OAUTH_SECRET).await;
+    browser.click("#connect button.primary").await;
+    salesforce_sign_in(&browser, "admin@acme.test").await;
+    browser.wait_for_url(|u| u.contains("/connections/salesforce?highlight=conn_")).await;
+    let row = browser.text("tr.highlight").await;
+    assert!(row.to_lowercase().contains("legacy") && row.contains("Logged in") && row.contains("Active"), "{row}");
+    let id = browser
+        .script("return document.querySelector('tr.highlight').dataset.id")
+        .await
+        .as_str()
+        .expect("id")
+        .to_string();
+    let created = browser.text("tr.highlight td[data-column=created_at]").await;
+    assert!(created.is_empty(), "creation date is for new connections only: {created:?}");
+    browser.goto(&format!("{}/systems", app.base)).await;
+    browser.click("a[href$='/connectors']").await;
+    let bound = browser.text("tr[data-environment=Production]").await;
+    assert!(bound.contains(&id) && bound.contains("Logged in"), "{bound}");
+    browser.screenshot("connectors-tab").await;
+
+    // Salesforce revokes the user's tokens: the next check shows Logged out (product.md §4).
+    app.em.revoke_user("admin@acme.test").expect("revoke");
+    browser.goto(&format!("{}/connections/salesforce/{id}", app.base)).await;
+    browser.click("form[action$='/check'] button").await;
+    browser.wait_for_text(".flash", |t| t.contains("Logged out")).await;
+    browser.goto(&format!("{}/connections/salesforce", app.base)).await;
+    let row = browser.text(&format!("tr[data-id='{id}']")).await;
+    assert!(row.contains("Logged out"), "{row}");
+    browser.screenshot("legacy-logged-out").await;
+
+    // F10 Reconnect from the table: the same sign-in, the same connection id, Logged in again.
+    browser.click(&format!("tr[data-id='{id}'] form[action$='/reconnect'] button")).await;
+    salesforce_sign_in(&browser, "admin@acme.test").await;
+    browser.wait_for_url(|u| u.contains(&format!("highlight={id}"))).await;
+    assert!(browser.text(".flash-success").await.contains("Reconnected"));
+    let row = browser.text("tr.highlight").await;
+    assert!(row.contains(&id) && row.contains("Logged in"), "{row}");
+    let (_, listed) = app.call("admin_a", reqwest::Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 1, "still one connection");
+}

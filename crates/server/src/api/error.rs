@@ -98,6 +98,21 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// The message as a sentence for a page: field errors spelled out, one after another.
+    pub fn to_string_for_people(&self) -> String {
+        match self {
+            ApiError::Invalid(fields) => fields.iter().map(|(_, m)| capitalize(m)).collect::<Vec<_>>().join(". ") + ".",
+            other => other.to_string(),
+        }
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+}
+
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
         match e {

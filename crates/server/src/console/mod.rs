@@ -7,6 +7,7 @@ pub(crate) mod connections;
 mod export;
 mod integrations;
 mod signin;
+mod systems;
 
 use askama::Template;
 use axum::Router;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .merge(signin::routes())
         .merge(integrations::routes())
         .merge(connections::routes())
+        .merge(systems::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -1,0 +1,243 @@
+//! Systems and a system's Settings → Connectors tab (F4): one row per environment with its
+//! legacy connector, status and actions. When the operator has not enabled Connectors for the
+//! account, the tab says so and offers nothing else.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use domain::{ConnectionKind, System, SystemId};
+use serde::Deserialize;
+use store::{CatalogStore, ConnectionStore};
+
+use super::connections::{CellValue, cell_value};
+use super::{Chrome, PageResult, SignedIn, redirect_with_flash, render};
+use crate::AppState;
+use crate::api::ApiError;
+use crate::api::oauth::{ConnectorInput, start_legacy};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/systems", get(list).post(create))
+        .route("/systems/{id}/connectors", get(connectors))
+        .route("/systems/{id}/connectors/connect", post(connect))
+        .route("/environments", post(add_environment))
+}
+
+#[derive(Debug, Clone)]
+struct SystemRow {
+    id: String,
+    name: String,
+    connectors: usize,
+}
+
+#[derive(Template)]
+#[template(path = "systems.html")]
+struct SystemsPage {
+    chrome: Chrome,
+    systems: Vec<SystemRow>,
+    environments: Vec<String>,
+    connectors_enabled: bool,
+}
+
+async fn list(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
+    let account = signed_in.caller.account()?.clone();
+    let mut systems = Vec::new();
+    for s in state.store.systems(&account).await? {
+        let connectors = state.store.legacy_connectors(&account, &s.id).await?.len();
+        systems.push(SystemRow { id: s.id.to_string(), name: s.name, connectors });
+    }
+    let environments = state.store.environments(&account).await?.into_iter().map(|e| e.name).collect();
+    let connectors_enabled = state.store.account(&account).await?.connectors_enabled;
+    let chrome = signed_in.chrome("systems");
+    Ok(render(
+        StatusCode::OK,
+        &SystemsPage { chrome: chrome.clone(), systems, environments, connectors_enabled },
+        Some(&chrome),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct NameForm {
+    csrf: String,
+    name: String,
+}
+
+async fn create(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<NameForm>) -> PageResult {
+    signed_in.check_csrf(&form.csrf)?;
+    let account = signed_in.caller.require_connection_admin()?.clone();
+    let name = match domain::system_name(&form.name) {
+        Ok(name) => name,
+        Err(e) => return Ok(redirect_with_flash("/systems", "error", &ApiError::from(e).to_string_for_people())),
+    };
+    let now = state.clock.now_ms();
+    let system = System { id: SystemId::generate(), account_id: account, name, created_at: now };
+    match state.store.insert_system(&system).await {
+        Ok(()) => {}
+        Err(store::StoreError::Conflict(m)) => return Ok(redirect_with_flash("/systems", "error", &m)),
+        Err(e) => return Err(e.into()),
+    }
+    let entry =
+        signed_in.caller.audit(now, "system.created", "system", Some(system.id.as_str()), Some(&system.name), None);
+    crate::api::connections::record(&state, entry).await;
+    Ok(redirect_with_flash("/systems", "success", &format!("System “{}” added.", system.name)))
+}
+
+async fn add_environment(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<NameForm>) -> PageResult {
+    signed_in.check_csrf(&form.csrf)?;
+    let account = signed_in.caller.require_connection_admin()?.clone();
+    let name = match domain::environment_name(&form.name) {
+        Ok(name) => name,
+        Err(e) => return Ok(redirect_with_flash("/systems", "error", &ApiError::from(e).to_string_for_people())),
+    };
+    match state.store.insert_environment(&account, &domain::EnvironmentId::generate(), &name).await {
+        Ok(env) => {
+            let entry = signed_in.caller.audit(
+                state.clock.now_ms(),
+                "environment.created",
+                "environment",
+                Some(env.id.as_str()),
+                Some(&env.name),
+                None,
+            );
+            crate::api::connections::record(&state, entry).await;
+            Ok(redirect_with_flash("/systems", "success", &format!("Environment “{}” added.", env.name)))
+        }
+        Err(store::StoreError::Conflict(m)) => Ok(redirect_with_flash("/systems", "error", &m)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ConnectorRow {
+    environment_id: String,
+    environment: String,
+    connector: Option<ConnectorView>,
+}
+
+#[derive(Debug, Clone)]
+struct ConnectorView {
+    id: String,
+    account_name: String,
+    status: String,
+    status_class: &'static str,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "connectors.html")]
+struct ConnectorsPage {
+    chrome: Chrome,
+    system_id: String,
+    system_name: String,
+    enabled: bool,
+    rows: Vec<ConnectorRow>,
+    /// The environment whose Connect form is open: (id, name).
+    connect: Option<(String, String)>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ConnectParam {
+    connect: Option<String>,
+}
+
+async fn connectors(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Query(q): Query<ConnectParam>,
+) -> PageResult {
+    let account = signed_in.caller.account()?.clone();
+    let system_id = SystemId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let system = state.store.system(&account, &system_id).await?;
+    let enabled = state.store.account(&account).await?.connectors_enabled;
+    let mut rows = Vec::new();
+    if enabled {
+        let bound = state.store.legacy_connectors(&account, &system.id).await?;
+        for env in state.store.environments(&account).await? {
+            let connector = bound
+                .iter()
+                .find(|c| matches!(&c.kind, ConnectionKind::Legacy { environment_id, .. } if *environment_id == env.id))
+                .map(|c| {
+                    let status = c.status.label().to_string();
+                    ConnectorView {
+                        id: c.id.to_string(),
+                        account_name: match cell_value(c, "account_name") {
+                            CellValue::Text(t) => t,
+                            CellValue::Date(_) => String::new(),
+                        },
+                        status_class: match c.status {
+                            domain::ConnectionStatus::LoggedIn => "status status-ok",
+                            domain::ConnectionStatus::LoggedOut => "status status-bad",
+                            domain::ConnectionStatus::NotAvailable => "status status-warn",
+                        },
+                        status,
+                        active: matches!(c.kind, ConnectionKind::Legacy { active: true, .. }),
+                    }
+                });
+            rows.push(ConnectorRow { environment_id: env.id.to_string(), environment: env.name, connector });
+        }
+    }
+    let chrome = signed_in.chrome("systems");
+    let connect = q
+        .connect
+        .and_then(|env| rows.iter().find(|r| r.environment_id == env && r.connector.is_none()))
+        .filter(|_| signed_in.can_manage())
+        .map(|r| (r.environment_id.clone(), r.environment.clone()));
+    let page = ConnectorsPage {
+        chrome: chrome.clone(),
+        system_id: system.id.to_string(),
+        system_name: system.name,
+        enabled,
+        rows,
+        connect,
+    };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ConnectForm {
+    csrf: String,
+    environment_id: String,
+    #[serde(default)]
+    org_type: String,
+    #[serde(default)]
+    login_host: String,
+    #[serde(default)]
+    my_domain: String,
+    #[serde(default)]
+    consumer_key: String,
+    #[serde(default)]
+    consumer_secret: String,
+}
+
+/// Connect: the legacy connector's OAuth sign-in for one environment (F4).
+async fn connect(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<ConnectForm>,
+) -> PageResult {
+    signed_in.check_csrf(&form.csrf)?;
+    let back = format!("/systems/{id}/connectors");
+    let input = ConnectorInput {
+        environment_id: form.environment_id.clone(),
+        org_type: form.org_type.clone(),
+        login_host: if form.login_host == "mydomain" {
+            form.my_domain.trim().to_string()
+        } else {
+            form.login_host.clone()
+        },
+        consumer_key: form.consumer_key.clone(),
+        consumer_secret: form.consumer_secret.clone(),
+    };
+    match start_legacy(&state, &signed_in.caller, &id, input).await {
+        Ok(started) => Ok(Redirect::to(&started.authorize_url).into_response()),
+        Err(e @ (ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::ConnectorsDisabled)) => {
+            Ok(redirect_with_flash(&back, "error", &e.to_string_for_people()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
