@@ -258,3 +258,52 @@ async fn the_connectors_tab_binds_a_legacy_connector_that_logs_out_and_reconnect
     let (_, listed) = app.call("admin_a", reqwest::Method::GET, "/connections", None).await;
     assert_eq!(listed["total"], 1, "still one connection");
 }
+
+#[tokio::test]
+async fn an_owner_adds_a_person_who_signs_in_and_the_audit_log_shows_and_exports_it() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    sign_in(&browser, &app, "owner_a").await;
+    browser.click("nav a[href='/users']").await;
+    browser.type_into("#new-email", "new.person@a.example").await;
+    browser.type_into("#new-name", "New Person").await;
+    browser.script("document.getElementById('new-role').value = 'editor'").await;
+    browser.click(".add-user button.primary").await;
+    let password = browser.text("[data-temporary-password]").await;
+    assert!(password.len() >= 32, "{password}");
+    browser.screenshot("users").await;
+    // The signed-in owner is marked in the list.
+    let owner_row = "tr[data-email='owner_a@lightbridge.test']";
+    assert!(browser.text(owner_row).await.contains("(you)"));
+
+    // The audit log shows who added whom, filters by action, and exports it.
+    browser.click("nav a[href='/audit']").await;
+    let log = browser.text("tbody").await;
+    assert!(
+        log.contains("user.created")
+            && log.contains("new.person@a.example")
+            && log.contains("owner_a@lightbridge.test"),
+        "{log}"
+    );
+    browser.script("document.getElementById('action').value = 'session.signed_in'").await;
+    browser.click(".filters button.primary").await;
+    browser.wait_for_url(|u| u.contains("action=session.signed_in")).await;
+    let filtered = browser.text("tbody").await;
+    assert!(filtered.contains("session.signed_in") && !filtered.contains("user.created"), "{filtered}");
+    browser.screenshot("audit-log").await;
+    browser.click(".page-head a[download]").await;
+    let csv = std::fs::read_to_string(browser.downloaded("audit-log.csv").await).expect("csv");
+    assert!(csv.contains("When (UTC),Who,Via,Action,Target,Detail,From") && csv.contains("session.signed_in"), "{csv}");
+
+    // The new person signs in with the temporary password, as an editor: nothing to change.
+    browser.click(".who button.link").await;
+    browser.wait_for_url(|u| u.contains("/signin")).await;
+    browser.type_into("#email", "new.person@a.example").await;
+    browser.type_into("#password", &password).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url(|u| u.contains("/integrations")).await;
+    assert!(browser.text(".who").await.contains("editor"));
+    assert!(browser.try_find("nav a[href='/users']").await.is_none(), "editors do not manage people");
+    browser.goto(&format!("{}/users", app.base)).await;
+    assert!(browser.text("main").await.contains("Not allowed"));
+}

@@ -6,6 +6,7 @@
 pub(crate) mod connections;
 mod export;
 mod integrations;
+mod people;
 mod signin;
 mod systems;
 
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(integrations::routes())
         .merge(connections::routes())
         .merge(systems::routes())
+        .merge(people::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

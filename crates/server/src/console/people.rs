@@ -1,0 +1,376 @@
+//! The audit log page (B4) with filters and CSV export, and the users page where owners add
+//! people, change roles and remove them.
+
+use askama::Template;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use domain::{AuditEntry, Role, User, UserId};
+use serde::Deserialize;
+use store::{AccessStore, AuditQuery, AuditStore};
+use vault::Password;
+
+use super::export::neutralize;
+use super::{Chrome, PageResult, SignedIn, date, redirect_with_flash, render};
+use crate::AppState;
+use crate::api::{ApiError, random_token};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/audit", get(audit))
+        .route("/audit/export", get(audit_csv))
+        .route("/users", get(users).post(add_user))
+        .route("/users/{id}/role", post(change_role))
+        .route("/users/{id}/remove", post(remove_user))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuditParams {
+    action: Option<String>,
+    target_id: Option<String>,
+    before: Option<i64>,
+}
+
+impl AuditParams {
+    fn query(&self, limit: u32) -> AuditQuery {
+        let clean = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        AuditQuery { action: clean(&self.action), target_id: clean(&self.target_id), before: self.before, limit }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EntryView {
+    at: String,
+    actor: String,
+    via: &'static str,
+    action: String,
+    target: String,
+    detail: String,
+    from: String,
+}
+
+impl EntryView {
+    fn of(e: &AuditEntry) -> Self {
+        EntryView {
+            at: date(e.at),
+            actor: e.actor.clone(),
+            via: match e.actor_kind {
+                domain::ActorKind::User => "browser",
+                domain::ActorKind::ApiToken => "API token",
+                domain::ActorKind::Cli => "command line",
+                domain::ActorKind::System => "Lightbridge",
+            },
+            action: e.action.clone(),
+            target: match (&e.target_label, &e.target_id) {
+                (Some(label), Some(id)) if label != id => format!("{label} ({id})"),
+                (Some(label), _) => label.clone(),
+                (None, Some(id)) => id.clone(),
+                (None, None) => e.target_kind.clone(),
+            },
+            detail: e.detail.clone().unwrap_or_default(),
+            from: e.remote_addr.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The actions the filter offers (the log may hold others; any can be typed in the URL).
+const ACTIONS: [&str; 16] = [
+    "connection.created",
+    "connection.tested",
+    "connection.edited",
+    "connection.reconnected",
+    "connection.deleted",
+    "connection.oauth_failed",
+    "connections.exported",
+    "system.created",
+    "environment.created",
+    "user.created",
+    "user.role_changed",
+    "user.deleted",
+    "api_token.created",
+    "api_token.revoked",
+    "session.signed_in",
+    "account.connectors_enabled",
+];
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    entries: Vec<EntryView>,
+    actions: Vec<&'static str>,
+    action: String,
+    target_id: String,
+    older: Option<String>,
+    export: String,
+}
+
+fn audit_link(path: &str, p: &AuditParams, before: Option<i64>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(a) = p.action.as_deref().filter(|s| !s.is_empty()) {
+        q.append_pair("action", a);
+    }
+    if let Some(t) = p.target_id.as_deref().filter(|s| !s.is_empty()) {
+        q.append_pair("target_id", t);
+    }
+    if let Some(b) = before {
+        q.append_pair("before", &b.to_string());
+    }
+    let q = q.finish();
+    if q.is_empty() { path.to_string() } else { format!("{path}?{q}") }
+}
+
+async fn audit(State(state): State<AppState>, signed_in: SignedIn, Query(p): Query<AuditParams>) -> PageResult {
+    let account = signed_in.caller.require_connection_admin()?.clone();
+    let limit = 100;
+    let rows = state.store.audit(&account, &p.query(limit)).await?;
+    let older = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|(seq, _)| audit_link("/audit", &p, Some(*seq))))
+        .flatten();
+    let chrome = signed_in.chrome("audit");
+    let page = AuditPage {
+        chrome: chrome.clone(),
+        entries: rows.iter().map(|(_, e)| EntryView::of(e)).collect(),
+        actions: ACTIONS.to_vec(),
+        action: p.action.clone().unwrap_or_default(),
+        target_id: p.target_id.clone().unwrap_or_default(),
+        older,
+        export: audit_link("/audit/export", &p, None),
+    };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+/// B4 "exportable": every matching entry as CSV, newest first, read 500 at a time.
+async fn audit_csv(State(state): State<AppState>, signed_in: SignedIn, Query(p): Query<AuditParams>) -> PageResult {
+    let account = signed_in.caller.require_connection_admin()?.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let mut query = p.query(500);
+        let mut buffer: Vec<u8> = "\u{feff}".as_bytes().to_vec();
+        let header = ["When (UTC)", "Who", "Via", "Action", "Target", "Detail", "From"];
+        write_row(&mut buffer, header.iter().map(|s| s.to_string()).collect());
+        loop {
+            let rows = match store.audit(&account, &query).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(error = %e, "audit export stopped");
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    return;
+                }
+            };
+            for (_, e) in &rows {
+                let v = EntryView::of(e);
+                write_row(&mut buffer, vec![v.at, v.actor, v.via.into(), v.action, v.target, v.detail, v.from]);
+            }
+            let chunk = std::mem::take(&mut buffer);
+            if tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+                return;
+            }
+            match rows.last() {
+                Some((seq, _)) if rows.len() == 500 => query.before = Some(*seq),
+                _ => return,
+            }
+        }
+    });
+    let body =
+        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|i| (i, rx)) }));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"lightbridge-audit-log.csv\""),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn write_row(buffer: &mut Vec<u8>, cells: Vec<String>) {
+    let mut out = csv::Writer::from_writer(buffer);
+    let _ = out.write_record(cells.iter().map(|c| neutralize(c).into_owned()));
+    let _ = out.flush();
+}
+
+#[derive(Debug, Clone)]
+struct UserRow {
+    id: String,
+    email: String,
+    name: String,
+    role: &'static str,
+    is_me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    users: Vec<UserRow>,
+    is_owner: bool,
+    roles: [&'static str; 4],
+    /// Shown once, right after adding someone.
+    created: Option<(String, String)>,
+}
+
+async fn users_page(state: &AppState, signed_in: &SignedIn, created: Option<(String, String)>) -> PageResult {
+    let account = signed_in.caller.require_connection_admin()?.clone();
+    let users = state
+        .store
+        .users(&account)
+        .await?
+        .iter()
+        .map(|u: &User| UserRow {
+            id: u.id.to_string(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            role: u.role.as_str(),
+            is_me: u.id == signed_in.caller.user.id,
+        })
+        .collect();
+    let chrome = signed_in.chrome("users");
+    let page = UsersPage {
+        chrome: chrome.clone(),
+        users,
+        is_owner: signed_in.caller.user.role == Role::Owner,
+        roles: ["owner", "admin", "editor", "viewer"],
+        created,
+    };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+async fn users(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
+    users_page(&state, &signed_in, None).await
+}
+
+#[derive(Deserialize)]
+struct AddUserForm {
+    csrf: String,
+    email: String,
+    #[serde(default)]
+    name: String,
+    role: String,
+}
+
+/// Adds a person with a temporary password shown once on the page (never in a cookie or log).
+async fn add_user(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<AddUserForm>) -> PageResult {
+    signed_in.check_csrf(&form.csrf)?;
+    let account = signed_in.caller.require_owner()?.clone();
+    let role = match Role::parse(&form.role) {
+        Some(Role::Operator) | None => {
+            return Ok(redirect_with_flash("/users", "error", "Choose owner, admin, editor or viewer."));
+        }
+        Some(role) => role,
+    };
+    let email = form.email.trim().to_string();
+    if !email.contains('@') || email.contains(char::is_whitespace) {
+        return Ok(redirect_with_flash("/users", "error", &format!("{email:?} is not an email address.")));
+    }
+    let temporary = random_token()?;
+    let hash = crate::password::hash(&Password::new(temporary.clone())).map_err(|_| ApiError::Internal)?;
+    let user =
+        User { id: UserId::generate(), account_id: Some(account), email, name: form.name.trim().to_string(), role };
+    let now = state.clock.now_ms();
+    match state.store.create_user(&user, Some(&hash), now).await {
+        Ok(()) => {}
+        Err(store::StoreError::Conflict(m)) => return Ok(redirect_with_flash("/users", "error", &m)),
+        Err(e) => return Err(e.into()),
+    }
+    let entry = signed_in.caller.audit(
+        now,
+        "user.created",
+        "user",
+        Some(user.id.as_str()),
+        Some(&user.email),
+        Some(format!("role {}", role.as_str())),
+    );
+    crate::api::connections::record(&state, entry).await;
+    users_page(&state, &signed_in, Some((user.email, temporary))).await
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    csrf: String,
+    role: String,
+}
+
+async fn change_role(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> PageResult {
+    signed_in.check_csrf(&form.csrf)?;
+    let account = signed_in.caller.require_owner()?.clone();
+    let id = UserId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let user = state.store.user(&account, &id).await?;
+    let role = match Role::parse(&form.role) {
+        Some(Role::Operator) | None => {
+            return Ok(redirect_with_flash("/users", "error", "Choose owner, admin, editor or viewer."));
+        }
+        Some(role) => role,
+    };
+    if role == user.role {
+        return Ok(redirect_with_flash("/users", "info", "Nothing changed."));
+    }
+    if user.role == Role::Owner && role != Role::Owner && only_owner(&state, &account).await? {
+        return Ok(redirect_with_flash(
+            "/users",
+            "error",
+            &format!("{} is the only owner: make someone else an owner first.", user.email),
+        ));
+    }
+    state.store.set_role(&account, &id, role).await?;
+    let detail = format!("role {} → {}", user.role.as_str(), role.as_str());
+    let entry = signed_in.caller.audit(
+        state.clock.now_ms(),
+        "user.role_changed",
+        "user",
+        Some(id.as_str()),
+        Some(&user.email),
+        Some(detail),
+    );
+    crate::api::connections::record(&state, entry).await;
+    Ok(redirect_with_flash("/users", "success", &format!("{} is now {}.", user.email, role.as_str())))
+}
+
+async fn only_owner(state: &AppState, account: &domain::AccountId) -> Result<bool, ApiError> {
+    Ok(state.store.users(account).await?.iter().filter(|u| u.role == Role::Owner).count() <= 1)
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn remove_user(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    signed_in.check_csrf(&form.csrf)?;
+    let account = signed_in.caller.require_owner()?.clone();
+    let id = UserId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let user = state.store.user(&account, &id).await?;
+    if user.role == Role::Owner && only_owner(&state, &account).await? {
+        return Ok(redirect_with_flash("/users", "error", &format!("{} is the only owner and stays.", user.email)));
+    }
+    state.store.delete_user(&account, &id).await?;
+    let entry = signed_in.caller.audit(
+        state.clock.now_ms(),
+        "user.deleted",
+        "user",
+        Some(id.as_str()),
+        Some(&user.email),
+        None,
+    );
+    crate::api::connections::record(&state, entry).await;
+    Ok(redirect_with_flash(
+        "/users",
+        "success",
+        &format!("{} was removed; their sessions and API tokens stopped working.", user.email),
+    ))
+}
