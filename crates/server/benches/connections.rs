@@ -13,13 +13,16 @@ use std::time::{Duration, Instant};
 use connections::{LoginUrls, SystemClock, TokenKeeper};
 use domain::{
     AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, LoginHost,
-    OrgFacts, OrgType, Role, User, UserId,
+    OrgType, Role, User, UserId,
 };
 use emulator::{AppSeed, Emulator, OrgSeed, Seed, UserSeed};
 use server::api::{hash_token, new_api_token};
 use server::{AppState, Server};
 use store::{AccessStore, CatalogStore, ConnectionStore, NewSecrets, SqliteStore};
 use vault::{ClientSecret, Keyring, MasterKey};
+
+#[path = "seed.rs"]
+mod seed;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -138,45 +141,7 @@ async fn list_and_search(rows: usize, samples: usize) {
     store.create_api_token("tok_bench", &user.id, "bench", &hash_token(token.expose_secret()), 0).await.expect("token");
     let seeding = Instant::now();
     let store = Arc::new(store);
-    let chunk = rows.div_ceil(8);
-    let mut tasks = Vec::new();
-    for worker in 0..8 {
-        let (store, account) = (store.clone(), account.clone());
-        tasks.push(tokio::spawn(async move {
-            for i in worker * chunk..((worker + 1) * chunk).min(rows) {
-                let email = format!("admin{i}@org{}.example", i % 5000);
-                let c = Connection {
-                    id: ConnectionId::generate(),
-                    account_id: account.clone(),
-                    kind: ConnectionKind::New {
-                        name: ConnectionName::parse(&format!("connection {i}")).expect("name"),
-                    },
-                    org_type: if i % 3 == 0 { OrgType::Sandbox } else { OrgType::Production },
-                    login_host: LoginHost::Login,
-                    auth: AuthMethod::OAuth { consumer_key: "k".into() },
-                    org: Some(OrgFacts {
-                        org_id: "00D000000000001AAA".into(),
-                        org_name: format!("Org {i:06} Inc"),
-                        instance_url: "https://x.my.salesforce.com".into(),
-                        user_id: "005000000000001AAA".into(),
-                        username: email.clone(),
-                        email: Some(email.clone()),
-                    }),
-                    status: ConnectionStatus::LoggedIn,
-                    status_detail: None,
-                    status_checked_at: Some(i as i64),
-                    created_at: i as i64,
-                    created_by: Some(email.clone()),
-                    modified_at: i as i64,
-                    modified_by: Some(email),
-                };
-                store.insert(&c, &NewSecrets::default()).await.expect("insert");
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.expect("seed");
-    }
+    seed::connections(&store, &account, rows).await;
     println!("seeded {rows} connections in {:.1} s", seeding.elapsed().as_secs_f64());
     let client = salesforce::Client::new(salesforce::HostPolicy::salesforce_only()).expect("client");
     let state = AppState::new(store, client, LoginUrls::salesforce(), Arc::new(SystemClock));

@@ -1,0 +1,151 @@
+//! Issue #4's figures, measured in one run over one seeded database:
+//! 1. the Salesforce Connections page (50 rows) with 100,000 connections stored: p50/p95 of the
+//!    whole request as a client on loopback sees it (an upper bound for server time), for the
+//!    first page, a sorted page, a deep page and a search;
+//! 2. exporting all 100,000 rows as CSV and as XLSX: time to the last byte, size, and the
+//!    process's peak resident memory during the export above what it held before.
+//!
+//! `cargo bench -p server --bench admin_center` (`-- --rows 100000 --samples 200 --exports 3`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use connections::{LoginUrls, SystemClock};
+use domain::{AccountId, Role, User, UserId};
+use server::api::hash_token;
+use server::{AppState, Server};
+use store::{AccessStore, CatalogStore, SqliteStore};
+use vault::{Keyring, MasterKey};
+
+#[path = "seed.rs"]
+mod seed;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Resident memory now, in KiB (Linux).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(run(arg("--rows", 100_000), arg("--samples", 200), arg("--exports", 3)));
+}
+
+async fn run(rows: usize, samples: usize, exports: usize) {
+    let dir = std::env::temp_dir().join(format!("lightbridge-bench-console-{}", UserId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Arc::new(
+        SqliteStore::open(&dir.join("bench.db"), Keyring::new(MasterKey::generate().expect("key")))
+            .await
+            .expect("store"),
+    );
+    let account = AccountId::generate();
+    store.create_account(&account, "Big", 0).await.expect("account");
+    let user = User {
+        id: UserId::generate(),
+        account_id: Some(account.clone()),
+        email: "bench@lightbridge.test".into(),
+        name: "b".into(),
+        role: Role::Owner,
+    };
+    store.create_user(&user, None, 0).await.expect("user");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as i64;
+    store.create_session(&hash_token("bench-session"), &user.id, "csrf", now, now + 3_600_000).await.expect("session");
+    let seeding = Instant::now();
+    seed::connections(&store, &account, rows).await;
+    println!("seeded {rows} connections in {:.1} s", seeding.elapsed().as_secs_f64());
+
+    let client = salesforce::Client::new(salesforce::HostPolicy::salesforce_only()).expect("client");
+    let state = AppState::new(store, client, LoginUrls::salesforce(), Arc::new(SystemClock));
+    let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+    let base = format!("http://{}", server.local_addr().expect("addr"));
+    tokio::spawn(server.run(std::future::pending()));
+    let http = reqwest::Client::new();
+    let cookie = "lb_session=bench-session";
+
+    println!("\nGET /connections/salesforce (the page, 50 rows) over {rows} rows, {samples} sequential requests each");
+    println!("{:<40} {:>9} {:>9} {:>10}", "page", "p50 ms", "p95 ms", "bytes");
+    for (label, query) in [
+        ("first page, newest first", "?order=desc"),
+        ("sorted by account name", "?sort=account_name"),
+        ("deep page (page 1000)", "?page=1000"),
+        ("search by email substring", "?search=org4242.example"),
+    ] {
+        let url = format!("{base}/connections/salesforce{query}");
+        let mut times = Vec::with_capacity(samples);
+        let mut bytes = 0;
+        for _ in 0..samples {
+            let started = Instant::now();
+            let r = http.get(&url).header("cookie", cookie).send().await.expect("request");
+            assert_eq!(r.status(), 200);
+            bytes = r.bytes().await.expect("body").len();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "{label:<40} {:>9.2} {:>9.2} {bytes:>10}",
+            percentile(&times, 0.5).as_secs_f64() * 1000.0,
+            percentile(&times, 0.95).as_secs_f64() * 1000.0
+        );
+    }
+
+    println!("\nExport of all {rows} rows, {exports} runs each (time to the last byte; peak RSS above the baseline)");
+    println!("{:<8} {:>10} {:>10} {:>10} {:>12} {:>14}", "format", "median s", "min s", "max s", "MiB", "peak +MiB");
+    for format in ["csv", "xlsx"] {
+        let url = format!("{base}/connections/salesforce/export?format={format}");
+        let mut times = Vec::new();
+        let mut size = 0;
+        let mut peaks = Vec::new();
+        for _ in 0..exports {
+            let baseline = rss_kib();
+            let peak = Arc::new(AtomicU64::new(baseline));
+            let done = Arc::new(AtomicBool::new(false));
+            let sampler = {
+                let (peak, done) = (peak.clone(), done.clone());
+                std::thread::spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                })
+            };
+            let started = Instant::now();
+            let r = http.get(&url).header("cookie", cookie).send().await.expect("request");
+            assert_eq!(r.status(), 200);
+            let mut stream = r;
+            let mut received = 0usize;
+            while let Some(chunk) = stream.chunk().await.expect("chunk") {
+                received += chunk.len();
+            }
+            times.push(started.elapsed());
+            done.store(true, Ordering::Relaxed);
+            sampler.join().expect("sampler");
+            size = received;
+            peaks.push(peak.load(Ordering::Relaxed).saturating_sub(baseline));
+        }
+        times.sort();
+        peaks.sort();
+        println!(
+            "{format:<8} {:>10.3} {:>10.3} {:>10.3} {:>12.1} {:>14.1}",
+            times[times.len() / 2].as_secs_f64(),
+            times[0].as_secs_f64(),
+            times[times.len() - 1].as_secs_f64(),
+            size as f64 / 1_048_576.0,
+            peaks[peaks.len() / 2] as f64 / 1024.0
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,52 @@
+//! Seeding shared by the server's benchmarks: `rows` new connections in one account, eight
+//! writers at once, with org names `Org 000042 Inc` and emails `admin42@org42.example`.
+
+use std::sync::Arc;
+
+use domain::{
+    AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, LoginHost,
+    OrgFacts, OrgType,
+};
+use store::{ConnectionStore, NewSecrets, SqliteStore};
+
+pub async fn connections(store: &Arc<SqliteStore>, account: &AccountId, rows: usize) {
+    let chunk = rows.div_ceil(8);
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let (store, account) = (store.clone(), account.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in worker * chunk..((worker + 1) * chunk).min(rows) {
+                let email = format!("admin{i}@org{}.example", i % 5000);
+                let c = Connection {
+                    id: ConnectionId::generate(),
+                    account_id: account.clone(),
+                    kind: ConnectionKind::New {
+                        name: ConnectionName::parse(&format!("connection {i}")).expect("name"),
+                    },
+                    org_type: if i % 3 == 0 { OrgType::Sandbox } else { OrgType::Production },
+                    login_host: LoginHost::Login,
+                    auth: AuthMethod::OAuth { consumer_key: "k".into() },
+                    org: Some(OrgFacts {
+                        org_id: "00D000000000001AAA".into(),
+                        org_name: format!("Org {i:06} Inc"),
+                        instance_url: "https://x.my.salesforce.com".into(),
+                        user_id: "005000000000001AAA".into(),
+                        username: email.clone(),
+                        email: Some(email.clone()),
+                    }),
+                    status: ConnectionStatus::LoggedIn,
+                    status_detail: None,
+                    status_checked_at: Some(i as i64),
+                    created_at: 1_764_000_000_000 + i as i64 * 1000,
+                    created_by: Some(email.clone()),
+                    modified_at: 1_764_000_000_000 + i as i64 * 1000,
+                    modified_by: Some(email),
+                };
+                store.insert(&c, &NewSecrets::default()).await.expect("insert");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("seed");
+    }
+}
