@@ -6,7 +6,7 @@ mod common;
 #[path = "common/webdriver.rs"]
 mod webdriver;
 
-use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
+use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, read_xlsx, spawn};
 use webdriver::Browser;
 
 async fn sign_in(browser: &Browser, app: &TestApp, label: &str) {
@@ -25,24 +25,6 @@ async fn salesforce_sign_in(browser: &Browser, username: &str) {
     browser.type_into("#password", "emulator").await;
     browser.click("#Login").await;
     browser.click("#oaapprove").await;
-}
-
-/// Opens an XLSX with openpyxl (from `compat/install.sh`), as a spreadsheet program would:
-/// the header row, the data rows, and the Python type of each cell of the first row.
-fn read_xlsx(path: &std::path::Path) -> serde_json::Value {
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/.venv/bin/python");
-    let script = r#"
-import json, sys, openpyxl
-ws = openpyxl.load_workbook(sys.argv[1]).active
-rows = [[c.value for c in r] for r in ws.iter_rows()]
-print(json.dumps({"headers": rows[0], "rows": [[str(v) if v is not None else None for v in r] for r in rows[1:]],
-                  "types": [type(v).__name__ for v in rows[1]] if len(rows) > 1 else []}))
-"#;
-    let out = std::process::Command::new(&python).args(["-c", script]).arg(path).output().unwrap_or_else(|e| {
-        panic!("openpyxl is needed to check the XLSX export: run compat/install.sh ({}: {e})", python.display())
-    });
-    assert!(out.status.success(), "openpyxl could not open the export: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("json")
 }
 
 async fn fill_oauth_form(browser: &Browser, name: &str) {
@@ -146,6 +128,29 @@ async fn an_admin_connects_an_org_tests_saves_searches_and_deletes_in_the_browse
     assert!(browser.url().await.contains("search=nobody"));
     browser.type_into("#search", "ADMIN@acme").await;
     browser.wait_for_text("#results", |t| t.contains("Acme via OAuth")).await;
+
+    // F11: the name is checked as it is typed; bad input keeps what was typed and marks each field.
+    browser.goto(&format!("{}/connections/salesforce/new", app.base)).await;
+    browser.type_into("#name", "ACME VIA OAUTH").await;
+    browser.wait_for_text("#name-error", |t| t.contains("already has this name")).await;
+    browser.type_into("#name", "Acme JWT").await;
+    browser.wait_for_text("#name-error", str::is_empty).await;
+    browser.click("input[name=method][value=jwt]").await;
+    browser.type_into("#consumer_key", "3MVG9Something").await;
+    browser.type_into("#username", "admin@acme.test").await;
+    browser.type_into("#private_key", "not a key").await;
+    browser.click("input[name=login_host][value=mydomain]").await;
+    browser.type_into("#my_domain", "https://acme.my.salesforce.com/some/path").await;
+    browser.click("button[name=action][value=save]").await;
+    let invalid = browser.texts(".field.invalid").await;
+    assert!(
+        invalid.iter().any(|t| t.contains("Private key")) && invalid.iter().any(|t| t.contains("Login host")),
+        "{invalid:?}"
+    );
+    assert_eq!(browser.script("return document.getElementById('username').value").await, "admin@acme.test");
+    assert_eq!(browser.script("return document.getElementById('private_key').value").await, "not a key");
+    browser.screenshot("bad-input").await;
+    browser.goto(&format!("{}/connections/salesforce?search=admin%40acme", app.base)).await;
 
     // F10 Delete: a confirmation naming the connection, then the revoke at Salesforce.
     app.em.clear_requests();

@@ -216,3 +216,21 @@ impl TestApp {
                "auth": {"method": "jwt", "consumer_key": KEY, "username": username, "private_key": self.private_key}})
     }
 }
+
+/// Opens an XLSX with openpyxl (from `compat/install.sh`), as a spreadsheet program would:
+/// the header row, the data rows, and the Python type of each cell of the first row.
+pub fn read_xlsx(path: &std::path::Path) -> serde_json::Value {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/.venv/bin/python");
+    let script = r#"
+import json, sys, openpyxl
+ws = openpyxl.load_workbook(sys.argv[1]).active
+rows = [[c.value for c in r] for r in ws.iter_rows()]
+print(json.dumps({"headers": rows[0], "rows": [[str(v) if v is not None else None for v in r] for r in rows[1:]],
+                  "types": [type(v).__name__ for v in rows[1]] if len(rows) > 1 else []}))
+"#;
+    let out = std::process::Command::new(&python).args(["-c", script]).arg(path).output().unwrap_or_else(|e| {
+        panic!("openpyxl is needed to check the XLSX export: run compat/install.sh ({}: {e})", python.display())
+    });
+    assert!(out.status.success(), "openpyxl could not open the export: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json")
+}
