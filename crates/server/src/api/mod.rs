@@ -111,7 +111,18 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(oauth::callback_routes())
         .merge(crate::console::routes())
-        .fallback(|| async { ApiError::NotFound.into_response() })
+        .fallback(|headers: axum::http::HeaderMap| async move {
+            // Browsers get a page; API clients the JSON error.
+            let html = headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"));
+            if html {
+                crate::console::error_page(&ApiError::NotFound, None)
+            } else {
+                ApiError::NotFound.into_response()
+            }
+        })
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }

@@ -79,8 +79,21 @@ pub async fn launch() -> Option<Browser> {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // End the session (chromedriver closes Chromium), synchronously: Drop cannot await.
+        use std::io::{Read, Write};
+        let address = self.base.trim_start_matches("http://").to_string();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self._profile);
     }
 }
 

@@ -1,0 +1,88 @@
+//! The Admin Center's pages without a browser: every page needs a session, every form its
+//! CSRF token, and another account's ids are not found — the same rules as the API.
+
+mod common;
+
+use common::spawn;
+use reqwest::Method;
+
+#[tokio::test]
+async fn pages_need_a_session_forms_need_the_csrf_token_and_accounts_stay_apart() {
+    let app = spawn().await;
+    let (_, created) = app.call("admin_a", Method::POST, "/connections", Some(app.jwt("A's", "admin@acme.test"))).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+
+    // No session: every page redirects to the sign-in page.
+    for path in [
+        "/integrations",
+        "/connections/salesforce",
+        &format!("/connections/salesforce/{id}"),
+        "/audit",
+        "/users",
+        "/systems",
+    ] {
+        let r = no_redirects.get(format!("{}{path}", app.base)).send().await.expect("get");
+        assert_eq!(r.status(), 303, "{path}");
+        assert!(r.headers()["location"].to_str().expect("location").starts_with("/signin?next="), "{path}");
+    }
+    let (cookie_b, csrf_b) = app.sign_in("admin_b").await;
+    let (cookie_a, csrf_a) = app.sign_in("admin_a").await;
+    let page = |cookie: &str, path: &str| {
+        no_redirects
+            .get(format!("{}{path}", app.base))
+            .header("cookie", cookie.to_string())
+            .header("accept", "text/html")
+            .send()
+    };
+    // Account B, with A's ids: not found, on pages and on forms.
+    for path in [format!("/connections/salesforce/{id}"), format!("/connections/salesforce/{id}/delete")] {
+        let r = page(&cookie_b, &path).await.expect("get");
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(r.text().await.expect("body").contains("belongs to another account"), "{path}");
+    }
+    let r = no_redirects
+        .post(format!("{}/connections/salesforce/{id}/delete", app.base))
+        .header("cookie", &cookie_b)
+        .form(&[("csrf", csrf_b.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 404);
+    // A's own form without (or with B's) CSRF token: refused, nothing deleted.
+    for token in ["", csrf_b.as_str()] {
+        let r = no_redirects
+            .post(format!("{}/connections/salesforce/{id}/delete", app.base))
+            .header("cookie", &cookie_a)
+            .form(&[("csrf", token)])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 403, "csrf {token:?}");
+    }
+    let (status, _) = app.call("admin_a", Method::GET, &format!("/connections/{id}"), None).await;
+    assert_eq!(status, 200, "still there");
+    // With the right token it goes (and says whether Salesforce confirmed the revoke).
+    let r = no_redirects
+        .post(format!("{}/connections/salesforce/{id}/delete", app.base))
+        .header("cookie", &cookie_a)
+        .form(&[("csrf", csrf_a.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 303);
+    let (status, _) = app.call("admin_a", Method::GET, &format!("/connections/{id}"), None).await;
+    assert_eq!(status, 404);
+    // Sign-in refuses a form whose CSRF cookie is missing (login CSRF), and an unknown page is a page.
+    let r = no_redirects
+        .post(format!("{}/signin", app.base))
+        .form(&[("email", "admin_a@lightbridge.test"), ("password", "password-admin_a"), ("csrf", "guess")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 422);
+    assert!(r.headers().get("set-cookie").is_some_and(|c| !c.to_str().unwrap_or_default().starts_with("lb_session")));
+    let r = page(&cookie_a, "/no/such/page").await.expect("get");
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"].to_str().expect("type").starts_with("text/html"));
+}
