@@ -11,11 +11,13 @@ mod error;
 mod hosts;
 pub mod jwt;
 pub mod oauth;
+mod resources;
 mod rest;
 
 pub use error::SalesforceError;
 pub use hosts::HostPolicy;
 pub use oauth::{ClientCredentials, Pkce, TokenResponse};
+pub use resources::{NewStaticResource, StaticResource};
 pub use rest::{Identity, QueryResult, Session};
 
 /// REST API version Lightbridge speaks (Spring '24 and later all serve it).

@@ -47,7 +47,7 @@ struct RawApiError {
 }
 
 /// Reads Salesforce's REST error body (an array, sometimes a single object).
-fn api_error(status: u16, body: &str) -> SalesforceError {
+pub(crate) fn api_error(status: u16, body: &str) -> SalesforceError {
     let parsed = serde_json::from_str::<Vec<RawApiError>>(body)
         .ok()
         .and_then(|mut v| (!v.is_empty()).then(|| v.remove(0)))
@@ -75,7 +75,7 @@ impl Client {
         self.send_json(session, self.http.get(url.clone()), &url).await
     }
 
-    async fn send_json<T: DeserializeOwned>(
+    pub(crate) async fn send_json<T: DeserializeOwned>(
         &self,
         session: &Session,
         request: reqwest::RequestBuilder,

@@ -1,0 +1,119 @@
+//! Bundles and publishing to one org, against the emulator (issue #5's first slice).
+
+use domain::ResourceName;
+use emulator::{AppSeed, Emulator, OrgSeed, Seed, UserSeed};
+use publish::{Bundle, BundleError, Limits, PublishAction, publish_to_org};
+use salesforce::{Client, ClientCredentials, HostPolicy, Session};
+use vault::ClientSecret;
+
+fn folder(files: &[(&str, &[u8])]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lightbridge-bundle-{}", domain::UserId::generate()));
+    for (path, content) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(path, content).expect("write");
+    }
+    dir
+}
+
+async fn org() -> (Emulator, Client, Session, String) {
+    let mut org = OrgSeed::new("Acme Production");
+    org.users = vec![UserSeed::new("admin@acme.test")];
+    let app =
+        AppSeed { client_credentials_user: Some("admin@acme.test".into()), ..AppSeed::new("3MVG9Pub", "pub-secret") };
+    let em = Emulator::start(Seed { orgs: vec![org], apps: vec![app] }).await.expect("emulator");
+    let client = Client::new(HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
+    let app =
+        ClientCredentials { consumer_key: "3MVG9Pub".into(), consumer_secret: Some(ClientSecret::new("pub-secret")) };
+    let token = client.client_credentials(&em.base_url().parse().expect("url"), &app).await.expect("token");
+    let org_id = em.org_ids()[0].clone();
+    (em, client, Session { instance_url: token.instance_url, access_token: token.access_token }, org_id)
+}
+
+#[test]
+fn the_same_files_always_give_the_same_bytes() {
+    let a = folder(&[("player.js", b"console.log(1)"), ("css/site.css", b"body{}"), ("data/x.json", b"{}")]);
+    let b = folder(&[("data/x.json", b"{}"), ("player.js", b"console.log(1)"), ("css/site.css", b"body{}")]);
+    let one = Bundle::from_dir(&a, Limits::default()).expect("bundle");
+    let two = Bundle::from_dir(&b, Limits::default()).expect("bundle");
+    assert_eq!(one.sha256(), two.sha256(), "order and timestamps do not matter");
+    assert_eq!(one.bytes(), two.bytes());
+    assert_eq!(one.files(), ["css/site.css", "data/x.json", "player.js"]);
+    // An uploaded ZIP of the same files rebuilds to the same bundle.
+    assert_eq!(Bundle::from_zip(one.bytes(), Limits::default()).expect("zip").sha256(), one.sha256());
+    std::fs::write(a.join("player.js"), b"console.log(2)").expect("change");
+    assert_ne!(Bundle::from_dir(&a, Limits::default()).expect("bundle").sha256(), one.sha256());
+}
+
+#[test]
+fn bad_bundles_are_refused_before_any_api_call() {
+    let small = Limits { max_bundle_bytes: 1024, ..Limits::default() };
+    let noise: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big = folder(&[("noise.bin", &noise)]);
+    let err = Bundle::from_dir(&big, small).expect_err("too large");
+    assert!(matches!(err, BundleError::TooLarge { limit: 1024, .. }), "{err}");
+    assert!(err.to_string().contains("5 MB"), "{err}");
+    let empty = folder(&[]);
+    std::fs::create_dir_all(&empty).expect("dir");
+    assert_eq!(Bundle::from_dir(&empty, Limits::default()).err(), Some(BundleError::Empty));
+    // ZIPs with an escaping path, a duplicate entry, or a bomb.
+    let zip_of = |entries: &[(&str, Vec<u8>)]| {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, content) in entries {
+            w.start_file(*name, zip::write::SimpleFileOptions::default()).expect("entry");
+            w.write_all(content).expect("write");
+        }
+        w.finish().expect("zip").into_inner()
+    };
+    let escaping = zip_of(&[("../../etc/passwd", b"x".to_vec())]);
+    assert!(matches!(Bundle::from_zip(&escaping, Limits::default()), Err(BundleError::Escapes { .. })));
+    let absolute = zip_of(&[("/etc/passwd", b"x".to_vec())]);
+    assert!(matches!(Bundle::from_zip(&absolute, Limits::default()), Err(BundleError::Escapes { .. })));
+    let bomb = zip_of(&[("zeros.bin", vec![0u8; 50 * 1024 * 1024])]);
+    let err = Bundle::from_zip(&bomb, Limits::default()).expect_err("bomb");
+    assert!(matches!(err, BundleError::Bomb { .. }), "{err}");
+    assert!(matches!(Bundle::from_zip(b"not a zip", Limits::default()), Err(BundleError::NotZip(_))));
+    #[cfg(unix)]
+    {
+        let linked = folder(&[("real.js", b"1")]);
+        std::os::unix::fs::symlink("/etc/passwd", linked.join("link.js")).expect("symlink");
+        assert!(matches!(Bundle::from_dir(&linked, Limits::default()), Err(BundleError::Link { .. })));
+    }
+}
+
+#[tokio::test]
+async fn first_publish_creates_then_updates_in_place_and_an_unchanged_one_uploads_nothing() {
+    let (em, client, session, org_id) = org().await;
+    let name = ResourceName::parse("Lightbridge_Player").expect("name");
+    let files = folder(&[("player.js", b"window.player = 1;"), ("css/site.css", b"body{color:red}")]);
+    let first = Bundle::from_dir(&files, Limits::default()).expect("bundle");
+    let created = publish_to_org(&client, &session, &name, &first, "rel_1", "Private").await.expect("publish");
+    assert_eq!(created.action, PublishAction::Created);
+    // The org serves the file out of the ZIP at /resource/<timestamp>/<Name>/<path>.
+    let served = reqwest_get(&format!("{}{}/player.js", em.base_url(), created.resource.url_path())).await;
+    assert_eq!(served, b"window.player = 1;");
+    let info = em.resources(&org_id).into_iter().find(|r| r.name == "Lightbridge_Player").expect("resource");
+    assert_eq!((info.content_type.as_str(), info.cache_control.as_str()), ("application/zip", "Private"));
+
+    std::fs::write(files.join("player.js"), b"window.player = 2;").expect("change");
+    let second = Bundle::from_dir(&files, Limits::default()).expect("bundle");
+    let updated = publish_to_org(&client, &session, &name, &second, "rel_2", "Private").await.expect("publish");
+    assert_eq!(updated.action, PublishAction::Updated);
+    assert_eq!(updated.resource.id, created.resource.id, "the same resource, updated in place");
+    assert_ne!(updated.resource.url_path(), created.resource.url_path(), "a new URL busts caches");
+    let served = reqwest_get(&format!("{}{}/player.js", em.base_url(), updated.resource.url_path())).await;
+    assert_eq!(served, b"window.player = 2;");
+
+    em.clear_requests();
+    let again = publish_to_org(&client, &session, &name, &second, "rel_3", "Private").await.expect("publish");
+    assert_eq!(again.action, PublishAction::Unchanged);
+    let writes = em.requests().into_iter().filter(|r| r.method != "GET").count();
+    assert_eq!(writes, 0, "an unchanged bundle uploads nothing");
+}
+
+async fn reqwest_get(url: &str) -> Vec<u8> {
+    let response = reqwest::get(url).await.expect("get");
+    assert_eq!(response.status(), 200, "{url}");
+    response.bytes().await.expect("body").to_vec()
+}

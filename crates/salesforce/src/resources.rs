@@ -1,0 +1,206 @@
+//! Static resources (salesforce-api.md §5): find one by `Name` among the org's own
+//! (`NamespacePrefix = null`, so a managed package's resource of the same name is never
+//! touched), create it, replace its `Body` in place, read its `Body`. Tooling API, which needs
+//! `ContentType` and `CacheControl` on create.
+
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::oauth::{join, unreachable};
+use crate::{API_VERSION, Client, SalesforceError, Session};
+
+/// An org's static resource, as the lookup reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticResource {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub body_length: u64,
+    /// `SystemModstamp` in milliseconds: the `<timestamp>` of `/resource/<timestamp>/<Name>`.
+    pub modstamp_ms: i64,
+}
+
+impl StaticResource {
+    /// The path the org serves it at (files inside a ZIP follow after another `/`).
+    pub fn url_path(&self) -> String {
+        format!("/resource/{}/{}", self.modstamp_ms, self.name)
+    }
+}
+
+/// What a new resource is made of.
+#[derive(Debug, Clone)]
+pub struct NewStaticResource<'a> {
+    pub name: &'a str,
+    pub content_type: &'a str,
+    /// `Private` or `Public`.
+    pub cache_control: &'a str,
+    pub description: &'a str,
+    pub body: &'a [u8],
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Row {
+    id: String,
+    name: String,
+    description: Option<String>,
+    #[serde(default)]
+    body_length: Option<u64>,
+    system_modstamp: String,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+/// `2026-11-23T17:20:00.000+0000` → milliseconds since the epoch.
+fn parse_modstamp(text: &str) -> Option<i64> {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory][offset_minute]"
+    );
+    time::OffsetDateTime::parse(text, format).ok().map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// Names reach SOQL only after this check (letters, digits, underscores), so quoting is safe.
+fn soql_name(name: &str) -> Result<&str, SalesforceError> {
+    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        Ok(name)
+    } else {
+        Err(SalesforceError::Config(format!("{name:?} is not a static resource name")))
+    }
+}
+
+impl Client {
+    /// The org's own static resource with this name, if any.
+    pub async fn find_static_resource(
+        &self,
+        session: &Session,
+        name: &str,
+    ) -> Result<Option<StaticResource>, SalesforceError> {
+        let soql = format!(
+            "SELECT Id, Name, Description, BodyLength, SystemModstamp FROM StaticResource WHERE Name = '{}' AND NamespacePrefix = null",
+            soql_name(name)?
+        );
+        let found = self.tooling_query::<Row>(session, &soql).await?;
+        found
+            .records
+            .into_iter()
+            .next()
+            .map(|r| {
+                let modstamp_ms = parse_modstamp(&r.system_modstamp).ok_or_else(|| SalesforceError::Unexpected {
+                    status: 200,
+                    detail: format!("SystemModstamp {:?} is not a date", r.system_modstamp),
+                })?;
+                Ok(StaticResource {
+                    id: r.id,
+                    name: r.name,
+                    description: r.description,
+                    body_length: r.body_length.unwrap_or_default(),
+                    modstamp_ms,
+                })
+            })
+            .transpose()
+    }
+
+    /// Creates a static resource; returns its id.
+    pub async fn create_static_resource(
+        &self,
+        session: &Session,
+        resource: &NewStaticResource<'_>,
+    ) -> Result<String, SalesforceError> {
+        let url = join(&session.instance_url, &format!("services/data/v{API_VERSION}/tooling/sobjects/StaticResource"));
+        let body = json!({
+            "Name": soql_name(resource.name)?,
+            "ContentType": resource.content_type,
+            "CacheControl": resource.cache_control,
+            "Description": resource.description,
+            "Body": base64::engine::general_purpose::STANDARD.encode(resource.body),
+        });
+        let created: Created = self.send_json(session, self.http.post(url.clone()).json(&body), &url).await?;
+        Ok(created.id)
+    }
+
+    /// Replaces a static resource's `Body` (and `Description`) in place: the id stays.
+    pub async fn update_static_resource(
+        &self,
+        session: &Session,
+        id: &str,
+        body: &[u8],
+        description: &str,
+    ) -> Result<(), SalesforceError> {
+        if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(SalesforceError::Config(format!("{id:?} is not a record id")));
+        }
+        let url =
+            join(&session.instance_url, &format!("services/data/v{API_VERSION}/tooling/sobjects/StaticResource/{id}"));
+        let payload =
+            json!({"Body": base64::engine::general_purpose::STANDARD.encode(body), "Description": description});
+        self.send_empty(session, self.http.patch(url.clone()).json(&payload), &url).await
+    }
+
+    /// The bytes of a static resource.
+    pub async fn static_resource_body(&self, session: &Session, id: &str) -> Result<Vec<u8>, SalesforceError> {
+        if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(SalesforceError::Config(format!("{id:?} is not a record id")));
+        }
+        let url = join(
+            &session.instance_url,
+            &format!("services/data/v{API_VERSION}/tooling/sobjects/StaticResource/{id}/Body"),
+        );
+        self.policy.check(&url)?;
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(session.access_token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| unreachable(&url, e))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| unreachable(&url, e))?;
+        if !(200..300).contains(&status) {
+            return Err(crate::rest::api_error(status, &String::from_utf8_lossy(&bytes)));
+        }
+        Ok(bytes.to_vec())
+    }
+
+    async fn send_empty(
+        &self,
+        session: &Session,
+        request: reqwest::RequestBuilder,
+        url: &url::Url,
+    ) -> Result<(), SalesforceError> {
+        self.policy.check(url)?;
+        let response = request
+            .bearer_auth(session.access_token.expose_secret())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| unreachable(url, e))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let body = response.text().await.map_err(|e| unreachable(url, e))?;
+        Err(crate::rest::api_error(status, &body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modstamps_read_as_milliseconds() {
+        assert_eq!(parse_modstamp("1970-01-01T00:00:01.250+0000"), Some(1250));
+        assert_eq!(parse_modstamp("not a date"), None);
+    }
+
+    #[test]
+    fn only_plain_names_reach_soql() {
+        assert!(soql_name("Player_2").is_ok());
+        assert!(soql_name("x' OR Name != '").is_err());
+        assert!(soql_name("").is_err());
+    }
+}
