@@ -87,6 +87,17 @@ id!(
     "env"
 );
 
+id!(
+    /// A stored bundle: the exact bytes of one release.
+    BundleId,
+    "bun"
+);
+id!(
+    /// One publish of one bundle to every connection bound to a system × environment.
+    DeploymentId,
+    "dep"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 mod audit;
 mod catalog;
 mod connection;
+mod deployment;
 mod error;
 mod ids;
 mod names;
@@ -14,8 +15,9 @@ mod user;
 pub use audit::{ActorKind, AuditEntry};
 pub use catalog::{Account, BUILT_IN_ENVIRONMENTS, Environment, System, account_name, environment_name, system_name};
 pub use connection::{AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType};
+pub use deployment::{BundleInfo, CacheControl, Deployment, DeploymentStatus, Target, TargetStatus};
 pub use error::DomainError;
-pub use ids::{AccountId, ConnectionId, EnvironmentId, SystemId, UserId};
+pub use ids::{AccountId, BundleId, ConnectionId, DeploymentId, EnvironmentId, SystemId, UserId};
 pub use names::{ConnectionName, ResourceName, label};
 pub use user::{Role, User};
 

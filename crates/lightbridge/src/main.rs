@@ -38,6 +38,8 @@ enum Command {
     Tokens(command::admin::TokensCommand),
     /// Salesforce connections, through a running server's API.
     Connections(command::connections::Args),
+    /// Publish a folder or ZIP to every org bound to a system and environment (live progress).
+    Publish(command::publish::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
             Command::Users(c) => command::admin::users(c).await,
             Command::Tokens(c) => command::admin::tokens(c).await,
             Command::Connections(args) => command::connections::run(args).await,
+            Command::Publish(args) => command::publish::run(args).await,
         }
     });
     match result {

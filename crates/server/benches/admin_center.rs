@@ -15,7 +15,7 @@ use connections::{LoginUrls, SystemClock};
 use domain::{AccountId, Role, User, UserId};
 use server::api::hash_token;
 use server::{AppState, Server};
-use store::{AccessStore, CatalogStore, SqliteStore};
+use store::{AccessStore, CatalogStore, ConnectionStore, SqliteStore};
 use vault::{Keyring, MasterKey};
 
 #[path = "seed.rs"]
@@ -68,6 +68,19 @@ async fn run(rows: usize, samples: usize, exports: usize) {
     seed::connections(&store, &account, rows).await;
     println!("seeded {rows} connections in {:.1} s", seeding.elapsed().as_secs_f64());
 
+    // Where an export's time goes: reading the rows alone, as the export reads them.
+    {
+        use futures_util::StreamExt;
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let n = store.stream(&account, &store::ListQuery::default()).count().await;
+            assert_eq!(n, rows);
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!("reading {rows} rows through ConnectionStore::stream: median {:.3} s", times[1].as_secs_f64());
+    }
     let client = salesforce::Client::new(salesforce::HostPolicy::salesforce_only()).expect("client");
     let state = AppState::new(store, client, LoginUrls::salesforce(), Arc::new(SystemClock));
     let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");

@@ -1,15 +1,18 @@
-//! Lightbridge's HTTP server: the versioned JSON API under `/api/v1` (B3), health endpoints,
-//! and — with issue #4 — the Admin Center pages. Handlers call the connections core and the
-//! store traits; SQL and Salesforce calls live in those crates, never here.
+//! Lightbridge's HTTP server: the versioned JSON API under `/api/v1` (B3), the Admin Center
+//! pages (`console`), health endpoints, and the publish worker. Handlers call the connections
+//! core, the publish crate and the store traits; SQL and Salesforce calls live in those
+//! crates, never here.
 
 pub mod api;
 pub mod config;
 mod console;
 pub mod password;
 mod state;
+pub mod worker;
 
 pub use config::{Config, ConfigError};
 pub use state::AppState;
+pub use worker::{WorkerConfig, spawn_worker};
 
 use std::net::SocketAddr;
 

@@ -14,13 +14,15 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Where browsers reach this server; the OAuth callback is `<public_url>/oauth/callback`.
     pub public_url: url::Url,
+    /// Wakes the publish worker when a deployment is created.
+    pub publish_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
     pub fn new(store: Arc<SqliteStore>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
         let keeper = Arc::new(TokenKeeper::new(store.clone(), client.clone(), urls.clone(), clock.clone()));
         let public_url = url::Url::parse("http://127.0.0.1:8080/").expect("constant URL");
-        AppState { store, keeper, client, urls, clock, public_url }
+        AppState { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default() }
     }
 
     /// Sets where browsers reach this server (from configuration).

@@ -142,6 +142,7 @@ async fn an_admin_connects_an_org_tests_saves_searches_and_deletes_in_the_browse
     browser.click("input[name=login_host][value=mydomain]").await;
     browser.type_into("#my_domain", "https://acme.my.salesforce.com/some/path").await;
     browser.click("button[name=action][value=save]").await;
+    browser.wait_for_text(".flash-error", |t| t.contains("need a fix")).await;
     let invalid = browser.texts(".field.invalid").await;
     assert!(
         invalid.iter().any(|t| t.contains("Private key")) && invalid.iter().any(|t| t.contains("Login host")),

@@ -22,7 +22,23 @@ async fn account_a_objects(app: &TestApp) -> Vec<(&'static str, String)> {
     let (_, users) = app.call("owner_a", Method::GET, "/users", None).await;
     let user = users.as_array().expect("users")[0]["id"].as_str().expect("user").to_string();
     let (_, token) = app.call("admin_a", Method::POST, "/tokens", Some(json!({"name": "A's token"}))).await;
+    let (system_id, env_id, connection_id) = (
+        system["id"].as_str().expect("system"),
+        environment["id"].as_str().expect("environment"),
+        connection["id"].as_str().expect("connection"),
+    );
+    let (status, _) = app
+        .call(
+            "admin_a",
+            Method::PUT,
+            &format!("/systems/{system_id}/environments/{env_id}/connections/{connection_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let deployment = common::deploy(app, "admin_a", system_id, env_id, "A_s_Resource", &[("a.js", b"1")]).await;
     vec![
+        ("dep", deployment["id"].as_str().expect("deployment").to_string()),
         ("conn", connection["id"].as_str().expect("connection").to_string()),
         ("sys", system["id"].as_str().expect("system").to_string()),
         ("env", environment["id"].as_str().expect("environment").to_string()),
@@ -41,12 +57,19 @@ fn kind_of(path: &str) -> &'static str {
         ("/api/v1/users/", "user"),
         ("/api/v1/tokens/", "tok"),
         ("/api/v1/accounts/", "acct"),
+        ("/api/v1/deployments/", "dep"),
     ] {
         if path.starts_with(prefix) {
             return kind;
         }
     }
     panic!("{path}: which kind of id does it take? add it to kind_of")
+}
+
+/// Fills a route's other placeholders with account A's ids.
+fn fill(path: &str, ids: &[(&'static str, String)]) -> String {
+    let of = |kind: &str| ids.iter().find(|(k, _)| *k == kind).map(|(_, v)| v.clone()).unwrap_or_default();
+    path.replace("{env}", &of("env")).replace("{connection}", &of("conn"))
 }
 
 /// A plausible body for each change, so the route reaches its account check rather than
@@ -90,7 +113,7 @@ async fn another_account_s_ids_are_not_found_on_any_route() {
         }
         let kind = kind_of(&path);
         let id = &ids.iter().find(|(k, _)| *k == kind).expect("an id of that kind").1;
-        let url = path.trim_start_matches("/api/v1").replace("{id}", id);
+        let url = fill(&path.trim_start_matches("/api/v1").replace("{id}", id), &ids);
         let (status, body) = app.call("admin_b", method.clone(), &url, body_for(&method, &path, &env)).await;
         // The operator's account routes are not account-scoped: B's owner is refused outright.
         let expected = if kind == "acct" { 403 } else { 404 };
@@ -99,7 +122,14 @@ async fn another_account_s_ids_are_not_found_on_any_route() {
     }
     assert!(checked >= 14, "only {checked} routes take an id");
     // A's objects are all still there, unchanged.
-    let (_, connection) = app.call("admin_a", Method::GET, &format!("/connections/{}", ids[0].1), None).await;
+    let (_, connection) = app
+        .call(
+            "admin_a",
+            Method::GET,
+            &format!("/connections/{}", ids.iter().find(|(k, _)| *k == "conn").expect("conn").1),
+            None,
+        )
+        .await;
     assert_eq!(connection["name"], "A's");
     let (_, tokens) = app.call("admin_a", Method::GET, "/tokens", None).await;
     assert_eq!(tokens[0]["revoked_at"], Value::Null);
@@ -138,7 +168,7 @@ async fn a_viewer_cannot_change_anything_but_their_own_session_and_tokens() {
         }
         let url = if path.contains("{id}") {
             let kind = kind_of(&path);
-            path.replace("{id}", &ids.iter().find(|(k, _)| *k == kind).expect("id").1)
+            fill(&path.replace("{id}", &ids.iter().find(|(k, _)| *k == kind).expect("id").1), &ids)
         } else {
             path.clone()
         };
@@ -148,6 +178,13 @@ async fn a_viewer_cannot_change_anything_but_their_own_session_and_tokens() {
         refused += 1;
     }
     assert!(refused >= 15, "only {refused} changes were tried");
-    let (_, connection) = app.call("admin_a", Method::GET, &format!("/connections/{}", ids[0].1), None).await;
+    let (_, connection) = app
+        .call(
+            "admin_a",
+            Method::GET,
+            &format!("/connections/{}", ids.iter().find(|(k, _)| *k == "conn").expect("conn").1),
+            None,
+        )
+        .await;
     assert_eq!(connection["name"], "A's", "nothing changed");
 }

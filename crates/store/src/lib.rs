@@ -6,12 +6,15 @@
 mod access;
 mod catalog;
 mod connections;
+mod deployments;
 mod error;
 mod sqlite;
 mod sqlite_catalog;
+mod sqlite_deployments;
 
 pub use access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
 pub use catalog::CatalogStore;
 pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
+pub use deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;

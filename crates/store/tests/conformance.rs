@@ -6,7 +6,8 @@ use domain::{
     LoginHost, OrgFacts, OrgType, SystemId,
 };
 use store::{
-    AccessStore, CatalogStore, ConnectionStore, ListQuery, NewSecrets, SortKey, SqliteStore, StoreError, TokenSet,
+    AccessStore, CatalogStore, ConnectionStore, DeploymentStore, ListQuery, NewSecrets, SortKey, SqliteStore,
+    StoreError, TargetOutcome, TokenSet,
 };
 use vault::{AccessToken, ClientSecret, Keyring, MasterKey, RefreshToken};
 
@@ -314,8 +315,116 @@ async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S,
     assert!(store.api_tokens(&ann.id).await.expect("tokens").is_empty(), "tokens go with the user");
 }
 
+async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
+    S: DeploymentStore + ConnectionStore + CatalogStore,
+>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    use domain::{
+        BundleId, BundleInfo, CacheControl, Deployment, DeploymentId, DeploymentStatus, ResourceName, TargetStatus,
+    };
+    let system = domain::System { id: SystemId::generate(), account_id: a.clone(), name: "Sys".into(), created_at: 0 };
+    store.insert_system(&system).await.expect("system");
+    let env = store.environments(a).await.expect("envs")[0].id.clone();
+    let one = new_connection(a, "one", "Org 1", "1@o.example", 1);
+    let two = new_connection(a, "two", "Org 2", "2@o.example", 2);
+    for c in [&one, &two] {
+        store.insert(c, &NewSecrets::default()).await.expect("connection");
+        store.bind(a, &c.id, &system.id, &env, 3).await.expect("bind");
+    }
+    store.bind(a, &one.id, &system.id, &env, 4).await.expect("binding twice is fine");
+    assert!(store.bind(b, &one.id, &system.id, &env, 4).await.is_err(), "another account's ids bind nothing");
+    assert_eq!(store.targets_for(a, &system.id, &env).await.expect("targets").len(), 2);
+    assert!(store.targets_for(b, &system.id, &env).await.expect("b").is_empty());
+
+    let bundle = BundleInfo {
+        id: BundleId::generate(),
+        account_id: a.clone(),
+        sha256: "ab".repeat(32),
+        size: 3,
+        files: vec!["a.js".into(), "b.css".into()],
+        created_at: 5,
+        created_by: "me@a.example".into(),
+    };
+    let saved = store.save_bundle(&bundle, b"zip").await.expect("bundle");
+    let again =
+        store.save_bundle(&BundleInfo { id: BundleId::generate(), ..bundle.clone() }, b"zip").await.expect("same");
+    assert_eq!(again.id, saved.id, "the same content is stored once");
+    assert_eq!(store.bundle_bytes(&saved.id).await.expect("bytes"), b"zip");
+    assert_eq!(store.bundle(a, &saved.id).await.expect("info").files, ["a.js", "b.css"]);
+    assert!(store.bundle(b, &saved.id).await.is_err());
+
+    let deployment = Deployment {
+        id: DeploymentId::generate(),
+        account_id: a.clone(),
+        system_id: system.id.clone(),
+        environment_id: env.clone(),
+        bundle_id: saved.id.clone(),
+        resource_name: ResourceName::parse("Player").expect("name"),
+        cache_control: CacheControl::Private,
+        status: DeploymentStatus::Running,
+        created_at: 10,
+        created_by: "me@a.example".into(),
+        finished_at: None,
+        redeploy_of: None,
+    };
+    store.create_deployment(&deployment, &[one.id.clone(), two.id.clone()]).await.expect("deployment");
+    // Two workers: each target goes to exactly one.
+    let first = store.claim_targets("worker-1", 20, 1_000, 1).await.expect("claim");
+    let second = store.claim_targets("worker-2", 20, 1_000, 10).await.expect("claim");
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(first[0].target.connection_id, second[0].target.connection_id);
+    assert!(store.claim_targets("worker-3", 21, 1_000, 10).await.expect("none").is_empty(), "nothing left to claim");
+    // worker-1 retries later; worker-2 dies; after its lease another worker takes over.
+    let retry = TargetOutcome::Retry { error: "503".into(), not_before: 500 };
+    assert!(
+        store
+            .finish_target(&deployment.id, &first[0].target.connection_id, "worker-1", &retry, 30)
+            .await
+            .expect("retry")
+    );
+    assert!(store.claim_targets("worker-3", 100, 1_000, 10).await.expect("not yet").is_empty(), "retries wait");
+    assert_eq!(store.next_due().await.expect("due"), Some(500));
+    let taken = store.claim_targets("worker-3", 1_100, 1_000, 10).await.expect("claim after the lease");
+    assert_eq!(taken.len(), 2, "the retried target is due and worker-2's lease ran out");
+    assert!(taken.iter().any(|c| c.target.attempts == 2));
+    let done = |n: u32| TargetOutcome::Done {
+        status: TargetStatus::Succeeded,
+        action: "created".into(),
+        resource_id: format!("081{n}"),
+        url: "/resource/1/Player".into(),
+    };
+    // The dead worker's late answer is ignored: its lease is gone.
+    assert!(
+        !store
+            .finish_target(&deployment.id, &second[0].target.connection_id, "worker-2", &done(9), 1_200)
+            .await
+            .expect("late")
+    );
+    for (i, c) in taken.iter().enumerate() {
+        let outcome = if i == 0 { done(1) } else { TargetOutcome::Failed { error: "INSUFFICIENT_ACCESS".into() } };
+        assert!(
+            store
+                .finish_target(&deployment.id, &c.target.connection_id, "worker-3", &outcome, 1_300)
+                .await
+                .expect("finish")
+        );
+    }
+    let (finished, targets) = store.deployment(a, &deployment.id).await.expect("get");
+    assert_eq!((finished.status, finished.finished_at), (DeploymentStatus::Failed, Some(1_300)));
+    assert_eq!(targets.iter().filter(|t| t.status == TargetStatus::Failed).count(), 1);
+    assert!(store.deployment(b, &deployment.id).await.is_err());
+    let listed = store.deployments(a, Some(&system.id), None, 10).await.expect("list");
+    assert_eq!((listed.len(), listed[0].1.succeeded, listed[0].1.failed), (1, 1, 1));
+    assert!(store.deployments(b, None, None, 10).await.expect("b").is_empty());
+}
+
 #[tokio::test]
 async fn sqlite_passes_the_conformance_suite() {
+    let (store, a, b) = sqlite().await;
+    deployments_are_claimed_once_resume_after_a_lost_lease_and_finish(&store, &a, &b).await;
     let (store, a, b) = sqlite().await;
     systems_and_environments_belong_to_one_account(&store, &a, &b).await;
     let (store, a, b) = sqlite().await;

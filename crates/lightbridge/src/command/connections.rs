@@ -119,14 +119,19 @@ impl Settings {
     }
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+pub(super) struct Api {
+    pub(super) http: reqwest::Client,
+    pub(super) base: String,
+    pub(super) token: String,
 }
 
 impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+    pub(super) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
         let url = format!("{}/api/v1{path}", self.base.trim_end_matches('/'));
         let mut request = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(b) = body {
@@ -140,7 +145,7 @@ impl Api {
 }
 
 /// Turns the API's error shape into a message (with every field error).
-fn api_error(status: u16, body: &Value) -> anyhow::Error {
+pub(super) fn api_error(status: u16, body: &Value) -> anyhow::Error {
     let error = &body["error"];
     let mut message = format!("{} ({status})", error["message"].as_str().unwrap_or("request failed"));
     if let Some(fields) = error["fields"].as_array() {
@@ -158,7 +163,7 @@ fn api_error(status: u16, body: &Value) -> anyhow::Error {
     anyhow::anyhow!(message)
 }
 
-fn cell(v: &Value) -> String {
+pub(super) fn cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
@@ -166,7 +171,7 @@ fn cell(v: &Value) -> String {
     }
 }
 
-fn table(headers: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) {
     let widths: Vec<usize> = headers
         .iter()
         .enumerate()
@@ -348,7 +353,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

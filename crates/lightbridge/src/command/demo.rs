@@ -61,6 +61,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock)).with_public_url(public_url);
     // Check every minute so the demo shows a revoked user's connection turn Logged out quickly.
     let _health = server::spawn_health_checks(&state, std::time::Duration::from_secs(60));
+    let _worker = server::spawn_worker(&state, server::WorkerConfig::default());
     let server = Server::bind(state, listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = server.local_addr()?;
 

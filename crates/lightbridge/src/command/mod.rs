@@ -3,6 +3,7 @@ pub mod common;
 pub mod connections;
 pub mod demo;
 pub mod emulator;
+pub mod publish;
 pub mod serve;
 
 /// Waits for Ctrl-C or SIGTERM.

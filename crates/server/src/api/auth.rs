@@ -76,6 +76,15 @@ impl Caller {
         Ok(account)
     }
 
+    /// Editors, admins and owners publish (content authors and their CI pipelines).
+    pub fn require_publisher(&self) -> Result<&AccountId, ApiError> {
+        let account = self.account()?;
+        if !matches!(self.user.role, Role::Editor | Role::Admin | Role::Owner) {
+            return Err(ApiError::Forbidden("viewers cannot publish; an editor, admin or owner can"));
+        }
+        Ok(account)
+    }
+
     /// Owners manage the account's users.
     pub fn require_owner(&self) -> Result<&AccountId, ApiError> {
         let account = self.account()?;

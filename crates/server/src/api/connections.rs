@@ -401,6 +401,7 @@ async fn test(
     caller: Caller,
     input: Result<Json<ConnectionInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require_connection_admin()?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let report = test_connection(&state, &caller, input).await?;
     Ok(Json(TestView { passed: report.passed(), report }).into_response())
@@ -441,6 +442,7 @@ async fn create(
     caller: Caller,
     input: Result<Json<ConnectionInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
+    caller.require_connection_admin()?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let connection = create_connection(&state, &caller, input).await?;
     Ok((StatusCode::CREATED, Json(ConnectionView::from(&connection))).into_response())

@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 pub(crate) mod catalog;
 pub(crate) mod connections;
+pub(crate) mod deployments;
 mod error;
 pub(crate) mod oauth;
 pub(crate) mod session;
@@ -44,6 +45,7 @@ plus its `x-csrf-token` header on every change. Errors always have the `ErrorBod
         (name = "systems", description = "Systems, environments and legacy connectors (F4)"),
         (name = "users", description = "Users, roles and API tokens"),
         (name = "session", description = "Browser sign-in"),
+        (name = "publishing", description = "Deployments, history, rollback and bindings (F3, B2)"),
         (name = "audit", description = "The audit log (B4)"),
         (name = "operator", description = "Instance-wide operator actions"),
     )
@@ -77,6 +79,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             connections::routes()
                 .merge(oauth::api_routes())
                 .merge(catalog::routes())
+                .merge(deployments::routes().layer(axum::extract::DefaultBodyLimit::max(deployments::MAX_UPLOAD_BYTES)))
                 .merge(users::routes())
                 .merge(accounts::routes())
                 .merge(audit::routes())

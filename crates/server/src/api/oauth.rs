@@ -117,6 +117,7 @@ async fn start(
     caller: Caller,
     input: Result<Json<StartInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Started>, ApiError> {
+    caller.require_connection_admin()?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     start_oauth(&state, &caller, input).await.map(Json)
 }

@@ -134,6 +134,16 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     if let Some(every) = every {
         server::spawn_health_checks(&state, every);
     }
+    // Quick retries, so fault tests finish in a moment.
+    server::spawn_worker(
+        &state,
+        server::WorkerConfig {
+            backoff_base: std::time::Duration::from_millis(20),
+            backoff_max: std::time::Duration::from_millis(200),
+            lease: std::time::Duration::from_secs(10),
+            ..Default::default()
+        },
+    );
     let server = Server::with_listener(state, listener);
     tokio::spawn(server.run(std::future::pending()));
     let private_key = em.private_key_pem(KEY).expect("key");
@@ -233,4 +243,62 @@ print(json.dumps({"headers": rows[0], "rows": [[str(v) if v is not None else Non
     });
     assert!(out.status.success(), "openpyxl could not open the export: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// A ZIP bundle of these files (through the publish crate, as the CLI builds it).
+pub fn bundle_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!("lightbridge-test-bundle-{}", UserId::generate()));
+    for (path, content) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
+        std::fs::write(path, content).expect("write");
+    }
+    let bundle = publish::Bundle::from_dir(&dir, publish::Limits::default()).expect("bundle");
+    let _ = std::fs::remove_dir_all(dir);
+    bundle.bytes().to_vec()
+}
+
+/// `POST /api/v1/deployments` as multipart with a ZIP; returns the status and the JSON.
+pub async fn upload(app: &TestApp, who: &str, fields: &[(&str, &str)], zip: &[u8]) -> (u16, Value) {
+    let boundary = "lightbridge-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\nContent-Type: application/zip\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(zip);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let request = app
+        .http
+        .post(format!("{}/api/v1/deployments", app.base))
+        .bearer_auth(&app.tokens[who])
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body);
+    read(request).await
+}
+
+/// Uploads a bundle of `files` as a deployment and returns it (202 expected).
+pub async fn deploy(app: &TestApp, who: &str, system: &str, env: &str, name: &str, files: &[(&str, &[u8])]) -> Value {
+    let fields = [("system_id", system), ("environment_id", env), ("resource_name", name)];
+    let (status, body) = upload(app, who, &fields, &bundle_zip(files)).await;
+    assert_eq!(status, 202, "{body}");
+    body
+}
+
+/// Polls a deployment until it is no longer running (10 s at most).
+pub async fn finished(app: &TestApp, who: &str, id: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = app.call(who, reqwest::Method::GET, &format!("/deployments/{id}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] != "running" {
+            return body;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "still running: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -1,0 +1,143 @@
+//! Publishing (F3, B2): stored bundles, deployments and their per-connection targets.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, BundleId, ConnectionId, DeploymentId, EnvironmentId, Millis, ResourceName, SystemId};
+
+/// A release's bytes, stored so any earlier release can be published again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleInfo {
+    pub id: BundleId,
+    pub account_id: AccountId,
+    pub sha256: String,
+    pub size: u64,
+    pub files: Vec<String>,
+    pub created_at: Millis,
+    pub created_by: String,
+}
+
+/// Who may read a published resource once cached: `Private` (signed-in users, the default)
+/// or `Public` (anyone on the internet, salesforce-api.md §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum CacheControl {
+    #[default]
+    Private,
+    Public,
+}
+
+impl CacheControl {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheControl::Private => "Private",
+            CacheControl::Public => "Public",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "private" => Some(CacheControl::Private),
+            "public" => Some(CacheControl::Public),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStatus {
+    /// Some targets are still pending or running.
+    Running,
+    Succeeded,
+    /// Every target finished and at least one failed.
+    Failed,
+}
+
+impl DeploymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentStatus::Running => "running",
+            DeploymentStatus::Succeeded => "succeeded",
+            DeploymentStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => DeploymentStatus::Running,
+            "succeeded" => DeploymentStatus::Succeeded,
+            "failed" => DeploymentStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetStatus {
+    Pending,
+    Running,
+    /// Created or updated in the org.
+    Succeeded,
+    /// The org already held the same bytes: nothing uploaded.
+    Unchanged,
+    Failed,
+}
+
+impl TargetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetStatus::Pending => "pending",
+            TargetStatus::Running => "running",
+            TargetStatus::Succeeded => "succeeded",
+            TargetStatus::Unchanged => "unchanged",
+            TargetStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => TargetStatus::Pending,
+            "running" => TargetStatus::Running,
+            "succeeded" => TargetStatus::Succeeded,
+            "unchanged" => TargetStatus::Unchanged,
+            "failed" => TargetStatus::Failed,
+            _ => return None,
+        })
+    }
+    pub fn is_final(self) -> bool {
+        matches!(self, TargetStatus::Succeeded | TargetStatus::Unchanged | TargetStatus::Failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub id: DeploymentId,
+    pub account_id: AccountId,
+    pub system_id: SystemId,
+    pub environment_id: EnvironmentId,
+    pub bundle_id: BundleId,
+    pub resource_name: ResourceName,
+    pub cache_control: CacheControl,
+    pub status: DeploymentStatus,
+    pub created_at: Millis,
+    pub created_by: String,
+    pub finished_at: Option<Millis>,
+    /// A rollback: the earlier deployment whose bundle this one publishes again.
+    pub redeploy_of: Option<DeploymentId>,
+}
+
+/// One connection's part of a deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub deployment_id: DeploymentId,
+    pub connection_id: ConnectionId,
+    pub status: TargetStatus,
+    pub attempts: u32,
+    /// `created`, `updated` or `unchanged` once it succeeded.
+    pub action: Option<String>,
+    pub resource_id: Option<String>,
+    /// Where the org serves it: `/resource/<timestamp>/<Name>`.
+    pub url: Option<String>,
+    /// Why it failed (or why the last attempt did, while retrying).
+    pub error: Option<String>,
+    pub updated_at: Millis,
+    /// The connection's org name when read (none once the connection is deleted).
+    pub org_name: Option<String>,
+}

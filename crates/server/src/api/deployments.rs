@@ -1,0 +1,470 @@
+//! `/api/v1/deployments` (B2, B3): publish a bundle (multipart upload, or a stored bundle's id)
+//! to every connection bound to a system × environment; follow it; list the history; roll a
+//! system × environment back to an earlier release in one call. And the bindings that decide
+//! which connections a system × environment publishes to.
+
+use axum::Json;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::StatusCode;
+use domain::{
+    BundleId, BundleInfo, CacheControl, ConnectionId, Deployment, DeploymentId, DeploymentStatus, EnvironmentId,
+    ResourceName, SystemId, TargetStatus,
+};
+use serde::{Deserialize, Serialize};
+use store::{CatalogStore, DeploymentStore, TargetCounts};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::connections::{ConnectionView, record};
+use super::{ApiError, Caller, ErrorBody};
+use crate::AppState;
+
+/// The largest upload accepted: the bundle itself may be at most 5 MB once rebuilt.
+pub const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show))
+        .routes(routes!(rollback))
+        .routes(routes!(bound))
+        .routes(routes!(bind, unbind))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountsView {
+    pub total: u32,
+    pub pending: u32,
+    pub running: u32,
+    pub succeeded: u32,
+    pub unchanged: u32,
+    pub failed: u32,
+}
+
+impl From<TargetCounts> for CountsView {
+    fn from(c: TargetCounts) -> Self {
+        CountsView {
+            total: c.total(),
+            pending: c.pending,
+            running: c.running,
+            succeeded: c.succeeded,
+            unchanged: c.unchanged,
+            failed: c.failed,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetView {
+    pub connection_id: String,
+    /// The org's name (empty if the connection was deleted since).
+    pub account_name: Option<String>,
+    /// `pending`, `running`, `succeeded`, `unchanged` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    /// `created`, `updated` or `unchanged`.
+    pub action: Option<String>,
+    pub resource_id: Option<String>,
+    /// Where the org serves the resource: `/resource/<timestamp>/<Name>` on its instance.
+    pub url: Option<String>,
+    /// Why it failed — or, while it waits to retry, why the last attempt did.
+    pub error: Option<String>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentView {
+    pub id: String,
+    pub system_id: String,
+    pub environment_id: String,
+    pub bundle_id: String,
+    pub resource_name: String,
+    /// `Private` or `Public`.
+    pub cache_control: String,
+    /// `running`, `succeeded` or `failed`.
+    pub status: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub finished_at: Option<i64>,
+    /// A rollback: the deployment whose bundle this one publishes again.
+    pub redeploy_of: Option<String>,
+    pub counts: CountsView,
+    /// With `GET /deployments/{id}`: one entry per connection.
+    #[schema(nullable = false)]
+    pub targets: Option<Vec<TargetView>>,
+}
+
+pub fn view(d: &Deployment, counts: TargetCounts, targets: Option<&[domain::Target]>) -> DeploymentView {
+    DeploymentView {
+        id: d.id.to_string(),
+        system_id: d.system_id.to_string(),
+        environment_id: d.environment_id.to_string(),
+        bundle_id: d.bundle_id.to_string(),
+        resource_name: d.resource_name.as_str().to_string(),
+        cache_control: d.cache_control.as_str().to_string(),
+        status: d.status.as_str().to_string(),
+        created_at: d.created_at,
+        created_by: d.created_by.clone(),
+        finished_at: d.finished_at,
+        redeploy_of: d.redeploy_of.as_ref().map(ToString::to_string),
+        counts: counts.into(),
+        targets: targets.map(|ts| {
+            ts.iter()
+                .map(|t| TargetView {
+                    connection_id: t.connection_id.to_string(),
+                    account_name: t.org_name.clone(),
+                    status: t.status.as_str().to_string(),
+                    attempts: t.attempts,
+                    action: t.action.clone(),
+                    resource_id: t.resource_id.clone(),
+                    url: t.url.clone(),
+                    error: t.error.clone(),
+                    updated_at: t.updated_at,
+                })
+                .collect()
+        }),
+    }
+}
+
+pub fn count(targets: &[domain::Target]) -> TargetCounts {
+    let mut c = TargetCounts::default();
+    for t in targets {
+        match t.status {
+            TargetStatus::Pending => c.pending += 1,
+            TargetStatus::Running => c.running += 1,
+            TargetStatus::Succeeded => c.succeeded += 1,
+            TargetStatus::Unchanged => c.unchanged += 1,
+            TargetStatus::Failed => c.failed += 1,
+        }
+    }
+    c
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListParams {
+    system_id: Option<String>,
+    environment_id: Option<String>,
+    /// 1 to 500, default 50.
+    limit: Option<u32>,
+}
+
+/// The deployment history, newest first (B2).
+#[utoipa::path(get, path = "/deployments", tag = "publishing", params(ListParams),
+    responses((status = 200, body = Vec<DeploymentView>)))]
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Vec<DeploymentView>>, ApiError> {
+    let account = caller.account()?;
+    let system = p
+        .system_id
+        .as_deref()
+        .map(SystemId::parse)
+        .transpose()
+        .map_err(|_| ApiError::invalid("system_id", "not a system id"))?;
+    let env = p
+        .environment_id
+        .as_deref()
+        .map(EnvironmentId::parse)
+        .transpose()
+        .map_err(|_| ApiError::invalid("environment_id", "not an environment id"))?;
+    let rows = state.store.deployments(account, system.as_ref(), env.as_ref(), p.limit.unwrap_or(50)).await?;
+    Ok(Json(rows.iter().map(|(d, c)| view(d, *c, None)).collect()))
+}
+
+/// One deployment with every connection's outcome (poll it to follow progress).
+#[utoipa::path(get, path = "/deployments/{id}", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
+    responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody)))]
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    let id = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let (d, targets) = state.store.deployment(caller.account()?, &id).await?;
+    Ok(Json(view(&d, count(&targets), Some(&targets))))
+}
+
+/// A deployment request as JSON: a bundle stored earlier.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DeployInput {
+    system_id: String,
+    environment_id: String,
+    /// The static resource's name in each org.
+    resource_name: String,
+    /// `Private` (default) or `Public`.
+    cache_control: Option<String>,
+    bundle_id: String,
+}
+
+/// A deployment request as `multipart/form-data`: the same fields and `file` (a ZIP).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+struct DeployUpload {
+    system_id: String,
+    environment_id: String,
+    resource_name: String,
+    cache_control: Option<String>,
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Publishes a bundle to every connection bound to the system × environment. Answers at once
+/// (202) with the deployment; targets run in the background (poll `GET /deployments/{id}`).
+/// A bad bundle (over 5 MB, escaping paths, links, duplicates, a zip bomb) is refused here.
+#[utoipa::path(post, path = "/deployments", tag = "publishing",
+    request_body(content(
+        (DeployUpload = "multipart/form-data"),
+        (DeployInput = "application/json")
+    )),
+    responses((status = 202, body = DeploymentView), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
+    let account = caller.require_publisher()?.clone();
+    let multipart = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (fields, upload) = if multipart {
+        let mut form =
+            Multipart::from_request(request, &state).await.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+        let mut fields = std::collections::HashMap::new();
+        let mut file = None;
+        while let Some(field) = form.next_field().await.map_err(|e| ApiError::invalid("body", e.body_text()))? {
+            let name = field.name().unwrap_or_default().to_string();
+            if name == "file" {
+                file = Some(field.bytes().await.map_err(|e| ApiError::invalid("file", e.body_text()))?.to_vec());
+            } else {
+                fields.insert(name, field.text().await.map_err(|e| ApiError::invalid("body", e.body_text()))?);
+            }
+        }
+        (fields, Some(file.ok_or_else(|| ApiError::invalid("file", "attach the bundle (a ZIP) as the `file` field"))?))
+    } else {
+        let Json(input) = Json::<DeployInput>::from_request(request, &state)
+            .await
+            .map_err(|e| ApiError::invalid("body", e.body_text()))?;
+        let mut fields = std::collections::HashMap::new();
+        fields.insert("system_id".to_string(), input.system_id);
+        fields.insert("environment_id".to_string(), input.environment_id);
+        fields.insert("resource_name".to_string(), input.resource_name);
+        fields.insert("bundle_id".to_string(), input.bundle_id);
+        if let Some(c) = input.cache_control {
+            fields.insert("cache_control".to_string(), c);
+        }
+        (fields, None)
+    };
+    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let system = SystemId::parse(field("system_id"))
+        .map_err(|_| errors.push(("system_id".into(), "not a system id (sys_…)".into())))
+        .ok();
+    let env = EnvironmentId::parse(field("environment_id"))
+        .map_err(|_| errors.push(("environment_id".into(), "not an environment id (env_…)".into())))
+        .ok();
+    let name = ResourceName::parse(field("resource_name"))
+        .map_err(|e| errors.push(("resource_name".into(), e.to_string())))
+        .ok();
+    let cache = match fields.get("cache_control").map(String::as_str).filter(|c| !c.is_empty()) {
+        None => Some(CacheControl::Private),
+        Some(text) => CacheControl::parse(text).or_else(|| {
+            errors.push(("cache_control".into(), format!("{text:?} is not Private or Public")));
+            None
+        }),
+    };
+    let (Some(system), Some(env), Some(name), Some(cache)) = (system, env, name, cache) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    state.store.system(&account, &system).await?;
+    state.store.environment(&account, &env).await?;
+    let now = state.clock.now_ms();
+    let bundle = match upload {
+        Some(bytes) => {
+            let built = publish::Bundle::from_zip(&bytes, publish::Limits::default())
+                .map_err(|e| ApiError::invalid("file", e.to_string()))?;
+            let info = BundleInfo {
+                id: BundleId::generate(),
+                account_id: account.clone(),
+                sha256: built.sha256().to_string(),
+                size: built.bytes().len() as u64,
+                files: built.files().to_vec(),
+                created_at: now,
+                created_by: caller.user.email.clone(),
+            };
+            state.store.save_bundle(&info, built.bytes()).await?
+        }
+        None => {
+            let id = BundleId::parse(field("bundle_id"))
+                .map_err(|_| ApiError::invalid("bundle_id", "not a bundle id (bun_…)"))?;
+            state.store.bundle(&account, &id).await.map_err(|e| match e {
+                store::StoreError::NotFound => ApiError::invalid("bundle_id", "no such bundle in this account"),
+                other => other.into(),
+            })?
+        }
+    };
+    let deployment = start(&state, &caller, &account, &system, &env, name, cache, &bundle, None).await?;
+    Ok((StatusCode::ACCEPTED, Json(deployment)))
+}
+
+/// Creates the deployment with one target per bound connection and wakes the worker.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn start(
+    state: &AppState,
+    caller: &Caller,
+    account: &domain::AccountId,
+    system: &SystemId,
+    env: &EnvironmentId,
+    resource_name: ResourceName,
+    cache_control: CacheControl,
+    bundle: &BundleInfo,
+    redeploy_of: Option<DeploymentId>,
+) -> Result<DeploymentView, ApiError> {
+    let targets = state.store.targets_for(account, system, env).await?;
+    if targets.is_empty() {
+        return Err(ApiError::invalid(
+            "environment_id",
+            "no connection publishes for this system and environment: bind a connection to it (or connect its legacy connector) first",
+        ));
+    }
+    let now = state.clock.now_ms();
+    let deployment = Deployment {
+        id: DeploymentId::generate(),
+        account_id: account.clone(),
+        system_id: system.clone(),
+        environment_id: env.clone(),
+        bundle_id: bundle.id.clone(),
+        resource_name,
+        cache_control,
+        status: DeploymentStatus::Running,
+        created_at: now,
+        created_by: caller.user.email.clone(),
+        finished_at: None,
+        redeploy_of,
+    };
+    let ids: Vec<ConnectionId> = targets.iter().map(|c| c.id.clone()).collect();
+    state.store.create_deployment(&deployment, &ids).await?;
+    state.publish_wake.notify_one();
+    let detail = format!(
+        "{} to {} org(s), bundle sha256 {}{}",
+        deployment.resource_name.as_str(),
+        ids.len(),
+        &bundle.sha256[..12.min(bundle.sha256.len())],
+        deployment.redeploy_of.as_ref().map(|d| format!(", rollback to {d}")).unwrap_or_default()
+    );
+    record(
+        state,
+        caller.audit(now, "deployment.created", "deployment", Some(deployment.id.as_str()), None, Some(detail)),
+    )
+    .await;
+    let counts = TargetCounts { pending: ids.len() as u32, ..Default::default() };
+    Ok(view(&deployment, counts, None))
+}
+
+/// Rollback (B2): publishes this deployment's bundle again to the system × environment's
+/// connections, as a new deployment.
+#[utoipa::path(post, path = "/deployments/{id}/rollback", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
+    responses((status = 202, body = DeploymentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
+    let account = caller.require_publisher()?.clone();
+    let id = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let (earlier, _) = state.store.deployment(&account, &id).await?;
+    let bundle = state.store.bundle(&account, &earlier.bundle_id).await?;
+    let view = start(
+        &state,
+        &caller,
+        &account,
+        &earlier.system_id,
+        &earlier.environment_id,
+        earlier.resource_name.clone(),
+        earlier.cache_control,
+        &bundle,
+        Some(earlier.id.clone()),
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+fn slot(system: &str, env: &str) -> Result<(SystemId, EnvironmentId), ApiError> {
+    Ok((
+        SystemId::parse(system).map_err(|_| ApiError::NotFound)?,
+        EnvironmentId::parse(env).map_err(|_| ApiError::NotFound)?,
+    ))
+}
+
+/// The connections a deployment to this system × environment publishes to.
+#[utoipa::path(get, path = "/systems/{id}/environments/{env}/connections", tag = "publishing",
+    params(("id" = String, Path, description = "sys_…"), ("env" = String, Path, description = "env_…")),
+    responses((status = 200, body = Vec<ConnectionView>), (status = 404, body = ErrorBody)))]
+async fn bound(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((system, env)): Path<(String, String)>,
+) -> Result<Json<Vec<ConnectionView>>, ApiError> {
+    let account = caller.account()?;
+    let (system, env) = slot(&system, &env)?;
+    state.store.system(account, &system).await?;
+    state.store.environment(account, &env).await?;
+    let connections = state.store.targets_for(account, &system, &env).await?;
+    Ok(Json(connections.iter().map(ConnectionView::from).collect()))
+}
+
+/// Binds a new connection to a system × environment (admins and owners).
+#[utoipa::path(put, path = "/systems/{id}/environments/{env}/connections/{connection}", tag = "publishing",
+    params(("id" = String, Path, description = "sys_…"), ("env" = String, Path, description = "env_…"), ("connection" = String, Path, description = "conn_…")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn bind(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((system, env, connection)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let (system, env) = slot(&system, &env)?;
+    let connection = ConnectionId::parse(&connection).map_err(|_| ApiError::NotFound)?;
+    let now = state.clock.now_ms();
+    state.store.bind(&account, &connection, &system, &env, now).await?;
+    let detail = format!("publishes for {system} × {env}");
+    record(&state, caller.audit(now, "connection.bound", "connection", Some(connection.as_str()), None, Some(detail)))
+        .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Unbinds a connection from a system × environment.
+#[utoipa::path(delete, path = "/systems/{id}/environments/{env}/connections/{connection}", tag = "publishing",
+    params(("id" = String, Path, description = "sys_…"), ("env" = String, Path, description = "env_…"), ("connection" = String, Path, description = "conn_…")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn unbind(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((system, env, connection)): Path<(String, String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let account = caller.require_connection_admin()?.clone();
+    let (system, env) = slot(&system, &env)?;
+    let connection = ConnectionId::parse(&connection).map_err(|_| ApiError::NotFound)?;
+    state.store.unbind(&account, &connection, &system, &env).await?;
+    let detail = format!("no longer publishes for {system} × {env}");
+    record(
+        &state,
+        caller.audit(
+            state.clock.now_ms(),
+            "connection.unbound",
+            "connection",
+            Some(connection.as_str()),
+            None,
+            Some(detail),
+        ),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}

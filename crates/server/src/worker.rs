@@ -1,0 +1,273 @@
+//! The publish worker (B2): claims deployment targets from the store and publishes each
+//! bundle into its org, many at once under a global limit and a per-org limit. Transient
+//! failures (5xx, timeouts, dropped connections, `REQUEST_LIMIT_EXCEEDED`,
+//! `UNABLE_TO_LOCK_ROW`) come back later with exponential backoff and jitter, up to a limit;
+//! an expired session is renewed once through the connections core; permanent failures
+//! (a missing permission, Logged out, a deleted connection) fail that target at once with the
+//! reason. Claims carry a lease, so targets of a worker that died — even by `kill -9` — are
+//! taken over when the lease runs out; an upload that finished before the crash is recognized
+//! by its content hash and not repeated.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use connections::KeeperError;
+use domain::{BundleId, ConnectionStatus, TargetStatus};
+use publish::{Bundle, PublishAction, publish_to_org};
+use store::{Claimed, ConnectionStore, DeploymentStore, StoreError, TargetOutcome};
+use tokio::sync::Semaphore;
+
+use crate::AppState;
+
+/// How hard the worker pushes.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerConfig {
+    /// Targets in flight at once, across all orgs.
+    pub concurrency: usize,
+    /// Targets in flight at once for one org (Salesforce limits concurrent long requests per org).
+    pub per_org: usize,
+    /// Attempts per target before a transient failure becomes final.
+    pub max_attempts: u32,
+    /// How long a claim lasts before another worker may take the target over.
+    pub lease: Duration,
+    /// First retry delay; doubles each attempt (with jitter) up to `backoff_max`.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 64,
+            per_org: 4,
+            max_attempts: 6,
+            lease: Duration::from_secs(120),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The delay before attempt `attempts + 1`: base × 2^(attempts − 1), capped, then a random
+/// 50–100 % of that (so many orgs failing together do not retry together).
+pub fn backoff(config: &WorkerConfig, attempts: u32, random: u32) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(20);
+    let full = config.backoff_base.saturating_mul(1 << exponent).min(config.backoff_max);
+    let fraction = 0.5 + f64::from(random % 1000) / 2000.0;
+    full.mul_f64(fraction)
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    u32::from_le_bytes(bytes)
+}
+
+/// Starts the worker in the background; it runs until the process ends.
+pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let owner = format!("worker-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
+        let slots = Arc::new(Semaphore::new(config.concurrency));
+        let orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
+        let bundles: Arc<Mutex<HashMap<BundleId, Arc<Bundle>>>> = Arc::default();
+        tracing::info!(%owner, concurrency = config.concurrency, per_org = config.per_org, "publish worker started");
+        loop {
+            let free = slots.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                let now = state.clock.now_ms();
+                match state.store.claim_targets(&owner, now, config.lease.as_millis() as i64, free as u32).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not claim deployment targets");
+                        Vec::new()
+                    }
+                }
+            };
+            let got = claimed.len();
+            for claim in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else { return };
+                let (state, owner, orgs, bundles) = (state.clone(), owner.clone(), orgs.clone(), bundles.clone());
+                tokio::spawn(async move {
+                    run_target(&state, &owner, &config, claim, &orgs, &bundles).await;
+                    drop(permit);
+                    state.publish_wake.notify_one();
+                });
+            }
+            if got > 0 && slots.available_permits() > 0 {
+                continue; // there may be more waiting
+            }
+            // Sleep until woken (a new deployment, a finished target) or the next retry is due,
+            // at most a second (a dead worker's leases are noticed within that).
+            let wait = match state.store.next_due().await {
+                Ok(Some(due)) => Duration::from_millis((due - state.clock.now_ms()).clamp(5, 1_000) as u64),
+                _ => Duration::from_secs(1),
+            };
+            let _ = tokio::time::timeout(wait, state.publish_wake.notified()).await;
+        }
+    })
+}
+
+async fn run_target(
+    state: &AppState,
+    owner: &str,
+    config: &WorkerConfig,
+    claim: Claimed,
+    orgs: &Mutex<HashMap<String, Arc<Semaphore>>>,
+    bundles: &Mutex<HashMap<BundleId, Arc<Bundle>>>,
+) {
+    let Claimed { deployment, target } = claim;
+    let outcome = match attempt(state, config, &deployment, &target, orgs, bundles).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            tracing::error!(error = %e, deployment = %deployment.id, "publishing failed in the store");
+            return; // the lease runs out and the target is tried again
+        }
+    };
+    let now = state.clock.now_ms();
+    match state.store.finish_target(&deployment.id, &target.connection_id, owner, &outcome, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(deployment = %deployment.id, connection = %target.connection_id, "lease lost; another worker owns this target")
+        }
+        Err(e) => tracing::error!(error = %e, "could not record a target's outcome"),
+    }
+}
+
+async fn attempt(
+    state: &AppState,
+    config: &WorkerConfig,
+    deployment: &domain::Deployment,
+    target: &domain::Target,
+    orgs: &Mutex<HashMap<String, Arc<Semaphore>>>,
+    bundles: &Mutex<HashMap<BundleId, Arc<Bundle>>>,
+) -> Result<TargetOutcome, StoreError> {
+    let connection = match state.store.get(&deployment.account_id, &target.connection_id).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound) => {
+            return Ok(TargetOutcome::Failed { error: "the connection was deleted before it was published to".into() });
+        }
+        Err(e) => return Err(e),
+    };
+    if connection.status == ConnectionStatus::LoggedOut {
+        return Ok(TargetOutcome::Failed {
+            error: format!(
+                "the connection is Logged out{}: reconnect it, then publish again",
+                connection.status_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+            ),
+        });
+    }
+    let bundle = load_bundle(state, &deployment.bundle_id, bundles).await?;
+    let org_key = connection.org.as_ref().map(|o| o.org_id.clone()).unwrap_or_else(|| connection.id.to_string());
+    let org_slots = {
+        let mut map = orgs.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(org_key).or_insert_with(|| Arc::new(Semaphore::new(config.per_org))).clone()
+    };
+    let _org_permit = org_slots.acquire_owned().await.map_err(|_| StoreError::Corrupt("worker stopped".into()))?;
+    let release = deployment.id.to_string();
+    let result = state
+        .keeper
+        .with_session(&connection, |session| {
+            let (bundle, release) = (bundle.clone(), release.clone());
+            async move {
+                publish_to_org(
+                    &state.client,
+                    &session,
+                    &deployment.resource_name,
+                    &bundle,
+                    &release,
+                    deployment.cache_control.as_str(),
+                )
+                .await
+            }
+        })
+        .await;
+    Ok(match result {
+        Ok(published) => TargetOutcome::Done {
+            status: if published.action == PublishAction::Unchanged {
+                TargetStatus::Unchanged
+            } else {
+                TargetStatus::Succeeded
+            },
+            action: match published.action {
+                PublishAction::Created => "created",
+                PublishAction::Updated => "updated",
+                PublishAction::Unchanged => "unchanged",
+            }
+            .into(),
+            resource_id: published.resource.id.clone(),
+            url: published.resource.url_path(),
+        },
+        Err(KeeperError::Store(e)) => return Err(e),
+        Err(e) => {
+            let transient = match &e {
+                KeeperError::Unavailable(_) => true,
+                KeeperError::Salesforce(sf) => sf.is_transient(),
+                _ => false,
+            };
+            let reason = explain(&e);
+            if transient && target.attempts < config.max_attempts {
+                let delay = backoff(config, target.attempts, random_u32());
+                TargetOutcome::Retry { error: reason, not_before: state.clock.now_ms() + delay.as_millis() as i64 }
+            } else if transient {
+                TargetOutcome::Failed { error: format!("gave up after {} attempts: {reason}", target.attempts) }
+            } else {
+                TargetOutcome::Failed { error: reason }
+            }
+        }
+    })
+}
+
+/// A failure in words an admin can act on.
+fn explain(e: &KeeperError) -> String {
+    match e {
+        KeeperError::Salesforce(salesforce::SalesforceError::Api { code, message, .. }) => match code.as_str() {
+            "INSUFFICIENT_ACCESS_OR_READONLY" => format!(
+                "the connected user lacks the Customize Application permission needed to create and update static resources ({message})"
+            ),
+            "API_CURRENTLY_DISABLED" => format!("the connected user lacks the API Enabled permission ({message})"),
+            _ => format!("{code}: {message}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+async fn load_bundle(
+    state: &AppState,
+    id: &BundleId,
+    cache: &Mutex<HashMap<BundleId, Arc<Bundle>>>,
+) -> Result<Arc<Bundle>, StoreError> {
+    if let Some(b) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+        return Ok(b.clone());
+    }
+    let bytes = state.store.bundle_bytes(id).await?;
+    let bundle = Arc::new(Bundle::stored(bytes));
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() > 16 {
+        map.clear();
+    }
+    map.insert(id.clone(), bundle.clone());
+    Ok(bundle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stops_growing() {
+        let c = WorkerConfig {
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let full = |attempts| backoff(&c, attempts, 999);
+        assert!(full(1) <= Duration::from_millis(100) && full(1) >= Duration::from_millis(99));
+        assert!(full(2) >= Duration::from_millis(199));
+        assert_eq!(full(10), full(20), "capped");
+        assert!(backoff(&c, 3, 0) >= Duration::from_millis(200), "jitter keeps at least half");
+    }
+}

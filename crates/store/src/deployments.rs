@@ -1,0 +1,132 @@
+//! Bundles, bindings, deployments and their targets (F3, B2).
+
+use std::future::Future;
+
+use domain::{
+    AccountId, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, EnvironmentId, Millis,
+    SystemId, Target, TargetStatus,
+};
+
+use crate::StoreError;
+
+/// A target handed to a worker, with what it needs to publish.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub deployment: Deployment,
+    pub target: Target,
+}
+
+/// How a target ended (or why it waits for another attempt).
+#[derive(Debug, Clone)]
+pub enum TargetOutcome {
+    Done {
+        status: TargetStatus,
+        action: String,
+        resource_id: String,
+        url: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// Try again at `not_before` (a transient error; `error` says which).
+    Retry {
+        error: String,
+        not_before: Millis,
+    },
+}
+
+/// Counts of a deployment's targets by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TargetCounts {
+    pub pending: u32,
+    pub running: u32,
+    pub succeeded: u32,
+    pub unchanged: u32,
+    pub failed: u32,
+}
+
+impl TargetCounts {
+    pub fn total(&self) -> u32 {
+        self.pending + self.running + self.succeeded + self.unchanged + self.failed
+    }
+}
+
+pub trait DeploymentStore: Send + Sync {
+    /// Stores a bundle's bytes (or returns the account's existing bundle with the same hash).
+    fn save_bundle(
+        &self,
+        bundle: &BundleInfo,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<BundleInfo, StoreError>> + Send;
+    fn bundle(&self, account: &AccountId, id: &BundleId)
+    -> impl Future<Output = Result<BundleInfo, StoreError>> + Send;
+    fn bundle_bytes(&self, id: &BundleId) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+
+    /// Binds a new connection to a system × environment (idempotent).
+    fn bind(
+        &self,
+        account: &AccountId,
+        connection: &ConnectionId,
+        system: &SystemId,
+        environment: &EnvironmentId,
+        now: Millis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn unbind(
+        &self,
+        account: &AccountId,
+        connection: &ConnectionId,
+        system: &SystemId,
+        environment: &EnvironmentId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The connections a deployment to this system × environment publishes to: bound new
+    /// connections and the slot's legacy connector while it is active.
+    fn targets_for(
+        &self,
+        account: &AccountId,
+        system: &SystemId,
+        environment: &EnvironmentId,
+    ) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
+
+    /// Stores a deployment with one pending target per connection, in one transaction.
+    fn create_deployment(
+        &self,
+        deployment: &Deployment,
+        connections: &[ConnectionId],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn deployment(
+        &self,
+        account: &AccountId,
+        id: &DeploymentId,
+    ) -> impl Future<Output = Result<(Deployment, Vec<Target>), StoreError>> + Send;
+    /// The account's deployments, newest first, with their target counts.
+    fn deployments(
+        &self,
+        account: &AccountId,
+        system: Option<&SystemId>,
+        environment: Option<&EnvironmentId>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(Deployment, TargetCounts)>, StoreError>> + Send;
+
+    /// Claims up to `limit` targets of any account that are pending (and due) or whose
+    /// worker's lease ran out, marking them running for `owner` until `now + lease_ms`.
+    fn claim_targets(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Claimed>, StoreError>> + Send;
+    /// Records a claimed target's outcome, only while `owner` still holds its lease (a worker
+    /// whose lease expired must not overwrite the new owner's work). Finishes the deployment
+    /// when its last target is final. Returns false if the lease was lost.
+    fn finish_target(
+        &self,
+        deployment: &DeploymentId,
+        connection: &ConnectionId,
+        owner: &str,
+        outcome: &TargetOutcome,
+        now: Millis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// When the next retry of any pending target is due (for the worker's sleep).
+    fn next_due(&self) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
+}
