@@ -27,8 +27,6 @@ pub struct Org {
     pub daily_api_limit: u64,
     pub api_used: u64,
     pub created_ms: i64,
-    /// Counter for record ids minted in this org.
-    pub next_record: u64,
     pub pod: String,
 }
 
@@ -169,6 +167,8 @@ pub struct World {
     pub cursor_order: VecDeque<String>,
     next_org: u64,
     next_user: u64,
+    /// Record ids are unique across every org, as Salesforce's are.
+    next_record: u64,
     /// Generated JWT private keys (PEM) by consumer key.
     pub generated_keys: HashMap<String, String>,
 }
@@ -229,7 +229,6 @@ impl World {
                 daily_api_limit: seed.daily_api_limit,
                 api_used: 0,
                 created_ms: now_ms,
-                next_record: 0,
                 pod,
             },
         );
@@ -315,9 +314,9 @@ impl World {
 
     /// Mints a record id in `org_id`.
     pub fn new_record_id(&mut self, org_id: &str, prefix: &str) -> String {
-        let org = self.orgs.get_mut(org_id).expect("record ids are minted for known orgs");
-        org.next_record += 1;
-        ids::make(prefix, &org.pod, org.next_record)
+        let org = self.orgs.get(org_id).expect("record ids are minted for known orgs");
+        self.next_record += 1;
+        ids::make(prefix, &org.pod, self.next_record)
     }
 
     /// Issues an access token (and, when `with_refresh`, a refresh token) for a user.

@@ -1,0 +1,211 @@
+//! Publishing through the API (issue #5): a deployment reaches every org bound to a system ×
+//! environment; a changed bundle updates the same resource in place; an unchanged one uploads
+//! nothing; rollback publishes an earlier release again; transient faults are retried,
+//! permanent ones fail with the reason; an expired session is renewed once per connection.
+
+mod common;
+
+use common::{TestApp, deploy, finished, spawn};
+use emulator::{AppSeed, FaultAction, FaultRule, OrgSeed, UserSeed};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const FANOUT_KEY: &str = "3MVG9Fanout";
+
+/// Three orgs, a JWT connection to each, all bound to "Sales Cloud" × Production.
+async fn bound(app: &TestApp, orgs: usize) -> (String, String, Vec<String>) {
+    let users: Vec<String> = (1..=orgs).map(|i| format!("publisher{i}@org{i}.test")).collect();
+    for (i, user) in users.iter().enumerate() {
+        let mut org = OrgSeed::new(format!("Fanout Org {}", i + 1));
+        org.users = vec![UserSeed::new(user)];
+        app.em.add_org(&org).expect("org");
+    }
+    app.em
+        .add_app(&AppSeed {
+            generate_certificate: true,
+            pre_authorized: users.clone(),
+            ..AppSeed::new(FANOUT_KEY, "fanout-secret")
+        })
+        .expect("app");
+    let key = app.em.private_key_pem(FANOUT_KEY).expect("key");
+    let (_, system) = app.call("admin_a", Method::POST, "/systems", Some(json!({"name": "Sales Cloud"}))).await;
+    let system = system["id"].as_str().expect("system").to_string();
+    let (_, envs) = app.call("admin_a", Method::GET, "/environments", None).await;
+    let env = envs[0]["id"].as_str().expect("env").to_string();
+    let mut connections = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let body = json!({"name": format!("Fanout {}", i + 1), "org_type": "production", "login_host": "login",
+                          "auth": {"method": "jwt", "consumer_key": FANOUT_KEY, "username": user, "private_key": key}});
+        let (status, created) = app.call("admin_a", Method::POST, "/connections", Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        let (status, _) = app
+            .call("admin_a", Method::PUT, &format!("/systems/{system}/environments/{env}/connections/{id}"), None)
+            .await;
+        assert_eq!(status, 204);
+        connections.push(id);
+    }
+    (system, env, connections)
+}
+
+async fn served(app: &TestApp, url: &str, file: &str) -> Vec<u8> {
+    let r = reqwest::get(format!("{}{url}/{file}", app.em.base_url())).await.expect("get");
+    assert_eq!(r.status(), 200, "{url}/{file}");
+    r.bytes().await.expect("body").to_vec()
+}
+
+fn targets(d: &Value) -> &Vec<Value> {
+    d["targets"].as_array().expect("targets")
+}
+
+fn uploads(app: &TestApp) -> usize {
+    app.em
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/sobjects/StaticResource") && (r.method == "POST" || r.method == "PATCH"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_release_reaches_every_bound_org_updates_in_place_skips_unchanged_and_rolls_back() {
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 3).await;
+    let first =
+        deploy(&app, "editor_a", &system, &env, "Player", &[("player.js", b"v1"), ("css/site.css", b"a{}")]).await;
+    assert_eq!((first["status"].as_str(), first["counts"]["total"].as_u64()), (Some("running"), Some(3)), "{first}");
+    let first = finished(&app, "editor_a", first["id"].as_str().expect("id")).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    for t in targets(&first) {
+        assert_eq!((t["status"].as_str(), t["action"].as_str()), (Some("succeeded"), Some("created")), "{t}");
+        assert_eq!(served(&app, t["url"].as_str().expect("url"), "player.js").await, b"v1");
+    }
+
+    let second =
+        deploy(&app, "editor_a", &system, &env, "Player", &[("player.js", b"v2"), ("css/site.css", b"a{}")]).await;
+    let second = finished(&app, "editor_a", second["id"].as_str().expect("id")).await;
+    for (before, after) in targets(&first).iter().zip(targets(&second)) {
+        assert_eq!(after["action"], "updated", "{after}");
+        assert_eq!(after["resource_id"], before["resource_id"], "the same resource, updated in place");
+        assert_eq!(served(&app, after["url"].as_str().expect("url"), "player.js").await, b"v2");
+    }
+
+    app.em.clear_requests();
+    let same =
+        deploy(&app, "editor_a", &system, &env, "Player", &[("css/site.css", b"a{}"), ("player.js", b"v2")]).await;
+    let same = finished(&app, "editor_a", same["id"].as_str().expect("id")).await;
+    assert_eq!(same["counts"]["unchanged"], 3, "{same}");
+    assert_eq!(uploads(&app), 0, "an unchanged release uploads nothing");
+
+    // Rollback: the first release again, in one call.
+    let (status, rollback) = app
+        .call("editor_a", Method::POST, &format!("/deployments/{}/rollback", first["id"].as_str().expect("id")), None)
+        .await;
+    assert_eq!(status, 202, "{rollback}");
+    let rollback = finished(&app, "editor_a", rollback["id"].as_str().expect("id")).await;
+    assert_eq!(rollback["redeploy_of"], first["id"]);
+    for t in targets(&rollback) {
+        assert_eq!(served(&app, t["url"].as_str().expect("url"), "player.js").await, b"v1");
+    }
+    let (_, history) = app.call("viewer_a", Method::GET, &format!("/deployments?system_id={system}"), None).await;
+    let history = history.as_array().expect("history");
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[0]["id"], rollback["id"], "newest first");
+    assert_eq!(history[0]["created_by"], "editor_a@lightbridge.test");
+    let (status, _) = app
+        .call("viewer_a", Method::POST, &format!("/deployments/{}/rollback", first["id"].as_str().expect("id")), None)
+        .await;
+    assert_eq!(status, 403, "viewers do not publish");
+}
+
+#[tokio::test]
+async fn transient_faults_are_retried_and_permanent_failures_say_why() {
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 3).await;
+    // Two 503s and a dropped connection on uploads: retried with backoff, then published.
+    app.em.add_fault(FaultRule {
+        method: Some("POST".into()),
+        ..FaultRule::error("/tooling/sobjects/StaticResource", 2, 503, "SERVER_UNAVAILABLE")
+    });
+    app.em.add_fault(FaultRule {
+        action: FaultAction::Drop,
+        method: Some("POST".into()),
+        ..FaultRule::error("/tooling/sobjects/StaticResource", 1, 500, "x")
+    });
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
+    let d = finished(&app, "admin_a", d["id"].as_str().expect("id")).await;
+    assert_eq!(d["status"], "succeeded", "{d}");
+    let attempts: u64 = targets(&d).iter().map(|t| t["attempts"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(attempts, 6, "three faults, three extra attempts: {d}");
+
+    // Org 1's user loses Customize Application: that org fails at once with the reason; org 2
+    // has used up its daily API allowance: retried up to the limit, then failed with the reason.
+    let change = emulator::UserChange { customize_application: Some(false), ..Default::default() };
+    app.em.set_user("publisher1@org1.test", &change).expect("user");
+    let org2 = app.em.org_id_of_user("publisher2@org2.test").expect("org");
+    app.em.set_api_usage(&org2, 1_000, 1_000).expect("allowance");
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v2")]).await;
+    let d = finished(&app, "admin_a", d["id"].as_str().expect("id")).await;
+    assert_eq!(d["status"], "failed", "{d}");
+    let by_org = |name: &str| targets(&d).iter().find(|t| t["account_name"] == name).cloned().expect(name);
+    let one = by_org("Fanout Org 1");
+    assert_eq!((one["status"].as_str(), one["attempts"].as_u64()), (Some("failed"), Some(1)), "{one}");
+    assert!(one["error"].as_str().expect("error").contains("Customize Application"), "{one}");
+    let two = by_org("Fanout Org 2");
+    assert_eq!(two["status"], "failed");
+    assert!(
+        two["error"].as_str().expect("error").contains("gave up after 6 attempts")
+            && two["error"].as_str().expect("e").contains("REQUEST_LIMIT_EXCEEDED"),
+        "{two}"
+    );
+    assert_eq!(by_org("Fanout Org 3")["action"], "updated");
+}
+
+#[tokio::test]
+async fn an_expired_session_is_renewed_once_per_connection_mid_deployment() {
+    let app = spawn().await;
+    let (system, env, connections) = bound(&app, 3).await;
+    app.em.expire_all_tokens();
+    app.em.clear_requests();
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
+    let d = finished(&app, "admin_a", d["id"].as_str().expect("id")).await;
+    assert_eq!(d["status"], "succeeded", "{d}");
+    let grants =
+        app.em.requests().iter().filter(|r| r.operation.as_deref().is_some_and(|o| o.starts_with("token:"))).count();
+    assert_eq!(grants, connections.len(), "one new session per connection");
+}
+
+fn refs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_before_anything_runs() {
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 1).await;
+    let zip = common::bundle_zip(&[("a.js", b"1")]);
+    let fields = |name: &'static str| {
+        vec![("system_id", system.clone()), ("environment_id", env.clone()), ("resource_name", name.to_string())]
+    };
+
+    let bad_name = fields("bad name__");
+    let (status, body) = common::upload(&app, "admin_a", &refs(&bad_name), &zip).await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("resource_name")), "{body}");
+    let good = fields("Player");
+    let (status, body) = common::upload(&app, "admin_a", &refs(&good), b"not a zip").await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("file")), "{body}");
+    // Nothing bound to Test: nothing to publish to, said plainly.
+    let (_, envs) = app.call("admin_a", Method::GET, "/environments", None).await;
+    let test_env = envs[1]["id"].as_str().expect("test").to_string();
+    let unbound =
+        vec![("system_id", system.clone()), ("environment_id", test_env), ("resource_name", "Player".to_string())];
+    let (status, body) = common::upload(&app, "admin_a", &refs(&unbound), &zip).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("bind a connection"), "{body}");
+    let (_, listed) = app.call("admin_a", Method::GET, "/deployments", None).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "nothing was started");
+    assert_eq!(
+        app.em.requests().iter().filter(|r| r.path.contains("StaticResource")).count(),
+        0,
+        "no call reached an org"
+    );
+}
