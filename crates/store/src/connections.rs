@@ -56,6 +56,23 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
+/// What the table and its exports show of a connection (F6), read without the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRow {
+    pub id: String,
+    pub legacy: bool,
+    /// `production` or `sandbox`.
+    pub org_type: String,
+    pub org_name: Option<String>,
+    pub created_at: Millis,
+    pub created_by: Option<String>,
+    pub modified_at: Millis,
+    pub modified_by: Option<String>,
+    /// `logged_in`, `logged_out` or `not_available`.
+    pub status: String,
+    pub active: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Page {
     pub rows: Vec<Connection>,
@@ -89,6 +106,13 @@ pub trait ConnectionStore: Send + Sync {
         account: &'a AccountId,
         query: &ListQuery,
     ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a;
+    /// The same rows as [`ConnectionStore::stream`], only the table's fields, in chunks of up
+    /// to 2,000: exports of 100,000 rows without a round trip per row.
+    fn table_chunks<'a>(
+        &'a self,
+        account: &'a AccountId,
+        query: &ListQuery,
+    ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a;
     /// Whether a new connection's name is used in the account (any case), leaving out `except`.
     fn name_taken(
         &self,

@@ -14,7 +14,7 @@ mod sqlite_deployments;
 
 pub use access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
 pub use catalog::CatalogStore;
-pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TokenSet};
+pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TableRow, TokenSet};
 pub use deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};
 pub use error::StoreError;
 pub use sqlite::SqliteStore;

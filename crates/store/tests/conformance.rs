@@ -90,6 +90,10 @@ async fn names_and_legacy_slots_are_unique<S: ConnectionStore>(store: &S, a: &Ac
     assert!(matches!(second, Err(StoreError::Conflict(ref m)) if m.contains("system")), "{second:?}");
 }
 
+fn search_query(term: &str) -> ListQuery {
+    ListQuery { search: Some(term.into()), limit: 50, ..Default::default() }
+}
+
 async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId) {
     for (i, (org, email)) in [
         ("Globex", "hank@globex.example"),
@@ -140,6 +144,24 @@ async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId
     let searched: Vec<_> =
         store.stream(a, &ListQuery { search: Some("acme".into()), ..Default::default() }).collect().await;
     assert_eq!(searched.len(), 2);
+    // The export's chunks: the same rows, the same order, only the table's fields.
+    let chunked: Vec<String> = store
+        .table_chunks(a, &ListQuery { sort: SortKey::AccountName, descending: true, ..Default::default() })
+        .map(|chunk| chunk.expect("chunk"))
+        .collect::<Vec<_>>()
+        .await
+        .concat()
+        .into_iter()
+        .map(|row| row.org_name.unwrap_or_default())
+        .collect();
+    assert_eq!(chunked, ["Initech", "Globex", "Acme labs", "ACME corp"]);
+    let rows: Vec<_> = store.table_chunks(a, &search_query("INITECH")).collect::<Vec<_>>().await;
+    let row = &rows[0].as_ref().expect("chunk")[0];
+    assert_eq!(
+        (row.legacy, row.org_type.as_str(), row.status.as_str(), row.active),
+        (false, "production", "logged_in", true)
+    );
+    assert_eq!(row.created_by.as_deref(), Some("peter@initech.example"));
     let newest = store.list(a, &ListQuery { descending: true, limit: 1, ..Default::default() }).await.expect("list");
     assert_eq!(newest.rows[0].created_at, 13);
     // The search index follows edits and deletes.

@@ -73,21 +73,40 @@ pub enum CellValue {
 }
 
 pub fn cell_value(c: &Connection, key: &str) -> CellValue {
-    let legacy = c.is_legacy();
+    row_value(&table_row(c), key)
+}
+
+/// The table's fields of a connection (what exports read straight from the store).
+pub fn table_row(c: &Connection) -> store::TableRow {
+    store::TableRow {
+        id: c.id.to_string(),
+        legacy: c.is_legacy(),
+        org_type: crate::api::connections::org_type_setting(c.org_type).to_string(),
+        org_name: c.org.as_ref().map(|o| o.org_name.clone()),
+        created_at: c.created_at,
+        created_by: c.created_by.clone(),
+        modified_at: c.modified_at,
+        modified_by: c.modified_by.clone(),
+        status: c.status.as_str().to_string(),
+        active: !matches!(c.kind, ConnectionKind::Legacy { active: false, .. }),
+    }
+}
+
+/// One cell of a table row: the same for the page, CSV and XLSX.
+pub fn row_value(r: &store::TableRow, key: &str) -> CellValue {
     let text = |s: &str| CellValue::Text(s.to_string());
     match key {
-        "connection_id" => CellValue::Text(c.id.to_string()),
-        "environment" => text(c.org_type.label()),
-        "account_name" => CellValue::Text(c.org.as_ref().map(|o| o.org_name.clone()).unwrap_or_default()),
-        "created_at" if !legacy => CellValue::Date(c.created_at),
-        "created_by" => CellValue::Text(c.created_by.clone().unwrap_or_default()),
-        "last_modified_at" if !legacy => CellValue::Date(c.modified_at),
-        "last_modified_by" if !legacy => CellValue::Text(c.modified_by.clone().unwrap_or_default()),
-        "connection_status" if legacy => text(c.status.label()),
-        "activity_status" => match c.kind {
-            ConnectionKind::Legacy { active, .. } => text(if active { "Active" } else { "Inactive" }),
-            ConnectionKind::New { .. } => text(""),
-        },
+        "connection_id" => CellValue::Text(r.id.clone()),
+        "environment" => text(if r.org_type == "sandbox" { "Sandbox" } else { "Production" }),
+        "account_name" => CellValue::Text(r.org_name.clone().unwrap_or_default()),
+        "created_at" if !r.legacy => CellValue::Date(r.created_at),
+        "created_by" => CellValue::Text(r.created_by.clone().unwrap_or_default()),
+        "last_modified_at" if !r.legacy => CellValue::Date(r.modified_at),
+        "last_modified_by" if !r.legacy => CellValue::Text(r.modified_by.clone().unwrap_or_default()),
+        "connection_status" if r.legacy => {
+            text(domain::ConnectionStatus::parse(&r.status).map(domain::ConnectionStatus::label).unwrap_or_default())
+        }
+        "activity_status" if r.legacy => text(if r.active { "Active" } else { "Inactive" }),
         _ => text(""),
     }
 }

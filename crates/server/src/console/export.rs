@@ -11,12 +11,12 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
-use domain::{AccountId, Connection};
+use domain::AccountId;
 use futures_util::StreamExt;
 use serde::Deserialize;
-use store::{AuditStore, ConnectionStore, ListQuery, SqliteStore};
+use store::{AuditStore, ConnectionStore, ListQuery, SqliteStore, TableRow};
 
-use super::connections::{COLUMNS, CellValue, TableParams, cell_value, visible_columns};
+use super::connections::{COLUMNS, CellValue, TableParams, row_value, visible_columns};
 use super::{PageResult, SignedIn};
 use crate::AppState;
 use crate::api::ApiError;
@@ -106,21 +106,19 @@ pub fn csv_stream(store: Arc<SqliteStore>, account: AccountId, query: ListQuery,
         // A byte-order mark, so Excel reads the file as UTF-8, then the header row.
         let mut buffer: Vec<u8> = "\u{feff}".as_bytes().to_vec();
         write_records(&mut buffer, std::iter::once(columns.iter().map(|k| header_label(k).to_string()).collect()));
-        let mut rows = std::pin::pin!(store.stream(&account, &query));
-        let mut batch: Vec<Vec<String>> = Vec::with_capacity(256);
+        let mut chunks = std::pin::pin!(store.table_chunks(&account, &query));
         loop {
-            let next = rows.next().await;
+            let next = chunks.next().await;
             match &next {
-                Some(Ok(connection)) => batch.push(columns.iter().map(|k| csv_cell(connection, k)).collect()),
+                Some(Ok(rows)) => {
+                    write_records(&mut buffer, rows.iter().map(|r| columns.iter().map(|k| csv_cell(r, k)).collect()))
+                }
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "export stopped: the database failed");
                     let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
                     return;
                 }
                 None => {}
-            }
-            if batch.len() == 256 || next.is_none() {
-                write_records(&mut buffer, batch.drain(..));
             }
             if buffer.len() >= CSV_CHUNK_BYTES || (next.is_none() && !buffer.is_empty()) {
                 let chunk = std::mem::replace(&mut buffer, Vec::with_capacity(CSV_CHUNK_BYTES * 2));
@@ -147,8 +145,8 @@ fn write_records(buffer: &mut Vec<u8>, records: impl Iterator<Item = Vec<String>
     let _ = out.flush();
 }
 
-fn csv_cell(c: &Connection, key: &str) -> String {
-    match cell_value(c, key) {
+fn csv_cell(r: &TableRow, key: &str) -> String {
+    match row_value(r, key) {
         CellValue::Text(t) => neutralize(&t).into_owned(),
         CellValue::Date(ms) => csv_date(ms),
     }
@@ -180,23 +178,24 @@ pub async fn xlsx(
             };
             sheet.set_column_width(col, width).map_err(|e| e.to_string())?;
         }
-        let mut rows = std::pin::pin!(store.stream(&account, &query));
+        let mut chunks = std::pin::pin!(store.table_chunks(&account, &query));
         let mut row_no: u32 = 0;
-        while let Some(row) = runtime.block_on(rows.next()) {
-            let connection = row.map_err(|e| e.to_string())?;
-            row_no += 1;
-            for (col, key) in columns.iter().enumerate() {
-                let col = col as u16;
-                match cell_value(&connection, key) {
-                    CellValue::Text(t) if t.is_empty() => {}
-                    CellValue::Text(t) => {
-                        sheet.write_string(row_no, col, neutralize(&t).as_ref()).map_err(|e| e.to_string())?;
-                    }
-                    CellValue::Date(ms) => {
-                        let when = ExcelDateTime::from_timestamp(ms / 1000).map_err(|e| e.to_string())?;
-                        sheet
-                            .write_datetime_with_format(row_no, col, &when, &date_format)
-                            .map_err(|e| e.to_string())?;
+        while let Some(chunk) = runtime.block_on(chunks.next()) {
+            for row in chunk.map_err(|e| e.to_string())? {
+                row_no += 1;
+                for (col, key) in columns.iter().enumerate() {
+                    let col = col as u16;
+                    match row_value(&row, key) {
+                        CellValue::Text(t) if t.is_empty() => {}
+                        CellValue::Text(t) => {
+                            sheet.write_string(row_no, col, neutralize(&t).as_ref()).map_err(|e| e.to_string())?;
+                        }
+                        CellValue::Date(ms) => {
+                            let when = ExcelDateTime::from_timestamp(ms / 1000).map_err(|e| e.to_string())?;
+                            sheet
+                                .write_datetime_with_format(row_no, col, &when, &date_format)
+                                .map_err(|e| e.to_string())?;
+                        }
                     }
                 }
             }
