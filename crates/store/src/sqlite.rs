@@ -439,7 +439,8 @@ impl ConnectionStore for SqliteStore {
         let sql = AssertSqlSafe(format!(
             "SELECT json_group_array(json_array(id, legacy, org_type, org_name, created_at, created_by, modified_at, \
              modified_by, status, active) ORDER BY rn) AS chunk \
-             FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM connections WHERE {filter}) \
+             FROM (SELECT id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active, \
+             ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM connections WHERE {filter}) \
              GROUP BY (rn - 1) / 2000 ORDER BY MIN(rn)"
         ));
         let mut query = sqlx::query_scalar::<_, String>(sql).bind(account.as_str());
