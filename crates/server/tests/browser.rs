@@ -313,3 +313,62 @@ async fn an_owner_adds_a_person_who_signs_in_and_the_audit_log_shows_and_exports
     browser.goto(&format!("{}/users", app.base)).await;
     assert!(browser.text("main").await.contains("Not allowed"));
 }
+
+#[tokio::test]
+async fn a_release_is_published_from_the_deployments_page_followed_live_and_rolled_back() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    let (_, created) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Acme JWT", "admin@acme.test"))).await;
+    let connection = created["id"].as_str().expect("id").to_string();
+    let (_, system) =
+        app.call("admin_a", reqwest::Method::POST, "/systems", Some(serde_json::json!({"name": "Sales Cloud"}))).await;
+    let system = system["id"].as_str().expect("system").to_string();
+    let (_, envs) = app.call("admin_a", reqwest::Method::GET, "/environments", None).await;
+    let env = envs[0]["id"].as_str().expect("env").to_string();
+    let path = format!("/systems/{system}/environments/{env}/connections/{connection}");
+    assert_eq!(app.call("admin_a", reqwest::Method::PUT, &path, None).await.0, 204);
+    let zip = common::bundle_zip(&[("player.js", b"window.player = 1;")]);
+    let zip_path = std::env::temp_dir().join(format!("lightbridge-release-{}.zip", domain::UserId::generate()));
+    std::fs::write(&zip_path, zip).expect("zip");
+
+    sign_in(&browser, &app, "editor_a").await;
+    browser.click("nav a[href='/deployments']").await;
+    browser.type_into("#resource_name", "Player_Assets").await;
+    browser.type_into("#file", &zip_path.display().to_string()).await;
+    browser.click(".publish-form button.primary").await;
+    browser.wait_for_url(|u| u.contains("/deployments/dep_")).await;
+    // The page follows the deployment until it is done.
+    browser.wait_for_text("[data-status]", |t| t == "succeeded").await;
+    let row = browser.text(&format!("tr[data-connection='{connection}']")).await;
+    assert!(row.contains("Acme Production") && row.contains("created") && row.contains("/resource/"), "{row}");
+    browser.screenshot("deployment").await;
+    let served = browser.script("return document.querySelector('td a[href*=\"/resource/\"]').href").await;
+    let served = served.as_str().expect("url").to_string();
+    assert_eq!(
+        reqwest::get(format!("{served}/player.js")).await.expect("get").text().await.expect("body"),
+        "window.player = 1;"
+    );
+
+    // Roll back to this release: a new deployment, nothing to upload (the org has it already).
+    browser.click("form[action$='/rollback'] button").await;
+    browser.wait_for_text(".flash-success", |t| t.contains("Rolling back")).await;
+    browser.wait_for_text("[data-status]", |t| t == "succeeded").await;
+    assert!(browser.text(&format!("tr[data-connection='{connection}']")).await.contains("unchanged"));
+    browser.click("a[href='/deployments']").await;
+    let history = browser.texts("tbody tr").await;
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(
+        history[0].to_lowercase().contains("rollback") && history[0].contains("editor_a@lightbridge.test"),
+        "{history:?}"
+    );
+    // Linked from the connection's page (which shows an editor no changing controls).
+    browser.goto(&format!("{}/connections/salesforce/{connection}", app.base)).await;
+    assert!(browser.try_find("button[value=save]").await.is_none() && browser.try_find("a.danger").await.is_none());
+    browser.click(&format!("a[href='/deployments?connection={connection}']")).await;
+    browser.wait_for_url(|u| u.contains("connection=conn_")).await;
+
+    browser.goto(&format!("{}/deployments?connection={connection}", app.base)).await;
+    assert_eq!(browser.texts("tbody tr").await.len(), 2);
+    let _ = std::fs::remove_file(zip_path);
+}

@@ -98,12 +98,14 @@ pub trait DeploymentStore: Send + Sync {
         account: &AccountId,
         id: &DeploymentId,
     ) -> impl Future<Output = Result<(Deployment, Vec<Target>), StoreError>> + Send;
-    /// The account's deployments, newest first, with their target counts.
+    /// The account's deployments, newest first, with their target counts; optionally only those
+    /// of a system, an environment, or that published to a connection.
     fn deployments(
         &self,
         account: &AccountId,
         system: Option<&SystemId>,
         environment: Option<&EnvironmentId>,
+        connection: Option<&ConnectionId>,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<(Deployment, TargetCounts)>, StoreError>> + Send;
 

@@ -255,6 +255,7 @@ impl DeploymentStore for SqliteStore {
         account: &AccountId,
         system: Option<&SystemId>,
         environment: Option<&EnvironmentId>,
+        connection: Option<&ConnectionId>,
         limit: u32,
     ) -> Result<Vec<(Deployment, TargetCounts)>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -265,6 +266,7 @@ impl DeploymentStore for SqliteStore {
              (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'unchanged') AS n_unchanged, \
              (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'failed') AS n_failed \
              FROM deployments d WHERE d.account_id = ? AND (? IS NULL OR d.system_id = ?) AND (? IS NULL OR d.environment_id = ?) \
+             AND (? IS NULL OR EXISTS (SELECT 1 FROM deployment_targets t WHERE t.deployment_id = d.id AND t.connection_id = ?)) \
              ORDER BY d.seq DESC LIMIT ?"
         )))
         .bind(account.as_str())
@@ -272,6 +274,8 @@ impl DeploymentStore for SqliteStore {
         .bind(system.map(SystemId::as_str))
         .bind(environment.map(EnvironmentId::as_str))
         .bind(environment.map(EnvironmentId::as_str))
+        .bind(connection.map(ConnectionId::as_str))
+        .bind(connection.map(ConnectionId::as_str))
         .bind(i64::from(limit.clamp(1, 500)))
         .fetch_all(self.pool())
         .await?;

@@ -438,9 +438,12 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
     assert_eq!((finished.status, finished.finished_at), (DeploymentStatus::Failed, Some(1_300)));
     assert_eq!(targets.iter().filter(|t| t.status == TargetStatus::Failed).count(), 1);
     assert!(store.deployment(b, &deployment.id).await.is_err());
-    let listed = store.deployments(a, Some(&system.id), None, 10).await.expect("list");
+    let listed = store.deployments(a, Some(&system.id), None, None, 10).await.expect("list");
     assert_eq!((listed.len(), listed[0].1.succeeded, listed[0].1.failed), (1, 1, 1));
-    assert!(store.deployments(b, None, None, 10).await.expect("b").is_empty());
+    assert_eq!(store.deployments(a, None, None, Some(&one.id), 10).await.expect("by connection").len(), 1);
+    let stranger = ConnectionId::generate();
+    assert!(store.deployments(a, None, None, Some(&stranger), 10).await.expect("none").is_empty());
+    assert!(store.deployments(b, None, None, None, 10).await.expect("b").is_empty());
 }
 
 #[tokio::test]

@@ -146,6 +146,8 @@ pub fn count(targets: &[domain::Target]) -> TargetCounts {
 struct ListParams {
     system_id: Option<String>,
     environment_id: Option<String>,
+    /// Only deployments that published to this connection.
+    connection_id: Option<String>,
     /// 1 to 500, default 50.
     limit: Option<u32>,
 }
@@ -171,7 +173,16 @@ async fn list(
         .map(EnvironmentId::parse)
         .transpose()
         .map_err(|_| ApiError::invalid("environment_id", "not an environment id"))?;
-    let rows = state.store.deployments(account, system.as_ref(), env.as_ref(), p.limit.unwrap_or(50)).await?;
+    let connection = p
+        .connection_id
+        .as_deref()
+        .map(ConnectionId::parse)
+        .transpose()
+        .map_err(|_| ApiError::invalid("connection_id", "not a connection id"))?;
+    let rows = state
+        .store
+        .deployments(account, system.as_ref(), env.as_ref(), connection.as_ref(), p.limit.unwrap_or(50))
+        .await?;
     Ok(Json(rows.iter().map(|(d, c)| view(d, *c, None)).collect()))
 }
 
@@ -262,6 +273,21 @@ async fn create(
         }
         (fields, None)
     };
+    let deployment = deploy(&state, &caller, &account, &fields, upload).await?;
+    Ok((StatusCode::ACCEPTED, Json(deployment)))
+}
+
+/// A deployment from form fields (`system_id`, `environment_id`, `resource_name`,
+/// `cache_control`, and `bundle_id` when no ZIP is uploaded): validated, the bundle rebuilt and
+/// stored, then started. The API and the Deployments page both come here.
+pub(crate) async fn deploy(
+    state: &AppState,
+    caller: &Caller,
+    account: &domain::AccountId,
+    fields: &std::collections::HashMap<String, String>,
+    upload: Option<Vec<u8>>,
+) -> Result<DeploymentView, ApiError> {
+    let account = account.clone();
     let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
     let mut errors: Vec<(String, String)> = Vec::new();
     let system = SystemId::parse(field("system_id"))
@@ -310,8 +336,7 @@ async fn create(
             })?
         }
     };
-    let deployment = start(&state, &caller, &account, &system, &env, name, cache, &bundle, None).await?;
-    Ok((StatusCode::ACCEPTED, Json(deployment)))
+    start(state, caller, &account, &system, &env, name, cache, &bundle, None).await
 }
 
 /// Creates the deployment with one target per bound connection and wakes the worker.

@@ -4,6 +4,7 @@
 //! are embedded in the binary: nothing is loaded from elsewhere.
 
 pub(crate) mod connections;
+mod deployments;
 mod export;
 mod integrations;
 mod people;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .merge(integrations::routes())
         .merge(connections::routes())
         .merge(systems::routes())
+        .merge(deployments::routes())
         .merge(people::routes())
 }
 

@@ -1,0 +1,284 @@
+//! The Deployments page (B2): publish a ZIP to a system × environment, the history with each
+//! deployment's outcome, a deployment's per-org results with live progress (the page refreshes
+//! itself while it runs), and rollback in one click. Linked from each connection's page.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use domain::{ConnectionId, DeploymentId};
+use serde::Deserialize;
+use store::{CatalogStore, DeploymentStore};
+
+use super::{Chrome, PageResult, SignedIn, date, redirect_with_flash, render};
+use crate::AppState;
+use crate::api::ApiError;
+use crate::api::deployments::{count, deploy, start};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/deployments", get(history).post(upload))
+        .route("/deployments/{id}", get(detail))
+        .route("/deployments/{id}/rollback", post(rollback))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::api::deployments::MAX_UPLOAD_BYTES))
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    id: String,
+    when: String,
+    who: String,
+    slot: String,
+    resource: String,
+    status: String,
+    status_class: &'static str,
+    summary: String,
+    rollback_of: Option<String>,
+}
+
+fn status_class(status: &str) -> &'static str {
+    match status {
+        "succeeded" | "unchanged" => "status status-ok",
+        "failed" => "status status-bad",
+        _ => "status status-warn",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "deployments.html")]
+struct HistoryPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    systems: Vec<(String, String)>,
+    environments: Vec<(String, String)>,
+    can_publish: bool,
+    connection: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryParams {
+    connection: Option<String>,
+}
+
+async fn names(
+    state: &AppState,
+    account: &domain::AccountId,
+) -> Result<(HashMap<String, String>, HashMap<String, String>), ApiError> {
+    let systems = state.store.systems(account).await?.into_iter().map(|s| (s.id.to_string(), s.name)).collect();
+    let envs = state.store.environments(account).await?.into_iter().map(|e| (e.id.to_string(), e.name)).collect();
+    Ok((systems, envs))
+}
+
+async fn history(State(state): State<AppState>, signed_in: SignedIn, Query(p): Query<HistoryParams>) -> PageResult {
+    let account = signed_in.caller.account()?.clone();
+    let connection = p.connection.as_deref().and_then(|c| ConnectionId::parse(c).ok());
+    let found = state.store.deployments(&account, None, None, connection.as_ref(), 100).await?;
+    let (systems, envs) = names(&state, &account).await?;
+    let rows = found
+        .iter()
+        .map(|(d, c)| Row {
+            id: d.id.to_string(),
+            when: date(d.created_at),
+            who: d.created_by.clone(),
+            slot: format!(
+                "{} × {}",
+                systems.get(d.system_id.as_str()).map(String::as_str).unwrap_or("(removed system)"),
+                envs.get(d.environment_id.as_str()).map(String::as_str).unwrap_or("(removed environment)")
+            ),
+            resource: d.resource_name.as_str().to_string(),
+            status: d.status.as_str().to_string(),
+            status_class: status_class(d.status.as_str()),
+            summary: format!(
+                "{} of {} published, {} unchanged, {} failed{}",
+                c.succeeded,
+                c.total(),
+                c.unchanged,
+                c.failed,
+                if c.pending + c.running > 0 { format!(", {} to go", c.pending + c.running) } else { String::new() }
+            ),
+            rollback_of: d.redeploy_of.as_ref().map(ToString::to_string),
+        })
+        .collect();
+    let mut systems: Vec<(String, String)> = systems.into_iter().collect();
+    systems.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut environments: Vec<(String, String)> = Vec::new();
+    for e in state.store.environments(&account).await? {
+        environments.push((e.id.to_string(), e.name));
+    }
+    let chrome = signed_in.chrome("deployments");
+    let page = HistoryPage {
+        chrome: chrome.clone(),
+        rows,
+        systems,
+        environments,
+        can_publish: signed_in.caller.require_publisher().is_ok(),
+        connection: connection.map(|c| c.to_string()),
+    };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+/// The upload form: a ZIP for a system × environment.
+async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Multipart) -> PageResult {
+    let mut fields = HashMap::new();
+    let mut file = None;
+    while let Some(field) = form.next_field().await.map_err(|e| ApiError::invalid("body", e.body_text()))? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let bytes = field.bytes().await.map_err(|e| ApiError::invalid("file", e.body_text()))?;
+            file = (!bytes.is_empty()).then(|| bytes.to_vec());
+        } else {
+            fields.insert(name, field.text().await.map_err(|e| ApiError::invalid("body", e.body_text()))?);
+        }
+    }
+    signed_in.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or_default())?;
+    let account = signed_in.caller.require_publisher()?.clone();
+    let Some(file) = file else {
+        return Ok(redirect_with_flash("/deployments", "error", "Choose a ZIP file to publish."));
+    };
+    match deploy(&state, &signed_in.caller, &account, &fields, Some(file)).await {
+        Ok(d) => Ok(redirect_with_flash(&format!("/deployments/{}", d.id), "success", "Publishing started.")),
+        Err(e @ (ApiError::Invalid(_) | ApiError::NotFound)) => {
+            Ok(redirect_with_flash("/deployments", "error", &e.to_string_for_people()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TargetRow {
+    connection_id: String,
+    org: String,
+    status: String,
+    status_class: &'static str,
+    attempts: u32,
+    action: String,
+    url: Option<String>,
+    error: String,
+}
+
+#[derive(Template)]
+#[template(path = "deployment.html")]
+struct DetailPage {
+    chrome: Chrome,
+    id: String,
+    running: bool,
+    status: String,
+    status_class: &'static str,
+    slot: String,
+    resource: String,
+    cache_control: String,
+    when: String,
+    who: String,
+    finished: Option<String>,
+    progress: String,
+    percent: u32,
+    targets: Vec<TargetRow>,
+    can_publish: bool,
+    rollback_of: Option<String>,
+}
+
+async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> PageResult {
+    let account = signed_in.caller.account()?.clone();
+    let id = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let (d, targets) = state.store.deployment(&account, &id).await?;
+    let c = count(&targets);
+    let (systems, envs) = names(&state, &account).await?;
+    let done = c.succeeded + c.unchanged + c.failed;
+    let mut instances = HashMap::new();
+    for t in &targets {
+        if let Ok(conn) = store::ConnectionStore::get(state.store.as_ref(), &account, &t.connection_id).await {
+            instances.insert(t.connection_id.to_string(), conn.org.map(|o| o.instance_url).unwrap_or_default());
+        }
+    }
+    let rows = targets
+        .iter()
+        .map(|t| TargetRow {
+            connection_id: t.connection_id.to_string(),
+            org: t.org_name.clone().unwrap_or_else(|| "(deleted connection)".into()),
+            status: t.status.as_str().to_string(),
+            status_class: status_class(t.status.as_str()),
+            attempts: t.attempts,
+            action: t.action.clone().unwrap_or_default(),
+            url: t
+                .url
+                .as_ref()
+                .map(|u| format!("{}{u}", instances.get(t.connection_id.as_str()).cloned().unwrap_or_default())),
+            error: t.error.clone().unwrap_or_default(),
+        })
+        .collect();
+    let chrome = signed_in.chrome("deployments");
+    let page = DetailPage {
+        chrome: chrome.clone(),
+        id: d.id.to_string(),
+        running: d.status == domain::DeploymentStatus::Running,
+        status: d.status.as_str().to_string(),
+        status_class: status_class(d.status.as_str()),
+        slot: format!(
+            "{} × {}",
+            systems.get(d.system_id.as_str()).map(String::as_str).unwrap_or("(removed system)"),
+            envs.get(d.environment_id.as_str()).map(String::as_str).unwrap_or("(removed environment)")
+        ),
+        resource: d.resource_name.as_str().to_string(),
+        cache_control: d.cache_control.as_str().to_string(),
+        when: date(d.created_at),
+        who: d.created_by.clone(),
+        finished: d.finished_at.map(date),
+        progress: format!(
+            "{done} of {} orgs done: {} published, {} unchanged, {} failed",
+            c.total(),
+            c.succeeded,
+            c.unchanged,
+            c.failed
+        ),
+        percent: if c.total() == 0 { 100 } else { done * 100 / c.total() },
+        targets: rows,
+        can_publish: signed_in.caller.require_publisher().is_ok(),
+        rollback_of: d.redeploy_of.as_ref().map(ToString::to_string),
+    };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// Rollback: this deployment's release again, to the same system × environment.
+async fn rollback(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<CsrfForm>,
+) -> PageResult {
+    signed_in.check_csrf(&form.csrf)?;
+    let account = signed_in.caller.require_publisher()?.clone();
+    let id = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let (earlier, _) = state.store.deployment(&account, &id).await?;
+    let bundle = state.store.bundle(&account, &earlier.bundle_id).await?;
+    let started = start(
+        &state,
+        &signed_in.caller,
+        &account,
+        &earlier.system_id,
+        &earlier.environment_id,
+        earlier.resource_name.clone(),
+        earlier.cache_control,
+        &bundle,
+        Some(earlier.id.clone()),
+    )
+    .await;
+    match started {
+        Ok(d) => Ok(redirect_with_flash(
+            &format!("/deployments/{}", d.id),
+            "success",
+            "Rolling back: publishing that release again.",
+        )),
+        Err(e @ ApiError::Invalid(_)) => {
+            Ok(redirect_with_flash(&format!("/deployments/{id}"), "error", &e.to_string_for_people()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
