@@ -1,26 +1,12 @@
 //! The `lightbridge` binary as a user runs it.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn http_get(base: &str, path: &str) -> String {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).expect("read");
-    reply
-}
+use common::{Running, http_get, lightbridge, start_emulator};
 
 #[test]
 fn emulator_command_starts_on_free_ports_and_prints_where() {
@@ -87,18 +73,6 @@ fn every_command_has_help() {
         assert!(out.status.success(), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
     }
-}
-
-fn lightbridge(data_dir: &std::path::Path, key: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
-        .args(args)
-        .env("LIGHTBRIDGE_DATA_DIR", data_dir)
-        .env("LIGHTBRIDGE_MASTER_KEY", key)
-        .env_remove("LIGHTBRIDGE_CONFIG")
-        .output()
-        .expect("run lightbridge");
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]
@@ -177,23 +151,6 @@ fn an_operator_bootstraps_an_account_and_its_api_token_works_against_serve() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("master key changed"));
     let _ = std::fs::remove_dir_all(data);
-}
-
-/// Starts `lightbridge emulator` (demo seed) and returns it with its instance URL.
-fn start_emulator(state: &std::path::Path) -> (Running, String, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
-        .args(["emulator", "--port", "0", "--no-https", "--json", "--state-dir"])
-        .arg(state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("emulator");
-    let mut running = Running(child);
-    let mut line = String::new();
-    BufReader::new(running.0.stdout.take().expect("stdout")).read_line(&mut line).expect("summary");
-    let summary: serde_json::Value = serde_json::from_str(&line).expect("json");
-    let key_file = summary["jwt_private_keys"][0]["file"].as_str().expect("key file").to_string();
-    (running, summary["instance_url"].as_str().expect("url").to_string(), key_file)
 }
 
 #[test]

@@ -61,8 +61,29 @@ pub async fn publish_to_org(
                 description: &text,
                 body: bundle.bytes(),
             };
-            client.create_static_resource(session, &new).await?;
-            PublishAction::Created
+            match client.create_static_resource(session, &new).await {
+                Ok(_) => PublishAction::Created,
+                // Created meanwhile (another connection to the same org, or an earlier attempt
+                // whose answer was lost): take the resource that is there now.
+                Err(SalesforceError::Api { code, .. }) if code == "DUPLICATE_VALUE" => {
+                    match client.find_static_resource(session, name.as_str()).await? {
+                        Some(found) if holds(&found, bundle.sha256()) => {
+                            return Ok(Published { action: PublishAction::Unchanged, resource: found });
+                        }
+                        Some(found) => {
+                            client.update_static_resource(session, &found.id, bundle.bytes(), &text).await?;
+                            PublishAction::Updated
+                        }
+                        None => {
+                            return Err(SalesforceError::Unexpected {
+                                status: 400,
+                                detail: format!("{} is reported as a duplicate but cannot be found", name.as_str()),
+                            });
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
     };
     // Read it back: the new modstamp names the URL the org now serves.

@@ -117,3 +117,26 @@ async fn reqwest_get(url: &str) -> Vec<u8> {
     assert_eq!(response.status(), 200, "{url}");
     response.bytes().await.expect("body").to_vec()
 }
+
+#[tokio::test]
+async fn two_publishers_racing_into_one_org_end_with_one_resource_and_no_error() {
+    let (em, client, session, org_id) = org().await;
+    let name = ResourceName::parse("Raced").expect("name");
+    let bundle = Bundle::from_dir(&folder(&[("a.js", b"1")]), Limits::default()).expect("bundle");
+    let (one, two) = tokio::join!(
+        publish_to_org(&client, &session, &name, &bundle, "r1", "Private"),
+        publish_to_org(&client, &session, &name, &bundle, "r1", "Private"),
+    );
+    let mut actions = vec![one.expect("first").action, two.expect("second").action];
+    actions.sort_by_key(|a| format!("{a:?}"));
+    assert!(actions.contains(&PublishAction::Created), "{actions:?}");
+    assert_eq!(em.resources(&org_id).iter().filter(|r| r.name == "Raced").count(), 1);
+    let creates: Vec<u16> = em
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("StaticResource"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(creates.len(), 2, "both raced to create: {creates:?}");
+    assert!(creates.contains(&400), "one met DUPLICATE_VALUE and recovered: {creates:?}");
+}

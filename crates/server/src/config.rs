@@ -35,6 +35,18 @@ pub struct FileConfig {
     pub health_check_interval_secs: Option<u64>,
     #[serde(default)]
     pub salesforce: SalesforceFile,
+    #[serde(default)]
+    pub publish: PublishFile,
+}
+
+/// `[publish]`: how hard the publish worker pushes (B2).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishFile {
+    pub concurrency: Option<u64>,
+    pub per_org: Option<u64>,
+    pub max_attempts: Option<u64>,
+    pub lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +74,8 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// How often each connection's health is checked (B1); zero turns the check off.
     pub health_check_interval: std::time::Duration,
+    /// The publish worker's limits, retries and lease.
+    pub publish: crate::WorkerConfig,
 }
 
 const KNOWN_ENV: &[&str] = &[
@@ -75,6 +89,10 @@ const KNOWN_ENV: &[&str] = &[
     "LIGHTBRIDGE_SALESFORCE__TEST_URL",
     "LIGHTBRIDGE_SALESFORCE__ALLOWED_HOSTS",
     "LIGHTBRIDGE_SALESFORCE__CA_FILE",
+    "LIGHTBRIDGE_PUBLISH__CONCURRENCY",
+    "LIGHTBRIDGE_PUBLISH__PER_ORG",
+    "LIGHTBRIDGE_PUBLISH__MAX_ATTEMPTS",
+    "LIGHTBRIDGE_PUBLISH__LEASE_SECS",
     "LIGHTBRIDGE_CONFIG",
     "LIGHTBRIDGE_LOG",
 ];
@@ -162,6 +180,45 @@ impl Config {
             (None, Some(n)) => n,
             (None, None) => 900,
         };
+        let number = |key: &'static str, var: &str, file: Option<u64>, default: u64| -> Result<u64, ConfigError> {
+            let value = match env(var) {
+                Some(t) => t
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| ConfigError::Invalid { key, message: format!("{t:?} is not a whole number") })?,
+                None => file.unwrap_or(default),
+            };
+            if value == 0 {
+                return Err(ConfigError::Invalid { key, message: "must be at least 1".into() });
+            }
+            Ok(value)
+        };
+        let defaults = crate::WorkerConfig::default();
+        let p = file_config.publish;
+        let publish = crate::WorkerConfig {
+            concurrency: number(
+                "publish.concurrency",
+                "LIGHTBRIDGE_PUBLISH__CONCURRENCY",
+                p.concurrency,
+                defaults.concurrency as u64,
+            )? as usize,
+            per_org: number("publish.per_org", "LIGHTBRIDGE_PUBLISH__PER_ORG", p.per_org, defaults.per_org as u64)?
+                as usize,
+            max_attempts: number(
+                "publish.max_attempts",
+                "LIGHTBRIDGE_PUBLISH__MAX_ATTEMPTS",
+                p.max_attempts,
+                u64::from(defaults.max_attempts),
+            )?
+            .min(100) as u32,
+            lease: std::time::Duration::from_secs(number(
+                "publish.lease_secs",
+                "LIGHTBRIDGE_PUBLISH__LEASE_SECS",
+                p.lease_secs,
+                defaults.lease.as_secs(),
+            )?),
+            ..defaults
+        };
         let master_key = MasterKey::from_base64(&key_text)
             .map_err(|e| ConfigError::Invalid { key: "master_key", message: e.to_string() })?;
         Ok(Config {
@@ -174,6 +231,7 @@ impl Config {
             allowed_hosts,
             ca_file,
             health_check_interval: std::time::Duration::from_secs(health_secs),
+            publish,
         })
     }
 
@@ -181,7 +239,7 @@ impl Config {
     pub fn redacted(&self) -> String {
         let hosts = self.allowed_hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
         format!(
-            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\nhealth_check_interval_secs = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}",
+            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\nhealth_check_interval_secs = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\n",
             self.listen,
             self.data_dir.display().to_string(),
             self.public_url,
@@ -190,6 +248,10 @@ impl Config {
             self.salesforce_login_url,
             self.salesforce_test_url,
             self.ca_file.as_ref().map(|f| format!("ca_file = {:?}\n", f.display().to_string())).unwrap_or_default(),
+            self.publish.concurrency,
+            self.publish.per_org,
+            self.publish.max_attempts,
+            self.publish.lease.as_secs(),
         )
     }
 }

@@ -19,7 +19,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let state = app_state(&config, store)?;
     let health = server::spawn_health_checks(&state, config.health_check_interval);
-    let worker = server::spawn_worker(&state, server::WorkerConfig::default());
+    let worker = server::spawn_worker(&state, config.publish);
     let server =
         Server::bind(state, config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = server.local_addr()?;
