@@ -326,13 +326,26 @@ async fn a_release_is_published_from_the_deployments_page_followed_live_and_roll
     let system = system["id"].as_str().expect("system").to_string();
     let (_, envs) = app.call("admin_a", reqwest::Method::GET, "/environments", None).await;
     let env = envs[0]["id"].as_str().expect("env").to_string();
-    let path = format!("/systems/{system}/environments/{env}/connections/{connection}");
-    assert_eq!(app.call("admin_a", reqwest::Method::PUT, &path, None).await.0, 204);
     let zip = common::bundle_zip(&[("player.js", b"window.player = 1;")]);
     let zip_path = std::env::temp_dir().join(format!("lightbridge-release-{}.zip", domain::UserId::generate()));
     std::fs::write(&zip_path, zip).expect("zip");
+    let _ = env;
 
-    sign_in(&browser, &app, "editor_a").await;
+    // An admin binds the connection to Sales Cloud × Production on the system's Publishing tab.
+    sign_in(&browser, &app, "admin_a").await;
+    browser.goto(&format!("{}/systems/{system}/publishing", app.base)).await;
+    browser.click("tr[data-environment=Production] .bind-form button").await;
+    browser.wait_for_text(".flash-success", |t| t.contains("publishes here now")).await;
+    assert!(browser.text("tr[data-environment=Production]").await.contains("Acme JWT"));
+    browser.screenshot("publishing-tab").await;
+    browser.click(".who button.link").await;
+    browser.wait_for_url(|u| u.contains("/signin")).await;
+
+    // An editor publishes.
+    browser.type_into("#email", "editor_a@lightbridge.test").await;
+    browser.type_into("#password", "password-editor_a").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url(|u| u.contains("/integrations")).await;
     browser.click("nav a[href='/deployments']").await;
     browser.type_into("#resource_name", "Player_Assets").await;
     browser.type_into("#file", &zip_path.display().to_string()).await;

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use domain::{ConnectionKind, System, SystemId};
 use serde::Deserialize;
-use store::{CatalogStore, ConnectionStore};
+use store::{CatalogStore, ConnectionStore, DeploymentStore, ListQuery};
 
 use super::connections::{CellValue, cell_value};
 use super::{Chrome, PageResult, SignedIn, redirect_with_flash, render};
@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/systems/{id}/connectors", get(connectors))
         .route("/systems/{id}/connectors/connect", post(connect))
         .route("/environments", post(add_environment))
+        .route("/systems/{id}/publishing", get(publishing).post(change_binding))
 }
 
 #[derive(Debug, Clone)]
@@ -240,4 +241,106 @@ async fn connect(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Debug, Clone)]
+struct Bound {
+    id: String,
+    label: String,
+    legacy: bool,
+}
+
+#[derive(Debug, Clone)]
+struct PublishingRow {
+    environment_id: String,
+    environment: String,
+    bound: Vec<Bound>,
+}
+
+#[derive(Template)]
+#[template(path = "publishing.html")]
+struct PublishingPage {
+    chrome: Chrome,
+    system_id: String,
+    system_name: String,
+    rows: Vec<PublishingRow>,
+    /// New connections that can be bound: (id, label).
+    choices: Vec<(String, String)>,
+}
+
+/// A system's Publishing tab: which connections each environment publishes to (B2).
+async fn publishing(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> PageResult {
+    let account = signed_in.caller.account()?.clone();
+    let system_id = SystemId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let system = state.store.system(&account, &system_id).await?;
+    let mut rows = Vec::new();
+    for env in state.store.environments(&account).await? {
+        let bound = state
+            .store
+            .targets_for(&account, &system.id, &env.id)
+            .await?
+            .iter()
+            .map(|c| Bound { id: c.id.to_string(), label: crate::api::connections::label(c), legacy: c.is_legacy() })
+            .collect();
+        rows.push(PublishingRow { environment_id: env.id.to_string(), environment: env.name, bound });
+    }
+    let newest = state.store.list(&account, &ListQuery { descending: true, limit: 500, ..Default::default() }).await?;
+    let choices = newest
+        .rows
+        .iter()
+        .filter(|c| !c.is_legacy())
+        .map(|c| {
+            let org = c.org.as_ref().map(|o| format!(" — {}", o.org_name)).unwrap_or_default();
+            (c.id.to_string(), format!("{}{org}", crate::api::connections::label(c)))
+        })
+        .collect();
+    let chrome = signed_in.chrome("systems");
+    let page = PublishingPage {
+        chrome: chrome.clone(),
+        system_id: system.id.to_string(),
+        system_name: system.name,
+        rows,
+        choices,
+    };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+#[derive(Debug, Deserialize)]
+struct BindingForm {
+    csrf: String,
+    environment_id: String,
+    connection_id: String,
+    /// `bind` or `unbind`.
+    action: String,
+}
+
+async fn change_binding(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<BindingForm>,
+) -> PageResult {
+    signed_in.check_csrf(&form.csrf)?;
+    let account = signed_in.caller.require_connection_admin()?.clone();
+    let back = format!("/systems/{id}/publishing");
+    let system = SystemId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    let env = domain::EnvironmentId::parse(&form.environment_id).map_err(|_| ApiError::NotFound)?;
+    let Ok(connection) = domain::ConnectionId::parse(&form.connection_id) else {
+        return Ok(redirect_with_flash(&back, "error", "Choose a connection."));
+    };
+    let now = state.clock.now_ms();
+    let (result, action, text) = if form.action == "unbind" {
+        (
+            state.store.unbind(&account, &connection, &system, &env).await,
+            "connection.unbound",
+            "no longer publishes here",
+        )
+    } else {
+        (state.store.bind(&account, &connection, &system, &env, now).await, "connection.bound", "publishes here now")
+    };
+    result?;
+    let detail = format!("{system} × {env}");
+    let entry = signed_in.caller.audit(now, action, "connection", Some(connection.as_str()), None, Some(detail));
+    crate::api::connections::record(&state, entry).await;
+    Ok(redirect_with_flash(&back, "success", &format!("The connection {text}.")))
 }
