@@ -53,6 +53,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("cannot open the demo database (delete the demo folder to start over)")?;
     let token = seed_account(&store).await?;
+    let publish_target = demo_publish_target(&store).await?;
     let client = salesforce::Client::new(salesforce::HostPolicy::allowing([emulator.base_url()])?)?;
     let urls = LoginUrls { login: emulator.login_url().parse()?, test: emulator.test_login_url().parse()? };
     let listen: std::net::SocketAddr =
@@ -98,6 +99,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         app.consumer_key,
         key_file.display()
     );
+    if let Some((system, env)) = publish_target.as_ref() {
+        println!();
+        println!("Publish a folder to Sales Cloud (Lightning) × Production (after adding a connection and binding it");
+        println!("on Systems → Sales Cloud (Lightning) → Publishing; or use the Deployments page):");
+        println!(
+            "  LIGHTBRIDGE_SERVER=http://{addr} {exe} publish --system {system} --env {env} --name Demo_Player ./my-files"
+        );
+    }
     println!("Press Ctrl-C to stop.");
     server.run(super::shutdown_signal()).await?;
     emulator.shutdown();
@@ -124,6 +133,14 @@ fn demo_master_key(dir: &std::path::Path) -> anyhow::Result<MasterKey> {
         path.display()
     );
     Ok(key)
+}
+
+/// The demo system and its Production environment, for the printed publish command.
+async fn demo_publish_target(store: &SqliteStore) -> anyhow::Result<Option<(String, String)>> {
+    let Some(account) = store.user_by_email(OWNER).await?.account_id else { return Ok(None) };
+    let system = store.systems(&account).await?.into_iter().next();
+    let env = store.environments(&account).await?.into_iter().next();
+    Ok(system.zip(env).map(|(s, e)| (s.id.to_string(), e.id.to_string())))
 }
 
 /// Creates the demo account and owner once, and a fresh API token every run.
