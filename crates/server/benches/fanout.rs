@@ -1,0 +1,285 @@
+//! Issue #5's figures: publish a 1 MB bundle to N emulated orgs (default 1,000) with a fixed
+//! latency on every Salesforce call (default 50 ms), and compare, in the same run,
+//! 1. the wall time against the floor ⌈orgs / concurrency⌉ × calls per org × latency
+//!    (goal ≤ 1.25× the floor);
+//! 2. a plain sequential simple-salesforce script doing the same upserts (goal ≥ 50× slower
+//!    than Lightbridge). The script runs on a sample of the orgs (default 40) and its time is
+//!    scaled to all of them — sequential work scales linearly; the sample size is printed.
+//!
+//! Also the build time and size of a bundle from a 5 MB folder.
+//!
+//! `cargo bench -p server --bench fanout` (`-- --orgs 1000 --latency-ms 50 --concurrency 64 --sample 40`).
+//! The simple-salesforce part needs `compat/install.sh`; without it that part is skipped.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use connections::{LoginUrls, SystemClock};
+use domain::{
+    AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, LoginHost,
+    OrgFacts, OrgType, Role, System, SystemId, User, UserId,
+};
+use emulator::{AppSeed, Emulator, Latency, OrgSeed, Seed, UserSeed};
+use server::api::{hash_token, new_api_token};
+use server::{AppState, Server, WorkerConfig};
+use store::{AccessStore, CatalogStore, ConnectionStore, DeploymentStore, NewSecrets, SqliteStore};
+use vault::{JwtPrivateKey, Keyring, MasterKey};
+
+const KEY: &str = "3MVG9FanoutBench";
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Bytes that do not compress, so the bundle really is about `len` bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(run(
+        arg("--orgs", 1000),
+        arg("--latency-ms", 50) as u64,
+        arg("--concurrency", 64),
+        arg("--sample", 40),
+    ));
+}
+
+async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
+    let dir = std::env::temp_dir().join(format!("lightbridge-bench-fanout-{}", UserId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+
+    // Bundles: 1 MB for the fan-out, and the build time of a 5 MB folder.
+    let five = dir.join("five-mb");
+    std::fs::create_dir_all(five.join("data")).expect("dir");
+    for i in 0..20 {
+        std::fs::write(five.join(format!("data/chunk{i:02}.bin")), noise(200 * 1024, i + 1)).expect("file");
+        std::fs::write(
+            five.join(format!("data/page{i:02}.json")),
+            format!("{{\"page\": {i}, \"text\": \"{}\"}}", "lorem ipsum ".repeat(4_000)),
+        )
+        .expect("file");
+    }
+    let mut builds = Vec::new();
+    let mut size = 0;
+    let mut folder_bytes = 0;
+    for _ in 0..5 {
+        let started = Instant::now();
+        match publish::Bundle::from_dir(&five, publish::Limits::default()) {
+            Ok(b) => size = b.bytes().len(),
+            Err(e) => println!("5 MB folder: {e}"),
+        }
+        builds.push(started.elapsed());
+    }
+    for e in std::fs::read_dir(five.join("data")).expect("dir").flatten() {
+        folder_bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+    }
+    builds.sort();
+    println!(
+        "bundle from a {:.1} MB folder (40 files): median build {:.1} ms, {:.2} MB zipped",
+        folder_bytes as f64 / 1_048_576.0,
+        builds[2].as_secs_f64() * 1000.0,
+        size as f64 / 1_048_576.0
+    );
+    let one_mb = dir.join("one-mb");
+    std::fs::create_dir_all(&one_mb).expect("dir");
+    std::fs::write(one_mb.join("player.bin"), noise(1024 * 1024 - 2048, 99)).expect("file");
+    std::fs::write(one_mb.join("player.js"), "window.player = true;").expect("file");
+    let bundle = publish::Bundle::from_dir(&one_mb, publish::Limits::default()).expect("bundle");
+    println!("fan-out bundle: {:.2} MB", bundle.bytes().len() as f64 / 1_048_576.0);
+
+    // N orgs, one user each, one JWT app pre-authorizing them all.
+    let users: Vec<String> = (0..orgs).map(|i| format!("publisher{i}@org{i}.bench")).collect();
+    let mut seed_orgs = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        let mut org = OrgSeed::new(format!("Bench Org {i:04}"));
+        org.daily_api_limit = 10_000_000;
+        org.users = vec![UserSeed::new(u)];
+        seed_orgs.push(org);
+    }
+    let app =
+        AppSeed { generate_certificate: true, pre_authorized: users.clone(), ..AppSeed::new(KEY, "fanout-secret") };
+    // HTTPS too: simple-salesforce only speaks HTTPS (it trusts the emulator's CA file).
+    let em = Emulator::start_with(emulator::Config {
+        seed: Seed { orgs: seed_orgs, apps: vec![app] },
+        http_port: 0,
+        https_port: Some(0),
+        state_dir: None,
+    })
+    .await
+    .expect("emulator");
+    let private_key = em.private_key_pem(KEY).expect("key");
+
+    let store = Arc::new(
+        SqliteStore::open(&dir.join("bench.db"), Keyring::new(MasterKey::generate().expect("key")))
+            .await
+            .expect("store"),
+    );
+    let account = AccountId::generate();
+    store.create_account(&account, "Fan-out", 0).await.expect("account");
+    let user = User {
+        id: UserId::generate(),
+        account_id: Some(account.clone()),
+        email: "ci@bench.test".into(),
+        name: "CI".into(),
+        role: Role::Editor,
+    };
+    store.create_user(&user, None, 0).await.expect("user");
+    let token = new_api_token().expect("token");
+    store.create_api_token("tok_fanout", &user.id, "ci", &hash_token(token.expose_secret()), 0).await.expect("token");
+    let system =
+        System { id: SystemId::generate(), account_id: account.clone(), name: "Sales Cloud".into(), created_at: 0 };
+    store.insert_system(&system).await.expect("system");
+    let env = store.environments(&account).await.expect("envs")[0].id.clone();
+    for (i, u) in users.iter().enumerate() {
+        let c = Connection {
+            id: ConnectionId::generate(),
+            account_id: account.clone(),
+            kind: ConnectionKind::New { name: ConnectionName::parse(&format!("Org {i}")).expect("name") },
+            org_type: OrgType::Production,
+            login_host: LoginHost::Login,
+            auth: AuthMethod::Jwt { consumer_key: KEY.into(), username: u.clone() },
+            org: Some(OrgFacts {
+                org_id: em.org_id_of_user(u).expect("org"),
+                org_name: format!("Bench Org {i:04}"),
+                instance_url: em.base_url().into(),
+                user_id: em.user_id(u).expect("user"),
+                username: u.clone(),
+                email: Some(u.clone()),
+            }),
+            status: ConnectionStatus::LoggedIn,
+            status_detail: None,
+            status_checked_at: Some(0),
+            created_at: i as i64,
+            created_by: Some(u.clone()),
+            modified_at: i as i64,
+            modified_by: Some(u.clone()),
+        };
+        let secrets = NewSecrets { private_key: Some(JwtPrivateKey::new(private_key.clone())), ..Default::default() };
+        store.insert(&c, &secrets).await.expect("connection");
+        store.bind(&account, &c.id, &system.id, &env, 0).await.expect("bind");
+    }
+
+    let client =
+        salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
+    let urls =
+        LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
+    let state = AppState::new(store.clone(), client.clone(), urls, Arc::new(SystemClock));
+    server::spawn_worker(&state, WorkerConfig { concurrency, per_org: 4, ..Default::default() });
+    let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+    let base = format!("http://{}", server.local_addr().expect("addr"));
+    tokio::spawn(server.run(std::future::pending()));
+
+    // Sessions for the simple-salesforce script's sample, minted before the latency is on.
+    let mut sessions = Vec::new();
+    for u in users.iter().take(sample) {
+        let t = client
+            .jwt_bearer(
+                &em.login_url().parse().expect("url"),
+                salesforce::OrgType::Production,
+                KEY,
+                u,
+                &JwtPrivateKey::new(private_key.clone()),
+            )
+            .await
+            .expect("token");
+        let https = em.https_url().expect("https").trim_end_matches('/').to_string();
+        let _ = t.instance_url;
+        sessions.push(serde_json::json!({"instance_url": https, "access_token": t.access_token.expose_secret()}));
+    }
+
+    em.set_latency(Latency { fixed_ms: latency_ms, jitter_ms: 0 });
+    em.clear_requests();
+    let http = reqwest::Client::new();
+    let boundary = "fanout-bench";
+    let mut body = Vec::new();
+    for (k, v) in
+        [("system_id", system.id.as_str()), ("environment_id", env.as_str()), ("resource_name", "Fanout_Player")]
+    {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\nContent-Type: application/zip\r\n\r\n").as_bytes());
+    body.extend_from_slice(bundle.bytes());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let started = Instant::now();
+    let created: serde_json::Value = http
+        .post(format!("{base}/api/v1/deployments"))
+        .bearer_auth(token.expose_secret())
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .expect("deploy")
+        .json()
+        .await
+        .expect("json");
+    let id = domain::DeploymentId::parse(created["id"].as_str().expect("id")).expect("id");
+    let (deployment, targets) = loop {
+        let (d, t) = store.deployment(&account, &id).await.expect("deployment");
+        if d.status != domain::DeploymentStatus::Running {
+            break (d, t);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let wall = started.elapsed();
+    let calls = em.requests().len();
+    let failed = targets.iter().filter(|t| t.status == domain::TargetStatus::Failed).count();
+    let per_org = calls as f64 / orgs as f64;
+    let floor = (orgs.div_ceil(concurrency) as f64) * per_org.round() * latency_ms as f64 / 1000.0;
+    println!(
+        "\nLightbridge: {orgs} orgs, {latency_ms} ms per call, concurrency {concurrency}: {:.2} s wall ({:?}, {failed} failed)",
+        wall.as_secs_f64(),
+        deployment.status
+    );
+    println!("  calls: {calls} ({per_org:.2} per org: JWT grant, lookup, create, read back)");
+    println!(
+        "  floor ⌈{orgs}/{concurrency}⌉ × {} × {latency_ms} ms = {floor:.2} s → wall / floor = {:.2}",
+        per_org.round(),
+        wall.as_secs_f64() / floor
+    );
+
+    // The sequential simple-salesforce script, on a sample of the same orgs (a different
+    // resource name, so it creates as Lightbridge did).
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/.venv/bin/python");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/fanout_sequential.py");
+    if !python.exists() {
+        println!("\nsimple-salesforce: SKIPPED (run compat/install.sh)");
+    } else {
+        let sessions_file = dir.join("sessions.json");
+        std::fs::write(&sessions_file, serde_json::to_string(&sessions).expect("json")).expect("write");
+        let zip_file = dir.join("bundle.zip");
+        std::fs::write(&zip_file, bundle.bytes()).expect("write");
+        let out = tokio::process::Command::new(&python)
+            .arg(&script)
+            .arg(&sessions_file)
+            .arg(&zip_file)
+            .arg("Sequential_Player")
+            .env("REQUESTS_CA_BUNDLE", em.ca_file())
+            .output()
+            .await
+            .expect("python");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("script failed: {}", String::from_utf8_lossy(&out.stderr)));
+        let seconds = report["seconds"].as_f64().expect("seconds");
+        let scaled = seconds * orgs as f64 / sample as f64;
+        println!(
+            "\nsimple-salesforce, sequential: {sample} orgs in {seconds:.2} s ({:.0} ms per org) → {orgs} orgs ≈ {scaled:.1} s",
+            seconds * 1000.0 / sample as f64
+        );
+        println!("  Lightbridge is {:.0}× faster", scaled / wall.as_secs_f64());
+    }
+    em.shutdown();
+    let _ = std::fs::remove_dir_all(dir);
+}
