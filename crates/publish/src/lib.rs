@@ -8,4 +8,4 @@ mod bundle;
 mod org;
 
 pub use bundle::{Bundle, BundleError, Limits};
-pub use org::{PublishAction, Published, description, publish_to_org};
+pub use org::{PublishAction, Published, Release, description, publish_release, publish_to_org};

@@ -3,7 +3,7 @@
 //! SHA-256.
 
 use domain::ResourceName;
-use salesforce::{Client, NewStaticResource, SalesforceError, Session, StaticResource};
+use salesforce::{Client, NewStaticResource, ResourceUpload, SalesforceError, Session, StaticResource};
 
 use crate::Bundle;
 
@@ -29,12 +29,40 @@ pub fn description(release: &str, sha256: &str) -> String {
     text.chars().take(255).collect()
 }
 
+/// One release of one resource, ready for any number of orgs: the request bodies are built
+/// once (see [`ResourceUpload`]).
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub name: ResourceName,
+    pub sha256: String,
+    upload: ResourceUpload,
+}
+
+impl Release {
+    /// `cache_control` is `Private` (Lightbridge's default) or `Public`.
+    pub fn new(
+        name: &ResourceName,
+        bundle: &Bundle,
+        release: &str,
+        cache_control: &str,
+    ) -> Result<Self, SalesforceError> {
+        let text = description(release, bundle.sha256());
+        let upload = ResourceUpload::new(&NewStaticResource {
+            name: name.as_str(),
+            content_type: "application/zip",
+            cache_control,
+            description: &text,
+            body: bundle.bytes(),
+        })?;
+        Ok(Release { name: name.clone(), sha256: bundle.sha256().to_string(), upload })
+    }
+}
+
 fn holds(resource: &StaticResource, sha256: &str) -> bool {
     resource.description.as_deref().is_some_and(|d| d.contains(&format!("sha256:{sha256}")))
 }
 
-/// Publishes `bundle` as the ZIP static resource `name`. `cache_control` is `Private` (the
-/// default Lightbridge uses) or `Public`.
+/// Publishes `bundle` as the ZIP static resource `name` (builds the [`Release`] for one org).
 pub async fn publish_to_org(
     client: &Client,
     session: &Session,
@@ -43,54 +71,53 @@ pub async fn publish_to_org(
     release: &str,
     cache_control: &str,
 ) -> Result<Published, SalesforceError> {
-    let existing = client.find_static_resource(session, name.as_str()).await?;
-    let text = description(release, bundle.sha256());
+    publish_release(client, session, &Release::new(name, bundle, release, cache_control)?).await
+}
+
+/// Publishes a prepared release into one org.
+pub async fn publish_release(
+    client: &Client,
+    session: &Session,
+    release: &Release,
+) -> Result<Published, SalesforceError> {
+    let name = release.name.as_str();
+    let existing = client.find_static_resource(session, name).await?;
     let action = match &existing {
-        Some(resource) if holds(resource, bundle.sha256()) => {
+        Some(resource) if holds(resource, &release.sha256) => {
             return Ok(Published { action: PublishAction::Unchanged, resource: resource.clone() });
         }
         Some(resource) => {
-            client.update_static_resource(session, &resource.id, bundle.bytes(), &text).await?;
+            client.update_prepared(session, &resource.id, &release.upload).await?;
             PublishAction::Updated
         }
-        None => {
-            let new = NewStaticResource {
-                name: name.as_str(),
-                content_type: "application/zip",
-                cache_control,
-                description: &text,
-                body: bundle.bytes(),
-            };
-            match client.create_static_resource(session, &new).await {
-                Ok(_) => PublishAction::Created,
-                // Created meanwhile (another connection to the same org, or an earlier attempt
-                // whose answer was lost): take the resource that is there now.
-                Err(SalesforceError::Api { code, .. }) if code == "DUPLICATE_VALUE" => {
-                    match client.find_static_resource(session, name.as_str()).await? {
-                        Some(found) if holds(&found, bundle.sha256()) => {
-                            return Ok(Published { action: PublishAction::Unchanged, resource: found });
-                        }
-                        Some(found) => {
-                            client.update_static_resource(session, &found.id, bundle.bytes(), &text).await?;
-                            PublishAction::Updated
-                        }
-                        None => {
-                            return Err(SalesforceError::Unexpected {
-                                status: 400,
-                                detail: format!("{} is reported as a duplicate but cannot be found", name.as_str()),
-                            });
-                        }
+        None => match client.create_prepared(session, &release.upload).await {
+            Ok(_) => PublishAction::Created,
+            // Created meanwhile (another connection to the same org, or an earlier attempt
+            // whose answer was lost): take the resource that is there now.
+            Err(SalesforceError::Api { code, .. }) if code == "DUPLICATE_VALUE" => {
+                match client.find_static_resource(session, name).await? {
+                    Some(found) if holds(&found, &release.sha256) => {
+                        return Ok(Published { action: PublishAction::Unchanged, resource: found });
+                    }
+                    Some(found) => {
+                        client.update_prepared(session, &found.id, &release.upload).await?;
+                        PublishAction::Updated
+                    }
+                    None => {
+                        return Err(SalesforceError::Unexpected {
+                            status: 400,
+                            detail: format!("{name} is reported as a duplicate but cannot be found"),
+                        });
                     }
                 }
-                Err(e) => return Err(e),
             }
-        }
+            Err(e) => return Err(e),
+        },
     };
     // Read it back: the new modstamp names the URL the org now serves.
-    let resource =
-        client.find_static_resource(session, name.as_str()).await?.ok_or_else(|| SalesforceError::Unexpected {
-            status: 200,
-            detail: format!("{name:?} is not in the org after publishing", name = name.as_str()),
-        })?;
+    let resource = client.find_static_resource(session, name).await?.ok_or_else(|| SalesforceError::Unexpected {
+        status: 200,
+        detail: format!("{name:?} is not in the org after publishing"),
+    })?;
     Ok(Published { action, resource })
 }

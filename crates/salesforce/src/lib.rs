@@ -17,7 +17,7 @@ mod rest;
 pub use error::SalesforceError;
 pub use hosts::HostPolicy;
 pub use oauth::{ClientCredentials, Pkce, TokenResponse};
-pub use resources::{NewStaticResource, StaticResource};
+pub use resources::{NewStaticResource, ResourceUpload, StaticResource};
 pub use rest::{Identity, QueryResult, Session};
 
 /// REST API version Lightbridge speaks (Spring '24 and later all serve it).

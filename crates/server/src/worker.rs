@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use connections::KeeperError;
 use domain::{BundleId, ConnectionStatus, TargetStatus};
-use publish::{Bundle, PublishAction, publish_to_org};
+use publish::{Bundle, PublishAction, Release, publish_release};
 use store::{Claimed, ConnectionStore, DeploymentStore, StoreError, TargetOutcome};
 use tokio::sync::Semaphore;
 
@@ -39,7 +39,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            concurrency: 64,
+            concurrency: 128,
             per_org: 4,
             max_attempts: 6,
             lease: Duration::from_secs(120),
@@ -71,7 +71,7 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
         let owner = format!("worker-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
-        let bundles: Arc<Mutex<HashMap<BundleId, Arc<Bundle>>>> = Arc::default();
+        let bundles: Arc<Mutex<HashMap<(BundleId, String), Arc<Release>>>> = Arc::default();
         tracing::info!(%owner, concurrency = config.concurrency, per_org = config.per_org, "publish worker started");
         loop {
             let free = slots.available_permits();
@@ -117,7 +117,7 @@ async fn run_target(
     config: &WorkerConfig,
     claim: Claimed,
     orgs: &Mutex<HashMap<String, Arc<Semaphore>>>,
-    bundles: &Mutex<HashMap<BundleId, Arc<Bundle>>>,
+    bundles: &Mutex<HashMap<(BundleId, String), Arc<Release>>>,
 ) {
     let Claimed { deployment, target } = claim;
     let outcome = match attempt(state, config, &deployment, &target, orgs, bundles).await {
@@ -143,7 +143,7 @@ async fn attempt(
     deployment: &domain::Deployment,
     target: &domain::Target,
     orgs: &Mutex<HashMap<String, Arc<Semaphore>>>,
-    bundles: &Mutex<HashMap<BundleId, Arc<Bundle>>>,
+    bundles: &Mutex<HashMap<(BundleId, String), Arc<Release>>>,
 ) -> Result<TargetOutcome, StoreError> {
     let connection = match state.store.get(&deployment.account_id, &target.connection_id).await {
         Ok(c) => c,
@@ -160,29 +160,21 @@ async fn attempt(
             ),
         });
     }
-    let bundle = load_bundle(state, &deployment.bundle_id, bundles).await?;
+    let release = match load_release(state, deployment, bundles).await? {
+        Ok(release) => release,
+        Err(e) => return Ok(TargetOutcome::Failed { error: e.to_string() }),
+    };
     let org_key = connection.org.as_ref().map(|o| o.org_id.clone()).unwrap_or_else(|| connection.id.to_string());
     let org_slots = {
         let mut map = orgs.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(org_key).or_insert_with(|| Arc::new(Semaphore::new(config.per_org))).clone()
     };
     let _org_permit = org_slots.acquire_owned().await.map_err(|_| StoreError::Corrupt("worker stopped".into()))?;
-    let release = deployment.id.to_string();
     let result = state
         .keeper
         .with_session(&connection, |session| {
-            let (bundle, release) = (bundle.clone(), release.clone());
-            async move {
-                publish_to_org(
-                    &state.client,
-                    &session,
-                    &deployment.resource_name,
-                    &bundle,
-                    &release,
-                    deployment.cache_control.as_str(),
-                )
-                .await
-            }
+            let release = release.clone();
+            async move { publish_release(&state.client, &session, &release).await }
         })
         .await;
     Ok(match result {
@@ -235,22 +227,33 @@ fn explain(e: &KeeperError) -> String {
     }
 }
 
-async fn load_bundle(
+/// The deployment's release with its request bodies built once for all its orgs (kept for the
+/// few deployments in flight).
+async fn load_release(
     state: &AppState,
-    id: &BundleId,
-    cache: &Mutex<HashMap<BundleId, Arc<Bundle>>>,
-) -> Result<Arc<Bundle>, StoreError> {
-    if let Some(b) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-        return Ok(b.clone());
+    deployment: &domain::Deployment,
+    cache: &Mutex<HashMap<(BundleId, String), Arc<Release>>>,
+) -> Result<Result<Arc<Release>, salesforce::SalesforceError>, StoreError> {
+    let key = (deployment.bundle_id.clone(), deployment.id.to_string());
+    if let Some(r) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return Ok(Ok(r.clone()));
     }
-    let bytes = state.store.bundle_bytes(id).await?;
-    let bundle = Arc::new(Bundle::stored(bytes));
+    let bundle = Bundle::stored(state.store.bundle_bytes(&deployment.bundle_id).await?);
+    let release = match Release::new(
+        &deployment.resource_name,
+        &bundle,
+        deployment.id.as_str(),
+        deployment.cache_control.as_str(),
+    ) {
+        Ok(r) => Arc::new(r),
+        Err(e) => return Ok(Err(e)),
+    };
     let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
     if map.len() > 16 {
         map.clear();
     }
-    map.insert(id.clone(), bundle.clone());
-    Ok(bundle)
+    map.insert(key, release.clone());
+    Ok(Ok(release))
 }
 
 #[cfg(test)]
