@@ -20,6 +20,9 @@ use tokio::sync::Semaphore;
 
 use crate::AppState;
 
+/// Prepared releases by bundle and deployment.
+type Releases = Mutex<HashMap<(BundleId, String), Arc<Release>>>;
+
 /// How hard the worker pushes.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerConfig {
@@ -71,7 +74,7 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
         let owner = format!("worker-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
-        let bundles: Arc<Mutex<HashMap<(BundleId, String), Arc<Release>>>> = Arc::default();
+        let bundles: Arc<Releases> = Arc::default();
         tracing::info!(%owner, concurrency = config.concurrency, per_org = config.per_org, "publish worker started");
         loop {
             let free = slots.available_permits();
@@ -117,7 +120,7 @@ async fn run_target(
     config: &WorkerConfig,
     claim: Claimed,
     orgs: &Mutex<HashMap<String, Arc<Semaphore>>>,
-    bundles: &Mutex<HashMap<(BundleId, String), Arc<Release>>>,
+    bundles: &Releases,
 ) {
     let Claimed { deployment, target } = claim;
     let outcome = match attempt(state, config, &deployment, &target, orgs, bundles).await {
@@ -143,7 +146,7 @@ async fn attempt(
     deployment: &domain::Deployment,
     target: &domain::Target,
     orgs: &Mutex<HashMap<String, Arc<Semaphore>>>,
-    bundles: &Mutex<HashMap<(BundleId, String), Arc<Release>>>,
+    bundles: &Releases,
 ) -> Result<TargetOutcome, StoreError> {
     let connection = match state.store.get(&deployment.account_id, &target.connection_id).await {
         Ok(c) => c,
@@ -232,7 +235,7 @@ fn explain(e: &KeeperError) -> String {
 async fn load_release(
     state: &AppState,
     deployment: &domain::Deployment,
-    cache: &Mutex<HashMap<(BundleId, String), Arc<Release>>>,
+    cache: &Releases,
 ) -> Result<Result<Arc<Release>, salesforce::SalesforceError>, StoreError> {
     let key = (deployment.bundle_id.clone(), deployment.id.to_string());
     if let Some(r) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
