@@ -143,28 +143,8 @@ fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
     (filter, search, order)
 }
 
-/// One connection of an export chunk: 13 fields separated by 0x1F (see `table_chunks`).
-fn parse_chunk_row(text: &str) -> Result<TableRow, StoreError> {
-    let f: Vec<&str> = text.split('\u{1f}').collect();
-    let bad = || StoreError::Corrupt(format!("export row with {} fields", f.len()));
-    if f.len() != 13 {
-        return Err(bad());
-    }
-    let number = |s: &str| s.parse::<i64>().map_err(|_| bad());
-    let optional = |null: &str, value: &str| (null != "1").then(|| value.to_string());
-    Ok(TableRow {
-        id: f[0].to_string(),
-        legacy: f[1] == "1",
-        org_type: f[2].to_string(),
-        org_name: optional(f[3], f[4]),
-        created_at: number(f[5])?,
-        created_by: optional(f[6], f[7]),
-        modified_at: number(f[8])?,
-        modified_by: optional(f[9], f[10]),
-        status: f[11].to_string(),
-        active: f[12] == "1",
-    })
-}
+/// One connection in an export chunk: the JSON array SQLite builds, in `table_chunks`' order.
+type ChunkRow = (String, i64, String, Option<String>, Millis, Option<String>, Millis, Option<String>, String, i64);
 
 fn search_text(c: &Connection) -> String {
     let org = c.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or_default();
@@ -454,30 +434,39 @@ impl ConnectionStore for SqliteStore {
         use futures_util::StreamExt;
         let (filter, search, order) = list_clauses(q);
         // One result row per 2,000 connections: SQLite numbers the rows in the table's order
-        // and concatenates each chunk into one text — fields separated by the unit separator
-        // (0x1F), rows by the record separator (0x1E), both removed from the values first — so
-        // the driver hands over 50 values for 100,000 rows instead of 100,000 rows.
-        let field = |c: &str| format!("replace(replace(COALESCE({c}, ''), char(30), ''), char(31), '')");
-        let text_fields = ["id", "org_type", "org_name", "created_by", "modified_by", "status"].map(field);
+        // and folds each chunk into one JSON array (keeping that order), so the driver hands
+        // over 50 values for 100,000 rows instead of 100,000 rows.
         let sql = AssertSqlSafe(format!(
-            "SELECT group_concat({id} || char(31) || legacy || char(31) || {org_type} || char(31) || (org_name IS NULL) || char(31) || {org_name} \
-             || char(31) || created_at || char(31) || (created_by IS NULL) || char(31) || {created_by} || char(31) || modified_at \
-             || char(31) || (modified_by IS NULL) || char(31) || {modified_by} || char(31) || {status} || char(31) || active, char(30) ORDER BY rn) \
+            "SELECT json_group_array(json_array(id, legacy, org_type, org_name, created_at, created_by, modified_at, \
+             modified_by, status, active) ORDER BY rn) AS chunk \
              FROM (SELECT id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active, \
              ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM connections WHERE {filter}) \
-             GROUP BY (rn - 1) / 2000 ORDER BY MIN(rn)",
-            id = text_fields[0],
-            org_type = text_fields[1],
-            org_name = text_fields[2],
-            created_by = text_fields[3],
-            modified_by = text_fields[4],
-            status = text_fields[5],
+             GROUP BY (rn - 1) / 2000 ORDER BY MIN(rn)"
         ));
         let mut query = sqlx::query_scalar::<_, String>(sql).bind(account.as_str());
         if let Some(pattern) = search {
             query = query.bind(pattern);
         }
-        query.fetch(&self.pool).map(|chunk| chunk?.split('\u{1e}').map(parse_chunk_row).collect())
+        query.fetch(&self.pool).map(|chunk| {
+            let text = chunk?;
+            let rows: Vec<ChunkRow> =
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("export chunk: {e}")))?;
+            Ok(rows
+                .into_iter()
+                .map(|r| TableRow {
+                    id: r.0,
+                    legacy: r.1 != 0,
+                    org_type: r.2,
+                    org_name: r.3,
+                    created_at: r.4,
+                    created_by: r.5,
+                    modified_at: r.6,
+                    modified_by: r.7,
+                    status: r.8,
+                    active: r.9 != 0,
+                })
+                .collect())
+        })
     }
 
     async fn name_taken(
