@@ -146,6 +146,27 @@ fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
 /// One connection in an export chunk: the JSON array SQLite builds, in `table_chunks`' order.
 type ChunkRow = (String, i64, String, Option<String>, Millis, Option<String>, Millis, Option<String>, String, i64);
 
+/// One export chunk: SQLite's JSON array of [`ChunkRow`]s.
+fn parse_chunk(text: &str) -> Result<Vec<TableRow>, StoreError> {
+    let rows: Vec<ChunkRow> =
+        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("export chunk: {e}")))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TableRow {
+            id: r.0,
+            legacy: r.1 != 0,
+            org_type: r.2,
+            org_name: r.3,
+            created_at: r.4,
+            created_by: r.5,
+            modified_at: r.6,
+            modified_by: r.7,
+            status: r.8,
+            active: r.9 != 0,
+        })
+        .collect())
+}
+
 fn search_text(c: &Connection) -> String {
     let org = c.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or_default();
     format!("{} {} {}", org, c.created_by.as_deref().unwrap_or_default(), c.modified_by.as_deref().unwrap_or_default())
@@ -433,40 +454,69 @@ impl ConnectionStore for SqliteStore {
     ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a {
         use futures_util::StreamExt;
         let (filter, search, order) = list_clauses(q);
-        // One result row per 2,000 connections: SQLite numbers the rows in the table's order
-        // and folds each chunk into one JSON array (keeping that order), so the driver hands
-        // over 50 values for 100,000 rows instead of 100,000 rows.
-        let sql = AssertSqlSafe(format!(
-            "SELECT json_group_array(json_array(id, legacy, org_type, org_name, created_at, created_by, modified_at, \
-             modified_by, status, active) ORDER BY rn) AS chunk \
-             FROM (SELECT id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active, \
-             ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM connections WHERE {filter}) \
-             GROUP BY (rn - 1) / 2000 ORDER BY MIN(rn)"
-        ));
-        let mut query = sqlx::query_scalar::<_, String>(sql).bind(account.as_str());
-        if let Some(pattern) = search {
-            query = query.bind(pattern);
-        }
-        query.fetch(&self.pool).map(|chunk| {
-            let text = chunk?;
-            let rows: Vec<ChunkRow> =
-                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("export chunk: {e}")))?;
-            Ok(rows
-                .into_iter()
-                .map(|r| TableRow {
-                    id: r.0,
-                    legacy: r.1 != 0,
-                    org_type: r.2,
-                    org_name: r.3,
-                    created_at: r.4,
-                    created_by: r.5,
-                    modified_at: r.6,
-                    modified_by: r.7,
-                    status: r.8,
-                    active: r.9 != 0,
-                })
-                .collect())
+        let fields = "id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active";
+        let date_column = match q.sort {
+            SortKey::CreatedAt => Some("created_at"),
+            SortKey::ModifiedAt => Some("modified_at"),
+            SortKey::AccountName => None,
+        };
+        let Some(column) = date_column else {
+            // By account name: SQLite numbers the rows in the table's order and folds each
+            // 2,000 into one JSON array, so the driver hands over 50 values for 100,000 rows.
+            let sql = AssertSqlSafe(format!(
+                "SELECT json_group_array(json_array({fields}) ORDER BY rn) AS chunk \
+                 FROM (SELECT {fields}, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM connections WHERE {filter}) \
+                 GROUP BY (rn - 1) / 2000 ORDER BY MIN(rn)"
+            ));
+            let mut query = sqlx::query_scalar::<_, String>(sql).bind(account.as_str());
+            if let Some(pattern) = search {
+                query = query.bind(pattern);
+            }
+            return query.fetch(&self.pool).map(|chunk| parse_chunk(&chunk?)).boxed();
+        };
+        // By a date (the default): 2,000 rows at a time in the index's order, each chunk
+        // starting after the last row of the one before (keyset), folded into one JSON array.
+        let (cmp, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+        let chunk_sql = move |after: bool| {
+            let keyset = if after { format!(" AND ({column}, id) {cmp} (?, ?)") } else { String::new() };
+            format!(
+                "SELECT json_group_array(json_array({fields}) ORDER BY {column} {dir}, id {dir}) FROM \
+                 (SELECT {fields} FROM connections WHERE {filter}{keyset} ORDER BY {column} {dir}, id {dir} LIMIT 2000)"
+            )
+        };
+        let (first, next) = (chunk_sql(false), chunk_sql(true));
+        futures_util::stream::unfold((None::<(i64, String)>, false), move |(cursor, done)| {
+            let (first, next, search) = (first.clone(), next.clone(), search.clone());
+            async move {
+                if done {
+                    return None;
+                }
+                let sql = if cursor.is_some() { next } else { first };
+                let mut query = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(account.as_str());
+                if let Some(pattern) = search {
+                    query = query.bind(pattern);
+                }
+                if let Some((value, id)) = &cursor {
+                    query = query.bind(*value).bind(id.clone());
+                }
+                let rows =
+                    match query.fetch_one(&self.pool).await.map_err(StoreError::from).and_then(|t| parse_chunk(&t)) {
+                        Ok(rows) => rows,
+                        Err(e) => return Some((Err(e), (None, true))),
+                    };
+                let last = rows
+                    .last()
+                    .map(|r| (if column == "created_at" { r.created_at } else { r.modified_at }, r.id.clone()));
+                match last {
+                    None => None,
+                    Some(last) => {
+                        let done = rows.len() < 2000;
+                        Some((Ok(rows), (Some(last), done)))
+                    }
+                }
+            }
         })
+        .boxed()
     }
 
     async fn name_taken(
