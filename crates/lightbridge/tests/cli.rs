@@ -68,6 +68,12 @@ fn every_command_has_help() {
         vec!["connections", "list", "--help"],
         vec!["connections", "create", "--help"],
         vec!["connections", "delete", "--help"],
+        vec!["connections", "rename", "--help"],
+        vec!["connections", "check", "--help"],
+        vec!["accounts", "list", "--help"],
+        vec!["accounts", "connectors", "--help"],
+        vec!["users", "set-password", "--help"],
+        vec!["publish", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(&args).output().expect("run");
         assert!(out.status.success(), "{args:?}");
