@@ -263,3 +263,15 @@ async fn only_oauth_connections_reconnect_through_the_sign_in() {
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn starting_without_the_app_s_key_and_secret_names_both_fields() {
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let body = json!({"name": "No app", "org_type": "production", "login_host": "login", "consumer_key": " ", "consumer_secret": ""});
+    let (status, refused) =
+        app.browser(&cookie, Some(&csrf), Method::POST, "/api/v1/connections/oauth/start", Some(body)).await;
+    let fields: Vec<_> =
+        refused["error"]["fields"].as_array().expect("fields").iter().map(|f| f["field"].clone()).collect();
+    assert_eq!((status, fields), (422, vec![json!("consumer_key"), json!("consumer_secret")]), "{refused}");
+}

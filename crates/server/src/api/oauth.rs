@@ -122,17 +122,22 @@ async fn start(
     start_oauth(&state, &caller, input).await.map(Json)
 }
 
+/// The connected app's consumer key and secret are both needed to start a sign-in.
+fn require_app(consumer_key: &str, consumer_secret: &str, errors: &mut Vec<(String, String)>) {
+    if consumer_key.trim().is_empty() {
+        errors.push(("consumer_key".into(), "the consumer key is required".into()));
+    }
+    if consumer_secret.is_empty() {
+        errors.push(("consumer_secret".into(), "the consumer secret is required".into()));
+    }
+}
+
 /// F1 start: validates the settings and returns Salesforce's authorize URL.
 pub(crate) async fn start_oauth(state: &AppState, caller: &Caller, input: StartInput) -> Result<Started, ApiError> {
     let account = caller.require_connection_admin()?.clone();
     let mut errors = Vec::new();
     let (name, org_type, login_host) = parse_basics(&input.name, &input.org_type, &input.login_host, &mut errors);
-    if input.consumer_key.trim().is_empty() {
-        errors.push(("consumer_key".into(), "the consumer key is required".into()));
-    }
-    if input.consumer_secret.is_empty() {
-        errors.push(("consumer_secret".into(), "the consumer secret is required".into()));
-    }
+    require_app(&input.consumer_key, &input.consumer_secret, &mut errors);
     let (Some(name), Some(org_type), Some(login_host)) = (name, org_type, login_host) else {
         return Err(ApiError::Invalid(errors));
     };
@@ -203,12 +208,7 @@ pub(crate) async fn start_legacy(
         }
     };
     let (org_type, login_host) = parse_org_settings(&input.org_type, &input.login_host, &mut errors);
-    if input.consumer_key.trim().is_empty() {
-        errors.push(("consumer_key".into(), "the consumer key is required".into()));
-    }
-    if input.consumer_secret.is_empty() {
-        errors.push(("consumer_secret".into(), "the consumer secret is required".into()));
-    }
+    require_app(&input.consumer_key, &input.consumer_secret, &mut errors);
     let (Some(environment), Some(org_type), Some(login_host)) = (environment, org_type, login_host) else {
         return Err(ApiError::Invalid(errors));
     };
