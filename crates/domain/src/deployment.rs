@@ -138,6 +138,7 @@ pub struct Target {
     /// Why it failed (or why the last attempt did, while retrying).
     pub error: Option<String>,
     pub updated_at: Millis,
-    /// The connection's org name when read (none once the connection is deleted).
+    /// The connection's org name and instance when read (none once the connection is deleted).
     pub org_name: Option<String>,
+    pub instance_url: Option<String>,
 }

@@ -13,7 +13,7 @@ use crate::{SqliteStore, StoreError};
 const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
     d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of";
 const TARGET_COLUMNS: &str = "t.deployment_id, t.connection_id, t.status, t.attempts, t.action, t.resource_id, t.url, \
-    t.error, t.updated_at, c.org_name";
+    t.error, t.updated_at, c.org_name, c.instance_url";
 
 fn row_to_bundle(row: &SqliteRow) -> Result<BundleInfo, StoreError> {
     let files: String = row.try_get("files")?;
@@ -62,6 +62,7 @@ fn row_to_target(row: &SqliteRow) -> Result<Target, StoreError> {
         error: row.try_get("error")?,
         updated_at: row.try_get("updated_at")?,
         org_name: row.try_get("org_name")?,
+        instance_url: row.try_get("instance_url")?,
     })
 }
 

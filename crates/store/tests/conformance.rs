@@ -467,6 +467,12 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
     let (finished, targets) = store.deployment(a, &deployment.id).await.expect("get");
     assert_eq!((finished.status, finished.finished_at), (DeploymentStatus::Failed, Some(1_300)));
     assert_eq!(targets.iter().filter(|t| t.status == TargetStatus::Failed).count(), 1);
+    assert!(
+        targets
+            .iter()
+            .all(|t| t.instance_url.as_deref() == Some("https://acme.my.salesforce.com") && t.org_name.is_some()),
+        "each target carries its connection's org name and instance"
+    );
     assert!(store.deployment(b, &deployment.id).await.is_err());
     let listed = store.deployments(a, Some(&system.id), None, None, 10).await.expect("list");
     assert_eq!((listed.len(), listed[0].1.succeeded, listed[0].1.failed), (1, 1, 1));

@@ -13,7 +13,7 @@ pub(crate) mod deployments;
 mod error;
 pub(crate) mod oauth;
 pub(crate) mod session;
-mod users;
+pub(crate) mod users;
 
 pub use auth::{Caller, hash_token, new_api_token, random_token, session_cookie as session_id};
 pub use error::{ApiError, ErrorBody};

@@ -152,21 +152,33 @@ async fn create_user(
     caller: Caller,
     input: Result<Json<NewUser>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
-    let account = caller.require_owner()?.clone();
+    caller.require_owner()?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
+    let (user, temporary) = add_user(&state, &caller, &input.email, &input.name, &input.role).await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { user: UserView::from(&user), temporary_password: temporary })))
+}
+
+/// Adds a person to the owner's account with a temporary password (returned once): the API's
+/// and the users page's one implementation.
+pub(crate) async fn add_user(
+    state: &AppState,
+    caller: &Caller,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Result<(User, String), ApiError> {
+    let account = caller.require_owner()?.clone();
     let mut errors = Vec::new();
-    let email = input.email.trim().to_string();
+    let email = email.trim().to_string();
     if !valid_email(&email) {
         errors.push(("email".to_string(), format!("{email:?} is not an email address")));
     }
-    let name = input.name.trim().to_string();
+    let name = name.trim().to_string();
     if name.chars().count() > 120 || name.chars().any(char::is_control) {
         errors.push(("name".to_string(), "a name has at most 120 characters and no control characters".to_string()));
     }
-    let role = account_role(&input.role)
-        .map_err(|_| {
-            errors.push(("role".to_string(), format!("{:?} is not one of owner, admin, editor, viewer", input.role)))
-        })
+    let role = account_role(role)
+        .map_err(|_| errors.push(("role".to_string(), format!("{role:?} is not one of owner, admin, editor, viewer"))))
         .ok();
     let (Some(role), true) = (role, errors.is_empty()) else {
         return Err(ApiError::Invalid(errors));
@@ -176,19 +188,9 @@ async fn create_user(
     let user = User { id: UserId::generate(), account_id: Some(account), email, name, role };
     let now = state.clock.now_ms();
     state.store.create_user(&user, Some(&hash), now).await?;
-    record(
-        &state,
-        caller.audit(
-            now,
-            "user.created",
-            "user",
-            Some(user.id.as_str()),
-            Some(&user.email),
-            Some(format!("role {}", role.as_str())),
-        ),
-    )
-    .await;
-    Ok((StatusCode::CREATED, Json(CreatedUser { user: UserView::from(&user), temporary_password: temporary })))
+    let detail = Some(format!("role {}", role.as_str()));
+    record(state, caller.audit(now, "user.created", "user", Some(user.id.as_str()), Some(&user.email), detail)).await;
+    Ok((user, temporary))
 }
 
 fn valid_email(email: &str) -> bool {
@@ -236,24 +238,29 @@ async fn update_user(
     input: Result<Json<RoleInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<UserView>, ApiError> {
     let account = caller.require_owner()?.clone();
-    let mut user = state.store.user(&account, &user_id(&id)?).await?;
+    state.store.user(&account, &user_id(&id)?).await?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    let role = account_role(&input.role)?;
+    Ok(Json(UserView::from(&change_role(&state, &caller, &id, &input.role).await?)))
+}
+
+/// Changes a user's role (owners only); the account keeps an owner.
+pub(crate) async fn change_role(state: &AppState, caller: &Caller, id: &str, role: &str) -> Result<User, ApiError> {
+    let account = caller.require_owner()?.clone();
+    let mut user = state.store.user(&account, &user_id(id)?).await?;
+    let role = account_role(role)?;
     if role != user.role {
         if role != Role::Owner {
-            keep_an_owner(&state, &account, &user).await?;
+            keep_an_owner(state, &account, &user).await?;
         }
         state.store.set_role(&account, &user.id, role).await?;
         let detail = format!("role {} → {}", user.role.as_str(), role.as_str());
         let now = state.clock.now_ms();
-        record(
-            &state,
-            caller.audit(now, "user.role_changed", "user", Some(user.id.as_str()), Some(&user.email), Some(detail)),
-        )
-        .await;
+        let entry =
+            caller.audit(now, "user.role_changed", "user", Some(user.id.as_str()), Some(&user.email), Some(detail));
+        record(state, entry).await;
         user.role = role;
     }
-    Ok(Json(UserView::from(&user)))
+    Ok(user)
 }
 
 /// Removes a user with their sessions and API tokens (owners only).
@@ -264,13 +271,19 @@ async fn delete_user(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    remove_user(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a user with their sessions and tokens (owners only); the last owner stays.
+pub(crate) async fn remove_user(state: &AppState, caller: &Caller, id: &str) -> Result<User, ApiError> {
     let account = caller.require_owner()?.clone();
-    let user = state.store.user(&account, &user_id(&id)?).await?;
-    keep_an_owner(&state, &account, &user).await?;
+    let user = state.store.user(&account, &user_id(id)?).await?;
+    keep_an_owner(state, &account, &user).await?;
     state.store.delete_user(&account, &user.id).await?;
     let now = state.clock.now_ms();
-    record(&state, caller.audit(now, "user.deleted", "user", Some(user.id.as_str()), Some(&user.email), None)).await;
-    Ok(StatusCode::NO_CONTENT)
+    record(state, caller.audit(now, "user.deleted", "user", Some(user.id.as_str()), Some(&user.email), None)).await;
+    Ok(user)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -857,7 +857,6 @@ async fn activity(
 /// reconnected → the table with the row highlighted; Test Connection or a failed check → the
 /// connection page with every step and everything typed.
 pub async fn oauth_landing(
-    state: &AppState,
     signed_in: Result<SignedIn, super::NotSignedIn>,
     context: Option<SignInContext>,
     result: Result<Finished, ApiError>,
@@ -866,7 +865,6 @@ pub async fn oauth_landing(
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let _ = state; // the landing only renders; everything was done by the callback
     let form_of = |ctx: &SignInContext| ConnectionForm {
         name: ctx.name.clone(),
         org_type: ctx.org_type.map(crate::api::connections::org_type_setting).unwrap_or("production").into(),

@@ -13,7 +13,7 @@ use domain::{ConnectionId, DeploymentId};
 use serde::Deserialize;
 use store::{CatalogStore, DeploymentStore};
 
-use super::{Chrome, PageResult, SignedIn, date, redirect_with_flash, render};
+use super::{Chrome, CsrfForm, PageResult, SignedIn, date, redirect_with_flash, render};
 use crate::AppState;
 use crate::api::ApiError;
 use crate::api::deployments::{count, deploy, start};
@@ -187,12 +187,6 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
     let c = count(&targets);
     let (systems, envs) = names(&state, &account).await?;
     let done = c.succeeded + c.unchanged + c.failed;
-    let mut instances = HashMap::new();
-    for t in &targets {
-        if let Ok(conn) = store::ConnectionStore::get(state.store.as_ref(), &account, &t.connection_id).await {
-            instances.insert(t.connection_id.to_string(), conn.org.map(|o| o.instance_url).unwrap_or_default());
-        }
-    }
     let rows = targets
         .iter()
         .map(|t| TargetRow {
@@ -202,10 +196,7 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
             status_class: status_class(t.status.as_str()),
             attempts: t.attempts,
             action: t.action.clone().unwrap_or_default(),
-            url: t
-                .url
-                .as_ref()
-                .map(|u| format!("{}{u}", instances.get(t.connection_id.as_str()).cloned().unwrap_or_default())),
+            url: t.url.as_ref().map(|u| format!("{}{u}", t.instance_url.as_deref().unwrap_or_default())),
             error: t.error.clone().unwrap_or_default(),
         })
         .collect();
@@ -239,11 +230,6 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
         rollback_of: d.redeploy_of.as_ref().map(ToString::to_string),
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
-}
-
-#[derive(Debug, Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 /// Rollback: this deployment's release again, to the same system × environment.

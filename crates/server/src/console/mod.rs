@@ -250,6 +250,12 @@ pub fn error_page(error: &ApiError, chrome: Option<&Chrome>) -> Response {
     render(status, &ErrorPage { chrome, title, message, request_id }, chrome)
 }
 
+/// A form that carries only the session's CSRF token (sign-out, remove, rollback).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 /// A page handler's error: the same `ApiError`, rendered as a page.
 #[derive(Debug)]
 pub struct PageError(pub ApiError);

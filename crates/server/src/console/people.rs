@@ -8,15 +8,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use domain::{AuditEntry, Role, User, UserId};
+use domain::{AuditEntry, Role, User};
 use serde::Deserialize;
 use store::{AccessStore, AuditQuery, AuditStore};
-use vault::Password;
 
 use super::export::neutralize;
-use super::{Chrome, PageResult, SignedIn, date, redirect_with_flash, render};
+use super::{Chrome, CsrfForm, PageResult, SignedIn, date, redirect_with_flash, render};
 use crate::AppState;
-use crate::api::{ApiError, random_token};
+use crate::api::ApiError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -257,37 +256,20 @@ struct AddUserForm {
 /// Adds a person with a temporary password shown once on the page (never in a cookie or log).
 async fn add_user(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<AddUserForm>) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    let account = signed_in.caller.require_owner()?.clone();
-    let role = match Role::parse(&form.role) {
-        Some(Role::Operator) | None => {
-            return Ok(redirect_with_flash("/users", "error", "Choose owner, admin, editor or viewer."));
+    match crate::api::users::add_user(&state, &signed_in.caller, &form.email, &form.name, &form.role).await {
+        Ok((user, temporary)) => users_page(&state, &signed_in, Some((user.email, temporary))).await,
+        Err(e) => refused(e),
+    }
+}
+
+/// A refused change as a message on the users page; anything else as an error page.
+fn refused(e: ApiError) -> PageResult {
+    match e {
+        ApiError::Invalid(_) | ApiError::Conflict(_) => {
+            Ok(redirect_with_flash("/users", "error", &e.to_string_for_people()))
         }
-        Some(role) => role,
-    };
-    let email = form.email.trim().to_string();
-    if !email.contains('@') || email.contains(char::is_whitespace) {
-        return Ok(redirect_with_flash("/users", "error", &format!("{email:?} is not an email address.")));
+        other => Err(other.into()),
     }
-    let temporary = random_token()?;
-    let hash = crate::password::hash(&Password::new(temporary.clone())).map_err(|_| ApiError::Internal)?;
-    let user =
-        User { id: UserId::generate(), account_id: Some(account), email, name: form.name.trim().to_string(), role };
-    let now = state.clock.now_ms();
-    match state.store.create_user(&user, Some(&hash), now).await {
-        Ok(()) => {}
-        Err(store::StoreError::Conflict(m)) => return Ok(redirect_with_flash("/users", "error", &m)),
-        Err(e) => return Err(e.into()),
-    }
-    let entry = signed_in.caller.audit(
-        now,
-        "user.created",
-        "user",
-        Some(user.id.as_str()),
-        Some(&user.email),
-        Some(format!("role {}", role.as_str())),
-    );
-    crate::api::connections::record(&state, entry).await;
-    users_page(&state, &signed_in, Some((user.email, temporary))).await
 }
 
 #[derive(Deserialize)]
@@ -303,46 +285,10 @@ async fn change_role(
     Form(form): Form<RoleForm>,
 ) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    let account = signed_in.caller.require_owner()?.clone();
-    let id = UserId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let user = state.store.user(&account, &id).await?;
-    let role = match Role::parse(&form.role) {
-        Some(Role::Operator) | None => {
-            return Ok(redirect_with_flash("/users", "error", "Choose owner, admin, editor or viewer."));
-        }
-        Some(role) => role,
-    };
-    if role == user.role {
-        return Ok(redirect_with_flash("/users", "info", "Nothing changed."));
+    match crate::api::users::change_role(&state, &signed_in.caller, &id, &form.role).await {
+        Ok(user) => Ok(redirect_with_flash("/users", "success", &format!("{} is {}.", user.email, user.role.as_str()))),
+        Err(e) => refused(e),
     }
-    if user.role == Role::Owner && role != Role::Owner && only_owner(&state, &account).await? {
-        return Ok(redirect_with_flash(
-            "/users",
-            "error",
-            &format!("{} is the only owner: make someone else an owner first.", user.email),
-        ));
-    }
-    state.store.set_role(&account, &id, role).await?;
-    let detail = format!("role {} → {}", user.role.as_str(), role.as_str());
-    let entry = signed_in.caller.audit(
-        state.clock.now_ms(),
-        "user.role_changed",
-        "user",
-        Some(id.as_str()),
-        Some(&user.email),
-        Some(detail),
-    );
-    crate::api::connections::record(&state, entry).await;
-    Ok(redirect_with_flash("/users", "success", &format!("{} is now {}.", user.email, role.as_str())))
-}
-
-async fn only_owner(state: &AppState, account: &domain::AccountId) -> Result<bool, ApiError> {
-    Ok(state.store.users(account).await?.iter().filter(|u| u.role == Role::Owner).count() <= 1)
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 async fn remove_user(
@@ -352,25 +298,12 @@ async fn remove_user(
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    let account = signed_in.caller.require_owner()?.clone();
-    let id = UserId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let user = state.store.user(&account, &id).await?;
-    if user.role == Role::Owner && only_owner(&state, &account).await? {
-        return Ok(redirect_with_flash("/users", "error", &format!("{} is the only owner and stays.", user.email)));
+    match crate::api::users::remove_user(&state, &signed_in.caller, &id).await {
+        Ok(user) => Ok(redirect_with_flash(
+            "/users",
+            "success",
+            &format!("{} was removed; their sessions and API tokens stopped working.", user.email),
+        )),
+        Err(e) => refused(e),
     }
-    state.store.delete_user(&account, &id).await?;
-    let entry = signed_in.caller.audit(
-        state.clock.now_ms(),
-        "user.deleted",
-        "user",
-        Some(id.as_str()),
-        Some(&user.email),
-        None,
-    );
-    crate::api::connections::record(&state, entry).await;
-    Ok(redirect_with_flash(
-        "/users",
-        "success",
-        &format!("{} was removed; their sessions and API tokens stopped working.", user.email),
-    ))
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use store::AccessStore;
 use vault::Password;
 
-use super::{PageError, SignedIn, cookie_value, redirect_with_flash, render};
+use super::{CsrfForm, PageError, SignedIn, cookie_value, redirect_with_flash, render};
 use crate::AppState;
 use crate::api::{ApiError, hash_token, random_token};
 
@@ -120,11 +120,6 @@ async fn submit(
         Err(ApiError::Unauthorized) => fresh("That email and password do not match an account."),
         Err(e) => Err(e.into()),
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 async fn sign_out(
