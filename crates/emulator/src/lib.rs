@@ -15,6 +15,7 @@ mod admin;
 pub mod clock;
 pub mod ids;
 pub mod jwt;
+mod multipart;
 mod oauth;
 pub mod observe;
 mod pages;
@@ -277,6 +278,11 @@ impl Emulator {
     pub fn set_latency(&self, latency: Latency) {
         self.inner.observe.set_latency(latency);
     }
+    /// Whether create/update accept a blob as a multipart body (as Salesforce does); off, they
+    /// answer 415, so a client's fallback to base64 JSON can be tested.
+    pub fn set_multipart_blobs(&self, accepted: bool) {
+        self.inner.observe.set_multipart_blobs(accepted);
+    }
     /// Adds a fault rule; returns its id.
     pub fn add_fault(&self, rule: FaultRule) -> u64 {
         self.inner.observe.add_fault(rule)
@@ -298,7 +304,7 @@ impl Emulator {
     }
     /// A static resource's body.
     pub fn resource_body(&self, org_id: &str, name: &str) -> Option<Vec<u8>> {
-        self.inner.world().resource_by_name(org_id, name).map(|r| r.body.as_ref().clone())
+        self.inner.world().resource_by_name(org_id, name).map(|r| r.body.to_vec())
     }
 
     /// Stops accepting connections.

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -126,6 +126,8 @@ pub struct Observer {
     next_fault: AtomicU64,
     log: Mutex<VecDeque<RequestRecord>>,
     next_seq: AtomicU64,
+    /// Whether blob fields may be sent as multipart bodies (on unless a test turns it off).
+    refuse_multipart: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -135,6 +137,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Observer {
     pub fn set_latency(&self, latency: Latency) {
         *lock(&self.latency) = latency;
+    }
+    pub fn set_multipart_blobs(&self, accepted: bool) {
+        self.refuse_multipart.store(!accepted, Ordering::Relaxed);
+    }
+    pub fn multipart_blobs(&self) -> bool {
+        !self.refuse_multipart.load(Ordering::Relaxed)
     }
     pub fn latency(&self) -> Latency {
         *lock(&self.latency)

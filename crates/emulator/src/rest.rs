@@ -749,11 +749,52 @@ struct Changes {
     content_type: Option<String>,
     cache_control: Option<String>,
     description: Option<Option<String>>,
-    body: Option<Vec<u8>>,
+    body: Option<Bytes>,
 }
 
-/// Reads a create/update body, answering Salesforce's errors for what it refuses.
-fn read_changes(body: &Bytes) -> Result<Changes, SfError> {
+/// Reads a create/update body — JSON with a base64 `Body`, or the multipart form Salesforce takes
+/// for blobs (the fields as a JSON part, then the `Body` part as raw bytes) — answering
+/// Salesforce's errors for what it refuses.
+fn read_changes(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Changes, SfError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.trim_start().to_ascii_lowercase().starts_with("multipart/") {
+        return read_json_changes(body);
+    }
+    if !shared.observe.multipart_blobs() {
+        return Err(SfError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Content type multipart/form-data is not supported for this resource",
+        ));
+    }
+    let malformed =
+        |why: &str| SfError::new(StatusCode::BAD_REQUEST, "MALFORMED_REQUEST", &format!("Multipart message: {why}"));
+    let boundary =
+        crate::multipart::boundary(content_type).ok_or_else(|| malformed("no boundary in the Content-Type"))?;
+    let parts = crate::multipart::parts(body, boundary).map_err(malformed)?;
+    let Some((entity, blobs)) = parts.split_first() else {
+        return Err(malformed("no parts"));
+    };
+    if !entity.content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("application/json")) {
+        return Err(malformed("the first part must be the record's fields as application/json"));
+    }
+    let mut changes = read_json_changes(&entity.data)?;
+    for blob in blobs {
+        match blob.name.as_deref() {
+            Some(name) if name.eq_ignore_ascii_case("Body") => changes.body = Some(blob.data.clone()),
+            other => {
+                return Err(SfError::new(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_FIELD",
+                    &format!("No such column '{}' on sobject of type StaticResource", other.unwrap_or_default()),
+                ));
+            }
+        }
+    }
+    Ok(changes)
+}
+
+fn read_json_changes(body: &[u8]) -> Result<Changes, SfError> {
     let parsed: Value = serde_json::from_slice(body).map_err(|e| {
         SfError::new(
             StatusCode::BAD_REQUEST,
@@ -790,8 +831,8 @@ fn read_changes(body: &Bytes) -> Result<Changes, SfError> {
                 &format!("No such column '{key}' on sobject of type StaticResource"),
             ));
         };
-        let text = match &value {
-            Value::String(s) => Some(s.clone()),
+        let text = match value {
+            Value::String(s) => Some(s),
             Value::Null => None,
             other => {
                 return Err(SfError::new(
@@ -810,7 +851,11 @@ fn read_changes(body: &Bytes) -> Result<Changes, SfError> {
             "CacheControl" => changes.cache_control = Some(text.unwrap_or_default()),
             "Description" => changes.description = Some(text),
             _ => {
-                let encoded: String = text.unwrap_or_default().chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                // Salesforce accepts line-wrapped base64 (MIME style); strip the breaks only when there are any.
+                let mut encoded = text.unwrap_or_default();
+                if encoded.bytes().any(|b| b.is_ascii_whitespace()) {
+                    encoded.retain(|c| !c.is_ascii_whitespace());
+                }
                 let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()).map_err(|_| {
                     SfError::new(
                         StatusCode::BAD_REQUEST,
@@ -818,7 +863,7 @@ fn read_changes(body: &Bytes) -> Result<Changes, SfError> {
                         "Cannot deserialize instance of base64 from VALUE_STRING value: not valid Base64",
                     )
                 })?;
-                changes.body = Some(bytes);
+                changes.body = Some(Bytes::from(bytes));
             }
         }
     }
@@ -954,26 +999,28 @@ async fn create(
     State(s): State<Shared>,
     Extension(ctx): Extension<Ctx>,
     Path((_, object)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    create_in(&s, &ctx, Api::Data, &object, &body)
+    create_in(&s, &ctx, Api::Data, &object, &headers, &body)
 }
 
 async fn create_tooling(
     State(s): State<Shared>,
     Extension(ctx): Extension<Ctx>,
     Path((_, object)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    create_in(&s, &ctx, Api::Tooling, &object, &body)
+    create_in(&s, &ctx, Api::Tooling, &object, &headers, &body)
 }
 
-fn create_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, body: &Bytes) -> Response {
+fn create_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, headers: &HeaderMap, body: &Bytes) -> Response {
     let label = "create:StaticResource".to_string();
     if let Err(e) = only_static_resource(api, object) {
         return op(e.into_response(), format!("create:{object}"));
     }
-    let changes = match read_changes(body) {
+    let changes = match read_changes(shared, headers, body) {
         Ok(c) => c,
         Err(e) => return op(e.into_response(), label),
     };
@@ -997,7 +1044,7 @@ fn create_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, body: &Bytes) -
             content_type: changes.content_type.unwrap_or_default(),
             cache_control: changes.cache_control.filter(|c| !c.is_empty()).unwrap_or_else(|| "Private".into()),
             description: changes.description.flatten(),
-            body: Arc::new(changes.body.unwrap_or_default()),
+            body: changes.body.unwrap_or_default(),
             created_ms: now,
             created_by: ctx.user_id.clone(),
             modified_ms: now,
@@ -1023,26 +1070,36 @@ async fn update(
     State(s): State<Shared>,
     Extension(ctx): Extension<Ctx>,
     Path((_, object, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    update_in(&s, &ctx, Api::Data, &object, &id, &body)
+    update_in(&s, &ctx, Api::Data, &object, &id, &headers, &body)
 }
 
 async fn update_tooling(
     State(s): State<Shared>,
     Extension(ctx): Extension<Ctx>,
     Path((_, object, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    update_in(&s, &ctx, Api::Tooling, &object, &id, &body)
+    update_in(&s, &ctx, Api::Tooling, &object, &id, &headers, &body)
 }
 
-fn update_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, id: &str, body: &Bytes) -> Response {
+fn update_in(
+    shared: &Shared,
+    ctx: &Ctx,
+    api: Api,
+    object: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
     let label = "update:StaticResource".to_string();
     if let Err(e) = only_static_resource(api, object) {
         return op(e.into_response(), format!("update:{object}"));
     }
-    let changes = match read_changes(body) {
+    let changes = match read_changes(shared, headers, body) {
         Ok(c) => c,
         Err(e) => return op(e.into_response(), label),
     };
@@ -1074,7 +1131,7 @@ fn update_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, id: &str, body:
         updated.description = d;
     }
     if let Some(b) = changes.body {
-        updated.body = Arc::new(b);
+        updated.body = b;
     }
     updated.modified_ms = now;
     updated.modified_by = ctx.user_id.clone();
@@ -1195,7 +1252,7 @@ async fn read_blob(
     let world = shared.world();
     match find(&world, &ctx, &id) {
         Ok(r) => {
-            let mut response = (StatusCode::OK, r.body.as_ref().clone()).into_response();
+            let mut response = (StatusCode::OK, r.body.clone()).into_response();
             if let Ok(ct) = HeaderValue::from_str(&r.content_type) {
                 response.headers_mut().insert(header::CONTENT_TYPE, ct);
             }
@@ -1238,7 +1295,7 @@ fn serve(shared: &Shared, ts: &str, name: &str, path: Option<&str>) -> Response 
     let cache = if resource.cache_control == "Public" { "public, max-age=86400" } else { "private, max-age=86400" };
     let mut response = match path {
         None => {
-            let mut r = (StatusCode::OK, resource.body.as_ref().clone()).into_response();
+            let mut r = (StatusCode::OK, resource.body.clone()).into_response();
             if let Ok(ct) = HeaderValue::from_str(&resource.content_type) {
                 r.headers_mut().insert(header::CONTENT_TYPE, ct);
             }

@@ -131,7 +131,8 @@ pub struct StaticResource {
     pub content_type: String,
     pub cache_control: String,
     pub description: Option<String>,
-    pub body: Arc<Vec<u8>>,
+    /// Shares the request body it arrived in (no copy per upload).
+    pub body: axum::body::Bytes,
     pub created_ms: i64,
     pub created_by: String,
     pub modified_ms: i64,

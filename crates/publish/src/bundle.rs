@@ -128,6 +128,14 @@ impl Bundle {
         if archive.len() > limits.max_files {
             return Err(BundleError::TooManyFiles { limit: limits.max_files });
         }
+        // The zip crate keeps one entry per name, so a second entry of a name would vanish
+        // silently: read the names from the central directory itself.
+        let mut seen = std::collections::HashSet::new();
+        for raw in central_directory_names(bytes) {
+            if !raw.ends_with('/') && !seen.insert(clean_path(&raw)?) {
+                return Err(BundleError::Duplicate { path: clean_path(&raw)? });
+            }
+        }
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
         let mut expanded: u64 = 0;
         for i in 0..archive.len() {
@@ -213,6 +221,33 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>, limits: Li
         }
     }
     Ok(())
+}
+
+/// The entry names in a ZIP's central directory, in order, duplicates included (empty when the
+/// directory cannot be read this simply, e.g. ZIP64; the zip crate has checked the archive).
+fn central_directory_names(bytes: &[u8]) -> Vec<String> {
+    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u32_at = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    // The end-of-central-directory record: within the last 22 + 65,535 bytes.
+    let tail = bytes.len().saturating_sub(22 + 65_535);
+    let Some(end) = (tail..bytes.len().saturating_sub(21)).rev().find(|&i| bytes[i..].starts_with(b"PK\x05\x06"))
+    else {
+        return Vec::new();
+    };
+    let (Some(count), Some(mut at)) = (u16_at(end + 10), u32_at(end + 16)) else { return Vec::new() };
+    let mut names = Vec::new();
+    for _ in 0..count {
+        if !bytes.get(at..).is_some_and(|b| b.starts_with(b"PK\x01\x02")) {
+            return Vec::new();
+        }
+        let (Some(name_len), Some(extra), Some(comment)) = (u16_at(at + 28), u16_at(at + 30), u16_at(at + 32)) else {
+            return Vec::new();
+        };
+        let Some(name) = bytes.get(at + 46..at + 46 + name_len) else { return Vec::new() };
+        names.push(String::from_utf8_lossy(name).into_owned());
+        at += 46 + name_len + extra + comment;
+    }
+    names
 }
 
 #[cfg(test)]

@@ -74,6 +74,19 @@ fn bad_bundles_are_refused_before_any_api_call() {
     let err = Bundle::from_zip(&bomb, Limits::default()).expect_err("bomb");
     assert!(matches!(err, BundleError::Bomb { .. }), "{err}");
     assert!(matches!(Bundle::from_zip(b"not a zip", Limits::default()), Err(BundleError::NotZip(_))));
+    // Two entries of one name: ZIP writers refuse to make that, so rename one in the bytes
+    // (local header and central directory; the names are the same length, the CRCs cover data).
+    let mut twice = zip_of(&[("a.js", b"1".to_vec()), ("b.js", b"2".to_vec())]);
+    let mut renamed = 0;
+    for i in 0..twice.len() - 4 {
+        if &twice[i..i + 4] == b"b.js" {
+            twice[i] = b'a';
+            renamed += 1;
+        }
+    }
+    assert_eq!(renamed, 2, "local header and central directory");
+    let err = Bundle::from_zip(&twice, Limits::default()).expect_err("duplicate");
+    assert!(matches!(&err, BundleError::Duplicate { path } if path == "a.js"), "{err}");
     #[cfg(unix)]
     {
         let linked = folder(&[("real.js", b"1")]);
@@ -110,6 +123,47 @@ async fn first_publish_creates_then_updates_in_place_and_an_unchanged_one_upload
     assert_eq!(again.action, PublishAction::Unchanged);
     let writes = em.requests().into_iter().filter(|r| r.method != "GET").count();
     assert_eq!(writes, 0, "an unchanged bundle uploads nothing");
+}
+
+#[tokio::test]
+async fn uploads_go_as_multipart_and_fall_back_to_base64_json_when_refused() {
+    let (em, client, session, _) = org().await;
+    let name = ResourceName::parse("Blob_Form").expect("name");
+    let files = folder(&[("app.js", b"let form = 'multipart';")]);
+    let bundle = Bundle::from_dir(&files, Limits::default()).expect("bundle");
+    let first = publish_to_org(&client, &session, &name, &bundle, "rel_1", "Private").await.expect("publish");
+    let create =
+        em.requests().into_iter().find(|r| r.method == "POST" && r.path.contains("StaticResource")).expect("create");
+    assert_eq!((create.path.contains("/tooling/"), create.status), (false, 201), "REST API, multipart: {create:?}");
+    let served = reqwest_get(&format!("{}{}/app.js", em.base_url(), first.resource.url_path())).await;
+    assert_eq!(served, b"let form = 'multipart';", "the raw bytes arrived intact");
+
+    // An org that refuses the multipart form: one 415, then base64 JSON, remembered after.
+    em.set_multipart_blobs(false);
+    em.clear_requests();
+    std::fs::write(files.join("app.js"), b"let form = 'json';").expect("change");
+    let changed = Bundle::from_dir(&files, Limits::default()).expect("bundle");
+    let second = publish_to_org(&client, &session, &name, &changed, "rel_2", "Private").await.expect("publish");
+    assert_eq!((second.action, &second.resource.id), (PublishAction::Updated, &first.resource.id));
+    let writes: Vec<(bool, u16)> = em
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| (r.path.contains("/tooling/"), r.status))
+        .collect();
+    assert_eq!(writes, [(false, 415), (true, 204)]);
+    let served = reqwest_get(&format!("{}{}/app.js", em.base_url(), second.resource.url_path())).await;
+    assert_eq!(served, b"let form = 'json';");
+    em.clear_requests();
+    let other = ResourceName::parse("Blob_Form_Two").expect("name");
+    publish_to_org(&client, &session, &other, &changed, "rel_3", "Private").await.expect("publish");
+    let creates: Vec<(bool, u16)> = em
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.contains("StaticResource"))
+        .map(|r| (r.path.contains("/tooling/"), r.status))
+        .collect();
+    assert_eq!(creates, [(true, 201)], "no second multipart attempt");
 }
 
 async fn reqwest_get(url: &str) -> Vec<u8> {

@@ -46,6 +46,8 @@ impl OrgType {
 pub struct Client {
     http: reqwest::Client,
     policy: HostPolicy,
+    /// Static resource uploads go as multipart until an org refuses that form.
+    multipart_blobs: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Client {
@@ -66,7 +68,7 @@ impl Client {
             builder = builder.add_root_certificate(cert);
         }
         let http = builder.build().map_err(|e| SalesforceError::Config(format!("HTTP client: {e}")))?;
-        Ok(Client { http, policy })
+        Ok(Client { http, policy, multipart_blobs: std::sync::Arc::new(true.into()) })
     }
 
     pub fn policy(&self) -> &HostPolicy {

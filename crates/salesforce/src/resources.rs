@@ -2,6 +2,14 @@
 //! (`NamespacePrefix = null`, so a managed package's resource of the same name is never
 //! touched), create it, replace its `Body` in place, read its `Body`. Tooling API, which needs
 //! `ContentType` and `CacheControl` on create.
+//!
+//! Uploads go first as a multipart body on the REST API (the fields as a JSON part, the `Body`
+//! as raw bytes: "Insert or Update Blob Data" in the REST API guide) — a quarter fewer bytes than
+//! base64 and nothing for either side to encode or decode. An org that refuses that form (415,
+//! or a malformed-request answer) gets the base64 JSON body on the Tooling API instead, and the
+//! client remembers to send JSON from then on.
+
+use std::sync::atomic::Ordering;
 
 use base64::Engine;
 use serde::Deserialize;
@@ -33,30 +41,69 @@ impl StaticResource {
 /// would cost more than the network.
 #[derive(Clone)]
 pub struct ResourceUpload {
-    create: bytes::Bytes,
-    update: bytes::Bytes,
+    create: Bodies,
+    update: Bodies,
+    /// `multipart/form-data; boundary="…"` for the multipart bodies.
+    multipart_type: String,
+}
+
+/// One request's body in both forms.
+#[derive(Clone)]
+struct Bodies {
+    json: bytes::Bytes,
+    multipart: bytes::Bytes,
 }
 
 impl std::fmt::Debug for ResourceUpload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResourceUpload").field("bytes", &self.create.len()).finish()
+        f.debug_struct("ResourceUpload").field("bytes", &self.create.multipart.len()).finish()
     }
 }
 
 impl ResourceUpload {
     pub fn new(resource: &NewStaticResource<'_>) -> Result<Self, SalesforceError> {
         let body = base64::engine::general_purpose::STANDARD.encode(resource.body);
-        let create = json!({
+        let mut create = json!({
             "Name": soql_name(resource.name)?,
             "ContentType": resource.content_type,
             "CacheControl": resource.cache_control,
             "Description": resource.description,
-            "Body": body,
         });
-        let update = json!({"Body": body, "Description": resource.description});
-        let bytes = |v: &serde_json::Value| bytes::Bytes::from(v.to_string());
-        Ok(ResourceUpload { create: bytes(&create), update: bytes(&update) })
+        let mut update = json!({"Description": resource.description});
+        // A boundary that cannot occur in the data.
+        let boundary = (0u32..)
+            .map(|n| format!("lightbridge-blob-{n}"))
+            .find(|b| memchr::memmem::find(resource.body, b.as_bytes()).is_none())
+            .unwrap_or_default();
+        let multipart = |fields: &serde_json::Value| {
+            let mut out = Vec::with_capacity(resource.body.len() + 512);
+            out.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"entity_staticresource\"\r\nContent-Type: application/json\r\n\r\n{fields}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"Body\"; filename=\"{}.zip\"\r\nContent-Type: {}\r\n\r\n",
+                    resource.name, resource.content_type
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(resource.body);
+            out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            bytes::Bytes::from(out)
+        };
+        let (create_multipart, update_multipart) = (multipart(&create), multipart(&update));
+        create["Body"] = json!(body);
+        update["Body"] = json!(body);
+        let json = |v: &serde_json::Value| bytes::Bytes::from(v.to_string());
+        Ok(ResourceUpload {
+            create: Bodies { json: json(&create), multipart: create_multipart },
+            update: Bodies { json: json(&update), multipart: update_multipart },
+            multipart_type: format!("multipart/form-data; boundary=\"{boundary}\""),
+        })
     }
+}
+
+/// An answer saying the org does not take this body as multipart.
+fn refuses_multipart(e: &SalesforceError) -> bool {
+    matches!(e, SalesforceError::Api { status, code, .. }
+        if *status == 415 || matches!(code.as_str(), "UNSUPPORTED_MEDIA_TYPE" | "MALFORMED_REQUEST" | "INVALID_MULTIPART_REQUEST"))
 }
 
 /// What a new resource is made of.
@@ -146,11 +193,29 @@ impl Client {
 
     /// Creates a static resource from a prepared upload; returns its id.
     pub async fn create_prepared(&self, session: &Session, upload: &ResourceUpload) -> Result<String, SalesforceError> {
+        if self.multipart_blobs.load(Ordering::Relaxed) {
+            let url = join(&session.instance_url, &format!("services/data/v{API_VERSION}/sobjects/StaticResource"));
+            let request = self
+                .http
+                .post(url.clone())
+                .header("content-type", &upload.multipart_type)
+                .body(upload.create.multipart.clone());
+            match self.send_json::<Created>(session, request, &url).await {
+                Err(e) if refuses_multipart(&e) => self.stop_multipart(&e),
+                other => return other.map(|c| c.id),
+            }
+        }
         let url = join(&session.instance_url, &format!("services/data/v{API_VERSION}/tooling/sobjects/StaticResource"));
         let request =
-            self.http.post(url.clone()).header("content-type", "application/json").body(upload.create.clone());
+            self.http.post(url.clone()).header("content-type", "application/json").body(upload.create.json.clone());
         let created: Created = self.send_json(session, request, &url).await?;
         Ok(created.id)
+    }
+
+    fn stop_multipart(&self, refusal: &SalesforceError) {
+        if self.multipart_blobs.swap(false, Ordering::Relaxed) {
+            tracing::warn!(%refusal, "Salesforce refused a multipart upload; sending static resources as base64 JSON from now on");
+        }
     }
 
     /// Replaces a static resource's `Body` and `Description` from a prepared upload.
@@ -163,10 +228,23 @@ impl Client {
         if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(SalesforceError::Config(format!("{id:?} is not a record id")));
         }
+        if self.multipart_blobs.load(Ordering::Relaxed) {
+            let url =
+                join(&session.instance_url, &format!("services/data/v{API_VERSION}/sobjects/StaticResource/{id}"));
+            let request = self
+                .http
+                .patch(url.clone())
+                .header("content-type", &upload.multipart_type)
+                .body(upload.update.multipart.clone());
+            match self.send_empty(session, request, &url).await {
+                Err(e) if refuses_multipart(&e) => self.stop_multipart(&e),
+                other => return other,
+            }
+        }
         let url =
             join(&session.instance_url, &format!("services/data/v{API_VERSION}/tooling/sobjects/StaticResource/{id}"));
         let request =
-            self.http.patch(url.clone()).header("content-type", "application/json").body(upload.update.clone());
+            self.http.patch(url.clone()).header("content-type", "application/json").body(upload.update.json.clone());
         self.send_empty(session, request, &url).await
     }
 

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connections::{LoginUrls, SystemClock};
+use connections::{Clock, LoginUrls, SystemClock};
 use domain::{
     AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, LoginHost,
     OrgFacts, OrgType, Role, System, SystemId, User, UserId,
@@ -44,6 +44,15 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// User + system CPU time of this process so far (Linux), in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn main() {
@@ -230,7 +239,8 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
     body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\nContent-Type: application/zip\r\n\r\n").as_bytes());
     body.extend_from_slice(bundle.bytes());
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let started = Instant::now();
+    let cpu_before = cpu_seconds();
+    let started_ms = SystemClock.now_ms();
     let created: serde_json::Value = http
         .post(format!("{base}/api/v1/deployments"))
         .bearer_auth(token.expose_secret())
@@ -243,14 +253,28 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
         .await
         .expect("json");
     let id = domain::DeploymentId::parse(created["id"].as_str().expect("id")).expect("id");
-    let (deployment, targets) = loop {
-        let (d, t) = store.deployment(&account, &id).await.expect("deployment");
-        if d.status != domain::DeploymentStatus::Running {
-            break (d, t);
+    let created_after = SystemClock.now_ms() - started_ms;
+    // Follow it as `lightbridge publish` does: the deployment through the API every 250 ms.
+    // The wall time is the server's own finish time, so the polling interval does not count.
+    loop {
+        let body: serde_json::Value = http
+            .get(format!("{base}/api/v1/deployments/{}", id.as_str()))
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .expect("follow")
+            .json()
+            .await
+            .expect("json");
+        if body["status"] != "running" {
+            break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let wall = started.elapsed();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (deployment, targets) = store.deployment(&account, &id).await.expect("deployment");
+    let wall = Duration::from_millis((deployment.finished_at.expect("finished") - started_ms) as u64);
+    let cpu = cpu_seconds() - cpu_before;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let calls = em.requests().len();
     let failed = targets.iter().filter(|t| t.status == domain::TargetStatus::Failed).count();
     let per_org = calls as f64 / orgs as f64;
@@ -259,6 +283,10 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
         "\nLightbridge: {orgs} orgs, {latency_ms} ms per call, concurrency {concurrency}: {:.2} s wall ({:?}, {failed} failed)",
         wall.as_secs_f64(),
         deployment.status
+    );
+    println!(
+        "  stored and started {created_after} ms after the upload began; {cpu:.2} s of CPU in the run ({:.0}% of {cores} cores)",
+        cpu * 100.0 / (wall.as_secs_f64() * cores as f64)
     );
     println!("  calls: {calls} ({per_org:.2} per org: lookup, create, read back)");
     println!(

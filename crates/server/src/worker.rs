@@ -20,8 +20,9 @@ use tokio::sync::Semaphore;
 
 use crate::AppState;
 
-/// Prepared releases by bundle and deployment.
-type Releases = Mutex<HashMap<(BundleId, String), Arc<Release>>>;
+/// Prepared releases by bundle and deployment; the first target of a deployment prepares it while
+/// the others wait for that one (not one copy per target).
+type Releases = Mutex<HashMap<(BundleId, String), Arc<tokio::sync::OnceCell<Arc<Release>>>>>;
 
 /// How hard the worker pushes.
 #[derive(Debug, Clone, Copy)]
@@ -238,25 +239,34 @@ async fn load_release(
     cache: &Releases,
 ) -> Result<Result<Arc<Release>, salesforce::SalesforceError>, StoreError> {
     let key = (deployment.bundle_id.clone(), deployment.id.to_string());
-    if let Some(r) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
-        return Ok(Ok(r.clone()));
-    }
-    let bundle = Bundle::stored(state.store.bundle_bytes(&deployment.bundle_id).await?);
-    let release = match Release::new(
-        &deployment.resource_name,
-        &bundle,
-        deployment.id.as_str(),
-        deployment.cache_control.as_str(),
-    ) {
-        Ok(r) => Arc::new(r),
-        Err(e) => return Ok(Err(e)),
+    let cell = {
+        let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 16 && !map.contains_key(&key) {
+            map.clear();
+        }
+        map.entry(key).or_default().clone()
     };
-    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if map.len() > 16 {
-        map.clear();
+    enum Failed {
+        Store(StoreError),
+        Salesforce(salesforce::SalesforceError),
     }
-    map.insert(key, release.clone());
-    Ok(Ok(release))
+    let prepared = cell
+        .get_or_try_init(|| async {
+            let bundle = Bundle::stored(state.store.bundle_bytes(&deployment.bundle_id).await.map_err(Failed::Store)?);
+            let release = Release::new(
+                &deployment.resource_name,
+                &bundle,
+                deployment.id.as_str(),
+                deployment.cache_control.as_str(),
+            );
+            release.map(Arc::new).map_err(Failed::Salesforce)
+        })
+        .await;
+    match prepared {
+        Ok(release) => Ok(Ok(release.clone())),
+        Err(Failed::Store(e)) => Err(e),
+        Err(Failed::Salesforce(e)) => Ok(Err(e)),
+    }
 }
 
 #[cfg(test)]

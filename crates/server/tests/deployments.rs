@@ -124,12 +124,12 @@ async fn transient_faults_are_retried_and_permanent_failures_say_why() {
     // Two 503s and a dropped connection on uploads: retried with backoff, then published.
     app.em.add_fault(FaultRule {
         method: Some("POST".into()),
-        ..FaultRule::error("/tooling/sobjects/StaticResource", 2, 503, "SERVER_UNAVAILABLE")
+        ..FaultRule::error("/sobjects/StaticResource", 2, 503, "SERVER_UNAVAILABLE")
     });
     app.em.add_fault(FaultRule {
         action: FaultAction::Drop,
         method: Some("POST".into()),
-        ..FaultRule::error("/tooling/sobjects/StaticResource", 1, 500, "x")
+        ..FaultRule::error("/sobjects/StaticResource", 1, 500, "x")
     });
     let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
     let d = finished(&app, "admin_a", d["id"].as_str().expect("id")).await;

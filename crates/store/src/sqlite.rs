@@ -22,7 +22,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Readers (WAL: they never wait for the writer).
     pool: SqlitePool,
+    /// The one connection that writes. SQLite takes one writer at a time; with several writing
+    /// connections the others sleep in SQLite's busy handler (1, 2, 5 … 100 ms steps), which
+    /// under a publishing fan-out cost more than the writes. Here writers queue in the pool,
+    /// in order, and start the moment the previous one commits.
+    writer: SqlitePool,
     keys: Keyring,
 }
 
@@ -37,8 +43,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-        let store = SqliteStore { pool, keys };
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let store = SqliteStore { pool, writer, keys };
         store.migrate().await?;
         store.check_key().await?;
         Ok(store)
@@ -48,7 +55,7 @@ impl SqliteStore {
     pub async fn in_memory(keys: Keyring) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        let store = SqliteStore { pool, keys };
+        let store = SqliteStore { writer: pool.clone(), pool, keys };
         store.migrate().await?;
         store.check_key().await?;
         Ok(store)
@@ -63,13 +70,13 @@ impl SqliteStore {
         let fingerprint = self.keys.current().fingerprint().to_string();
         let stored: Option<String> =
             sqlx::query_scalar("SELECT value FROM settings WHERE key = 'master_key_fingerprint'")
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.writer())
                 .await?;
         match stored {
             None => {
                 sqlx::query("INSERT INTO settings (key, value) VALUES ('master_key_fingerprint', ?)")
                     .bind(&fingerprint)
-                    .execute(&self.pool)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -109,6 +116,11 @@ impl SqliteStore {
     /// Raw access for tests that must prove what is (not) on disk.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The pool for statements that write.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 }
 
@@ -186,11 +198,11 @@ fn conflict(e: sqlx::Error) -> StoreError {
     }
 }
 
-const COLUMNS: &str = "id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, consumer_key, \
+pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, consumer_key, \
     jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, status_checked_at, \
     created_at, created_by, modified_at, modified_by";
 
-fn row_to_connection(row: &SqliteRow) -> Result<Connection, StoreError> {
+pub(crate) fn row_to_connection(row: &SqliteRow) -> Result<Connection, StoreError> {
     let text = |col: &str| -> Result<String, StoreError> { row.try_get::<String, _>(col).map_err(StoreError::from) };
     let opt = |col: &str| -> Result<Option<String>, StoreError> {
         row.try_get::<Option<String>, _>(col).map_err(StoreError::from)
@@ -317,7 +329,7 @@ impl ConnectionStore for SqliteStore {
         .bind(self.seal(&c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
         .bind(self.seal(&c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
         .bind(search_text(c))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(conflict)?;
         Ok(())
@@ -552,7 +564,7 @@ impl ConnectionStore for SqliteStore {
         let done = sqlx::query("DELETE FROM connections WHERE id = ? AND account_id = ?")
             .bind(id.as_str())
             .bind(account.as_str())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
@@ -594,7 +606,7 @@ impl ConnectionStore for SqliteStore {
         .bind(now)
         .bind(id.as_str())
         .bind(seen_version)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -623,7 +635,7 @@ impl ConnectionStore for SqliteStore {
             .bind(detail)
             .bind(now)
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -651,7 +663,7 @@ impl AccessStore for SqliteStore {
             .bind(user.role.as_str())
             .bind(password_hash)
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await
             .map_err(|e| match &e {
                 sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!("a user with email {} already exists", user.email)),
@@ -683,7 +695,7 @@ impl AccessStore for SqliteStore {
             .bind(name)
             .bind(token_hash)
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -694,7 +706,7 @@ impl AccessStore for SqliteStore {
              JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL",
         )
         .bind(token_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await?
         .ok_or(StoreError::NotFound)?;
         let token_id: String = row.try_get("token_id")?;
@@ -705,7 +717,7 @@ impl AccessStore for SqliteStore {
             let _ = sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
                 .bind(now)
                 .bind(&token_id)
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await;
         }
         Ok(TokenOwner { token_id, user: row_to_user(&row)? })
@@ -736,7 +748,7 @@ impl AccessStore for SqliteStore {
             .bind(role.as_str())
             .bind(id.as_str())
             .bind(account.as_str())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
@@ -745,7 +757,7 @@ impl AccessStore for SqliteStore {
         let done = sqlx::query("DELETE FROM users WHERE id = ? AND account_id = ?")
             .bind(id.as_str())
             .bind(account.as_str())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
@@ -776,7 +788,7 @@ impl AccessStore for SqliteStore {
                 .bind(now)
                 .bind(id)
                 .bind(user.as_str())
-                .execute(&self.pool)
+                .execute(self.writer())
                 .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
@@ -797,7 +809,7 @@ impl AccessStore for SqliteStore {
         .bind(user.as_str())
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -806,7 +818,7 @@ impl AccessStore for SqliteStore {
         let done = sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
             .bind(password_hash)
             .bind(user.as_str())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
@@ -830,7 +842,7 @@ impl AccessStore for SqliteStore {
         now: Millis,
         expires_at: Millis,
     ) -> Result<(), StoreError> {
-        let _ = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(&self.pool).await;
+        let _ = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
         )
@@ -839,7 +851,7 @@ impl AccessStore for SqliteStore {
         .bind(csrf_token)
         .bind(now)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -858,7 +870,7 @@ impl AccessStore for SqliteStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(self.writer()).await?;
         Ok(())
     }
 
@@ -879,7 +891,7 @@ impl AccessStore for SqliteStore {
         .bind(user.as_str())
         .bind(sealed.as_stored())
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -891,13 +903,13 @@ impl AccessStore for SqliteStore {
         user: &UserId,
         now: Millis,
     ) -> Result<String, StoreError> {
-        let _ = sqlx::query("DELETE FROM oauth_states WHERE expires_at <= ?").bind(now).execute(&self.pool).await;
+        let _ = sqlx::query("DELETE FROM oauth_states WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
         let row = sqlx::query("DELETE FROM oauth_states WHERE state_hash = ? AND account_id = ? AND user_id = ? AND expires_at > ? RETURNING payload")
             .bind(state_hash)
             .bind(account.as_str())
             .bind(user.as_str())
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.writer())
             .await?
             .ok_or(StoreError::NotFound)?;
         let sealed: String = row.try_get("payload")?;
@@ -925,7 +937,7 @@ impl AuditStore for SqliteStore {
         .bind(e.target_label.as_deref())
         .bind(e.detail.as_deref())
         .bind(e.remote_addr.as_deref())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -50,7 +50,7 @@ fn one_or_not_found(done: sqlx::sqlite::SqliteQueryResult) -> Result<(), StoreEr
 
 impl CatalogStore for SqliteStore {
     async fn create_account(&self, id: &AccountId, name: &str, now: Millis) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
             .bind(id.as_str())
             .bind(name)
@@ -90,7 +90,7 @@ impl CatalogStore for SqliteStore {
         let done = sqlx::query("UPDATE accounts SET connectors_enabled = ? WHERE id = ?")
             .bind(i64::from(enabled))
             .bind(id.as_str())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         one_or_not_found(done)
     }
@@ -101,7 +101,7 @@ impl CatalogStore for SqliteStore {
             .bind(s.account_id.as_str())
             .bind(&s.name)
             .bind(s.created_at)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(unique("a system"))?;
         Ok(())
@@ -132,14 +132,14 @@ impl CatalogStore for SqliteStore {
             .bind(name)
             .bind(id.as_str())
             .bind(account.as_str())
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(unique("a system"))?;
         one_or_not_found(done)
     }
 
     async fn delete_system(&self, account: &AccountId, id: &SystemId) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let bound: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM connections WHERE account_id = ? AND legacy = 1 AND system_id = ?",
         )
@@ -177,7 +177,7 @@ impl CatalogStore for SqliteStore {
         .bind(account.as_str())
         .bind(name)
         .bind(account.as_str())
-        .fetch_one(self.pool())
+        .fetch_one(self.writer())
         .await
         .map_err(unique("an environment"))?;
         row_to_environment(&row)
@@ -210,7 +210,7 @@ impl CatalogStore for SqliteStore {
         if env.built_in {
             return Err(StoreError::Conflict(format!("{} is built in and cannot be removed", env.name)));
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let bound: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM connections WHERE account_id = ? AND legacy = 1 AND environment_id = ?",
         )

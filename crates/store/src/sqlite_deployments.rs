@@ -73,7 +73,7 @@ impl DeploymentStore for SqliteStore {
         )
         .bind(b.account_id.as_str())
         .bind(&b.sha256)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.writer())
         .await?;
         if let Some(row) = existing {
             return row_to_bundle(&row);
@@ -89,7 +89,7 @@ impl DeploymentStore for SqliteStore {
         .bind(bytes)
         .bind(b.created_at)
         .bind(&b.created_by)
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         Ok(b.clone())
     }
@@ -134,7 +134,7 @@ impl DeploymentStore for SqliteStore {
         .bind(connection.as_str())
         .bind(system.as_str())
         .bind(environment.as_str())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 0 {
             let exists: Option<i64> = sqlx::query_scalar(
@@ -144,7 +144,7 @@ impl DeploymentStore for SqliteStore {
             .bind(connection.as_str())
             .bind(system.as_str())
             .bind(environment.as_str())
-            .fetch_optional(self.pool())
+            .fetch_optional(self.writer())
             .await?;
             if exists.is_none() {
                 return Err(StoreError::NotFound);
@@ -167,7 +167,7 @@ impl DeploymentStore for SqliteStore {
         .bind(connection.as_str())
         .bind(system.as_str())
         .bind(environment.as_str())
-        .execute(self.pool())
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
@@ -178,24 +178,23 @@ impl DeploymentStore for SqliteStore {
         system: &SystemId,
         environment: &EnvironmentId,
     ) -> Result<Vec<Connection>, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT connection_id FROM bindings WHERE account_id = ?1 AND system_id = ?2 AND environment_id = ?3 \
-             UNION SELECT id FROM connections WHERE account_id = ?1 AND legacy = 1 AND active = 1 AND system_id = ?2 AND environment_id = ?3",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {} FROM connections WHERE account_id = ?1 AND (\
+                 id IN (SELECT connection_id FROM bindings WHERE account_id = ?1 AND system_id = ?2 AND environment_id = ?3) \
+                 OR (legacy = 1 AND active = 1 AND system_id = ?2 AND environment_id = ?3)) \
+             ORDER BY created_at, id",
+            crate::sqlite::COLUMNS
+        )))
         .bind(account.as_str())
         .bind(system.as_str())
         .bind(environment.as_str())
         .fetch_all(self.pool())
         .await?;
-        let mut connections = Vec::with_capacity(ids.len());
-        for id in ids {
-            connections.push(crate::ConnectionStore::get(self, account, &ConnectionId::parse(&id)?).await?);
-        }
-        Ok(connections)
+        rows.iter().map(crate::sqlite::row_to_connection).collect()
     }
 
     async fn create_deployment(&self, d: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         sqlx::query(
             "INSERT INTO deployments (id, account_id, system_id, environment_id, bundle_id, resource_name, cache_control, status, \
              created_at, created_by, finished_at, redeploy_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -214,16 +213,18 @@ impl DeploymentStore for SqliteStore {
         .bind(d.redeploy_of.as_ref().map(DeploymentId::as_str))
         .execute(&mut *tx)
         .await?;
-        for c in connections {
-            sqlx::query(
-                "INSERT INTO deployment_targets (deployment_id, connection_id, status, updated_at) VALUES (?, ?, 'pending', ?)",
-            )
-            .bind(d.id.as_str())
-            .bind(c.as_str())
-            .bind(d.created_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // One statement for all targets: the ids go in as one JSON array.
+        let ids = serde_json::to_string(&connections.iter().map(ConnectionId::as_str).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO deployment_targets (deployment_id, connection_id, status, updated_at) \
+             SELECT ?1, value, 'pending', ?2 FROM json_each(?3)",
+        )
+        .bind(d.id.as_str())
+        .bind(d.created_at)
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -304,7 +305,7 @@ impl DeploymentStore for SqliteStore {
         lease_ms: i64,
         limit: u32,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let claimed = sqlx::query(
             "UPDATE deployment_targets SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? \
              WHERE rowid IN (SELECT rowid FROM deployment_targets \
@@ -320,28 +321,48 @@ impl DeploymentStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await?;
-        let mut out = Vec::with_capacity(claimed.len());
-        for row in claimed {
-            let deployment_id: String = row.try_get("deployment_id")?;
-            let connection_id: String = row.try_get("connection_id")?;
-            let d = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.id = ?"
-            )))
-            .bind(&deployment_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let t = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {TARGET_COLUMNS} FROM deployment_targets t LEFT JOIN connections c ON c.id = t.connection_id \
-                 WHERE t.deployment_id = ? AND t.connection_id = ?"
-            )))
-            .bind(&deployment_id)
-            .bind(&connection_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            out.push(Claimed { deployment: row_to_deployment(&d)?, target: row_to_target(&t)? });
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
         }
+        // Two more statements for the whole batch: the claimed targets, and their deployments.
+        let keys: Vec<(String, String)> = claimed
+            .iter()
+            .map(|row| Ok((row.try_get("deployment_id")?, row.try_get("connection_id")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let pairs = vec!["(?, ?)"; keys.len()].join(", ");
+        let mut targets = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TARGET_COLUMNS} FROM deployment_targets t LEFT JOIN connections c ON c.id = t.connection_id \
+             WHERE (t.deployment_id, t.connection_id) IN (VALUES {pairs})"
+        )));
+        for (d, c) in &keys {
+            targets = targets.bind(d).bind(c);
+        }
+        let targets = targets.fetch_all(&mut *tx).await?;
+        let mut ids: Vec<&str> = keys.iter().map(|(d, _)| d.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let marks = vec!["?"; ids.len()].join(", ");
+        let mut deployments = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.id IN ({marks})"
+        )));
+        for id in &ids {
+            deployments = deployments.bind(*id);
+        }
+        let deployments =
+            deployments.fetch_all(&mut *tx).await?.iter().map(row_to_deployment).collect::<Result<Vec<_>, _>>()?;
         tx.commit().await?;
-        Ok(out)
+        targets
+            .iter()
+            .map(|row| {
+                let target = row_to_target(row)?;
+                let deployment = deployments
+                    .iter()
+                    .find(|d| d.id == target.deployment_id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("deployment {} vanished", target.deployment_id)))?;
+                Ok(Claimed { deployment: deployment.clone(), target })
+            })
+            .collect()
     }
 
     async fn finish_target(
@@ -352,7 +373,7 @@ impl DeploymentStore for SqliteStore {
         outcome: &TargetOutcome,
         now: Millis,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let done = match outcome {
             TargetOutcome::Done { status, action, resource_id, url } => sqlx::query(
                 "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, error = NULL, lease_owner = NULL, \
