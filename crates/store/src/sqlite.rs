@@ -340,7 +340,7 @@ impl ConnectionStore for SqliteStore {
         let (legacy, name, system, environment, active) = kind_columns(&c.kind);
         let (method, key, jwt_user) = auth_columns(&c.auth);
         let org = c.org.as_ref();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer().begin().await?;
         let done = sqlx::query(
             "UPDATE connections SET legacy = ?, name = ?, system_id = ?, environment_id = ?, active = ?, org_type = ?, login_host = ?, \
              auth_method = ?, consumer_key = ?, jwt_username = ?, org_id = ?, org_name = ?, instance_url = COALESCE(?, instance_url), \

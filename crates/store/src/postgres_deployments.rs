@@ -1,0 +1,436 @@
+//! The PostgreSQL implementation of [`DeploymentStore`].
+
+use domain::{
+    AccountId, BundleId, BundleInfo, CacheControl, Connection, ConnectionId, Deployment, DeploymentId,
+    DeploymentStatus, EnvironmentId, Millis, ResourceName, SystemId, Target, TargetStatus,
+};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use crate::deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};
+use crate::postgres::{query, query_scalar};
+use crate::{PgStore, StoreError};
+
+const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
+    d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of";
+const TARGET_COLUMNS: &str = "t.deployment_id, t.connection_id, t.status, t.attempts, t.action, t.resource_id, t.url, \
+    t.error, t.updated_at, c.org_name, c.instance_url";
+
+fn row_to_bundle(row: &PgRow) -> Result<BundleInfo, StoreError> {
+    let files: String = row.try_get("files")?;
+    Ok(BundleInfo {
+        id: BundleId::parse(&row.try_get::<String, _>("id")?)?,
+        account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
+        sha256: row.try_get("sha256")?,
+        size: row.try_get::<i64, _>("size")? as u64,
+        files: files.split('\n').filter(|f| !f.is_empty()).map(str::to_string).collect(),
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+fn row_to_deployment(row: &PgRow) -> Result<Deployment, StoreError> {
+    let status: String = row.try_get("status")?;
+    let cache: String = row.try_get("cache_control")?;
+    let redeploy: Option<String> = row.try_get("redeploy_of")?;
+    Ok(Deployment {
+        id: DeploymentId::parse(&row.try_get::<String, _>("id")?)?,
+        account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
+        system_id: SystemId::parse(&row.try_get::<String, _>("system_id")?)?,
+        environment_id: EnvironmentId::parse(&row.try_get::<String, _>("environment_id")?)?,
+        bundle_id: BundleId::parse(&row.try_get::<String, _>("bundle_id")?)?,
+        resource_name: ResourceName::parse(&row.try_get::<String, _>("resource_name")?)?,
+        cache_control: CacheControl::parse(&cache)
+            .ok_or_else(|| StoreError::Corrupt(format!("cache control {cache}")))?,
+        status: DeploymentStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        finished_at: row.try_get("finished_at")?,
+        redeploy_of: redeploy.as_deref().map(DeploymentId::parse).transpose()?,
+    })
+}
+
+fn row_to_target(row: &PgRow) -> Result<Target, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Target {
+        deployment_id: DeploymentId::parse(&row.try_get::<String, _>("deployment_id")?)?,
+        connection_id: ConnectionId::parse(&row.try_get::<String, _>("connection_id")?)?,
+        status: TargetStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("target status {status}")))?,
+        attempts: row.try_get::<i64, _>("attempts")? as u32,
+        action: row.try_get("action")?,
+        resource_id: row.try_get("resource_id")?,
+        url: row.try_get("url")?,
+        error: row.try_get("error")?,
+        updated_at: row.try_get("updated_at")?,
+        org_name: row.try_get("org_name")?,
+        instance_url: row.try_get("instance_url")?,
+    })
+}
+
+impl DeploymentStore for PgStore {
+    async fn save_bundle(&self, b: &BundleInfo, bytes: &[u8]) -> Result<BundleInfo, StoreError> {
+        let existing = query(
+            "SELECT id, account_id, sha256, size, files, created_at, created_by FROM bundles WHERE account_id = ? AND sha256 = ? LIMIT 1",
+        )
+        .bind(b.account_id.as_str())
+        .bind(&b.sha256)
+        .fetch_optional(self.writer())
+        .await?;
+        if let Some(row) = existing {
+            return row_to_bundle(&row);
+        }
+        query(
+            "INSERT INTO bundles (id, account_id, sha256, size, files, bytes, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(b.id.as_str())
+        .bind(b.account_id.as_str())
+        .bind(&b.sha256)
+        .bind(b.size as i64)
+        .bind(b.files.join("\n"))
+        .bind(bytes)
+        .bind(b.created_at)
+        .bind(&b.created_by)
+        .execute(self.writer())
+        .await?;
+        Ok(b.clone())
+    }
+
+    async fn bundle(&self, account: &AccountId, id: &BundleId) -> Result<BundleInfo, StoreError> {
+        let row = query(
+            "SELECT id, account_id, sha256, size, files, created_at, created_by FROM bundles WHERE id = ? AND account_id = ?",
+        )
+        .bind(id.as_str())
+        .bind(account.as_str())
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        row_to_bundle(&row)
+    }
+
+    async fn bundle_bytes(&self, id: &BundleId) -> Result<Vec<u8>, StoreError> {
+        query_scalar("SELECT bytes FROM bundles WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn bind(
+        &self,
+        account: &AccountId,
+        connection: &ConnectionId,
+        system: &SystemId,
+        environment: &EnvironmentId,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        // Every id must be this account's: checked in the statement itself.
+        let done = query(
+            "INSERT INTO bindings (account_id, connection_id, system_id, environment_id, created_at) \
+             SELECT ?1, c.id, s.id, e.id, ?2 FROM connections c, systems s, environments e \
+             WHERE c.id = ?3 AND c.account_id = ?1 AND c.legacy = 0 AND s.id = ?4 AND s.account_id = ?1 AND e.id = ?5 AND e.account_id = ?1 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(account.as_str())
+        .bind(now)
+        .bind(connection.as_str())
+        .bind(system.as_str())
+        .bind(environment.as_str())
+        .execute(self.writer())
+        .await?;
+        if done.rows_affected() == 0 {
+            let exists: Option<i64> = query_scalar(
+                "SELECT 1::bigint FROM bindings WHERE account_id = ? AND connection_id = ? AND system_id = ? AND environment_id = ?",
+            )
+            .bind(account.as_str())
+            .bind(connection.as_str())
+            .bind(system.as_str())
+            .bind(environment.as_str())
+            .fetch_optional(self.writer())
+            .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound);
+            }
+        }
+        Ok(())
+    }
+
+    async fn unbind(
+        &self,
+        account: &AccountId,
+        connection: &ConnectionId,
+        system: &SystemId,
+        environment: &EnvironmentId,
+    ) -> Result<(), StoreError> {
+        let done = query(
+            "DELETE FROM bindings WHERE account_id = ? AND connection_id = ? AND system_id = ? AND environment_id = ?",
+        )
+        .bind(account.as_str())
+        .bind(connection.as_str())
+        .bind(system.as_str())
+        .bind(environment.as_str())
+        .execute(self.writer())
+        .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    async fn targets_for(
+        &self,
+        account: &AccountId,
+        system: &SystemId,
+        environment: &EnvironmentId,
+    ) -> Result<Vec<Connection>, StoreError> {
+        let rows = query(format!(
+            "SELECT {} FROM connections WHERE account_id = ?1 AND (\
+                 id IN (SELECT connection_id FROM bindings WHERE account_id = ?1 AND system_id = ?2 AND environment_id = ?3) \
+                 OR (legacy = 1 AND active = 1 AND system_id = ?2 AND environment_id = ?3)) \
+             ORDER BY created_at, id",
+            crate::postgres::COLUMNS
+        ))
+        .bind(account.as_str())
+        .bind(system.as_str())
+        .bind(environment.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(crate::postgres::row_to_connection).collect()
+    }
+
+    async fn create_deployment(&self, d: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError> {
+        let mut tx = self.writer().begin().await?;
+        query(
+            "INSERT INTO deployments (id, account_id, system_id, environment_id, bundle_id, resource_name, cache_control, status, \
+             created_at, created_by, finished_at, redeploy_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(d.id.as_str())
+        .bind(d.account_id.as_str())
+        .bind(d.system_id.as_str())
+        .bind(d.environment_id.as_str())
+        .bind(d.bundle_id.as_str())
+        .bind(d.resource_name.as_str())
+        .bind(d.cache_control.as_str())
+        .bind(d.status.as_str())
+        .bind(d.created_at)
+        .bind(&d.created_by)
+        .bind(d.finished_at)
+        .bind(d.redeploy_of.as_ref().map(DeploymentId::as_str))
+        .execute(&mut *tx)
+        .await?;
+        // One statement for all targets: the ids go in as one array.
+        let ids: Vec<String> = connections.iter().map(|c| c.as_str().to_string()).collect();
+        query(
+            "INSERT INTO deployment_targets (deployment_id, connection_id, status, updated_at) \
+             SELECT ?1, unnest(?3::text[]), 'pending', ?2",
+        )
+        .bind(d.id.as_str())
+        .bind(d.created_at)
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn deployment(
+        &self,
+        account: &AccountId,
+        id: &DeploymentId,
+    ) -> Result<(Deployment, Vec<Target>), StoreError> {
+        let row = query(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.id = ? AND d.account_id = ?"))
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let targets = query(format!(
+            "SELECT {TARGET_COLUMNS} FROM deployment_targets t LEFT JOIN connections c ON c.id = t.connection_id \
+             WHERE t.deployment_id = ? ORDER BY t.connection_id"
+        ))
+        .bind(id.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        Ok((row_to_deployment(&row)?, targets.iter().map(row_to_target).collect::<Result<_, _>>()?))
+    }
+
+    async fn deployments(
+        &self,
+        account: &AccountId,
+        system: Option<&SystemId>,
+        environment: Option<&EnvironmentId>,
+        connection: Option<&ConnectionId>,
+        limit: u32,
+    ) -> Result<Vec<(Deployment, TargetCounts)>, StoreError> {
+        let rows = query(format!(
+            "SELECT {DEPLOYMENT_COLUMNS}, \
+             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'pending') AS n_pending, \
+             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'running') AS n_running, \
+             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'succeeded') AS n_succeeded, \
+             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'unchanged') AS n_unchanged, \
+             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'failed') AS n_failed \
+             FROM deployments d WHERE d.account_id = ? AND (?::text IS NULL OR d.system_id = ?) AND (?::text IS NULL OR d.environment_id = ?) \
+             AND (?::text IS NULL OR EXISTS (SELECT 1 FROM deployment_targets t WHERE t.deployment_id = d.id AND t.connection_id = ?)) \
+             ORDER BY d.seq DESC LIMIT ?"
+        ))
+        .bind(account.as_str())
+        .bind(system.map(SystemId::as_str))
+        .bind(system.map(SystemId::as_str))
+        .bind(environment.map(EnvironmentId::as_str))
+        .bind(environment.map(EnvironmentId::as_str))
+        .bind(connection.map(ConnectionId::as_str))
+        .bind(connection.map(ConnectionId::as_str))
+        .bind(i64::from(limit.clamp(1, 500)))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let n = |c: &str| -> Result<u32, StoreError> { Ok(r.try_get::<i64, _>(c)? as u32) };
+                Ok((
+                    row_to_deployment(r)?,
+                    TargetCounts {
+                        pending: n("n_pending")?,
+                        running: n("n_running")?,
+                        succeeded: n("n_succeeded")?,
+                        unchanged: n("n_unchanged")?,
+                        failed: n("n_failed")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn claim_targets(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        // Rows another instance is claiming right now are skipped, not waited for.
+        let claimed = query(
+            "UPDATE deployment_targets SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? \
+             WHERE seq IN (SELECT seq FROM deployment_targets \
+                 WHERE (status = 'pending' AND not_before <= ?) OR (status = 'running' AND lease_until < ?) \
+                 ORDER BY not_before, seq LIMIT ? FOR UPDATE SKIP LOCKED) \
+             RETURNING deployment_id, connection_id",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        if claimed.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        // Two more statements for the whole batch: the claimed targets, and their deployments.
+        let keys: Vec<(String, String)> = claimed
+            .iter()
+            .map(|row| Ok((row.try_get("deployment_id")?, row.try_get("connection_id")?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        let pairs = vec!["(?, ?)"; keys.len()].join(", ");
+        let mut targets = query(format!(
+            "SELECT {TARGET_COLUMNS} FROM deployment_targets t LEFT JOIN connections c ON c.id = t.connection_id \
+             WHERE (t.deployment_id, t.connection_id) IN (VALUES {pairs})"
+        ));
+        for (d, c) in &keys {
+            targets = targets.bind(d).bind(c);
+        }
+        let targets = targets.fetch_all(&mut *tx).await?;
+        let mut ids: Vec<&str> = keys.iter().map(|(d, _)| d.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let marks = vec!["?"; ids.len()].join(", ");
+        let mut deployments = query(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.id IN ({marks})"));
+        for id in &ids {
+            deployments = deployments.bind(*id);
+        }
+        let deployments =
+            deployments.fetch_all(&mut *tx).await?.iter().map(row_to_deployment).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().await?;
+        targets
+            .iter()
+            .map(|row| {
+                let target = row_to_target(row)?;
+                let deployment = deployments
+                    .iter()
+                    .find(|d| d.id == target.deployment_id)
+                    .ok_or_else(|| StoreError::Corrupt(format!("deployment {} vanished", target.deployment_id)))?;
+                Ok(Claimed { deployment: deployment.clone(), target })
+            })
+            .collect()
+    }
+
+    async fn finish_target(
+        &self,
+        deployment: &DeploymentId,
+        connection: &ConnectionId,
+        owner: &str,
+        outcome: &TargetOutcome,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer().begin().await?;
+        let done = match outcome {
+            TargetOutcome::Done { status, action, resource_id, url } => query(
+                "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, error = NULL, lease_owner = NULL, \
+                 lease_until = NULL, updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+            )
+            .bind(status.as_str())
+            .bind(action)
+            .bind(resource_id)
+            .bind(url)
+            .bind(now),
+            TargetOutcome::Failed { error } => query(
+                "UPDATE deployment_targets SET status = 'failed', error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                 WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+            )
+            .bind(error)
+            .bind(now),
+            TargetOutcome::Retry { error, not_before } => query(
+                "UPDATE deployment_targets SET status = 'pending', error = ?, not_before = ?, lease_owner = NULL, lease_until = NULL, \
+                 updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+            )
+            .bind(error)
+            .bind(*not_before)
+            .bind(now),
+        }
+        .bind(deployment.as_str())
+        .bind(connection.as_str())
+        .bind(owner)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // The last target to finish finishes the deployment.
+        let open: i64 = query_scalar(
+            "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running')",
+        )
+        .bind(deployment.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if open == 0 {
+            query(
+                "UPDATE deployments SET finished_at = ?2, status = CASE WHEN EXISTS \
+                 (SELECT 1 FROM deployment_targets WHERE deployment_id = ?1 AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
+                 WHERE id = ?1 AND finished_at IS NULL",
+            )
+            .bind(deployment.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+        Ok(query_scalar(
+            "SELECT MIN(CASE WHEN status = 'pending' THEN not_before ELSE lease_until END) FROM deployment_targets \
+             WHERE status IN ('pending', 'running')",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+}
