@@ -95,7 +95,7 @@ async fn run(rows: usize, samples: usize, exports: usize) {
         );
     }
     let client = salesforce::Client::new(salesforce::HostPolicy::salesforce_only()).expect("client");
-    let state = AppState::new(store, client, LoginUrls::salesforce(), Arc::new(SystemClock));
+    let state = AppState::new((*store).clone(), client, LoginUrls::salesforce(), Arc::new(SystemClock));
     let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let base = format!("http://{}", server.local_addr().expect("addr"));
     tokio::spawn(server.run(std::future::pending()));

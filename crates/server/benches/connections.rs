@@ -144,7 +144,7 @@ async fn list_and_search(rows: usize, samples: usize) {
     seed::connections(&store, &account, rows).await;
     println!("seeded {rows} connections in {:.1} s", seeding.elapsed().as_secs_f64());
     let client = salesforce::Client::new(salesforce::HostPolicy::salesforce_only()).expect("client");
-    let state = AppState::new(store, client, LoginUrls::salesforce(), Arc::new(SystemClock));
+    let state = AppState::new((*store).clone(), client, LoginUrls::salesforce(), Arc::new(SystemClock));
     let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let base = format!("http://{}/api/v1/connections", server.local_addr().expect("addr"));
     tokio::spawn(server.run(std::future::pending()));

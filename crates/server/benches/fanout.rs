@@ -200,7 +200,7 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
         salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
     let urls =
         LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
-    let state = AppState::new(store.clone(), client.clone(), urls, Arc::new(SystemClock));
+    let state = AppState::new((*store).clone(), client.clone(), urls, Arc::new(SystemClock));
     server::spawn_worker(&state, WorkerConfig { concurrency, per_org: 4, ..Default::default() });
     let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let base = format!("http://{}", server.local_addr().expect("addr"));

@@ -37,6 +37,20 @@ pub struct FileConfig {
     pub salesforce: SalesforceFile,
     #[serde(default)]
     pub publish: PublishFile,
+    #[serde(default)]
+    pub database: DatabaseFile,
+}
+
+/// `[database]`: SQLite in the data folder unless a PostgreSQL URL is given (several
+/// instances share one PostgreSQL database).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseFile {
+    /// `postgres://user:password@host:5432/lightbridge`.
+    pub url: Option<String>,
+    /// A file holding the URL (it carries the database password).
+    pub url_file: Option<PathBuf>,
+    pub max_connections: Option<u64>,
 }
 
 /// `[publish]`: how hard the publish worker pushes (B2).
@@ -76,6 +90,10 @@ pub struct Config {
     pub health_check_interval: std::time::Duration,
     /// The publish worker's limits, retries and lease.
     pub publish: crate::WorkerConfig,
+    /// A PostgreSQL URL; `None` is SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// PostgreSQL connections this instance may hold.
+    pub database_max_connections: u32,
 }
 
 const KNOWN_ENV: &[&str] = &[
@@ -93,6 +111,9 @@ const KNOWN_ENV: &[&str] = &[
     "LIGHTBRIDGE_PUBLISH__PER_ORG",
     "LIGHTBRIDGE_PUBLISH__MAX_ATTEMPTS",
     "LIGHTBRIDGE_PUBLISH__LEASE_SECS",
+    "LIGHTBRIDGE_DATABASE__URL",
+    "LIGHTBRIDGE_DATABASE__URL_FILE",
+    "LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS",
     "LIGHTBRIDGE_CONFIG",
     "LIGHTBRIDGE_LOG",
 ];
@@ -219,6 +240,38 @@ impl Config {
             )?),
             ..defaults
         };
+        let db = file_config.database;
+        let database_url = match (
+            env("LIGHTBRIDGE_DATABASE__URL"),
+            env("LIGHTBRIDGE_DATABASE__URL_FILE").map(PathBuf::from),
+            db.url,
+            db.url_file,
+        ) {
+            (Some(url), ..) => Some(url),
+            (None, Some(path), ..) | (None, None, None, Some(path)) => Some(
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
+            ),
+            (None, None, url, None) => url,
+            (None, None, Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "database.url",
+                    message: "give database.url or database.url_file, not both".into(),
+                });
+            }
+        }
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty());
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                message: "must be a postgres:// URL (leave it out for SQLite in the data folder)".into(),
+            });
+        }
+        let database_max_connections =
+            number("database.max_connections", "LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS", db.max_connections, 16)?
+                .min(1000) as u32;
         let master_key = MasterKey::from_base64(&key_text)
             .map_err(|e| ConfigError::Invalid { key: "master_key", message: e.to_string() })?;
         Ok(Config {
@@ -232,6 +285,8 @@ impl Config {
             ca_file,
             health_check_interval: std::time::Duration::from_secs(health_secs),
             publish,
+            database_url,
+            database_max_connections,
         })
     }
 
@@ -239,12 +294,14 @@ impl Config {
     pub fn redacted(&self) -> String {
         let hosts = self.allowed_hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
         format!(
-            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\nhealth_check_interval_secs = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\n",
+            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\nhealth_check_interval_secs = {}\n\n[database]\n{}max_connections = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\n",
             self.listen,
             self.data_dir.display().to_string(),
             self.public_url,
             &self.master_key.fingerprint()[..16],
             self.health_check_interval.as_secs(),
+            self.database_url.as_deref().map(|u| format!("url = \"{}\"\n", redact_password(u))).unwrap_or_default(),
+            self.database_max_connections,
             self.salesforce_login_url,
             self.salesforce_test_url,
             self.ca_file.as_ref().map(|f| format!("ca_file = {:?}\n", f.display().to_string())).unwrap_or_default(),
@@ -253,6 +310,18 @@ impl Config {
             self.publish.max_attempts,
             self.publish.lease.as_secs(),
         )
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
+pub fn redact_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("[redacted]"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "[not a URL]".into(),
     }
 }
 
@@ -287,6 +356,18 @@ mod tests {
         assert_eq!(flagged.listen.port(), 9200);
         let printed = config.redacted();
         assert!(!printed.contains(KEY) && printed.contains("[redacted"), "{printed}");
+        assert_eq!(config.database_url, None, "SQLite unless a URL is given");
+        let with_pg = |k: &str| match k {
+            "LIGHTBRIDGE_DATABASE__URL" => Some("postgres://lb:s3cret-pw@db.internal:5432/lightbridge".to_string()),
+            other => env(other),
+        };
+        let pg = Config::from_parts(Some(&file), &with_pg, &Overrides::default()).expect("config");
+        assert_eq!(pg.database_url.as_deref(), Some("postgres://lb:s3cret-pw@db.internal:5432/lightbridge"));
+        let printed = pg.redacted();
+        assert!(!printed.contains("s3cret-pw") && printed.contains("db.internal"), "{printed}");
+        let bad = |k: &str| if k == "LIGHTBRIDGE_DATABASE__URL" { Some("mysql://x".to_string()) } else { env(k) };
+        let err = Config::from_parts(Some(&file), &bad, &Overrides::default()).expect_err("not postgres").to_string();
+        assert!(err.contains("database.url"), "{err}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

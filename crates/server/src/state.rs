@@ -2,13 +2,13 @@ use std::sync::Arc;
 
 use connections::{Clock, LoginUrls, TokenKeeper};
 use salesforce::Client;
-use store::SqliteStore;
+use store::Store;
 
 /// Everything a handler needs, cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Arc<SqliteStore>,
-    pub keeper: Arc<TokenKeeper<SqliteStore>>,
+    pub store: Arc<Store>,
+    pub keeper: Arc<TokenKeeper<Store>>,
     pub client: Client,
     pub urls: LoginUrls,
     pub clock: Arc<dyn Clock>,
@@ -19,7 +19,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<SqliteStore>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
+    /// The state over a store (SQLite or PostgreSQL; see [`store::Store`]).
+    pub fn new(store: impl Into<Store>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
+        let store = Arc::new(store.into());
         let keeper = Arc::new(TokenKeeper::new(store.clone(), client.clone(), urls.clone(), clock.clone()));
         let public_url = url::Url::parse("http://127.0.0.1:8080/").expect("constant URL");
         AppState { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default() }

@@ -4,6 +4,7 @@
 //! database. Must not import axum.
 
 mod access;
+mod any;
 mod catalog;
 mod connections;
 mod deployments;
@@ -16,6 +17,7 @@ mod sqlite_catalog;
 mod sqlite_deployments;
 
 pub use access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
+pub use any::Store;
 pub use catalog::CatalogStore;
 pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TableRow, TokenSet};
 pub use deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};

@@ -7,7 +7,7 @@ use anyhow::Context;
 use connections::{LoginUrls, SystemClock};
 use server::config::Overrides;
 use server::{AppState, Config};
-use store::SqliteStore;
+use store::{PgStore, SqliteStore, Store};
 use vault::Keyring;
 
 /// Flags every server-side command takes.
@@ -27,16 +27,24 @@ impl ConfigArgs {
     }
 }
 
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+/// The configured store: PostgreSQL when `database.url` is set, else SQLite in the data folder.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if let Some(url) = &config.database_url {
+        let store = PgStore::open(url, config.database_max_connections, Keyring::new(config.master_key.clone()))
+            .await
+            .with_context(|| format!("cannot open the database {}", server::config::redact_password(url)))?;
+        return Ok(store.into());
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
     let path = config.data_dir.join("lightbridge.db");
-    SqliteStore::open(&path, Keyring::new(config.master_key.clone()))
+    let store = SqliteStore::open(&path, Keyring::new(config.master_key.clone()))
         .await
-        .with_context(|| format!("cannot open the database {}", path.display()))
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+    Ok(store.into())
 }
 
-pub fn app_state(config: &Config, store: SqliteStore) -> anyhow::Result<AppState> {
+pub fn app_state(config: &Config, store: Store) -> anyhow::Result<AppState> {
     let policy = salesforce::HostPolicy::allowing(&config.allowed_hosts)?;
     let ca = match &config.ca_file {
         Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read the CA file {}", path.display()))?),
@@ -44,7 +52,7 @@ pub fn app_state(config: &Config, store: SqliteStore) -> anyhow::Result<AppState
     };
     let client = salesforce::Client::with_ca(policy, ca.as_deref())?;
     let urls = LoginUrls { login: config.salesforce_login_url.clone(), test: config.salesforce_test_url.clone() };
-    Ok(AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock)).with_public_url(config.public_url.clone()))
+    Ok(AppState::new(store, client, urls, Arc::new(SystemClock)).with_public_url(config.public_url.clone()))
 }
 
 pub fn now_ms() -> i64 {

@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let listen: std::net::SocketAddr =
         args.listen.parse().with_context(|| format!("--listen {:?} is not an address", args.listen))?;
     let public_url = format!("http://{listen}/").parse()?;
-    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock)).with_public_url(public_url);
+    let state = AppState::new(store.clone(), client, urls, Arc::new(SystemClock)).with_public_url(public_url);
     // Check every minute so the demo shows a revoked user's connection turn Logged out quickly.
     let _health = server::spawn_health_checks(&state, std::time::Duration::from_secs(60));
     let _worker = server::spawn_worker(&state, server::WorkerConfig::default());

@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use domain::AccountId;
 use futures_util::StreamExt;
 use serde::Deserialize;
-use store::{AuditStore, ConnectionStore, ListQuery, SqliteStore, TableRow};
+use store::{AuditStore, ConnectionStore, ListQuery, Store, TableRow};
 
 use super::connections::{COLUMNS, CellValue, TableParams, row_value, visible_columns};
 use super::{PageResult, SignedIn};
@@ -109,7 +109,7 @@ pub async fn connections(
 }
 
 /// The CSV, written chunk by chunk as rows arrive from the database.
-pub fn csv_stream(store: Arc<SqliteStore>, account: AccountId, query: ListQuery, columns: Vec<&'static str>) -> Body {
+pub fn csv_stream(store: Arc<Store>, account: AccountId, query: ListQuery, columns: Vec<&'static str>) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         // A byte-order mark, so Excel reads the file as UTF-8, then the header row.
@@ -163,7 +163,7 @@ fn csv_cell(r: &TableRow, key: &str) -> String {
 
 /// The XLSX: one sheet, a bold header row with a filter, dates as real dates.
 pub async fn xlsx(
-    store: Arc<SqliteStore>,
+    store: Arc<Store>,
     account: AccountId,
     query: ListQuery,
     columns: Vec<&'static str>,

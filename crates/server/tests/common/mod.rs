@@ -9,7 +9,7 @@ use emulator::{AppSeed, Emulator, OrgSeed, Seed, UserSeed};
 use serde_json::{Value, json};
 use server::api::{hash_token, new_api_token};
 use server::{AppState, Server};
-use store::{AccessStore, CatalogStore, SqliteStore};
+use store::{AccessStore, CatalogStore, PgStore, SqliteStore, Store};
 use vault::{Keyring, MasterKey};
 
 pub const OAUTH_KEY: &str = "3MVG9OAuthApp";
@@ -66,7 +66,15 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     let dir = std::env::temp_dir().join(format!("lightbridge-api-{}", UserId::generate()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("lightbridge.db");
-    let store = SqliteStore::open(&db, Keyring::new(MasterKey::generate().expect("key"))).await.expect("store");
+    let keys = Keyring::new(MasterKey::generate().expect("key"));
+    // `LIGHTBRIDGE_TEST_STORE=postgres` runs the same tests on PostgreSQL (`.ci/run` does).
+    let store: Store = if std::env::var("LIGHTBRIDGE_TEST_STORE").as_deref() == Ok("postgres") {
+        let url =
+            std::env::var("LIGHTBRIDGE_TEST_POSTGRES").expect("LIGHTBRIDGE_TEST_POSTGRES (scripts/with-postgres)");
+        PgStore::scratch(&url, keys).await.expect("postgres store").into()
+    } else {
+        SqliteStore::open(&db, keys).await.expect("store").into()
+    };
     let mut tokens = std::collections::HashMap::new();
     let mut accounts = std::collections::HashMap::new();
     for (label, account_name, role) in [
@@ -129,7 +137,7 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
         ..AppSeed::new(OAUTH_KEY, OAUTH_SECRET)
     })
     .expect("oauth app");
-    let state = AppState::new(Arc::new(store), client, urls, Arc::new(SystemClock))
+    let state = AppState::new(store, client, urls, Arc::new(SystemClock))
         .with_public_url(format!("{base}/").parse().expect("url"));
     if let Some(every) = every {
         server::spawn_health_checks(&state, every);
