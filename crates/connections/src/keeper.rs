@@ -82,11 +82,18 @@ pub struct TokenKeeper<S> {
     clock: Arc<dyn Clock>,
     /// One async lock per connection: only the holder renews.
     locks: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// This keeper's name on renewal leases.
+    owner: String,
 }
+
+/// How long an instance may hold a connection's renewal lease: longer than a token call
+/// takes, short enough that a crashed instance's lease is soon taken over.
+const RENEWAL_LEASE_MS: i64 = 30_000;
 
 impl<S: ConnectionStore> TokenKeeper<S> {
     pub fn new(store: Arc<S>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
-        TokenKeeper { store, client, urls, clock, locks: Mutex::new(HashMap::new()) }
+        let owner = format!("keeper-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
+        TokenKeeper { store, client, urls, clock, locks: Mutex::new(HashMap::new()), owner }
     }
 
     pub fn client(&self) -> &Client {
@@ -138,18 +145,52 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         locks.entry(id.clone()).or_default().clone()
     }
 
-    /// Renews the session unless someone already did since `seen_version`.
+    /// Renews the session unless someone already did since `seen_version`: one task per
+    /// connection in this process (an async lock), one instance per connection across
+    /// instances sharing the database (the store's renewal lease).
     pub async fn renew(&self, connection: &Connection, seen_version: i64) -> Result<(Session, i64), KeeperError> {
         let lock = self.lock_for(&connection.id);
         let _held = lock.lock().await;
-        // Whoever held the lock before us may have renewed already: use their token.
-        let secrets = self.store.secrets(&connection.id).await?;
-        if secrets.token_version != seen_version
-            && let (Some(access_token), Some(instance_url)) =
-                (secrets.access_token.clone(), secrets.instance_url.as_deref().and_then(|u| Url::parse(u).ok()))
-        {
-            return Ok((Session { instance_url, access_token }, secrets.token_version));
+        let waiting_since = std::time::Instant::now();
+        let secrets = loop {
+            // Whoever renewed before us (here or on another instance): use their token.
+            let secrets = self.store.secrets(&connection.id).await?;
+            if secrets.token_version != seen_version
+                && let (Some(access_token), Some(instance_url)) =
+                    (secrets.access_token.clone(), secrets.instance_url.as_deref().and_then(|u| Url::parse(u).ok()))
+            {
+                return Ok((Session { instance_url, access_token }, secrets.token_version));
+            }
+            let now = self.clock.now_ms();
+            if self.store.take_renewal(&connection.id, &self.owner, now, now + RENEWAL_LEASE_MS).await? {
+                // Taken: but someone may have finished renewing between the read and the take.
+                let fresh = self.store.secrets(&connection.id).await?;
+                if fresh.token_version == secrets.token_version {
+                    break fresh;
+                }
+                self.store.release_renewal(&connection.id, &self.owner).await?;
+                continue;
+            }
+            if waiting_since.elapsed() > std::time::Duration::from_millis(RENEWAL_LEASE_MS as u64 + 5_000) {
+                return Err(KeeperError::Unavailable(
+                    "another instance has been renewing this session for too long".into(),
+                ));
+            }
+            // Another instance renews: its new token shows up in the store in a moment.
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        };
+        let renewed = self.renew_holding_lease(connection, secrets).await;
+        if let Err(e) = self.store.release_renewal(&connection.id, &self.owner).await {
+            tracing::warn!(connection = %connection.id, error = %e, "could not release the renewal lease (it runs out by itself)");
         }
+        renewed
+    }
+
+    async fn renew_holding_lease(
+        &self,
+        connection: &Connection,
+        secrets: store::ConnectionSecrets,
+    ) -> Result<(Session, i64), KeeperError> {
         let now = self.clock.now_ms();
         let reply = match self.grant(connection, &secrets).await {
             Ok(reply) => reply,

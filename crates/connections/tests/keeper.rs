@@ -104,7 +104,7 @@ async fn oauth_connection(world: &World) -> Connection {
     c
 }
 
-async fn org_name(keeper: &TokenKeeper<SqliteStore>, c: &Connection) -> Result<String, KeeperError> {
+async fn org_name<S: ConnectionStore>(keeper: &TokenKeeper<S>, c: &Connection) -> Result<String, KeeperError> {
     keeper
         .with_session(c, |session: Session| async move {
             let client = keeper.client();
@@ -242,4 +242,79 @@ async fn the_health_sweep_flags_idle_connections_and_recovers_them() {
     assert_eq!(summary.logged_out, 1);
     let stored = w.store.get(&w.account, &live.id).await.expect("get");
     assert_eq!(stored.status, ConnectionStatus::LoggedOut);
+}
+
+/// Three instances (three stores, three keepers) on one database: SQLite's file, and
+/// PostgreSQL when `LIGHTBRIDGE_TEST_POSTGRES` names a server.
+async fn three_instances(w: &World, path: &std::path::Path, key: &MasterKey) -> Vec<Arc<TokenKeeper<store::Store>>> {
+    let pg = std::env::var("LIGHTBRIDGE_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
+    let mut stores: Vec<store::Store> = Vec::new();
+    match pg {
+        Some(url) => {
+            let first = store::PgStore::scratch(&url, Keyring::new(key.clone())).await.expect("postgres");
+            let database: String =
+                sqlx::query_scalar("SELECT current_database()").fetch_one(first.pool()).await.expect("name");
+            let same = url.rsplit_once('/').map(|(base, _)| format!("{base}/{database}")).expect("url");
+            stores.push(first.into());
+            for _ in 0..2 {
+                stores.push(store::PgStore::open(&same, 8, Keyring::new(key.clone())).await.expect("open").into());
+            }
+        }
+        None => {
+            for _ in 0..3 {
+                stores.push(SqliteStore::open(path, Keyring::new(key.clone())).await.expect("open").into());
+            }
+        }
+    }
+    let client = Client::new(HostPolicy::allowing([w.em.base_url()]).expect("policy")).expect("client");
+    let urls = LoginUrls {
+        login: Url::parse(&w.em.login_url()).expect("url"),
+        test: Url::parse(&w.em.test_login_url()).expect("url"),
+    };
+    stores
+        .into_iter()
+        .map(|s| Arc::new(TokenKeeper::new(Arc::new(s), client.clone(), urls.clone(), Arc::new(SystemClock))))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_on_one_database_refresh_once_and_keep_the_rotated_token() {
+    // The emulator, the OAuth sign-in and the rotated tokens as in the tests above; the
+    // connection then lives in a database three instances share.
+    let w = world(true).await;
+    let signed_in = oauth_connection(&w).await;
+    let secrets = w.store.secrets(&signed_in.id).await.expect("secrets");
+    let key = MasterKey::generate().expect("key");
+    let dir = std::env::temp_dir().join(format!("lightbridge-keeper-{}", ConnectionId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let keepers = three_instances(&w, &dir.join("shared.db"), &key).await;
+    let shared = keepers[0].store();
+    shared.create_account(&w.account, "Keeper account", 0).await.expect("account");
+    let c = Arc::new(signed_in);
+    let copy = NewSecrets {
+        consumer_secret: secrets.consumer_secret,
+        tokens: Some(TokenSet {
+            access_token: secrets.access_token.expect("access"),
+            refresh_token: secrets.refresh_token,
+            instance_url: secrets.instance_url.expect("instance"),
+        }),
+        ..Default::default()
+    };
+    shared.insert(&c, &copy).await.expect("insert");
+
+    for round in 0..2 {
+        w.em.expire_all_tokens();
+        w.em.clear_requests();
+        let mut tasks = Vec::new();
+        for i in 0..1000 {
+            let (keeper, c) = (keepers[i % 3].clone(), c.clone());
+            tasks.push(tokio::spawn(async move { org_name(&keeper, &c).await }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.expect("task").expect("every call succeeds"), "Keeper Org");
+        }
+        // Round 2 refreshes with the token round 1's rotation stored: it still works.
+        assert_eq!(token_calls(&w.em, "token:refresh_token"), 1, "round {round}: one refresh across three instances");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

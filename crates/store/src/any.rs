@@ -50,6 +50,26 @@ impl Store {
 }
 
 impl ConnectionStore for Store {
+    async fn take_renewal(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.take_renewal(id, owner, now, until).await,
+            Store::Postgres(s) => s.take_renewal(id, owner, now, until).await,
+        }
+    }
+
+    async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.release_renewal(id, owner).await,
+            Store::Postgres(s) => s.release_renewal(id, owner).await,
+        }
+    }
+
     async fn insert(&self, connection: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.insert(connection, secrets).await,

@@ -151,4 +151,16 @@ pub trait ConnectionStore: Send + Sync {
         detail: Option<&str>,
         now: Millis,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Takes the connection's renewal lease for `owner` until `until` unless someone else's
+    /// lease is still running (`now`): how instances sharing a database agree that only one
+    /// of them calls the token endpoint. Returns whether `owner` holds it.
+    fn take_renewal(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives the renewal lease back (if `owner` still holds it).
+    fn release_renewal(&self, id: &ConnectionId, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -639,6 +639,38 @@ impl ConnectionStore for SqliteStore {
             .await?;
         Ok(())
     }
+
+    async fn take_renewal(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        now: Millis,
+        until: Millis,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE connections SET renewal_owner = ?, renewal_until = ? \
+             WHERE id = ? AND (renewal_until IS NULL OR renewal_until < ? OR renewal_owner = ?)",
+        )
+        .bind(owner)
+        .bind(until)
+        .bind(id.as_str())
+        .bind(now)
+        .bind(owner)
+        .execute(self.writer())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE connections SET renewal_owner = NULL, renewal_until = NULL WHERE id = ? AND renewal_owner = ?",
+        )
+        .bind(id.as_str())
+        .bind(owner)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
 }
 
 fn row_to_user(row: &SqliteRow) -> Result<User, StoreError> {
