@@ -64,7 +64,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => command::serve::run(args).await,
             Command::Migrate(args) => command::admin::migrate(args).await,
             Command::PrintConfig(args) => command::admin::print_config(args),
-            Command::Keys(c) => command::admin::keys(c),
+            Command::Keys(c) => command::admin::keys(c).await,
             Command::Accounts(c) => command::admin::accounts(c).await,
             Command::Users(c) => command::admin::users(c).await,
             Command::Tokens(c) => command::admin::tokens(c).await,

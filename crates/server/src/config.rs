@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub master_key: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    /// Keys being rotated away from: they still open secrets, never seal (`keys rotate`).
+    pub previous_master_keys: Option<Vec<String>>,
     pub health_check_interval_secs: Option<u64>,
     #[serde(default)]
     pub salesforce: SalesforceFile,
@@ -82,6 +84,8 @@ pub struct Config {
     /// Where browsers reach this server (OAuth callbacks are built from it).
     pub public_url: Url,
     pub master_key: MasterKey,
+    /// Older keys that still open secrets during a rotation.
+    pub previous_master_keys: Vec<MasterKey>,
     pub salesforce_login_url: Url,
     pub salesforce_test_url: Url,
     pub allowed_hosts: Vec<String>,
@@ -102,6 +106,7 @@ const KNOWN_ENV: &[&str] = &[
     "LIGHTBRIDGE_PUBLIC_URL",
     "LIGHTBRIDGE_MASTER_KEY",
     "LIGHTBRIDGE_MASTER_KEY_FILE",
+    "LIGHTBRIDGE_PREVIOUS_MASTER_KEYS",
     "LIGHTBRIDGE_HEALTH_CHECK_INTERVAL_SECS",
     "LIGHTBRIDGE_SALESFORCE__LOGIN_URL",
     "LIGHTBRIDGE_SALESFORCE__TEST_URL",
@@ -274,11 +279,21 @@ impl Config {
                 .min(1000) as u32;
         let master_key = MasterKey::from_base64(&key_text)
             .map_err(|e| ConfigError::Invalid { key: "master_key", message: e.to_string() })?;
+        let previous_text: Vec<String> = match env("LIGHTBRIDGE_PREVIOUS_MASTER_KEYS") {
+            Some(list) => list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect(),
+            None => file_config.previous_master_keys.unwrap_or_default(),
+        };
+        let previous_master_keys = previous_text
+            .iter()
+            .map(|k| MasterKey::from_base64(k))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid { key: "previous_master_keys", message: e.to_string() })?;
         Ok(Config {
             listen,
             data_dir,
             public_url,
             master_key,
+            previous_master_keys,
             salesforce_login_url: parse_url("salesforce.login_url", &login)?,
             salesforce_test_url: parse_url("salesforce.test_url", &test)?,
             allowed_hosts,
@@ -290,15 +305,34 @@ impl Config {
         })
     }
 
+    /// The keys that open secrets: the master key (which also seals) and any previous ones.
+    pub fn keyring(&self) -> vault::Keyring {
+        self.previous_master_keys
+            .iter()
+            .fold(vault::Keyring::new(self.master_key.clone()), |ring, k| ring.with_previous(k.clone()))
+    }
+
     /// The effective configuration as TOML, with the master key shown only by fingerprint.
     pub fn redacted(&self) -> String {
         let hosts = self.allowed_hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
         format!(
-            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\nhealth_check_interval_secs = {}\n\n[database]\n{}max_connections = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\n",
+            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\n{}health_check_interval_secs = {}\n\n[database]\n{}max_connections = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\n",
             self.listen,
             self.data_dir.display().to_string(),
             self.public_url,
             &self.master_key.fingerprint()[..16],
+            if self.previous_master_keys.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "previous_master_keys = [{}]\n",
+                    self.previous_master_keys
+                        .iter()
+                        .map(|k| format!("\"[redacted; fingerprint {}]\"", &k.fingerprint()[..16]))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
             self.health_check_interval.as_secs(),
             self.database_url.as_deref().map(|u| format!("url = \"{}\"\n", redact_password(u))).unwrap_or_default(),
             self.database_max_connections,

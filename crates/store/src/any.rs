@@ -63,6 +63,13 @@ impl ConnectionStore for Store {
         }
     }
 
+    async fn rotate_keys(&self, limit: u32) -> Result<crate::Rotation, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.rotate_keys(limit).await,
+            Store::Postgres(s) => s.rotate_keys(limit).await,
+        }
+    }
+
     async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.release_renewal(id, owner).await,

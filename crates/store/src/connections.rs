@@ -79,6 +79,15 @@ pub struct Page {
     pub total: u64,
 }
 
+/// How far a master-key rotation is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// Secrets re-sealed by this step.
+    pub resealed: u64,
+    /// Secrets still sealed under an old key (0: done, and the database now names the new key).
+    pub remaining: u64,
+}
+
 pub trait ConnectionStore: Send + Sync {
     /// Stores a new connection; a name or legacy slot already taken is a `Conflict`.
     fn insert(
@@ -161,6 +170,11 @@ pub trait ConnectionStore: Send + Sync {
         now: Millis,
         until: Millis,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// One step of a master-key rotation: re-seals up to `limit` stored secrets that are sealed
+    /// under another key than the current one (each written only if unchanged since it was
+    /// read, so a token refreshed meanwhile is kept). When none are left, records the current
+    /// key as the database's key. Instances keep serving throughout.
+    fn rotate_keys(&self, limit: u32) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
     /// Gives the renewal lease back (if `owner` still holds it).
     fn release_renewal(&self, id: &ConnectionId, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -19,7 +19,9 @@ mod sqlite_deployments;
 pub use access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
 pub use any::Store;
 pub use catalog::CatalogStore;
-pub use connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TableRow, TokenSet};
+pub use connections::{
+    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
+};
 pub use deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};
 pub use error::StoreError;
 pub use postgres::PgStore;

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::StoreError;
 use crate::access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
 use crate::connections::{
-    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TableRow, TokenSet,
+    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -123,7 +123,8 @@ impl PgStore {
         let stored: String = query_scalar("SELECT value FROM settings WHERE key = 'master_key_fingerprint'")
             .fetch_one(&self.pool)
             .await?;
-        if stored == fingerprint {
+        // The current key, or an older one the keyring still holds (a rotation under way).
+        if self.keys.knows(&stored) {
             Ok(())
         } else {
             Err(StoreError::KeyMismatch {
@@ -692,6 +693,70 @@ impl ConnectionStore for PgStore {
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_keys(&self, limit: u32) -> Result<Rotation, StoreError> {
+        const SEALED: [&str; 4] = ["consumer_secret", "private_key", "access_token", "refresh_token"];
+        let current = format!("v1.{}.%", self.keys.current().id());
+        let old = |c: &str| format!("({c} IS NOT NULL AND {c} NOT LIKE ?)");
+        let stale = SEALED.iter().map(|c| old(c)).collect::<Vec<_>>().join(" OR ");
+        let mut rows = query(format!("SELECT id, {} FROM connections WHERE {stale} LIMIT ?", SEALED.join(", ")));
+        for _ in SEALED {
+            rows = rows.bind(&current);
+        }
+        let rows = rows.bind(i64::from(limit.max(1))).fetch_all(self.pool()).await?;
+        let mut resealed = 0;
+        for row in &rows {
+            let id = ConnectionId::parse(&row.try_get::<String, _>("id")?)?;
+            for column in SEALED {
+                let Some(value) = row.try_get::<Option<String>, _>(column)? else { continue };
+                if Sealed::from_stored(value.as_str()).key_id() == Some(self.keys.current().id()) {
+                    continue;
+                }
+                let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(id.as_str(), column))?;
+                let fresh = self.keys.seal(&plain, Binding::new(id.as_str(), column))?;
+                // Only if unchanged: a token refreshed meanwhile is already sealed under the new key.
+                let done = query(format!("UPDATE connections SET {column} = ? WHERE id = ? AND {column} = ?"))
+                    .bind(fresh.as_stored())
+                    .bind(id.as_str())
+                    .bind(&value)
+                    .execute(self.writer())
+                    .await?;
+                resealed += done.rows_affected();
+            }
+        }
+        let states = query("SELECT state_hash, payload FROM oauth_states WHERE payload NOT LIKE ? LIMIT ?")
+            .bind(&current)
+            .bind(i64::from(limit.max(1)))
+            .fetch_all(self.pool())
+            .await?;
+        for row in &states {
+            let hash: String = row.try_get("state_hash")?;
+            let value: String = row.try_get("payload")?;
+            let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(&hash, "oauth_state"))?;
+            let fresh = self.keys.seal(&plain, Binding::new(&hash, "oauth_state"))?;
+            let done = query("UPDATE oauth_states SET payload = ? WHERE state_hash = ? AND payload = ?")
+                .bind(fresh.as_stored())
+                .bind(&hash)
+                .bind(&value)
+                .execute(self.writer())
+                .await?;
+            resealed += done.rows_affected();
+        }
+        let mut count = query_scalar::<i64>(format!(
+            "SELECT (SELECT COUNT(*) FROM connections WHERE {stale}) + (SELECT COUNT(*) FROM oauth_states WHERE payload NOT LIKE ?)"
+        ));
+        for _ in 0..=SEALED.len() {
+            count = count.bind(&current);
+        }
+        let remaining: i64 = count.fetch_one(self.pool()).await?;
+        if remaining == 0 {
+            query("UPDATE settings SET value = ? WHERE key = 'master_key_fingerprint'")
+                .bind(self.keys.current().fingerprint())
+                .execute(self.writer())
+                .await?;
+        }
+        Ok(Rotation { resealed, remaining: remaining as u64 })
     }
 
     async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {

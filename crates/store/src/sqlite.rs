@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 use crate::StoreError;
 use crate::access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
 use crate::connections::{
-    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, SortKey, TableRow, TokenSet,
+    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -80,7 +80,8 @@ impl SqliteStore {
                     .await?;
                 Ok(())
             }
-            Some(s) if s == fingerprint => Ok(()),
+            // The current key, or an older one the keyring still holds (a rotation under way).
+            Some(s) if self.keys.knows(&s) => Ok(()),
             Some(s) => Err(StoreError::KeyMismatch {
                 stored: s[..8.min(s.len())].to_string(),
                 configured: fingerprint[..8].to_string(),
@@ -659,6 +660,75 @@ impl ConnectionStore for SqliteStore {
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn rotate_keys(&self, limit: u32) -> Result<Rotation, StoreError> {
+        const SEALED: [&str; 4] = ["consumer_secret", "private_key", "access_token", "refresh_token"];
+        let current = format!("v1.{}.%", self.keys.current().id());
+        let old = |c: &str| format!("({c} IS NOT NULL AND {c} NOT LIKE ?)");
+        let stale = SEALED.iter().map(|c| old(c)).collect::<Vec<_>>().join(" OR ");
+        let mut rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, {} FROM connections WHERE {stale} LIMIT ?",
+            SEALED.join(", ")
+        )));
+        for _ in SEALED {
+            rows = rows.bind(&current);
+        }
+        let rows = rows.bind(i64::from(limit.max(1))).fetch_all(self.pool()).await?;
+        let mut resealed = 0;
+        for row in &rows {
+            let id = ConnectionId::parse(&row.try_get::<String, _>("id")?)?;
+            for column in SEALED {
+                let Some(value) = row.try_get::<Option<String>, _>(column)? else { continue };
+                if Sealed::from_stored(value.as_str()).key_id() == Some(self.keys.current().id()) {
+                    continue;
+                }
+                let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(id.as_str(), column))?;
+                let fresh = self.keys.seal(&plain, Binding::new(id.as_str(), column))?;
+                // Only if unchanged: a token refreshed meanwhile is already sealed under the new key.
+                let done = sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE connections SET {column} = ? WHERE id = ? AND {column} = ?"
+                )))
+                .bind(fresh.as_stored())
+                .bind(id.as_str())
+                .bind(&value)
+                .execute(self.writer())
+                .await?;
+                resealed += done.rows_affected();
+            }
+        }
+        let states = sqlx::query("SELECT state_hash, payload FROM oauth_states WHERE payload NOT LIKE ? LIMIT ?")
+            .bind(&current)
+            .bind(i64::from(limit.max(1)))
+            .fetch_all(self.pool())
+            .await?;
+        for row in &states {
+            let hash: String = row.try_get("state_hash")?;
+            let value: String = row.try_get("payload")?;
+            let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(&hash, "oauth_state"))?;
+            let fresh = self.keys.seal(&plain, Binding::new(&hash, "oauth_state"))?;
+            let done = sqlx::query("UPDATE oauth_states SET payload = ? WHERE state_hash = ? AND payload = ?")
+                .bind(fresh.as_stored())
+                .bind(&hash)
+                .bind(&value)
+                .execute(self.writer())
+                .await?;
+            resealed += done.rows_affected();
+        }
+        let mut count = sqlx::query_scalar::<_, i64>(AssertSqlSafe(format!(
+            "SELECT (SELECT COUNT(*) FROM connections WHERE {stale}) + (SELECT COUNT(*) FROM oauth_states WHERE payload NOT LIKE ?)"
+        )));
+        for _ in 0..=SEALED.len() {
+            count = count.bind(&current);
+        }
+        let remaining: i64 = count.fetch_one(self.pool()).await?;
+        if remaining == 0 {
+            sqlx::query("UPDATE settings SET value = ? WHERE key = 'master_key_fingerprint'")
+                .bind(self.keys.current().fingerprint())
+                .execute(self.writer())
+                .await?;
+        }
+        Ok(Rotation { resealed, remaining: remaining as u64 })
     }
 
     async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {

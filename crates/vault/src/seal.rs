@@ -130,6 +130,11 @@ impl Keyring {
         &self.current
     }
 
+    /// Whether this keyring holds the key with this fingerprint (current or previous).
+    pub fn knows(&self, fingerprint: &str) -> bool {
+        std::iter::once(&self.current).chain(&self.previous).any(|k| k.fingerprint() == fingerprint)
+    }
+
     pub fn seal(&self, plaintext: &[u8], binding: Binding<'_>) -> Result<Sealed, VaultError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new().fill(&mut nonce).map_err(|_| VaultError::Random)?;

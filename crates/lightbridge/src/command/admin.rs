@@ -2,7 +2,7 @@
 //! `users create|set-password`, `tokens create`.
 
 use domain::{AccountId, ActorKind, AuditEntry, Role, User, UserId};
-use store::{AccessStore, AuditStore, CatalogStore};
+use store::{AccessStore, AuditStore, CatalogStore, ConnectionStore};
 
 use super::common::{ConfigArgs, now_ms, open_store};
 
@@ -36,9 +36,20 @@ pub fn print_config(args: PrintConfigArgs) -> anyhow::Result<()> {
 pub enum KeysCommand {
     /// Prints a new random master key (base64). Store it like a password.
     Generate,
+    /// Re-seals every stored secret under the current master key while instances keep
+    /// serving, then records it as the database's key (docs/operations.md, "Rotating the
+    /// master key"). Configure the new key as the master key and the old one under
+    /// previous_master_keys first.
+    Rotate {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Secrets re-sealed per step.
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+    },
 }
 
-pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
+pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Generate => {
             let key = vault::MasterKey::generate()?;
@@ -46,6 +57,33 @@ pub fn keys(command: KeysCommand) -> anyhow::Result<()> {
             eprintln!(
                 "fingerprint {} — set it as LIGHTBRIDGE_MASTER_KEY or write it to a file named by LIGHTBRIDGE_MASTER_KEY_FILE",
                 &key.fingerprint()[..16]
+            );
+        }
+        KeysCommand::Rotate { config, batch } => {
+            let config = config.load(None)?;
+            let store = open_store(&config).await?;
+            let started = std::time::Instant::now();
+            let mut total = 0;
+            loop {
+                let step = store.rotate_keys(batch).await?;
+                total += step.resealed;
+                eprintln!("re-sealed {total} secret(s); {} left under an old key", step.remaining);
+                if step.remaining == 0 {
+                    break;
+                }
+                if step.resealed == 0 {
+                    anyhow::bail!(
+                        "{} secret(s) are sealed under a key this configuration does not hold, or an instance still seals with the old key: configure every instance with the new master_key (and the old one in previous_master_keys), then run this again",
+                        step.remaining
+                    );
+                }
+            }
+            let fingerprint = &config.master_key.fingerprint()[..16];
+            let detail = format!("{total} secret(s) re-sealed under key {fingerprint}");
+            let _ = store.record(&cli_entry(None, "keys.rotated", "instance", fingerprint, "master key", detail)).await;
+            println!(
+                "done in {:.1} s: {total} secret(s) re-sealed; the database now names key {fingerprint}. Remove the old key from previous_master_keys and restart the instances.",
+                started.elapsed().as_secs_f64()
             );
         }
     }

@@ -8,7 +8,6 @@ use connections::{LoginUrls, SystemClock};
 use server::config::Overrides;
 use server::{AppState, Config};
 use store::{PgStore, SqliteStore, Store};
-use vault::Keyring;
 
 /// Flags every server-side command takes.
 #[derive(Debug, Clone, clap::Args)]
@@ -30,7 +29,7 @@ impl ConfigArgs {
 /// The configured store: PostgreSQL when `database.url` is set, else SQLite in the data folder.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if let Some(url) = &config.database_url {
-        let store = PgStore::open(url, config.database_max_connections, Keyring::new(config.master_key.clone()))
+        let store = PgStore::open(url, config.database_max_connections, config.keyring())
             .await
             .with_context(|| format!("cannot open the database {}", server::config::redact_password(url)))?;
         return Ok(store.into());
@@ -38,7 +37,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
     let path = config.data_dir.join("lightbridge.db");
-    let store = SqliteStore::open(&path, Keyring::new(config.master_key.clone()))
+    let store = SqliteStore::open(&path, config.keyring())
         .await
         .with_context(|| format!("cannot open the database {}", path.display()))?;
     Ok(store.into())
