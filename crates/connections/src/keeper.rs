@@ -159,6 +159,7 @@ impl<S: ConnectionStore> TokenKeeper<S> {
                 && let (Some(access_token), Some(instance_url)) =
                     (secrets.access_token.clone(), secrets.instance_url.as_deref().and_then(|u| Url::parse(u).ok()))
             {
+                metrics::counter!("lightbridge_session_renewals_total", "outcome" => "shared").increment(1);
                 return Ok((Session { instance_url, access_token }, secrets.token_version));
             }
             let now = self.clock.now_ms();
@@ -180,6 +181,8 @@ impl<S: ConnectionStore> TokenKeeper<S> {
             tokio::time::sleep(std::time::Duration::from_millis(25)).await;
         };
         let renewed = self.renew_holding_lease(connection, secrets).await;
+        metrics::counter!("lightbridge_session_renewals_total", "outcome" => if renewed.is_ok() { "renewed" } else { "failed" })
+            .increment(1);
         if let Err(e) = self.store.release_renewal(&connection.id, &self.owner).await {
             tracing::warn!(connection = %connection.id, error = %e, "could not release the renewal lease (it runs out by itself)");
         }

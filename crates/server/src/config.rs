@@ -41,6 +41,9 @@ pub struct FileConfig {
     pub publish: PublishFile,
     #[serde(default)]
     pub database: DatabaseFile,
+    /// The bearer token Prometheus sends to `GET /metrics` (off without one).
+    pub metrics_token: Option<String>,
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 /// `[database]`: SQLite in the data folder unless a PostgreSQL URL is given (several
@@ -98,6 +101,8 @@ pub struct Config {
     pub database_url: Option<String>,
     /// PostgreSQL connections this instance may hold.
     pub database_max_connections: u32,
+    /// The bearer token for `GET /metrics`; `None` turns the endpoint off.
+    pub metrics_token: Option<String>,
 }
 
 const KNOWN_ENV: &[&str] = &[
@@ -119,6 +124,9 @@ const KNOWN_ENV: &[&str] = &[
     "LIGHTBRIDGE_DATABASE__URL",
     "LIGHTBRIDGE_DATABASE__URL_FILE",
     "LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS",
+    "LIGHTBRIDGE_METRICS_TOKEN",
+    "LIGHTBRIDGE_METRICS_TOKEN_FILE",
+    "LIGHTBRIDGE_LOG_FORMAT",
     "LIGHTBRIDGE_CONFIG",
     "LIGHTBRIDGE_LOG",
 ];
@@ -277,6 +285,29 @@ impl Config {
         let database_max_connections =
             number("database.max_connections", "LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS", db.max_connections, 16)?
                 .min(1000) as u32;
+        let metrics_token = match (
+            env("LIGHTBRIDGE_METRICS_TOKEN"),
+            env("LIGHTBRIDGE_METRICS_TOKEN_FILE").map(PathBuf::from),
+            file_config.metrics_token,
+            file_config.metrics_token_file,
+        ) {
+            (Some(t), ..) | (None, None, Some(t), None) => Some(t),
+            (None, Some(path), ..) | (None, None, None, Some(path)) => Some(
+                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
+            ),
+            (None, None, None, None) => None,
+            (None, None, Some(_), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "metrics_token",
+                    message: "give metrics_token or metrics_token_file, not both".into(),
+                });
+            }
+        }
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Invalid { key: "metrics_token", message: "use at least 16 characters".into() });
+        }
         let master_key = MasterKey::from_base64(&key_text)
             .map_err(|e| ConfigError::Invalid { key: "master_key", message: e.to_string() })?;
         let previous_text: Vec<String> = match env("LIGHTBRIDGE_PREVIOUS_MASTER_KEYS") {
@@ -302,6 +333,7 @@ impl Config {
             publish,
             database_url,
             database_max_connections,
+            metrics_token,
         })
     }
 
@@ -316,11 +348,12 @@ impl Config {
     pub fn redacted(&self) -> String {
         let hosts = self.allowed_hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
         format!(
-            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\n{}health_check_interval_secs = {}\n\n[database]\n{}max_connections = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\n",
+            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\n{}{}health_check_interval_secs = {}\n\n[database]\n{}max_connections = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\n",
             self.listen,
             self.data_dir.display().to_string(),
             self.public_url,
             &self.master_key.fingerprint()[..16],
+            if self.metrics_token.is_some() { "metrics_token = \"[redacted]\"\n" } else { "" },
             if self.previous_master_keys.is_empty() {
                 String::new()
             } else {

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 mod console;
+pub mod metrics;
 pub mod password;
 mod state;
 pub mod worker;

@@ -16,6 +16,8 @@ pub struct AppState {
     pub public_url: url::Url,
     /// Wakes the publish worker when a deployment is created.
     pub publish_wake: Arc<tokio::sync::Notify>,
+    /// The bearer token `GET /metrics` requires; without one the endpoint is off.
+    pub metrics_token: Option<String>,
 }
 
 impl AppState {
@@ -24,7 +26,13 @@ impl AppState {
         let store = Arc::new(store.into());
         let keeper = Arc::new(TokenKeeper::new(store.clone(), client.clone(), urls.clone(), clock.clone()));
         let public_url = url::Url::parse("http://127.0.0.1:8080/").expect("constant URL");
-        AppState { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default() }
+        AppState { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default(), metrics_token: None }
+    }
+
+    /// Turns `GET /metrics` on for scrapers presenting this bearer token.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token.filter(|t| !t.is_empty());
+        self
     }
 
     /// Sets where browsers reach this server (from configuration).

@@ -124,13 +124,23 @@ async fn run_target(
     bundles: &Releases,
 ) {
     let Claimed { deployment, target } = claim;
+    let started = std::time::Instant::now();
     let outcome = match attempt(state, config, &deployment, &target, orgs, bundles).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(error = %e, deployment = %deployment.id, "publishing failed in the store");
+            metrics::counter!("lightbridge_publish_targets_total", "outcome" => "store_error").increment(1);
             return; // the lease runs out and the target is tried again
         }
     };
+    let label = match &outcome {
+        TargetOutcome::Done { status, .. } => status.as_str(),
+        TargetOutcome::Failed { .. } => "failed",
+        TargetOutcome::Retry { .. } => "retry",
+    };
+    metrics::counter!("lightbridge_publish_targets_total", "outcome" => label).increment(1);
+    metrics::histogram!("lightbridge_publish_target_duration_seconds", "outcome" => label)
+        .record(started.elapsed().as_secs_f64());
     let now = state.clock.now_ms();
     match state.store.finish_target(&deployment.id, &target.connection_id, owner, &outcome, now).await {
         Ok(true) => {}

@@ -40,6 +40,17 @@ impl Store {
         }
     }
 
+    /// Closes the database connections (shutdown; tests that take the database away).
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(s) => {
+                s.pool().close().await;
+                s.writer().close().await;
+            }
+            Store::Postgres(s) => s.pool().close().await,
+        }
+    }
+
     /// `sqlite` or `postgres`, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -67,6 +78,13 @@ impl ConnectionStore for Store {
         match self {
             Store::Sqlite(s) => s.rotate_keys(limit).await,
             Store::Postgres(s) => s.rotate_keys(limit).await,
+        }
+    }
+
+    async fn status_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.status_counts().await,
+            Store::Postgres(s) => s.status_counts().await,
         }
     }
 

@@ -175,6 +175,8 @@ pub trait ConnectionStore: Send + Sync {
     /// read, so a token refreshed meanwhile is kept). When none are left, records the current
     /// key as the database's key. Instances keep serving throughout.
     fn rotate_keys(&self, limit: u32) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
+    /// How many connections (of every account) have each status, for metrics.
+    fn status_counts(&self) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
     /// Gives the renewal lease back (if `owner` still holds it).
     fn release_renewal(&self, id: &ConnectionId, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -759,6 +759,14 @@ impl ConnectionStore for PgStore {
         Ok(Rotation { resealed, remaining: remaining as u64 })
     }
 
+    async fn status_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM connections GROUP BY status ORDER BY status")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
+    }
+
     async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {
         query("UPDATE connections SET renewal_owner = NULL, renewal_until = NULL WHERE id = ? AND renewal_owner = ?")
             .bind(id.as_str())

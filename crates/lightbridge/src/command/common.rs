@@ -51,7 +51,9 @@ pub fn app_state(config: &Config, store: Store) -> anyhow::Result<AppState> {
     };
     let client = salesforce::Client::with_ca(policy, ca.as_deref())?;
     let urls = LoginUrls { login: config.salesforce_login_url.clone(), test: config.salesforce_test_url.clone() };
-    Ok(AppState::new(store, client, urls, Arc::new(SystemClock)).with_public_url(config.public_url.clone()))
+    Ok(AppState::new(store, client, urls, Arc::new(SystemClock))
+        .with_public_url(config.public_url.clone())
+        .with_metrics_token(config.metrics_token.clone()))
 }
 
 pub fn now_ms() -> i64 {

@@ -104,9 +104,11 @@ tokio::task_local! {
 pub fn router(state: AppState) -> Router {
     let (api, _) = api();
     let document = openapi_json();
+    crate::metrics::handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::scrape))
         .route(
             "/api/v1/openapi.json",
             get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], document) }),
@@ -127,6 +129,7 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(axum::middleware::from_fn(request_id))
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 

@@ -17,6 +17,9 @@ pub const OAUTH_SECRET: &str = "oauth-app-secret";
 pub const KEY: &str = "3MVG9ApiTestApp";
 pub const SECRET: &str = "api-test-consumer-secret";
 
+/// The scrape token test servers accept on `GET /metrics`.
+pub const METRICS_TOKEN: &str = "metrics-scrape-token-for-tests";
+
 pub struct TestApp {
     pub base: String,
     pub em: Emulator,
@@ -28,6 +31,8 @@ pub struct TestApp {
     /// Account ids by name: "A", "B".
     pub accounts: std::collections::HashMap<&'static str, AccountId>,
     pub http: reqwest::Client,
+    /// The server's state (its store, for tests that break the database).
+    pub state: AppState,
 }
 
 pub async fn spawn() -> TestApp {
@@ -138,7 +143,8 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     })
     .expect("oauth app");
     let state = AppState::new(store, client, urls, Arc::new(SystemClock))
-        .with_public_url(format!("{base}/").parse().expect("url"));
+        .with_public_url(format!("{base}/").parse().expect("url"))
+        .with_metrics_token(Some(METRICS_TOKEN.into()));
     if let Some(every) = every {
         server::spawn_health_checks(&state, every);
     }
@@ -152,10 +158,10 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
             ..Default::default()
         },
     );
-    let server = Server::with_listener(state, listener);
+    let server = Server::with_listener(state.clone(), listener);
     tokio::spawn(server.run(std::future::pending()));
     let private_key = em.private_key_pem(KEY).expect("key");
-    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new() }
+    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new(), state }
 }
 
 /// Sends a request; returns the status and the body as JSON (or as a string when it is not).
