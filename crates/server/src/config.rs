@@ -66,6 +66,9 @@ pub struct PublishFile {
     pub per_org: Option<u64>,
     pub max_attempts: Option<u64>,
     pub lease_secs: Option<u64>,
+    /// First retry delay (doubles per attempt, with jitter) and its cap, in milliseconds.
+    pub backoff_base_ms: Option<u64>,
+    pub backoff_max_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +124,8 @@ const KNOWN_ENV: &[&str] = &[
     "LIGHTBRIDGE_PUBLISH__PER_ORG",
     "LIGHTBRIDGE_PUBLISH__MAX_ATTEMPTS",
     "LIGHTBRIDGE_PUBLISH__LEASE_SECS",
+    "LIGHTBRIDGE_PUBLISH__BACKOFF_BASE_MS",
+    "LIGHTBRIDGE_PUBLISH__BACKOFF_MAX_MS",
     "LIGHTBRIDGE_DATABASE__URL",
     "LIGHTBRIDGE_DATABASE__URL_FILE",
     "LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS",
@@ -251,7 +256,18 @@ impl Config {
                 p.lease_secs,
                 defaults.lease.as_secs(),
             )?),
-            ..defaults
+            backoff_base: std::time::Duration::from_millis(number(
+                "publish.backoff_base_ms",
+                "LIGHTBRIDGE_PUBLISH__BACKOFF_BASE_MS",
+                p.backoff_base_ms,
+                defaults.backoff_base.as_millis() as u64,
+            )?),
+            backoff_max: std::time::Duration::from_millis(number(
+                "publish.backoff_max_ms",
+                "LIGHTBRIDGE_PUBLISH__BACKOFF_MAX_MS",
+                p.backoff_max_ms,
+                defaults.backoff_max.as_millis() as u64,
+            )?),
         };
         let db = file_config.database;
         let database_url = match (
@@ -348,7 +364,7 @@ impl Config {
     pub fn redacted(&self) -> String {
         let hosts = self.allowed_hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
         format!(
-            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\n{}{}health_check_interval_secs = {}\n\n[database]\n{}max_connections = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\n",
+            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\n{}{}health_check_interval_secs = {}\n\n[database]\n{}max_connections = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\nbackoff_base_ms = {}\nbackoff_max_ms = {}\n",
             self.listen,
             self.data_dir.display().to_string(),
             self.public_url,
@@ -376,6 +392,8 @@ impl Config {
             self.publish.per_org,
             self.publish.max_attempts,
             self.publish.lease.as_secs(),
+            self.publish.backoff_base.as_millis(),
+            self.publish.backoff_max.as_millis(),
         )
     }
 }
