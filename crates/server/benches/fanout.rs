@@ -23,7 +23,7 @@ use domain::{
 use emulator::{AppSeed, Emulator, Latency, OrgSeed, Seed, UserSeed};
 use server::api::{hash_token, new_api_token};
 use server::{AppState, Server, WorkerConfig};
-use store::{AccessStore, CatalogStore, ConnectionStore, DeploymentStore, NewSecrets, SqliteStore};
+use store::{AccessStore, CatalogStore, ConnectionStore, DeploymentStore, NewSecrets, PgStore, SqliteStore, Store};
 use vault::{JwtPrivateKey, Keyring, MasterKey};
 
 const KEY: &str = "3MVG9FanoutBench";
@@ -62,10 +62,11 @@ fn main() {
         arg("--latency-ms", 50) as u64,
         arg("--concurrency", 128),
         arg("--sample", 40),
+        arg("--instances", 1),
     ));
 }
 
-async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
+async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, instances: usize) {
     let dir = std::env::temp_dir().join(format!("lightbridge-bench-fanout-{}", UserId::generate()));
     std::fs::create_dir_all(&dir).expect("dir");
 
@@ -130,11 +131,20 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
     .expect("emulator");
     let private_key = em.private_key_pem(KEY).expect("key");
 
-    let store = Arc::new(
-        SqliteStore::open(&dir.join("bench.db"), Keyring::new(MasterKey::generate().expect("key")))
-            .await
-            .expect("store"),
-    );
+    // SQLite in a file, or a new PostgreSQL database (`--store postgres`, through
+    // scripts/with-postgres); `--instances N` runs N workers, each with its own connections to it.
+    let master = MasterKey::generate().expect("key");
+    let postgres = std::env::args().any(|a| a == "postgres");
+    let (store, reopen): (Arc<Store>, String) = if postgres {
+        let url = std::env::var("LIGHTBRIDGE_TEST_POSTGRES").expect("--store postgres needs scripts/with-postgres");
+        let pg = PgStore::scratch(&url, Keyring::new(master.clone())).await.expect("postgres");
+        let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(pg.pool()).await.expect("name");
+        (Arc::new(pg.into()), format!("{}/{name}", url.rsplit_once('/').expect("url").0))
+    } else {
+        let path = dir.join("bench.db");
+        let sqlite = SqliteStore::open(&path, Keyring::new(master.clone())).await.expect("store");
+        (Arc::new(sqlite.into()), path.display().to_string())
+    };
     let account = AccountId::generate();
     store.create_account(&account, "Fan-out", 0).await.expect("account");
     let user = User {
@@ -200,8 +210,17 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
         salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
     let urls =
         LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
-    let state = AppState::new((*store).clone(), client.clone(), urls, Arc::new(SystemClock));
+    let state = AppState::new((*store).clone(), client.clone(), urls.clone(), Arc::new(SystemClock));
     server::spawn_worker(&state, WorkerConfig { concurrency, per_org: 4, ..Default::default() });
+    for _ in 1..instances {
+        let other: Store = if postgres {
+            PgStore::open(&reopen, 16, Keyring::new(master.clone())).await.expect("postgres").into()
+        } else {
+            SqliteStore::open(std::path::Path::new(&reopen), Keyring::new(master.clone())).await.expect("sqlite").into()
+        };
+        let other = AppState::new(other, client.clone(), urls.clone(), Arc::new(SystemClock));
+        server::spawn_worker(&other, WorkerConfig { concurrency, per_org: 4, ..Default::default() });
+    }
     let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let base = format!("http://{}", server.local_addr().expect("addr"));
     tokio::spawn(server.run(std::future::pending()));
@@ -278,9 +297,11 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
     let calls = em.requests().len();
     let failed = targets.iter().filter(|t| t.status == domain::TargetStatus::Failed).count();
     let per_org = calls as f64 / orgs as f64;
-    let floor = (orgs.div_ceil(concurrency) as f64) * per_org.round() * latency_ms as f64 / 1000.0;
+    let total = concurrency * instances;
+    let floor = (orgs.div_ceil(total) as f64) * per_org.round() * latency_ms as f64 / 1000.0;
     println!(
-        "\nLightbridge: {orgs} orgs, {latency_ms} ms per call, concurrency {concurrency}: {:.2} s wall ({:?}, {failed} failed)",
+        "\nLightbridge on {} × {instances}: {orgs} orgs, {latency_ms} ms per call, concurrency {concurrency}: {:.2} s wall ({:?}, {failed} failed)",
+        store.kind(),
         wall.as_secs_f64(),
         deployment.status
     );
@@ -290,7 +311,7 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize) {
     );
     println!("  calls: {calls} ({per_org:.2} per org: lookup, create, read back)");
     println!(
-        "  floor ⌈{orgs}/{concurrency}⌉ × {} × {latency_ms} ms = {floor:.2} s → wall / floor = {:.2}",
+        "  floor ⌈{orgs}/{total}⌉ × {} × {latency_ms} ms = {floor:.2} s → wall / floor = {:.2}",
         per_org.round(),
         wall.as_secs_f64() / floor
     );

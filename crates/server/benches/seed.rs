@@ -7,9 +7,9 @@ use domain::{
     AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, LoginHost,
     OrgFacts, OrgType,
 };
-use store::{ConnectionStore, NewSecrets, SqliteStore};
+use store::{ConnectionStore, NewSecrets};
 
-pub async fn connections(store: &Arc<SqliteStore>, account: &AccountId, rows: usize) {
+pub async fn connections<S: ConnectionStore + Send + Sync + 'static>(store: &Arc<S>, account: &AccountId, rows: usize) {
     let chunk = rows.div_ceil(8);
     let mut tasks = Vec::new();
     for worker in 0..8 {

@@ -371,6 +371,11 @@ impl DeploymentStore for PgStore {
         now: Millis,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer().begin().await?;
+        // Finishers of one deployment take turns on its row: each then counts the open targets
+        // with every earlier finisher's update committed, so the last one sees none left and
+        // finishes the deployment. (Without the lock two last finishers each see the other's
+        // target still running, and the deployment never finishes.)
+        query("SELECT id FROM deployments WHERE id = ? FOR UPDATE").bind(deployment.as_str()).execute(&mut *tx).await?;
         let done = match outcome {
             TargetOutcome::Done { status, action, resource_id, url } => query(
                 "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, error = NULL, lease_owner = NULL, \

@@ -521,6 +521,63 @@ async fn sqlite_passes_the_conformance_suite() {
     search_sort_and_pages_work(&store, &a).await;
     let (store, a, _) = sqlite().await;
     tokens_rotate_atomically(&store, &a).await;
+    let (store, a, _) = sqlite().await;
+    concurrent_finishes_finish_the_deployment(&store, &a).await;
+}
+
+/// The last of many targets finishing at the same moment still finishes the deployment.
+async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogStore + ConnectionStore>(
+    store: &S,
+    a: &AccountId,
+) {
+    let system = domain::System { id: SystemId::generate(), account_id: a.clone(), name: "Race".into(), created_at: 0 };
+    store.insert_system(&system).await.expect("system");
+    let env = store.environments(a).await.expect("envs")[0].id.clone();
+    let bundle = domain::BundleInfo {
+        id: domain::BundleId::generate(),
+        account_id: a.clone(),
+        sha256: "ab".repeat(32),
+        size: 1,
+        files: vec!["a.js".into()],
+        created_at: 0,
+        created_by: "t".into(),
+    };
+    let bundle = store.save_bundle(&bundle, b"x").await.expect("bundle");
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let c = new_connection(a, &format!("race {i}"), "Org", "r@o.example", i);
+        store.insert(&c, &NewSecrets::default()).await.expect("insert");
+        ids.push(c.id);
+    }
+    let d = domain::Deployment {
+        id: domain::DeploymentId::generate(),
+        account_id: a.clone(),
+        system_id: system.id.clone(),
+        environment_id: env.clone(),
+        bundle_id: bundle.id.clone(),
+        resource_name: domain::ResourceName::parse("Race").expect("name"),
+        cache_control: domain::CacheControl::Private,
+        status: domain::DeploymentStatus::Running,
+        created_at: 0,
+        created_by: "t".into(),
+        finished_at: None,
+        redeploy_of: None,
+    };
+    store.create_deployment(&d, &ids).await.expect("deployment");
+    let claimed = store.claim_targets("racer", 1, 60_000, 100).await.expect("claim");
+    assert_eq!(claimed.len(), 40);
+    let done = TargetOutcome::Done {
+        status: domain::TargetStatus::Succeeded,
+        action: "created".into(),
+        resource_id: "081000000000001AAA".into(),
+        url: "/resource/1/Race".into(),
+    };
+    let finishes = claimed.iter().map(|c| store.finish_target(&d.id, &c.target.connection_id, "racer", &done, 2));
+    for done in futures_util::future::join_all(finishes).await {
+        assert!(done.expect("finish"), "each finisher held its lease");
+    }
+    let (finished, _) = store.deployment(a, &d.id).await.expect("deployment");
+    assert_eq!(finished.status, domain::DeploymentStatus::Succeeded, "the last finisher finished it");
 }
 
 #[tokio::test]
@@ -541,6 +598,8 @@ async fn postgres_passes_the_conformance_suite() {
     search_sort_and_pages_work(&store, &a).await;
     let (store, a, _) = postgres(&url).await;
     tokens_rotate_atomically(&store, &a).await;
+    let (store, a, _) = postgres(&url).await;
+    concurrent_finishes_finish_the_deployment(&store, &a).await;
 }
 
 #[tokio::test]
