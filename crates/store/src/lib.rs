@@ -12,6 +12,7 @@ mod error;
 mod postgres;
 mod postgres_catalog;
 mod postgres_deployments;
+mod rows;
 mod sqlite;
 mod sqlite_catalog;
 mod sqlite_deployments;

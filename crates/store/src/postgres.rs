@@ -3,8 +3,7 @@
 //! (placeholders, case-folding, JSON, search, and `FOR UPDATE SKIP LOCKED` for claims).
 
 use domain::{
-    AccountId, ActorKind, AuditEntry, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName,
-    ConnectionStatus, EnvironmentId, LoginHost, Millis, OrgFacts, OrgType, Role, SystemId, User, UserId,
+    AccountId, ActorKind, AuditEntry, Connection, ConnectionId, ConnectionStatus, Millis, Role, SystemId, User, UserId,
 };
 use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::query::{Query, QueryScalar};
@@ -16,6 +15,10 @@ use crate::StoreError;
 use crate::access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
 use crate::connections::{
     ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
+};
+use crate::rows::postgres::{row_to_connection, row_to_user};
+use crate::rows::{
+    COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, org_type, parse_chunk, search_text,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -170,12 +173,6 @@ impl PgStore {
     }
 }
 
-/// Instance URLs are stored without a trailing slash, however they arrive (a parsed `Url`
-/// adds one), so every reader sees one spelling.
-fn instance(url: &str) -> &str {
-    url.trim_end_matches('/')
-}
-
 /// The WHERE filter, the bound search term and the ORDER BY of a table query (F6, F7). Only
 /// constants and enum-chosen text go into the SQL; every value the caller gave is bound.
 fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
@@ -192,137 +189,6 @@ fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
         SortKey::AccountName => format!("lower(org_name) {direction}, id {direction}"),
     };
     (filter, search, order)
-}
-
-/// One connection in an export chunk: the JSON array PostgreSQL builds, in `table_chunks`' order.
-type ChunkRow = (String, i64, String, Option<String>, Millis, Option<String>, Millis, Option<String>, String, i64);
-
-/// One export chunk: PostgreSQL's JSON array of [`ChunkRow`]s.
-fn parse_chunk(text: &str) -> Result<Vec<TableRow>, StoreError> {
-    let rows: Vec<ChunkRow> =
-        serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("export chunk: {e}")))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| TableRow {
-            id: r.0,
-            legacy: r.1 != 0,
-            org_type: r.2,
-            org_name: r.3,
-            created_at: r.4,
-            created_by: r.5,
-            modified_at: r.6,
-            modified_by: r.7,
-            status: r.8,
-            active: r.9 != 0,
-        })
-        .collect())
-}
-
-fn search_text(c: &Connection) -> String {
-    let org = c.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or_default();
-    format!("{} {} {}", org, c.created_by.as_deref().unwrap_or_default(), c.modified_by.as_deref().unwrap_or_default())
-        .to_lowercase()
-}
-
-fn conflict(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            if db.message().contains("name") {
-                StoreError::Conflict("a connection with this name already exists".into())
-            } else {
-                StoreError::Conflict("this system and environment already have a connector".into())
-            }
-        }
-        _ => StoreError::Database(e),
-    }
-}
-
-pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, consumer_key, \
-    jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, status_checked_at, \
-    created_at, created_by, modified_at, modified_by";
-
-pub(crate) fn row_to_connection(row: &PgRow) -> Result<Connection, StoreError> {
-    let text = |col: &str| -> Result<String, StoreError> { row.try_get::<String, _>(col).map_err(StoreError::from) };
-    let opt = |col: &str| -> Result<Option<String>, StoreError> {
-        row.try_get::<Option<String>, _>(col).map_err(StoreError::from)
-    };
-    let id = ConnectionId::parse(&text("id")?)?;
-    let kind = if row.try_get::<i64, _>("legacy")? == 1 {
-        ConnectionKind::Legacy {
-            system_id: SystemId::parse(&opt("system_id")?.unwrap_or_default())?,
-            environment_id: EnvironmentId::parse(&opt("environment_id")?.unwrap_or_default())?,
-            active: row.try_get::<i64, _>("active")? == 1,
-        }
-    } else {
-        ConnectionKind::New { name: ConnectionName::parse(&opt("name")?.unwrap_or_default())? }
-    };
-    let consumer_key = text("consumer_key")?;
-    let auth = match text("auth_method")?.as_str() {
-        "oauth" => AuthMethod::OAuth { consumer_key },
-        "jwt" => AuthMethod::Jwt { consumer_key, username: opt("jwt_username")?.unwrap_or_default() },
-        "client_credentials" => AuthMethod::ClientCredentials { consumer_key },
-        other => return Err(StoreError::Corrupt(format!("unknown auth method {other}"))),
-    };
-    let org = match (opt("org_id")?, opt("org_name")?, opt("instance_url")?, opt("sf_user_id")?, opt("sf_username")?) {
-        (Some(org_id), Some(org_name), Some(instance_url), Some(user_id), Some(username)) => {
-            Some(OrgFacts { org_id, org_name, instance_url, user_id, username, email: opt("sf_email")? })
-        }
-        _ => None,
-    };
-    Ok(Connection {
-        id,
-        account_id: AccountId::parse(&text("account_id")?)?,
-        kind,
-        org_type: if text("org_type")? == "sandbox" { OrgType::Sandbox } else { OrgType::Production },
-        login_host: LoginHost::parse(&text("login_host")?)?,
-        auth,
-        org,
-        status: ConnectionStatus::parse(&text("status")?)
-            .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
-        status_detail: opt("status_detail")?,
-        status_checked_at: row.try_get("status_checked_at")?,
-        created_at: row.try_get("created_at")?,
-        created_by: opt("created_by")?,
-        modified_at: row.try_get("modified_at")?,
-        modified_by: opt("modified_by")?,
-    })
-}
-
-fn auth_columns(auth: &AuthMethod) -> (&'static str, &str, Option<&str>) {
-    match auth {
-        AuthMethod::OAuth { consumer_key } => ("oauth", consumer_key, None),
-        AuthMethod::Jwt { consumer_key, username } => ("jwt", consumer_key, Some(username)),
-        AuthMethod::ClientCredentials { consumer_key } => ("client_credentials", consumer_key, None),
-    }
-}
-
-fn kind_columns(kind: &ConnectionKind) -> (i64, Option<&str>, Option<&str>, Option<&str>, i64) {
-    match kind {
-        ConnectionKind::New { name } => (0, Some(name.as_str()), None, None, 1),
-        ConnectionKind::Legacy { system_id, environment_id, active } => {
-            (1, None, Some(system_id.as_str()), Some(environment_id.as_str()), i64::from(*active))
-        }
-    }
-}
-
-fn org_type(t: OrgType) -> &'static str {
-    match t {
-        OrgType::Production => "production",
-        OrgType::Sandbox => "sandbox",
-    }
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern.
-fn like_pattern(search: &str) -> String {
-    let mut out = String::from("%");
-    for c in search.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 impl ConnectionStore for PgStore {
@@ -775,18 +641,6 @@ impl ConnectionStore for PgStore {
             .await?;
         Ok(())
     }
-}
-
-fn row_to_user(row: &PgRow) -> Result<User, StoreError> {
-    let account: Option<String> = row.try_get("account_id")?;
-    let role: String = row.try_get("role")?;
-    Ok(User {
-        id: UserId::parse(&row.try_get::<String, _>("id")?)?,
-        account_id: account.as_deref().map(AccountId::parse).transpose()?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
-    })
 }
 
 impl AccessStore for PgStore {

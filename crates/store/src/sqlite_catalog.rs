@@ -1,48 +1,11 @@
 //! The SQLite implementation of [`CatalogStore`].
 
 use domain::{Account, AccountId, BUILT_IN_ENVIRONMENTS, Environment, EnvironmentId, Millis, System, SystemId};
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use crate::catalog::CatalogStore;
+use crate::rows::sqlite::{row_to_account, row_to_environment, row_to_system};
+use crate::rows::unique;
 use crate::{SqliteStore, StoreError};
-
-fn unique(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(format!("this account already has {what} with that name"))
-        }
-        _ => StoreError::Database(e),
-    }
-}
-
-fn row_to_account(row: &SqliteRow) -> Result<Account, StoreError> {
-    Ok(Account {
-        id: AccountId::parse(&row.try_get::<String, _>("id")?)?,
-        name: row.try_get("name")?,
-        connectors_enabled: row.try_get::<i64, _>("connectors_enabled")? == 1,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn row_to_system(row: &SqliteRow) -> Result<System, StoreError> {
-    Ok(System {
-        id: SystemId::parse(&row.try_get::<String, _>("id")?)?,
-        account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
-fn row_to_environment(row: &SqliteRow) -> Result<Environment, StoreError> {
-    Ok(Environment {
-        id: EnvironmentId::parse(&row.try_get::<String, _>("id")?)?,
-        account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
-        name: row.try_get("name")?,
-        built_in: row.try_get::<i64, _>("built_in")? == 1,
-        position: row.try_get("position")?,
-    })
-}
 
 fn one_or_not_found(done: sqlx::sqlite::SqliteQueryResult) -> Result<(), StoreError> {
     if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }

@@ -1,70 +1,15 @@
 //! The SQLite implementation of [`DeploymentStore`].
 
 use domain::{
-    AccountId, BundleId, BundleInfo, CacheControl, Connection, ConnectionId, Deployment, DeploymentId,
-    DeploymentStatus, EnvironmentId, Millis, ResourceName, SystemId, Target, TargetStatus,
+    AccountId, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, EnvironmentId, Millis,
+    SystemId, Target,
 };
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use crate::deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};
+use crate::rows::sqlite::{row_to_bundle, row_to_deployment, row_to_target};
+use crate::rows::{DEPLOYMENT_COLUMNS, TARGET_COLUMNS};
 use crate::{SqliteStore, StoreError};
-
-const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
-    d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of";
-const TARGET_COLUMNS: &str = "t.deployment_id, t.connection_id, t.status, t.attempts, t.action, t.resource_id, t.url, \
-    t.error, t.updated_at, c.org_name, c.instance_url";
-
-fn row_to_bundle(row: &SqliteRow) -> Result<BundleInfo, StoreError> {
-    let files: String = row.try_get("files")?;
-    Ok(BundleInfo {
-        id: BundleId::parse(&row.try_get::<String, _>("id")?)?,
-        account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
-        sha256: row.try_get("sha256")?,
-        size: row.try_get::<i64, _>("size")? as u64,
-        files: files.split('\n').filter(|f| !f.is_empty()).map(str::to_string).collect(),
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-    })
-}
-
-fn row_to_deployment(row: &SqliteRow) -> Result<Deployment, StoreError> {
-    let status: String = row.try_get("status")?;
-    let cache: String = row.try_get("cache_control")?;
-    let redeploy: Option<String> = row.try_get("redeploy_of")?;
-    Ok(Deployment {
-        id: DeploymentId::parse(&row.try_get::<String, _>("id")?)?,
-        account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
-        system_id: SystemId::parse(&row.try_get::<String, _>("system_id")?)?,
-        environment_id: EnvironmentId::parse(&row.try_get::<String, _>("environment_id")?)?,
-        bundle_id: BundleId::parse(&row.try_get::<String, _>("bundle_id")?)?,
-        resource_name: ResourceName::parse(&row.try_get::<String, _>("resource_name")?)?,
-        cache_control: CacheControl::parse(&cache)
-            .ok_or_else(|| StoreError::Corrupt(format!("cache control {cache}")))?,
-        status: DeploymentStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
-        created_at: row.try_get("created_at")?,
-        created_by: row.try_get("created_by")?,
-        finished_at: row.try_get("finished_at")?,
-        redeploy_of: redeploy.as_deref().map(DeploymentId::parse).transpose()?,
-    })
-}
-
-fn row_to_target(row: &SqliteRow) -> Result<Target, StoreError> {
-    let status: String = row.try_get("status")?;
-    Ok(Target {
-        deployment_id: DeploymentId::parse(&row.try_get::<String, _>("deployment_id")?)?,
-        connection_id: ConnectionId::parse(&row.try_get::<String, _>("connection_id")?)?,
-        status: TargetStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("target status {status}")))?,
-        attempts: row.try_get::<i64, _>("attempts")? as u32,
-        action: row.try_get("action")?,
-        resource_id: row.try_get("resource_id")?,
-        url: row.try_get("url")?,
-        error: row.try_get("error")?,
-        updated_at: row.try_get("updated_at")?,
-        org_name: row.try_get("org_name")?,
-        instance_url: row.try_get("instance_url")?,
-    })
-}
 
 impl DeploymentStore for SqliteStore {
     async fn save_bundle(&self, b: &BundleInfo, bytes: &[u8]) -> Result<BundleInfo, StoreError> {
@@ -183,14 +128,14 @@ impl DeploymentStore for SqliteStore {
                  id IN (SELECT connection_id FROM bindings WHERE account_id = ?1 AND system_id = ?2 AND environment_id = ?3) \
                  OR (legacy = 1 AND active = 1 AND system_id = ?2 AND environment_id = ?3)) \
              ORDER BY created_at, id",
-            crate::sqlite::COLUMNS
+            crate::rows::COLUMNS
         )))
         .bind(account.as_str())
         .bind(system.as_str())
         .bind(environment.as_str())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(crate::sqlite::row_to_connection).collect()
+        rows.iter().map(crate::rows::sqlite::row_to_connection).collect()
     }
 
     async fn create_deployment(&self, d: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError> {
