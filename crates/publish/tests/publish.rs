@@ -164,6 +164,20 @@ async fn uploads_go_as_multipart_and_fall_back_to_base64_json_when_refused() {
         .map(|r| (r.path.contains("/tooling/"), r.status))
         .collect();
     assert_eq!(creates, [(true, 201)], "no second multipart attempt");
+
+    // A client that has not met the refusal yet creates as multipart first too: the refused form
+    // (415 only answers multipart bodies), then JSON.
+    let fresh = Client::new(HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
+    em.clear_requests();
+    let third = ResourceName::parse("Blob_Form_Three").expect("name");
+    publish_to_org(&fresh, &session, &third, &changed, "rel_4", "Private").await.expect("publish");
+    let creates: Vec<(bool, u16)> = em
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.contains("StaticResource"))
+        .map(|r| (r.path.contains("/tooling/"), r.status))
+        .collect();
+    assert_eq!(creates, [(false, 415), (true, 201)], "create tries the multipart form first");
 }
 
 async fn reqwest_get(url: &str) -> Vec<u8> {

@@ -197,19 +197,14 @@ impl Config {
             None => sf.allowed_hosts.unwrap_or_default(),
         };
         let ca_file = env("LIGHTBRIDGE_SALESFORCE__CA_FILE").map(PathBuf::from).or(sf.ca_file);
-        let key_text = match (
+        let key_text = secret(
+            "master_key",
             env("LIGHTBRIDGE_MASTER_KEY"),
-            env("LIGHTBRIDGE_MASTER_KEY_FILE").map(PathBuf::from),
+            env("LIGHTBRIDGE_MASTER_KEY_FILE"),
             file_config.master_key,
             file_config.master_key_file,
-        ) {
-            (Some(k), ..) => k,
-            (None, Some(path), ..) | (None, None, None, Some(path)) => {
-                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?
-            }
-            (None, None, Some(k), _) => k,
-            (None, None, None, None) => return Err(ConfigError::NoMasterKey),
-        };
+        )?
+        .ok_or(ConfigError::NoMasterKey)?;
         let interval_text = env("LIGHTBRIDGE_HEALTH_CHECK_INTERVAL_SECS");
         let health_secs = match (interval_text, file_config.health_check_interval_secs) {
             (Some(t), _) => t.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
@@ -270,26 +265,13 @@ impl Config {
             )?),
         };
         let db = file_config.database;
-        let database_url = match (
+        let database_url = secret(
+            "database.url",
             env("LIGHTBRIDGE_DATABASE__URL"),
-            env("LIGHTBRIDGE_DATABASE__URL_FILE").map(PathBuf::from),
+            env("LIGHTBRIDGE_DATABASE__URL_FILE"),
             db.url,
             db.url_file,
-        ) {
-            (Some(url), ..) => Some(url),
-            (None, Some(path), ..) | (None, None, None, Some(path)) => Some(
-                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
-            ),
-            (None, None, url, None) => url,
-            (None, None, Some(_), Some(_)) => {
-                return Err(ConfigError::Invalid {
-                    key: "database.url",
-                    message: "give database.url or database.url_file, not both".into(),
-                });
-            }
-        }
-        .map(|u| u.trim().to_string())
-        .filter(|u| !u.is_empty());
+        )?;
         if let Some(url) = &database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -301,26 +283,13 @@ impl Config {
         let database_max_connections =
             number("database.max_connections", "LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS", db.max_connections, 16)?
                 .min(1000) as u32;
-        let metrics_token = match (
+        let metrics_token = secret(
+            "metrics_token",
             env("LIGHTBRIDGE_METRICS_TOKEN"),
-            env("LIGHTBRIDGE_METRICS_TOKEN_FILE").map(PathBuf::from),
+            env("LIGHTBRIDGE_METRICS_TOKEN_FILE"),
             file_config.metrics_token,
             file_config.metrics_token_file,
-        ) {
-            (Some(t), ..) | (None, None, Some(t), None) => Some(t),
-            (None, Some(path), ..) | (None, None, None, Some(path)) => Some(
-                std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?,
-            ),
-            (None, None, None, None) => None,
-            (None, None, Some(_), Some(_)) => {
-                return Err(ConfigError::Invalid {
-                    key: "metrics_token",
-                    message: "give metrics_token or metrics_token_file, not both".into(),
-                });
-            }
-        }
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
+        )?;
         if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid { key: "metrics_token", message: "use at least 16 characters".into() });
         }
@@ -396,6 +365,30 @@ impl Config {
             self.publish.backoff_max.as_millis(),
         )
     }
+}
+
+/// A setting that may be given as a value or as a file holding it (secrets: keys, passwords,
+/// tokens), in the environment or the file: the environment's value, then the environment's
+/// file, then the file's value or file (not both). Trimmed; empty is absent.
+fn secret(
+    key: &'static str,
+    env_value: Option<String>,
+    env_file: Option<String>,
+    file_value: Option<String>,
+    file_path: Option<PathBuf>,
+) -> Result<Option<String>, ConfigError> {
+    let read = |path: PathBuf| std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source });
+    let text = match (env_value, env_file, file_value, file_path) {
+        (Some(value), ..) => Some(value),
+        (None, Some(path), ..) => Some(read(PathBuf::from(path))?),
+        (None, None, Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid { key, message: format!("give {key} or {key}_file, not both") });
+        }
+        (None, None, Some(value), None) => Some(value),
+        (None, None, None, Some(path)) => Some(read(path)?),
+        (None, None, None, None) => None,
+    };
+    Ok(text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.

@@ -9,7 +9,6 @@ use sqlx::postgres::{PgArguments, PgPoolOptions, PgRow};
 use sqlx::query::{Query, QueryScalar};
 use sqlx::{AssertSqlSafe, FromRow, PgPool, Postgres, Row};
 use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshToken, Sealed};
-use zeroize::Zeroizing;
 
 use crate::StoreError;
 use crate::access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
@@ -18,7 +17,8 @@ use crate::connections::{
 };
 use crate::rows::postgres::{row_to_connection, row_to_user};
 use crate::rows::{
-    COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, org_type, parse_chunk, search_text,
+    COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
+    seal_field, search_text,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -137,25 +137,6 @@ impl PgStore {
         }
     }
 
-    fn seal(&self, id: &ConnectionId, field: &str, value: Option<&str>) -> Result<Option<String>, StoreError> {
-        value
-            .map(|v| self.keys.seal_str(v, Binding::new(id.as_str(), field)).map(|s| s.as_stored().to_string()))
-            .transpose()
-            .map_err(Into::into)
-    }
-
-    fn open_field(
-        &self,
-        id: &ConnectionId,
-        field: &str,
-        value: Option<String>,
-    ) -> Result<Option<Zeroizing<String>>, StoreError> {
-        value
-            .map(|v| self.keys.open_string(&Sealed::from_stored(v), Binding::new(id.as_str(), field)))
-            .transpose()
-            .map_err(Into::into)
-    }
-
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         query("SELECT 1").execute(&self.pool).await?;
@@ -192,6 +173,8 @@ fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
 }
 
 impl ConnectionStore for PgStore {
+    crate::rows::shared_connection_methods!();
+
     async fn insert(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
         c.validate()?;
         let (legacy, name, system, environment, active) = kind_columns(&c.kind);
@@ -229,10 +212,10 @@ impl ConnectionStore for PgStore {
         .bind(c.created_by.as_deref())
         .bind(c.modified_at)
         .bind(c.modified_by.as_deref())
-        .bind(self.seal(&c.id, "consumer_secret", secrets.consumer_secret.as_ref().map(ClientSecret::expose_secret))?)
-        .bind(self.seal(&c.id, "private_key", secrets.private_key.as_ref().map(JwtPrivateKey::expose_secret))?)
-        .bind(self.seal(&c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
-        .bind(self.seal(&c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
+        .bind(seal_field(&self.keys, &c.id, "consumer_secret", secrets.consumer_secret.as_ref().map(ClientSecret::expose_secret))?)
+        .bind(seal_field(&self.keys, &c.id, "private_key", secrets.private_key.as_ref().map(JwtPrivateKey::expose_secret))?)
+        .bind(seal_field(&self.keys, &c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
+        .bind(seal_field(&self.keys, &c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
         .bind(search_text(c))
         .execute(self.writer())
         .await
@@ -284,14 +267,14 @@ impl ConnectionStore for PgStore {
         }
         if let Some(secret) = &secrets.consumer_secret {
             query("UPDATE connections SET consumer_secret = ? WHERE id = ?")
-                .bind(self.seal(&c.id, "consumer_secret", Some(secret.expose_secret()))?)
+                .bind(seal_field(&self.keys, &c.id, "consumer_secret", Some(secret.expose_secret()))?)
                 .bind(c.id.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
         if let Some(key) = &secrets.private_key {
             query("UPDATE connections SET private_key = ? WHERE id = ?")
-                .bind(self.seal(&c.id, "private_key", Some(key.expose_secret()))?)
+                .bind(seal_field(&self.keys, &c.id, "private_key", Some(key.expose_secret()))?)
                 .bind(c.id.as_str())
                 .execute(&mut *tx)
                 .await?;
@@ -301,8 +284,8 @@ impl ConnectionStore for PgStore {
                 "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
                  token_version = token_version + 1 WHERE id = ?",
             )
-            .bind(self.seal(&c.id, "access_token", Some(tokens.access_token.expose_secret()))?)
-            .bind(self.seal(&c.id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
+            .bind(seal_field(&self.keys, &c.id, "access_token", Some(tokens.access_token.expose_secret()))?)
+            .bind(seal_field(&self.keys, &c.id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
             .bind(instance(&tokens.instance_url))
             .bind(c.id.as_str())
             .execute(&mut *tx)
@@ -476,7 +459,7 @@ impl ConnectionStore for PgStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let field = |name: &str| -> Result<Option<String>, StoreError> {
-            Ok(self.open_field(id, name, row.try_get(name)?)?.map(|s| s.as_str().to_string()))
+            Ok(open_field(&self.keys, id, name, row.try_get(name)?)?.map(|s| s.as_str().to_string()))
         };
         Ok(ConnectionSecrets {
             consumer_secret: field("consumer_secret")?.map(ClientSecret::new),
@@ -500,8 +483,13 @@ impl ConnectionStore for PgStore {
              token_version = token_version + 1, status = 'logged_in', status_detail = NULL, status_checked_at = ? \
              WHERE id = ? AND token_version = ?",
         )
-        .bind(self.seal(id, "access_token", Some(tokens.access_token.expose_secret()))?)
-        .bind(self.seal(id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
+        .bind(seal_field(&self.keys, id, "access_token", Some(tokens.access_token.expose_secret()))?)
+        .bind(seal_field(
+            &self.keys,
+            id,
+            "refresh_token",
+            tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
+        )?)
         .bind(instance(&tokens.instance_url))
         .bind(now)
         .bind(id.as_str())
@@ -535,108 +523,6 @@ impl ConnectionStore for PgStore {
             .bind(detail)
             .bind(now)
             .bind(id.as_str())
-            .execute(self.writer())
-            .await?;
-        Ok(())
-    }
-
-    async fn take_renewal(
-        &self,
-        id: &ConnectionId,
-        owner: &str,
-        now: Millis,
-        until: Millis,
-    ) -> Result<bool, StoreError> {
-        let done = query(
-            "UPDATE connections SET renewal_owner = ?, renewal_until = ? \
-             WHERE id = ? AND (renewal_until IS NULL OR renewal_until < ? OR renewal_owner = ?)",
-        )
-        .bind(owner)
-        .bind(until)
-        .bind(id.as_str())
-        .bind(now)
-        .bind(owner)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn rotate_keys(&self, limit: u32) -> Result<Rotation, StoreError> {
-        const SEALED: [&str; 4] = ["consumer_secret", "private_key", "access_token", "refresh_token"];
-        let current = format!("v1.{}.%", self.keys.current().id());
-        let old = |c: &str| format!("({c} IS NOT NULL AND {c} NOT LIKE ?)");
-        let stale = SEALED.iter().map(|c| old(c)).collect::<Vec<_>>().join(" OR ");
-        let mut rows = query(format!("SELECT id, {} FROM connections WHERE {stale} LIMIT ?", SEALED.join(", ")));
-        for _ in SEALED {
-            rows = rows.bind(&current);
-        }
-        let rows = rows.bind(i64::from(limit.max(1))).fetch_all(self.pool()).await?;
-        let mut resealed = 0;
-        for row in &rows {
-            let id = ConnectionId::parse(&row.try_get::<String, _>("id")?)?;
-            for column in SEALED {
-                let Some(value) = row.try_get::<Option<String>, _>(column)? else { continue };
-                if Sealed::from_stored(value.as_str()).key_id() == Some(self.keys.current().id()) {
-                    continue;
-                }
-                let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(id.as_str(), column))?;
-                let fresh = self.keys.seal(&plain, Binding::new(id.as_str(), column))?;
-                // Only if unchanged: a token refreshed meanwhile is already sealed under the new key.
-                let done = query(format!("UPDATE connections SET {column} = ? WHERE id = ? AND {column} = ?"))
-                    .bind(fresh.as_stored())
-                    .bind(id.as_str())
-                    .bind(&value)
-                    .execute(self.writer())
-                    .await?;
-                resealed += done.rows_affected();
-            }
-        }
-        let states = query("SELECT state_hash, payload FROM oauth_states WHERE payload NOT LIKE ? LIMIT ?")
-            .bind(&current)
-            .bind(i64::from(limit.max(1)))
-            .fetch_all(self.pool())
-            .await?;
-        for row in &states {
-            let hash: String = row.try_get("state_hash")?;
-            let value: String = row.try_get("payload")?;
-            let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(&hash, "oauth_state"))?;
-            let fresh = self.keys.seal(&plain, Binding::new(&hash, "oauth_state"))?;
-            let done = query("UPDATE oauth_states SET payload = ? WHERE state_hash = ? AND payload = ?")
-                .bind(fresh.as_stored())
-                .bind(&hash)
-                .bind(&value)
-                .execute(self.writer())
-                .await?;
-            resealed += done.rows_affected();
-        }
-        let mut count = query_scalar::<i64>(format!(
-            "SELECT (SELECT COUNT(*) FROM connections WHERE {stale}) + (SELECT COUNT(*) FROM oauth_states WHERE payload NOT LIKE ?)"
-        ));
-        for _ in 0..=SEALED.len() {
-            count = count.bind(&current);
-        }
-        let remaining: i64 = count.fetch_one(self.pool()).await?;
-        if remaining == 0 {
-            query("UPDATE settings SET value = ? WHERE key = 'master_key_fingerprint'")
-                .bind(self.keys.current().fingerprint())
-                .execute(self.writer())
-                .await?;
-        }
-        Ok(Rotation { resealed, remaining: remaining as u64 })
-    }
-
-    async fn status_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM connections GROUP BY status ORDER BY status")
-                .fetch_all(self.pool())
-                .await?;
-        Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
-    }
-
-    async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {
-        query("UPDATE connections SET renewal_owner = NULL, renewal_until = NULL WHERE id = ? AND renewal_owner = ?")
-            .bind(id.as_str())
-            .bind(owner)
             .execute(self.writer())
             .await?;
         Ok(())

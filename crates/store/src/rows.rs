@@ -116,6 +116,144 @@ pub(crate) fn unique(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     }
 }
 
+/// Connection-store methods whose statements are the same on both databases: each store
+/// expands this inside its `impl ConnectionStore`, where its own `query` and `query_scalar`
+/// (SQLite's as written, PostgreSQL's with numbered placeholders), `pool()`, `writer()` and
+/// `keys` are in scope.
+macro_rules! shared_connection_methods {
+    () => {
+        async fn take_renewal(
+            &self,
+            id: &ConnectionId,
+            owner: &str,
+            now: Millis,
+            until: Millis,
+        ) -> Result<bool, StoreError> {
+            let done = query(
+                "UPDATE connections SET renewal_owner = ?, renewal_until = ? \
+                 WHERE id = ? AND (renewal_until IS NULL OR renewal_until < ? OR renewal_owner = ?)",
+            )
+            .bind(owner)
+            .bind(until)
+            .bind(id.as_str())
+            .bind(now)
+            .bind(owner)
+            .execute(self.writer())
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn rotate_keys(&self, limit: u32) -> Result<Rotation, StoreError> {
+            const SEALED: [&str; 4] = ["consumer_secret", "private_key", "access_token", "refresh_token"];
+            let current = format!("v1.{}.%", self.keys.current().id());
+            let old = |c: &str| format!("({c} IS NOT NULL AND {c} NOT LIKE ?)");
+            let stale = SEALED.iter().map(|c| old(c)).collect::<Vec<_>>().join(" OR ");
+            let mut rows = query(format!("SELECT id, {} FROM connections WHERE {stale} LIMIT ?", SEALED.join(", ")));
+            for _ in SEALED {
+                rows = rows.bind(&current);
+            }
+            let rows = rows.bind(i64::from(limit.max(1))).fetch_all(self.pool()).await?;
+            let mut resealed = 0;
+            for row in &rows {
+                let id = ConnectionId::parse(&row.try_get::<String, _>("id")?)?;
+                for column in SEALED {
+                    let Some(value) = row.try_get::<Option<String>, _>(column)? else { continue };
+                    if Sealed::from_stored(value.as_str()).key_id() == Some(self.keys.current().id()) {
+                        continue;
+                    }
+                    let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(id.as_str(), column))?;
+                    let fresh = self.keys.seal(&plain, Binding::new(id.as_str(), column))?;
+                    // Only if unchanged: a token refreshed meanwhile is already sealed under the new key.
+                    let done = query(format!("UPDATE connections SET {column} = ? WHERE id = ? AND {column} = ?"))
+                        .bind(fresh.as_stored())
+                        .bind(id.as_str())
+                        .bind(&value)
+                        .execute(self.writer())
+                        .await?;
+                    resealed += done.rows_affected();
+                }
+            }
+            let states = query("SELECT state_hash, payload FROM oauth_states WHERE payload NOT LIKE ? LIMIT ?")
+                .bind(&current)
+                .bind(i64::from(limit.max(1)))
+                .fetch_all(self.pool())
+                .await?;
+            for row in &states {
+                let hash: String = row.try_get("state_hash")?;
+                let value: String = row.try_get("payload")?;
+                let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(&hash, "oauth_state"))?;
+                let fresh = self.keys.seal(&plain, Binding::new(&hash, "oauth_state"))?;
+                let done = query("UPDATE oauth_states SET payload = ? WHERE state_hash = ? AND payload = ?")
+                    .bind(fresh.as_stored())
+                    .bind(&hash)
+                    .bind(&value)
+                    .execute(self.writer())
+                    .await?;
+                resealed += done.rows_affected();
+            }
+            let mut count = query_scalar::<i64>(format!(
+                "SELECT (SELECT COUNT(*) FROM connections WHERE {stale}) + (SELECT COUNT(*) FROM oauth_states WHERE payload NOT LIKE ?)"
+            ));
+            for _ in 0..=SEALED.len() {
+                count = count.bind(&current);
+            }
+            let remaining: i64 = count.fetch_one(self.pool()).await?;
+            if remaining == 0 {
+                query("UPDATE settings SET value = ? WHERE key = 'master_key_fingerprint'")
+                    .bind(self.keys.current().fingerprint())
+                    .execute(self.writer())
+                    .await?;
+            }
+            Ok(Rotation { resealed, remaining: remaining as u64 })
+        }
+
+        async fn status_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as("SELECT status, COUNT(*) FROM connections GROUP BY status ORDER BY status")
+                    .fetch_all(self.pool())
+                    .await?;
+            Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
+        }
+
+        async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {
+            query("UPDATE connections SET renewal_owner = NULL, renewal_until = NULL WHERE id = ? AND renewal_owner = ?")
+                .bind(id.as_str())
+                .bind(owner)
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use shared_connection_methods;
+
+/// A secret sealed for one connection's column (the binding ties it to both), as stored.
+pub(crate) fn seal_field(
+    keys: &vault::Keyring,
+    id: &ConnectionId,
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<String>, StoreError> {
+    value
+        .map(|v| keys.seal_str(v, vault::Binding::new(id.as_str(), field)).map(|s| s.as_stored().to_string()))
+        .transpose()
+        .map_err(Into::into)
+}
+
+/// A stored secret of one connection's column, opened.
+pub(crate) fn open_field(
+    keys: &vault::Keyring,
+    id: &ConnectionId,
+    field: &str,
+    value: Option<String>,
+) -> Result<Option<zeroize::Zeroizing<String>>, StoreError> {
+    value
+        .map(|v| keys.open_string(&vault::Sealed::from_stored(v), vault::Binding::new(id.as_str(), field)))
+        .transpose()
+        .map_err(Into::into)
+}
+
 /// The row mappers, one source for both drivers' row types.
 macro_rules! row_mappers {
     ($module:ident, $row:ty) => {
