@@ -12,6 +12,7 @@
 //! `salesforce` client crate, or a shared bug could hide on both sides of the wire.
 
 mod admin;
+mod blobs;
 pub mod clock;
 pub mod ids;
 pub mod jwt;
@@ -88,6 +89,7 @@ pub(crate) struct Inner {
     pub world: Mutex<state::World>,
     pub clock: clock::Clock,
     pub observe: observe::Observer,
+    pub blobs: blobs::Blobs,
 }
 
 impl Inner {
@@ -175,6 +177,7 @@ impl Emulator {
             world: Mutex::new(state::World::default()),
             clock: clock::Clock::default(),
             observe: observe::Observer::default(),
+            blobs: blobs::Blobs::default(),
         });
         let now = inner.clock.now_ms();
         inner.world().add_seed(&config.seed, now)?;

@@ -758,7 +758,9 @@ struct Changes {
 fn read_changes(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Changes, SfError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.trim_start().to_ascii_lowercase().starts_with("multipart/") {
-        return read_json_changes(body);
+        let mut changes = read_json_changes(body)?;
+        changes.body = changes.body.map(|b| shared.blobs.intern(b));
+        return Ok(changes);
     }
     if !shared.observe.multipart_blobs() {
         return Err(SfError::new(
@@ -781,7 +783,9 @@ fn read_changes(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Ch
     let mut changes = read_json_changes(&entity.data)?;
     for blob in blobs {
         match blob.name.as_deref() {
-            Some(name) if name.eq_ignore_ascii_case("Body") => changes.body = Some(blob.data.clone()),
+            Some(name) if name.eq_ignore_ascii_case("Body") => {
+                changes.body = Some(shared.blobs.intern(blob.data.clone()))
+            }
             other => {
                 return Err(SfError::new(
                     StatusCode::BAD_REQUEST,

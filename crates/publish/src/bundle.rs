@@ -174,14 +174,16 @@ impl Bundle {
             return Err(BundleError::Empty);
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
-        let options = SimpleFileOptions::default()
+        let deflated = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .compression_level(Some(6))
             .last_modified_time(zip::DateTime::default())
             .unix_permissions(0o644);
+        let stored = deflated.compression_method(zip::CompressionMethod::Stored).compression_level(None);
         let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let io = |e: &dyn std::fmt::Display| BundleError::Io { path: "bundle".into(), message: e.to_string() };
         for (path, content) in &files {
+            let options = if compresses(content) { deflated } else { stored };
             writer.start_file(path.as_str(), options).map_err(|e| io(&e))?;
             writer.write_all(content).map_err(|e| io(&e))?;
         }
@@ -193,6 +195,20 @@ impl Bundle {
         let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         Ok(Bundle { bytes, sha256, files: files.into_iter().map(|(p, _)| p).collect() })
     }
+}
+
+/// Whether deflating `content` is worth it: images, fonts, media and archives are compressed
+/// already, and deflating them costs time for nothing. Decided by deflating a sample quickly, so
+/// the same content always gets the same choice (and the bundle the same bytes).
+fn compresses(content: &[u8]) -> bool {
+    const SAMPLE: usize = 64 * 1024;
+    if content.len() < 1024 {
+        return true;
+    }
+    let sample = &content[..content.len().min(SAMPLE)];
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::with_capacity(sample.len()), flate2::Compression::fast());
+    let compressed = encoder.write_all(sample).and_then(|()| encoder.finish()).map(|v| v.len()).unwrap_or(0);
+    compressed < sample.len() - sample.len() / 32
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>, limits: Limits) -> Result<(), BundleError> {
@@ -261,5 +277,34 @@ mod tests {
         for bad in ["../etc/passwd", "/abs", "a/../../b", "C:/x", ""] {
             assert!(clean_path(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn compressed_content_is_stored_and_text_deflated() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..200_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let text = "function play() { return 42; }\n".repeat(5_000).into_bytes();
+        assert!(!compresses(&noise));
+        assert!(compresses(&text));
+        let bundle = Bundle::build(
+            vec![("media/clip.bin".into(), noise.clone()), ("player.js".into(), text.clone())],
+            Limits::default(),
+        )
+        .expect("bundle");
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bundle.bytes().to_vec())).expect("zip");
+        let clip = archive.by_name("media/clip.bin").expect("clip");
+        assert_eq!(clip.compression(), zip::CompressionMethod::Stored);
+        assert_eq!(clip.size(), noise.len() as u64);
+        drop(clip);
+        let player = archive.by_name("player.js").expect("player");
+        assert_eq!(player.compression(), zip::CompressionMethod::Deflated);
+        assert!(player.compressed_size() < text.len() as u64 / 10);
     }
 }

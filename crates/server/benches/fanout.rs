@@ -55,6 +55,58 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Where the time beyond the floor goes, from the emulator's request log: each call's time in
+/// the emulator beyond the injected latency, the gaps between one org's calls (the publisher's
+/// own work between answers), and each org's span against the calls' latency.
+fn breakdown(requests: &[emulator::RequestRecord], latency_ms: u64, wall: f64, started_ms: i64, slots: usize) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v.get(v.len() / 2).copied().unwrap_or(0.0), v.get(v.len() * 9 / 10).copied().unwrap_or(0.0))
+    };
+    let mut by_org: std::collections::HashMap<&str, Vec<&emulator::RequestRecord>> = Default::default();
+    for r in requests {
+        by_org.entry(r.org_id.as_deref().unwrap_or("")).or_default().push(r);
+    }
+    let mut inside = Vec::new();
+    let mut between = Vec::new();
+    let mut first = Vec::new();
+    let mut spans = 0.0;
+    for calls in by_org.values_mut() {
+        calls.sort_by_key(|r| r.seq);
+        let last = calls[calls.len() - 1];
+        spans += (last.at_ms - calls[0].at_ms) as f64 + last.duration_us as f64 / 1000.0;
+        for pair in calls.windows(2) {
+            let end = pair[0].at_ms as f64 + pair[0].duration_us as f64 / 1000.0;
+            between.push(pair[1].at_ms as f64 - end);
+        }
+        first.push((calls[0].at_ms - started_ms) as f64);
+        inside.extend(calls.iter().map(|r| r.duration_us as f64 / 1000.0 - latency_ms as f64));
+    }
+    let (inside, inside90) = median(inside);
+    let (between, between90) = median(between);
+    let (_, first90) = median(first);
+    let orgs = by_org.len().max(1) as f64;
+    println!(
+        "  each org's calls span {:.1} ms on average; a slot spends {:.1} ms per org outside its calls (claiming, reading the connection, recording the result, idle)",
+        spans / orgs,
+        (slots as f64 * wall * 1000.0 - spans) / orgs
+    );
+    println!(
+        "  per call beyond the latency: {inside:.1} ms median ({inside90:.1} ms p90) in the emulator, {between:.1} ms ({between90:.1} ms p90) between one org's calls; 90% of orgs started within {first90:.0} ms of {wall:.2} s"
+    );
+}
+
+/// With `LIGHTBRIDGE_PERF_CTL=path` (a `perf record --control fifo:path -D -1` control FIFO),
+/// perf samples only the fan-out itself, not the seeding around it.
+fn perf_control(command: &str) {
+    if let Ok(path) = std::env::var("LIGHTBRIDGE_PERF_CTL") {
+        use std::io::Write;
+        if let Ok(mut fifo) = std::fs::OpenOptions::new().write(true).open(path) {
+            let _ = writeln!(fifo, "{command}");
+        }
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     rt.block_on(run(
@@ -67,6 +119,8 @@ fn main() {
 }
 
 async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, instances: usize) {
+    // As `lightbridge serve` sets it: a quarter of the concurrency.
+    let prefetch = arg("--prefetch", concurrency.div_ceil(4));
     let dir = std::env::temp_dir().join(format!("lightbridge-bench-fanout-{}", UserId::generate()));
     std::fs::create_dir_all(&dir).expect("dir");
 
@@ -211,7 +265,7 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     let urls =
         LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
     let state = AppState::new((*store).clone(), client.clone(), urls.clone(), Arc::new(SystemClock));
-    server::spawn_worker(&state, WorkerConfig { concurrency, per_org: 4, ..Default::default() });
+    server::spawn_worker(&state, WorkerConfig { concurrency, per_org: 4, prefetch, ..Default::default() });
     for _ in 1..instances {
         let other: Store = if postgres {
             PgStore::open(&reopen, 16, Keyring::new(master.clone())).await.expect("postgres").into()
@@ -219,7 +273,7 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
             SqliteStore::open(std::path::Path::new(&reopen), Keyring::new(master.clone())).await.expect("sqlite").into()
         };
         let other = AppState::new(other, client.clone(), urls.clone(), Arc::new(SystemClock));
-        server::spawn_worker(&other, WorkerConfig { concurrency, per_org: 4, ..Default::default() });
+        server::spawn_worker(&other, WorkerConfig { concurrency, per_org: 4, prefetch, ..Default::default() });
     }
     let server = Server::bind(state, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
     let base = format!("http://{}", server.local_addr().expect("addr"));
@@ -258,6 +312,7 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.zip\"\r\nContent-Type: application/zip\r\n\r\n").as_bytes());
     body.extend_from_slice(bundle.bytes());
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    perf_control("enable");
     let cpu_before = cpu_seconds();
     let started_ms = SystemClock.now_ms();
     let created: serde_json::Value = http
@@ -293,8 +348,10 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     let (deployment, targets) = store.deployment(&account, &id).await.expect("deployment");
     let wall = Duration::from_millis((deployment.finished_at.expect("finished") - started_ms) as u64);
     let cpu = cpu_seconds() - cpu_before;
+    perf_control("disable");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let calls = em.requests().len();
+    let requests = em.requests();
+    let calls = requests.len();
     let failed = targets.iter().filter(|t| t.status == domain::TargetStatus::Failed).count();
     let per_org = calls as f64 / orgs as f64;
     let total = concurrency * instances;
@@ -315,6 +372,8 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
         per_org.round(),
         wall.as_secs_f64() / floor
     );
+
+    breakdown(&requests, latency_ms, wall.as_secs_f64(), started_ms, total);
 
     // The sequential simple-salesforce script, on a sample of the same orgs (a different
     // resource name, so it creates as Lightbridge did).

@@ -229,13 +229,15 @@ impl Config {
         };
         let defaults = crate::WorkerConfig::default();
         let p = file_config.publish;
+        let concurrency = number(
+            "publish.concurrency",
+            "LIGHTBRIDGE_PUBLISH__CONCURRENCY",
+            p.concurrency,
+            defaults.concurrency as u64,
+        )? as usize;
         let publish = crate::WorkerConfig {
-            concurrency: number(
-                "publish.concurrency",
-                "LIGHTBRIDGE_PUBLISH__CONCURRENCY",
-                p.concurrency,
-                defaults.concurrency as u64,
-            )? as usize,
+            concurrency,
+            prefetch: concurrency.div_ceil(4),
             per_org: number("publish.per_org", "LIGHTBRIDGE_PUBLISH__PER_ORG", p.per_org, defaults.per_org as u64)?
                 as usize,
             max_attempts: number(

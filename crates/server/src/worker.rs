@@ -15,7 +15,7 @@ use std::time::Duration;
 use connections::KeeperError;
 use domain::{BundleId, ConnectionStatus, TargetStatus};
 use publish::{Bundle, PublishAction, Release, publish_release};
-use store::{Claimed, ConnectionStore, DeploymentStore, StoreError, TargetOutcome};
+use store::{Claimed, ConnectionStore, DeploymentStore, Finish, StoreError, TargetOutcome};
 use tokio::sync::Semaphore;
 
 use crate::AppState;
@@ -31,6 +31,9 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Targets in flight at once for one org (Salesforce limits concurrent long requests per org).
     pub per_org: usize,
+    /// Targets claimed beyond the free slots, their connection already read, so a slot that
+    /// frees starts the next one at once instead of waiting for a claim.
+    pub prefetch: usize,
     /// Attempts per target before a transient failure becomes final.
     pub max_attempts: u32,
     /// How long a claim lasts before another worker may take the target over.
@@ -45,6 +48,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             concurrency: 128,
             per_org: 4,
+            prefetch: 32,
             max_attempts: 6,
             lease: Duration::from_secs(120),
             backoff_base: Duration::from_millis(500),
@@ -73,12 +77,15 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
     let state = state.clone();
     tokio::spawn(async move {
         let owner = format!("worker-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
+        // Publishing now, and claimed but not yet recorded (publishing, or about to).
         let slots = Arc::new(Semaphore::new(config.concurrency));
+        let held = Arc::new(Semaphore::new(config.concurrency + config.prefetch));
         let orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
         let bundles: Arc<Releases> = Arc::default();
+        let finished = spawn_finisher(&state, &owner);
         tracing::info!(%owner, concurrency = config.concurrency, per_org = config.per_org, "publish worker started");
         loop {
-            let free = slots.available_permits();
+            let free = held.available_permits();
             let claimed = if free == 0 {
                 Vec::new()
             } else {
@@ -93,44 +100,102 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
             };
             let got = claimed.len();
             for claim in claimed {
-                let Ok(permit) = slots.clone().acquire_owned().await else { return };
-                let (state, owner, orgs, bundles) = (state.clone(), owner.clone(), orgs.clone(), bundles.clone());
+                let Ok(hold) = held.clone().acquire_owned().await else { return };
+                let work = Work { slots: slots.clone(), orgs: orgs.clone(), bundles: bundles.clone() };
+                let (state, finished) = (state.clone(), finished.clone());
                 tokio::spawn(async move {
-                    run_target(&state, &owner, &config, claim, &orgs, &bundles).await;
-                    drop(permit);
-                    state.publish_wake.notify_one();
+                    let finish = run_target(&state, &config, claim, &work).await;
+                    // Held until the outcome is recorded (or at once if there is none).
+                    let unrecorded = match finish {
+                        Some(finish) => finished.send((finish, hold)).err().map(|e| e.0.1),
+                        None => Some(hold),
+                    };
+                    if let Some(hold) = unrecorded {
+                        drop(hold);
+                        state.publish_wake.notify_one();
+                    }
                 });
             }
-            if got > 0 && slots.available_permits() > 0 {
+            if got > 0 && held.available_permits() > 0 {
                 continue; // there may be more waiting
             }
-            // Sleep until woken (a new deployment, a finished target) or the next retry is due,
-            // at most a second (a dead worker's leases are noticed within that).
-            let wait = match state.store.next_due().await {
-                Ok(Some(due)) => Duration::from_millis((due - state.clock.now_ms()).clamp(5, 1_000) as u64),
-                _ => Duration::from_secs(1),
+            // Sleep until woken (a new deployment, recorded outcomes) or the next retry is due,
+            // at most a second (a dead worker's leases are noticed within that). With all it may
+            // hold claimed, only a recorded outcome can make room.
+            let wait = if held.available_permits() == 0 {
+                Duration::from_secs(1)
+            } else {
+                match state.store.next_due().await {
+                    Ok(Some(due)) => Duration::from_millis((due - state.clock.now_ms()).clamp(5, 1_000) as u64),
+                    _ => Duration::from_secs(1),
+                }
             };
             let _ = tokio::time::timeout(wait, state.publish_wake.notified()).await;
         }
     })
 }
 
-async fn run_target(
-    state: &AppState,
-    owner: &str,
-    config: &WorkerConfig,
-    claim: Claimed,
-    orgs: &Mutex<HashMap<String, Arc<Semaphore>>>,
-    bundles: &Releases,
-) {
+type Finished = tokio::sync::mpsc::UnboundedSender<(Finish, tokio::sync::OwnedSemaphorePermit)>;
+
+/// Records outcomes as they come, all that are waiting in one transaction (a burst of targets
+/// finishing together costs one commit, not one each), then frees their slots and wakes the
+/// claiming loop, which then claims as many targets at once.
+fn spawn_finisher(state: &AppState, owner: &str) -> Finished {
+    let (sender, mut outcomes) = tokio::sync::mpsc::unbounded_channel::<(Finish, tokio::sync::OwnedSemaphorePermit)>();
+    let (state, owner) = (state.clone(), owner.to_string());
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while outcomes.recv_many(&mut batch, 512).await > 0 {
+            let (finishes, permits): (Vec<Finish>, Vec<_>) = batch.drain(..).unzip();
+            let mut tries = 0;
+            let recorded = loop {
+                tries += 1;
+                match state.store.finish_targets(&owner, &finishes).await {
+                    Ok(recorded) => break recorded,
+                    Err(e) if tries < 3 => {
+                        tracing::warn!(error = %e, "could not record targets' outcomes; trying again");
+                        tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+                    }
+                    // Their leases run out and the targets are tried again (an upload that
+                    // finished is then recognized by its hash and not repeated).
+                    Err(e) => {
+                        tracing::error!(error = %e, targets = finishes.len(), "could not record targets' outcomes");
+                        break vec![true; finishes.len()];
+                    }
+                }
+            };
+            for (finish, recorded) in finishes.iter().zip(recorded) {
+                if !recorded {
+                    tracing::warn!(deployment = %finish.deployment, connection = %finish.connection, "lease lost; another worker owns this target");
+                }
+            }
+            drop(permits);
+            state.publish_wake.notify_one();
+        }
+    });
+    sender
+}
+
+/// Publishes one claimed target; `None` when the store failed (the lease runs out and the
+/// target is tried again).
+/// What the targets of one worker share.
+struct Work {
+    /// Targets publishing now.
+    slots: Arc<Semaphore>,
+    /// Publishing now, per org.
+    orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    bundles: Arc<Releases>,
+}
+
+async fn run_target(state: &AppState, config: &WorkerConfig, claim: Claimed, work: &Work) -> Option<Finish> {
     let Claimed { deployment, target } = claim;
     let started = std::time::Instant::now();
-    let outcome = match attempt(state, config, &deployment, &target, orgs, bundles).await {
+    let outcome = match attempt(state, config, &deployment, &target, work).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(error = %e, deployment = %deployment.id, "publishing failed in the store");
             metrics::counter!("lightbridge_publish_targets_total", "outcome" => "store_error").increment(1);
-            return; // the lease runs out and the target is tried again
+            return None;
         }
     };
     let label = match &outcome {
@@ -141,14 +206,7 @@ async fn run_target(
     metrics::counter!("lightbridge_publish_targets_total", "outcome" => label).increment(1);
     metrics::histogram!("lightbridge_publish_target_duration_seconds", "outcome" => label)
         .record(started.elapsed().as_secs_f64());
-    let now = state.clock.now_ms();
-    match state.store.finish_target(&deployment.id, &target.connection_id, owner, &outcome, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(deployment = %deployment.id, connection = %target.connection_id, "lease lost; another worker owns this target")
-        }
-        Err(e) => tracing::error!(error = %e, "could not record a target's outcome"),
-    }
+    Some(Finish { deployment: deployment.id, connection: target.connection_id, outcome, now: state.clock.now_ms() })
 }
 
 async fn attempt(
@@ -156,8 +214,7 @@ async fn attempt(
     config: &WorkerConfig,
     deployment: &domain::Deployment,
     target: &domain::Target,
-    orgs: &Mutex<HashMap<String, Arc<Semaphore>>>,
-    bundles: &Releases,
+    work: &Work,
 ) -> Result<TargetOutcome, StoreError> {
     let connection = match state.store.get(&deployment.account_id, &target.connection_id).await {
         Ok(c) => c,
@@ -174,16 +231,19 @@ async fn attempt(
             ),
         });
     }
-    let release = match load_release(state, deployment, bundles).await? {
+    let release = match load_release(state, deployment, &work.bundles).await? {
         Ok(release) => release,
         Err(e) => return Ok(TargetOutcome::Failed { error: e.to_string() }),
     };
     let org_key = connection.org.as_ref().map(|o| o.org_id.clone()).unwrap_or_else(|| connection.id.to_string());
     let org_slots = {
-        let mut map = orgs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = work.orgs.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(org_key).or_insert_with(|| Arc::new(Semaphore::new(config.per_org))).clone()
     };
-    let _org_permit = org_slots.acquire_owned().await.map_err(|_| StoreError::Corrupt("worker stopped".into()))?;
+    // Ready: wait for a slot (a prefetched target waits here with its connection read).
+    let stopped = |_| StoreError::Corrupt("worker stopped".into());
+    let _slot = work.slots.acquire().await.map_err(stopped)?;
+    let _org_permit = org_slots.acquire_owned().await.map_err(stopped)?;
     let result = state
         .keeper
         .with_session(&connection, |session| {

@@ -10,7 +10,7 @@ use domain::{
 use crate::access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
 use crate::catalog::CatalogStore;
 use crate::connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, TableRow, TokenSet};
-use crate::deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};
+use crate::deployments::{Claimed, DeploymentStore, Finish, TargetCounts};
 use crate::{PgStore, SqliteStore, StoreError};
 
 #[derive(Debug, Clone)]
@@ -596,17 +596,10 @@ impl DeploymentStore for Store {
         }
     }
 
-    async fn finish_target(
-        &self,
-        deployment: &DeploymentId,
-        connection: &ConnectionId,
-        owner: &str,
-        outcome: &TargetOutcome,
-        now: Millis,
-    ) -> Result<bool, StoreError> {
+    async fn finish_targets(&self, owner: &str, finished: &[Finish]) -> Result<Vec<bool>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.finish_target(deployment, connection, owner, outcome, now).await,
-            Store::Postgres(s) => s.finish_target(deployment, connection, owner, outcome, now).await,
+            Store::Sqlite(s) => s.finish_targets(owner, finished).await,
+            Store::Postgres(s) => s.finish_targets(owner, finished).await,
         }
     }
 

@@ -35,6 +35,16 @@ pub enum TargetOutcome {
     },
 }
 
+/// A claimed target's outcome, to record.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub deployment: DeploymentId,
+    pub connection: ConnectionId,
+    pub outcome: TargetOutcome,
+    /// When it ended.
+    pub now: Millis,
+}
+
 /// Counts of a deployment's targets by status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TargetCounts {
@@ -118,9 +128,16 @@ pub trait DeploymentStore: Send + Sync {
         lease_ms: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Claimed>, StoreError>> + Send;
-    /// Records a claimed target's outcome, only while `owner` still holds its lease (a worker
-    /// whose lease expired must not overwrite the new owner's work). Finishes the deployment
-    /// when its last target is final. Returns false if the lease was lost.
+    /// Records claimed targets' outcomes in one transaction, each only while `owner` still holds
+    /// its lease (a worker whose lease expired must not overwrite the new owner's work).
+    /// Finishes a deployment when its last target is final. Returns, for each, whether it was
+    /// recorded (false: the lease was lost).
+    fn finish_targets(
+        &self,
+        owner: &str,
+        finished: &[Finish],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+    /// [`finish_targets`](Self::finish_targets) for one target.
     fn finish_target(
         &self,
         deployment: &DeploymentId,
@@ -128,7 +145,11 @@ pub trait DeploymentStore: Send + Sync {
         owner: &str,
         outcome: &TargetOutcome,
         now: Millis,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let one =
+            [Finish { deployment: deployment.clone(), connection: connection.clone(), outcome: outcome.clone(), now }];
+        async move { Ok(self.finish_targets(owner, &one).await?.first().copied().unwrap_or(false)) }
+    }
     /// When the next retry of any pending target is due (for the worker's sleep).
     fn next_due(&self) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
 }

@@ -23,7 +23,7 @@ pub use catalog::CatalogStore;
 pub use connections::{
     ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
 };
-pub use deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};
+pub use deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

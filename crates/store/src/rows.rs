@@ -228,6 +228,94 @@ macro_rules! shared_connection_methods {
 
 pub(crate) use shared_connection_methods;
 
+/// `DeploymentStore::finish_targets`, the same statements on both databases, expanded inside
+/// each store's `impl DeploymentStore` (see [`shared_connection_methods`]). `$lock` is the
+/// statement that makes finishers of one deployment take turns on its row, if the database needs
+/// one (PostgreSQL does; SQLite has one writer).
+macro_rules! shared_finish_method {
+    ($lock:expr) => {
+        async fn finish_targets(&self, owner: &str, finished: &[Finish]) -> Result<Vec<bool>, StoreError> {
+            if finished.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut deployments: Vec<(&DeploymentId, Millis)> =
+                finished.iter().map(|f| (&f.deployment, f.now)).collect();
+            deployments.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()).then(b.1.cmp(&a.1)));
+            deployments.dedup_by(|a, b| a.0 == b.0);
+            let mut tx = self.writer().begin().await?;
+            // Each then counts the open targets with every earlier finisher's update committed,
+            // so the last one sees none left and finishes the deployment. (Without the turns,
+            // two last finishers each see the other's target still running, and the deployment
+            // never finishes.) Taken in id order, so two batches never wait on each other.
+            let lock: Option<&str> = $lock;
+            if let Some(lock) = lock {
+                for (id, _) in &deployments {
+                    query(lock).bind(id.as_str()).execute(&mut *tx).await?;
+                }
+            }
+            let mut recorded = Vec::with_capacity(finished.len());
+            for f in finished {
+                let statement = match &f.outcome {
+                    TargetOutcome::Done { status, action, resource_id, url } => query(
+                        "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, error = NULL, lease_owner = NULL, \
+                         lease_until = NULL, updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+                    )
+                    .bind(status.as_str())
+                    .bind(action)
+                    .bind(resource_id)
+                    .bind(url)
+                    .bind(f.now),
+                    TargetOutcome::Failed { error } => query(
+                        "UPDATE deployment_targets SET status = 'failed', error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                         WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+                    )
+                    .bind(error)
+                    .bind(f.now),
+                    TargetOutcome::Retry { error, not_before } => query(
+                        "UPDATE deployment_targets SET status = 'pending', error = ?, not_before = ?, lease_owner = NULL, lease_until = NULL, \
+                         updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+                    )
+                    .bind(error)
+                    .bind(*not_before)
+                    .bind(f.now),
+                };
+                let done = statement
+                    .bind(f.deployment.as_str())
+                    .bind(f.connection.as_str())
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?;
+                recorded.push(done.rows_affected() == 1);
+            }
+            // The last target to finish finishes the deployment.
+            for (id, now) in deployments {
+                let open: i64 = query_scalar(
+                    "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running')",
+                )
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                if open == 0 {
+                    query(
+                        "UPDATE deployments SET finished_at = ?, status = CASE WHEN EXISTS \
+                         (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
+                         WHERE id = ? AND finished_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(id.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(recorded)
+        }
+    };
+}
+
+pub(crate) use shared_finish_method;
+
 /// A secret sealed for one connection's column (the binding ties it to both), as stored.
 pub(crate) fn seal_field(
     keys: &vault::Keyring,

@@ -25,14 +25,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 /// A statement as written (SQLite takes `?` placeholders); the same name as PostgreSQL's
 /// placeholder-numbering wrapper, so statements shared by both stores read the same.
-fn query<'a>(
+pub(crate) fn query<'a>(
     sql: impl AsRef<str>,
 ) -> sqlx::query::Query<'a, sqlx::Sqlite, <sqlx::Sqlite as sqlx::Database>::Arguments> {
     sqlx::query(AssertSqlSafe(sql.as_ref().to_string()))
 }
 
 /// A one-column statement as written.
-fn query_scalar<'a, O>(
+pub(crate) fn query_scalar<'a, O>(
     sql: impl AsRef<str>,
 ) -> sqlx::query::QueryScalar<'a, sqlx::Sqlite, O, <sqlx::Sqlite as sqlx::Database>::Arguments>
 where
@@ -63,7 +63,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5));
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .pragma("mmap_size", "268435456");
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
         let store = SqliteStore { pool, writer, keys };

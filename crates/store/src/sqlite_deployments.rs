@@ -6,9 +6,10 @@ use domain::{
 };
 use sqlx::Row;
 
-use crate::deployments::{Claimed, DeploymentStore, TargetCounts, TargetOutcome};
+use crate::deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 use crate::rows::sqlite::{row_to_bundle, row_to_deployment, row_to_target};
 use crate::rows::{DEPLOYMENT_COLUMNS, TARGET_COLUMNS};
+use crate::sqlite::{query, query_scalar};
 use crate::{SqliteStore, StoreError};
 
 impl DeploymentStore for SqliteStore {
@@ -310,68 +311,7 @@ impl DeploymentStore for SqliteStore {
             .collect()
     }
 
-    async fn finish_target(
-        &self,
-        deployment: &DeploymentId,
-        connection: &ConnectionId,
-        owner: &str,
-        outcome: &TargetOutcome,
-        now: Millis,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.writer().begin().await?;
-        let done = match outcome {
-            TargetOutcome::Done { status, action, resource_id, url } => sqlx::query(
-                "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, error = NULL, lease_owner = NULL, \
-                 lease_until = NULL, updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
-            )
-            .bind(status.as_str())
-            .bind(action)
-            .bind(resource_id)
-            .bind(url)
-            .bind(now),
-            TargetOutcome::Failed { error } => sqlx::query(
-                "UPDATE deployment_targets SET status = 'failed', error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? \
-                 WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
-            )
-            .bind(error)
-            .bind(now),
-            TargetOutcome::Retry { error, not_before } => sqlx::query(
-                "UPDATE deployment_targets SET status = 'pending', error = ?, not_before = ?, lease_owner = NULL, lease_until = NULL, \
-                 updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
-            )
-            .bind(error)
-            .bind(*not_before)
-            .bind(now),
-        }
-        .bind(deployment.as_str())
-        .bind(connection.as_str())
-        .bind(owner)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        // The last target to finish finishes the deployment.
-        let open: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running')",
-        )
-        .bind(deployment.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        if open == 0 {
-            sqlx::query(
-                "UPDATE deployments SET finished_at = ?2, status = CASE WHEN EXISTS \
-                 (SELECT 1 FROM deployment_targets WHERE deployment_id = ?1 AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
-                 WHERE id = ?1 AND finished_at IS NULL",
-            )
-            .bind(deployment.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
+    crate::rows::shared_finish_method!(None);
 
     async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
         Ok(sqlx::query_scalar(

@@ -7,8 +7,8 @@ use domain::{
     LoginHost, OrgFacts, OrgType, SystemId,
 };
 use store::{
-    AccessStore, CatalogStore, ConnectionStore, DeploymentStore, ListQuery, NewSecrets, PgStore, SortKey, SqliteStore,
-    StoreError, TargetOutcome, TokenSet,
+    AccessStore, CatalogStore, ConnectionStore, DeploymentStore, Finish, ListQuery, NewSecrets, PgStore, SortKey,
+    SqliteStore, StoreError, TargetOutcome, TokenSet,
 };
 use vault::{AccessToken, ClientSecret, Keyring, MasterKey, RefreshToken};
 
@@ -525,7 +525,8 @@ async fn sqlite_passes_the_conformance_suite() {
     concurrent_finishes_finish_the_deployment(&store, &a).await;
 }
 
-/// The last of many targets finishing at the same moment still finishes the deployment.
+/// The last of many targets finishing at the same moment — one by one and in batches — still
+/// finishes the deployment; a batch records only the targets its worker holds.
 async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogStore + ConnectionStore>(
     store: &S,
     a: &AccountId,
@@ -563,6 +564,10 @@ async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogS
         finished_at: None,
         redeploy_of: None,
     };
+    // Another worker's deployment, whose targets a batch below names by mistake.
+    let other = domain::Deployment { id: domain::DeploymentId::generate(), ..d.clone() };
+    store.create_deployment(&other, &ids[..2]).await.expect("other deployment");
+    assert_eq!(store.claim_targets("other", 1, 60_000, 2).await.expect("claim").len(), 2);
     store.create_deployment(&d, &ids).await.expect("deployment");
     let claimed = store.claim_targets("racer", 1, 60_000, 100).await.expect("claim");
     assert_eq!(claimed.len(), 40);
@@ -572,12 +577,44 @@ async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogS
         resource_id: "081000000000001AAA".into(),
         url: "/resource/1/Race".into(),
     };
-    let finishes = claimed.iter().map(|c| store.finish_target(&d.id, &c.target.connection_id, "racer", &done, 2));
-    for done in futures_util::future::join_all(finishes).await {
+    // Half one by one, half in batches of five (as the worker records a burst), all at once.
+    let (single, batched) = claimed.split_at(20);
+    let finishes = single.iter().map(|c| store.finish_target(&d.id, &c.target.connection_id, "racer", &done, 2));
+    let batches: Vec<Vec<Finish>> = batched
+        .chunks(5)
+        .map(|chunk| {
+            let mut batch = vec![Finish {
+                deployment: other.id.clone(),
+                connection: ids[0].clone(),
+                outcome: done.clone(),
+                now: 2,
+            }];
+            batch.extend(chunk.iter().map(|c| Finish {
+                deployment: d.id.clone(),
+                connection: c.target.connection_id.clone(),
+                outcome: done.clone(),
+                now: 2,
+            }));
+            batch
+        })
+        .collect();
+    let batch_finishes = batches.iter().map(|b| store.finish_targets("racer", b));
+    let (singles, batches) =
+        tokio::join!(futures_util::future::join_all(finishes), futures_util::future::join_all(batch_finishes));
+    for done in singles {
         assert!(done.expect("finish"), "each finisher held its lease");
+    }
+    for recorded in batches {
+        assert_eq!(recorded.expect("batch"), [false, true, true, true, true, true], "only the targets it holds");
     }
     let (finished, _) = store.deployment(a, &d.id).await.expect("deployment");
     assert_eq!(finished.status, domain::DeploymentStatus::Succeeded, "the last finisher finished it");
+    let (untouched, targets) = store.deployment(a, &other.id).await.expect("other");
+    assert_eq!(untouched.status, domain::DeploymentStatus::Running);
+    assert!(
+        targets.iter().all(|t| t.status == domain::TargetStatus::Running),
+        "another owner's targets are left alone"
+    );
 }
 
 #[tokio::test]
