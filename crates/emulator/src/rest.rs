@@ -481,7 +481,7 @@ fn permission_row(world: &World, ctx: &Ctx, now: i64) -> Map<String, Value> {
 fn rows(world: &World, ctx: &Ctx, api: Api, object: &str, now: i64) -> Vec<Map<String, Value>> {
     match object {
         "StaticResource" => {
-            let mut list: Vec<&StaticResource> = world.resources.values().filter(|r| r.org_id == ctx.org_id).collect();
+            let mut list: Vec<&StaticResource> = world.org_resources(&ctx.org_id).collect();
             list.sort_by(|a, b| a.id.cmp(&b.id));
             list.into_iter().map(|r| resource_row(api, &ctx.version, r)).collect()
         }
@@ -783,9 +783,8 @@ fn read_changes(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Ch
     let mut changes = read_json_changes(&entity.data)?;
     for blob in blobs {
         match blob.name.as_deref() {
-            Some(name) if name.eq_ignore_ascii_case("Body") => {
-                changes.body = Some(shared.blobs.intern(blob.data.clone()))
-            }
+            // A slice of the request body, itself shared with equal uploads before it.
+            Some(name) if name.eq_ignore_ascii_case("Body") => changes.body = Some(blob.data.clone()),
             other => {
                 return Err(SfError::new(
                     StatusCode::BAD_REQUEST,
@@ -1004,7 +1003,7 @@ async fn create(
     Extension(ctx): Extension<Ctx>,
     Path((_, object)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::blobs::Upload(body): crate::blobs::Upload,
 ) -> Response {
     create_in(&s, &ctx, Api::Data, &object, &headers, &body)
 }
@@ -1014,7 +1013,7 @@ async fn create_tooling(
     Extension(ctx): Extension<Ctx>,
     Path((_, object)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::blobs::Upload(body): crate::blobs::Upload,
 ) -> Response {
     create_in(&s, &ctx, Api::Tooling, &object, &headers, &body)
 }
@@ -1075,7 +1074,7 @@ async fn update(
     Extension(ctx): Extension<Ctx>,
     Path((_, object, id)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::blobs::Upload(body): crate::blobs::Upload,
 ) -> Response {
     update_in(&s, &ctx, Api::Data, &object, &id, &headers, &body)
 }
@@ -1085,7 +1084,7 @@ async fn update_tooling(
     Extension(ctx): Extension<Ctx>,
     Path((_, object, id)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    crate::blobs::Upload(body): crate::blobs::Upload,
 ) -> Response {
     update_in(&s, &ctx, Api::Tooling, &object, &id, &headers, &body)
 }

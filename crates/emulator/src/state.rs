@@ -163,7 +163,8 @@ pub struct World {
     pub approvals: std::collections::HashSet<(String, String)>,
     pub resources: HashMap<String, StaticResource>,
     /// (org id, lower-cased name) → resource id.
-    pub resource_names: HashMap<(String, String), String>,
+    /// Ordered, so one org's resources are a range.
+    pub resource_names: std::collections::BTreeMap<(String, String), String>,
     pub cursors: HashMap<String, QueryCursor>,
     pub cursor_order: VecDeque<String>,
     next_org: u64,
@@ -423,7 +424,15 @@ impl World {
     }
 
     pub fn org_resource_bytes(&self, org_id: &str) -> usize {
-        self.resources.values().filter(|r| r.org_id == org_id).map(|r| r.body.len()).sum()
+        self.org_resources(org_id).map(|r| r.body.len()).sum()
+    }
+
+    /// One org's static resources (without visiting every other org's).
+    pub fn org_resources<'a>(&'a self, org_id: &'a str) -> impl Iterator<Item = &'a StaticResource> + 'a {
+        self.resource_names
+            .range((org_id.to_string(), String::new())..)
+            .take_while(move |((org, _), _)| org == org_id)
+            .filter_map(|(_, id)| self.resources.get(id))
     }
 
     pub fn resource_by_name(&self, org_id: &str, name: &str) -> Option<&StaticResource> {

@@ -1,5 +1,6 @@
 //! Deterministic bundles: entries sorted by path, fixed timestamps and permissions, one
-//! compression level — the same files always give the same bytes and the same SHA-256.
+//! compression level, and content that does not compress stored as it is (decided from the
+//! content alone) — the same files always give the same bytes and the same SHA-256.
 
 use std::io::{Read, Write};
 use std::path::Path;

@@ -379,7 +379,9 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     // resource name, so it creates as Lightbridge did).
     let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/.venv/bin/python");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/fanout_sequential.py");
-    if !python.exists() {
+    if sample == 0 {
+        println!("\nsimple-salesforce: not run (--sample 0)");
+    } else if !python.exists() {
         println!("\nsimple-salesforce: SKIPPED (run compat/install.sh)");
     } else {
         let sessions_file = dir.join("sessions.json");
