@@ -7,6 +7,10 @@
 //! reason. Claims carry a lease, so targets of a worker that died — even by `kill -9` — are
 //! taken over when the lease runs out; an upload that finished before the crash is recognized
 //! by its content hash and not repeated.
+//!
+//! Two things keep slots busy on a small machine: a worker claims a quarter more targets than it
+//! has slots (they read their connection, then wait for a slot), and the outcomes of targets
+//! finishing together are recorded in one transaction.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -138,8 +142,8 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
 type Finished = tokio::sync::mpsc::UnboundedSender<(Finish, tokio::sync::OwnedSemaphorePermit)>;
 
 /// Records outcomes as they come, all that are waiting in one transaction (a burst of targets
-/// finishing together costs one commit, not one each), then frees their slots and wakes the
-/// claiming loop, which then claims as many targets at once.
+/// finishing together costs one commit, not one each), then lets go of their targets and wakes
+/// the claiming loop, which claims as many new ones at once.
 fn spawn_finisher(state: &AppState, owner: &str) -> Finished {
     let (sender, mut outcomes) = tokio::sync::mpsc::unbounded_channel::<(Finish, tokio::sync::OwnedSemaphorePermit)>();
     let (state, owner) = (state.clone(), owner.to_string());
@@ -160,7 +164,7 @@ fn spawn_finisher(state: &AppState, owner: &str) -> Finished {
                     // finished is then recognized by its hash and not repeated).
                     Err(e) => {
                         tracing::error!(error = %e, targets = finishes.len(), "could not record targets' outcomes");
-                        break vec![true; finishes.len()];
+                        break Vec::new();
                     }
                 }
             };
@@ -176,8 +180,6 @@ fn spawn_finisher(state: &AppState, owner: &str) -> Finished {
     sender
 }
 
-/// Publishes one claimed target; `None` when the store failed (the lease runs out and the
-/// target is tried again).
 /// What the targets of one worker share.
 struct Work {
     /// Targets publishing now.
@@ -187,6 +189,8 @@ struct Work {
     bundles: Arc<Releases>,
 }
 
+/// Publishes one claimed target; `None` when the store failed (the lease runs out and the
+/// target is tried again).
 async fn run_target(state: &AppState, config: &WorkerConfig, claim: Claimed, work: &Work) -> Option<Finish> {
     let Claimed { deployment, target } = claim;
     let started = std::time::Instant::now();
