@@ -13,6 +13,7 @@ mod postgres;
 mod postgres_catalog;
 mod postgres_deployments;
 mod rows;
+mod shared;
 mod sqlite;
 mod sqlite_catalog;
 mod sqlite_deployments;

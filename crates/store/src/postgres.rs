@@ -173,137 +173,7 @@ fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
 }
 
 impl ConnectionStore for PgStore {
-    crate::rows::shared_connection_methods!();
-
-    async fn insert(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
-        c.validate()?;
-        let (legacy, name, system, environment, active) = kind_columns(&c.kind);
-        let (method, key, jwt_user) = auth_columns(&c.auth);
-        let org = c.org.as_ref();
-        let tokens = secrets.tokens.as_ref();
-        query(
-            "INSERT INTO connections (id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, \
-             consumer_key, jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, \
-             status_checked_at, created_at, created_by, modified_at, modified_by, consumer_secret, private_key, access_token, refresh_token, \
-             search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(c.id.as_str())
-        .bind(c.account_id.as_str())
-        .bind(legacy)
-        .bind(name)
-        .bind(system)
-        .bind(environment)
-        .bind(active)
-        .bind(org_type(c.org_type))
-        .bind(c.login_host.as_setting())
-        .bind(method)
-        .bind(key)
-        .bind(jwt_user)
-        .bind(org.map(|o| o.org_id.as_str()))
-        .bind(org.map(|o| o.org_name.as_str()))
-        .bind(tokens.map(|t| instance(&t.instance_url)).or(org.map(|o| instance(&o.instance_url))))
-        .bind(org.map(|o| o.user_id.as_str()))
-        .bind(org.map(|o| o.username.as_str()))
-        .bind(org.and_then(|o| o.email.as_deref()))
-        .bind(c.status.as_str())
-        .bind(c.status_detail.as_deref())
-        .bind(c.status_checked_at)
-        .bind(c.created_at)
-        .bind(c.created_by.as_deref())
-        .bind(c.modified_at)
-        .bind(c.modified_by.as_deref())
-        .bind(seal_field(&self.keys, &c.id, "consumer_secret", secrets.consumer_secret.as_ref().map(ClientSecret::expose_secret))?)
-        .bind(seal_field(&self.keys, &c.id, "private_key", secrets.private_key.as_ref().map(JwtPrivateKey::expose_secret))?)
-        .bind(seal_field(&self.keys, &c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
-        .bind(seal_field(&self.keys, &c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
-        .bind(search_text(c))
-        .execute(self.writer())
-        .await
-        .map_err(conflict)?;
-        Ok(())
-    }
-
-    async fn update(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
-        c.validate()?;
-        let (legacy, name, system, environment, active) = kind_columns(&c.kind);
-        let (method, key, jwt_user) = auth_columns(&c.auth);
-        let org = c.org.as_ref();
-        let mut tx = self.writer().begin().await?;
-        let done = query(
-            "UPDATE connections SET legacy = ?, name = ?, system_id = ?, environment_id = ?, active = ?, org_type = ?, login_host = ?, \
-             auth_method = ?, consumer_key = ?, jwt_username = ?, org_id = ?, org_name = ?, instance_url = COALESCE(?, instance_url), \
-             sf_user_id = ?, sf_username = ?, sf_email = ?, status = ?, status_detail = ?, status_checked_at = ?, modified_at = ?, \
-             modified_by = ?, search_text = ? WHERE id = ? AND account_id = ?",
-        )
-        .bind(legacy)
-        .bind(name)
-        .bind(system)
-        .bind(environment)
-        .bind(active)
-        .bind(org_type(c.org_type))
-        .bind(c.login_host.as_setting())
-        .bind(method)
-        .bind(key)
-        .bind(jwt_user)
-        .bind(org.map(|o| o.org_id.as_str()))
-        .bind(org.map(|o| o.org_name.as_str()))
-        .bind(org.map(|o| instance(&o.instance_url)))
-        .bind(org.map(|o| o.user_id.as_str()))
-        .bind(org.map(|o| o.username.as_str()))
-        .bind(org.and_then(|o| o.email.as_deref()))
-        .bind(c.status.as_str())
-        .bind(c.status_detail.as_deref())
-        .bind(c.status_checked_at)
-        .bind(c.modified_at)
-        .bind(c.modified_by.as_deref())
-        .bind(search_text(c))
-        .bind(c.id.as_str())
-        .bind(c.account_id.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(conflict)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        if let Some(secret) = &secrets.consumer_secret {
-            query("UPDATE connections SET consumer_secret = ? WHERE id = ?")
-                .bind(seal_field(&self.keys, &c.id, "consumer_secret", Some(secret.expose_secret()))?)
-                .bind(c.id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(key) = &secrets.private_key {
-            query("UPDATE connections SET private_key = ? WHERE id = ?")
-                .bind(seal_field(&self.keys, &c.id, "private_key", Some(key.expose_secret()))?)
-                .bind(c.id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(tokens) = &secrets.tokens {
-            query(
-                "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
-                 token_version = token_version + 1 WHERE id = ?",
-            )
-            .bind(seal_field(&self.keys, &c.id, "access_token", Some(tokens.access_token.expose_secret()))?)
-            .bind(seal_field(&self.keys, &c.id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
-            .bind(instance(&tokens.instance_url))
-            .bind(c.id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn get(&self, account: &AccountId, id: &ConnectionId) -> Result<Connection, StoreError> {
-        let row = query(format!("SELECT {COLUMNS} FROM connections WHERE id = ? AND account_id = ?"))
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        row_to_connection(&row)
-    }
+    crate::shared::shared_connection_methods!();
 
     async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
         let (filter, search, order) = list_clauses(q);
@@ -325,21 +195,6 @@ impl ConnectionStore for PgStore {
         let rows = rows_query.bind(i64::from(limit)).bind(i64::from(q.offset)).fetch_all(&self.pool).await?;
         let total = count_query.fetch_one(&self.pool).await?;
         Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
-    }
-
-    fn stream<'a>(
-        &'a self,
-        account: &'a AccountId,
-        q: &ListQuery,
-    ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a {
-        use futures_util::StreamExt;
-        let (filter, search, order) = list_clauses(q);
-        let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order}");
-        let mut query = query(sql).bind(account.as_str());
-        if let Some(pattern) = search {
-            query = query.bind(pattern);
-        }
-        query.fetch(&self.pool).map(|row| row.map_err(StoreError::from).and_then(|r| row_to_connection(&r)))
     }
 
     fn table_chunks<'a>(
@@ -431,122 +286,10 @@ impl ConnectionStore for PgStore {
         .await?;
         Ok(found.is_some())
     }
-
-    async fn legacy_connectors(&self, account: &AccountId, system: &SystemId) -> Result<Vec<Connection>, StoreError> {
-        let rows = query(format!(
-            "SELECT {COLUMNS} FROM connections WHERE account_id = ? AND legacy = 1 AND system_id = ? ORDER BY created_at, id"
-        ))
-        .bind(account.as_str())
-        .bind(system.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row_to_connection).collect()
-    }
-
-    async fn delete(&self, account: &AccountId, id: &ConnectionId) -> Result<(), StoreError> {
-        let done = query("DELETE FROM connections WHERE id = ? AND account_id = ?")
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .execute(self.writer())
-            .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
-    }
-
-    async fn secrets(&self, id: &ConnectionId) -> Result<ConnectionSecrets, StoreError> {
-        let row = query("SELECT consumer_secret, private_key, access_token, refresh_token, instance_url, token_version FROM connections WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let field = |name: &str| -> Result<Option<String>, StoreError> {
-            Ok(open_field(&self.keys, id, name, row.try_get(name)?)?.map(|s| s.as_str().to_string()))
-        };
-        Ok(ConnectionSecrets {
-            consumer_secret: field("consumer_secret")?.map(ClientSecret::new),
-            private_key: field("private_key")?.map(JwtPrivateKey::new),
-            access_token: field("access_token")?.map(AccessToken::new),
-            refresh_token: field("refresh_token")?.map(RefreshToken::new),
-            instance_url: row.try_get("instance_url")?,
-            token_version: row.try_get("token_version")?,
-        })
-    }
-
-    async fn save_tokens(
-        &self,
-        id: &ConnectionId,
-        tokens: &TokenSet,
-        seen_version: i64,
-        now: Millis,
-    ) -> Result<bool, StoreError> {
-        let done = query(
-            "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
-             token_version = token_version + 1, status = 'logged_in', status_detail = NULL, status_checked_at = ? \
-             WHERE id = ? AND token_version = ?",
-        )
-        .bind(seal_field(&self.keys, id, "access_token", Some(tokens.access_token.expose_secret()))?)
-        .bind(seal_field(
-            &self.keys,
-            id,
-            "refresh_token",
-            tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
-        )?)
-        .bind(instance(&tokens.instance_url))
-        .bind(now)
-        .bind(id.as_str())
-        .bind(seen_version)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn due_for_check(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError> {
-        let rows = query(format!(
-            "SELECT {COLUMNS} FROM connections WHERE status_checked_at IS NULL OR status_checked_at <= ? \
-             ORDER BY COALESCE(status_checked_at, 0), seq LIMIT ?"
-        ))
-        .bind(before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row_to_connection).collect()
-    }
-
-    async fn set_status(
-        &self,
-        id: &ConnectionId,
-        status: ConnectionStatus,
-        detail: Option<&str>,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        query("UPDATE connections SET status = ?, status_detail = ?, status_checked_at = ? WHERE id = ?")
-            .bind(status.as_str())
-            .bind(detail)
-            .bind(now)
-            .bind(id.as_str())
-            .execute(self.writer())
-            .await?;
-        Ok(())
-    }
 }
 
 impl AccessStore for PgStore {
-    async fn create_user(&self, user: &User, password_hash: Option<&str>, now: Millis) -> Result<(), StoreError> {
-        query("INSERT INTO users (id, account_id, email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(user.id.as_str())
-            .bind(user.account_id.as_ref().map(AccountId::as_str))
-            .bind(&user.email)
-            .bind(&user.name)
-            .bind(user.role.as_str())
-            .bind(password_hash)
-            .bind(now)
-            .execute(self.writer())
-            .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!("a user with email {} already exists", user.email)),
-                _ => StoreError::Database(e),
-            })?;
-        Ok(())
-    }
+    crate::shared::shared_access_methods!();
 
     async fn user_by_email(&self, email: &str) -> Result<User, StoreError> {
         let row = query("SELECT id, account_id, email, name, role FROM users WHERE lower(email) = lower(?)")
@@ -557,48 +300,6 @@ impl AccessStore for PgStore {
         row_to_user(&row)
     }
 
-    async fn create_api_token(
-        &self,
-        id: &str,
-        user: &UserId,
-        name: &str,
-        token_hash: &str,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(id)
-            .bind(user.as_str())
-            .bind(name)
-            .bind(token_hash)
-            .bind(now)
-            .execute(self.writer())
-            .await?;
-        Ok(())
-    }
-
-    async fn api_token_owner(&self, token_hash: &str, now: Millis) -> Result<TokenOwner, StoreError> {
-        let row = query(
-            "SELECT t.id AS token_id, t.last_used_at, u.id, u.account_id, u.email, u.name, u.role FROM api_tokens t \
-             JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL",
-        )
-        .bind(token_hash)
-        .fetch_optional(self.writer())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let token_id: String = row.try_get("token_id")?;
-        let last_used: Option<i64> = row.try_get("last_used_at")?;
-        // Record use at most once a minute (a write per request would serialize the API), and
-        // best effort: a busy database must not refuse the request.
-        if last_used.is_none_or(|t| now - t > 60_000) {
-            let _ = query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
-                .bind(now)
-                .bind(&token_id)
-                .execute(self.writer())
-                .await;
-        }
-        Ok(TokenOwner { token_id, user: row_to_user(&row)? })
-    }
-
     async fn users(&self, account: &AccountId) -> Result<Vec<User>, StoreError> {
         let rows =
             query("SELECT id, account_id, email, name, role FROM users WHERE account_id = ? ORDER BY lower(email)")
@@ -606,95 +307,6 @@ impl AccessStore for PgStore {
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(row_to_user).collect()
-    }
-
-    async fn user(&self, account: &AccountId, id: &UserId) -> Result<User, StoreError> {
-        let row = query("SELECT id, account_id, email, name, role FROM users WHERE id = ? AND account_id = ?")
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        row_to_user(&row)
-    }
-
-    async fn set_role(&self, account: &AccountId, id: &UserId, role: Role) -> Result<(), StoreError> {
-        let done = query("UPDATE users SET role = ? WHERE id = ? AND account_id = ?")
-            .bind(role.as_str())
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .execute(self.writer())
-            .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
-    }
-
-    async fn delete_user(&self, account: &AccountId, id: &UserId) -> Result<(), StoreError> {
-        let done = query("DELETE FROM users WHERE id = ? AND account_id = ?")
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .execute(self.writer())
-            .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
-    }
-
-    async fn api_tokens(&self, user: &UserId) -> Result<Vec<ApiTokenInfo>, StoreError> {
-        let rows = query(
-            "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC",
-        )
-        .bind(user.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApiTokenInfo {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                    last_used_at: r.try_get("last_used_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn revoke_api_token(&self, user: &UserId, id: &str, now: Millis) -> Result<(), StoreError> {
-        let done = query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND user_id = ?")
-            .bind(now)
-            .bind(id)
-            .bind(user.as_str())
-            .execute(self.writer())
-            .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
-    }
-
-    async fn preference(&self, user: &UserId, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(query_scalar("SELECT value FROM user_preferences WHERE user_id = ? AND key = ?")
-            .bind(user.as_str())
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
-    }
-
-    async fn set_preference(&self, user: &UserId, key: &str, value: &str) -> Result<(), StoreError> {
-        query(
-            "INSERT INTO user_preferences (user_id, key, value) VALUES (?, ?, ?) \
-             ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(user.as_str())
-        .bind(key)
-        .bind(value)
-        .execute(self.writer())
-        .await?;
-        Ok(())
-    }
-
-    async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<(), StoreError> {
-        let done = query("UPDATE users SET password_hash = ? WHERE id = ?")
-            .bind(password_hash)
-            .bind(user.as_str())
-            .execute(self.writer())
-            .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn credentials(&self, email: &str) -> Result<(User, Option<String>), StoreError> {
@@ -727,24 +339,6 @@ impl AccessStore for PgStore {
         Ok(())
     }
 
-    async fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError> {
-        let row = query(
-            "SELECT u.id, u.account_id, u.email, u.name, u.role, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id_hash = ? AND s.expires_at > ?",
-        )
-        .bind(id_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok((row_to_user(&row)?, row.try_get("csrf_token")?))
-    }
-
-    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(self.writer()).await?;
-        Ok(())
-    }
-
     async fn save_oauth_state(
         &self,
         state_hash: &str,
@@ -764,52 +358,10 @@ impl AccessStore for PgStore {
             .await?;
         Ok(())
     }
-
-    async fn take_oauth_state(
-        &self,
-        state_hash: &str,
-        account: &AccountId,
-        user: &UserId,
-        now: Millis,
-    ) -> Result<String, StoreError> {
-        let _ = query("DELETE FROM oauth_states WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
-        let row = query("DELETE FROM oauth_states WHERE state_hash = ? AND account_id = ? AND user_id = ? AND expires_at > ? RETURNING payload")
-            .bind(state_hash)
-            .bind(account.as_str())
-            .bind(user.as_str())
-            .bind(now)
-            .fetch_optional(self.writer())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let sealed: String = row.try_get("payload")?;
-        Ok(self
-            .keys
-            .open_string(&Sealed::from_stored(sealed), Binding::new(state_hash, "oauth_state"))?
-            .as_str()
-            .to_string())
-    }
 }
 
 impl AuditStore for PgStore {
-    async fn record(&self, e: &AuditEntry) -> Result<(), StoreError> {
-        query(
-            "INSERT INTO audit_log (account_id, at, actor, actor_kind, action, target_kind, target_id, target_label, detail, remote_addr) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(e.account_id.as_ref().map(AccountId::as_str))
-        .bind(e.at)
-        .bind(&e.actor)
-        .bind(e.actor_kind.as_str())
-        .bind(&e.action)
-        .bind(&e.target_kind)
-        .bind(e.target_id.as_deref())
-        .bind(e.target_label.as_deref())
-        .bind(e.detail.as_deref())
-        .bind(e.remote_addr.as_deref())
-        .execute(self.writer())
-        .await?;
-        Ok(())
-    }
+    crate::shared::shared_audit_methods!();
 
     async fn audit(&self, account: &AccountId, q: &AuditQuery) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
         let rows = query(

@@ -13,63 +13,7 @@ fn one_or_not_found(done: sqlx::postgres::PgQueryResult) -> Result<(), StoreErro
 }
 
 impl CatalogStore for PgStore {
-    async fn create_account(&self, id: &AccountId, name: &str, now: Millis) -> Result<(), StoreError> {
-        let mut tx = self.writer().begin().await?;
-        query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
-            .bind(id.as_str())
-            .bind(name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        for (position, name) in BUILT_IN_ENVIRONMENTS.iter().enumerate() {
-            query("INSERT INTO environments (id, account_id, name, built_in, position) VALUES (?, ?, ?, 1, ?)")
-                .bind(EnvironmentId::generate().as_str())
-                .bind(id.as_str())
-                .bind(*name)
-                .bind(position as i64)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn account(&self, id: &AccountId) -> Result<Account, StoreError> {
-        let row = query("SELECT id, name, connectors_enabled, created_at FROM accounts WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        row_to_account(&row)
-    }
-
-    async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-        let rows = query("SELECT id, name, connectors_enabled, created_at FROM accounts ORDER BY created_at, id")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(row_to_account).collect()
-    }
-
-    async fn set_connectors_enabled(&self, id: &AccountId, enabled: bool) -> Result<(), StoreError> {
-        let done = query("UPDATE accounts SET connectors_enabled = ? WHERE id = ?")
-            .bind(i64::from(enabled))
-            .bind(id.as_str())
-            .execute(self.writer())
-            .await?;
-        one_or_not_found(done)
-    }
-
-    async fn insert_system(&self, s: &System) -> Result<(), StoreError> {
-        query("INSERT INTO systems (id, account_id, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(s.id.as_str())
-            .bind(s.account_id.as_str())
-            .bind(&s.name)
-            .bind(s.created_at)
-            .execute(self.writer())
-            .await
-            .map_err(unique("a system"))?;
-        Ok(())
-    }
+    crate::shared::shared_catalog_methods!();
 
     async fn systems(&self, account: &AccountId) -> Result<Vec<System>, StoreError> {
         let rows =
@@ -78,27 +22,6 @@ impl CatalogStore for PgStore {
                 .fetch_all(self.pool())
                 .await?;
         rows.iter().map(row_to_system).collect()
-    }
-
-    async fn system(&self, account: &AccountId, id: &SystemId) -> Result<System, StoreError> {
-        let row = query("SELECT id, account_id, name, created_at FROM systems WHERE id = ? AND account_id = ?")
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        row_to_system(&row)
-    }
-
-    async fn rename_system(&self, account: &AccountId, id: &SystemId, name: &str) -> Result<(), StoreError> {
-        let done = query("UPDATE systems SET name = ? WHERE id = ? AND account_id = ?")
-            .bind(name)
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .execute(self.writer())
-            .await
-            .map_err(unique("a system"))?;
-        one_or_not_found(done)
     }
 
     async fn delete_system(&self, account: &AccountId, id: &SystemId) -> Result<(), StoreError> {
@@ -122,37 +45,6 @@ impl CatalogStore for PgStore {
         one_or_not_found(done)?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn insert_environment(
-        &self,
-        account: &AccountId,
-        id: &EnvironmentId,
-        name: &str,
-    ) -> Result<Environment, StoreError> {
-        let row = query(
-            "INSERT INTO environments (id, account_id, name, built_in, position) \
-             VALUES (?, ?, ?, 0, (SELECT COALESCE(MAX(position), -1) + 1 FROM environments WHERE account_id = ?)) \
-             RETURNING id, account_id, name, built_in, position",
-        )
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .bind(name)
-        .bind(account.as_str())
-        .fetch_one(self.writer())
-        .await
-        .map_err(unique("an environment"))?;
-        row_to_environment(&row)
-    }
-
-    async fn environments(&self, account: &AccountId) -> Result<Vec<Environment>, StoreError> {
-        let rows = query(
-            "SELECT id, account_id, name, built_in, position FROM environments WHERE account_id = ? ORDER BY position, id",
-        )
-        .bind(account.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(row_to_environment).collect()
     }
 
     async fn environment(&self, account: &AccountId, id: &EnvironmentId) -> Result<Environment, StoreError> {

@@ -13,53 +13,6 @@ use crate::rows::{DEPLOYMENT_COLUMNS, TARGET_COLUMNS};
 use crate::{PgStore, StoreError};
 
 impl DeploymentStore for PgStore {
-    async fn save_bundle(&self, b: &BundleInfo, bytes: &[u8]) -> Result<BundleInfo, StoreError> {
-        let existing = query(
-            "SELECT id, account_id, sha256, size, files, created_at, created_by FROM bundles WHERE account_id = ? AND sha256 = ? LIMIT 1",
-        )
-        .bind(b.account_id.as_str())
-        .bind(&b.sha256)
-        .fetch_optional(self.writer())
-        .await?;
-        if let Some(row) = existing {
-            return row_to_bundle(&row);
-        }
-        query(
-            "INSERT INTO bundles (id, account_id, sha256, size, files, bytes, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(b.id.as_str())
-        .bind(b.account_id.as_str())
-        .bind(&b.sha256)
-        .bind(b.size as i64)
-        .bind(b.files.join("\n"))
-        .bind(bytes)
-        .bind(b.created_at)
-        .bind(&b.created_by)
-        .execute(self.writer())
-        .await?;
-        Ok(b.clone())
-    }
-
-    async fn bundle(&self, account: &AccountId, id: &BundleId) -> Result<BundleInfo, StoreError> {
-        let row = query(
-            "SELECT id, account_id, sha256, size, files, created_at, created_by FROM bundles WHERE id = ? AND account_id = ?",
-        )
-        .bind(id.as_str())
-        .bind(account.as_str())
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        row_to_bundle(&row)
-    }
-
-    async fn bundle_bytes(&self, id: &BundleId) -> Result<Vec<u8>, StoreError> {
-        query_scalar("SELECT bytes FROM bundles WHERE id = ?")
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)
-    }
-
     async fn bind(
         &self,
         account: &AccountId,
@@ -97,25 +50,6 @@ impl DeploymentStore for PgStore {
             }
         }
         Ok(())
-    }
-
-    async fn unbind(
-        &self,
-        account: &AccountId,
-        connection: &ConnectionId,
-        system: &SystemId,
-        environment: &EnvironmentId,
-    ) -> Result<(), StoreError> {
-        let done = query(
-            "DELETE FROM bindings WHERE account_id = ? AND connection_id = ? AND system_id = ? AND environment_id = ?",
-        )
-        .bind(account.as_str())
-        .bind(connection.as_str())
-        .bind(system.as_str())
-        .bind(environment.as_str())
-        .execute(self.writer())
-        .await?;
-        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn targets_for(
@@ -172,27 +106,6 @@ impl DeploymentStore for PgStore {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn deployment(
-        &self,
-        account: &AccountId,
-        id: &DeploymentId,
-    ) -> Result<(Deployment, Vec<Target>), StoreError> {
-        let row = query(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.id = ? AND d.account_id = ?"))
-            .bind(id.as_str())
-            .bind(account.as_str())
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let targets = query(format!(
-            "SELECT {TARGET_COLUMNS} FROM deployment_targets t LEFT JOIN connections c ON c.id = t.connection_id \
-             WHERE t.deployment_id = ? ORDER BY t.connection_id"
-        ))
-        .bind(id.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        Ok((row_to_deployment(&row)?, targets.iter().map(row_to_target).collect::<Result<_, _>>()?))
     }
 
     async fn deployments(
@@ -307,14 +220,5 @@ impl DeploymentStore for PgStore {
             .collect()
     }
 
-    crate::rows::shared_finish_method!(Some("SELECT id FROM deployments WHERE id = ? FOR UPDATE"));
-
-    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
-        Ok(query_scalar(
-            "SELECT MIN(CASE WHEN status = 'pending' THEN not_before ELSE lease_until END) FROM deployment_targets \
-             WHERE status IN ('pending', 'running')",
-        )
-        .fetch_one(self.pool())
-        .await?)
-    }
+    crate::shared::shared_deployment_methods!(Some("SELECT id FROM deployments WHERE id = ? FOR UPDATE"));
 }

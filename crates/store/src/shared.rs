@@ -1,0 +1,880 @@
+//! Store methods whose statements are the same on SQLite and PostgreSQL, written once: each
+//! store expands these macros inside its own trait impls, where its own `query` and
+//! `query_scalar` (SQLite's as written, PostgreSQL's with numbered placeholders), row mappers,
+//! `pool()`, `writer()` and `keys` are in scope. What differs between the databases stays in
+//! each store's file.
+
+/// Connection-store methods whose statements are the same on both databases.
+macro_rules! shared_connection_methods {
+    () => {
+        async fn take_renewal(
+            &self,
+            id: &ConnectionId,
+            owner: &str,
+            now: Millis,
+            until: Millis,
+        ) -> Result<bool, StoreError> {
+            let done = query(
+                "UPDATE connections SET renewal_owner = ?, renewal_until = ? \
+                 WHERE id = ? AND (renewal_until IS NULL OR renewal_until < ? OR renewal_owner = ?)",
+            )
+            .bind(owner)
+            .bind(until)
+            .bind(id.as_str())
+            .bind(now)
+            .bind(owner)
+            .execute(self.writer())
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn rotate_keys(&self, limit: u32) -> Result<Rotation, StoreError> {
+            const SEALED: [&str; 4] = ["consumer_secret", "private_key", "access_token", "refresh_token"];
+            let current = format!("v1.{}.%", self.keys.current().id());
+            let old = |c: &str| format!("({c} IS NOT NULL AND {c} NOT LIKE ?)");
+            let stale = SEALED.iter().map(|c| old(c)).collect::<Vec<_>>().join(" OR ");
+            let mut rows = query(format!("SELECT id, {} FROM connections WHERE {stale} LIMIT ?", SEALED.join(", ")));
+            for _ in SEALED {
+                rows = rows.bind(&current);
+            }
+            let rows = rows.bind(i64::from(limit.max(1))).fetch_all(self.pool()).await?;
+            let mut resealed = 0;
+            for row in &rows {
+                let id = ConnectionId::parse(&row.try_get::<String, _>("id")?)?;
+                for column in SEALED {
+                    let Some(value) = row.try_get::<Option<String>, _>(column)? else { continue };
+                    if Sealed::from_stored(value.as_str()).key_id() == Some(self.keys.current().id()) {
+                        continue;
+                    }
+                    let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(id.as_str(), column))?;
+                    let fresh = self.keys.seal(&plain, Binding::new(id.as_str(), column))?;
+                    // Only if unchanged: a token refreshed meanwhile is already sealed under the new key.
+                    let done = query(format!("UPDATE connections SET {column} = ? WHERE id = ? AND {column} = ?"))
+                        .bind(fresh.as_stored())
+                        .bind(id.as_str())
+                        .bind(&value)
+                        .execute(self.writer())
+                        .await?;
+                    resealed += done.rows_affected();
+                }
+            }
+            let states = query("SELECT state_hash, payload FROM oauth_states WHERE payload NOT LIKE ? LIMIT ?")
+                .bind(&current)
+                .bind(i64::from(limit.max(1)))
+                .fetch_all(self.pool())
+                .await?;
+            for row in &states {
+                let hash: String = row.try_get("state_hash")?;
+                let value: String = row.try_get("payload")?;
+                let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(&hash, "oauth_state"))?;
+                let fresh = self.keys.seal(&plain, Binding::new(&hash, "oauth_state"))?;
+                let done = query("UPDATE oauth_states SET payload = ? WHERE state_hash = ? AND payload = ?")
+                    .bind(fresh.as_stored())
+                    .bind(&hash)
+                    .bind(&value)
+                    .execute(self.writer())
+                    .await?;
+                resealed += done.rows_affected();
+            }
+            let mut count = query_scalar::<i64>(format!(
+                "SELECT (SELECT COUNT(*) FROM connections WHERE {stale}) + (SELECT COUNT(*) FROM oauth_states WHERE payload NOT LIKE ?)"
+            ));
+            for _ in 0..=SEALED.len() {
+                count = count.bind(&current);
+            }
+            let remaining: i64 = count.fetch_one(self.pool()).await?;
+            if remaining == 0 {
+                query("UPDATE settings SET value = ? WHERE key = 'master_key_fingerprint'")
+                    .bind(self.keys.current().fingerprint())
+                    .execute(self.writer())
+                    .await?;
+            }
+            Ok(Rotation { resealed, remaining: remaining as u64 })
+        }
+
+        async fn status_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+            let rows: Vec<(String, i64)> =
+                sqlx::query_as("SELECT status, COUNT(*) FROM connections GROUP BY status ORDER BY status")
+                    .fetch_all(self.pool())
+                    .await?;
+            Ok(rows.into_iter().map(|(s, n)| (s, n as u64)).collect())
+        }
+
+        async fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError> {
+            query("UPDATE connections SET renewal_owner = NULL, renewal_until = NULL WHERE id = ? AND renewal_owner = ?")
+                .bind(id.as_str())
+                .bind(owner)
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
+
+        async fn insert(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
+            c.validate()?;
+            let (legacy, name, system, environment, active) = kind_columns(&c.kind);
+            let (method, key, jwt_user) = auth_columns(&c.auth);
+            let org = c.org.as_ref();
+            let tokens = secrets.tokens.as_ref();
+            query(
+                "INSERT INTO connections (id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, \
+                 consumer_key, jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, \
+                 status_checked_at, created_at, created_by, modified_at, modified_by, consumer_secret, private_key, access_token, refresh_token, \
+                 search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(c.id.as_str())
+            .bind(c.account_id.as_str())
+            .bind(legacy)
+            .bind(name)
+            .bind(system)
+            .bind(environment)
+            .bind(active)
+            .bind(org_type(c.org_type))
+            .bind(c.login_host.as_setting())
+            .bind(method)
+            .bind(key)
+            .bind(jwt_user)
+            .bind(org.map(|o| o.org_id.as_str()))
+            .bind(org.map(|o| o.org_name.as_str()))
+            .bind(tokens.map(|t| instance(&t.instance_url)).or(org.map(|o| instance(&o.instance_url))))
+            .bind(org.map(|o| o.user_id.as_str()))
+            .bind(org.map(|o| o.username.as_str()))
+            .bind(org.and_then(|o| o.email.as_deref()))
+            .bind(c.status.as_str())
+            .bind(c.status_detail.as_deref())
+            .bind(c.status_checked_at)
+            .bind(c.created_at)
+            .bind(c.created_by.as_deref())
+            .bind(c.modified_at)
+            .bind(c.modified_by.as_deref())
+            .bind(seal_field(&self.keys, &c.id, "consumer_secret", secrets.consumer_secret.as_ref().map(ClientSecret::expose_secret))?)
+            .bind(seal_field(&self.keys, &c.id, "private_key", secrets.private_key.as_ref().map(JwtPrivateKey::expose_secret))?)
+            .bind(seal_field(&self.keys, &c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
+            .bind(seal_field(&self.keys, &c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
+            .bind(search_text(c))
+            .execute(self.writer())
+            .await
+            .map_err(conflict)?;
+            Ok(())
+        }
+
+        async fn update(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
+            c.validate()?;
+            let (legacy, name, system, environment, active) = kind_columns(&c.kind);
+            let (method, key, jwt_user) = auth_columns(&c.auth);
+            let org = c.org.as_ref();
+            let mut tx = self.writer().begin().await?;
+            let done = query(
+                "UPDATE connections SET legacy = ?, name = ?, system_id = ?, environment_id = ?, active = ?, org_type = ?, login_host = ?, \
+                 auth_method = ?, consumer_key = ?, jwt_username = ?, org_id = ?, org_name = ?, instance_url = COALESCE(?, instance_url), \
+                 sf_user_id = ?, sf_username = ?, sf_email = ?, status = ?, status_detail = ?, status_checked_at = ?, modified_at = ?, \
+                 modified_by = ?, search_text = ? WHERE id = ? AND account_id = ?",
+            )
+            .bind(legacy)
+            .bind(name)
+            .bind(system)
+            .bind(environment)
+            .bind(active)
+            .bind(org_type(c.org_type))
+            .bind(c.login_host.as_setting())
+            .bind(method)
+            .bind(key)
+            .bind(jwt_user)
+            .bind(org.map(|o| o.org_id.as_str()))
+            .bind(org.map(|o| o.org_name.as_str()))
+            .bind(org.map(|o| instance(&o.instance_url)))
+            .bind(org.map(|o| o.user_id.as_str()))
+            .bind(org.map(|o| o.username.as_str()))
+            .bind(org.and_then(|o| o.email.as_deref()))
+            .bind(c.status.as_str())
+            .bind(c.status_detail.as_deref())
+            .bind(c.status_checked_at)
+            .bind(c.modified_at)
+            .bind(c.modified_by.as_deref())
+            .bind(search_text(c))
+            .bind(c.id.as_str())
+            .bind(c.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(secret) = &secrets.consumer_secret {
+                query("UPDATE connections SET consumer_secret = ? WHERE id = ?")
+                    .bind(seal_field(&self.keys, &c.id, "consumer_secret", Some(secret.expose_secret()))?)
+                    .bind(c.id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(key) = &secrets.private_key {
+                query("UPDATE connections SET private_key = ? WHERE id = ?")
+                    .bind(seal_field(&self.keys, &c.id, "private_key", Some(key.expose_secret()))?)
+                    .bind(c.id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(tokens) = &secrets.tokens {
+                query(
+                    "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
+                     token_version = token_version + 1 WHERE id = ?",
+                )
+                .bind(seal_field(&self.keys, &c.id, "access_token", Some(tokens.access_token.expose_secret()))?)
+                .bind(seal_field(&self.keys, &c.id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
+                .bind(instance(&tokens.instance_url))
+                .bind(c.id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn get(&self, account: &AccountId, id: &ConnectionId) -> Result<Connection, StoreError> {
+            let row = query(format!("SELECT {COLUMNS} FROM connections WHERE id = ? AND account_id = ?"))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            row_to_connection(&row)
+        }
+
+        fn stream<'a>(
+            &'a self,
+            account: &'a AccountId,
+            q: &ListQuery,
+        ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a {
+            use futures_util::StreamExt;
+            let (filter, search, order) = list_clauses(q);
+            let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order}");
+            let mut query = query(sql).bind(account.as_str());
+            if let Some(pattern) = search {
+                query = query.bind(pattern);
+            }
+            query.fetch(&self.pool).map(|row| row.map_err(StoreError::from).and_then(|r| row_to_connection(&r)))
+        }
+
+        async fn legacy_connectors(&self, account: &AccountId, system: &SystemId) -> Result<Vec<Connection>, StoreError> {
+            let rows = query(format!(
+                "SELECT {COLUMNS} FROM connections WHERE account_id = ? AND legacy = 1 AND system_id = ? ORDER BY created_at, id"
+            ))
+            .bind(account.as_str())
+            .bind(system.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(row_to_connection).collect()
+        }
+
+        async fn delete(&self, account: &AccountId, id: &ConnectionId) -> Result<(), StoreError> {
+            let done = query("DELETE FROM connections WHERE id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await?;
+            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        }
+
+        async fn secrets(&self, id: &ConnectionId) -> Result<ConnectionSecrets, StoreError> {
+            let row = query("SELECT consumer_secret, private_key, access_token, refresh_token, instance_url, token_version FROM connections WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let field = |name: &str| -> Result<Option<String>, StoreError> {
+                Ok(open_field(&self.keys, id, name, row.try_get(name)?)?.map(|s| s.as_str().to_string()))
+            };
+            Ok(ConnectionSecrets {
+                consumer_secret: field("consumer_secret")?.map(ClientSecret::new),
+                private_key: field("private_key")?.map(JwtPrivateKey::new),
+                access_token: field("access_token")?.map(AccessToken::new),
+                refresh_token: field("refresh_token")?.map(RefreshToken::new),
+                instance_url: row.try_get("instance_url")?,
+                token_version: row.try_get("token_version")?,
+            })
+        }
+
+        async fn save_tokens(
+            &self,
+            id: &ConnectionId,
+            tokens: &TokenSet,
+            seen_version: i64,
+            now: Millis,
+        ) -> Result<bool, StoreError> {
+            let done = query(
+                "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
+                 token_version = token_version + 1, status = 'logged_in', status_detail = NULL, status_checked_at = ? \
+                 WHERE id = ? AND token_version = ?",
+            )
+            .bind(seal_field(&self.keys, id, "access_token", Some(tokens.access_token.expose_secret()))?)
+            .bind(seal_field(
+                &self.keys,
+                id,
+                "refresh_token",
+                tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
+            )?)
+            .bind(instance(&tokens.instance_url))
+            .bind(now)
+            .bind(id.as_str())
+            .bind(seen_version)
+            .execute(self.writer())
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn due_for_check(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError> {
+            let rows = query(format!(
+                "SELECT {COLUMNS} FROM connections WHERE status_checked_at IS NULL OR status_checked_at <= ? \
+                 ORDER BY COALESCE(status_checked_at, 0), seq LIMIT ?"
+            ))
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(row_to_connection).collect()
+        }
+
+        async fn set_status(
+            &self,
+            id: &ConnectionId,
+            status: ConnectionStatus,
+            detail: Option<&str>,
+            now: Millis,
+        ) -> Result<(), StoreError> {
+            query("UPDATE connections SET status = ?, status_detail = ?, status_checked_at = ? WHERE id = ?")
+                .bind(status.as_str())
+                .bind(detail)
+                .bind(now)
+                .bind(id.as_str())
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use shared_connection_methods;
+
+/// Deployment-store methods whose statements are the same on both databases. `$lock` is the
+/// statement that makes finishers of one deployment take turns on its row, if the database
+/// needs one (PostgreSQL does; SQLite has one writer).
+macro_rules! shared_deployment_methods {
+    ($lock:expr) => {
+        async fn finish_targets(&self, owner: &str, finished: &[Finish]) -> Result<Vec<bool>, StoreError> {
+            if finished.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut deployments: Vec<(&DeploymentId, Millis)> =
+                finished.iter().map(|f| (&f.deployment, f.now)).collect();
+            deployments.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()).then(b.1.cmp(&a.1)));
+            deployments.dedup_by(|a, b| a.0 == b.0);
+            let mut tx = self.writer().begin().await?;
+            // Each then counts the open targets with every earlier finisher's update committed,
+            // so the last one sees none left and finishes the deployment. (Without the turns,
+            // two last finishers each see the other's target still running, and the deployment
+            // never finishes.) Taken in id order, so two batches never wait on each other.
+            let lock: Option<&str> = $lock;
+            if let Some(lock) = lock {
+                for (id, _) in &deployments {
+                    query(lock).bind(id.as_str()).execute(&mut *tx).await?;
+                }
+            }
+            let mut recorded = Vec::with_capacity(finished.len());
+            for f in finished {
+                let statement = match &f.outcome {
+                    TargetOutcome::Done { status, action, resource_id, url } => query(
+                        "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, error = NULL, lease_owner = NULL, \
+                         lease_until = NULL, updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+                    )
+                    .bind(status.as_str())
+                    .bind(action)
+                    .bind(resource_id)
+                    .bind(url)
+                    .bind(f.now),
+                    TargetOutcome::Failed { error } => query(
+                        "UPDATE deployment_targets SET status = 'failed', error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                         WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+                    )
+                    .bind(error)
+                    .bind(f.now),
+                    TargetOutcome::Retry { error, not_before } => query(
+                        "UPDATE deployment_targets SET status = 'pending', error = ?, not_before = ?, lease_owner = NULL, lease_until = NULL, \
+                         updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+                    )
+                    .bind(error)
+                    .bind(*not_before)
+                    .bind(f.now),
+                };
+                let done = statement
+                    .bind(f.deployment.as_str())
+                    .bind(f.connection.as_str())
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?;
+                recorded.push(done.rows_affected() == 1);
+            }
+            // The last target to finish finishes the deployment.
+            for (id, now) in deployments {
+                let open: i64 = query_scalar(
+                    "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running')",
+                )
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                if open == 0 {
+                    query(
+                        "UPDATE deployments SET finished_at = ?, status = CASE WHEN EXISTS \
+                         (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
+                         WHERE id = ? AND finished_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(id.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(recorded)
+        }
+
+        async fn save_bundle(&self, b: &BundleInfo, bytes: &[u8]) -> Result<BundleInfo, StoreError> {
+            let existing = query(
+                "SELECT id, account_id, sha256, size, files, created_at, created_by FROM bundles WHERE account_id = ? AND sha256 = ? LIMIT 1",
+            )
+            .bind(b.account_id.as_str())
+            .bind(&b.sha256)
+            .fetch_optional(self.writer())
+            .await?;
+            if let Some(row) = existing {
+                return row_to_bundle(&row);
+            }
+            query(
+                "INSERT INTO bundles (id, account_id, sha256, size, files, bytes, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(b.id.as_str())
+            .bind(b.account_id.as_str())
+            .bind(&b.sha256)
+            .bind(b.size as i64)
+            .bind(b.files.join("\n"))
+            .bind(bytes)
+            .bind(b.created_at)
+            .bind(&b.created_by)
+            .execute(self.writer())
+            .await?;
+            Ok(b.clone())
+        }
+
+        async fn bundle(&self, account: &AccountId, id: &BundleId) -> Result<BundleInfo, StoreError> {
+            let row = query(
+                "SELECT id, account_id, sha256, size, files, created_at, created_by FROM bundles WHERE id = ? AND account_id = ?",
+            )
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            row_to_bundle(&row)
+        }
+
+        async fn bundle_bytes(&self, id: &BundleId) -> Result<Vec<u8>, StoreError> {
+            query_scalar("SELECT bytes FROM bundles WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)
+        }
+
+        async fn unbind(
+            &self,
+            account: &AccountId,
+            connection: &ConnectionId,
+            system: &SystemId,
+            environment: &EnvironmentId,
+        ) -> Result<(), StoreError> {
+            let done = query(
+                "DELETE FROM bindings WHERE account_id = ? AND connection_id = ? AND system_id = ? AND environment_id = ?",
+            )
+            .bind(account.as_str())
+            .bind(connection.as_str())
+            .bind(system.as_str())
+            .bind(environment.as_str())
+            .execute(self.writer())
+            .await?;
+            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        }
+
+        async fn deployment(
+            &self,
+            account: &AccountId,
+            id: &DeploymentId,
+        ) -> Result<(Deployment, Vec<Target>), StoreError> {
+            let row = query(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.id = ? AND d.account_id = ?"))
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let targets = query(format!(
+                "SELECT {TARGET_COLUMNS} FROM deployment_targets t LEFT JOIN connections c ON c.id = t.connection_id \
+                 WHERE t.deployment_id = ? ORDER BY t.connection_id"
+            ))
+            .bind(id.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            Ok((row_to_deployment(&row)?, targets.iter().map(row_to_target).collect::<Result<_, _>>()?))
+        }
+
+        async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+            Ok(query_scalar(
+                "SELECT MIN(CASE WHEN status = 'pending' THEN not_before ELSE lease_until END) FROM deployment_targets \
+                 WHERE status IN ('pending', 'running')",
+            )
+            .fetch_one(self.pool())
+            .await?)
+        }
+    };
+}
+
+pub(crate) use shared_deployment_methods;
+
+/// Access-store methods whose statements are the same on both databases.
+macro_rules! shared_access_methods {
+    () => {
+        async fn create_user(&self, user: &User, password_hash: Option<&str>, now: Millis) -> Result<(), StoreError> {
+            query("INSERT INTO users (id, account_id, email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(user.id.as_str())
+                .bind(user.account_id.as_ref().map(AccountId::as_str))
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(user.role.as_str())
+                .bind(password_hash)
+                .bind(now)
+                .execute(self.writer())
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!("a user with email {} already exists", user.email)),
+                    _ => StoreError::Database(e),
+                })?;
+            Ok(())
+        }
+
+        async fn create_api_token(
+            &self,
+            id: &str,
+            user: &UserId,
+            name: &str,
+            token_hash: &str,
+            now: Millis,
+        ) -> Result<(), StoreError> {
+            query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(id)
+                .bind(user.as_str())
+                .bind(name)
+                .bind(token_hash)
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
+
+        async fn api_token_owner(&self, token_hash: &str, now: Millis) -> Result<TokenOwner, StoreError> {
+            let row = query(
+                "SELECT t.id AS token_id, t.last_used_at, u.id, u.account_id, u.email, u.name, u.role FROM api_tokens t \
+                 JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+            )
+            .bind(token_hash)
+            .fetch_optional(self.writer())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let token_id: String = row.try_get("token_id")?;
+            let last_used: Option<i64> = row.try_get("last_used_at")?;
+            // Record use at most once a minute (a write per request would serialize the API), and
+            // best effort: a busy database must not refuse the request.
+            if last_used.is_none_or(|t| now - t > 60_000) {
+                let _ = query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(&token_id)
+                    .execute(self.writer())
+                    .await;
+            }
+            Ok(TokenOwner { token_id, user: row_to_user(&row)? })
+        }
+
+        async fn user(&self, account: &AccountId, id: &UserId) -> Result<User, StoreError> {
+            let row = query("SELECT id, account_id, email, name, role FROM users WHERE id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            row_to_user(&row)
+        }
+
+        async fn set_role(&self, account: &AccountId, id: &UserId, role: Role) -> Result<(), StoreError> {
+            let done = query("UPDATE users SET role = ? WHERE id = ? AND account_id = ?")
+                .bind(role.as_str())
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await?;
+            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        }
+
+        async fn delete_user(&self, account: &AccountId, id: &UserId) -> Result<(), StoreError> {
+            let done = query("DELETE FROM users WHERE id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await?;
+            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        }
+
+        async fn api_tokens(&self, user: &UserId) -> Result<Vec<ApiTokenInfo>, StoreError> {
+            let rows = query(
+                "SELECT id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC, id DESC",
+            )
+            .bind(user.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ApiTokenInfo {
+                        id: r.try_get("id")?,
+                        name: r.try_get("name")?,
+                        created_at: r.try_get("created_at")?,
+                        last_used_at: r.try_get("last_used_at")?,
+                        revoked_at: r.try_get("revoked_at")?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn revoke_api_token(&self, user: &UserId, id: &str, now: Millis) -> Result<(), StoreError> {
+            let done = query("UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND user_id = ?")
+                .bind(now)
+                .bind(id)
+                .bind(user.as_str())
+                .execute(self.writer())
+                .await?;
+            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        }
+
+        async fn preference(&self, user: &UserId, key: &str) -> Result<Option<String>, StoreError> {
+            Ok(query_scalar("SELECT value FROM user_preferences WHERE user_id = ? AND key = ?")
+                .bind(user.as_str())
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?)
+        }
+
+        async fn set_preference(&self, user: &UserId, key: &str, value: &str) -> Result<(), StoreError> {
+            query(
+                "INSERT INTO user_preferences (user_id, key, value) VALUES (?, ?, ?) \
+                 ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(user.as_str())
+            .bind(key)
+            .bind(value)
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+
+        async fn set_password(&self, user: &UserId, password_hash: &str) -> Result<(), StoreError> {
+            let done = query("UPDATE users SET password_hash = ? WHERE id = ?")
+                .bind(password_hash)
+                .bind(user.as_str())
+                .execute(self.writer())
+                .await?;
+            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        }
+
+        async fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError> {
+            let row = query(
+                "SELECT u.id, u.account_id, u.email, u.name, u.role, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.id_hash = ? AND s.expires_at > ?",
+            )
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok((row_to_user(&row)?, row.try_get("csrf_token")?))
+        }
+
+        async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+            query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(self.writer()).await?;
+            Ok(())
+        }
+
+        async fn take_oauth_state(
+            &self,
+            state_hash: &str,
+            account: &AccountId,
+            user: &UserId,
+            now: Millis,
+        ) -> Result<String, StoreError> {
+            let _ = query("DELETE FROM oauth_states WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
+            let row = query("DELETE FROM oauth_states WHERE state_hash = ? AND account_id = ? AND user_id = ? AND expires_at > ? RETURNING payload")
+                .bind(state_hash)
+                .bind(account.as_str())
+                .bind(user.as_str())
+                .bind(now)
+                .fetch_optional(self.writer())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let sealed: String = row.try_get("payload")?;
+            Ok(self
+                .keys
+                .open_string(&Sealed::from_stored(sealed), Binding::new(state_hash, "oauth_state"))?
+                .as_str()
+                .to_string())
+        }
+    };
+}
+
+pub(crate) use shared_access_methods;
+
+/// Audit-store methods whose statements are the same on both databases.
+macro_rules! shared_audit_methods {
+    () => {
+        async fn record(&self, e: &AuditEntry) -> Result<(), StoreError> {
+            query(
+                "INSERT INTO audit_log (account_id, at, actor, actor_kind, action, target_kind, target_id, target_label, detail, remote_addr) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(e.account_id.as_ref().map(AccountId::as_str))
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(e.actor_kind.as_str())
+            .bind(&e.action)
+            .bind(&e.target_kind)
+            .bind(e.target_id.as_deref())
+            .bind(e.target_label.as_deref())
+            .bind(e.detail.as_deref())
+            .bind(e.remote_addr.as_deref())
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use shared_audit_methods;
+
+/// Catalog-store methods whose statements are the same on both databases.
+macro_rules! shared_catalog_methods {
+    () => {
+        async fn create_account(&self, id: &AccountId, name: &str, now: Millis) -> Result<(), StoreError> {
+            let mut tx = self.writer().begin().await?;
+            query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)")
+                .bind(id.as_str())
+                .bind(name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            for (position, name) in BUILT_IN_ENVIRONMENTS.iter().enumerate() {
+                query("INSERT INTO environments (id, account_id, name, built_in, position) VALUES (?, ?, ?, 1, ?)")
+                    .bind(EnvironmentId::generate().as_str())
+                    .bind(id.as_str())
+                    .bind(*name)
+                    .bind(position as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn account(&self, id: &AccountId) -> Result<Account, StoreError> {
+            let row = query("SELECT id, name, connectors_enabled, created_at FROM accounts WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            row_to_account(&row)
+        }
+
+        async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+            let rows = query("SELECT id, name, connectors_enabled, created_at FROM accounts ORDER BY created_at, id")
+                .fetch_all(self.pool())
+                .await?;
+            rows.iter().map(row_to_account).collect()
+        }
+
+        async fn set_connectors_enabled(&self, id: &AccountId, enabled: bool) -> Result<(), StoreError> {
+            let done = query("UPDATE accounts SET connectors_enabled = ? WHERE id = ?")
+                .bind(i64::from(enabled))
+                .bind(id.as_str())
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done)
+        }
+
+        async fn insert_system(&self, s: &System) -> Result<(), StoreError> {
+            query("INSERT INTO systems (id, account_id, name, created_at) VALUES (?, ?, ?, ?)")
+                .bind(s.id.as_str())
+                .bind(s.account_id.as_str())
+                .bind(&s.name)
+                .bind(s.created_at)
+                .execute(self.writer())
+                .await
+                .map_err(unique("a system"))?;
+            Ok(())
+        }
+
+        async fn system(&self, account: &AccountId, id: &SystemId) -> Result<System, StoreError> {
+            let row = query("SELECT id, account_id, name, created_at FROM systems WHERE id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            row_to_system(&row)
+        }
+
+        async fn rename_system(&self, account: &AccountId, id: &SystemId, name: &str) -> Result<(), StoreError> {
+            let done = query("UPDATE systems SET name = ? WHERE id = ? AND account_id = ?")
+                .bind(name)
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await
+                .map_err(unique("a system"))?;
+            one_or_not_found(done)
+        }
+
+        async fn insert_environment(
+            &self,
+            account: &AccountId,
+            id: &EnvironmentId,
+            name: &str,
+        ) -> Result<Environment, StoreError> {
+            let row = query(
+                "INSERT INTO environments (id, account_id, name, built_in, position) \
+                 VALUES (?, ?, ?, 0, (SELECT COALESCE(MAX(position), -1) + 1 FROM environments WHERE account_id = ?)) \
+                 RETURNING id, account_id, name, built_in, position",
+            )
+            .bind(id.as_str())
+            .bind(account.as_str())
+            .bind(name)
+            .bind(account.as_str())
+            .fetch_one(self.writer())
+            .await
+            .map_err(unique("an environment"))?;
+            row_to_environment(&row)
+        }
+
+        async fn environments(&self, account: &AccountId) -> Result<Vec<Environment>, StoreError> {
+            let rows = query(
+                "SELECT id, account_id, name, built_in, position FROM environments WHERE account_id = ? ORDER BY position, id",
+            )
+            .bind(account.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(row_to_environment).collect()
+        }
+    };
+}
+
+pub(crate) use shared_catalog_methods;
