@@ -262,3 +262,69 @@ fn the_connections_commands_test_create_list_and_delete_through_the_api() {
     assert!(stderr.contains("name:") && stderr.contains("org_type:") && stderr.contains("login_host:"), "{stderr}");
     let _ = std::fs::remove_dir_all(data);
 }
+
+/// The demo on ports of the user's choosing (here: any free ones, never 8080): its connected
+/// app accepts the OAuth callback this run serves, so the README's OAuth flow reaches
+/// Salesforce's sign-in page instead of `redirect_uri_mismatch`.
+#[test]
+fn the_demo_registers_the_oauth_callback_of_the_port_it_serves() {
+    let data = std::env::temp_dir().join(format!("lightbridge-cli-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--emulator-port", "0", "--emulator-https-port", "0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let running = Running(child);
+    let (mut base, mut token) = (None, None);
+    for line in stdout.lines() {
+        let line = line.expect("line");
+        if let Some(rest) = line.strip_prefix("Lightbridge is serving on ") {
+            base = rest.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(t) = line.trim().strip_prefix("export LIGHTBRIDGE_TOKEN=") {
+            token = Some(t.to_string());
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let (base, token) = (base.expect("serving line"), token.expect("token line"));
+    assert!(!base.ends_with(":8080"), "{base}");
+    let (status, started) = common::http(
+        &base,
+        "POST",
+        "/api/v1/connections/oauth/start",
+        Some(&token),
+        Some(&serde_json::json!({
+            "name": "Acme production", "org_type": "production", "login_host": "login",
+            "consumer_key": "3MVG9LightbridgeDemoConsumerKey", "consumer_secret": "demo-consumer-secret-change-me"
+        })),
+    );
+    assert_eq!(status, 200, "{started}");
+    let started: serde_json::Value = serde_json::from_str(&started).expect("json");
+    let authorize = url::Url::parse(started["authorize_url"].as_str().expect("authorize_url")).expect("url");
+    let redirect = authorize.query_pairs().find(|(k, _)| k == "redirect_uri").expect("redirect_uri").1.to_string();
+    assert_eq!(redirect, format!("{base}/oauth/callback"));
+    let origin = authorize.origin().ascii_serialization();
+    let page = http_get(&origin, &authorize[url::Position::BeforePath..]);
+    assert!(
+        page.starts_with("HTTP/1.1 200"),
+        "Salesforce's sign-in page, not an error: {}",
+        &page[..page.len().min(400)]
+    );
+    assert!(!page.contains("redirect_uri_mismatch"));
+    drop(running);
+    // The demo's folder and database are its owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("lightbridge.db")), 0o600);
+    }
+    let _ = std::fs::remove_dir_all(data);
+}

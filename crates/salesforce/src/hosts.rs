@@ -54,6 +54,14 @@ impl HostPolicy {
         }
         Err(SalesforceError::HostNotAllowed(url.origin().ascii_serialization()))
     }
+
+    /// The same rule as Content-Security-Policy sources (`https://*.salesforce.com`, …, and
+    /// each allowed origin): where a sign-in may send the browser, for a page's `form-action`.
+    pub fn csp_sources(&self) -> Vec<String> {
+        let mut sources: Vec<String> = SALESFORCE_SUFFIXES.iter().map(|s| format!("https://*{s}")).collect();
+        sources.extend(self.allowed.iter().cloned());
+        sources
+    }
 }
 
 pub fn is_salesforce_host(host: &str) -> bool {
@@ -97,5 +105,13 @@ mod tests {
         assert!(policy.check(&url("http://127.0.0.1:8181/hosts/login/services/oauth2/token")).is_ok());
         assert!(policy.check(&url("http://127.0.0.1:8182/")).is_err());
         assert!(policy.check(&url("https://127.0.0.1:8181/")).is_err());
+    }
+
+    #[test]
+    fn csp_sources_name_salesforce_over_https_and_the_allowed_origins_only() {
+        let sources = HostPolicy::allowing(["http://127.0.0.1:8181/hosts/login"]).expect("policy").csp_sources();
+        assert!(sources.contains(&"https://*.salesforce.com".to_string()));
+        assert!(sources.contains(&"http://127.0.0.1:8181".to_string()), "origins, no path: {sources:?}");
+        assert!(sources.iter().all(|s| s.starts_with("https://*.") || s == "http://127.0.0.1:8181"), "{sources:?}");
     }
 }

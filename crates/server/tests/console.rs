@@ -86,3 +86,71 @@ async fn pages_need_a_session_forms_need_the_csrf_token_and_accounts_stay_apart(
     assert_eq!(r.status(), 404);
     assert!(r.headers()["content-type"].to_str().expect("type").starts_with("text/html"));
 }
+
+/// The outside probe's findings on sign-in: `next` must never send a browser off-site
+/// (`/\t/evil.example` is `//evil.example` to a browser) and CR/LF in it is no server error.
+#[tokio::test]
+async fn sign_in_never_redirects_off_site_and_survives_control_characters_in_next() {
+    let app = spawn().await;
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    for next in ["%2F%09%2Fevil.example", "%2F%0D%0ASet-Cookie:%20x=1", "%2F%5Cevil.example", "%2F%2Fevil.example"] {
+        let r = no_redirects.get(format!("{}/signin?next={next}", app.base)).send().await.expect("get");
+        assert_eq!(r.status(), 200, "{next}");
+        let cookie = r.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
+        let page = r.text().await.expect("body");
+        assert!(!page.contains("evil.example") && !page.contains("Set-Cookie"), "{next}: the form keeps no such next");
+        let csrf = cookie.split_once('=').expect("pair").1.to_string();
+        let decoded: String = url::form_urlencoded::parse(format!("n={next}").as_bytes()).next().expect("n").1.into();
+        let r = no_redirects
+            .post(format!("{}/signin", app.base))
+            .header("cookie", &cookie)
+            .form(&[
+                ("email", "admin_a@lightbridge.test"),
+                ("password", "password-admin_a"),
+                ("csrf", csrf.as_str()),
+                ("next", decoded.as_str()),
+            ])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 303, "{next}");
+        assert_eq!(r.headers()["location"], "/integrations", "{next}");
+    }
+    // A path of this site is kept.
+    let r = no_redirects.get(format!("{}/signin?next=%2Faudit%3Fq%3Dx", app.base)).send().await.expect("get");
+    assert!(r.text().await.expect("body").contains("value=\"/audit?q=x\""));
+}
+
+/// Every answer tells browsers not to sniff types or leak the address; pages may post forms
+/// only to this site and to the hosts OAuth sends the browser to, never to any http(s) target.
+#[tokio::test]
+async fn pages_and_api_answers_carry_the_security_headers() {
+    let app = spawn().await;
+    let (cookie, _) = app.sign_in("admin_a").await;
+    for (path, html) in
+        [("/integrations", true), ("/signin", true), ("/api/v1/connections", false), ("/healthz", false)]
+    {
+        let r = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .header("cookie", &cookie)
+            .header("authorization", format!("Bearer {}", app.tokens["admin_a"]))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        if html {
+            let csp = h["content-security-policy"].to_str().expect("csp");
+            let form_action =
+                csp.split(';').map(str::trim).find(|d| d.starts_with("form-action")).expect("form-action");
+            let sources: Vec<&str> = form_action.split_whitespace().skip(1).collect();
+            assert!(!sources.contains(&"http:") && !sources.contains(&"https:"), "{path}: {form_action}");
+            assert!(sources.contains(&"'self'") && sources.contains(&"https://*.salesforce.com"), "{form_action}");
+            assert!(sources.contains(&app.em.base_url()), "the allowed emulator origin: {form_action}");
+            assert_eq!(h["x-frame-options"], "DENY");
+        }
+    }
+}

@@ -10,6 +10,8 @@ pub enum StoreError {
     Vault(#[from] vault::VaultError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("cannot prepare {path}: {source}")]
+    File { path: std::path::PathBuf, source: std::io::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(

@@ -41,6 +41,53 @@ where
     sqlx::query_scalar(AssertSqlSafe(sql.as_ref().to_string()))
 }
 
+/// Creates `dir` (and its parents) if needed and makes it readable by its owner only (0700 on
+/// Unix): the data folder holds the database and, in the demo, its key.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let failed = |source| StoreError::File { path: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// The database file is created 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the database file's mode); a file or sidecar left readable by others by an
+/// older version is narrowed to 0600.
+fn private_database_file(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let failed = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| StoreError::File { path: p, source }
+        };
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(failed(path)(e)),
+        }
+        let mut sidecars = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_os_string();
+            name.push(suffix);
+            sidecars.push(name.into());
+        }
+        for file in sidecars {
+            let Ok(meta) = std::fs::metadata(&file) else { continue };
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(failed(&file))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Readers (WAL: they never wait for the writer).
@@ -57,6 +104,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file, applies migrations, and checks that the
     /// master key is the one the database was sealed with.
     pub async fn open(path: &Path, keys: Keyring) -> Result<Self, StoreError> {
+        private_database_file(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

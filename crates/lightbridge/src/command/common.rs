@@ -34,8 +34,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             .with_context(|| format!("cannot open the database {}", server::config::redact_password(url)))?;
         return Ok(store.into());
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    store::create_private_dir(&config.data_dir).context("cannot prepare the data folder")?;
     let path = config.data_dir.join("lightbridge.db");
     let store = SqliteStore::open(&path, config.keyring())
         .await

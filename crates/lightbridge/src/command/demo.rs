@@ -37,8 +37,18 @@ const OWNER: &str = "owner@demo.example";
 const OWNER_PASSWORD: &str = "lightbridge-demo";
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    let seed = Seed::demo();
+    store::create_private_dir(&args.data_dir).context("cannot prepare the demo folder")?;
+    // Bind Lightbridge first, so the connected app registers the callback this run really
+    // serves (any --listen, port 0 included), not a fixed port.
+    let listen: std::net::SocketAddr =
+        args.listen.parse().with_context(|| format!("--listen {:?} is not an address", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = browser_address(listener.local_addr()?);
+    let mut seed = Seed::demo();
+    for app in &mut seed.apps {
+        app.callback_urls = demo_callbacks(addr);
+    }
     let emulator = Emulator::start_with(EmulatorConfig {
         seed: seed.clone(),
         http_port: args.emulator_port,
@@ -56,15 +66,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let publish_target = demo_publish_target(&store).await?;
     let client = salesforce::Client::new(salesforce::HostPolicy::allowing([emulator.base_url()])?)?;
     let urls = LoginUrls { login: emulator.login_url().parse()?, test: emulator.test_login_url().parse()? };
-    let listen: std::net::SocketAddr =
-        args.listen.parse().with_context(|| format!("--listen {:?} is not an address", args.listen))?;
-    let public_url = format!("http://{listen}/").parse()?;
+    let public_url = format!("http://{addr}/").parse()?;
     let state = AppState::new(store.clone(), client, urls, Arc::new(SystemClock)).with_public_url(public_url);
     // Check every minute so the demo shows a revoked user's connection turn Logged out quickly.
     let _health = server::spawn_health_checks(&state, std::time::Duration::from_secs(60));
     let _worker = server::spawn_worker(&state, server::WorkerConfig::default());
-    let server = Server::bind(state, listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = server.local_addr()?;
+    let server = Server::with_listener(state, listener);
 
     super::emulator::print_summary(&emulator, &seed, false);
     let app = &seed.apps[0];
@@ -111,6 +118,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     server.run(super::shutdown_signal()).await?;
     emulator.shutdown();
     Ok(())
+}
+
+/// Where a browser on this machine reaches an address Lightbridge listens on (an unspecified
+/// address such as 0.0.0.0 is reached through loopback).
+fn browser_address(bound: std::net::SocketAddr) -> std::net::SocketAddr {
+    match bound.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => (std::net::Ipv4Addr::LOCALHOST, bound.port()).into(),
+        ip if ip.is_unspecified() => (std::net::Ipv6Addr::LOCALHOST, bound.port()).into(),
+        _ => bound,
+    }
+}
+
+/// The callback URLs the demo's connected app accepts: the address this run serves, and the
+/// same port on `localhost` for a browser that was given that name.
+fn demo_callbacks(addr: std::net::SocketAddr) -> Vec<String> {
+    let mut callbacks = vec![format!("http://{addr}/oauth/callback")];
+    if addr.ip().is_loopback() {
+        callbacks.push(format!("http://localhost:{}/oauth/callback", addr.port()));
+    }
+    callbacks
 }
 
 /// The demo's master key: read from `master.key` in the data folder, or made there on first

@@ -128,9 +128,50 @@ pub fn router(state: AppState) -> Router {
                 ApiError::NotFound.into_response()
             }
         })
+        .layer(axum::middleware::from_fn_with_state(SecurityHeaders::new(&state), security_headers))
         .layer(axum::middleware::from_fn(request_id))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
+}
+
+/// The headers every answer carries, and the ones HTML pages add.
+#[derive(Debug, Clone)]
+struct SecurityHeaders {
+    /// Pages load only this site's assets, cannot be framed, and post forms only here and to
+    /// where an OAuth start redirects (Chromium checks `form-action` on the redirect too):
+    /// Salesforce's hosts over HTTPS and the origins the operator allowed.
+    page_csp: HeaderValue,
+}
+
+impl SecurityHeaders {
+    fn new(state: &AppState) -> Self {
+        let mut form_action = vec!["'self'".to_string()];
+        form_action.extend(state.client.policy().csp_sources());
+        let csp = format!(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; \
+             base-uri 'none'; object-src 'none'; form-action {}",
+            form_action.join(" ")
+        );
+        let page_csp = HeaderValue::from_str(&csp).unwrap_or_else(|_| {
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+        });
+        SecurityHeaders { page_csp }
+    }
+}
+
+async fn security_headers(State(policy): State<SecurityHeaders>, request: Request, next: Next) -> Response {
+    use axum::http::header;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let html =
+        headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
+    if html {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy.page_csp.clone());
+    }
+    response
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -157,12 +157,8 @@ pub fn render(status: StatusCode, template: &impl Template, chrome: Option<&Chro
     };
     let mut response = (status, axum::response::Html(body)).into_response();
     let headers = response.headers_mut();
+    // The frame and content policies are added to every HTML answer by `api::security_headers`.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self' http: https:"),
-    );
     if chrome.is_some_and(|c| c.flash.is_some()) {
         headers.append(
             header::SET_COOKIE,

@@ -37,11 +37,21 @@ struct NextParam {
     next: Option<String>,
 }
 
-/// Only paths of this site: never an absolute URL someone else chose.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/integrations".to_string(),
+/// Only paths of this site: never an absolute URL someone else chose. Browsers drop tabs and
+/// newlines from URLs and read `\\` as `/`, so `/\t/evil.example` would leave the site: anything
+/// but printable ASCII without a backslash is refused, and the path must still name this site
+/// once resolved the way a browser resolves it.
+pub(crate) fn safe_next(next: Option<&str>) -> String {
+    const HOME: &str = "/integrations";
+    let Some(next) = next else { return HOME.to_string() };
+    let printable = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if !printable || !next.starts_with('/') || next.starts_with("//") || next.len() > 2048 {
+        return HOME.to_string();
+    }
+    let base = url::Url::parse("http://lightbridge.invalid/").expect("constant URL");
+    match base.join(next) {
+        Ok(url) if url.origin() == base.origin() => next.to_string(),
+        _ => HOME.to_string(),
     }
 }
 
@@ -135,4 +145,33 @@ async fn sign_out(
     let mut response = redirect_with_flash("/signin", "info", "You are signed out.");
     response.headers_mut().append(header::SET_COOKIE, crate::api::session::cleared_session_cookie(&state)?);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_keeps_paths_of_this_site_and_refuses_everything_that_leaves_it() {
+        for ok in ["/integrations", "/connections?q=a%20b&sort=name", "/deployments/dep_1#top", "/%2F%2Fevil.example"] {
+            assert_eq!(safe_next(Some(ok)), ok, "{ok}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\r\nSet-Cookie: x=1",
+            "/\n",
+            "/ /evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "javascript:alert(1)",
+            "/caf\u{e9}",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/integrations", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/integrations");
+    }
 }
