@@ -1,7 +1,7 @@
-//! The connections core: services over the store and the Salesforce client. Today: the
-//! [`TokenKeeper`] (B1), which keeps every connection's Salesforce session usable.
-//! The server's API and the Admin Center call these services; they never talk to Salesforce
-//! or the database directly.
+//! The connections core, below the service layer: the [`TokenKeeper`] (B1), which keeps every
+//! connection's Salesforce session usable (one renewal per connection, across instances), and
+//! its periodic health sweep. The `service` crate's actions and publish worker call it; it
+//! knows nothing of HTTP.
 
 mod health;
 mod keeper;

@@ -1,52 +1,27 @@
-//! Lightbridge's HTTP server: the versioned JSON API under `/api/v1` (B3), the Admin Center
-//! pages (`console`), health endpoints, and the publish worker. Handlers call the connections
-//! core, the publish crate and the store traits; SQL and Salesforce calls live in those
-//! crates, never here.
+//! Lightbridge's HTTP server: adapters over the service layer. `api/` is the versioned JSON API
+//! under `/api/v1` (B3), `console/` the Admin Center pages; neither imports the other — what
+//! they share (the caller extractor, the error, the session cookie, the request id, security
+//! headers) is in `http/`, and `router` puts the whole application together. Actions live in
+//! the `service` crate; this crate knows HTTP, never SQL or Salesforce.
 
 pub mod api;
+mod callback;
 pub mod config;
 mod console;
+pub mod http;
 pub mod metrics;
-pub mod password;
+mod router;
 mod state;
-pub mod worker;
 
 pub use config::{Config, ConfigError};
+pub use router::router;
+pub use service::health::spawn_health_checks;
+pub use service::worker::{WorkerConfig, spawn_worker};
 pub use state::AppState;
-pub use worker::{WorkerConfig, spawn_worker};
 
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
-
-/// Runs the periodic health check (B1) in the background: every tick (a minute, or the
-/// interval if shorter) it checks the connections not checked within `every`, up to 500 at a
-/// time. Returns `None` when `every` is zero (turned off).
-pub fn spawn_health_checks(state: &AppState, every: std::time::Duration) -> Option<tokio::task::JoinHandle<()>> {
-    if every.is_zero() {
-        return None;
-    }
-    let keeper = state.keeper.clone();
-    let tick = every.min(std::time::Duration::from_secs(60));
-    Some(tokio::spawn(async move {
-        let mut timer = tokio::time::interval(tick);
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            timer.tick().await;
-            match keeper.health_sweep(every, 500).await {
-                Ok(s) if s.checked > 0 => tracing::info!(
-                    checked = s.checked,
-                    logged_in = s.logged_in,
-                    logged_out = s.logged_out,
-                    not_available = s.not_available,
-                    "health check"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "health check failed"),
-            }
-        }
-    }))
-}
 
 /// A bound, not yet running server: bind first (port 0 works), read the address, then run.
 #[derive(Debug)]
@@ -63,7 +38,7 @@ impl Server {
 
     /// Serves on a listener bound earlier (so the address can go into the state first).
     pub fn with_listener(state: AppState, listener: TcpListener) -> Self {
-        Server { listener, app: api::router(state) }
+        Server { listener, app: router::router(state) }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -1,10 +1,25 @@
 //! Operator commands: `migrate`, `print-config`, `keys generate`, `accounts create|list|connectors`,
 //! `users create|set-password`, `tokens create`.
 
-use domain::{AccountId, ActorKind, AuditEntry, Role, User, UserId};
-use store::{AccessStore, AuditStore, CatalogStore, ConnectionStore};
+//!
+//! Every change goes through the service layer's actions (as the operator, `cli:$USER` in the
+//! audit log), the same ones the API and the Admin Center call.
 
-use super::common::{ConfigArgs, now_ms, open_store};
+use domain::{AccountId, Role};
+use service::{Actor, ServiceError, accounts, keys, users};
+
+use super::common::{ConfigArgs, open_service, open_store};
+
+/// A service error in the operator's words (fields named as the command's flags).
+fn cli_error(e: ServiceError) -> anyhow::Error {
+    match e {
+        ServiceError::Invalid(fields) => anyhow::anyhow!(
+            "{}",
+            fields.iter().map(|(f, m)| format!("--{}: {m}", f.replace('_', "-"))).collect::<Vec<_>>().join("; ")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
@@ -61,11 +76,12 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::Rotate { config, batch } => {
             let config = config.load(None)?;
-            let store = open_store(&config).await?;
+            let svc = open_service(&config).await?;
+            let actor = Actor::cli();
             let started = std::time::Instant::now();
             let mut total = 0;
             loop {
-                let step = store.rotate_keys(batch).await?;
+                let step = keys::rotate_step(&svc, &actor, batch).await.map_err(cli_error)?;
                 total += step.resealed;
                 eprintln!("re-sealed {total} secret(s); {} left under an old key", step.remaining);
                 if step.remaining == 0 {
@@ -79,8 +95,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 }
             }
             let fingerprint = &config.master_key.fingerprint()[..16];
-            let detail = format!("{total} secret(s) re-sealed under key {fingerprint}");
-            let _ = store.record(&cli_entry(None, "keys.rotated", "instance", fingerprint, "master key", detail)).await;
+            keys::rotated(&svc, &actor, total, fingerprint).await.map_err(cli_error)?;
             println!(
                 "done in {:.1} s: {total} secret(s) re-sealed; the database now names key {fingerprint}. Remove the old key from previous_master_keys and restart the instances.",
                 started.elapsed().as_secs_f64()
@@ -120,35 +135,28 @@ pub enum AccountsCommand {
 }
 
 pub async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
     match command {
         AccountsCommand::Create { config, name } => {
-            let config = config.load(None)?;
-            let store = open_store(&config).await?;
-            let id = AccountId::generate();
-            let name = domain::account_name(&name)?;
-            store.create_account(&id, &name, now_ms()).await?;
+            let svc = open_service(&config.load(None)?).await?;
+            let id = accounts::create(&svc, &actor, &name).await.map_err(cli_error)?;
             println!("{id}");
         }
         AccountsCommand::List { config } => {
-            let store = open_store(&config.load(None)?).await?;
-            for account in store.accounts().await? {
+            let svc = open_service(&config.load(None)?).await?;
+            for account in accounts::list(&svc, &actor).await.map_err(cli_error)? {
                 let connectors = if account.connectors_enabled { "connectors on" } else { "connectors off" };
                 println!("{}  {}  ({connectors})", account.id, account.name);
             }
         }
         AccountsCommand::Connectors { config, account, enable, disable: _ } => {
-            let store = open_store(&config.load(None)?).await?;
-            let id = AccountId::parse(&account)?;
-            store.set_connectors_enabled(&id, enable).await.map_err(|e| match e {
-                store::StoreError::NotFound => anyhow::anyhow!("no account {id}"),
-                other => other.into(),
+            let svc = open_service(&config.load(None)?).await?;
+            AccountId::parse(&account)?;
+            let found = accounts::set_connectors(&svc, &actor, &account, enable).await.map_err(|e| match e {
+                ServiceError::NotFound => anyhow::anyhow!("no account {account}"),
+                other => cli_error(other),
             })?;
-            let action = if enable { "account.connectors_enabled" } else { "account.connectors_disabled" };
-            let name = store.account(&id).await?.name;
-            store
-                .record(&cli_entry(Some(id.clone()), action, "account", id.as_str(), &name, "by the operator".into()))
-                .await?;
-            println!("Connectors are {} for {name} ({id})", if enable { "on" } else { "off" });
+            println!("Connectors are {} for {} ({})", if enable { "on" } else { "off" }, found.name, found.id);
         }
     }
     Ok(())
@@ -181,6 +189,7 @@ pub enum UsersCommand {
 }
 
 pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
     match command {
         UsersCommand::Create { config, account, email, name, role } => {
             let role = Role::parse(&role)
@@ -192,50 +201,25 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
                 (_, None) => anyhow::bail!("--account is required for owner, admin, editor and viewer"),
                 _ => {}
             }
-            if !email.contains('@') {
-                anyhow::bail!("--email {email:?} is not an email address");
-            }
-            let config = config.load(None)?;
-            let store = open_store(&config).await?;
-            let user = User {
-                id: UserId::generate(),
-                account_id: account,
-                email: email.trim().to_string(),
-                name: name.trim().to_string(),
-                role,
-            };
-            store.create_user(&user, None, now_ms()).await?;
-            store
-                .record(&cli_entry(
-                    user.account_id.clone(),
-                    "user.created",
-                    "user",
-                    user.id.as_str(),
-                    &user.email,
-                    format!("role {}", user.role.as_str()),
-                ))
-                .await?;
+            let svc = open_service(&config.load(None)?).await?;
+            let user = users::create_user(&svc, &actor, account, &email, &name, role).await.map_err(|e| match e {
+                ServiceError::NotFound => anyhow::anyhow!("no such account"),
+                other => cli_error(other),
+            })?;
             println!("{}", user.id);
         }
         UsersCommand::SetPassword { config, email } => {
             let mut line = String::new();
             std::io::stdin().read_line(&mut line)?;
             let password = vault::Password::new(line.trim_end_matches(['\r', '\n']).to_string());
-            let hash = server::password::hash(&password).map_err(|e| anyhow::anyhow!(e))?;
-            let config = config.load(None)?;
-            let store = open_store(&config).await?;
-            let user = store.user_by_email(&email).await.map_err(|_| anyhow::anyhow!("no user with email {email}"))?;
-            store.set_password(&user.id, &hash).await?;
-            store
-                .record(&cli_entry(
-                    user.account_id.clone(),
-                    "user.password_set",
-                    "user",
-                    user.id.as_str(),
-                    &user.email,
-                    "password set".into(),
-                ))
-                .await?;
+            let svc = open_service(&config.load(None)?).await?;
+            let user = users::set_password(&svc, &actor, &email, password).await.map_err(|e| match e {
+                ServiceError::NotFound => anyhow::anyhow!("no user with email {email}"),
+                ServiceError::Invalid(fields) => {
+                    anyhow::anyhow!("{}", fields.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
+                }
+                other => cli_error(other),
+            })?;
             eprintln!("password set for {}", user.email);
         }
     }
@@ -260,51 +244,14 @@ pub enum TokensCommand {
 pub async fn tokens(command: TokensCommand) -> anyhow::Result<()> {
     match command {
         TokensCommand::Create { config, email, name } => {
-            let config = config.load(None)?;
-            let store = open_store(&config).await?;
-            let user = store.user_by_email(&email).await.map_err(|_| anyhow::anyhow!("no user with email {email}"))?;
-            let token = server::api::new_api_token().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let id = format!("tok_{}", &UserId::generate().as_str()[5..]);
-            store
-                .create_api_token(&id, &user.id, &name, &server::api::hash_token(token.expose_secret()), now_ms())
-                .await?;
-            store
-                .record(&cli_entry(
-                    user.account_id.clone(),
-                    "api_token.created",
-                    "api_token",
-                    &id,
-                    &name,
-                    format!("acts as {}", user.email),
-                ))
-                .await?;
-            println!("{}", token.expose_secret());
-            eprintln!("This token is shown once. It acts as {} ({}).", user.email, user.role.as_str());
+            let svc = open_service(&config.load(None)?).await?;
+            let created = users::create_token_for(&svc, &Actor::cli(), &email, &name).await.map_err(|e| match e {
+                ServiceError::NotFound => anyhow::anyhow!("no user with email {email}"),
+                other => cli_error(other),
+            })?;
+            println!("{}", created.token.expose_secret());
+            eprintln!("This token is shown once. It acts as {} ({}).", created.user.email, created.user.role.as_str());
         }
     }
     Ok(())
-}
-
-/// An audit entry for an operator's command-line action.
-fn cli_entry(
-    account: Option<AccountId>,
-    action: &str,
-    kind: &str,
-    id: &str,
-    label: &str,
-    detail: String,
-) -> AuditEntry {
-    let actor = std::env::var("USER").map(|u| format!("cli:{u}")).unwrap_or_else(|_| "cli".into());
-    AuditEntry {
-        account_id: account,
-        at: now_ms(),
-        actor,
-        actor_kind: ActorKind::Cli,
-        action: action.into(),
-        target_kind: kind.into(),
-        target_id: Some(id.into()),
-        target_label: Some(label.into()),
-        detail: Some(detail),
-        remote_addr: None,
-    }
 }

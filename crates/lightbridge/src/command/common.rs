@@ -42,6 +42,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store.into())
 }
 
+/// The service layer over the configured store: what every command that changes something runs on.
+pub async fn open_service(config: &Config) -> anyhow::Result<service::Service> {
+    let store = open_store(config).await?;
+    Ok(app_state(config, store)?.service)
+}
+
 pub fn app_state(config: &Config, store: Store) -> anyhow::Result<AppState> {
     let policy = salesforce::HostPolicy::allowing(&config.allowed_hosts)?;
     let ca = match &config.ca_file {
@@ -53,8 +59,4 @@ pub fn app_state(config: &Config, store: Store) -> anyhow::Result<AppState> {
     Ok(AppState::new(store, client, urls, Arc::new(SystemClock))
         .with_public_url(config.public_url.clone())
         .with_metrics_token(config.metrics_token.clone()))
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }

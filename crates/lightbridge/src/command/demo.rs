@@ -8,13 +8,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use connections::{LoginUrls, SystemClock};
-use domain::{AccountId, Role, User, UserId};
+use domain::{ActorKind, Role};
 use emulator::{Config as EmulatorConfig, Emulator, Seed};
 use server::{AppState, Server};
+use service::{Actor, Service, accounts, catalog, users};
 use store::{AccessStore, CatalogStore, SqliteStore};
 use vault::{Keyring, MasterKey};
-
-use super::common::now_ms;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -62,12 +61,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let store = SqliteStore::open(&args.data_dir.join("lightbridge.db"), Keyring::new(key))
         .await
         .context("cannot open the demo database (delete the demo folder to start over)")?;
-    let token = seed_account(&store).await?;
-    let publish_target = demo_publish_target(&store).await?;
     let client = salesforce::Client::new(salesforce::HostPolicy::allowing([emulator.base_url()])?)?;
     let urls = LoginUrls { login: emulator.login_url().parse()?, test: emulator.test_login_url().parse()? };
     let public_url = format!("http://{addr}/").parse()?;
-    let state = AppState::new(store.clone(), client, urls, Arc::new(SystemClock)).with_public_url(public_url);
+    let state = AppState::new(store, client, urls, Arc::new(SystemClock)).with_public_url(public_url);
+    let token = seed_account(&state.service).await?;
+    let publish_target = demo_publish_target(&state.service).await?;
     // Check every minute so the demo shows a revoked user's connection turn Logged out quickly.
     let _health = server::spawn_health_checks(&state, std::time::Duration::from_secs(60));
     let _worker = server::spawn_worker(&state, server::WorkerConfig::default());
@@ -163,45 +162,29 @@ fn demo_master_key(dir: &std::path::Path) -> anyhow::Result<MasterKey> {
 }
 
 /// The demo system and its Production environment, for the printed publish command.
-async fn demo_publish_target(store: &SqliteStore) -> anyhow::Result<Option<(String, String)>> {
-    let Some(account) = store.user_by_email(OWNER).await?.account_id else { return Ok(None) };
-    let system = store.systems(&account).await?.into_iter().next();
-    let env = store.environments(&account).await?.into_iter().next();
+async fn demo_publish_target(svc: &Service) -> anyhow::Result<Option<(String, String)>> {
+    let Some(account) = svc.store.user_by_email(OWNER).await?.account_id else { return Ok(None) };
+    let system = svc.store.systems(&account).await?.into_iter().next();
+    let env = svc.store.environments(&account).await?.into_iter().next();
     Ok(system.zip(env).map(|(s, e)| (s.id.to_string(), e.id.to_string())))
 }
 
-/// Creates the demo account and owner once, and a fresh API token every run.
-async fn seed_account(store: &SqliteStore) -> anyhow::Result<vault::ApiToken> {
-    let owner = match store.user_by_email(OWNER).await {
-        Ok(user) => user,
-        Err(_) => {
-            let account = AccountId::generate();
-            store.create_account(&account, "Demo account", now_ms()).await?;
-            // The demo shows legacy Connectors (F4) too: on, with one system to bind them to.
-            store.set_connectors_enabled(&account, true).await?;
-            store
-                .insert_system(&domain::System {
-                    id: domain::SystemId::generate(),
-                    account_id: account.clone(),
-                    name: "Sales Cloud (Lightning)".into(),
-                    created_at: now_ms(),
-                })
-                .await?;
-            let user = User {
-                id: UserId::generate(),
-                account_id: Some(account),
-                email: OWNER.into(),
-                name: "Demo Owner".into(),
-                role: Role::Owner,
-            };
-            store.create_user(&user, None, now_ms()).await?;
-            let hash = server::password::hash(&vault::Password::new(OWNER_PASSWORD)).map_err(|e| anyhow::anyhow!(e))?;
-            store.set_password(&user.id, &hash).await?;
-            user
-        }
-    };
-    let token = server::api::new_api_token().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let id = format!("tok_{}", &UserId::generate().as_str()[5..]);
-    store.create_api_token(&id, &owner.id, "demo", &server::api::hash_token(token.expose_secret()), now_ms()).await?;
-    Ok(token)
+/// Creates the demo account and owner once, and a fresh API token every run — through the
+/// same actions the operator's commands, the API and the Admin Center use.
+async fn seed_account(svc: &Service) -> anyhow::Result<vault::ApiToken> {
+    let operator = Actor::cli();
+    let failed = |e: service::ServiceError| anyhow::anyhow!("cannot seed the demo account: {e}");
+    if svc.store.user_by_email(OWNER).await.is_err() {
+        let account = accounts::create(svc, &operator, "Demo account").await.map_err(failed)?;
+        // The demo shows legacy Connectors (F4) too: on, with one system to bind them to.
+        accounts::set_connectors(svc, &operator, account.as_str(), true).await.map_err(failed)?;
+        let owner = users::create_user(svc, &operator, Some(account), OWNER, "Demo Owner", Role::Owner)
+            .await
+            .map_err(failed)?;
+        users::set_password(svc, &operator, OWNER, vault::Password::new(OWNER_PASSWORD)).await.map_err(failed)?;
+        let as_owner = Actor::new(owner, ActorKind::Cli, None);
+        catalog::create_system(svc, &as_owner, "Sales Cloud (Lightning)").await.map_err(failed)?;
+    }
+    let created = users::create_token_for(svc, &operator, OWNER, "demo").await.map_err(failed)?;
+    Ok(created.token)
 }

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use domain::{Account, AccountId};
 use serde::{Deserialize, Serialize};
-use store::{AuditStore, CatalogStore};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,8 +39,7 @@ impl From<&Account> for AccountView {
 #[utoipa::path(get, path = "/accounts", tag = "operator",
     responses((status = 200, body = Vec<AccountView>), (status = 403, body = ErrorBody)))]
 async fn list_accounts(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<AccountView>>, ApiError> {
-    caller.require_operator()?;
-    Ok(Json(state.store.accounts().await?.iter().map(AccountView::from).collect()))
+    Ok(Json(service::accounts::list(&state, &caller).await?.iter().map(AccountView::from).collect()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -62,22 +60,8 @@ async fn set_connectors(
     input: Result<Json<ConnectorsSwitch>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<AccountView>, ApiError> {
     caller.require_operator()?;
-    let id = AccountId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    AccountId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    state.store.set_connectors_enabled(&id, input.enabled).await?;
-    let account = state.store.account(&id).await?;
-    let mut entry = caller.audit(
-        state.clock.now_ms(),
-        if input.enabled { "account.connectors_enabled" } else { "account.connectors_disabled" },
-        "account",
-        Some(id.as_str()),
-        Some(&account.name),
-        None,
-    );
-    // The account's own log shows what the operator changed for it.
-    entry.account_id = Some(id);
-    if let Err(e) = state.store.record(&entry).await {
-        tracing::error!(error = %e, "could not write the audit log");
-    }
+    let account = service::accounts::set_connectors(&state, &caller, &id, input.enabled).await?;
     Ok(Json(AccountView::from(&account)))
 }

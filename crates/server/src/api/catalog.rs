@@ -4,14 +4,16 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use domain::{ConnectionKind, EnvironmentId, System, SystemId};
+use domain::{ConnectionKind, System, SystemId};
 use serde::{Deserialize, Serialize};
 use store::{CatalogStore, ConnectionStore};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::connections::{ConnectionView, record};
+use service::catalog;
+
+use super::connections::ConnectionView;
 use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
 
@@ -59,7 +61,7 @@ struct NameInput {
 }
 
 fn system_id(id: &str) -> Result<SystemId, ApiError> {
-    SystemId::parse(id).map_err(|_| ApiError::NotFound)
+    Ok(catalog::system_id(id)?)
 }
 
 fn body<T>(input: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
@@ -81,13 +83,8 @@ async fn create_system(
     caller: Caller,
     input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<SystemView>), ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    let name = domain::system_name(&body(input)?.name)?;
-    let now = state.clock.now_ms();
-    let system = System { id: SystemId::generate(), account_id: account, name, created_at: now };
-    state.store.insert_system(&system).await?;
-    record(&state, caller.audit(now, "system.created", "system", Some(system.id.as_str()), Some(&system.name), None))
-        .await;
+    caller.require_connection_admin()?;
+    let system = catalog::create_system(&state, &caller, &body(input)?.name).await?;
     Ok((StatusCode::CREATED, Json(SystemView::from(&system))))
 }
 
@@ -114,17 +111,9 @@ async fn rename_system(
     input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<SystemView>, ApiError> {
     let account = caller.require_connection_admin()?.clone();
-    let id = system_id(&id)?;
-    let before = state.store.system(&account, &id).await?;
-    let name = domain::system_name(&body(input)?.name)?;
-    state.store.rename_system(&account, &id, &name).await?;
-    let detail = format!("renamed from {:?}", before.name);
-    record(
-        &state,
-        caller.audit(state.clock.now_ms(), "system.renamed", "system", Some(id.as_str()), Some(&name), Some(detail)),
-    )
-    .await;
-    Ok(Json(SystemView { name, ..SystemView::from(&before) }))
+    state.store.system(&account, &system_id(&id)?).await?;
+    let system = catalog::rename_system(&state, &caller, &id, &body(input)?.name).await?;
+    Ok(Json(SystemView::from(&system)))
 }
 
 /// Removes a system; refused while legacy connectors are bound to it.
@@ -135,15 +124,7 @@ async fn delete_system(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    let id = system_id(&id)?;
-    let system = state.store.system(&account, &id).await?;
-    state.store.delete_system(&account, &id).await?;
-    record(
-        &state,
-        caller.audit(state.clock.now_ms(), "system.deleted", "system", Some(id.as_str()), Some(&system.name), None),
-    )
-    .await;
+    catalog::delete_system(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -207,21 +188,8 @@ async fn create_environment(
     caller: Caller,
     input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<EnvironmentView>), ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    let name = domain::environment_name(&body(input)?.name)?;
-    let env = state.store.insert_environment(&account, &EnvironmentId::generate(), &name).await?;
-    record(
-        &state,
-        caller.audit(
-            state.clock.now_ms(),
-            "environment.created",
-            "environment",
-            Some(env.id.as_str()),
-            Some(&env.name),
-            None,
-        ),
-    )
-    .await;
+    caller.require_connection_admin()?;
+    let env = catalog::create_environment(&state, &caller, &body(input)?.name).await?;
     Ok((StatusCode::CREATED, Json(EnvironmentView::from(&env))))
 }
 
@@ -233,21 +201,6 @@ async fn delete_environment(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    let id = EnvironmentId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let env = state.store.environment(&account, &id).await?;
-    state.store.delete_environment(&account, &id).await?;
-    record(
-        &state,
-        caller.audit(
-            state.clock.now_ms(),
-            "environment.deleted",
-            "environment",
-            Some(id.as_str()),
-            Some(&env.name),
-            None,
-        ),
-    )
-    .await;
+    catalog::delete_environment(&state, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

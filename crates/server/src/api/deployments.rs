@@ -6,22 +6,18 @@
 use axum::Json;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::StatusCode;
-use domain::{
-    BundleId, BundleInfo, CacheControl, ConnectionId, Deployment, DeploymentId, DeploymentStatus, EnvironmentId,
-    ResourceName, SystemId, TargetStatus,
-};
+use domain::{ConnectionId, Deployment, DeploymentId, EnvironmentId, SystemId};
 use serde::{Deserialize, Serialize};
 use store::{CatalogStore, DeploymentStore, TargetCounts};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::connections::{ConnectionView, record};
+use service::deployments::{self, BundleSource, DeployRequest};
+
+use super::connections::ConnectionView;
 use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
-
-/// The largest upload accepted: the bundle itself may be at most 5 MB once rebuilt.
-pub const MAX_UPLOAD_BYTES: usize = 20 * 1024 * 1024;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -127,20 +123,6 @@ pub fn view(d: &Deployment, counts: TargetCounts, targets: Option<&[domain::Targ
     }
 }
 
-pub fn count(targets: &[domain::Target]) -> TargetCounts {
-    let mut c = TargetCounts::default();
-    for t in targets {
-        match t.status {
-            TargetStatus::Pending => c.pending += 1,
-            TargetStatus::Running => c.running += 1,
-            TargetStatus::Succeeded => c.succeeded += 1,
-            TargetStatus::Unchanged => c.unchanged += 1,
-            TargetStatus::Failed => c.failed += 1,
-        }
-    }
-    c
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
@@ -196,7 +178,7 @@ async fn show(
 ) -> Result<Json<DeploymentView>, ApiError> {
     let id = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let (d, targets) = state.store.deployment(caller.account()?, &id).await?;
-    Ok(Json(view(&d, count(&targets), Some(&targets))))
+    Ok(Json(view(&d, deployments::count(&targets), Some(&targets))))
 }
 
 /// A deployment request as JSON: a bundle stored earlier.
@@ -239,13 +221,13 @@ async fn create(
     caller: Caller,
     request: Request,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
-    let account = caller.require_publisher()?.clone();
+    caller.require_publisher()?;
     let multipart = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
-    let (fields, upload) = if multipart {
+    let request = if multipart {
         let mut form =
             Multipart::from_request(request, &state).await.map_err(|e| ApiError::invalid("body", e.body_text()))?;
         let mut fields = std::collections::HashMap::new();
@@ -258,139 +240,30 @@ async fn create(
                 fields.insert(name, field.text().await.map_err(|e| ApiError::invalid("body", e.body_text()))?);
             }
         }
-        (fields, Some(file.ok_or_else(|| ApiError::invalid("file", "attach the bundle (a ZIP) as the `file` field"))?))
+        let file = file.ok_or_else(|| ApiError::invalid("file", "attach the bundle (a ZIP) as the `file` field"))?;
+        let mut take = |k: &str| fields.remove(k).unwrap_or_default();
+        DeployRequest {
+            system_id: take("system_id"),
+            environment_id: take("environment_id"),
+            resource_name: take("resource_name"),
+            cache_control: Some(take("cache_control")),
+            bundle: BundleSource::Upload(file),
+        }
     } else {
         let Json(input) = Json::<DeployInput>::from_request(request, &state)
             .await
             .map_err(|e| ApiError::invalid("body", e.body_text()))?;
-        let mut fields = std::collections::HashMap::new();
-        fields.insert("system_id".to_string(), input.system_id);
-        fields.insert("environment_id".to_string(), input.environment_id);
-        fields.insert("resource_name".to_string(), input.resource_name);
-        fields.insert("bundle_id".to_string(), input.bundle_id);
-        if let Some(c) = input.cache_control {
-            fields.insert("cache_control".to_string(), c);
+        DeployRequest {
+            system_id: input.system_id,
+            environment_id: input.environment_id,
+            resource_name: input.resource_name,
+            cache_control: input.cache_control,
+            bundle: BundleSource::Stored(input.bundle_id),
         }
-        (fields, None)
     };
-    let deployment = deploy(&state, &caller, &account, &fields, upload).await?;
+    let started = deployments::deploy(&state, &caller, request).await?;
+    let deployment = view(&started.deployment, started.counts, None);
     Ok((StatusCode::ACCEPTED, Json(deployment)))
-}
-
-/// A deployment from form fields (`system_id`, `environment_id`, `resource_name`,
-/// `cache_control`, and `bundle_id` when no ZIP is uploaded): validated, the bundle rebuilt and
-/// stored, then started. The API and the Deployments page both come here.
-pub(crate) async fn deploy(
-    state: &AppState,
-    caller: &Caller,
-    account: &domain::AccountId,
-    fields: &std::collections::HashMap<String, String>,
-    upload: Option<Vec<u8>>,
-) -> Result<DeploymentView, ApiError> {
-    let account = account.clone();
-    let field = |k: &str| fields.get(k).map(String::as_str).unwrap_or_default();
-    let mut errors: Vec<(String, String)> = Vec::new();
-    let system = SystemId::parse(field("system_id"))
-        .map_err(|_| errors.push(("system_id".into(), "not a system id (sys_…)".into())))
-        .ok();
-    let env = EnvironmentId::parse(field("environment_id"))
-        .map_err(|_| errors.push(("environment_id".into(), "not an environment id (env_…)".into())))
-        .ok();
-    let name = ResourceName::parse(field("resource_name"))
-        .map_err(|e| errors.push(("resource_name".into(), e.to_string())))
-        .ok();
-    let cache = match fields.get("cache_control").map(String::as_str).filter(|c| !c.is_empty()) {
-        None => Some(CacheControl::Private),
-        Some(text) => CacheControl::parse(text).or_else(|| {
-            errors.push(("cache_control".into(), format!("{text:?} is not Private or Public")));
-            None
-        }),
-    };
-    let (Some(system), Some(env), Some(name), Some(cache)) = (system, env, name, cache) else {
-        return Err(ApiError::Invalid(errors));
-    };
-    state.store.system(&account, &system).await?;
-    state.store.environment(&account, &env).await?;
-    let now = state.clock.now_ms();
-    let bundle = match upload {
-        Some(bytes) => {
-            let built = publish::Bundle::from_zip(&bytes, publish::Limits::default())
-                .map_err(|e| ApiError::invalid("file", e.to_string()))?;
-            let info = BundleInfo {
-                id: BundleId::generate(),
-                account_id: account.clone(),
-                sha256: built.sha256().to_string(),
-                size: built.bytes().len() as u64,
-                files: built.files().to_vec(),
-                created_at: now,
-                created_by: caller.user.email.clone(),
-            };
-            state.store.save_bundle(&info, built.bytes()).await?
-        }
-        None => {
-            let id = BundleId::parse(field("bundle_id"))
-                .map_err(|_| ApiError::invalid("bundle_id", "not a bundle id (bun_…)"))?;
-            state.store.bundle(&account, &id).await.map_err(|e| match e {
-                store::StoreError::NotFound => ApiError::invalid("bundle_id", "no such bundle in this account"),
-                other => other.into(),
-            })?
-        }
-    };
-    start(state, caller, &account, &system, &env, name, cache, &bundle, None).await
-}
-
-/// Creates the deployment with one target per bound connection and wakes the worker.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn start(
-    state: &AppState,
-    caller: &Caller,
-    account: &domain::AccountId,
-    system: &SystemId,
-    env: &EnvironmentId,
-    resource_name: ResourceName,
-    cache_control: CacheControl,
-    bundle: &BundleInfo,
-    redeploy_of: Option<DeploymentId>,
-) -> Result<DeploymentView, ApiError> {
-    let targets = state.store.targets_for(account, system, env).await?;
-    if targets.is_empty() {
-        return Err(ApiError::invalid(
-            "environment_id",
-            "no connection publishes for this system and environment: bind a connection to it (or connect its legacy connector) first",
-        ));
-    }
-    let now = state.clock.now_ms();
-    let deployment = Deployment {
-        id: DeploymentId::generate(),
-        account_id: account.clone(),
-        system_id: system.clone(),
-        environment_id: env.clone(),
-        bundle_id: bundle.id.clone(),
-        resource_name,
-        cache_control,
-        status: DeploymentStatus::Running,
-        created_at: now,
-        created_by: caller.user.email.clone(),
-        finished_at: None,
-        redeploy_of,
-    };
-    let ids: Vec<ConnectionId> = targets.iter().map(|c| c.id.clone()).collect();
-    state.store.create_deployment(&deployment, &ids).await?;
-    state.publish_wake.notify_one();
-    let detail = format!(
-        "{} to {} org(s), bundle sha256 {}{}",
-        deployment.resource_name.as_str(),
-        ids.len(),
-        &bundle.sha256[..12.min(bundle.sha256.len())],
-        deployment.redeploy_of.as_ref().map(|d| format!(", rollback to {d}")).unwrap_or_default()
-    );
-    record(
-        state,
-        caller.audit(now, "deployment.created", "deployment", Some(deployment.id.as_str()), None, Some(detail)),
-    )
-    .await;
-    let counts = TargetCounts { pending: ids.len() as u32, ..Default::default() };
-    Ok(view(&deployment, counts, None))
 }
 
 /// Rollback (B2): publishes this deployment's bundle again to the system × environment's
@@ -402,30 +275,8 @@ async fn rollback(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
-    let account = caller.require_publisher()?.clone();
-    let id = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let (earlier, _) = state.store.deployment(&account, &id).await?;
-    let bundle = state.store.bundle(&account, &earlier.bundle_id).await?;
-    let view = start(
-        &state,
-        &caller,
-        &account,
-        &earlier.system_id,
-        &earlier.environment_id,
-        earlier.resource_name.clone(),
-        earlier.cache_control,
-        &bundle,
-        Some(earlier.id.clone()),
-    )
-    .await?;
-    Ok((StatusCode::ACCEPTED, Json(view)))
-}
-
-fn slot(system: &str, env: &str) -> Result<(SystemId, EnvironmentId), ApiError> {
-    Ok((
-        SystemId::parse(system).map_err(|_| ApiError::NotFound)?,
-        EnvironmentId::parse(env).map_err(|_| ApiError::NotFound)?,
-    ))
+    let started = deployments::rollback(&state, &caller, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(&started.deployment, started.counts, None))))
 }
 
 /// The connections a deployment to this system × environment publishes to.
@@ -438,7 +289,7 @@ async fn bound(
     Path((system, env)): Path<(String, String)>,
 ) -> Result<Json<Vec<ConnectionView>>, ApiError> {
     let account = caller.account()?;
-    let (system, env) = slot(&system, &env)?;
+    let (system, env) = deployments::slot(&system, &env)?;
     state.store.system(account, &system).await?;
     state.store.environment(account, &env).await?;
     let connections = state.store.targets_for(account, &system, &env).await?;
@@ -454,14 +305,7 @@ async fn bind(
     caller: Caller,
     Path((system, env, connection)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    let (system, env) = slot(&system, &env)?;
-    let connection = ConnectionId::parse(&connection).map_err(|_| ApiError::NotFound)?;
-    let now = state.clock.now_ms();
-    state.store.bind(&account, &connection, &system, &env, now).await?;
-    let detail = format!("publishes for {system} × {env}");
-    record(&state, caller.audit(now, "connection.bound", "connection", Some(connection.as_str()), None, Some(detail)))
-        .await;
+    deployments::bind(&state, &caller, &system, &env, &connection).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -474,22 +318,6 @@ async fn unbind(
     caller: Caller,
     Path((system, env, connection)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    let (system, env) = slot(&system, &env)?;
-    let connection = ConnectionId::parse(&connection).map_err(|_| ApiError::NotFound)?;
-    state.store.unbind(&account, &connection, &system, &env).await?;
-    let detail = format!("no longer publishes for {system} × {env}");
-    record(
-        &state,
-        caller.audit(
-            state.clock.now_ms(),
-            "connection.unbound",
-            "connection",
-            Some(connection.as_str()),
-            None,
-            Some(detail),
-        ),
-    )
-    .await;
+    deployments::unbind(&state, &caller, &system, &env, &connection).await?;
     Ok(StatusCode::NO_CONTENT)
 }

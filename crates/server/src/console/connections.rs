@@ -7,18 +7,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use domain::{AuthMethod, Connection, ConnectionKind, LoginHost};
-use salesforce::checks::{Outcome, Report};
 use serde::Deserialize;
+use service::{Outcome, Report};
 use store::{AccessStore, ConnectionStore, ListQuery, SortKey};
 
 use super::{Chrome, FieldErrors, PageResult, SignedIn, date, error_page, page, redirect_with_flash, render};
 use crate::AppState;
-use crate::api::ApiError;
-use crate::api::connections::{
+use crate::http::ApiError;
+use service::connections::{
     AuthInput, ConnectionInput, EditAuth, EditInput, create_connection, delete_connection, edit_connection, label,
     parse_id, test_connection,
 };
-use crate::api::oauth::{Finished, ReconnectInput, SignInContext, StartInput, start_oauth, start_reconnect};
+use service::oauth::{Finished, ReconnectInput, SignInContext, StartInput, start_oauth, start_reconnect};
 
 pub const TABLE: &str = "/connections/salesforce";
 
@@ -81,7 +81,7 @@ pub fn table_row(c: &Connection) -> store::TableRow {
     store::TableRow {
         id: c.id.to_string(),
         legacy: c.is_legacy(),
-        org_type: crate::api::connections::org_type_setting(c.org_type).to_string(),
+        org_type: service::connections::org_type_setting(c.org_type).to_string(),
         org_name: c.org.as_ref().map(|o| o.org_name.clone()),
         created_at: c.created_at,
         created_by: c.created_by.clone(),
@@ -428,7 +428,7 @@ impl ConnectionForm {
                 ConnectionKind::New { name } => name.as_str().to_string(),
                 ConnectionKind::Legacy { .. } => String::new(),
             },
-            org_type: crate::api::connections::org_type_setting(c.org_type).to_string(),
+            org_type: service::connections::org_type_setting(c.org_type).to_string(),
             login_host,
             my_domain,
             method: method.to_string(),
@@ -552,13 +552,17 @@ async fn submit_new(
         start_oauth(&state, caller, form.start(test))
             .await
             .map(|started| Redirect::to(&started.authorize_url).into_response())
+            .map_err(ApiError::from)
     } else if test {
-        test_connection(&state, caller, form.input()).await.map(|report| {
-            form_page(&signed_in, None, form.clone(), FieldErrors::default(), None, Some(&report))
-                .render_with(StatusCode::OK)
-        })
+        test_connection(&state, caller, form.input())
+            .await
+            .map(|report| {
+                form_page(&signed_in, None, form.clone(), FieldErrors::default(), None, Some(&report))
+                    .render_with(StatusCode::OK)
+            })
+            .map_err(ApiError::from)
     } else {
-        create_connection(&state, caller, form.input()).await.map(|c| saved(&c))
+        create_connection(&state, caller, form.input()).await.map(|c| saved(&c)).map_err(ApiError::from)
     };
     Ok(result.unwrap_or_else(|e| refused(&signed_in, None, form, e)))
 }
@@ -605,11 +609,10 @@ fn refused(signed_in: &SignedIn, id: Option<String>, form: ConnectionForm, error
             form_page(signed_in, id, form, FieldErrors::default(), problem, Some(&report))
                 .render_with(StatusCode::UNPROCESSABLE_ENTITY)
         }
-        ApiError::Conflict(message) => {
-            let errors = if message.contains("name") {
-                FieldErrors(vec![("name".into(), message.clone())])
-            } else {
-                FieldErrors::default()
+        ApiError::Conflict { field, message } => {
+            let errors = match field {
+                Some(field) => FieldErrors(vec![(field.into(), message.clone())]),
+                None => FieldErrors::default(),
             };
             form_page(signed_in, id, form, errors, Some(message), None).render_with(StatusCode::CONFLICT)
         }
@@ -730,8 +733,9 @@ async fn submit_edit(
                     },
                 )
                 .await
-                .map(|started| Redirect::to(&started.authorize_url).into_response()),
-                Err(e) => Err(e),
+                .map(|started| Redirect::to(&started.authorize_url).into_response())
+                .map_err(ApiError::from),
+                Err(e) => Err(e.into()),
             }
         }
         (_, changed) => {
@@ -748,13 +752,16 @@ async fn submit_edit(
                 active: None,
                 auth,
             };
-            edit_connection(&state, caller, &id, input).await.map(|c| {
-                redirect_with_flash(
-                    &format!("{TABLE}?highlight={}", c.id),
-                    "success",
-                    &format!("Connection “{}” saved.", label(&c)),
-                )
-            })
+            edit_connection(&state, caller, &id, input)
+                .await
+                .map(|c| {
+                    redirect_with_flash(
+                        &format!("{TABLE}?highlight={}", c.id),
+                        "success",
+                        &format!("Connection “{}” saved.", label(&c)),
+                    )
+                })
+                .map_err(ApiError::from)
         }
     };
     Ok(result.unwrap_or_else(|e| refused(&signed_in, Some(id.clone()), form, e)))
@@ -867,7 +874,7 @@ pub async fn oauth_landing(
     };
     let form_of = |ctx: &SignInContext| ConnectionForm {
         name: ctx.name.clone(),
-        org_type: ctx.org_type.map(crate::api::connections::org_type_setting).unwrap_or("production").into(),
+        org_type: ctx.org_type.map(service::connections::org_type_setting).unwrap_or("production").into(),
         login_host: match ctx.login_host.as_str() {
             "login" | "test" => ctx.login_host.clone(),
             _ => "mydomain".into(),

@@ -15,15 +15,15 @@ use store::{CatalogStore, DeploymentStore};
 
 use super::{Chrome, CsrfForm, PageResult, SignedIn, date, redirect_with_flash, render};
 use crate::AppState;
-use crate::api::ApiError;
-use crate::api::deployments::{count, deploy, start};
+use crate::http::ApiError;
+use service::deployments::{BundleSource, DeployRequest, count, deploy};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/deployments", get(history).post(upload))
         .route("/deployments/{id}", get(detail))
         .route("/deployments/{id}/rollback", post(rollback))
-        .layer(axum::extract::DefaultBodyLimit::max(crate::api::deployments::MAX_UPLOAD_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::http::MAX_UPLOAD_BYTES))
 }
 
 #[derive(Debug, Clone)]
@@ -134,12 +134,23 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
         }
     }
     signed_in.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or_default())?;
-    let account = signed_in.caller.require_publisher()?.clone();
+    signed_in.caller.require_publisher()?;
     let Some(file) = file else {
         return Ok(redirect_with_flash("/deployments", "error", "Choose a ZIP file to publish."));
     };
-    match deploy(&state, &signed_in.caller, &account, &fields, Some(file)).await {
-        Ok(d) => Ok(redirect_with_flash(&format!("/deployments/{}", d.id), "success", "Publishing started.")),
+    let mut take = |k: &str| fields.remove(k).unwrap_or_default();
+    let request = DeployRequest {
+        system_id: take("system_id"),
+        environment_id: take("environment_id"),
+        resource_name: take("resource_name"),
+        cache_control: Some(take("cache_control")),
+        bundle: BundleSource::Upload(file),
+    };
+    match deploy(&state, &signed_in.caller, request).await.map_err(ApiError::from) {
+        Ok(started) => {
+            let to = format!("/deployments/{}", started.deployment.id);
+            Ok(redirect_with_flash(&to, "success", "Publishing started."))
+        }
         Err(e @ (ApiError::Invalid(_) | ApiError::NotFound)) => {
             Ok(redirect_with_flash("/deployments", "error", &e.to_string_for_people()))
         }
@@ -240,25 +251,10 @@ async fn rollback(
     axum::Form(form): axum::Form<CsrfForm>,
 ) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    let account = signed_in.caller.require_publisher()?.clone();
-    let id = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let (earlier, _) = state.store.deployment(&account, &id).await?;
-    let bundle = state.store.bundle(&account, &earlier.bundle_id).await?;
-    let started = start(
-        &state,
-        &signed_in.caller,
-        &account,
-        &earlier.system_id,
-        &earlier.environment_id,
-        earlier.resource_name.clone(),
-        earlier.cache_control,
-        &bundle,
-        Some(earlier.id.clone()),
-    )
-    .await;
+    let started = service::deployments::rollback(&state, &signed_in.caller, &id).await.map_err(ApiError::from);
     match started {
-        Ok(d) => Ok(redirect_with_flash(
-            &format!("/deployments/{}", d.id),
+        Ok(started) => Ok(redirect_with_flash(
+            &format!("/deployments/{}", started.deployment.id),
             "success",
             "Rolling back: publishing that release again.",
         )),

@@ -19,7 +19,7 @@ use store::{AuditStore, ConnectionStore, ListQuery, Store, TableRow};
 use super::connections::{COLUMNS, CellValue, TableParams, row_value, visible_columns};
 use super::{PageResult, SignedIn};
 use crate::AppState;
-use crate::api::ApiError;
+use crate::http::ApiError;
 
 /// Rows buffered before a CSV chunk goes out.
 const CSV_CHUNK_BYTES: usize = 64 * 1024;

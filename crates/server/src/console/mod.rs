@@ -22,7 +22,7 @@ use domain::ActorKind;
 use store::{AccessStore, CatalogStore};
 
 use crate::AppState;
-use crate::api::{ApiError, Caller, hash_token};
+use crate::http::{ApiError, Caller, cookie_value, hash_token};
 
 pub use connections::oauth_landing;
 
@@ -107,17 +107,6 @@ pub struct Flash {
 
 const FLASH_COOKIE: &str = "lb_flash";
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_string())
-}
-
 fn read_flash(headers: &HeaderMap) -> Option<Flash> {
     let raw = cookie_value(headers, FLASH_COOKIE)?;
     let decoded: String = url::form_urlencoded::parse(format!("f={raw}").as_bytes()).next()?.1.into_owned();
@@ -197,7 +186,7 @@ impl FromRequestParts<AppState> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
-        let session = crate::api::session_id(&parts.headers).ok_or_else(|| NotSignedIn::Redirect(next.clone()))?;
+        let session = crate::http::session_id(&parts.headers).ok_or_else(|| NotSignedIn::Redirect(next.clone()))?;
         let (user, csrf) = match state.store.session(&hash_token(&session), state.clock.now_ms()).await {
             Ok(found) => found,
             Err(store::StoreError::NotFound) => return Err(NotSignedIn::Redirect(next)),
@@ -210,7 +199,7 @@ impl FromRequestParts<AppState> for SignedIn {
             None => "Lightbridge operator".into(),
         };
         Ok(SignedIn {
-            caller: Caller { user, remote_addr, via: ActorKind::User },
+            caller: Caller(service::Actor::new(user, ActorKind::User, remote_addr)),
             csrf,
             account_name,
             flash: read_flash(&parts.headers),
@@ -242,7 +231,7 @@ pub fn error_page(error: &ApiError, chrome: Option<&Chrome>) -> Response {
         ApiError::Invalid(fields) => fields.iter().map(|(f, m)| format!("{f}: {m}")).collect::<Vec<_>>().join("; "),
         other => other.to_string(),
     };
-    let request_id = crate::api::REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
+    let request_id = crate::http::REQUEST_ID.try_with(Clone::clone).unwrap_or_default();
     render(status, &ErrorPage { chrome, title, message, request_id }, chrome)
 }
 
@@ -259,6 +248,12 @@ pub struct PageError(pub ApiError);
 impl From<ApiError> for PageError {
     fn from(e: ApiError) -> Self {
         PageError(e)
+    }
+}
+
+impl From<service::ServiceError> for PageError {
+    fn from(e: service::ServiceError) -> Self {
+        PageError(e.into())
     }
 }
 

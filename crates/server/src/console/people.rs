@@ -15,7 +15,7 @@ use store::{AccessStore, AuditQuery, AuditStore};
 use super::export::neutralize;
 use super::{Chrome, CsrfForm, PageResult, SignedIn, date, redirect_with_flash, render};
 use crate::AppState;
-use crate::api::ApiError;
+use crate::http::ApiError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -256,16 +256,16 @@ struct AddUserForm {
 /// Adds a person with a temporary password shown once on the page (never in a cookie or log).
 async fn add_user(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<AddUserForm>) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    match crate::api::users::add_user(&state, &signed_in.caller, &form.email, &form.name, &form.role).await {
+    match service::users::add_user(&state, &signed_in.caller, &form.email, &form.name, &form.role).await {
         Ok((user, temporary)) => users_page(&state, &signed_in, Some((user.email, temporary))).await,
-        Err(e) => refused(e),
+        Err(e) => refused(e.into()),
     }
 }
 
 /// A refused change as a message on the users page; anything else as an error page.
 fn refused(e: ApiError) -> PageResult {
     match e {
-        ApiError::Invalid(_) | ApiError::Conflict(_) => {
+        ApiError::Invalid(_) | ApiError::Conflict { .. } => {
             Ok(redirect_with_flash("/users", "error", &e.to_string_for_people()))
         }
         other => Err(other.into()),
@@ -285,9 +285,9 @@ async fn change_role(
     Form(form): Form<RoleForm>,
 ) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    match crate::api::users::change_role(&state, &signed_in.caller, &id, &form.role).await {
+    match service::users::change_role(&state, &signed_in.caller, &id, &form.role).await {
         Ok(user) => Ok(redirect_with_flash("/users", "success", &format!("{} is {}.", user.email, user.role.as_str()))),
-        Err(e) => refused(e),
+        Err(e) => refused(e.into()),
     }
 }
 
@@ -298,12 +298,12 @@ async fn remove_user(
     Form(form): Form<CsrfForm>,
 ) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    match crate::api::users::remove_user(&state, &signed_in.caller, &id).await {
+    match service::users::remove_user(&state, &signed_in.caller, &id).await {
         Ok(user) => Ok(redirect_with_flash(
             "/users",
             "success",
             &format!("{} was removed; their sessions and API tokens stopped working.", user.email),
         )),
-        Err(e) => refused(e),
+        Err(e) => refused(e.into()),
     }
 }

@@ -9,12 +9,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use store::AccessStore;
 use vault::Password;
 
 use super::{CsrfForm, PageError, SignedIn, cookie_value, redirect_with_flash, render};
 use crate::AppState;
-use crate::api::{ApiError, hash_token, random_token};
+use crate::http::random_token;
 
 const SIGNIN_COOKIE: &str = "lb_signin";
 
@@ -119,15 +118,14 @@ async fn submit(
         return fresh("This sign-in form expired. Please sign in again.");
     }
     let remote = connect.ok().map(|c| c.0.ip().to_string());
-    match crate::api::session::open_session(&state, form.email.trim(), Password::new(form.password.clone()), remote)
-        .await
+    match service::sessions::open_session(&state, form.email.trim(), Password::new(form.password.clone()), remote).await
     {
-        Ok((_, id, _)) => {
+        Ok(service::sessions::Opened { id, .. }) => {
             let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().append(header::SET_COOKIE, crate::api::session::session_cookie_header(&state, &id)?);
+            response.headers_mut().append(header::SET_COOKIE, crate::http::session_cookie_header(&state, &id)?);
             Ok(response)
         }
-        Err(ApiError::Unauthorized) => fresh("That email and password do not match an account."),
+        Err(service::ServiceError::Unauthorized) => fresh("That email and password do not match an account."),
         Err(e) => Err(e.into()),
     }
 }
@@ -139,11 +137,11 @@ async fn sign_out(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf)?;
-    if let Some(id) = crate::api::session_id(&headers) {
-        state.store.delete_session(&hash_token(&id)).await?;
+    if let Some(id) = crate::http::session_id(&headers) {
+        service::sessions::close_session(&state, &id).await?;
     }
     let mut response = redirect_with_flash("/signin", "info", "You are signed out.");
-    response.headers_mut().append(header::SET_COOKIE, crate::api::session::cleared_session_cookie(&state)?);
+    response.headers_mut().append(header::SET_COOKIE, crate::http::cleared_session_cookie(&state)?);
     Ok(response)
 }
 

@@ -8,15 +8,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use domain::{ConnectionKind, System, SystemId};
+use domain::{ConnectionKind, SystemId};
 use serde::Deserialize;
 use store::{CatalogStore, ConnectionStore, DeploymentStore, ListQuery};
 
 use super::connections::{CellValue, cell_value};
 use super::{Chrome, PageResult, SignedIn, redirect_with_flash, render};
 use crate::AppState;
-use crate::api::ApiError;
-use crate::api::oauth::{ConnectorInput, start_legacy};
+use crate::http::ApiError;
+use service::oauth::{ConnectorInput, start_legacy};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -68,45 +68,22 @@ struct NameForm {
 
 async fn create(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<NameForm>) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    let account = signed_in.caller.require_connection_admin()?.clone();
-    let name = match domain::system_name(&form.name) {
-        Ok(name) => name,
-        Err(e) => return Ok(redirect_with_flash("/systems", "error", &ApiError::from(e).to_string_for_people())),
-    };
-    let now = state.clock.now_ms();
-    let system = System { id: SystemId::generate(), account_id: account, name, created_at: now };
-    match state.store.insert_system(&system).await {
-        Ok(()) => {}
-        Err(store::StoreError::Conflict(m)) => return Ok(redirect_with_flash("/systems", "error", &m)),
-        Err(e) => return Err(e.into()),
+    match service::catalog::create_system(&state, &signed_in.caller, &form.name).await.map_err(ApiError::from) {
+        Ok(system) => Ok(redirect_with_flash("/systems", "success", &format!("System “{}” added.", system.name))),
+        Err(e @ (ApiError::Invalid(_) | ApiError::Conflict { .. })) => {
+            Ok(redirect_with_flash("/systems", "error", &e.to_string_for_people()))
+        }
+        Err(e) => Err(e.into()),
     }
-    let entry =
-        signed_in.caller.audit(now, "system.created", "system", Some(system.id.as_str()), Some(&system.name), None);
-    crate::api::connections::record(&state, entry).await;
-    Ok(redirect_with_flash("/systems", "success", &format!("System “{}” added.", system.name)))
 }
 
 async fn add_environment(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<NameForm>) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    let account = signed_in.caller.require_connection_admin()?.clone();
-    let name = match domain::environment_name(&form.name) {
-        Ok(name) => name,
-        Err(e) => return Ok(redirect_with_flash("/systems", "error", &ApiError::from(e).to_string_for_people())),
-    };
-    match state.store.insert_environment(&account, &domain::EnvironmentId::generate(), &name).await {
-        Ok(env) => {
-            let entry = signed_in.caller.audit(
-                state.clock.now_ms(),
-                "environment.created",
-                "environment",
-                Some(env.id.as_str()),
-                Some(&env.name),
-                None,
-            );
-            crate::api::connections::record(&state, entry).await;
-            Ok(redirect_with_flash("/systems", "success", &format!("Environment “{}” added.", env.name)))
+    match service::catalog::create_environment(&state, &signed_in.caller, &form.name).await.map_err(ApiError::from) {
+        Ok(env) => Ok(redirect_with_flash("/systems", "success", &format!("Environment “{}” added.", env.name))),
+        Err(e @ (ApiError::Invalid(_) | ApiError::Conflict { .. })) => {
+            Ok(redirect_with_flash("/systems", "error", &e.to_string_for_people()))
         }
-        Err(store::StoreError::Conflict(m)) => Ok(redirect_with_flash("/systems", "error", &m)),
         Err(e) => Err(e.into()),
     }
 }
@@ -234,9 +211,9 @@ async fn connect(
         consumer_key: form.consumer_key.clone(),
         consumer_secret: form.consumer_secret.clone(),
     };
-    match start_legacy(&state, &signed_in.caller, &id, input).await {
+    match start_legacy(&state, &signed_in.caller, &id, input).await.map_err(ApiError::from) {
         Ok(started) => Ok(Redirect::to(&started.authorize_url).into_response()),
-        Err(e @ (ApiError::Invalid(_) | ApiError::Conflict(_) | ApiError::ConnectorsDisabled)) => {
+        Err(e @ (ApiError::Invalid(_) | ApiError::Conflict { .. } | ApiError::ConnectorsDisabled)) => {
             Ok(redirect_with_flash(&back, "error", &e.to_string_for_people()))
         }
         Err(e) => Err(e.into()),
@@ -280,7 +257,7 @@ async fn publishing(State(state): State<AppState>, signed_in: SignedIn, Path(id)
             .targets_for(&account, &system.id, &env.id)
             .await?
             .iter()
-            .map(|c| Bound { id: c.id.to_string(), label: crate::api::connections::label(c), legacy: c.is_legacy() })
+            .map(|c| Bound { id: c.id.to_string(), label: service::connections::label(c), legacy: c.is_legacy() })
             .collect();
         rows.push(PublishingRow { environment_id: env.id.to_string(), environment: env.name, bound });
     }
@@ -291,7 +268,7 @@ async fn publishing(State(state): State<AppState>, signed_in: SignedIn, Path(id)
         .filter(|c| !c.is_legacy())
         .map(|c| {
             let org = c.org.as_ref().map(|o| format!(" — {}", o.org_name)).unwrap_or_default();
-            (c.id.to_string(), format!("{}{org}", crate::api::connections::label(c)))
+            (c.id.to_string(), format!("{}{org}", service::connections::label(c)))
         })
         .collect();
     let chrome = signed_in.chrome("systems");
@@ -321,26 +298,18 @@ async fn change_binding(
     Form(form): Form<BindingForm>,
 ) -> PageResult {
     signed_in.check_csrf(&form.csrf)?;
-    let account = signed_in.caller.require_connection_admin()?.clone();
+    signed_in.caller.require_connection_admin()?;
     let back = format!("/systems/{id}/publishing");
-    let system = SystemId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let env = domain::EnvironmentId::parse(&form.environment_id).map_err(|_| ApiError::NotFound)?;
-    let Ok(connection) = domain::ConnectionId::parse(&form.connection_id) else {
+    if domain::ConnectionId::parse(&form.connection_id).is_err() {
         return Ok(redirect_with_flash(&back, "error", "Choose a connection."));
-    };
-    let now = state.clock.now_ms();
-    let (result, action, text) = if form.action == "unbind" {
-        (
-            state.store.unbind(&account, &connection, &system, &env).await,
-            "connection.unbound",
-            "no longer publishes here",
-        )
+    }
+    let (svc, actor, env, connection) = (&state, &signed_in.caller, &form.environment_id, &form.connection_id);
+    let text = if form.action == "unbind" {
+        service::deployments::unbind(svc, actor, &id, env, connection).await?;
+        "no longer publishes here"
     } else {
-        (state.store.bind(&account, &connection, &system, &env, now).await, "connection.bound", "publishes here now")
+        service::deployments::bind(svc, actor, &id, env, connection).await?;
+        "publishes here now"
     };
-    result?;
-    let detail = format!("{system} × {env}");
-    let entry = signed_in.caller.audit(now, action, "connection", Some(connection.as_str()), None, Some(detail));
-    crate::api::connections::record(&state, entry).await;
     Ok(redirect_with_flash(&back, "success", &format!("The connection {text}.")))
 }

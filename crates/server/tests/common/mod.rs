@@ -121,7 +121,7 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
             name: label.into(),
             role,
         };
-        let hash = server::password::hash(&vault::Password::new(format!("password-{label}"))).expect("hash");
+        let hash = service::password::hash(&vault::Password::new(format!("password-{label}"))).expect("hash");
         store.create_user(&user, Some(&hash), 0).await.expect("user");
         let token = new_api_token().expect("token");
         store

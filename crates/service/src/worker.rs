@@ -22,7 +22,7 @@ use publish::{Bundle, PublishAction, Release, publish_release};
 use store::{Claimed, ConnectionStore, DeploymentStore, Finish, StoreError, TargetOutcome};
 use tokio::sync::Semaphore;
 
-use crate::AppState;
+use crate::Service;
 
 /// Prepared releases by bundle and deployment; the first target of a deployment prepares it while
 /// the others wait for that one (not one copy per target).
@@ -77,8 +77,8 @@ fn random_u32() -> u32 {
 }
 
 /// Starts the worker in the background; it runs until the process ends.
-pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::JoinHandle<()> {
-    let state = state.clone();
+pub fn spawn_worker(svc: &Service, config: WorkerConfig) -> tokio::task::JoinHandle<()> {
+    let svc = svc.clone();
     tokio::spawn(async move {
         let owner = format!("worker-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
         // Publishing now, and claimed but not yet recorded (publishing, or about to).
@@ -86,15 +86,15 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
         let held = Arc::new(Semaphore::new(config.concurrency + config.prefetch));
         let orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
         let bundles: Arc<Releases> = Arc::default();
-        let finished = spawn_finisher(&state, &owner);
+        let finished = spawn_finisher(&svc, &owner);
         tracing::info!(%owner, concurrency = config.concurrency, per_org = config.per_org, "publish worker started");
         loop {
             let free = held.available_permits();
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                let now = state.clock.now_ms();
-                match state.store.claim_targets(&owner, now, config.lease.as_millis() as i64, free as u32).await {
+                let now = svc.clock.now_ms();
+                match svc.store.claim_targets(&owner, now, config.lease.as_millis() as i64, free as u32).await {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::error!(error = %e, "could not claim deployment targets");
@@ -106,9 +106,9 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
             for claim in claimed {
                 let Ok(hold) = held.clone().acquire_owned().await else { return };
                 let work = Work { slots: slots.clone(), orgs: orgs.clone(), bundles: bundles.clone() };
-                let (state, finished) = (state.clone(), finished.clone());
+                let (svc, finished) = (svc.clone(), finished.clone());
                 tokio::spawn(async move {
-                    let finish = run_target(&state, &config, claim, &work).await;
+                    let finish = run_target(&svc, &config, claim, &work).await;
                     // Held until the outcome is recorded (or at once if there is none).
                     let unrecorded = match finish {
                         Some(finish) => finished.send((finish, hold)).err().map(|e| e.0.1),
@@ -116,7 +116,7 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
                     };
                     if let Some(hold) = unrecorded {
                         drop(hold);
-                        state.publish_wake.notify_one();
+                        svc.publish_wake.notify_one();
                     }
                 });
             }
@@ -129,12 +129,12 @@ pub fn spawn_worker(state: &AppState, config: WorkerConfig) -> tokio::task::Join
             let wait = if held.available_permits() == 0 {
                 Duration::from_secs(1)
             } else {
-                match state.store.next_due().await {
-                    Ok(Some(due)) => Duration::from_millis((due - state.clock.now_ms()).clamp(5, 1_000) as u64),
+                match svc.store.next_due().await {
+                    Ok(Some(due)) => Duration::from_millis((due - svc.clock.now_ms()).clamp(5, 1_000) as u64),
                     _ => Duration::from_secs(1),
                 }
             };
-            let _ = tokio::time::timeout(wait, state.publish_wake.notified()).await;
+            let _ = tokio::time::timeout(wait, svc.publish_wake.notified()).await;
         }
     })
 }
@@ -144,9 +144,9 @@ type Finished = tokio::sync::mpsc::UnboundedSender<(Finish, tokio::sync::OwnedSe
 /// Records outcomes as they come, all that are waiting in one transaction (a burst of targets
 /// finishing together costs one commit, not one each), then lets go of their targets and wakes
 /// the claiming loop, which claims as many new ones at once.
-fn spawn_finisher(state: &AppState, owner: &str) -> Finished {
+fn spawn_finisher(svc: &Service, owner: &str) -> Finished {
     let (sender, mut outcomes) = tokio::sync::mpsc::unbounded_channel::<(Finish, tokio::sync::OwnedSemaphorePermit)>();
-    let (state, owner) = (state.clone(), owner.to_string());
+    let (svc, owner) = (svc.clone(), owner.to_string());
     tokio::spawn(async move {
         let mut batch = Vec::new();
         while outcomes.recv_many(&mut batch, 512).await > 0 {
@@ -154,7 +154,7 @@ fn spawn_finisher(state: &AppState, owner: &str) -> Finished {
             let mut tries = 0;
             let recorded = loop {
                 tries += 1;
-                match state.store.finish_targets(&owner, &finishes).await {
+                match svc.store.finish_targets(&owner, &finishes).await {
                     Ok(recorded) => break recorded,
                     Err(e) if tries < 3 => {
                         tracing::warn!(error = %e, "could not record targets' outcomes; trying again");
@@ -174,7 +174,7 @@ fn spawn_finisher(state: &AppState, owner: &str) -> Finished {
                 }
             }
             drop(permits);
-            state.publish_wake.notify_one();
+            svc.publish_wake.notify_one();
         }
     });
     sender
@@ -191,10 +191,10 @@ struct Work {
 
 /// Publishes one claimed target; `None` when the store failed (the lease runs out and the
 /// target is tried again).
-async fn run_target(state: &AppState, config: &WorkerConfig, claim: Claimed, work: &Work) -> Option<Finish> {
+async fn run_target(svc: &Service, config: &WorkerConfig, claim: Claimed, work: &Work) -> Option<Finish> {
     let Claimed { deployment, target } = claim;
     let started = std::time::Instant::now();
-    let outcome = match attempt(state, config, &deployment, &target, work).await {
+    let outcome = match attempt(svc, config, &deployment, &target, work).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(error = %e, deployment = %deployment.id, "publishing failed in the store");
@@ -210,17 +210,17 @@ async fn run_target(state: &AppState, config: &WorkerConfig, claim: Claimed, wor
     metrics::counter!("lightbridge_publish_targets_total", "outcome" => label).increment(1);
     metrics::histogram!("lightbridge_publish_target_duration_seconds", "outcome" => label)
         .record(started.elapsed().as_secs_f64());
-    Some(Finish { deployment: deployment.id, connection: target.connection_id, outcome, now: state.clock.now_ms() })
+    Some(Finish { deployment: deployment.id, connection: target.connection_id, outcome, now: svc.clock.now_ms() })
 }
 
 async fn attempt(
-    state: &AppState,
+    svc: &Service,
     config: &WorkerConfig,
     deployment: &domain::Deployment,
     target: &domain::Target,
     work: &Work,
 ) -> Result<TargetOutcome, StoreError> {
-    let connection = match state.store.get(&deployment.account_id, &target.connection_id).await {
+    let connection = match svc.store.get(&deployment.account_id, &target.connection_id).await {
         Ok(c) => c,
         Err(StoreError::NotFound) => {
             return Ok(TargetOutcome::Failed { error: "the connection was deleted before it was published to".into() });
@@ -235,7 +235,7 @@ async fn attempt(
             ),
         });
     }
-    let release = match load_release(state, deployment, &work.bundles).await? {
+    let release = match load_release(svc, deployment, &work.bundles).await? {
         Ok(release) => release,
         Err(e) => return Ok(TargetOutcome::Failed { error: e.to_string() }),
     };
@@ -248,11 +248,11 @@ async fn attempt(
     let stopped = |_| StoreError::Corrupt("worker stopped".into());
     let _slot = work.slots.acquire().await.map_err(stopped)?;
     let _org_permit = org_slots.acquire_owned().await.map_err(stopped)?;
-    let result = state
+    let result = svc
         .keeper
         .with_session(&connection, |session| {
             let release = release.clone();
-            async move { publish_release(&state.client, &session, &release).await }
+            async move { publish_release(&svc.client, &session, &release).await }
         })
         .await;
     Ok(match result {
@@ -281,7 +281,7 @@ async fn attempt(
             let reason = explain(&e);
             if transient && target.attempts < config.max_attempts {
                 let delay = backoff(config, target.attempts, random_u32());
-                TargetOutcome::Retry { error: reason, not_before: state.clock.now_ms() + delay.as_millis() as i64 }
+                TargetOutcome::Retry { error: reason, not_before: svc.clock.now_ms() + delay.as_millis() as i64 }
             } else if transient {
                 TargetOutcome::Failed { error: format!("gave up after {} attempts: {reason}", target.attempts) }
             } else {
@@ -308,7 +308,7 @@ fn explain(e: &KeeperError) -> String {
 /// The deployment's release with its request bodies built once for all its orgs (kept for the
 /// few deployments in flight).
 async fn load_release(
-    state: &AppState,
+    svc: &Service,
     deployment: &domain::Deployment,
     cache: &Releases,
 ) -> Result<Result<Arc<Release>, salesforce::SalesforceError>, StoreError> {
@@ -326,7 +326,7 @@ async fn load_release(
     }
     let prepared = cell
         .get_or_try_init(|| async {
-            let bundle = Bundle::stored(state.store.bundle_bytes(&deployment.bundle_id).await.map_err(Failed::Store)?);
+            let bundle = Bundle::stored(svc.store.bundle_bytes(&deployment.bundle_id).await.map_err(Failed::Store)?);
             let release = Release::new(
                 &deployment.resource_name,
                 &bundle,

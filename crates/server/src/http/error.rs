@@ -18,11 +18,12 @@ pub enum ApiError {
     ConnectorsDisabled,
     #[error("the request has invalid fields")]
     Invalid(Vec<(String, String)>),
-    #[error("{0}")]
-    Conflict(String),
+    /// `field` names the input at fault, when one is (a page marks it).
+    #[error("{message}")]
+    Conflict { field: Option<&'static str>, message: String },
     /// The connection check failed; the body carries every step's result.
     #[error("the connection check failed: {0}")]
-    CheckFailed(String, Box<salesforce::checks::Report>),
+    CheckFailed(String, Box<service::Report>),
     #[error("Salesforce is not available: {0}")]
     Unavailable(String),
     #[error("Salesforce refused: {0}")]
@@ -36,6 +37,12 @@ impl ApiError {
         ApiError::Invalid(vec![(field.to_string(), message.into())])
     }
 
+    /// An internal error whose cause is logged here, once.
+    pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{context}");
+        ApiError::Internal
+    }
+
     /// The HTTP status and the stable code of this error.
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
@@ -44,7 +51,7 @@ impl ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::ConnectorsDisabled => (StatusCode::FORBIDDEN, "connectors_disabled"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
             ApiError::CheckFailed(..) => (StatusCode::UNPROCESSABLE_ENTITY, "check_failed"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "salesforce_unavailable"),
             ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "salesforce_error"),
@@ -59,7 +66,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
     /// Every step's result, with `check_failed`.
     #[schema(nullable = false)]
-    pub check: Option<salesforce::checks::Report>,
+    pub check: Option<service::Report>,
 }
 
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -113,26 +120,30 @@ fn capitalize(text: &str) -> String {
     chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
 }
 
+impl From<service::ServiceError> for ApiError {
+    fn from(e: service::ServiceError) -> Self {
+        use service::ServiceError as S;
+        match e {
+            S::Unauthorized => ApiError::Unauthorized,
+            S::Forbidden(m) => ApiError::Forbidden(m),
+            S::NotFound => ApiError::NotFound,
+            S::ConnectorsDisabled => ApiError::ConnectorsDisabled,
+            S::Invalid(fields) => ApiError::Invalid(fields),
+            S::Conflict { field, message } => ApiError::Conflict { field, message },
+            S::CheckFailed(reason, report) => ApiError::CheckFailed(reason, report),
+            S::Internal => ApiError::Internal,
+        }
+    }
+}
+
 impl From<store::StoreError> for ApiError {
     fn from(e: store::StoreError) -> Self {
-        match e {
-            store::StoreError::NotFound => ApiError::NotFound,
-            store::StoreError::Conflict(m) => ApiError::Conflict(m),
-            other => {
-                // Logged once, here at the boundary; the caller gets the request id.
-                tracing::error!(error = %other, "store failure");
-                ApiError::Internal
-            }
-        }
+        service::ServiceError::from(e).into()
     }
 }
 
 impl From<domain::DomainError> for ApiError {
     fn from(e: domain::DomainError) -> Self {
-        match e {
-            domain::DomainError::Invalid { field, message } => ApiError::invalid(field, message),
-            domain::DomainError::NotFound => ApiError::NotFound,
-            domain::DomainError::Conflict(m) => ApiError::Conflict(m),
-        }
+        service::ServiceError::from(e).into()
     }
 }

@@ -1,0 +1,219 @@
+//! Publishing (F3, B2): deploy a bundle to every connection bound to a system × environment,
+//! roll back to an earlier release, and the bindings that decide where a deployment goes. The
+//! [`crate::worker`] carries deployments out.
+
+use domain::{
+    BundleId, BundleInfo, CacheControl, ConnectionId, Deployment, DeploymentId, DeploymentStatus, EnvironmentId,
+    ResourceName, SystemId,
+};
+use store::{CatalogStore, DeploymentStore, TargetCounts};
+
+use crate::audit::record;
+use crate::{Actor, Service, ServiceError};
+
+/// Where a deployment's bundle comes from.
+#[derive(Debug)]
+pub enum BundleSource {
+    /// A ZIP as uploaded: rebuilt (and refused if it breaks a rule) before anything starts.
+    Upload(Vec<u8>),
+    /// A bundle stored earlier (`bun_…`).
+    Stored(String),
+}
+
+/// A deployment as asked for, each field as given (checked by [`deploy`], every fault at once).
+#[derive(Debug)]
+pub struct DeployRequest {
+    pub system_id: String,
+    pub environment_id: String,
+    pub resource_name: String,
+    /// `Private` (the default) or `Public`.
+    pub cache_control: Option<String>,
+    pub bundle: BundleSource,
+}
+
+/// A deployment just started: pending targets, one per bound connection.
+#[derive(Debug)]
+pub struct Started {
+    pub deployment: Deployment,
+    pub counts: TargetCounts,
+}
+
+/// Validates the request, rebuilds and stores an uploaded bundle (or finds a stored one), then
+/// starts the deployment. The API, the Deployments page and `lightbridge publish` come here.
+pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Result<Started, ServiceError> {
+    let account = actor.require_publisher()?.clone();
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let system = SystemId::parse(&request.system_id)
+        .map_err(|_| errors.push(("system_id".into(), "not a system id (sys_…)".into())))
+        .ok();
+    let env = EnvironmentId::parse(&request.environment_id)
+        .map_err(|_| errors.push(("environment_id".into(), "not an environment id (env_…)".into())))
+        .ok();
+    let name = ResourceName::parse(&request.resource_name)
+        .map_err(|e| errors.push(("resource_name".into(), e.to_string())))
+        .ok();
+    let cache = match request.cache_control.as_deref().filter(|c| !c.is_empty()) {
+        None => Some(CacheControl::Private),
+        Some(text) => CacheControl::parse(text).or_else(|| {
+            errors.push(("cache_control".into(), format!("{text:?} is not Private or Public")));
+            None
+        }),
+    };
+    let (Some(system), Some(env), Some(name), Some(cache)) = (system, env, name, cache) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    svc.store.system(&account, &system).await?;
+    svc.store.environment(&account, &env).await?;
+    let now = svc.now_ms();
+    let bundle = match request.bundle {
+        BundleSource::Upload(bytes) => {
+            let built = publish::Bundle::from_zip(&bytes, publish::Limits::default())
+                .map_err(|e| ServiceError::invalid("file", e.to_string()))?;
+            let info = BundleInfo {
+                id: BundleId::generate(),
+                account_id: account.clone(),
+                sha256: built.sha256().to_string(),
+                size: built.bytes().len() as u64,
+                files: built.files().to_vec(),
+                created_at: now,
+                created_by: actor.user.email.clone(),
+            };
+            svc.store.save_bundle(&info, built.bytes()).await?
+        }
+        BundleSource::Stored(id) => {
+            let id = BundleId::parse(&id).map_err(|_| ServiceError::invalid("bundle_id", "not a bundle id (bun_…)"))?;
+            svc.store.bundle(&account, &id).await.map_err(|e| match e {
+                store::StoreError::NotFound => ServiceError::invalid("bundle_id", "no such bundle in this account"),
+                other => other.into(),
+            })?
+        }
+    };
+    start(svc, actor, &account, &system, &env, name, cache, &bundle, None).await
+}
+
+/// Creates the deployment with one target per bound connection and wakes the worker.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    svc: &Service,
+    actor: &Actor,
+    account: &domain::AccountId,
+    system: &SystemId,
+    env: &EnvironmentId,
+    resource_name: ResourceName,
+    cache_control: CacheControl,
+    bundle: &BundleInfo,
+    redeploy_of: Option<DeploymentId>,
+) -> Result<Started, ServiceError> {
+    let targets = svc.store.targets_for(account, system, env).await?;
+    if targets.is_empty() {
+        return Err(ServiceError::invalid(
+            "environment_id",
+            "no connection publishes for this system and environment: bind a connection to it (or connect its legacy connector) first",
+        ));
+    }
+    let now = svc.now_ms();
+    let deployment = Deployment {
+        id: DeploymentId::generate(),
+        account_id: account.clone(),
+        system_id: system.clone(),
+        environment_id: env.clone(),
+        bundle_id: bundle.id.clone(),
+        resource_name,
+        cache_control,
+        status: DeploymentStatus::Running,
+        created_at: now,
+        created_by: actor.user.email.clone(),
+        finished_at: None,
+        redeploy_of,
+    };
+    let ids: Vec<ConnectionId> = targets.iter().map(|c| c.id.clone()).collect();
+    svc.store.create_deployment(&deployment, &ids).await?;
+    svc.publish_wake.notify_one();
+    let detail = format!(
+        "{} to {} org(s), bundle sha256 {}{}",
+        deployment.resource_name.as_str(),
+        ids.len(),
+        &bundle.sha256[..12.min(bundle.sha256.len())],
+        deployment.redeploy_of.as_ref().map(|d| format!(", rollback to {d}")).unwrap_or_default()
+    );
+    record(svc, actor.audit(now, "deployment.created", "deployment", Some(deployment.id.as_str()), None, Some(detail)))
+        .await;
+    let counts = TargetCounts { pending: ids.len() as u32, ..Default::default() };
+    Ok(Started { deployment, counts })
+}
+
+/// Rollback (B2): publishes this deployment's bundle again to the system × environment's
+/// connections, as a new deployment.
+pub async fn rollback(svc: &Service, actor: &Actor, id: &str) -> Result<Started, ServiceError> {
+    let account = actor.require_publisher()?.clone();
+    let id = DeploymentId::parse(id).map_err(|_| ServiceError::NotFound)?;
+    let (earlier, _) = svc.store.deployment(&account, &id).await?;
+    let bundle = svc.store.bundle(&account, &earlier.bundle_id).await?;
+    start(
+        svc,
+        actor,
+        &account,
+        &earlier.system_id,
+        &earlier.environment_id,
+        earlier.resource_name.clone(),
+        earlier.cache_control,
+        &bundle,
+        Some(earlier.id.clone()),
+    )
+    .await
+}
+
+/// A system × environment of the account, from its ids (a bad id is not found).
+pub fn slot(system: &str, env: &str) -> Result<(SystemId, EnvironmentId), ServiceError> {
+    Ok((
+        SystemId::parse(system).map_err(|_| ServiceError::NotFound)?,
+        EnvironmentId::parse(env).map_err(|_| ServiceError::NotFound)?,
+    ))
+}
+
+/// Binds a new connection to a system × environment (admins and owners).
+pub async fn bind(svc: &Service, actor: &Actor, system: &str, env: &str, connection: &str) -> Result<(), ServiceError> {
+    let account = actor.require_connection_admin()?.clone();
+    let (system, env) = slot(system, env)?;
+    let connection = ConnectionId::parse(connection).map_err(|_| ServiceError::NotFound)?;
+    let now = svc.now_ms();
+    svc.store.bind(&account, &connection, &system, &env, now).await?;
+    let detail = format!("publishes for {system} × {env}");
+    record(svc, actor.audit(now, "connection.bound", "connection", Some(connection.as_str()), None, Some(detail)))
+        .await;
+    Ok(())
+}
+
+/// Unbinds a connection from a system × environment.
+pub async fn unbind(
+    svc: &Service,
+    actor: &Actor,
+    system: &str,
+    env: &str,
+    connection: &str,
+) -> Result<(), ServiceError> {
+    let account = actor.require_connection_admin()?.clone();
+    let (system, env) = slot(system, env)?;
+    let connection = ConnectionId::parse(connection).map_err(|_| ServiceError::NotFound)?;
+    svc.store.unbind(&account, &connection, &system, &env).await?;
+    let detail = format!("no longer publishes for {system} × {env}");
+    let entry =
+        actor.audit(svc.now_ms(), "connection.unbound", "connection", Some(connection.as_str()), None, Some(detail));
+    record(svc, entry).await;
+    Ok(())
+}
+
+/// How many of a deployment's targets are in each state.
+pub fn count(targets: &[domain::Target]) -> TargetCounts {
+    let mut c = TargetCounts::default();
+    for t in targets {
+        match t.status {
+            domain::TargetStatus::Pending => c.pending += 1,
+            domain::TargetStatus::Running => c.running += 1,
+            domain::TargetStatus::Succeeded => c.succeeded += 1,
+            domain::TargetStatus::Unchanged => c.unchanged += 1,
+            domain::TargetStatus::Failed => c.failed += 1,
+        }
+    }
+    c
+}

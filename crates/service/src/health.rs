@@ -1,0 +1,32 @@
+//! The periodic health check (B1): every connection checked within a chosen interval.
+
+use crate::Service;
+
+/// Runs the periodic health check (B1) in the background: every tick (a minute, or the
+/// interval if shorter) it checks the connections not checked within `every`, up to 500 at a
+/// time. Returns `None` when `every` is zero (turned off).
+pub fn spawn_health_checks(svc: &Service, every: std::time::Duration) -> Option<tokio::task::JoinHandle<()>> {
+    if every.is_zero() {
+        return None;
+    }
+    let keeper = svc.keeper.clone();
+    let tick = every.min(std::time::Duration::from_secs(60));
+    Some(tokio::spawn(async move {
+        let mut timer = tokio::time::interval(tick);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            match keeper.health_sweep(every, 500).await {
+                Ok(s) if s.checked > 0 => tracing::info!(
+                    checked = s.checked,
+                    logged_in = s.logged_in,
+                    logged_out = s.logged_out,
+                    not_available = s.not_available,
+                    "health check"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "health check failed"),
+            }
+        }
+    }))
+}

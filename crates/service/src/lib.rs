@@ -1,0 +1,80 @@
+//! Lightbridge's service layer: every action the product offers — connections (test, create,
+//! edit, check, reconnect, delete), the OAuth start and finish, systems and environments,
+//! bindings, deployments and rollback, users, API tokens, sessions, accounts — lives here once,
+//! with the audit entry it writes, together with the publish worker and the health sweep.
+//! The JSON API, the Admin Center and the CLI are adapters over it.
+//!
+//! An action takes the [`Service`] (the store, the token keeper, the Salesforce client, the
+//! clock), the [`Actor`] doing it, and plain inputs, and returns a domain result or a
+//! [`ServiceError`]. Nothing here knows HTTP: must not import axum, askama or utoipa (except
+//! behind the `openapi` feature, which only derives schemas for the API's document).
+
+pub mod accounts;
+mod actor;
+pub mod audit;
+pub mod catalog;
+pub mod connections;
+pub mod deployments;
+mod error;
+pub mod health;
+pub mod keys;
+pub mod oauth;
+pub mod password;
+pub mod secrets;
+pub mod sessions;
+pub mod users;
+pub mod worker;
+
+use std::sync::Arc;
+
+pub use ::connections::{Clock, LoginUrls, SystemClock, TokenKeeper};
+pub use actor::Actor;
+pub use connections::parse_id;
+pub use error::ServiceError;
+pub use salesforce::checks::{Outcome, Report, Step};
+pub use salesforce::{Client, HostPolicy};
+use store::Store;
+
+/// What every action needs, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub store: Arc<Store>,
+    pub keeper: Arc<TokenKeeper<Store>>,
+    pub client: Client,
+    pub urls: LoginUrls,
+    pub clock: Arc<dyn Clock>,
+    /// Where browsers reach Lightbridge; the OAuth callback is `<public_url>/oauth/callback`.
+    pub public_url: url::Url,
+    /// Wakes the publish worker when a deployment is created.
+    pub publish_wake: Arc<tokio::sync::Notify>,
+}
+
+impl Service {
+    /// The service over a store (SQLite or PostgreSQL; see [`store::Store`]).
+    pub fn new(store: impl Into<Store>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
+        let store = Arc::new(store.into());
+        let keeper = Arc::new(TokenKeeper::new(store.clone(), client.clone(), urls.clone(), clock.clone()));
+        let public_url = url::Url::parse("http://127.0.0.1:8080/").expect("constant URL");
+        Service { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default() }
+    }
+
+    /// Sets where browsers reach this server (from configuration).
+    pub fn with_public_url(mut self, public_url: url::Url) -> Self {
+        self.public_url = public_url;
+        self
+    }
+
+    /// The OAuth callback registered on the connected app.
+    pub fn oauth_callback(&self) -> String {
+        format!("{}/oauth/callback", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// Where an OAuth start may send a browser, as Content-Security-Policy sources.
+    pub fn sign_in_origins(&self) -> Vec<String> {
+        self.client.policy().csp_sources()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

@@ -1,0 +1,264 @@
+//! Users, roles, passwords and API tokens: owners manage their account's people; everyone
+//! manages their own password and tokens; the operator (the CLI) creates users in any account.
+
+use domain::{AccountId, Role, User, UserId};
+use store::{AccessStore, CatalogStore};
+use vault::{ApiToken, Password};
+
+use crate::audit::record;
+use crate::secrets::{hash_token, new_api_token, random_token};
+use crate::{Actor, Service, ServiceError};
+
+/// A role an account member may have (the operator is instance-wide, never a member).
+pub fn account_role(text: &str) -> Result<Role, ServiceError> {
+    match Role::parse(text) {
+        Some(Role::Operator) | None => {
+            Err(ServiceError::invalid("role", format!("{text:?} is not one of owner, admin, editor, viewer")))
+        }
+        Some(role) => Ok(role),
+    }
+}
+
+pub fn valid_email(email: &str) -> bool {
+    email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+}
+
+/// The email and display name checked the same way everywhere, every fault in `errors`.
+fn person(email: &str, name: &str, errors: &mut Vec<(String, String)>) -> (String, String) {
+    let email = email.trim().to_string();
+    if !valid_email(&email) {
+        errors.push(("email".to_string(), format!("{email:?} is not an email address")));
+    }
+    let name = name.trim().to_string();
+    if name.chars().count() > 120 || name.chars().any(char::is_control) {
+        errors.push(("name".to_string(), "a name has at most 120 characters and no control characters".to_string()));
+    }
+    (email, name)
+}
+
+fn user_id(id: &str) -> Result<UserId, ServiceError> {
+    UserId::parse(id).map_err(|_| ServiceError::NotFound)
+}
+
+/// The people of the actor's account (admins and owners look).
+pub async fn list(svc: &Service, actor: &Actor) -> Result<Vec<User>, ServiceError> {
+    Ok(svc.store.users(actor.require_connection_admin()?).await?)
+}
+
+/// Adds a person to the owner's account with a temporary password (returned once).
+pub async fn add_user(
+    svc: &Service,
+    actor: &Actor,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Result<(User, String), ServiceError> {
+    let account = actor.require_owner()?.clone();
+    let mut errors = Vec::new();
+    let (email, name) = person(email, name, &mut errors);
+    let role = account_role(role)
+        .map_err(|_| errors.push(("role".to_string(), format!("{role:?} is not one of owner, admin, editor, viewer"))))
+        .ok();
+    let (Some(role), true) = (role, errors.is_empty()) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    let temporary = random_token()?;
+    let hash = crate::password::hash(&Password::new(temporary.clone()))
+        .map_err(|e| ServiceError::internal("hashing a temporary password", e))?;
+    let user = User { id: UserId::generate(), account_id: Some(account), email, name, role };
+    let now = svc.now_ms();
+    svc.store.create_user(&user, Some(&hash), now).await?;
+    let detail = Some(format!("role {}", role.as_str()));
+    record(svc, actor.audit(now, "user.created", "user", Some(user.id.as_str()), Some(&user.email), detail)).await;
+    Ok((user, temporary))
+}
+
+/// The operator creates a user in an account, or another operator (no account); the user has
+/// no password until one is set.
+pub async fn create_user(
+    svc: &Service,
+    actor: &Actor,
+    account: Option<AccountId>,
+    email: &str,
+    name: &str,
+    role: Role,
+) -> Result<User, ServiceError> {
+    actor.require_operator()?;
+    match (role, &account) {
+        (Role::Operator, Some(_)) => {
+            return Err(ServiceError::invalid("account", "the operator is instance-wide: give no account"));
+        }
+        (Role::Operator, None) => {}
+        (_, None) => return Err(ServiceError::invalid("account", "an account is required for this role")),
+        (_, Some(id)) => {
+            svc.store.account(id).await?;
+        }
+    }
+    let mut errors = Vec::new();
+    let (email, name) = person(email, name, &mut errors);
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let user = User { id: UserId::generate(), account_id: account, email, name, role };
+    let now = svc.now_ms();
+    svc.store.create_user(&user, None, now).await?;
+    let detail = Some(format!("role {}", role.as_str()));
+    let entry = actor.audit_for(
+        user.account_id.clone(),
+        now,
+        "user.created",
+        "user",
+        Some(user.id.as_str()),
+        Some(&user.email),
+        detail,
+    );
+    record(svc, entry).await;
+    Ok(user)
+}
+
+/// An account keeps at least one owner: refuses to demote or remove the last one.
+async fn keep_an_owner(svc: &Service, account: &AccountId, leaving: &User) -> Result<(), ServiceError> {
+    if leaving.role != Role::Owner {
+        return Ok(());
+    }
+    let owners = svc.store.users(account).await?.iter().filter(|u| u.role == Role::Owner).count();
+    if owners <= 1 {
+        return Err(ServiceError::conflict(format!(
+            "{} is the account's only owner: make someone else an owner first",
+            leaving.email
+        )));
+    }
+    Ok(())
+}
+
+/// Changes a user's role (owners only); the account keeps an owner.
+pub async fn change_role(svc: &Service, actor: &Actor, id: &str, role: &str) -> Result<User, ServiceError> {
+    let account = actor.require_owner()?.clone();
+    let mut user = svc.store.user(&account, &user_id(id)?).await?;
+    let role = account_role(role)?;
+    if role != user.role {
+        if role != Role::Owner {
+            keep_an_owner(svc, &account, &user).await?;
+        }
+        svc.store.set_role(&account, &user.id, role).await?;
+        let detail = format!("role {} → {}", user.role.as_str(), role.as_str());
+        let now = svc.now_ms();
+        let entry =
+            actor.audit(now, "user.role_changed", "user", Some(user.id.as_str()), Some(&user.email), Some(detail));
+        record(svc, entry).await;
+        user.role = role;
+    }
+    Ok(user)
+}
+
+/// Removes a user with their sessions and tokens (owners only); the last owner stays.
+pub async fn remove_user(svc: &Service, actor: &Actor, id: &str) -> Result<User, ServiceError> {
+    let account = actor.require_owner()?.clone();
+    let user = svc.store.user(&account, &user_id(id)?).await?;
+    keep_an_owner(svc, &account, &user).await?;
+    svc.store.delete_user(&account, &user.id).await?;
+    let now = svc.now_ms();
+    record(svc, actor.audit(now, "user.deleted", "user", Some(user.id.as_str()), Some(&user.email), None)).await;
+    Ok(user)
+}
+
+/// Changes the actor's own password; the current one is required.
+pub async fn change_password(
+    svc: &Service,
+    actor: &Actor,
+    current: Password,
+    new: Password,
+) -> Result<(), ServiceError> {
+    let (_, stored) = svc.store.credentials(&actor.user.email).await?;
+    let mut errors = Vec::new();
+    if !stored.as_deref().is_some_and(|hash| crate::password::verify(&current, hash)) {
+        errors.push(("current_password".to_string(), "that is not your current password".to_string()));
+    }
+    let new = crate::password::hash(&new).map_err(|e| errors.push(("new_password".to_string(), e))).ok();
+    let (Some(hash), true) = (new, errors.is_empty()) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    svc.store.set_password(&actor.user.id, &hash).await?;
+    let now = svc.now_ms();
+    let user = &actor.user;
+    record(svc, actor.audit(now, "user.password_changed", "user", Some(user.id.as_str()), Some(&user.email), None))
+        .await;
+    Ok(())
+}
+
+/// The operator sets anyone's password (the first one, or a reset).
+pub async fn set_password(svc: &Service, actor: &Actor, email: &str, password: Password) -> Result<User, ServiceError> {
+    actor.require_operator()?;
+    let hash = crate::password::hash(&password).map_err(|e| ServiceError::invalid("password", e))?;
+    let user = svc.store.user_by_email(email).await?;
+    svc.store.set_password(&user.id, &hash).await?;
+    let entry = actor.audit_for(
+        user.account_id.clone(),
+        svc.now_ms(),
+        "user.password_set",
+        "user",
+        Some(user.id.as_str()),
+        Some(&user.email),
+        Some("password set".into()),
+    );
+    record(svc, entry).await;
+    Ok(user)
+}
+
+/// A new API token: its id and name, and the token itself (shown once; only its hash is kept).
+#[derive(Debug)]
+pub struct NewToken {
+    pub id: String,
+    pub name: String,
+    pub token: ApiToken,
+    /// The user it acts as.
+    pub user: User,
+}
+
+/// Creates an API token acting as the actor, with the actor's role.
+pub async fn create_token(svc: &Service, actor: &Actor, name: &str) -> Result<NewToken, ServiceError> {
+    let name = domain::label("name", "a token", name, 80)?;
+    let user = actor.user.clone();
+    let (id, token) = issue_token(svc, &user, &name).await?;
+    record(svc, actor.audit(svc.now_ms(), "api_token.created", "api_token", Some(&id), Some(&name), None)).await;
+    Ok(NewToken { id, name, token, user })
+}
+
+/// The operator creates an API token acting as a user (a CI pipeline's, say).
+pub async fn create_token_for(svc: &Service, actor: &Actor, email: &str, name: &str) -> Result<NewToken, ServiceError> {
+    actor.require_operator()?;
+    let name = domain::label("name", "a token", name, 80)?;
+    let user = svc.store.user_by_email(email).await?;
+    let (id, token) = issue_token(svc, &user, &name).await?;
+    let detail = Some(format!("acts as {}", user.email));
+    let entry = actor.audit_for(
+        user.account_id.clone(),
+        svc.now_ms(),
+        "api_token.created",
+        "api_token",
+        Some(&id),
+        Some(&name),
+        detail,
+    );
+    record(svc, entry).await;
+    Ok(NewToken { id, name, token, user })
+}
+
+async fn issue_token(svc: &Service, user: &User, name: &str) -> Result<(String, ApiToken), ServiceError> {
+    let token = new_api_token()?;
+    let id = format!("tok_{}", &UserId::generate().as_str()[5..]);
+    svc.store.create_api_token(&id, &user.id, name, &hash_token(token.expose_secret()), svc.now_ms()).await?;
+    Ok((id, token))
+}
+
+/// Revokes one of the actor's own API tokens.
+pub async fn revoke_token(svc: &Service, actor: &Actor, id: &str) -> Result<(), ServiceError> {
+    let now = svc.now_ms();
+    svc.store.revoke_api_token(&actor.user.id, id, now).await?;
+    record(svc, actor.audit(now, "api_token.revoked", "api_token", Some(id), None, None)).await;
+    Ok(())
+}
