@@ -4,6 +4,7 @@ mod common;
 
 use common::{KEY, SECRET, spawn};
 use emulator::{FaultAction, FaultRule};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -230,4 +231,42 @@ async fn the_background_health_check_flags_a_revoked_connection_without_anyone_u
         assert!(std::time::Instant::now() < deadline, "still {} after 10 s", shown["health"]);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The edge checks run in a fixed order whatever the body holds — the caller's role (403),
+/// then the id in the caller's account (404), then the body (422) — and a body or query string
+/// that does not parse answers in the API's one error shape.
+#[tokio::test]
+async fn role_then_ownership_then_body_and_rejections_in_the_error_shape() {
+    let app = common::spawn().await;
+    let (_, system) = app.call("admin_a", Method::POST, "/systems", Some(json!({"name": "Ordered"}))).await;
+    let system = system["id"].as_str().expect("id").to_string();
+    let send = |who: &'static str, method: Method, path: String, body: &'static str| {
+        let request = app
+            .http
+            .request(method, format!("{}/api/v1{path}", app.base))
+            .bearer_auth(&app.tokens[who])
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let r = request.send().await.expect("send");
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.expect("an error body"))
+        }
+    };
+    let malformed = "{\"name\": ";
+    let (status, body) = send("viewer_a", Method::PATCH, format!("/systems/{system}"), malformed).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let (status, body) = send("admin_b", Method::PATCH, format!("/systems/{system}"), malformed).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
+    let (status, body) = send("admin_a", Method::PATCH, format!("/systems/{system}"), malformed).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid")), "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "body", "{body}");
+    assert!(body["error"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{body}");
+    let (status, body) = send("admin_a", Method::PATCH, "/systems/sys_not-an-id".into(), "{\"name\":\"x\"}").await;
+    assert_eq!(status, 404, "a malformed id names nothing: {body}");
+    let (status, body) = send("admin_a", Method::GET, "/connections?per_page=lots".into(), "").await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("query")), "{body}");
+    let (status, body) = send("admin_a", Method::GET, "/audit?limit=-1".into(), "").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid")), "{body}");
 }

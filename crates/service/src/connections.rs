@@ -42,11 +42,13 @@ pub enum AuthInput {
     Jwt {
         consumer_key: String,
         username: String,
-        private_key: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        private_key: JwtPrivateKey,
     },
     ClientCredentials {
         consumer_key: String,
-        consumer_secret: String,
+        #[cfg_attr(feature = "openapi", schema(value_type = String))]
+        consumer_secret: ClientSecret,
     },
     #[serde(rename = "oauth")]
     OAuth {},
@@ -104,7 +106,7 @@ fn validate(input: ConnectionInput) -> Result<Valid, ServiceError> {
             if username.trim().is_empty() {
                 errors.push(("auth.username".into(), "the Salesforce username is required".into()));
             }
-            let key = JwtPrivateKey::new(private_key);
+            let key = private_key;
             if let Err(e) = salesforce::jwt::validate_private_key(&key) {
                 errors.push(("auth.private_key".into(), e.to_string()));
             }
@@ -118,7 +120,7 @@ fn validate(input: ConnectionInput) -> Result<Valid, ServiceError> {
             if consumer_key.trim().is_empty() {
                 errors.push(("auth.consumer_key".into(), "the consumer key is required".into()));
             }
-            if consumer_secret.is_empty() {
+            if consumer_secret.expose_secret().is_empty() {
                 errors.push(("auth.consumer_secret".into(), "the consumer secret is required".into()));
             }
             if login_host.as_ref().is_some_and(|h| !matches!(h, LoginHost::MyDomain(_))) {
@@ -129,7 +131,7 @@ fn validate(input: ConnectionInput) -> Result<Valid, ServiceError> {
             }
             (
                 Some(AuthMethod::ClientCredentials { consumer_key: consumer_key.trim().into() }),
-                Some(ClientSecret::new(consumer_secret)),
+                Some(consumer_secret),
                 None,
             )
         }
@@ -176,7 +178,7 @@ async fn check(svc: &Service, v: &Valid) -> Result<(Report, Option<TokenResponse
     let base = svc.urls.base_for(&v.login_host).map_err(|e| ServiceError::invalid("login_host", e.to_string()))?;
     let token = match &v.auth {
         AuthMethod::Jwt { consumer_key, username } => {
-            let key = v.private_key.as_ref().ok_or(ServiceError::Internal)?;
+            let key = v.private_key.as_ref().ok_or_else(|| ServiceError::internal("a JWT check", "no private key"))?;
             svc.client.jwt_bearer(&base, sf_org_type(v.org_type), consumer_key, username, key).await
         }
         AuthMethod::ClientCredentials { consumer_key } => {
@@ -377,9 +379,11 @@ pub struct EditAuth {
     /// JWT only.
     pub username: Option<String>,
     /// JWT only: PEM.
-    pub private_key: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub private_key: Option<JwtPrivateKey>,
     /// Client credentials only.
-    pub consumer_secret: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub consumer_secret: Option<ClientSecret>,
 }
 
 /// Edit: see [`update`].
@@ -504,8 +508,7 @@ async fn edited_settings(
                 errors.push(("auth.username".into(), "the Salesforce username is required".into()));
             }
             let key = match given.private_key {
-                Some(pem) => {
-                    let key = JwtPrivateKey::new(pem);
+                Some(key) => {
                     if let Err(e) = salesforce::jwt::validate_private_key(&key) {
                         errors.push(("auth.private_key".into(), e.to_string()));
                     }
@@ -526,11 +529,11 @@ async fn edited_settings(
                 ));
             }
             let secret = match given.consumer_secret {
-                Some(s) if s.is_empty() => {
+                Some(s) if s.expose_secret().is_empty() => {
                     errors.push(("auth.consumer_secret".into(), "the consumer secret cannot be empty".into()));
                     None
                 }
-                Some(s) => Some(ClientSecret::new(s)),
+                Some(s) => Some(s),
                 None => stored.consumer_secret,
             };
             (AuthMethod::ClientCredentials { consumer_key }, secret, None)

@@ -35,7 +35,8 @@ pub struct StartInput {
     pub login_host: String,
     /// The connected app's consumer key and secret.
     pub consumer_key: String,
-    pub consumer_secret: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub consumer_secret: ClientSecret,
     /// Test Connection (F11) for OAuth: sign in, run every check step, revoke what Salesforce
     /// issued, save nothing. The callback answers with the steps.
     #[serde(default)]
@@ -52,7 +53,8 @@ pub struct ConnectorInput {
     pub org_type: String,
     pub login_host: String,
     pub consumer_key: String,
-    pub consumer_secret: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub consumer_secret: ClientSecret,
 }
 
 /// Reconnect (F10) with, optionally, new sign-in settings; left out, the stored ones are used.
@@ -63,7 +65,8 @@ pub struct ReconnectInput {
     pub org_type: Option<String>,
     pub login_host: Option<String>,
     pub consumer_key: Option<String>,
-    pub consumer_secret: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub consumer_secret: Option<ClientSecret>,
 }
 
 /// What waits, sealed in the store, for the callback.
@@ -109,7 +112,7 @@ pub async fn start_oauth(svc: &Service, actor: &Actor, input: StartInput) -> Res
     let account = actor.require_connection_admin()?.clone();
     let mut errors = Vec::new();
     let (name, org_type, login_host) = parse_basics(&input.name, &input.org_type, &input.login_host, &mut errors);
-    require_app(&input.consumer_key, &input.consumer_secret, &mut errors);
+    require_app(&input.consumer_key, input.consumer_secret.expose_secret(), &mut errors);
     let (Some(name), Some(org_type), Some(login_host)) = (name, org_type, login_host) else {
         return Err(ServiceError::Invalid(errors));
     };
@@ -121,7 +124,7 @@ pub async fn start_oauth(svc: &Service, actor: &Actor, input: StartInput) -> Res
         org_type,
         login_host: login_host.as_setting(),
         consumer_key: input.consumer_key.trim().to_string(),
-        consumer_secret: input.consumer_secret,
+        consumer_secret: input.consumer_secret.expose_secret().to_string(),
         verifier: String::new(),
         reconnect: None,
         legacy: None,
@@ -159,7 +162,7 @@ pub async fn start_legacy(
         }
     };
     let (org_type, login_host) = parse_org_settings(&input.org_type, &input.login_host, &mut errors);
-    require_app(&input.consumer_key, &input.consumer_secret, &mut errors);
+    require_app(&input.consumer_key, input.consumer_secret.expose_secret(), &mut errors);
     let (Some(environment), Some(org_type), Some(login_host)) = (environment, org_type, login_host) else {
         return Err(ServiceError::Invalid(errors));
     };
@@ -181,7 +184,7 @@ pub async fn start_legacy(
         org_type,
         login_host: login_host.as_setting(),
         consumer_key: input.consumer_key.trim().to_string(),
-        consumer_secret: input.consumer_secret,
+        consumer_secret: input.consumer_secret.expose_secret().to_string(),
         verifier: String::new(),
         reconnect: None,
         legacy: Some((system.id.to_string(), environment.id.to_string())),
@@ -200,10 +203,11 @@ async fn begin(
     let login_host = LoginHost::parse(&pending.login_host)?;
     let base = svc.urls.base_for(&login_host).map_err(|e| ServiceError::invalid("login_host", e.to_string()))?;
     svc.client.policy().check(&base).map_err(|e| ServiceError::invalid("login_host", e.to_string()))?;
-    let pkce = Pkce::generate().map_err(|_| ServiceError::Internal)?;
+    let pkce = Pkce::generate().map_err(|e| ServiceError::internal("PKCE", e))?;
     pending.verifier = pkce.verifier.clone();
     let state_token = random_token()?;
-    let payload = serde_json::to_string(&pending).map_err(|_| ServiceError::Internal)?;
+    let payload =
+        serde_json::to_string(&pending).map_err(|e| ServiceError::internal("sealing a pending sign-in", e))?;
     let now = svc.clock.now_ms();
     svc.store
         .save_oauth_state(&hash_token(&state_token), account, &actor.user.id, &payload, now + STATE_TTL_MS)
@@ -239,11 +243,11 @@ pub async fn start_reconnect(
         errors.push(("consumer_key".into(), "the consumer key is required".into()));
     }
     let secret = match input.consumer_secret {
-        Some(s) if s.is_empty() => {
+        Some(s) if s.expose_secret().is_empty() => {
             errors.push(("consumer_secret".into(), "the consumer secret cannot be empty".into()));
             String::new()
         }
-        Some(s) => s,
+        Some(s) => s.expose_secret().to_string(),
         None => svc
             .store
             .secrets(&id)
@@ -363,7 +367,7 @@ async fn take_pending(
         ),
         other => other.into(),
     })?;
-    serde_json::from_str(&payload).map_err(|_| ServiceError::Internal)
+    serde_json::from_str(&payload).map_err(|e| ServiceError::internal("a stored pending sign-in", e))
 }
 
 async fn complete(
@@ -421,8 +425,9 @@ async fn complete(
     }
     let kind = match &pending.legacy {
         Some((system, environment)) => ConnectionKind::Legacy {
-            system_id: SystemId::parse(system).map_err(|_| ServiceError::Internal)?,
-            environment_id: EnvironmentId::parse(environment).map_err(|_| ServiceError::Internal)?,
+            system_id: SystemId::parse(system).map_err(|e| ServiceError::internal("a pending sign-in's system", e))?,
+            environment_id: EnvironmentId::parse(environment)
+                .map_err(|e| ServiceError::internal("a pending sign-in's environment", e))?,
             active: true,
         },
         None => ConnectionKind::New { name: ConnectionName::parse(&pending.name)? },
@@ -483,7 +488,7 @@ async fn finish_reconnect(
             }
         }
     };
-    let id = ConnectionId::parse(id).map_err(|_| ServiceError::Internal)?;
+    let id = ConnectionId::parse(id).map_err(|e| ServiceError::internal("a pending reconnect's connection", e))?;
     let mut connection = match svc.store.get(account, &id).await {
         Ok(c) => c,
         Err(e) => {

@@ -29,6 +29,15 @@ macro_rules! secret {
                 $name::new(value)
             }
         }
+
+        /// Read from a request body or a file as a plain string; there is deliberately no
+        /// `Serialize`, so a secret cannot be written out by accident.
+        #[cfg(feature = "serde")]
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map($name::new)
+            }
+        }
     };
 }
 
@@ -72,5 +81,22 @@ mod tests {
         );
         assert_eq!(format!("{token:?}"), "AccessToken([redacted])");
         assert_eq!(token.expose_secret(), "00Dxx!very-secret-token");
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_secret_read_from_json_keeps_its_value_and_hides_it_in_debug() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Input {
+            consumer_secret: ClientSecret,
+            password: Password,
+        }
+        let input: Input =
+            serde_json::from_str(r#"{"consumer_secret": "s3cr3t-consumer", "password": "hunter2-hunter2"}"#)
+                .expect("json");
+        assert_eq!(input.consumer_secret.expose_secret(), "s3cr3t-consumer");
+        let rendered = format!("{input:?}");
+        assert!(!rendered.contains("s3cr3t") && !rendered.contains("hunter2"), "{rendered}");
     }
 }

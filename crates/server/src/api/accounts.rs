@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
+use crate::http::{Body, Operator};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_accounts)).routes(routes!(set_connectors))
@@ -55,13 +56,11 @@ struct ConnectorsSwitch {
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn set_connectors(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Operator,
     Path(id): Path<String>,
-    input: Result<Json<ConnectorsSwitch>, axum::extract::rejection::JsonRejection>,
+    Body(input): Body<ConnectorsSwitch>,
 ) -> Result<Json<AccountView>, ApiError> {
-    caller.require_operator()?;
     AccountId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let account = service::accounts::set_connectors(&state, &caller, &id, input.enabled).await?;
     Ok(Json(AccountView::from(&account)))
 }

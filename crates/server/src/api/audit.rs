@@ -1,15 +1,16 @@
 //! `GET /api/v1/audit` (B4): the account's audit log, newest first, with filters.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use store::{AuditQuery, AuditStore};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, Caller, ErrorBody};
+use super::{ApiError, ErrorBody};
 use crate::AppState;
+use crate::http::{Admin, Params};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
@@ -18,7 +19,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-struct Params {
+struct AuditParams {
     /// e.g. `connection.created`.
     action: Option<String>,
     target_id: Option<String>,
@@ -73,15 +74,14 @@ struct Page {
 }
 
 /// The account's audit log (B4), newest first (admins and owners).
-#[utoipa::path(get, path = "/audit", tag = "audit", params(Params),
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditParams),
     responses((status = 200, body = Page), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
-    caller: Caller,
-    params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
+    caller: Admin,
+    Params(p): Params<AuditParams>,
 ) -> Result<Json<Page>, ApiError> {
-    let Query(p) = params.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let account = caller.require_connection_admin()?;
+    let account = caller.account()?;
     let limit = p.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit is between 1 and 500"));

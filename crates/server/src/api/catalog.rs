@@ -16,6 +16,7 @@ use service::catalog;
 use super::connections::ConnectionView;
 use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
+use crate::http::{Admin, Body, Owned};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -64,10 +65,6 @@ fn system_id(id: &str) -> Result<SystemId, ApiError> {
     Ok(catalog::system_id(id)?)
 }
 
-fn body<T>(input: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiError> {
-    input.map(|Json(v)| v).map_err(|e| ApiError::invalid("body", e.body_text()))
-}
-
 /// The account's systems, by name.
 #[utoipa::path(get, path = "/systems", tag = "systems", responses((status = 200, body = Vec<SystemView>)))]
 async fn list_systems(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<SystemView>>, ApiError> {
@@ -80,11 +77,10 @@ async fn list_systems(State(state): State<AppState>, caller: Caller) -> Result<J
     responses((status = 201, body = SystemView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_system(
     State(state): State<AppState>,
-    caller: Caller,
-    input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
+    caller: Admin,
+    Body(input): Body<NameInput>,
 ) -> Result<(StatusCode, Json<SystemView>), ApiError> {
-    caller.require_connection_admin()?;
-    let system = catalog::create_system(&state, &caller, &body(input)?.name).await?;
+    let system = catalog::create_system(&state, &caller, &input.name).await?;
     Ok((StatusCode::CREATED, Json(SystemView::from(&system))))
 }
 
@@ -106,13 +102,11 @@ async fn show_system(
     responses((status = 200, body = SystemView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn rename_system(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
+    caller: Admin,
+    Owned(system): Owned<System>,
+    Body(input): Body<NameInput>,
 ) -> Result<Json<SystemView>, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    state.store.system(&account, &system_id(&id)?).await?;
-    let system = catalog::rename_system(&state, &caller, &id, &body(input)?.name).await?;
+    let system = catalog::rename_system(&state, &caller, system.id.as_str(), &input.name).await?;
     Ok(Json(SystemView::from(&system)))
 }
 
@@ -185,11 +179,10 @@ async fn list_environments(
     responses((status = 201, body = EnvironmentView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create_environment(
     State(state): State<AppState>,
-    caller: Caller,
-    input: Result<Json<NameInput>, axum::extract::rejection::JsonRejection>,
+    caller: Admin,
+    Body(input): Body<NameInput>,
 ) -> Result<(StatusCode, Json<EnvironmentView>), ApiError> {
-    caller.require_connection_admin()?;
-    let env = catalog::create_environment(&state, &caller, &body(input)?.name).await?;
+    let env = catalog::create_environment(&state, &caller, &input.name).await?;
     Ok((StatusCode::CREATED, Json(EnvironmentView::from(&env))))
 }
 

@@ -3,15 +3,14 @@
 //! deactivate (legacy connectors), delete with revoke first (F10).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::{Connection, ConnectionKind};
 use serde::{Deserialize, Serialize};
 use service::Report;
 use service::connections::{
-    ConnectionInput, Deleted, EditInput, create_connection, delete_connection, edit_connection, parse_id,
-    test_connection,
+    ConnectionInput, Deleted, EditInput, create_connection, delete_connection, edit_connection, test_connection,
 };
 use store::{ConnectionStore, ListQuery, SortKey};
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +19,7 @@ use utoipa_axum::routes;
 
 use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
+use crate::http::{Admin, Body, Owned, Params};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -146,9 +146,8 @@ struct ListView {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    Params(params): Params<ListParams>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = params.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let account = caller.account()?;
     let sort = match params.sort.as_deref() {
         None | Some("created_at") => SortKey::CreatedAt,
@@ -213,11 +212,9 @@ struct TestView {
         (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn test(
     State(state): State<AppState>,
-    caller: Caller,
-    input: Result<Json<ConnectionInput>, axum::extract::rejection::JsonRejection>,
+    caller: Admin,
+    Body(input): Body<ConnectionInput>,
 ) -> Result<Response, ApiError> {
-    caller.require_connection_admin()?;
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let report = test_connection(&state, &caller, input).await?;
     Ok(Json(TestView { passed: report.passed(), report }).into_response())
 }
@@ -229,11 +226,9 @@ async fn test(
         (status = 409, description = "the name is taken", body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
-    input: Result<Json<ConnectionInput>, axum::extract::rejection::JsonRejection>,
+    caller: Admin,
+    Body(input): Body<ConnectionInput>,
 ) -> Result<Response, ApiError> {
-    caller.require_connection_admin()?;
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let connection = create_connection(&state, &caller, input).await?;
     Ok((StatusCode::CREATED, Json(ConnectionView::from(&connection))).into_response())
 }
@@ -260,13 +255,10 @@ async fn remove(
         (status = 422, description = "`invalid` or `check_failed`", body = ErrorBody)))]
 async fn update(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    input: Result<Json<EditInput>, axum::extract::rejection::JsonRejection>,
+    caller: Admin,
+    Owned(connection): Owned<Connection>,
+    Body(input): Body<EditInput>,
 ) -> Result<Json<ConnectionView>, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    state.store.get(&account, &parse_id(&id)?).await?;
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    let connection = edit_connection(&state, &caller, &id, input).await?;
+    let connection = edit_connection(&state, &caller, connection.id.as_str(), input).await?;
     Ok(Json(ConnectionView::from(&connection)))
 }

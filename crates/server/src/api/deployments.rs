@@ -18,6 +18,7 @@ use service::deployments::{self, BundleSource, DeployRequest};
 use super::connections::ConnectionView;
 use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
+use crate::http::Publisher;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -218,10 +219,9 @@ struct DeployUpload {
         (status = 404, body = ErrorBody)))]
 async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Publisher,
     request: Request,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
-    caller.require_publisher()?;
     let multipart = request
         .headers()
         .get(axum::http::header::CONTENT_TYPE)

@@ -6,15 +6,15 @@
 //! connection only if all pass.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use domain::{ConnectionId, SystemId};
+use axum::extract::State;
+use domain::{Connection, System};
 use service::oauth::{ConnectorInput, ReconnectInput, StartInput, Started, start_legacy, start_oauth, start_reconnect};
-use store::{CatalogStore, ConnectionStore};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiError, Caller, ErrorBody};
+use super::{ApiError, ErrorBody};
 use crate::AppState;
+use crate::http::{Admin, Body, Owned};
 
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(start)).routes(routes!(reconnect)).routes(routes!(start_connector))
@@ -27,11 +27,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Started), (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn start(
     State(state): State<AppState>,
-    caller: Caller,
-    input: Result<Json<StartInput>, axum::extract::rejection::JsonRejection>,
+    caller: Admin,
+    Body(input): Body<StartInput>,
 ) -> Result<Json<Started>, ApiError> {
-    caller.require_connection_admin()?;
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     Ok(Json(start_oauth(&state, &caller, input).await?))
 }
 
@@ -45,15 +43,11 @@ async fn start(
         (status = 422, body = ErrorBody)))]
 async fn start_connector(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(system_id): Path<String>,
-    input: Result<Json<ConnectorInput>, axum::extract::rejection::JsonRejection>,
+    caller: Admin,
+    Owned(system): Owned<System>,
+    Body(input): Body<ConnectorInput>,
 ) -> Result<Json<Started>, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    let id = SystemId::parse(&system_id).map_err(|_| ApiError::NotFound)?;
-    state.store.system(&account, &id).await?;
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    Ok(Json(start_legacy(&state, &caller, &system_id, input).await?))
+    Ok(Json(start_legacy(&state, &caller, system.id.as_str(), input).await?))
 }
 
 /// F10 Reconnect: the same OAuth sign-in for an existing connection (optionally with new
@@ -65,13 +59,11 @@ async fn start_connector(
     responses((status = 200, body = Started), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn reconnect(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
+    caller: Admin,
+    Owned(connection): Owned<Connection>,
     body: axum::body::Bytes,
 ) -> Result<Json<Started>, ApiError> {
-    let account = caller.require_connection_admin()?.clone();
-    let parsed = ConnectionId::parse(&id).map_err(|_| ApiError::NotFound)?;
-    state.store.get(&account, &parsed).await?;
+    let id = connection.id.to_string();
     let input: ReconnectInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReconnectInput::default()
     } else {

@@ -15,23 +15,19 @@ use vault::Password;
 
 use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
+use crate::http::Body;
 use crate::http::{cleared_session_cookie, session_cookie_header, session_id as session_cookie};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(sign_in, current, sign_out))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
     email: String,
-    password: String,
-}
-
-impl std::fmt::Debug for SignIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignIn").field("email", &self.email).field("password", &"[redacted]").finish()
-    }
+    #[schema(value_type = String)]
+    password: Password,
 }
 
 /// A signed-in browser session: who, and the CSRF token to send as `x-csrf-token` on every
@@ -59,12 +55,8 @@ impl SessionView {
 /// Signs in with email and password; sets the `lb_session` cookie (HttpOnly, SameSite=Lax).
 #[utoipa::path(post, path = "/session", tag = "session", request_body = SignIn, security(),
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
-async fn sign_in(
-    State(state): State<AppState>,
-    body: Result<Json<SignIn>, axum::extract::rejection::JsonRejection>,
-) -> Result<Response, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    let opened = open_session(&state, body.email.trim(), Password::new(body.password), None).await?;
+async fn sign_in(State(state): State<AppState>, Body(body): Body<SignIn>) -> Result<Response, ApiError> {
+    let opened = open_session(&state, body.email.trim(), body.password, None).await?;
     let mut response = SessionView::new(&opened.user, opened.csrf).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&state, &opened.id)?);
     Ok(response)

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use domain::{Role, User, UserId};
+use domain::{Role, User};
 use serde::{Deserialize, Serialize};
 use store::{AccessStore, CatalogStore};
 use utoipa::ToSchema;
@@ -16,6 +16,7 @@ use service::users;
 
 use super::{ApiError, Caller, ErrorBody};
 use crate::AppState;
+use crate::http::{Body, Owned, Owner};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -67,18 +68,14 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<MeView
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordInput {
-    current_password: String,
+    #[schema(value_type = String)]
+    current_password: Password,
     /// At least 12 characters.
-    new_password: String,
-}
-
-impl std::fmt::Debug for PasswordInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("PasswordInput([redacted])")
-    }
+    #[schema(value_type = String)]
+    new_password: Password,
 }
 
 /// Changes the caller's own password (the current one is required).
@@ -87,11 +84,9 @@ impl std::fmt::Debug for PasswordInput {
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
-    input: Result<Json<PasswordInput>, axum::extract::rejection::JsonRejection>,
+    Body(input): Body<PasswordInput>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    users::change_password(&state, &caller, Password::new(input.current_password), Password::new(input.new_password))
-        .await?;
+    users::change_password(&state, &caller, input.current_password, input.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -124,11 +119,9 @@ struct CreatedUser {
         (status = 403, body = ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
-    caller: Caller,
-    input: Result<Json<NewUser>, axum::extract::rejection::JsonRejection>,
+    caller: Owner,
+    Body(input): Body<NewUser>,
 ) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
-    caller.require_owner()?;
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let (user, temporary) = users::add_user(&state, &caller, &input.email, &input.name, &input.role).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user: UserView::from(&user), temporary_password: temporary })))
 }
@@ -146,14 +139,11 @@ struct RoleInput {
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn update_user(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    input: Result<Json<RoleInput>, axum::extract::rejection::JsonRejection>,
+    caller: Owner,
+    Owned(user): Owned<User>,
+    Body(input): Body<RoleInput>,
 ) -> Result<Json<UserView>, ApiError> {
-    let account = caller.require_owner()?.clone();
-    state.store.user(&account, &UserId::parse(&id).map_err(|_| ApiError::NotFound)?).await?;
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
-    Ok(Json(UserView::from(&users::change_role(&state, &caller, &id, &input.role).await?)))
+    Ok(Json(UserView::from(&users::change_role(&state, &caller, user.id.as_str(), &input.role).await?)))
 }
 
 /// Removes a user with their sessions and API tokens (owners only).
@@ -216,9 +206,8 @@ struct CreatedToken {
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    input: Result<Json<TokenInput>, axum::extract::rejection::JsonRejection>,
+    Body(input): Body<TokenInput>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let Json(input) = input.map_err(|e| ApiError::invalid("body", e.body_text()))?;
     let created = users::create_token(&state, &caller, &input.name).await?;
     let token = created.token.expose_secret().to_string();
     Ok((StatusCode::CREATED, Json(CreatedToken { id: created.id, name: created.name, token })))

@@ -5,13 +5,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
 use domain::{AuthMethod, Connection, ConnectionKind, LoginHost};
 use serde::Deserialize;
 use service::{Outcome, Report};
 use store::{AccessStore, ConnectionStore, ListQuery, SortKey};
 
-use super::{Chrome, FieldErrors, PageResult, SignedIn, date, error_page, page, redirect_with_flash, render};
+use super::{Checked, Chrome, FieldErrors, PageResult, SignedIn, date, error_page, page, redirect_with_flash, render};
 use crate::AppState;
 use crate::http::ApiError;
 use service::connections::{
@@ -375,8 +375,8 @@ async fn save_columns(State(state): State<AppState>, signed_in: SignedIn, body: 
     Ok(redirect_with_flash(&back, "success", "Columns updated. Exports use the same columns."))
 }
 
-/// The connection page's fields, as typed (F11).
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The connection page's fields, as typed (F11). Its `Debug` leaves the secret and the key out.
+#[derive(Clone, Default, Deserialize)]
 pub struct ConnectionForm {
     #[serde(default)]
     pub csrf: String,
@@ -400,6 +400,28 @@ pub struct ConnectionForm {
     pub username: String,
     #[serde(default)]
     pub private_key: String,
+}
+
+impl std::fmt::Debug for ConnectionForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionForm")
+            .field("action", &self.action)
+            .field("name", &self.name)
+            .field("org_type", &self.org_type)
+            .field("login_host", &self.login_host)
+            .field("method", &self.method)
+            .field("consumer_key", &self.consumer_key)
+            .field("consumer_secret", &"[redacted]")
+            .field("username", &self.username)
+            .field("private_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl super::WithCsrf for ConnectionForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 impl ConnectionForm {
@@ -450,12 +472,12 @@ impl ConnectionForm {
         let auth = match self.method.as_str() {
             "client_credentials" => AuthInput::ClientCredentials {
                 consumer_key: self.consumer_key.clone(),
-                consumer_secret: self.consumer_secret.clone(),
+                consumer_secret: self.consumer_secret.clone().into(),
             },
             _ => AuthInput::Jwt {
                 consumer_key: self.consumer_key.clone(),
                 username: self.username.clone(),
-                private_key: self.private_key.clone(),
+                private_key: self.private_key.clone().into(),
             },
         };
         ConnectionInput { name: self.name.clone(), org_type: self.org_type.clone(), login_host: self.host(), auth }
@@ -467,7 +489,7 @@ impl ConnectionForm {
             org_type: self.org_type.clone(),
             login_host: self.host(),
             consumer_key: self.consumer_key.clone(),
-            consumer_secret: self.consumer_secret.clone(),
+            consumer_secret: self.consumer_secret.clone().into(),
             test_only,
         }
     }
@@ -540,12 +562,7 @@ async fn new_form(signed_in: SignedIn) -> PageResult {
 
 /// Test Connection or Save (F11). OAuth goes through Salesforce's sign-in (and comes back to
 /// [`oauth_landing`]); JWT and client credentials are checked here.
-async fn submit_new(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Form(form): Form<ConnectionForm>,
-) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
+async fn submit_new(State(state): State<AppState>, Checked(signed_in, form): Checked<ConnectionForm>) -> PageResult {
     let test = form.action == "test";
     let caller = &signed_in.caller;
     let result: Result<Response, ApiError> = if form.method == "oauth" {
@@ -693,11 +710,9 @@ async fn show(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path
 /// client credentials) or go through Salesforce's sign-in again (OAuth).
 async fn submit_edit(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<ConnectionForm>,
+    Checked(signed_in, form): Checked<ConnectionForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     let account = signed_in.caller.require_connection_admin()?.clone();
     let current = state.store.get(&account, &parse_id(&id)?).await?;
     let was = ConnectionForm::of(&current);
@@ -729,7 +744,8 @@ async fn submit_edit(
                         org_type: Some(form.org_type.clone()),
                         login_host: Some(form.host()),
                         consumer_key: Some(form.consumer_key.clone()),
-                        consumer_secret: (!form.consumer_secret.is_empty()).then(|| form.consumer_secret.clone()),
+                        consumer_secret: (!form.consumer_secret.is_empty())
+                            .then(|| form.consumer_secret.clone().into()),
                     },
                 )
                 .await
@@ -742,8 +758,8 @@ async fn submit_edit(
             let auth = changed.then(|| EditAuth {
                 consumer_key: Some(form.consumer_key.clone()),
                 username: (form.method == "jwt").then(|| form.username.clone()),
-                private_key: (!form.private_key.trim().is_empty()).then(|| form.private_key.clone()),
-                consumer_secret: (!form.consumer_secret.is_empty()).then(|| form.consumer_secret.clone()),
+                private_key: (!form.private_key.trim().is_empty()).then(|| form.private_key.clone().into()),
+                consumer_secret: (!form.consumer_secret.is_empty()).then(|| form.consumer_secret.clone().into()),
             });
             let input = EditInput {
                 name: rename,
@@ -797,13 +813,17 @@ struct CsrfForm {
     active: Option<String>,
 }
 
+impl super::WithCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn delete(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Checked(signed_in, _): Checked<CsrfForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     let deleted = delete_connection(&state, &signed_in.caller, &id).await?;
     let kind = if deleted.revoked { "success" } else { "error" };
     Ok(redirect_with_flash(TABLE, kind, &deleted.message))
@@ -812,11 +832,9 @@ async fn delete(
 /// F10 Reconnect: Salesforce's sign-in again; the callback keeps the connection id.
 async fn reconnect(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Checked(signed_in, _): Checked<CsrfForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     let started = start_reconnect(&state, &signed_in.caller, &id, ReconnectInput::default()).await?;
     Ok(Redirect::to(&started.authorize_url).into_response())
 }
@@ -824,15 +842,11 @@ async fn reconnect(
 /// Checks a stored connection now and says what it found.
 async fn check(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Checked(signed_in, _): Checked<CsrfForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
-    let account = signed_in.caller.require_connection_admin()?.clone();
-    let c = state.store.get(&account, &parse_id(&id)?).await?;
-    let status = state.keeper.check_health(&c).await?;
-    let checked = state.store.get(&account, &c.id).await?;
+    let checked = service::connections::check_now(&state, &signed_in.caller, &id).await?;
+    let status = checked.status;
     let text = match &checked.status_detail {
         Some(detail) => format!("{}: {} — {detail}", label(&checked), status.label()),
         None => format!("{}: {}", label(&checked), status.label()),
@@ -844,11 +858,9 @@ async fn check(
 /// A legacy connector's activity (product.md §4): deactivate without deleting, or activate.
 async fn activity(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Checked(signed_in, form): Checked<CsrfForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     let active = form.active.as_deref() == Some("true");
     let c = edit_connection(&state, &signed_in.caller, &id, EditInput { active: Some(active), ..Default::default() })
         .await?;

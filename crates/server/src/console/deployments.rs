@@ -13,7 +13,7 @@ use domain::{ConnectionId, DeploymentId};
 use serde::Deserialize;
 use store::{CatalogStore, DeploymentStore};
 
-use super::{Chrome, CsrfForm, PageResult, SignedIn, date, redirect_with_flash, render};
+use super::{Checked, Chrome, CsrfForm, PageResult, SignedIn, date, redirect_with_flash, render};
 use crate::AppState;
 use crate::http::ApiError;
 use service::deployments::{BundleSource, DeployRequest, count, deploy};
@@ -246,11 +246,9 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
 /// Rollback: this deployment's release again, to the same system × environment.
 async fn rollback(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<CsrfForm>,
+    Checked(signed_in, _): Checked<CsrfForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     let started = service::deployments::rollback(&state, &signed_in.caller, &id).await.map_err(ApiError::from);
     match started {
         Ok(started) => Ok(redirect_with_flash(

@@ -241,6 +241,40 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
+impl WithCsrf for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A form that carries the session's CSRF token in a field.
+pub trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+/// A form posted from one of our pages by a signed-in browser: the session found (else the
+/// sign-in page), the form parsed, and its CSRF token the session's (else 403, nothing done).
+#[derive(Debug)]
+pub struct Checked<T>(pub SignedIn, pub T);
+
+impl<T> axum::extract::FromRequest<AppState> for Checked<T>
+where
+    T: serde::de::DeserializeOwned + WithCsrf + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let signed_in = SignedIn::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        let request = axum::extract::Request::from_parts(parts, body);
+        let axum::Form(form) = axum::Form::<T>::from_request(request, state)
+            .await
+            .map_err(|e| PageError(ApiError::invalid("body", e.body_text())).into_response())?;
+        signed_in.check_csrf(form.csrf()).map_err(|e| PageError(e).into_response())?;
+        Ok(Checked(signed_in, form))
+    }
+}
+
 /// A page handler's error: the same `ApiError`, rendered as a page.
 #[derive(Debug)]
 pub struct PageError(pub ApiError);

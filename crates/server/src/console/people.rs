@@ -2,18 +2,18 @@
 //! people, change roles and remove them.
 
 use askama::Template;
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use domain::{AuditEntry, Role, User};
 use serde::Deserialize;
 use store::{AccessStore, AuditQuery, AuditStore};
 
 use super::export::neutralize;
-use super::{Chrome, CsrfForm, PageResult, SignedIn, date, redirect_with_flash, render};
+use super::{Checked, Chrome, CsrfForm, PageResult, SignedIn, date, redirect_with_flash, render};
 use crate::AppState;
 use crate::http::ApiError;
 
@@ -253,9 +253,14 @@ struct AddUserForm {
     role: String,
 }
 
+impl super::WithCsrf for AddUserForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Adds a person with a temporary password shown once on the page (never in a cookie or log).
-async fn add_user(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<AddUserForm>) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
+async fn add_user(State(state): State<AppState>, Checked(signed_in, form): Checked<AddUserForm>) -> PageResult {
     match service::users::add_user(&state, &signed_in.caller, &form.email, &form.name, &form.role).await {
         Ok((user, temporary)) => users_page(&state, &signed_in, Some((user.email, temporary))).await,
         Err(e) => refused(e.into()),
@@ -278,13 +283,17 @@ struct RoleForm {
     role: String,
 }
 
+impl super::WithCsrf for RoleForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn change_role(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<RoleForm>,
+    Checked(signed_in, form): Checked<RoleForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     match service::users::change_role(&state, &signed_in.caller, &id, &form.role).await {
         Ok(user) => Ok(redirect_with_flash("/users", "success", &format!("{} is {}.", user.email, user.role.as_str()))),
         Err(e) => refused(e.into()),
@@ -293,11 +302,9 @@ async fn change_role(
 
 async fn remove_user(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Checked(signed_in, _): Checked<CsrfForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     match service::users::remove_user(&state, &signed_in.caller, &id).await {
         Ok(user) => Ok(redirect_with_flash(
             "/users",

@@ -11,7 +11,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use vault::Password;
 
-use super::{CsrfForm, PageError, SignedIn, cookie_value, redirect_with_flash, render};
+use super::{Checked, CsrfForm, PageError, cookie_value, redirect_with_flash, render};
 use crate::AppState;
 use crate::http::random_token;
 
@@ -89,7 +89,7 @@ async fn form(
 #[derive(Deserialize)]
 struct SignInForm {
     email: String,
-    password: String,
+    password: Password,
     csrf: String,
     next: Option<String>,
 }
@@ -118,8 +118,7 @@ async fn submit(
         return fresh("This sign-in form expired. Please sign in again.");
     }
     let remote = connect.ok().map(|c| c.0.ip().to_string());
-    match service::sessions::open_session(&state, form.email.trim(), Password::new(form.password.clone()), remote).await
-    {
+    match service::sessions::open_session(&state, form.email.trim(), form.password.clone(), remote).await {
         Ok(service::sessions::Opened { id, .. }) => {
             let mut response = Redirect::to(&next).into_response();
             response.headers_mut().append(header::SET_COOKIE, crate::http::session_cookie_header(&state, &id)?);
@@ -132,11 +131,9 @@ async fn submit(
 
 async fn sign_out(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _: Checked<CsrfForm>,
 ) -> Result<Response, PageError> {
-    signed_in.check_csrf(&form.csrf)?;
     if let Some(id) = crate::http::session_id(&headers) {
         service::sessions::close_session(&state, &id).await?;
     }

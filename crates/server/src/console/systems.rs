@@ -3,17 +3,17 @@
 //! account, the tab says so and offers nothing else.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use domain::{ConnectionKind, SystemId};
 use serde::Deserialize;
 use store::{CatalogStore, ConnectionStore, DeploymentStore, ListQuery};
 
 use super::connections::{CellValue, cell_value};
-use super::{Chrome, PageResult, SignedIn, redirect_with_flash, render};
+use super::{Checked, Chrome, PageResult, SignedIn, redirect_with_flash, render};
 use crate::AppState;
 use crate::http::ApiError;
 use service::oauth::{ConnectorInput, start_legacy};
@@ -66,8 +66,13 @@ struct NameForm {
     name: String,
 }
 
-async fn create(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<NameForm>) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
+impl super::WithCsrf for NameForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn create(State(state): State<AppState>, Checked(signed_in, form): Checked<NameForm>) -> PageResult {
     match service::catalog::create_system(&state, &signed_in.caller, &form.name).await.map_err(ApiError::from) {
         Ok(system) => Ok(redirect_with_flash("/systems", "success", &format!("System “{}” added.", system.name))),
         Err(e @ (ApiError::Invalid(_) | ApiError::Conflict { .. })) => {
@@ -77,8 +82,7 @@ async fn create(State(state): State<AppState>, signed_in: SignedIn, Form(form): 
     }
 }
 
-async fn add_environment(State(state): State<AppState>, signed_in: SignedIn, Form(form): Form<NameForm>) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
+async fn add_environment(State(state): State<AppState>, Checked(signed_in, form): Checked<NameForm>) -> PageResult {
     match service::catalog::create_environment(&state, &signed_in.caller, &form.name).await.map_err(ApiError::from) {
         Ok(env) => Ok(redirect_with_flash("/systems", "success", &format!("Environment “{}” added.", env.name))),
         Err(e @ (ApiError::Invalid(_) | ApiError::Conflict { .. })) => {
@@ -175,7 +179,8 @@ async fn connectors(
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }
 
-#[derive(Debug, Deserialize)]
+/// A legacy connector's sign-in settings; its `Debug` leaves the secret out.
+#[derive(Deserialize)]
 struct ConnectForm {
     csrf: String,
     environment_id: String,
@@ -191,14 +196,30 @@ struct ConnectForm {
     consumer_secret: String,
 }
 
+impl std::fmt::Debug for ConnectForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectForm")
+            .field("environment_id", &self.environment_id)
+            .field("org_type", &self.org_type)
+            .field("login_host", &self.login_host)
+            .field("consumer_key", &self.consumer_key)
+            .field("consumer_secret", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl super::WithCsrf for ConnectForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Connect: the legacy connector's OAuth sign-in for one environment (F4).
 async fn connect(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<ConnectForm>,
+    Checked(signed_in, form): Checked<ConnectForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     let back = format!("/systems/{id}/connectors");
     let input = ConnectorInput {
         environment_id: form.environment_id.clone(),
@@ -209,7 +230,7 @@ async fn connect(
             form.login_host.clone()
         },
         consumer_key: form.consumer_key.clone(),
-        consumer_secret: form.consumer_secret.clone(),
+        consumer_secret: form.consumer_secret.clone().into(),
     };
     match start_legacy(&state, &signed_in.caller, &id, input).await.map_err(ApiError::from) {
         Ok(started) => Ok(Redirect::to(&started.authorize_url).into_response()),
@@ -291,13 +312,17 @@ struct BindingForm {
     action: String,
 }
 
+impl super::WithCsrf for BindingForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn change_binding(
     State(state): State<AppState>,
-    signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<BindingForm>,
+    Checked(signed_in, form): Checked<BindingForm>,
 ) -> PageResult {
-    signed_in.check_csrf(&form.csrf)?;
     signed_in.caller.require_connection_admin()?;
     let back = format!("/systems/{id}/publishing");
     if domain::ConnectionId::parse(&form.connection_id).is_err() {

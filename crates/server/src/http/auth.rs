@@ -48,39 +48,48 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let remote_addr =
-            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
-        let now = state.clock.now_ms();
-        let bearer = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if let Some(token) = bearer {
-            if !token.starts_with("lb_") {
-                return Err(ApiError::Unauthorized);
-            }
-            let owner =
-                state.store.api_token_owner(&hash_token(token), now).await.map_err(not_found_is_unauthorized)?;
-            return Ok(Caller(Actor::new(owner.user, ActorKind::ApiToken, remote_addr)));
+        // A role guard and an `Owned<…>` both ask for the caller: authenticate once.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
         }
-        let session = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        let (user, csrf) = state.store.session(&hash_token(&session), now).await.map_err(not_found_is_unauthorized)?;
-        // Browsers send cookies on their own: a request that changes anything must also carry
-        // the session's CSRF token, which only our own pages can read.
-        let safe =
-            matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
-        if !safe {
-            let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            if aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), csrf.as_bytes()).is_err() {
-                return Err(ApiError::Forbidden(
-                    "missing or wrong CSRF token (send the x-csrf-token header from GET /api/v1/session)",
-                ));
-            }
-        }
-        Ok(Caller(Actor::new(user, ActorKind::User, remote_addr)))
+        let caller = authenticate(parts, state).await?;
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
     }
+}
+
+/// The caller from an API token, or from the session cookie (with its CSRF token on changes).
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let remote_addr =
+        parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    let now = state.clock.now_ms();
+    let bearer = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if let Some(token) = bearer {
+        if !token.starts_with("lb_") {
+            return Err(ApiError::Unauthorized);
+        }
+        let owner = state.store.api_token_owner(&hash_token(token), now).await.map_err(not_found_is_unauthorized)?;
+        return Ok(Caller(Actor::new(owner.user, ActorKind::ApiToken, remote_addr)));
+    }
+    let session = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
+    let (user, csrf) = state.store.session(&hash_token(&session), now).await.map_err(not_found_is_unauthorized)?;
+    // Browsers send cookies on their own: a request that changes anything must also carry
+    // the session's CSRF token, which only our own pages can read.
+    let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
+    if !safe {
+        let sent = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), csrf.as_bytes()).is_err() {
+            return Err(ApiError::Forbidden(
+                "missing or wrong CSRF token (send the x-csrf-token header from GET /api/v1/session)",
+            ));
+        }
+    }
+    Ok(Caller(Actor::new(user, ActorKind::User, remote_addr)))
 }
 
 fn not_found_is_unauthorized(e: store::StoreError) -> ApiError {
