@@ -5,6 +5,7 @@
 //! the `service` crate; this crate knows HTTP, never SQL or Salesforce.
 
 pub mod api;
+pub mod app;
 mod callback;
 pub mod config;
 mod console;

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
+#[derive(Debug)]
 pub struct Browser {
     http: reqwest::Client,
     base: String,

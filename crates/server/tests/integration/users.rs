@@ -1,11 +1,9 @@
 //! Users, roles and API tokens through the API: owners manage people, everyone manages their
 //! own tokens, and an account always keeps an owner.
 
-mod common;
-
-use common::spawn;
 use reqwest::Method;
 use serde_json::json;
+use testkit::spawn;
 
 #[tokio::test]
 async fn an_owner_adds_a_user_who_signs_in_with_the_temporary_password_and_changes_it() {

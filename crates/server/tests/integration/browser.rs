@@ -2,12 +2,8 @@
 //! chromedriver, against the app and the Salesforce org emulator on port 0. The screenshots
 //! in `docs/screenshots/` come from these tests (`UPDATE_SCREENSHOTS=1`).
 
-mod common;
-#[path = "common/webdriver.rs"]
-mod webdriver;
-
-use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, read_xlsx, spawn};
-use webdriver::Browser;
+use testkit::webdriver::{self, Browser};
+use testkit::{OAUTH_KEY, OAUTH_SECRET, TestApp, read_xlsx, spawn};
 
 async fn sign_in(browser: &Browser, app: &TestApp, label: &str) {
     browser.goto(&format!("{}/", app.base)).await;
@@ -326,7 +322,7 @@ async fn a_release_is_published_from_the_deployments_page_followed_live_and_roll
     let system = system["id"].as_str().expect("system").to_string();
     let (_, envs) = app.call("admin_a", reqwest::Method::GET, "/environments", None).await;
     let env = envs[0]["id"].as_str().expect("env").to_string();
-    let zip = common::bundle_zip(&[("player.js", b"window.player = 1;")]);
+    let zip = testkit::bundle_zip(&[("player.js", b"window.player = 1;")]);
     let zip_path = std::env::temp_dir().join(format!("lightbridge-release-{}.zip", domain::UserId::generate()));
     std::fs::write(&zip_path, zip).expect("zip");
     let _ = env;

@@ -1,11 +1,9 @@
 //! Edit (F10, F11) for new connections: renames record who and when; changed sign-in settings
 //! re-run the whole check and must reach the same org; OAuth settings change through Reconnect.
 
-mod common;
-
-use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
 
 async fn jwt_connection(app: &TestApp, name: &str) -> String {
     let (status, created) =

@@ -1,12 +1,10 @@
 //! F8 exports end to end: what a spreadsheet would run as a formula arrives neutralized in
 //! both formats, dates are real dates in XLSX, and an account exports only its own rows.
 
-mod common;
-
-use common::{TestApp, read_xlsx, spawn};
 use emulator::{AppSeed, OrgSeed, UserSeed};
 use reqwest::Method;
 use serde_json::json;
+use testkit::{TestApp, read_xlsx, spawn};
 
 const FORMULA_ORG: &str = "=HYPERLINK(\"http://evil.example\",\"click\")";
 

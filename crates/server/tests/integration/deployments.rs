@@ -3,12 +3,10 @@
 //! nothing; rollback publishes an earlier release again; transient faults are retried,
 //! permanent ones fail with the reason; an expired session is renewed once per connection.
 
-mod common;
-
-use common::{TestApp, deploy, finished, spawn};
 use emulator::{AppSeed, FaultAction, FaultRule, OrgSeed, UserSeed};
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{TestApp, deploy, finished, spawn};
 
 const FANOUT_KEY: &str = "3MVG9Fanout";
 
@@ -182,23 +180,23 @@ fn refs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)
 async fn bad_requests_are_refused_before_anything_runs() {
     let app = spawn().await;
     let (system, env, _) = bound(&app, 1).await;
-    let zip = common::bundle_zip(&[("a.js", b"1")]);
+    let zip = testkit::bundle_zip(&[("a.js", b"1")]);
     let fields = |name: &'static str| {
         vec![("system_id", system.clone()), ("environment_id", env.clone()), ("resource_name", name.to_string())]
     };
 
     let bad_name = fields("bad name__");
-    let (status, body) = common::upload(&app, "admin_a", &refs(&bad_name), &zip).await;
+    let (status, body) = testkit::upload(&app, "admin_a", &refs(&bad_name), &zip).await;
     assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("resource_name")), "{body}");
     let good = fields("Player");
-    let (status, body) = common::upload(&app, "admin_a", &refs(&good), b"not a zip").await;
+    let (status, body) = testkit::upload(&app, "admin_a", &refs(&good), b"not a zip").await;
     assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("file")), "{body}");
     // Nothing bound to Test: nothing to publish to, said plainly.
     let (_, envs) = app.call("admin_a", Method::GET, "/environments", None).await;
     let test_env = envs[1]["id"].as_str().expect("test").to_string();
     let unbound =
         vec![("system_id", system.clone()), ("environment_id", test_env), ("resource_name", "Player".to_string())];
-    let (status, body) = common::upload(&app, "admin_a", &refs(&unbound), &zip).await;
+    let (status, body) = testkit::upload(&app, "admin_a", &refs(&unbound), &zip).await;
     assert_eq!(status, 422, "{body}");
     assert!(body.to_string().contains("bind a connection"), "{body}");
     let (_, listed) = app.call("admin_a", Method::GET, "/deployments", None).await;

@@ -5,11 +5,9 @@
 //! - Lists B can read never contain any of A's ids.
 //! - A viewer of A is refused (403) every change, except their own session, password and tokens.
 
-mod common;
-
-use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
 
 /// Creates one of everything in account A; returns the ids to put into paths.
 async fn account_a_objects(app: &TestApp) -> Vec<(&'static str, String)> {
@@ -36,7 +34,7 @@ async fn account_a_objects(app: &TestApp) -> Vec<(&'static str, String)> {
         )
         .await;
     assert_eq!(status, 204);
-    let deployment = common::deploy(app, "admin_a", system_id, env_id, "A_s_Resource", &[("a.js", b"1")]).await;
+    let deployment = testkit::deploy(app, "admin_a", system_id, env_id, "A_s_Resource", &[("a.js", b"1")]).await;
     vec![
         ("dep", deployment["id"].as_str().expect("deployment").to_string()),
         ("conn", connection["id"].as_str().expect("connection").to_string()),

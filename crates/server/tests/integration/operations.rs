@@ -1,9 +1,7 @@
 //! Issue #6's operations surface: `/metrics` for Prometheus (behind its scrape token, labelled
 //! by route pattern, never by id) and `/readyz` following the database.
 
-mod common;
-
-use common::{METRICS_TOKEN, spawn};
+use testkit::{METRICS_TOKEN, spawn};
 
 #[tokio::test]
 async fn metrics_need_the_scrape_token_and_count_requests_by_route_and_connections_by_status() {

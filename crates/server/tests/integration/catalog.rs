@@ -1,10 +1,8 @@
 //! Systems, environments and legacy connectors (F4) through the API, against the emulator.
 
-mod common;
-
-use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
 
 async fn system(app: &TestApp, name: &str) -> String {
     let (status, created) = app.call("admin_a", Method::POST, "/systems", Some(json!({"name": name}))).await;

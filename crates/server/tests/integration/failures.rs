@@ -4,12 +4,10 @@
 //! state, missing Customize Application and a different org on reconnect are in oauth.rs; a
 //! sandbox user against the production host in api.rs.)
 
-mod common;
-
-use common::{OAUTH_KEY, OAUTH_SECRET, spawn};
 use emulator::AppSeed;
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{OAUTH_KEY, OAUTH_SECRET, spawn};
 
 fn oauth_body(name: &str, key: &str, secret: &str) -> Value {
     json!({"name": name, "org_type": "production", "login_host": "login", "consumer_key": key, "consumer_secret": secret})

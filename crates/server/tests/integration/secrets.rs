@@ -1,13 +1,11 @@
 //! No token, secret or key reaches the database file or the logs. Its own test binary: it
 //! installs a global log subscriber, which parallel tests in one process would disturb.
 
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::{KEY, SECRET, spawn};
 use serde_json::json;
+use testkit::{KEY, SECRET, spawn};
 
 /// Captures everything the server logs.
 #[derive(Clone, Default)]

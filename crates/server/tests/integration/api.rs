@@ -1,11 +1,9 @@
 //! The connections API end to end: the server on port 0, the emulator, a fresh SQLite file.
 
-mod common;
-
-use common::{KEY, SECRET, spawn};
 use emulator::{FaultAction, FaultRule};
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{KEY, SECRET, spawn};
 
 #[tokio::test]
 async fn an_admin_creates_a_jwt_connection_after_a_passing_check_and_sees_it_listed() {
@@ -212,7 +210,7 @@ async fn the_audit_log_records_who_did_what_from_where_and_stays_in_the_account(
 
 #[tokio::test]
 async fn the_background_health_check_flags_a_revoked_connection_without_anyone_using_it() {
-    let app = common::spawn_with_health_checks(Some(std::time::Duration::from_millis(100))).await;
+    let app = testkit::spawn_with_health_checks(Some(std::time::Duration::from_millis(100))).await;
     let (_, created) =
         app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Watched", "admin@acme.test"))).await;
     let id = created["id"].as_str().expect("id").to_string();
@@ -238,7 +236,7 @@ async fn the_background_health_check_flags_a_revoked_connection_without_anyone_u
 /// that does not parse answers in the API's one error shape.
 #[tokio::test]
 async fn role_then_ownership_then_body_and_rejections_in_the_error_shape() {
-    let app = common::spawn().await;
+    let app = testkit::spawn().await;
     let (_, system) = app.call("admin_a", Method::POST, "/systems", Some(json!({"name": "Ordered"}))).await;
     let system = system["id"].as_str().expect("id").to_string();
     let send = |who: &'static str, method: Method, path: String, body: &'static str| {

@@ -1,16 +1,19 @@
-//! The test harness: the server on port 0, the emulator, a fresh SQLite file per test.
-#![allow(dead_code)]
+//! Lightbridge's test harness. [`spawn`] starts the server the way `lightbridge serve` does
+//! (`server::app::start_with_store`: the same service, router, worker and health sweep) on
+//! 127.0.0.1 port 0, beside the Salesforce org emulator on port 0, over a fresh SQLite file — or
+//! a fresh PostgreSQL database when `LIGHTBRIDGE_TEST_STORE=postgres` (`scripts/with-postgres`
+//! sets `LIGHTBRIDGE_TEST_POSTGRES`). Two accounts and their users are seeded, each with an API
+//! token and a password; [`TestApp`] sends requests as any of them.
 
-use std::sync::Arc;
+pub mod webdriver;
 
-use connections::{LoginUrls, SystemClock};
 use domain::{AccountId, Role, User, UserId};
 use emulator::{AppSeed, Emulator, OrgSeed, Seed, UserSeed};
 use serde_json::{Value, json};
 use server::api::{hash_token, new_api_token};
-use server::{AppState, Server};
-use store::{AccessStore, CatalogStore, PgStore, SqliteStore, Store};
-use vault::{Keyring, MasterKey};
+use server::{AppState, Config};
+use store::{AccessStore, CatalogStore, PgStore, Store};
+use vault::MasterKey;
 
 pub const OAUTH_KEY: &str = "3MVG9OAuthApp";
 pub const OAUTH_SECRET: &str = "oauth-app-secret";
@@ -20,6 +23,7 @@ pub const SECRET: &str = "api-test-consumer-secret";
 /// The scrape token test servers accept on `GET /metrics`.
 pub const METRICS_TOKEN: &str = "metrics-scrape-token-for-tests";
 
+#[derive(Debug)]
 pub struct TestApp {
     pub base: String,
     pub em: Emulator,
@@ -69,16 +73,15 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     };
     let em = Emulator::start(Seed { orgs: vec![prod, sandbox, other], apps: vec![app] }).await.expect("emulator");
     let dir = std::env::temp_dir().join(format!("lightbridge-api-{}", UserId::generate()));
-    std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("lightbridge.db");
-    let keys = Keyring::new(MasterKey::generate().expect("key"));
+    let config = test_config(&em, &dir, every);
     // `LIGHTBRIDGE_TEST_STORE=postgres` runs the same tests on PostgreSQL (`.ci/run` does).
     let store: Store = if std::env::var("LIGHTBRIDGE_TEST_STORE").as_deref() == Ok("postgres") {
         let url =
             std::env::var("LIGHTBRIDGE_TEST_POSTGRES").expect("LIGHTBRIDGE_TEST_POSTGRES (scripts/with-postgres)");
-        PgStore::scratch(&url, keys).await.expect("postgres store").into()
+        PgStore::scratch(&url, config.keyring()).await.expect("postgres store").into()
     } else {
-        SqliteStore::open(&db, keys).await.expect("store").into()
+        server::app::open_store(&config).await.expect("store")
     };
     let mut tokens = std::collections::HashMap::new();
     let mut accounts = std::collections::HashMap::new();
@@ -130,38 +133,46 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
             .expect("token");
         tokens.insert(label, token.expose_secret().to_string());
     }
-    let client =
-        salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
-    let urls =
-        LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let started = server::app::start_with_store(&config, store).await.expect("start");
+    let base = format!("http://{}", started.local_addr().expect("addr"));
     em.add_app(&AppSeed {
         callback_urls: vec![format!("{base}/oauth/callback")],
         require_pkce: true,
         ..AppSeed::new(OAUTH_KEY, OAUTH_SECRET)
     })
     .expect("oauth app");
-    let state = AppState::new(store, client, urls, Arc::new(SystemClock))
-        .with_public_url(format!("{base}/").parse().expect("url"))
-        .with_metrics_token(Some(METRICS_TOKEN.into()));
-    if let Some(every) = every {
-        server::spawn_health_checks(&state, every);
-    }
-    // Quick retries, so fault tests finish in a moment.
-    server::spawn_worker(
-        &state,
-        server::WorkerConfig {
+    let state = started.state.clone();
+    tokio::spawn(started.run(std::future::pending()));
+    let private_key = em.private_key_pem(KEY).expect("key");
+    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new(), state }
+}
+
+/// The configuration a test server runs with: port 0, its own data folder and master key, the
+/// emulator as the only allowed Salesforce, quick publish retries (so fault tests finish in a
+/// moment), `/metrics` behind [`METRICS_TOKEN`], the health sweep only when asked for.
+pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std::time::Duration>) -> Config {
+    let listen: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+    Config {
+        listen,
+        data_dir: data_dir.to_path_buf(),
+        public_url: format!("http://{listen}/").parse().expect("url"),
+        master_key: MasterKey::generate().expect("key"),
+        previous_master_keys: Vec::new(),
+        salesforce_login_url: em.login_url().parse().expect("url"),
+        salesforce_test_url: em.test_login_url().parse().expect("url"),
+        allowed_hosts: vec![em.base_url().to_string()],
+        ca_file: None,
+        health_check_interval: health.unwrap_or_default(),
+        publish: server::WorkerConfig {
             backoff_base: std::time::Duration::from_millis(20),
             backoff_max: std::time::Duration::from_millis(200),
             lease: std::time::Duration::from_secs(10),
             ..Default::default()
         },
-    );
-    let server = Server::with_listener(state.clone(), listener);
-    tokio::spawn(server.run(std::future::pending()));
-    let private_key = em.private_key_pem(KEY).expect("key");
-    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new(), state }
+        database_url: None,
+        database_max_connections: 10,
+        metrics_token: Some(METRICS_TOKEN.into()),
+    }
 }
 
 /// Sends a request; returns the status and the body as JSON (or as a string when it is not).

@@ -2,11 +2,9 @@
 //! pages, come back to the callback, and get a checked, saved connection — plus every way
 //! that must be refused.
 
-mod common;
-
-use common::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
 use reqwest::Method;
 use serde_json::{Value, json};
+use testkit::{OAUTH_KEY, OAUTH_SECRET, TestApp, spawn};
 
 fn start_body(name: &str) -> Value {
     json!({"name": name, "org_type": "production", "login_host": "login", "consumer_key": OAUTH_KEY, "consumer_secret": OAUTH_SECRET})

@@ -1,10 +1,8 @@
 //! The Admin Center's pages without a browser: every page needs a session, every form its
 //! CSRF token, and another account's ids are not found — the same rules as the API.
 
-mod common;
-
-use common::spawn;
 use reqwest::Method;
+use testkit::spawn;
 
 #[tokio::test]
 async fn pages_need_a_session_forms_need_the_csrf_token_and_accounts_stay_apart() {

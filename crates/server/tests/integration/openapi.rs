@@ -1,8 +1,6 @@
 //! B3: the OpenAPI document is built from the router's own route list, served at
 //! `/api/v1/openapi.json`, and committed as `docs/openapi.json`. This test fails when the
-//! committed copy drifts; `UPDATE_OPENAPI=1 cargo test -p server --test openapi` rewrites it.
-
-mod common;
+//! committed copy drifts; `UPDATE_OPENAPI=1 cargo test -p server --test integration openapi::` rewrites it.
 
 use serde_json::Value;
 
@@ -20,7 +18,7 @@ fn the_committed_openapi_document_matches_the_code() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/openapi.json is out of date with the API: run `UPDATE_OPENAPI=1 cargo test -p server --test openapi` and commit it"
+        "docs/openapi.json is out of date with the API: run `UPDATE_OPENAPI=1 cargo test -p server --test integration openapi::` and commit it"
     );
 }
 
@@ -63,7 +61,7 @@ fn the_document_describes_every_route_with_its_error_shape() {
 
 #[tokio::test]
 async fn the_server_serves_the_same_document() {
-    let app = common::spawn().await;
+    let app = testkit::spawn().await;
     let served = app.http.get(format!("{}/api/v1/openapi.json", app.base)).send().await.expect("get");
     assert_eq!(served.status(), 200);
     assert_eq!(served.text().await.expect("body"), server::api::openapi_json());

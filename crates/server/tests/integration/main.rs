@@ -1,0 +1,18 @@
+//! The server's integration tests, in one binary (one link instead of fourteen): each module is
+//! what used to be its own test file. Every test starts its own server through the testkit
+//! (`testkit::spawn`), the way `lightbridge serve` starts, beside its own emulator.
+
+mod api;
+mod browser;
+mod catalog;
+mod console;
+mod deployments;
+mod edit;
+mod export;
+mod failures;
+mod isolation;
+mod oauth;
+mod openapi;
+mod operations;
+mod secrets;
+mod users;
