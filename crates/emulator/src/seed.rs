@@ -2,7 +2,7 @@
 //!
 //! A seed is TOML or JSON (by file extension). Every field but an org's `name`, a user's
 //! `username` and an app's `consumer_key` has a default, so a seed can be as short as the test
-//! that needs it. See the README's "Seed format" section for a full example.
+//! that needs it. See docs/emulator.md, "Seed format", for a full example.
 
 use std::path::{Path, PathBuf};
 
