@@ -37,21 +37,7 @@ impl LoginUrls {
     }
 }
 
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now_ms(&self) -> Millis;
-}
-
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> Millis {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default()
-    }
-}
+pub use domain::{Clock, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeeperError {

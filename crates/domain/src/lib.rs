@@ -5,6 +5,7 @@
 
 mod audit;
 mod catalog;
+mod clock;
 mod connection;
 mod deployment;
 mod error;
@@ -14,6 +15,7 @@ mod user;
 
 pub use audit::{ActorKind, AuditEntry};
 pub use catalog::{Account, BUILT_IN_ENVIRONMENTS, Environment, System, account_name, environment_name, system_name};
+pub use clock::{Clock, SystemClock};
 pub use connection::{AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType};
 pub use deployment::{BundleInfo, CacheControl, Deployment, DeploymentStatus, Target, TargetStatus};
 pub use error::DomainError;

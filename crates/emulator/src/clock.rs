@@ -11,7 +11,9 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// Milliseconds since the Unix epoch, as the emulator sees them.
+    /// Milliseconds since the Unix epoch, as the emulator sees them: the machine's clock (the
+    /// emulator's one reading of it) plus the offset tests add.
+    #[allow(clippy::disallowed_methods)]
     pub fn now_ms(&self) -> i64 {
         let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
         real + self.offset_ms.load(Ordering::Relaxed)

@@ -56,16 +56,17 @@ fn pem_block(pem: &str) -> Option<(String, Vec<u8>)> {
 }
 
 /// A signed assertion for the token endpoint.
+/// `now_secs` is the caller's clock (seconds since the epoch); the assertion expires
+/// `LIFETIME_SECS` after it.
 pub fn assertion(
     consumer_key: &str,
     username: &str,
     audience: &str,
     key: &JwtPrivateKey,
+    now_secs: u64,
 ) -> Result<String, SalesforceError> {
     let pair = load(key)?;
-    let exp =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
-            + LIFETIME_SECS;
+    let exp = now_secs + LIFETIME_SECS;
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
     let claims = serde_json::json!({"iss": consumer_key, "sub": username, "aud": audience, "exp": exp});
     let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));

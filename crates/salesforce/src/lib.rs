@@ -48,6 +48,8 @@ pub struct Client {
     policy: HostPolicy,
     /// Static resource uploads go as multipart until an org refuses that form.
     multipart_blobs: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// "Now", for what the client signs (JWT assertions' expiry).
+    clock: std::sync::Arc<dyn domain::Clock>,
 }
 
 impl Client {
@@ -68,7 +70,24 @@ impl Client {
             builder = builder.add_root_certificate(cert);
         }
         let http = builder.build().map_err(|e| SalesforceError::Config(format!("HTTP client: {e}")))?;
-        Ok(Client { http, policy, multipart_blobs: std::sync::Arc::new(true.into()) })
+        Ok(Client {
+            http,
+            policy,
+            multipart_blobs: std::sync::Arc::new(true.into()),
+            clock: std::sync::Arc::new(domain::SystemClock),
+        })
+    }
+
+    /// The same client reading time from `clock` (the service's, so a simulation's moved time
+    /// reaches the JWT assertions too).
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn domain::Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Seconds since the epoch, by the client's clock.
+    pub(crate) fn now_secs(&self) -> u64 {
+        u64::try_from(self.clock.now_ms() / 1000).unwrap_or_default()
     }
 
     pub fn policy(&self) -> &HostPolicy {

@@ -252,7 +252,7 @@ impl Client {
         username: &str,
         key: &JwtPrivateKey,
     ) -> Result<TokenResponse, SalesforceError> {
-        let assertion = crate::jwt::assertion(consumer_key, username, org_type.jwt_audience(), key)?;
+        let assertion = crate::jwt::assertion(consumer_key, username, org_type.jwt_audience(), key, self.now_secs())?;
         let form = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())];
         self.token_request(join(login_base, "services/oauth2/token"), &form, None).await
     }

@@ -232,3 +232,35 @@ async fn rest_errors_keep_salesforce_s_codes() {
     let err = c.query::<serde_json::Value>(&session, "SELECT Id FROM Organization").await.expect_err("fault");
     assert!(err.is_transient());
 }
+
+/// A clock fixed at one instant (milliseconds since the epoch).
+#[derive(Debug)]
+struct At(i64);
+
+impl domain::Clock for At {
+    fn now_ms(&self) -> i64 {
+        self.0
+    }
+}
+
+/// The JWT assertion's expiry comes from the client's (injected) clock: a client whose clock is
+/// ten minutes behind the emulator's signs an assertion that has already expired, and moving the
+/// emulator's clock back in step with it makes the same assertion acceptable.
+#[tokio::test]
+async fn jwt_assertions_expire_by_the_injected_clock() {
+    let em = emulator().await;
+    let key = JwtPrivateKey::new(em.private_key_pem(KEY).expect("key"));
+    let now = domain::Clock::now_ms(&domain::SystemClock);
+    let behind = client(&em).with_clock(std::sync::Arc::new(At(now - 10 * 60 * 1000)));
+    let err = behind
+        .jwt_bearer(&url(&em.login_url()), OrgType::Production, KEY, "admin@acme.test", &key)
+        .await
+        .expect_err("an assertion that expired before it was sent");
+    assert!(matches!(err, SalesforceError::OAuth { ref error, .. } if error == "invalid_grant"), "{err:?}");
+    let ahead = client(&em).with_clock(std::sync::Arc::new(At(now + 60 * 60 * 1000)));
+    em.advance_clock(std::time::Duration::from_secs(60 * 60));
+    ahead
+        .jwt_bearer(&url(&em.login_url()), OrgType::Production, KEY, "admin@acme.test", &key)
+        .await
+        .expect("both clocks moved an hour: the assertion is fresh");
+}

@@ -62,7 +62,7 @@ async fn run(rows: usize, samples: usize, exports: usize) {
         role: Role::Owner,
     };
     store.create_user(&user, None, 0).await.expect("user");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("time").as_millis() as i64;
+    let now = domain::Clock::now_ms(&domain::SystemClock);
     store.create_session(&hash_token("bench-session"), &user.id, "csrf", now, now + 3_600_000).await.expect("session");
     let seeding = Instant::now();
     seed::connections(&store, &account, rows).await;

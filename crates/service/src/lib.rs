@@ -53,6 +53,7 @@ impl Service {
     /// The service over a store (SQLite or PostgreSQL; see [`store::Store`]).
     pub fn new(store: impl Into<Store>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
         let store = Arc::new(store.into());
+        let client = client.with_clock(clock.clone());
         let keeper = Arc::new(TokenKeeper::new(store.clone(), client.clone(), urls.clone(), clock.clone()));
         let public_url = url::Url::parse("http://127.0.0.1:8080/").expect("constant URL");
         Service { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default() }
