@@ -166,13 +166,16 @@ pub async fn remove_user(svc: &Service, actor: &Actor, id: &str) -> Result<User,
     Ok(user)
 }
 
-/// Changes the actor's own password; the current one is required.
+/// Changes the actor's own password; the current one is required. Every other session of the
+/// user ends (whoever else had signed in with the old password is out); `keep` is the session
+/// making the change, when it is one, and stays. Returns how many sessions ended.
 pub async fn change_password(
     svc: &Service,
     actor: &Actor,
     current: Password,
     new: Password,
-) -> Result<(), ServiceError> {
+    keep: Option<&str>,
+) -> Result<u64, ServiceError> {
     let (_, stored) = svc.store.credentials(&actor.user.email).await?;
     let mut errors = Vec::new();
     if !stored.as_deref().is_some_and(|hash| crate::password::verify(&current, hash)) {
@@ -183,11 +186,13 @@ pub async fn change_password(
         return Err(ServiceError::Invalid(errors));
     };
     svc.store.set_password(&actor.user.id, &hash).await?;
+    let ended = svc.store.end_sessions(&actor.user.id, keep.map(hash_token).as_deref()).await?;
     let now = svc.now_ms();
     let user = &actor.user;
-    record(svc, actor.audit(now, "user.password_changed", "user", Some(user.id.as_str()), Some(&user.email), None))
+    let detail = Some(format!("{ended} other session(s) ended"));
+    record(svc, actor.audit(now, "user.password_changed", "user", Some(user.id.as_str()), Some(&user.email), detail))
         .await;
-    Ok(())
+    Ok(ended)
 }
 
 /// The operator sets anyone's password (the first one, or a reset).
@@ -196,6 +201,8 @@ pub async fn set_password(svc: &Service, actor: &Actor, email: &str, password: P
     let hash = crate::password::hash(&password).map_err(|e| ServiceError::invalid("password", e))?;
     let user = svc.store.user_by_email(email).await?;
     svc.store.set_password(&user.id, &hash).await?;
+    // A reset by the operator ends every session signed in with the old password.
+    svc.store.end_sessions(&user.id, None).await?;
     let entry = actor.audit_for(
         user.account_id.clone(),
         svc.now_ms(),

@@ -90,6 +90,8 @@ pub trait AccessStore: Send + Sync {
     /// The live session's user and CSRF token.
     fn session(&self, id_hash: &str, now: Millis) -> impl Future<Output = Result<(User, String), StoreError>> + Send;
     fn delete_session(&self, id_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Ends every session of the user except `keep` (a session id's hash); returns how many ended.
+    fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn save_oauth_state(
         &self,
         state_hash: &str,

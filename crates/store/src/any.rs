@@ -138,6 +138,7 @@ impl AccessStore for Store {
         fn create_session(&self, id_hash: &str, user: &UserId, csrf_token: &str, now: Millis, expires_at: Millis) -> Result<(), StoreError>;
         fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError>;
         fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+        fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> Result<u64, StoreError>;
         fn save_oauth_state(&self, state_hash: &str, account: &AccountId, user: &UserId, payload: &str, expires_at: Millis) -> Result<(), StoreError>;
         fn take_oauth_state(&self, state_hash: &str, account: &AccountId, user: &UserId, now: Millis) -> Result<String, StoreError>;
     }

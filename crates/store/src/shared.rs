@@ -707,6 +707,20 @@ macro_rules! shared_access_methods {
             Ok(())
         }
 
+        async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> Result<u64, StoreError> {
+            let done = match keep {
+                Some(keep) => {
+                    query("DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?")
+                        .bind(user.as_str())
+                        .bind(keep)
+                        .execute(self.writer())
+                        .await?
+                }
+                None => query("DELETE FROM sessions WHERE user_id = ?").bind(user.as_str()).execute(self.writer()).await?,
+            };
+            Ok(done.rows_affected())
+        }
+
         async fn take_oauth_state(
             &self,
             state_hash: &str,

@@ -384,6 +384,17 @@ async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S,
     let listed = store.api_tokens(&ann.id).await.expect("tokens");
     assert_eq!((listed.len(), listed[0].revoked_at), (1, Some(7)));
 
+    // Ending a user's sessions (a password change) keeps the one named, and no one else's.
+    for (hash, user) in [("s-ann-1", &ann.id), ("s-ann-2", &ann.id), ("s-ann-3", &ann.id), ("s-bob", &bob.id)] {
+        store.create_session(hash, user, "csrf", 10, 1_000).await.expect("session");
+    }
+    assert_eq!(store.end_sessions(&ann.id, Some("s-ann-1")).await.expect("end"), 2);
+    assert!(store.session("s-ann-1", 11).await.is_ok(), "the session that asked stays");
+    assert!(matches!(store.session("s-ann-2", 11).await, Err(StoreError::NotFound)));
+    assert!(store.session("s-bob", 11).await.is_ok(), "another user's session stays");
+    assert_eq!(store.end_sessions(&ann.id, None).await.expect("end all"), 1);
+    assert!(matches!(store.session("s-ann-1", 11).await, Err(StoreError::NotFound)));
+
     assert!(matches!(store.delete_user(b, &ann.id).await, Err(StoreError::NotFound)));
     store.delete_user(a, &ann.id).await.expect("delete");
     assert!(store.users(a).await.expect("users").is_empty());

@@ -78,15 +78,19 @@ struct PasswordInput {
     new_password: Password,
 }
 
-/// Changes the caller's own password (the current one is required).
+/// Changes the caller's own password (the current one is required). Every other session of the
+/// caller ends; the session making the change (if it is one) stays.
 #[utoipa::path(put, path = "/me/password", tag = "users", request_body = PasswordInput,
     responses((status = 204), (status = 422, body = ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     Body(input): Body<PasswordInput>,
 ) -> Result<StatusCode, ApiError> {
-    users::change_password(&state, &caller, input.current_password, input.new_password).await?;
+    // The session making the change stays signed in; every other one of the user's ends.
+    let keep = crate::http::session_id(&headers).filter(|_| caller.via == domain::ActorKind::User);
+    users::change_password(&state, &caller, input.current_password, input.new_password, keep.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

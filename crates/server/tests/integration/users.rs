@@ -113,3 +113,31 @@ async fn everyone_creates_and_revokes_their_own_api_tokens() {
     let revoked = app.http.get(format!("{}/api/v1/me", app.base)).bearer_auth(&token).send().await.expect("me");
     assert_eq!(revoked.status(), 401);
 }
+
+/// Issue #13: a password change ends the user's other sessions (whoever signed in with the old
+/// password is out) and keeps the one that made the change; an operator's reset ends them all.
+#[tokio::test]
+async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
+    let app = spawn().await;
+    let (here, csrf) = app.sign_in("editor_a").await;
+    let (elsewhere, _) = app.sign_in("editor_a").await;
+    let session = |cookie: String| {
+        let request = app.http.get(format!("{}/api/v1/session", app.base)).header("cookie", cookie);
+        async move { request.send().await.expect("get").status().as_u16() }
+    };
+    assert_eq!((session(here.clone()).await, session(elsewhere.clone()).await), (200, 200));
+    let (status, body) = app
+        .browser(
+            &here,
+            Some(&csrf),
+            Method::PUT,
+            "/api/v1/me/password",
+            Some(json!({"current_password": "password-editor_a", "new_password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(session(here.clone()).await, 200, "the session that changed it stays");
+    assert_eq!(session(elsewhere).await, 401, "the other session ended");
+    let (_, audit) = app.call("admin_a", Method::GET, "/audit?action=user.password_changed", None).await;
+    assert_eq!(audit["items"][0]["detail"], "1 other session(s) ended", "{audit}");
+}
