@@ -67,7 +67,10 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
     let now = svc.now_ms();
     let bundle = match request.bundle {
         BundleSource::Upload(bytes) => {
-            let built = publish::Bundle::from_zip(&bytes, publish::Limits::default())
+            let built = svc
+                .cpu
+                .run(move || publish::Bundle::from_zip(&bytes, publish::Limits::default()))
+                .await?
                 .map_err(|e| ServiceError::invalid("file", e.to_string()))?;
             let info = BundleInfo {
                 id: BundleId::generate(),

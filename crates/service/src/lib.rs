@@ -12,6 +12,7 @@
 pub mod accounts;
 mod actor;
 pub mod audit;
+pub mod blocking;
 pub mod catalog;
 pub mod connections;
 pub mod deployments;
@@ -47,6 +48,8 @@ pub struct Service {
     pub public_url: url::Url,
     /// Wakes the publish worker when a deployment is created.
     pub publish_wake: Arc<tokio::sync::Notify>,
+    /// Where argon2 and ZIP rebuilding run: blocking threads, one job per core at a time.
+    pub cpu: blocking::BlockingPool,
 }
 
 impl Service {
@@ -56,7 +59,8 @@ impl Service {
         let client = client.with_clock(clock.clone());
         let keeper = Arc::new(TokenKeeper::new(store.clone(), client.clone(), urls.clone(), clock.clone()));
         let public_url = url::Url::parse("http://127.0.0.1:8080/").expect("constant URL");
-        Service { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default() }
+        let cpu = blocking::BlockingPool::per_core();
+        Service { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default(), cpu }
     }
 
     /// Sets where browsers reach this server (from configuration).

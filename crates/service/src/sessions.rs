@@ -29,20 +29,22 @@ pub async fn open_session(
     remote_addr: Option<String>,
 ) -> Result<Opened, ServiceError> {
     let (user, stored) = match svc.store.credentials(email).await {
-        Ok(found) => found,
-        Err(store::StoreError::NotFound) => {
-            crate::password::verify_dummy(&password);
-            return Err(ServiceError::Unauthorized);
-        }
+        Ok((user, stored)) => (Some(user), stored),
+        Err(store::StoreError::NotFound) => (None, None),
         Err(e) => return Err(e.into()),
     };
-    let verified = match &stored {
-        Some(hash) => crate::password::verify(&password, hash),
-        None => {
-            crate::password::verify_dummy(&password);
-            false
-        }
-    };
+    // A missing user or password costs the same argon2 time as a wrong password.
+    let verified = svc
+        .cpu
+        .run(move || match &stored {
+            Some(hash) => crate::password::verify(&password, hash),
+            None => {
+                crate::password::verify_dummy(&password);
+                false
+            }
+        })
+        .await?;
+    let Some(user) = user else { return Err(ServiceError::Unauthorized) };
     if !verified {
         tracing::info!(email = %user.email, "failed sign-in");
         return Err(ServiceError::Unauthorized);

@@ -67,7 +67,11 @@ pub async fn add_user(
         return Err(ServiceError::Invalid(errors));
     };
     let temporary = random_token()?;
-    let hash = crate::password::hash(&Password::new(temporary.clone()))
+    let password = Password::new(temporary.clone());
+    let hash = svc
+        .cpu
+        .run(move || crate::password::hash(&password))
+        .await?
         .map_err(|e| ServiceError::internal("hashing a temporary password", e))?;
     let user = User { id: UserId::generate(), account_id: Some(account), email, name, role };
     let now = svc.now_ms();
@@ -178,10 +182,17 @@ pub async fn change_password(
 ) -> Result<u64, ServiceError> {
     let (_, stored) = svc.store.credentials(&actor.user.email).await?;
     let mut errors = Vec::new();
-    if !stored.as_deref().is_some_and(|hash| crate::password::verify(&current, hash)) {
+    let (matches, new) = svc
+        .cpu
+        .run(move || {
+            let matches = stored.as_deref().is_some_and(|hash| crate::password::verify(&current, hash));
+            (matches, crate::password::hash(&new))
+        })
+        .await?;
+    if !matches {
         errors.push(("current_password".to_string(), "that is not your current password".to_string()));
     }
-    let new = crate::password::hash(&new).map_err(|e| errors.push(("new_password".to_string(), e))).ok();
+    let new = new.map_err(|e| errors.push(("new_password".to_string(), e))).ok();
     let (Some(hash), true) = (new, errors.is_empty()) else {
         return Err(ServiceError::Invalid(errors));
     };
@@ -198,7 +209,11 @@ pub async fn change_password(
 /// The operator sets anyone's password (the first one, or a reset).
 pub async fn set_password(svc: &Service, actor: &Actor, email: &str, password: Password) -> Result<User, ServiceError> {
     actor.require_operator()?;
-    let hash = crate::password::hash(&password).map_err(|e| ServiceError::invalid("password", e))?;
+    let hash = svc
+        .cpu
+        .run(move || crate::password::hash(&password))
+        .await?
+        .map_err(|e| ServiceError::invalid("password", e))?;
     let user = svc.store.user_by_email(email).await?;
     svc.store.set_password(&user.id, &hash).await?;
     // A reset by the operator ends every session signed in with the old password.

@@ -141,3 +141,32 @@ async fn a_password_change_ends_the_other_sessions_and_keeps_this_one() {
     let (_, audit) = app.call("admin_a", Method::GET, "/audit?action=user.password_changed", None).await;
     assert_eq!(audit["items"][0]["detail"], "1 other session(s) ended", "{audit}");
 }
+
+/// Issue #13: argon2 work runs on the bounded blocking pool, never on the async workers — a
+/// burst of sign-ins goes through it at most `limit` at a time (counted, not timed), and the
+/// server keeps answering meanwhile.
+#[tokio::test]
+async fn sign_in_bursts_hash_on_the_bounded_blocking_pool() {
+    let app = spawn().await;
+    let pool = app.state.cpu.clone();
+    let before = pool.done();
+    let burst: Vec<_> = (0..12)
+        .map(|i| {
+            let request = app.http.post(format!("{}/api/v1/session", app.base)).json(&json!({
+                "email": "viewer_a@lightbridge.test",
+                "password": if i % 3 == 0 { "a wrong password" } else { "password-viewer_a" },
+            }));
+            tokio::spawn(async move { request.send().await.expect("sign in").status().as_u16() })
+        })
+        .collect();
+    let health = app.http.get(format!("{}/healthz", app.base)).send().await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    let mut statuses = Vec::new();
+    for task in burst {
+        statuses.push(task.await.expect("task"));
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 8, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 4, "{statuses:?}");
+    assert!(pool.done() - before >= 12, "every check went through the pool: {} of 12", pool.done() - before);
+    assert!(pool.peak() <= pool.limit(), "at most {} at once, saw {}", pool.limit(), pool.peak());
+}
