@@ -182,11 +182,13 @@ pub async fn change_password(
 ) -> Result<u64, ServiceError> {
     let (_, stored) = svc.store.credentials(&actor.user.email).await?;
     let mut errors = Vec::new();
+    let context = [actor.user.email.clone(), actor.user.name.clone()];
     let (matches, new) = svc
         .cpu
         .run(move || {
             let matches = stored.as_deref().is_some_and(|hash| crate::password::verify(&current, hash));
-            (matches, crate::password::hash(&new))
+            let context: Vec<&str> = context.iter().map(String::as_str).collect();
+            (matches, crate::password::policy(&new, &context).and_then(|()| crate::password::hash(&new)))
         })
         .await?;
     if !matches {
@@ -209,12 +211,16 @@ pub async fn change_password(
 /// The operator sets anyone's password (the first one, or a reset).
 pub async fn set_password(svc: &Service, actor: &Actor, email: &str, password: Password) -> Result<User, ServiceError> {
     actor.require_operator()?;
+    let user = svc.store.user_by_email(email).await?;
+    let context = [user.email.clone(), user.name.clone()];
     let hash = svc
         .cpu
-        .run(move || crate::password::hash(&password))
+        .run(move || {
+            let context: Vec<&str> = context.iter().map(String::as_str).collect();
+            crate::password::policy(&password, &context).and_then(|()| crate::password::hash(&password))
+        })
         .await?
         .map_err(|e| ServiceError::invalid("password", e))?;
-    let user = svc.store.user_by_email(email).await?;
     svc.store.set_password(&user.id, &hash).await?;
     // A reset by the operator ends every session signed in with the old password.
     svc.store.end_sessions(&user.id, None).await?;

@@ -170,3 +170,25 @@ async fn sign_in_bursts_hash_on_the_bounded_blocking_pool() {
     assert!(pool.done() - before >= 12, "every check went through the pool: {} of 12", pool.done() - before);
     assert!(pool.peak() <= pool.limit(), "at most {} at once, saw {}", pool.limit(), pool.peak());
 }
+
+/// Issue #13: `password1234` and its kind are refused, with the reason, and nothing changes.
+#[tokio::test]
+async fn a_guessable_new_password_is_refused_with_the_reason() {
+    let app = spawn().await;
+    for weak in ["password1234", "editor_a@lightbridge.test", "qwertyuiop12"] {
+        let (status, body) = app
+            .call(
+                "editor_a",
+                Method::PUT,
+                "/me/password",
+                Some(json!({"current_password": "password-editor_a", "new_password": weak})),
+            )
+            .await;
+        assert_eq!(status, 422, "{weak}: {body}");
+        let field = &body["error"]["fields"][0];
+        assert_eq!(field["field"], "new_password", "{body}");
+        assert!(field["message"].as_str().is_some_and(|m| m.contains("too easy to guess")), "{weak}: {body}");
+    }
+    let (cookie, _) = app.sign_in("editor_a").await;
+    assert!(cookie.starts_with("lb_session="), "the old password still works: nothing changed");
+}
