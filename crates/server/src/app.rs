@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use service::{Client, HostPolicy, LoginUrls, Service, SystemClock};
+use service::{Client, Clock, HostPolicy, LoginUrls, Service, SystemClock};
 use store::{PgStore, SqliteStore, Store};
 use tokio::net::TcpListener;
 
@@ -41,6 +41,11 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
 
 /// The service over a store, as configured: the host policy and CA, the login hosts.
 pub fn service(config: &Config, store: Store) -> Result<Service, StartError> {
+    service_with_clock(config, store, Arc::new(SystemClock))
+}
+
+/// The same, reading time from `clock` (tests move it).
+pub fn service_with_clock(config: &Config, store: Store, clock: Arc<dyn Clock>) -> Result<Service, StartError> {
     let policy = HostPolicy::allowing(&config.allowed_hosts).map_err(|e| StartError::Client(e.to_string()))?;
     let ca = match &config.ca_file {
         Some(path) => Some(std::fs::read(path).map_err(|source| StartError::CaFile { path: path.clone(), source })?),
@@ -48,7 +53,7 @@ pub fn service(config: &Config, store: Store) -> Result<Service, StartError> {
     };
     let client = Client::with_ca(policy, ca.as_deref()).map_err(|e| StartError::Client(e.to_string()))?;
     let urls = LoginUrls { login: config.salesforce_login_url.clone(), test: config.salesforce_test_url.clone() };
-    Ok(Service::new(store, client, urls, Arc::new(SystemClock)).with_public_url(config.public_url.clone()))
+    Ok(Service::new(store, client, urls, clock).with_public_url(config.public_url.clone()))
 }
 
 /// A started instance: bound (its address known), its worker and health sweep running; call
@@ -65,10 +70,15 @@ pub struct Started {
 /// the default one for the listen address (`http://<listen>/`), it follows the bound address,
 /// so port 0 gives OAuth callbacks that work.
 pub async fn start_with_store(config: &Config, store: Store) -> Result<Started, StartError> {
+    start_with_clock(config, store, Arc::new(SystemClock)).await
+}
+
+/// [`start_with_store`] with the time read from `clock` (the testkit's, which tests move).
+pub async fn start_with_clock(config: &Config, store: Store, clock: Arc<dyn Clock>) -> Result<Started, StartError> {
     let listener =
         TcpListener::bind(config.listen).await.map_err(|source| StartError::Listen { addr: config.listen, source })?;
     let bound = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
-    let mut service = service(config, store)?;
+    let mut service = service_with_clock(config, store, clock)?;
     if config.public_url.as_str() == format!("http://{}/", config.listen)
         && let Ok(url) = format!("http://{bound}/").parse()
     {

@@ -25,6 +25,9 @@ pub enum ServiceError {
     /// The connection check failed; the report carries every step's result.
     #[error("the connection check failed: {0}")]
     CheckFailed(String, Box<Report>),
+    /// Too many failed sign-ins: try again after this many seconds.
+    #[error("too many failed sign-ins: try again in {retry_after_secs} s")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// A failure of ours (database, randomness, a stored value that does not parse): logged
     /// with its cause where it is made, shown to people only as "internal error".
     #[error("internal error")]

@@ -90,6 +90,33 @@ pub trait AccessStore: Send + Sync {
     /// The live session's user and CSRF token.
     fn session(&self, id_hash: &str, now: Millis) -> impl Future<Output = Result<(User, String), StoreError>> + Send;
     fn delete_session(&self, id_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Sign-in throttling: the latest lock among `keys` that lasts beyond `now`, if any.
+    fn sign_in_locked_until(
+        &self,
+        keys: &[String],
+        now: Millis,
+    ) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
+    /// Counts a failed sign-in against `key` (a count older than `fresh_after` starts again) and
+    /// returns the failures so far.
+    fn count_sign_in_failure(
+        &self,
+        key: &str,
+        now: Millis,
+        fresh_after: Millis,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+    /// Locks `key` until `until`.
+    fn lock_sign_in(&self, key: &str, until: Millis) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Forgets the failures of `keys` (after a successful sign-in).
+    fn clear_sign_in_failures(&self, keys: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Remembers a browser (its cookie's hash) that signed `user` in.
+    fn remember_device(
+        &self,
+        id_hash: &str,
+        user: &UserId,
+        now: Millis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Whether this browser signed `user` in before.
+    fn device_known(&self, id_hash: &str, user: &UserId) -> impl Future<Output = Result<bool, StoreError>> + Send;
     /// Ends every session of the user except `keep` (a session id's hash); returns how many ended.
     fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn save_oauth_state(

@@ -707,6 +707,75 @@ macro_rules! shared_access_methods {
             Ok(())
         }
 
+        async fn sign_in_locked_until(&self, keys: &[String], now: Millis) -> Result<Option<Millis>, StoreError> {
+            let mut latest: Option<Millis> = None;
+            for key in keys {
+                let until: Option<i64> =
+                    query_scalar("SELECT locked_until FROM sign_in_failures WHERE key = ? AND locked_until > ?")
+                        .bind(key.as_str())
+                        .bind(now)
+                        .fetch_optional(self.pool())
+                        .await?;
+                latest = latest.max(until);
+            }
+            Ok(latest)
+        }
+
+        async fn count_sign_in_failure(&self, key: &str, now: Millis, fresh_after: Millis) -> Result<u32, StoreError> {
+            let failures: i64 = query_scalar(
+                "INSERT INTO sign_in_failures (key, failures, last_at, locked_until) VALUES (?, 1, ?, 0) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 failures = CASE WHEN sign_in_failures.last_at < ? THEN 1 ELSE sign_in_failures.failures + 1 END, \
+                 last_at = excluded.last_at RETURNING failures",
+            )
+            .bind(key)
+            .bind(now)
+            .bind(fresh_after)
+            .fetch_one(self.writer())
+            .await?;
+            Ok(u32::try_from(failures).unwrap_or(u32::MAX))
+        }
+
+        async fn lock_sign_in(&self, key: &str, until: Millis) -> Result<(), StoreError> {
+            query("UPDATE sign_in_failures SET locked_until = ? WHERE key = ?")
+                .bind(until)
+                .bind(key)
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
+
+        async fn clear_sign_in_failures(&self, keys: &[String]) -> Result<(), StoreError> {
+            for key in keys {
+                query("DELETE FROM sign_in_failures WHERE key = ?").bind(key.as_str()).execute(self.writer()).await?;
+            }
+            Ok(())
+        }
+
+        async fn remember_device(&self, id_hash: &str, user: &UserId, now: Millis) -> Result<(), StoreError> {
+            query(
+                "INSERT INTO known_devices (id_hash, user_id, created_at, last_seen_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (id_hash) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+            )
+            .bind(id_hash)
+            .bind(user.as_str())
+            .bind(now)
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+
+        async fn device_known(&self, id_hash: &str, user: &UserId) -> Result<bool, StoreError> {
+            let found: Option<String> =
+                query_scalar("SELECT user_id FROM known_devices WHERE id_hash = ? AND user_id = ?")
+                    .bind(id_hash)
+                    .bind(user.as_str())
+                    .fetch_optional(self.pool())
+                    .await?;
+            Ok(found.is_some())
+        }
+
         async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> Result<u64, StoreError> {
             let done = match keep {
                 Some(keep) => {

@@ -37,6 +37,28 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The server's state (its store, for tests that break the database).
     pub state: AppState,
+    /// The server's clock: real time plus an offset tests move (`clock.advance(…)`).
+    pub clock: std::sync::Arc<TestClock>,
+}
+
+/// The machine's time plus an offset a test moves forward, so it can wait out a lock or an
+/// expiry without sleeping.
+#[derive(Debug, Default)]
+pub struct TestClock {
+    offset_ms: std::sync::atomic::AtomicI64,
+}
+
+impl TestClock {
+    pub fn advance(&self, by: std::time::Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.offset_ms.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl domain::Clock for TestClock {
+    fn now_ms(&self) -> domain::Millis {
+        domain::SystemClock.now_ms() + self.offset_ms.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 pub async fn spawn() -> TestApp {
@@ -133,7 +155,8 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
             .expect("token");
         tokens.insert(label, token.expose_secret().to_string());
     }
-    let started = server::app::start_with_store(&config, store).await.expect("start");
+    let clock = std::sync::Arc::new(TestClock::default());
+    let started = server::app::start_with_clock(&config, store, clock.clone()).await.expect("start");
     let base = format!("http://{}", started.local_addr().expect("addr"));
     em.add_app(&AppSeed {
         callback_urls: vec![format!("{base}/oauth/callback")],
@@ -144,7 +167,7 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     let state = started.state.clone();
     tokio::spawn(started.run(std::future::pending()));
     let private_key = em.private_key_pem(KEY).expect("key");
-    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new(), state }
+    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new(), state, clock }
 }
 
 /// The configuration a test server runs with: port 0, its own data folder and master key, the

@@ -52,13 +52,23 @@ impl SessionView {
     }
 }
 
-/// Signs in with email and password; sets the `lb_session` cookie (HttpOnly, SameSite=Lax).
+/// Signs in with email and password; sets the `lb_session` cookie (HttpOnly, SameSite=Lax) and
+/// the browser's `lb_device` cookie. Failed attempts are throttled per email and address, and per
+/// email (browsers that signed the user in before are exempt from that one): a locked attempt
+/// answers 429 `too_many_attempts` with `Retry-After`.
 #[utoipa::path(post, path = "/session", tag = "session", request_body = SignIn, security(),
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
-async fn sign_in(State(state): State<AppState>, Body(body): Body<SignIn>) -> Result<Response, ApiError> {
-    let opened = open_session(&state, body.email.trim(), body.password, None).await?;
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn sign_in(
+    State(state): State<AppState>,
+    connect: Result<axum::extract::ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>,
+    headers: HeaderMap,
+    Body(body): Body<SignIn>,
+) -> Result<Response, ApiError> {
+    let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
+    let opened = open_session(&state, body.email.trim(), body.password, origin).await?;
     let mut response = SessionView::new(&opened.user, opened.csrf).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&state, &opened.id)?);
+    response.headers_mut().append(header::SET_COOKIE, crate::http::device_cookie_header(&state, &opened.device)?);
     Ok(response)
 }
 

@@ -117,16 +117,39 @@ async fn submit(
     {
         return fresh("This sign-in form expired. Please sign in again.");
     }
-    let remote = connect.ok().map(|c| c.0.ip().to_string());
-    match service::sessions::open_session(&state, form.email.trim(), form.password.clone(), remote).await {
-        Ok(service::sessions::Opened { id, .. }) => {
+    let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
+    match service::sessions::open_session(&state, form.email.trim(), form.password.clone(), origin).await {
+        Ok(opened) => {
             let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().append(header::SET_COOKIE, crate::http::session_cookie_header(&state, &id)?);
+            let headers = response.headers_mut();
+            headers.append(header::SET_COOKIE, crate::http::session_cookie_header(&state, &opened.id)?);
+            headers.append(header::SET_COOKIE, crate::http::device_cookie_header(&state, &opened.device)?);
             Ok(response)
         }
         Err(service::ServiceError::Unauthorized) => fresh("That email and password do not match an account."),
+        Err(service::ServiceError::TooManyAttempts { retry_after_secs }) => {
+            let mut response = fresh(&format!(
+                "Too many failed sign-ins for this email. Try again in {}.",
+                wait_in_words(retry_after_secs)
+            ))?;
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            Ok(response)
+        }
         Err(e) => Err(e.into()),
     }
+}
+
+/// "42 seconds", "3 minutes", "1 hour".
+fn wait_in_words(secs: u64) -> String {
+    let (n, unit) = match secs {
+        0..=89 => (secs.max(1), "second"),
+        90..=5399 => (secs.div_ceil(60), "minute"),
+        _ => (secs.div_ceil(3600), "hour"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 async fn sign_out(

@@ -28,6 +28,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("Salesforce refused: {0}")]
     Upstream(String),
+    /// Sign-in throttling: answered 429 with `Retry-After`.
+    #[error("too many failed sign-ins: try again in {0} s")]
+    TooManyAttempts(u64),
     #[error("internal error")]
     Internal,
 }
@@ -55,6 +58,7 @@ impl ApiError {
             ApiError::CheckFailed(..) => (StatusCode::UNPROCESSABLE_ENTITY, "check_failed"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "salesforce_unavailable"),
             ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "salesforce_error"),
+            ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -73,7 +77,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable and snake_case: `unauthorized`, `forbidden`, `not_found`, `connectors_disabled`,
     /// `invalid`, `conflict`, `check_failed`, `salesforce_unavailable`, `salesforce_error`,
-    /// `internal`.
+    /// `too_many_attempts`, `internal`.
     pub code: String,
     pub message: String,
     /// Quote it when asking for help: the server's logs carry it too.
@@ -101,7 +105,13 @@ impl IntoResponse for ApiError {
         if let ApiError::CheckFailed(_, report) = &self {
             body["check"] = serde_json::to_value(report).unwrap_or_default();
         }
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::TooManyAttempts(secs) = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
@@ -131,6 +141,7 @@ impl From<service::ServiceError> for ApiError {
             S::Invalid(fields) => ApiError::Invalid(fields),
             S::Conflict { field, message } => ApiError::Conflict { field, message },
             S::CheckFailed(reason, report) => ApiError::CheckFailed(reason, report),
+            S::TooManyAttempts { retry_after_secs } => ApiError::TooManyAttempts(retry_after_secs),
             S::Internal => ApiError::Internal,
         }
     }

@@ -90,6 +90,28 @@ fn cookie(state: &AppState, value: &str, max_age_secs: i64) -> Result<HeaderValu
     .map_err(|e| ApiError::internal("a session cookie", e))
 }
 
+/// The browser's device token: kept 90 days, it exempts the browser from the per-email sign-in
+/// ceiling for the users it signed in (issue #13).
+pub const DEVICE_COOKIE: &str = "lb_device";
+
+/// The `Set-Cookie` value for the device token.
+pub fn device_cookie_header(state: &AppState, token: &str) -> Result<HeaderValue, ApiError> {
+    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!("{DEVICE_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=7776000{secure}"))
+        .map_err(|e| ApiError::internal("a device cookie", e))
+}
+
+/// Where a sign-in comes from: the client's address and the browser's device token.
+pub fn sign_in_origin(
+    headers: &axum::http::HeaderMap,
+    connect: Option<&axum::extract::ConnectInfo<std::net::SocketAddr>>,
+) -> service::sessions::Origin {
+    service::sessions::Origin {
+        remote_addr: connect.map(|c| c.0.ip().to_string()),
+        device: cookie_value(headers, DEVICE_COOKIE).filter(|d| !d.is_empty() && d.len() <= 64),
+    }
+}
+
 /// The `Set-Cookie` value for a new session.
 pub fn session_cookie_header(state: &AppState, id: &str) -> Result<HeaderValue, ApiError> {
     cookie(state, id, service::sessions::SESSION_TTL_MS / 1000)

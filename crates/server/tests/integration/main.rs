@@ -15,4 +15,5 @@ mod oauth;
 mod openapi;
 mod operations;
 mod secrets;
+mod throttle;
 mod users;
