@@ -205,19 +205,7 @@ pub async fn test_connection(svc: &Service, actor: &Actor, input: ConnectionInpu
     actor.require_connection_admin()?;
     let valid = validate(input)?;
     let (report, _) = check(svc, &valid).await?;
-    let outcome = outcome(&report);
-    record(
-        svc,
-        actor.audit(
-            svc.clock.now_ms(),
-            "connection.tested",
-            "connection",
-            None,
-            Some(&kind_label(&valid.kind)),
-            Some(outcome),
-        ),
-    )
-    .await;
+    record_check(svc, actor, "connection.tested", &kind_label(&valid.kind), &report).await;
     Ok(report)
 }
 
@@ -255,14 +243,7 @@ pub(crate) async fn save_new(
         org_type: valid.org_type,
         login_host: valid.login_host,
         auth: valid.auth,
-        org: Some(OrgFacts {
-            org_id: org.org_id,
-            org_name: org.org_name,
-            instance_url: org.instance_url,
-            user_id: org.user_id,
-            username: org.username,
-            email: org.email.clone(),
-        }),
+        org: Some(org_facts(org.clone())),
         status: ConnectionStatus::LoggedIn,
         status_detail: None,
         status_checked_at: Some(now),
@@ -274,11 +255,7 @@ pub(crate) async fn save_new(
     let secrets = NewSecrets {
         consumer_secret: valid.consumer_secret,
         private_key: valid.private_key,
-        tokens: Some(TokenSet {
-            access_token: token.access_token,
-            refresh_token: token.refresh_token,
-            instance_url: token.instance_url.to_string(),
-        }),
+        tokens: Some(token_set(token)),
     };
     let new = matches!(connection.kind, ConnectionKind::New { .. });
     svc.store
@@ -581,25 +558,14 @@ async fn recheck(
     connection.org_type = valid.org_type;
     connection.login_host = valid.login_host;
     connection.auth = valid.auth;
-    connection.org = Some(OrgFacts {
-        org_id: org.org_id,
-        org_name: org.org_name,
-        instance_url: org.instance_url,
-        user_id: org.user_id,
-        username: org.username,
-        email: org.email,
-    });
+    connection.org = Some(org_facts(org));
     connection.status = ConnectionStatus::LoggedIn;
     connection.status_detail = None;
     connection.status_checked_at = Some(svc.clock.now_ms());
     Ok(NewSecrets {
         consumer_secret: valid.consumer_secret,
         private_key: valid.private_key,
-        tokens: Some(TokenSet {
-            access_token: token.access_token,
-            refresh_token: token.refresh_token,
-            instance_url: token.instance_url.to_string(),
-        }),
+        tokens: Some(token_set(token)),
     })
 }
 
@@ -613,6 +579,33 @@ pub fn kind_label(kind: &ConnectionKind) -> String {
         ConnectionKind::New { name } => name.as_str().to_string(),
         ConnectionKind::Legacy { .. } => "legacy connector".to_string(),
     }
+}
+
+/// What Salesforce's identity told the check, as the connection keeps it.
+pub(crate) fn org_facts(org: salesforce::checks::OrgFacts) -> OrgFacts {
+    OrgFacts {
+        org_id: org.org_id,
+        org_name: org.org_name,
+        instance_url: org.instance_url,
+        user_id: org.user_id,
+        username: org.username,
+        email: org.email,
+    }
+}
+
+/// A token reply, as the store seals it.
+pub(crate) fn token_set(token: TokenResponse) -> TokenSet {
+    TokenSet {
+        access_token: token.access_token,
+        refresh_token: token.refresh_token,
+        instance_url: token.instance_url.to_string(),
+    }
+}
+
+/// A check that saved nothing (Test Connection, or a failed OAuth sign-in), in the audit log
+/// with its outcome in words.
+pub(crate) async fn record_check(svc: &Service, actor: &Actor, action: &str, label: &str, report: &Report) {
+    record(svc, actor.audit(svc.now_ms(), action, "connection", None, Some(label), Some(outcome(report)))).await;
 }
 
 /// A check's result in words, for the audit log.

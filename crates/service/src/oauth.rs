@@ -14,7 +14,9 @@ use store::{AccessStore, CatalogStore, ConnectionStore};
 use vault::ClientSecret;
 
 use crate::audit::record;
-use crate::connections::{Valid, org_type_setting, outcome, parse_basics, parse_org_settings, save_new, sf_org_type};
+use crate::connections::{
+    Valid, org_type_setting, parse_basics, parse_org_settings, record_check, save_new, sf_org_type,
+};
 use crate::secrets::{hash_token, random_token};
 use crate::{Actor, Service, ServiceError};
 
@@ -408,19 +410,7 @@ async fn complete(
                 token.refresh_token.as_ref().map(|r| r.expose_secret()).unwrap_or(token.access_token.expose_secret());
             let _ = svc.client.revoke(&base, revoke).await;
         }
-        let outcome = outcome(&report);
-        record(
-            svc,
-            actor.audit(
-                svc.clock.now_ms(),
-                "connection.tested",
-                "connection",
-                None,
-                Some(&pending.name),
-                Some(outcome),
-            ),
-        )
-        .await;
+        record_check(svc, actor, "connection.tested", &pending.name, &report).await;
         return Ok(Finished::Tested(report));
     }
     let kind = match &pending.legacy {
@@ -448,19 +438,7 @@ async fn complete(
         let _ = svc.client.revoke(&base, refresh.expose_secret()).await;
     }
     if !report.passed() {
-        let outcome = outcome(&report);
-        record(
-            svc,
-            actor.audit(
-                svc.clock.now_ms(),
-                "connection.oauth_failed",
-                "connection",
-                None,
-                Some(&pending.name),
-                Some(outcome),
-            ),
-        )
-        .await;
+        record_check(svc, actor, "connection.oauth_failed", &pending.name, &report).await;
     }
     let connection = save_new(svc, actor, account, valid, report, token).await?;
     Ok(Finished::Created(connection))
@@ -524,29 +502,19 @@ async fn finish_reconnect(
         .await;
         return Err(ServiceError::conflict(message));
     }
-    connection.org = Some(domain::OrgFacts {
-        org_id: org.org_id,
-        org_name: org.org_name,
-        instance_url: org.instance_url,
-        user_id: org.user_id,
-        username: org.username,
-        email: org.email.clone(),
-    });
+    let modified_by = org.email.clone();
+    connection.org = Some(crate::connections::org_facts(org));
     connection.status = domain::ConnectionStatus::LoggedIn;
     connection.status_detail = None;
     connection.status_checked_at = Some(now);
     connection.modified_at = now;
-    connection.modified_by = org.email;
+    connection.modified_by = modified_by;
     connection.org_type = org_type;
     connection.login_host = login_host;
     connection.auth = AuthMethod::OAuth { consumer_key };
     let secrets = store::NewSecrets {
         consumer_secret: Some(secret),
-        tokens: Some(store::TokenSet {
-            access_token: fresh.access_token,
-            refresh_token: fresh.refresh_token,
-            instance_url: fresh.instance_url.to_string(),
-        }),
+        tokens: Some(crate::connections::token_set(fresh)),
         ..Default::default()
     };
     svc.store.update(&connection, &secrets).await?;
