@@ -37,16 +37,24 @@ impl BlockingPool {
         Self::new(std::thread::available_parallelism().map(usize::from).unwrap_or(2))
     }
 
-    /// Runs `job` on a blocking thread once a slot is free.
+    /// Runs `job` on a blocking thread once a slot is free. The slot belongs to the job, not to
+    /// the caller: a request that goes away (a client hanging up) leaves the job holding it
+    /// until the job ends, so cancelled requests cannot start more than `limit` at once.
     pub async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, ServiceError> {
-        let _slot =
+        let slot =
             self.permits.clone().acquire_owned().await.map_err(|e| ServiceError::internal("the blocking pool", e))?;
-        let busy = self.busy.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(busy, Ordering::SeqCst);
-        let result = tokio::task::spawn_blocking(job).await;
-        self.busy.fetch_sub(1, Ordering::SeqCst);
-        self.done.fetch_add(1, Ordering::SeqCst);
-        result.map_err(|e| ServiceError::internal("a blocking job", e))
+        let (busy, peak, done) = (self.busy.clone(), self.peak.clone(), self.done.clone());
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let now_busy = busy.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now_busy, Ordering::SeqCst);
+            let result = job();
+            busy.fetch_sub(1, Ordering::SeqCst);
+            done.fetch_add(1, Ordering::SeqCst);
+            result
+        })
+        .await
+        .map_err(|e| ServiceError::internal("a blocking job", e))
     }
 
     pub fn limit(&self) -> usize {

@@ -1,18 +1,23 @@
 //! Browser sessions: password sign-in (argon2id) and sign-out. The session id goes to the
 //! browser in a cookie; the store keeps only its SHA-256, with the session's CSRF token.
 //!
-//! Sign-in is throttled (issue #13), in the database so every instance counts alike:
-//! - per email and client address: 3 free failures, then a lock of 1 s doubling with each
-//!   further failure, at most 15 minutes — one address guessing gets a handful of tries an hour;
-//! - per email, from anywhere: 10 free failures, then a lock of 1 minute doubling, at most an
-//!   hour — a guess spread over many addresses slows to a crawl too. A browser that signed the
-//!   user in before (its `lb_device` cookie) is exempt from this one, so an attacker cannot lock
-//!   the real user out;
-//! - a locked attempt is answered at once (no password check), with the seconds to wait; every
-//!   failure is in the account's audit log.
+//! Sign-in is throttled (issue #13), in the database so every instance counts alike. Each
+//! attempt is taken from its keys before the password is checked (the store counts it and sets
+//! the lock a failure would set, in one compare-and-set), so a burst of concurrent guesses is
+//! refused from the moment the free ones are used up; a success gives its attempts back.
+//! - per person and client address (an IPv6 client by its /64): 3 free failures, then a lock of
+//!   1 s doubling with each further failure, at most 15 minutes;
+//! - per person, from anywhere: 10 free failures, then a lock of 1 minute doubling, at most an
+//!   hour — a guess spread over many addresses slows to a crawl too;
+//! - a browser that signed the user in within 90 days (its `lb_device` cookie) is throttled on
+//!   its own key instead of those two, so neither an attacker elsewhere nor one behind the same
+//!   NAT can lock the real user out of it; a password change forgets the user's browsers;
+//! - a locked attempt is answered at once, with the seconds to wait; every checked failure is in
+//!   the account's audit log. Keys are SHA-256 digests; a person is keyed by their user id (so
+//!   spellings of their email share one count), an unknown email by its trimmed lowercase form.
 
 use domain::User;
-use store::AccessStore;
+use store::{AccessStore, Attempt, Throttle};
 use vault::Password;
 
 use crate::audit::record;
@@ -24,7 +29,6 @@ pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
 
 /// A session just opened: the user, its id (for the cookie, never stored), its CSRF token, and
 /// the browser's device token to keep in its `lb_device` cookie (the one it sent, or a new one).
-#[derive(Debug)]
 pub struct Opened {
     pub user: User,
     pub id: String,
@@ -32,36 +36,48 @@ pub struct Opened {
     pub device: String,
 }
 
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened").field("user", &self.user.email).finish_non_exhaustive()
+    }
+}
+
 /// Where a sign-in comes from: the client's address, and the device token its browser sent.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Origin {
     pub remote_addr: Option<String>,
     pub device: Option<String>,
 }
 
-/// Failed attempts older than a day are forgotten.
-const FAILURES_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
-/// Per email and address: free failures, the first lock, the longest.
-const PAIR_FREE: u32 = 3;
-const PAIR_FIRST_LOCK_MS: i64 = 1_000;
-const PAIR_MAX_LOCK_MS: i64 = 15 * 60 * 1000;
-/// Per email from anywhere (browsers the user signed in with before are exempt).
-const EMAIL_FREE: u32 = 10;
-const EMAIL_FIRST_LOCK_MS: i64 = 60 * 1000;
-const EMAIL_MAX_LOCK_MS: i64 = 60 * 60 * 1000;
-
-/// The lock after `failures` failures: nothing while free, then `first` doubling, capped.
-fn lock_ms(failures: u32, free: u32, first: i64, max: i64) -> Option<i64> {
-    let over = failures.checked_sub(free).filter(|n| *n > 0)?;
-    Some(first.saturating_mul(1_i64 << (over - 1).min(30)).min(max))
+impl std::fmt::Debug for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Origin").field("remote_addr", &self.remote_addr).finish_non_exhaustive()
+    }
 }
 
-fn pair_key(email: &str, remote: Option<&str>) -> String {
-    format!("pair:{}|{}", email.to_lowercase(), remote.unwrap_or("-"))
-}
+/// Per person and address.
+const PAIR: Throttle =
+    Throttle { free: 3, first_lock_ms: 1_000, max_lock_ms: 15 * 60 * 1000, forget_after_ms: 24 * 60 * 60 * 1000 };
+/// Per person from anywhere (browsers the user signed in with before are exempt).
+const PERSON: Throttle =
+    Throttle { free: 10, first_lock_ms: 60 * 1000, max_lock_ms: 60 * 60 * 1000, forget_after_ms: 24 * 60 * 60 * 1000 };
+/// A remembered browser's own key: the per-address rule.
+const DEVICE: Throttle = PAIR;
+/// How long a browser stays remembered (its cookie's lifetime).
+const DEVICE_KEPT_MS: i64 = 90 * 24 * 60 * 60 * 1000;
+/// The longest email looked at; longer is no one's.
+const MAX_EMAIL_LEN: usize = 254;
 
-fn email_key(email: &str) -> String {
-    format!("email:{}", email.to_lowercase())
+/// The client's address as throttled: IPv4 as it is, IPv6 by its /64 (one customer's block).
+fn address_key(remote: Option<&str>) -> String {
+    match remote.and_then(|r| r.parse::<std::net::IpAddr>().ok()).map(|ip| ip.to_canonical()) {
+        Some(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(ip) => ip.to_string(),
+        None => remote.unwrap_or("-").to_string(),
+    }
 }
 
 /// Checks the password (argon2id; a missing user costs the same time as a wrong password),
@@ -73,25 +89,47 @@ pub async fn open_session(
     origin: Origin,
 ) -> Result<Opened, ServiceError> {
     let now = svc.now_ms();
-    let (pair, whole) = (pair_key(email, origin.remote_addr.as_deref()), email_key(email));
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(ServiceError::Unauthorized);
+    }
     let found = match svc.store.credentials(email).await {
         Ok(found) => Some(found),
         Err(store::StoreError::NotFound) => None,
         Err(e) => return Err(e.into()),
     };
-    // A browser that signed this user in before is not slowed by the per-email ceiling.
-    let known_device = match (&found, origin.device.as_deref()) {
-        (Some((user, _)), Some(device)) => svc.store.device_known(&hash_token(device), &user.id).await?,
-        _ => false,
+    let person = match &found {
+        Some((user, _)) => format!("user:{}", user.id),
+        None => format!("email:{}", email.trim().to_lowercase()),
     };
-    let keys = if known_device { vec![pair.clone()] } else { vec![pair.clone(), whole.clone()] };
-    if let Some(until) = svc.store.sign_in_locked_until(&keys, now).await? {
-        let retry_after_secs = u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1);
-        if let Some((user, _)) = &found {
-            let detail = format!("refused without a check: locked for {retry_after_secs} s more");
-            record_failure(svc, user, &origin, now, detail).await;
+    // A browser that signed this user in lately is throttled on its own key only.
+    let device = match (&found, origin.device.as_deref()) {
+        (Some((user, _)), Some(device))
+            if svc.store.device_known(&hash_token(device), &user.id, now - DEVICE_KEPT_MS).await? =>
+        {
+            Some(device.to_string())
         }
-        return Err(ServiceError::TooManyAttempts { retry_after_secs });
+        _ => None,
+    };
+    let keys: Vec<(String, Throttle, bool)> = match &device {
+        Some(device) => vec![(hash_token(&format!("device:{device}")), DEVICE, true)],
+        None => vec![
+            (hash_token(&format!("pair:{person}|{}", address_key(origin.remote_addr.as_deref()))), PAIR, true),
+            (hash_token(&format!("person:{person}")), PERSON, false),
+        ],
+    };
+    let mut taken = Vec::new();
+    for (key, throttle, clear) in &keys {
+        match svc.store.take_sign_in_attempt(key, now, *throttle).await? {
+            Attempt::Allowed => taken.push((key.clone(), *clear)),
+            Attempt::Locked { until } => {
+                // Give back what this refused attempt took from the other keys.
+                for (key, _) in &taken {
+                    svc.store.forgive_sign_in(key, false).await?;
+                }
+                let retry_after_secs = u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1);
+                return Err(ServiceError::TooManyAttempts { retry_after_secs });
+            }
+        }
     }
     let stored = found.as_ref().and_then(|(_, hash)| hash.clone());
     // A missing user or password costs the same argon2 time as a wrong password.
@@ -108,27 +146,22 @@ pub async fn open_session(
     let user = match found {
         Some((user, _)) if verified => user,
         found => {
-            let pair_failures = svc.store.count_sign_in_failure(&pair, now, now - FAILURES_KEPT_MS).await?;
-            let email_failures = svc.store.count_sign_in_failure(&whole, now, now - FAILURES_KEPT_MS).await?;
-            if let Some(ms) = lock_ms(pair_failures, PAIR_FREE, PAIR_FIRST_LOCK_MS, PAIR_MAX_LOCK_MS) {
-                svc.store.lock_sign_in(&pair, now + ms).await?;
-            }
-            if let Some(ms) = lock_ms(email_failures, EMAIL_FREE, EMAIL_FIRST_LOCK_MS, EMAIL_MAX_LOCK_MS) {
-                svc.store.lock_sign_in(&whole, now + ms).await?;
-            }
+            // The attempt stays counted (and any lock it set stands).
             if let Some((user, _)) = &found {
                 let detail =
-                    format!("wrong password ({pair_failures} from this address, {email_failures} in all within a day)");
-                record_failure(svc, user, &origin, now, detail).await;
+                    if device.is_some() { "wrong password, from a remembered browser" } else { "wrong password" };
+                record_failure(svc, user, &origin, now, detail.to_string()).await;
             }
-            tracing::info!(email = %email, "failed sign-in");
+            tracing::info!(email = ?email, "failed sign-in");
             return Err(ServiceError::Unauthorized);
         }
     };
-    // This address's count starts again; the email's does not (it fades after a day), so the
-    // real user signing in does not hand a spread-out guess ten fresh tries.
-    svc.store.clear_sign_in_failures(&[pair]).await?;
-    let device = match origin.device.filter(|_| known_device) {
+    // This browser's or address's count starts again; the person's gives back only this attempt
+    // (it fades after a day), so the real user signing in does not hand a guess fresh tries.
+    for (key, clear) in &taken {
+        svc.store.forgive_sign_in(key, *clear).await?;
+    }
+    let device = match device {
         Some(device) => device,
         None => random_token()?,
     };
@@ -168,12 +201,19 @@ mod tests {
 
     #[test]
     fn locks_start_after_the_free_failures_double_and_stop_at_the_cap() {
-        let pair = |n| lock_ms(n, PAIR_FREE, PAIR_FIRST_LOCK_MS, PAIR_MAX_LOCK_MS);
-        assert_eq!((pair(1), pair(3)), (None, None));
-        assert_eq!((pair(4), pair(5), pair(6)), (Some(1_000), Some(2_000), Some(4_000)));
-        assert_eq!(pair(50), Some(PAIR_MAX_LOCK_MS));
-        let email = |n| lock_ms(n, EMAIL_FREE, EMAIL_FIRST_LOCK_MS, EMAIL_MAX_LOCK_MS);
-        assert_eq!((email(10), email(11), email(12)), (None, Some(60_000), Some(120_000)));
-        assert_eq!(email(1_000), Some(EMAIL_MAX_LOCK_MS));
+        assert_eq!((PAIR.lock_ms(1), PAIR.lock_ms(3)), (None, None));
+        assert_eq!((PAIR.lock_ms(4), PAIR.lock_ms(5), PAIR.lock_ms(6)), (Some(1_000), Some(2_000), Some(4_000)));
+        assert_eq!(PAIR.lock_ms(50), Some(PAIR.max_lock_ms));
+        assert_eq!((PERSON.lock_ms(10), PERSON.lock_ms(11), PERSON.lock_ms(12)), (None, Some(60_000), Some(120_000)));
+        assert_eq!(PERSON.lock_ms(u32::MAX), Some(PERSON.max_lock_ms));
+    }
+
+    #[test]
+    fn addresses_are_throttled_as_a_v4_address_or_a_v6_slash_64() {
+        assert_eq!(address_key(Some("203.0.113.7")), "203.0.113.7");
+        assert_eq!(address_key(Some("::ffff:203.0.113.7")), "203.0.113.7", "IPv4-mapped is IPv4");
+        assert_eq!(address_key(Some("2001:db8:1:2:aaaa::1")), "2001:db8:1:2::/64");
+        assert_eq!(address_key(Some("2001:db8:1:2:bbbb::9")), address_key(Some("2001:db8:1:2::1")), "one /64");
+        assert_eq!(address_key(None), "-");
     }
 }

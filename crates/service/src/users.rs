@@ -200,6 +200,8 @@ pub async fn change_password(
     };
     svc.store.set_password(&actor.user.id, &hash).await?;
     let ended = svc.store.end_sessions(&actor.user.id, keep.map(hash_token).as_deref()).await?;
+    // Browsers remembered with the old password are no longer exempt from the sign-in ceiling.
+    svc.store.forget_devices(&actor.user.id).await?;
     let now = svc.now_ms();
     let user = &actor.user;
     let detail = Some(format!("{ended} other session(s) ended"));
@@ -222,8 +224,10 @@ pub async fn set_password(svc: &Service, actor: &Actor, email: &str, password: P
         .await?
         .map_err(|e| ServiceError::invalid("password", e))?;
     svc.store.set_password(&user.id, &hash).await?;
-    // A reset by the operator ends every session signed in with the old password.
+    // A reset by the operator ends every session signed in with the old password, and forgets
+    // the browsers remembered with it.
     svc.store.end_sessions(&user.id, None).await?;
+    svc.store.forget_devices(&user.id).await?;
     let entry = actor.audit_for(
         user.account_id.clone(),
         svc.now_ms(),

@@ -90,24 +90,20 @@ pub trait AccessStore: Send + Sync {
     /// The live session's user and CSRF token.
     fn session(&self, id_hash: &str, now: Millis) -> impl Future<Output = Result<(User, String), StoreError>> + Send;
     fn delete_session(&self, id_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Sign-in throttling: the latest lock among `keys` that lasts beyond `now`, if any.
-    fn sign_in_locked_until(
-        &self,
-        keys: &[String],
-        now: Millis,
-    ) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
-    /// Counts a failed sign-in against `key` (a count older than `fresh_after` starts again) and
-    /// returns the failures so far.
-    fn count_sign_in_failure(
+    /// Takes a sign-in attempt on `key` (a SHA-256, never an email): refused while the key is
+    /// locked; otherwise counted in advance as the failure it may be and, past the free ones,
+    /// the key locked as that failure would lock it — in one compare-and-set, so concurrent
+    /// attempts on any instance are refused from the moment one is let through. A successful
+    /// sign-in gives its attempt back with [`AccessStore::forgive_sign_in`].
+    fn take_sign_in_attempt(
         &self,
         key: &str,
         now: Millis,
-        fresh_after: Millis,
-    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
-    /// Locks `key` until `until`.
-    fn lock_sign_in(&self, key: &str, until: Millis) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Forgets the failures of `keys` (after a successful sign-in).
-    fn clear_sign_in_failures(&self, keys: &[String]) -> impl Future<Output = Result<(), StoreError>> + Send;
+        throttle: Throttle,
+    ) -> impl Future<Output = Result<Attempt, StoreError>> + Send;
+    /// After a successful sign-in: the key's count goes (`clear`), or only this attempt's with
+    /// the lock it set in advance (the per-email count, which the real user must not reset).
+    fn forgive_sign_in(&self, key: &str, clear: bool) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Remembers a browser (its cookie's hash) that signed `user` in.
     fn remember_device(
         &self,
@@ -115,8 +111,15 @@ pub trait AccessStore: Send + Sync {
         user: &UserId,
         now: Millis,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Whether this browser signed `user` in before.
-    fn device_known(&self, id_hash: &str, user: &UserId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Whether this browser signed `user` in since `since`.
+    fn device_known(
+        &self,
+        id_hash: &str,
+        user: &UserId,
+        since: Millis,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Forgets every browser of `user` (their password changed).
+    fn forget_devices(&self, user: &UserId) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Ends every session of the user except `keep` (a session id's hash); returns how many ended.
     fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> impl Future<Output = Result<u64, StoreError>> + Send;
     fn save_oauth_state(
@@ -157,4 +160,34 @@ pub trait AuditStore: Send + Sync {
         account: &AccountId,
         query: &AuditQuery,
     ) -> impl Future<Output = Result<Vec<(i64, AuditEntry)>, StoreError>> + Send;
+}
+
+/// How attempts on one sign-in key are throttled.
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    /// Failures that cost nothing.
+    pub free: u32,
+    /// The lock after the first failure beyond them; each further one doubles it.
+    pub first_lock_ms: Millis,
+    pub max_lock_ms: Millis,
+    /// A count whose last attempt is older than this starts again.
+    pub forget_after_ms: Millis,
+}
+
+impl Throttle {
+    /// The lock after `failures` failures: none while they are free, then `first_lock_ms`
+    /// doubling, capped at `max_lock_ms`.
+    pub fn lock_ms(&self, failures: u32) -> Option<Millis> {
+        let over = failures.checked_sub(self.free).filter(|n| *n > 0)?;
+        Some(self.first_lock_ms.saturating_mul(1_i64 << (over - 1).min(30)).min(self.max_lock_ms))
+    }
+}
+
+/// What [`AccessStore::take_sign_in_attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Go on and check the password.
+    Allowed,
+    /// Refused without a check until then.
+    Locked { until: Millis },
 }

@@ -7,7 +7,7 @@ use domain::{
     DeploymentId, Environment, EnvironmentId, Millis, Role, System, SystemId, Target, User, UserId,
 };
 
-use crate::access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
+use crate::access::{AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Throttle, TokenOwner};
 use crate::catalog::CatalogStore;
 use crate::connections::{ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, TableRow, TokenSet};
 use crate::deployments::{Claimed, DeploymentStore, Finish, TargetCounts};
@@ -139,12 +139,11 @@ impl AccessStore for Store {
         fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError>;
         fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
         fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> Result<u64, StoreError>;
-        fn sign_in_locked_until(&self, keys: &[String], now: Millis) -> Result<Option<Millis>, StoreError>;
-        fn count_sign_in_failure(&self, key: &str, now: Millis, fresh_after: Millis) -> Result<u32, StoreError>;
-        fn lock_sign_in(&self, key: &str, until: Millis) -> Result<(), StoreError>;
-        fn clear_sign_in_failures(&self, keys: &[String]) -> Result<(), StoreError>;
+        fn take_sign_in_attempt(&self, key: &str, now: Millis, throttle: Throttle) -> Result<Attempt, StoreError>;
+        fn forgive_sign_in(&self, key: &str, clear: bool) -> Result<(), StoreError>;
         fn remember_device(&self, id_hash: &str, user: &UserId, now: Millis) -> Result<(), StoreError>;
-        fn device_known(&self, id_hash: &str, user: &UserId) -> Result<bool, StoreError>;
+        fn device_known(&self, id_hash: &str, user: &UserId, since: Millis) -> Result<bool, StoreError>;
+        fn forget_devices(&self, user: &UserId) -> Result<(), StoreError>;
         fn save_oauth_state(&self, state_hash: &str, account: &AccountId, user: &UserId, payload: &str, expires_at: Millis) -> Result<(), StoreError>;
         fn take_oauth_state(&self, state_hash: &str, account: &AccountId, user: &UserId, now: Millis) -> Result<String, StoreError>;
     }

@@ -18,7 +18,7 @@ mod sqlite;
 mod sqlite_catalog;
 mod sqlite_deployments;
 
-pub use access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
+pub use access::{AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Throttle, TokenOwner};
 pub use any::Store;
 pub use catalog::CatalogStore;
 pub use connections::{

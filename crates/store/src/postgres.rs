@@ -11,7 +11,7 @@ use sqlx::{AssertSqlSafe, FromRow, PgPool, Postgres, Row};
 use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshToken, Sealed};
 
 use crate::StoreError;
-use crate::access::{AccessStore, ApiTokenInfo, AuditQuery, AuditStore, TokenOwner};
+use crate::access::{AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Throttle, TokenOwner};
 use crate::connections::{
     ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
 };

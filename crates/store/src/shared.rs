@@ -707,47 +707,76 @@ macro_rules! shared_access_methods {
             Ok(())
         }
 
-        async fn sign_in_locked_until(&self, keys: &[String], now: Millis) -> Result<Option<Millis>, StoreError> {
-            let mut latest: Option<Millis> = None;
-            for key in keys {
-                let until: Option<i64> =
-                    query_scalar("SELECT locked_until FROM sign_in_failures WHERE key = ? AND locked_until > ?")
-                        .bind(key.as_str())
+        async fn take_sign_in_attempt(&self, key: &str, now: Millis, throttle: Throttle) -> Result<Attempt, StoreError> {
+            // Compare-and-set on the row's (failures, last_at, locked_until): a racing attempt
+            // that changed it first makes this one read again.
+            for _ in 0..64 {
+                let row = query("SELECT failures, last_at, locked_until FROM sign_in_failures WHERE key = ?")
+                    .bind(key)
+                    .fetch_optional(self.writer())
+                    .await?;
+                let Some(row) = row else {
+                    // Rows that neither count nor lock any more go as new keys arrive.
+                    query("DELETE FROM sign_in_failures WHERE last_at < ? AND locked_until < ?")
+                        .bind(now - throttle.forget_after_ms)
                         .bind(now)
-                        .fetch_optional(self.pool())
+                        .execute(self.writer())
                         .await?;
-                latest = latest.max(until);
+                    let locked_until = throttle.lock_ms(1).map_or(0, |ms| now + ms);
+                    let inserted = query(
+                        "INSERT INTO sign_in_failures (key, failures, last_at, locked_until) VALUES (?, 1, ?, ?) \
+                         ON CONFLICT (key) DO NOTHING",
+                    )
+                    .bind(key)
+                    .bind(now)
+                    .bind(locked_until)
+                    .execute(self.writer())
+                    .await?;
+                    if inserted.rows_affected() == 1 {
+                        return Ok(Attempt::Allowed);
+                    }
+                    continue;
+                };
+                let (failures, last_at, locked_until): (i64, i64, i64) =
+                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                if locked_until > now {
+                    return Ok(Attempt::Locked { until: locked_until });
+                }
+                let counted = if last_at < now - throttle.forget_after_ms { 0 } else { failures };
+                let next = u32::try_from(counted + 1).unwrap_or(u32::MAX);
+                let lock = throttle.lock_ms(next).map_or(0, |ms| now + ms);
+                let updated = query(
+                    "UPDATE sign_in_failures SET failures = ?, last_at = ?, locked_until = ? \
+                     WHERE key = ? AND failures = ? AND last_at = ? AND locked_until = ?",
+                )
+                .bind(i64::from(next))
+                .bind(now.max(last_at))
+                .bind(lock)
+                .bind(key)
+                .bind(failures)
+                .bind(last_at)
+                .bind(locked_until)
+                .execute(self.writer())
+                .await?;
+                if updated.rows_affected() == 1 {
+                    return Ok(Attempt::Allowed);
+                }
             }
-            Ok(latest)
+            // Still contended after that many tries: a flood, so refuse for the shortest lock.
+            Ok(Attempt::Locked { until: now + throttle.first_lock_ms })
         }
 
-        async fn count_sign_in_failure(&self, key: &str, now: Millis, fresh_after: Millis) -> Result<u32, StoreError> {
-            let failures: i64 = query_scalar(
-                "INSERT INTO sign_in_failures (key, failures, last_at, locked_until) VALUES (?, 1, ?, 0) \
-                 ON CONFLICT (key) DO UPDATE SET \
-                 failures = CASE WHEN sign_in_failures.last_at < ? THEN 1 ELSE sign_in_failures.failures + 1 END, \
-                 last_at = excluded.last_at RETURNING failures",
-            )
-            .bind(key)
-            .bind(now)
-            .bind(fresh_after)
-            .fetch_one(self.writer())
-            .await?;
-            Ok(u32::try_from(failures).unwrap_or(u32::MAX))
-        }
-
-        async fn lock_sign_in(&self, key: &str, until: Millis) -> Result<(), StoreError> {
-            query("UPDATE sign_in_failures SET locked_until = ? WHERE key = ?")
-                .bind(until)
+        async fn forgive_sign_in(&self, key: &str, clear: bool) -> Result<(), StoreError> {
+            if clear {
+                query("DELETE FROM sign_in_failures WHERE key = ?").bind(key).execute(self.writer()).await?;
+            } else {
+                query(
+                    "UPDATE sign_in_failures SET locked_until = 0, \
+                     failures = CASE WHEN failures > 0 THEN failures - 1 ELSE 0 END WHERE key = ?",
+                )
                 .bind(key)
                 .execute(self.writer())
                 .await?;
-            Ok(())
-        }
-
-        async fn clear_sign_in_failures(&self, keys: &[String]) -> Result<(), StoreError> {
-            for key in keys {
-                query("DELETE FROM sign_in_failures WHERE key = ?").bind(key.as_str()).execute(self.writer()).await?;
             }
             Ok(())
         }
@@ -766,14 +795,21 @@ macro_rules! shared_access_methods {
             Ok(())
         }
 
-        async fn device_known(&self, id_hash: &str, user: &UserId) -> Result<bool, StoreError> {
-            let found: Option<String> =
-                query_scalar("SELECT user_id FROM known_devices WHERE id_hash = ? AND user_id = ?")
-                    .bind(id_hash)
-                    .bind(user.as_str())
-                    .fetch_optional(self.pool())
-                    .await?;
+        async fn device_known(&self, id_hash: &str, user: &UserId, since: Millis) -> Result<bool, StoreError> {
+            let found: Option<String> = query_scalar(
+                "SELECT user_id FROM known_devices WHERE id_hash = ? AND user_id = ? AND last_seen_at >= ?",
+            )
+            .bind(id_hash)
+            .bind(user.as_str())
+            .bind(since)
+            .fetch_optional(self.pool())
+            .await?;
             Ok(found.is_some())
+        }
+
+        async fn forget_devices(&self, user: &UserId) -> Result<(), StoreError> {
+            query("DELETE FROM known_devices WHERE user_id = ?").bind(user.as_str()).execute(self.writer()).await?;
+            Ok(())
         }
 
         async fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> Result<u64, StoreError> {

@@ -395,6 +395,47 @@ async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S,
     assert_eq!(store.end_sessions(&ann.id, None).await.expect("end all"), 1);
     assert!(matches!(store.session("s-ann-1", 11).await, Err(StoreError::NotFound)));
 
+    // Sign-in attempts: free ones, then the lock a failure sets, taken before the check; a
+    // success gives an attempt back; concurrent takers never get past the lock together.
+    let throttle = store::Throttle { free: 2, first_lock_ms: 1_000, max_lock_ms: 8_000, forget_after_ms: 100_000 };
+    for _ in 0..3 {
+        assert_eq!(store.take_sign_in_attempt("k", 100, throttle).await.expect("take"), store::Attempt::Allowed);
+    }
+    assert_eq!(
+        store.take_sign_in_attempt("k", 200, throttle).await.expect("take"),
+        store::Attempt::Locked { until: 1_100 },
+        "the third attempt set the lock a third failure earns"
+    );
+    assert_eq!(store.take_sign_in_attempt("k", 1_100, throttle).await.expect("take"), store::Attempt::Allowed);
+    assert_eq!(
+        store.take_sign_in_attempt("k", 1_200, throttle).await.expect("take"),
+        store::Attempt::Locked { until: 3_100 }
+    );
+    store.forgive_sign_in("k", false).await.expect("forgive one");
+    assert_eq!(
+        store.take_sign_in_attempt("k", 1_200, throttle).await.expect("take"),
+        store::Attempt::Allowed,
+        "lock lifted"
+    );
+    store.forgive_sign_in("k", true).await.expect("clear");
+    assert_eq!(store.take_sign_in_attempt("k", 1_300, throttle).await.expect("take"), store::Attempt::Allowed);
+    assert_eq!(store.take_sign_in_attempt("k", 200_000, throttle).await.expect("a day later"), store::Attempt::Allowed);
+    let takers: Vec<_> = (0..12).map(|_| store.take_sign_in_attempt("burst", 500, throttle)).collect();
+    let allowed = futures_util::future::join_all(takers)
+        .await
+        .into_iter()
+        .filter(|a| matches!(a, Ok(store::Attempt::Allowed)))
+        .count();
+    assert_eq!(allowed, 3, "two free and the one that locks, however many arrive at once");
+
+    // Remembered browsers: per user, for a while, forgotten on demand.
+    store.remember_device("dev-ann", &ann.id, 1_000).await.expect("remember");
+    assert!(store.device_known("dev-ann", &ann.id, 500).await.expect("known"));
+    assert!(!store.device_known("dev-ann", &ann.id, 2_000).await.expect("too old"));
+    assert!(!store.device_known("dev-ann", &bob.id, 0).await.expect("not bob's"));
+    store.forget_devices(&ann.id).await.expect("forget");
+    assert!(!store.device_known("dev-ann", &ann.id, 0).await.expect("forgotten"));
+
     assert!(matches!(store.delete_user(b, &ann.id).await, Err(StoreError::NotFound)));
     store.delete_user(a, &ann.id).await.expect("delete");
     assert!(store.users(a).await.expect("users").is_empty());

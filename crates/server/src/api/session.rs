@@ -53,9 +53,9 @@ impl SessionView {
 }
 
 /// Signs in with email and password; sets the `lb_session` cookie (HttpOnly, SameSite=Lax) and
-/// the browser's `lb_device` cookie. Failed attempts are throttled per email and address, and per
-/// email (browsers that signed the user in before are exempt from that one): a locked attempt
-/// answers 429 `too_many_attempts` with `Retry-After`.
+/// the browser's `lb_device` cookie. Attempts are throttled per person and address, and per
+/// person (a browser that signed the user in before is throttled on its own instead): a locked
+/// attempt answers 429 `too_many_attempts` with `Retry-After`, without checking the password.
 #[utoipa::path(post, path = "/session", tag = "session", request_body = SignIn, security(),
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn sign_in(

@@ -49,10 +49,60 @@ async fn fifty_guesses_from_one_address_get_nowhere_and_the_real_user_gets_in_af
     // ...and works once the back-off has passed (at most 15 minutes).
     app.clock.advance(std::time::Duration::from_secs(15 * 60 + 1));
     assert_eq!(sign_in(&attacker, &app.base, PASSWORD, None).await.status(), 200);
-    // Every failure is in the account's audit log.
+    // Every checked failure is in the account's audit log (and nothing for the refused ones,
+    // which cost the attacker nothing and must not flood the log).
     let (_, audit) = app.call("admin_a", Method::GET, "/audit?action=session.sign_in_failed&limit=500", None).await;
     let failures = audit["items"].as_array().expect("items").len();
-    assert!(failures >= checked, "{failures} audit entries for {checked} checked failures");
+    assert_eq!(failures, checked, "one audit entry per checked failure: {audit}");
+}
+
+/// Guesses sent all at once are refused from the moment the free ones are used up: the attempt
+/// is taken before the (slow) password check, not counted after it.
+#[tokio::test]
+async fn a_concurrent_burst_of_guesses_gets_no_more_checks_than_a_sequential_one() {
+    let app = spawn().await;
+    let attacker = client_from(1);
+    let pool = app.state.cpu.clone();
+    let before = pool.done();
+    let burst: Vec<_> = (0..40)
+        .map(|i| {
+            let (http, base) = (attacker.clone(), app.base.clone());
+            tokio::spawn(
+                async move { sign_in(&http, &base, &format!("burst guess {i}"), None).await.status().as_u16() },
+            )
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in burst {
+        statuses.push(task.await.expect("task"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 5, "three free, one that sets the lock, a second at most if the lock ran out: {statuses:?}");
+    assert_eq!(checked + statuses.iter().filter(|s| **s == 429).count(), 40, "{statuses:?}");
+    assert_eq!(pool.done() - before, checked as u64, "a refused guess costs no password check");
+}
+
+/// Behind one address (a NAT, a proxy) an attacker's guesses lock that address for the person,
+/// but not the browser they signed in with before.
+#[tokio::test]
+async fn guesses_from_the_user_s_own_address_do_not_lock_their_remembered_browser() {
+    let app = spawn().await;
+    let shared = client_from(1);
+    let first = sign_in(&shared, &app.base, PASSWORD, None).await;
+    let device = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("lb_device="))
+        .and_then(|c| c.split(';').next())
+        .expect("a device cookie")
+        .to_string();
+    for i in 0..8 {
+        sign_in(&shared, &app.base, &format!("nat guess {i}"), None).await;
+    }
+    assert_eq!(sign_in(&shared, &app.base, PASSWORD, None).await.status(), 429, "the address is locked");
+    assert_eq!(sign_in(&shared, &app.base, PASSWORD, Some(&device)).await.status(), 200, "the browser is not");
 }
 
 #[tokio::test]

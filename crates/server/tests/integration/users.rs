@@ -150,11 +150,18 @@ async fn sign_in_bursts_hash_on_the_bounded_blocking_pool() {
     let app = spawn().await;
     let pool = app.state.cpu.clone();
     let before = pool.done();
+    // Two people, each from six addresses, a third of the passwords wrong: inside every sign-in
+    // throttle, so all twelve reach the password check at once.
     let burst: Vec<_> = (0..12)
         .map(|i| {
-            let request = app.http.post(format!("{}/api/v1/session", app.base)).json(&json!({
-                "email": "viewer_a@lightbridge.test",
-                "password": if i % 3 == 0 { "a wrong password" } else { "password-viewer_a" },
+            let who = if i % 2 == 0 { "viewer_a" } else { "editor_a" };
+            let client = reqwest::Client::builder()
+                .local_address(std::net::IpAddr::from([127, 0, 0, 2 + i / 2]))
+                .build()
+                .expect("client");
+            let request = client.post(format!("{}/api/v1/session", app.base)).json(&json!({
+                "email": format!("{who}@lightbridge.test"),
+                "password": if i % 3 == 0 { "a wrong password".to_string() } else { format!("password-{who}") },
             }));
             tokio::spawn(async move { request.send().await.expect("sign in").status().as_u16() })
         })
