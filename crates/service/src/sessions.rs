@@ -55,8 +55,8 @@ impl std::fmt::Debug for Origin {
     }
 }
 
-/// Per person and address.
-const PAIR: Throttle =
+/// Per person and address; also the rule for checking a signed-in person's current password.
+pub(crate) const PAIR: Throttle =
     Throttle { free: 3, first_lock_ms: 1_000, max_lock_ms: 15 * 60 * 1000, forget_after_ms: 24 * 60 * 60 * 1000 };
 /// Per person from anywhere (browsers the user signed in with before are exempt).
 const PERSON: Throttle =

@@ -180,6 +180,15 @@ pub async fn change_password(
     new: Password,
     keep: Option<&str>,
 ) -> Result<u64, ServiceError> {
+    // Whoever holds the session or token may not guess the current password at CPU speed: the
+    // check is throttled like a sign-in from one address.
+    let key = hash_token(&format!("password-change:{}", actor.user.id));
+    if let store::Attempt::Locked { until } =
+        svc.store.take_sign_in_attempt(&key, svc.now_ms(), crate::sessions::PAIR).await?
+    {
+        let retry_after_secs = u64::try_from((until - svc.now_ms() + 999) / 1000).unwrap_or(1).max(1);
+        return Err(ServiceError::TooManyAttempts { retry_after_secs });
+    }
     let (_, stored) = svc.store.credentials(&actor.user.email).await?;
     let mut errors = Vec::new();
     let context = [actor.user.email.clone(), actor.user.name.clone()];
@@ -191,7 +200,9 @@ pub async fn change_password(
             (matches, crate::password::policy(&new, &context).and_then(|()| crate::password::hash(&new)))
         })
         .await?;
-    if !matches {
+    if matches {
+        svc.store.forgive_sign_in(&key, true).await?;
+    } else {
         errors.push(("current_password".to_string(), "that is not your current password".to_string()));
     }
     let new = new.map_err(|e| errors.push(("new_password".to_string(), e))).ok();

@@ -78,10 +78,12 @@ struct PasswordInput {
     new_password: Password,
 }
 
-/// Changes the caller's own password (the current one is required). Every other session of the
-/// caller ends; the session making the change (if it is one) stays.
+/// Changes the caller's own password (the current one is required, and guessing it is throttled
+/// like a sign-in). Every other session of the caller ends; the session making the change (if it
+/// is one) stays.
 #[utoipa::path(put, path = "/me/password", tag = "users", request_body = PasswordInput,
-    responses((status = 204), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 422, body = ErrorBody),
+        (status = 429, description = "too many wrong current passwords: try again after `Retry-After`", body = ErrorBody)))]
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,

@@ -133,3 +133,34 @@ async fn a_guess_spread_over_many_addresses_hits_the_email_ceiling_but_not_a_bro
     // A made-up device cookie is no way around the ceiling.
     assert_eq!(sign_in(&client_from(21), &app.base, PASSWORD, Some("made-up")).await.status(), 429);
 }
+
+/// Holding someone's session or token is no way to guess their current password at speed: the
+/// password change's check is throttled like a sign-in from one address.
+#[tokio::test]
+async fn guessing_the_current_password_through_a_password_change_is_throttled() {
+    let app = spawn().await;
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let (status, _) = app
+            .call(
+                "editor_a",
+                Method::PUT,
+                "/me/password",
+                Some(json!({"current_password": format!("guess {i}"), "new_password": "a brand new passphrase"})),
+            )
+            .await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 422).count(), 4, "three free and the one that locks: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 6, "{statuses:?}");
+    app.clock.advance(std::time::Duration::from_secs(15 * 60 + 1));
+    let (status, body) = app
+        .call(
+            "editor_a",
+            Method::PUT,
+            "/me/password",
+            Some(json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"})),
+        )
+        .await;
+    assert_eq!(status, 204, "the owner of the password, once the lock has passed: {body}");
+}
