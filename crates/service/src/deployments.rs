@@ -168,17 +168,14 @@ pub async fn rollback(svc: &Service, actor: &Actor, id: &str) -> Result<Started,
 
 /// A system × environment of the account, from its ids (a bad id is not found).
 pub fn slot(system: &str, env: &str) -> Result<(SystemId, EnvironmentId), ServiceError> {
-    Ok((
-        SystemId::parse(system).map_err(|_| ServiceError::NotFound)?,
-        EnvironmentId::parse(env).map_err(|_| ServiceError::NotFound)?,
-    ))
+    Ok((crate::catalog::system_id(system)?, crate::catalog::environment_id(env)?))
 }
 
 /// Binds a new connection to a system × environment (admins and owners).
 pub async fn bind(svc: &Service, actor: &Actor, system: &str, env: &str, connection: &str) -> Result<(), ServiceError> {
     let account = actor.require_connection_admin()?.clone();
     let (system, env) = slot(system, env)?;
-    let connection = ConnectionId::parse(connection).map_err(|_| ServiceError::NotFound)?;
+    let connection = crate::connections::parse_id(connection)?;
     let now = svc.now_ms();
     svc.store.bind(&account, &connection, &system, &env, now).await?;
     let detail = format!("publishes for {system} × {env}");
@@ -197,7 +194,7 @@ pub async fn unbind(
 ) -> Result<(), ServiceError> {
     let account = actor.require_connection_admin()?.clone();
     let (system, env) = slot(system, env)?;
-    let connection = ConnectionId::parse(connection).map_err(|_| ServiceError::NotFound)?;
+    let connection = crate::connections::parse_id(connection)?;
     svc.store.unbind(&account, &connection, &system, &env).await?;
     let detail = format!("no longer publishes for {system} × {env}");
     let entry =

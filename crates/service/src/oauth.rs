@@ -143,7 +143,7 @@ pub async fn start_legacy(
     input: ConnectorInput,
 ) -> Result<Started, ServiceError> {
     let account = actor.require_connection_admin()?.clone();
-    let system_id = SystemId::parse(system_id).map_err(|_| ServiceError::NotFound)?;
+    let system_id = crate::catalog::system_id(system_id)?;
     let system = svc.store.system(&account, &system_id).await?;
     if !svc.store.account(&account).await?.connectors_enabled {
         return Err(ServiceError::ConnectorsDisabled);
@@ -218,7 +218,7 @@ async fn begin(
     Ok(Started { authorize_url: url.to_string(), expires_at: now + STATE_TTL_MS })
 }
 
-/// F10 Reconnect start: the stored (or the given) settings, the connection's id in the svc.
+/// F10 Reconnect start: the stored (or the given) settings, the connection's id in the state.
 pub async fn start_reconnect(
     svc: &Service,
     actor: &Actor,
@@ -226,7 +226,7 @@ pub async fn start_reconnect(
     input: ReconnectInput,
 ) -> Result<Started, ServiceError> {
     let account = actor.require_connection_admin()?.clone();
-    let id = ConnectionId::parse(id).map_err(|_| ServiceError::NotFound)?;
+    let id = crate::connections::parse_id(id)?;
     let connection = svc.store.get(&account, &id).await?;
     let AuthMethod::OAuth { consumer_key } = &connection.auth else {
         return Err(ServiceError::invalid(

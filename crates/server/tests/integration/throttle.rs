@@ -23,6 +23,19 @@ async fn sign_in(http: &reqwest::Client, base: &str, password: &str, device: Opt
     request.send().await.expect("sign in")
 }
 
+/// The `lb_device` token a successful sign-in gave the browser.
+fn device_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("lb_device="))
+        .and_then(|c| c.split(';').next())
+        .expect("a device cookie")
+        .to_string()
+}
+
 #[tokio::test]
 async fn fifty_guesses_from_one_address_get_nowhere_and_the_real_user_gets_in_after_the_back_off() {
     let app = spawn().await;
@@ -89,15 +102,7 @@ async fn guesses_from_the_user_s_own_address_do_not_lock_their_remembered_browse
     let app = spawn().await;
     let shared = client_from(1);
     let first = sign_in(&shared, &app.base, PASSWORD, None).await;
-    let device = first
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("lb_device="))
-        .and_then(|c| c.split(';').next())
-        .expect("a device cookie")
-        .to_string();
+    let device = device_cookie(&first);
     for i in 0..8 {
         sign_in(&shared, &app.base, &format!("nat guess {i}"), None).await;
     }
@@ -111,15 +116,7 @@ async fn a_guess_spread_over_many_addresses_hits_the_email_ceiling_but_not_a_bro
     let user = client_from(1);
     let first = sign_in(&user, &app.base, PASSWORD, None).await;
     assert_eq!(first.status(), 200);
-    let device = first
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("lb_device="))
-        .and_then(|c| c.split(';').next())
-        .expect("a device cookie")
-        .to_string();
+    let device = device_cookie(&first);
     // Eleven addresses, one guess each: no address is throttled, but the email's ceiling (ten
     // free failures) locks after the eleventh.
     for last in 2..13 {
