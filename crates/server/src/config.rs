@@ -1,11 +1,15 @@
-//! Configuration: defaults, then a TOML file, then `LIGHTBRIDGE_*` environment variables
-//! (`__` nests), then flags. Secrets may come from `*_FILE` variables. Unknown keys in the file
-//! are an error; unknown `LIGHTBRIDGE_*` variables are warned about.
+//! Configuration, layered with `figment`: defaults (the `Default` of [`Settings`]), then a
+//! TOML file, then `LIGHTBRIDGE_*` environment variables (`__` nests), then flags. Secrets may
+//! come from `*_FILE` settings. Unknown keys are found from the struct itself: in the file they
+//! are an error, in the environment a warning. `print-config` serializes the same struct with
+//! its secrets redacted.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
 use url::Url;
 use vault::MasterKey;
 
@@ -13,8 +17,10 @@ use vault::MasterKey;
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not valid configuration: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{0}")]
+    Layers(String),
+    #[error("unknown setting `{key}` in {origin} (is it misspelt? `lightbridge print-config` shows the known ones)")]
+    Unknown { key: String, origin: String },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
     #[error(
@@ -23,63 +29,181 @@ pub enum ConfigError {
     NoMasterKey,
 }
 
-/// The configuration file's shape (all optional).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub listen: Option<String>,
-    pub data_dir: Option<PathBuf>,
+impl From<figment::Error> for ConfigError {
+    fn from(e: figment::Error) -> Self {
+        // One line per problem, each naming its key and where the value came from.
+        let describe = |e: figment::Error| {
+            let key = e.path.join(".").to_ascii_lowercase();
+            let origin = match e.metadata.as_ref().map(|m| (&m.name, &m.source)) {
+                Some((_, Some(figment::Source::File(path)))) => format!(" in {}", path.display()),
+                Some((name, _)) if name.contains("environment") => {
+                    format!(" in the environment variable LIGHTBRIDGE_{}", key.to_ascii_uppercase().replace('.', "__"))
+                }
+                _ => String::new(),
+            };
+            if key.is_empty() { format!("{}{origin}", e.kind) } else { format!("{key}: {}{origin}", e.kind) }
+        };
+        ConfigError::Layers(e.into_iter().map(describe).collect::<Vec<_>>().join("; "))
+    }
+}
+
+/// Every setting, as the file, the environment and the flags give it. Its `Default` is the
+/// defaults layer; the keys it knows are the only keys there are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// Where browsers reach this server; `http://<listen>` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "text")]
     pub master_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key_file: Option<PathBuf>,
     /// Keys being rotated away from: they still open secrets, never seal (`keys rotate`).
-    pub previous_master_keys: Option<Vec<String>>,
-    pub health_check_interval_secs: Option<u64>,
-    #[serde(default)]
-    pub salesforce: SalesforceFile,
-    #[serde(default)]
-    pub publish: PublishFile,
-    #[serde(default)]
-    pub database: DatabaseFile,
+    #[serde(deserialize_with = "list")]
+    pub previous_master_keys: Vec<String>,
+    /// How often each connection's health is checked (B1); zero turns the check off.
+    pub health_check_interval_secs: u64,
     /// The bearer token Prometheus sends to `GET /metrics` (off without one).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "text")]
     pub metrics_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_token_file: Option<PathBuf>,
+    pub database: DatabaseSettings,
+    pub salesforce: SalesforceSettings,
+    pub publish: PublishSettings,
 }
 
 /// `[database]`: SQLite in the data folder unless a PostgreSQL URL is given (several
 /// instances share one PostgreSQL database).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatabaseFile {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
     /// `postgres://user:password@host:5432/lightbridge`.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "text")]
     pub url: Option<String>,
     /// A file holding the URL (it carries the database password).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub url_file: Option<PathBuf>,
-    pub max_connections: Option<u64>,
+    pub max_connections: u64,
+}
+
+/// `[salesforce]`: the login hosts and who else may receive tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SalesforceSettings {
+    pub login_url: String,
+    pub test_url: String,
+    /// Origins besides Salesforce's own domains that may receive tokens (e.g. the emulator).
+    #[serde(deserialize_with = "list")]
+    pub allowed_hosts: Vec<String>,
+    /// An extra CA certificate (PEM) to trust, e.g. the emulator's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[publish]`: how hard the publish worker pushes (B2).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PublishFile {
-    pub concurrency: Option<u64>,
-    pub per_org: Option<u64>,
-    pub max_attempts: Option<u64>,
-    pub lease_secs: Option<u64>,
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PublishSettings {
+    pub concurrency: u64,
+    pub per_org: u64,
+    pub max_attempts: u64,
+    pub lease_secs: u64,
     /// First retry delay (doubles per attempt, with jitter) and its cap, in milliseconds.
-    pub backoff_base_ms: Option<u64>,
-    pub backoff_max_ms: Option<u64>,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SalesforceFile {
-    pub login_url: Option<String>,
-    pub test_url: Option<String>,
-    /// Origins besides Salesforce's own domains that may receive tokens (e.g. the emulator).
-    pub allowed_hosts: Option<Vec<String>>,
-    /// An extra CA certificate (PEM) to trust, e.g. the emulator's.
-    pub ca_file: Option<PathBuf>,
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from(".lightbridge"),
+            public_url: None,
+            master_key: None,
+            master_key_file: None,
+            previous_master_keys: Vec::new(),
+            health_check_interval_secs: 900,
+            metrics_token: None,
+            metrics_token_file: None,
+            database: DatabaseSettings::default(),
+            salesforce: SalesforceSettings::default(),
+            publish: PublishSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings { url: None, url_file: None, max_connections: 16 }
+    }
+}
+
+impl Default for SalesforceSettings {
+    fn default() -> Self {
+        SalesforceSettings {
+            login_url: "https://login.salesforce.com".into(),
+            test_url: "https://test.salesforce.com".into(),
+            allowed_hosts: Vec::new(),
+            ca_file: None,
+        }
+    }
+}
+
+impl Default for PublishSettings {
+    fn default() -> Self {
+        let worker = crate::WorkerConfig::default();
+        PublishSettings {
+            concurrency: worker.concurrency as u64,
+            per_org: worker.per_org as u64,
+            max_attempts: u64::from(worker.max_attempts),
+            lease_secs: worker.lease.as_secs(),
+            backoff_base_ms: worker.backoff_base.as_millis() as u64,
+            backoff_max_ms: worker.backoff_max.as_millis() as u64,
+        }
+    }
+}
+
+/// A value the environment may have typed as a number or a boolean (a token of digits),
+/// taken as the text it was written as.
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Loose {
+        Text(String),
+        Whole(i64),
+        Big(u64),
+        Real(f64),
+        Flag(bool),
+    }
+    Ok(Option::<Loose>::deserialize(d)?.map(|v| match v {
+        Loose::Text(s) => s,
+        Loose::Whole(n) => n.to_string(),
+        Loose::Big(n) => n.to_string(),
+        Loose::Real(n) => n.to_string(),
+        Loose::Flag(b) => b.to_string(),
+    }))
+}
+
+/// A list, given as a TOML array or (in the environment) as comma-separated text.
+fn list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<String>),
+        One(String),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(items) => items,
+        OneOrMany::One(text) => text.split(',').map(str::to_string).collect(),
+    }
+    .into_iter()
+    .map(|s| s.trim().to_string())
+    .filter(|s| !s.is_empty())
+    .collect())
 }
 
 /// The validated configuration the server runs with.
@@ -108,172 +232,93 @@ pub struct Config {
     pub metrics_token: Option<String>,
 }
 
-const KNOWN_ENV: &[&str] = &[
-    "LIGHTBRIDGE_LISTEN",
-    "LIGHTBRIDGE_DATA_DIR",
-    "LIGHTBRIDGE_PUBLIC_URL",
-    "LIGHTBRIDGE_MASTER_KEY",
-    "LIGHTBRIDGE_MASTER_KEY_FILE",
-    "LIGHTBRIDGE_PREVIOUS_MASTER_KEYS",
-    "LIGHTBRIDGE_HEALTH_CHECK_INTERVAL_SECS",
-    "LIGHTBRIDGE_SALESFORCE__LOGIN_URL",
-    "LIGHTBRIDGE_SALESFORCE__TEST_URL",
-    "LIGHTBRIDGE_SALESFORCE__ALLOWED_HOSTS",
-    "LIGHTBRIDGE_SALESFORCE__CA_FILE",
-    "LIGHTBRIDGE_PUBLISH__CONCURRENCY",
-    "LIGHTBRIDGE_PUBLISH__PER_ORG",
-    "LIGHTBRIDGE_PUBLISH__MAX_ATTEMPTS",
-    "LIGHTBRIDGE_PUBLISH__LEASE_SECS",
-    "LIGHTBRIDGE_PUBLISH__BACKOFF_BASE_MS",
-    "LIGHTBRIDGE_PUBLISH__BACKOFF_MAX_MS",
-    "LIGHTBRIDGE_DATABASE__URL",
-    "LIGHTBRIDGE_DATABASE__URL_FILE",
-    "LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS",
-    "LIGHTBRIDGE_METRICS_TOKEN",
-    "LIGHTBRIDGE_METRICS_TOKEN_FILE",
-    "LIGHTBRIDGE_LOG_FORMAT",
-    "LIGHTBRIDGE_CONFIG",
-    "LIGHTBRIDGE_LOG",
-];
+/// `LIGHTBRIDGE_*` variables that are not settings: read by the binary, the emulator or tests.
+const NOT_SETTINGS: &[&str] = &["config", "log", "log_format"];
+const NOT_SETTINGS_PREFIXES: &[&str] = &["emulator_", "test_"];
 
 /// Flags given on the command line (they win over everything else).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
 }
 
 impl Config {
     /// Loads from an optional file, the process environment and flags.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("LIGHTBRIDGE_")).collect();
-        for (key, _) in &env {
-            if !KNOWN_ENV.contains(&key.as_str())
-                && !key.starts_with("LIGHTBRIDGE_EMULATOR_")
-                && !key.starts_with("LIGHTBRIDGE_TEST_")
-            {
-                tracing::warn!(variable = %key, "unknown LIGHTBRIDGE_ environment variable ignored (is it misspelt?)");
-            }
+        let mut layers = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            // `Toml::file` would quietly skip a missing file; a named file must exist.
+            std::fs::metadata(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+            layers = layers.merge(Toml::file_exact(path));
         }
-        Self::from_parts(file, &|k| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()), overrides)
+        let environment = Env::prefixed("LIGHTBRIDGE_")
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                !NOT_SETTINGS.contains(&key.as_str()) && !NOT_SETTINGS_PREFIXES.iter().any(|p| key.starts_with(p))
+            })
+            .split("__");
+        let layers = layers.merge(environment).merge(Serialized::defaults(overrides));
+        Self::from_layers(&layers)
     }
 
-    /// The same, with the environment given explicitly (tests).
-    pub fn from_parts(
-        file: Option<&Path>,
-        env: &dyn Fn(&str) -> Option<String>,
-        overrides: &Overrides,
-    ) -> Result<Self, ConfigError> {
-        let file_config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+    fn from_layers(layers: &Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = layers.extract()?;
+        // Keys no field of `Settings` takes: an error in a file, a warning in the environment
+        // (a shell may carry variables meant for another version).
+        let merged: figment::value::Value = layers.extract()?;
+        let mut unknown = Vec::new();
+        let _: Result<Settings, _> = serde_ignored::deserialize(&merged, |path| unknown.push(path.to_string()));
+        for key in unknown {
+            let origin = layers.find_metadata(&key);
+            match origin.and_then(|m| m.source.as_ref()) {
+                Some(figment::Source::File(path)) => {
+                    return Err(ConfigError::Unknown { key, origin: path.display().to_string() });
+                }
+                _ => {
+                    let variable = format!("LIGHTBRIDGE_{}", key.to_ascii_uppercase().replace('.', "__"));
+                    tracing::warn!(%variable, "unknown LIGHTBRIDGE_ environment variable ignored (is it misspelt?)");
+                }
             }
-            None => FileConfig::default(),
-        };
-        let pick = |flag: Option<String>, var: &str, file: Option<String>, default: &str| {
-            flag.or_else(|| env(var)).or(file).unwrap_or_else(|| default.to_string())
-        };
-        let listen_text = pick(overrides.listen.clone(), "LIGHTBRIDGE_LISTEN", file_config.listen, "127.0.0.1:8080");
-        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Invalid {
+        }
+        let master_key_text = secret(layers, "master_key", settings.master_key.clone(), &settings.master_key_file)?
+            .ok_or(ConfigError::NoMasterKey)?;
+        let database_url = secret(layers, "database.url", settings.database.url.clone(), &settings.database.url_file)?;
+        let metrics_token =
+            secret(layers, "metrics_token", settings.metrics_token.clone(), &settings.metrics_token_file)?;
+        Self::validate(&settings, &master_key_text, database_url, metrics_token)
+    }
+
+    fn validate(
+        s: &Settings,
+        master_key_text: &str,
+        database_url: Option<String>,
+        metrics_token: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let listen: SocketAddr = s.listen.parse().map_err(|_| ConfigError::Invalid {
             key: "listen",
-            message: format!("{listen_text:?} is not an address like 127.0.0.1:8080"),
+            message: format!("{:?} is not an address like 127.0.0.1:8080", s.listen),
         })?;
-        let data_dir = overrides
-            .data_dir
-            .clone()
-            .or_else(|| env("LIGHTBRIDGE_DATA_DIR").map(PathBuf::from))
-            .or(file_config.data_dir)
-            .unwrap_or_else(|| PathBuf::from(".lightbridge"));
-        let public_text = pick(None, "LIGHTBRIDGE_PUBLIC_URL", file_config.public_url, &format!("http://{listen}"));
-        let public_url = parse_url("public_url", &public_text)?;
-        let sf = file_config.salesforce;
-        let login = pick(None, "LIGHTBRIDGE_SALESFORCE__LOGIN_URL", sf.login_url, "https://login.salesforce.com");
-        let test = pick(None, "LIGHTBRIDGE_SALESFORCE__TEST_URL", sf.test_url, "https://test.salesforce.com");
-        let allowed_hosts = match env("LIGHTBRIDGE_SALESFORCE__ALLOWED_HOSTS") {
-            Some(list) => list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
-            None => sf.allowed_hosts.unwrap_or_default(),
-        };
-        let ca_file = env("LIGHTBRIDGE_SALESFORCE__CA_FILE").map(PathBuf::from).or(sf.ca_file);
-        let key_text = secret(
-            "master_key",
-            env("LIGHTBRIDGE_MASTER_KEY"),
-            env("LIGHTBRIDGE_MASTER_KEY_FILE"),
-            file_config.master_key,
-            file_config.master_key_file,
-        )?
-        .ok_or(ConfigError::NoMasterKey)?;
-        let interval_text = env("LIGHTBRIDGE_HEALTH_CHECK_INTERVAL_SECS");
-        let health_secs = match (interval_text, file_config.health_check_interval_secs) {
-            (Some(t), _) => t.trim().parse::<u64>().map_err(|_| ConfigError::Invalid {
-                key: "health_check_interval_secs",
-                message: format!("{t:?} is not a number of seconds"),
-            })?,
-            (None, Some(n)) => n,
-            (None, None) => 900,
-        };
-        let number = |key: &'static str, var: &str, file: Option<u64>, default: u64| -> Result<u64, ConfigError> {
-            let value = match env(var) {
-                Some(t) => t
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| ConfigError::Invalid { key, message: format!("{t:?} is not a whole number") })?,
-                None => file.unwrap_or(default),
-            };
+        let public_url = parse_url("public_url", s.public_url.as_deref().unwrap_or(&format!("http://{listen}")))?;
+        let at_least_one = |key: &'static str, value: u64| {
             if value == 0 {
                 return Err(ConfigError::Invalid { key, message: "must be at least 1".into() });
             }
             Ok(value)
         };
-        let defaults = crate::WorkerConfig::default();
-        let p = file_config.publish;
-        let concurrency = number(
-            "publish.concurrency",
-            "LIGHTBRIDGE_PUBLISH__CONCURRENCY",
-            p.concurrency,
-            defaults.concurrency as u64,
-        )? as usize;
+        let p = &s.publish;
+        let concurrency = at_least_one("publish.concurrency", p.concurrency)? as usize;
         let publish = crate::WorkerConfig {
             concurrency,
             prefetch: concurrency.div_ceil(4),
-            per_org: number("publish.per_org", "LIGHTBRIDGE_PUBLISH__PER_ORG", p.per_org, defaults.per_org as u64)?
-                as usize,
-            max_attempts: number(
-                "publish.max_attempts",
-                "LIGHTBRIDGE_PUBLISH__MAX_ATTEMPTS",
-                p.max_attempts,
-                u64::from(defaults.max_attempts),
-            )?
-            .min(100) as u32,
-            lease: std::time::Duration::from_secs(number(
-                "publish.lease_secs",
-                "LIGHTBRIDGE_PUBLISH__LEASE_SECS",
-                p.lease_secs,
-                defaults.lease.as_secs(),
-            )?),
-            backoff_base: std::time::Duration::from_millis(number(
-                "publish.backoff_base_ms",
-                "LIGHTBRIDGE_PUBLISH__BACKOFF_BASE_MS",
-                p.backoff_base_ms,
-                defaults.backoff_base.as_millis() as u64,
-            )?),
-            backoff_max: std::time::Duration::from_millis(number(
-                "publish.backoff_max_ms",
-                "LIGHTBRIDGE_PUBLISH__BACKOFF_MAX_MS",
-                p.backoff_max_ms,
-                defaults.backoff_max.as_millis() as u64,
-            )?),
+            per_org: at_least_one("publish.per_org", p.per_org)? as usize,
+            max_attempts: at_least_one("publish.max_attempts", p.max_attempts)?.min(100) as u32,
+            lease: std::time::Duration::from_secs(at_least_one("publish.lease_secs", p.lease_secs)?),
+            backoff_base: std::time::Duration::from_millis(at_least_one("publish.backoff_base_ms", p.backoff_base_ms)?),
+            backoff_max: std::time::Duration::from_millis(at_least_one("publish.backoff_max_ms", p.backoff_max_ms)?),
         };
-        let db = file_config.database;
-        let database_url = secret(
-            "database.url",
-            env("LIGHTBRIDGE_DATABASE__URL"),
-            env("LIGHTBRIDGE_DATABASE__URL_FILE"),
-            db.url,
-            db.url_file,
-        )?;
         if let Some(url) = &database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -282,44 +327,32 @@ impl Config {
                 message: "must be a postgres:// URL (leave it out for SQLite in the data folder)".into(),
             });
         }
-        let database_max_connections =
-            number("database.max_connections", "LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS", db.max_connections, 16)?
-                .min(1000) as u32;
-        let metrics_token = secret(
-            "metrics_token",
-            env("LIGHTBRIDGE_METRICS_TOKEN"),
-            env("LIGHTBRIDGE_METRICS_TOKEN_FILE"),
-            file_config.metrics_token,
-            file_config.metrics_token_file,
-        )?;
         if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(ConfigError::Invalid { key: "metrics_token", message: "use at least 16 characters".into() });
         }
-        let master_key = MasterKey::from_base64(&key_text)
+        let master_key = MasterKey::from_base64(master_key_text)
             .map_err(|e| ConfigError::Invalid { key: "master_key", message: e.to_string() })?;
-        let previous_text: Vec<String> = match env("LIGHTBRIDGE_PREVIOUS_MASTER_KEYS") {
-            Some(list) => list.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string).collect(),
-            None => file_config.previous_master_keys.unwrap_or_default(),
-        };
-        let previous_master_keys = previous_text
+        let previous_master_keys = s
+            .previous_master_keys
             .iter()
             .map(|k| MasterKey::from_base64(k))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ConfigError::Invalid { key: "previous_master_keys", message: e.to_string() })?;
         Ok(Config {
             listen,
-            data_dir,
+            data_dir: s.data_dir.clone(),
             public_url,
             master_key,
             previous_master_keys,
-            salesforce_login_url: parse_url("salesforce.login_url", &login)?,
-            salesforce_test_url: parse_url("salesforce.test_url", &test)?,
-            allowed_hosts,
-            ca_file,
-            health_check_interval: std::time::Duration::from_secs(health_secs),
+            salesforce_login_url: parse_url("salesforce.login_url", &s.salesforce.login_url)?,
+            salesforce_test_url: parse_url("salesforce.test_url", &s.salesforce.test_url)?,
+            allowed_hosts: s.salesforce.allowed_hosts.clone(),
+            ca_file: s.salesforce.ca_file.clone(),
+            health_check_interval: std::time::Duration::from_secs(s.health_check_interval_secs),
             publish,
             database_url,
-            database_max_connections,
+            database_max_connections: at_least_one("database.max_connections", s.database.max_connections)?.min(1000)
+                as u32,
             metrics_token,
         })
     }
@@ -331,66 +364,89 @@ impl Config {
             .fold(vault::Keyring::new(self.master_key.clone()), |ring, k| ring.with_previous(k.clone()))
     }
 
-    /// The effective configuration as TOML, with the master key shown only by fingerprint.
-    pub fn redacted(&self) -> String {
-        let hosts = self.allowed_hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
-        format!(
-            "listen = \"{}\"\ndata_dir = {:?}\npublic_url = \"{}\"\nmaster_key = \"[redacted; fingerprint {}]\"\n{}{}health_check_interval_secs = {}\n\n[database]\n{}max_connections = {}\n\n[salesforce]\nlogin_url = \"{}\"\ntest_url = \"{}\"\nallowed_hosts = [{hosts}]\n{}\n[publish]\nconcurrency = {}\nper_org = {}\nmax_attempts = {}\nlease_secs = {}\nbackoff_base_ms = {}\nbackoff_max_ms = {}\n",
-            self.listen,
-            self.data_dir.display().to_string(),
-            self.public_url,
-            &self.master_key.fingerprint()[..16],
-            if self.metrics_token.is_some() { "metrics_token = \"[redacted]\"\n" } else { "" },
-            if self.previous_master_keys.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "previous_master_keys = [{}]\n",
-                    self.previous_master_keys
-                        .iter()
-                        .map(|k| format!("\"[redacted; fingerprint {}]\"", &k.fingerprint()[..16]))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+    /// The effective settings, secrets replaced by what identifies them without revealing them.
+    pub fn settings(&self) -> Settings {
+        let fingerprint = |k: &MasterKey| format!("[redacted; fingerprint {}]", &k.fingerprint()[..16]);
+        Settings {
+            listen: self.listen.to_string(),
+            data_dir: self.data_dir.clone(),
+            public_url: Some(self.public_url.to_string()),
+            master_key: Some(fingerprint(&self.master_key)),
+            master_key_file: None,
+            previous_master_keys: self.previous_master_keys.iter().map(fingerprint).collect(),
+            health_check_interval_secs: self.health_check_interval.as_secs(),
+            metrics_token: self.metrics_token.as_ref().map(|_| "[redacted]".to_string()),
+            metrics_token_file: None,
+            database: DatabaseSettings {
+                url: self.database_url.as_deref().map(redact_password),
+                url_file: None,
+                max_connections: u64::from(self.database_max_connections),
             },
-            self.health_check_interval.as_secs(),
-            self.database_url.as_deref().map(|u| format!("url = \"{}\"\n", redact_password(u))).unwrap_or_default(),
-            self.database_max_connections,
-            self.salesforce_login_url,
-            self.salesforce_test_url,
-            self.ca_file.as_ref().map(|f| format!("ca_file = {:?}\n", f.display().to_string())).unwrap_or_default(),
-            self.publish.concurrency,
-            self.publish.per_org,
-            self.publish.max_attempts,
-            self.publish.lease.as_secs(),
-            self.publish.backoff_base.as_millis(),
-            self.publish.backoff_max.as_millis(),
-        )
+            salesforce: SalesforceSettings {
+                login_url: self.salesforce_login_url.to_string(),
+                test_url: self.salesforce_test_url.to_string(),
+                allowed_hosts: self.allowed_hosts.clone(),
+                ca_file: self.ca_file.clone(),
+            },
+            publish: PublishSettings {
+                concurrency: self.publish.concurrency as u64,
+                per_org: self.publish.per_org as u64,
+                max_attempts: u64::from(self.publish.max_attempts),
+                lease_secs: self.publish.lease.as_secs(),
+                backoff_base_ms: self.publish.backoff_base.as_millis() as u64,
+                backoff_max_ms: self.publish.backoff_max.as_millis() as u64,
+            },
+        }
+    }
+
+    /// The effective configuration as a TOML file would hold it, secrets redacted.
+    pub fn redacted(&self) -> String {
+        toml::to_string(&self.settings()).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
 }
 
 /// A setting that may be given as a value or as a file holding it (secrets: keys, passwords,
-/// tokens), in the environment or the file: the environment's value, then the environment's
-/// file, then the file's value or file (not both). Trimmed; empty is absent.
+/// tokens). Where both are given the later layer wins (the environment over the file); both in
+/// the same layer is an error. Trimmed; empty is absent.
 fn secret(
+    layers: &Figment,
     key: &'static str,
-    env_value: Option<String>,
-    env_file: Option<String>,
-    file_value: Option<String>,
-    file_path: Option<PathBuf>,
+    value: Option<String>,
+    path: &Option<PathBuf>,
 ) -> Result<Option<String>, ConfigError> {
-    let read = |path: PathBuf| std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source });
-    let text = match (env_value, env_file, file_value, file_path) {
-        (Some(value), ..) => Some(value),
-        (None, Some(path), ..) => Some(read(PathBuf::from(path))?),
-        (None, None, Some(_), Some(_)) => {
-            return Err(ConfigError::Invalid { key, message: format!("give {key} or {key}_file, not both") });
+    let file_key = format!("{key}_file");
+    let from_file = match (&value, path) {
+        (Some(_), Some(_)) => {
+            let rank = |k: &str| layers.find_metadata(k).map(|m| layer_rank(&m.name));
+            match rank(key).cmp(&rank(&file_key)) {
+                std::cmp::Ordering::Equal => {
+                    return Err(ConfigError::Invalid { key, message: format!("give {key} or {file_key}, not both") });
+                }
+                std::cmp::Ordering::Greater => false,
+                std::cmp::Ordering::Less => true,
+            }
         }
-        (None, None, Some(value), None) => Some(value),
-        (None, None, None, Some(path)) => Some(read(path)?),
-        (None, None, None, None) => None,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let text = match (from_file, path) {
+        (true, Some(path)) => {
+            Some(std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?)
+        }
+        _ => value,
     };
     Ok(text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+}
+
+/// Which layer a value came from, later layers ranking higher.
+fn layer_rank(name: &str) -> u8 {
+    if name.contains("environment") {
+        2
+    } else if name.contains("TOML") {
+        1
+    } else {
+        0
+    }
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`.
@@ -410,57 +466,126 @@ fn parse_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
 }
 
 #[cfg(test)]
+// `Jail`'s closures return figment's own (large) error type.
+#[allow(clippy::result_large_err)]
 mod tests {
+    use figment::Jail;
+
     use super::*;
 
     const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
-    #[test]
-    fn environment_wins_over_the_file_and_flags_win_over_both() {
-        let dir = std::env::temp_dir().join(format!("lightbridge-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("lightbridge.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\npublic_url = \"https://lb.example\"\n[salesforce]\nallowed_hosts = [\"http://127.0.0.1:8181\"]\n").expect("write");
-        let env = |k: &str| match k {
-            "LIGHTBRIDGE_MASTER_KEY" => Some(KEY.to_string()),
-            "LIGHTBRIDGE_LISTEN" => Some("127.0.0.1:9100".to_string()),
-            _ => None,
-        };
-        let config = Config::from_parts(Some(&file), &env, &Overrides::default()).expect("config");
-        assert_eq!(config.listen.port(), 9100);
-        assert_eq!(config.public_url.as_str(), "https://lb.example/");
-        assert_eq!(config.allowed_hosts, ["http://127.0.0.1:8181"]);
-        let flagged =
-            Config::from_parts(Some(&file), &env, &Overrides { listen: Some("127.0.0.1:9200".into()), data_dir: None })
-                .expect("config");
-        assert_eq!(flagged.listen.port(), 9200);
-        let printed = config.redacted();
-        assert!(!printed.contains(KEY) && printed.contains("[redacted"), "{printed}");
-        assert_eq!(config.database_url, None, "SQLite unless a URL is given");
-        let with_pg = |k: &str| match k {
-            "LIGHTBRIDGE_DATABASE__URL" => Some("postgres://lb:s3cret-pw@db.internal:5432/lightbridge".to_string()),
-            other => env(other),
-        };
-        let pg = Config::from_parts(Some(&file), &with_pg, &Overrides::default()).expect("config");
-        assert_eq!(pg.database_url.as_deref(), Some("postgres://lb:s3cret-pw@db.internal:5432/lightbridge"));
-        let printed = pg.redacted();
-        assert!(!printed.contains("s3cret-pw") && printed.contains("db.internal"), "{printed}");
-        let bad = |k: &str| if k == "LIGHTBRIDGE_DATABASE__URL" { Some("mysql://x".to_string()) } else { env(k) };
-        let err = Config::from_parts(Some(&file), &bad, &Overrides::default()).expect_err("not postgres").to_string();
-        assert!(err.contains("database.url"), "{err}");
-        let _ = std::fs::remove_dir_all(dir);
+    fn load(file: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::load(file.map(Path::new), overrides)
     }
 
     #[test]
-    fn unknown_file_keys_and_a_missing_key_are_errors_that_say_what_to_do() {
-        let dir = std::env::temp_dir().join(format!("lightbridge-config-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("bad.toml");
-        std::fs::write(&file, "listne = \"x\"\n").expect("write");
-        let err = Config::from_parts(Some(&file), &|_| None, &Overrides::default()).expect_err("typo").to_string();
-        assert!(err.contains("listne"), "{err}");
-        let err = Config::from_parts(None, &|_| None, &Overrides::default()).expect_err("no key").to_string();
-        assert!(err.contains("LIGHTBRIDGE_MASTER_KEY") && err.contains("keys generate"), "{err}");
-        let _ = std::fs::remove_dir_all(dir);
+    fn environment_wins_over_the_file_and_flags_win_over_both() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "lightbridge.toml",
+                "listen = \"127.0.0.1:9000\"\npublic_url = \"https://lb.example\"\n[salesforce]\nallowed_hosts = [\"http://127.0.0.1:8181\"]\n",
+            )?;
+            jail.set_env("LIGHTBRIDGE_MASTER_KEY", KEY);
+            jail.set_env("LIGHTBRIDGE_LISTEN", "127.0.0.1:9100");
+            let config = load(Some("lightbridge.toml"), &Overrides::default()).expect("config");
+            assert_eq!(config.listen.port(), 9100);
+            assert_eq!(config.public_url.as_str(), "https://lb.example/");
+            assert_eq!(config.allowed_hosts, ["http://127.0.0.1:8181"]);
+            let flagged =
+                load(Some("lightbridge.toml"), &Overrides { listen: Some("127.0.0.1:9200".into()), data_dir: None })
+                    .expect("config");
+            assert_eq!(flagged.listen.port(), 9200);
+            let printed = config.redacted();
+            assert!(!printed.contains(KEY) && printed.contains("[redacted"), "{printed}");
+            assert_eq!(config.database_url, None, "SQLite unless a URL is given");
+
+            jail.set_env("LIGHTBRIDGE_DATABASE__URL", "postgres://lb:s3cret-pw@db.internal:5432/lightbridge");
+            let pg = load(Some("lightbridge.toml"), &Overrides::default()).expect("config");
+            assert_eq!(pg.database_url.as_deref(), Some("postgres://lb:s3cret-pw@db.internal:5432/lightbridge"));
+            let printed = pg.redacted();
+            assert!(!printed.contains("s3cret-pw") && printed.contains("db.internal"), "{printed}");
+
+            jail.set_env("LIGHTBRIDGE_DATABASE__URL", "mysql://x");
+            let err = load(Some("lightbridge.toml"), &Overrides::default()).expect_err("not postgres").to_string();
+            assert!(err.contains("database.url"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_environment_lists_by_commas_and_numbers_are_checked_with_their_key() {
+        Jail::expect_with(|jail| {
+            jail.set_env("LIGHTBRIDGE_MASTER_KEY", KEY);
+            jail.set_env("LIGHTBRIDGE_SALESFORCE__ALLOWED_HOSTS", "http://127.0.0.1:8181, http://127.0.0.1:8282,");
+            jail.set_env("LIGHTBRIDGE_PREVIOUS_MASTER_KEYS", format!("{KEY},{KEY}"));
+            jail.set_env("LIGHTBRIDGE_METRICS_TOKEN", "12345678901234567890");
+            let config = load(None, &Overrides::default()).expect("config");
+            assert_eq!(config.allowed_hosts, ["http://127.0.0.1:8181", "http://127.0.0.1:8282"]);
+            assert_eq!(config.previous_master_keys.len(), 2);
+            assert_eq!(config.metrics_token.as_deref(), Some("12345678901234567890"), "digits stay text");
+
+            jail.set_env("LIGHTBRIDGE_PUBLISH__CONCURRENCY", "many");
+            let err = load(None, &Overrides::default()).expect_err("not a number").to_string();
+            assert!(err.contains("publish.concurrency") && err.contains("LIGHTBRIDGE_PUBLISH__CONCURRENCY"), "{err}");
+            jail.set_env("LIGHTBRIDGE_PUBLISH__CONCURRENCY", "0");
+            let err = load(None, &Overrides::default()).expect_err("zero").to_string();
+            assert!(err.contains("publish.concurrency") && err.contains("at least 1"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_secret_file_in_a_later_layer_wins_and_both_in_one_layer_is_an_error() {
+        Jail::expect_with(|jail| {
+            jail.create_file("master.key", &format!("{KEY}\n"))?;
+            jail.create_file("both.toml", &format!("master_key = \"{KEY}\"\nmaster_key_file = \"master.key\"\n"))?;
+            jail.create_file("value.toml", "master_key = \"not a key\"\n")?;
+            let err = load(Some("both.toml"), &Overrides::default()).expect_err("both").to_string();
+            assert!(err.contains("master_key_file, not both"), "{err}");
+            jail.set_env("LIGHTBRIDGE_MASTER_KEY_FILE", "master.key");
+            let config = load(Some("value.toml"), &Overrides::default()).expect("the environment's file wins");
+            assert_eq!(config.master_key.fingerprint(), MasterKey::from_base64(KEY).expect("key").fingerprint());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_found_from_the_struct_and_a_missing_key_says_what_to_do() {
+        Jail::expect_with(|jail| {
+            jail.create_file("bad.toml", "listne = \"x\"\n")?;
+            jail.create_file("nested.toml", "[publish]\nconcurency = 3\n")?;
+            jail.set_env("LIGHTBRIDGE_MASTER_KEY", KEY);
+            let err = load(Some("bad.toml"), &Overrides::default()).expect_err("typo").to_string();
+            assert!(err.contains("listne") && err.contains("bad.toml"), "{err}");
+            let err = load(Some("nested.toml"), &Overrides::default()).expect_err("typo").to_string();
+            assert!(err.contains("publish.concurency"), "{err}");
+            let err = load(Some("missing.toml"), &Overrides::default()).expect_err("no file").to_string();
+            assert!(err.contains("missing.toml"), "{err}");
+            jail.set_env("LIGHTBRIDGE_PUBLISH__CONCURENCY", "3");
+            load(None, &Overrides::default()).expect("an unknown variable is only a warning");
+            jail.set_env("LIGHTBRIDGE_MASTER_KEY", "");
+            let err = load(None, &Overrides::default()).expect_err("no key").to_string();
+            assert!(err.contains("LIGHTBRIDGE_MASTER_KEY") && err.contains("keys generate"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn print_config_output_is_a_configuration_file_that_loads_back() {
+        Jail::expect_with(|jail| {
+            jail.set_env("LIGHTBRIDGE_MASTER_KEY", KEY);
+            jail.set_env("LIGHTBRIDGE_PUBLISH__PER_ORG", "7");
+            let config = load(None, &Overrides::default()).expect("config");
+            let printed = config.redacted();
+            assert!(!printed.contains(KEY), "{printed}");
+            jail.create_file("printed.toml", &printed.replace("master_key = ", "# master_key = "))?;
+            jail.clear_env();
+            jail.set_env("LIGHTBRIDGE_MASTER_KEY", KEY);
+            let again = load(Some("printed.toml"), &Overrides::default()).expect("loads back");
+            assert_eq!(again.settings().publish.per_org, 7);
+            assert_eq!(toml::to_string(&again.settings()).expect("toml"), printed);
+            Ok(())
+        });
     }
 }
