@@ -1,4 +1,6 @@
-//! The audit log (B4): every action writes its entry through [`record`].
+//! The audit log (B4). An action whose change goes through a [`store::Tx`] writes its entry
+//! in the same transaction (the change is not made without it); entries that record no
+//! change (a failed check, a sign-in) and actions not yet on a `Tx` use [`record`].
 
 use store::AuditStore;
 

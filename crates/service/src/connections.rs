@@ -258,11 +258,6 @@ pub(crate) async fn save_new(
         tokens: Some(token_set(token)),
     };
     let new = matches!(connection.kind, ConnectionKind::New { .. });
-    svc.store
-        .insert(&connection, &secrets)
-        .await
-        .map_err(|e| if new { ServiceError::from(e).on_field("name") } else { ServiceError::from(e) })?;
-    tracing::info!(connection = %connection.id, account = %connection.account_id, "connection created");
     let label = label(&connection);
     let detail = format!(
         "{} connection to {} ({})",
@@ -270,11 +265,22 @@ pub(crate) async fn save_new(
         connection.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or("?"),
         connection.org_type.label()
     );
-    record(
-        svc,
-        actor.audit(now, "connection.created", "connection", Some(connection.id.as_str()), Some(&label), Some(detail)),
-    )
-    .await;
+    // The connection and its audit entry commit together: no unaudited connection.
+    let mut tx = svc.store.begin().await?;
+    tx.insert_connection(&connection, &secrets)
+        .await
+        .map_err(|e| if new { ServiceError::from(e).on_field("name") } else { ServiceError::from(e) })?;
+    tx.record(&actor.audit(
+        now,
+        "connection.created",
+        "connection",
+        Some(connection.id.as_str()),
+        Some(&label),
+        Some(detail),
+    ))
+    .await?;
+    tx.commit().await?;
+    tracing::info!(connection = %connection.id, account = %connection.account_id, "connection created");
     Ok(connection)
 }
 
@@ -302,21 +308,20 @@ pub async fn delete_connection(svc: &Service, actor: &Actor, id: &str) -> Result
         (Some(token), Ok(base)) => svc.client.revoke(&base, &token).await,
         _ => Ok(()),
     };
-    svc.store.delete(&account, &connection.id).await?;
     let label = label(&connection);
     let detail = if revoked.is_ok() { "tokens revoked at Salesforce" } else { "Salesforce did not confirm the revoke" };
-    record(
-        svc,
-        actor.audit(
-            svc.clock.now_ms(),
-            "connection.deleted",
-            "connection",
-            Some(connection.id.as_str()),
-            Some(&label),
-            Some(detail.into()),
-        ),
-    )
-    .await;
+    let mut tx = svc.store.begin().await?;
+    tx.delete_connection(&account, &connection.id).await?;
+    tx.record(&actor.audit(
+        svc.clock.now_ms(),
+        "connection.deleted",
+        "connection",
+        Some(connection.id.as_str()),
+        Some(&label),
+        Some(detail.into()),
+    ))
+    .await?;
+    tx.commit().await?;
     let (revoked, message) = match revoked {
         Ok(()) => (true, "The connection was deleted and its tokens were revoked at Salesforce.".to_string()),
         Err(e) => {

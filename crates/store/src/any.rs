@@ -47,6 +47,14 @@ impl From<PgStore> for Store {
 }
 
 impl Store {
+    /// Opens a transaction on the configured database (see [`crate::Tx`]).
+    pub async fn begin(&self) -> Result<crate::Tx, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.begin().await,
+            Store::Postgres(s) => s.begin().await,
+        }
+    }
+
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

@@ -17,6 +17,7 @@ mod shared;
 mod sqlite;
 mod sqlite_catalog;
 mod sqlite_deployments;
+mod tx;
 
 pub use access::{AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Throttle, TokenOwner};
 pub use any::Store;
@@ -28,3 +29,4 @@ pub use deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutc
 pub use error::StoreError;
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, create_private_dir};
+pub use tx::Tx;

@@ -137,6 +137,11 @@ impl PgStore {
         }
     }
 
+    /// Opens a transaction: what is written through it commits together or not at all.
+    pub async fn begin(&self) -> Result<crate::Tx, StoreError> {
+        Ok(crate::Tx::postgres(self.pool.begin().await?, self.keys.clone()))
+    }
+
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         query("SELECT 1").execute(&self.pool).await?;
@@ -402,4 +407,19 @@ impl AuditStore for PgStore {
             })
             .collect()
     }
+}
+
+/// Statements shared with the other database, runnable on the pool or inside a [`crate::Tx`].
+pub(crate) mod statements {
+    use domain::{AccountId, AuditEntry, Connection, ConnectionId};
+    use vault::{ClientSecret, JwtPrivateKey, Keyring, RefreshToken};
+
+    use super::query;
+    use crate::StoreError;
+    use crate::connections::NewSecrets;
+    use crate::rows::{auth_columns, conflict, instance, kind_columns, org_type, seal_field, search_text};
+
+    type Db = sqlx::Postgres;
+
+    crate::shared::shared_statements!();
 }

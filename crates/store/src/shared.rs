@@ -110,51 +110,7 @@ macro_rules! shared_connection_methods {
         }
 
         async fn insert(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
-            c.validate()?;
-            let (legacy, name, system, environment, active) = kind_columns(&c.kind);
-            let (method, key, jwt_user) = auth_columns(&c.auth);
-            let org = c.org.as_ref();
-            let tokens = secrets.tokens.as_ref();
-            query(
-                "INSERT INTO connections (id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, \
-                 consumer_key, jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, \
-                 status_checked_at, created_at, created_by, modified_at, modified_by, consumer_secret, private_key, access_token, refresh_token, \
-                 search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(c.id.as_str())
-            .bind(c.account_id.as_str())
-            .bind(legacy)
-            .bind(name)
-            .bind(system)
-            .bind(environment)
-            .bind(active)
-            .bind(org_type(c.org_type))
-            .bind(c.login_host.as_setting())
-            .bind(method)
-            .bind(key)
-            .bind(jwt_user)
-            .bind(org.map(|o| o.org_id.as_str()))
-            .bind(org.map(|o| o.org_name.as_str()))
-            .bind(tokens.map(|t| instance(&t.instance_url)).or(org.map(|o| instance(&o.instance_url))))
-            .bind(org.map(|o| o.user_id.as_str()))
-            .bind(org.map(|o| o.username.as_str()))
-            .bind(org.and_then(|o| o.email.as_deref()))
-            .bind(c.status.as_str())
-            .bind(c.status_detail.as_deref())
-            .bind(c.status_checked_at)
-            .bind(c.created_at)
-            .bind(c.created_by.as_deref())
-            .bind(c.modified_at)
-            .bind(c.modified_by.as_deref())
-            .bind(seal_field(&self.keys, &c.id, "consumer_secret", secrets.consumer_secret.as_ref().map(ClientSecret::expose_secret))?)
-            .bind(seal_field(&self.keys, &c.id, "private_key", secrets.private_key.as_ref().map(JwtPrivateKey::expose_secret))?)
-            .bind(seal_field(&self.keys, &c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
-            .bind(seal_field(&self.keys, &c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
-            .bind(search_text(c))
-            .execute(self.writer())
-            .await
-            .map_err(conflict)?;
-            Ok(())
+            statements::insert_connection(self.writer(), &self.keys, c, secrets).await
         }
 
         async fn update(&self, c: &Connection, secrets: &NewSecrets) -> Result<(), StoreError> {
@@ -266,12 +222,7 @@ macro_rules! shared_connection_methods {
         }
 
         async fn delete(&self, account: &AccountId, id: &ConnectionId) -> Result<(), StoreError> {
-            let done = query("DELETE FROM connections WHERE id = ? AND account_id = ?")
-                .bind(id.as_str())
-                .bind(account.as_str())
-                .execute(self.writer())
-                .await?;
-            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            statements::delete_connection(self.writer(), account, id).await
         }
 
         async fn secrets(&self, id: &ConnectionId) -> Result<ConnectionSecrets, StoreError> {
@@ -858,23 +809,7 @@ pub(crate) use shared_access_methods;
 macro_rules! shared_audit_methods {
     () => {
         async fn record(&self, e: &AuditEntry) -> Result<(), StoreError> {
-            query(
-                "INSERT INTO audit_log (account_id, at, actor, actor_kind, action, target_kind, target_id, target_label, detail, remote_addr) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(e.account_id.as_ref().map(AccountId::as_str))
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(e.actor_kind.as_str())
-            .bind(&e.action)
-            .bind(&e.target_kind)
-            .bind(e.target_id.as_deref())
-            .bind(e.target_label.as_deref())
-            .bind(e.detail.as_deref())
-            .bind(e.remote_addr.as_deref())
-            .execute(self.writer())
-            .await?;
-            Ok(())
+            statements::record(self.writer(), e).await
         }
     };
 }
@@ -997,3 +932,104 @@ macro_rules! shared_catalog_methods {
 }
 
 pub(crate) use shared_catalog_methods;
+
+/// Statements written once and run on whatever executes them: the store's pool, or a
+/// [`crate::Tx`] so that several commit together. Each dialect's file expands this inside its
+/// `statements` module, where `Db`, `query` and the row helpers are its own.
+macro_rules! shared_statements {
+    () => {
+        /// Inserts a connection with its sealed secrets.
+        pub(crate) async fn insert_connection<'c, E: sqlx::Executor<'c, Database = Db>>(
+            exec: E,
+            keys: &Keyring,
+            c: &Connection,
+            secrets: &NewSecrets,
+        ) -> Result<(), StoreError> {
+            c.validate()?;
+            let (legacy, name, system, environment, active) = kind_columns(&c.kind);
+            let (method, key, jwt_user) = auth_columns(&c.auth);
+            let org = c.org.as_ref();
+            let tokens = secrets.tokens.as_ref();
+            query(
+                "INSERT INTO connections (id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, \
+                 consumer_key, jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, \
+                 status_checked_at, created_at, created_by, modified_at, modified_by, consumer_secret, private_key, access_token, refresh_token, \
+                 search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(c.id.as_str())
+            .bind(c.account_id.as_str())
+            .bind(legacy)
+            .bind(name)
+            .bind(system)
+            .bind(environment)
+            .bind(active)
+            .bind(org_type(c.org_type))
+            .bind(c.login_host.as_setting())
+            .bind(method)
+            .bind(key)
+            .bind(jwt_user)
+            .bind(org.map(|o| o.org_id.as_str()))
+            .bind(org.map(|o| o.org_name.as_str()))
+            .bind(tokens.map(|t| instance(&t.instance_url)).or(org.map(|o| instance(&o.instance_url))))
+            .bind(org.map(|o| o.user_id.as_str()))
+            .bind(org.map(|o| o.username.as_str()))
+            .bind(org.and_then(|o| o.email.as_deref()))
+            .bind(c.status.as_str())
+            .bind(c.status_detail.as_deref())
+            .bind(c.status_checked_at)
+            .bind(c.created_at)
+            .bind(c.created_by.as_deref())
+            .bind(c.modified_at)
+            .bind(c.modified_by.as_deref())
+            .bind(seal_field(keys, &c.id, "consumer_secret", secrets.consumer_secret.as_ref().map(ClientSecret::expose_secret))?)
+            .bind(seal_field(keys, &c.id, "private_key", secrets.private_key.as_ref().map(JwtPrivateKey::expose_secret))?)
+            .bind(seal_field(keys, &c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
+            .bind(seal_field(keys, &c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
+            .bind(search_text(c))
+            .execute(exec)
+            .await
+            .map_err(conflict)?;
+            Ok(())
+        }
+
+        /// Deletes a connection of `account`; `NotFound` when there is none.
+        pub(crate) async fn delete_connection<'c, E: sqlx::Executor<'c, Database = Db>>(
+            exec: E,
+            account: &AccountId,
+            id: &ConnectionId,
+        ) -> Result<(), StoreError> {
+            let done = query("DELETE FROM connections WHERE id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(exec)
+                .await?;
+            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        }
+
+        /// Appends an entry to the audit log.
+        pub(crate) async fn record<'c, E: sqlx::Executor<'c, Database = Db>>(
+            exec: E,
+            e: &AuditEntry,
+        ) -> Result<(), StoreError> {
+            query(
+                "INSERT INTO audit_log (account_id, at, actor, actor_kind, action, target_kind, target_id, target_label, detail, remote_addr) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(e.account_id.as_ref().map(AccountId::as_str))
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(e.actor_kind.as_str())
+            .bind(&e.action)
+            .bind(&e.target_kind)
+            .bind(e.target_id.as_deref())
+            .bind(e.target_label.as_deref())
+            .bind(e.detail.as_deref())
+            .bind(e.remote_addr.as_deref())
+            .execute(exec)
+            .await?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use shared_statements;

@@ -7,8 +7,8 @@ use domain::{
     LoginHost, OrgFacts, OrgType, SystemId,
 };
 use store::{
-    AccessStore, CatalogStore, ConnectionStore, DeploymentStore, Finish, ListQuery, NewSecrets, PgStore, SortKey,
-    SqliteStore, StoreError, TargetOutcome, TokenSet,
+    AccessStore, AuditQuery, AuditStore, CatalogStore, ConnectionStore, DeploymentStore, Finish, ListQuery, NewSecrets,
+    PgStore, SortKey, SqliteStore, Store, StoreError, TargetOutcome, TokenSet,
 };
 use vault::{AccessToken, ClientSecret, Keyring, MasterKey, RefreshToken};
 
@@ -557,6 +557,62 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
     assert!(store.deployments(b, None, None, None, 10).await.expect("b").is_empty());
 }
 
+/// A transaction's statements commit together or not at all: dropped, or broken by a failing
+/// statement, it leaves nothing; committed, it leaves everything.
+async fn a_transaction_commits_whole_or_not_at_all(store: &Store, a: &AccountId) {
+    let entry = |action: &str, id: &ConnectionId| domain::AuditEntry {
+        account_id: Some(a.clone()),
+        at: 1,
+        actor: "owner@acme.example".into(),
+        actor_kind: domain::ActorKind::User,
+        action: action.into(),
+        target_kind: "connection".into(),
+        target_id: Some(id.as_str().into()),
+        target_label: None,
+        detail: None,
+        remote_addr: None,
+    };
+    let logged = |id: &ConnectionId| {
+        let query = AuditQuery { action: None, target_id: Some(id.as_str().into()), before: None, limit: 10 };
+        async move { store.audit(a, &query).await.expect("audit").into_iter().map(|(_, e)| e.action).collect::<Vec<_>>() }
+    };
+    let c = new_connection(a, "Tx", "Tx Org", "tx@acme.example", 1);
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_connection(&c, &NewSecrets::default()).await.expect("insert");
+    tx.record(&entry("connection.created", &c.id)).await.expect("record");
+    drop(tx);
+    assert!(matches!(store.get(a, &c.id).await, Err(StoreError::NotFound)), "dropped: no connection");
+    assert!(logged(&c.id).await.is_empty(), "dropped: no audit entry");
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.record(&entry("connection.created", &c.id)).await.expect("record");
+    tx.insert_connection(&c, &NewSecrets::default()).await.expect("insert");
+    let twice = tx.insert_connection(&c, &NewSecrets::default()).await;
+    assert!(twice.is_err(), "the same connection twice fails");
+    drop(tx);
+    assert!(matches!(store.get(a, &c.id).await, Err(StoreError::NotFound)), "failed: no connection");
+    assert!(logged(&c.id).await.is_empty(), "failed: no audit entry");
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.insert_connection(&c, &NewSecrets::default()).await.expect("insert");
+    tx.record(&entry("connection.created", &c.id)).await.expect("record");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.get(a, &c.id).await.expect("committed"), c);
+    assert_eq!(logged(&c.id).await, ["connection.created"]);
+
+    let mut tx = store.begin().await.expect("begin");
+    tx.delete_connection(a, &c.id).await.expect("delete");
+    drop(tx);
+    assert_eq!(store.get(a, &c.id).await.expect("a dropped delete keeps it"), c);
+    let mut tx = store.begin().await.expect("begin");
+    tx.delete_connection(a, &c.id).await.expect("delete");
+    tx.record(&entry("connection.deleted", &c.id)).await.expect("record");
+    tx.commit().await.expect("commit");
+    assert!(matches!(store.get(a, &c.id).await, Err(StoreError::NotFound)));
+    assert_eq!(logged(&c.id).await, ["connection.deleted", "connection.created"]);
+}
+
 #[tokio::test]
 async fn sqlite_passes_the_conformance_suite() {
     let (store, a, b) = sqlite().await;
@@ -575,6 +631,8 @@ async fn sqlite_passes_the_conformance_suite() {
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
     concurrent_finishes_finish_the_deployment(&store, &a).await;
+    let (store, a, _) = sqlite().await;
+    a_transaction_commits_whole_or_not_at_all(&Store::from(store), &a).await;
 }
 
 /// The last of many targets finishing at the same moment — one by one and in batches — still
@@ -689,6 +747,8 @@ async fn postgres_passes_the_conformance_suite() {
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = postgres(&url).await;
     concurrent_finishes_finish_the_deployment(&store, &a).await;
+    let (store, a, _) = postgres(&url).await;
+    a_transaction_commits_whole_or_not_at_all(&Store::from(store), &a).await;
 }
 
 #[tokio::test]

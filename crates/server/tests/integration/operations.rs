@@ -1,6 +1,8 @@
 //! Issue #6's operations surface: `/metrics` for Prometheus (behind its scrape token, labelled
-//! by route pattern, never by id) and `/readyz` following the database.
+//! by route pattern, never by id), `/readyz` following the database, and what a broken
+//! database does to a change.
 
+use reqwest::Method;
 use testkit::{METRICS_TOKEN, spawn};
 
 #[tokio::test]
@@ -45,4 +47,52 @@ async fn readyz_follows_the_database() {
     let gone = app.http.get(format!("{}/readyz", app.base)).send().await.expect("get");
     assert_eq!(gone.status(), 503);
     assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.expect("get").status(), 200, "alive still");
+}
+
+/// Makes every write to the audit log fail, as a full disk or a revoked grant would.
+async fn break_the_audit_log(app: &testkit::TestApp) {
+    match app.state.store.as_ref() {
+        store::Store::Sqlite(s) => {
+            sqlx::query(
+                "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END",
+            )
+            .execute(s.writer())
+            .await
+            .expect("trigger");
+        }
+        store::Store::Postgres(s) => {
+            sqlx::raw_sql(
+                "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit log unavailable'; END $$; \
+                 CREATE TRIGGER audit_down BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_down();",
+            )
+            .execute(s.pool())
+            .await
+            .expect("trigger");
+        }
+    }
+}
+
+/// A change commits with its audit entry (B4): when the entry cannot be written, the change is
+/// not made and the caller is told, instead of an unaudited change.
+#[tokio::test]
+async fn a_change_whose_audit_entry_cannot_be_written_is_not_made() {
+    let app = spawn().await;
+    let (status, kept) =
+        app.call("admin_a", Method::POST, "/connections", Some(app.jwt("Kept", "admin@acme.test"))).await;
+    assert_eq!(status, 201, "{kept}");
+    let kept_id = kept["id"].as_str().expect("id").to_string();
+    break_the_audit_log(&app).await;
+
+    let (status, body) =
+        app.call("admin_a", Method::POST, "/connections", Some(app.jwt("Lost", "admin@acme.test"))).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["code"], "internal", "{body}");
+    let (_, list) = app.call("admin_a", Method::GET, "/connections", None).await;
+    let names: Vec<&str> = list["items"].as_array().expect("items").iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["Kept"], "the unaudited connection was not created");
+
+    let (status, body) = app.call("admin_a", Method::DELETE, &format!("/connections/{kept_id}"), None).await;
+    assert_eq!(status, 500, "{body}");
+    let (status, _) = app.call("admin_a", Method::GET, &format!("/connections/{kept_id}"), None).await;
+    assert_eq!(status, 200, "the unaudited delete was undone");
 }
