@@ -176,7 +176,9 @@ fn store_write_methods() -> BTreeSet<String> {
 
 #[test]
 fn the_cli_changes_nothing_except_through_the_service() {
-    let writes = store_write_methods();
+    let mut writes = store_write_methods();
+    // A transaction is opened to write.
+    writes.insert("begin".to_string());
     for expected in ["create_user", "insert", "set_password", "create_api_token", "record", "rotate_keys"] {
         assert!(writes.contains(expected), "the store's write methods are read from its traits: {writes:?}");
     }
@@ -199,4 +201,11 @@ fn the_cli_changes_nothing_except_through_the_service() {
         }
     }
     assert!(found.is_empty(), "the CLI writes to the store directly:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_cli_speaks_to_a_server_only_through_the_typed_client() {
+    let deps = dependencies("lightbridge");
+    assert!(deps.contains("client"), "{deps:?}");
+    assert!(!deps.contains("reqwest"), "the CLI's HTTP goes through the `client` crate: {deps:?}");
 }

@@ -207,6 +207,11 @@ async fn read(req: reqwest::RequestBuilder) -> (u16, Value) {
 }
 
 impl TestApp {
+    /// The typed API client, as the CLI uses it, with `who`'s token.
+    pub fn client(&self, who: &str) -> client::Client {
+        client::Client::with_http(self.http.clone(), &self.base, self.tokens.get(who).cloned().unwrap_or_default())
+    }
+
     pub async fn call(&self, who: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base));
         if let Some(token) = self.tokens.get(who) {
@@ -329,24 +334,30 @@ pub async fn upload(app: &TestApp, who: &str, fields: &[(&str, &str)], zip: &[u8
     read(request).await
 }
 
-/// Uploads a bundle of `files` as a deployment and returns it (202 expected).
+/// Uploads a bundle of `files` as a deployment through the typed client and returns it (202
+/// expected), as JSON (the client's types re-serialize to exactly what the server sent).
 pub async fn deploy(app: &TestApp, who: &str, system: &str, env: &str, name: &str, files: &[(&str, &[u8])]) -> Value {
-    let fields = [("system_id", system), ("environment_id", env), ("resource_name", name)];
-    let (status, body) = upload(app, who, &fields, &bundle_zip(files)).await;
-    assert_eq!(status, 202, "{body}");
-    body
+    let upload = client::DeploymentUpload {
+        system_id: system.into(),
+        environment_id: env.into(),
+        resource_name: name.into(),
+        cache_control: "private".into(),
+        zip: bundle_zip(files),
+    };
+    let started = app.client(who).start_deployment(upload).await.unwrap_or_else(|e| panic!("deploy: {e}"));
+    serde_json::to_value(started).expect("json")
 }
 
-/// Polls a deployment until it is no longer running (10 s at most).
+/// Polls a deployment through the typed client until it is no longer running (20 s at most).
 pub async fn finished(app: &TestApp, who: &str, id: &str) -> Value {
     let started = std::time::Instant::now();
+    let api = app.client(who);
     loop {
-        let (status, body) = app.call(who, reqwest::Method::GET, &format!("/deployments/{id}"), None).await;
-        assert_eq!(status, 200, "{body}");
-        if body["status"] != "running" {
-            return body;
+        let deployment = api.deployment(id).await.unwrap_or_else(|e| panic!("deployment {id}: {e}"));
+        if deployment.finished() {
+            return serde_json::to_value(deployment).expect("json");
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(20), "still running: {body}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "still running: {deployment:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -5,7 +5,8 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use client::{ApiError, Client, ConnectionInput, ListOptions};
+use serde_json::Value;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,8 +93,8 @@ struct Settings {
 }
 
 impl Settings {
-    fn body(&self) -> anyhow::Result<Value> {
-        let auth = if self.client_credentials {
+    fn input(&self) -> anyhow::Result<ConnectionInput> {
+        if self.client_credentials {
             let secret = match (&self.consumer_secret_file, std::env::var("LIGHTBRIDGE_CONSUMER_SECRET")) {
                 (Some(path), _) => std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read {}", path.display()))?
@@ -104,63 +105,35 @@ impl Settings {
                     "client credentials need the consumer secret: set LIGHTBRIDGE_CONSUMER_SECRET or pass --consumer-secret-file"
                 ),
             };
-            json!({"method": "client_credentials", "consumer_key": self.consumer_key, "consumer_secret": secret})
-        } else {
-            let (Some(username), Some(path)) = (&self.username, &self.private_key_file) else {
-                bail!(
-                    "choose an auth method: --username with --private-key-file (JWT bearer), or --client-credentials"
-                );
-            };
-            let key = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the private key {}", path.display()))?;
-            json!({"method": "jwt", "consumer_key": self.consumer_key, "username": username, "private_key": key})
-        };
-        Ok(json!({"name": self.name, "org_type": self.org_type, "login_host": self.login_host, "auth": auth}))
-    }
-}
-
-pub(super) struct Api {
-    pub(super) http: reqwest::Client,
-    pub(super) base: String,
-    pub(super) token: String,
-}
-
-impl Api {
-    pub(super) async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<(u16, Value)> {
-        let url = format!("{}/api/v1{path}", self.base.trim_end_matches('/'));
-        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
-        if let Some(b) = body {
-            request = request.json(b);
-        }
-        let response = request.send().await.with_context(|| format!("cannot reach Lightbridge at {}", self.base))?;
-        let status = response.status().as_u16();
-        let text = response.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
-    }
-}
-
-/// Turns the API's error shape into a message (with every field error).
-pub(super) fn api_error(status: u16, body: &Value) -> anyhow::Error {
-    let error = &body["error"];
-    let mut message = format!("{} ({status})", error["message"].as_str().unwrap_or("request failed"));
-    if let Some(fields) = error["fields"].as_array() {
-        for f in fields {
-            message.push_str(&format!(
-                "\n  {}: {}",
-                f["field"].as_str().unwrap_or("?"),
-                f["message"].as_str().unwrap_or("")
+            return Ok(ConnectionInput::client_credentials(
+                &self.name,
+                &self.org_type,
+                &self.login_host,
+                &self.consumer_key,
+                &secret,
             ));
         }
+        let (Some(username), Some(path)) = (&self.username, &self.private_key_file) else {
+            bail!("choose an auth method: --username with --private-key-file (JWT bearer), or --client-credentials");
+        };
+        let key =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the private key {}", path.display()))?;
+        Ok(ConnectionInput::jwt(&self.name, &self.org_type, &self.login_host, &self.consumer_key, username, &key))
     }
-    if let Some(id) = error["request_id"].as_str() {
-        message.push_str(&format!("\n  (request id {id})"));
-    }
-    anyhow::anyhow!(message)
+}
+
+/// The client for `--server` with `--token` (or `LIGHTBRIDGE_TOKEN`).
+pub(super) fn client(server: &str, token: Option<String>) -> anyhow::Result<Client> {
+    let token = token.context(
+        "an API token is needed: set LIGHTBRIDGE_TOKEN or pass --token (lightbridge tokens create makes one)",
+    )?;
+    Ok(Client::new(server, token))
+}
+
+/// Prints a typed answer as the JSON the server sent (the client's types carry every field).
+pub(super) fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
 }
 
 pub(super) fn cell(v: &Value) -> String {
@@ -186,142 +159,121 @@ pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn print_report(report: &Value) {
-    for step in report["steps"].as_array().into_iter().flatten() {
-        let mark = match step["outcome"].as_str() {
-            Some("passed") => "ok  ",
-            Some("failed") => "FAIL",
+fn print_report(steps: &[client::Step]) {
+    for step in steps {
+        let mark = match step.outcome.as_str() {
+            "passed" => "ok  ",
+            "failed" => "FAIL",
             _ => "skip",
         };
-        println!("{mark}  {:<34} {}", cell(&step["title"]), cell(&step["detail"]));
-        if let Some(fix) = step["fix"].as_str() {
+        println!("{mark}  {:<34} {}", step.title, step.detail);
+        if let Some(fix) = &step.fix {
             println!("      fix: {fix}");
         }
     }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let token = args.token.clone().context(
-        "an API token is needed: set LIGHTBRIDGE_TOKEN or pass --token (lightbridge tokens create makes one)",
-    )?;
-    let api = Api { http: reqwest::Client::new(), base: args.server.clone(), token };
+    let api = client(&args.server, args.token.clone())?;
     match args.command {
         Command::List { search, sort, desc, page, per_page } => {
-            let mut query = vec![("sort", sort), ("page", page.to_string()), ("per_page", per_page.to_string())];
-            if desc {
-                query.push(("order", "desc".into()));
-            }
-            if let Some(s) = search {
-                query.push(("search", s));
-            }
-            let qs: String = query.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
-            let (status, body) = api.send(reqwest::Method::GET, &format!("/connections?{qs}"), None).await?;
-            if status != 200 {
-                return Err(api_error(status, &body));
-            }
+            let options = ListOptions {
+                search,
+                sort: Some(sort),
+                order: desc.then(|| "desc".to_string()),
+                page: Some(page),
+                per_page: Some(per_page),
+            };
+            let found = api.connections(&options).await?;
             if args.json {
-                println!("{body}");
-                return Ok(());
+                return print_json(&found);
             }
-            let rows: Vec<Vec<String>> = body["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let text = |v: &Option<String>| v.clone().unwrap_or_default();
+            let rows: Vec<Vec<String>> = found
+                .items
+                .iter()
                 .map(|c| {
-                    let id = if c["legacy"] == true { format!("{} [Legacy]", cell(&c["id"])) } else { cell(&c["id"]) };
+                    let id = if c.legacy { format!("{} [Legacy]", c.id) } else { c.id.clone() };
                     vec![
                         id,
-                        cell(&c["name"]),
-                        cell(&c["environment"]),
-                        cell(&c["account_name"]),
-                        cell(&c["created_by"]),
-                        cell(&c["auth_method"]),
-                        cell(&c["health"]),
+                        text(&c.name),
+                        c.environment.clone(),
+                        text(&c.account_name),
+                        text(&c.created_by),
+                        c.auth_method.clone(),
+                        c.health.clone(),
                     ]
                 })
                 .collect();
             table(&["CONNECTION ID", "NAME", "ENVIRONMENT", "ACCOUNT NAME", "CREATED BY", "AUTH", "HEALTH"], &rows);
-            println!("{} of {} (page {})", rows.len(), body["total"], body["page"]);
+            println!("{} of {} (page {})", rows.len(), found.total, found.page);
         }
         Command::Show { id } => {
-            let (status, body) =
-                api.send(reqwest::Method::GET, &format!("/connections/{}", urlencode(&id)), None).await?;
-            if status != 200 {
-                return Err(api_error(status, &body));
-            }
+            let connection = api.connection(&id).await?;
             if args.json {
-                println!("{body}");
-            } else if let Some(map) = body.as_object() {
+                return print_json(&connection);
+            }
+            if let Value::Object(map) = serde_json::to_value(&connection)? {
                 for (k, v) in map {
-                    println!("{k:<18} {}", cell(v));
+                    println!("{k:<18} {}", cell(&v));
                 }
             }
         }
         Command::Test(settings) => {
-            let (status, body) = api.send(reqwest::Method::POST, "/connections/test", Some(&settings.body()?)).await?;
-            if status != 200 {
-                return Err(api_error(status, &body));
-            }
+            let report = api.test_connection(&settings.input()?).await?;
             if args.json {
-                println!("{body}");
+                print_json(&report)?;
             } else {
-                print_report(&body);
+                print_report(&report.steps);
             }
-            if body["passed"] != true {
+            if !report.passed {
                 bail!("the connection check failed");
             }
         }
         Command::Create(settings) => {
-            let (status, body) = api.send(reqwest::Method::POST, "/connections", Some(&settings.body()?)).await?;
-            if status == 422 && body["check"].is_object() {
-                if args.json {
-                    println!("{body}");
-                } else {
-                    print_report(&body["check"]);
-                }
-                bail!("not saved: the connection check failed");
-            }
-            if status != 201 {
-                return Err(api_error(status, &body));
-            }
+            let created = match api.create_connection(&settings.input()?).await {
+                Ok(created) => created,
+                Err(client::Error::Api(e)) => match *e {
+                    ApiError { check: Some(report), .. } => {
+                        if args.json {
+                            print_json(&report)?;
+                        } else {
+                            print_report(&report.steps);
+                        }
+                        bail!("not saved: the connection check failed");
+                    }
+                    other => return Err(client::Error::Api(Box::new(other)).into()),
+                },
+                Err(e) => return Err(e.into()),
+            };
             if args.json {
-                println!("{body}");
-            } else {
-                println!(
-                    "created {} ({}, {})",
-                    cell(&body["id"]),
-                    cell(&body["account_name"]),
-                    cell(&body["environment"])
-                );
+                return print_json(&created);
             }
+            println!(
+                "created {} ({}, {})",
+                created.id,
+                created.account_name.as_deref().unwrap_or_default(),
+                created.environment
+            );
         }
         Command::Rename { id, name } => {
-            let path = format!("/connections/{}", urlencode(&id));
-            let (status, body) = api.send(reqwest::Method::PATCH, &path, Some(&json!({"name": name}))).await?;
-            if status != 200 {
-                return Err(api_error(status, &body));
-            }
+            let renamed = api.rename_connection(&id, &name).await?;
             if args.json {
-                println!("{body}");
-            } else {
-                println!("renamed {} to {}", cell(&body["id"]), cell(&body["name"]));
+                return print_json(&renamed);
             }
+            println!("renamed {} to {}", renamed.id, renamed.name.as_deref().unwrap_or_default());
         }
         Command::Check { id } => {
-            let path = format!("/connections/{}/check", urlencode(&id));
-            let (status, body) = api.send(reqwest::Method::POST, &path, None).await?;
-            if status != 200 {
-                return Err(api_error(status, &body));
-            }
+            let checked = api.check_connection(&id).await?;
             if args.json {
-                println!("{body}");
+                print_json(&checked)?;
             } else {
-                match body["health_detail"].as_str() {
-                    Some(detail) => println!("{}: {} ({detail})", cell(&body["id"]), cell(&body["health"])),
-                    None => println!("{}: {}", cell(&body["id"]), cell(&body["health"])),
+                match &checked.health_detail {
+                    Some(detail) => println!("{}: {} ({detail})", checked.id, checked.health),
+                    None => println!("{}: {}", checked.id, checked.health),
                 }
             }
-            if body["health"] != "Logged in" {
+            if checked.health != "Logged in" {
                 bail!("the connection is not logged in");
             }
         }
@@ -338,26 +290,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     bail!("not deleted");
                 }
             }
-            let (status, body) =
-                api.send(reqwest::Method::DELETE, &format!("/connections/{}", urlencode(&id)), None).await?;
-            if status != 200 {
-                return Err(api_error(status, &body));
-            }
+            let deleted = api.delete_connection(&id).await?;
             if args.json {
-                println!("{body}");
-            } else {
-                println!("{}", cell(&body["message"]));
+                return print_json(&deleted);
             }
+            println!("{}", deleted.message);
         }
     }
     Ok(())
-}
-
-pub(super) fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

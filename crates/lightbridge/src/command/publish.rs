@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
+use client::DeploymentUpload;
 
-use super::connections::{Api, api_error, cell, table, urlencode};
+use super::connections::{client, print_json, table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,25 +37,8 @@ pub struct Args {
     path: PathBuf,
 }
 
-/// A multipart body by hand: the fields, then the bundle as `file`.
-fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
-    let boundary = format!("lightbridge-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
-    let mut body = Vec::with_capacity(file.len() + 1024);
-    for (name, value) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bundle.zip\"\r\nContent-Type: application/zip\r\n\r\n").as_bytes(),
-    );
-    body.extend_from_slice(file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let token = args.token.clone().context("an API token is needed: set LIGHTBRIDGE_TOKEN or pass --token")?;
+    let api = client(&args.server, args.token.clone())?;
     domain::ResourceName::parse(&args.name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
     let limits = publish::Limits::default();
     let bundle = if args.path.is_dir() {
@@ -73,33 +56,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             &bundle.sha256()[..12]
         );
     }
-    let api = Api { http: reqwest::Client::new(), base: args.server.clone(), token };
-    let (content_type, body) = multipart(
-        &[
-            ("system_id", &args.system),
-            ("environment_id", &args.env),
-            ("resource_name", &args.name),
-            ("cache_control", &args.cache_control),
-        ],
-        bundle.bytes(),
-    );
-    let url = format!("{}/api/v1/deployments", api.base.trim_end_matches('/'));
-    let response = api
-        .http
-        .post(&url)
-        .bearer_auth(&api.token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach Lightbridge at {}", api.base))?;
-    let status = response.status().as_u16();
-    let created: Value = serde_json::from_str(&response.text().await?).unwrap_or(Value::Null);
-    if status != 202 {
-        return Err(api_error(status, &created));
-    }
-    let id = created["id"].as_str().context("the server did not say which deployment it started")?.to_string();
-    let total = created["counts"]["total"].as_u64().unwrap_or(0);
+    let created = api
+        .start_deployment(DeploymentUpload {
+            system_id: args.system.clone(),
+            environment_id: args.env.clone(),
+            resource_name: args.name.clone(),
+            cache_control: args.cache_control.clone(),
+            zip: bundle.bytes().to_vec(),
+        })
+        .await?;
+    let id = created.id.clone();
+    let total = u64::from(created.counts.total);
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -113,60 +80,55 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut reported = std::collections::HashSet::new();
     let finished = loop {
-        let (status, body) = api.send(reqwest::Method::GET, &format!("/deployments/{}", urlencode(&id)), None).await?;
-        if status != 200 {
-            return Err(api_error(status, &body));
-        }
-        for t in body["targets"].as_array().into_iter().flatten() {
-            let state = t["status"].as_str().unwrap_or_default();
-            let key = cell(&t["connection_id"]);
-            if matches!(state, "succeeded" | "unchanged" | "failed") && reported.insert(key) {
+        let deployment = api.deployment(&id).await?;
+        for t in deployment.targets.iter().flatten() {
+            if matches!(t.status.as_str(), "succeeded" | "unchanged" | "failed")
+                && reported.insert(t.connection_id.clone())
+            {
                 bar.inc(1);
-                let org = cell(&t["account_name"]);
-                let line = match state {
-                    "failed" => format!("✗ {org}: {}", cell(&t["error"])),
-                    _ => format!("✓ {org}: {} {}", cell(&t["action"]), cell(&t["url"])),
+                let org = t.account_name.as_deref().unwrap_or_default();
+                let line = match t.status.as_str() {
+                    "failed" => format!("✗ {org}: {}", t.error.as_deref().unwrap_or_default()),
+                    _ => format!(
+                        "✓ {org}: {} {}",
+                        t.action.as_deref().unwrap_or_default(),
+                        t.url.as_deref().unwrap_or_default()
+                    ),
                 };
                 bar.println(line);
             }
         }
-        if body["status"] != "running" {
-            break body;
+        if deployment.finished() {
+            break deployment;
         }
-        bar.set_message(format!("{} retrying", body["counts"]["retrying"].as_u64().unwrap_or(0)));
+        let retrying = deployment.targets.iter().flatten().filter(|t| t.status == "pending" && t.attempts > 0).count();
+        bar.set_message(format!("{retrying} retrying"));
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     bar.finish_and_clear();
     if args.json {
-        println!("{finished}");
-    } else {
-        let rows: Vec<Vec<String>> = finished["targets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| {
-                let outcome = if t["status"] == "failed" { cell(&t["error"]) } else { cell(&t["url"]) };
-                vec![
-                    cell(&t["account_name"]),
-                    cell(&t["connection_id"]),
-                    cell(&t["status"]),
-                    cell(&t["attempts"]),
-                    outcome,
-                ]
-            })
-            .collect();
-        table(&["ORG", "CONNECTION", "OUTCOME", "ATTEMPTS", "URL / REASON"], &rows);
-        let c = &finished["counts"];
-        println!(
-            "{}: {} published, {} unchanged, {} failed",
-            cell(&finished["status"]),
-            c["succeeded"].as_u64().unwrap_or(0),
-            c["unchanged"].as_u64().unwrap_or(0),
-            c["failed"].as_u64().unwrap_or(0)
-        );
+        return print_json(&finished);
     }
-    if finished["status"] == "failed" {
-        bail!("the deployment failed for {} org(s)", finished["counts"]["failed"]);
+    let rows: Vec<Vec<String>> = finished
+        .targets
+        .iter()
+        .flatten()
+        .map(|t| {
+            let outcome = if t.status == "failed" { t.error.clone() } else { t.url.clone() };
+            vec![
+                t.account_name.clone().unwrap_or_default(),
+                t.connection_id.clone(),
+                t.status.clone(),
+                t.attempts.to_string(),
+                outcome.unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["ORG", "CONNECTION", "OUTCOME", "ATTEMPTS", "URL / REASON"], &rows);
+    let c = &finished.counts;
+    println!("{}: {} published, {} unchanged, {} failed", finished.status, c.succeeded, c.unchanged, c.failed);
+    if finished.status == "failed" {
+        bail!("the deployment failed for {} org(s)", c.failed);
     }
     Ok(())
 }

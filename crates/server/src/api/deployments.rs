@@ -89,6 +89,7 @@ pub struct DeploymentView {
     pub counts: CountsView,
     /// With `GET /deployments/{id}`: one entry per connection.
     #[schema(nullable = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub targets: Option<Vec<TargetView>>,
 }
 

@@ -5,6 +5,7 @@
 mod api;
 mod browser;
 mod catalog;
+mod client;
 mod console;
 mod deployments;
 mod edit;
