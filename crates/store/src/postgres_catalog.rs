@@ -4,8 +4,8 @@ use domain::{Account, AccountId, BUILT_IN_ENVIRONMENTS, Environment, Environment
 
 use crate::catalog::CatalogStore;
 use crate::postgres::{query, query_scalar};
-use crate::rows::postgres::{row_to_account, row_to_environment, row_to_system};
 use crate::rows::unique;
+use crate::rows::{row_to_account, row_to_environment, row_to_system};
 use crate::{PgStore, StoreError};
 
 fn one_or_not_found(done: sqlx::postgres::PgQueryResult) -> Result<(), StoreError> {

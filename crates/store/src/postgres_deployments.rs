@@ -8,8 +8,8 @@ use sqlx::Row;
 
 use crate::deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 use crate::postgres::{query, query_scalar};
-use crate::rows::postgres::{row_to_bundle, row_to_deployment, row_to_target};
 use crate::rows::{DEPLOYMENT_COLUMNS, TARGET_COLUMNS};
+use crate::rows::{row_to_bundle, row_to_deployment, row_to_target};
 use crate::{PgStore, StoreError};
 
 impl DeploymentStore for PgStore {
@@ -70,7 +70,7 @@ impl DeploymentStore for PgStore {
         .bind(environment.as_str())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(crate::rows::postgres::row_to_connection).collect()
+        rows.iter().map(crate::rows::row_to_connection).collect()
     }
 
     async fn create_deployment(&self, d: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError> {

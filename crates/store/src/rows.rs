@@ -142,166 +142,305 @@ pub(crate) fn open_field(
         .map_err(Into::into)
 }
 
-/// The row mappers, one source for both drivers' row types.
-macro_rules! row_mappers {
-    ($module:ident, $row:ty) => {
-        pub(crate) mod $module {
-            use sqlx::Row as _;
+/// Rows as the database returns them, read by column name with `sqlx::FromRow` (one
+/// derive serves both drivers' row types), then checked into domain values. A value the
+/// domain refuses is `Corrupt`, never a panic.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ConnectionRow {
+    id: String,
+    account_id: String,
+    legacy: i64,
+    name: Option<String>,
+    system_id: Option<String>,
+    environment_id: Option<String>,
+    active: i64,
+    org_type: String,
+    login_host: String,
+    auth_method: String,
+    consumer_key: String,
+    jwt_username: Option<String>,
+    org_id: Option<String>,
+    org_name: Option<String>,
+    instance_url: Option<String>,
+    sf_user_id: Option<String>,
+    sf_username: Option<String>,
+    sf_email: Option<String>,
+    status: String,
+    status_detail: Option<String>,
+    status_checked_at: Option<Millis>,
+    created_at: Millis,
+    created_by: Option<String>,
+    modified_at: Millis,
+    modified_by: Option<String>,
+}
 
-            use super::*;
+impl TryFrom<ConnectionRow> for Connection {
+    type Error = StoreError;
 
-            type Row = $row;
-
-            pub(crate) fn row_to_connection(row: &Row) -> Result<Connection, StoreError> {
-                let text = |col: &str| -> Result<String, StoreError> {
-                    row.try_get::<String, _>(col).map_err(StoreError::from)
-                };
-                let opt = |col: &str| -> Result<Option<String>, StoreError> {
-                    row.try_get::<Option<String>, _>(col).map_err(StoreError::from)
-                };
-                let id = ConnectionId::parse(&text("id")?)?;
-                let kind = if row.try_get::<i64, _>("legacy")? == 1 {
-                    ConnectionKind::Legacy {
-                        system_id: SystemId::parse(&opt("system_id")?.unwrap_or_default())?,
-                        environment_id: EnvironmentId::parse(&opt("environment_id")?.unwrap_or_default())?,
-                        active: row.try_get::<i64, _>("active")? == 1,
-                    }
-                } else {
-                    ConnectionKind::New { name: ConnectionName::parse(&opt("name")?.unwrap_or_default())? }
-                };
-                let consumer_key = text("consumer_key")?;
-                let auth = match text("auth_method")?.as_str() {
-                    "oauth" => AuthMethod::OAuth { consumer_key },
-                    "jwt" => AuthMethod::Jwt { consumer_key, username: opt("jwt_username")?.unwrap_or_default() },
-                    "client_credentials" => AuthMethod::ClientCredentials { consumer_key },
-                    other => return Err(StoreError::Corrupt(format!("unknown auth method {other}"))),
-                };
-                let org = match (
-                    opt("org_id")?,
-                    opt("org_name")?,
-                    opt("instance_url")?,
-                    opt("sf_user_id")?,
-                    opt("sf_username")?,
-                ) {
-                    (Some(org_id), Some(org_name), Some(instance_url), Some(user_id), Some(username)) => {
-                        Some(OrgFacts { org_id, org_name, instance_url, user_id, username, email: opt("sf_email")? })
-                    }
-                    _ => None,
-                };
-                Ok(Connection {
-                    id,
-                    account_id: AccountId::parse(&text("account_id")?)?,
-                    kind,
-                    org_type: if text("org_type")? == "sandbox" { OrgType::Sandbox } else { OrgType::Production },
-                    login_host: LoginHost::parse(&text("login_host")?)?,
-                    auth,
-                    org,
-                    status: ConnectionStatus::parse(&text("status")?)
-                        .ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
-                    status_detail: opt("status_detail")?,
-                    status_checked_at: row.try_get("status_checked_at")?,
-                    created_at: row.try_get("created_at")?,
-                    created_by: opt("created_by")?,
-                    modified_at: row.try_get("modified_at")?,
-                    modified_by: opt("modified_by")?,
-                })
+    fn try_from(r: ConnectionRow) -> Result<Self, StoreError> {
+        let kind = if r.legacy == 1 {
+            ConnectionKind::Legacy {
+                system_id: SystemId::parse(r.system_id.as_deref().unwrap_or_default())?,
+                environment_id: EnvironmentId::parse(r.environment_id.as_deref().unwrap_or_default())?,
+                active: r.active == 1,
             }
-
-            pub(crate) fn row_to_user(row: &Row) -> Result<User, StoreError> {
-                let account: Option<String> = row.try_get("account_id")?;
-                let role: String = row.try_get("role")?;
-                Ok(User {
-                    id: UserId::parse(&row.try_get::<String, _>("id")?)?,
-                    account_id: account.as_deref().map(AccountId::parse).transpose()?,
-                    email: row.try_get("email")?,
-                    name: row.try_get("name")?,
-                    role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
-                })
+        } else {
+            ConnectionKind::New { name: ConnectionName::parse(r.name.as_deref().unwrap_or_default())? }
+        };
+        let consumer_key = r.consumer_key;
+        let auth = match r.auth_method.as_str() {
+            "oauth" => AuthMethod::OAuth { consumer_key },
+            "jwt" => AuthMethod::Jwt { consumer_key, username: r.jwt_username.unwrap_or_default() },
+            "client_credentials" => AuthMethod::ClientCredentials { consumer_key },
+            other => return Err(StoreError::Corrupt(format!("unknown auth method {other}"))),
+        };
+        let org = match (r.org_id, r.org_name, r.instance_url, r.sf_user_id, r.sf_username) {
+            (Some(org_id), Some(org_name), Some(instance_url), Some(user_id), Some(username)) => {
+                Some(OrgFacts { org_id, org_name, instance_url, user_id, username, email: r.sf_email })
             }
+            _ => None,
+        };
+        Ok(Connection {
+            id: ConnectionId::parse(&r.id)?,
+            account_id: AccountId::parse(&r.account_id)?,
+            kind,
+            org_type: if r.org_type == "sandbox" { OrgType::Sandbox } else { OrgType::Production },
+            login_host: LoginHost::parse(&r.login_host)?,
+            auth,
+            org,
+            status: ConnectionStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
+            status_detail: r.status_detail,
+            status_checked_at: r.status_checked_at,
+            created_at: r.created_at,
+            created_by: r.created_by,
+            modified_at: r.modified_at,
+            modified_by: r.modified_by,
+        })
+    }
+}
 
-            pub(crate) fn row_to_account(row: &Row) -> Result<Account, StoreError> {
-                Ok(Account {
-                    id: AccountId::parse(&row.try_get::<String, _>("id")?)?,
-                    name: row.try_get("name")?,
-                    connectors_enabled: row.try_get::<i64, _>("connectors_enabled")? == 1,
-                    created_at: row.try_get("created_at")?,
-                })
-            }
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    id: String,
+    account_id: Option<String>,
+    email: String,
+    name: String,
+    role: String,
+}
 
-            pub(crate) fn row_to_system(row: &Row) -> Result<System, StoreError> {
-                Ok(System {
-                    id: SystemId::parse(&row.try_get::<String, _>("id")?)?,
-                    account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
-                    name: row.try_get("name")?,
-                    created_at: row.try_get("created_at")?,
-                })
-            }
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
 
-            pub(crate) fn row_to_environment(row: &Row) -> Result<Environment, StoreError> {
-                Ok(Environment {
-                    id: EnvironmentId::parse(&row.try_get::<String, _>("id")?)?,
-                    account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
-                    name: row.try_get("name")?,
-                    built_in: row.try_get::<i64, _>("built_in")? == 1,
-                    position: row.try_get("position")?,
-                })
-            }
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            id: UserId::parse(&r.id)?,
+            account_id: r.account_id.as_deref().map(AccountId::parse).transpose()?,
+            email: r.email,
+            name: r.name,
+            role: Role::parse(&r.role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {}", r.role)))?,
+        })
+    }
+}
 
-            pub(crate) fn row_to_bundle(row: &Row) -> Result<BundleInfo, StoreError> {
-                let files: String = row.try_get("files")?;
-                Ok(BundleInfo {
-                    id: BundleId::parse(&row.try_get::<String, _>("id")?)?,
-                    account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
-                    sha256: row.try_get("sha256")?,
-                    size: row.try_get::<i64, _>("size")? as u64,
-                    files: files.split('\n').filter(|f| !f.is_empty()).map(str::to_string).collect(),
-                    created_at: row.try_get("created_at")?,
-                    created_by: row.try_get("created_by")?,
-                })
-            }
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    id: String,
+    name: String,
+    connectors_enabled: i64,
+    created_at: Millis,
+}
 
-            pub(crate) fn row_to_deployment(row: &Row) -> Result<Deployment, StoreError> {
-                let status: String = row.try_get("status")?;
-                let cache: String = row.try_get("cache_control")?;
-                let redeploy: Option<String> = row.try_get("redeploy_of")?;
-                Ok(Deployment {
-                    id: DeploymentId::parse(&row.try_get::<String, _>("id")?)?,
-                    account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
-                    system_id: SystemId::parse(&row.try_get::<String, _>("system_id")?)?,
-                    environment_id: EnvironmentId::parse(&row.try_get::<String, _>("environment_id")?)?,
-                    bundle_id: BundleId::parse(&row.try_get::<String, _>("bundle_id")?)?,
-                    resource_name: ResourceName::parse(&row.try_get::<String, _>("resource_name")?)?,
-                    cache_control: CacheControl::parse(&cache)
-                        .ok_or_else(|| StoreError::Corrupt(format!("cache control {cache}")))?,
-                    status: DeploymentStatus::parse(&status)
-                        .ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
-                    created_at: row.try_get("created_at")?,
-                    created_by: row.try_get("created_by")?,
-                    finished_at: row.try_get("finished_at")?,
-                    redeploy_of: redeploy.as_deref().map(DeploymentId::parse).transpose()?,
-                })
-            }
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
 
-            pub(crate) fn row_to_target(row: &Row) -> Result<Target, StoreError> {
-                let status: String = row.try_get("status")?;
-                Ok(Target {
-                    deployment_id: DeploymentId::parse(&row.try_get::<String, _>("deployment_id")?)?,
-                    connection_id: ConnectionId::parse(&row.try_get::<String, _>("connection_id")?)?,
-                    status: TargetStatus::parse(&status)
-                        .ok_or_else(|| StoreError::Corrupt(format!("target status {status}")))?,
-                    attempts: row.try_get::<i64, _>("attempts")? as u32,
-                    action: row.try_get("action")?,
-                    resource_id: row.try_get("resource_id")?,
-                    url: row.try_get("url")?,
-                    error: row.try_get("error")?,
-                    updated_at: row.try_get("updated_at")?,
-                    org_name: row.try_get("org_name")?,
-                    instance_url: row.try_get("instance_url")?,
-                })
+    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+        Ok(Account {
+            id: AccountId::parse(&r.id)?,
+            name: r.name,
+            connectors_enabled: r.connectors_enabled == 1,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SystemRow {
+    id: String,
+    account_id: String,
+    name: String,
+    created_at: Millis,
+}
+
+impl TryFrom<SystemRow> for System {
+    type Error = StoreError;
+
+    fn try_from(r: SystemRow) -> Result<Self, StoreError> {
+        Ok(System {
+            id: SystemId::parse(&r.id)?,
+            account_id: AccountId::parse(&r.account_id)?,
+            name: r.name,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EnvironmentRow {
+    id: String,
+    account_id: String,
+    name: String,
+    built_in: i64,
+    position: i64,
+}
+
+impl TryFrom<EnvironmentRow> for Environment {
+    type Error = StoreError;
+
+    fn try_from(r: EnvironmentRow) -> Result<Self, StoreError> {
+        Ok(Environment {
+            id: EnvironmentId::parse(&r.id)?,
+            account_id: AccountId::parse(&r.account_id)?,
+            name: r.name,
+            built_in: r.built_in == 1,
+            position: r.position,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct BundleRow {
+    id: String,
+    account_id: String,
+    sha256: String,
+    size: i64,
+    /// One path per line.
+    files: String,
+    created_at: Millis,
+    created_by: String,
+}
+
+impl TryFrom<BundleRow> for BundleInfo {
+    type Error = StoreError;
+
+    fn try_from(r: BundleRow) -> Result<Self, StoreError> {
+        Ok(BundleInfo {
+            id: BundleId::parse(&r.id)?,
+            account_id: AccountId::parse(&r.account_id)?,
+            sha256: r.sha256,
+            size: r.size as u64,
+            files: r.files.split('\n').filter(|f| !f.is_empty()).map(str::to_string).collect(),
+            created_at: r.created_at,
+            created_by: r.created_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeploymentRow {
+    id: String,
+    account_id: String,
+    system_id: String,
+    environment_id: String,
+    bundle_id: String,
+    resource_name: String,
+    cache_control: String,
+    status: String,
+    created_at: Millis,
+    created_by: String,
+    finished_at: Option<Millis>,
+    redeploy_of: Option<String>,
+}
+
+impl TryFrom<DeploymentRow> for Deployment {
+    type Error = StoreError;
+
+    fn try_from(r: DeploymentRow) -> Result<Self, StoreError> {
+        Ok(Deployment {
+            id: DeploymentId::parse(&r.id)?,
+            account_id: AccountId::parse(&r.account_id)?,
+            system_id: SystemId::parse(&r.system_id)?,
+            environment_id: EnvironmentId::parse(&r.environment_id)?,
+            bundle_id: BundleId::parse(&r.bundle_id)?,
+            resource_name: ResourceName::parse(&r.resource_name)?,
+            cache_control: CacheControl::parse(&r.cache_control)
+                .ok_or_else(|| StoreError::Corrupt(format!("cache control {}", r.cache_control)))?,
+            status: DeploymentStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("status {}", r.status)))?,
+            created_at: r.created_at,
+            created_by: r.created_by,
+            finished_at: r.finished_at,
+            redeploy_of: r.redeploy_of.as_deref().map(DeploymentId::parse).transpose()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TargetRow {
+    deployment_id: String,
+    connection_id: String,
+    status: String,
+    attempts: i64,
+    action: Option<String>,
+    resource_id: Option<String>,
+    url: Option<String>,
+    error: Option<String>,
+    updated_at: Millis,
+    org_name: Option<String>,
+    instance_url: Option<String>,
+}
+
+impl TryFrom<TargetRow> for Target {
+    type Error = StoreError;
+
+    fn try_from(r: TargetRow) -> Result<Self, StoreError> {
+        Ok(Target {
+            deployment_id: DeploymentId::parse(&r.deployment_id)?,
+            connection_id: ConnectionId::parse(&r.connection_id)?,
+            status: TargetStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::Corrupt(format!("target status {}", r.status)))?,
+            attempts: r.attempts as u32,
+            action: r.action,
+            resource_id: r.resource_id,
+            url: r.url,
+            error: r.error,
+            updated_at: r.updated_at,
+            org_name: r.org_name,
+            instance_url: r.instance_url,
+        })
+    }
+}
+
+/// Reads a row of either driver as `Raw` and checks it into the domain value `T`.
+fn mapped<'r, R, Raw, T>(row: &'r R) -> Result<T, StoreError>
+where
+    R: sqlx::Row,
+    Raw: sqlx::FromRow<'r, R>,
+    T: TryFrom<Raw, Error = StoreError>,
+{
+    T::try_from(Raw::from_row(row)?)
+}
+
+/// The row mappers the stores call, one per domain value, for either driver's rows.
+macro_rules! mappers {
+    ($($name:ident: $raw:ty => $domain:ty;)*) => {
+        $(
+            pub(crate) fn $name<'r, R: sqlx::Row>(row: &'r R) -> Result<$domain, StoreError>
+            where
+                $raw: sqlx::FromRow<'r, R>,
+            {
+                mapped::<R, $raw, $domain>(row)
             }
-        }
+        )*
     };
 }
 
-row_mappers!(sqlite, sqlx::sqlite::SqliteRow);
-row_mappers!(postgres, sqlx::postgres::PgRow);
+mappers! {
+    row_to_connection: ConnectionRow => Connection;
+    row_to_user: UserRow => User;
+    row_to_account: AccountRow => Account;
+    row_to_system: SystemRow => System;
+    row_to_environment: EnvironmentRow => Environment;
+    row_to_bundle: BundleRow => BundleInfo;
+    row_to_deployment: DeploymentRow => Deployment;
+    row_to_target: TargetRow => Target;
+}

@@ -15,11 +15,11 @@ use crate::access::{AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, 
 use crate::connections::{
     ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
 };
-use crate::rows::sqlite::{row_to_connection, row_to_user};
 use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
     seal_field, search_text,
 };
+use crate::rows::{row_to_connection, row_to_user};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

@@ -3,8 +3,8 @@
 use domain::{Account, AccountId, BUILT_IN_ENVIRONMENTS, Environment, EnvironmentId, Millis, System, SystemId};
 
 use crate::catalog::CatalogStore;
-use crate::rows::sqlite::{row_to_account, row_to_environment, row_to_system};
 use crate::rows::unique;
+use crate::rows::{row_to_account, row_to_environment, row_to_system};
 use crate::sqlite::query;
 use crate::{SqliteStore, StoreError};
 

@@ -7,8 +7,8 @@ use domain::{
 use sqlx::Row;
 
 use crate::deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
-use crate::rows::sqlite::{row_to_bundle, row_to_deployment, row_to_target};
 use crate::rows::{DEPLOYMENT_COLUMNS, TARGET_COLUMNS};
+use crate::rows::{row_to_bundle, row_to_deployment, row_to_target};
 use crate::sqlite::{query, query_scalar};
 use crate::{SqliteStore, StoreError};
 
@@ -70,7 +70,7 @@ impl DeploymentStore for SqliteStore {
         .bind(environment.as_str())
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(crate::rows::sqlite::row_to_connection).collect()
+        rows.iter().map(crate::rows::row_to_connection).collect()
     }
 
     async fn create_deployment(&self, d: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError> {
