@@ -1,7 +1,5 @@
 //! Users, API tokens and OAuth states.
 
-use std::future::Future;
-
 use domain::{AccountId, AuditEntry, Millis, Role, User, UserId};
 
 use crate::StoreError;
@@ -24,121 +22,57 @@ pub struct ApiTokenInfo {
     pub revoked_at: Option<Millis>,
 }
 
-pub trait AccessStore: Send + Sync {
-    fn create_user(
-        &self,
-        user: &User,
-        password_hash: Option<&str>,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn user_by_email(&self, email: &str) -> impl Future<Output = Result<User, StoreError>> + Send;
-    /// Stores a token by its SHA-256 (hex); the token itself is never stored.
-    fn create_api_token(
-        &self,
-        id: &str,
-        user: &UserId,
-        name: &str,
-        token_hash: &str,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The live token with this hash, marking it used.
-    fn api_token_owner(
-        &self,
-        token_hash: &str,
-        now: Millis,
-    ) -> impl Future<Output = Result<TokenOwner, StoreError>> + Send;
-    /// The account's users, by email.
-    fn users(&self, account: &AccountId) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
-    /// A user of this account; another account's id is `NotFound`.
-    fn user(&self, account: &AccountId, id: &UserId) -> impl Future<Output = Result<User, StoreError>> + Send;
-    fn set_role(
-        &self,
-        account: &AccountId,
-        id: &UserId,
-        role: Role,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Removes a user with their sessions and API tokens.
-    fn delete_user(&self, account: &AccountId, id: &UserId) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// A user's API tokens, newest first.
-    fn api_tokens(&self, user: &UserId) -> impl Future<Output = Result<Vec<ApiTokenInfo>, StoreError>> + Send;
-    /// Revokes one of this user's tokens; someone else's id is `NotFound`.
-    fn revoke_api_token(
-        &self,
-        user: &UserId,
-        id: &str,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// A user's saved setting (e.g. `connections.columns`), if any.
-    fn preference(&self, user: &UserId, key: &str) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-    fn set_preference(
-        &self,
-        user: &UserId,
-        key: &str,
-        value: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn set_password(&self, user: &UserId, password_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// A user and their password hash (if they have one), by email.
-    fn credentials(&self, email: &str) -> impl Future<Output = Result<(User, Option<String>), StoreError>> + Send;
-    fn create_session(
-        &self,
-        id_hash: &str,
-        user: &UserId,
-        csrf_token: &str,
-        now: Millis,
-        expires_at: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The live session's user and CSRF token.
-    fn session(&self, id_hash: &str, now: Millis) -> impl Future<Output = Result<(User, String), StoreError>> + Send;
-    fn delete_session(&self, id_hash: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Takes a sign-in attempt on `key` (a SHA-256, never an email): refused while the key is
-    /// locked; otherwise counted in advance as the failure it may be and, past the free ones,
-    /// the key locked as that failure would lock it — in one compare-and-set, so concurrent
-    /// attempts on any instance are refused from the moment one is let through. A successful
-    /// sign-in gives its attempt back with [`AccessStore::forgive_sign_in`].
-    fn take_sign_in_attempt(
-        &self,
-        key: &str,
-        now: Millis,
-        throttle: Throttle,
-    ) -> impl Future<Output = Result<Attempt, StoreError>> + Send;
-    /// After a successful sign-in: the key's count goes (`clear`), or only this attempt's with
-    /// the lock it set in advance (the per-email count, which the real user must not reset).
-    fn forgive_sign_in(&self, key: &str, clear: bool) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Remembers a browser (its cookie's hash) that signed `user` in.
-    fn remember_device(
-        &self,
-        id_hash: &str,
-        user: &UserId,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Whether this browser signed `user` in since `since`.
-    fn device_known(
-        &self,
-        id_hash: &str,
-        user: &UserId,
-        since: Millis,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Forgets every browser of `user` (their password changed).
-    fn forget_devices(&self, user: &UserId) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Ends every session of the user except `keep` (a session id's hash); returns how many ended.
-    fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    fn save_oauth_state(
-        &self,
-        state_hash: &str,
-        account: &AccountId,
-        user: &UserId,
-        payload: &str,
-        expires_at: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Takes (deletes and returns) a state if it exists, is unexpired and belongs to this user
-    /// and account: a state works once, only for whoever started it.
-    fn take_oauth_state(
-        &self,
-        state_hash: &str,
-        account: &AccountId,
-        user: &UserId,
-        now: Millis,
-    ) -> impl Future<Output = Result<String, StoreError>> + Send;
+store_trait! {
+    pub trait AccessStore {
+        fn create_user(&self, user: &User, password_hash: Option<&str>, now: Millis) -> Result<(), StoreError>;
+        fn user_by_email(&self, email: &str) -> Result<User, StoreError>;
+        /// Stores a token by its SHA-256 (hex); the token itself is never stored.
+        fn create_api_token(&self, id: &str, user: &UserId, name: &str, token_hash: &str, now: Millis) -> Result<(), StoreError>;
+        /// The live token with this hash, marking it used.
+        fn api_token_owner(&self, token_hash: &str, now: Millis) -> Result<TokenOwner, StoreError>;
+        /// The account's users, by email.
+        fn users(&self, account: &AccountId) -> Result<Vec<User>, StoreError>;
+        /// A user of this account; another account's id is `NotFound`.
+        fn user(&self, account: &AccountId, id: &UserId) -> Result<User, StoreError>;
+        fn set_role(&self, account: &AccountId, id: &UserId, role: Role) -> Result<(), StoreError>;
+        /// Removes a user with their sessions and API tokens.
+        fn delete_user(&self, account: &AccountId, id: &UserId) -> Result<(), StoreError>;
+        /// A user's API tokens, newest first.
+        fn api_tokens(&self, user: &UserId) -> Result<Vec<ApiTokenInfo>, StoreError>;
+        /// Revokes one of this user's tokens; someone else's id is `NotFound`.
+        fn revoke_api_token(&self, user: &UserId, id: &str, now: Millis) -> Result<(), StoreError>;
+        /// A user's saved setting (e.g. `connections.columns`), if any.
+        fn preference(&self, user: &UserId, key: &str) -> Result<Option<String>, StoreError>;
+        fn set_preference(&self, user: &UserId, key: &str, value: &str) -> Result<(), StoreError>;
+        fn set_password(&self, user: &UserId, password_hash: &str) -> Result<(), StoreError>;
+        /// A user and their password hash (if they have one), by email.
+        fn credentials(&self, email: &str) -> Result<(User, Option<String>), StoreError>;
+        fn create_session(&self, id_hash: &str, user: &UserId, csrf_token: &str, now: Millis, expires_at: Millis) -> Result<(), StoreError>;
+        /// The live session's user and CSRF token.
+        fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError>;
+        fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+        /// Takes a sign-in attempt on `key` (a SHA-256, never an email): refused while the key is
+        /// locked; otherwise counted in advance as the failure it may be and, past the free ones,
+        /// the key locked as that failure would lock it — in one compare-and-set, so concurrent
+        /// attempts on any instance are refused from the moment one is let through. A successful
+        /// sign-in gives its attempt back with [`AccessStore::forgive_sign_in`].
+        fn take_sign_in_attempt(&self, key: &str, now: Millis, throttle: Throttle) -> Result<Attempt, StoreError>;
+        /// After a successful sign-in: the key's count goes (`clear`), or only this attempt's with
+        /// the lock it set in advance (the per-email count, which the real user must not reset).
+        fn forgive_sign_in(&self, key: &str, clear: bool) -> Result<(), StoreError>;
+        /// Remembers a browser (its cookie's hash) that signed `user` in.
+        fn remember_device(&self, id_hash: &str, user: &UserId, now: Millis) -> Result<(), StoreError>;
+        /// Whether this browser signed `user` in since `since`.
+        fn device_known(&self, id_hash: &str, user: &UserId, since: Millis) -> Result<bool, StoreError>;
+        /// Forgets every browser of `user` (their password changed).
+        fn forget_devices(&self, user: &UserId) -> Result<(), StoreError>;
+        /// Ends every session of the user except `keep` (a session id's hash); returns how many ended.
+        fn end_sessions(&self, user: &UserId, keep: Option<&str>) -> Result<u64, StoreError>;
+        fn save_oauth_state(&self, state_hash: &str, account: &AccountId, user: &UserId, payload: &str, expires_at: Millis) -> Result<(), StoreError>;
+        /// Takes (deletes and returns) a state if it exists, is unexpired and belongs to this user
+        /// and account: a state works once, only for whoever started it.
+        fn take_oauth_state(&self, state_hash: &str, account: &AccountId, user: &UserId, now: Millis) -> Result<String, StoreError>;
+    }
 }
 
 /// Filters for reading the audit log, newest first.
@@ -152,14 +86,12 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-pub trait AuditStore: Send + Sync {
-    fn record(&self, entry: &AuditEntry) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// An account's entries, newest first, each with its sequence number.
-    fn audit(
-        &self,
-        account: &AccountId,
-        query: &AuditQuery,
-    ) -> impl Future<Output = Result<Vec<(i64, AuditEntry)>, StoreError>> + Send;
+store_trait! {
+    pub trait AuditStore {
+        fn record(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+        /// An account's entries, newest first, each with its sequence number.
+        fn audit(&self, account: &AccountId, query: &AuditQuery) -> Result<Vec<(i64, AuditEntry)>, StoreError>;
+    }
 }
 
 /// How attempts on one sign-in key are throttled.

@@ -1,7 +1,5 @@
 //! The connection store: rows for the table (F6), search (F7), and sealed secrets.
 
-use std::future::Future;
-
 use domain::{AccountId, Connection, ConnectionId, ConnectionStatus, Millis, SystemId};
 use vault::{AccessToken, ClientSecret, JwtPrivateKey, RefreshToken};
 
@@ -88,95 +86,84 @@ pub struct Rotation {
     pub remaining: u64,
 }
 
-pub trait ConnectionStore: Send + Sync {
-    /// Stores a new connection; a name or legacy slot already taken is a `Conflict`.
-    fn insert(
-        &self,
-        connection: &Connection,
-        secrets: &NewSecrets,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Replaces a connection's settings (and any secrets given).
-    fn update(
-        &self,
-        connection: &Connection,
-        secrets: &NewSecrets,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// A connection of this account; another account's id is `NotFound`.
-    fn get(
-        &self,
-        account: &AccountId,
-        id: &ConnectionId,
-    ) -> impl Future<Output = Result<Connection, StoreError>> + Send;
-    fn list(&self, account: &AccountId, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
-    /// Every row matching the query's search, in its order (limit and offset are ignored), read
-    /// by one query and handed over as it is read: exports (F8) never hold the table in memory.
-    fn stream<'a>(
-        &'a self,
-        account: &'a AccountId,
-        query: &ListQuery,
-    ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a;
-    /// The same rows as [`ConnectionStore::stream`], only the table's fields, in chunks of up
-    /// to 2,000: exports of 100,000 rows without a round trip per row.
-    fn table_chunks<'a>(
-        &'a self,
-        account: &'a AccountId,
-        query: &ListQuery,
-    ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a;
-    /// Whether a new connection's name is used in the account (any case), leaving out `except`.
-    fn name_taken(
-        &self,
-        account: &AccountId,
-        name: &str,
-        except: Option<&ConnectionId>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// The legacy connectors bound to a system (F4), one per environment at most.
-    fn legacy_connectors(
-        &self,
-        account: &AccountId,
-        system: &SystemId,
-    ) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
-    fn delete(&self, account: &AccountId, id: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn secrets(&self, id: &ConnectionId) -> impl Future<Output = Result<ConnectionSecrets, StoreError>> + Send;
-    /// Stores new tokens if the stored ones are still at `seen_version` (returns false if
-    /// another refresh got there first), and marks the connection Logged in.
-    fn save_tokens(
-        &self,
-        id: &ConnectionId,
-        tokens: &TokenSet,
-        seen_version: i64,
-        now: Millis,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Connections of every account whose status was last checked at or before `before` (or never),
-    /// oldest first: what the periodic health check looks at next.
-    fn due_for_check(
-        &self,
-        before: Millis,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
-    fn set_status(
-        &self,
-        id: &ConnectionId,
-        status: ConnectionStatus,
-        detail: Option<&str>,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Takes the connection's renewal lease for `owner` until `until` unless someone else's
-    /// lease is still running (`now`): how instances sharing a database agree that only one
-    /// of them calls the token endpoint. Returns whether `owner` holds it.
-    fn take_renewal(
-        &self,
-        id: &ConnectionId,
-        owner: &str,
-        now: Millis,
-        until: Millis,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// One step of a master-key rotation: re-seals up to `limit` stored secrets that are sealed
-    /// under another key than the current one (each written only if unchanged since it was
-    /// read, so a token refreshed meanwhile is kept). When none are left, records the current
-    /// key as the database's key. Instances keep serving throughout.
-    fn rotate_keys(&self, limit: u32) -> impl Future<Output = Result<Rotation, StoreError>> + Send;
-    /// How many connections (of every account) have each status, for metrics.
-    fn status_counts(&self) -> impl Future<Output = Result<Vec<(String, u64)>, StoreError>> + Send;
-    /// Gives the renewal lease back (if `owner` still holds it).
-    fn release_renewal(&self, id: &ConnectionId, owner: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+store_trait! {
+    pub trait ConnectionStore {
+        /// Stores a new connection; a name or legacy slot already taken is a `Conflict`.
+        fn insert(&self, connection: &Connection, secrets: &NewSecrets) -> Result<(), StoreError>;
+        /// Replaces a connection's settings (and any secrets given).
+        fn update(&self, connection: &Connection, secrets: &NewSecrets) -> Result<(), StoreError>;
+        /// A connection of this account; another account's id is `NotFound`.
+        fn get(&self, account: &AccountId, id: &ConnectionId) -> Result<Connection, StoreError>;
+        fn list(&self, account: &AccountId, query: &ListQuery) -> Result<Page, StoreError>;
+        /// Whether a new connection's name is used in the account (any case), leaving out `except`.
+        fn name_taken(&self, account: &AccountId, name: &str, except: Option<&ConnectionId>) -> Result<bool, StoreError>;
+        /// The legacy connectors bound to a system (F4), one per environment at most.
+        fn legacy_connectors(&self, account: &AccountId, system: &SystemId) -> Result<Vec<Connection>, StoreError>;
+        fn delete(&self, account: &AccountId, id: &ConnectionId) -> Result<(), StoreError>;
+        fn secrets(&self, id: &ConnectionId) -> Result<ConnectionSecrets, StoreError>;
+        /// Stores new tokens if the stored ones are still at `seen_version` (returns false if
+        /// another refresh got there first), and marks the connection Logged in.
+        fn save_tokens(&self, id: &ConnectionId, tokens: &TokenSet, seen_version: i64, now: Millis) -> Result<bool, StoreError>;
+        /// Connections of every account whose status was last checked at or before `before` (or never),
+        /// oldest first: what the periodic health check looks at next.
+        fn due_for_check(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError>;
+        fn set_status(&self, id: &ConnectionId, status: ConnectionStatus, detail: Option<&str>, now: Millis) -> Result<(), StoreError>;
+        /// Takes the connection's renewal lease for `owner` until `until` unless someone else's
+        /// lease is still running (`now`): how instances sharing a database agree that only one
+        /// of them calls the token endpoint. Returns whether `owner` holds it.
+        fn take_renewal(&self, id: &ConnectionId, owner: &str, now: Millis, until: Millis) -> Result<bool, StoreError>;
+        /// One step of a master-key rotation: re-seals up to `limit` stored secrets that are sealed
+        /// under another key than the current one (each written only if unchanged since it was
+        /// read, so a token refreshed meanwhile is kept). When none are left, records the current
+        /// key as the database's key. Instances keep serving throughout.
+        fn rotate_keys(&self, limit: u32) -> Result<Rotation, StoreError>;
+        /// How many connections (of every account) have each status, for metrics.
+        fn status_counts(&self) -> Result<Vec<(String, u64)>, StoreError>;
+        /// Gives the renewal lease back (if `owner` still holds it).
+        fn release_renewal(&self, id: &ConnectionId, owner: &str) -> Result<(), StoreError>;
+    }
+    by_hand {
+        trait {
+            /// Every row matching the query's search, in its order (limit and offset are
+            /// ignored), read by one query and handed over as it is read: exports (F8) never
+            /// hold the table in memory.
+            fn stream<'a>(
+                &'a self,
+                account: &'a AccountId,
+                query: &ListQuery,
+            ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a;
+            /// The same rows as [`ConnectionStore::stream`], only the table's fields, in chunks
+            /// of up to 2,000: exports of 100,000 rows without a round trip per row.
+            fn table_chunks<'a>(
+                &'a self,
+                account: &'a AccountId,
+                query: &ListQuery,
+            ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a;
+        }
+        for Store {
+            fn stream<'a>(
+                &'a self,
+                account: &'a AccountId,
+                query: &ListQuery,
+            ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a {
+                use futures_util::StreamExt;
+                match self {
+                    crate::Store::Sqlite(s) => s.stream(account, query).boxed(),
+                    crate::Store::Postgres(s) => s.stream(account, query).boxed(),
+                }
+            }
+
+            fn table_chunks<'a>(
+                &'a self,
+                account: &'a AccountId,
+                query: &ListQuery,
+            ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a {
+                use futures_util::StreamExt;
+                match self {
+                    crate::Store::Sqlite(s) => s.table_chunks(account, query).boxed(),
+                    crate::Store::Postgres(s) => s.table_chunks(account, query).boxed(),
+                }
+            }
+        }
+    }
 }

@@ -61,95 +61,48 @@ impl TargetCounts {
     }
 }
 
-pub trait DeploymentStore: Send + Sync {
-    /// Stores a bundle's bytes (or returns the account's existing bundle with the same hash).
-    fn save_bundle(
-        &self,
-        bundle: &BundleInfo,
-        bytes: &[u8],
-    ) -> impl Future<Output = Result<BundleInfo, StoreError>> + Send;
-    fn bundle(&self, account: &AccountId, id: &BundleId)
-    -> impl Future<Output = Result<BundleInfo, StoreError>> + Send;
-    fn bundle_bytes(&self, id: &BundleId) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
-
-    /// Binds a new connection to a system × environment (idempotent).
-    fn bind(
-        &self,
-        account: &AccountId,
-        connection: &ConnectionId,
-        system: &SystemId,
-        environment: &EnvironmentId,
-        now: Millis,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn unbind(
-        &self,
-        account: &AccountId,
-        connection: &ConnectionId,
-        system: &SystemId,
-        environment: &EnvironmentId,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// The connections a deployment to this system × environment publishes to: bound new
-    /// connections and the slot's legacy connector while it is active.
-    fn targets_for(
-        &self,
-        account: &AccountId,
-        system: &SystemId,
-        environment: &EnvironmentId,
-    ) -> impl Future<Output = Result<Vec<Connection>, StoreError>> + Send;
-
-    /// Stores a deployment with one pending target per connection, in one transaction.
-    fn create_deployment(
-        &self,
-        deployment: &Deployment,
-        connections: &[ConnectionId],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    fn deployment(
-        &self,
-        account: &AccountId,
-        id: &DeploymentId,
-    ) -> impl Future<Output = Result<(Deployment, Vec<Target>), StoreError>> + Send;
-    /// The account's deployments, newest first, with their target counts; optionally only those
-    /// of a system, an environment, or that published to a connection.
-    fn deployments(
-        &self,
-        account: &AccountId,
-        system: Option<&SystemId>,
-        environment: Option<&EnvironmentId>,
-        connection: Option<&ConnectionId>,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<(Deployment, TargetCounts)>, StoreError>> + Send;
-
-    /// Claims up to `limit` targets of any account that are pending (and due) or whose
-    /// worker's lease ran out, marking them running for `owner` until `now + lease_ms`.
-    fn claim_targets(
-        &self,
-        owner: &str,
-        now: Millis,
-        lease_ms: i64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<Claimed>, StoreError>> + Send;
-    /// Records claimed targets' outcomes in one transaction, each only while `owner` still holds
-    /// its lease (a worker whose lease expired must not overwrite the new owner's work).
-    /// Finishes a deployment when its last target is final. Returns, for each, whether it was
-    /// recorded (false: the lease was lost).
-    fn finish_targets(
-        &self,
-        owner: &str,
-        finished: &[Finish],
-    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
-    /// [`finish_targets`](Self::finish_targets) for one target.
-    fn finish_target(
-        &self,
-        deployment: &DeploymentId,
-        connection: &ConnectionId,
-        owner: &str,
-        outcome: &TargetOutcome,
-        now: Millis,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        let one =
-            [Finish { deployment: deployment.clone(), connection: connection.clone(), outcome: outcome.clone(), now }];
-        async move { Ok(self.finish_targets(owner, &one).await?.first().copied().unwrap_or(false)) }
+store_trait! {
+    pub trait DeploymentStore {
+        /// Stores a bundle's bytes (or returns the account's existing bundle with the same hash).
+        fn save_bundle(&self, bundle: &BundleInfo, bytes: &[u8]) -> Result<BundleInfo, StoreError>;
+        fn bundle(&self, account: &AccountId, id: &BundleId) -> Result<BundleInfo, StoreError>;
+        fn bundle_bytes(&self, id: &BundleId) -> Result<Vec<u8>, StoreError>;
+        /// Binds a new connection to a system × environment (idempotent).
+        fn bind(&self, account: &AccountId, connection: &ConnectionId, system: &SystemId, environment: &EnvironmentId, now: Millis) -> Result<(), StoreError>;
+        fn unbind(&self, account: &AccountId, connection: &ConnectionId, system: &SystemId, environment: &EnvironmentId) -> Result<(), StoreError>;
+        /// The connections a deployment to this system × environment publishes to: bound new
+        /// connections and the slot's legacy connector while it is active.
+        fn targets_for(&self, account: &AccountId, system: &SystemId, environment: &EnvironmentId) -> Result<Vec<Connection>, StoreError>;
+        /// Stores a deployment with one pending target per connection, in one transaction.
+        fn create_deployment(&self, deployment: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError>;
+        fn deployment(&self, account: &AccountId, id: &DeploymentId) -> Result<(Deployment, Vec<Target>), StoreError>;
+        /// The account's deployments, newest first, with their target counts; optionally only those
+        /// of a system, an environment, or that published to a connection.
+        fn deployments(&self, account: &AccountId, system: Option<&SystemId>, environment: Option<&EnvironmentId>, connection: Option<&ConnectionId>, limit: u32) -> Result<Vec<(Deployment, TargetCounts)>, StoreError>;
+        /// Claims up to `limit` targets of any account that are pending (and due) or whose
+        /// worker's lease ran out, marking them running for `owner` until `now + lease_ms`.
+        fn claim_targets(&self, owner: &str, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<Claimed>, StoreError>;
+        /// Records claimed targets' outcomes in one transaction, each only while `owner` still holds
+        /// its lease (a worker whose lease expired must not overwrite the new owner's work).
+        /// Finishes a deployment when its last target is final. Returns, for each, whether it was
+        /// recorded (false: the lease was lost).
+        fn finish_targets(&self, owner: &str, finished: &[Finish]) -> Result<Vec<bool>, StoreError>;
+        /// When the next retry of any pending target is due (for the worker's sleep).
+        fn next_due(&self) -> Result<Option<Millis>, StoreError>;
     }
-    /// When the next retry of any pending target is due (for the worker's sleep).
-    fn next_due(&self) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
+    provided {
+        /// [`finish_targets`](Self::finish_targets) for one target.
+        fn finish_target(
+            &self,
+            deployment: &DeploymentId,
+            connection: &ConnectionId,
+            owner: &str,
+            outcome: &TargetOutcome,
+            now: Millis,
+        ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+            let one =
+                [Finish { deployment: deployment.clone(), connection: connection.clone(), outcome: outcome.clone(), now }];
+            async move { Ok(self.finish_targets(owner, &one).await?.first().copied().unwrap_or(false)) }
+        }
+    }
 }

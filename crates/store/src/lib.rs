@@ -3,6 +3,47 @@
 //! else; queries are checked at run time (`query_as` + `FromRow`) so building needs no
 //! database. Must not import axum.
 
+/// Declares a store trait and its pass-through on [`Store`] from one list of signatures: a
+/// method written here costs its signature line and one body in each backend (or one in
+/// `shared.rs`). Each method returns `impl Future<Output = …> + Send`. `provided` holds
+/// methods with a default body; `by_hand` methods the macro cannot pass through (streams
+/// borrowing their arguments), with their `Store` bodies.
+macro_rules! store_trait {
+    (
+        $(#[$trait_meta:meta])*
+        pub trait $trait:ident {
+            $(
+                $(#[$meta:meta])*
+                fn $name:ident(&self $(, $arg:ident: $ty:ty)* $(,)?) -> $ret:ty;
+            )*
+        }
+        $(provided { $($provided:tt)* })?
+        $(by_hand { trait { $($hand_sig:tt)* } for Store { $($hand_body:tt)* } })?
+    ) => {
+        $(#[$trait_meta])*
+        pub trait $trait: Send + Sync {
+            $(
+                $(#[$meta])*
+                fn $name(&self $(, $arg: $ty)*) -> impl ::std::future::Future<Output = $ret> + Send;
+            )*
+            $($($provided)*)?
+            $($($hand_sig)*)?
+        }
+
+        impl $trait for crate::Store {
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    match self {
+                        crate::Store::Sqlite(s) => s.$name($($arg),*).await,
+                        crate::Store::Postgres(s) => s.$name($($arg),*).await,
+                    }
+                }
+            )*
+            $($($hand_body)*)?
+        }
+    };
+}
+
 mod access;
 mod any;
 mod catalog;

@@ -7,72 +7,12 @@ use domain::{
 use sqlx::Row;
 
 use crate::deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
-use crate::postgres::{query, query_scalar};
+use crate::postgres::{dialect, query, query_scalar};
 use crate::rows::{DEPLOYMENT_COLUMNS, TARGET_COLUMNS};
 use crate::rows::{row_to_bundle, row_to_deployment, row_to_target};
 use crate::{PgStore, StoreError};
 
 impl DeploymentStore for PgStore {
-    async fn bind(
-        &self,
-        account: &AccountId,
-        connection: &ConnectionId,
-        system: &SystemId,
-        environment: &EnvironmentId,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        // Every id must be this account's: checked in the statement itself.
-        let done = query(
-            "INSERT INTO bindings (account_id, connection_id, system_id, environment_id, created_at) \
-             SELECT ?1, c.id, s.id, e.id, ?2 FROM connections c, systems s, environments e \
-             WHERE c.id = ?3 AND c.account_id = ?1 AND c.legacy = 0 AND s.id = ?4 AND s.account_id = ?1 AND e.id = ?5 AND e.account_id = ?1 \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(account.as_str())
-        .bind(now)
-        .bind(connection.as_str())
-        .bind(system.as_str())
-        .bind(environment.as_str())
-        .execute(self.writer())
-        .await?;
-        if done.rows_affected() == 0 {
-            let exists: Option<i64> = query_scalar(
-                "SELECT 1::bigint FROM bindings WHERE account_id = ? AND connection_id = ? AND system_id = ? AND environment_id = ?",
-            )
-            .bind(account.as_str())
-            .bind(connection.as_str())
-            .bind(system.as_str())
-            .bind(environment.as_str())
-            .fetch_optional(self.writer())
-            .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound);
-            }
-        }
-        Ok(())
-    }
-
-    async fn targets_for(
-        &self,
-        account: &AccountId,
-        system: &SystemId,
-        environment: &EnvironmentId,
-    ) -> Result<Vec<Connection>, StoreError> {
-        let rows = query(format!(
-            "SELECT {} FROM connections WHERE account_id = ?1 AND (\
-                 id IN (SELECT connection_id FROM bindings WHERE account_id = ?1 AND system_id = ?2 AND environment_id = ?3) \
-                 OR (legacy = 1 AND active = 1 AND system_id = ?2 AND environment_id = ?3)) \
-             ORDER BY created_at, id",
-            crate::rows::COLUMNS
-        ))
-        .bind(account.as_str())
-        .bind(system.as_str())
-        .bind(environment.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(crate::rows::row_to_connection).collect()
-    }
-
     async fn create_deployment(&self, d: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError> {
         let mut tx = self.writer().begin().await?;
         query(
@@ -106,118 +46,6 @@ impl DeploymentStore for PgStore {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    async fn deployments(
-        &self,
-        account: &AccountId,
-        system: Option<&SystemId>,
-        environment: Option<&EnvironmentId>,
-        connection: Option<&ConnectionId>,
-        limit: u32,
-    ) -> Result<Vec<(Deployment, TargetCounts)>, StoreError> {
-        let rows = query(format!(
-            "SELECT {DEPLOYMENT_COLUMNS}, \
-             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'pending') AS n_pending, \
-             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'running') AS n_running, \
-             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'succeeded') AS n_succeeded, \
-             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'unchanged') AS n_unchanged, \
-             (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'failed') AS n_failed \
-             FROM deployments d WHERE d.account_id = ? AND (?::text IS NULL OR d.system_id = ?) AND (?::text IS NULL OR d.environment_id = ?) \
-             AND (?::text IS NULL OR EXISTS (SELECT 1 FROM deployment_targets t WHERE t.deployment_id = d.id AND t.connection_id = ?)) \
-             ORDER BY d.seq DESC LIMIT ?"
-        ))
-        .bind(account.as_str())
-        .bind(system.map(SystemId::as_str))
-        .bind(system.map(SystemId::as_str))
-        .bind(environment.map(EnvironmentId::as_str))
-        .bind(environment.map(EnvironmentId::as_str))
-        .bind(connection.map(ConnectionId::as_str))
-        .bind(connection.map(ConnectionId::as_str))
-        .bind(i64::from(limit.clamp(1, 500)))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let n = |c: &str| -> Result<u32, StoreError> { Ok(r.try_get::<i64, _>(c)? as u32) };
-                Ok((
-                    row_to_deployment(r)?,
-                    TargetCounts {
-                        pending: n("n_pending")?,
-                        running: n("n_running")?,
-                        succeeded: n("n_succeeded")?,
-                        unchanged: n("n_unchanged")?,
-                        failed: n("n_failed")?,
-                    },
-                ))
-            })
-            .collect()
-    }
-
-    async fn claim_targets(
-        &self,
-        owner: &str,
-        now: Millis,
-        lease_ms: i64,
-        limit: u32,
-    ) -> Result<Vec<Claimed>, StoreError> {
-        let mut tx = self.writer().begin().await?;
-        // Rows another instance is claiming right now are skipped, not waited for.
-        let claimed = query(
-            "UPDATE deployment_targets SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? \
-             WHERE seq IN (SELECT seq FROM deployment_targets \
-                 WHERE (status = 'pending' AND not_before <= ?) OR (status = 'running' AND lease_until < ?) \
-                 ORDER BY not_before, seq LIMIT ? FOR UPDATE SKIP LOCKED) \
-             RETURNING deployment_id, connection_id",
-        )
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
-        if claimed.is_empty() {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        // Two more statements for the whole batch: the claimed targets, and their deployments.
-        let keys: Vec<(String, String)> = claimed
-            .iter()
-            .map(|row| Ok((row.try_get("deployment_id")?, row.try_get("connection_id")?)))
-            .collect::<Result<_, sqlx::Error>>()?;
-        let pairs = vec!["(?, ?)"; keys.len()].join(", ");
-        let mut targets = query(format!(
-            "SELECT {TARGET_COLUMNS} FROM deployment_targets t LEFT JOIN connections c ON c.id = t.connection_id \
-             WHERE (t.deployment_id, t.connection_id) IN (VALUES {pairs})"
-        ));
-        for (d, c) in &keys {
-            targets = targets.bind(d).bind(c);
-        }
-        let targets = targets.fetch_all(&mut *tx).await?;
-        let mut ids: Vec<&str> = keys.iter().map(|(d, _)| d.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let marks = vec!["?"; ids.len()].join(", ");
-        let mut deployments = query(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.id IN ({marks})"));
-        for id in &ids {
-            deployments = deployments.bind(*id);
-        }
-        let deployments =
-            deployments.fetch_all(&mut *tx).await?.iter().map(row_to_deployment).collect::<Result<Vec<_>, _>>()?;
-        tx.commit().await?;
-        targets
-            .iter()
-            .map(|row| {
-                let target = row_to_target(row)?;
-                let deployment = deployments
-                    .iter()
-                    .find(|d| d.id == target.deployment_id)
-                    .ok_or_else(|| StoreError::Corrupt(format!("deployment {} vanished", target.deployment_id)))?;
-                Ok(Claimed { deployment: deployment.clone(), target })
-            })
-            .collect()
     }
 
     crate::shared::shared_deployment_methods!(Some("SELECT id FROM deployments WHERE id = ? FOR UPDATE"));

@@ -47,6 +47,11 @@ pub(crate) fn parse_chunk(text: &str) -> Result<Vec<TableRow>, StoreError> {
         .collect())
 }
 
+/// `NotFound` when a statement changed no row (the id was not there, or not in the account).
+pub(crate) fn one_or_not_found(rows_affected: u64) -> Result<(), StoreError> {
+    if rows_affected == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+}
+
 pub(crate) fn search_text(c: &Connection) -> String {
     let org = c.org.as_ref().map(|o| o.org_name.as_str()).unwrap_or_default();
     format!("{} {} {}", org, c.created_by.as_deref().unwrap_or_default(), c.modified_by.as_deref().unwrap_or_default())

@@ -300,6 +300,26 @@ macro_rules! shared_connection_methods {
                 .await?;
             Ok(())
         }
+
+        async fn name_taken(
+            &self,
+            account: &AccountId,
+            name: &str,
+            except: Option<&ConnectionId>,
+        ) -> Result<bool, StoreError> {
+            let found: i64 = query_scalar(format!(
+                "SELECT COUNT(*) FROM connections WHERE account_id = ? AND {} AND ({} IS NULL OR id != ?)",
+                dialect::same_text("name"),
+                dialect::NULLABLE_TEXT
+            ))
+            .bind(account.as_str())
+            .bind(name.trim())
+            .bind(except.map(ConnectionId::as_str))
+            .bind(except.map(ConnectionId::as_str))
+            .fetch_one(self.pool())
+            .await?;
+            Ok(found > 0)
+        }
     };
 }
 
@@ -482,6 +502,180 @@ macro_rules! shared_deployment_methods {
             )
             .fetch_one(self.pool())
             .await?)
+        }
+
+        async fn bind(
+            &self,
+            account: &AccountId,
+            connection: &ConnectionId,
+            system: &SystemId,
+            environment: &EnvironmentId,
+            now: Millis,
+        ) -> Result<(), StoreError> {
+            // Every id must be this account's: checked in the statement itself.
+            let done = query(
+                "INSERT INTO bindings (account_id, connection_id, system_id, environment_id, created_at) \
+                 SELECT ?1, c.id, s.id, e.id, ?2 FROM connections c, systems s, environments e \
+                 WHERE c.id = ?3 AND c.account_id = ?1 AND c.legacy = 0 AND s.id = ?4 AND s.account_id = ?1 AND e.id = ?5 AND e.account_id = ?1 \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(account.as_str())
+            .bind(now)
+            .bind(connection.as_str())
+            .bind(system.as_str())
+            .bind(environment.as_str())
+            .execute(self.writer())
+            .await?;
+            if done.rows_affected() == 0 {
+                let exists: i64 = query_scalar(
+                    "SELECT COUNT(*) FROM bindings WHERE account_id = ? AND connection_id = ? AND system_id = ? AND environment_id = ?",
+                )
+                .bind(account.as_str())
+                .bind(connection.as_str())
+                .bind(system.as_str())
+                .bind(environment.as_str())
+                .fetch_one(self.writer())
+                .await?;
+                if exists == 0 {
+                    return Err(StoreError::NotFound);
+                }
+            }
+            Ok(())
+        }
+
+        async fn targets_for(
+            &self,
+            account: &AccountId,
+            system: &SystemId,
+            environment: &EnvironmentId,
+        ) -> Result<Vec<Connection>, StoreError> {
+            let rows = query(format!(
+                "SELECT {} FROM connections WHERE account_id = ?1 AND (\
+                     id IN (SELECT connection_id FROM bindings WHERE account_id = ?1 AND system_id = ?2 AND environment_id = ?3) \
+                     OR (legacy = 1 AND active = 1 AND system_id = ?2 AND environment_id = ?3)) \
+                 ORDER BY created_at, id",
+                crate::rows::COLUMNS
+            ))
+            .bind(account.as_str())
+            .bind(system.as_str())
+            .bind(environment.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(crate::rows::row_to_connection).collect()
+        }
+
+        async fn deployments(
+            &self,
+            account: &AccountId,
+            system: Option<&SystemId>,
+            environment: Option<&EnvironmentId>,
+            connection: Option<&ConnectionId>,
+            limit: u32,
+        ) -> Result<Vec<(Deployment, TargetCounts)>, StoreError> {
+            let text = dialect::NULLABLE_TEXT;
+            let rows = query(format!(
+                "SELECT {DEPLOYMENT_COLUMNS}, \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'pending') AS n_pending, \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'running') AS n_running, \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'succeeded') AS n_succeeded, \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'unchanged') AS n_unchanged, \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'failed') AS n_failed \
+                 FROM deployments d WHERE d.account_id = ? AND ({text} IS NULL OR d.system_id = ?) AND ({text} IS NULL OR d.environment_id = ?) \
+                 AND ({text} IS NULL OR EXISTS (SELECT 1 FROM deployment_targets t WHERE t.deployment_id = d.id AND t.connection_id = ?)) \
+                 ORDER BY d.seq DESC LIMIT ?"
+            ))
+            .bind(account.as_str())
+            .bind(system.map(SystemId::as_str))
+            .bind(system.map(SystemId::as_str))
+            .bind(environment.map(EnvironmentId::as_str))
+            .bind(environment.map(EnvironmentId::as_str))
+            .bind(connection.map(ConnectionId::as_str))
+            .bind(connection.map(ConnectionId::as_str))
+            .bind(i64::from(limit.clamp(1, 500)))
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let n = |c: &str| -> Result<u32, StoreError> { Ok(r.try_get::<i64, _>(c)? as u32) };
+                    Ok((
+                        row_to_deployment(r)?,
+                        TargetCounts {
+                            pending: n("n_pending")?,
+                            running: n("n_running")?,
+                            succeeded: n("n_succeeded")?,
+                            unchanged: n("n_unchanged")?,
+                            failed: n("n_failed")?,
+                        },
+                    ))
+                })
+                .collect()
+        }
+
+        async fn claim_targets(
+            &self,
+            owner: &str,
+            now: Millis,
+            lease_ms: i64,
+            limit: u32,
+        ) -> Result<Vec<Claimed>, StoreError> {
+            let mut tx = self.writer().begin().await?;
+            // Rows another instance is claiming right now are skipped, not waited for.
+            let (key, lock) = (dialect::ROW_KEY, dialect::SKIP_LOCKED);
+            let claimed = query(format!(
+                "UPDATE deployment_targets SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? \
+                 WHERE {key} IN (SELECT {key} FROM deployment_targets \
+                     WHERE (status = 'pending' AND not_before <= ?) OR (status = 'running' AND lease_until < ?) \
+                     ORDER BY not_before, {key} LIMIT ?{lock}) \
+                 RETURNING deployment_id, connection_id"
+            ))
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(now)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+            if claimed.is_empty() {
+                tx.commit().await?;
+                return Ok(Vec::new());
+            }
+            // Two more statements for the whole batch: the claimed targets, and their deployments.
+            let keys: Vec<(String, String)> = claimed
+                .iter()
+                .map(|row| Ok((row.try_get("deployment_id")?, row.try_get("connection_id")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            let pairs = vec!["(?, ?)"; keys.len()].join(", ");
+            let mut targets = query(format!(
+                "SELECT {TARGET_COLUMNS} FROM deployment_targets t LEFT JOIN connections c ON c.id = t.connection_id \
+                 WHERE (t.deployment_id, t.connection_id) IN (VALUES {pairs})"
+            ));
+            for (d, c) in &keys {
+                targets = targets.bind(d).bind(c);
+            }
+            let targets = targets.fetch_all(&mut *tx).await?;
+            let mut ids: Vec<&str> = keys.iter().map(|(d, _)| d.as_str()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let marks = vec!["?"; ids.len()].join(", ");
+            let mut deployments = query(format!("SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.id IN ({marks})"));
+            for id in &ids {
+                deployments = deployments.bind(*id);
+            }
+            let deployments =
+                deployments.fetch_all(&mut *tx).await?.iter().map(row_to_deployment).collect::<Result<Vec<_>, _>>()?;
+            tx.commit().await?;
+            targets
+                .iter()
+                .map(|row| {
+                    let target = row_to_target(row)?;
+                    let deployment = deployments
+                        .iter()
+                        .find(|d| d.id == target.deployment_id)
+                        .ok_or_else(|| StoreError::Corrupt(format!("deployment {} vanished", target.deployment_id)))?;
+                    Ok(Claimed { deployment: deployment.clone(), target })
+                })
+                .collect()
         }
     };
 }
@@ -800,6 +994,80 @@ macro_rules! shared_access_methods {
                 .as_str()
                 .to_string())
         }
+
+        async fn user_by_email(&self, email: &str) -> Result<User, StoreError> {
+            let row = query(format!("SELECT id, account_id, email, name, role FROM users WHERE {}", dialect::same_text("email")))
+                .bind(email)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            row_to_user(&row)
+        }
+
+        async fn users(&self, account: &AccountId) -> Result<Vec<User>, StoreError> {
+            let rows =
+                query(format!(
+                    "SELECT id, account_id, email, name, role FROM users WHERE account_id = ? ORDER BY {}",
+                    dialect::text_order("email")
+                ))
+                    .bind(account.as_str())
+                    .fetch_all(self.pool())
+                    .await?;
+            rows.iter().map(row_to_user).collect()
+        }
+
+        async fn credentials(&self, email: &str) -> Result<(User, Option<String>), StoreError> {
+            let row =
+                query(format!(
+                    "SELECT id, account_id, email, name, role, password_hash FROM users WHERE {}",
+                    dialect::same_text("email")
+                ))
+                    .bind(email)
+                    .fetch_optional(self.pool())
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+            Ok((row_to_user(&row)?, row.try_get("password_hash")?))
+        }
+
+        async fn create_session(
+            &self,
+            id_hash: &str,
+            user: &UserId,
+            csrf_token: &str,
+            now: Millis,
+            expires_at: Millis,
+        ) -> Result<(), StoreError> {
+            let _ = query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
+            query("INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(id_hash)
+                .bind(user.as_str())
+                .bind(csrf_token)
+                .bind(now)
+                .bind(expires_at)
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
+
+        async fn save_oauth_state(
+            &self,
+            state_hash: &str,
+            account: &AccountId,
+            user: &UserId,
+            payload: &str,
+            expires_at: Millis,
+        ) -> Result<(), StoreError> {
+            let sealed = self.keys.seal_str(payload, Binding::new(state_hash, "oauth_state"))?;
+            query("INSERT INTO oauth_states (state_hash, account_id, user_id, payload, expires_at) VALUES (?, ?, ?, ?, ?)")
+                .bind(state_hash)
+                .bind(account.as_str())
+                .bind(user.as_str())
+                .bind(sealed.as_stored())
+                .bind(expires_at)
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
     };
 }
 
@@ -810,6 +1078,47 @@ macro_rules! shared_audit_methods {
     () => {
         async fn record(&self, e: &AuditEntry) -> Result<(), StoreError> {
             statements::record(self.writer(), e).await
+        }
+
+        async fn audit(&self, account: &AccountId, q: &AuditQuery) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
+            let (text, bigint) = (dialect::NULLABLE_TEXT, dialect::NULLABLE_BIGINT);
+            let rows = query(format!(
+                "SELECT seq, account_id, at, actor, actor_kind, action, target_kind, target_id, target_label, detail, remote_addr \
+                 FROM audit_log WHERE account_id = ? AND ({text} IS NULL OR action = ?) AND ({text} IS NULL OR target_id = ?) \
+                 AND ({bigint} IS NULL OR seq < ?) ORDER BY seq DESC LIMIT ?"
+            ))
+            .bind(account.as_str())
+            .bind(q.action.as_deref())
+            .bind(q.action.as_deref())
+            .bind(q.target_id.as_deref())
+            .bind(q.target_id.as_deref())
+            .bind(q.before)
+            .bind(q.before)
+            .bind(i64::from(q.limit.clamp(1, 500)))
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let kind: String = row.try_get("actor_kind")?;
+                    let account: Option<String> = row.try_get("account_id")?;
+                    Ok((
+                        row.try_get("seq")?,
+                        AuditEntry {
+                            account_id: account.as_deref().map(AccountId::parse).transpose()?,
+                            at: row.try_get("at")?,
+                            actor: row.try_get("actor")?,
+                            actor_kind: ActorKind::parse(&kind)
+                                .ok_or_else(|| StoreError::Corrupt(format!("unknown actor kind {kind}")))?,
+                            action: row.try_get("action")?,
+                            target_kind: row.try_get("target_kind")?,
+                            target_id: row.try_get("target_id")?,
+                            target_label: row.try_get("target_label")?,
+                            detail: row.try_get("detail")?,
+                            remote_addr: row.try_get("remote_addr")?,
+                        },
+                    ))
+                })
+                .collect()
         }
     };
 }
@@ -862,7 +1171,7 @@ macro_rules! shared_catalog_methods {
                 .bind(id.as_str())
                 .execute(self.writer())
                 .await?;
-            one_or_not_found(done)
+            one_or_not_found(done.rows_affected())
         }
 
         async fn insert_system(&self, s: &System) -> Result<(), StoreError> {
@@ -895,7 +1204,7 @@ macro_rules! shared_catalog_methods {
                 .execute(self.writer())
                 .await
                 .map_err(unique("a system"))?;
-            one_or_not_found(done)
+            one_or_not_found(done.rows_affected())
         }
 
         async fn insert_environment(
@@ -927,6 +1236,84 @@ macro_rules! shared_catalog_methods {
             .fetch_all(self.pool())
             .await?;
             rows.iter().map(row_to_environment).collect()
+        }
+
+        async fn systems(&self, account: &AccountId) -> Result<Vec<System>, StoreError> {
+            let rows =
+                query(format!(
+                    "SELECT id, account_id, name, created_at FROM systems WHERE account_id = ? ORDER BY {}, id",
+                    dialect::text_order("name")
+                ))
+                    .bind(account.as_str())
+                    .fetch_all(self.pool())
+                    .await?;
+            rows.iter().map(row_to_system).collect()
+        }
+
+        async fn delete_system(&self, account: &AccountId, id: &SystemId) -> Result<(), StoreError> {
+            let mut tx = self.writer().begin().await?;
+            let bound: i64 =
+                query_scalar("SELECT COUNT(*) FROM connections WHERE account_id = ? AND legacy = 1 AND system_id = ?")
+                    .bind(account.as_str())
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if bound > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "this system still has {bound} connector(s): remove them first (that revokes their tokens)"
+                )));
+            }
+            let done = query("DELETE FROM systems WHERE id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn environment(&self, account: &AccountId, id: &EnvironmentId) -> Result<Environment, StoreError> {
+            let row =
+                query("SELECT id, account_id, name, built_in, position FROM environments WHERE id = ? AND account_id = ?")
+                    .bind(id.as_str())
+                    .bind(account.as_str())
+                    .fetch_optional(self.pool())
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+            row_to_environment(&row)
+        }
+
+        async fn delete_environment(&self, account: &AccountId, id: &EnvironmentId) -> Result<(), StoreError> {
+            let env = self.environment(account, id).await?;
+            if env.built_in {
+                return Err(StoreError::Conflict(format!("{} is built in and cannot be removed", env.name)));
+            }
+            let mut tx = self.writer().begin().await?;
+            let bound: i64 =
+                query_scalar("SELECT COUNT(*) FROM connections WHERE account_id = ? AND legacy = 1 AND environment_id = ?")
+                    .bind(account.as_str())
+                    .bind(id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if bound > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{} still has {bound} connector(s): remove them first (that revokes their tokens)",
+                    env.name
+                )));
+            }
+            let done = query("DELETE FROM environments WHERE id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await?;
+            Ok(())
         }
     };
 }

@@ -21,6 +21,28 @@ use crate::rows::{
 };
 use crate::rows::{row_to_connection, row_to_user};
 
+/// What SQLite spells differently from PostgreSQL, for the statements in `shared.rs`.
+pub(crate) mod dialect {
+    /// `column` equal to the next parameter, ignoring case.
+    pub(crate) fn same_text(column: &str) -> String {
+        format!("{column} = ? COLLATE NOCASE")
+    }
+
+    /// `column` as an ORDER BY term, ignoring case.
+    pub(crate) fn text_order(column: &str) -> String {
+        format!("{column} COLLATE NOCASE")
+    }
+
+    /// A text parameter that may be NULL (`? IS NULL OR …`).
+    pub(crate) const NULLABLE_TEXT: &str = "?";
+    /// The column that orders deployment targets as they were queued.
+    pub(crate) const ROW_KEY: &str = "rowid";
+    /// What a claim adds so that rows another instance is claiming are skipped, not waited for.
+    pub(crate) const SKIP_LOCKED: &str = "";
+    /// An integer parameter that may be NULL.
+    pub(crate) const NULLABLE_BIGINT: &str = "?";
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// A statement as written (SQLite takes `?` placeholders); the same name as PostgreSQL's
@@ -305,146 +327,14 @@ impl ConnectionStore for SqliteStore {
         })
         .boxed()
     }
-
-    async fn name_taken(
-        &self,
-        account: &AccountId,
-        name: &str,
-        except: Option<&ConnectionId>,
-    ) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM connections WHERE account_id = ? AND name = ? COLLATE NOCASE AND (? IS NULL OR id != ?) LIMIT 1",
-        )
-        .bind(account.as_str())
-        .bind(name.trim())
-        .bind(except.map(ConnectionId::as_str))
-        .bind(except.map(ConnectionId::as_str))
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.is_some())
-    }
 }
 
 impl AccessStore for SqliteStore {
     crate::shared::shared_access_methods!();
-
-    async fn user_by_email(&self, email: &str) -> Result<User, StoreError> {
-        let row = sqlx::query("SELECT id, account_id, email, name, role FROM users WHERE email = ? COLLATE NOCASE")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        row_to_user(&row)
-    }
-
-    async fn users(&self, account: &AccountId) -> Result<Vec<User>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, account_id, email, name, role FROM users WHERE account_id = ? ORDER BY email COLLATE NOCASE",
-        )
-        .bind(account.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(row_to_user).collect()
-    }
-
-    async fn credentials(&self, email: &str) -> Result<(User, Option<String>), StoreError> {
-        let row = sqlx::query(
-            "SELECT id, account_id, email, name, role, password_hash FROM users WHERE email = ? COLLATE NOCASE",
-        )
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        Ok((row_to_user(&row)?, row.try_get("password_hash")?))
-    }
-
-    async fn create_session(
-        &self,
-        id_hash: &str,
-        user: &UserId,
-        csrf_token: &str,
-        now: Millis,
-        expires_at: Millis,
-    ) -> Result<(), StoreError> {
-        let _ = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
-        sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(id_hash)
-        .bind(user.as_str())
-        .bind(csrf_token)
-        .bind(now)
-        .bind(expires_at)
-        .execute(self.writer())
-        .await?;
-        Ok(())
-    }
-
-    async fn save_oauth_state(
-        &self,
-        state_hash: &str,
-        account: &AccountId,
-        user: &UserId,
-        payload: &str,
-        expires_at: Millis,
-    ) -> Result<(), StoreError> {
-        let sealed = self.keys.seal_str(payload, Binding::new(state_hash, "oauth_state"))?;
-        sqlx::query(
-            "INSERT INTO oauth_states (state_hash, account_id, user_id, payload, expires_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(state_hash)
-        .bind(account.as_str())
-        .bind(user.as_str())
-        .bind(sealed.as_stored())
-        .bind(expires_at)
-        .execute(self.writer())
-        .await?;
-        Ok(())
-    }
 }
 
 impl AuditStore for SqliteStore {
     crate::shared::shared_audit_methods!();
-
-    async fn audit(&self, account: &AccountId, q: &AuditQuery) -> Result<Vec<(i64, AuditEntry)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, account_id, at, actor, actor_kind, action, target_kind, target_id, target_label, detail, remote_addr \
-             FROM audit_log WHERE account_id = ? AND (? IS NULL OR action = ?) AND (? IS NULL OR target_id = ?) AND (? IS NULL OR seq < ?) \
-             ORDER BY seq DESC LIMIT ?",
-        )
-        .bind(account.as_str())
-        .bind(q.action.as_deref())
-        .bind(q.action.as_deref())
-        .bind(q.target_id.as_deref())
-        .bind(q.target_id.as_deref())
-        .bind(q.before)
-        .bind(q.before)
-        .bind(i64::from(q.limit.clamp(1, 500)))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("actor_kind")?;
-                let account: Option<String> = row.try_get("account_id")?;
-                Ok((
-                    row.try_get("seq")?,
-                    AuditEntry {
-                        account_id: account.as_deref().map(AccountId::parse).transpose()?,
-                        at: row.try_get("at")?,
-                        actor: row.try_get("actor")?,
-                        actor_kind: ActorKind::parse(&kind)
-                            .ok_or_else(|| StoreError::Corrupt(format!("unknown actor kind {kind}")))?,
-                        action: row.try_get("action")?,
-                        target_kind: row.try_get("target_kind")?,
-                        target_id: row.try_get("target_id")?,
-                        target_label: row.try_get("target_label")?,
-                        detail: row.try_get("detail")?,
-                        remote_addr: row.try_get("remote_addr")?,
-                    },
-                ))
-            })
-            .collect()
-    }
 }
 
 /// Statements shared with the other database, runnable on the pool or inside a [`crate::Tx`].
