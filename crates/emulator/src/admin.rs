@@ -129,9 +129,7 @@ async fn add_app(State(shared): State<Shared>, payload: Result<Json<AppSeed>, Js
 pub fn resources(shared: &Shared, org_id: &str) -> Vec<ResourceInfo> {
     let world = shared.world();
     let mut list: Vec<ResourceInfo> = world
-        .resources
-        .values()
-        .filter(|r| r.org_id == org_id)
+        .org_resources(org_id)
         .map(|r| ResourceInfo {
             id: r.id.clone(),
             name: r.name.clone(),

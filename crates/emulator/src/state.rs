@@ -161,10 +161,12 @@ pub struct World {
     pub pending: HashMap<String, PendingAuth>,
     /// (consumer key, user id) pairs the user approved on the consent page.
     pub approvals: std::collections::HashSet<(String, String)>,
-    pub resources: HashMap<String, StaticResource>,
+    /// Static resources by id; written only through [`World::put_resource`] and
+    /// [`World::remove_resource`], which keep `resource_names` in step.
+    resources: HashMap<String, StaticResource>,
     /// (org id, lower-cased name) → resource id.
     /// Ordered, so one org's resources are a range.
-    pub resource_names: std::collections::BTreeMap<(String, String), String>,
+    resource_names: std::collections::BTreeMap<(String, String), String>,
     pub cursors: HashMap<String, QueryCursor>,
     pub cursor_order: VecDeque<String>,
     next_org: u64,
@@ -435,6 +437,32 @@ impl World {
             .filter_map(|(_, id)| self.resources.get(id))
     }
 
+    /// A static resource by its (18-character) id, of any org.
+    pub fn resource(&self, id: &str) -> Option<&StaticResource> {
+        self.resources.get(id)
+    }
+
+    /// Every org's static resources.
+    pub fn all_resources(&self) -> impl Iterator<Item = &StaticResource> {
+        self.resources.values()
+    }
+
+    /// Stores a new or changed static resource, its name index following a rename.
+    pub fn put_resource(&mut self, resource: StaticResource) {
+        if let Some(old) = self.resources.get(&resource.id) {
+            self.resource_names.remove(&(old.org_id.clone(), old.name.to_ascii_lowercase()));
+        }
+        self.resource_names.insert((resource.org_id.clone(), resource.name.to_ascii_lowercase()), resource.id.clone());
+        self.resources.insert(resource.id.clone(), resource);
+    }
+
+    /// Removes a static resource and its name.
+    pub fn remove_resource(&mut self, id: &str) -> Option<StaticResource> {
+        let removed = self.resources.remove(id)?;
+        self.resource_names.remove(&(removed.org_id.clone(), removed.name.to_ascii_lowercase()));
+        Some(removed)
+    }
+
     pub fn resource_by_name(&self, org_id: &str, name: &str) -> Option<&StaticResource> {
         self.resource_names.get(&(org_id.to_string(), name.to_ascii_lowercase())).and_then(|id| self.resources.get(id))
     }
@@ -449,5 +477,42 @@ impl World {
             }
         }
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(id: &str, org: &str, name: &str) -> StaticResource {
+        StaticResource {
+            id: id.into(),
+            org_id: org.into(),
+            name: name.into(),
+            content_type: "application/zip".into(),
+            cache_control: "Private".into(),
+            description: None,
+            body: axum::body::Bytes::from_static(b"zip"),
+            created_ms: 1,
+            created_by: "u".into(),
+            modified_ms: 1,
+            modified_by: "u".into(),
+        }
+    }
+
+    #[test]
+    fn the_name_index_follows_puts_renames_and_removes() {
+        let mut world = World::default();
+        world.put_resource(resource("081A", "org1", "Player"));
+        world.put_resource(resource("081B", "org2", "Player"));
+        assert_eq!(world.resource_by_name("org1", "PLAYER").map(|r| r.id.as_str()), Some("081A"));
+        world.put_resource(resource("081A", "org1", "Viewer"));
+        assert!(world.resource_by_name("org1", "Player").is_none(), "the old name is gone");
+        assert_eq!(world.resource_by_name("org1", "viewer").map(|r| r.id.as_str()), Some("081A"));
+        assert_eq!(world.org_resources("org1").count(), 1);
+        assert_eq!(world.remove_resource("081A").map(|r| r.name), Some("Viewer".into()));
+        assert!(world.resource_by_name("org1", "Viewer").is_none());
+        assert_eq!(world.org_resources("org1").count(), 0);
+        assert_eq!(world.org_resources("org2").count(), 1, "another org's resource is untouched");
     }
 }
