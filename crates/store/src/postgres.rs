@@ -79,6 +79,11 @@ pub(crate) mod dialect {
         format!("lower({column})")
     }
 
+    /// The rows' `fields` folded into one JSON array (text), in `order`; `[]` for none.
+    pub(crate) fn json_rows(fields: &str, order: &str) -> String {
+        format!("COALESCE(json_agg(json_build_array({fields}) ORDER BY {order}), '[]')::text")
+    }
+
     /// A text parameter that may be NULL (PostgreSQL must be told its type).
     pub(crate) const NULLABLE_TEXT: &str = "?::text";
     /// The column that orders deployment targets as they were queued.
@@ -222,78 +227,6 @@ impl ConnectionStore for PgStore {
         let rows = rows_query.bind(i64::from(limit)).bind(i64::from(q.offset)).fetch_all(&self.pool).await?;
         let total = count_query.fetch_one(&self.pool).await?;
         Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
-    }
-
-    fn table_chunks<'a>(
-        &'a self,
-        account: &'a AccountId,
-        q: &ListQuery,
-    ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a {
-        use futures_util::StreamExt;
-        let (filter, search, order) = list_clauses(q);
-        let fields = "id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active";
-        let date_column = match q.sort {
-            SortKey::CreatedAt => Some("created_at"),
-            SortKey::ModifiedAt => Some("modified_at"),
-            SortKey::AccountName => None,
-        };
-        let Some(column) = date_column else {
-            // By account name: PostgreSQL numbers the rows in the table's order and folds each
-            // 2,000 into one JSON array, so the driver hands over 50 values for 100,000 rows.
-            let sql = format!(
-                "SELECT json_agg(json_build_array({fields}) ORDER BY rn)::text AS chunk \
-                 FROM (SELECT {fields}, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM connections WHERE {filter}) numbered \
-                 GROUP BY (rn - 1) / 2000 ORDER BY MIN(rn)"
-            );
-            let mut query = query_scalar::<String>(sql).bind(account.as_str());
-            if let Some(pattern) = search {
-                query = query.bind(pattern);
-            }
-            return query.fetch(&self.pool).map(|chunk| parse_chunk(&chunk?)).boxed();
-        };
-        // By a date (the default): 2,000 rows at a time in the index's order, each chunk
-        // starting after the last row of the one before (keyset), folded into one JSON array.
-        let (cmp, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
-        let chunk_sql = move |after: bool| {
-            let keyset = if after { format!(" AND ({column}, id) {cmp} (?, ?)") } else { String::new() };
-            format!(
-                "SELECT COALESCE(json_agg(json_build_array({fields}) ORDER BY {column} {dir}, id {dir}), '[]')::text FROM \
-                 (SELECT {fields} FROM connections WHERE {filter}{keyset} ORDER BY {column} {dir}, id {dir} LIMIT 2000) chunk"
-            )
-        };
-        let (first, next) = (chunk_sql(false), chunk_sql(true));
-        futures_util::stream::unfold((None::<(i64, String)>, false), move |(cursor, done)| {
-            let (first, next, search) = (first.clone(), next.clone(), search.clone());
-            async move {
-                if done {
-                    return None;
-                }
-                let sql = if cursor.is_some() { next } else { first };
-                let mut query = query_scalar::<String>(sql).bind(account.as_str());
-                if let Some(pattern) = search {
-                    query = query.bind(pattern);
-                }
-                if let Some((value, id)) = &cursor {
-                    query = query.bind(*value).bind(id.clone());
-                }
-                let rows =
-                    match query.fetch_one(&self.pool).await.map_err(StoreError::from).and_then(|t| parse_chunk(&t)) {
-                        Ok(rows) => rows,
-                        Err(e) => return Some((Err(e), (None, true))),
-                    };
-                let last = rows
-                    .last()
-                    .map(|r| (if column == "created_at" { r.created_at } else { r.modified_at }, r.id.clone()));
-                match last {
-                    None => None,
-                    Some(last) => {
-                        let done = rows.len() < 2000;
-                        Some((Ok(rows), (Some(last), done)))
-                    }
-                }
-            }
-        })
-        .boxed()
     }
 }
 

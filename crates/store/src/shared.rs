@@ -320,6 +320,80 @@ macro_rules! shared_connection_methods {
             .await?;
             Ok(found > 0)
         }
+
+        fn table_chunks<'a>(
+            &'a self,
+            account: &'a AccountId,
+            q: &ListQuery,
+        ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a {
+            use futures_util::StreamExt;
+            let (filter, search, order) = list_clauses(q);
+            let fields = "id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active";
+            let date_column = match q.sort {
+                SortKey::CreatedAt => Some("created_at"),
+                SortKey::ModifiedAt => Some("modified_at"),
+                SortKey::AccountName => None,
+            };
+            let Some(column) = date_column else {
+                // By account name: the database numbers the rows in the table's order and folds
+                // each 2,000 into one JSON array, so the driver hands over 50 values for 100,000 rows.
+                let sql = format!(
+                    "SELECT {} AS chunk \
+                     FROM (SELECT {fields}, ROW_NUMBER() OVER (ORDER BY {order}) AS rn FROM connections WHERE {filter}) numbered \
+                     GROUP BY (rn - 1) / 2000 ORDER BY MIN(rn)",
+                    dialect::json_rows(fields, "rn")
+                );
+                let mut query = query_scalar::<String>(sql).bind(account.as_str());
+                if let Some(pattern) = search {
+                    query = query.bind(pattern);
+                }
+                return query.fetch(self.pool()).map(|chunk| parse_chunk(&chunk?)).boxed();
+            };
+            // By a date (the default): 2,000 rows at a time in the index's order, each chunk
+            // starting after the last row of the one before (keyset), folded into one JSON array.
+            let (cmp, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+            let chunk_sql = move |after: bool| {
+                let keyset = if after { format!(" AND ({column}, id) {cmp} (?, ?)") } else { String::new() };
+                format!(
+                    "SELECT {} FROM \
+                     (SELECT {fields} FROM connections WHERE {filter}{keyset} ORDER BY {column} {dir}, id {dir} LIMIT 2000) chunk",
+                    dialect::json_rows(fields, &format!("{column} {dir}, id {dir}"))
+                )
+            };
+            let (first, next) = (chunk_sql(false), chunk_sql(true));
+            futures_util::stream::unfold((None::<(i64, String)>, false), move |(cursor, done)| {
+                let (first, next, search) = (first.clone(), next.clone(), search.clone());
+                async move {
+                    if done {
+                        return None;
+                    }
+                    let sql = if cursor.is_some() { next } else { first };
+                    let mut query = query_scalar::<String>(sql).bind(account.as_str());
+                    if let Some(pattern) = search {
+                        query = query.bind(pattern);
+                    }
+                    if let Some((value, id)) = &cursor {
+                        query = query.bind(*value).bind(id.clone());
+                    }
+                    let rows =
+                        match query.fetch_one(self.pool()).await.map_err(StoreError::from).and_then(|t| parse_chunk(&t)) {
+                            Ok(rows) => rows,
+                            Err(e) => return Some((Err(e), (None, true))),
+                        };
+                    let last = rows
+                        .last()
+                        .map(|r| (if column == "created_at" { r.created_at } else { r.modified_at }, r.id.clone()));
+                    match last {
+                        None => None,
+                        Some(last) => {
+                            let done = rows.len() < 2000;
+                            Some((Ok(rows), (Some(last), done)))
+                        }
+                    }
+                }
+            })
+            .boxed()
+        }
     };
 }
 
@@ -1412,6 +1486,32 @@ macro_rules! shared_statements {
             .bind(e.target_label.as_deref())
             .bind(e.detail.as_deref())
             .bind(e.remote_addr.as_deref())
+            .execute(exec)
+            .await?;
+            Ok(())
+        }
+
+        /// Inserts a deployment (its targets are inserted beside it, per database).
+        pub(crate) async fn insert_deployment<'c, E: sqlx::Executor<'c, Database = Db>>(
+            exec: E,
+            d: &domain::Deployment,
+        ) -> Result<(), StoreError> {
+            query(
+                "INSERT INTO deployments (id, account_id, system_id, environment_id, bundle_id, resource_name, cache_control, status, \
+                 created_at, created_by, finished_at, redeploy_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(d.id.as_str())
+            .bind(d.account_id.as_str())
+            .bind(d.system_id.as_str())
+            .bind(d.environment_id.as_str())
+            .bind(d.bundle_id.as_str())
+            .bind(d.resource_name.as_str())
+            .bind(d.cache_control.as_str())
+            .bind(d.status.as_str())
+            .bind(d.created_at)
+            .bind(&d.created_by)
+            .bind(d.finished_at)
+            .bind(d.redeploy_of.as_ref().map(domain::DeploymentId::as_str))
             .execute(exec)
             .await?;
             Ok(())

@@ -15,24 +15,7 @@ use crate::{SqliteStore, StoreError};
 impl DeploymentStore for SqliteStore {
     async fn create_deployment(&self, d: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError> {
         let mut tx = self.writer().begin().await?;
-        sqlx::query(
-            "INSERT INTO deployments (id, account_id, system_id, environment_id, bundle_id, resource_name, cache_control, status, \
-             created_at, created_by, finished_at, redeploy_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(d.id.as_str())
-        .bind(d.account_id.as_str())
-        .bind(d.system_id.as_str())
-        .bind(d.environment_id.as_str())
-        .bind(d.bundle_id.as_str())
-        .bind(d.resource_name.as_str())
-        .bind(d.cache_control.as_str())
-        .bind(d.status.as_str())
-        .bind(d.created_at)
-        .bind(&d.created_by)
-        .bind(d.finished_at)
-        .bind(d.redeploy_of.as_ref().map(DeploymentId::as_str))
-        .execute(&mut *tx)
-        .await?;
+        crate::sqlite::statements::insert_deployment(&mut *tx, d).await?;
         // One statement for all targets: the ids go in as one JSON array.
         let ids = serde_json::to_string(&connections.iter().map(ConnectionId::as_str).collect::<Vec<_>>())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
