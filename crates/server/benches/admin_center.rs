@@ -63,7 +63,17 @@ async fn run(rows: usize, samples: usize, exports: usize) {
     };
     store.create_user(&user, None, 0).await.expect("user");
     let now = domain::Clock::now_ms(&domain::SystemClock);
-    store.create_session(&hash_token("bench-session"), &user.id, "csrf", now, now + 3_600_000).await.expect("session");
+    let session = store::NewSession {
+        id_hash: hash_token("bench-session"),
+        handle: "ses_bench".into(),
+        user: user.id.clone(),
+        csrf_token: "csrf".into(),
+        created_at: now,
+        expires_at: now + 3_600_000,
+        remote_addr: None,
+        user_agent: None,
+    };
+    store.create_session(&session).await.expect("session");
     let seeding = Instant::now();
     seed::connections(&store, &account, rows).await;
     println!("seeded {rows} connections in {:.1} s", seeding.elapsed().as_secs_f64());

@@ -17,7 +17,7 @@
 //!   spellings of their email share one count), an unknown email by its trimmed lowercase form.
 
 use domain::User;
-use store::{AccessStore, Attempt, Throttle};
+use store::{AccessStore, Attempt, NewSession, Throttle};
 use vault::Password;
 
 use crate::audit::record;
@@ -42,11 +42,13 @@ impl std::fmt::Debug for Opened {
     }
 }
 
-/// Where a sign-in comes from: the client's address, and the device token its browser sent.
+/// Where a sign-in comes from: the client's address, the device token its browser sent, and
+/// its `User-Agent` (shown in the person's list of sessions).
 #[derive(Default, Clone)]
 pub struct Origin {
     pub remote_addr: Option<String>,
     pub device: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 impl std::fmt::Debug for Origin {
@@ -67,6 +69,8 @@ const DEVICE: Throttle = PAIR;
 const DEVICE_KEPT_MS: i64 = 90 * 24 * 60 * 60 * 1000;
 /// The longest email looked at; longer is no one's.
 const MAX_EMAIL_LEN: usize = 254;
+/// How much of a browser's `User-Agent` a session keeps.
+const MAX_USER_AGENT_CHARS: usize = 200;
 
 /// The client's address as throttled: IPv4 as it is, IPv6 by its /64 (one customer's block).
 fn address_key(remote: Option<&str>) -> String {
@@ -168,7 +172,20 @@ pub async fn open_session(
     svc.store.remember_device(&hash_token(&device), &user.id, now).await?;
     let id = random_token()?;
     let csrf = random_token()?;
-    svc.store.create_session(&hash_token(&id), &user.id, &csrf, now, now + SESSION_TTL_MS).await?;
+    let handle = format!("ses_{}", &hash_token(&random_token()?)[..16]);
+    let user_agent = origin.user_agent.as_deref().map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
+    svc.store
+        .create_session(&NewSession {
+            id_hash: hash_token(&id),
+            handle,
+            user: user.id.clone(),
+            csrf_token: csrf.clone(),
+            created_at: now,
+            expires_at: now + SESSION_TTL_MS,
+            remote_addr: origin.remote_addr.clone(),
+            user_agent,
+        })
+        .await?;
     let actor = Actor::new(user.clone(), domain::ActorKind::User, origin.remote_addr);
     record(svc, actor.audit(now, "session.signed_in", "user", Some(user.id.as_str()), Some(&user.email), None)).await;
     Ok(Opened { user, id, csrf, device })
@@ -193,6 +210,71 @@ pub async fn session(svc: &Service, id: &str) -> Result<(User, String), ServiceE
 /// Ends a session (signing out).
 pub async fn close_session(svc: &Service, id: &str) -> Result<(), ServiceError> {
     Ok(svc.store.delete_session(&hash_token(id)).await?)
+}
+
+/// One of the person's live browser sessions, as they see it in their list.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionSummary {
+    /// Names the session when ending it (`ses_…`); the session's id itself is never shown.
+    pub handle: String,
+    /// Whether this is the session the request came with.
+    pub current: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The address it was opened from.
+    pub remote_addr: Option<String>,
+    /// The browser it was opened with, as it named itself.
+    pub user_agent: Option<String>,
+}
+
+/// The caller's own live sessions, newest first; `current` is the session id the request came
+/// with (none through an API token).
+pub async fn list_sessions(
+    svc: &Service,
+    actor: &Actor,
+    current: Option<&str>,
+) -> Result<Vec<SessionSummary>, ServiceError> {
+    let current = current.map(hash_token);
+    let sessions = svc.store.sessions_of(&actor.user.id, svc.now_ms()).await?;
+    Ok(sessions
+        .into_iter()
+        .map(|s| SessionSummary {
+            current: current.as_deref() == Some(s.id_hash.as_str()),
+            handle: s.handle,
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            remote_addr: s.remote_addr,
+            user_agent: s.user_agent,
+        })
+        .collect())
+}
+
+/// Ends one of the caller's own sessions (another's handle is not found).
+pub async fn end_session(svc: &Service, actor: &Actor, handle: &str) -> Result<(), ServiceError> {
+    if handle.len() > 64 {
+        return Err(ServiceError::NotFound);
+    }
+    svc.store.end_session(&actor.user.id, handle).await?;
+    let user = &actor.user;
+    let detail = Some(format!("session {handle} ended by its owner"));
+    record(svc, actor.audit(svc.now_ms(), "session.ended", "user", Some(user.id.as_str()), Some(&user.email), detail))
+        .await;
+    Ok(())
+}
+
+/// Ends every session of the caller's except `current` (the one the request came with):
+/// "sign out everywhere else". Returns how many ended.
+pub async fn end_other_sessions(svc: &Service, actor: &Actor, current: Option<&str>) -> Result<u64, ServiceError> {
+    let ended = svc.store.end_sessions(&actor.user.id, current.map(hash_token).as_deref()).await?;
+    let user = &actor.user;
+    let detail = Some(format!("{ended} other session(s) ended"));
+    record(
+        svc,
+        actor.audit(svc.now_ms(), "session.ended_elsewhere", "user", Some(user.id.as_str()), Some(&user.email), detail),
+    )
+    .await;
+    Ok(ended)
 }
 
 #[cfg(test)]

@@ -47,7 +47,12 @@ store_trait! {
         fn set_password(&self, user: &UserId, password_hash: &str) -> Result<(), StoreError>;
         /// A user and their password hash (if they have one), by email.
         fn credentials(&self, email: &str) -> Result<(User, Option<String>), StoreError>;
-        fn create_session(&self, id_hash: &str, user: &UserId, csrf_token: &str, now: Millis, expires_at: Millis) -> Result<(), StoreError>;
+        /// Stores a new browser session (its id only as a hash).
+        fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+        /// The user's live sessions, newest first.
+        fn sessions_of(&self, user: &UserId, now: Millis) -> Result<Vec<SessionInfo>, StoreError>;
+        /// Ends one of the user's sessions by its handle; `NotFound` if the user has none so named.
+        fn end_session(&self, user: &UserId, handle: &str) -> Result<(), StoreError>;
         /// The live session's user and CSRF token.
         fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError>;
         fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
@@ -73,6 +78,32 @@ store_trait! {
         /// and account: a state works once, only for whoever started it.
         fn take_oauth_state(&self, state_hash: &str, account: &AccountId, user: &UserId, now: Millis) -> Result<String, StoreError>;
     }
+}
+
+/// A browser session to store: the id's SHA-256 (the id itself stays in the cookie), a public
+/// handle to name it by, and where it was opened.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id_hash: String,
+    /// `ses_` and 16 hex digits: what lists show and what ending one names.
+    pub handle: String,
+    pub user: UserId,
+    pub csrf_token: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A live session as its owner sees it (and its id's hash, to tell the caller's own).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionInfo {
+    pub handle: String,
+    pub id_hash: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub remote_addr: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 /// Filters for reading the audit log, newest first.

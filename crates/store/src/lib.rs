@@ -60,7 +60,9 @@ mod sqlite_catalog;
 mod sqlite_deployments;
 mod tx;
 
-pub use access::{AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Throttle, TokenOwner};
+pub use access::{
+    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, NewSession, SessionInfo, Throttle, TokenOwner,
+};
 pub use any::Store;
 pub use catalog::CatalogStore;
 pub use connections::{

@@ -11,7 +11,9 @@ use sqlx::{AssertSqlSafe, FromRow, PgPool, Postgres, Row};
 use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshToken, Sealed};
 
 use crate::StoreError;
-use crate::access::{AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Throttle, TokenOwner};
+use crate::access::{
+    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, NewSession, SessionInfo, Throttle, TokenOwner,
+};
 use crate::connections::{
     ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
 };
@@ -19,7 +21,7 @@ use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
     seal_field, search_text,
 };
-use crate::rows::{row_to_connection, row_to_user};
+use crate::rows::{one_or_not_found, row_to_connection, row_to_user};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -1103,24 +1103,44 @@ macro_rules! shared_access_methods {
             Ok((row_to_user(&row)?, row.try_get("password_hash")?))
         }
 
-        async fn create_session(
-            &self,
-            id_hash: &str,
-            user: &UserId,
-            csrf_token: &str,
-            now: Millis,
-            expires_at: Millis,
-        ) -> Result<(), StoreError> {
-            let _ = query("DELETE FROM sessions WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
-            query("INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
-                .bind(id_hash)
+        async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+            let _ = query("DELETE FROM sessions WHERE expires_at <= ?").bind(session.created_at).execute(self.writer()).await;
+            query(
+                "INSERT INTO sessions (id_hash, handle, user_id, csrf_token, created_at, expires_at, remote_addr, user_agent) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&session.id_hash)
+            .bind(&session.handle)
+            .bind(session.user.as_str())
+            .bind(&session.csrf_token)
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .bind(session.remote_addr.as_deref())
+            .bind(session.user_agent.as_deref())
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+
+        async fn sessions_of(&self, user: &UserId, now: Millis) -> Result<Vec<SessionInfo>, StoreError> {
+            let rows = query(
+                "SELECT handle, id_hash, created_at, expires_at, remote_addr, user_agent FROM sessions \
+                 WHERE user_id = ? AND expires_at > ? ORDER BY created_at DESC, handle",
+            )
+            .bind(user.as_str())
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(|row| Ok(<SessionInfo as sqlx::FromRow<_>>::from_row(row)?)).collect()
+        }
+
+        async fn end_session(&self, user: &UserId, handle: &str) -> Result<(), StoreError> {
+            let done = query("DELETE FROM sessions WHERE user_id = ? AND handle = ?")
                 .bind(user.as_str())
-                .bind(csrf_token)
-                .bind(now)
-                .bind(expires_at)
+                .bind(handle)
                 .execute(self.writer())
                 .await?;
-            Ok(())
+            one_or_not_found(done.rows_affected())
         }
 
         async fn save_oauth_state(

@@ -385,9 +385,37 @@ async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S,
     assert_eq!((listed.len(), listed[0].revoked_at), (1, Some(7)));
 
     // Ending a user's sessions (a password change) keeps the one named, and no one else's.
-    for (hash, user) in [("s-ann-1", &ann.id), ("s-ann-2", &ann.id), ("s-ann-3", &ann.id), ("s-bob", &bob.id)] {
-        store.create_session(hash, user, "csrf", 10, 1_000).await.expect("session");
+    let session = |hash: &str, user: &domain::UserId, at: i64| store::NewSession {
+        id_hash: hash.into(),
+        handle: format!("ses_{hash}"),
+        user: user.clone(),
+        csrf_token: "csrf".into(),
+        created_at: at,
+        expires_at: 1_000,
+        remote_addr: Some("203.0.113.7".into()),
+        user_agent: Some("Firefox".into()),
+    };
+    for (i, (hash, user)) in
+        [("s-ann-1", &ann.id), ("s-ann-2", &ann.id), ("s-ann-3", &ann.id), ("s-bob", &bob.id)].into_iter().enumerate()
+    {
+        store.create_session(&session(hash, user, 10 + i as i64)).await.expect("session");
     }
+    // Each user lists their own live sessions, newest first, and ends one by its handle only.
+    let listed = store.sessions_of(&ann.id, 11).await.expect("sessions");
+    let handles: Vec<&str> = listed.iter().map(|s| s.handle.as_str()).collect();
+    assert_eq!(handles, ["ses_s-ann-3", "ses_s-ann-2", "ses_s-ann-1"]);
+    assert_eq!(
+        (listed[0].remote_addr.as_deref(), listed[0].user_agent.as_deref()),
+        (Some("203.0.113.7"), Some("Firefox"))
+    );
+    assert!(store.sessions_of(&ann.id, 1_000).await.expect("none live").is_empty(), "expired ones are not listed");
+    assert!(
+        matches!(store.end_session(&bob.id, "ses_s-ann-3").await, Err(StoreError::NotFound)),
+        "not another user's session"
+    );
+    store.end_session(&ann.id, "ses_s-ann-3").await.expect("end one");
+    assert!(matches!(store.session("s-ann-3", 11).await, Err(StoreError::NotFound)));
+    store.create_session(&session("s-ann-3", &ann.id, 13)).await.expect("again");
     assert_eq!(store.end_sessions(&ann.id, Some("s-ann-1")).await.expect("end"), 2);
     assert!(store.session("s-ann-1", 11).await.is_ok(), "the session that asked stays");
     assert!(matches!(store.session("s-ann-2", 11).await, Err(StoreError::NotFound)));

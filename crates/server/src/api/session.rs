@@ -3,7 +3,7 @@
 //! returned in the body for the pages to send back on every change.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,10 @@ use crate::http::Body;
 use crate::http::{cleared_session_cookie, session_cookie_header, session_id as session_cookie};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sign_in, current, sign_out))
+    OpenApiRouter::new()
+        .routes(routes!(sign_in, current, sign_out))
+        .routes(routes!(my_sessions, end_other_sessions))
+        .routes(routes!(end_session))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -89,4 +92,54 @@ async fn sign_out(State(state): State<AppState>, _caller: Caller, headers: Heade
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, cleared_session_cookie(&state)?);
     Ok(response)
+}
+
+/// The browser session the request came with, if it came with one (not through an API token).
+fn this_session(caller: &Caller, headers: &HeaderMap) -> Option<String> {
+    session_cookie(headers).filter(|_| caller.via == domain::ActorKind::User)
+}
+
+/// Your own signed-in browser sessions, newest first: where and with which browser each was
+/// opened, and which one is this request's.
+#[utoipa::path(get, path = "/me/sessions", tag = "session",
+    responses((status = 200, body = Vec<service::sessions::SessionSummary>), (status = 401, body = ErrorBody)))]
+async fn my_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<Vec<service::sessions::SessionSummary>>, ApiError> {
+    let current = this_session(&caller, &headers);
+    Ok(Json(service::sessions::list_sessions(&state, &caller, current.as_deref()).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct Ended {
+    /// How many sessions ended.
+    ended: u64,
+}
+
+/// Signs you out everywhere else: ends every one of your sessions except this request's.
+#[utoipa::path(delete, path = "/me/sessions", tag = "session",
+    responses((status = 200, body = Ended), (status = 401, body = ErrorBody)))]
+async fn end_other_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Json<Ended>, ApiError> {
+    let current = this_session(&caller, &headers);
+    let ended = service::sessions::end_other_sessions(&state, &caller, current.as_deref()).await?;
+    Ok(Json(Ended { ended }))
+}
+
+/// Ends one of your sessions by its handle (another person's is not found).
+#[utoipa::path(delete, path = "/me/sessions/{handle}", tag = "session",
+    params(("handle" = String, Path, description = "ses_…, from `GET /me/sessions`")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn end_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(handle): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::sessions::end_session(&state, &caller, &handle).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 //! the session's CSRF token; errors render the same `ApiError` as a page or a message. Assets
 //! are embedded in the binary: nothing is loaded from elsewhere.
 
+mod account;
 pub(crate) mod connections;
 mod deployments;
 mod export;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .merge(systems::routes())
         .merge(deployments::routes())
         .merge(people::routes())
+        .merge(account::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -56,6 +58,24 @@ pub struct SignedIn {
     pub csrf: String,
     pub account_name: String,
     pub flash: Option<Flash>,
+    /// The session's id, from its cookie (to tell it apart in the person's list of sessions).
+    pub session: SessionCookie,
+}
+
+/// A session id as the browser's cookie holds it; never printed.
+#[derive(Clone)]
+pub struct SessionCookie(String);
+
+impl SessionCookie {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionCookie([redacted])")
+    }
 }
 
 impl SignedIn {
@@ -203,6 +223,7 @@ impl FromRequestParts<AppState> for SignedIn {
             csrf,
             account_name,
             flash: read_flash(&parts.headers),
+            session: SessionCookie(session),
         })
     }
 }

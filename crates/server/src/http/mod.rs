@@ -109,6 +109,12 @@ pub fn sign_in_origin(
     service::sessions::Origin {
         remote_addr: connect.map(|c| c.0.ip().to_string()),
         device: cookie_value(headers, DEVICE_COOKIE).filter(|d| !d.is_empty() && d.len() <= 64),
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|ua| !ua.is_empty())
+            .map(str::to_string),
     }
 }
 

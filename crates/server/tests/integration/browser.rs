@@ -305,6 +305,16 @@ async fn an_owner_adds_a_person_who_signs_in_and_the_audit_log_shows_and_exports
     browser.click("button[type=submit]").await;
     browser.wait_for_url(|u| u.contains("/integrations")).await;
     assert!(browser.text(".who").await.contains("editor"));
+    // They replace the temporary password on their account page, which lists this browser.
+    browser.click(".who a.user").await;
+    browser.wait_for_url(|u| u.ends_with("/account")).await;
+    assert!(browser.text("tr[data-current]").await.contains("this browser"));
+    browser.type_into("#current-password", &password).await;
+    browser.type_into("#new-password", "tangerine-harbour-velvet-42").await;
+    browser.type_into("#confirm-password", "tangerine-harbour-velvet-42").await;
+    browser.click(".change-password button[type=submit]").await;
+    browser.wait_for_text(".flash-success", |t| t.contains("password is changed")).await;
+    browser.screenshot("account").await;
     assert!(browser.try_find("nav a[href='/users']").await.is_none(), "editors do not manage people");
     browser.goto(&format!("{}/users", app.base)).await;
     assert!(browser.text("main").await.contains("Not allowed"));

@@ -158,7 +158,14 @@ async fn a_viewer_cannot_change_anything_but_their_own_session_and_tokens() {
     let app = spawn().await;
     let ids = account_a_objects(&app).await;
     let env = ids.iter().find(|(k, _)| *k == "env").map(|(_, v)| v.clone()).expect("env");
-    let self_service = ["/api/v1/session", "/api/v1/me/password", "/api/v1/tokens", "/api/v1/tokens/{id}"];
+    let self_service = [
+        "/api/v1/session",
+        "/api/v1/me/password",
+        "/api/v1/me/sessions",
+        "/api/v1/me/sessions/{handle}",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+    ];
     let mut refused = 0;
     for (method, path) in operations() {
         if method == Method::GET || self_service.contains(&path.as_str()) {

@@ -16,5 +16,6 @@ mod oauth;
 mod openapi;
 mod operations;
 mod secrets;
+mod sessions;
 mod throttle;
 mod users;
