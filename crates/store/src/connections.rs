@@ -54,6 +54,16 @@ pub struct ListQuery {
     pub limit: u32,
 }
 
+impl ListQuery {
+    /// The search as the database compares it: lower case, trimmed, without control characters
+    /// (no one types them; a NUL would end SQLite's full-text query early and PostgreSQL refuses
+    /// it in text); `None` when nothing is left.
+    pub(crate) fn search_term(&self) -> Option<String> {
+        let term: String = self.search.as_deref()?.chars().filter(|c| !c.is_control()).collect();
+        Some(term.trim().to_lowercase()).filter(|t| !t.is_empty())
+    }
+}
+
 /// What the table and its exports show of a connection (F6), read without the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRow {

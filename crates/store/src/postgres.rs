@@ -191,7 +191,7 @@ impl PgStore {
 /// The WHERE filter, the bound search term and the ORDER BY of a table query (F6, F7). Only
 /// constants and enum-chosen text go into the SQL; every value the caller gave is bound.
 fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
-    let term = q.search.as_deref().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
+    let term = q.search_term();
     // A case-folded substring match; a pg_trgm GIN index serves it when the extension is there.
     let (filter, search) = match term {
         Some(t) => ("account_id = ? AND search_text LIKE ? ESCAPE '\\'", Some(like_pattern(&t))),

@@ -212,7 +212,7 @@ impl SqliteStore {
 /// The WHERE filter, the bound search term and the ORDER BY of a table query (F6, F7). Only
 /// constants and enum-chosen text go into the SQL; every value the caller gave is bound.
 fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
-    let term = q.search.as_deref().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
+    let term = q.search_term();
     // Three characters or more: the trigram index finds the rows (an exact, case-folded
     // substring match of the quoted phrase). Shorter terms scan with LIKE.
     let (filter, search) = match term {

@@ -21,11 +21,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct AuditParams {
     /// e.g. `connection.created`.
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     action: Option<String>,
+    #[param(pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     target_id: Option<String>,
     /// Entries older than this sequence number (from `next_before`).
     before: Option<i64>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -85,6 +88,12 @@ async fn list(
     let limit = p.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "limit is between 1 and 500"));
+    }
+    // No action or id has one; PostgreSQL would refuse a NUL in text outright.
+    for (field, value) in [("action", &p.action), ("target_id", &p.target_id)] {
+        if value.as_deref().is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(ApiError::invalid(field, format!("{field} cannot contain control characters")));
+        }
     }
     let rows = state
         .store

@@ -58,6 +58,11 @@ impl From<&domain::Environment> for EnvironmentView {
 #[serde(deny_unknown_fields)]
 struct NameInput {
     /// 1–80 characters, unique in the account (any case).
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     name: String,
 }
 

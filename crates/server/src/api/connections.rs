@@ -123,12 +123,16 @@ struct ListParams {
     /// Case-insensitive substring of the org name or the created-by / last-modified-by emails (F7).
     search: Option<String>,
     /// `created_at` (default), `account_name` or `last_modified_at`.
+    #[param(pattern = "^(created_at|account_name|last_modified_at)$")]
     sort: Option<String>,
     /// `asc` (default) or `desc`.
+    #[param(pattern = "^(asc|desc)$")]
     order: Option<String>,
     /// From 1.
+    #[param(minimum = 1, maximum = 2147483647)]
     page: Option<u32>,
     /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     per_page: Option<u32>,
 }
 
@@ -169,7 +173,10 @@ async fn list(
     if !(1..=500).contains(&per_page) {
         return Err(ApiError::invalid("per_page", "per_page is between 1 and 500"));
     }
-    let page = params.page.unwrap_or(1).max(1);
+    let page = params.page.unwrap_or(1);
+    if page == 0 || page > i32::MAX as u32 {
+        return Err(ApiError::invalid("page", "pages are numbered from 1 to 2147483647"));
+    }
     let query = ListQuery {
         search: params.search,
         sort,

@@ -4,7 +4,7 @@
 //! which connections a system × environment publishes to.
 
 use axum::Json;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::StatusCode;
 use domain::{ConnectionId, Deployment, DeploymentId, EnvironmentId, SystemId};
 use serde::{Deserialize, Serialize};
@@ -128,11 +128,15 @@ pub fn view(d: &Deployment, counts: TargetCounts, targets: Option<&[domain::Targ
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
+    #[param(pattern = "^sys_[0-9a-f]{32}$")]
     system_id: Option<String>,
+    #[param(pattern = "^env_[0-9a-f]{32}$")]
     environment_id: Option<String>,
     /// Only deployments that published to this connection.
+    #[param(pattern = "^conn_[0-9a-f]{32}$")]
     connection_id: Option<String>,
     /// 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -142,7 +146,7 @@ struct ListParams {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<ListParams>,
+    crate::http::Params(p): crate::http::Params<ListParams>,
 ) -> Result<Json<Vec<DeploymentView>>, ApiError> {
     let account = caller.account()?;
     let system = p
@@ -163,10 +167,11 @@ async fn list(
         .map(ConnectionId::parse)
         .transpose()
         .map_err(|_| ApiError::invalid("connection_id", "not a connection id"))?;
-    let rows = state
-        .store
-        .deployments(account, system.as_ref(), env.as_ref(), connection.as_ref(), p.limit.unwrap_or(50))
-        .await?;
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "limit is between 1 and 500"));
+    }
+    let rows = state.store.deployments(account, system.as_ref(), env.as_ref(), connection.as_ref(), limit).await?;
     Ok(Json(rows.iter().map(|(d, c)| view(d, *c, None)).collect()))
 }
 

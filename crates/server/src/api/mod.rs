@@ -65,7 +65,7 @@ impl utoipa::Modify for Security {
 
 /// The API's routes and the OpenAPI document describing exactly them.
 pub(crate) fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(
             "/api/v1",
             connections::routes()
@@ -77,7 +77,50 @@ pub(crate) fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(audit::routes())
                 .merge(session::routes()),
         )
-        .split_for_parts()
+        .split_for_parts();
+    (router, common_responses(doc))
+}
+
+/// Adds what the server answers on an operation besides its handler's own outcomes, so the
+/// document promises all of it (the schema fuzzer in `.ci/run` holds the server to it): 401 where
+/// a credential is needed and missing or wrong, 422 where a body or query string is read (the
+/// extractors refuse one that does not parse, in the error shape), 404 where the path names
+/// something (another account's id is not found).
+fn common_responses(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            let public = op.security.as_ref().is_some_and(|s| s.is_empty());
+            let query = op.parameters.iter().flatten().any(|p| match p {
+                RefOr::T(p) => matches!(p.parameter_in, ParameterIn::Query),
+                RefOr::Ref(_) => false,
+            });
+            let responses = &mut op.responses.responses;
+            if !public {
+                responses.entry("401".into()).or_insert_with(|| error("no credential, or not a valid one"));
+            }
+            if op.request_body.is_some() || query {
+                responses.entry("422".into()).or_insert_with(|| error("the body or query string is not valid"));
+            }
+            if path.contains('{') {
+                responses.entry("404".into()).or_insert_with(|| error("nothing of the caller's has that id"));
+            }
+        }
+    }
+    doc
 }
 
 /// The OpenAPI document, as served at `/api/v1/openapi.json` and committed as

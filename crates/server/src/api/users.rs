@@ -105,10 +105,16 @@ async fn list_users(State(state): State<AppState>, caller: Caller) -> Result<Jso
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUser {
+    #[schema(
+        max_length = 254,
+        pattern = "^[^\\s@\\u0000-\\u001F\\u007F-\\u009F]+@[^\\s@\\u0000-\\u001F\\u007F-\\u009F]*\\.[^\\s@\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     email: String,
     #[serde(default)]
+    #[schema(max_length = 120, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     name: String,
     /// `owner`, `admin`, `editor` or `viewer`.
+    #[schema(pattern = "^(owner|admin|editor|viewer)$")]
     role: String,
 }
 
@@ -136,6 +142,7 @@ async fn create_user(
 #[serde(deny_unknown_fields)]
 struct RoleInput {
     /// `owner`, `admin`, `editor` or `viewer`.
+    #[schema(pattern = "^(owner|admin|editor|viewer)$")]
     role: String,
 }
 
@@ -195,6 +202,11 @@ async fn list_tokens(State(state): State<AppState>, caller: Caller) -> Result<Js
 #[serde(deny_unknown_fields)]
 struct TokenInput {
     /// What it is for, e.g. "CI publish".
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     name: String,
 }
 

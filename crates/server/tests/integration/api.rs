@@ -267,4 +267,16 @@ async fn role_then_ownership_then_body_and_rejections_in_the_error_shape() {
     assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("query")), "{body}");
     let (status, body) = send("admin_a", Method::GET, "/audit?limit=-1".into(), "").await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid")), "{body}");
+    // Found by the schema fuzzer: a NUL in a search was a 500 (SQLite's full-text query ended
+    // early); page 0 was taken for page 1 although the document says pages start at 1; the
+    // deployments' query answered 400 in axum's shape; a NUL in an audit filter reaches
+    // PostgreSQL, which refuses it.
+    let (status, body) = send("admin_a", Method::GET, "/connections?search=ac%00me".into(), "").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send("admin_a", Method::GET, "/connections?page=0".into(), "").await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("page")), "{body}");
+    let (status, body) = send("admin_a", Method::GET, "/deployments?limit=lots".into(), "").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid")), "{body}");
+    let (status, body) = send("admin_a", Method::GET, "/audit?action=a%00b".into(), "").await;
+    assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("action")), "{body}");
 }
