@@ -394,6 +394,28 @@ macro_rules! shared_connection_methods {
             })
             .boxed()
         }
+
+        async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
+            let (filter, search, order) = list_clauses(q);
+            let limit = q.limit.clamp(1, 500);
+            // Only constants and the enum-chosen ORDER BY above go into the SQL text; every value
+            // the caller gave is bound.
+            let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?");
+            let mut rows_query = query(sql).bind(account.as_str());
+            let count_sql = if search.is_some() {
+                format!("SELECT COUNT(*) FROM connections WHERE {filter}")
+            } else {
+                "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string()
+            };
+            let mut count_query = query_scalar::<i64>(count_sql).bind(account.as_str());
+            if let Some(pattern) = &search {
+                rows_query = rows_query.bind(pattern);
+                count_query = count_query.bind(pattern);
+            }
+            let rows = rows_query.bind(i64::from(limit)).bind(i64::from(q.offset)).fetch_all(self.pool()).await?;
+            let total = count_query.fetch_one(self.pool()).await?;
+            Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
+        }
     };
 }
 

@@ -236,32 +236,6 @@ fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
 
 impl ConnectionStore for SqliteStore {
     crate::shared::shared_connection_methods!();
-
-    async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
-        let (filter, search, order) = list_clauses(q);
-        let limit = q.limit.clamp(1, 500);
-        // Only constants and the enum-chosen ORDER BY above go into the SQL text; every value
-        // the caller gave is bound.
-        let sql = AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
-        ));
-        let mut rows_query = sqlx::query(sql).bind(account.as_str());
-        let count_sql = if search.is_some() {
-            AssertSqlSafe(format!("SELECT COUNT(*) FROM connections WHERE {filter}"))
-        } else {
-            AssertSqlSafe(
-                "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string(),
-            )
-        };
-        let mut count_query = sqlx::query_scalar::<_, i64>(count_sql).bind(account.as_str());
-        if let Some(pattern) = &search {
-            rows_query = rows_query.bind(pattern);
-            count_query = count_query.bind(pattern);
-        }
-        let rows = rows_query.bind(i64::from(limit)).bind(i64::from(q.offset)).fetch_all(&self.pool).await?;
-        let total = count_query.fetch_one(&self.pool).await?;
-        Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
-    }
 }
 
 impl AccessStore for SqliteStore {

@@ -82,8 +82,9 @@ pub(crate) fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 }
 
 /// Adds what the server answers on an operation besides its handler's own outcomes, so the
-/// document promises all of it (the schema fuzzer in `.ci/run` holds the server to it): 401 where
-/// a credential is needed and missing or wrong, 422 where a body or query string is read (the
+/// document promises all of it (the schema fuzzer in `.ci/run` holds the server to it): 401 and
+/// 403 where a credential is needed (missing or wrong; a role that does not allow the action —
+/// found by the fuzzer, which demoted its own token's owner), 422 where a body or query string is read (the
 /// extractors refuse one that does not parse, in the error shape), 404 where the path names
 /// something (another account's id is not found).
 fn common_responses(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
@@ -111,6 +112,8 @@ fn common_responses(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenA
             let responses = &mut op.responses.responses;
             if !public {
                 responses.entry("401".into()).or_insert_with(|| error("no credential, or not a valid one"));
+                // Roles change while a token lives (an owner may be made an admin mid-way).
+                responses.entry("403".into()).or_insert_with(|| error("the caller's role does not allow this"));
             }
             if op.request_body.is_some() || query {
                 responses.entry("422".into()).or_insert_with(|| error("the body or query string is not valid"));
