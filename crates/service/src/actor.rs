@@ -37,6 +37,24 @@ impl Actor {
         Ok(account)
     }
 
+    /// Admins and owners read the audit log (the message says so, not "change connections").
+    pub fn require_audit_reader(&self) -> Result<&AccountId, ServiceError> {
+        let account = self.account()?;
+        if !self.user.role.manages_connections() {
+            return Err(ServiceError::Forbidden("only account admins and owners can read the audit log"));
+        }
+        Ok(account)
+    }
+
+    /// Admins and owners see the account's people (owners change them).
+    pub fn require_people_reader(&self) -> Result<&AccountId, ServiceError> {
+        let account = self.account()?;
+        if !self.user.role.manages_connections() {
+            return Err(ServiceError::Forbidden("only account admins and owners can see the account's people"));
+        }
+        Ok(account)
+    }
+
     /// Editors, admins and owners publish (content authors and their CI pipelines).
     pub fn require_publisher(&self) -> Result<&AccountId, ServiceError> {
         let account = self.account()?;

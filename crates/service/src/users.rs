@@ -46,7 +46,7 @@ fn user_id(id: &str) -> Result<UserId, ServiceError> {
 
 /// The people of the actor's account (admins and owners look).
 pub async fn list(svc: &Service, actor: &Actor) -> Result<Vec<User>, ServiceError> {
-    Ok(svc.store.users(actor.require_connection_admin()?).await?)
+    Ok(svc.store.users(actor.require_people_reader()?).await?)
 }
 
 /// Adds a person to the owner's account with a temporary password (returned once).

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::{ApiError, ErrorBody};
 use crate::AppState;
-use crate::http::{Admin, Params};
+use crate::http::{AuditReader, Params};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
@@ -81,7 +81,7 @@ struct Page {
     responses((status = 200, body = Page), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
-    caller: Admin,
+    caller: AuditReader,
     Params(p): Params<AuditParams>,
 ) -> Result<Json<Page>, ApiError> {
     let account = caller.account()?;

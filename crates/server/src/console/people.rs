@@ -123,7 +123,7 @@ fn audit_link(path: &str, p: &AuditParams, before: Option<i64>) -> String {
 }
 
 async fn audit(State(state): State<AppState>, signed_in: SignedIn, Query(p): Query<AuditParams>) -> PageResult {
-    let account = signed_in.caller.require_connection_admin()?.clone();
+    let account = signed_in.caller.require_audit_reader()?.clone();
     let limit = 100;
     let rows = state.store.audit(&account, &p.query(limit)).await?;
     let older = (rows.len() == limit as usize)
@@ -144,7 +144,7 @@ async fn audit(State(state): State<AppState>, signed_in: SignedIn, Query(p): Que
 
 /// B4 "exportable": every matching entry as CSV, newest first, read 500 at a time.
 async fn audit_csv(State(state): State<AppState>, signed_in: SignedIn, Query(p): Query<AuditParams>) -> PageResult {
-    let account = signed_in.caller.require_connection_admin()?.clone();
+    let account = signed_in.caller.require_audit_reader()?.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let store = state.store.clone();
     tokio::spawn(async move {
@@ -215,7 +215,7 @@ struct UsersPage {
 }
 
 async fn users_page(state: &AppState, signed_in: &SignedIn, created: Option<(String, String)>) -> PageResult {
-    let account = signed_in.caller.require_connection_admin()?.clone();
+    let account = signed_in.caller.require_people_reader()?.clone();
     let users = state
         .store
         .users(&account)

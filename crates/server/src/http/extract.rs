@@ -87,6 +87,11 @@ role_guard!(
     require_connection_admin
 );
 role_guard!(
+    /// An account's admin or owner, reading the audit log.
+    AuditReader,
+    require_audit_reader
+);
+role_guard!(
     /// An account's owner: manages its people.
     Owner,
     require_owner

@@ -10,7 +10,7 @@ pub use auth::{
     Caller, SESSION_COOKIE, cookie_value, hash_token, new_api_token, random_token, session_cookie as session_id,
 };
 pub use error::{ApiError, ErrorBody, ErrorDetail, FieldError};
-pub use extract::{Admin, Body, Operator, Owned, Owner, Params, PathId, Publisher};
+pub use extract::{Admin, AuditReader, Body, Operator, Owned, Owner, Params, PathId, Publisher};
 
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;

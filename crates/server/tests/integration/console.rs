@@ -152,3 +152,24 @@ async fn pages_and_api_answers_carry_the_security_headers() {
         }
     }
 }
+
+/// Issue #16 item 9: a viewer who opens the audit log or the users page is told what those pages
+/// need, not that they cannot change connections; so is an API caller.
+#[tokio::test]
+async fn a_viewer_refused_the_audit_log_or_the_people_is_told_why() {
+    let app = spawn().await;
+    let (cookie, _) = app.sign_in("viewer_a").await;
+    for (path, says) in [("/audit", "read the audit log"), ("/users", "see the account&#39;s people")] {
+        let r = app.http.get(format!("{}{path}", app.base)).header("cookie", &cookie).send().await.expect("get");
+        assert_eq!(r.status(), 403, "{path}");
+        let html = r.text().await.expect("body");
+        assert!(html.contains(says) && !html.contains("Salesforce connections</"), "{path}: {html}");
+        assert!(!html.contains("change Salesforce connections"), "{path}");
+    }
+    let (status, body) = app.call("viewer_a", Method::GET, "/audit", None).await;
+    assert_eq!(status, 403);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("audit log")), "{body}");
+    let (status, body) = app.call("viewer_a", Method::GET, "/users", None).await;
+    assert_eq!(status, 403);
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("people")), "{body}");
+}
