@@ -10,6 +10,9 @@ pub struct Account {
     pub id: AccountId,
     pub name: String,
     pub connectors_enabled: bool,
+    /// Every password user of the account signs in with a second factor (the owner's rule).
+    #[serde(default)]
+    pub two_factor_required: bool,
     pub created_at: Millis,
 }
 

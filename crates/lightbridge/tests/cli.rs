@@ -73,6 +73,7 @@ fn every_command_has_help() {
         vec!["accounts", "list", "--help"],
         vec!["accounts", "connectors", "--help"],
         vec!["users", "set-password", "--help"],
+        vec!["users", "reset-two-factor", "--help"],
         vec!["publish", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(&args).output().expect("run");
@@ -95,6 +96,8 @@ fn an_operator_bootstraps_an_account_and_its_api_token_works_against_serve() {
         &["users", "create", "--account", &account, "--email", "owner@acme.test", "--role", "owner"],
     );
     let token = lightbridge(&data, &key, &["tokens", "create", "--email", "owner@acme.test", "--name", "ci"]);
+    // A lost phone: the operator resets the person's second factor (audited below).
+    lightbridge(&data, &key, &["users", "reset-two-factor", "--email", "owner@acme.test"]);
     assert!(token.starts_with("lb_"));
     let switched = lightbridge(&data, &key, &["accounts", "connectors", "--account", &account, "--enable"]);
     assert!(switched.contains("Connectors are on for Acme"), "{switched}");
@@ -136,7 +139,9 @@ fn an_operator_bootstraps_an_account_and_its_api_token_works_against_serve() {
     let mut audit = String::new();
     stream.read_to_string(&mut audit).expect("read");
     assert!(
-        audit.contains("\"action\":\"user.created\"") && audit.contains("\"action\":\"api_token.created\""),
+        audit.contains("\"action\":\"user.created\"")
+            && audit.contains("\"action\":\"api_token.created\"")
+            && audit.contains("\"action\":\"user.two_factor_reset\""),
         "{audit}"
     );
     assert!(audit.contains("\"actor_kind\":\"cli\"") && !audit.contains(&token), "{audit}");

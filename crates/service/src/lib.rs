@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod password;
 pub mod secrets;
 pub mod sessions;
+pub mod two_factor;
 pub mod users;
 pub mod worker;
 

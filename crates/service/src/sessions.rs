@@ -84,14 +84,26 @@ fn address_key(remote: Option<&str>) -> String {
     }
 }
 
+/// What a right password leads to.
+#[derive(Debug)]
+pub enum SignIn {
+    /// Signed in.
+    Opened(Opened),
+    /// The person has two-factor sign-in on: their code is asked for next, with this challenge
+    /// (a secret for the browser's form; it works for 10 minutes and once).
+    SecondFactor { challenge: String },
+}
+
 /// Checks the password (argon2id; a missing user costs the same time as a wrong password),
-/// within the throttle above, and opens a session.
+/// within the throttle above, and opens a session — or, for a person with two-factor sign-in
+/// on, checks `code` (a code from their app or a recovery code) too, or asks for it.
 pub async fn open_session(
     svc: &Service,
     email: &str,
     password: Password,
+    code: Option<&str>,
     origin: Origin,
-) -> Result<Opened, ServiceError> {
+) -> Result<SignIn, ServiceError> {
     let now = svc.now_ms();
     if email.len() > MAX_EMAIL_LEN {
         return Err(ServiceError::Unauthorized);
@@ -165,6 +177,88 @@ pub async fn open_session(
     for (key, clear) in &taken {
         svc.store.forgive_sign_in(key, *clear).await?;
     }
+    if crate::two_factor::asked_of(svc, &user).await? {
+        return match code {
+            Some(code) => {
+                if !crate::two_factor::check_code(svc, &user, code, true).await? {
+                    return Err(wrong_code());
+                }
+                Ok(SignIn::Opened(start(svc, user, device, origin, "with a second factor").await?))
+            }
+            None => {
+                let challenge = random_token()?;
+                let payload = serde_json::json!({ "user": user.id.as_str(), "email": user.email, "device": device });
+                let expires_at = now + SECOND_FACTOR_WAIT_MS;
+                svc.store
+                    .save_pending_sign_in(&hash_token(&challenge), SECOND_FACTOR, &payload.to_string(), expires_at)
+                    .await?;
+                Ok(SignIn::SecondFactor { challenge })
+            }
+        };
+    }
+    Ok(SignIn::Opened(start(svc, user, device, origin, "").await?))
+}
+
+/// What a second-factor challenge is stored as.
+const SECOND_FACTOR: &str = "second_factor";
+/// How long the code may take after the password.
+const SECOND_FACTOR_WAIT_MS: i64 = 10 * 60 * 1000;
+
+fn wrong_code() -> ServiceError {
+    ServiceError::invalid(
+        "code",
+        "that code is wrong or was used already: type the newest code your app shows, or a recovery code",
+    )
+}
+
+/// The second step of a sign-in: the code from the person's app (or a recovery code) for the
+/// challenge [`open_session`] gave. A wrong code leaves the challenge for another try (within
+/// the per-person throttle); an expired or used one is `Unauthorized` (sign in again).
+pub async fn complete_sign_in(
+    svc: &Service,
+    challenge: &str,
+    code: &str,
+    origin: Origin,
+) -> Result<Opened, ServiceError> {
+    #[derive(serde::Deserialize)]
+    struct Pending {
+        user: String,
+        email: String,
+        device: Option<String>,
+    }
+    let id_hash = hash_token(challenge);
+    let found = match svc.store.pending_sign_in(&id_hash, SECOND_FACTOR, svc.now_ms()).await {
+        Ok(found) => found,
+        Err(store::StoreError::NotFound) => return Err(ServiceError::Unauthorized),
+        Err(e) => return Err(e.into()),
+    };
+    let pending: Pending =
+        serde_json::from_str(&found).map_err(|e| ServiceError::internal("pending sign-in does not parse", e))?;
+    let (user, _) = svc.store.credentials(&pending.email).await?;
+    if user.id.as_str() != pending.user {
+        return Err(ServiceError::Unauthorized);
+    }
+    if !crate::two_factor::check_code(svc, &user, code, true).await? {
+        return Err(wrong_code());
+    }
+    // Taken only now, and only once: two tabs sending codes cannot both sign in.
+    match svc.store.take_pending_sign_in(&id_hash, SECOND_FACTOR, svc.now_ms()).await {
+        Ok(_) => {}
+        Err(store::StoreError::NotFound) => return Err(ServiceError::Unauthorized),
+        Err(e) => return Err(e.into()),
+    }
+    start(svc, user, pending.device, origin, "with a second factor").await
+}
+
+/// Opens the session of a person whose sign-in is complete, and remembers their browser.
+async fn start(
+    svc: &Service,
+    user: User,
+    device: Option<String>,
+    origin: Origin,
+    how: &str,
+) -> Result<Opened, ServiceError> {
+    let now = svc.now_ms();
     let device = match device {
         Some(device) => device,
         None => random_token()?,
@@ -187,7 +281,8 @@ pub async fn open_session(
         })
         .await?;
     let actor = Actor::new(user.clone(), domain::ActorKind::User, origin.remote_addr);
-    record(svc, actor.audit(now, "session.signed_in", "user", Some(user.id.as_str()), Some(&user.email), None)).await;
+    let detail = (!how.is_empty()).then(|| how.to_string());
+    record(svc, actor.audit(now, "session.signed_in", "user", Some(user.id.as_str()), Some(&user.email), detail)).await;
     Ok(Opened { user, id, csrf, device })
 }
 
@@ -199,8 +294,8 @@ async fn record_failure(svc: &Service, user: &User, origin: &Origin, now: i64, d
     record(svc, entry).await;
 }
 
-/// The live session's user and CSRF token.
-pub async fn session(svc: &Service, id: &str) -> Result<(User, String), ServiceError> {
+/// The live session: its user, CSRF token, and whether they must set up two-factor sign-in.
+pub async fn session(svc: &Service, id: &str) -> Result<store::LiveSession, ServiceError> {
     svc.store.session(&hash_token(id), svc.now_ms()).await.map_err(|e| match e {
         store::StoreError::NotFound => ServiceError::Unauthorized,
         other => other.into(),

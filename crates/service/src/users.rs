@@ -173,6 +173,26 @@ pub async fn remove_user(svc: &Service, actor: &Actor, id: &str) -> Result<User,
 /// Changes the actor's own password; the current one is required. Every other session of the
 /// user ends (whoever else had signed in with the old password is out); `keep` is the session
 /// making the change, when it is one, and stays. Returns how many sessions ended.
+/// Checks the signed-in person's own password (before a change to their sign-in), throttled
+/// like a sign-in from one address so whoever holds the session cannot guess it at CPU speed.
+pub async fn check_own_password(svc: &Service, actor: &Actor, password: Password) -> Result<(), ServiceError> {
+    let key = hash_token(&format!("password-check:{}", actor.user.id));
+    if let store::Attempt::Locked { until } =
+        svc.store.take_sign_in_attempt(&key, svc.now_ms(), crate::sessions::PAIR).await?
+    {
+        let retry_after_secs = u64::try_from((until - svc.now_ms() + 999) / 1000).unwrap_or(1).max(1);
+        return Err(ServiceError::TooManyAttempts { retry_after_secs });
+    }
+    let (_, stored) = svc.store.credentials(&actor.user.email).await?;
+    let matches =
+        svc.cpu.run(move || stored.as_deref().is_some_and(|hash| crate::password::verify(&password, hash))).await?;
+    if !matches {
+        return Err(ServiceError::invalid("password", "that is not your password"));
+    }
+    svc.store.forgive_sign_in(&key, true).await?;
+    Ok(())
+}
+
 pub async fn change_password(
     svc: &Service,
     actor: &Actor,

@@ -53,8 +53,9 @@ store_trait! {
         fn sessions_of(&self, user: &UserId, now: Millis) -> Result<Vec<SessionInfo>, StoreError>;
         /// Ends one of the user's sessions by its handle; `NotFound` if the user has none so named.
         fn end_session(&self, user: &UserId, handle: &str) -> Result<(), StoreError>;
-        /// The live session's user and CSRF token.
-        fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError>;
+        /// The live session: its user, CSRF token, and whether the user must still set up
+        /// two-factor sign-in (their account requires it and they have not).
+        fn session(&self, id_hash: &str, now: Millis) -> Result<LiveSession, StoreError>;
         fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
         /// Takes a sign-in attempt on `key` (a SHA-256, never an email): refused while the key is
         /// locked; otherwise counted in advance as the failure it may be and, past the free ones,
@@ -77,6 +78,63 @@ store_trait! {
         /// Takes (deletes and returns) a state if it exists, is unexpired and belongs to this user
         /// and account: a state works once, only for whoever started it.
         fn take_oauth_state(&self, state_hash: &str, account: &AccountId, user: &UserId, now: Millis) -> Result<String, StoreError>;
+        /// The user's second factor, if they have begun or finished setting one up.
+        fn two_factor(&self, user: &UserId) -> Result<Option<TwoFactor>, StoreError>;
+        /// Stores a new, unconfirmed TOTP secret (sealed), replacing an unconfirmed one; a
+        /// confirmed one is a `Conflict`.
+        fn begin_two_factor(&self, user: &UserId, secret: &vault::TotpSecret, now: Millis) -> Result<(), StoreError>;
+        /// Confirms the pending secret (its first code was for `step`) and stores the recovery
+        /// codes' hashes, replacing any before.
+        fn confirm_two_factor(&self, user: &UserId, step: i64, recovery_hashes: &[String], now: Millis) -> Result<(), StoreError>;
+        /// Replaces the user's recovery codes.
+        fn replace_recovery_codes(&self, user: &UserId, recovery_hashes: &[String]) -> Result<(), StoreError>;
+        /// Accepts a confirmed secret's code for `step` once: false if that step or a later one
+        /// was already used (compare-and-set, so two instances cannot both accept it).
+        fn use_totp_step(&self, user: &UserId, step: i64) -> Result<bool, StoreError>;
+        /// Uses an unused recovery code: false if there is none so hashed.
+        fn use_recovery_code(&self, user: &UserId, code_hash: &str, now: Millis) -> Result<bool, StoreError>;
+        /// Removes the user's second factor and recovery codes; false if they had none.
+        fn remove_two_factor(&self, user: &UserId) -> Result<bool, StoreError>;
+        /// The owner's rule that every password user of the account has a second factor.
+        fn set_two_factor_required(&self, account: &AccountId, required: bool) -> Result<(), StoreError>;
+        /// Keeps a sign-in half done (sealed `payload`, bound to `id_hash`) until `expires_at`.
+        fn save_pending_sign_in(&self, id_hash: &str, kind: &str, payload: &str, expires_at: Millis) -> Result<(), StoreError>;
+        /// A live pending sign-in's payload, left in place.
+        fn pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError>;
+        /// Takes (deletes and returns) a live pending sign-in: it works once.
+        fn take_pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError>;
+    }
+}
+
+/// A live browser session as a request finds it.
+#[derive(Debug, Clone)]
+pub struct LiveSession {
+    pub user: User,
+    pub csrf: String,
+    /// The user's account requires two-factor sign-in and they have not set it up: until they
+    /// do, the session reaches only the pages and calls that set it up.
+    pub must_enrol: bool,
+}
+
+/// A person's second factor: the TOTP secret (base32, opened from its seal) and its state.
+#[derive(Clone)]
+pub struct TwoFactor {
+    pub secret: vault::TotpSecret,
+    pub created_at: Millis,
+    /// None while the enrolment waits for its first code.
+    pub confirmed_at: Option<Millis>,
+    /// The last step a code was accepted for.
+    pub last_step: i64,
+    /// Recovery codes not used yet.
+    pub recovery_left: u32,
+}
+
+impl std::fmt::Debug for TwoFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwoFactor")
+            .field("confirmed_at", &self.confirmed_at)
+            .field("recovery_left", &self.recovery_left)
+            .finish_non_exhaustive()
     }
 }
 

@@ -61,7 +61,8 @@ mod sqlite_deployments;
 mod tx;
 
 pub use access::{
-    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, NewSession, SessionInfo, Throttle, TokenOwner,
+    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, LiveSession, NewSession, SessionInfo, Throttle,
+    TokenOwner, TwoFactor,
 };
 pub use any::Store;
 pub use catalog::CatalogStore;

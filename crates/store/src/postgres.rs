@@ -12,7 +12,8 @@ use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshT
 
 use crate::StoreError;
 use crate::access::{
-    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, NewSession, SessionInfo, Throttle, TokenOwner,
+    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, LiveSession, NewSession, SessionInfo, Throttle,
+    TokenOwner, TwoFactor,
 };
 use crate::connections::{
     ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,

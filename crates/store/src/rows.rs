@@ -252,6 +252,7 @@ pub(crate) struct AccountRow {
     id: String,
     name: String,
     connectors_enabled: i64,
+    two_factor_required: i64,
     created_at: Millis,
 }
 
@@ -263,6 +264,7 @@ impl TryFrom<AccountRow> for Account {
             id: AccountId::parse(&r.id)?,
             name: r.name,
             connectors_enabled: r.connectors_enabled == 1,
+            two_factor_required: r.two_factor_required == 1,
             created_at: r.created_at,
         })
     }

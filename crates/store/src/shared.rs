@@ -58,28 +58,39 @@ macro_rules! shared_connection_methods {
                     resealed += done.rows_affected();
                 }
             }
-            let states = query("SELECT state_hash, payload FROM oauth_states WHERE payload NOT LIKE ? LIMIT ?")
-                .bind(&current)
-                .bind(i64::from(limit.max(1)))
-                .fetch_all(self.pool())
-                .await?;
-            for row in &states {
-                let hash: String = row.try_get("state_hash")?;
-                let value: String = row.try_get("payload")?;
-                let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(&hash, "oauth_state"))?;
-                let fresh = self.keys.seal(&plain, Binding::new(&hash, "oauth_state"))?;
-                let done = query("UPDATE oauth_states SET payload = ? WHERE state_hash = ? AND payload = ?")
-                    .bind(fresh.as_stored())
-                    .bind(&hash)
-                    .bind(&value)
-                    .execute(self.writer())
+            // Sealed values outside the connections table: (table, key column, sealed column,
+            // the binding's field); each is bound to its row's key.
+            const OTHERS: [(&str, &str, &str, &str); 3] = [
+                ("oauth_states", "state_hash", "payload", "oauth_state"),
+                ("two_factor", "user_id", "secret", "totp_secret"),
+                ("pending_sign_ins", "id_hash", "payload", "pending_sign_in"),
+            ];
+            for (table, key, column, field) in OTHERS {
+                let rows = query(format!("SELECT {key}, {column} FROM {table} WHERE {column} NOT LIKE ? LIMIT ?"))
+                    .bind(&current)
+                    .bind(i64::from(limit.max(1)))
+                    .fetch_all(self.pool())
                     .await?;
-                resealed += done.rows_affected();
+                for row in &rows {
+                    let owner: String = row.try_get(0)?;
+                    let value: String = row.try_get(1)?;
+                    let plain = self.keys.open(&Sealed::from_stored(value.as_str()), Binding::new(&owner, field))?;
+                    let fresh = self.keys.seal(&plain, Binding::new(&owner, field))?;
+                    let done = query(format!("UPDATE {table} SET {column} = ? WHERE {key} = ? AND {column} = ?"))
+                        .bind(fresh.as_stored())
+                        .bind(&owner)
+                        .bind(&value)
+                        .execute(self.writer())
+                        .await?;
+                    resealed += done.rows_affected();
+                }
             }
-            let mut count = query_scalar::<i64>(format!(
-                "SELECT (SELECT COUNT(*) FROM connections WHERE {stale}) + (SELECT COUNT(*) FROM oauth_states WHERE payload NOT LIKE ?)"
-            ));
-            for _ in 0..=SEALED.len() {
+            let others = OTHERS
+                .iter()
+                .map(|(table, _, column, _)| format!(" + (SELECT COUNT(*) FROM {table} WHERE {column} NOT LIKE ?)"))
+                .collect::<String>();
+            let mut count = query_scalar::<i64>(format!("SELECT (SELECT COUNT(*) FROM connections WHERE {stale}){others}"));
+            for _ in 0..SEALED.len() + OTHERS.len() {
                 count = count.bind(&current);
             }
             let remaining: i64 = count.fetch_one(self.pool()).await?;
@@ -930,9 +941,13 @@ macro_rules! shared_access_methods {
             if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
         }
 
-        async fn session(&self, id_hash: &str, now: Millis) -> Result<(User, String), StoreError> {
+        async fn session(&self, id_hash: &str, now: Millis) -> Result<LiveSession, StoreError> {
             let row = query(
-                "SELECT u.id, u.account_id, u.email, u.name, u.role, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id \
+                "SELECT u.id, u.account_id, u.email, u.name, u.role, s.csrf_token, \
+                 CASE WHEN a.two_factor_required = 1 AND u.password_hash IS NOT NULL AND NOT EXISTS \
+                   (SELECT 1 FROM two_factor t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) \
+                 THEN 1 ELSE 0 END AS must_enrol \
+                 FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN accounts a ON a.id = u.account_id \
                  WHERE s.id_hash = ? AND s.expires_at > ?",
             )
             .bind(id_hash)
@@ -940,7 +955,8 @@ macro_rules! shared_access_methods {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-            Ok((row_to_user(&row)?, row.try_get("csrf_token")?))
+            let must_enrol: i32 = row.try_get("must_enrol")?;
+            Ok(LiveSession { user: row_to_user(&row)?, csrf: row.try_get("csrf_token")?, must_enrol: must_enrol == 1 })
         }
 
         async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
@@ -1089,6 +1105,139 @@ macro_rules! shared_access_methods {
                 .open_string(&Sealed::from_stored(sealed), Binding::new(state_hash, "oauth_state"))?
                 .as_str()
                 .to_string())
+        }
+
+        async fn two_factor(&self, user: &UserId) -> Result<Option<TwoFactor>, StoreError> {
+            let row = query(
+                "SELECT secret, created_at, confirmed_at, last_step, \
+                 (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = t.user_id AND r.used_at IS NULL) AS recovery_left \
+                 FROM two_factor t WHERE user_id = ?",
+            )
+            .bind(user.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let sealed: String = row.try_get("secret")?;
+            let secret = self.keys.open_string(&Sealed::from_stored(sealed), Binding::new(user.as_str(), "totp_secret"))?;
+            let recovery_left: i64 = row.try_get("recovery_left")?;
+            Ok(Some(TwoFactor {
+                secret: vault::TotpSecret::new(secret.as_str()),
+                created_at: row.try_get("created_at")?,
+                confirmed_at: row.try_get("confirmed_at")?,
+                last_step: row.try_get("last_step")?,
+                recovery_left: u32::try_from(recovery_left).unwrap_or(0),
+            }))
+        }
+
+        async fn begin_two_factor(&self, user: &UserId, secret: &vault::TotpSecret, now: Millis) -> Result<(), StoreError> {
+            let sealed = self.keys.seal_str(secret.expose_secret(), Binding::new(user.as_str(), "totp_secret"))?;
+            let done = query(
+                "INSERT INTO two_factor (user_id, secret, created_at, confirmed_at, last_step) VALUES (?, ?, ?, NULL, 0) \
+                 ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = excluded.created_at \
+                 WHERE two_factor.confirmed_at IS NULL",
+            )
+            .bind(user.as_str())
+            .bind(sealed.as_stored())
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict("two-factor sign-in is already on".into()));
+            }
+            Ok(())
+        }
+
+        async fn confirm_two_factor(&self, user: &UserId, step: i64, recovery_hashes: &[String], now: Millis) -> Result<(), StoreError> {
+            let done = query("UPDATE two_factor SET confirmed_at = ?, last_step = ? WHERE user_id = ? AND confirmed_at IS NULL")
+                .bind(now)
+                .bind(step)
+                .bind(user.as_str())
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done.rows_affected())?;
+            self.replace_recovery_codes(user, recovery_hashes).await
+        }
+
+        async fn replace_recovery_codes(&self, user: &UserId, recovery_hashes: &[String]) -> Result<(), StoreError> {
+            query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user.as_str()).execute(self.writer()).await?;
+            for hash in recovery_hashes {
+                query("INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, NULL)")
+                    .bind(user.as_str())
+                    .bind(hash)
+                    .execute(self.writer())
+                    .await?;
+            }
+            Ok(())
+        }
+
+        async fn use_totp_step(&self, user: &UserId, step: i64) -> Result<bool, StoreError> {
+            let done = query("UPDATE two_factor SET last_step = ? WHERE user_id = ? AND last_step < ? AND confirmed_at IS NOT NULL")
+                .bind(step)
+                .bind(user.as_str())
+                .bind(step)
+                .execute(self.writer())
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn use_recovery_code(&self, user: &UserId, code_hash: &str, now: Millis) -> Result<bool, StoreError> {
+            let done = query("UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL")
+                .bind(now)
+                .bind(user.as_str())
+                .bind(code_hash)
+                .execute(self.writer())
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn remove_two_factor(&self, user: &UserId) -> Result<bool, StoreError> {
+            query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user.as_str()).execute(self.writer()).await?;
+            let done = query("DELETE FROM two_factor WHERE user_id = ?").bind(user.as_str()).execute(self.writer()).await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn set_two_factor_required(&self, account: &AccountId, required: bool) -> Result<(), StoreError> {
+            let done = query("UPDATE accounts SET two_factor_required = ? WHERE id = ?")
+                .bind(i64::from(required))
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn save_pending_sign_in(&self, id_hash: &str, kind: &str, payload: &str, expires_at: Millis) -> Result<(), StoreError> {
+            let sealed = self.keys.seal_str(payload, Binding::new(id_hash, "pending_sign_in"))?;
+            query("INSERT INTO pending_sign_ins (id_hash, kind, payload, expires_at) VALUES (?, ?, ?, ?)")
+                .bind(id_hash)
+                .bind(kind)
+                .bind(sealed.as_stored())
+                .bind(expires_at)
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
+
+        async fn pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError> {
+            let sealed: String = query_scalar("SELECT payload FROM pending_sign_ins WHERE id_hash = ? AND kind = ? AND expires_at > ?")
+                .bind(id_hash)
+                .bind(kind)
+                .bind(now)
+                .fetch_optional(self.writer())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok(self.keys.open_string(&Sealed::from_stored(sealed), Binding::new(id_hash, "pending_sign_in"))?.as_str().to_string())
+        }
+
+        async fn take_pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError> {
+            let _ = query("DELETE FROM pending_sign_ins WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
+            let sealed: String = query_scalar("DELETE FROM pending_sign_ins WHERE id_hash = ? AND kind = ? AND expires_at > ? RETURNING payload")
+                .bind(id_hash)
+                .bind(kind)
+                .bind(now)
+                .fetch_optional(self.writer())
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            Ok(self.keys.open_string(&Sealed::from_stored(sealed), Binding::new(id_hash, "pending_sign_in"))?.as_str().to_string())
         }
 
         async fn user_by_email(&self, email: &str) -> Result<User, StoreError> {
@@ -1266,7 +1415,7 @@ macro_rules! shared_catalog_methods {
         }
 
         async fn account(&self, id: &AccountId) -> Result<Account, StoreError> {
-            let row = query("SELECT id, name, connectors_enabled, created_at FROM accounts WHERE id = ?")
+            let row = query("SELECT id, name, connectors_enabled, two_factor_required, created_at FROM accounts WHERE id = ?")
                 .bind(id.as_str())
                 .fetch_optional(self.pool())
                 .await?
@@ -1275,7 +1424,7 @@ macro_rules! shared_catalog_methods {
         }
 
         async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
-            let rows = query("SELECT id, name, connectors_enabled, created_at FROM accounts ORDER BY created_at, id")
+            let rows = query("SELECT id, name, connectors_enabled, two_factor_required, created_at FROM accounts ORDER BY created_at, id")
                 .fetch_all(self.pool())
                 .await?;
             rows.iter().map(row_to_account).collect()

@@ -649,6 +649,77 @@ async fn a_transaction_commits_whole_or_not_at_all(store: &Store, a: &AccountId)
     assert_eq!(logged(&c.id).await, ["connection.deleted", "connection.created"]);
 }
 
+/// Two-factor sign-in's storage (issue #13): a secret sealed and replaced until confirmed, each
+/// code step and recovery code accepted once, the account's requirement reaching its people's
+/// sessions, and half-done sign-ins that work once and expire.
+async fn second_factors_are_used_once_and_required_per_account<S: AccessStore + CatalogStore>(
+    store: &S,
+    a: &AccountId,
+) {
+    let user = |email: &str| domain::User {
+        id: domain::UserId::generate(),
+        account_id: Some(a.clone()),
+        email: email.into(),
+        name: String::new(),
+        role: domain::Role::Editor,
+    };
+    let (ann, cy) = (user("ann2fa@a.example"), user("cy2fa@a.example"));
+    store.create_user(&ann, Some("hash"), 1).await.expect("ann");
+    store.create_user(&cy, Some("hash"), 1).await.expect("cy");
+    assert!(store.two_factor(&ann.id).await.expect("none").is_none());
+    store.begin_two_factor(&ann.id, &vault::TotpSecret::new("FIRSTSECRET"), 10).await.expect("begin");
+    store.begin_two_factor(&ann.id, &vault::TotpSecret::new("SECONDSECRET"), 11).await.expect("a new start replaces");
+    let pending = store.two_factor(&ann.id).await.expect("read").expect("pending");
+    assert_eq!((pending.secret.expose_secret(), pending.confirmed_at), ("SECONDSECRET", None));
+    assert!(!store.use_totp_step(&ann.id, 5).await.expect("step"), "no code works before confirming");
+    store.confirm_two_factor(&ann.id, 5, &["r1".into(), "r2".into()], 12).await.expect("confirm");
+    assert!(matches!(
+        store.begin_two_factor(&ann.id, &vault::TotpSecret::new("THIRD"), 13).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let on = store.two_factor(&ann.id).await.expect("read").expect("on");
+    assert_eq!((on.confirmed_at, on.last_step, on.recovery_left), (Some(12), 5, 2));
+    assert!(!store.use_totp_step(&ann.id, 5).await.expect("step"), "the confirming step is used");
+    assert!(!store.use_totp_step(&ann.id, 4).await.expect("step"), "an older step");
+    assert!(store.use_totp_step(&ann.id, 6).await.expect("step"));
+    assert!(!store.use_totp_step(&ann.id, 6).await.expect("step"), "once");
+    assert!(store.use_recovery_code(&ann.id, "r1", 20).await.expect("code"));
+    assert!(!store.use_recovery_code(&ann.id, "r1", 21).await.expect("code"), "once");
+    assert!(!store.use_recovery_code(&cy.id, "r2", 21).await.expect("code"), "another person's code");
+    assert_eq!(store.two_factor(&ann.id).await.expect("read").expect("on").recovery_left, 1);
+
+    // The account's requirement reaches sessions of people without a second factor.
+    let session = |user: &domain::User, id: &str| store::NewSession {
+        id_hash: id.into(),
+        handle: format!("ses_{id}"),
+        user: user.id.clone(),
+        csrf_token: "csrf".into(),
+        created_at: 1,
+        expires_at: 1_000,
+        remote_addr: None,
+        user_agent: None,
+    };
+    store.create_session(&session(&ann, "s-ann")).await.expect("session");
+    store.create_session(&session(&cy, "s-cy")).await.expect("session");
+    assert!(!store.session("s-cy", 2).await.expect("live").must_enrol);
+    store.set_two_factor_required(a, true).await.expect("require");
+    assert!(store.account(a).await.expect("account").two_factor_required);
+    assert!(store.session("s-cy", 2).await.expect("live").must_enrol);
+    assert!(!store.session("s-ann", 2).await.expect("live").must_enrol);
+    assert!(store.remove_two_factor(&ann.id).await.expect("remove"));
+    assert!(!store.remove_two_factor(&ann.id).await.expect("again"));
+    assert!(store.session("s-ann", 2).await.expect("live").must_enrol);
+
+    // Half-done sign-ins: read while live, taken once, gone when expired.
+    store.save_pending_sign_in("p1", "second_factor", "{\"user\":1}", 100).await.expect("save");
+    assert_eq!(store.pending_sign_in("p1", "second_factor", 50).await.expect("read"), "{\"user\":1}");
+    assert!(matches!(store.pending_sign_in("p1", "sso", 50).await, Err(StoreError::NotFound)), "another kind");
+    assert_eq!(store.take_pending_sign_in("p1", "second_factor", 50).await.expect("take"), "{\"user\":1}");
+    assert!(matches!(store.take_pending_sign_in("p1", "second_factor", 50).await, Err(StoreError::NotFound)));
+    store.save_pending_sign_in("p2", "second_factor", "x", 100).await.expect("save");
+    assert!(matches!(store.pending_sign_in("p2", "second_factor", 100).await, Err(StoreError::NotFound)), "expired");
+}
+
 #[tokio::test]
 async fn sqlite_passes_the_conformance_suite() {
     let (store, a, b) = sqlite().await;
@@ -669,6 +740,8 @@ async fn sqlite_passes_the_conformance_suite() {
     concurrent_finishes_finish_the_deployment(&store, &a).await;
     let (store, a, _) = sqlite().await;
     a_transaction_commits_whole_or_not_at_all(&Store::from(store), &a).await;
+    let (store, a, _) = sqlite().await;
+    second_factors_are_used_once_and_required_per_account(&store, &a).await;
 }
 
 /// The last of many targets finishing at the same moment — one by one and in batches — still
@@ -785,6 +858,8 @@ async fn postgres_passes_the_conformance_suite() {
     concurrent_finishes_finish_the_deployment(&store, &a).await;
     let (store, a, _) = postgres(&url).await;
     a_transaction_commits_whole_or_not_at_all(&Store::from(store), &a).await;
+    let (store, a, _) = postgres(&url).await;
+    second_factors_are_used_once_and_required_per_account(&store, &a).await;
 }
 
 #[tokio::test]
@@ -871,6 +946,38 @@ async fn a_different_master_key_is_refused_at_open() {
     let err = SqliteStore::open(&path, other).await.expect_err("another key is refused");
     assert!(matches!(err, StoreError::KeyMismatch { .. }));
     assert!(err.to_string().contains("master key changed"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn key_rotation_reseals_second_factors_and_half_done_sign_ins() {
+    let dir = std::env::temp_dir().join(format!("lightbridge-store-rotate-{}", ConnectionId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("lightbridge.db");
+    let store = SqliteStore::open(&path, keys()).await.expect("open");
+    let a = AccountId::generate();
+    store.create_account(&a, "A", 1).await.expect("account");
+    let ann = domain::User {
+        id: domain::UserId::generate(),
+        account_id: Some(a.clone()),
+        email: "ann@a.example".into(),
+        name: String::new(),
+        role: domain::Role::Owner,
+    };
+    store.create_user(&ann, Some("hash"), 1).await.expect("user");
+    store.begin_two_factor(&ann.id, &vault::TotpSecret::new("JBSWY3DPEHPK3PXP"), 1).await.expect("begin");
+    store.save_pending_sign_in("p1", "second_factor", "payload", i64::MAX).await.expect("pending");
+    drop(store);
+    let new = MasterKey::from_bytes([7u8; 32]);
+    let both = Keyring::new(MasterKey::from_bytes([7u8; 32])).with_previous(MasterKey::from_bytes([42u8; 32]));
+    let store = SqliteStore::open(&path, both).await.expect("open with both keys");
+    let rotation = store.rotate_keys(100).await.expect("rotate");
+    assert_eq!((rotation.resealed, rotation.remaining), (2, 0), "{rotation:?}");
+    drop(store);
+    let store = SqliteStore::open(&path, Keyring::new(new)).await.expect("the new key alone opens it");
+    let found = store.two_factor(&ann.id).await.expect("read").expect("found");
+    assert_eq!(found.secret.expose_secret(), "JBSWY3DPEHPK3PXP");
+    assert_eq!(store.pending_sign_in("p1", "second_factor", 1).await.expect("pending"), "payload");
     let _ = std::fs::remove_dir_all(dir);
 }
 

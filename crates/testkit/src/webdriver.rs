@@ -238,6 +238,14 @@ impl Browser {
         path
     }
 
+    /// A PNG of one element as the browser drew it.
+    pub async fn element_png(&self, css: &str) -> Vec<u8> {
+        use base64::Engine;
+        let element = self.find(css).await;
+        let png = self.command("GET", &format!("/element/{}/screenshot", element.0), json!({})).await;
+        base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap_or_default()).expect("png")
+    }
+
     /// Waits (up to 20 s) for a finished download whose name ends with `suffix`.
     pub async fn downloaded(&self, suffix: &str) -> std::path::PathBuf {
         let start = Instant::now();

@@ -13,7 +13,9 @@ mod seal;
 mod secrets;
 
 pub use seal::{Keyring, MasterKey, Sealed, VaultError};
-pub use secrets::{AccessToken, ApiToken, ClientSecret, JwtPrivateKey, Password, RefreshToken};
+pub use secrets::{
+    AccessToken, ApiToken, ClientSecret, JwtPrivateKey, Password, RefreshToken, SsoClientSecret, TotpSecret,
+};
 
 /// What a sealed value belongs to: the owning record and the field, e.g.
 /// (`conn_01H…`, `refresh_token`). Opening with a different binding fails.

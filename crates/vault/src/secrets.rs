@@ -65,6 +65,14 @@ secret!(
     /// A Lightbridge user's password, only while it is being hashed or checked.
     Password
 );
+secret!(
+    /// A person's TOTP secret (RFC 6238), base32 as authenticator apps take it.
+    TotpSecret
+);
+secret!(
+    /// An OpenID Connect provider's client secret for an account's single sign-on.
+    SsoClientSecret
+);
 
 #[cfg(test)]
 mod tests {

@@ -186,6 +186,14 @@ pub enum UsersCommand {
         #[arg(long)]
         email: String,
     },
+    /// Removes a user's two-factor sign-in (a lost phone and lost recovery codes) and ends their
+    /// sessions; they set it up again at their next sign-in if their account requires it.
+    ResetTwoFactor {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        email: String,
+    },
 }
 
 pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
@@ -221,6 +229,14 @@ pub async fn users(command: UsersCommand) -> anyhow::Result<()> {
                 other => cli_error(other),
             })?;
             eprintln!("password set for {}", user.email);
+        }
+        UsersCommand::ResetTwoFactor { config, email } => {
+            let svc = open_service(&config.load(None)?).await?;
+            let user = service::two_factor::reset(&svc, &actor, &email).await.map_err(|e| match e {
+                ServiceError::NotFound => anyhow::anyhow!("no user with email {email}"),
+                other => cli_error(other),
+            })?;
+            eprintln!("two-factor sign-in reset for {}; their sessions are ended", user.email);
         }
     }
     Ok(())

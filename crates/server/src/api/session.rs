@@ -23,6 +23,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_in, current, sign_out))
         .routes(routes!(my_sessions, end_other_sessions))
         .routes(routes!(end_session))
+        .routes(routes!(two_factor_status, begin_two_factor))
+        .routes(routes!(confirm_two_factor))
+        .routes(routes!(disable_two_factor))
+        .routes(routes!(new_recovery_codes))
+        .routes(routes!(account_sign_in, set_account_sign_in))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -31,6 +36,9 @@ struct SignIn {
     email: String,
     #[schema(value_type = String)]
     password: Password,
+    /// With two-factor sign-in on: the code the authenticator app shows, or a recovery code.
+    #[schema(max_length = 64)]
+    code: Option<String>,
 }
 
 /// A signed-in browser session: who, and the CSRF token to send as `x-csrf-token` on every
@@ -59,8 +67,11 @@ impl SessionView {
 /// the browser's `lb_device` cookie. Attempts are throttled per person and address, and per
 /// person (a browser that signed the user in before is throttled on its own instead): a locked
 /// attempt answers 429 `too_many_attempts` with `Retry-After`, without checking the password.
+/// A person with two-factor sign-in on sends `code` too; without it the right password answers
+/// 401 `second_factor_required`, and a wrong code 422 (codes are throttled per person).
 #[utoipa::path(post, path = "/session", tag = "session", request_body = SignIn, security(),
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
     connect: Result<axum::extract::ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>,
@@ -68,7 +79,10 @@ async fn sign_in(
     Body(body): Body<SignIn>,
 ) -> Result<Response, ApiError> {
     let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
-    let opened = open_session(&state, body.email.trim(), body.password, origin).await?;
+    let opened = match open_session(&state, body.email.trim(), body.password, body.code.as_deref(), origin).await? {
+        service::sessions::SignIn::Opened(opened) => opened,
+        service::sessions::SignIn::SecondFactor { .. } => return Err(ApiError::SecondFactorRequired),
+    };
     let mut response = SessionView::new(&opened.user, opened.csrf).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&state, &opened.id)?);
     response.headers_mut().append(header::SET_COOKIE, crate::http::device_cookie_header(&state, &opened.device)?);
@@ -79,8 +93,8 @@ async fn sign_in(
 #[utoipa::path(get, path = "/session", tag = "session", responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let id = session_cookie(&headers).ok_or(ApiError::Unauthorized)?;
-    let (user, csrf) = service::sessions::session(&state, &id).await?;
-    Ok(SessionView::new(&user, csrf).into_response())
+    let live = service::sessions::session(&state, &id).await?;
+    Ok(SessionView::new(&live.user, live.csrf).into_response())
 }
 
 /// Signs out: ends the session and clears the cookie.
@@ -142,4 +156,112 @@ async fn end_session(
 ) -> Result<StatusCode, ApiError> {
     service::sessions::end_session(&state, &caller, &handle).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Your two-factor sign-in: on or off, a set-up under way, recovery codes left, and whether
+/// your account requires it.
+#[utoipa::path(get, path = "/me/two-factor", tag = "session",
+    responses((status = 200, body = service::two_factor::Status), (status = 401, body = ErrorBody)))]
+async fn two_factor_status(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<service::two_factor::Status>, ApiError> {
+    Ok(Json(service::two_factor::status(&state, &caller).await?))
+}
+
+/// Starts setting up two-factor sign-in: a new secret for your authenticator app, as text, an
+/// `otpauth://` link and a QR code (replacing a set-up not finished). Finish with
+/// `POST /me/two-factor/confirm`. 409 if it is already on.
+#[utoipa::path(post, path = "/me/two-factor", tag = "session",
+    responses((status = 200, body = service::two_factor::Enrolment), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn begin_two_factor(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<service::two_factor::Enrolment>, ApiError> {
+    Ok(Json(service::two_factor::begin(&state, &caller).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Code {
+    /// The code your authenticator app shows now.
+    #[schema(max_length = 64)]
+    code: String,
+}
+
+/// Turns two-factor sign-in on with the first code your app shows; answers your ten recovery
+/// codes, shown this once.
+#[utoipa::path(post, path = "/me/two-factor/confirm", tag = "session", request_body = Code,
+    responses((status = 200, body = service::two_factor::RecoveryCodes), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn confirm_two_factor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<Code>,
+) -> Result<Json<service::two_factor::RecoveryCodes>, ApiError> {
+    Ok(Json(service::two_factor::confirm(&state, &caller, &body.code).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CurrentPassword {
+    #[schema(value_type = String)]
+    password: Password,
+}
+
+/// Turns your two-factor sign-in off, given your password (refused, 409, while your account
+/// requires it).
+#[utoipa::path(post, path = "/me/two-factor/disable", tag = "session", request_body = CurrentPassword,
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn disable_two_factor(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<CurrentPassword>,
+) -> Result<StatusCode, ApiError> {
+    service::two_factor::disable(&state, &caller, body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// New recovery codes in place of the old ones, given a code from your app.
+#[utoipa::path(post, path = "/me/two-factor/recovery-codes", tag = "session", request_body = Code,
+    responses((status = 200, body = service::two_factor::RecoveryCodes), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn new_recovery_codes(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<Code>,
+) -> Result<Json<service::two_factor::RecoveryCodes>, ApiError> {
+    Ok(Json(service::two_factor::new_codes(&state, &caller, &body.code).await?))
+}
+
+/// The account's sign-in rules.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SignInPolicy {
+    /// Every password user signs in with a second factor.
+    two_factor_required: bool,
+}
+
+/// Your account's sign-in rules.
+#[utoipa::path(get, path = "/account/sign-in", tag = "session",
+    responses((status = 200, body = SignInPolicy), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn account_sign_in(State(state): State<AppState>, caller: Caller) -> Result<Json<SignInPolicy>, ApiError> {
+    let two_factor_required = service::two_factor::account_requires(&state, &caller).await?;
+    Ok(Json(SignInPolicy { two_factor_required }))
+}
+
+/// Sets your account's sign-in rules (the owner). Requiring two-factor sign-in needs your own
+/// on first (409 otherwise); people without it are then sent to set it up at their next page.
+#[utoipa::path(put, path = "/account/sign-in", tag = "session", request_body = SignInPolicy,
+    responses((status = 200, body = SignInPolicy), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+async fn set_account_sign_in(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<SignInPolicy>,
+) -> Result<Json<SignInPolicy>, ApiError> {
+    let account = service::two_factor::set_required(&state, &caller, body.two_factor_required).await?;
+    Ok(Json(SignInPolicy { two_factor_required: account.two_factor_required }))
 }

@@ -5,6 +5,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use service::sessions::{SessionSummary, end_other_sessions, end_session, list_sessions};
@@ -20,6 +21,12 @@ pub fn routes() -> Router<AppState> {
         .route("/account/password", post(change_password))
         .route("/account/sessions/end-others", post(sign_out_elsewhere))
         .route("/account/sessions/{handle}/end", post(sign_out_one))
+        .route("/account/two-factor", get(two_factor_page))
+        .route("/account/two-factor/start", post(start_two_factor))
+        .route("/account/two-factor/confirm", post(confirm_two_factor))
+        .route("/account/two-factor/recovery-codes", post(replace_recovery_codes))
+        .route("/account/two-factor/disable", post(disable_two_factor))
+        .route("/account/sign-in", post(set_sign_in_policy))
 }
 
 /// A session as the table shows it.
@@ -87,16 +94,21 @@ struct AccountPage {
     email: String,
     role: &'static str,
     sessions: Vec<SessionRow>,
+    two_factor: service::two_factor::Status,
+    is_owner: bool,
 }
 
 async fn account(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
     let sessions = list_sessions(&state, &signed_in.caller, Some(signed_in.session.expose())).await?;
+    let two_factor = service::two_factor::status(&state, &signed_in.caller).await?;
     let chrome = signed_in.chrome("account");
     let page = AccountPage {
         chrome: chrome.clone(),
         email: signed_in.caller.user.email.clone(),
         role: signed_in.caller.user.role.as_str(),
         sessions: sessions.into_iter().map(SessionRow::of).collect(),
+        two_factor,
+        is_owner: signed_in.caller.user.role == domain::Role::Owner,
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }
@@ -159,15 +171,175 @@ async fn sign_out_one(
     Ok(redirect_with_flash("/account", "success", "That session is signed out."))
 }
 
+#[derive(Template)]
+#[template(path = "two_factor.html")]
+struct TwoFactorPage {
+    chrome: Chrome,
+    /// The secret being set up, if one is.
+    enrolment: Option<service::two_factor::Enrolment>,
+    /// Recovery codes just made, shown this once.
+    codes: Vec<String>,
+    required: bool,
+}
+
+/// Setting up two-factor sign-in: the secret waiting for its first code (as a QR code and as
+/// text), or the button that makes one.
+async fn two_factor_page(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
+    let status = service::two_factor::status(&state, &signed_in.caller).await?;
+    if status.enabled {
+        return Ok(redirect_with_flash("/account", "info", "Two-factor sign-in is already on."));
+    }
+    let enrolment = service::two_factor::pending(&state, &signed_in.caller).await?;
+    let chrome = signed_in.chrome("account");
+    let page = TwoFactorPage { chrome: chrome.clone(), enrolment, codes: Vec::new(), required: status.required };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+async fn start_two_factor(State(state): State<AppState>, Checked(signed_in, _): Checked<CsrfForm>) -> PageResult {
+    match service::two_factor::begin(&state, &signed_in.caller).await {
+        Ok(_) => Ok(axum::response::Redirect::to("/account/two-factor").into_response()),
+        Err(service::ServiceError::Conflict { message, .. }) => Ok(redirect_with_flash("/account", "error", &message)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+impl WithCsrf for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn confirm_two_factor(State(state): State<AppState>, Checked(signed_in, form): Checked<CodeForm>) -> PageResult {
+    match service::two_factor::confirm(&state, &signed_in.caller, &form.code).await {
+        Ok(codes) => {
+            let chrome = signed_in.chrome("account");
+            let mut chrome_with_flash = chrome.clone();
+            chrome_with_flash.flash = Some(super::Flash {
+                kind: "success".into(),
+                text: "Two-factor sign-in is on. Keep these recovery codes somewhere safe.".into(),
+            });
+            let page = TwoFactorPage {
+                chrome: chrome_with_flash.clone(),
+                enrolment: None,
+                codes: codes.recovery_codes,
+                required: false,
+            };
+            Ok(render(StatusCode::OK, &page, Some(&chrome_with_flash)))
+        }
+        Err(service::ServiceError::Invalid(fields)) => {
+            let message = fields.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ");
+            Ok(redirect_with_flash("/account/two-factor", "error", &capitalized(&message)))
+        }
+        Err(service::ServiceError::Conflict { message, .. }) => {
+            Ok(redirect_with_flash("/account/two-factor", "error", &capitalized(&message)))
+        }
+        Err(service::ServiceError::TooManyAttempts { retry_after_secs }) => Ok(redirect_with_flash(
+            "/account/two-factor",
+            "error",
+            &format!("Too many wrong codes: try again in {retry_after_secs} s."),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn replace_recovery_codes(
+    State(state): State<AppState>,
+    Checked(signed_in, form): Checked<CodeForm>,
+) -> PageResult {
+    match service::two_factor::new_codes(&state, &signed_in.caller, &form.code).await {
+        Ok(codes) => {
+            let mut chrome = signed_in.chrome("account");
+            chrome.flash = Some(super::Flash {
+                kind: "success".into(),
+                text: "New recovery codes: the old ones no longer work.".into(),
+            });
+            let page =
+                TwoFactorPage { chrome: chrome.clone(), enrolment: None, codes: codes.recovery_codes, required: false };
+            Ok(render(StatusCode::OK, &page, Some(&chrome)))
+        }
+        Err(e) => refused(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct DisableForm {
+    csrf: String,
+    password: Password,
+}
+
+impl WithCsrf for DisableForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl std::fmt::Debug for DisableForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DisableForm([redacted])")
+    }
+}
+
+async fn disable_two_factor(
+    State(state): State<AppState>,
+    Checked(signed_in, form): Checked<DisableForm>,
+) -> PageResult {
+    match service::two_factor::disable(&state, &signed_in.caller, form.password).await {
+        Ok(()) => Ok(redirect_with_flash("/account", "success", "Two-factor sign-in is off.")),
+        Err(e) => refused(e.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PolicyForm {
+    csrf: String,
+    /// A checkbox: present when ticked.
+    two_factor_required: Option<String>,
+}
+
+impl WithCsrf for PolicyForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn set_sign_in_policy(
+    State(state): State<AppState>,
+    Checked(signed_in, form): Checked<PolicyForm>,
+) -> PageResult {
+    let required = form.two_factor_required.is_some();
+    match service::two_factor::set_required(&state, &signed_in.caller, required).await {
+        Ok(_) if required => Ok(redirect_with_flash(
+            "/account",
+            "success",
+            "Two-factor sign-in is now required: people without it set it up at their next page.",
+        )),
+        Ok(_) => Ok(redirect_with_flash("/account", "success", "Two-factor sign-in is now each person's choice.")),
+        Err(e) => refused(e.into()),
+    }
+}
+
+fn capitalized(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// What the person can fix goes back to the page as a message; the rest is an error page.
 fn refused(e: ApiError) -> PageResult {
     match e {
         ApiError::Invalid(_) => Ok(redirect_with_flash("/account", "error", &e.to_string_for_people())),
-        ApiError::TooManyAttempts(secs) => Ok(redirect_with_flash(
-            "/account",
-            "error",
-            &format!("Too many wrong current passwords: try again in {secs} s."),
-        )),
+        ApiError::Conflict { message, .. } => Ok(redirect_with_flash("/account", "error", &capitalized(&message))),
+        ApiError::TooManyAttempts(secs) => {
+            Ok(redirect_with_flash("/account", "error", &format!("Too many wrong attempts: try again in {secs} s.")))
+        }
         other => Err(other.into()),
     }
 }

@@ -186,6 +186,8 @@ pub fn sign_in_first(_error: &ApiError) -> Response {
 #[derive(Debug)]
 pub enum NotSignedIn {
     Redirect(String),
+    /// Signed in, but the account requires a second factor the person has not set up.
+    SetUpTwoFactor,
     Error(ApiError),
 }
 
@@ -196,6 +198,11 @@ impl IntoResponse for NotSignedIn {
                 let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
                 Redirect::to(&format!("/signin?next={next}")).into_response()
             }
+            NotSignedIn::SetUpTwoFactor => redirect_with_flash(
+                "/account/two-factor",
+                "info",
+                "Your account requires two-factor sign-in: set it up to continue.",
+            ),
             NotSignedIn::Error(e) => error_page(&e, None),
         }
     }
@@ -207,11 +214,17 @@ impl FromRequestParts<AppState> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
         let session = crate::http::session_id(&parts.headers).ok_or_else(|| NotSignedIn::Redirect(next.clone()))?;
-        let (user, csrf) = match state.store.session(&hash_token(&session), state.clock.now_ms()).await {
-            Ok(found) => found,
-            Err(store::StoreError::NotFound) => return Err(NotSignedIn::Redirect(next)),
-            Err(e) => return Err(NotSignedIn::Error(e.into())),
-        };
+        let store::LiveSession { user, csrf, must_enrol } =
+            match state.store.session(&hash_token(&session), state.clock.now_ms()).await {
+                Ok(found) => found,
+                Err(store::StoreError::NotFound) => return Err(NotSignedIn::Redirect(next)),
+                Err(e) => return Err(NotSignedIn::Error(e.into())),
+            };
+        // Until a person whose account requires a second factor has set theirs up, every page
+        // but their own account page sends them there.
+        if must_enrol && !parts.uri.path().starts_with("/account") {
+            return Err(NotSignedIn::SetUpTwoFactor);
+        }
         let remote_addr =
             parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
         let account_name = match &user.account_id {

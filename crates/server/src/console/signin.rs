@@ -18,7 +18,10 @@ use crate::http::random_token;
 const SIGNIN_COOKIE: &str = "lb_signin";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/signin", get(form).post(submit)).route("/signout", post(sign_out))
+    Router::new()
+        .route("/signin", get(form).post(submit))
+        .route("/signin/code", post(submit_code))
+        .route("/signout", post(sign_out))
 }
 
 #[derive(Template)]
@@ -29,6 +32,8 @@ struct SignInPage {
     email: String,
     error: Option<String>,
     notice: Option<String>,
+    /// Set on the second step: the code is asked for.
+    challenge: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +83,7 @@ async fn form(
         email: String::new(),
         error: None,
         notice,
+        challenge: None,
     };
     let mut response = with_signin_cookie(&state, StatusCode::OK, &page);
     response
@@ -109,6 +115,7 @@ async fn submit(
             email: form.email.clone(),
             error: Some(error.into()),
             notice: None,
+            challenge: None,
         };
         Ok(with_signin_cookie(&state, StatusCode::UNPROCESSABLE_ENTITY, &page))
     };
@@ -118,25 +125,100 @@ async fn submit(
         return fresh("This sign-in form expired. Please sign in again.");
     }
     let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
-    match service::sessions::open_session(&state, form.email.trim(), form.password.clone(), origin).await {
-        Ok(opened) => {
-            let mut response = Redirect::to(&next).into_response();
-            let headers = response.headers_mut();
-            headers.append(header::SET_COOKIE, crate::http::session_cookie_header(&state, &opened.id)?);
-            headers.append(header::SET_COOKIE, crate::http::device_cookie_header(&state, &opened.device)?);
-            Ok(response)
+    match service::sessions::open_session(&state, form.email.trim(), form.password.clone(), None, origin).await {
+        Ok(service::sessions::SignIn::Opened(opened)) => signed_in(&state, &next, &opened),
+        Ok(service::sessions::SignIn::SecondFactor { challenge }) => {
+            let page = SignInPage {
+                csrf: random_token()?,
+                next: next.clone(),
+                email: form.email.trim().to_string(),
+                error: None,
+                notice: None,
+                challenge: Some(challenge),
+            };
+            Ok(with_signin_cookie(&state, StatusCode::OK, &page))
         }
         Err(service::ServiceError::Unauthorized) => fresh("That email and password do not match an account."),
         Err(service::ServiceError::TooManyAttempts { retry_after_secs }) => {
-            let mut response = fresh(&format!(
-                "Too many failed sign-ins for this email. Try again in {}.",
-                wait_in_words(retry_after_secs)
-            ))?;
-            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            Ok(response)
+            let message =
+                format!("Too many failed sign-ins for this email. Try again in {}.", wait_in_words(retry_after_secs));
+            too_many(fresh(&message)?, retry_after_secs)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The redirect into the Admin Center, with the session's and the browser's cookies.
+fn signed_in(state: &AppState, next: &str, opened: &service::sessions::Opened) -> Result<Response, PageError> {
+    let mut response = Redirect::to(next).into_response();
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, crate::http::session_cookie_header(state, &opened.id)?);
+    headers.append(header::SET_COOKIE, crate::http::device_cookie_header(state, &opened.device)?);
+    Ok(response)
+}
+
+/// A refused attempt as 429 with `Retry-After`, its message saying how long to wait.
+fn too_many(mut response: Response, retry_after_secs: u64) -> Result<Response, PageError> {
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    challenge: String,
+    code: String,
+    csrf: String,
+    next: Option<String>,
+    #[serde(default)]
+    email: String,
+}
+
+/// The second step: the code from the person's app, or a recovery code.
+async fn submit_code(
+    State(state): State<AppState>,
+    connect: Result<axum::extract::ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, PageError> {
+    let next = safe_next(form.next.as_deref());
+    let cookie = cookie_value(&headers, SIGNIN_COOKIE).unwrap_or_default();
+    let page = |error: String, challenge: Option<String>| -> Result<SignInPage, PageError> {
+        Ok(SignInPage {
+            csrf: random_token()?,
+            next: next.clone(),
+            email: form.email.clone(),
+            error: Some(error),
+            notice: None,
+            challenge,
+        })
+    };
+    let again = |error: &str| -> Result<Response, PageError> {
+        Ok(with_signin_cookie(&state, StatusCode::UNPROCESSABLE_ENTITY, &page(error.into(), None)?))
+    };
+    if cookie.is_empty()
+        || aws_lc_rs::constant_time::verify_slices_are_equal(cookie.as_bytes(), form.csrf.as_bytes()).is_err()
+    {
+        return again("This sign-in form expired. Please sign in again.");
+    }
+    let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
+    match service::sessions::complete_sign_in(&state, &form.challenge, &form.code, origin).await {
+        Ok(opened) => signed_in(&state, &next, &opened),
+        Err(service::ServiceError::Unauthorized) => {
+            again("This sign-in took too long or was already used. Please sign in again.")
+        }
+        Err(service::ServiceError::Invalid(_)) => {
+            let message =
+                "That code is wrong or was used already. Type the newest code your app shows, or a recovery code.";
+            let page = page(message.into(), Some(form.challenge.clone()))?;
+            Ok(with_signin_cookie(&state, StatusCode::UNPROCESSABLE_ENTITY, &page))
+        }
+        Err(service::ServiceError::TooManyAttempts { retry_after_secs }) => {
+            let message = format!("Too many wrong codes. Try again in {}.", wait_in_words(retry_after_secs));
+            let page = page(message, Some(form.challenge.clone()))?;
+            too_many(with_signin_cookie(&state, StatusCode::UNPROCESSABLE_ENTITY, &page), retry_after_secs)
         }
         Err(e) => Err(e.into()),
     }

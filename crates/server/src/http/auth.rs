@@ -77,7 +77,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         return Ok(Caller(Actor::new(owner.user, ActorKind::ApiToken, remote_addr)));
     }
     let session = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
-    let (user, csrf) = state.store.session(&hash_token(&session), now).await.map_err(not_found_is_unauthorized)?;
+    let store::LiveSession { user, csrf, must_enrol } =
+        state.store.session(&hash_token(&session), now).await.map_err(not_found_is_unauthorized)?;
+    // Until a person whose account requires a second factor has set theirs up, their session
+    // reaches only their own sign-in settings.
+    if must_enrol && !reaches_while_enrolling(parts) {
+        return Err(ApiError::TwoFactorSetupRequired);
+    }
     // Browsers send cookies on their own: a request that changes anything must also carry
     // the session's CSRF token, which only our own pages can read.
     let safe = matches!(parts.method, axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS);
@@ -90,6 +96,13 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
         }
     }
     Ok(Caller(Actor::new(user, ActorKind::User, remote_addr)))
+}
+
+/// `/api/v1/session` and `/api/v1/me/…` (two-factor set-up, password, sessions).
+fn reaches_while_enrolling(parts: &Parts) -> bool {
+    let path = parts.extensions.get::<axum::extract::OriginalUri>().map_or(parts.uri.path(), |u| u.0.path());
+    let path = path.strip_prefix("/api/v1").unwrap_or(path);
+    path == "/session" || path.starts_with("/me/")
 }
 
 fn not_found_is_unauthorized(e: store::StoreError) -> ApiError {

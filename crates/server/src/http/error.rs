@@ -31,6 +31,16 @@ pub enum ApiError {
     /// Sign-in throttling: answered 429 with `Retry-After`.
     #[error("too many failed sign-ins: try again in {0} s")]
     TooManyAttempts(u64),
+    /// The password was right; the person has two-factor sign-in on and sent no code.
+    #[error(
+        "this account signs in with a second factor: send the code your authenticator app shows (or a recovery code) as `code`, with the email and password"
+    )]
+    SecondFactorRequired,
+    /// The person's account requires two-factor sign-in and they have not set it up.
+    #[error(
+        "your account requires two-factor sign-in: set it up first (POST /api/v1/me/two-factor, or on the Your account page)"
+    )]
+    TwoFactorSetupRequired,
     #[error("internal error")]
     Internal,
 }
@@ -59,6 +69,8 @@ impl ApiError {
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "salesforce_unavailable"),
             ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "salesforce_error"),
             ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            ApiError::SecondFactorRequired => (StatusCode::UNAUTHORIZED, "second_factor_required"),
+            ApiError::TwoFactorSetupRequired => (StatusCode::FORBIDDEN, "two_factor_setup_required"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -77,7 +89,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable and snake_case: `unauthorized`, `forbidden`, `not_found`, `connectors_disabled`,
     /// `invalid`, `conflict`, `check_failed`, `salesforce_unavailable`, `salesforce_error`,
-    /// `too_many_attempts`, `internal`.
+    /// `too_many_attempts`, `second_factor_required`, `two_factor_setup_required`, `internal`.
     pub code: String,
     pub message: String,
     /// Quote it when asking for help: the server's logs carry it too.

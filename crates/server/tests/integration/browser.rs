@@ -391,3 +391,78 @@ async fn a_release_is_published_from_the_deployments_page_followed_live_and_roll
     assert_eq!(browser.texts("tbody tr").await.len(), 2);
     let _ = std::fs::remove_file(zip_path);
 }
+
+/// The code an authenticator app shows for a base32 secret at the server's time: made by an
+/// independent RFC 6238 implementation, not the server's.
+fn authenticator_code(app: &TestApp, secret: &str) -> String {
+    let key = data_encoding::BASE32_NOPAD.decode(secret.trim().as_bytes()).expect("base32");
+    let now = u64::try_from(domain::Clock::now_ms(&*app.clock) / 1000).expect("time");
+    totp_lite::totp_custom::<totp_lite::Sha1>(30, 6, &key, now)
+}
+
+/// Reads a QR code out of a PNG with an independent decoder (`rqrr`).
+fn decode_qr(png_bytes: &[u8]) -> String {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().expect("png");
+    let mut pixels = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut pixels).expect("frame");
+    let channels = info.color_type.samples();
+    let (width, height) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        let at = (y * info.line_size) + x * channels;
+        pixels[at]
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the picture");
+    grids[0].decode().expect("decodes").1
+}
+
+#[tokio::test]
+async fn a_person_sets_up_two_factor_by_the_qr_code_and_signs_in_with_a_code_and_a_recovery_code() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    sign_in(&browser, &app, "editor_a").await;
+    browser.click(".who a.user").await;
+    browser.wait_for_url(|u| u.ends_with("/account")).await;
+    assert!(browser.text(".two-factor").await.contains("Off."));
+    browser.click(".two-factor a.button").await;
+    browser.wait_for_url(|u| u.ends_with("/account/two-factor")).await;
+    browser.click("form[action='/account/two-factor/start'] button").await;
+    let secret = browser.text("#totp-secret").await;
+    // What a phone would scan: the QR code as drawn, read by a decoder that is not ours.
+    let scanned = decode_qr(&browser.element_png("figure.qr svg").await);
+    assert!(scanned.starts_with("otpauth://totp/Lightbridge:editor_a%40lightbridge.test?"), "{scanned}");
+    assert!(scanned.contains(&format!("secret={secret}")), "{scanned} holds {secret}");
+    browser.screenshot("two-factor-setup").await;
+    browser.type_into("#code", &authenticator_code(&app, &secret)).await;
+    browser.click("form[action='/account/two-factor/confirm'] button").await;
+    browser.wait_for_text(".flash-success", |t| t.contains("Two-factor sign-in is on")).await;
+    let codes = browser.texts(".recovery-codes code").await;
+    assert_eq!(codes.len(), 10, "{codes:?}");
+
+    // Signing in now asks for a code after the password.
+    browser.click(".who button.link").await;
+    browser.wait_for_url(|u| u.contains("/signin")).await;
+    browser.type_into("#email", "editor_a@lightbridge.test").await;
+    browser.type_into("#password", "password-editor_a").await;
+    browser.click("button[type=submit]").await;
+    browser.find("#code").await;
+    browser.type_into("#code", "000000").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text(".flash-error", |t| t.contains("wrong")).await;
+    app.clock.advance(std::time::Duration::from_secs(30));
+    browser.type_into("#code", &authenticator_code(&app, &secret)).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url(|u| u.contains("/integrations")).await;
+
+    // A recovery code works in its place, once.
+    browser.click(".who button.link").await;
+    browser.wait_for_url(|u| u.contains("/signin")).await;
+    browser.type_into("#email", "editor_a@lightbridge.test").await;
+    browser.type_into("#password", "password-editor_a").await;
+    browser.click("button[type=submit]").await;
+    browser.type_into("#code", &codes[0]).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url(|u| u.contains("/integrations")).await;
+    browser.click(".who a.user").await;
+    assert!(browser.text(".two-factor").await.contains("9 recovery code(s) left"));
+}

@@ -80,6 +80,7 @@ fn body_for(method: &Method, path: &str, env: &str) -> Option<Value> {
         ("PATCH", "/api/v1/systems/{id}") => Some(json!({"name": "Taken over"})),
         ("PATCH", "/api/v1/users/{id}") => Some(json!({"role": "owner"})),
         ("PUT", "/api/v1/accounts/{id}/connectors") => Some(json!({"enabled": false})),
+        ("PUT", "/api/v1/account/sign-in") => Some(json!({"two_factor_required": false})),
         ("POST", "/api/v1/systems/{id}/connectors") => Some(oauth),
         _ => None,
     }
@@ -163,6 +164,10 @@ async fn a_viewer_cannot_change_anything_but_their_own_session_and_tokens() {
         "/api/v1/me/password",
         "/api/v1/me/sessions",
         "/api/v1/me/sessions/{handle}",
+        "/api/v1/me/two-factor",
+        "/api/v1/me/two-factor/confirm",
+        "/api/v1/me/two-factor/disable",
+        "/api/v1/me/two-factor/recovery-codes",
         "/api/v1/tokens",
         "/api/v1/tokens/{id}",
     ];

@@ -18,4 +18,5 @@ mod operations;
 mod secrets;
 mod sessions;
 mod throttle;
+mod two_factor;
 mod users;
