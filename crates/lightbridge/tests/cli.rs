@@ -74,6 +74,8 @@ fn every_command_has_help() {
         vec!["accounts", "connectors", "--help"],
         vec!["users", "set-password", "--help"],
         vec!["users", "reset-two-factor", "--help"],
+        vec!["accounts", "sso-domain", "--help"],
+        vec!["accounts", "break-glass", "--help"],
         vec!["publish", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(&args).output().expect("run");

@@ -53,7 +53,9 @@ pub fn service_with_clock(config: &Config, store: Store, clock: Arc<dyn Clock>) 
     };
     let client = Client::with_ca(policy, ca.as_deref()).map_err(|e| StartError::Client(e.to_string()))?;
     let urls = LoginUrls { login: config.salesforce_login_url.clone(), test: config.salesforce_test_url.clone() };
-    Ok(Service::new(store, client, urls, clock).with_public_url(config.public_url.clone()))
+    Ok(Service::new(store, client, urls, clock)
+        .with_public_url(config.public_url.clone())
+        .with_sso_allowed_hosts(config.sso_allowed_hosts.clone()))
 }
 
 /// A started instance: bound (its address known), its worker and health sweep running; call

@@ -74,6 +74,17 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub salesforce: SalesforceSettings,
     pub publish: PublishSettings,
+    pub sso: SsoSettings,
+}
+
+/// `[sso]`: accounts' own OpenID Connect providers (single sign-on). Providers are reached over
+/// HTTPS; `allowed_hosts` names plain-HTTP origins the operator allows besides (a provider on
+/// the operator's own network, or a test one).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SsoSettings {
+    #[serde(deserialize_with = "list")]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// `[database]`: SQLite in the data folder unless a PostgreSQL URL is given (several
@@ -132,6 +143,7 @@ impl Default for Settings {
             database: DatabaseSettings::default(),
             salesforce: SalesforceSettings::default(),
             publish: PublishSettings::default(),
+            sso: SsoSettings::default(),
         }
     }
 }
@@ -219,6 +231,8 @@ pub struct Config {
     pub salesforce_login_url: Url,
     pub salesforce_test_url: Url,
     pub allowed_hosts: Vec<String>,
+    /// Plain-HTTP origins a single sign-on provider may be at (`[sso] allowed_hosts`).
+    pub sso_allowed_hosts: Vec<String>,
     pub ca_file: Option<PathBuf>,
     /// How often each connection's health is checked (B1); zero turns the check off.
     pub health_check_interval: std::time::Duration,
@@ -347,6 +361,7 @@ impl Config {
             salesforce_login_url: parse_url("salesforce.login_url", &s.salesforce.login_url)?,
             salesforce_test_url: parse_url("salesforce.test_url", &s.salesforce.test_url)?,
             allowed_hosts: s.salesforce.allowed_hosts.clone(),
+            sso_allowed_hosts: s.sso.allowed_hosts.clone(),
             ca_file: s.salesforce.ca_file.clone(),
             health_check_interval: std::time::Duration::from_secs(s.health_check_interval_secs),
             publish,
@@ -388,6 +403,7 @@ impl Config {
                 allowed_hosts: self.allowed_hosts.clone(),
                 ca_file: self.ca_file.clone(),
             },
+            sso: SsoSettings { allowed_hosts: self.sso_allowed_hosts.clone() },
             publish: PublishSettings {
                 concurrency: self.publish.concurrency as u64,
                 per_org: self.publish.per_org as u64,

@@ -28,6 +28,13 @@ pub enum ServiceError {
     /// Too many failed sign-ins: try again after this many seconds.
     #[error("too many failed sign-ins: try again in {retry_after_secs} s")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// Single sign-on did not work: what the provider or its answer got wrong, in words for
+    /// the person signing in.
+    #[error("single sign-on failed: {0}")]
+    SsoFailed(String),
+    /// The person's account signs in only through its single sign-on.
+    #[error("your account signs in with single sign-on: use \"Sign in with single sign-on\" on the sign-in page")]
+    SsoRequired,
     /// A failure of ours (database, randomness, a stored value that does not parse): logged
     /// with its cause where it is made, shown to people only as "internal error".
     #[error("internal error")]

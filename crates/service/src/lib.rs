@@ -23,6 +23,7 @@ pub mod oauth;
 pub mod password;
 pub mod secrets;
 pub mod sessions;
+pub mod sso;
 pub mod two_factor;
 pub mod users;
 pub mod worker;
@@ -51,6 +52,8 @@ pub struct Service {
     pub publish_wake: Arc<tokio::sync::Notify>,
     /// Where argon2 and ZIP rebuilding run: blocking threads, one job per core at a time.
     pub cpu: blocking::BlockingPool,
+    /// Talks to accounts' single sign-on providers (HTTPS, or plain-HTTP origins allowed).
+    pub sso: oidc::Client,
 }
 
 impl Service {
@@ -61,13 +64,34 @@ impl Service {
         let keeper = Arc::new(TokenKeeper::new(store.clone(), client.clone(), urls.clone(), clock.clone()));
         let public_url = url::Url::parse("http://127.0.0.1:8080/").expect("constant URL");
         let cpu = blocking::BlockingPool::per_core();
-        Service { store, keeper, client, urls, clock, public_url, publish_wake: Arc::default(), cpu }
+        Service {
+            store,
+            keeper,
+            client,
+            urls,
+            clock,
+            public_url,
+            publish_wake: Arc::default(),
+            cpu,
+            sso: oidc::Client::new(oidc::Policy::default()).expect("an HTTP client"),
+        }
     }
 
     /// Sets where browsers reach this server (from configuration).
     pub fn with_public_url(mut self, public_url: url::Url) -> Self {
         self.public_url = public_url;
         self
+    }
+
+    /// Allows single sign-on providers at these plain-HTTP origins (`http://host:port`).
+    pub fn with_sso_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.sso = oidc::Client::new(oidc::Policy { allowed_http_origins: hosts }).expect("an HTTP client");
+        self
+    }
+
+    /// Where an account's OpenID Connect provider sends people back.
+    pub fn sso_callback(&self) -> String {
+        format!("{}/sso/callback", self.public_url.as_str().trim_end_matches('/'))
     }
 
     /// The OAuth callback registered on the connected app.

@@ -177,6 +177,10 @@ pub async fn open_session(
     for (key, clear) in &taken {
         svc.store.forgive_sign_in(key, *clear).await?;
     }
+    // An account that signs in only through its provider refuses passwords (but its break-glass owner's).
+    if crate::sso::password_refused(svc, &user).await? {
+        return Err(ServiceError::SsoRequired);
+    }
     if crate::two_factor::asked_of(svc, &user).await? {
         return match code {
             Some(code) => {
@@ -251,7 +255,7 @@ pub async fn complete_sign_in(
 }
 
 /// Opens the session of a person whose sign-in is complete, and remembers their browser.
-async fn start(
+pub(crate) async fn start(
     svc: &Service,
     user: User,
     device: Option<String>,

@@ -103,6 +103,49 @@ store_trait! {
         fn pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError>;
         /// Takes (deletes and returns) a live pending sign-in: it works once.
         fn take_pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError>;
+        /// The account's single sign-on, if it has one.
+        fn sso_config(&self, account: &AccountId) -> Result<Option<SsoConfig>, StoreError>;
+        /// Sets the account's single sign-on (the break-glass email is left as it was).
+        fn set_sso_config(&self, account: &AccountId, config: &SsoConfig, now: Millis) -> Result<(), StoreError>;
+        /// Removes the account's single sign-on and its domains.
+        fn delete_sso_config(&self, account: &AccountId) -> Result<(), StoreError>;
+        /// Names the person who may still sign in with a password while SSO is the only way in.
+        fn set_break_glass(&self, account: &AccountId, email: Option<&str>) -> Result<(), StoreError>;
+        /// Routes an email domain (lowercase) to the account; taken by another account is a `Conflict`.
+        fn add_sso_domain(&self, account: &AccountId, domain: &str, now: Millis) -> Result<(), StoreError>;
+        fn remove_sso_domain(&self, account: &AccountId, domain: &str) -> Result<(), StoreError>;
+        fn sso_domains(&self, account: &AccountId) -> Result<Vec<String>, StoreError>;
+        /// The account an email domain leads to.
+        fn account_for_domain(&self, domain: &str) -> Result<Option<AccountId>, StoreError>;
+        /// The user a provider's subject signed in as before.
+        fn sso_identity(&self, issuer: &str, subject: &str) -> Result<Option<UserId>, StoreError>;
+        fn link_sso_identity(&self, issuer: &str, subject: &str, user: &UserId) -> Result<(), StoreError>;
+    }
+}
+
+/// An account's OpenID Connect provider, as the store keeps it.
+#[derive(Clone)]
+pub struct SsoConfig {
+    /// The provider's issuer URL (exactly as its discovery document names it).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: vault::SsoClientSecret,
+    /// The claim whose value is a new person's role.
+    pub role_claim: Option<String>,
+    pub default_role: Role,
+    /// Passwords are refused for the account's people (but the break-glass one).
+    pub sso_only: bool,
+    /// Read only: set by the operator with [`AccessStore::set_break_glass`].
+    pub break_glass_email: Option<String>,
+}
+
+impl std::fmt::Debug for SsoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("sso_only", &self.sso_only)
+            .finish_non_exhaustive()
     }
 }
 

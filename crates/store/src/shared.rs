@@ -60,10 +60,11 @@ macro_rules! shared_connection_methods {
             }
             // Sealed values outside the connections table: (table, key column, sealed column,
             // the binding's field); each is bound to its row's key.
-            const OTHERS: [(&str, &str, &str, &str); 3] = [
+            const OTHERS: [(&str, &str, &str, &str); 4] = [
                 ("oauth_states", "state_hash", "payload", "oauth_state"),
                 ("two_factor", "user_id", "secret", "totp_secret"),
                 ("pending_sign_ins", "id_hash", "payload", "pending_sign_in"),
+                ("account_sso", "account_id", "client_secret", "sso_client_secret"),
             ];
             for (table, key, column, field) in OTHERS {
                 let rows = query(format!("SELECT {key}, {column} FROM {table} WHERE {column} NOT LIKE ? LIMIT ?"))
@@ -1238,6 +1239,131 @@ macro_rules! shared_access_methods {
                 .await?
                 .ok_or(StoreError::NotFound)?;
             Ok(self.keys.open_string(&Sealed::from_stored(sealed), Binding::new(id_hash, "pending_sign_in"))?.as_str().to_string())
+        }
+
+        async fn sso_config(&self, account: &AccountId) -> Result<Option<SsoConfig>, StoreError> {
+            let row = query(
+                "SELECT issuer, client_id, client_secret, role_claim, default_role, sso_only, break_glass_email \
+                 FROM account_sso WHERE account_id = ?",
+            )
+            .bind(account.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let sealed: String = row.try_get("client_secret")?;
+            let secret =
+                self.keys.open_string(&Sealed::from_stored(sealed), Binding::new(account.as_str(), "sso_client_secret"))?;
+            let role: String = row.try_get("default_role")?;
+            let sso_only: i64 = row.try_get("sso_only")?;
+            Ok(Some(SsoConfig {
+                issuer: row.try_get("issuer")?,
+                client_id: row.try_get("client_id")?,
+                client_secret: vault::SsoClientSecret::new(secret.as_str()),
+                role_claim: row.try_get("role_claim")?,
+                default_role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
+                sso_only: sso_only == 1,
+                break_glass_email: row.try_get("break_glass_email")?,
+            }))
+        }
+
+        async fn set_sso_config(&self, account: &AccountId, c: &SsoConfig, now: Millis) -> Result<(), StoreError> {
+            let sealed = self.keys.seal_str(c.client_secret.expose_secret(), Binding::new(account.as_str(), "sso_client_secret"))?;
+            query(
+                "INSERT INTO account_sso (account_id, issuer, client_id, client_secret, role_claim, default_role, sso_only, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (account_id) DO UPDATE SET issuer = excluded.issuer, \
+                 client_id = excluded.client_id, client_secret = excluded.client_secret, role_claim = excluded.role_claim, \
+                 default_role = excluded.default_role, sso_only = excluded.sso_only, updated_at = excluded.updated_at",
+            )
+            .bind(account.as_str())
+            .bind(&c.issuer)
+            .bind(&c.client_id)
+            .bind(sealed.as_stored())
+            .bind(c.role_claim.as_deref())
+            .bind(c.default_role.as_str())
+            .bind(i64::from(c.sso_only))
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+
+        async fn delete_sso_config(&self, account: &AccountId) -> Result<(), StoreError> {
+            query("DELETE FROM sso_domains WHERE account_id = ?").bind(account.as_str()).execute(self.writer()).await?;
+            let done = query("DELETE FROM account_sso WHERE account_id = ?").bind(account.as_str()).execute(self.writer()).await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn set_break_glass(&self, account: &AccountId, email: Option<&str>) -> Result<(), StoreError> {
+            let done = query("UPDATE account_sso SET break_glass_email = ? WHERE account_id = ?")
+                .bind(email)
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn add_sso_domain(&self, account: &AccountId, domain: &str, now: Millis) -> Result<(), StoreError> {
+            let done = query("INSERT INTO sso_domains (domain, account_id, created_at) VALUES (?, ?, ?) ON CONFLICT (domain) DO NOTHING")
+                .bind(domain)
+                .bind(account.as_str())
+                .bind(now)
+                .execute(self.writer())
+                .await?;
+            if done.rows_affected() == 0 {
+                let owner: Option<String> = query_scalar("SELECT account_id FROM sso_domains WHERE domain = ?")
+                    .bind(domain)
+                    .fetch_optional(self.writer())
+                    .await?;
+                if owner.as_deref() != Some(account.as_str()) {
+                    return Err(StoreError::Conflict(format!("the domain {domain} belongs to another account")));
+                }
+            }
+            Ok(())
+        }
+
+        async fn remove_sso_domain(&self, account: &AccountId, domain: &str) -> Result<(), StoreError> {
+            let done = query("DELETE FROM sso_domains WHERE account_id = ? AND domain = ?")
+                .bind(account.as_str())
+                .bind(domain)
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn sso_domains(&self, account: &AccountId) -> Result<Vec<String>, StoreError> {
+            Ok(query_scalar("SELECT domain FROM sso_domains WHERE account_id = ? ORDER BY domain")
+                .bind(account.as_str())
+                .fetch_all(self.pool())
+                .await?)
+        }
+
+        async fn account_for_domain(&self, domain: &str) -> Result<Option<AccountId>, StoreError> {
+            let found: Option<String> = query_scalar(
+                "SELECT d.account_id FROM sso_domains d JOIN account_sso s ON s.account_id = d.account_id WHERE d.domain = ?",
+            )
+            .bind(domain)
+            .fetch_optional(self.pool())
+            .await?;
+            found.map(|id| AccountId::parse(&id).map_err(StoreError::from)).transpose()
+        }
+
+        async fn sso_identity(&self, issuer: &str, subject: &str) -> Result<Option<UserId>, StoreError> {
+            let found: Option<String> = query_scalar("SELECT user_id FROM sso_identities WHERE issuer = ? AND subject = ?")
+                .bind(issuer)
+                .bind(subject)
+                .fetch_optional(self.pool())
+                .await?;
+            found.map(|id| UserId::parse(&id).map_err(StoreError::from)).transpose()
+        }
+
+        async fn link_sso_identity(&self, issuer: &str, subject: &str, user: &UserId) -> Result<(), StoreError> {
+            query("INSERT INTO sso_identities (issuer, subject, user_id) VALUES (?, ?, ?) ON CONFLICT (issuer, subject) DO NOTHING")
+                .bind(issuer)
+                .bind(subject)
+                .bind(user.as_str())
+                .execute(self.writer())
+                .await?;
+            Ok(())
         }
 
         async fn user_by_email(&self, email: &str) -> Result<User, StoreError> {

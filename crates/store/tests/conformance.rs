@@ -720,6 +720,60 @@ async fn second_factors_are_used_once_and_required_per_account<S: AccessStore + 
     assert!(matches!(store.pending_sign_in("p2", "second_factor", 100).await, Err(StoreError::NotFound)), "expired");
 }
 
+/// Single sign-on's storage (issue #13): an account's provider with its secret sealed, domains
+/// that belong to one account, and provider subjects found again.
+async fn single_sign_on_settings_domains_and_identities_stay_in_their_account<S: AccessStore + CatalogStore>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    assert!(store.sso_config(a).await.expect("none").is_none());
+    let config = |issuer: &str, secret: &str| store::SsoConfig {
+        issuer: issuer.into(),
+        client_id: "lightbridge".into(),
+        client_secret: vault::SsoClientSecret::new(secret),
+        role_claim: Some("groups".into()),
+        default_role: domain::Role::Editor,
+        sso_only: true,
+        break_glass_email: Some("ignored@a.example".into()),
+    };
+    store.set_sso_config(a, &config("https://idp.a.example", "first"), 1).await.expect("set");
+    store.set_break_glass(a, Some("owner@a.example")).await.expect("break glass");
+    store.set_sso_config(a, &config("https://idp2.a.example", "second"), 2).await.expect("replace");
+    let found = store.sso_config(a).await.expect("read").expect("found");
+    assert_eq!(
+        (found.issuer.as_str(), found.client_secret.expose_secret(), found.default_role, found.sso_only),
+        ("https://idp2.a.example", "second", domain::Role::Editor, true)
+    );
+    assert_eq!(found.break_glass_email.as_deref(), Some("owner@a.example"), "kept across a new configuration");
+    assert!(matches!(store.set_break_glass(b, None).await, Err(StoreError::NotFound)), "B has none");
+
+    store.add_sso_domain(a, "a.example", 1).await.expect("domain");
+    store.add_sso_domain(a, "a.example", 2).await.expect("adding it again is fine");
+    assert!(matches!(store.add_sso_domain(b, "a.example", 3).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.account_for_domain("a.example").await.expect("lookup").as_ref(), Some(a));
+    store.add_sso_domain(b, "b.example", 3).await.expect("domain");
+    assert_eq!(store.account_for_domain("b.example").await.expect("lookup"), None, "B has no provider to lead to");
+    assert_eq!(store.sso_domains(a).await.expect("domains"), ["a.example"]);
+
+    let ann = domain::User {
+        id: domain::UserId::generate(),
+        account_id: Some(a.clone()),
+        email: "ann.sso@a.example".into(),
+        name: String::new(),
+        role: domain::Role::Viewer,
+    };
+    store.create_user(&ann, None, 1).await.expect("user");
+    store.link_sso_identity("https://idp2.a.example", "sub-1", &ann.id).await.expect("link");
+    store.link_sso_identity("https://idp2.a.example", "sub-1", &ann.id).await.expect("again");
+    assert_eq!(store.sso_identity("https://idp2.a.example", "sub-1").await.expect("find"), Some(ann.id.clone()));
+    assert_eq!(store.sso_identity("https://other.example", "sub-1").await.expect("find"), None, "per issuer");
+
+    store.delete_sso_config(a).await.expect("delete");
+    assert!(store.sso_config(a).await.expect("read").is_none());
+    assert_eq!(store.account_for_domain("a.example").await.expect("lookup"), None, "its domains go with it");
+}
+
 #[tokio::test]
 async fn sqlite_passes_the_conformance_suite() {
     let (store, a, b) = sqlite().await;
@@ -742,6 +796,8 @@ async fn sqlite_passes_the_conformance_suite() {
     a_transaction_commits_whole_or_not_at_all(&Store::from(store), &a).await;
     let (store, a, _) = sqlite().await;
     second_factors_are_used_once_and_required_per_account(&store, &a).await;
+    let (store, a, b) = sqlite().await;
+    single_sign_on_settings_domains_and_identities_stay_in_their_account(&store, &a, &b).await;
 }
 
 /// The last of many targets finishing at the same moment — one by one and in batches — still
@@ -860,6 +916,8 @@ async fn postgres_passes_the_conformance_suite() {
     a_transaction_commits_whole_or_not_at_all(&Store::from(store), &a).await;
     let (store, a, _) = postgres(&url).await;
     second_factors_are_used_once_and_required_per_account(&store, &a).await;
+    let (store, a, b) = postgres(&url).await;
+    single_sign_on_settings_domains_and_identities_stay_in_their_account(&store, &a, &b).await;
 }
 
 #[tokio::test]

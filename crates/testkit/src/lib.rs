@@ -67,6 +67,12 @@ pub async fn spawn() -> TestApp {
 
 /// The app with the periodic health check running every `every`.
 pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> TestApp {
+    spawn_configured(every, |_| {}).await
+}
+
+/// The app with its configuration changed by `customize` before it starts (e.g. a single
+/// sign-on provider's origin allowed).
+pub async fn spawn_configured(every: Option<std::time::Duration>, customize: impl FnOnce(&mut Config)) -> TestApp {
     let user = |name: &str, customize: bool| UserSeed { customize_application: customize, ..UserSeed::new(name) };
     let mut prod = OrgSeed::new("Acme Production");
     prod.users = vec![
@@ -96,7 +102,8 @@ pub async fn spawn_with_health_checks(every: Option<std::time::Duration>) -> Tes
     let em = Emulator::start(Seed { orgs: vec![prod, sandbox, other], apps: vec![app] }).await.expect("emulator");
     let dir = std::env::temp_dir().join(format!("lightbridge-api-{}", UserId::generate()));
     let db = dir.join("lightbridge.db");
-    let config = test_config(&em, &dir, every);
+    let mut config = test_config(&em, &dir, every);
+    customize(&mut config);
     // `LIGHTBRIDGE_TEST_STORE=postgres` runs the same tests on PostgreSQL (`.ci/run` does).
     let store: Store = if std::env::var("LIGHTBRIDGE_TEST_STORE").as_deref() == Ok("postgres") {
         let url =
@@ -184,6 +191,7 @@ pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std
         salesforce_login_url: em.login_url().parse().expect("url"),
         salesforce_test_url: em.test_login_url().parse().expect("url"),
         allowed_hosts: vec![em.base_url().to_string()],
+        sso_allowed_hosts: Vec::new(),
         ca_file: None,
         health_check_interval: health.unwrap_or_default(),
         publish: server::WorkerConfig {

@@ -132,6 +132,35 @@ pub enum AccountsCommand {
         #[arg(long)]
         disable: bool,
     },
+    /// Routes an email domain to an account's single sign-on (you vouch that the account owns
+    /// the domain): people with that email domain find their provider from the sign-in page.
+    SsoDomain {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Account id (acct_…).
+        #[arg(long)]
+        account: String,
+        /// The domain, e.g. example.com.
+        #[arg(long)]
+        domain: String,
+        /// Stops routing the domain instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Names the owner who may still sign in with a password while single sign-on is the only
+    /// way into the account (the way in when the provider is down), or clears it.
+    BreakGlass {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Account id (acct_…).
+        #[arg(long)]
+        account: String,
+        /// An owner of the account.
+        #[arg(long, conflicts_with = "clear", required_unless_present = "clear")]
+        email: Option<String>,
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 pub async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
@@ -157,6 +186,36 @@ pub async fn accounts(command: AccountsCommand) -> anyhow::Result<()> {
                 other => cli_error(other),
             })?;
             println!("Connectors are {} for {} ({})", if enable { "on" } else { "off" }, found.name, found.id);
+        }
+        AccountsCommand::SsoDomain { config, account, domain, remove } => {
+            let svc = open_service(&config.load(None)?).await?;
+            let done = if remove {
+                service::sso::remove_domain(&svc, &actor, &account, &domain).await
+            } else {
+                service::sso::add_domain(&svc, &actor, &account, &domain).await
+            };
+            done.map_err(|e| match e {
+                ServiceError::NotFound if remove => anyhow::anyhow!("{domain} is not routed to {account}"),
+                ServiceError::NotFound => anyhow::anyhow!("no account {account}"),
+                other => cli_error(other),
+            })?;
+            println!(
+                "{domain} {} {account}",
+                if remove { "no longer leads to" } else { "leads to the single sign-on of" }
+            );
+        }
+        AccountsCommand::BreakGlass { config, account, email, clear: _ } => {
+            let svc = open_service(&config.load(None)?).await?;
+            service::sso::set_break_glass(&svc, &actor, &account, email.as_deref()).await.map_err(|e| match e {
+                ServiceError::NotFound => anyhow::anyhow!("no account {account} or no such person"),
+                other => cli_error(other),
+            })?;
+            match email {
+                Some(email) => println!("{email} may sign in with a password while single sign-on is the only way in"),
+                None => {
+                    println!("no one signs in to {account} with a password while single sign-on is the only way in")
+                }
+            }
         }
     }
     Ok(())

@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(disable_two_factor))
         .routes(routes!(new_recovery_codes))
         .routes(routes!(account_sign_in, set_account_sign_in))
+        .routes(routes!(account_sso, set_account_sso, remove_account_sso))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -264,4 +265,38 @@ async fn set_account_sign_in(
 ) -> Result<Json<SignInPolicy>, ApiError> {
     let account = service::two_factor::set_required(&state, &caller, body.two_factor_required).await?;
     Ok(Json(SignInPolicy { two_factor_required: account.two_factor_required }))
+}
+
+/// The account's single sign-on (admins and owners): its provider, the claim that names a new
+/// person's role, whether it is the only way in, the email domains that lead to it, the
+/// account's own sign-in address and the redirect URI to register at the provider. 404 when
+/// none is set.
+#[utoipa::path(get, path = "/account/sso", tag = "session",
+    responses((status = 200, body = service::sso::SsoView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn account_sso(State(state): State<AppState>, caller: Caller) -> Result<Json<service::sso::SsoView>, ApiError> {
+    Ok(Json(service::sso::view(&state, &caller).await?.ok_or(ApiError::NotFound)?))
+}
+
+/// Sets the account's single sign-on (the owner): an OpenID Connect provider found by
+/// discovery from its issuer (HTTPS; 409 if it does not answer or names another issuer). The
+/// client secret is sealed at rest and never shown again; leave it out to keep the stored one.
+#[utoipa::path(put, path = "/account/sso", tag = "session", request_body = service::sso::SsoSettings,
+    responses((status = 200, body = service::sso::SsoView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_account_sso(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<service::sso::SsoSettings>,
+) -> Result<Json<service::sso::SsoView>, ApiError> {
+    Ok(Json(service::sso::configure(&state, &caller, body).await?))
+}
+
+/// Turns the account's single sign-on off (the owner); its domains stop leading to it.
+#[utoipa::path(delete, path = "/account/sso", tag = "session",
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn remove_account_sso(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
+    service::sso::remove(&state, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -21,6 +21,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/signin", get(form).post(submit))
         .route("/signin/code", post(submit_code))
+        .route("/signin/sso", post(submit_sso))
+        .route("/sso/callback", get(sso_callback))
+        .route("/sso/{account}", get(sso_address))
         .route("/signout", post(sign_out))
 }
 
@@ -139,6 +142,9 @@ async fn submit(
             Ok(with_signin_cookie(&state, StatusCode::OK, &page))
         }
         Err(service::ServiceError::Unauthorized) => fresh("That email and password do not match an account."),
+        Err(service::ServiceError::SsoRequired) => {
+            fresh("Your account signs in with single sign-on: use \"Sign in with single sign-on\" below.")
+        }
         Err(service::ServiceError::TooManyAttempts { retry_after_secs }) => {
             let message =
                 format!("Too many failed sign-ins for this email. Try again in {}.", wait_in_words(retry_after_secs));
@@ -222,6 +228,148 @@ async fn submit_code(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The cookie that binds a single sign-on flow to the browser that started it (its state).
+const SSO_COOKIE: &str = "lb_sso";
+
+#[derive(Deserialize)]
+struct SsoForm {
+    email: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+/// "Sign in with single sign-on": the email's domain leads to the account's provider.
+async fn submit_sso(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SsoForm>,
+) -> Result<Response, PageError> {
+    let next = safe_next(form.next.as_deref());
+    let cookie = cookie_value(&headers, SIGNIN_COOKIE).unwrap_or_default();
+    if cookie.is_empty()
+        || aws_lc_rs::constant_time::verify_slices_are_equal(cookie.as_bytes(), form.csrf.as_bytes()).is_err()
+    {
+        return sso_refused(&state, &next, &form.email, "This sign-in form expired. Please try again.");
+    }
+    let Some(account) = service::sso::account_for_email(&state, &form.email).await? else {
+        return sso_refused(
+            &state,
+            &next,
+            &form.email,
+            "No single sign-on is set up for that email's domain. Sign in with your password, or use your organization's Lightbridge sign-in address.",
+        );
+    };
+    // The sign-in page's CSP lets its forms reach only this site, so the browser goes on to the
+    // provider from a page of ours (a meta refresh), not from the form's redirect.
+    to_provider(&state, account.as_str(), Some(form.email.trim()), &next, true).await
+}
+
+#[derive(Template)]
+#[template(path = "sso_redirect.html")]
+struct SsoRedirectPage {
+    target: String,
+}
+
+/// The account's own sign-in address: straight to its provider.
+async fn sso_address(
+    State(state): State<AppState>,
+    axum::extract::Path(account): axum::extract::Path<String>,
+    Query(q): Query<NextParam>,
+) -> Result<Response, PageError> {
+    let next = safe_next(q.next.as_deref());
+    to_provider(&state, &account, None, &next, false).await
+}
+
+async fn to_provider(
+    state: &AppState,
+    account: &str,
+    hint: Option<&str>,
+    next: &str,
+    from_form: bool,
+) -> Result<Response, PageError> {
+    match service::sso::start(state, account, hint, next).await {
+        Ok(started) => {
+            let mut response = if from_form {
+                render(StatusCode::OK, &SsoRedirectPage { target: started.redirect.clone() }, None)
+            } else {
+                Redirect::to(&started.redirect).into_response()
+            };
+            let secure = if state.secure_cookies() { "; Secure" } else { "" };
+            // Lax: the provider sends the browser back with a top-level GET.
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "{SSO_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+                started.state
+            )) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+            Ok(response)
+        }
+        Err(service::ServiceError::NotFound) => {
+            sso_refused(state, next, hint.unwrap_or_default(), "There is no single sign-on at that address.")
+        }
+        Err(service::ServiceError::SsoFailed(message)) => {
+            sso_refused(state, next, hint.unwrap_or_default(), &format!("Single sign-on did not work: {message}."))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn sso_refused(state: &AppState, next: &str, email: &str, error: &str) -> Result<Response, PageError> {
+    let page = SignInPage {
+        csrf: random_token()?,
+        next: next.to_string(),
+        email: email.trim().to_string(),
+        error: Some(error.to_string()),
+        notice: None,
+        challenge: None,
+    };
+    Ok(with_signin_cookie(state, StatusCode::UNAUTHORIZED, &page))
+}
+
+#[derive(Deserialize)]
+struct SsoCallback {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Where the provider sends the browser back.
+async fn sso_callback(
+    State(state): State<AppState>,
+    connect: Result<axum::extract::ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>,
+    headers: HeaderMap,
+    Query(q): Query<SsoCallback>,
+) -> Result<Response, PageError> {
+    let home = safe_next(None);
+    let cookie = cookie_value(&headers, SSO_COOKIE).unwrap_or_default();
+    let sent = q.state.clone().unwrap_or_default();
+    let mut response = if let Some(error) = &q.error {
+        let said = q.error_description.as_deref().unwrap_or(error).chars().filter(|c| !c.is_control()).take(200);
+        sso_refused(&state, &home, "", &format!("Your sign-in provider said: {}.", said.collect::<String>()))?
+    } else if sent.is_empty()
+        || cookie.is_empty()
+        || aws_lc_rs::constant_time::verify_slices_are_equal(cookie.as_bytes(), sent.as_bytes()).is_err()
+    {
+        // A callback this browser did not start (someone else's link): never signs it in.
+        sso_refused(&state, &home, "", "This sign-in was not started in this browser. Start it again.")?
+    } else {
+        let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
+        match service::sso::finish(&state, &sent, q.code.as_deref().unwrap_or_default(), origin).await {
+            Ok((opened, next)) => signed_in(&state, &safe_next(Some(&next)), &opened)?,
+            Err(service::ServiceError::SsoFailed(message)) => {
+                tracing::info!(reason = %message, "single sign-on refused");
+                sso_refused(&state, &home, "", &format!("Single sign-on did not work: {message}."))?
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("{SSO_COOKIE}=; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=0")) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
 }
 
 /// "42 seconds", "3 minutes", "1 hour".

@@ -41,6 +41,10 @@ pub enum ApiError {
         "your account requires two-factor sign-in: set it up first (POST /api/v1/me/two-factor, or on the Your account page)"
     )]
     TwoFactorSetupRequired,
+    #[error("single sign-on failed: {0}")]
+    SsoFailed(String),
+    #[error("your account signs in with single sign-on: use \"Sign in with single sign-on\" on the sign-in page")]
+    SsoRequired,
     #[error("internal error")]
     Internal,
 }
@@ -71,6 +75,8 @@ impl ApiError {
             ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             ApiError::SecondFactorRequired => (StatusCode::UNAUTHORIZED, "second_factor_required"),
             ApiError::TwoFactorSetupRequired => (StatusCode::FORBIDDEN, "two_factor_setup_required"),
+            ApiError::SsoFailed(_) => (StatusCode::UNAUTHORIZED, "sso_failed"),
+            ApiError::SsoRequired => (StatusCode::FORBIDDEN, "sso_required"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -89,7 +95,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable and snake_case: `unauthorized`, `forbidden`, `not_found`, `connectors_disabled`,
     /// `invalid`, `conflict`, `check_failed`, `salesforce_unavailable`, `salesforce_error`,
-    /// `too_many_attempts`, `second_factor_required`, `two_factor_setup_required`, `internal`.
+    /// `too_many_attempts`, `second_factor_required`, `two_factor_setup_required`, `sso_failed`, `sso_required`, `internal`.
     pub code: String,
     pub message: String,
     /// Quote it when asking for help: the server's logs carry it too.
@@ -154,6 +160,8 @@ impl From<service::ServiceError> for ApiError {
             S::Conflict { field, message } => ApiError::Conflict { field, message },
             S::CheckFailed(reason, report) => ApiError::CheckFailed(reason, report),
             S::TooManyAttempts { retry_after_secs } => ApiError::TooManyAttempts(retry_after_secs),
+            S::SsoFailed(message) => ApiError::SsoFailed(message),
+            S::SsoRequired => ApiError::SsoRequired,
             S::Internal => ApiError::Internal,
         }
     }

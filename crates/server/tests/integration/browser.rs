@@ -466,3 +466,26 @@ async fn a_person_sets_up_two_factor_by_the_qr_code_and_signs_in_with_a_code_and
     browser.click(".who a.user").await;
     assert!(browser.text(".two-factor").await.contains("9 recovery code(s) left"));
 }
+
+#[tokio::test]
+async fn a_person_signs_in_with_single_sign_on_through_the_providers_own_login_page() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let (app, _provider) = crate::sso::app_with_provider().await;
+    browser.goto(&format!("{}/signin?next=%2Faccount", app.base)).await;
+    browser.type_into("#sso-email", "editor.eli@acme.example").await;
+    browser.click("form.sso button[type=submit]").await;
+    // The provider's own pages (oidc-provider's), not ours.
+    browser.find("input[name=password]").await;
+    assert!(browser.url().await.starts_with(&_provider.proxy.issuer), "{}", browser.url().await);
+    assert_eq!(
+        browser.script("return document.querySelector('input[name=login]').value").await,
+        "editor.eli@acme.example"
+    );
+    browser.type_into("input[name=password]", "anything").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("button[type=submit]", |t| t.contains("Continue")).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_url(|u| u.ends_with("/account")).await;
+    let who = browser.text(".who").await;
+    assert!(who.contains("editor.eli@acme.example") && who.contains("editor"), "{who}");
+}

@@ -1,0 +1,227 @@
+//! Issue #13, B9: single sign-on through an account's own OpenID Connect provider — a real,
+//! certified one (`oidc-provider` from npm) started by the test, behind a proxy that can make
+//! it misbehave. People are found by their email's domain or through the account's own sign-in
+//! address, created on first sign-in in the role a claim names, and found again after; an ID
+//! token that is tampered with, for another application, replayed into another sign-in or
+//! from a provider that is down never signs anyone in; "SSO only" refuses passwords but the
+//! break-glass owner's.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use testkit::TestApp;
+
+use crate::oidc_provider::{CLIENT_SECRET, Ended, Mode, OTHER_SECRET, Person, Provider, Proxy};
+
+/// The app with a provider allowed at the proxy's plain-HTTP address, the provider, and
+/// account A's single sign-on set to it (role from `lightbridge_role`), `acme.example` routed.
+pub(crate) async fn app_with_provider() -> (TestApp, Provider) {
+    let proxy = Proxy::start().await;
+    let issuer = proxy.issuer.clone();
+    let app = testkit::spawn_configured(None, |c| c.sso_allowed_hosts = vec![issuer.clone()]).await;
+    let provider = Provider::start(proxy, &format!("{}/sso/callback", app.base)).await;
+    let settings = json!({"issuer": issuer, "client_id": "lightbridge", "client_secret": CLIENT_SECRET,
+                          "role_claim": "lightbridge_role", "default_role": "viewer"});
+    let (status, body) = app.call("owner_a", Method::PUT, "/account/sso", Some(settings)).await;
+    assert_eq!(status, 200, "{body}");
+    let svc: &service::Service = &app.state;
+    service::sso::add_domain(svc, &service::Actor::cli(), app.accounts["A"].as_str(), "acme.example")
+        .await
+        .expect("domain");
+    (app, provider)
+}
+
+fn address(app: &TestApp, account: &str) -> String {
+    format!("{}/sso/{}", app.base, app.accounts[account])
+}
+
+async fn sign_in(app: &TestApp, login: &str) -> Ended {
+    Person::new().sign_in(&address(app, "A"), login, &format!("{}/sso/callback", app.base)).await
+}
+
+async fn who(app: &TestApp, cookie: &str) -> Value {
+    let (status, body) = app.browser(cookie, None, Method::GET, "/api/v1/session", None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn a_new_person_signs_in_by_their_email_domain_in_the_role_the_claim_names_and_is_found_again() {
+    let (app, _provider) = app_with_provider().await;
+    // From the sign-in page: the email's domain leads to the provider.
+    let person = Person::new();
+    let page = person.http.get(format!("{}/signin", app.base)).send().await.expect("page").text().await.expect("text");
+    let csrf = page.split(r#"name="csrf" value=""#).nth(1).and_then(|s| s.split('"').next()).expect("csrf");
+    let form = [("email", "admin.ada@acme.example"), ("csrf", csrf), ("next", "/connections")];
+    let answer = person.http.post(format!("{}/signin/sso", app.base)).form(&form).send().await.expect("post");
+    assert_eq!(answer.status(), 200, "a page of ours goes on to the provider");
+    let page = answer.text().await.expect("text");
+    let target = page.split(r#"id="continue" href=""#).nth(1).and_then(|s| s.split('"').next()).expect("link");
+    let target = target.replace("&#38;", "&").replace("&amp;", "&");
+    assert!(target.contains("code_challenge_method=S256") && target.contains("nonce="), "{target}");
+    assert!(target.contains("login_hint=admin.ada%40acme.example"), "{target}");
+    let done = person.sign_in(&target, "admin.ada@acme.example", &format!("{}/sso/callback", app.base)).await;
+    assert_eq!((done.status, done.location.as_deref()), (303, Some("/connections")), "{}", done.body);
+    let cookie = done.session_cookie.expect("signed in");
+    let me = who(&app, &cookie).await;
+    assert_eq!((me["email"].as_str(), me["role"].as_str()), (Some("admin.ada@acme.example"), Some("admin")), "{me}");
+    assert_eq!(me["account_id"].as_str(), Some(app.accounts["A"].as_str()));
+
+    // Found again by the provider's subject: the same person, not a second one.
+    let again = sign_in(&app, "admin.ada@acme.example").await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    let (_, people) = app.call("owner_a", Method::GET, "/users", None).await;
+    let named: Vec<&Value> =
+        people.as_array().expect("people").iter().filter(|p| p["email"] == "admin.ada@acme.example").collect();
+    assert_eq!(named.len(), 1, "{people}");
+
+    // A claim naming no role gives the default one; the audit log says how each was added.
+    let other = sign_in(&app, "nobody.ned@acme.example").await;
+    let me = who(&app, &other.session_cookie.expect("signed in")).await;
+    assert_eq!(me["role"], "viewer", "{me}");
+    let (_, log) = app.call("owner_a", Method::GET, "/audit?action=user.created", None).await;
+    let details: Vec<&str> =
+        log["items"].as_array().expect("items").iter().filter_map(|e| e["detail"].as_str()).collect();
+    assert!(
+        details.contains(&"by single sign-on, as admin") && details.contains(&"by single sign-on, as viewer"),
+        "{log}"
+    );
+
+    // An email domain no account routes is told so, with the way forward.
+    let form = [("email", "someone@elsewhere.example"), ("csrf", csrf), ("next", "/")];
+    let answer = person.http.post(format!("{}/signin/sso", app.base)).form(&form).send().await.expect("post");
+    let page = answer.text().await.expect("text");
+    assert!(page.contains("No single sign-on is set up for that email"), "{page}");
+}
+
+#[tokio::test]
+async fn an_id_token_tampered_for_another_audience_or_replayed_signs_no_one_in() {
+    let (app, provider) = app_with_provider().await;
+    let proxy = &provider.proxy;
+    let refused = |done: &Ended, reason: &str| {
+        assert_eq!(done.status, 401, "{reason}: {}", done.body);
+        assert!(done.session_cookie.is_none(), "{reason}: no session");
+        assert!(done.body.contains(reason), "expected {reason:?} in {}", done.body);
+    };
+
+    // Tampered: one character of the signature changed.
+    proxy.set(Mode::TamperSignature);
+    refused(&sign_in(&app, "editor.eve@acme.example").await, "signature does not verify");
+
+    // A genuine ID token, but issued to another application (account B's client at the same provider).
+    proxy.set(Mode::Pass);
+    let settings = json!({"issuer": proxy.issuer, "client_id": "other-app", "client_secret": OTHER_SECRET});
+    let (status, body) = app.call("admin_b", Method::PUT, "/account/sso", Some(settings)).await;
+    assert_eq!(status, 200, "{body}");
+    let b = Person::new().sign_in(&address(&app, "B"), "bob@b.example", &format!("{}/sso/callback", app.base)).await;
+    assert_eq!(b.status, 303, "B's own sign-in works: {}", b.body);
+    let for_b = proxy.id_tokens().last().expect("B's token").clone();
+    proxy.set(Mode::Replace(for_b));
+    refused(&sign_in(&app, "editor.eve@acme.example").await, "for another application (audience)");
+
+    // A genuine ID token of an earlier sign-in, replayed into a new one: its nonce is not this one's.
+    proxy.set(Mode::Pass);
+    let first = sign_in(&app, "editor.eve@acme.example").await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let earlier = proxy.id_tokens().last().expect("token").clone();
+    proxy.set(Mode::Replace(earlier));
+    refused(&sign_in(&app, "editor.eve@acme.example").await, "issued for another sign-in (nonce)");
+
+    // The callback itself replayed: its state works once, even with the browser's cookie.
+    proxy.set(Mode::Pass);
+    let done = sign_in(&app, "editor.eve@acme.example").await;
+    assert_eq!(done.status, 303);
+    let state = reqwest::Url::parse(&done.callback)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.to_string())
+        .expect("state");
+    let replay = app
+        .http
+        .get(&done.callback)
+        .header("cookie", format!("lb_sso={state}"))
+        .send()
+        .await
+        .expect("replay")
+        .text()
+        .await
+        .expect("text");
+    assert!(replay.contains("expired or was already used"), "{replay}");
+    // A callback this browser did not start (a link someone sent) is refused.
+    let stranger = app.http.get(&done.callback).send().await.expect("send").text().await.expect("text");
+    assert!(stranger.contains("not started in this browser"), "{stranger}");
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_or_not_there_is_named_and_nothing_is_saved() {
+    let (app, provider) = app_with_provider().await;
+    provider.proxy.set(Mode::Down);
+    let answer = Person::new().http.get(address(&app, "A")).send().await.expect("get");
+    assert_eq!(answer.status(), 401);
+    let page = answer.text().await.expect("text");
+    assert!(page.contains("discovery document answered 503"), "{page}");
+
+    // Setting a provider that does not answer, or one over plain HTTP the operator did not allow.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}")
+    };
+    let settings = json!({"issuer": provider.proxy.issuer, "client_id": "lightbridge", "client_secret": "x"});
+    let (status, body) = app.call("owner_a", Method::PUT, "/account/sso", Some(settings)).await;
+    assert_eq!(status, 409, "down: {body}");
+    let settings = json!({"issuer": closed, "client_id": "lightbridge", "client_secret": "x"});
+    let (status, body) = app.call("owner_a", Method::PUT, "/account/sso", Some(settings)).await;
+    assert_eq!(status, 422, "not allowed: {body}");
+    assert!(body.to_string().contains("not HTTPS"), "{body}");
+    let (_, kept) = app.call("owner_a", Method::GET, "/account/sso", None).await;
+    assert_eq!(kept["client_id"], "lightbridge", "the working settings stay: {kept}");
+    assert!(!kept.to_string().contains(CLIENT_SECRET), "the secret is never shown");
+    let (status, _) =
+        app.call("admin_a", Method::PUT, "/account/sso", Some(json!({"issuer": closed, "client_id": "x"}))).await;
+    assert_eq!(status, 403, "only the owner");
+}
+
+#[tokio::test]
+async fn sso_only_refuses_passwords_except_the_break_glass_owner() {
+    let (app, _provider) = app_with_provider().await;
+    let settings = json!({"issuer": _provider.proxy.issuer, "client_id": "lightbridge", "sso_only": true,
+                          "role_claim": "lightbridge_role"});
+    let (status, body) = app.call("owner_a", Method::PUT, "/account/sso", Some(settings)).await;
+    assert_eq!((status, body["sso_only"].as_bool()), (200, Some(true)), "{body}");
+    let password = |label: &str| {
+        let body = json!({"email": format!("{label}@lightbridge.test"), "password": format!("password-{label}")});
+        let http = app.http.clone();
+        let url = format!("{}/api/v1/session", app.base);
+        async move {
+            let r = http.post(url).json(&body).send().await.expect("send");
+            (r.status().as_u16(), r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (status, body) = password("admin_a").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("sso_required")), "{body}");
+    assert_eq!(password("owner_a").await.0, 403, "no break-glass owner named yet");
+    assert_eq!(password("admin_b").await.0, 200, "another account is not affected");
+    let svc: &service::Service = &app.state;
+    let account = app.accounts["A"].to_string();
+    let not_owner =
+        service::sso::set_break_glass(svc, &service::Actor::cli(), &account, Some("admin_a@lightbridge.test")).await;
+    assert!(matches!(not_owner, Err(service::ServiceError::Invalid(_))), "only an owner");
+    service::sso::set_break_glass(svc, &service::Actor::cli(), &account, Some("owner_a@lightbridge.test"))
+        .await
+        .expect("break glass");
+    assert_eq!(password("owner_a").await.0, 200, "the break-glass owner");
+    assert_eq!(password("admin_a").await.0, 403);
+    // A wrong password is still just wrong: SSO-only says nothing about whether the email exists.
+    let r = app
+        .http
+        .post(format!("{}/api/v1/session", app.base))
+        .json(&json!({"email": "admin_a@lightbridge.test", "password": "wrong"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 401);
+    // The provider still signs people in.
+    assert_eq!(sign_in(&app, "admin.ada@acme.example").await.status, 303);
+}
