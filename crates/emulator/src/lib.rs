@@ -240,6 +240,10 @@ impl Emulator {
     pub fn org_id_of_user(&self, username: &str) -> Option<String> {
         self.inner.world().user_by_username(username).map(|u| u.org_id.clone())
     }
+    /// How many sessions (access tokens) the orgs would still accept: what a client left open.
+    pub fn live_sessions(&self) -> usize {
+        self.inner.world().sessions.len()
+    }
     pub fn org_ids(&self) -> Vec<String> {
         self.inner.world().org_order.clone()
     }

@@ -783,6 +783,14 @@ async fn identity(
         return with_op(bad_token(), "identity", None);
     };
     let actor = Some(Actor { org_id: session.org_id.clone(), user_id: Some(session.user_id.clone()) });
+    // The identity URL needs the `id` scope (or a synonym: profile, email, address, phone) or
+    // `full` (docs/salesforce-behaviour.md). Salesforce does not document the refusal's body;
+    // a 403 in the identity service's plain-text style is the stricter reading.
+    let granted =
+        session.scopes.iter().any(|s| matches!(s.as_str(), "id" | "profile" | "email" | "address" | "phone" | "full"));
+    if !granted {
+        return with_op((StatusCode::FORBIDDEN, "Insufficient_Scope").into_response(), "identity", actor);
+    }
     let (Some(org_id), Some(user_id)) = (ids::normalize(&org_id), ids::normalize(&user_id)) else {
         return with_op((StatusCode::NOT_FOUND, "Bad_Id").into_response(), "identity", actor);
     };

@@ -1,6 +1,6 @@
 //! One bundle into one org (F3): find the org's own resource by `Name`; create it, or replace
-//! its `Body` in place; skip the upload when its `Description` already carries the bundle's
-//! SHA-256.
+//! its `Body` (with its cache control and content type) in place; skip the upload when its
+//! `Description` already carries the bundle's SHA-256 and its cache control is the one asked for.
 
 use domain::ResourceName;
 use salesforce::{Client, NewStaticResource, ResourceUpload, SalesforceError, Session, StaticResource};
@@ -35,6 +35,8 @@ pub fn description(release: &str, sha256: &str) -> String {
 pub struct Release {
     pub name: ResourceName,
     pub sha256: String,
+    /// `Private` or `Public`.
+    pub cache_control: String,
     upload: ResourceUpload,
 }
 
@@ -54,12 +56,20 @@ impl Release {
             description: &text,
             body: bundle.bytes(),
         })?;
-        Ok(Release { name: name.clone(), sha256: bundle.sha256().to_string(), upload })
+        Ok(Release {
+            name: name.clone(),
+            sha256: bundle.sha256().to_string(),
+            cache_control: cache_control.to_string(),
+            upload,
+        })
     }
 }
 
-fn holds(resource: &StaticResource, sha256: &str) -> bool {
-    resource.description.as_deref().is_some_and(|d| d.contains(&format!("sha256:{sha256}")))
+/// The org already holds this release: the same bytes (by the hash in `Description`) served
+/// with the same cache control. A change of cache control alone is published.
+fn holds(resource: &StaticResource, release: &Release) -> bool {
+    resource.description.as_deref().is_some_and(|d| d.contains(&format!("sha256:{}", release.sha256)))
+        && resource.cache_control.as_deref().is_none_or(|c| c.eq_ignore_ascii_case(&release.cache_control))
 }
 
 /// Publishes `bundle` as the ZIP static resource `name` (builds the [`Release`] for one org).
@@ -83,7 +93,7 @@ pub async fn publish_release(
     let name = release.name.as_str();
     let existing = client.find_static_resource(session, name).await?;
     let action = match &existing {
-        Some(resource) if holds(resource, &release.sha256) => {
+        Some(resource) if holds(resource, release) => {
             return Ok(Published { action: PublishAction::Unchanged, resource: resource.clone() });
         }
         Some(resource) => {
@@ -96,7 +106,7 @@ pub async fn publish_release(
             // whose answer was lost): take the resource that is there now.
             Err(SalesforceError::Api { code, .. }) if code == "DUPLICATE_VALUE" => {
                 match client.find_static_resource(session, name).await? {
-                    Some(found) if holds(&found, &release.sha256) => {
+                    Some(found) if holds(&found, release) => {
                         return Ok(Published { action: PublishAction::Unchanged, resource: found });
                     }
                     Some(found) => {

@@ -208,3 +208,100 @@ async fn two_publishers_racing_into_one_org_end_with_one_resource_and_no_error()
     assert_eq!(creates.len(), 2, "both raced to create: {creates:?}");
     assert!(creates.contains(&400), "one met DUPLICATE_VALUE and recovered: {creates:?}");
 }
+
+/// Two orgs, each with its own client-credentials app; one client for both.
+async fn two_orgs() -> (Emulator, Client, Vec<(Session, String)>) {
+    let mut first = OrgSeed::new("Acme Production");
+    first.users = vec![UserSeed::new("admin@acme.test")];
+    let mut second = OrgSeed::new("Other Corp");
+    second.users = vec![UserSeed::new("admin@other.test")];
+    let apps = vec![
+        AppSeed { client_credentials_user: Some("admin@acme.test".into()), ..AppSeed::new("3MVG9One", "one-secret") },
+        AppSeed { client_credentials_user: Some("admin@other.test".into()), ..AppSeed::new("3MVG9Two", "two-secret") },
+    ];
+    let em = Emulator::start(Seed { orgs: vec![first, second], apps }).await.expect("emulator");
+    let client = Client::new(HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
+    let mut sessions = Vec::new();
+    for (key, secret) in [("3MVG9One", "one-secret"), ("3MVG9Two", "two-secret")] {
+        let app = ClientCredentials { consumer_key: key.into(), consumer_secret: Some(ClientSecret::new(secret)) };
+        let token = client.client_credentials(&em.base_url().parse().expect("url"), &app).await.expect("token");
+        let org_id = token.org_id.clone();
+        sessions.push((Session { instance_url: token.instance_url, access_token: token.access_token }, org_id));
+    }
+    (em, client, sessions)
+}
+
+/// (Tooling API?, status) of each static-resource write of `method` since the log was cleared.
+fn writes(em: &Emulator, method: &str) -> Vec<(bool, u16)> {
+    em.requests()
+        .into_iter()
+        .filter(|r| r.method == method && r.path.contains("StaticResource"))
+        .map(|r| (r.path.contains("/tooling/"), r.status))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_org_that_refuses_multipart_with_any_client_error_gets_json_and_only_that_org_is_remembered() {
+    // Found by an independent Salesforce stand-in (#14 fix 1): an org may answer a multipart
+    // body with `400 JSON_PARSER_ERROR` rather than 415.
+    let (em, client, orgs) = two_orgs().await;
+    let (refusing, other) = (&orgs[0], &orgs[1]);
+    em.add_fault(emulator::FaultRule {
+        method: None,
+        path_contains: Some(format!("/data/v{}/sobjects/StaticResource", salesforce::API_VERSION)),
+        org_id: Some(refusing.1.clone()),
+        times: None,
+        percent: None,
+        action: emulator::FaultAction::Error {
+            status: 400,
+            error_code: "JSON_PARSER_ERROR".into(),
+            message: Some("Unexpected character ('-' (code 45)) in numeric value".into()),
+        },
+    });
+    let bundle = Bundle::from_dir(&folder(&[("a.js", b"per org")]), Limits::default()).expect("bundle");
+    let name = ResourceName::parse("Per_Org").expect("name");
+    em.clear_requests();
+    let done = publish_to_org(&client, &refusing.0, &name, &bundle, "r1", "Private").await.expect("falls back");
+    assert_eq!(done.action, PublishAction::Created);
+    assert_eq!(writes(&em, "POST"), [(false, 400), (true, 201)], "multipart refused, then base64 JSON");
+
+    // The other org still gets the multipart form: the refusal is that org's, not the process's.
+    em.clear_requests();
+    publish_to_org(&client, &other.0, &name, &bundle, "r1", "Private").await.expect("publish");
+    assert_eq!(writes(&em, "POST"), [(false, 201)]);
+
+    // The refusing org is remembered: JSON straight away, for creates and updates.
+    em.clear_requests();
+    let second = ResourceName::parse("Per_Org_Two").expect("name");
+    publish_to_org(&client, &refusing.0, &second, &bundle, "r1", "Private").await.expect("publish");
+    let changed = Bundle::from_dir(&folder(&[("a.js", b"per org, changed")]), Limits::default()).expect("bundle");
+    publish_to_org(&client, &refusing.0, &name, &changed, "r2", "Private").await.expect("publish");
+    assert_eq!((writes(&em, "POST"), writes(&em, "PATCH")), (vec![(true, 201)], vec![(true, 204)]));
+
+    em.clear_requests();
+    publish_to_org(&client, &other.0, &name, &changed, "r2", "Private").await.expect("publish");
+    assert_eq!(writes(&em, "PATCH"), [(false, 204)], "the other org's update is multipart too");
+}
+
+#[tokio::test]
+async fn a_change_of_cache_control_alone_is_published_and_applied_to_the_existing_resource() {
+    let (em, client, session, _) = org().await;
+    let name = ResourceName::parse("Cached").expect("name");
+    let bundle = Bundle::from_dir(&folder(&[("a.js", b"cache me")]), Limits::default()).expect("bundle");
+    let first = publish_to_org(&client, &session, &name, &bundle, "r1", "Private").await.expect("publish");
+    assert_eq!(first.resource.cache_control.as_deref(), Some("Private"));
+
+    // The same bytes, now Public: not "unchanged" (#14 fix 6), and the update sets it (fix 3).
+    let public = publish_to_org(&client, &session, &name, &bundle, "r1", "Public").await.expect("publish");
+    assert_eq!((public.action, &public.resource.id), (PublishAction::Updated, &first.resource.id));
+    assert_eq!(public.resource.cache_control.as_deref(), Some("Public"));
+    let served = reqwest::get(format!("{}{}/a.js", em.base_url(), public.resource.url_path())).await.expect("get");
+    let header = served.headers().get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(header.starts_with("public"), "the org serves it publicly: {header}");
+
+    // Asked again, it is unchanged; and back to Private is published again.
+    let again = publish_to_org(&client, &session, &name, &bundle, "r1", "Public").await.expect("publish");
+    assert_eq!(again.action, PublishAction::Unchanged);
+    let private = publish_to_org(&client, &session, &name, &bundle, "r1", "Private").await.expect("publish");
+    assert_eq!((private.action, private.resource.cache_control.as_deref()), (PublishAction::Updated, Some("Private")));
+}

@@ -164,19 +164,63 @@ struct OrgRow {
     is_sandbox: bool,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UserRow {
+    username: String,
+    email: Option<String>,
+    name: Option<String>,
+}
+
+/// Who signed in: the identity URL when the app has the `id` scope; otherwise (a 401 or 403
+/// from it) the same facts from the token reply (org and user ids) and the user's own `User`
+/// record, which the `api` scope reads. The `id` scope is not silently required.
+async fn identify(
+    client: &Client,
+    session: &Session,
+    token: &TokenResponse,
+) -> Result<crate::Identity, SalesforceError> {
+    match client.identity(session, &token.id).await {
+        Ok(identity) => Ok(identity),
+        Err(SalesforceError::Api { status: 401 | 403, .. } | SalesforceError::Unexpected { status: 401 | 403, .. }) => {
+            if !token.user_id.chars().all(|c| c.is_ascii_alphanumeric()) || token.user_id.is_empty() {
+                return Err(SalesforceError::Unexpected { status: 200, detail: "the token names no user".into() });
+            }
+            let soql = format!("SELECT Username, Email, Name FROM User WHERE Id = '{}'", token.user_id);
+            let found = client.query::<UserRow>(session, &soql).await?;
+            let user = found.records.into_iter().next().ok_or_else(|| SalesforceError::Unexpected {
+                status: 200,
+                detail: "the signed-in user's record is not readable".into(),
+            })?;
+            Ok(crate::Identity {
+                user_id: token.user_id.clone(),
+                organization_id: token.org_id.clone(),
+                username: user.username,
+                email: user.email,
+                display_name: user.name,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs every step after the token: stops at the first failure and marks the rest skipped.
 pub async fn run(client: &Client, token: &TokenResponse, expected: OrgType) -> Report {
     let mut report = Report { steps: Vec::new(), org: None };
     report.push(Step::TokenObtained, Outcome::Passed, format!("signed in to org {}", token.org_id), None);
     let session = Session { instance_url: token.instance_url.clone(), access_token: token.access_token.clone() };
-    let identity = match client.identity(&session, &token.id).await {
+    let identity = match identify(client, &session, token).await {
         Ok(i) => i,
         Err(e) => {
             report.push(
                 Step::IdentityRead,
                 Outcome::Failed,
                 e.to_string(),
-                Some("Salesforce did not describe the signed-in user; try again.".into()),
+                Some(if e.is_transient() {
+                    "Salesforce did not describe the signed-in user; try again.".into()
+                } else {
+                    "Salesforce would not describe the signed-in user to this app. In the connected app's OAuth settings, add the \"Manage user data via APIs (api)\" scope (and \"Access the identity URL service (id, profile, email, address, phone)\"), then test again.".into()
+                }),
             );
             report.skip_rest();
             return report;

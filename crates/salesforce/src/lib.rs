@@ -46,8 +46,9 @@ impl OrgType {
 pub struct Client {
     http: reqwest::Client,
     policy: HostPolicy,
-    /// Static resource uploads go as multipart until an org refuses that form.
-    multipart_blobs: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Orgs (by instance URL) that refused a multipart upload and took the base64 JSON form
+    /// instead: they get JSON from then on; every other org still gets multipart.
+    json_only: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// "Now", for what the client signs (JWT assertions' expiry).
     clock: std::sync::Arc<dyn domain::Clock>,
 }
@@ -73,7 +74,7 @@ impl Client {
         Ok(Client {
             http,
             policy,
-            multipart_blobs: std::sync::Arc::new(true.into()),
+            json_only: std::sync::Arc::default(),
             clock: std::sync::Arc::new(domain::SystemClock),
         })
     }

@@ -5,11 +5,10 @@
 //!
 //! Uploads go first as a multipart body on the REST API (the fields as a JSON part, the `Body`
 //! as raw bytes: "Insert or Update Blob Data" in the REST API guide) — a quarter fewer bytes than
-//! base64 and nothing for either side to encode or decode. An org that refuses that form (415,
-//! or a malformed-request answer) gets the base64 JSON body on the Tooling API instead, and the
-//! client remembers to send JSON from then on.
-
-use std::sync::atomic::Ordering;
+//! base64 and nothing for either side to encode or decode. An org that refuses that form with
+//! anything but a transient or semantic error (415, `400 JSON_PARSER_ERROR`, a malformed-request
+//! answer…) gets the base64 JSON body on the Tooling API instead; when that works, the client
+//! remembers to send JSON to that org — only that org — from then on.
 
 use base64::Engine;
 use serde::Deserialize;
@@ -24,6 +23,8 @@ pub struct StaticResource {
     pub id: String,
     pub name: String,
     pub description: Option<String>,
+    /// `Private` or `Public`.
+    pub cache_control: Option<String>,
     pub body_length: u64,
     /// `SystemModstamp` in milliseconds: the `<timestamp>` of `/resource/<timestamp>/<Name>`.
     pub modstamp_ms: i64,
@@ -69,7 +70,13 @@ impl ResourceUpload {
             "CacheControl": resource.cache_control,
             "Description": resource.description,
         });
-        let mut update = json!({"Description": resource.description});
+        // An update sets everything Lightbridge decides, not only the bytes: a changed cache
+        // control (or a content type someone changed in the org) is put right too.
+        let mut update = json!({
+            "ContentType": resource.content_type,
+            "CacheControl": resource.cache_control,
+            "Description": resource.description,
+        });
         // A boundary that cannot occur in the data.
         let boundary = (0u32..)
             .map(|n| format!("lightbridge-blob-{n}"))
@@ -100,10 +107,26 @@ impl ResourceUpload {
     }
 }
 
-/// An answer saying the org does not take this body as multipart.
+/// A refusal of the multipart form that the JSON form may not meet: any client error but a
+/// transient one (rate limits, locks: retried as they are), an expired session (renewed by the
+/// caller) or a duplicate name (the caller takes the existing resource). If the JSON form is
+/// refused as well, its answer is the one returned.
 fn refuses_multipart(e: &SalesforceError) -> bool {
     matches!(e, SalesforceError::Api { status, code, .. }
-        if *status == 415 || matches!(code.as_str(), "UNSUPPORTED_MEDIA_TYPE" | "MALFORMED_REQUEST" | "INVALID_MULTIPART_REQUEST"))
+        if (400..500).contains(status)
+            && !e.is_transient()
+            && !matches!(*status, 401 | 404 | 429)
+            && !matches!(code.as_str(), "DUPLICATE_VALUE" | "INVALID_SESSION_ID" | "ENTITY_IS_DELETED" | "NOT_FOUND"))
+}
+
+/// Which org a session is in: the org id an opaque access token starts with (`00D…!…`,
+/// salesforce-api.md §1.5), else (a JWT-based access token) the instance URL.
+fn org_key(session: &Session) -> String {
+    let token = session.access_token.expose_secret();
+    match token.split_once('!') {
+        Some((org, _)) if org.starts_with("00D") && matches!(org.len(), 15 | 18) => org[..15].to_string(),
+        _ => session.instance_url.as_str().to_string(),
+    }
 }
 
 /// What a new resource is made of.
@@ -123,6 +146,8 @@ struct Row {
     id: String,
     name: String,
     description: Option<String>,
+    #[serde(default)]
+    cache_control: Option<String>,
     #[serde(default)]
     body_length: Option<u64>,
     system_modstamp: String,
@@ -158,7 +183,7 @@ impl Client {
         name: &str,
     ) -> Result<Option<StaticResource>, SalesforceError> {
         let soql = format!(
-            "SELECT Id, Name, Description, BodyLength, SystemModstamp FROM StaticResource WHERE Name = '{}' AND NamespacePrefix = null",
+            "SELECT Id, Name, Description, CacheControl, BodyLength, SystemModstamp FROM StaticResource WHERE Name = '{}' AND NamespacePrefix = null",
             soql_name(name)?
         );
         let found = self.tooling_query::<Row>(session, &soql).await?;
@@ -175,6 +200,7 @@ impl Client {
                     id: r.id,
                     name: r.name,
                     description: r.description,
+                    cache_control: r.cache_control,
                     body_length: r.body_length.unwrap_or_default(),
                     modstamp_ms,
                 })
@@ -193,7 +219,8 @@ impl Client {
 
     /// Creates a static resource from a prepared upload; returns its id.
     pub async fn create_prepared(&self, session: &Session, upload: &ResourceUpload) -> Result<String, SalesforceError> {
-        if self.multipart_blobs.load(Ordering::Relaxed) {
+        let mut refusal = None;
+        if self.multipart_for(session) {
             let url = join(&session.instance_url, &format!("services/data/v{API_VERSION}/sobjects/StaticResource"));
             let request = self
                 .http
@@ -201,7 +228,7 @@ impl Client {
                 .header("content-type", &upload.multipart_type)
                 .body(upload.create.multipart.clone());
             match self.send_json::<Created>(session, request, &url).await {
-                Err(e) if refuses_multipart(&e) => self.stop_multipart(&e),
+                Err(e) if refuses_multipart(&e) => refusal = Some(e),
                 other => return other.map(|c| c.id),
             }
         }
@@ -209,16 +236,26 @@ impl Client {
         let request =
             self.http.post(url.clone()).header("content-type", "application/json").body(upload.create.json.clone());
         let created: Created = self.send_json(session, request, &url).await?;
+        self.json_works(session, refusal);
         Ok(created.id)
     }
 
-    fn stop_multipart(&self, refusal: &SalesforceError) {
-        if self.multipart_blobs.swap(false, Ordering::Relaxed) {
-            tracing::warn!(%refusal, "Salesforce refused a multipart upload; sending static resources as base64 JSON from now on");
+    /// Whether uploads to this session's org go as multipart (until it refuses that form).
+    fn multipart_for(&self, session: &Session) -> bool {
+        !self.json_only.lock().unwrap_or_else(|p| p.into_inner()).contains(&org_key(session))
+    }
+
+    /// The JSON form worked where the multipart one was refused: that org gets JSON from now on.
+    fn json_works(&self, session: &Session, refusal: Option<SalesforceError>) {
+        let Some(refusal) = refusal else { return };
+        let org = org_key(session);
+        if self.json_only.lock().unwrap_or_else(|p| p.into_inner()).insert(org.clone()) {
+            tracing::warn!(%refusal, instance = %org, "this org refused a multipart upload; sending it static resources as base64 JSON from now on");
         }
     }
 
-    /// Replaces a static resource's `Body` and `Description` from a prepared upload.
+    /// Replaces a static resource's `Body`, `Description`, `CacheControl` and `ContentType` from a
+    /// prepared upload.
     pub async fn update_prepared(
         &self,
         session: &Session,
@@ -228,7 +265,8 @@ impl Client {
         if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(SalesforceError::Config(format!("{id:?} is not a record id")));
         }
-        if self.multipart_blobs.load(Ordering::Relaxed) {
+        let mut refusal = None;
+        if self.multipart_for(session) {
             let url =
                 join(&session.instance_url, &format!("services/data/v{API_VERSION}/sobjects/StaticResource/{id}"));
             let request = self
@@ -237,7 +275,7 @@ impl Client {
                 .header("content-type", &upload.multipart_type)
                 .body(upload.update.multipart.clone());
             match self.send_empty(session, request, &url).await {
-                Err(e) if refuses_multipart(&e) => self.stop_multipart(&e),
+                Err(e) if refuses_multipart(&e) => refusal = Some(e),
                 other => return other,
             }
         }
@@ -245,7 +283,9 @@ impl Client {
             join(&session.instance_url, &format!("services/data/v{API_VERSION}/tooling/sobjects/StaticResource/{id}"));
         let request =
             self.http.patch(url.clone()).header("content-type", "application/json").body(upload.update.json.clone());
-        self.send_empty(session, request, &url).await
+        self.send_empty(session, request, &url).await?;
+        self.json_works(session, refusal);
+        Ok(())
     }
 
     /// Replaces a static resource's `Body` (and `Description`) in place: the id stays.

@@ -264,3 +264,39 @@ async fn jwt_assertions_expire_by_the_injected_clock() {
         .await
         .expect("both clocks moved an hour: the assertion is fresh");
 }
+
+#[tokio::test]
+async fn the_check_works_without_the_id_scope_and_names_the_scopes_when_even_api_is_missing() {
+    // Found by an independent Salesforce stand-in (#14 fix 2): the check silently required the
+    // `id` scope (the identity URL). Without it, the same facts come from the token reply and
+    // the user's own User record (the `api` scope).
+    let em = emulator().await;
+    let narrow = |key: &str, scopes: &[&str]| AppSeed {
+        callback_urls: vec![CALLBACK.into()],
+        client_credentials_user: Some("admin@acme.test".into()),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        ..AppSeed::new(key, SECRET)
+    };
+    em.add_app(&narrow("3MVG9ApiOnly", &["api", "refresh_token"])).expect("app");
+    let app =
+        ClientCredentials { consumer_key: "3MVG9ApiOnly".into(), consumer_secret: Some(ClientSecret::new(SECRET)) };
+    let token = client(&em).client_credentials(&url(em.base_url()), &app).await.expect("token");
+    let session = Session { instance_url: token.instance_url.clone(), access_token: token.access_token.clone() };
+    assert!(client(&em).identity(&session, &token.id).await.is_err(), "the identity URL refuses this token");
+    let report = checks::run(&client(&em), &token, OrgType::Production).await;
+    assert!(report.passed(), "{report:#?}");
+    let org = report.org.expect("facts");
+    assert_eq!((org.username.as_str(), org.email.as_deref()), ("admin@acme.test", Some("admin@acme.test")));
+    assert_eq!(org.user_id, em.user_id("admin@acme.test").expect("user"));
+
+    // Neither `id` nor `api`: the step fails and says which scopes to add.
+    em.add_app(&narrow("3MVG9WebOnly", &["web"])).expect("app");
+    let app =
+        ClientCredentials { consumer_key: "3MVG9WebOnly".into(), consumer_secret: Some(ClientSecret::new(SECRET)) };
+    let token = client(&em).client_credentials(&url(em.base_url()), &app).await.expect("token");
+    let report = checks::run(&client(&em), &token, OrgType::Production).await;
+    let failure = report.failure().expect("fails");
+    assert_eq!(failure.step, Step::IdentityRead);
+    let fix = failure.fix.as_deref().expect("fix");
+    assert!(fix.contains("(api)") && fix.contains("id, profile"), "{fix}");
+}

@@ -200,11 +200,25 @@ async fn check(svc: &Service, v: &Valid) -> Result<(Report, Option<TokenResponse
     }
 }
 
-/// Test Connection: validates, signs in, runs every step, records it; saves nothing.
+/// A session a check opened that nothing keeps (a test, or a failed save): revoked at
+/// Salesforce, so testing leaves no live session behind (best effort: a failure is logged).
+async fn revoke_unkept(svc: &Service, v: &Valid, token: &TokenResponse) {
+    let Ok(base) = svc.urls.base_for(&v.login_host) else { return };
+    let secret = token.refresh_token.as_ref().map_or(token.access_token.expose_secret(), |r| r.expose_secret());
+    if let Err(e) = svc.client.revoke(&base, secret).await {
+        tracing::info!(error = %e, "could not revoke the session a connection check opened");
+    }
+}
+
+/// Test Connection: validates, signs in, runs every step, records it; saves nothing, and
+/// revokes the session it opened.
 pub async fn test_connection(svc: &Service, actor: &Actor, input: ConnectionInput) -> Result<Report, ServiceError> {
     actor.require_connection_admin()?;
     let valid = validate(input)?;
-    let (report, _) = check(svc, &valid).await?;
+    let (report, token) = check(svc, &valid).await?;
+    if let Some(token) = &token {
+        revoke_unkept(svc, &valid, token).await;
+    }
     record_check(svc, actor, "connection.tested", &kind_label(&valid.kind), &report).await;
     Ok(report)
 }
@@ -218,6 +232,11 @@ pub async fn create_connection(
     let account = actor.require_connection_admin()?.clone();
     let valid = validate(input)?;
     let (report, token) = check(svc, &valid).await?;
+    if !report.passed()
+        && let Some(token) = &token
+    {
+        revoke_unkept(svc, &valid, token).await;
+    }
     save_new(svc, actor, account, valid, report, token).await
 }
 

@@ -280,3 +280,27 @@ async fn role_then_ownership_then_body_and_rejections_in_the_error_shape() {
     let (status, body) = send("admin_a", Method::GET, "/audit?action=a%00b".into(), "").await;
     assert_eq!((status, body["error"]["fields"][0]["field"].as_str()), (422, Some("action")), "{body}");
 }
+
+#[tokio::test]
+async fn test_connection_with_jwt_or_client_credentials_leaves_no_live_session_in_the_org() {
+    // Found by an independent Salesforce stand-in (#14 fix 4): each Test Connection left a live
+    // session at Salesforce that nothing would ever use.
+    let app = spawn().await;
+    let live = || app.em.live_sessions();
+    let before = live();
+    let cc = json!({"name": "cc", "org_type": "production", "login_host": app.em.base_url(),
+                    "auth": {"method": "client_credentials", "consumer_key": KEY, "consumer_secret": SECRET}});
+    for body in [app.jwt("Tested", "admin@acme.test"), cc] {
+        let (status, report) = app.call("admin_a", Method::POST, "/connections/test", Some(body)).await;
+        assert_eq!(status, 200, "{report}");
+        assert!(!report.to_string().contains("\"failed\""), "the check passes: {report}");
+    }
+    let revokes = app.em.requests().into_iter().filter(|r| r.path.ends_with("/services/oauth2/revoke")).count();
+    assert_eq!(revokes, 2, "each test revokes what it opened");
+    assert_eq!(live(), before, "no session left behind");
+
+    // A save whose check fails revokes too; a save that passes keeps its session.
+    let (status, _) = app.call("admin_a", Method::POST, "/connections", Some(app.jwt("Kept", "admin@acme.test"))).await;
+    assert_eq!(status, 201);
+    assert_eq!(live(), before + 1, "the saved connection's session stays");
+}
