@@ -29,13 +29,30 @@ fn refused(text: impl Into<String>) -> Refused {
     Refused(text.into())
 }
 
-/// Where providers may be: HTTPS anywhere, plain HTTP only at these origins.
+/// Where providers may be: HTTPS at public addresses, and the origins the operator allows
+/// (over plain HTTP too, and at private addresses: a provider on the operator's own network).
+/// A provider's host is checked again at connection time, after DNS: no public name may lead a
+/// request to a loopback, private or link-local address (no server-side request forgery, no DNS
+/// rebinding around the check).
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub allowed_http_origins: Vec<String>,
 }
 
 impl Policy {
+    fn allowed_origin(&self, origin: &str) -> bool {
+        self.allowed_http_origins.iter().any(|h| h.trim_end_matches('/') == origin)
+    }
+
+    /// Host names the operator allows, which may resolve to private addresses.
+    fn allowed_hosts(&self) -> Vec<String> {
+        self.allowed_http_origins
+            .iter()
+            .filter_map(|o| url::Url::parse(o).ok())
+            .filter_map(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()))
+            .collect()
+    }
+
     /// The URL, if the policy allows it (and it carries no user name or password).
     pub fn check(&self, url: &str) -> Result<url::Url, Refused> {
         let parsed = url::Url::parse(url).map_err(|_| refused(format!("{url} is not a URL")))?;
@@ -43,11 +60,75 @@ impl Policy {
             return Err(refused("a provider URL must not carry a user name or password"));
         }
         let origin = parsed.origin().ascii_serialization();
-        match parsed.scheme() {
-            "https" => Ok(parsed),
-            "http" if self.allowed_http_origins.iter().any(|h| h.trim_end_matches('/') == origin) => Ok(parsed),
-            _ => Err(refused(format!("{url} is not HTTPS (plain HTTP only for origins the operator allows)"))),
+        if self.allowed_origin(&origin) {
+            return Ok(parsed);
         }
+        if parsed.scheme() != "https" {
+            return Err(refused(format!("{url} is not HTTPS (plain HTTP only for origins the operator allows)")));
+        }
+        // An address written into the URL never reaches the resolver: checked here.
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if parsed.host_str().is_some_and(|h| h.eq_ignore_ascii_case("localhost"))
+            || literal.is_some_and(|ip| !public(ip))
+        {
+            return Err(refused(format!("{url} is not a public address")));
+        }
+        Ok(parsed)
+    }
+}
+
+/// An address anyone on the internet could reach: not loopback, private, link-local, shared
+/// (CGNAT), unique-local, multicast, unspecified or documentation space.
+pub fn public(ip: std::net::IpAddr) -> bool {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+        }
+    }
+}
+
+/// Resolves a provider's host and keeps only public addresses (all of them for hosts the
+/// operator allows): the check happens where the connection is made.
+struct PublicOnly {
+    allowed: std::sync::Arc<Vec<String>>,
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let allowed = self.allowed.contains(&host);
+        Box::pin(async move {
+            let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept: Vec<std::net::SocketAddr> = found.into_iter().filter(|a| allowed || public(a.ip())).collect();
+            if kept.is_empty() {
+                let error: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{host} resolves only to addresses that are not public").into();
+                return Err(error);
+            }
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -137,9 +218,11 @@ fn short(e: &reqwest::Error) -> &'static str {
 
 impl Client {
     pub fn new(policy: Policy) -> Result<Client, Refused> {
+        let resolver = PublicOnly { allowed: std::sync::Arc::new(policy.allowed_hosts()) };
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(resolver))
             .build()
             .map_err(|_| refused("cannot build an HTTP client"))?;
         Ok(Client { http, policy })
@@ -324,6 +407,53 @@ mod tests {
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn private_loopback_and_link_local_addresses_are_not_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!public(private.parse().expect("ip")), "{private}");
+        }
+        for open in ["8.8.8.8", "151.101.1.1", "2606:4700::1111"] {
+            assert!(public(open.parse().expect("ip")), "{open}");
+        }
+        let policy = Policy::default();
+        for url in [
+            "https://127.0.0.1/",
+            "https://[::1]/",
+            "https://169.254.169.254/",
+            "https://localhost/",
+            "https://10.0.0.1:8443/x",
+        ] {
+            assert!(policy.check(url).is_err(), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_a_private_address_is_refused_at_connection_time() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        // `localhost` resolves to loopback on every machine, as a rebinding name would.
+        let strict = PublicOnly { allowed: std::sync::Arc::new(Vec::new()) };
+        let name = reqwest::dns::Name::from_str("localhost").expect("name");
+        let refused = strict.resolve(name).await.err().expect("refused");
+        assert!(refused.to_string().contains("not public"), "{refused}");
+        let allowed = PublicOnly { allowed: std::sync::Arc::new(vec!["localhost".into()]) };
+        let name = reqwest::dns::Name::from_str("localhost").expect("name");
+        let found: Vec<std::net::SocketAddr> = allowed.resolve(name).await.expect("allowed").collect();
+        assert!(!found.is_empty() && found.iter().all(|a| a.ip().is_loopback()), "{found:?}");
     }
 
     #[test]

@@ -72,6 +72,7 @@ async fn run(rows: usize, samples: usize, exports: usize) {
         expires_at: now + 3_600_000,
         remote_addr: None,
         user_agent: None,
+        via_sso: false,
     };
     store.create_session(&session).await.expect("session");
     let seeding = Instant::now();

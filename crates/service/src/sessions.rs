@@ -148,6 +148,7 @@ pub async fn open_session(
         }
     }
     let stored = found.as_ref().and_then(|(_, hash)| hash.clone());
+    let stored_password = stored.clone();
     // A missing user or password costs the same argon2 time as a wrong password.
     let verified = svc
         .cpu
@@ -187,11 +188,15 @@ pub async fn open_session(
                 if !crate::two_factor::check_code(svc, &user, code, true).await? {
                     return Err(wrong_code());
                 }
-                Ok(SignIn::Opened(start(svc, user, device, origin, "with a second factor").await?))
+                Ok(SignIn::Opened(start(svc, user, device, origin, How::SecondFactor).await?))
             }
             None => {
                 let challenge = random_token()?;
-                let payload = serde_json::json!({ "user": user.id.as_str(), "email": user.email, "device": device });
+                // The password it was given with: a change meanwhile voids the challenge.
+                let password = hash_token(stored_password.as_deref().unwrap_or_default());
+                let payload = serde_json::json!({
+                    "user": user.id.as_str(), "email": user.email, "device": device, "password": password,
+                });
                 let expires_at = now + SECOND_FACTOR_WAIT_MS;
                 svc.store
                     .save_pending_sign_in(&hash_token(&challenge), SECOND_FACTOR, &payload.to_string(), expires_at)
@@ -200,7 +205,7 @@ pub async fn open_session(
             }
         };
     }
-    Ok(SignIn::Opened(start(svc, user, device, origin, "").await?))
+    Ok(SignIn::Opened(start(svc, user, device, origin, How::Password).await?))
 }
 
 /// What a second-factor challenge is stored as.
@@ -229,6 +234,7 @@ pub async fn complete_sign_in(
         user: String,
         email: String,
         device: Option<String>,
+        password: String,
     }
     let id_hash = hash_token(challenge);
     let found = match svc.store.pending_sign_in(&id_hash, SECOND_FACTOR, svc.now_ms()).await {
@@ -238,9 +244,13 @@ pub async fn complete_sign_in(
     };
     let pending: Pending =
         serde_json::from_str(&found).map_err(|e| ServiceError::internal("pending sign-in does not parse", e))?;
-    let (user, _) = svc.store.credentials(&pending.email).await?;
-    if user.id.as_str() != pending.user {
+    let (user, stored) = svc.store.credentials(&pending.email).await?;
+    // The same person, with the same password, still allowed to use it.
+    if user.id.as_str() != pending.user || hash_token(stored.as_deref().unwrap_or_default()) != pending.password {
         return Err(ServiceError::Unauthorized);
+    }
+    if crate::sso::password_refused(svc, &user).await? {
+        return Err(ServiceError::SsoRequired);
     }
     if !crate::two_factor::check_code(svc, &user, code, true).await? {
         return Err(wrong_code());
@@ -251,7 +261,16 @@ pub async fn complete_sign_in(
         Err(store::StoreError::NotFound) => return Err(ServiceError::Unauthorized),
         Err(e) => return Err(e.into()),
     }
-    start(svc, user, pending.device, origin, "with a second factor").await
+    start(svc, user, pending.device, origin, How::SecondFactor).await
+}
+
+/// How a sign-in was completed (in the audit log; a single sign-on session is not sent to set
+/// up Lightbridge's own second factor: the provider answers for that).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum How {
+    Password,
+    SecondFactor,
+    SingleSignOn,
 }
 
 /// Opens the session of a person whose sign-in is complete, and remembers their browser.
@@ -260,7 +279,7 @@ pub(crate) async fn start(
     user: User,
     device: Option<String>,
     origin: Origin,
-    how: &str,
+    how: How,
 ) -> Result<Opened, ServiceError> {
     let now = svc.now_ms();
     let device = match device {
@@ -282,10 +301,15 @@ pub(crate) async fn start(
             expires_at: now + SESSION_TTL_MS,
             remote_addr: origin.remote_addr.clone(),
             user_agent,
+            via_sso: how == How::SingleSignOn,
         })
         .await?;
     let actor = Actor::new(user.clone(), domain::ActorKind::User, origin.remote_addr);
-    let detail = (!how.is_empty()).then(|| how.to_string());
+    let detail = match how {
+        How::Password => None,
+        How::SecondFactor => Some("with a second factor".to_string()),
+        How::SingleSignOn => Some("through single sign-on".to_string()),
+    };
     record(svc, actor.audit(now, "session.signed_in", "user", Some(user.id.as_str()), Some(&user.email), detail)).await;
     Ok(Opened { user, id, csrf, device })
 }

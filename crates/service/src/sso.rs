@@ -6,6 +6,10 @@
 //!   answer and name the same issuer before anything is saved. The secret is sealed at rest.
 //! - People reach it from `/signin` by their email's domain (domains the operator routes to the
 //!   account, [`add_domain`]) or through the account's own sign-in address (`/sso/<account>`).
+//!   The provider speaks only for those domains: an email outside them is refused, so whoever
+//!   runs an account's provider cannot sign in as anyone else.
+//! - A person who has a password or a second factor here is never taken over by email: they
+//!   sign in as they do and link their provider sign-in themselves ([`start_link`]).
 //! - [`start`] keeps the flow's state, nonce and PKCE verifier sealed for 10 minutes, once;
 //!   [`finish`] has the `oidc` crate exchange the code and validate the ID token (signature
 //!   against the provider's published keys, issuer, audience, expiry, nonce). The person is who
@@ -84,6 +88,9 @@ struct Flow {
     nonce: String,
     verifier: String,
     next: String,
+    /// A signed-in person linking their own sign-in at the provider (not signing in anew).
+    #[serde(default)]
+    link: Option<String>,
 }
 
 fn role_of(text: &str) -> Option<Role> {
@@ -272,6 +279,15 @@ pub(crate) async fn password_refused(svc: &Service, user: &User) -> Result<bool,
     })
 }
 
+/// The name of the account at a sign-in address, if it has single sign-on.
+pub async fn account_name(svc: &Service, account: &str) -> Result<Option<String>, ServiceError> {
+    let Ok(account) = AccountId::parse(account) else { return Ok(None) };
+    if svc.store.sso_config(&account).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(svc.store.account(&account).await?.name))
+}
+
 /// The account whose provider an email's domain leads to.
 pub async fn account_for_email(svc: &Service, email: &str) -> Result<Option<AccountId>, ServiceError> {
     let Some((_, domain)) = email.trim().rsplit_once('@') else { return Ok(None) };
@@ -294,6 +310,32 @@ pub async fn start(
     next: &str,
 ) -> Result<Started, ServiceError> {
     let account = AccountId::parse(account).map_err(|_| ServiceError::NotFound)?;
+    begin(svc, account, login_hint, next, None).await
+}
+
+/// Starts linking the signed-in person's own sign-in at their account's provider: after it,
+/// single sign-on signs them in as themselves (a person who has a password or a second factor
+/// here is never linked by email alone).
+pub async fn start_link(svc: &Service, actor: &Actor, next: &str) -> Result<Started, ServiceError> {
+    let account = actor.account()?.clone();
+    let hint = actor.user.email.clone();
+    begin(svc, account, Some(&hint), next, Some(actor.user.id.to_string())).await
+}
+
+/// Whether the caller's account signs in through a provider (the *Your account* page offers to
+/// link to it).
+pub async fn available(svc: &Service, actor: &Actor) -> Result<bool, ServiceError> {
+    let Ok(account) = actor.account() else { return Ok(false) };
+    Ok(svc.store.sso_config(account).await?.is_some())
+}
+
+async fn begin(
+    svc: &Service,
+    account: AccountId,
+    login_hint: Option<&str>,
+    next: &str,
+    link: Option<String>,
+) -> Result<Started, ServiceError> {
     let config = svc.store.sso_config(&account).await?.ok_or(ServiceError::NotFound)?;
     let provider = svc.sso.discover(&config.issuer).await.map_err(|e| ServiceError::SsoFailed(e.0))?;
     let (state, nonce, verifier) = (random_token()?, random_token()?, random_token()?);
@@ -305,7 +347,7 @@ pub async fn start(
     };
     let request = oidc::Request { state: &state, nonce: &nonce, verifier: &verifier, login_hint };
     let redirect = provider.authorization_url(&registration, &request);
-    let flow = Flow { account: account.to_string(), nonce, verifier, next: next.to_string() };
+    let flow = Flow { account: account.to_string(), nonce, verifier, next: next.to_string(), link };
     let payload = serde_json::to_string(&flow).map_err(|e| ServiceError::internal("flow", e))?;
     svc.store.save_pending_sign_in(&hash_token(&state), PENDING, &payload, svc.now_ms() + FLOW_MS).await?;
     Ok(Started { redirect, state })
@@ -341,23 +383,29 @@ pub async fn finish(svc: &Service, state: &str, code: &str, origin: Origin) -> R
         .await
         .map_err(|e| ServiceError::SsoFailed(e.0))?;
     let subject = claims["sub"].as_str().unwrap_or_default().to_string();
-    let user = person(svc, &account, &config, &subject, &claims).await?;
-    let opened = crate::sessions::start(svc, user, origin.device.clone(), origin, "through single sign-on").await?;
+    let link =
+        flow.link.as_deref().map(UserId::parse).transpose().map_err(|e| ServiceError::internal("flow link", e))?;
+    let user = person(svc, &account, &config, &subject, &claims, link.as_ref()).await?;
+    let opened =
+        crate::sessions::start(svc, user, origin.device.clone(), origin, crate::sessions::How::SingleSignOn).await?;
     Ok((opened, flow.next))
 }
 
-/// Who the provider's subject is in this account: signed in before, or the person with that
-/// verified email, or someone new in the role the claim names.
+/// Who the provider's subject is in this account: signed in before; or, for an email in a
+/// domain the operator routed to this account, the person linking it, or a person of the account
+/// with no password or second factor of their own, or someone new in the role the claim names.
 async fn person(
     svc: &Service,
     account: &AccountId,
     config: &SsoConfig,
     subject: &str,
     claims: &serde_json::Value,
+    link: Option<&UserId>,
 ) -> Result<User, ServiceError> {
     if let Some(id) = svc.store.sso_identity(&config.issuer, subject).await? {
         return match svc.store.user(account, &id).await {
-            Ok(user) => Ok(user),
+            Ok(user) if link.is_none_or(|l| *l == user.id) => Ok(user),
+            Ok(_) => Err(ServiceError::SsoFailed("that sign-in is linked to another person already".into())),
             Err(store::StoreError::NotFound) => {
                 Err(ServiceError::SsoFailed("that sign-in belongs to a person of another account".into()))
             }
@@ -371,8 +419,39 @@ async fn person(
     if claims["email_verified"].as_bool() != Some(true) {
         return Err(ServiceError::SsoFailed(format!("the provider has not verified {email}")));
     }
-    let user = match svc.store.user_by_email(email).await {
-        Ok(user) if user.account_id.as_ref() == Some(account) => user,
+    // The provider speaks only for the domains the operator routed to this account: whoever runs
+    // it cannot claim anyone else's email.
+    let domain = email.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+    if !svc.store.sso_domains(account).await?.contains(&domain) {
+        return Err(ServiceError::SsoFailed(format!(
+            "{email} is not in an email domain your Lightbridge operator has routed to this account"
+        )));
+    }
+    if let Some(id) = link {
+        let user = svc.store.user(account, id).await?;
+        if !user.email.eq_ignore_ascii_case(email) {
+            return Err(ServiceError::SsoFailed(format!(
+                "the provider signed in {email}, not {}: link with your own sign-in",
+                user.email
+            )));
+        }
+        svc.store.link_sso_identity(&config.issuer, subject, &user.id).await?;
+        let actor = Actor::new(user.clone(), domain::ActorKind::User, None);
+        let entry =
+            actor.audit(svc.now_ms(), "user.sso_linked", "user", Some(user.id.as_str()), Some(&user.email), None);
+        record(svc, entry).await;
+        return Ok(user);
+    }
+    let user = match svc.store.credentials(email).await {
+        Ok((user, password)) if user.account_id.as_ref() == Some(account) => {
+            let second = svc.store.two_factor(&user.id).await?.is_some_and(|f| f.confirmed_at.is_some());
+            if password.is_some() || second {
+                return Err(ServiceError::SsoFailed(format!(
+                    "{email} signs in here with a password: sign in with it once, then link single sign-on on the Your account page"
+                )));
+            }
+            user
+        }
         Ok(_) => {
             return Err(ServiceError::SsoFailed(format!(
                 "{email} already signs in to another Lightbridge account; ask your administrator"

@@ -9,7 +9,10 @@
 //! - A code is accepted once: the store keeps the last step used and moves it forward with a
 //!   compare-and-set, so a code seen over someone's shoulder is worthless, on every instance.
 //! - Codes are throttled per person (the one guessing already has the password): 5 free
-//!   failures, then a lock of 1 s doubling to at most 15 minutes. Failures are audited.
+//!   failures, then a lock of 1 s doubling to at most 15 minutes; a right code gives back only
+//!   its own attempt. Failures are audited.
+//! - Recovery codes are kept sealed by the vault (bound to the person), so a copy of the
+//!   database without the master key cannot be searched for them.
 //! - An account's owner can require it of every password user; a person who has not set it up
 //!   then reaches only the pages that set it up, until they do.
 //! - The operator resets a person's second factor from the CLI (`lightbridge users
@@ -126,7 +129,8 @@ fn new_recovery_codes() -> Result<(Vec<String>, Vec<String>), ServiceError> {
     Ok((codes, hashes))
 }
 
-/// A recovery code as typed (any case, spaces or dashes anywhere) → its stored digest.
+/// A recovery code as typed (any case, spaces or dashes anywhere) → its digest, which the store
+/// keeps sealed.
 fn recovery_digest(code: &str) -> String {
     let normal: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
     hash_token(&format!("recovery:{normal}"))
@@ -184,7 +188,9 @@ pub async fn confirm(svc: &Service, actor: &Actor, code: &str) -> Result<Recover
         return Err(ServiceError::conflict("there is no set-up under way: start it again"));
     };
     throttled(svc, &user.id).await?;
-    let Some(step) = totp(&pending.secret, &user.email)?.check(code.trim(), unix_secs(svc)) else {
+    let step =
+        app_code(code).and_then(|digits| totp(&pending.secret, &user.email).ok()?.check(&digits, unix_secs(svc)));
+    let Some(step) = step else {
         return Err(ServiceError::invalid(
             "code",
             "that is not the code your app shows now: check the phone's clock is right, and type the newest code",
@@ -266,10 +272,11 @@ pub async fn reset(svc: &Service, actor: &Actor, email: &str) -> Result<User, Se
 }
 
 /// The owner requires (or stops requiring) two-factor sign-in of every password user of the
-/// account. Requiring it needs the owner's own to be on first, so nobody locks out the account.
+/// account. Either change needs the owner's own second factor on: requiring it first, so nobody
+/// locks out the account; and someone holding only an owner's password cannot lift it.
 pub async fn set_required(svc: &Service, actor: &Actor, required: bool) -> Result<domain::Account, ServiceError> {
     let account = actor.require_owner()?.clone();
-    if required && !enabled(svc, &actor.user).await? {
+    if !enabled(svc, &actor.user).await? {
         return Err(ServiceError::Conflict {
             field: Some("two_factor_required"),
             message: "turn on two-factor sign-in for yourself first".into(),
@@ -297,11 +304,12 @@ pub(crate) async fn asked_of(svc: &Service, user: &User) -> Result<bool, Service
 pub(crate) async fn check_code(svc: &Service, user: &User, code: &str, recovery: bool) -> Result<bool, ServiceError> {
     throttled(svc, &user.id).await?;
     let code = code.trim();
+    let digits = app_code(code);
     let ok = if code.len() > 64 {
         false
-    } else if code.chars().all(|c| c.is_ascii_digit() || c == ' ') {
+    } else if let Some(digits) = digits {
         match svc.store.two_factor(&user.id).await? {
-            Some(f) if f.confirmed_at.is_some() => match totp(&f.secret, &user.email)?.check(code, unix_secs(svc)) {
+            Some(f) if f.confirmed_at.is_some() => match totp(&f.secret, &user.email)?.check(&digits, unix_secs(svc)) {
                 Some(step) => svc.store.use_totp_step(&user.id, step_i64(step)).await?,
                 None => false,
             },
@@ -327,6 +335,12 @@ pub(crate) async fn check_code(svc: &Service, user: &User, code: &str, recovery:
     Ok(ok)
 }
 
+/// A code as an app shows it, typed with or without the space in the middle: its digits.
+fn app_code(code: &str) -> Option<String> {
+    let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    (!digits.is_empty() && digits.len() <= 10 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
+}
+
 async fn throttled(svc: &Service, user: &domain::UserId) -> Result<(), ServiceError> {
     let now = svc.now_ms();
     match svc.store.take_sign_in_attempt(&throttle_key(user), now, CODES).await? {
@@ -337,8 +351,10 @@ async fn throttled(svc: &Service, user: &domain::UserId) -> Result<(), ServiceEr
     }
 }
 
+/// A right code gives back its own attempt only: the real person signing in does not hand
+/// someone guessing with their password a fresh set of free guesses (the count fades in a day).
 async fn forgive(svc: &Service, user: &domain::UserId) -> Result<(), ServiceError> {
-    Ok(svc.store.forgive_sign_in(&throttle_key(user), true).await?)
+    Ok(svc.store.forgive_sign_in(&throttle_key(user), false).await?)
 }
 
 fn throttle_key(user: &domain::UserId) -> String {
@@ -369,6 +385,14 @@ mod tests {
         let typed = format!(" {} ", codes[0].to_uppercase().replace('-', " "));
         assert_eq!(recovery_digest(&typed), hashes[0]);
         assert_ne!(recovery_digest(&codes[1]), hashes[0]);
+    }
+
+    #[test]
+    fn app_codes_are_read_with_or_without_the_space() {
+        assert_eq!(app_code("123 456").as_deref(), Some("123456"));
+        assert_eq!(app_code(" 123456 ").as_deref(), Some("123456"));
+        assert_eq!(app_code("k7mq2-xr9tb"), None, "a recovery code");
+        assert_eq!(app_code(""), None);
     }
 
     #[test]

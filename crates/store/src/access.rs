@@ -9,6 +9,9 @@ use crate::StoreError;
 pub struct TokenOwner {
     pub token_id: String,
     pub user: User,
+    /// The user's account requires two-factor sign-in and they have not set it up: their
+    /// tokens reach only their own sign-in settings until they do.
+    pub must_enrol: bool,
 }
 
 /// An API token as its owner sees it: never the token itself.
@@ -194,6 +197,8 @@ pub struct NewSession {
     pub expires_at: Millis,
     pub remote_addr: Option<String>,
     pub user_agent: Option<String>,
+    /// Opened through the account's single sign-on (whose provider answers for the second factor).
+    pub via_sso: bool,
 }
 
 /// A live session as its owner sees it (and its id's hash, to tell the caller's own).

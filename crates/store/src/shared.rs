@@ -60,11 +60,12 @@ macro_rules! shared_connection_methods {
             }
             // Sealed values outside the connections table: (table, key column, sealed column,
             // the binding's field); each is bound to its row's key.
-            const OTHERS: [(&str, &str, &str, &str); 4] = [
+            const OTHERS: [(&str, &str, &str, &str); 5] = [
                 ("oauth_states", "state_hash", "payload", "oauth_state"),
                 ("two_factor", "user_id", "secret", "totp_secret"),
                 ("pending_sign_ins", "id_hash", "payload", "pending_sign_in"),
                 ("account_sso", "account_id", "client_secret", "sso_client_secret"),
+                ("recovery_codes", "user_id", "code_hash", "recovery_code"),
             ];
             for (table, key, column, field) in OTHERS {
                 let rows = query(format!("SELECT {key}, {column} FROM {table} WHERE {column} NOT LIKE ? LIMIT ?"))
@@ -832,8 +833,12 @@ macro_rules! shared_access_methods {
 
         async fn api_token_owner(&self, token_hash: &str, now: Millis) -> Result<TokenOwner, StoreError> {
             let row = query(
-                "SELECT t.id AS token_id, t.last_used_at, u.id, u.account_id, u.email, u.name, u.role FROM api_tokens t \
-                 JOIN users u ON u.id = t.user_id WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+                "SELECT t.id AS token_id, t.last_used_at, u.id, u.account_id, u.email, u.name, u.role, \
+                 CASE WHEN a.two_factor_required = 1 AND u.password_hash IS NOT NULL AND NOT EXISTS \
+                   (SELECT 1 FROM two_factor f WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL) \
+                 THEN 1 ELSE 0 END AS must_enrol \
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN accounts a ON a.id = u.account_id \
+                 WHERE t.token_hash = ? AND t.revoked_at IS NULL",
             )
             .bind(token_hash)
             .fetch_optional(self.writer())
@@ -850,7 +855,8 @@ macro_rules! shared_access_methods {
                     .execute(self.writer())
                     .await;
             }
-            Ok(TokenOwner { token_id, user: row_to_user(&row)? })
+            let must_enrol: i32 = row.try_get("must_enrol")?;
+            Ok(TokenOwner { token_id, user: row_to_user(&row)?, must_enrol: must_enrol == 1 })
         }
 
         async fn user(&self, account: &AccountId, id: &UserId) -> Result<User, StoreError> {
@@ -945,7 +951,7 @@ macro_rules! shared_access_methods {
         async fn session(&self, id_hash: &str, now: Millis) -> Result<LiveSession, StoreError> {
             let row = query(
                 "SELECT u.id, u.account_id, u.email, u.name, u.role, s.csrf_token, \
-                 CASE WHEN a.two_factor_required = 1 AND u.password_hash IS NOT NULL AND NOT EXISTS \
+                 CASE WHEN a.two_factor_required = 1 AND u.password_hash IS NOT NULL AND s.via_sso = 0 AND NOT EXISTS \
                    (SELECT 1 FROM two_factor t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) \
                  THEN 1 ELSE 0 END AS must_enrol \
                  FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN accounts a ON a.id = u.account_id \
@@ -1162,9 +1168,12 @@ macro_rules! shared_access_methods {
         async fn replace_recovery_codes(&self, user: &UserId, recovery_hashes: &[String]) -> Result<(), StoreError> {
             query("DELETE FROM recovery_codes WHERE user_id = ?").bind(user.as_str()).execute(self.writer()).await?;
             for hash in recovery_hashes {
+                // Sealed, bound to the person: without the master key a copy of the database
+                // cannot be searched for codes.
+                let sealed = self.keys.seal_str(hash, Binding::new(user.as_str(), "recovery_code"))?;
                 query("INSERT INTO recovery_codes (user_id, code_hash, used_at) VALUES (?, ?, NULL)")
                     .bind(user.as_str())
-                    .bind(hash)
+                    .bind(sealed.as_stored())
                     .execute(self.writer())
                     .await?;
             }
@@ -1182,13 +1191,24 @@ macro_rules! shared_access_methods {
         }
 
         async fn use_recovery_code(&self, user: &UserId, code_hash: &str, now: Millis) -> Result<bool, StoreError> {
-            let done = query("UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL")
-                .bind(now)
+            let stored: Vec<String> = query_scalar("SELECT code_hash FROM recovery_codes WHERE user_id = ? AND used_at IS NULL")
                 .bind(user.as_str())
-                .bind(code_hash)
-                .execute(self.writer())
+                .fetch_all(self.writer())
                 .await?;
-            Ok(done.rows_affected() == 1)
+            for value in stored {
+                let opened = self.keys.open_string(&Sealed::from_stored(value.as_str()), Binding::new(user.as_str(), "recovery_code"))?;
+                if aws_lc_rs::constant_time::verify_slices_are_equal(opened.as_bytes(), code_hash.as_bytes()).is_ok() {
+                    // Once: a racing use of the same code finds it used.
+                    let done = query("UPDATE recovery_codes SET used_at = ? WHERE user_id = ? AND code_hash = ? AND used_at IS NULL")
+                        .bind(now)
+                        .bind(user.as_str())
+                        .bind(&value)
+                        .execute(self.writer())
+                        .await?;
+                    return Ok(done.rows_affected() == 1);
+                }
+            }
+            Ok(false)
         }
 
         async fn remove_two_factor(&self, user: &UserId) -> Result<bool, StoreError> {
@@ -1207,6 +1227,7 @@ macro_rules! shared_access_methods {
         }
 
         async fn save_pending_sign_in(&self, id_hash: &str, kind: &str, payload: &str, expires_at: Millis) -> Result<(), StoreError> {
+            let _ = query("DELETE FROM pending_sign_ins WHERE expires_at <= ?").bind(expires_at - 24 * 60 * 60 * 1000).execute(self.writer()).await;
             let sealed = self.keys.seal_str(payload, Binding::new(id_hash, "pending_sign_in"))?;
             query("INSERT INTO pending_sign_ins (id_hash, kind, payload, expires_at) VALUES (?, ?, ?, ?)")
                 .bind(id_hash)
@@ -1403,8 +1424,8 @@ macro_rules! shared_access_methods {
         async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
             let _ = query("DELETE FROM sessions WHERE expires_at <= ?").bind(session.created_at).execute(self.writer()).await;
             query(
-                "INSERT INTO sessions (id_hash, handle, user_id, csrf_token, created_at, expires_at, remote_addr, user_agent) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sessions (id_hash, handle, user_id, csrf_token, created_at, expires_at, remote_addr, user_agent, via_sso) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&session.id_hash)
             .bind(&session.handle)
@@ -1414,6 +1435,7 @@ macro_rules! shared_access_methods {
             .bind(session.expires_at)
             .bind(session.remote_addr.as_deref())
             .bind(session.user_agent.as_deref())
+            .bind(i64::from(session.via_sso))
             .execute(self.writer())
             .await?;
             Ok(())

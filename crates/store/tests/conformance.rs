@@ -402,6 +402,7 @@ async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S,
         expires_at: 1_000,
         remote_addr: Some("203.0.113.7".into()),
         user_agent: Some("Firefox".into()),
+        via_sso: false,
     };
     for (i, (hash, user)) in
         [("s-ann-1", &ann.id), ("s-ann-2", &ann.id), ("s-ann-3", &ann.id), ("s-bob", &bob.id)].into_iter().enumerate()
@@ -698,6 +699,7 @@ async fn second_factors_are_used_once_and_required_per_account<S: AccessStore + 
         expires_at: 1_000,
         remote_addr: None,
         user_agent: None,
+        via_sso: false,
     };
     store.create_session(&session(&ann, "s-ann")).await.expect("session");
     store.create_session(&session(&cy, "s-cy")).await.expect("session");

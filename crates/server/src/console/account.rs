@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/two-factor/recovery-codes", post(replace_recovery_codes))
         .route("/account/two-factor/disable", post(disable_two_factor))
         .route("/account/sign-in", post(set_sign_in_policy))
+        .route("/account/sso/link", post(link_sso))
 }
 
 /// A session as the table shows it.
@@ -96,6 +97,8 @@ struct AccountPage {
     sessions: Vec<SessionRow>,
     two_factor: service::two_factor::Status,
     is_owner: bool,
+    /// The account signs in through its own provider: the person can link theirs.
+    sso: bool,
 }
 
 async fn account(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
@@ -109,6 +112,7 @@ async fn account(State(state): State<AppState>, signed_in: SignedIn) -> PageResu
         sessions: sessions.into_iter().map(SessionRow::of).collect(),
         two_factor,
         is_owner: signed_in.caller.user.role == domain::Role::Owner,
+        sso: service::sso::available(&state, &signed_in.caller).await?,
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }
@@ -321,6 +325,20 @@ async fn set_sign_in_policy(
         )),
         Ok(_) => Ok(redirect_with_flash("/account", "success", "Two-factor sign-in is now each person's choice.")),
         Err(e) => refused(e.into()),
+    }
+}
+
+/// Links the person's own sign-in at the account's provider (then single sign-on signs them in).
+async fn link_sso(State(state): State<AppState>, Checked(signed_in, _): Checked<CsrfForm>) -> PageResult {
+    match service::sso::start_link(&state, &signed_in.caller, "/account").await {
+        Ok(started) => Ok(super::signin::provider_redirect(&state, &started, true)),
+        Err(service::ServiceError::NotFound) => {
+            Ok(redirect_with_flash("/account", "error", "Your account has no single sign-on."))
+        }
+        Err(service::ServiceError::SsoFailed(message)) => {
+            Ok(redirect_with_flash("/account", "error", &format!("Single sign-on did not work: {message}.")))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

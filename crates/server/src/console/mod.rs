@@ -221,8 +221,13 @@ impl FromRequestParts<AppState> for SignedIn {
                 Err(e) => return Err(NotSignedIn::Error(e.into())),
             };
         // Until a person whose account requires a second factor has set theirs up, every page
-        // but their own account page sends them there.
-        if must_enrol && !parts.uri.path().starts_with("/account") {
+        // but its set-up sends them there (signing out needs no session check).
+        if must_enrol
+            && !matches!(
+                parts.uri.path(),
+                "/account/two-factor" | "/account/two-factor/start" | "/account/two-factor/confirm" | "/signout"
+            )
+        {
             return Err(NotSignedIn::SetUpTwoFactor);
         }
         let remote_addr =

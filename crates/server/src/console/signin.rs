@@ -23,7 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/signin/code", post(submit_code))
         .route("/signin/sso", post(submit_sso))
         .route("/sso/callback", get(sso_callback))
-        .route("/sso/{account}", get(sso_address))
+        .route("/sso/{account}", get(sso_address).post(submit_sso_address))
         .route("/signout", post(sign_out))
 }
 
@@ -37,6 +37,8 @@ struct SignInPage {
     notice: Option<String>,
     /// Set on the second step: the code is asked for.
     challenge: Option<String>,
+    /// The account's own sign-in address: (id, name) of the account whose provider to go to.
+    sso_account: Option<(String, String)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,7 +68,7 @@ fn with_signin_cookie(state: &AppState, status: StatusCode, page: &SignInPage) -
     let mut response = render(status, page, None);
     let secure = if state.secure_cookies() { "; Secure" } else { "" };
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{SIGNIN_COOKIE}={}; Path=/signin; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
+        "{SIGNIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
         page.csrf
     )) {
         response.headers_mut().append(header::SET_COOKIE, v);
@@ -87,6 +89,7 @@ async fn form(
         error: None,
         notice,
         challenge: None,
+        sso_account: None,
     };
     let mut response = with_signin_cookie(&state, StatusCode::OK, &page);
     response
@@ -119,6 +122,7 @@ async fn submit(
             error: Some(error.into()),
             notice: None,
             challenge: None,
+            sso_account: None,
         };
         Ok(with_signin_cookie(&state, StatusCode::UNPROCESSABLE_ENTITY, &page))
     };
@@ -138,6 +142,7 @@ async fn submit(
                 error: None,
                 notice: None,
                 challenge: Some(challenge),
+                sso_account: None,
             };
             Ok(with_signin_cookie(&state, StatusCode::OK, &page))
         }
@@ -199,6 +204,7 @@ async fn submit_code(
             error: Some(error),
             notice: None,
             challenge,
+            sso_account: None,
         })
     };
     let again = |error: &str| -> Result<Response, PageError> {
@@ -272,14 +278,50 @@ struct SsoRedirectPage {
     target: String,
 }
 
-/// The account's own sign-in address: straight to its provider.
+/// The account's own sign-in address: a page naming the account with one button. Going on to
+/// the provider takes that button (a POST with this page's CSRF pair), so nobody can start a
+/// sign-in into their own account in someone else's browser with a link.
 async fn sso_address(
     State(state): State<AppState>,
     axum::extract::Path(account): axum::extract::Path<String>,
     Query(q): Query<NextParam>,
 ) -> Result<Response, PageError> {
     let next = safe_next(q.next.as_deref());
-    to_provider(&state, &account, None, &next, false).await
+    let Some(name) = service::sso::account_name(&state, &account).await? else {
+        return sso_refused(&state, &next, "", "There is no single sign-on at that address.");
+    };
+    let page = SignInPage {
+        csrf: random_token()?,
+        next,
+        email: String::new(),
+        error: None,
+        notice: None,
+        challenge: None,
+        sso_account: Some((account, name)),
+    };
+    Ok(with_signin_cookie(&state, StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+struct AddressForm {
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn submit_sso_address(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(account): axum::extract::Path<String>,
+    Form(form): Form<AddressForm>,
+) -> Result<Response, PageError> {
+    let next = safe_next(form.next.as_deref());
+    let cookie = cookie_value(&headers, SIGNIN_COOKIE).unwrap_or_default();
+    if cookie.is_empty()
+        || aws_lc_rs::constant_time::verify_slices_are_equal(cookie.as_bytes(), form.csrf.as_bytes()).is_err()
+    {
+        return sso_refused(&state, &next, "", "This sign-in form expired. Please try again.");
+    }
+    to_provider(&state, &account, None, &next, true).await
 }
 
 async fn to_provider(
@@ -290,22 +332,7 @@ async fn to_provider(
     from_form: bool,
 ) -> Result<Response, PageError> {
     match service::sso::start(state, account, hint, next).await {
-        Ok(started) => {
-            let mut response = if from_form {
-                render(StatusCode::OK, &SsoRedirectPage { target: started.redirect.clone() }, None)
-            } else {
-                Redirect::to(&started.redirect).into_response()
-            };
-            let secure = if state.secure_cookies() { "; Secure" } else { "" };
-            // Lax: the provider sends the browser back with a top-level GET.
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "{SSO_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
-                started.state
-            )) {
-                response.headers_mut().append(header::SET_COOKIE, v);
-            }
-            Ok(response)
-        }
+        Ok(started) => Ok(provider_redirect(state, &started, from_form)),
         Err(service::ServiceError::NotFound) => {
             sso_refused(state, next, hint.unwrap_or_default(), "There is no single sign-on at that address.")
         }
@@ -316,6 +343,25 @@ async fn to_provider(
     }
 }
 
+/// On to the provider, with the flow's state bound to this browser. After a form of ours, from a
+/// page of ours (a meta refresh): the pages' CSP lets their forms reach only this site.
+pub(crate) fn provider_redirect(state: &AppState, started: &service::sso::Started, from_form: bool) -> Response {
+    let mut response = if from_form {
+        render(StatusCode::OK, &SsoRedirectPage { target: started.redirect.clone() }, None)
+    } else {
+        Redirect::to(&started.redirect).into_response()
+    };
+    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    // Lax: the provider sends the browser back with a top-level GET.
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SSO_COOKIE}={}; Path=/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+        started.state
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
 fn sso_refused(state: &AppState, next: &str, email: &str, error: &str) -> Result<Response, PageError> {
     let page = SignInPage {
         csrf: random_token()?,
@@ -324,6 +370,7 @@ fn sso_refused(state: &AppState, next: &str, email: &str, error: &str) -> Result
         error: Some(error.to_string()),
         notice: None,
         challenge: None,
+        sso_account: None,
     };
     Ok(with_signin_cookie(state, StatusCode::UNAUTHORIZED, &page))
 }
@@ -333,7 +380,6 @@ struct SsoCallback {
     state: Option<String>,
     code: Option<String>,
     error: Option<String>,
-    error_description: Option<String>,
 }
 
 /// Where the provider sends the browser back.
@@ -347,8 +393,15 @@ async fn sso_callback(
     let cookie = cookie_value(&headers, SSO_COOKIE).unwrap_or_default();
     let sent = q.state.clone().unwrap_or_default();
     let mut response = if let Some(error) = &q.error {
-        let said = q.error_description.as_deref().unwrap_or(error).chars().filter(|c| !c.is_control()).take(200);
-        sso_refused(&state, &home, "", &format!("Your sign-in provider said: {}.", said.collect::<String>()))?
+        // Only the standard error code, never the provider's free text: anyone can make a link
+        // to this address, and a page of ours must not say what they wrote.
+        let code: String =
+            error.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect::<String>();
+        let message = match code.as_str() {
+            "access_denied" => "Your organization's sign-in was cancelled or refused.".to_string(),
+            _ => format!("Your organization's sign-in did not complete ({code})."),
+        };
+        sso_refused(&state, &home, "", &message)?
     } else if sent.is_empty()
         || cookie.is_empty()
         || aws_lc_rs::constant_time::verify_slices_are_equal(cookie.as_bytes(), sent.as_bytes()).is_err()

@@ -74,6 +74,11 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
             return Err(ApiError::Unauthorized);
         }
         let owner = state.store.api_token_owner(&hash_token(token), now).await.map_err(not_found_is_unauthorized)?;
+        // A token acts for its person: while they owe their account a second factor, it
+        // reaches only their own sign-in settings too.
+        if owner.must_enrol && !reaches_while_enrolling(parts) {
+            return Err(ApiError::TwoFactorSetupRequired);
+        }
         return Ok(Caller(Actor::new(owner.user, ActorKind::ApiToken, remote_addr)));
     }
     let session = session_cookie(&parts.headers).ok_or(ApiError::Unauthorized)?;
@@ -98,11 +103,12 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiErro
     Ok(Caller(Actor::new(user, ActorKind::User, remote_addr)))
 }
 
-/// `/api/v1/session` and `/api/v1/me/…` (two-factor set-up, password, sessions).
-fn reaches_while_enrolling(parts: &Parts) -> bool {
+/// What a person owing their account a second factor may still reach: the session itself,
+/// and setting up two-factor sign-in (its state, start and confirmation).
+pub(crate) fn reaches_while_enrolling(parts: &Parts) -> bool {
     let path = parts.extensions.get::<axum::extract::OriginalUri>().map_or(parts.uri.path(), |u| u.0.path());
     let path = path.strip_prefix("/api/v1").unwrap_or(path);
-    path == "/session" || path.starts_with("/me/")
+    matches!(path, "/session" | "/me/two-factor" | "/me/two-factor/confirm")
 }
 
 fn not_found_is_unauthorized(e: store::StoreError) -> ApiError {

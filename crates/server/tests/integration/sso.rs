@@ -34,8 +34,31 @@ fn address(app: &TestApp, account: &str) -> String {
     format!("{}/sso/{}", app.base, app.accounts[account])
 }
 
+/// The value of `name="<field>" value="…"` on a page.
+fn field(page: &str, name: &str) -> String {
+    page.split(&format!(r#"name="{name}" value=""#)).nth(1).and_then(|s| s.split('"').next()).expect(name).to_string()
+}
+
+/// From the account's own sign-in address: its page, its button, and the page of ours that
+/// goes on to the provider; returns the provider URL it goes to.
+async fn start_at_address(person: &Person, app: &TestApp, account: &str) -> String {
+    let page = person.http.get(address(app, account)).send().await.expect("get").text().await.expect("page");
+    let form = [("csrf", field(&page, "csrf")), ("next", field(&page, "next"))];
+    let answer = person.http.post(address(app, account)).form(&form).send().await.expect("post");
+    assert_eq!(answer.status(), 200);
+    let page = answer.text().await.expect("page");
+    let target = page.split(r#"id="continue" href=""#).nth(1).and_then(|s| s.split('"').next()).expect("link");
+    target.replace("&#38;", "&").replace("&amp;", "&")
+}
+
+async fn sign_in_to(app: &TestApp, account: &str, login: &str) -> Ended {
+    let person = Person::new();
+    let target = start_at_address(&person, app, account).await;
+    person.sign_in(&target, login, &format!("{}/sso/callback", app.base)).await
+}
+
 async fn sign_in(app: &TestApp, login: &str) -> Ended {
-    Person::new().sign_in(&address(app, "A"), login, &format!("{}/sso/callback", app.base)).await
+    sign_in_to(app, "A", login).await
 }
 
 async fn who(app: &TestApp, cookie: &str) -> Value {
@@ -112,7 +135,11 @@ async fn an_id_token_tampered_for_another_audience_or_replayed_signs_no_one_in()
     let settings = json!({"issuer": proxy.issuer, "client_id": "other-app", "client_secret": OTHER_SECRET});
     let (status, body) = app.call("admin_b", Method::PUT, "/account/sso", Some(settings)).await;
     assert_eq!(status, 200, "{body}");
-    let b = Person::new().sign_in(&address(&app, "B"), "bob@b.example", &format!("{}/sso/callback", app.base)).await;
+    let svc: &service::Service = &app.state;
+    service::sso::add_domain(svc, &service::Actor::cli(), app.accounts["B"].as_str(), "b.example")
+        .await
+        .expect("domain");
+    let b = sign_in_to(&app, "B", "bob@b.example").await;
     assert_eq!(b.status, 303, "B's own sign-in works: {}", b.body);
     let for_b = proxy.id_tokens().last().expect("B's token").clone();
     proxy.set(Mode::Replace(for_b));
@@ -156,7 +183,10 @@ async fn an_id_token_tampered_for_another_audience_or_replayed_signs_no_one_in()
 async fn a_provider_that_is_down_or_not_there_is_named_and_nothing_is_saved() {
     let (app, provider) = app_with_provider().await;
     provider.proxy.set(Mode::Down);
-    let answer = Person::new().http.get(address(&app, "A")).send().await.expect("get");
+    let person = Person::new();
+    let page = person.http.get(address(&app, "A")).send().await.expect("get").text().await.expect("page");
+    let form = [("csrf", field(&page, "csrf")), ("next", "/".to_string())];
+    let answer = person.http.post(address(&app, "A")).form(&form).send().await.expect("post");
     assert_eq!(answer.status(), 401);
     let page = answer.text().await.expect("text");
     assert!(page.contains("discovery document answered 503"), "{page}");
@@ -224,4 +254,78 @@ async fn sso_only_refuses_passwords_except_the_break_glass_owner() {
     assert_eq!(r.status(), 401);
     // The provider still signs people in.
     assert_eq!(sign_in(&app, "admin.ada@acme.example").await.status, 303);
+}
+
+#[tokio::test]
+async fn no_link_can_start_a_sign_in_and_a_provider_speaks_only_for_the_accounts_domains() {
+    let (app, _provider) = app_with_provider().await;
+    // Login CSRF: the account's address is a page with a button, never a redirect with a cookie.
+    let answer = Person::new().http.get(address(&app, "A")).send().await.expect("get");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap_or_default().starts_with("lb_sso=")),
+        "no flow is started by a GET"
+    );
+    let forged = Person::new().http.post(address(&app, "A")).form(&[("csrf", "guess")]).send().await.expect("post");
+    assert_eq!(forged.status(), 401, "a POST without the page's CSRF pair starts nothing");
+
+    // An email outside the domains the operator routed to this account.
+    let outside = sign_in(&app, "eve@evil.example").await;
+    assert_eq!(outside.status, 401);
+    assert!(outside.body.contains("not in an email domain"), "{}", outside.body);
+    assert!(outside.session_cookie.is_none());
+
+    // A person with a password here is not taken over by email, even inside a routed domain...
+    let svc: &service::Service = &app.state;
+    service::sso::add_domain(svc, &service::Actor::cli(), app.accounts["A"].as_str(), "lightbridge.test")
+        .await
+        .expect("domain");
+    let takeover = sign_in(&app, "admin_a@lightbridge.test").await;
+    assert_eq!(takeover.status, 401);
+    assert!(takeover.body.contains("signs in here with a password"), "{}", takeover.body);
+
+    // ...they link it themselves, signed in, and then single sign-on signs them in as themselves.
+    let person = Person::new();
+    let page = person.http.get(format!("{}/signin", app.base)).send().await.expect("get").text().await.expect("page");
+    let form = [
+        ("email", "admin_a@lightbridge.test".to_string()),
+        ("password", "password-admin_a".to_string()),
+        ("csrf", field(&page, "csrf")),
+        ("next", "/account".to_string()),
+    ];
+    let signed = person.http.post(format!("{}/signin", app.base)).form(&form).send().await.expect("sign in");
+    assert_eq!(signed.status(), 303);
+    let page = person.http.get(format!("{}/account", app.base)).send().await.expect("get").text().await.expect("page");
+    assert!(page.contains("Link my organization sign-in"), "the account page offers it");
+    let csrf =
+        page.split(r#"action="/account/sso/link""#).nth(1).map(|rest| field(rest, "csrf")).expect("the link form");
+    let answer =
+        person.http.post(format!("{}/account/sso/link", app.base)).form(&[("csrf", csrf)]).send().await.expect("link");
+    let page = answer.text().await.expect("page");
+    let target = page.split(r#"id="continue" href=""#).nth(1).and_then(|s| s.split('"').next()).expect("link");
+    let target = target.replace("&#38;", "&").replace("&amp;", "&");
+    let linked = person.sign_in(&target, "admin_a@lightbridge.test", &format!("{}/sso/callback", app.base)).await;
+    assert_eq!((linked.status, linked.location.as_deref()), (303, Some("/account")), "{}", linked.body);
+    let again = sign_in(&app, "admin_a@lightbridge.test").await;
+    assert_eq!(again.status, 303, "linked: {}", again.body);
+    let me = who(&app, &again.session_cookie.expect("session")).await;
+    assert_eq!((me["email"].as_str(), me["role"].as_str()), (Some("admin_a@lightbridge.test"), Some("admin")));
+
+    // A provider's free text is never shown on our page.
+    let url = format!("{}/sso/callback?error=access_denied&error_description=Call+0800-SCAM+now", app.base);
+    let page = app.http.get(url).send().await.expect("get").text().await.expect("page");
+    assert!(page.contains("cancelled or refused") && !page.contains("SCAM"), "{page}");
+}
+
+#[tokio::test]
+async fn a_single_sign_on_session_is_not_sent_to_set_up_lightbridges_own_second_factor() {
+    let (app, _provider) = app_with_provider().await;
+    crate::two_factor::enrol(&app, "owner_a").await;
+    let (status, body) =
+        app.call("owner_a", Method::PUT, "/account/sign-in", Some(json!({"two_factor_required": true}))).await;
+    assert_eq!(status, 200, "{body}");
+    let done = sign_in(&app, "editor.ed@acme.example").await;
+    let cookie = done.session_cookie.expect("signed in");
+    let (status, body) = app.browser(&cookie, None, Method::GET, "/api/v1/connections", None).await;
+    assert_eq!(status, 200, "the provider answers for the second factor: {body}");
 }
