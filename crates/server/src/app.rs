@@ -66,6 +66,7 @@ pub struct Started {
     server: Server,
     health: Option<tokio::task::JoinHandle<()>>,
     worker: tokio::task::JoinHandle<()>,
+    housekeeping: tokio::task::JoinHandle<()>,
 }
 
 /// Binds the configured address, then builds the state over `store`. When `public_url` is
@@ -89,8 +90,9 @@ pub async fn start_with_clock(config: &Config, store: Store, clock: Arc<dyn Cloc
     let state = AppState::from_service(service).with_metrics_token(config.metrics_token.clone());
     let health = service::health::spawn_health_checks(&state, config.health_check_interval);
     let worker = service::worker::spawn_worker(&state, config.publish);
+    let housekeeping = service::health::spawn_housekeeping(&state);
     let server = Server::with_listener(state.clone(), listener);
-    Ok(Started { state, server, health, worker })
+    Ok(Started { state, server, health, worker, housekeeping })
 }
 
 /// [`open_store`], then [`start_with_store`].
@@ -112,6 +114,7 @@ impl Started {
             task.abort();
         }
         self.worker.abort();
+        self.housekeeping.abort();
         result
     }
 }

@@ -44,10 +44,10 @@ async fn callback(
         Ok(Finished::Reconnected(connection)) => {
             Json(crate::api::connections::ConnectionView::from(&connection)).into_response()
         }
-        Ok(Finished::Tested(report)) => {
-            Json(serde_json::json!({"passed": report.passed(), "steps": report.steps, "org": report.org}))
-                .into_response()
-        }
+        Ok(Finished::Tested { report, grant }) => Json(serde_json::json!({
+            "passed": report.passed(), "steps": report.steps, "org": report.org, "tested_grant": grant,
+        }))
+        .into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -250,7 +250,19 @@ pub(crate) async fn save_new(
     report: Report,
     token: Option<TokenResponse>,
 ) -> Result<Connection, ServiceError> {
-    let (Some(org), Some(token)) = (report.org.clone(), token) else {
+    save_checked(svc, actor, account, valid, report, token.map(token_set)).await
+}
+
+/// [`save_new`] with the tokens as the store keeps them (a tested OAuth grant kept for Save).
+pub(crate) async fn save_checked(
+    svc: &Service,
+    actor: &Actor,
+    account: domain::AccountId,
+    valid: Valid,
+    report: Report,
+    tokens: Option<TokenSet>,
+) -> Result<Connection, ServiceError> {
+    let (Some(org), Some(tokens)) = (report.org.clone(), tokens) else {
         let reason = report.failure().map(|f| f.detail.clone()).unwrap_or_default();
         return Err(ServiceError::CheckFailed(reason, Box::new(report)));
     };
@@ -271,11 +283,8 @@ pub(crate) async fn save_new(
         modified_at: now,
         modified_by: org.email,
     };
-    let secrets = NewSecrets {
-        consumer_secret: valid.consumer_secret,
-        private_key: valid.private_key,
-        tokens: Some(token_set(token)),
-    };
+    let secrets =
+        NewSecrets { consumer_secret: valid.consumer_secret, private_key: valid.private_key, tokens: Some(tokens) };
     let new = matches!(connection.kind, ConnectionKind::New { .. });
     let label = label(&connection);
     let detail = format!(

@@ -30,3 +30,21 @@ pub fn spawn_health_checks(svc: &Service, every: std::time::Duration) -> Option<
         }
     }))
 }
+
+/// Housekeeping every minute: grants of passing OAuth tests that nobody saved in time are
+/// revoked at Salesforce (so a test never holds one of the user's approvals for the app).
+pub fn spawn_housekeeping(svc: &Service) -> tokio::task::JoinHandle<()> {
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        let mut timer = tokio::time::interval(std::time::Duration::from_secs(60));
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            timer.tick().await;
+            match crate::oauth::revoke_unsaved_tests(&svc).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(revoked = n, "revoked the grants of OAuth tests nobody saved"),
+                Err(e) => tracing::error!(error = %e, "revoking unsaved OAuth test grants failed"),
+            }
+        }
+    })
+}

@@ -303,8 +303,32 @@ fn authorize_error(error: &str, description: &str) -> String {
 pub enum Finished {
     Created(domain::Connection),
     Reconnected(domain::Connection),
-    /// Test Connection: every step's result; nothing saved, nothing left authorized.
-    Tested(Report),
+    /// Test Connection: every step's result. A passing test's grant is kept sealed for a few
+    /// minutes (`grant`) so Save takes it without a second sign-in at Salesforce; nobody saving
+    /// it, it is revoked. A failing test leaves nothing authorized.
+    Tested {
+        report: Report,
+        grant: Option<String>,
+    },
+}
+
+/// How long a passing OAuth Test Connection's grant waits for Save before it is revoked.
+pub const TESTED_GRANT_MS: i64 = 5 * 60 * 1000;
+const TESTED: &str = "tested_grant";
+
+/// A passing test's grant, sealed in the store until Save takes it (or it is revoked).
+#[derive(Serialize, Deserialize)]
+struct TestedGrant {
+    account: String,
+    user: String,
+    org_type: OrgType,
+    login_host: String,
+    consumer_key: String,
+    consumer_secret: String,
+    access_token: String,
+    refresh_token: Option<String>,
+    instance_url: String,
+    report: Report,
 }
 
 /// The settings a sign-in was started with (never its secret), so a page can offer to start
@@ -392,7 +416,7 @@ async fn complete(
         .ok_or_else(|| ServiceError::invalid("code", "the callback has no code"))?;
     let login_host = LoginHost::parse(&pending.login_host)?;
     let base = svc.urls.base_for(&login_host).map_err(|e| ServiceError::invalid("login_host", e.to_string()))?;
-    let secret = ClientSecret::new(pending.consumer_secret);
+    let secret = ClientSecret::new(pending.consumer_secret.clone());
     let app = ClientCredentials { consumer_key: pending.consumer_key.clone(), consumer_secret: Some(secret.clone()) };
     let (report, token) =
         match svc.client.exchange_code(&base, &app, code, &svc.oauth_callback(), &pending.verifier).await {
@@ -405,13 +429,19 @@ async fn complete(
         return Ok(Finished::Reconnected(connection));
     }
     if pending.test_only {
-        if let Some(token) = &token {
+        let kept = match &token {
+            Some(token) if report.passed() => keep_tested(svc, actor, &account, &pending, token, &report).await,
+            _ => None,
+        };
+        if kept.is_none()
+            && let Some(token) = &token
+        {
             let revoke =
                 token.refresh_token.as_ref().map(|r| r.expose_secret()).unwrap_or(token.access_token.expose_secret());
             let _ = svc.client.revoke(&base, revoke).await;
         }
         record_check(svc, actor, "connection.tested", &pending.name, &report).await;
-        return Ok(Finished::Tested(report));
+        return Ok(Finished::Tested { report, grant: kept });
     }
     let kind = match &pending.legacy {
         Some((system, environment)) => ConnectionKind::Legacy {
@@ -442,6 +472,110 @@ async fn complete(
     }
     let connection = save_new(svc, actor, account, valid, report, token).await?;
     Ok(Finished::Created(connection))
+}
+
+/// Keeps a passing test's grant for Save; returns the handle the browser sends back with Save
+/// (none if it could not be kept: then it is revoked as before).
+async fn keep_tested(
+    svc: &Service,
+    actor: &Actor,
+    account: &domain::AccountId,
+    pending: &Pending,
+    token: &salesforce::TokenResponse,
+    report: &Report,
+) -> Option<String> {
+    let grant = TestedGrant {
+        account: account.to_string(),
+        user: actor.user.id.to_string(),
+        org_type: pending.org_type,
+        login_host: pending.login_host.clone(),
+        consumer_key: pending.consumer_key.clone(),
+        consumer_secret: pending.consumer_secret.clone(),
+        access_token: token.access_token.expose_secret().to_string(),
+        refresh_token: token.refresh_token.as_ref().map(|r| r.expose_secret().to_string()),
+        instance_url: token.instance_url.to_string(),
+        report: report.clone(),
+    };
+    let handle = random_token().ok()?;
+    let payload = serde_json::to_string(&grant).ok()?;
+    let expires = svc.now_ms() + TESTED_GRANT_MS;
+    svc.store.save_pending_sign_in(&hash_token(&handle), TESTED, &payload, expires).await.ok()?;
+    Some(handle)
+}
+
+/// Save after a passing OAuth Test Connection: takes the test's grant (once, within
+/// [`TESTED_GRANT_MS`], only for whoever tested, with the same sign-in settings) and saves the
+/// connection under `name` without another sign-in at Salesforce. An expired or used grant is
+/// a `Conflict` (sign in again); a refused name leaves the grant for another try.
+pub async fn save_tested(
+    svc: &Service,
+    actor: &Actor,
+    grant: &str,
+    input: StartInput,
+) -> Result<domain::Connection, ServiceError> {
+    let account = actor.require_connection_admin()?.clone();
+    let mut errors = Vec::new();
+    let (name, org_type, login_host) = parse_basics(&input.name, &input.org_type, &input.login_host, &mut errors);
+    let (Some(name), Some(org_type), Some(login_host)) = (name, org_type, login_host) else {
+        return Err(ServiceError::Invalid(errors));
+    };
+    let id_hash = hash_token(grant);
+    let expired = || ServiceError::conflict("the tested sign-in expired (5 minutes) or was used: Save signs in again");
+    let payload = match svc.store.take_pending_sign_in(&id_hash, TESTED, svc.now_ms()).await {
+        Ok(payload) => payload,
+        Err(store::StoreError::NotFound) => return Err(expired()),
+        Err(e) => return Err(e.into()),
+    };
+    let kept: TestedGrant =
+        serde_json::from_str(&payload).map_err(|e| ServiceError::internal("a kept tested grant", e))?;
+    let same_settings = kept.org_type == org_type
+        && kept.login_host == login_host.as_setting()
+        && kept.consumer_key == input.consumer_key.trim()
+        && kept.consumer_secret == input.consumer_secret.expose_secret();
+    if kept.account != account.as_str() || kept.user != actor.user.id.as_str() || !same_settings {
+        // Someone else's, or settings changed since the test: put it back for its owner.
+        let _ = svc.store.save_pending_sign_in(&id_hash, TESTED, &payload, svc.now_ms() + TESTED_GRANT_MS).await;
+        return Err(ServiceError::conflict(
+            "the sign-in settings changed since the test: Save signs in again with the new ones",
+        ));
+    }
+    let valid = Valid {
+        kind: ConnectionKind::New { name },
+        org_type,
+        login_host,
+        auth: AuthMethod::OAuth { consumer_key: kept.consumer_key.clone() },
+        consumer_secret: Some(ClientSecret::new(kept.consumer_secret.clone())),
+        private_key: None,
+    };
+    let tokens = store::TokenSet {
+        access_token: vault::AccessToken::new(kept.access_token.clone()),
+        refresh_token: kept.refresh_token.clone().map(vault::RefreshToken::new),
+        instance_url: kept.instance_url.clone(),
+    };
+    match crate::connections::save_checked(svc, actor, account, valid, kept.report.clone(), Some(tokens)).await {
+        Ok(connection) => Ok(connection),
+        Err(e) => {
+            // A name taken meanwhile, say: the grant waits for another try until it expires.
+            let _ = svc.store.save_pending_sign_in(&id_hash, TESTED, &payload, svc.now_ms() + TESTED_GRANT_MS).await;
+            Err(e)
+        }
+    }
+}
+
+/// Revokes the grants of passing tests nobody saved in time (the health sweep calls this).
+pub async fn revoke_unsaved_tests(svc: &Service) -> Result<usize, ServiceError> {
+    let expired = svc.store.take_expired_pending(TESTED, svc.now_ms(), 100).await?;
+    let mut revoked = 0;
+    for payload in expired {
+        let Ok(kept) = serde_json::from_str::<TestedGrant>(&payload) else { continue };
+        let Ok(host) = LoginHost::parse(&kept.login_host) else { continue };
+        let Ok(base) = svc.urls.base_for(&host) else { continue };
+        let token = kept.refresh_token.as_deref().unwrap_or(&kept.access_token);
+        if svc.client.revoke(&base, token).await.is_ok() {
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
 }
 
 /// Replaces a connection's tokens (and the sign-in settings used) after a passing check, if
@@ -512,12 +646,23 @@ async fn finish_reconnect(
     connection.org_type = org_type;
     connection.login_host = login_host;
     connection.auth = AuthMethod::OAuth { consumer_key };
+    // The grant this sign-in replaces: revoked once the new one is stored, so reconnecting
+    // does not hold one of the user's five approvals for the app for nothing.
+    let replaced = svc.store.secrets(&id).await.ok().and_then(|old| {
+        old.refresh_token
+            .map(|r| r.expose_secret().to_string())
+            .or(old.access_token.map(|a| a.expose_secret().to_string()))
+    });
+    let fresh_refresh = fresh.refresh_token.as_ref().map(|r| r.expose_secret().to_string());
     let secrets = store::NewSecrets {
         consumer_secret: Some(secret),
         tokens: Some(crate::connections::token_set(fresh)),
         ..Default::default()
     };
     svc.store.update(&connection, &secrets).await?;
+    if let Some(old) = replaced.filter(|old| Some(old) != fresh_refresh.as_ref()) {
+        let _ = svc.client.revoke(base, &old).await;
+    }
     record(
         svc,
         actor.audit(

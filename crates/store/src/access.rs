@@ -106,6 +106,9 @@ store_trait! {
         fn pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError>;
         /// Takes (deletes and returns) a live pending sign-in: it works once.
         fn take_pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError>;
+        /// Takes (deletes and returns) up to `limit` pending entries of `kind` that expired, for
+        /// whatever must follow their expiry (a kept test grant is revoked at Salesforce).
+        fn take_expired_pending(&self, kind: &str, now: Millis, limit: u32) -> Result<Vec<String>, StoreError>;
         /// The account's single sign-on, if it has one.
         fn sso_config(&self, account: &AccountId) -> Result<Option<SsoConfig>, StoreError>;
         /// Sets the account's single sign-on (the break-glass email is left as it was).

@@ -1227,7 +1227,11 @@ macro_rules! shared_access_methods {
         }
 
         async fn save_pending_sign_in(&self, id_hash: &str, kind: &str, payload: &str, expires_at: Millis) -> Result<(), StoreError> {
-            let _ = query("DELETE FROM pending_sign_ins WHERE expires_at <= ?").bind(expires_at - 24 * 60 * 60 * 1000).execute(self.writer()).await;
+            // Expired rows go as new ones arrive, but for kept test grants: those are revoked first.
+            let _ = query("DELETE FROM pending_sign_ins WHERE expires_at <= ? AND kind <> 'tested_grant'")
+                .bind(expires_at - 24 * 60 * 60 * 1000)
+                .execute(self.writer())
+                .await;
             let sealed = self.keys.seal_str(payload, Binding::new(id_hash, "pending_sign_in"))?;
             query("INSERT INTO pending_sign_ins (id_hash, kind, payload, expires_at) VALUES (?, ?, ?, ?)")
                 .bind(id_hash)
@@ -1251,7 +1255,7 @@ macro_rules! shared_access_methods {
         }
 
         async fn take_pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError> {
-            let _ = query("DELETE FROM pending_sign_ins WHERE expires_at <= ?").bind(now).execute(self.writer()).await;
+            let _ = query("DELETE FROM pending_sign_ins WHERE expires_at <= ? AND kind <> 'tested_grant'").bind(now).execute(self.writer()).await;
             let sealed: String = query_scalar("DELETE FROM pending_sign_ins WHERE id_hash = ? AND kind = ? AND expires_at > ? RETURNING payload")
                 .bind(id_hash)
                 .bind(kind)
@@ -1260,6 +1264,26 @@ macro_rules! shared_access_methods {
                 .await?
                 .ok_or(StoreError::NotFound)?;
             Ok(self.keys.open_string(&Sealed::from_stored(sealed), Binding::new(id_hash, "pending_sign_in"))?.as_str().to_string())
+        }
+
+        async fn take_expired_pending(&self, kind: &str, now: Millis, limit: u32) -> Result<Vec<String>, StoreError> {
+            let rows = query(
+                "DELETE FROM pending_sign_ins WHERE id_hash IN \
+                 (SELECT id_hash FROM pending_sign_ins WHERE kind = ? AND expires_at <= ? LIMIT ?) RETURNING id_hash, payload",
+            )
+            .bind(kind)
+            .bind(now)
+            .bind(i64::from(limit.max(1)))
+            .fetch_all(self.writer())
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let id_hash: String = row.try_get("id_hash")?;
+                let sealed: String = row.try_get("payload")?;
+                let opened = self.keys.open_string(&Sealed::from_stored(sealed), Binding::new(&id_hash, "pending_sign_in"))?;
+                out.push(opened.as_str().to_string());
+            }
+            Ok(out)
         }
 
         async fn sso_config(&self, account: &AccountId) -> Result<Option<SsoConfig>, StoreError> {

@@ -17,7 +17,50 @@ use crate::AppState;
 use crate::http::{Admin, Body, Owned};
 
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(start)).routes(routes!(reconnect)).routes(routes!(start_connector))
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(save_tested))
+        .routes(routes!(reconnect))
+        .routes(routes!(start_connector))
+}
+
+/// Save after a passing OAuth Test Connection: the test's answer (`/oauth/callback`) carries a
+/// `tested_grant`; sent back here within 5 minutes with the same sign-in settings, it saves the
+/// connection without a second sign-in at Salesforce. Unsaved, the grant is revoked.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SaveTested {
+    /// From the Test Connection's answer.
+    tested_grant: String,
+    /// Unique in the account (it may differ from the name tested).
+    name: String,
+    org_type: String,
+    login_host: String,
+    consumer_key: String,
+    #[schema(value_type = String)]
+    consumer_secret: vault::ClientSecret,
+}
+
+/// Saves a connection from a passing OAuth Test Connection's grant (no second sign-in). 409
+/// when the grant expired (5 minutes), was used, or the sign-in settings changed: start again.
+#[utoipa::path(post, path = "/connections/oauth/save", tag = "connections", request_body = SaveTested,
+    responses((status = 201, body = super::connections::ConnectionView), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn save_tested(
+    State(state): State<AppState>,
+    caller: Admin,
+    Body(input): Body<SaveTested>,
+) -> Result<(axum::http::StatusCode, Json<super::connections::ConnectionView>), ApiError> {
+    let settings = StartInput {
+        name: input.name,
+        org_type: input.org_type,
+        login_host: input.login_host,
+        consumer_key: input.consumer_key,
+        consumer_secret: input.consumer_secret,
+        test_only: false,
+    };
+    let connection = service::oauth::save_tested(&state, &caller, &input.tested_grant, settings).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(super::connections::ConnectionView::from(&connection))))
 }
 
 /// F1: starts an OAuth connection. Returns Salesforce's authorize URL (with `state` and PKCE

@@ -400,6 +400,10 @@ pub struct ConnectionForm {
     pub username: String,
     #[serde(default)]
     pub private_key: String,
+    /// After a passing OAuth Test Connection: the handle of its kept grant, so Save needs no
+    /// second sign-in at Salesforce.
+    #[serde(default)]
+    pub tested_grant: String,
 }
 
 impl std::fmt::Debug for ConnectionForm {
@@ -565,7 +569,18 @@ async fn new_form(signed_in: SignedIn) -> PageResult {
 async fn submit_new(State(state): State<AppState>, Checked(signed_in, form): Checked<ConnectionForm>) -> PageResult {
     let test = form.action == "test";
     let caller = &signed_in.caller;
-    let result: Result<Response, ApiError> = if form.method == "oauth" {
+    let result: Result<Response, ApiError> = if form.method == "oauth" && !test && !form.tested_grant.is_empty() {
+        // Save right after a passing test: its grant, no second sign-in. Expired, used, or the
+        // settings changed since: sign in as usual.
+        match service::oauth::save_tested(&state, caller, &form.tested_grant, form.start(false)).await {
+            Ok(c) => Ok(saved(&c)),
+            Err(service::ServiceError::Conflict { .. }) => start_oauth(&state, caller, form.start(false))
+                .await
+                .map(|started| Redirect::to(&started.authorize_url).into_response())
+                .map_err(ApiError::from),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    } else if form.method == "oauth" {
         start_oauth(&state, caller, form.start(test))
             .await
             .map(|started| Redirect::to(&started.authorize_url).into_response())
@@ -907,9 +922,9 @@ pub async fn oauth_landing(
             "success",
             &format!("Reconnected “{}”: new tokens, same connection.", label(&c)),
         ),
-        (Ok(Finished::Tested(report)), Some(ctx)) => {
-            form_page(&signed_in, None, form_of(&ctx), FieldErrors::default(), None, Some(&report))
-                .render_with(StatusCode::OK)
+        (Ok(Finished::Tested { report, grant }), Some(ctx)) => {
+            let form = ConnectionForm { tested_grant: grant.unwrap_or_default(), ..form_of(&ctx) };
+            form_page(&signed_in, None, form, FieldErrors::default(), None, Some(&report)).render_with(StatusCode::OK)
         }
         (Err(e), Some(ctx)) if ctx.reconnect.is_none() && ctx.legacy.is_none() => {
             refused(&signed_in, None, form_of(&ctx), e)
@@ -924,7 +939,7 @@ pub async fn oauth_landing(
             redirect_with_flash(&back, "error", &failure_text(&e))
         }
         (Err(e), None) => error_page(&e, Some(&signed_in.chrome("connections"))),
-        (Ok(Finished::Tested(_)), None) => Redirect::to(TABLE).into_response(),
+        (Ok(Finished::Tested { .. }), None) => Redirect::to(TABLE).into_response(),
     }
 }
 

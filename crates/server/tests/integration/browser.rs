@@ -74,10 +74,15 @@ async fn an_admin_connects_an_org_tests_saves_searches_and_deletes_in_the_browse
     let (_, listed) = app.call("admin_a", reqwest::Method::GET, "/connections", None).await;
     assert_eq!(listed["total"], 0, "Test Connection saves nothing");
 
-    // Save: through the sign-in and back to the table, the new row highlighted (F6, F10).
+    // Save right after the passing test keeps its sign-in (#16 item 6): no second trip to
+    // Salesforce, straight back to the table with the new row highlighted (F6, F10).
+    assert!(browser.text(".tested-grant").await.contains("no second sign-in"));
+    let authorizations =
+        || app.em.requests().into_iter().filter(|r| r.path.contains("/services/oauth2/authorize")).count();
+    let before = authorizations();
     browser.click("button[name=action][value=save]").await;
-    salesforce_sign_in(&browser, "admin@acme.test").await;
     browser.wait_for_url(|u| u.contains("/connections/salesforce?highlight=conn_")).await;
+    assert_eq!(authorizations(), before, "Save did not sign in again");
     assert!(browser.text(".flash-success").await.contains("saved"));
     let row = browser.text("tr.highlight").await;
     for expected in ["Acme via OAuth", "conn_", "Production", "Acme Production", "admin@acme.test"] {

@@ -273,3 +273,88 @@ async fn starting_without_the_app_s_key_and_secret_names_both_fields() {
         refused["error"]["fields"].as_array().expect("fields").iter().map(|f| f["field"].clone()).collect();
     assert_eq!((status, fields), (422, vec![json!("consumer_key"), json!("consumer_secret")]), "{refused}");
 }
+
+/// Runs an OAuth Test Connection as the signed-in admin; returns the callback's answer.
+async fn test_through_salesforce(app: &TestApp, cookie: &str, csrf: &str, name: &str) -> Value {
+    let mut body = start_body(name);
+    body["test_only"] = json!(true);
+    let (status, started) =
+        app.browser(cookie, Some(csrf), Method::POST, "/api/v1/connections/oauth/start", Some(body)).await;
+    assert_eq!(status, 200, "{started}");
+    let authorize = started["authorize_url"].as_str().expect("authorize_url");
+    let callback = emulator::testing::sign_in(authorize, "admin@acme.test", "emulator", true).await.expect("sign-in");
+    let (status, tested) = app.browser(cookie, None, Method::GET, &callback, None).await;
+    assert_eq!((status, tested["passed"].as_bool()), (200, Some(true)), "{tested}");
+    tested
+}
+
+#[tokio::test]
+async fn a_passing_oauth_test_is_saved_without_a_second_sign_in_and_an_unsaved_one_is_revoked() {
+    // #14 fix 5 and #16 item 6: Test Connection then Save cost two sign-ins at Salesforce (and
+    // two of the user's five approvals for the app).
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let before = app.em.live_sessions();
+    let tested = test_through_salesforce(&app, &cookie, &csrf, "Tested first").await;
+    let grant = tested["tested_grant"].as_str().expect("a kept grant").to_string();
+    let authorizations =
+        || app.em.requests().into_iter().filter(|r| r.path.contains("/services/oauth2/authorize")).count();
+    let signed_in = authorizations();
+
+    // Changed settings: refused (409), the grant stays for the right ones.
+    let mut save = start_body("Saved after the test");
+    save["tested_grant"] = json!(grant);
+    let mut changed = save.clone();
+    changed["org_type"] = json!("sandbox");
+    let (status, body) =
+        app.browser(&cookie, Some(&csrf), Method::POST, "/api/v1/connections/oauth/save", Some(changed)).await;
+    assert_eq!(status, 409, "{body}");
+    // Another admin cannot use it.
+    let (status, _) = app.call("owner_a", Method::POST, "/connections/oauth/save", Some(save.clone())).await;
+    assert_eq!(status, 409);
+
+    let (status, saved) =
+        app.browser(&cookie, Some(&csrf), Method::POST, "/api/v1/connections/oauth/save", Some(save.clone())).await;
+    assert_eq!(status, 201, "{saved}");
+    assert_eq!((saved["name"].as_str(), saved["auth_method"].as_str()), (Some("Saved after the test"), Some("OAuth")));
+    assert_eq!(authorizations(), signed_in, "no second sign-in at Salesforce");
+    assert_eq!(app.em.live_sessions(), before + 1, "one grant, kept by the saved connection");
+    let (status, _) =
+        app.browser(&cookie, Some(&csrf), Method::POST, "/api/v1/connections/oauth/save", Some(save)).await;
+    assert_eq!(status, 409, "a grant saves once");
+    let (_, listed) = app.call("admin_a", Method::GET, "/connections", None).await;
+    assert_eq!(listed["total"], 1);
+    let (status, checked) = app
+        .call("admin_a", Method::POST, &format!("/connections/{}/check", saved["id"].as_str().expect("id")), None)
+        .await;
+    assert_eq!(status, 200, "the kept tokens work: {checked}");
+
+    // A test nobody saves is revoked once its five minutes are up.
+    test_through_salesforce(&app, &cookie, &csrf, "Never saved").await;
+    assert_eq!(app.em.live_sessions(), before + 2);
+    let svc: &service::Service = &app.state;
+    assert_eq!(service::oauth::revoke_unsaved_tests(svc).await.expect("sweep"), 0, "not before it expires");
+    app.clock.advance(std::time::Duration::from_secs(5 * 60 + 1));
+    assert_eq!(service::oauth::revoke_unsaved_tests(svc).await.expect("sweep"), 1);
+    assert_eq!(app.em.live_sessions(), before + 1, "nothing left authorized by the unsaved test");
+}
+
+#[tokio::test]
+async fn reconnect_revokes_the_grant_it_replaces() {
+    // #14 fix 5: reconnecting held one more of the user's five approvals for the app.
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let authorize = start(&app, &cookie, &csrf, "Reconnected").await;
+    let callback = emulator::testing::sign_in(&authorize, "admin@acme.test", "emulator", true).await.expect("sign-in");
+    let (status, saved) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 201, "{saved}");
+    let live = app.em.live_sessions();
+    let path = format!("/api/v1/connections/{}/reconnect", saved["id"].as_str().expect("id"));
+    let (status, started) = app.browser(&cookie, Some(&csrf), Method::POST, &path, None).await;
+    assert_eq!(status, 200, "{started}");
+    let authorize = started["authorize_url"].as_str().expect("authorize_url");
+    let callback = emulator::testing::sign_in(authorize, "admin@acme.test", "emulator", true).await.expect("sign-in");
+    let (status, body) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(app.em.live_sessions(), live, "the old grant is revoked as the new one is kept");
+}
