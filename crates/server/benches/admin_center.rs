@@ -73,6 +73,7 @@ async fn run(rows: usize, samples: usize, exports: usize) {
         remote_addr: None,
         user_agent: None,
         via_sso: false,
+        account: None,
     };
     store.create_session(&session).await.expect("session");
     let seeding = Instant::now();

@@ -19,6 +19,7 @@ pub mod deployments;
 mod error;
 pub mod health;
 pub mod keys;
+pub mod members;
 pub mod oauth;
 pub mod password;
 pub mod secrets;

@@ -302,6 +302,7 @@ pub(crate) async fn start(
             remote_addr: origin.remote_addr.clone(),
             user_agent,
             via_sso: how == How::SingleSignOn,
+            account: None,
         })
         .await?;
     let actor = Actor::new(user.clone(), domain::ActorKind::User, origin.remote_addr);

@@ -6,7 +6,7 @@ use store::{AccessStore, CatalogStore};
 use vault::{ApiToken, Password};
 
 use crate::audit::record;
-use crate::secrets::{hash_token, new_api_token, random_token};
+use crate::secrets::{hash_token, new_api_token};
 use crate::{Actor, Service, ServiceError};
 
 /// A role an account member may have (the operator is instance-wide, never a member).
@@ -28,7 +28,7 @@ pub fn valid_email(email: &str) -> bool {
 }
 
 /// The email and display name checked the same way everywhere, every fault in `errors`.
-fn person(email: &str, name: &str, errors: &mut Vec<(String, String)>) -> (String, String) {
+pub(crate) fn person(email: &str, name: &str, errors: &mut Vec<(String, String)>) -> (String, String) {
     let email = email.trim().to_string();
     if !valid_email(&email) {
         errors.push(("email".to_string(), format!("{email:?} is not an email address")));
@@ -47,38 +47,6 @@ fn user_id(id: &str) -> Result<UserId, ServiceError> {
 /// The people of the actor's account (admins and owners look).
 pub async fn list(svc: &Service, actor: &Actor) -> Result<Vec<User>, ServiceError> {
     Ok(svc.store.users(actor.require_people_reader()?).await?)
-}
-
-/// Adds a person to the owner's account with a temporary password (returned once).
-pub async fn add_user(
-    svc: &Service,
-    actor: &Actor,
-    email: &str,
-    name: &str,
-    role: &str,
-) -> Result<(User, String), ServiceError> {
-    let account = actor.require_owner()?.clone();
-    let mut errors = Vec::new();
-    let (email, name) = person(email, name, &mut errors);
-    let role = account_role(role)
-        .map_err(|_| errors.push(("role".to_string(), format!("{role:?} is not one of owner, admin, editor, viewer"))))
-        .ok();
-    let (Some(role), true) = (role, errors.is_empty()) else {
-        return Err(ServiceError::Invalid(errors));
-    };
-    let temporary = random_token()?;
-    let password = Password::new(temporary.clone());
-    let hash = svc
-        .cpu
-        .run(move || crate::password::hash(&password))
-        .await?
-        .map_err(|e| ServiceError::internal("hashing a temporary password", e))?;
-    let user = User { id: UserId::generate(), account_id: Some(account), email, name, role };
-    let now = svc.now_ms();
-    svc.store.create_user(&user, Some(&hash), now).await?;
-    let detail = Some(format!("role {}", role.as_str()));
-    record(svc, actor.audit(now, "user.created", "user", Some(user.id.as_str()), Some(&user.email), detail)).await;
-    Ok((user, temporary))
 }
 
 /// The operator creates a user in an account, or another operator (no account); the user has
@@ -170,9 +138,6 @@ pub async fn remove_user(svc: &Service, actor: &Actor, id: &str) -> Result<User,
     Ok(user)
 }
 
-/// Changes the actor's own password; the current one is required. Every other session of the
-/// user ends (whoever else had signed in with the old password is out); `keep` is the session
-/// making the change, when it is one, and stays. Returns how many sessions ended.
 /// Checks the signed-in person's own password (before a change to their sign-in), throttled
 /// like a sign-in from one address so whoever holds the session cannot guess it at CPU speed.
 pub async fn check_own_password(svc: &Service, actor: &Actor, password: Password) -> Result<(), ServiceError> {
@@ -193,6 +158,9 @@ pub async fn check_own_password(svc: &Service, actor: &Actor, password: Password
     Ok(())
 }
 
+/// Changes the actor's own password; the current one is required. Every other session of the
+/// user ends (whoever else had signed in with the old password is out); `keep` is the session
+/// making the change, when it is one, and stays. Returns how many sessions ended.
 pub async fn change_password(
     svc: &Service,
     actor: &Actor,
@@ -315,6 +283,10 @@ async fn issue_token(svc: &Service, user: &User, name: &str) -> Result<(String, 
     let token = new_api_token()?;
     let id = format!("tok_{}", &UserId::generate().as_str()[5..]);
     svc.store.create_api_token(&id, &user.id, name, &hash_token(token.expose_secret()), svc.now_ms()).await?;
+    // It acts in the account it was made in (for a person in several, not only their first).
+    if let Some(account) = &user.account_id {
+        svc.store.set_api_token_account(&id, account).await?;
+    }
     Ok((id, token))
 }
 

@@ -106,6 +106,24 @@ store_trait! {
         fn pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError>;
         /// Takes (deletes and returns) a live pending sign-in: it works once.
         fn take_pending_sign_in(&self, id_hash: &str, kind: &str, now: Millis) -> Result<String, StoreError>;
+        /// The accounts a person belongs to, with their role in each (oldest first).
+        fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError>;
+        /// Makes a person a member of another account; already one is a `Conflict`.
+        fn add_membership(&self, user: &UserId, account: &AccountId, role: Role, now: Millis) -> Result<(), StoreError>;
+        /// Switches a session to another of its person's accounts (`NotFound` if not a member).
+        fn set_session_account(&self, id_hash: &str, account: &AccountId) -> Result<(), StoreError>;
+        /// Makes an API token act in this account (by default, its person's home account).
+        fn set_api_token_account(&self, id: &str, account: &AccountId) -> Result<(), StoreError>;
+        /// Stores an invitation (its token only as `token_hash`).
+        fn create_invitation(&self, invitation: &Invitation, token_hash: &str) -> Result<(), StoreError>;
+        /// A live (unexpired, not accepted) invitation by its token's hash, with the account's name.
+        fn invitation(&self, token_hash: &str, now: Millis) -> Result<(Invitation, String), StoreError>;
+        /// Marks an invitation accepted, once: false if it was already.
+        fn accept_invitation(&self, id: &str, now: Millis) -> Result<bool, StoreError>;
+        /// The account's live invitations, newest first.
+        fn invitations(&self, account: &AccountId, now: Millis) -> Result<Vec<Invitation>, StoreError>;
+        /// Withdraws a live invitation of this account.
+        fn withdraw_invitation(&self, account: &AccountId, id: &str) -> Result<(), StoreError>;
         /// Takes (deletes and returns) up to `limit` pending entries of `kind` that expired, for
         /// whatever must follow their expiry (a kept test grant is revoked at Salesforce).
         fn take_expired_pending(&self, kind: &str, now: Millis, limit: u32) -> Result<Vec<String>, StoreError>;
@@ -155,6 +173,28 @@ impl std::fmt::Debug for SsoConfig {
     }
 }
 
+/// A person's role in one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub account: AccountId,
+    pub account_name: String,
+    pub role: Role,
+}
+
+/// An owner's invitation to their account (its token is never stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    /// `inv_…`
+    pub id: String,
+    pub account: AccountId,
+    pub email: String,
+    pub role: Role,
+    /// The inviting owner's email.
+    pub invited_by: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
 /// A live browser session as a request finds it.
 #[derive(Debug, Clone)]
 pub struct LiveSession {
@@ -202,6 +242,8 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     /// Opened through the account's single sign-on (whose provider answers for the second factor).
     pub via_sso: bool,
+    /// The account it acts in (none: the person's home account).
+    pub account: Option<AccountId>,
 }
 
 /// A live session as its owner sees it (and its id's hash, to tell the caller's own).

@@ -12,8 +12,8 @@ use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshT
 
 use crate::StoreError;
 use crate::access::{
-    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, LiveSession, NewSession, SessionInfo, SsoConfig,
-    Throttle, TokenOwner, TwoFactor,
+    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Invitation, LiveSession, Membership, NewSession,
+    SessionInfo, SsoConfig, Throttle, TokenOwner, TwoFactor,
 };
 use crate::connections::{
     ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
@@ -22,7 +22,7 @@ use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
     seal_field, search_text,
 };
-use crate::rows::{one_or_not_found, row_to_connection, row_to_user};
+use crate::rows::{invitation_of, one_or_not_found, row_to_connection, row_to_user};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -451,3 +451,22 @@ mappers! {
     row_to_deployment: DeploymentRow => Deployment;
     row_to_target: TargetRow => Target;
 }
+
+/// An invitation row (id, account_id, account name, email, role, invited_by, created_at, expires_at).
+pub(crate) fn invitation_of<R: sqlx::Row>(row: &R) -> Result<crate::access::Invitation, StoreError>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let role: String = row.try_get(4)?;
+    Ok(crate::access::Invitation {
+        id: row.try_get(0)?,
+        account: AccountId::parse(&row.try_get::<String, _>(1)?)?,
+        email: row.try_get(3)?,
+        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
+        invited_by: row.try_get(5)?,
+        created_at: row.try_get(6)?,
+        expires_at: row.try_get(7)?,
+    })
+}

@@ -809,6 +809,15 @@ macro_rules! shared_access_methods {
                     sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(format!("a user with email {} already exists", user.email)),
                     _ => StoreError::Database(e),
                 })?;
+            if let Some(account) = &user.account_id {
+                query("INSERT INTO memberships (user_id, account_id, role, created_at) VALUES (?, ?, ?, ?)")
+                    .bind(user.id.as_str())
+                    .bind(account.as_str())
+                    .bind(user.role.as_str())
+                    .bind(now)
+                    .execute(self.writer())
+                    .await?;
+            }
             Ok(())
         }
 
@@ -833,12 +842,15 @@ macro_rules! shared_access_methods {
 
         async fn api_token_owner(&self, token_hash: &str, now: Millis) -> Result<TokenOwner, StoreError> {
             let row = query(
-                "SELECT t.id AS token_id, t.last_used_at, u.id, u.account_id, u.email, u.name, u.role, \
+                "SELECT t.id AS token_id, t.last_used_at, u.id, COALESCE(t.account_id, u.account_id) AS account_id, u.email, u.name, \
+                 COALESCE(m.role, u.role) AS role, \
                  CASE WHEN a.two_factor_required = 1 AND u.password_hash IS NOT NULL AND NOT EXISTS \
                    (SELECT 1 FROM two_factor f WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL) \
                  THEN 1 ELSE 0 END AS must_enrol \
-                 FROM api_tokens t JOIN users u ON u.id = t.user_id LEFT JOIN accounts a ON a.id = u.account_id \
-                 WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                 LEFT JOIN memberships m ON m.user_id = u.id AND m.account_id = COALESCE(t.account_id, u.account_id) \
+                 LEFT JOIN accounts a ON a.id = COALESCE(t.account_id, u.account_id) \
+                 WHERE t.token_hash = ? AND t.revoked_at IS NULL AND (u.account_id IS NULL OR m.user_id IS NOT NULL)",
             )
             .bind(token_hash)
             .fetch_optional(self.writer())
@@ -860,7 +872,10 @@ macro_rules! shared_access_methods {
         }
 
         async fn user(&self, account: &AccountId, id: &UserId) -> Result<User, StoreError> {
-            let row = query("SELECT id, account_id, email, name, role FROM users WHERE id = ? AND account_id = ?")
+            let row = query(
+                "SELECT u.id, m.account_id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.user_id = ? AND m.account_id = ?",
+            )
                 .bind(id.as_str())
                 .bind(account.as_str())
                 .fetch_optional(&self.pool)
@@ -870,22 +885,71 @@ macro_rules! shared_access_methods {
         }
 
         async fn set_role(&self, account: &AccountId, id: &UserId, role: Role) -> Result<(), StoreError> {
-            let done = query("UPDATE users SET role = ? WHERE id = ? AND account_id = ?")
+            let done = query("UPDATE memberships SET role = ? WHERE user_id = ? AND account_id = ?")
                 .bind(role.as_str())
                 .bind(id.as_str())
                 .bind(account.as_str())
                 .execute(self.writer())
                 .await?;
-            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
-        }
-
-        async fn delete_user(&self, account: &AccountId, id: &UserId) -> Result<(), StoreError> {
-            let done = query("DELETE FROM users WHERE id = ? AND account_id = ?")
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            // The home membership is mirrored on the person.
+            query("UPDATE users SET role = ? WHERE id = ? AND account_id = ?")
+                .bind(role.as_str())
                 .bind(id.as_str())
                 .bind(account.as_str())
                 .execute(self.writer())
                 .await?;
-            if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+            Ok(())
+        }
+
+        async fn delete_user(&self, account: &AccountId, id: &UserId) -> Result<(), StoreError> {
+            // Out of this account: the membership, and the sessions and tokens acting in it.
+            let done = query("DELETE FROM memberships WHERE user_id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            let home: Option<String> = query_scalar("SELECT account_id FROM users WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_optional(self.writer())
+                .await?
+                .flatten();
+            let in_home = home.as_deref() == Some(account.as_str());
+            for table in ["sessions", "api_tokens"] {
+                query(format!("DELETE FROM {table} WHERE user_id = ? AND (account_id = ? OR (account_id IS NULL AND ?))"))
+                    .bind(id.as_str())
+                    .bind(account.as_str())
+                    .bind(in_home)
+                    .execute(self.writer())
+                    .await?;
+            }
+            let next = query("SELECT account_id, role FROM memberships WHERE user_id = ? ORDER BY created_at, account_id LIMIT 1")
+                .bind(id.as_str())
+                .fetch_optional(self.writer())
+                .await?;
+            match next {
+                // A member nowhere else: the person goes (with their sessions and tokens).
+                None => {
+                    query("DELETE FROM users WHERE id = ?").bind(id.as_str()).execute(self.writer()).await?;
+                }
+                // Still a member elsewhere: their home moves there if it was this account.
+                Some(row) if in_home => {
+                    let (next_account, next_role): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+                    query("UPDATE users SET account_id = ?, role = ? WHERE id = ?")
+                        .bind(next_account)
+                        .bind(next_role)
+                        .bind(id.as_str())
+                        .execute(self.writer())
+                        .await?;
+                }
+                Some(_) => {}
+            }
+            Ok(())
         }
 
         async fn api_tokens(&self, user: &UserId) -> Result<Vec<ApiTokenInfo>, StoreError> {
@@ -950,12 +1014,15 @@ macro_rules! shared_access_methods {
 
         async fn session(&self, id_hash: &str, now: Millis) -> Result<LiveSession, StoreError> {
             let row = query(
-                "SELECT u.id, u.account_id, u.email, u.name, u.role, s.csrf_token, \
+                "SELECT u.id, COALESCE(s.account_id, u.account_id) AS account_id, u.email, u.name, \
+                 COALESCE(m.role, u.role) AS role, s.csrf_token, \
                  CASE WHEN a.two_factor_required = 1 AND u.password_hash IS NOT NULL AND s.via_sso = 0 AND NOT EXISTS \
                    (SELECT 1 FROM two_factor t WHERE t.user_id = u.id AND t.confirmed_at IS NOT NULL) \
                  THEN 1 ELSE 0 END AS must_enrol \
-                 FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN accounts a ON a.id = u.account_id \
-                 WHERE s.id_hash = ? AND s.expires_at > ?",
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 LEFT JOIN memberships m ON m.user_id = u.id AND m.account_id = COALESCE(s.account_id, u.account_id) \
+                 LEFT JOIN accounts a ON a.id = COALESCE(s.account_id, u.account_id) \
+                 WHERE s.id_hash = ? AND s.expires_at > ? AND (u.account_id IS NULL OR m.user_id IS NOT NULL)",
             )
             .bind(id_hash)
             .bind(now)
@@ -1286,6 +1353,121 @@ macro_rules! shared_access_methods {
             Ok(out)
         }
 
+        async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
+            let rows = query(
+                "SELECT m.account_id, a.name, m.role FROM memberships m JOIN accounts a ON a.id = m.account_id \
+                 WHERE m.user_id = ? ORDER BY m.created_at, m.account_id",
+            )
+            .bind(user.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let role: String = row.try_get(2)?;
+                    Ok(Membership {
+                        account: AccountId::parse(&row.try_get::<String, _>(0)?)?,
+                        account_name: row.try_get(1)?,
+                        role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("unknown role {role}")))?,
+                    })
+                })
+                .collect()
+        }
+
+        async fn add_membership(&self, user: &UserId, account: &AccountId, role: Role, now: Millis) -> Result<(), StoreError> {
+            let done = query(
+                "INSERT INTO memberships (user_id, account_id, role, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (user_id, account_id) DO NOTHING",
+            )
+            .bind(user.as_str())
+            .bind(account.as_str())
+            .bind(role.as_str())
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict("already a member of this account".into()));
+            }
+            Ok(())
+        }
+
+        async fn set_session_account(&self, id_hash: &str, account: &AccountId) -> Result<(), StoreError> {
+            let done = query(
+                "UPDATE sessions SET account_id = ? WHERE id_hash = ? AND EXISTS \
+                 (SELECT 1 FROM memberships m WHERE m.user_id = sessions.user_id AND m.account_id = ?)",
+            )
+            .bind(account.as_str())
+            .bind(id_hash)
+            .bind(account.as_str())
+            .execute(self.writer())
+            .await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn set_api_token_account(&self, id: &str, account: &AccountId) -> Result<(), StoreError> {
+            let done = query("UPDATE api_tokens SET account_id = ? WHERE id = ?").bind(account.as_str()).bind(id).execute(self.writer()).await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn create_invitation(&self, invitation: &Invitation, token_hash: &str) -> Result<(), StoreError> {
+            query(
+                "INSERT INTO invitations (id, token_hash, account_id, email, role, invited_by, created_at, expires_at, accepted_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            )
+            .bind(&invitation.id)
+            .bind(token_hash)
+            .bind(invitation.account.as_str())
+            .bind(&invitation.email)
+            .bind(invitation.role.as_str())
+            .bind(&invitation.invited_by)
+            .bind(invitation.created_at)
+            .bind(invitation.expires_at)
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+
+        async fn invitation(&self, token_hash: &str, now: Millis) -> Result<(Invitation, String), StoreError> {
+            let row = query(
+                "SELECT i.id, i.account_id, a.name, i.email, i.role, i.invited_by, i.created_at, i.expires_at FROM invitations i \
+                 JOIN accounts a ON a.id = i.account_id WHERE i.token_hash = ? AND i.accepted_at IS NULL AND i.expires_at > ?",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(self.writer())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok((invitation_of(&row)?, row.try_get(2)?))
+        }
+
+        async fn accept_invitation(&self, id: &str, now: Millis) -> Result<bool, StoreError> {
+            let done = query("UPDATE invitations SET accepted_at = ? WHERE id = ? AND accepted_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .execute(self.writer())
+                .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn invitations(&self, account: &AccountId, now: Millis) -> Result<Vec<Invitation>, StoreError> {
+            let rows = query(
+                "SELECT i.id, i.account_id, '' AS name, i.email, i.role, i.invited_by, i.created_at, i.expires_at FROM invitations i \
+                 WHERE i.account_id = ? AND i.accepted_at IS NULL AND i.expires_at > ? ORDER BY i.created_at DESC, i.id",
+            )
+            .bind(account.as_str())
+            .bind(now)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(invitation_of).collect()
+        }
+
+        async fn withdraw_invitation(&self, account: &AccountId, id: &str) -> Result<(), StoreError> {
+            let done = query("DELETE FROM invitations WHERE id = ? AND account_id = ? AND accepted_at IS NULL")
+                .bind(id)
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done.rows_affected())
+        }
+
         async fn sso_config(&self, account: &AccountId) -> Result<Option<SsoConfig>, StoreError> {
             let row = query(
                 "SELECT issuer, client_id, client_secret, role_claim, default_role, sso_only, break_glass_email \
@@ -1423,8 +1605,9 @@ macro_rules! shared_access_methods {
         async fn users(&self, account: &AccountId) -> Result<Vec<User>, StoreError> {
             let rows =
                 query(format!(
-                    "SELECT id, account_id, email, name, role FROM users WHERE account_id = ? ORDER BY {}",
-                    dialect::text_order("email")
+                    "SELECT u.id, m.account_id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id \
+                     WHERE m.account_id = ? ORDER BY {}",
+                    dialect::text_order("u.email")
                 ))
                     .bind(account.as_str())
                     .fetch_all(self.pool())
@@ -1448,8 +1631,8 @@ macro_rules! shared_access_methods {
         async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
             let _ = query("DELETE FROM sessions WHERE expires_at <= ?").bind(session.created_at).execute(self.writer()).await;
             query(
-                "INSERT INTO sessions (id_hash, handle, user_id, csrf_token, created_at, expires_at, remote_addr, user_agent, via_sso) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sessions (id_hash, handle, user_id, csrf_token, created_at, expires_at, remote_addr, user_agent, via_sso, account_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&session.id_hash)
             .bind(&session.handle)
@@ -1460,6 +1643,7 @@ macro_rules! shared_access_methods {
             .bind(session.remote_addr.as_deref())
             .bind(session.user_agent.as_deref())
             .bind(i64::from(session.via_sso))
+            .bind(session.account.as_ref().map(AccountId::as_str))
             .execute(self.writer())
             .await?;
             Ok(())

@@ -403,6 +403,7 @@ async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S,
         remote_addr: Some("203.0.113.7".into()),
         user_agent: Some("Firefox".into()),
         via_sso: false,
+        account: None,
     };
     for (i, (hash, user)) in
         [("s-ann-1", &ann.id), ("s-ann-2", &ann.id), ("s-ann-3", &ann.id), ("s-bob", &bob.id)].into_iter().enumerate()
@@ -700,6 +701,7 @@ async fn second_factors_are_used_once_and_required_per_account<S: AccessStore + 
         remote_addr: None,
         user_agent: None,
         via_sso: false,
+        account: None,
     };
     store.create_session(&session(&ann, "s-ann")).await.expect("session");
     store.create_session(&session(&cy, "s-cy")).await.expect("session");
@@ -776,6 +778,86 @@ async fn single_sign_on_settings_domains_and_identities_stay_in_their_account<S:
     assert_eq!(store.account_for_domain("a.example").await.expect("lookup"), None, "its domains go with it");
 }
 
+/// People in several accounts (issue #13): memberships with a role each, sessions and tokens
+/// acting in one account, removal from one account leaving the others, and invitations that
+/// work once.
+async fn people_belong_to_several_accounts_with_a_role_in_each<S: AccessStore + CatalogStore>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    let dee = domain::User {
+        id: domain::UserId::generate(),
+        account_id: Some(a.clone()),
+        email: "dee@a.example".into(),
+        name: String::new(),
+        role: domain::Role::Viewer,
+    };
+    store.create_user(&dee, Some("hash"), 1).await.expect("dee");
+    store.add_membership(&dee.id, b, domain::Role::Admin, 2).await.expect("joins B");
+    assert!(matches!(store.add_membership(&dee.id, b, domain::Role::Admin, 3).await, Err(StoreError::Conflict(_))));
+    let of = store.memberships_of(&dee.id).await.expect("memberships");
+    assert_eq!(
+        of.iter().map(|m| (&m.account, m.role)).collect::<Vec<_>>(),
+        [(a, domain::Role::Viewer), (b, domain::Role::Admin)]
+    );
+    assert_eq!(store.user(b, &dee.id).await.expect("in B").role, domain::Role::Admin);
+    assert!(store.users(b).await.expect("B's people").iter().any(|u| u.id == dee.id));
+
+    // A session acts in its person's home account until switched, then with the role there.
+    let session = store::NewSession {
+        id_hash: "s-dee".into(),
+        handle: "ses_dee".into(),
+        user: dee.id.clone(),
+        csrf_token: "csrf".into(),
+        created_at: 1,
+        expires_at: 1_000,
+        remote_addr: None,
+        user_agent: None,
+        via_sso: false,
+        account: None,
+    };
+    store.create_session(&session).await.expect("session");
+    let live = store.session("s-dee", 2).await.expect("live");
+    assert_eq!((live.user.account_id.as_ref(), live.user.role), (Some(a), domain::Role::Viewer));
+    store.set_session_account("s-dee", b).await.expect("switch");
+    let live = store.session("s-dee", 2).await.expect("live");
+    assert_eq!((live.user.account_id.as_ref(), live.user.role), (Some(b), domain::Role::Admin));
+    let stranger = AccountId::generate();
+    assert!(matches!(store.set_session_account("s-dee", &stranger).await, Err(StoreError::NotFound)));
+
+    // Out of their home account: the session acting in B stays, the home moves to B.
+    store.delete_user(a, &dee.id).await.expect("removed from A");
+    assert!(matches!(store.user(a, &dee.id).await, Err(StoreError::NotFound)));
+    assert_eq!(store.session("s-dee", 2).await.expect("still in B").user.role, domain::Role::Admin);
+    let (home, _) = store.credentials("dee@a.example").await.expect("person");
+    assert_eq!((home.account_id.as_ref(), home.role), (Some(b), domain::Role::Admin));
+    // Out of the last one: the person goes.
+    store.delete_user(b, &dee.id).await.expect("removed from B");
+    assert!(matches!(store.credentials("dee@a.example").await, Err(StoreError::NotFound)));
+
+    // Invitations: live ones found by their token's hash, accepted once, withdrawn by their account only.
+    let invitation = store::Invitation {
+        id: "inv_1".into(),
+        account: a.clone(),
+        email: "eve@a.example".into(),
+        role: domain::Role::Editor,
+        invited_by: "owner@a.example".into(),
+        created_at: 10,
+        expires_at: 100,
+    };
+    store.create_invitation(&invitation, "tok-hash").await.expect("invite");
+    let (found, account_name) = store.invitation("tok-hash", 50).await.expect("live");
+    assert_eq!((found, account_name.is_empty()), (invitation.clone(), false));
+    assert!(matches!(store.invitation("tok-hash", 100).await, Err(StoreError::NotFound)), "expired");
+    assert_eq!(store.invitations(a, 50).await.expect("list").len(), 1);
+    assert!(store.invitations(b, 50).await.expect("list").is_empty());
+    assert!(matches!(store.withdraw_invitation(b, "inv_1").await, Err(StoreError::NotFound)), "another account's");
+    assert!(store.accept_invitation("inv_1", 60).await.expect("accept"));
+    assert!(!store.accept_invitation("inv_1", 61).await.expect("again"), "once");
+    assert!(matches!(store.invitation("tok-hash", 62).await, Err(StoreError::NotFound)));
+}
+
 #[tokio::test]
 async fn sqlite_passes_the_conformance_suite() {
     let (store, a, b) = sqlite().await;
@@ -800,6 +882,8 @@ async fn sqlite_passes_the_conformance_suite() {
     second_factors_are_used_once_and_required_per_account(&store, &a).await;
     let (store, a, b) = sqlite().await;
     single_sign_on_settings_domains_and_identities_stay_in_their_account(&store, &a, &b).await;
+    let (store, a, b) = sqlite().await;
+    people_belong_to_several_accounts_with_a_role_in_each(&store, &a, &b).await;
 }
 
 /// The last of many targets finishing at the same moment — one by one and in batches — still
@@ -920,6 +1004,8 @@ async fn postgres_passes_the_conformance_suite() {
     second_factors_are_used_once_and_required_per_account(&store, &a).await;
     let (store, a, b) = postgres(&url).await;
     single_sign_on_settings_domains_and_identities_stay_in_their_account(&store, &a, &b).await;
+    let (store, a, b) = postgres(&url).await;
+    people_belong_to_several_accounts_with_a_role_in_each(&store, &a, &b).await;
 }
 
 #[tokio::test]

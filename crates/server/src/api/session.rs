@@ -29,6 +29,37 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(new_recovery_codes))
         .routes(routes!(account_sign_in, set_account_sign_in))
         .routes(routes!(account_sso, set_account_sso, remove_account_sso))
+        .routes(routes!(switch_account))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AccountSwitch {
+    /// acct_…: one of yours (`GET /api/v1/me/accounts`).
+    #[schema(max_length = 64)]
+    account_id: String,
+}
+
+/// Switches this browser session to another of your accounts (404 if you are not in it). API
+/// tokens act in the account they were made in.
+#[utoipa::path(put, path = "/session/account", tag = "session", request_body = AccountSwitch,
+    responses((status = 200, body = SessionView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn switch_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body<AccountSwitch>,
+) -> Result<Response, ApiError> {
+    let Some(session) = this_session(&caller, &headers) else {
+        return Err(ApiError::invalid(
+            "account_id",
+            "only a browser session switches accounts; an API token acts in the account it was made in",
+        ));
+    };
+    service::members::switch(&state, &caller, &session, &body.account_id).await?;
+    let live = service::sessions::session(&state, &session).await?;
+    Ok(SessionView::new(&live.user, live.csrf).into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -40,6 +71,9 @@ struct SignIn {
     /// With two-factor sign-in on: the code the authenticator app shows, or a recovery code.
     #[schema(max_length = 64)]
     code: Option<String>,
+    /// For a person in several accounts: the one to act in (default: their first).
+    #[schema(max_length = 64)]
+    account_id: Option<String>,
 }
 
 /// A signed-in browser session: who, and the CSRF token to send as `x-csrf-token` on every
@@ -84,7 +118,18 @@ async fn sign_in(
         service::sessions::SignIn::Opened(opened) => opened,
         service::sessions::SignIn::SecondFactor { .. } => return Err(ApiError::SecondFactorRequired),
     };
-    let mut response = SessionView::new(&opened.user, opened.csrf).into_response();
+    let mut view = SessionView::new(&opened.user, opened.csrf.clone());
+    if let Some(account) = body.account_id.as_deref() {
+        let actor = service::Actor::new(opened.user.clone(), domain::ActorKind::User, None);
+        if let Err(e) = service::members::switch(&state, &actor, &opened.id, account).await {
+            // Not one of theirs: no session is left behind.
+            close_session(&state, &opened.id).await?;
+            return Err(e.into());
+        }
+        let live = service::sessions::session(&state, &opened.id).await?;
+        view = SessionView::new(&live.user, live.csrf);
+    }
+    let mut response = view.into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&state, &opened.id)?);
     response.headers_mut().append(header::SET_COOKIE, crate::http::device_cookie_header(&state, &opened.device)?);
     Ok(response)

@@ -23,6 +23,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me))
         .routes(routes!(change_password))
         .routes(routes!(list_users, create_user))
+        .routes(routes!(list_invitations))
+        .routes(routes!(withdraw_invitation))
+        .routes(routes!(my_accounts))
         .routes(routes!(update_user, delete_user))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
@@ -110,32 +113,59 @@ struct NewUser {
         pattern = "^[^\\s@\\u0000-\\u001F\\u007F-\\u009F]+@[^\\s@\\u0000-\\u001F\\u007F-\\u009F]*\\.[^\\s@\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     email: String,
-    #[serde(default)]
-    #[schema(max_length = 120, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
-    name: String,
     /// `owner`, `admin`, `editor` or `viewer`.
     #[schema(pattern = "^(owner|admin|editor|viewer)$")]
     role: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-struct CreatedUser {
-    user: UserView,
-    /// Shown once: give it to the person, who signs in and changes it (`PUT /api/v1/me/password`).
-    temporary_password: String,
-}
-
-/// Adds a person to the account with a temporary password (owners only).
+/// Invites a person to the account (owners only): the answer carries the link to send them,
+/// shown once, valid 7 days. A new person chooses their own password when they accept; someone
+/// who already uses Lightbridge joins with the sign-in they have. The answer is the same
+/// whether or not the email is known to Lightbridge; 409 only when they are already in this
+/// account.
 #[utoipa::path(post, path = "/users", tag = "users", request_body = NewUser,
-    responses((status = 201, body = CreatedUser), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+    responses((status = 201, body = service::members::InvitationView), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     caller: Owner,
     Body(input): Body<NewUser>,
-) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
-    let (user, temporary) = users::add_user(&state, &caller, &input.email, &input.name, &input.role).await?;
-    Ok((StatusCode::CREATED, Json(CreatedUser { user: UserView::from(&user), temporary_password: temporary })))
+) -> Result<(StatusCode, Json<service::members::InvitationView>), ApiError> {
+    let invited = service::members::invite(&state, &caller, &input.email, &input.role).await?;
+    Ok((StatusCode::CREATED, Json(invited)))
+}
+
+/// The account's invitations not accepted yet (admins and owners).
+#[utoipa::path(get, path = "/invitations", tag = "users",
+    responses((status = 200, body = Vec<service::members::InvitationView>), (status = 403, body = ErrorBody)))]
+async fn list_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<service::members::InvitationView>>, ApiError> {
+    Ok(Json(service::members::invitations(&state, &caller).await?))
+}
+
+/// Withdraws an invitation not accepted yet (owners): its link stops working.
+#[utoipa::path(delete, path = "/invitations/{id}", tag = "users", params(("id" = String, Path, description = "inv_…")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn withdraw_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::members::withdraw(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The accounts you belong to, with your role in each; `current` marks the one this request
+/// acts in (switch a browser session with `PUT /api/v1/session/account`).
+#[utoipa::path(get, path = "/me/accounts", tag = "users",
+    responses((status = 200, body = Vec<service::members::AccountChoice>), (status = 401, body = ErrorBody)))]
+async fn my_accounts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<service::members::AccountChoice>>, ApiError> {
+    Ok(Json(service::members::accounts(&state, &caller).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

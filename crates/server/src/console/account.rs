@@ -99,6 +99,8 @@ struct AccountPage {
     is_owner: bool,
     /// The account signs in through its own provider: the person can link theirs.
     sso: bool,
+    /// The accounts the person belongs to (a switch when there are several).
+    accounts: Vec<service::members::AccountChoice>,
 }
 
 async fn account(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
@@ -113,6 +115,7 @@ async fn account(State(state): State<AppState>, signed_in: SignedIn) -> PageResu
         two_factor,
         is_owner: signed_in.caller.user.role == domain::Role::Owner,
         sso: service::sso::available(&state, &signed_in.caller).await?,
+        accounts: service::members::accounts(&state, &signed_in.caller).await?,
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }

@@ -1,4 +1,4 @@
-//! The audit log page (B4) with filters and CSV export, and the users page where owners add
+//! The audit log page (B4) with filters and CSV export, and the users page where owners invite
 //! people, change roles and remove them.
 
 use askama::Template;
@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/users", get(users).post(add_user))
         .route("/users/{id}/role", post(change_role))
         .route("/users/{id}/remove", post(remove_user))
+        .route("/users/invitations/{id}/withdraw", post(withdraw_invitation))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,11 +211,17 @@ struct UsersPage {
     users: Vec<UserRow>,
     is_owner: bool,
     roles: [&'static str; 4],
-    /// Shown once, right after adding someone.
-    created: Option<(String, String)>,
+    /// Invitations not accepted yet, with when each expires.
+    invitations: Vec<(service::members::InvitationView, String)>,
+    /// Shown once, right after inviting someone: the link to send them.
+    created: Option<service::members::InvitationView>,
 }
 
-async fn users_page(state: &AppState, signed_in: &SignedIn, created: Option<(String, String)>) -> PageResult {
+async fn users_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    created: Option<service::members::InvitationView>,
+) -> PageResult {
     let account = signed_in.caller.require_people_reader()?.clone();
     let users = state
         .store
@@ -235,6 +242,14 @@ async fn users_page(state: &AppState, signed_in: &SignedIn, created: Option<(Str
         users,
         is_owner: signed_in.caller.user.role == Role::Owner,
         roles: ["owner", "admin", "editor", "viewer"],
+        invitations: service::members::invitations(state, &signed_in.caller)
+            .await?
+            .into_iter()
+            .map(|i| {
+                let expires = date(i.expires_at);
+                (i, expires)
+            })
+            .collect(),
         created,
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
@@ -248,8 +263,6 @@ async fn users(State(state): State<AppState>, signed_in: SignedIn) -> PageResult
 struct AddUserForm {
     csrf: String,
     email: String,
-    #[serde(default)]
-    name: String,
     role: String,
 }
 
@@ -259,12 +272,21 @@ impl super::WithCsrf for AddUserForm {
     }
 }
 
-/// Adds a person with a temporary password shown once on the page (never in a cookie or log).
+/// Invites a person: the link to send them is shown once on the page (never in a cookie or log).
 async fn add_user(State(state): State<AppState>, Checked(signed_in, form): Checked<AddUserForm>) -> PageResult {
-    match service::users::add_user(&state, &signed_in.caller, &form.email, &form.name, &form.role).await {
-        Ok((user, temporary)) => users_page(&state, &signed_in, Some((user.email, temporary))).await,
+    match service::members::invite(&state, &signed_in.caller, &form.email, &form.role).await {
+        Ok(invitation) => users_page(&state, &signed_in, Some(invitation)).await,
         Err(e) => refused(e.into()),
     }
+}
+
+async fn withdraw_invitation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Checked(signed_in, _): Checked<CsrfForm>,
+) -> PageResult {
+    service::members::withdraw(&state, &signed_in.caller, &id).await?;
+    Ok(redirect_with_flash("/users", "success", "The invitation is withdrawn: its link no longer works."))
 }
 
 /// A refused change as a message on the users page; anything else as an error page.

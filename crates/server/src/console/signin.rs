@@ -22,6 +22,9 @@ pub fn routes() -> Router<AppState> {
         .route("/signin", get(form).post(submit))
         .route("/signin/code", post(submit_code))
         .route("/signin/sso", post(submit_sso))
+        .route("/invitations/{token}", get(invitation).post(join_as_new))
+        .route("/invitations/{token}/accept", post(join_signed_in))
+        .route("/accounts/choose", get(choose_account).post(chose_account))
         .route("/sso/callback", get(sso_callback))
         .route("/sso/{account}", get(sso_address).post(submit_sso_address))
         .route("/signout", post(sign_out))
@@ -133,7 +136,7 @@ async fn submit(
     }
     let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
     match service::sessions::open_session(&state, form.email.trim(), form.password.clone(), None, origin).await {
-        Ok(service::sessions::SignIn::Opened(opened)) => signed_in(&state, &next, &opened),
+        Ok(service::sessions::SignIn::Opened(opened)) => signed_in(&state, &next, &opened).await,
         Ok(service::sessions::SignIn::SecondFactor { challenge }) => {
             let page = SignInPage {
                 csrf: random_token()?,
@@ -159,9 +162,16 @@ async fn submit(
     }
 }
 
-/// The redirect into the Admin Center, with the session's and the browser's cookies.
-fn signed_in(state: &AppState, next: &str, opened: &service::sessions::Opened) -> Result<Response, PageError> {
-    let mut response = Redirect::to(next).into_response();
+/// The redirect into the Admin Center, with the session's and the browser's cookies; a person
+/// in several accounts chooses one first.
+async fn signed_in(state: &AppState, next: &str, opened: &service::sessions::Opened) -> Result<Response, PageError> {
+    let target = if service::members::has_choice(state, &opened.user).await? {
+        let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        format!("/accounts/choose?next={next}")
+    } else {
+        next.to_string()
+    };
+    let mut response = Redirect::to(&target).into_response();
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, crate::http::session_cookie_header(state, &opened.id)?);
     headers.append(header::SET_COOKIE, crate::http::device_cookie_header(state, &opened.device)?);
@@ -217,7 +227,7 @@ async fn submit_code(
     }
     let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
     match service::sessions::complete_sign_in(&state, &form.challenge, &form.code, origin).await {
-        Ok(opened) => signed_in(&state, &next, &opened),
+        Ok(opened) => signed_in(&state, &next, &opened).await,
         Err(service::ServiceError::Unauthorized) => {
             again("This sign-in took too long or was already used. Please sign in again.")
         }
@@ -411,7 +421,7 @@ async fn sso_callback(
     } else {
         let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
         match service::sso::finish(&state, &sent, q.code.as_deref().unwrap_or_default(), origin).await {
-            Ok((opened, next)) => signed_in(&state, &safe_next(Some(&next)), &opened)?,
+            Ok((opened, next)) => signed_in(&state, &safe_next(Some(&next)), &opened).await?,
             Err(service::ServiceError::SsoFailed(message)) => {
                 tracing::info!(reason = %message, "single sign-on refused");
                 sso_refused(&state, &home, "", &format!("Single sign-on did not work: {message}."))?
@@ -423,6 +433,180 @@ async fn sso_callback(
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+struct InvitationPage {
+    token: String,
+    csrf: String,
+    valid: bool,
+    account_name: String,
+    email: String,
+    role: &'static str,
+    known: bool,
+    signed_in_as_invited: bool,
+    name: String,
+    error: Option<String>,
+}
+
+/// An invitation's link: join as a new person (choosing a password), or, signed in as the
+/// invited email, join with that sign-in.
+async fn invitation(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    signed_in: Result<super::SignedIn, super::NotSignedIn>,
+) -> Result<Response, PageError> {
+    invitation_page(&state, &token, signed_in.ok().as_ref(), String::new(), None).await
+}
+
+async fn invitation_page(
+    state: &AppState,
+    token: &str,
+    signed_in: Option<&super::SignedIn>,
+    name: String,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let pending = match service::members::pending(state, token).await {
+        Ok(p) => Some(p),
+        Err(service::ServiceError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let status = if pending.is_some() { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    let signed_in_as_invited = match (&pending, signed_in) {
+        (Some(p), Some(s)) => s.caller.user.email.eq_ignore_ascii_case(&p.email),
+        _ => false,
+    };
+    let page = InvitationPage {
+        token: token.to_string(),
+        // Signed in: the session's CSRF token; otherwise the sign-in form's cookie pair.
+        csrf: match signed_in.filter(|_| signed_in_as_invited) {
+            Some(s) => s.csrf.clone(),
+            None => random_token()?,
+        },
+        valid: pending.is_some(),
+        account_name: pending.as_ref().map(|p| p.account_name.clone()).unwrap_or_default(),
+        email: pending.as_ref().map(|p| p.email.clone()).unwrap_or_default(),
+        role: pending.as_ref().map_or("", |p| p.role.as_str()),
+        known: pending.as_ref().is_some_and(|p| p.known),
+        signed_in_as_invited,
+        name,
+        error,
+    };
+    if signed_in_as_invited {
+        return Ok(render(status, &page, None));
+    }
+    let mut response = render(status, &page, None);
+    let secure = if state.secure_cookies() { "; Secure" } else { "" };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{SIGNIN_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600{secure}",
+        page.csrf
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct JoinForm {
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    password: Password,
+    confirm: Password,
+}
+
+/// A new person accepts: their sign-in is made with the password they chose, and they are in.
+async fn join_as_new(
+    State(state): State<AppState>,
+    connect: Result<axum::extract::ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>,
+    headers: HeaderMap,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    Form(form): Form<JoinForm>,
+) -> Result<Response, PageError> {
+    let cookie = cookie_value(&headers, SIGNIN_COOKIE).unwrap_or_default();
+    if cookie.is_empty()
+        || aws_lc_rs::constant_time::verify_slices_are_equal(cookie.as_bytes(), form.csrf.as_bytes()).is_err()
+    {
+        let error = Some("This form expired. Please try again.".to_string());
+        return invitation_page(&state, &token, None, form.name, error).await;
+    }
+    if form.password.expose_secret() != form.confirm.expose_secret() {
+        let error = Some("The two passwords differ.".to_string());
+        return invitation_page(&state, &token, None, form.name, error).await;
+    }
+    let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
+    match service::members::accept_new(&state, &token, &form.name, form.password, origin).await {
+        Ok(opened) => signed_in(&state, "/integrations", &opened).await,
+        Err(service::ServiceError::Invalid(fields)) => {
+            let error = Some(fields.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "));
+            invitation_page(&state, &token, None, form.name, error).await
+        }
+        Err(service::ServiceError::Conflict { message, .. }) => {
+            invitation_page(&state, &token, None, form.name, Some(message)).await
+        }
+        Err(service::ServiceError::NotFound) => invitation_page(&state, &token, None, form.name, None).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The signed-in invited person joins with the sign-in they have; this session moves there.
+async fn join_signed_in(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    super::Checked(signed_in, _): super::Checked<super::CsrfForm>,
+) -> Result<Response, PageError> {
+    match service::members::accept_signed_in(&state, &signed_in.caller, &token).await {
+        Ok(account) => {
+            service::members::switch(&state, &signed_in.caller, signed_in.session.expose(), account.as_str()).await?;
+            Ok(super::redirect_with_flash("/integrations", "success", "You joined the account: this is it now."))
+        }
+        Err(service::ServiceError::Conflict { message, .. }) => {
+            invitation_page(&state, &token, Some(&signed_in), String::new(), Some(message)).await
+        }
+        Err(service::ServiceError::NotFound) => invitation_page(&state, &token, None, String::new(), None).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "choose_account.html")]
+struct ChoosePage {
+    chrome: super::Chrome,
+    accounts: Vec<service::members::AccountChoice>,
+    next: String,
+}
+
+async fn choose_account(
+    State(state): State<AppState>,
+    signed_in: super::SignedIn,
+    Query(q): Query<NextParam>,
+) -> Result<Response, PageError> {
+    let accounts = service::members::accounts(&state, &signed_in.caller).await?;
+    let chrome = signed_in.chrome("account");
+    let page = ChoosePage { chrome: chrome.clone(), accounts, next: safe_next(q.next.as_deref()) };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ChooseForm {
+    csrf: String,
+    account: String,
+    next: Option<String>,
+}
+
+impl super::WithCsrf for ChooseForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn chose_account(
+    State(state): State<AppState>,
+    super::Checked(signed_in, form): super::Checked<ChooseForm>,
+) -> Result<Response, PageError> {
+    service::members::switch(&state, &signed_in.caller, signed_in.session.expose(), &form.account).await?;
+    Ok(Redirect::to(&safe_next(form.next.as_deref())).into_response())
 }
 
 /// "42 seconds", "3 minutes", "1 hour".

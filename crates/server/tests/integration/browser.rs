@@ -273,11 +273,11 @@ async fn an_owner_adds_a_person_who_signs_in_and_the_audit_log_shows_and_exports
     sign_in(&browser, &app, "owner_a").await;
     browser.click("nav a[href='/users']").await;
     browser.type_into("#new-email", "new.person@a.example").await;
-    browser.type_into("#new-name", "New Person").await;
     browser.script("document.getElementById('new-role').value = 'editor'").await;
     browser.click(".add-user button.primary").await;
-    let password = browser.text("[data-temporary-password]").await;
-    assert!(password.len() >= 32, "{password}");
+    let link = browser.text("[data-invitation-link]").await;
+    assert!(link.contains("/invitations/"), "{link}");
+    assert!(browser.text("tr[data-invited='new.person@a.example']").await.contains("editor"));
     browser.screenshot("users").await;
     // The signed-in owner is marked in the list.
     let owner_row = "tr[data-email='owner_a@lightbridge.test']";
@@ -287,7 +287,7 @@ async fn an_owner_adds_a_person_who_signs_in_and_the_audit_log_shows_and_exports
     browser.click("nav a[href='/audit']").await;
     let log = browser.text("tbody").await;
     assert!(
-        log.contains("user.created")
+        log.contains("user.invited")
             && log.contains("new.person@a.example")
             && log.contains("owner_a@lightbridge.test"),
         "{log}"
@@ -296,25 +296,27 @@ async fn an_owner_adds_a_person_who_signs_in_and_the_audit_log_shows_and_exports
     browser.click(".filters button.primary").await;
     browser.wait_for_url(|u| u.contains("action=session.signed_in")).await;
     let filtered = browser.text("tbody").await;
-    assert!(filtered.contains("session.signed_in") && !filtered.contains("user.created"), "{filtered}");
+    assert!(filtered.contains("session.signed_in") && !filtered.contains("user.invited"), "{filtered}");
     browser.screenshot("audit-log").await;
     browser.click(".page-head a[download]").await;
     let csv = std::fs::read_to_string(browser.downloaded("audit-log.csv").await).expect("csv");
     assert!(csv.contains("When (UTC),Who,Via,Action,Target,Detail,From") && csv.contains("session.signed_in"), "{csv}");
 
-    // The new person signs in with the temporary password, as an editor: nothing to change.
+    // The new person opens the link, chooses their own password and is in, as an editor.
     browser.click(".who button.link").await;
     browser.wait_for_url(|u| u.contains("/signin")).await;
-    browser.type_into("#email", "new.person@a.example").await;
-    browser.type_into("#password", &password).await;
-    browser.click("button[type=submit]").await;
+    browser.goto(&link).await;
+    browser.type_into("#name", "New Person").await;
+    browser.type_into("#password", "plum-lantern-orbit-77").await;
+    browser.type_into("#confirm", "plum-lantern-orbit-77").await;
+    browser.click(".new-person button[type=submit]").await;
     browser.wait_for_url(|u| u.contains("/integrations")).await;
     assert!(browser.text(".who").await.contains("editor"));
-    // They replace the temporary password on their account page, which lists this browser.
+    // They change it on their account page, which lists this browser.
     browser.click(".who a.user").await;
     browser.wait_for_url(|u| u.ends_with("/account")).await;
     assert!(browser.text("tr[data-current]").await.contains("this browser"));
-    browser.type_into("#current-password", &password).await;
+    browser.type_into("#current-password", "plum-lantern-orbit-77").await;
     browser.type_into("#new-password", "tangerine-harbour-velvet-42").await;
     browser.type_into("#confirm-password", "tangerine-harbour-velvet-42").await;
     browser.click(".change-password button[type=submit]").await;

@@ -20,6 +20,9 @@ async fn account_a_objects(app: &TestApp) -> Vec<(&'static str, String)> {
     let (_, users) = app.call("owner_a", Method::GET, "/users", None).await;
     let user = users.as_array().expect("users")[0]["id"].as_str().expect("user").to_string();
     let (_, token) = app.call("admin_a", Method::POST, "/tokens", Some(json!({"name": "A's token"}))).await;
+    let (_, invitation) = app
+        .call("owner_a", Method::POST, "/users", Some(json!({"email": "invited@a.example", "role": "viewer"})))
+        .await;
     let (system_id, env_id, connection_id) = (
         system["id"].as_str().expect("system"),
         environment["id"].as_str().expect("environment"),
@@ -41,6 +44,7 @@ async fn account_a_objects(app: &TestApp) -> Vec<(&'static str, String)> {
         ("sys", system["id"].as_str().expect("system").to_string()),
         ("env", environment["id"].as_str().expect("environment").to_string()),
         ("user", user),
+        ("inv", invitation["id"].as_str().expect("invitation").to_string()),
         ("tok", token["id"].as_str().expect("token").to_string()),
         ("acct", account),
     ]
@@ -56,6 +60,7 @@ fn kind_of(path: &str) -> &'static str {
         ("/api/v1/tokens/", "tok"),
         ("/api/v1/accounts/", "acct"),
         ("/api/v1/deployments/", "dep"),
+        ("/api/v1/invitations/", "inv"),
     ] {
         if path.starts_with(prefix) {
             return kind;
@@ -171,6 +176,7 @@ async fn a_viewer_cannot_change_anything_but_their_own_session_and_tokens() {
         "/api/v1/me/two-factor/confirm",
         "/api/v1/me/two-factor/disable",
         "/api/v1/me/two-factor/recovery-codes",
+        "/api/v1/session/account",
         "/api/v1/tokens",
         "/api/v1/tokens/{id}",
     ];

@@ -5,62 +5,174 @@ use reqwest::Method;
 use serde_json::json;
 use testkit::spawn;
 
+/// Opens an invitation link as a browser would: its page, and the form's CSRF cookie and field.
+async fn open_invitation(app: &testkit::TestApp, link: &str) -> (u16, String, String) {
+    let page = app.http.get(link).send().await.expect("get");
+    let status = page.status().as_u16();
+    let cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("lb_signin="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let body = page.text().await.expect("page");
+    (status, cookie, body)
+}
+
+fn csrf_of(page: &str) -> String {
+    page.split(r#"name="csrf" value=""#).nth(1).and_then(|s| s.split('"').next()).expect("csrf").to_string()
+}
+
 #[tokio::test]
-async fn an_owner_adds_a_user_who_signs_in_with_the_temporary_password_and_changes_it() {
+async fn an_owner_invites_a_new_person_who_chooses_their_password_and_is_in() {
     let app = spawn().await;
-    let (status, created) = app
-        .call(
-            "owner_a",
-            Method::POST,
-            "/users",
-            Some(json!({"email": "new@a.example", "name": "New", "role": "editor"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let temporary = created["temporary_password"].as_str().expect("shown once").to_string();
-    let signed_in = app
+    let (status, invited) =
+        app.call("owner_a", Method::POST, "/users", Some(json!({"email": "new@a.example", "role": "editor"}))).await;
+    assert_eq!(status, 201, "{invited}");
+    let link = invited["accept_url"].as_str().expect("shown once").to_string();
+    assert!(link.starts_with(&format!("{}/invitations/", app.base)), "{link}");
+    let (_, listed) = app.call("owner_a", Method::GET, "/invitations", None).await;
+    assert_eq!(listed[0]["email"], "new@a.example");
+    assert!(listed[0].get("accept_url").is_none(), "the link is shown only once");
+
+    // The person opens the link, chooses a password (refused when guessable, with the reason).
+    let (status, cookie, page) = open_invitation(&app, &link).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Join A") && page.contains("Choose a password"), "{page}");
+    let form = |password: &str| {
+        [
+            ("csrf", csrf_of(&page)),
+            ("name", "New Person".into()),
+            ("password", password.into()),
+            ("confirm", password.into()),
+        ]
+    };
+    let weak = app.http.post(&link).header("cookie", &cookie).form(&form("password1234")).send().await.expect("post");
+    assert!(weak.text().await.expect("page").contains("flash-error"), "a guessable password is refused");
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let joined = browser
+        .post(&link)
+        .header("cookie", &cookie)
+        .form(&form("tangerine-harbour-velvet-42"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(joined.status(), 303);
+    assert_eq!(joined.headers()["location"], "/integrations");
+    assert!(
+        joined
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap_or_default().starts_with("lb_session=")),
+        "signed in"
+    );
+
+    // They sign in with it, as an editor of A; the link works once.
+    let r = app
         .http
         .post(format!("{}/api/v1/session", app.base))
-        .json(&json!({"email": "new@a.example", "password": temporary}))
+        .json(&json!({"email": "new@a.example", "password": "tangerine-harbour-velvet-42"}))
         .send()
         .await
         .expect("sign in");
-    assert_eq!(signed_in.status(), 200);
-    let cookie =
-        signed_in.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
-    let csrf =
-        signed_in.json::<serde_json::Value>().await.expect("json")["csrf_token"].as_str().expect("csrf").to_string();
-    let (status, wrong) = app
-        .browser(
-            &cookie,
-            Some(&csrf),
-            Method::PUT,
-            "/api/v1/me/password",
-            Some(json!({"current_password": "nope", "new_password": "short"})),
-        )
-        .await;
-    let fields: Vec<_> =
-        wrong["error"]["fields"].as_array().expect("fields").iter().map(|f| f["field"].as_str().expect("f")).collect();
-    assert_eq!((status, fields), (422, vec!["current_password", "new_password"]), "every wrong field at once");
-    let (status, _) = app
-        .browser(
-            &cookie,
-            Some(&csrf),
-            Method::PUT,
-            "/api/v1/me/password",
-            Some(json!({"current_password": temporary, "new_password": "a much longer passphrase"})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    assert_eq!(r.status(), 200);
+    let me: serde_json::Value = r.json().await.expect("json");
+    assert_eq!((me["role"].as_str(), me["account_id"].as_str()), (Some("editor"), Some(app.accounts["A"].as_str())));
+    let (status, _, page) = open_invitation(&app, &link).await;
+    assert_eq!(status, 404);
+    assert!(page.contains("does not work"), "{page}");
+
     let (status, _) =
         app.call("admin_a", Method::POST, "/users", Some(json!({"email": "x@a.example", "role": "viewer"}))).await;
-    assert_eq!(status, 403, "only owners add users");
+    assert_eq!(status, 403, "only owners invite");
     let (status, bad) =
         app.call("owner_a", Method::POST, "/users", Some(json!({"email": "nope", "role": "operator"}))).await;
     assert_eq!((status, bad["error"]["fields"].as_array().map(Vec::len)), (422, Some(2)), "{bad}");
     let (status, dup) =
         app.call("owner_a", Method::POST, "/users", Some(json!({"email": "NEW@a.example", "role": "viewer"}))).await;
-    assert_eq!(status, 409, "{dup}");
+    assert_eq!(status, 409, "already in this account: {dup}");
+}
+
+#[tokio::test]
+async fn inviting_reveals_nothing_of_other_accounts_and_a_person_joins_a_second_account() {
+    let app = spawn().await;
+    // The probe's finding: adding an email another account uses answered "already exists".
+    let (status_known, known) = app
+        .call("owner_a", Method::POST, "/users", Some(json!({"email": "admin_b@lightbridge.test", "role": "editor"})))
+        .await;
+    let (status_new, unknown) = app
+        .call("owner_a", Method::POST, "/users", Some(json!({"email": "nobody@else.example", "role": "editor"})))
+        .await;
+    assert_eq!((status_known, status_new), (201, 201), "{known} {unknown}");
+    let keys = |v: &serde_json::Value| v.as_object().expect("object").keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&known), keys(&unknown), "the same answer either way");
+
+    // The B owner opens the link: they sign in with what they have, then join.
+    let link = known["accept_url"].as_str().expect("link").to_string();
+    let (_, _, page) = open_invitation(&app, &link).await;
+    assert!(page.contains("Sign in to join") && !page.contains("Choose a password"), "{page}");
+    let (cookie, _) = app.sign_in("admin_b").await;
+    let page = app.http.get(&link).header("cookie", &cookie).send().await.expect("get").text().await.expect("page");
+    let joined = app
+        .http
+        .post(format!("{link}/accept"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf_of(&page))])
+        .send()
+        .await
+        .expect("accept");
+    assert!(joined.url().path().starts_with("/integrations"), "{}", joined.url());
+    let (_, session) = app.browser(&cookie, None, Method::GET, "/api/v1/session", None).await;
+    assert_eq!(
+        (session["account_id"].as_str(), session["role"].as_str()),
+        (Some(app.accounts["A"].as_str()), Some("editor"))
+    );
+    let (_, accounts) = app.browser(&cookie, None, Method::GET, "/api/v1/me/accounts", None).await;
+    assert_eq!(accounts.as_array().map(Vec::len), Some(2), "{accounts}");
+
+    // Switching back to B: owner there; A's people are not B's.
+    let csrf = session["csrf_token"].as_str().expect("csrf").to_string();
+    let body = json!({"account_id": app.accounts["B"].as_str()});
+    let (status, switched) =
+        app.browser(&cookie, Some(&csrf), Method::PUT, "/api/v1/session/account", Some(body)).await;
+    assert_eq!((status, switched["role"].as_str()), (200, Some("owner")), "{switched}");
+    let (_, people) = app.browser(&cookie, None, Method::GET, "/api/v1/users", None).await;
+    assert!(!people.to_string().contains("owner_a@"), "B's people only: {people}");
+    // Not a member: not found.
+    let body = json!({"account_id": "acct_00000000000000000000000000000000"});
+    let (status, _) = app.browser(&cookie, Some(&csrf), Method::PUT, "/api/v1/session/account", Some(body)).await;
+    assert_eq!(status, 404);
+    // Signing in straight into A.
+    let r = app
+        .http
+        .post(format!("{}/api/v1/session", app.base))
+        .json(&json!({"email": "admin_b@lightbridge.test", "password": "password-admin_b", "account_id": app.accounts["A"].as_str()}))
+        .send()
+        .await
+        .expect("sign in");
+    let me: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(me["account_id"].as_str(), Some(app.accounts["A"].as_str()));
+
+    // A's owner removes them from A: A is gone from their accounts, B stays.
+    let (_, people) = app.call("owner_a", Method::GET, "/users", None).await;
+    let id = people
+        .as_array()
+        .expect("people")
+        .iter()
+        .find(|u| u["email"] == "admin_b@lightbridge.test")
+        .expect("member")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, _) = app.call("owner_a", Method::DELETE, &format!("/users/{id}"), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.call("admin_b", Method::GET, "/connections", None).await;
+    assert_eq!(status, 200, "their B token still works");
+    let (_, accounts) = app.call("admin_b", Method::GET, "/me/accounts", None).await;
+    assert_eq!(accounts.as_array().map(Vec::len), Some(1), "{accounts}");
 }
 
 #[tokio::test]
