@@ -28,6 +28,120 @@ pub fn routes() -> Router<AppState> {
         .route("/account/two-factor/disable", post(disable_two_factor))
         .route("/account/sign-in", post(set_sign_in_policy))
         .route("/account/sso/link", post(link_sso))
+        .route("/account/sso", get(sso_settings).post(save_sso))
+        .route("/account/sso/remove", post(remove_sso))
+}
+
+/// The owner's single sign-on settings, as the form holds them.
+#[derive(Default, Deserialize)]
+struct SsoForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    issuer: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+    #[serde(default)]
+    role_claim: String,
+    #[serde(default)]
+    default_role: String,
+    #[serde(default, deserialize_with = "checkbox")]
+    sso_only: bool,
+}
+
+fn checkbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value.is_some_and(|v| !v.is_empty()))
+}
+
+impl std::fmt::Debug for SsoForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SsoForm").field("issuer", &self.issuer).finish_non_exhaustive()
+    }
+}
+
+impl WithCsrf for SsoForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sso_settings.html")]
+struct SsoPage {
+    chrome: Chrome,
+    current: Option<service::sso::SsoView>,
+    form: SsoForm,
+    errors: super::FieldErrors,
+    redirect_uri: String,
+    can_edit: bool,
+    roles: [&'static str; 4],
+}
+
+async fn sso_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    form: Option<SsoForm>,
+    errors: super::FieldErrors,
+    status: StatusCode,
+) -> PageResult {
+    let current = service::sso::view(state, &signed_in.caller).await?;
+    let form = form.unwrap_or_else(|| match &current {
+        Some(v) => SsoForm {
+            issuer: v.issuer.clone(),
+            client_id: v.client_id.clone(),
+            role_claim: v.role_claim.clone().unwrap_or_default(),
+            default_role: v.default_role.clone(),
+            sso_only: v.sso_only,
+            ..SsoForm::default()
+        },
+        None => SsoForm { default_role: "viewer".into(), ..SsoForm::default() },
+    });
+    let chrome = signed_in.chrome("account");
+    let page = SsoPage {
+        chrome: chrome.clone(),
+        current,
+        form,
+        errors,
+        redirect_uri: state.sso_callback(),
+        can_edit: signed_in.caller.user.role == domain::Role::Owner,
+        roles: ["owner", "admin", "editor", "viewer"],
+    };
+    Ok(render(status, &page, Some(&chrome)))
+}
+
+async fn sso_settings(State(state): State<AppState>, signed_in: SignedIn) -> PageResult {
+    sso_page(&state, &signed_in, None, super::FieldErrors::default(), StatusCode::OK).await
+}
+
+async fn save_sso(State(state): State<AppState>, Checked(signed_in, form): Checked<SsoForm>) -> PageResult {
+    let settings = service::sso::SsoSettings {
+        issuer: form.issuer.clone(),
+        client_id: form.client_id.clone(),
+        client_secret: (!form.client_secret.is_empty())
+            .then(|| vault::SsoClientSecret::new(form.client_secret.clone())),
+        role_claim: Some(form.role_claim.clone()),
+        default_role: Some(form.default_role.clone()),
+        sso_only: form.sso_only,
+    };
+    match service::sso::configure(&state, &signed_in.caller, settings).await {
+        Ok(_) => Ok(redirect_with_flash("/account/sso", "success", "Single sign-on is saved: the provider answered.")),
+        Err(service::ServiceError::Invalid(fields)) => {
+            sso_page(&state, &signed_in, Some(form), super::FieldErrors(fields), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(service::ServiceError::Conflict { field, message }) => {
+            let fields = vec![(field.unwrap_or("issuer").to_string(), message)];
+            sso_page(&state, &signed_in, Some(form), super::FieldErrors(fields), StatusCode::CONFLICT).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn remove_sso(State(state): State<AppState>, Checked(signed_in, _): Checked<CsrfForm>) -> PageResult {
+    service::sso::remove(&state, &signed_in.caller).await?;
+    Ok(redirect_with_flash("/account/sso", "success", "Single sign-on is off: people sign in with passwords."))
 }
 
 /// A session as the table shows it.

@@ -329,3 +329,49 @@ async fn a_single_sign_on_session_is_not_sent_to_set_up_lightbridges_own_second_
     let (status, body) = app.browser(&cookie, None, Method::GET, "/api/v1/connections", None).await;
     assert_eq!(status, 200, "the provider answers for the second factor: {body}");
 }
+
+#[tokio::test]
+async fn the_owner_sets_single_sign_on_on_its_admin_center_page() {
+    let (app, provider) = app_with_provider().await;
+    let (cookie, _) = app.sign_in("owner_a").await;
+    let (admin, _) = app.sign_in("admin_a").await;
+    let page = app.http.get(format!("{}/account/sso", app.base)).header("cookie", &cookie).send().await.expect("get");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("page");
+    assert!(page.contains(&format!("{}/sso/callback", app.base)), "the redirect URI to register");
+    assert!(page.contains(&provider.proxy.issuer) && page.contains("acme.example"), "the settings and domains");
+    assert!(!page.contains(CLIENT_SECRET), "never the secret");
+    let csrf = field(&page, "csrf");
+    let post = |form: Vec<(&'static str, String)>| {
+        let request = app.http.post(format!("{}/account/sso", app.base)).header("cookie", &cookie).form(&form);
+        async move { request.send().await.expect("post") }
+    };
+    // A provider not allowed: the field is marked, nothing changes.
+    let refused = post(vec![
+        ("csrf", csrf.clone()),
+        ("issuer", "http://idp.internal.example".into()),
+        ("client_id", "lightbridge".into()),
+        ("default_role", "viewer".into()),
+    ])
+    .await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.expect("page").contains("not HTTPS"));
+    // The secret left empty keeps the stored one; the rest changes.
+    let saved = post(vec![
+        ("csrf", csrf),
+        ("issuer", provider.proxy.issuer.clone()),
+        ("client_id", "lightbridge".into()),
+        ("role_claim", "".into()),
+        ("default_role", "editor".into()),
+        ("sso_only", "on".into()),
+    ])
+    .await;
+    assert!(saved.url().path().ends_with("/account/sso"), "{}", saved.url());
+    let (_, view) = app.call("owner_a", Method::GET, "/account/sso", None).await;
+    assert_eq!((view["default_role"].as_str(), view["sso_only"].as_bool()), (Some("editor"), Some(true)), "{view}");
+    assert_eq!(view["role_claim"], Value::Null);
+    assert_eq!(sign_in(&app, "new.hire@acme.example").await.status, 303, "the kept secret still works");
+    // Admins see it, without the form.
+    let page = app.http.get(format!("{}/account/sso", app.base)).header("cookie", &admin).send().await.expect("get");
+    assert!(page.text().await.expect("page").contains("Only owners change single sign-on"));
+}
