@@ -200,6 +200,17 @@ async fn check(svc: &Service, v: &Valid) -> Result<(Report, Option<TokenResponse
     }
 }
 
+/// Refuses a name another connection of the account has (case-insensitive), on the name field.
+pub(crate) async fn name_free(svc: &Service, account: &domain::AccountId, name: &str) -> Result<(), ServiceError> {
+    if svc.store.name_taken(account, name, None).await? {
+        return Err(ServiceError::Conflict {
+            field: Some("name"),
+            message: format!("a connection named “{name}” already exists in this account: choose another name"),
+        });
+    }
+    Ok(())
+}
+
 /// A session a check opened that nothing keeps (a test, or a failed save): revoked at
 /// Salesforce, so testing leaves no live session behind (best effort: a failure is logged).
 async fn revoke_unkept(svc: &Service, v: &Valid, token: &TokenResponse) {
@@ -231,6 +242,10 @@ pub async fn create_connection(
 ) -> Result<Connection, ServiceError> {
     let account = actor.require_connection_admin()?.clone();
     let valid = validate(input)?;
+    // A taken name is refused before anything is asked of Salesforce.
+    if let ConnectionKind::New { name } = &valid.kind {
+        name_free(svc, &account, name.as_str()).await?;
+    }
     let (report, token) = check(svc, &valid).await?;
     if !report.passed()
         && let Some(token) = &token

@@ -121,6 +121,10 @@ pub async fn start_oauth(svc: &Service, actor: &Actor, input: StartInput) -> Res
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
+    // Saving: a taken name is refused before the trip to Salesforce, not after it.
+    if !input.test_only {
+        crate::connections::name_free(svc, &account, name.as_str()).await?;
+    }
     let pending = Pending {
         name: name.as_str().to_string(),
         org_type,

@@ -247,21 +247,33 @@ fn status_class(text: &str) -> &'static str {
 async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params): Query<TableParams>) -> PageResult {
     let account = signed_in.caller.account()?.clone();
     let per_page = params.per_page.unwrap_or(50).clamp(10, 200);
-    let page_no = params.page.unwrap_or(1).max(1);
+    let mut page_no = params.page.unwrap_or(1).max(1);
     let (sort, desc, search) = (params.sort_key(), params.descending(), params.search());
-    let found = state
-        .store
-        .list(
-            &account,
-            &ListQuery {
-                search: search.clone(),
-                sort,
-                descending: desc,
-                offset: (page_no - 1).saturating_mul(per_page),
-                limit: per_page,
-            },
-        )
-        .await?;
+    let query = |page_no: u32| ListQuery {
+        search: search.clone(),
+        sort,
+        descending: desc,
+        offset: (page_no - 1).saturating_mul(per_page),
+        limit: per_page,
+    };
+    let mut found = state.store.list(&account, &query(page_no)).await?;
+    // After a save the new row is highlighted: show the page it is on (#16 item 3), not page 1
+    // of a long table sorted oldest first.
+    if let (Some(id), None) = (params.highlight.as_deref(), params.page)
+        && !found.rows.iter().any(|c| c.id.as_str() == id)
+    {
+        let pages = u32::try_from(found.total.div_ceil(u64::from(per_page))).unwrap_or(1).max(1);
+        // Newest last by default: its page is the last one; otherwise look a few pages on.
+        let candidates: Vec<u32> =
+            if sort == SortKey::CreatedAt && !desc { vec![pages] } else { (2..=pages.min(10)).collect() };
+        for candidate in candidates {
+            let page = state.store.list(&account, &query(candidate)).await?;
+            if page.rows.iter().any(|c| c.id.as_str() == id) {
+                (found, page_no) = (page, candidate);
+                break;
+            }
+        }
+    }
     let visible = visible_columns(&state, &signed_in.caller.user.id).await?;
     let columns = COLUMNS
         .iter()

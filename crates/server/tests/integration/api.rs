@@ -304,3 +304,21 @@ async fn test_connection_with_jwt_or_client_credentials_leaves_no_live_session_i
     assert_eq!(status, 201);
     assert_eq!(live(), before + 1, "the saved connection's session stays");
 }
+
+#[tokio::test]
+async fn a_taken_name_is_refused_before_anything_is_asked_of_salesforce() {
+    // #16 item 5: a duplicate name was caught only after the Salesforce round trip.
+    let app = spawn().await;
+    let (status, _) =
+        app.call("admin_a", Method::POST, "/connections", Some(app.jwt("Taken", "admin@acme.test"))).await;
+    assert_eq!(status, 201);
+    app.em.clear_requests();
+    let (status, err) =
+        app.call("admin_a", Method::POST, "/connections", Some(app.jwt("TAKEN", "admin@acme.test"))).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (409, Some("conflict")), "{err}");
+    let oauth = json!({"name": "taken", "org_type": "production", "login_host": "login",
+                       "consumer_key": testkit::OAUTH_KEY, "consumer_secret": testkit::OAUTH_SECRET});
+    let (status, err) = app.call("admin_a", Method::POST, "/connections/oauth/start", Some(oauth)).await;
+    assert_eq!(status, 409, "no trip to Salesforce's sign-in for a name that cannot be saved: {err}");
+    assert!(app.em.requests().is_empty(), "Salesforce was not called: {:?}", app.em.requests());
+}

@@ -173,3 +173,49 @@ async fn a_viewer_refused_the_audit_log_or_the_people_is_told_why() {
     assert_eq!(status, 403);
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("people")), "{body}");
 }
+
+#[tokio::test]
+async fn after_saving_the_table_opens_on_the_page_with_the_new_row() {
+    // #16 item 3: with more than 50 connections (oldest first), the new row was on a later page.
+    let app = testkit::spawn().await;
+    let account = app.accounts["A"].clone();
+    let store: &store::Store = &app.state.store;
+    for i in 0..60 {
+        let c = domain::Connection {
+            id: domain::ConnectionId::generate(),
+            account_id: account.clone(),
+            kind: domain::ConnectionKind::New {
+                name: domain::ConnectionName::parse(&format!("Old {i:02}")).expect("name"),
+            },
+            org_type: domain::OrgType::Production,
+            login_host: domain::LoginHost::Login,
+            auth: domain::AuthMethod::Jwt { consumer_key: testkit::KEY.into(), username: "admin@acme.test".into() },
+            org: None,
+            status: domain::ConnectionStatus::LoggedIn,
+            status_detail: None,
+            status_checked_at: None,
+            created_at: i,
+            created_by: Some("seed@acme.test".into()),
+            modified_at: i,
+            modified_by: Some("seed@acme.test".into()),
+        };
+        store::ConnectionStore::insert(store, &c, &store::NewSecrets::default()).await.expect("seed");
+    }
+    let (status, created) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt("Brand new", "admin@acme.test"))).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id");
+    let (cookie, _) = app.sign_in("admin_a").await;
+    let page = app
+        .http
+        .get(format!("{}/connections/salesforce?highlight={id}", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("table")
+        .text()
+        .await
+        .expect("page");
+    assert!(page.contains(&format!(r#"data-id="{id}" class="highlight""#)), "the new row is on the page shown");
+    assert!(page.contains("Brand new"));
+}
