@@ -644,8 +644,27 @@ fn form_page(
 fn refused(signed_in: &SignedIn, id: Option<String>, form: ConnectionForm, error: ApiError) -> Response {
     match error {
         ApiError::Invalid(fields) => {
-            let problem = Some("Some fields need a fix; nothing was saved.".to_string());
-            form_page(signed_in, id, form, FieldErrors(fields), problem, None)
+            // Salesforce's answer to the sign-in (consent denied, say) is no field of the form:
+            // it is said as it is, not as "some fields need a fix" with none marked (#16 item 7).
+            const FORM_FIELDS: [&str; 8] = [
+                "name",
+                "org_type",
+                "login_host",
+                "my_domain",
+                "method",
+                "consumer_key",
+                "consumer_secret",
+                "username",
+            ];
+            let on_form = |f: &str| {
+                FORM_FIELDS.iter().any(|k| f == *k || f.ends_with(&format!(".{k}"))) || f.contains("private_key")
+            };
+            let problem = if fields.iter().any(|(f, _)| on_form(f)) {
+                "Some fields need a fix; nothing was saved.".to_string()
+            } else {
+                fields.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join(" ")
+            };
+            form_page(signed_in, id, form, FieldErrors(fields), Some(problem), None)
                 .render_with(StatusCode::UNPROCESSABLE_ENTITY)
         }
         ApiError::CheckFailed(reason, report) => {
@@ -950,6 +969,13 @@ pub async fn oauth_landing(
                 ctx.reconnect.map(|id| format!("/connections/salesforce/{id}")).unwrap_or_else(|| TABLE.to_string());
             redirect_with_flash(&back, "error", &failure_text(&e))
         }
+        // No sign-in to go back to: its state was used (the callback page reloaded, say) or it
+        // expired. Back to the table, saying so, rather than an error page.
+        (Err(ApiError::Invalid(fields)), None) if fields.iter().any(|(f, _)| f == "state") => redirect_with_flash(
+            TABLE,
+            "info",
+            "That Salesforce sign-in is finished or expired (a page reloaded?): the table shows what was saved.",
+        ),
         (Err(e), None) => error_page(&e, Some(&signed_in.chrome("connections"))),
         (Ok(Finished::Tested { .. }), None) => Redirect::to(TABLE).into_response(),
     }

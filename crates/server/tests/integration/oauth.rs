@@ -358,3 +358,36 @@ async fn reconnect_revokes_the_grant_it_replaces() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(app.em.live_sessions(), live, "the old grant is revoked as the new one is kept");
 }
+
+#[tokio::test]
+async fn a_denied_consent_and_a_reloaded_callback_page_say_what_happened() {
+    // #16 item 7: denying consent said "Some fields need a fix" with no field marked; reloading
+    // the callback page showed "That did not work".
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let page = |url: String| {
+        let request = app.http.get(url).header("cookie", &cookie).header("accept", "text/html");
+        async move {
+            let r = request.send().await.expect("page");
+            (r.url().path().to_string(), r.status().as_u16(), r.text().await.expect("text"))
+        }
+    };
+    let authorize = start(&app, &cookie, &csrf, "Denied").await;
+    let denied = emulator::testing::sign_in(&authorize, "admin@acme.test", "emulator", false).await.expect("deny");
+    let (_, status, body) = page(denied).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("You chose Deny") && !body.contains("Some fields need a fix"), "{body}");
+
+    let authorize = start(&app, &cookie, &csrf, "Reloaded").await;
+    let callback = emulator::testing::sign_in(&authorize, "admin@acme.test", "emulator", true).await.expect("sign-in");
+    let (path, _, _) = page(callback.clone()).await;
+    assert_eq!(path, "/connections/salesforce", "saved and back to the table");
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let reload =
+        no_redirect.get(callback).header("cookie", &cookie).header("accept", "text/html").send().await.expect("reload");
+    assert_eq!(reload.status(), 303, "the reload goes back to the table, no error page");
+    assert_eq!(reload.headers()["location"], "/connections/salesforce");
+    let flash =
+        reload.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(" ");
+    assert!(flash.contains("lb_flash="), "with a word on what happened: {flash}");
+}
