@@ -128,6 +128,12 @@ pub async fn change_role(svc: &Service, actor: &Actor, id: &str, role: &str) -> 
 }
 
 /// Removes a user with their sessions and tokens (owners only); the last owner stays.
+/// One of the owner's account's people (to confirm a removal); another account's is not found.
+pub async fn member(svc: &Service, actor: &Actor, id: &str) -> Result<User, ServiceError> {
+    let account = actor.require_owner()?;
+    Ok(svc.store.user(account, &user_id(id)?).await?)
+}
+
 pub async fn remove_user(svc: &Service, actor: &Actor, id: &str) -> Result<User, ServiceError> {
     let account = actor.require_owner()?.clone();
     let user = svc.store.user(&account, &user_id(id)?).await?;

@@ -23,7 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/export", get(audit_csv))
         .route("/users", get(users).post(add_user))
         .route("/users/{id}/role", post(change_role))
-        .route("/users/{id}/remove", post(remove_user))
+        .route("/users/{id}/remove", get(confirm_remove).post(remove_user))
         .route("/users/invitations/{id}/withdraw", post(withdraw_invitation))
 }
 
@@ -320,6 +320,22 @@ async fn change_role(
         Ok(user) => Ok(redirect_with_flash("/users", "success", &format!("{} is {}.", user.email, user.role.as_str()))),
         Err(e) => refused(e.into()),
     }
+}
+
+#[derive(Template)]
+#[template(path = "remove_user.html")]
+struct RemovePage {
+    chrome: Chrome,
+    id: String,
+    email: String,
+}
+
+/// Removing a person asks first (#16 item 7: it acted at once).
+async fn confirm_remove(State(state): State<AppState>, Path(id): Path<String>, signed_in: SignedIn) -> PageResult {
+    let user = service::users::member(&state, &signed_in.caller, &id).await?;
+    let chrome = signed_in.chrome("users");
+    let page = RemovePage { chrome: chrome.clone(), id: user.id.to_string(), email: user.email };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }
 
 async fn remove_user(

@@ -219,3 +219,35 @@ async fn after_saving_the_table_opens_on_the_page_with_the_new_row() {
     assert!(page.contains(&format!(r#"data-id="{id}" class="highlight""#)), "the new row is on the page shown");
     assert!(page.contains("Brand new"));
 }
+
+#[tokio::test]
+async fn removing_a_person_asks_first() {
+    // #16 item 7: Remove user acted without confirmation.
+    let app = testkit::spawn().await;
+    let (_, people) = app.call("owner_a", reqwest::Method::GET, "/users", None).await;
+    let viewer =
+        people.as_array().expect("people").iter().find(|u| u["email"] == "viewer_a@lightbridge.test").expect("viewer")
+            ["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+    let (cookie, _) = app.sign_in("owner_a").await;
+    let get = |path: String, cookie: String| {
+        let request = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie);
+        async move {
+            let r = request.send().await.expect("get");
+            (r.status().as_u16(), r.text().await.expect("text"))
+        }
+    };
+    let (status, page) = get("/users".into(), cookie.clone()).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!(r#"href="/users/{viewer}/remove""#)), "a link to the confirmation, not a form");
+    let (status, page) = get(format!("/users/{viewer}/remove"), cookie.clone()).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Remove viewer_a@lightbridge.test from A?") && page.contains("Cancel"), "{page}");
+    let (status, _) = app.call("viewer_a", reqwest::Method::GET, "/connections", None).await;
+    assert_eq!(status, 200, "nothing removed by looking");
+    let (b_owner, _) = app.sign_in("admin_b").await;
+    let (status, _) = get(format!("/users/{viewer}/remove"), b_owner).await;
+    assert_eq!(status, 404, "another account's person");
+}
