@@ -142,8 +142,7 @@ pub async fn open_session(
                 for (key, _) in &taken {
                     svc.store.forgive_sign_in(key, false).await?;
                 }
-                let retry_after_secs = u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1);
-                return Err(ServiceError::TooManyAttempts { retry_after_secs });
+                return Err(locked(until, now));
             }
         }
     }
@@ -315,8 +314,28 @@ pub(crate) async fn start(
     Ok(Opened { user, id, csrf, device })
 }
 
+/// A refused attempt, with the whole seconds until `until` (at least one).
+fn locked(until: i64, now: i64) -> ServiceError {
+    ServiceError::TooManyAttempts { retry_after_secs: u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1) }
+}
+
+/// Takes an attempt on one throttle key: refused with the seconds to wait while it is locked.
+pub(crate) async fn take_attempt(svc: &Service, key: &str, throttle: Throttle) -> Result<(), ServiceError> {
+    let now = svc.now_ms();
+    match svc.store.take_sign_in_attempt(key, now, throttle).await? {
+        Attempt::Allowed => Ok(()),
+        Attempt::Locked { until } => Err(locked(until, now)),
+    }
+}
+
+/// The throttle key of a signed-in person checking their own password (before changing it or
+/// their sign-in): one count, however the check is reached.
+pub(crate) fn own_password_key(user: &domain::UserId) -> String {
+    hash_token(&format!("password-check:{user}"))
+}
+
 /// A failed sign-in in the user's account's audit log.
-async fn record_failure(svc: &Service, user: &User, origin: &Origin, now: i64, detail: String) {
+pub(crate) async fn record_failure(svc: &Service, user: &User, origin: &Origin, now: i64, detail: String) {
     let actor = Actor::new(user.clone(), domain::ActorKind::User, origin.remote_addr.clone());
     let entry =
         actor.audit(now, "session.sign_in_failed", "user", Some(user.id.as_str()), Some(&user.email), Some(detail));

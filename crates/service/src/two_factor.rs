@@ -20,7 +20,7 @@
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use domain::User;
-use store::{AccessStore, Attempt, CatalogStore, Throttle};
+use store::{AccessStore, CatalogStore, Throttle};
 use vault::{Password, TotpSecret};
 
 use crate::audit::record;
@@ -321,16 +321,8 @@ pub(crate) async fn check_code(svc: &Service, user: &User, code: &str, recovery:
     if ok {
         forgive(svc, &user.id).await?;
     } else {
-        let actor = Actor::new(user.clone(), domain::ActorKind::User, None);
-        let entry = actor.audit(
-            svc.now_ms(),
-            "session.sign_in_failed",
-            "user",
-            Some(user.id.as_str()),
-            Some(&user.email),
-            Some("wrong or reused two-factor code".into()),
-        );
-        record(svc, entry).await;
+        let detail = "wrong or reused two-factor code".to_string();
+        crate::sessions::record_failure(svc, user, &crate::sessions::Origin::default(), svc.now_ms(), detail).await;
     }
     Ok(ok)
 }
@@ -342,13 +334,7 @@ fn app_code(code: &str) -> Option<String> {
 }
 
 async fn throttled(svc: &Service, user: &domain::UserId) -> Result<(), ServiceError> {
-    let now = svc.now_ms();
-    match svc.store.take_sign_in_attempt(&throttle_key(user), now, CODES).await? {
-        Attempt::Allowed => Ok(()),
-        Attempt::Locked { until } => Err(ServiceError::TooManyAttempts {
-            retry_after_secs: u64::try_from((until - now + 999) / 1000).unwrap_or(1).max(1),
-        }),
-    }
+    crate::sessions::take_attempt(svc, &throttle_key(user), CODES).await
 }
 
 /// A right code gives back its own attempt only: the real person signing in does not hand

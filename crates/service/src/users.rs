@@ -147,13 +147,8 @@ pub async fn remove_user(svc: &Service, actor: &Actor, id: &str) -> Result<User,
 /// Checks the signed-in person's own password (before a change to their sign-in), throttled
 /// like a sign-in from one address so whoever holds the session cannot guess it at CPU speed.
 pub async fn check_own_password(svc: &Service, actor: &Actor, password: Password) -> Result<(), ServiceError> {
-    let key = hash_token(&format!("password-check:{}", actor.user.id));
-    if let store::Attempt::Locked { until } =
-        svc.store.take_sign_in_attempt(&key, svc.now_ms(), crate::sessions::PAIR).await?
-    {
-        let retry_after_secs = u64::try_from((until - svc.now_ms() + 999) / 1000).unwrap_or(1).max(1);
-        return Err(ServiceError::TooManyAttempts { retry_after_secs });
-    }
+    let key = crate::sessions::own_password_key(&actor.user.id);
+    crate::sessions::take_attempt(svc, &key, crate::sessions::PAIR).await?;
     let (_, stored) = svc.store.credentials(&actor.user.email).await?;
     let matches =
         svc.cpu.run(move || stored.as_deref().is_some_and(|hash| crate::password::verify(&password, hash))).await?;
@@ -176,13 +171,8 @@ pub async fn change_password(
 ) -> Result<u64, ServiceError> {
     // Whoever holds the session or token may not guess the current password at CPU speed: the
     // check is throttled like a sign-in from one address.
-    let key = hash_token(&format!("password-change:{}", actor.user.id));
-    if let store::Attempt::Locked { until } =
-        svc.store.take_sign_in_attempt(&key, svc.now_ms(), crate::sessions::PAIR).await?
-    {
-        let retry_after_secs = u64::try_from((until - svc.now_ms() + 999) / 1000).unwrap_or(1).max(1);
-        return Err(ServiceError::TooManyAttempts { retry_after_secs });
-    }
+    let key = crate::sessions::own_password_key(&actor.user.id);
+    crate::sessions::take_attempt(svc, &key, crate::sessions::PAIR).await?;
     let (_, stored) = svc.store.credentials(&actor.user.email).await?;
     let mut errors = Vec::new();
     let context = [actor.user.email.clone(), actor.user.name.clone()];

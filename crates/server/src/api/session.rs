@@ -114,7 +114,12 @@ async fn sign_in(
     Body(body): Body<SignIn>,
 ) -> Result<Response, ApiError> {
     let origin = crate::http::sign_in_origin(&headers, connect.as_ref().ok());
-    let opened = match open_session(&state, body.email.trim(), body.password, body.code.as_deref(), origin).await? {
+    // A wrong password is said as such, not as "sign in first".
+    let signed_in = open_session(&state, body.email.trim(), body.password, body.code.as_deref(), origin).await;
+    let opened = match signed_in.map_err(|e| match e {
+        service::ServiceError::Unauthorized => ApiError::WrongCredentials,
+        other => ApiError::from(other),
+    })? {
         service::sessions::SignIn::Opened(opened) => opened,
         service::sessions::SignIn::SecondFactor { .. } => return Err(ApiError::SecondFactorRequired),
     };

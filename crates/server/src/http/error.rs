@@ -31,6 +31,9 @@ pub enum ApiError {
     /// Sign-in throttling: answered 429 with `Retry-After`.
     #[error("too many failed sign-ins: try again in {0} s")]
     TooManyAttempts(u64),
+    /// A sign-in whose email and password match no one (the same answer for an unknown email).
+    #[error("that email and password do not match an account")]
+    WrongCredentials,
     /// The password was right; the person has two-factor sign-in on and sent no code.
     #[error(
         "this account signs in with a second factor: send the code your authenticator app shows (or a recovery code) as `code`, with the email and password"
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "salesforce_unavailable"),
             ApiError::Upstream(_) => (StatusCode::BAD_GATEWAY, "salesforce_error"),
             ApiError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            ApiError::WrongCredentials => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::SecondFactorRequired => (StatusCode::UNAUTHORIZED, "second_factor_required"),
             ApiError::TwoFactorSetupRequired => (StatusCode::FORBIDDEN, "two_factor_setup_required"),
             ApiError::SsoFailed(_) => (StatusCode::UNAUTHORIZED, "sso_failed"),

@@ -147,6 +147,11 @@ async fn sign_in_refuses_wrong_passwords_and_sign_out_ends_the_session() {
         .await
         .expect("sign in");
     assert_eq!(r.status(), 401);
+    let wrong: Value = r.json().await.expect("json");
+    assert_eq!(
+        wrong["error"]["message"], "that email and password do not match an account",
+        "said as what it is, not as 'sign in first'"
+    );
     let r = app
         .http
         .post(format!("{}/api/v1/session", app.base))
@@ -155,6 +160,8 @@ async fn sign_in_refuses_wrong_passwords_and_sign_out_ends_the_session() {
         .await
         .expect("sign in");
     assert_eq!(r.status(), 401, "an unknown email gets the same answer");
+    let unknown: Value = r.json().await.expect("json");
+    assert_eq!(unknown["error"]["message"], wrong["error"]["message"]);
     let (cookie, csrf) = app.sign_in("admin_a").await;
     let r = app
         .http
