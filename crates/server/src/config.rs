@@ -79,12 +79,15 @@ pub struct Settings {
 
 /// `[sso]`: accounts' own OpenID Connect providers (single sign-on). Providers are reached over
 /// HTTPS; `allowed_hosts` names plain-HTTP origins the operator allows besides (a provider on
-/// the operator's own network, or a test one).
+/// the operator's own network, or a test one). `dns_servers` names the name servers asked when
+/// an account proves it owns an email domain (`ip` or `ip:port`; empty: the system's resolvers).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SsoSettings {
     #[serde(deserialize_with = "list")]
     pub allowed_hosts: Vec<String>,
+    #[serde(deserialize_with = "list")]
+    pub dns_servers: Vec<String>,
 }
 
 /// `[database]`: SQLite in the data folder unless a PostgreSQL URL is given (several
@@ -233,6 +236,9 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// Plain-HTTP origins a single sign-on provider may be at (`[sso] allowed_hosts`).
     pub sso_allowed_hosts: Vec<String>,
+    /// The name servers asked when an account proves an email domain (`[sso] dns_servers`;
+    /// empty: the system's).
+    pub sso_dns_servers: Vec<SocketAddr>,
     pub ca_file: Option<PathBuf>,
     /// How often each connection's health is checked (B1); zero turns the check off.
     pub health_check_interval: std::time::Duration,
@@ -362,6 +368,7 @@ impl Config {
             salesforce_test_url: parse_url("salesforce.test_url", &s.salesforce.test_url)?,
             allowed_hosts: s.salesforce.allowed_hosts.clone(),
             sso_allowed_hosts: s.sso.allowed_hosts.clone(),
+            sso_dns_servers: s.sso.dns_servers.iter().map(|s| name_server(s)).collect::<Result<_, _>>()?,
             ca_file: s.salesforce.ca_file.clone(),
             health_check_interval: std::time::Duration::from_secs(s.health_check_interval_secs),
             publish,
@@ -403,7 +410,10 @@ impl Config {
                 allowed_hosts: self.allowed_hosts.clone(),
                 ca_file: self.ca_file.clone(),
             },
-            sso: SsoSettings { allowed_hosts: self.sso_allowed_hosts.clone() },
+            sso: SsoSettings {
+                allowed_hosts: self.sso_allowed_hosts.clone(),
+                dns_servers: self.sso_dns_servers.iter().map(ToString::to_string).collect(),
+            },
             publish: PublishSettings {
                 concurrency: self.publish.concurrency as u64,
                 per_org: self.publish.per_org as u64,
@@ -477,6 +487,17 @@ pub fn redact_password(url: &str) -> String {
     }
 }
 
+/// A name server as `ip` (port 53) or `ip:port` (`[::1]:53` for IPv6 with a port).
+fn name_server(text: &str) -> Result<SocketAddr, ConfigError> {
+    let text = text.trim();
+    text.parse::<SocketAddr>().or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53))).map_err(
+        |_| ConfigError::Invalid {
+            key: "sso.dns_servers",
+            message: format!("{text:?} is not a name server address (an IP address, optionally with :port)"),
+        },
+    )
+}
+
 fn parse_url(key: &'static str, text: &str) -> Result<Url, ConfigError> {
     Url::parse(text).map_err(|e| ConfigError::Invalid { key, message: format!("{text:?} is not a URL: {e}") })
 }
@@ -540,6 +561,17 @@ mod tests {
             assert_eq!(config.allowed_hosts, ["http://127.0.0.1:8181", "http://127.0.0.1:8282"]);
             assert_eq!(config.previous_master_keys.len(), 2);
             assert_eq!(config.metrics_token.as_deref(), Some("12345678901234567890"), "digits stay text");
+
+            jail.set_env("LIGHTBRIDGE_SSO__DNS_SERVERS", "127.0.0.1:5353, ::1");
+            let config = load(None, &Overrides::default()).expect("config");
+            assert_eq!(
+                config.sso_dns_servers,
+                ["127.0.0.1:5353".parse().expect("addr"), "[::1]:53".parse().expect("addr")]
+            );
+            jail.set_env("LIGHTBRIDGE_SSO__DNS_SERVERS", "dns.example");
+            let err = load(None, &Overrides::default()).expect_err("not an address").to_string();
+            assert!(err.contains("sso.dns_servers") && err.contains("dns.example"), "{err}");
+            jail.set_env("LIGHTBRIDGE_SSO__DNS_SERVERS", "");
 
             jail.set_env("LIGHTBRIDGE_PUBLISH__CONCURRENCY", "many");
             let err = load(None, &Overrides::default()).expect_err("not a number").to_string();

@@ -16,6 +16,7 @@ pub mod blocking;
 pub mod catalog;
 pub mod connections;
 pub mod deployments;
+pub mod domains;
 mod error;
 pub mod health;
 pub mod keys;
@@ -55,6 +56,8 @@ pub struct Service {
     pub cpu: blocking::BlockingPool,
     /// Talks to accounts' single sign-on providers (HTTPS, or plain-HTTP origins allowed).
     pub sso: oidc::Client,
+    /// Answers the DNS questions of an account proving it owns an email domain.
+    pub dns: domains::Dns,
 }
 
 impl Service {
@@ -75,6 +78,7 @@ impl Service {
             publish_wake: Arc::default(),
             cpu,
             sso: oidc::Client::new(oidc::Policy::default()).expect("an HTTP client"),
+            dns: domains::Dns::default(),
         }
     }
 
@@ -87,6 +91,12 @@ impl Service {
     /// Allows single sign-on providers at these plain-HTTP origins (`http://host:port`).
     pub fn with_sso_allowed_hosts(mut self, hosts: Vec<String>) -> Self {
         self.sso = oidc::Client::new(oidc::Policy { allowed_http_origins: hosts }).expect("an HTTP client");
+        self
+    }
+
+    /// Asks these name servers when an account proves an email domain (empty: the system's).
+    pub fn with_dns_servers(mut self, servers: Vec<std::net::SocketAddr>) -> Self {
+        self.dns = domains::Dns::new(servers);
         self
     }
 

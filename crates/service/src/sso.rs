@@ -4,8 +4,9 @@
 //! - The owner sets the provider (issuer, client id and secret, the claim that names a new
 //!   person's role, the default role) with [`configure`]; the provider's discovery document must
 //!   answer and name the same issuer before anything is saved. The secret is sealed at rest.
-//! - People reach it from `/signin` by their email's domain (domains the operator routes to the
-//!   account, [`add_domain`]) or through the account's own sign-in address (`/sso/<account>`).
+//! - People reach it from `/signin` by their email's domain (domains the account proved by DNS,
+//!   [`crate::domains`], or the operator routed to it, [`add_domain`]) or through the account's
+//!   own sign-in address (`/sso/<account>`).
 //!   The provider speaks only for those domains: an email outside them is refused, so whoever
 //!   runs an account's provider cannot sign in as anyone else.
 //! - A person who has a password or a second factor here is never taken over by email: they
@@ -25,6 +26,7 @@ use store::{AccessStore, CatalogStore, SsoConfig};
 use vault::SsoClientSecret;
 
 use crate::audit::record;
+use crate::domains::domain_name;
 use crate::secrets::{hash_token, random_token};
 use crate::sessions::{Opened, Origin};
 use crate::{Actor, Service, ServiceError};
@@ -182,16 +184,6 @@ pub async fn remove(svc: &Service, actor: &Actor) -> Result<(), ServiceError> {
     let entry = actor.audit(svc.now_ms(), "account.sso_removed", "account", Some(account.as_str()), None, None);
     record(svc, entry).await;
     Ok(())
-}
-
-fn domain_name(text: &str) -> Result<String, ServiceError> {
-    let domain = text.trim().trim_start_matches('@').to_ascii_lowercase();
-    let ok = domain.len() <= 253
-        && domain.contains('.')
-        && domain
-            .split('.')
-            .all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
-    if ok { Ok(domain) } else { Err(ServiceError::invalid("domain", "a domain name such as example.com")) }
 }
 
 /// Routes an email domain to the account's provider (the operator, who vouches that the
@@ -419,12 +411,12 @@ async fn person(
     if claims["email_verified"].as_bool() != Some(true) {
         return Err(ServiceError::SsoFailed(format!("the provider has not verified {email}")));
     }
-    // The provider speaks only for the domains the operator routed to this account: whoever runs
-    // it cannot claim anyone else's email.
+    // The provider speaks only for the domains routed to this account (proved by its DNS, or
+    // vouched for by the operator): whoever runs it cannot claim anyone else's email.
     let domain = email.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
     if !svc.store.sso_domains(account).await?.contains(&domain) {
         return Err(ServiceError::SsoFailed(format!(
-            "{email} is not in an email domain your Lightbridge operator has routed to this account"
+            "{email} is not in an email domain this account has proved (Your account → Single sign-on → Email domains)"
         )));
     }
     if let Some(id) = link {

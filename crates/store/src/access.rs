@@ -139,6 +139,22 @@ store_trait! {
         fn add_sso_domain(&self, account: &AccountId, domain: &str, now: Millis) -> Result<(), StoreError>;
         fn remove_sso_domain(&self, account: &AccountId, domain: &str) -> Result<(), StoreError>;
         fn sso_domains(&self, account: &AccountId) -> Result<Vec<String>, StoreError>;
+        /// The account's routed domains with how each came to it, by name.
+        fn routed_domains(&self, account: &AccountId) -> Result<Vec<RoutedDomain>, StoreError>;
+        /// Claims an email domain for the account, proof pending; claiming it again returns the
+        /// first claim (its token stays what the owner may have published already).
+        fn claim_sso_domain(&self, account: &AccountId, domain: &str, token: &str, now: Millis) -> Result<DomainClaim, StoreError>;
+        /// The account's pending claims, by domain.
+        fn sso_domain_claims(&self, account: &AccountId) -> Result<Vec<DomainClaim>, StoreError>;
+        /// One pending claim of the account (`NotFound` if it has none for the domain).
+        fn sso_domain_claim(&self, account: &AccountId, domain: &str) -> Result<DomainClaim, StoreError>;
+        /// Keeps what the last look at DNS found, for the owner to read.
+        fn record_domain_check(&self, account: &AccountId, domain: &str, now: Millis, result: &str) -> Result<(), StoreError>;
+        /// Withdraws a pending claim (`NotFound` if there is none).
+        fn delete_sso_domain_claim(&self, account: &AccountId, domain: &str) -> Result<(), StoreError>;
+        /// The claim proved: routes the domain to the account (verified by DNS) and removes the
+        /// claim, in one transaction; routed to another account already is a `Conflict`.
+        fn prove_sso_domain(&self, account: &AccountId, domain: &str, now: Millis) -> Result<(), StoreError>;
         /// The account an email domain leads to.
         fn account_for_domain(&self, domain: &str) -> Result<Option<AccountId>, StoreError>;
         /// The user a provider's subject signed in as before.
@@ -244,6 +260,28 @@ pub struct NewSession {
     pub via_sso: bool,
     /// The account it acts in (none: the person's home account).
     pub account: Option<AccountId>,
+}
+
+/// A claim on an email domain, waiting for its DNS record.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DomainClaim {
+    pub domain: String,
+    /// What the TXT record must say (after `lightbridge-verification=`).
+    pub token: String,
+    pub created_at: Millis,
+    /// When DNS was last looked at, and what it showed.
+    pub checked_at: Option<Millis>,
+    pub last_result: Option<String>,
+}
+
+/// An email domain routed to an account's single sign-on.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RoutedDomain {
+    pub domain: String,
+    /// `operator` (vouched for with `lightbridge accounts sso-domain`) or `dns` (proved by the
+    /// account's own TXT record).
+    pub verified_by: String,
+    pub created_at: Millis,
 }
 
 /// A live session as its owner sees it (and its id's hash, to tell the caller's own).

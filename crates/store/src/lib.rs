@@ -61,8 +61,8 @@ mod sqlite_deployments;
 mod tx;
 
 pub use access::{
-    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Invitation, LiveSession, Membership, NewSession,
-    SessionInfo, SsoConfig, Throttle, TokenOwner, TwoFactor,
+    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, DomainClaim, Invitation, LiveSession, Membership,
+    NewSession, RoutedDomain, SessionInfo, SsoConfig, Throttle, TokenOwner, TwoFactor,
 };
 pub use any::Store;
 pub use catalog::CatalogStore;

@@ -12,8 +12,8 @@ use vault::{AccessToken, Binding, ClientSecret, JwtPrivateKey, Keyring, RefreshT
 
 use crate::StoreError;
 use crate::access::{
-    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, Invitation, LiveSession, Membership, NewSession,
-    SessionInfo, SsoConfig, Throttle, TokenOwner, TwoFactor,
+    AccessStore, ApiTokenInfo, Attempt, AuditQuery, AuditStore, DomainClaim, Invitation, LiveSession, Membership,
+    NewSession, RoutedDomain, SessionInfo, SsoConfig, Throttle, TokenOwner, TwoFactor,
 };
 use crate::connections::{
     ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,

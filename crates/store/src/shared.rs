@@ -1564,6 +1564,100 @@ macro_rules! shared_access_methods {
                 .await?)
         }
 
+        async fn routed_domains(&self, account: &AccountId) -> Result<Vec<RoutedDomain>, StoreError> {
+            let rows = query("SELECT domain, verified_by, created_at FROM sso_domains WHERE account_id = ? ORDER BY domain")
+                .bind(account.as_str())
+                .fetch_all(self.pool())
+                .await?;
+            rows.iter().map(|row| Ok(<RoutedDomain as sqlx::FromRow<_>>::from_row(row)?)).collect()
+        }
+
+        async fn claim_sso_domain(&self, account: &AccountId, domain: &str, token: &str, now: Millis) -> Result<DomainClaim, StoreError> {
+            query(
+                "INSERT INTO sso_domain_claims (account_id, domain, token, created_at) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (account_id, domain) DO NOTHING",
+            )
+            .bind(account.as_str())
+            .bind(domain)
+            .bind(token)
+            .bind(now)
+            .execute(self.writer())
+            .await?;
+            let row = query(
+                "SELECT domain, token, created_at, checked_at, last_result FROM sso_domain_claims WHERE account_id = ? AND domain = ?",
+            )
+            .bind(account.as_str())
+            .bind(domain)
+            .fetch_one(self.writer())
+            .await?;
+            Ok(<DomainClaim as sqlx::FromRow<_>>::from_row(&row)?)
+        }
+
+        async fn sso_domain_claims(&self, account: &AccountId) -> Result<Vec<DomainClaim>, StoreError> {
+            let rows = query(
+                "SELECT domain, token, created_at, checked_at, last_result FROM sso_domain_claims WHERE account_id = ? ORDER BY domain",
+            )
+            .bind(account.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(|row| Ok(<DomainClaim as sqlx::FromRow<_>>::from_row(row)?)).collect()
+        }
+
+        async fn sso_domain_claim(&self, account: &AccountId, domain: &str) -> Result<DomainClaim, StoreError> {
+            let row = query(
+                "SELECT domain, token, created_at, checked_at, last_result FROM sso_domain_claims WHERE account_id = ? AND domain = ?",
+            )
+            .bind(account.as_str())
+            .bind(domain)
+            .fetch_optional(self.writer())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            Ok(<DomainClaim as sqlx::FromRow<_>>::from_row(&row)?)
+        }
+
+        async fn record_domain_check(&self, account: &AccountId, domain: &str, now: Millis, result: &str) -> Result<(), StoreError> {
+            let done = query("UPDATE sso_domain_claims SET checked_at = ?, last_result = ? WHERE account_id = ? AND domain = ?")
+                .bind(now)
+                .bind(result)
+                .bind(account.as_str())
+                .bind(domain)
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn delete_sso_domain_claim(&self, account: &AccountId, domain: &str) -> Result<(), StoreError> {
+            let done = query("DELETE FROM sso_domain_claims WHERE account_id = ? AND domain = ?")
+                .bind(account.as_str())
+                .bind(domain)
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn prove_sso_domain(&self, account: &AccountId, domain: &str, now: Millis) -> Result<(), StoreError> {
+            let mut tx = self.writer().begin().await?;
+            let done = query(
+                "INSERT INTO sso_domains (domain, account_id, created_at, verified_by) VALUES (?, ?, ?, 'dns') \
+                 ON CONFLICT (domain) DO UPDATE SET verified_by = 'dns' WHERE sso_domains.account_id = excluded.account_id",
+            )
+            .bind(domain)
+            .bind(account.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!("the domain {domain} belongs to another account")));
+            }
+            query("DELETE FROM sso_domain_claims WHERE account_id = ? AND domain = ?")
+                .bind(account.as_str())
+                .bind(domain)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
         async fn account_for_domain(&self, domain: &str) -> Result<Option<AccountId>, StoreError> {
             let found: Option<String> = query_scalar(
                 "SELECT d.account_id FROM sso_domains d JOIN account_sso s ON s.account_id = d.account_id WHERE d.domain = ?",

@@ -760,6 +760,29 @@ async fn single_sign_on_settings_domains_and_identities_stay_in_their_account<S:
     assert_eq!(store.account_for_domain("b.example").await.expect("lookup"), None, "B has no provider to lead to");
     assert_eq!(store.sso_domains(a).await.expect("domains"), ["a.example"]);
 
+    // Domain claims (an account proving an email domain by DNS): per account, idempotent, and
+    // proving one routes it in one step — unless another account has it routed already.
+    let first = store.claim_sso_domain(a, "corp.example", "tok-a", 10).await.expect("claim");
+    let again = store.claim_sso_domain(a, "corp.example", "tok-other", 11).await.expect("claim again");
+    assert_eq!((again.token.as_str(), again.created_at), ("tok-a", 10), "the first claim's token stays");
+    assert_eq!(first, again);
+    store.claim_sso_domain(b, "corp.example", "tok-b", 12).await.expect("B may claim it too");
+    store.record_domain_check(a, "corp.example", 13, "no TXT record yet").await.expect("check");
+    let claim = store.sso_domain_claim(a, "corp.example").await.expect("claim");
+    assert_eq!((claim.checked_at, claim.last_result.as_deref()), (Some(13), Some("no TXT record yet")));
+    assert!(matches!(store.record_domain_check(a, "none.example", 13, "x").await, Err(StoreError::NotFound)));
+    store.prove_sso_domain(a, "corp.example", 14).await.expect("proved");
+    assert!(matches!(store.sso_domain_claim(a, "corp.example").await, Err(StoreError::NotFound)), "claim gone");
+    assert!(matches!(store.prove_sso_domain(b, "corp.example", 15).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.sso_domain_claims(b).await.expect("claims").len(), 1, "B's claim is left as it was");
+    store.prove_sso_domain(a, "a.example", 16).await.expect("an operator's domain proved again");
+    let routed = store.routed_domains(a).await.expect("routed");
+    let how: Vec<_> = routed.iter().map(|d| (d.domain.as_str(), d.verified_by.as_str())).collect();
+    assert_eq!(how, [("a.example", "dns"), ("corp.example", "dns")]);
+    store.delete_sso_domain_claim(b, "corp.example").await.expect("withdrawn");
+    assert!(matches!(store.delete_sso_domain_claim(b, "corp.example").await, Err(StoreError::NotFound)));
+    store.remove_sso_domain(a, "corp.example").await.expect("unrouted");
+
     let ann = domain::User {
         id: domain::UserId::generate(),
         account_id: Some(a.clone()),

@@ -192,6 +192,7 @@ pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std
         salesforce_test_url: em.test_login_url().parse().expect("url"),
         allowed_hosts: vec![em.base_url().to_string()],
         sso_allowed_hosts: Vec::new(),
+        sso_dns_servers: Vec::new(),
         ca_file: None,
         health_check_interval: health.unwrap_or_default(),
         publish: server::WorkerConfig {

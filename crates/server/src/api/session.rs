@@ -29,6 +29,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(new_recovery_codes))
         .routes(routes!(account_sign_in, set_account_sign_in))
         .routes(routes!(account_sso, set_account_sso, remove_account_sso))
+        .routes(routes!(sso_domains, claim_sso_domain))
+        .routes(routes!(check_sso_domain))
+        .routes(routes!(remove_sso_domain))
         .routes(routes!(switch_account))
 }
 
@@ -348,5 +351,61 @@ async fn set_account_sso(
         (status = 404, body = ErrorBody)))]
 async fn remove_account_sso(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
     service::sso::remove(&state, &caller).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The account's email domains (admins and owners): those that lead to its single sign-on from
+/// `/signin`, and those claimed but not yet proved by their DNS record.
+#[utoipa::path(get, path = "/account/sso/domains", tag = "session",
+    responses((status = 200, body = service::domains::DomainsView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+async fn sso_domains(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<service::domains::DomainsView>, ApiError> {
+    Ok(Json(service::domains::list(&state, &caller).await?))
+}
+
+/// Claims an email domain (the owner): the answer names the DNS TXT record that proves the
+/// account owns it (`record_name`, `record_value`). Claiming it again gives the same record;
+/// 409 without single sign-on, or when the domain already leads to this account.
+#[utoipa::path(post, path = "/account/sso/domains", tag = "session", request_body = service::domains::NewClaim,
+    responses((status = 201, body = service::domains::ClaimView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn claim_sso_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<service::domains::NewClaim>,
+) -> Result<(StatusCode, Json<service::domains::ClaimView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(service::domains::claim(&state, &caller, &body.domain).await?)))
+}
+
+/// Looks for the claim's TXT record now (the owner). `verified`: the domain leads to the
+/// account's single sign-on; `pending`: the claim, with what DNS showed. 409 when DNS proved
+/// the claim but another Lightbridge account has the domain.
+#[utoipa::path(post, path = "/account/sso/domains/{domain}/check", tag = "session",
+    params(("domain" = String, Path, description = "The claimed domain")),
+    responses((status = 200, body = service::domains::CheckResult), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn check_sso_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(domain): Path<String>,
+) -> Result<Json<service::domains::CheckResult>, ApiError> {
+    Ok(Json(service::domains::check(&state, &caller, &domain).await?))
+}
+
+/// Withdraws a claim, or stops a domain leading to the account's single sign-on (the owner).
+#[utoipa::path(delete, path = "/account/sso/domains/{domain}", tag = "session",
+    params(("domain" = String, Path, description = "The domain")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn remove_sso_domain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(domain): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::domains::remove(&state, &caller, &domain).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,6 +30,42 @@ pub fn routes() -> Router<AppState> {
         .route("/account/sso/link", post(link_sso))
         .route("/account/sso", get(sso_settings).post(save_sso))
         .route("/account/sso/remove", post(remove_sso))
+        .route("/account/sso/domains", post(claim_domain))
+        .route("/account/sso/domains/{domain}/check", post(check_domain))
+        .route("/account/sso/domains/{domain}/remove", post(remove_domain))
+}
+
+/// A domain to claim, from the single sign-on page.
+#[derive(Debug, Default, Deserialize)]
+struct DomainForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    domain: String,
+}
+
+impl WithCsrf for DomainForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A claimed domain as the page shows it.
+#[derive(Debug)]
+struct ClaimRow {
+    domain: String,
+    record_name: String,
+    record_value: String,
+    checked: Option<String>,
+    last_result: Option<String>,
+}
+
+/// A routed domain as the page shows it.
+#[derive(Debug)]
+struct RoutedRow {
+    domain: String,
+    how: &'static str,
+    since: String,
 }
 
 /// The owner's single sign-on settings, as the form holds them.
@@ -78,6 +114,9 @@ struct SsoPage {
     redirect_uri: String,
     can_edit: bool,
     roles: [&'static str; 4],
+    routed: Vec<RoutedRow>,
+    claims: Vec<ClaimRow>,
+    domain_form: String,
 }
 
 async fn sso_page(
@@ -87,7 +126,43 @@ async fn sso_page(
     errors: super::FieldErrors,
     status: StatusCode,
 ) -> PageResult {
+    sso_page_with(state, signed_in, form, String::new(), errors, status).await
+}
+
+async fn sso_page_with(
+    state: &AppState,
+    signed_in: &SignedIn,
+    form: Option<SsoForm>,
+    domain_form: String,
+    errors: super::FieldErrors,
+    status: StatusCode,
+) -> PageResult {
     let current = service::sso::view(state, &signed_in.caller).await?;
+    let domains = service::domains::list(state, &signed_in.caller).await?;
+    let routed = domains
+        .routed
+        .into_iter()
+        .map(|d| RoutedRow {
+            how: if d.verified_by == "dns" {
+                "proved by your DNS record"
+            } else {
+                "routed by your Lightbridge operator"
+            },
+            since: date(d.created_at),
+            domain: d.domain,
+        })
+        .collect();
+    let claims = domains
+        .pending
+        .into_iter()
+        .map(|c| ClaimRow {
+            checked: c.checked_at.map(date),
+            domain: c.domain,
+            record_name: c.record_name,
+            record_value: c.record_value,
+            last_result: c.last_result,
+        })
+        .collect();
     let form = form.unwrap_or_else(|| match &current {
         Some(v) => SsoForm {
             issuer: v.issuer.clone(),
@@ -108,6 +183,9 @@ async fn sso_page(
         redirect_uri: state.sso_callback(),
         can_edit: signed_in.caller.user.role == domain::Role::Owner,
         roles: ["owner", "admin", "editor", "viewer"],
+        routed,
+        claims,
+        domain_form,
     };
     Ok(render(status, &page, Some(&chrome)))
 }
@@ -142,6 +220,61 @@ async fn save_sso(State(state): State<AppState>, Checked(signed_in, form): Check
 async fn remove_sso(State(state): State<AppState>, Checked(signed_in, _): Checked<CsrfForm>) -> PageResult {
     service::sso::remove(&state, &signed_in.caller).await?;
     Ok(redirect_with_flash("/account/sso", "success", "Single sign-on is off: people sign in with passwords."))
+}
+
+async fn claim_domain(State(state): State<AppState>, Checked(signed_in, form): Checked<DomainForm>) -> PageResult {
+    match service::domains::claim(&state, &signed_in.caller, &form.domain).await {
+        Ok(claim) => Ok(redirect_with_flash(
+            "/account/sso#domains",
+            "success",
+            &format!("Publish the TXT record below for {}, then choose Check now.", claim.domain),
+        )),
+        Err(service::ServiceError::Invalid(fields)) => {
+            let errors = super::FieldErrors(fields);
+            sso_page_with(&state, &signed_in, None, form.domain, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(service::ServiceError::Conflict { message, .. }) => {
+            let errors = super::FieldErrors(vec![("domain".into(), message)]);
+            sso_page_with(&state, &signed_in, None, form.domain, errors, StatusCode::CONFLICT).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn check_domain(
+    State(state): State<AppState>,
+    Path(domain): Path<String>,
+    Checked(signed_in, _): Checked<CsrfForm>,
+) -> PageResult {
+    Ok(match service::domains::check(&state, &signed_in.caller, &domain).await {
+        Ok(service::domains::CheckResult::Verified { domain }) => redirect_with_flash(
+            "/account/sso#domains",
+            "success",
+            &format!("{domain} is proved: its people now reach your single sign-on from the sign-in page."),
+        ),
+        Ok(service::domains::CheckResult::Pending { claim }) => redirect_with_flash(
+            "/account/sso#domains",
+            "error",
+            &format!("{} is not proved yet: {}.", claim.domain, claim.last_result.unwrap_or_default()),
+        ),
+        Err(service::ServiceError::Conflict { message, .. }) => {
+            redirect_with_flash("/account/sso#domains", "error", &capitalized(&message))
+        }
+        Err(e) => return Err(e.into()),
+    })
+}
+
+async fn remove_domain(
+    State(state): State<AppState>,
+    Path(domain): Path<String>,
+    Checked(signed_in, _): Checked<CsrfForm>,
+) -> PageResult {
+    service::domains::remove(&state, &signed_in.caller, &domain).await?;
+    Ok(redirect_with_flash(
+        "/account/sso#domains",
+        "success",
+        &format!("{domain} is removed from your single sign-on."),
+    ))
 }
 
 /// A session as the table shows it.

@@ -72,7 +72,7 @@ fn kind_of(path: &str) -> &'static str {
 /// Fills a route's other placeholders with account A's ids.
 fn fill(path: &str, ids: &[(&'static str, String)]) -> String {
     let of = |kind: &str| ids.iter().find(|(k, _)| *k == kind).map(|(_, v)| v.clone()).unwrap_or_default();
-    path.replace("{env}", &of("env")).replace("{connection}", &of("conn"))
+    path.replace("{env}", &of("env")).replace("{connection}", &of("conn")).replace("{domain}", "acme.example")
 }
 
 /// A plausible body for each change, so the route reaches its account check rather than
@@ -87,6 +87,7 @@ fn body_for(method: &Method, path: &str, env: &str) -> Option<Value> {
         ("PUT", "/api/v1/accounts/{id}/connectors") => Some(json!({"enabled": false})),
         ("PUT", "/api/v1/account/sign-in") => Some(json!({"two_factor_required": false})),
         ("PUT", "/api/v1/account/sso") => Some(json!({"issuer": "https://idp.example", "client_id": "x"})),
+        ("POST", "/api/v1/account/sso/domains") => Some(json!({"domain": "acme.example"})),
         ("POST", "/api/v1/systems/{id}/connectors") => Some(oauth),
         _ => None,
     }

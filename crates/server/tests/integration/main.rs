@@ -8,6 +8,8 @@ mod catalog;
 mod client;
 mod console;
 mod deployments;
+mod dns_server;
+mod domains;
 mod edit;
 mod export;
 mod failures;

@@ -15,9 +15,18 @@ use crate::oidc_provider::{CLIENT_SECRET, Ended, Mode, OTHER_SECRET, Person, Pro
 /// The app with a provider allowed at the proxy's plain-HTTP address, the provider, and
 /// account A's single sign-on set to it (role from `lightbridge_role`), `acme.example` routed.
 pub(crate) async fn app_with_provider() -> (TestApp, Provider) {
+    app_with_provider_configured(|_| {}).await
+}
+
+/// [`app_with_provider`], the configuration changed further by `customize`.
+pub(crate) async fn app_with_provider_configured(customize: impl FnOnce(&mut server::Config)) -> (TestApp, Provider) {
     let proxy = Proxy::start().await;
     let issuer = proxy.issuer.clone();
-    let app = testkit::spawn_configured(None, |c| c.sso_allowed_hosts = vec![issuer.clone()]).await;
+    let app = testkit::spawn_configured(None, |c| {
+        c.sso_allowed_hosts = vec![issuer.clone()];
+        customize(c);
+    })
+    .await;
     let provider = Provider::start(proxy, &format!("{}/sso/callback", app.base)).await;
     let settings = json!({"issuer": issuer, "client_id": "lightbridge", "client_secret": CLIENT_SECRET,
                           "role_claim": "lightbridge_role", "default_role": "viewer"});
@@ -35,7 +44,7 @@ fn address(app: &TestApp, account: &str) -> String {
 }
 
 /// The value of `name="<field>" value="…"` on a page.
-fn field(page: &str, name: &str) -> String {
+pub(crate) fn field(page: &str, name: &str) -> String {
     page.split(&format!(r#"name="{name}" value=""#)).nth(1).and_then(|s| s.split('"').next()).expect(name).to_string()
 }
 
