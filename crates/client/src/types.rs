@@ -31,6 +31,10 @@ pub struct Connection {
     /// `Logged in`, `Logged out`, `Not available` or `Not checked`.
     pub health: String,
     pub health_detail: Option<String>,
+    /// Why it is Logged out or Not available, as a stable code.
+    pub health_reason: Option<String>,
+    /// What to do about it.
+    pub health_fix: Option<String>,
 }
 
 /// One page of a list.

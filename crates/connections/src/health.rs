@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use domain::{Connection, ConnectionStatus};
+use domain::{Connection, ConnectionStatus, StatusReason};
 use salesforce::API_VERSION;
-use store::ConnectionStore;
+use store::{ConnectionStore, Observation};
 
 use crate::{KeeperError, TokenKeeper};
 
@@ -19,16 +19,27 @@ pub struct SweepSummary {
     pub not_available: usize,
 }
 
+/// Who asked for a health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The periodic sweep: a Logged out connection is left alone (it costs Salesforce nothing
+    /// until someone reconnects it).
+    Sweep,
+    /// A person ("Check now"): tried even when Logged out, as they may have fixed the cause.
+    Person,
+}
+
 impl<S: ConnectionStore> TokenKeeper<S> {
-    /// Checks up to `limit` connections not checked within `every`: one authenticated call
-    /// each (`/limits`, which also renews an expired session), then records the status.
+    /// Checks up to `limit` connections not checked within `every` (Logged out ones are not
+    /// due): one authenticated call each, which also renews an expired session, then records
+    /// the status.
     pub async fn health_sweep(&self, every: Duration, limit: u32) -> Result<SweepSummary, store::StoreError> {
         let now = self.now_ms();
         let due = self.store().due_for_check(now - every.as_millis() as i64, limit).await?;
         let mut summary = SweepSummary::default();
         for connection in due {
             summary.checked += 1;
-            match self.check_health(&connection).await? {
+            match self.check_health(&connection, Trigger::Sweep).await? {
                 ConnectionStatus::LoggedIn => summary.logged_in += 1,
                 ConnectionStatus::LoggedOut => summary.logged_out += 1,
                 ConnectionStatus::NotAvailable => summary.not_available += 1,
@@ -37,27 +48,43 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         Ok(summary)
     }
 
-    /// Checks one connection now: one authenticated call (`/limits`, renewing an expired
-    /// session first), and records the resulting status with its reason.
-    pub async fn check_health(&self, connection: &Connection) -> Result<ConnectionStatus, store::StoreError> {
-        let path = format!("services/data/v{API_VERSION}/limits");
-        let outcome = self
-            .with_session(connection, |session| {
-                let path = path.clone();
-                async move { self.client().get_json::<serde_json::Value>(&session, &path).await.map(|_| ()) }
-            })
-            .await;
-        let now = self.now_ms();
-        let (status, detail) = match outcome {
-            Ok(()) => (ConnectionStatus::LoggedIn, None),
-            Err(KeeperError::LoggedOut(d)) => (ConnectionStatus::LoggedOut, Some(d)),
-            Err(KeeperError::Salesforce(e)) if e.is_logged_out() => (ConnectionStatus::LoggedOut, Some(e.to_string())),
-            Err(other) => (ConnectionStatus::NotAvailable, Some(other.to_string())),
+    /// Checks one connection now and records what it showed. The call is one any connected
+    /// user may make — the API's resource list for our version (`/services/data/vXX.X/`),
+    /// not `/limits`, which needs *View Setup and Configuration* — renewing an expired session
+    /// first, and only then.
+    pub async fn check_health(
+        &self,
+        connection: &Connection,
+        trigger: Trigger,
+    ) -> Result<ConnectionStatus, store::StoreError> {
+        let path = format!("services/data/v{API_VERSION}/");
+        let call = |session| {
+            let path = path.clone();
+            async move { self.client().get_json::<serde_json::Value>(&session, &path).await.map(|_| ()) }
         };
-        if status != connection.status {
-            tracing::info!(connection = %connection.id, from = connection.status.as_str(), to = status.as_str(), "connection status changed");
+        let outcome = match trigger {
+            Trigger::Sweep => self.with_session(connection, call).await,
+            Trigger::Person => self.with_session_now(connection, call).await,
+        };
+        let observation = match outcome {
+            Ok(()) => Some(Observation::Healthy),
+            // A renewal's refusal is recorded where it happened (or the connection was not called).
+            Err(KeeperError::LoggedOut(_)) => None,
+            Err(KeeperError::Unavailable(detail)) => Some(Observation::Failing {
+                reason: StatusReason::SalesforceUnreachable,
+                detail,
+                grace_ms: self.grace_ms(),
+            }),
+            Err(KeeperError::Salesforce(e)) => Some(self.observation_of(&e)),
+            Err(KeeperError::Misconfigured(detail)) => {
+                Some(Observation::Refused { reason: StatusReason::SalesforceError, detail })
+            }
+            Err(KeeperError::Store(e)) => return Err(e),
+        };
+        if let Some(observation) = observation {
+            self.observe(connection, observation).await?;
         }
-        self.store().set_status(&connection.id, status, detail.as_deref(), now).await?;
-        Ok(status)
+        let now = self.store().get(&connection.account_id, &connection.id).await?;
+        Ok(now.status)
     }
 }

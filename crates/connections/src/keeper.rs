@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use domain::{AuthMethod, Connection, ConnectionId, ConnectionStatus, LoginHost, Millis, OrgType};
+use domain::{AuthMethod, Connection, ConnectionId, ConnectionStatus, LoginHost, Millis, OrgType, StatusReason};
 use salesforce::{Client, ClientCredentials, SalesforceError, Session, TokenResponse};
-use store::{ConnectionStore, StoreError, TokenSet};
+use store::{ConnectionStore, Observation, StoreError, TokenSet};
+
+use crate::failure::{Failure, classify};
 use url::Url;
 
 /// Where `login` and `test` point: Salesforce's hosts, or the emulator's stand-ins.
@@ -70,7 +72,12 @@ pub struct TokenKeeper<S> {
     locks: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
     /// This keeper's name on renewal leases.
     owner: String,
+    /// How long transient failures may last before the connection is Not available.
+    grace_ms: Millis,
 }
+
+/// The default grace period for transient failures: 30 minutes.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// How long an instance may hold a connection's renewal lease: longer than a token call
 /// takes, short enough that a crashed instance's lease is soon taken over.
@@ -79,7 +86,41 @@ const RENEWAL_LEASE_MS: i64 = 30_000;
 impl<S: ConnectionStore> TokenKeeper<S> {
     pub fn new(store: Arc<S>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
         let owner = format!("keeper-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
-        TokenKeeper { store, client, urls, clock, locks: Mutex::new(HashMap::new()), owner }
+        let grace_ms = DEFAULT_GRACE.as_millis() as Millis;
+        TokenKeeper { store, client, urls, clock, locks: Mutex::new(HashMap::new()), owner, grace_ms }
+    }
+
+    /// Transient failures turn a connection Not available only after lasting this long.
+    pub fn with_grace(mut self, grace: std::time::Duration) -> Self {
+        self.grace_ms = grace.as_millis() as Millis;
+        self
+    }
+
+    pub(crate) fn grace_ms(&self) -> Millis {
+        self.grace_ms
+    }
+
+    /// Records what a call or renewal showed (the store's one way to change a status), with
+    /// its metric and log line.
+    pub(crate) async fn observe(&self, connection: &Connection, observation: Observation) -> Result<(), StoreError> {
+        let change = self.store.observe(&connection.id, &observation, self.clock.now_ms()).await?;
+        if change.changed {
+            let reason = change.reason.map(StatusReason::as_str).unwrap_or("none");
+            metrics::counter!("lightbridge_connection_status_changes_total", "to" => change.to.as_str(), "reason" => reason)
+                .increment(1);
+            tracing::info!(connection = %connection.id, from = change.from.as_str(), to = change.to.as_str(), reason, "connection status changed");
+        }
+        Ok(())
+    }
+
+    /// The observation a failure makes.
+    pub(crate) fn observation_of(&self, e: &SalesforceError) -> Observation {
+        let detail = e.to_string();
+        match classify(e) {
+            Failure::Transient(reason) => Observation::Failing { reason, detail, grace_ms: self.grace_ms },
+            Failure::Refused(reason) => Observation::Refused { reason, detail },
+            Failure::Dead(reason) => Observation::Dead { reason, detail },
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -105,8 +146,24 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         }
     }
 
-    /// Runs `call` with a session; on `INVALID_SESSION_ID` renews once and runs it again.
+    /// Runs `call` with a session; on `INVALID_SESSION_ID` renews once and runs it again. A
+    /// Logged out connection is not called at all: it costs Salesforce nothing until someone
+    /// reconnects it (or checks it by hand, [`TokenKeeper::with_session_now`]).
     pub async fn with_session<T, F, Fut>(&self, connection: &Connection, call: F) -> Result<T, KeeperError>
+    where
+        F: Fn(Session) -> Fut,
+        Fut: Future<Output = Result<T, SalesforceError>>,
+    {
+        if connection.status == ConnectionStatus::LoggedOut {
+            metrics::counter!("lightbridge_calls_skipped_total", "why" => "logged_out").increment(1);
+            return Err(KeeperError::LoggedOut(logged_out_words(connection)));
+        }
+        self.with_session_now(connection, call).await
+    }
+
+    /// [`TokenKeeper::with_session`] even for a Logged out connection: a person asked (they
+    /// may have fixed the cause in the org).
+    pub async fn with_session_now<T, F, Fut>(&self, connection: &Connection, call: F) -> Result<T, KeeperError>
     where
         F: Fn(Session) -> Fut,
         Fut: Future<Output = Result<T, SalesforceError>>,
@@ -183,7 +240,14 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         let now = self.clock.now_ms();
         let reply = match self.grant(connection, &secrets).await {
             Ok(reply) => reply,
-            Err(KeeperError::Salesforce(e)) => return Err(self.record_failure(connection, e, now).await),
+            Err(KeeperError::Salesforce(e)) => return Err(self.record_failure(connection, e).await),
+            Err(KeeperError::LoggedOut(words)) => {
+                let dead = Observation::Dead { reason: StatusReason::NoCredentials, detail: words.clone() };
+                if let Err(store_error) = self.observe(connection, dead).await {
+                    tracing::error!(connection = %connection.id, error = %store_error, "could not record the connection's status");
+                }
+                return Err(KeeperError::LoggedOut(words));
+            }
             Err(other) => return Err(other),
         };
         let tokens = TokenSet {
@@ -202,6 +266,7 @@ impl<S: ConnectionStore> TokenKeeper<S> {
             }
         }
         tracing::info!(connection = %connection.id, "renewed the Salesforce session");
+        self.observe(connection, Observation::Healthy).await?;
         Ok((Session { instance_url: reply.instance_url, access_token: reply.access_token }, secrets.token_version + 1))
     }
 
@@ -237,20 +302,26 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         result.map_err(KeeperError::Salesforce)
     }
 
-    /// Flags the connection at once: Logged out when Salesforce refused the credentials,
-    /// Not available when it could not be reached.
-    async fn record_failure(&self, connection: &Connection, e: SalesforceError, now: Millis) -> KeeperError {
-        let (status, error) = if e.is_logged_out() {
-            (ConnectionStatus::LoggedOut, KeeperError::LoggedOut(e.to_string()))
-        } else if e.is_transient() {
-            (ConnectionStatus::NotAvailable, KeeperError::Unavailable(e.to_string()))
-        } else {
-            (ConnectionStatus::NotAvailable, KeeperError::Salesforce(e))
-        };
-        tracing::warn!(connection = %connection.id, status = status.as_str(), "could not renew the Salesforce session");
-        if let Err(store_error) = self.store.set_status(&connection.id, status, Some(&error.to_string()), now).await {
+    /// Records a failed renewal by its class: Logged out at once when the credentials are
+    /// dead, Not available once a transient failure outlasts the grace period.
+    async fn record_failure(&self, connection: &Connection, e: SalesforceError) -> KeeperError {
+        let failure = classify(&e);
+        tracing::warn!(connection = %connection.id, reason = failure.reason().as_str(), "could not renew the Salesforce session");
+        if let Err(store_error) = self.observe(connection, self.observation_of(&e)).await {
             tracing::error!(connection = %connection.id, error = %store_error, "could not record the connection's status");
         }
-        error
+        match failure {
+            Failure::Dead(reason) => KeeperError::LoggedOut(format!("{}: {e}", reason.summary())),
+            Failure::Transient(_) => KeeperError::Unavailable(e.to_string()),
+            Failure::Refused(_) => KeeperError::Salesforce(e),
+        }
+    }
+}
+
+/// What a Logged out connection says when asked to call Salesforce.
+fn logged_out_words(connection: &Connection) -> String {
+    match connection.status_reason {
+        Some(reason) => format!("{}. {}", reason.summary(), reason.fix()),
+        None => connection.status_detail.clone().unwrap_or_else(|| "reconnect to sign in again".into()),
     }
 }

@@ -3,8 +3,10 @@
 //! its periodic health sweep. The `service` crate's actions and publish worker call it; it
 //! knows nothing of HTTP.
 
+mod failure;
 mod health;
 mod keeper;
 
-pub use health::SweepSummary;
-pub use keeper::{Clock, KeeperError, LoginUrls, SystemClock, TokenKeeper};
+pub use failure::{Failure, classify};
+pub use health::{SweepSummary, Trigger};
+pub use keeper::{Clock, DEFAULT_GRACE, KeeperError, LoginUrls, SystemClock, TokenKeeper};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use connections::{KeeperError, LoginUrls, SystemClock, TokenKeeper};
 use domain::{
     AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, LoginHost,
-    OrgFacts, OrgType,
+    OrgFacts, OrgType, StatusReason,
 };
 use emulator::{AppSeed, Emulator, FaultAction, FaultRule, OrgSeed, Seed, UserSeed};
 use salesforce::oauth::authorize_url;
@@ -25,6 +25,11 @@ struct World {
 }
 
 async fn world(rotate: bool) -> World {
+    world_with_grace(rotate, connections::DEFAULT_GRACE).await
+}
+
+/// A world whose keeper turns a connection Not available after `grace` of transient failures.
+async fn world_with_grace(rotate: bool, grace: std::time::Duration) -> World {
     let mut org = OrgSeed::new("Keeper Org");
     org.users = vec![UserSeed::new("admin@keeper.test")];
     let app = AppSeed {
@@ -45,7 +50,7 @@ async fn world(rotate: bool) -> World {
         login: Url::parse(&em.login_url()).expect("url"),
         test: Url::parse(&em.test_login_url()).expect("url"),
     };
-    let keeper = TokenKeeper::new(store.clone(), client, urls, Arc::new(SystemClock));
+    let keeper = TokenKeeper::new(store.clone(), client, urls, Arc::new(SystemClock)).with_grace(grace);
     World { em, store, keeper, account }
 }
 
@@ -69,6 +74,7 @@ fn connection(world: &World, auth: AuthMethod, login_host: LoginHost) -> Connect
         }),
         status: ConnectionStatus::LoggedIn,
         status_detail: None,
+        status_reason: None,
         status_checked_at: None,
         created_at: 0,
         created_by: None,
@@ -174,15 +180,38 @@ async fn a_revoked_refresh_token_marks_the_connection_logged_out() {
 }
 
 #[tokio::test]
-async fn an_unreachable_token_endpoint_marks_the_connection_not_available() {
+async fn an_unreachable_token_endpoint_is_ridden_out_within_the_grace_period() {
     let w = world(false).await;
     let c = oauth_connection(&w).await;
     w.em.expire_all_tokens();
     w.em.add_fault(FaultRule { action: FaultAction::Drop, ..FaultRule::error("/services/oauth2/token", 1, 500, "x") });
     let err = org_name(&w.keeper, &c).await.expect_err("unavailable");
     assert!(matches!(err, KeeperError::Unavailable(_)), "{err:?}");
-    assert_eq!(w.store.get(&w.account, &c.id).await.expect("get").status, ConnectionStatus::NotAvailable);
-    // Once Salesforce answers again the next call renews and the connection is Logged in.
+    let stored = w.store.get(&w.account, &c.id).await.expect("get");
+    assert_eq!(stored.status, ConnectionStatus::LoggedIn, "one failed renewal is not an outage");
+    assert!(
+        stored.status_detail.as_deref().is_some_and(|d| d.contains("failing for 0 min")),
+        "{:?}",
+        stored.status_detail
+    );
+    // Once Salesforce answers again the next call renews, and the failure is forgotten.
+    assert_eq!(org_name(&w.keeper, &c).await.expect("recovered"), "Keeper Org");
+    let stored = w.store.get(&w.account, &c.id).await.expect("get");
+    assert_eq!((stored.status, stored.status_detail), (ConnectionStatus::LoggedIn, None));
+}
+
+#[tokio::test]
+async fn without_a_grace_period_an_unreachable_token_endpoint_is_not_available_at_once() {
+    let w = world_with_grace(false, std::time::Duration::ZERO).await;
+    let c = oauth_connection(&w).await;
+    w.em.expire_all_tokens();
+    w.em.add_fault(FaultRule { action: FaultAction::Drop, ..FaultRule::error("/services/oauth2/token", 1, 500, "x") });
+    org_name(&w.keeper, &c).await.expect_err("unavailable");
+    let stored = w.store.get(&w.account, &c.id).await.expect("get");
+    assert_eq!(
+        (stored.status, stored.status_reason),
+        (ConnectionStatus::NotAvailable, Some(StatusReason::SalesforceUnreachable))
+    );
     assert_eq!(org_name(&w.keeper, &c).await.expect("recovered"), "Keeper Org");
     assert_eq!(w.store.get(&w.account, &c.id).await.expect("get").status, ConnectionStatus::LoggedIn);
 }
@@ -216,7 +245,7 @@ async fn jwt_and_client_credentials_connections_mint_new_tokens_when_needed() {
 
 #[tokio::test]
 async fn the_health_sweep_flags_idle_connections_and_recovers_them() {
-    let w = world(false).await;
+    let w = world_with_grace(false, std::time::Duration::ZERO).await;
     let live = oauth_connection(&w).await;
     let every = std::time::Duration::from_secs(900);
     let summary = w.keeper.health_sweep(every, 100).await.expect("sweep");
@@ -225,7 +254,11 @@ async fn the_health_sweep_flags_idle_connections_and_recovers_them() {
     assert_eq!(w.keeper.health_sweep(every, 100).await.expect("sweep").checked, 0, "checked recently: not due yet");
 
     // Salesforce goes away: the next sweep (forced with a zero interval) marks it Not available.
-    w.em.add_fault(FaultRule { action: FaultAction::Drop, times: None, ..FaultRule::error("/limits", 0, 500, "x") });
+    w.em.add_fault(FaultRule {
+        action: FaultAction::Drop,
+        times: None,
+        ..FaultRule::error("/services/data/v", 0, 500, "x")
+    });
     let summary = w.keeper.health_sweep(std::time::Duration::ZERO, 100).await.expect("sweep");
     assert_eq!(summary.not_available, 1);
     assert_eq!(w.store.get(&w.account, &live.id).await.expect("get").status, ConnectionStatus::NotAvailable);
@@ -241,7 +274,14 @@ async fn the_health_sweep_flags_idle_connections_and_recovers_them() {
     let summary = w.keeper.health_sweep(std::time::Duration::ZERO, 100).await.expect("sweep");
     assert_eq!(summary.logged_out, 1);
     let stored = w.store.get(&w.account, &live.id).await.expect("get");
-    assert_eq!(stored.status, ConnectionStatus::LoggedOut);
+    assert_eq!(
+        (stored.status, stored.status_reason),
+        (ConnectionStatus::LoggedOut, Some(StatusReason::RefreshTokenInvalid))
+    );
+    // Logged out: later sweeps leave it alone (no token calls), until someone reconnects it.
+    let calls = token_calls(&w.em, "token:refresh_token");
+    let summary = w.keeper.health_sweep(std::time::Duration::ZERO, 100).await.expect("sweep");
+    assert_eq!((summary.checked, token_calls(&w.em, "token:refresh_token")), (0, calls));
 }
 
 /// Three instances (three stores, three keepers) on one database: SQLite's file, and

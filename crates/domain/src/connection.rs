@@ -133,6 +133,148 @@ impl ConnectionStatus {
     }
 }
 
+/// Why a connection is Logged out or Not available (issue #14): a stable code for the API,
+/// metrics and alerts, with what it means and the fix for the person who reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusReason {
+    /// `invalid_grant` / `expired access/refresh token`: the refresh token was revoked, expired
+    /// under the app's refresh token policy, or rotated away.
+    RefreshTokenInvalid,
+    /// The Salesforce user is deactivated.
+    UserInactive,
+    /// The Salesforce user is frozen.
+    UserFrozen,
+    /// The connected app is not installed in the org (and the user may not use uninstalled apps).
+    AppNotInstalled,
+    /// An admin blocked the connected app in the org.
+    AppBlocked,
+    /// The request came from an address the app's or the user's IP restrictions refuse.
+    IpRestricted,
+    /// The org is deleted, locked or expired.
+    OrgInactive,
+    /// The consumer key or secret is no longer the app's.
+    ClientRejected,
+    /// The user is not approved for the app (JWT pre-authorization, admin approval).
+    UserNotApproved,
+    /// The app refused the JWT's signature: its certificate is not the connection's key.
+    CertificateRejected,
+    /// Nothing to sign in with is stored (no refresh token or key).
+    NoCredentials,
+    /// The user or org may not use the API.
+    ApiDisabled,
+    /// Salesforce has not answered (network, 5xx, limits) for longer than the grace period.
+    SalesforceUnreachable,
+    /// Salesforce refused with an error Lightbridge has no better name for.
+    SalesforceError,
+}
+
+impl StatusReason {
+    pub const ALL: [StatusReason; 14] = [
+        StatusReason::RefreshTokenInvalid,
+        StatusReason::UserInactive,
+        StatusReason::UserFrozen,
+        StatusReason::AppNotInstalled,
+        StatusReason::AppBlocked,
+        StatusReason::IpRestricted,
+        StatusReason::OrgInactive,
+        StatusReason::ClientRejected,
+        StatusReason::UserNotApproved,
+        StatusReason::CertificateRejected,
+        StatusReason::NoCredentials,
+        StatusReason::ApiDisabled,
+        StatusReason::SalesforceUnreachable,
+        StatusReason::SalesforceError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusReason::RefreshTokenInvalid => "refresh_token_invalid",
+            StatusReason::UserInactive => "user_inactive",
+            StatusReason::UserFrozen => "user_frozen",
+            StatusReason::AppNotInstalled => "app_not_installed",
+            StatusReason::AppBlocked => "app_blocked",
+            StatusReason::IpRestricted => "ip_restricted",
+            StatusReason::OrgInactive => "org_inactive",
+            StatusReason::ClientRejected => "client_rejected",
+            StatusReason::UserNotApproved => "user_not_approved",
+            StatusReason::CertificateRejected => "certificate_rejected",
+            StatusReason::NoCredentials => "no_credentials",
+            StatusReason::ApiDisabled => "api_disabled",
+            StatusReason::SalesforceUnreachable => "salesforce_unreachable",
+            StatusReason::SalesforceError => "salesforce_error",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        StatusReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What happened, in a few words.
+    pub fn summary(self) -> &'static str {
+        match self {
+            StatusReason::RefreshTokenInvalid => "Salesforce no longer accepts the stored sign-in",
+            StatusReason::UserInactive => "The Salesforce user is deactivated",
+            StatusReason::UserFrozen => "The Salesforce user is frozen",
+            StatusReason::AppNotInstalled => "The connected app is not installed in the org",
+            StatusReason::AppBlocked => "The connected app is blocked in the org",
+            StatusReason::IpRestricted => "Salesforce refuses Lightbridge's network address",
+            StatusReason::OrgInactive => "The org is no longer active",
+            StatusReason::ClientRejected => "The consumer key or secret is no longer valid",
+            StatusReason::UserNotApproved => "The user is not approved for the connected app",
+            StatusReason::CertificateRejected => "The connected app refuses this connection's key",
+            StatusReason::NoCredentials => "No sign-in is stored for this connection",
+            StatusReason::ApiDisabled => "The user or org may not use the API",
+            StatusReason::SalesforceUnreachable => "Salesforce has not answered for a while",
+            StatusReason::SalesforceError => "Salesforce refused the request",
+        }
+    }
+
+    /// What a person does about it.
+    pub fn fix(self) -> &'static str {
+        match self {
+            StatusReason::RefreshTokenInvalid => {
+                "Reconnect to sign in again. If it keeps happening, check the connected app's refresh token policy (Setup → App Manager → Manage → Edit Policies: \"Refresh token is valid until revoked\"), and that the Salesforce user has no more than five sign-ins through this app: a sixth revokes the oldest."
+            }
+            StatusReason::UserInactive => "Reactivate the Salesforce user, or Reconnect as an active user.",
+            StatusReason::UserFrozen => {
+                "Unfreeze the Salesforce user (Setup → Users → the user → Unfreeze), or Reconnect as another user."
+            }
+            StatusReason::AppNotInstalled => {
+                "Install the connected app in the org (Setup → Connected Apps OAuth Usage → Install), or give the user the \"Approve Uninstalled Connected Apps\" permission; then Reconnect."
+            }
+            StatusReason::AppBlocked => {
+                "Unblock the connected app (Setup → Connected Apps OAuth Usage → Unblock), then Reconnect."
+            }
+            StatusReason::IpRestricted => {
+                "Relax the connected app's IP restrictions (Edit Policies → IP Relaxation), or add Lightbridge's outbound addresses to the org's or profile's trusted IP ranges; then Reconnect."
+            }
+            StatusReason::OrgInactive => {
+                "The org is deleted, locked or expired: Reconnect to an active org, or delete this connection."
+            }
+            StatusReason::ClientRejected => {
+                "Edit the connection with the connected app's current consumer key and secret."
+            }
+            StatusReason::UserNotApproved => {
+                "Approve the user for the connected app (Edit Policies → Permitted Users: \"Admin approved users are pre-authorized\", then add their profile or a permission set)."
+            }
+            StatusReason::CertificateRejected => {
+                "Upload the certificate of this connection's private key to the connected app, or Edit the connection with the key the app's certificate belongs to."
+            }
+            StatusReason::NoCredentials => "Reconnect to sign in again.",
+            StatusReason::ApiDisabled => {
+                "Give the Salesforce user the \"API Enabled\" permission (the org's edition must include API access)."
+            }
+            StatusReason::SalesforceUnreachable => {
+                "Nothing to do: Lightbridge keeps trying, and the connection is Logged in again by itself when Salesforce answers."
+            }
+            StatusReason::SalesforceError => {
+                "Read Salesforce's message below, fix it in the org, then check the connection again."
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum ConnectionKind {
@@ -165,6 +307,8 @@ pub struct Connection {
     pub status: ConnectionStatus,
     /// Why the status is what it is, in words (e.g. Salesforce's error).
     pub status_detail: Option<String>,
+    /// Why the connection is Logged out or Not available, as a stable code.
+    pub status_reason: Option<StatusReason>,
     pub status_checked_at: Option<Millis>,
     pub created_at: Millis,
     /// Email of the Salesforce user who authenticated it.

@@ -16,7 +16,9 @@ mod user;
 pub use audit::{ActorKind, AuditEntry};
 pub use catalog::{Account, BUILT_IN_ENVIRONMENTS, Environment, System, account_name, environment_name, system_name};
 pub use clock::{Clock, SystemClock};
-pub use connection::{AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType};
+pub use connection::{
+    AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType, StatusReason,
+};
 pub use deployment::{BundleInfo, CacheControl, Deployment, DeploymentStatus, Target, TargetStatus};
 pub use error::DomainError;
 pub use ids::{AccountId, BundleId, ConnectionId, DeploymentId, EnvironmentId, SystemId, UserId};

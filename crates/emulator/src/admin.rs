@@ -25,6 +25,31 @@ pub struct UserChange {
     pub api_enabled: Option<bool>,
     pub customize_application: Option<bool>,
     pub password: Option<String>,
+    /// Frozen: no sign-in, and the user's sessions end (their refresh tokens stay).
+    pub frozen: Option<bool>,
+}
+
+/// A change to an app's token policies; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppChange {
+    pub refresh_token_policy: Option<crate::seed::RefreshTokenPolicy>,
+    pub rotate_refresh_tokens: Option<bool>,
+    pub ip_relaxation: Option<crate::seed::IpRelaxation>,
+    pub refresh_token_ip_allowlist: Option<Vec<String>>,
+    pub installed: Option<bool>,
+    /// Blocks the app in this org: its sessions and refresh tokens there end, and sign-ins
+    /// are refused until it is unblocked.
+    pub block_in: Option<String>,
+    pub unblock_in: Option<String>,
+}
+
+/// A change to an org; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgChange {
+    /// The profile's login IP ranges (empty: anywhere).
+    pub login_ip_ranges: Option<Vec<String>>,
 }
 
 pub fn routes() -> Router<Shared> {
@@ -32,6 +57,8 @@ pub fn routes() -> Router<Shared> {
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/state", get(state))
         .route("/orgs", post(add_org))
+        .route("/orgs/{id}", axum::routing::patch(patch_org))
+        .route("/apps/{key}", axum::routing::patch(patch_app))
         .route("/orgs/{id}/resources", get(list_resources))
         .route("/orgs/{id}/api-usage", put(api_usage))
         .route("/apps", post(add_app))
@@ -51,7 +78,9 @@ fn problem(status: StatusCode, message: impl std::fmt::Display) -> Response {
 
 fn control(result: Result<Response, ControlError>) -> Response {
     result.unwrap_or_else(|e| match e {
-        ControlError::UnknownUser(_) | ControlError::UnknownOrg(_) => problem(StatusCode::NOT_FOUND, e),
+        ControlError::UnknownUser(_) | ControlError::UnknownOrg(_) | ControlError::UnknownApp(_) => {
+            problem(StatusCode::NOT_FOUND, e)
+        }
         ControlError::Seed(_) => problem(StatusCode::BAD_REQUEST, e),
     })
 }
@@ -204,10 +233,104 @@ pub fn set_user(shared: &Shared, username: &str, change: &UserChange) -> Result<
     if let Some(v) = &change.password {
         user.password = v.clone();
     }
-    if change.active == Some(false) {
-        world.revoke_user(&id);
+    if let Some(v) = change.frozen {
+        user.frozen = v;
+    }
+    // Deactivated or frozen: the user's sessions end; refresh tokens stay, and a refresh says
+    // why it is refused (`inactive user`).
+    if change.active == Some(false) || change.frozen == Some(true) {
+        world.sessions.retain(|_, s| s.user_id != id);
     }
     Ok(())
+}
+
+pub fn set_app(shared: &Shared, consumer_key: &str, change: &AppChange) -> Result<(), ControlError> {
+    let mut world = shared.world();
+    let unknown = || ControlError::UnknownApp(consumer_key.into());
+    let allowlist = match &change.refresh_token_ip_allowlist {
+        Some(list) => Some(crate::policy::parse_ranges(list).map_err(crate::SeedError::Invalid)?),
+        None => None,
+    };
+    let block = match &change.block_in {
+        Some(org) => Some(
+            crate::ids::normalize(org)
+                .filter(|id| world.orgs.contains_key(id))
+                .ok_or_else(|| ControlError::UnknownOrg(org.clone()))?,
+        ),
+        None => None,
+    };
+    let app = world.apps.get_mut(consumer_key).ok_or_else(unknown)?;
+    if let Some(v) = change.refresh_token_policy {
+        app.refresh_policy = v;
+    }
+    if let Some(v) = change.rotate_refresh_tokens {
+        app.rotate_refresh_tokens = v;
+    }
+    if let Some(v) = change.ip_relaxation {
+        app.ip_relaxation = v;
+    }
+    if let Some(v) = allowlist {
+        app.refresh_ip_allowlist = v;
+    }
+    if let Some(v) = change.installed {
+        app.installed = v;
+    }
+    if let Some(org) = change.unblock_in.as_deref().and_then(crate::ids::normalize) {
+        app.blocked_in.remove(&org);
+    }
+    if let Some(org) = block {
+        app.blocked_in.insert(org.clone());
+        // Blocking ends every session and refresh token of the app in the org.
+        let tokens: Vec<String> = world
+            .refresh_tokens
+            .iter()
+            .filter(|(_, g)| g.consumer_key == consumer_key && g.org_id == org)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for token in tokens {
+            world.revoke_refresh(&token);
+        }
+        world.sessions.retain(|_, s| !(s.consumer_key == consumer_key && s.org_id == org));
+    }
+    Ok(())
+}
+
+pub fn set_org(shared: &Shared, org_id: &str, change: &OrgChange) -> Result<(), ControlError> {
+    let mut world = shared.world();
+    let ranges = match &change.login_ip_ranges {
+        Some(list) => Some(crate::policy::parse_ranges(list).map_err(crate::SeedError::Invalid)?),
+        None => None,
+    };
+    let id = crate::ids::normalize(org_id).unwrap_or_else(|| org_id.to_string());
+    let org = world.orgs.get_mut(&id).ok_or_else(|| ControlError::UnknownOrg(org_id.into()))?;
+    if let Some(ranges) = ranges {
+        org.login_ip_ranges = ranges;
+    }
+    Ok(())
+}
+
+async fn patch_app(
+    State(shared): State<Shared>,
+    Path(key): Path<String>,
+    payload: Result<Json<AppChange>, JsonRejection>,
+) -> Response {
+    let change = match body(payload) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    control(set_app(&shared, &key, &change).map(|()| StatusCode::NO_CONTENT.into_response()))
+}
+
+async fn patch_org(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    payload: Result<Json<OrgChange>, JsonRejection>,
+) -> Response {
+    let change = match body(payload) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    control(set_org(&shared, &id, &change).map(|()| StatusCode::NO_CONTENT.into_response()))
 }
 
 async fn patch_user(

@@ -20,6 +20,7 @@ mod multipart;
 mod oauth;
 pub mod observe;
 mod pages;
+pub mod policy;
 mod rest;
 pub mod seed;
 mod server;
@@ -34,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use observe::{FaultAction, FaultRule, Latency, RequestRecord};
-pub use seed::{AppSeed, OrgSeed, Seed, SeedError, UserSeed};
+pub use seed::{AppSeed, IpRelaxation, OrgSeed, RefreshTokenPolicy, Seed, SeedError, UserSeed};
 
 /// Newest REST API version the emulator lists (Spring '26).
 pub const LATEST_API_VERSION: u32 = 66;
@@ -118,6 +119,8 @@ pub enum ControlError {
     UnknownUser(String),
     #[error("no org with id {0}")]
     UnknownOrg(String),
+    #[error("no app with consumer key {0}")]
+    UnknownApp(String),
     #[error(transparent)]
     Seed(#[from] SeedError),
 }
@@ -273,6 +276,20 @@ impl Emulator {
     pub fn set_user(&self, username: &str, change: &admin::UserChange) -> Result<(), ControlError> {
         admin::set_user(&self.inner, username, change)
     }
+    /// Changes an app's token policies (refresh token policy, rotation, IP rules, blocks).
+    pub fn set_app(&self, consumer_key: &str, change: &admin::AppChange) -> Result<(), ControlError> {
+        admin::set_app(&self.inner, consumer_key, change)
+    }
+    /// Changes an org's login IP ranges.
+    pub fn set_org(&self, org_id: &str, change: &admin::OrgChange) -> Result<(), ControlError> {
+        admin::set_org(&self.inner, org_id, change)
+    }
+    /// How many refresh tokens a user holds for an app (their live approvals).
+    pub fn approvals(&self, username: &str, consumer_key: &str) -> usize {
+        let world = self.inner.world();
+        let Some(user) = world.user_by_username(username) else { return 0 };
+        world.refresh_tokens.values().filter(|g| g.user_id == user.id && g.consumer_key == consumer_key).count()
+    }
     /// Sets an org's daily API allowance and how much of it is used.
     pub fn set_api_usage(&self, org_id: &str, used: u64, max: u64) -> Result<(), ControlError> {
         let mut world = self.inner.world();
@@ -320,7 +337,7 @@ impl Emulator {
     }
 }
 
-pub use admin::UserChange;
+pub use admin::{AppChange, OrgChange, UserChange};
 
 fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()

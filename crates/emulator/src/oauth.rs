@@ -2,6 +2,7 @@
 //! revoke, userinfo and the identity URL. Error texts follow salesforce-api.md §1–§3.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use aws_lc_rs::{digest, hmac};
 use axum::Router;
@@ -15,8 +16,10 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
 
 use crate::observe::{Actor, Operation};
+use crate::policy::{self, TokenRequest};
+use crate::seed::IpRelaxation;
 use crate::server::Listener;
-use crate::state::{AuthCode, PendingAuth, World};
+use crate::state::{App, AuthCode, PendingAuth, User, World};
 use crate::{HostKind, Shared, ids, pages, state};
 
 pub fn routes(host: HostKind) -> Router<Shared> {
@@ -242,7 +245,20 @@ async fn login(State(shared): State<Shared>, Extension(host): Extension<HostKind
     if !user.active {
         return fail("Your account has been deactivated. Contact your Salesforce administrator.");
     }
+    if user.frozen {
+        return fail("Your account is frozen. Contact your Salesforce administrator.");
+    }
     let actor = Some(Actor { org_id: user.org_id.clone(), user_id: Some(user.id.clone()) });
+    if app.blocked_in.contains(&user.org_id) {
+        world.pending.remove(get("txn"));
+        let r = callback_error(
+            &pending.redirect_uri,
+            pending.state.as_deref(),
+            "OAUTH_APP_BLOCKED",
+            "this app is blocked by your administrator",
+        );
+        return with_op(r, "authorize:blocked", actor);
+    }
     if !app.installed {
         world.pending.remove(get("txn"));
         let r = callback_error(
@@ -382,9 +398,11 @@ async fn token(
     State(shared): State<Shared>,
     Extension(host): Extension<HostKind>,
     Extension(listener): Extension<Listener>,
+    peer: Option<Extension<crate::server::Peer>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let peer = peer.map(|Extension(p)| p.0).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let f = form(&body);
     let grant_type = f.get("grant_type").cloned().unwrap_or_default();
     let op = format!(
@@ -392,10 +410,10 @@ async fn token(
         if grant_type == "urn:ietf:params:oauth:grant-type:jwt-bearer" { "jwt_bearer" } else { grant_type.as_str() }
     );
     let response = match grant_type.as_str() {
-        "authorization_code" => code_grant(&shared, &listener, &headers, &f),
-        "refresh_token" => refresh_grant(&shared, host, &listener, &headers, &f),
-        "urn:ietf:params:oauth:grant-type:jwt-bearer" => jwt_grant(&shared, host, &listener, &f),
-        "client_credentials" => client_credentials_grant(&shared, host, &listener, &headers, &f),
+        "authorization_code" => code_grant(&shared, &listener, peer, &headers, &f),
+        "refresh_token" => refresh_grant(&shared, host, &listener, peer, &headers, &f),
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => jwt_grant(&shared, host, &listener, peer, &f),
+        "client_credentials" => client_credentials_grant(&shared, host, &listener, peer, &headers, &f),
         "" => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant type not supported"),
         _ => oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant type not supported"),
     };
@@ -406,7 +424,50 @@ fn bad(error: &str, description: &str) -> Response {
     oauth_error(StatusCode::BAD_REQUEST, error, description)
 }
 
-fn code_grant(shared: &Shared, listener: &Listener, headers: &HeaderMap, f: &HashMap<String, String>) -> Response {
+/// What refuses any token request for this user and app, whatever the grant (issue #14; the
+/// texts and their sources are in docs/salesforce-behaviour.md): a deactivated or frozen user,
+/// the app blocked in the org or not installed, and IP restrictions — an External Client App's
+/// refresh-token allowlist, and the profile's login IP ranges as the app's IP Relaxation
+/// applies them (JWT bearer always enforces them).
+fn gate(
+    world: &World,
+    app: &App,
+    user: &User,
+    request: TokenRequest,
+    relaxation: IpRelaxation,
+    peer: IpAddr,
+) -> Option<Response> {
+    if !user.active {
+        return Some(bad("invalid_grant", "inactive user"));
+    }
+    if user.frozen {
+        // Salesforce documents no text for a frozen user: the stricter reading is a refusal
+        // that names nothing.
+        return Some(bad("invalid_grant", "authentication failure"));
+    }
+    if app.blocked_in.contains(&user.org_id) {
+        return Some(bad("invalid_client", "OAUTH_APP_BLOCKED"));
+    }
+    if !app.installed {
+        return Some(bad("invalid_client", "app must be installed into org"));
+    }
+    if request == TokenRequest::Refresh && !policy::allowed(&app.refresh_ip_allowlist, peer) {
+        return Some(bad("invalid_grant", "ip restricted by app developer"));
+    }
+    let ranges = world.orgs.get(&user.org_id).map(|o| o.login_ip_ranges.as_slice()).unwrap_or_default();
+    if policy::login_ranges_refuse(relaxation, request, ranges, peer) {
+        return Some(bad("invalid_grant", "ip restricted"));
+    }
+    None
+}
+
+fn code_grant(
+    shared: &Shared,
+    listener: &Listener,
+    peer: IpAddr,
+    headers: &HeaderMap,
+    f: &HashMap<String, String>,
+) -> Response {
     let (client_id, client_secret) = client_auth(headers, f);
     let now = shared.clock.now_ms();
     let mut world = shared.world();
@@ -439,9 +500,11 @@ fn code_grant(shared: &Shared, listener: &Listener, headers: &HeaderMap, f: &Has
             return bad("invalid_request", "invalid code verifier");
         }
     }
-    let user_active = world.users.get(&code.user_id).is_some_and(|u| u.active);
-    if !user_active {
-        return bad("inactive_user", "user is inactive");
+    let Some(user) = world.users.get(&code.user_id).cloned() else {
+        return bad("invalid_grant", "expired authorization code");
+    };
+    if let Some(refused) = gate(&world, &app, &user, TokenRequest::SignIn, app.ip_relaxation, peer) {
+        return refused;
     }
     let (access, refresh) = world.issue_tokens(
         &code.user_id,
@@ -451,6 +514,10 @@ fn code_grant(shared: &Shared, listener: &Listener, headers: &HeaderMap, f: &Has
         &code.login_base,
         now,
     );
+    if let Some(token) = &refresh {
+        // A web-server sign-in's refresh token is one of the user's five approvals for the app.
+        world.count_approval(&app.consumer_key, &code.user_id, token);
+    }
     token_reply(
         listener,
         now,
@@ -470,6 +537,7 @@ fn refresh_grant(
     shared: &Shared,
     host: HostKind,
     listener: &Listener,
+    peer: IpAddr,
     headers: &HeaderMap,
     f: &HashMap<String, String>,
 ) -> Response {
@@ -489,17 +557,27 @@ fn refresh_grant(
     let Some(token) = f.get("refresh_token") else {
         return bad("invalid_grant", "expired access/refresh token");
     };
+    if let Some(family) = world.retired_refresh.get(token).cloned() {
+        // A rotated-away token presented again: Salesforce revokes the current refresh token
+        // of its family and the access tokens issued from it.
+        world.revoke_family(&family);
+        return bad("invalid_grant", "expired access/refresh token");
+    }
     let Some(grant) = world.refresh_tokens.get(token).cloned() else {
         return bad("invalid_grant", "expired access/refresh token");
     };
-    if grant.consumer_key != app.consumer_key || grant.expires_ms.is_some_and(|e| e <= now) {
+    if grant.consumer_key != app.consumer_key {
+        return bad("invalid_grant", "expired access/refresh token");
+    }
+    if policy::refresh_expired(&app, &grant, now) {
+        world.revoke_refresh(token);
         return bad("invalid_grant", "expired access/refresh token");
     }
     let Some(user) = world.users.get(&grant.user_id).cloned() else {
         return bad("invalid_grant", "expired access/refresh token");
     };
-    if !user.active {
-        return bad("inactive_user", "user is inactive");
+    if let Some(refused) = gate(&world, &app, &user, TokenRequest::Refresh, app.ip_relaxation, peer) {
+        return refused;
     }
     // A refresh at a login host must match the org's kind, as the token's org lives there.
     let sandbox = world.orgs[&grant.org_id].sandbox;
@@ -507,11 +585,22 @@ fn refresh_grant(
         return bad("invalid_grant", "expired access/refresh token");
     }
     let (refresh, source) = if app.rotate_refresh_tokens {
-        world.revoke_refresh(token);
-        let (access, refresh) =
-            world.issue_tokens(&user.id, &app.consumer_key, &grant.scopes, true, &grant.login_base, now);
-        (refresh, access)
+        let Some(fresh) = world.rotate_refresh(token, now) else {
+            return bad("invalid_grant", "expired access/refresh token");
+        };
+        let access = world.issue_access_token(
+            &user.id,
+            &app.consumer_key,
+            &grant.scopes,
+            Some(fresh.clone()),
+            &grant.login_base,
+            now,
+        );
+        (Some(fresh), access)
     } else {
+        if let Some(live) = world.refresh_tokens.get_mut(token) {
+            live.last_used_ms = now;
+        }
         let access = world.issue_access_token(
             &user.id,
             &app.consumer_key,
@@ -551,7 +640,13 @@ fn audience_ok(aud: &[String], host: HostKind, sandbox: bool, listener: &Listene
     aud.iter().any(|a| accepted.iter().any(|x| x == a.trim_end_matches('/')))
 }
 
-fn jwt_grant(shared: &Shared, host: HostKind, listener: &Listener, f: &HashMap<String, String>) -> Response {
+fn jwt_grant(
+    shared: &Shared,
+    host: HostKind,
+    listener: &Listener,
+    peer: IpAddr,
+    f: &HashMap<String, String>,
+) -> Response {
     let Some(assertion) = f.get("assertion") else {
         return bad("invalid_request", "assertion required");
     };
@@ -583,11 +678,9 @@ fn jwt_grant(shared: &Shared, host: HostKind, listener: &Listener, f: &HashMap<S
     if !audience_ok(&claims.aud, host, sandbox, listener) {
         return bad("invalid_grant", "audience is invalid");
     }
-    if !user.active {
-        return bad("inactive_user", "user is inactive");
-    }
-    if !app.installed {
-        return bad("invalid_client", "app must be installed into org");
+    // The JWT bearer flow always enforces the profile's login IP ranges.
+    if let Some(refused) = gate(&world, &app, &user, TokenRequest::SignIn, IpRelaxation::Enforce, peer) {
+        return refused;
     }
     let approved = app.pre_authorized.contains(&user.username.to_ascii_lowercase())
         || world.approvals.contains(&(app.consumer_key.clone(), user.id.clone()));
@@ -622,6 +715,7 @@ fn client_credentials_grant(
     shared: &Shared,
     host: HostKind,
     listener: &Listener,
+    peer: IpAddr,
     headers: &HeaderMap,
     f: &HashMap<String, String>,
 ) -> Response {
@@ -640,8 +734,8 @@ fn client_credentials_grant(
     let Some(user) = app.client_credentials_user.as_deref().and_then(|u| world.user_by_username(u)).cloned() else {
         return bad("invalid_grant", "no client credentials user enabled");
     };
-    if !user.active {
-        return bad("inactive_user", "user is inactive");
+    if let Some(refused) = gate(&world, &app, &user, TokenRequest::SignIn, app.ip_relaxation, peer) {
+        return refused;
     }
     let login_base = login_base(listener, HostKind::Instance);
     let scopes: Vec<String> =

@@ -40,6 +40,10 @@ pub struct OrgSeed {
     /// Daily API request allowance (`DailyApiRequests.Max`).
     #[serde(default = "default_daily_api_limit")]
     pub daily_api_limit: u64,
+    /// The users' profile's login IP ranges (`10.0.0.0/8`, `192.0.2.1`, `192.0.2.1-192.0.2.9`);
+    /// empty: any address. Enforced as each app's IP Relaxation says.
+    #[serde(default)]
+    pub login_ip_ranges: Vec<String>,
     #[serde(default)]
     pub users: Vec<UserSeed>,
 }
@@ -70,6 +74,9 @@ pub struct UserSeed {
     /// *Customize Application*: without it static resources cannot be created or changed.
     #[serde(default = "yes")]
     pub customize_application: bool,
+    /// A frozen user cannot sign in, and their sessions end.
+    #[serde(default)]
+    pub frozen: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,9 +114,23 @@ pub struct AppSeed {
     /// Refresh-token rotation: each refresh returns a new refresh token and retires the old one.
     #[serde(default)]
     pub rotate_refresh_tokens: bool,
-    /// Refresh tokens expire this many seconds after issue; absent = valid until revoked.
+    /// Refresh tokens expire this many seconds after issue (shorthand for
+    /// `refresh_token_policy = { kind = "expire_after", seconds = N }`).
     #[serde(default)]
     pub refresh_token_ttl_secs: Option<u64>,
+    /// The app's Refresh Token Policy (default: valid until revoked).
+    #[serde(default)]
+    pub refresh_token_policy: RefreshTokenPolicy,
+    /// The app's IP Relaxation: how the org's login IP ranges apply to its tokens.
+    #[serde(default)]
+    pub ip_relaxation: IpRelaxation,
+    /// An External Client App's refresh-token IP allowlist: refreshes from elsewhere are
+    /// refused whatever the relaxation (empty: no allowlist).
+    #[serde(default)]
+    pub refresh_token_ip_allowlist: Vec<String>,
+    /// Orgs (ids) whose admins blocked the app in *Connected Apps OAuth Usage*.
+    #[serde(default)]
+    pub blocked_in: Vec<String>,
     /// Client-credentials flow: the username the token acts as. Absent = flow not enabled.
     #[serde(default)]
     pub client_credentials_user: Option<String>,
@@ -119,6 +140,36 @@ pub struct AppSeed {
     /// An app that is not installed refuses every sign-in with `app must be installed into org`.
     #[serde(default = "yes")]
     pub installed: bool,
+}
+
+/// An app's Refresh Token Policy, as Setup offers it (Edit Policies → OAuth Policies), in
+/// seconds (Setup counts in hours, days or months).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RefreshTokenPolicy {
+    /// "Refresh token is valid until revoked".
+    #[default]
+    ValidUntilRevoked,
+    /// "Immediately expire refresh token".
+    ImmediatelyExpire,
+    /// "Expire refresh token after N".
+    ExpireAfter { seconds: u64 },
+    /// "Expire refresh token if not used for N".
+    ExpireIfUnused { seconds: u64 },
+}
+
+/// An app's IP Relaxation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpRelaxation {
+    /// "Enforce IP restrictions": token requests and calls from outside the login IP ranges
+    /// are refused.
+    #[default]
+    Enforce,
+    /// "Enforce IP restrictions, but relax for refreshed tokens".
+    EnforceRelaxRefresh,
+    /// "Relax IP restrictions".
+    Relax,
 }
 
 fn yes() -> bool {
@@ -197,6 +248,7 @@ impl Seed {
             active: true,
             api_enabled: api,
             customize_application: customize,
+            frozen: false,
         };
         Seed {
             orgs: vec![
@@ -208,6 +260,7 @@ impl Seed {
                     instance_name: Some("NA224".into()),
                     session_timeout_secs: default_session_timeout(),
                     daily_api_limit: default_daily_api_limit(),
+                    login_ip_ranges: Vec::new(),
                     users: vec![
                         user("admin@acme.example", "Ada", "Admin", true, true),
                         user("editor@acme.example", "Eli", "Editor", false, true),
@@ -222,6 +275,7 @@ impl Seed {
                     instance_name: Some("CS42".into()),
                     session_timeout_secs: default_session_timeout(),
                     daily_api_limit: 5_000_000,
+                    login_ip_ranges: Vec::new(),
                     users: vec![
                         user("admin@acme.example.uat", "Ada", "Admin", true, true),
                         user("editor@acme.example.uat", "Eli", "Editor", false, true),
@@ -245,6 +299,10 @@ impl Seed {
                 require_secret_for_refresh: false,
                 rotate_refresh_tokens: false,
                 refresh_token_ttl_secs: None,
+                refresh_token_policy: RefreshTokenPolicy::ValidUntilRevoked,
+                ip_relaxation: IpRelaxation::Enforce,
+                refresh_token_ip_allowlist: Vec::new(),
+                blocked_in: Vec::new(),
                 client_credentials_user: Some("admin@acme.example".into()),
                 // The admin pre-authorized the whole profile, so every demo user can sign in with
                 // JWT and Test Connection shows what each one lacks.
@@ -274,6 +332,7 @@ impl UserSeed {
             active: true,
             api_enabled: true,
             customize_application: true,
+            frozen: false,
         }
     }
 }
@@ -288,6 +347,7 @@ impl OrgSeed {
             instance_name: None,
             session_timeout_secs: default_session_timeout(),
             daily_api_limit: default_daily_api_limit(),
+            login_ip_ranges: Vec::new(),
             users: Vec::new(),
         }
     }
@@ -309,6 +369,10 @@ impl AppSeed {
             require_secret_for_refresh: false,
             rotate_refresh_tokens: false,
             refresh_token_ttl_secs: None,
+            refresh_token_policy: RefreshTokenPolicy::ValidUntilRevoked,
+            ip_relaxation: IpRelaxation::Enforce,
+            refresh_token_ip_allowlist: Vec::new(),
+            blocked_in: Vec::new(),
             client_credentials_user: None,
             pre_authorized: Vec::new(),
             installed: true,

@@ -21,6 +21,10 @@ pub struct Listener {
     pub base: Arc<str>,
 }
 
+/// The address a request came from: what IP restrictions are checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::IpAddr);
+
 #[derive(Debug)]
 pub struct Running {
     pub http_port: u16,
@@ -97,7 +101,7 @@ async fn serve(
     let base: Arc<str> = base.into();
     let app = NormalizePathLayer::trim_trailing_slash().layer(app);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -114,6 +118,7 @@ async fn serve(
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(Listener { base: base.clone() });
+                req.extensions_mut().insert(Peer(peer.ip()));
                 let app = app.clone();
                 async move {
                     let response = match app.oneshot(req.map(axum::body::Body::new)).await {

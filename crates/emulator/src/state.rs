@@ -28,6 +28,8 @@ pub struct Org {
     pub api_used: u64,
     pub created_ms: i64,
     pub pod: String,
+    /// The users' profile's login IP ranges (empty: anywhere).
+    pub login_ip_ranges: Vec<crate::policy::IpRange>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +44,7 @@ pub struct User {
     pub active: bool,
     pub api_enabled: bool,
     pub customize_application: bool,
+    pub frozen: bool,
 }
 
 impl User {
@@ -63,7 +66,11 @@ pub struct App {
     pub require_secret: bool,
     pub require_secret_for_refresh: bool,
     pub rotate_refresh_tokens: bool,
-    pub refresh_token_ttl_ms: Option<i64>,
+    pub refresh_policy: crate::seed::RefreshTokenPolicy,
+    pub ip_relaxation: crate::seed::IpRelaxation,
+    pub refresh_ip_allowlist: Vec<crate::policy::IpRange>,
+    /// Orgs whose admins blocked the app.
+    pub blocked_in: std::collections::HashSet<String>,
     pub client_credentials_user: Option<String>,
     pub pre_authorized: Vec<String>,
     pub installed: bool,
@@ -93,7 +100,13 @@ pub struct RefreshGrant {
     pub user_id: String,
     pub consumer_key: String,
     pub scopes: Vec<String>,
-    pub expires_ms: Option<i64>,
+    /// When the approval this token carries was given (rotation keeps it: the policy's
+    /// "expire after" counts from the sign-in, not from the last rotation).
+    pub issued_ms: i64,
+    pub last_used_ms: i64,
+    /// The approval this token belongs to: rotation hands it on, and replaying a retired
+    /// token of the family revokes the family.
+    pub family: String,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +174,11 @@ pub struct World {
     pub pending: HashMap<String, PendingAuth>,
     /// (consumer key, user id) pairs the user approved on the consent page.
     pub approvals: std::collections::HashSet<(String, String)>,
+    /// Refresh tokens retired by rotation → their family.
+    pub retired_refresh: HashMap<String, String>,
+    /// (consumer key, user id) → the families (approvals) that count toward the five, oldest
+    /// first.
+    pub approval_order: HashMap<(String, String), VecDeque<String>>,
     /// Static resources by id; written only through [`World::put_resource`] and
     /// [`World::remove_resource`], which keep `resource_names` in step.
     resources: HashMap<String, StaticResource>,
@@ -234,6 +252,7 @@ impl World {
                 api_used: 0,
                 created_ms: now_ms,
                 pod,
+                login_ip_ranges: crate::policy::parse_ranges(&seed.login_ip_ranges).map_err(SeedError::Invalid)?,
             },
         );
         self.org_order.push(id.clone());
@@ -270,6 +289,7 @@ impl World {
                 active: seed.active,
                 api_enabled: seed.api_enabled,
                 customize_application: seed.customize_application,
+                frozen: seed.frozen,
             },
         );
         self.usernames.insert(key, id.clone());
@@ -307,7 +327,16 @@ impl World {
                 require_secret: seed.require_secret,
                 require_secret_for_refresh: seed.require_secret_for_refresh,
                 rotate_refresh_tokens: seed.rotate_refresh_tokens,
-                refresh_token_ttl_ms: seed.refresh_token_ttl_secs.map(|s| s as i64 * 1000),
+                refresh_policy: match (seed.refresh_token_policy, seed.refresh_token_ttl_secs) {
+                    (crate::seed::RefreshTokenPolicy::ValidUntilRevoked, Some(seconds)) => {
+                        crate::seed::RefreshTokenPolicy::ExpireAfter { seconds }
+                    }
+                    (policy, _) => policy,
+                },
+                ip_relaxation: seed.ip_relaxation,
+                refresh_ip_allowlist: crate::policy::parse_ranges(&seed.refresh_token_ip_allowlist)
+                    .map_err(|e| SeedError::Invalid(format!("app {}: {e}", seed.consumer_key)))?,
+                blocked_in: seed.blocked_in.iter().filter_map(|id| ids::normalize(id)).collect(),
                 client_credentials_user: seed.client_credentials_user.clone(),
                 pre_authorized: seed.pre_authorized.iter().map(|u| u.to_ascii_lowercase()).collect(),
                 installed: seed.installed,
@@ -337,7 +366,6 @@ impl World {
         let org = &self.orgs[&user.org_id];
         let refresh = with_refresh.then(|| {
             let token = ids::refresh_token();
-            let ttl = self.apps.get(consumer_key).and_then(|a| a.refresh_token_ttl_ms);
             self.refresh_tokens.insert(
                 token.clone(),
                 RefreshGrant {
@@ -346,7 +374,9 @@ impl World {
                     user_id: user_id.to_string(),
                     consumer_key: consumer_key.to_string(),
                     scopes: scopes.to_vec(),
-                    expires_ms: ttl.map(|t| now_ms + t),
+                    issued_ms: now_ms,
+                    last_used_ms: now_ms,
+                    family: token.clone(),
                 },
             );
             token
@@ -401,13 +431,58 @@ impl World {
         Some(session.clone())
     }
 
-    /// Revokes a refresh token and every access token minted from it.
+    /// Revokes a refresh token and every access token minted from it (and its approval).
     pub fn revoke_refresh(&mut self, token: &str) -> bool {
-        if self.refresh_tokens.remove(token).is_none() {
+        let Some(grant) = self.refresh_tokens.remove(token) else {
             return false;
-        }
+        };
         self.sessions.retain(|_, s| s.refresh_token.as_deref() != Some(token));
+        let key = (grant.consumer_key.clone(), grant.user_id.clone());
+        if let Some(order) = self.approval_order.get_mut(&key) {
+            order.retain(|f| *f != grant.family);
+        }
         true
+    }
+
+    /// Revokes every live token of a refresh-token family (an approval), with their access
+    /// tokens: what replaying a rotated-away refresh token does.
+    pub fn revoke_family(&mut self, family: &str) -> usize {
+        let tokens: Vec<String> =
+            self.refresh_tokens.iter().filter(|(_, g)| g.family == family).map(|(t, _)| t.clone()).collect();
+        tokens.iter().filter(|t| self.revoke_refresh(t)).count()
+    }
+
+    /// Rotation: the new token takes over the old one's approval; the old one is retired
+    /// (kept only to recognise a replay).
+    pub fn rotate_refresh(&mut self, old: &str, now_ms: i64) -> Option<String> {
+        let grant = self.refresh_tokens.remove(old)?;
+        self.sessions.retain(|_, s| s.refresh_token.as_deref() != Some(old));
+        self.retired_refresh.insert(old.to_string(), grant.family.clone());
+        let token = ids::refresh_token();
+        self.refresh_tokens.insert(token.clone(), RefreshGrant { last_used_ms: now_ms, ..grant });
+        Some(token)
+    }
+
+    /// Counts a web-server sign-in's refresh token as one of the user's approvals for the app:
+    /// past five, the oldest approval is revoked (Salesforce: "Each connected app allows five
+    /// unique approvals per user. After a fifth approval is made, the oldest approval is
+    /// revoked."). Returns how many tokens that revoked.
+    pub fn count_approval(&mut self, consumer_key: &str, user_id: &str, family: &str) -> usize {
+        let key = (consumer_key.to_string(), user_id.to_string());
+        let live: std::collections::HashSet<String> = self
+            .refresh_tokens
+            .values()
+            .filter(|g| g.consumer_key == consumer_key && g.user_id == user_id)
+            .map(|g| g.family.clone())
+            .collect();
+        let order = self.approval_order.entry(key.clone()).or_default();
+        order.retain(|f| live.contains(f));
+        order.push_back(family.to_string());
+        let mut oldest = Vec::new();
+        while order.len() > 5 {
+            oldest.extend(order.pop_front());
+        }
+        oldest.iter().map(|f| self.revoke_family(f)).sum()
     }
 
     /// Revokes every token a user holds. Returns how many were revoked.
@@ -416,6 +491,7 @@ impl World {
         self.sessions.retain(|_, s| s.user_id != user_id);
         self.refresh_tokens.retain(|_, r| r.user_id != user_id);
         self.approvals.retain(|(_, u)| u != user_id);
+        self.approval_order.retain(|(_, u), _| u != user_id);
         before - self.sessions.len() - self.refresh_tokens.len()
     }
 

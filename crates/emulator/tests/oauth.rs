@@ -264,7 +264,7 @@ async fn refresh_returns_a_new_access_token_and_keeps_the_refresh_token() {
 }
 
 #[tokio::test]
-async fn with_rotation_a_rotated_away_refresh_token_answers_invalid_grant() {
+async fn with_rotation_a_replayed_refresh_token_answers_invalid_grant_and_revokes_its_successor() {
     let em = start().await;
     let (verifier, challenge) = pkce();
     let code = match authorize(&em.login_url(), ROTATING_KEY, "admin@prod.test", PASSWORD, Some(&challenge), true).await
@@ -302,10 +302,20 @@ async fn with_rotation_a_rotated_away_refresh_token_answers_invalid_grant() {
         (status, body["error"].as_str(), body["error_description"].as_str()),
         (400, Some("invalid_grant"), Some("expired access/refresh token"))
     );
-    let (status, _) =
+    // Replaying the retired token revoked its family: the successor is dead too (Salesforce:
+    // reusing a rotated-out refresh token revokes the current one and its access tokens).
+    let (status, body) =
         token(&em.login_url(), &[("grant_type", "refresh_token"), ("refresh_token", new), ("client_id", ROTATING_KEY)])
             .await;
-    assert_eq!(status, 200, "the new refresh token works");
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+    let session = second["access_token"].as_str().expect("access token");
+    let r = client()
+        .get(format!("{}/services/data/v62.0/limits", em.base_url()))
+        .bearer_auth(session)
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(r.status(), 401, "the successor's access token is revoked with it");
 }
 
 #[tokio::test]

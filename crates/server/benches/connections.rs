@@ -64,6 +64,7 @@ async fn single_flight() {
         org: None,
         status: ConnectionStatus::NotAvailable,
         status_detail: None,
+        status_reason: None,
         status_checked_at: None,
         created_at: 0,
         created_by: None,

@@ -56,7 +56,8 @@ pub fn service_with_clock(config: &Config, store: Store, clock: Arc<dyn Clock>) 
     Ok(Service::new(store, client, urls, clock)
         .with_public_url(config.public_url.clone())
         .with_sso_allowed_hosts(config.sso_allowed_hosts.clone())
-        .with_dns_servers(config.sso_dns_servers.clone()))
+        .with_dns_servers(config.sso_dns_servers.clone())
+        .with_unavailable_after(config.unavailable_after))
 }
 
 /// A started instance: bound (its address known), its worker and health sweep running; call

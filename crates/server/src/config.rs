@@ -66,6 +66,9 @@ pub struct Settings {
     pub previous_master_keys: Vec<String>,
     /// How often each connection's health is checked (B1); zero turns the check off.
     pub health_check_interval_secs: u64,
+    /// How long renewals or calls may fail for a transient cause (network, 5xx, limits) before
+    /// a connection is Not available.
+    pub unavailable_after_secs: u64,
     /// The bearer token Prometheus sends to `GET /metrics` (off without one).
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "text")]
     pub metrics_token: Option<String>,
@@ -141,6 +144,7 @@ impl Default for Settings {
             master_key_file: None,
             previous_master_keys: Vec::new(),
             health_check_interval_secs: 900,
+            unavailable_after_secs: 1800,
             metrics_token: None,
             metrics_token_file: None,
             database: DatabaseSettings::default(),
@@ -242,6 +246,8 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// How often each connection's health is checked (B1); zero turns the check off.
     pub health_check_interval: std::time::Duration,
+    /// Transient failures turn a connection Not available only after lasting this long.
+    pub unavailable_after: std::time::Duration,
     /// The publish worker's limits, retries and lease.
     pub publish: crate::WorkerConfig,
     /// A PostgreSQL URL; `None` is SQLite in `data_dir`.
@@ -371,6 +377,7 @@ impl Config {
             sso_dns_servers: s.sso.dns_servers.iter().map(|s| name_server(s)).collect::<Result<_, _>>()?,
             ca_file: s.salesforce.ca_file.clone(),
             health_check_interval: std::time::Duration::from_secs(s.health_check_interval_secs),
+            unavailable_after: std::time::Duration::from_secs(s.unavailable_after_secs),
             publish,
             database_url,
             database_max_connections: at_least_one("database.max_connections", s.database.max_connections)?.min(1000)
@@ -397,6 +404,7 @@ impl Config {
             master_key_file: None,
             previous_master_keys: self.previous_master_keys.iter().map(fingerprint).collect(),
             health_check_interval_secs: self.health_check_interval.as_secs(),
+            unavailable_after_secs: self.unavailable_after.as_secs(),
             metrics_token: self.metrics_token.as_ref().map(|_| "[redacted]".to_string()),
             metrics_token_file: None,
             database: DatabaseSettings {

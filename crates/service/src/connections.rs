@@ -292,6 +292,7 @@ pub(crate) async fn save_checked(
         org: Some(org_facts(org.clone())),
         status: ConnectionStatus::LoggedIn,
         status_detail: None,
+        status_reason: None,
         status_checked_at: Some(now),
         created_at: now,
         created_by: org.email.clone(),
@@ -482,7 +483,11 @@ pub async fn edit_connection(
     let now = svc.clock.now_ms();
     connection.modified_at = now;
     connection.modified_by = Some(actor.user.email.clone());
+    let signed_in_again = secrets.tokens.is_some();
     svc.store.update(&connection, &secrets).await.map_err(|e| ServiceError::from(e).on_field("name"))?;
+    if signed_in_again {
+        svc.store.observe(&connection.id, &store::Observation::Healthy, now).await?;
+    }
     record(
         svc,
         actor.audit(
@@ -609,6 +614,7 @@ async fn recheck(
     connection.org = Some(org_facts(org));
     connection.status = ConnectionStatus::LoggedIn;
     connection.status_detail = None;
+    connection.status_reason = None;
     connection.status_checked_at = Some(svc.clock.now_ms());
     Ok(NewSecrets {
         consumer_secret: valid.consumer_secret,
@@ -670,7 +676,7 @@ pub fn outcome(report: &Report) -> String {
 pub async fn check_now(svc: &Service, actor: &Actor, id: &str) -> Result<Connection, ServiceError> {
     let account = actor.require_connection_admin()?.clone();
     let connection = svc.store.get(&account, &parse_id(id)?).await?;
-    svc.keeper.check_health(&connection).await?;
+    svc.keeper.check_health(&connection, ::connections::Trigger::Person).await?;
     Ok(svc.store.get(&account, &connection.id).await?)
 }
 

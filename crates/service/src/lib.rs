@@ -94,6 +94,15 @@ impl Service {
         self
     }
 
+    /// Transient failures turn a connection Not available only after lasting this long.
+    pub fn with_unavailable_after(mut self, grace: std::time::Duration) -> Self {
+        self.keeper = Arc::new(
+            TokenKeeper::new(self.store.clone(), self.client.clone(), self.urls.clone(), self.clock.clone())
+                .with_grace(grace),
+        );
+        self
+    }
+
     /// Asks these name servers when an account proves an email domain (empty: the system's).
     pub fn with_dns_servers(mut self, servers: Vec<std::net::SocketAddr>) -> Self {
         self.dns = domains::Dns::new(servers);

@@ -664,6 +664,7 @@ async fn finish_reconnect(
         ..Default::default()
     };
     svc.store.update(&connection, &secrets).await?;
+    svc.store.observe(&connection.id, &store::Observation::Healthy, now).await?;
     if let Some(old) = replaced.filter(|old| Some(old) != fresh_refresh.as_ref()) {
         let _ = svc.client.revoke(base, &old).await;
     }

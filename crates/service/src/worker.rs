@@ -229,10 +229,15 @@ async fn attempt(
     };
     if connection.status == ConnectionStatus::LoggedOut {
         return Ok(TargetOutcome::Failed {
-            error: format!(
-                "the connection is Logged out{}: reconnect it, then publish again",
-                connection.status_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
-            ),
+            error: match connection.status_reason {
+                Some(reason) => {
+                    format!("the connection is Logged out ({}): {} Then publish again.", reason.summary(), reason.fix())
+                }
+                None => format!(
+                    "the connection is Logged out{}: reconnect it, then publish again",
+                    connection.status_detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+                ),
+            },
         });
     }
     let release = match load_release(svc, deployment, &work.bundles).await? {

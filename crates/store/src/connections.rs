@@ -1,6 +1,6 @@
 //! The connection store: rows for the table (F6), search (F7), and sealed secrets.
 
-use domain::{AccountId, Connection, ConnectionId, ConnectionStatus, Millis, SystemId};
+use domain::{AccountId, Connection, ConnectionId, ConnectionStatus, Millis, StatusReason, SystemId};
 use vault::{AccessToken, ClientSecret, JwtPrivateKey, RefreshToken};
 
 use crate::StoreError;
@@ -96,11 +96,37 @@ pub struct Rotation {
     pub remaining: u64,
 }
 
+/// What a call, a renewal or a health check showed about a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// It worked: Logged in.
+    Healthy,
+    /// Salesforce did not answer, or failed for now: the connection stays as it is until it
+    /// has been failing for `grace_ms`, then it is Not available (and Logged in again by itself
+    /// at the next success).
+    Failing { reason: StatusReason, detail: String, grace_ms: Millis },
+    /// Salesforce refused something other than the credentials: Not available now.
+    Refused { reason: StatusReason, detail: String },
+    /// The credentials are dead: Logged out until someone reconnects it.
+    Dead { reason: StatusReason, detail: String },
+}
+
+/// A connection's status as [`ConnectionStore::observe`] left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusChange {
+    pub from: ConnectionStatus,
+    pub to: ConnectionStatus,
+    pub reason: Option<StatusReason>,
+    /// The status or its reason changed (and the audit log says so).
+    pub changed: bool,
+}
+
 store_trait! {
     pub trait ConnectionStore {
         /// Stores a new connection; a name or legacy slot already taken is a `Conflict`.
         fn insert(&self, connection: &Connection, secrets: &NewSecrets) -> Result<(), StoreError>;
-        /// Replaces a connection's settings (and any secrets given).
+        /// Replaces a connection's settings (and any secrets given); its status is left to
+        /// [`ConnectionStore::observe`].
         fn update(&self, connection: &Connection, secrets: &NewSecrets) -> Result<(), StoreError>;
         /// A connection of this account; another account's id is `NotFound`.
         fn get(&self, account: &AccountId, id: &ConnectionId) -> Result<Connection, StoreError>;
@@ -112,12 +138,15 @@ store_trait! {
         fn delete(&self, account: &AccountId, id: &ConnectionId) -> Result<(), StoreError>;
         fn secrets(&self, id: &ConnectionId) -> Result<ConnectionSecrets, StoreError>;
         /// Stores new tokens if the stored ones are still at `seen_version` (returns false if
-        /// another refresh got there first), and marks the connection Logged in.
+        /// another refresh got there first). The status is left to [`ConnectionStore::observe`].
         fn save_tokens(&self, id: &ConnectionId, tokens: &TokenSet, seen_version: i64, now: Millis) -> Result<bool, StoreError>;
         /// Connections of every account whose status was last checked at or before `before` (or never),
-        /// oldest first: what the periodic health check looks at next.
+        /// oldest first, leaving out Logged out ones: what the periodic health check looks at next.
         fn due_for_check(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError>;
-        fn set_status(&self, id: &ConnectionId, status: ConnectionStatus, detail: Option<&str>, now: Millis) -> Result<(), StoreError>;
+        /// Records what a call, a renewal or a check showed about a connection: the one way a
+        /// connection's status changes after it is saved (issue #14). A change of status or
+        /// reason writes a `connection.status_changed` audit entry in the same transaction.
+        fn observe(&self, id: &ConnectionId, observation: &Observation, now: Millis) -> Result<StatusChange, StoreError>;
         /// Takes the connection's renewal lease for `owner` until `until` unless someone else's
         /// lease is still running (`now`): how instances sharing a database agree that only one
         /// of them calls the token endpoint. Returns whether `owner` holds it.

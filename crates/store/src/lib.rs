@@ -67,7 +67,8 @@ pub use access::{
 pub use any::Store;
 pub use catalog::CatalogStore;
 pub use connections::{
-    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
+    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Observation, Page, Rotation, SortKey, StatusChange,
+    TableRow, TokenSet,
 };
 pub use deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 pub use error::StoreError;

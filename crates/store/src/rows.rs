@@ -12,7 +12,7 @@ use crate::StoreError;
 use crate::connections::TableRow;
 
 pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, consumer_key, \
-    jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, status_checked_at, \
+    jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, status_reason, status_checked_at, \
     created_at, created_by, modified_at, modified_by";
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
@@ -172,6 +172,7 @@ pub(crate) struct ConnectionRow {
     sf_email: Option<String>,
     status: String,
     status_detail: Option<String>,
+    status_reason: Option<String>,
     status_checked_at: Option<Millis>,
     created_at: Millis,
     created_by: Option<String>,
@@ -215,6 +216,7 @@ impl TryFrom<ConnectionRow> for Connection {
             org,
             status: ConnectionStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
             status_detail: r.status_detail,
+            status_reason: r.status_reason.as_deref().and_then(domain::StatusReason::parse),
             status_checked_at: r.status_checked_at,
             created_at: r.created_at,
             created_by: r.created_by,

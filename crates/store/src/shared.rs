@@ -135,7 +135,7 @@ macro_rules! shared_connection_methods {
             let done = query(
                 "UPDATE connections SET legacy = ?, name = ?, system_id = ?, environment_id = ?, active = ?, org_type = ?, login_host = ?, \
                  auth_method = ?, consumer_key = ?, jwt_username = ?, org_id = ?, org_name = ?, instance_url = COALESCE(?, instance_url), \
-                 sf_user_id = ?, sf_username = ?, sf_email = ?, status = ?, status_detail = ?, status_checked_at = ?, modified_at = ?, \
+                 sf_user_id = ?, sf_username = ?, sf_email = ?, modified_at = ?, \
                  modified_by = ?, search_text = ? WHERE id = ? AND account_id = ?",
             )
             .bind(legacy)
@@ -154,9 +154,6 @@ macro_rules! shared_connection_methods {
             .bind(org.map(|o| o.user_id.as_str()))
             .bind(org.map(|o| o.username.as_str()))
             .bind(org.and_then(|o| o.email.as_deref()))
-            .bind(c.status.as_str())
-            .bind(c.status_detail.as_deref())
-            .bind(c.status_checked_at)
             .bind(c.modified_at)
             .bind(c.modified_by.as_deref())
             .bind(search_text(c))
@@ -266,8 +263,7 @@ macro_rules! shared_connection_methods {
         ) -> Result<bool, StoreError> {
             let done = query(
                 "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
-                 token_version = token_version + 1, status = 'logged_in', status_detail = NULL, status_checked_at = ? \
-                 WHERE id = ? AND token_version = ?",
+                 token_version = token_version + 1, status_checked_at = ? WHERE id = ? AND token_version = ?",
             )
             .bind(seal_field(&self.keys, id, "access_token", Some(tokens.access_token.expose_secret()))?)
             .bind(seal_field(
@@ -287,7 +283,7 @@ macro_rules! shared_connection_methods {
 
         async fn due_for_check(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError> {
             let rows = query(format!(
-                "SELECT {COLUMNS} FROM connections WHERE status_checked_at IS NULL OR status_checked_at <= ? \
+                "SELECT {COLUMNS} FROM connections WHERE status != 'logged_out' AND (status_checked_at IS NULL OR status_checked_at <= ?) \
                  ORDER BY COALESCE(status_checked_at, 0), seq LIMIT ?"
             ))
             .bind(before)
@@ -297,21 +293,82 @@ macro_rules! shared_connection_methods {
             rows.iter().map(row_to_connection).collect()
         }
 
-        async fn set_status(
-            &self,
-            id: &ConnectionId,
-            status: ConnectionStatus,
-            detail: Option<&str>,
-            now: Millis,
-        ) -> Result<(), StoreError> {
-            query("UPDATE connections SET status = ?, status_detail = ?, status_checked_at = ? WHERE id = ?")
-                .bind(status.as_str())
-                .bind(detail)
+        async fn observe(&self, id: &ConnectionId, observation: &crate::Observation, now: Millis) -> Result<crate::StatusChange, StoreError> {
+            let mut tx = self.writer().begin().await?;
+            // A write first: it takes SQLite's write lock (a read first would make the later
+            // write fail with SQLITE_BUSY_SNAPSHOT when another process wrote in between) and
+            // PostgreSQL's row lock, so two observations of one connection take turns.
+            let touched = query("UPDATE connections SET status_checked_at = ? WHERE id = ?")
                 .bind(now)
                 .bind(id.as_str())
-                .execute(self.writer())
+                .execute(&mut *tx)
                 .await?;
-            Ok(())
+            one_or_not_found(touched.rows_affected())?;
+            let row = query("SELECT account_id, name, status, status_reason, failing_since FROM connections WHERE id = ?")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            let status: String = row.try_get("status")?;
+            let from = ConnectionStatus::parse(&status).ok_or_else(|| StoreError::Corrupt("unknown status".into()))?;
+            let was_reason: Option<String> = row.try_get("status_reason")?;
+            let was_reason = was_reason.as_deref().and_then(domain::StatusReason::parse);
+            let failing_since: Option<Millis> = row.try_get("failing_since")?;
+            let (to, reason, detail, failing_since) = match observation {
+                crate::Observation::Healthy => (ConnectionStatus::LoggedIn, None, None, None),
+                crate::Observation::Failing { reason, detail, grace_ms } => {
+                    let since = failing_since.unwrap_or(now);
+                    let minutes = (now - since) / 60_000;
+                    let detail = format!("failing for {minutes} min: {detail}");
+                    if from == ConnectionStatus::LoggedOut {
+                        // Dead stays dead: only a reconnect brings it back.
+                        (from, was_reason, Some(detail), Some(since))
+                    } else if now - since >= *grace_ms {
+                        (ConnectionStatus::NotAvailable, Some(*reason), Some(detail), Some(since))
+                    } else {
+                        (from, was_reason, Some(detail), Some(since))
+                    }
+                }
+                crate::Observation::Refused { reason, detail } => {
+                    (ConnectionStatus::NotAvailable, Some(*reason), Some(detail.clone()), None)
+                }
+                crate::Observation::Dead { reason, detail } => (ConnectionStatus::LoggedOut, Some(*reason), Some(detail.clone()), None),
+            };
+            query(
+                "UPDATE connections SET status = ?, status_reason = ?, status_detail = ?, failing_since = ?, status_checked_at = ? \
+                 WHERE id = ?",
+            )
+            .bind(to.as_str())
+            .bind(reason.map(domain::StatusReason::as_str))
+            .bind(detail.as_deref())
+            .bind(failing_since)
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            let changed = from != to || was_reason != reason;
+            if changed {
+                let account: String = row.try_get("account_id")?;
+                let name: Option<String> = row.try_get("name")?;
+                let words = match reason {
+                    Some(r) => format!("{} → {}: {} ({})", from.label(), to.label(), r.summary(), r.as_str()),
+                    None => format!("{} → {}", from.label(), to.label()),
+                };
+                let entry = domain::AuditEntry {
+                    account_id: Some(AccountId::parse(&account)?),
+                    at: now,
+                    actor: "lightbridge".into(),
+                    actor_kind: domain::ActorKind::System,
+                    action: "connection.status_changed".into(),
+                    target_kind: "connection".into(),
+                    target_id: Some(id.as_str().to_string()),
+                    target_label: Some(name.unwrap_or_else(|| id.as_str().to_string())),
+                    detail: Some(words),
+                    remote_addr: None,
+                };
+                statements::record(&mut *tx, &entry).await?;
+            }
+            tx.commit().await?;
+            Ok(crate::StatusChange { from, to, reason, changed })
         }
 
         async fn name_taken(
@@ -2055,8 +2112,8 @@ macro_rules! shared_statements {
             query(
                 "INSERT INTO connections (id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, \
                  consumer_key, jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, \
-                 status_checked_at, created_at, created_by, modified_at, modified_by, consumer_secret, private_key, access_token, refresh_token, \
-                 search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 status_reason, status_checked_at, created_at, created_by, modified_at, modified_by, consumer_secret, private_key, access_token, \
+                 refresh_token, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(c.id.as_str())
             .bind(c.account_id.as_str())
@@ -2078,6 +2135,7 @@ macro_rules! shared_statements {
             .bind(org.and_then(|o| o.email.as_deref()))
             .bind(c.status.as_str())
             .bind(c.status_detail.as_deref())
+            .bind(c.status_reason.map(domain::StatusReason::as_str))
             .bind(c.status_checked_at)
             .bind(c.created_at)
             .bind(c.created_by.as_deref())

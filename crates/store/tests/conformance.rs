@@ -4,11 +4,11 @@
 
 use domain::{
     AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, EnvironmentId,
-    LoginHost, OrgFacts, OrgType, SystemId,
+    LoginHost, OrgFacts, OrgType, StatusReason, SystemId,
 };
 use store::{
     AccessStore, AuditQuery, AuditStore, CatalogStore, ConnectionStore, DeploymentStore, Finish, ListQuery, NewSecrets,
-    PgStore, SortKey, SqliteStore, Store, StoreError, TargetOutcome, TokenSet,
+    Observation, PgStore, SortKey, SqliteStore, Store, StoreError, TargetOutcome, TokenSet,
 };
 use vault::{AccessToken, ClientSecret, Keyring, MasterKey, RefreshToken};
 
@@ -34,6 +34,7 @@ fn new_connection(account: &AccountId, name: &str, org_name: &str, email: &str, 
         }),
         status: ConnectionStatus::LoggedIn,
         status_detail: None,
+        status_reason: None,
         status_checked_at: Some(created_at),
         created_at,
         created_by: Some(email.into()),
@@ -287,12 +288,80 @@ async fn tokens_rotate_atomically<S: ConnectionStore>(store: &S, a: &AccountId) 
     store.update(&edited, &NewSecrets::default()).await.expect("update");
     let edited = store.get(a, &c.id).await.expect("get");
     assert_eq!(edited.org.map(|o| o.instance_url).as_deref(), Some("https://edited.my.salesforce.com"), "from an edit");
-    store.set_status(&c.id, ConnectionStatus::LoggedOut, Some("invalid_grant"), 8).await.expect("status");
-    let got = store.get(a, &c.id).await.expect("get");
+}
+
+/// Issue #14: the one way a saved connection's status changes, with its reason and an audit
+/// entry in the same transaction when it changes.
+async fn statuses_change_through_observations_with_their_reason_and_audit<S: ConnectionStore + AuditStore>(
+    store: &S,
+    a: &AccountId,
+) {
+    let c = new_connection(a, "Watched", "Watched Org", "watch@a.test", 1);
+    store.insert(&c, &NewSecrets::default()).await.expect("insert");
+    let status = |got: &Connection| (got.status, got.status_reason);
+    let failing = |at_grace: i64| Observation::Failing {
+        reason: StatusReason::SalesforceUnreachable,
+        detail: "connect timed out".into(),
+        grace_ms: at_grace,
+    };
+    let changes = || async {
+        let q = AuditQuery { action: Some("connection.status_changed".into()), limit: 50, ..AuditQuery::default() };
+        store.audit(a, &q).await.expect("audit").len()
+    };
+    // A transient failure within the grace period changes nothing a person sees.
+    let change = store.observe(&c.id, &failing(60_000), 1_000).await.expect("observe");
+    assert_eq!((change.to, change.changed), (ConnectionStatus::LoggedIn, false));
+    store.observe(&c.id, &failing(60_000), 30_000).await.expect("observe");
+    assert_eq!(changes().await, 0);
+    // Past it (counted from the first failure): Not available, with the reason, audited once.
+    let change = store.observe(&c.id, &failing(60_000), 61_000).await.expect("observe");
     assert_eq!(
-        (got.status, got.status_detail.as_deref(), got.status_checked_at),
-        (ConnectionStatus::LoggedOut, Some("invalid_grant"), Some(8))
+        (change.from, change.to, change.changed),
+        (ConnectionStatus::LoggedIn, ConnectionStatus::NotAvailable, true)
     );
+    let got = store.get(a, &c.id).await.expect("get");
+    assert_eq!(status(&got), (ConnectionStatus::NotAvailable, Some(StatusReason::SalesforceUnreachable)));
+    assert!(got.status_detail.as_deref().is_some_and(|d| d.contains("connect timed out")), "{:?}", got.status_detail);
+    store.observe(&c.id, &failing(60_000), 62_000).await.expect("again");
+    assert_eq!(changes().await, 1, "the same status again is no change");
+    // Success: Logged in, the failure forgotten (a new one starts its own grace period).
+    store.observe(&c.id, &Observation::Healthy, 63_000).await.expect("healthy");
+    assert_eq!(status(&store.get(a, &c.id).await.expect("get")), (ConnectionStatus::LoggedIn, None));
+    assert_eq!(store.observe(&c.id, &failing(60_000), 64_000).await.expect("observe").to, ConnectionStatus::LoggedIn);
+    // Dead credentials: Logged out at once; transient failures do not bring it back or move it.
+    let dead = Observation::Dead { reason: StatusReason::UserInactive, detail: "inactive user".into() };
+    let change = store.observe(&c.id, &dead, 65_000).await.expect("dead");
+    assert_eq!((change.to, change.reason), (ConnectionStatus::LoggedOut, Some(StatusReason::UserInactive)));
+    let change = store.observe(&c.id, &failing(0), 200_000).await.expect("observe");
+    assert_eq!(
+        (change.to, change.reason, change.changed),
+        (ConnectionStatus::LoggedOut, Some(StatusReason::UserInactive), false)
+    );
+    // Logged out connections are not due for the periodic check.
+    assert!(store.due_for_check(i64::MAX, 100).await.expect("due").iter().all(|d| d.id != c.id));
+    let q = AuditQuery { action: Some("connection.status_changed".into()), limit: 50, ..AuditQuery::default() };
+    let log = store.audit(a, &q).await.expect("audit");
+    let (_, newest) = log.first().expect("entries");
+    assert_eq!((newest.actor.as_str(), newest.target_label.as_deref()), ("lightbridge", Some("Watched")));
+    let detail = newest.detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("Logged in → Logged out") && detail.contains("user_inactive"), "{detail}");
+    assert_eq!(log.len(), 3, "not available, logged in, logged out: each once");
+    // A refused call: Not available now, no grace.
+    let refused = Observation::Refused { reason: StatusReason::ApiDisabled, detail: "API_DISABLED_FOR_ORG".into() };
+    store.observe(&c.id, &refused, 201_000).await.expect("refused");
+    assert_eq!(
+        status(&store.get(a, &c.id).await.expect("get")),
+        (ConnectionStatus::NotAvailable, Some(StatusReason::ApiDisabled))
+    );
+    // Edits leave the status to observations.
+    let mut edited = store.get(a, &c.id).await.expect("get");
+    edited.status = ConnectionStatus::LoggedIn;
+    store.update(&edited, &NewSecrets::default()).await.expect("update");
+    assert_eq!(store.get(a, &c.id).await.expect("get").status, ConnectionStatus::NotAvailable);
+    assert!(matches!(
+        store.observe(&ConnectionId::generate(), &Observation::Healthy, 1).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn systems_and_environments_belong_to_one_account<S: CatalogStore + ConnectionStore>(
@@ -898,6 +967,8 @@ async fn sqlite_passes_the_conformance_suite() {
     let (store, a, _) = sqlite().await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
+    statuses_change_through_observations_with_their_reason_and_audit(&store, &a).await;
+    let (store, a, _) = sqlite().await;
     concurrent_finishes_finish_the_deployment(&store, &a).await;
     let (store, a, _) = sqlite().await;
     a_transaction_commits_whole_or_not_at_all(&Store::from(store), &a).await;
@@ -1019,6 +1090,8 @@ async fn postgres_passes_the_conformance_suite() {
     search_sort_and_pages_work(&store, &a).await;
     let (store, a, _) = postgres(&url).await;
     tokens_rotate_atomically(&store, &a).await;
+    let (store, a, _) = postgres(&url).await;
+    statuses_change_through_observations_with_their_reason_and_audit(&store, &a).await;
     let (store, a, _) = postgres(&url).await;
     concurrent_finishes_finish_the_deployment(&store, &a).await;
     let (store, a, _) = postgres(&url).await;

@@ -195,6 +195,7 @@ pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std
         sso_dns_servers: Vec::new(),
         ca_file: None,
         health_check_interval: health.unwrap_or_default(),
+        unavailable_after: std::time::Duration::from_secs(1800),
         publish: server::WorkerConfig {
             backoff_base: std::time::Duration::from_millis(20),
             backoff_max: std::time::Duration::from_millis(200),

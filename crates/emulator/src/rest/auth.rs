@@ -24,6 +24,11 @@ pub(super) async fn authenticate(State(shared): State<Shared>, mut request: Requ
             _ => return not_found_body(),
         }
     };
+    let peer = request
+        .extensions()
+        .get::<crate::server::Peer>()
+        .map(|p| p.0)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -39,6 +44,21 @@ pub(super) async fn authenticate(State(shared): State<Shared>, mut request: Requ
             return r;
         };
         let actor = Actor { org_id: session.org_id.clone(), user_id: Some(session.user_id.clone()) };
+        // An app whose IP Relaxation enforces the profile's login IP ranges: a session used
+        // from outside them is not valid there.
+        let refused_here = world.apps.get(&session.consumer_key).is_some_and(|app| {
+            app.ip_relaxation != crate::seed::IpRelaxation::Relax
+                && world
+                    .orgs
+                    .get(&session.org_id)
+                    .is_some_and(|org| !crate::policy::allowed(&org.login_ip_ranges, peer))
+        });
+        if refused_here {
+            let mut r = error(StatusCode::UNAUTHORIZED, "INVALID_SESSION_ID", "Session expired or invalid");
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+            r.extensions_mut().insert(actor);
+            return r;
+        }
         if !session.scopes.iter().any(|s| s == "api" || s == "full") {
             let mut r = error(
                 StatusCode::UNAUTHORIZED,

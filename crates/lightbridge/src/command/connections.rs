@@ -272,6 +272,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                     Some(detail) => println!("{}: {} ({detail})", checked.id, checked.health),
                     None => println!("{}: {}", checked.id, checked.health),
                 }
+                if let (Some(reason), Some(fix)) = (&checked.health_reason, &checked.health_fix) {
+                    println!("reason: {reason}\nfix: {fix}");
+                }
             }
             if checked.health != "Logged in" {
                 bail!("the connection is not logged in");

@@ -73,6 +73,11 @@ pub struct ConnectionView {
     /// Health of every connection (shown on a new connection's page).
     pub health: &'static str,
     pub health_detail: Option<String>,
+    /// Why it is Logged out or Not available, as a stable code (`refresh_token_invalid`,
+    /// `user_inactive`, `app_not_installed`, `ip_restricted`, `salesforce_unreachable`, …).
+    pub health_reason: Option<&'static str>,
+    /// What to do about it.
+    pub health_fix: Option<&'static str>,
 }
 
 impl From<&Connection> for ConnectionView {
@@ -112,6 +117,8 @@ impl From<&Connection> for ConnectionView {
             },
             health: c.status.label(),
             health_detail: c.status_detail.clone(),
+            health_reason: c.status_reason.map(domain::StatusReason::as_str),
+            health_fix: c.status_reason.map(domain::StatusReason::fix),
         }
     }
 }

@@ -550,7 +550,8 @@ struct ConnectionPage {
     steps: Vec<StepView>,
     passed: Option<bool>,
     /// The stored connection, when editing.
-    health: Option<(String, Option<String>)>,
+    /// Status, its detail, and (when not healthy) what happened and the fix.
+    health: Option<(String, Option<String>, Option<ReasonText>)>,
 }
 
 impl ConnectionPage {
@@ -709,6 +710,9 @@ async fn name_available(
     Ok(Json(serde_json::json!({"available": message.is_none(), "message": message})))
 }
 
+/// A status reason as pages show it: what happened, and the fix.
+type ReasonText = (&'static str, &'static str);
+
 #[derive(Template)]
 #[template(path = "legacy.html")]
 struct LegacyPage {
@@ -719,6 +723,8 @@ struct LegacyPage {
     status: String,
     status_class: &'static str,
     detail: Option<String>,
+    /// What happened and the fix, when not healthy.
+    reason: Option<ReasonText>,
     active: bool,
     created_by: String,
     system_id: String,
@@ -740,6 +746,7 @@ async fn show(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path
             status_class: status_class(&status),
             status,
             detail: c.status_detail.clone(),
+            reason: c.status_reason.map(|r| (r.summary(), r.fix())),
             active: *active,
             created_by: c.created_by.clone().unwrap_or_default(),
             system_id: system_id.to_string(),
@@ -748,7 +755,8 @@ async fn show(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path
     }
     let mut page =
         form_page(&signed_in, Some(c.id.to_string()), ConnectionForm::of(&c), FieldErrors::default(), None, None);
-    page.health = Some((c.status.label().to_string(), c.status_detail.clone()));
+    page.health =
+        Some((c.status.label().to_string(), c.status_detail.clone(), c.status_reason.map(|r| (r.summary(), r.fix()))));
     Ok(page.render_with(StatusCode::OK))
 }
 
@@ -893,9 +901,12 @@ async fn check(
 ) -> PageResult {
     let checked = service::connections::check_now(&state, &signed_in.caller, &id).await?;
     let status = checked.status;
-    let text = match &checked.status_detail {
-        Some(detail) => format!("{}: {} — {detail}", label(&checked), status.label()),
-        None => format!("{}: {}", label(&checked), status.label()),
+    let text = match (checked.status_reason, &checked.status_detail) {
+        (Some(reason), _) if status != domain::ConnectionStatus::LoggedIn => {
+            format!("{}: {} — {}. {}", label(&checked), status.label(), reason.summary(), reason.fix())
+        }
+        (_, Some(detail)) => format!("{}: {} — {detail}", label(&checked), status.label()),
+        (_, None) => format!("{}: {}", label(&checked), status.label()),
     };
     let kind = if status == domain::ConnectionStatus::LoggedIn { "success" } else { "error" };
     Ok(redirect_with_flash(&format!("/connections/salesforce/{}", checked.id), kind, &text))

@@ -22,5 +22,6 @@ mod secrets;
 mod sessions;
 mod sso;
 mod throttle;
+mod token_life;
 mod two_factor;
 mod users;

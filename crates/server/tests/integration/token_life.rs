@@ -1,0 +1,164 @@
+//! Issue #14, failure classes: every failed renewal or call has a class and a stable reason.
+//! Dead credentials (revoked, a deactivated user, IP restrictions, a blocked app) are Logged out
+//! at once with the reason and its fix — in the API, the audit log and `/metrics` — and then cost
+//! Salesforce nothing until a person acts; an outage keeps the connection Logged in through the
+//! grace period, then Not available, then Logged in again by itself.
+
+use std::time::Duration;
+
+use emulator::{AppChange, FaultRule, OrgChange, UserChange};
+use reqwest::Method;
+use serde_json::{Value, json};
+use testkit::{KEY, METRICS_TOKEN, OAUTH_KEY, OAUTH_SECRET, SECRET, TestApp, spawn};
+
+/// An OAuth connection of admin@acme.test, saved through Salesforce's sign-in: its id.
+async fn oauth_connection(app: &TestApp, name: &str) -> String {
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let body = json!({"name": name, "org_type": "production", "login_host": "login",
+                      "consumer_key": OAUTH_KEY, "consumer_secret": OAUTH_SECRET});
+    let callback =
+        app.oauth_through_salesforce(&cookie, &csrf, "/api/v1/connections/oauth/start", body, "admin@acme.test").await;
+    let (status, saved) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 201, "{saved}");
+    saved["id"].as_str().expect("id").to_string()
+}
+
+/// A client-credentials connection (run as admin@acme.test): its id.
+async fn cc_connection(app: &TestApp, name: &str) -> String {
+    let body = json!({"name": name, "org_type": "production", "login_host": app.em.base_url(),
+                      "auth": {"method": "client_credentials", "consumer_key": KEY, "consumer_secret": SECRET}});
+    let (status, saved) = app.call("admin_a", Method::POST, "/connections", Some(body)).await;
+    assert_eq!(status, 201, "{saved}");
+    saved["id"].as_str().expect("id").to_string()
+}
+
+/// One periodic health sweep over every connection, as the server's would run.
+async fn sweep(app: &TestApp) {
+    let svc: &service::Service = &app.state;
+    svc.keeper.health_sweep(Duration::ZERO, 500).await.expect("sweep");
+}
+
+async fn shown(app: &TestApp, id: &str) -> Value {
+    let (status, body) = app.call("admin_a", Method::GET, &format!("/connections/{id}"), None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn health(c: &Value) -> (&str, Option<&str>) {
+    (c["health"].as_str().unwrap_or_default(), c["health_reason"].as_str())
+}
+
+/// Token-endpoint requests the emulator has seen for this grant type.
+fn token_calls(app: &TestApp, grant: &str) -> usize {
+    let op = format!("token:{grant}");
+    app.em.requests().iter().filter(|r| r.operation.as_deref() == Some(op.as_str())).count()
+}
+
+#[tokio::test]
+async fn a_revoked_connection_is_logged_out_with_the_fix_and_then_costs_salesforce_nothing() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Revoked").await;
+    app.em.revoke_user("admin@acme.test").expect("revoke");
+    sweep(&app).await;
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Logged out", Some("refresh_token_invalid")), "{c}");
+    assert!(c["health_fix"].as_str().expect("fix").contains("Reconnect"), "{c}");
+    // Audited as the system, once.
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=connection.status_changed", None).await;
+    let items = log["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{log}");
+    assert_eq!((items[0]["actor"].as_str(), items[0]["target_id"].as_str()), (Some("lightbridge"), Some(id.as_str())));
+    assert!(items[0]["detail"].as_str().expect("detail").contains("Logged in → Logged out"), "{log}");
+
+    // No retry storm: sweeps leave it alone, publishing skips it.
+    let before = token_calls(&app, "refresh_token");
+    for _ in 0..5 {
+        app.clock.advance(Duration::from_secs(3600));
+        sweep(&app).await;
+    }
+    assert_eq!(token_calls(&app, "refresh_token"), before, "no token call for a dead connection");
+    // A person's Check now still tries (they may have fixed it), and says what to do.
+    let (status, checked) = app.call("admin_a", Method::POST, &format!("/connections/{id}/check"), None).await;
+    assert_eq!((status, health(&checked)), (200, ("Logged out", Some("refresh_token_invalid"))), "{checked}");
+    assert_eq!(token_calls(&app, "refresh_token"), before + 1);
+    // The connection's page names the reason and the fix.
+    let (cookie, _) = app.sign_in("admin_a").await;
+    let page = app
+        .http
+        .get(format!("{}/connections/salesforce/{id}", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("text");
+    assert!(page.contains("Salesforce no longer accepts the stored sign-in") && page.contains("Fix:"), "{page}");
+}
+
+#[tokio::test]
+async fn a_deactivated_user_is_named_and_a_check_after_reactivation_brings_it_back() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Deactivated").await;
+    app.em.set_user("admin@acme.test", &UserChange { active: Some(false), ..Default::default() }).expect("deactivate");
+    sweep(&app).await;
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Logged out", Some("user_inactive")), "{c}");
+    assert!(c["health_fix"].as_str().expect("fix").contains("Reactivate"), "{c}");
+    app.em.set_user("admin@acme.test", &UserChange { active: Some(true), ..Default::default() }).expect("reactivate");
+    let (_, checked) = app.call("admin_a", Method::POST, &format!("/connections/{id}/check"), None).await;
+    assert_eq!(health(&checked), ("Logged in", None), "{checked}");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=connection.status_changed", None).await;
+    assert_eq!(log["items"][0]["detail"], "Logged out → Logged in", "{log}");
+}
+
+#[tokio::test]
+async fn ip_restrictions_are_named_and_counted_in_metrics() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Restricted").await;
+    let org = app.em.org_id_of_user("admin@acme.test").expect("org");
+    app.em.set_org(&org, &OrgChange { login_ip_ranges: Some(vec!["10.0.0.0/8".into()]) }).expect("ranges");
+    app.em.expire_all_tokens();
+    sweep(&app).await;
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Logged out", Some("ip_restricted")), "{c}");
+    assert!(c["health_fix"].as_str().expect("fix").contains("IP"), "{c}");
+    let metrics = app.http.get(format!("{}/metrics", app.base)).bearer_auth(METRICS_TOKEN).send().await.expect("get");
+    let text = metrics.text().await.expect("metrics");
+    let line = "lightbridge_connection_status_changes_total{to=\"logged_out\",reason=\"ip_restricted\"}";
+    assert!(text.contains(line), "{line} missing from:\n{text}");
+}
+
+#[tokio::test]
+async fn a_blocked_app_is_named_for_a_client_credentials_connection() {
+    let app = spawn().await;
+    let id = cc_connection(&app, "Blocked").await;
+    let org = app.em.org_id_of_user("admin@acme.test").expect("org");
+    app.em.set_app(KEY, &AppChange { block_in: Some(org), ..Default::default() }).expect("block");
+    sweep(&app).await;
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Logged out", Some("app_blocked")), "{c}");
+    assert!(c["health_fix"].as_str().expect("fix").contains("Unblock"), "{c}");
+}
+
+#[tokio::test]
+async fn an_outage_is_ridden_out_within_the_grace_period_then_not_available_then_back_by_itself() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Weathered").await;
+    app.em.expire_all_tokens();
+    let outage = FaultRule { times: None, ..FaultRule::error("/services/oauth2/token", 0, 503, "SERVER_UNAVAILABLE") };
+    app.em.add_fault(outage);
+    sweep(&app).await;
+    assert_eq!(health(&shown(&app, &id).await), ("Logged in", None), "a short outage changes nothing");
+    app.clock.advance(Duration::from_secs(20 * 60));
+    sweep(&app).await;
+    assert_eq!(health(&shown(&app, &id).await).0, "Logged in", "20 minutes: still within 30");
+    app.clock.advance(Duration::from_secs(11 * 60));
+    sweep(&app).await;
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Not available", Some("salesforce_unreachable")), "{c}");
+    assert!(c["health_detail"].as_str().expect("detail").contains("failing for 31 min"), "{c}");
+    app.em.clear_faults();
+    sweep(&app).await;
+    assert_eq!(health(&shown(&app, &id).await), ("Logged in", None), "back by itself");
+}
