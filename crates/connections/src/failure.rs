@@ -34,7 +34,8 @@ impl Failure {
 
 /// Classifies a Salesforce failure.
 pub fn classify(e: &SalesforceError) -> Failure {
-    if e.is_transient() {
+    let too_many = matches!(e, SalesforceError::OAuth { status: 429, .. } | SalesforceError::Api { status: 429, .. });
+    if e.is_transient() || too_many {
         return Failure::Transient(StatusReason::SalesforceUnreachable);
     }
     match e {
@@ -43,12 +44,12 @@ pub fn classify(e: &SalesforceError) -> Failure {
             "API_DISABLED_FOR_ORG" | "API_CURRENTLY_DISABLED" | "FUNCTIONALITY_NOT_ENABLED" => {
                 Failure::Refused(StatusReason::ApiDisabled)
             }
-            // A session Salesforce ended although a renewal just succeeded: the user's
-            // sign-ins are being ended (frozen, deactivated, or an admin revoking them).
-            "INVALID_SESSION_ID" => Failure::Dead(StatusReason::RefreshTokenInvalid),
+            // A session refused although a renewal just issued it: locked to another address,
+            // IP restrictions the refresh was relaxed from, or API access control.
+            "INVALID_SESSION_ID" => Failure::Refused(StatusReason::SessionRefused),
             _ => Failure::Refused(StatusReason::SalesforceError),
         },
-        SalesforceError::SessionExpired => Failure::Dead(StatusReason::RefreshTokenInvalid),
+        SalesforceError::SessionExpired => Failure::Refused(StatusReason::SessionRefused),
         SalesforceError::HostNotAllowed(_) | SalesforceError::Config(_) => {
             Failure::Refused(StatusReason::SalesforceError)
         }
@@ -68,7 +69,8 @@ fn oauth(error: &str, description: &str) -> Failure {
         "invalid_app_access" => Failure::Dead(StatusReason::UserNotApproved),
         _ if has("frozen") => Failure::Dead(StatusReason::UserFrozen),
         _ if has("inactive user") || has("user is inactive") => Failure::Dead(StatusReason::UserInactive),
-        _ if has("must be installed") => Failure::Dead(StatusReason::AppNotInstalled),
+        "app_not_found" => Failure::Dead(StatusReason::AppNotInstalled),
+        _ if has("must be installed") || has("not installed") => Failure::Dead(StatusReason::AppNotInstalled),
         _ if has("blocked") => Failure::Dead(StatusReason::AppBlocked),
         _ if has("ip restricted") || has("ip address") => Failure::Dead(StatusReason::IpRestricted),
         _ if has("hasn't approved") || has("not admin approved") || has("not approved") => {
@@ -81,9 +83,11 @@ fn oauth(error: &str, description: &str) -> Failure {
         "invalid_grant" if has("expired access/refresh token") || has("expired") || has("revoked") => {
             Failure::Dead(StatusReason::RefreshTokenInvalid)
         }
-        "invalid_grant" if has("authentication failure") => Failure::Dead(StatusReason::ClientRejected),
+        // Whatever else an `invalid_grant` says (`authentication failure` for a frozen user,
+        // by one report a deactivated one), the grant is what Salesforce refuses.
         "invalid_grant" => Failure::Dead(StatusReason::RefreshTokenInvalid),
-        _ => Failure::Dead(StatusReason::SalesforceError),
+        // An error we have no name for is not proof the credentials are dead: keep calling.
+        _ => Failure::Refused(StatusReason::SalesforceError),
     }
 }
 
@@ -111,6 +115,9 @@ mod tests {
             ("invalid_client_id", "client identifier invalid", ClientRejected),
             ("invalid_client", "invalid client credentials", ClientRejected),
             ("inactive_org", "organization is inactive", OrgInactive),
+            ("app_not_found", "External client app is not installed in this org", AppNotInstalled),
+            ("invalid_client", "OAUTH_APP_BLOCKED", AppBlocked),
+            ("invalid_grant", "authentication failure", RefreshTokenInvalid),
         ];
         for (error, description, reason) in cases {
             assert_eq!(refused(error, description), Failure::Dead(reason), "{error} / {description}");
@@ -128,5 +135,11 @@ mod tests {
         assert_eq!(classify(&api), Failure::Refused(StatusReason::ApiDisabled));
         let five = SalesforceError::OAuth { status: 503, error: "unknown".into(), description: "down".into() };
         assert_eq!(classify(&five), Failure::Transient(StatusReason::SalesforceUnreachable));
+        let slow_down = SalesforceError::OAuth { status: 429, error: "too_many".into(), description: "x".into() };
+        assert_eq!(classify(&slow_down), Failure::Transient(StatusReason::SalesforceUnreachable));
+        // An error with no name here is no proof the credentials are dead.
+        assert_eq!(refused("invalid_request", "something new"), Failure::Refused(StatusReason::SalesforceError));
+        // A session refused right after a renewal is not the refresh token's fault.
+        assert_eq!(classify(&SalesforceError::SessionExpired), Failure::Refused(StatusReason::SessionRefused));
     }
 }

@@ -19,6 +19,13 @@ pub struct SweepSummary {
     pub not_available: usize,
 }
 
+/// What one keep-alive pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAliveSummary {
+    pub renewed: usize,
+    pub failed: usize,
+}
+
 /// Who asked for a health check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -48,6 +55,30 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         Ok(summary)
     }
 
+    /// The keep-alive (issue #14): renews up to `limit` OAuth connections whose tokens were
+    /// last renewed more than `every` ago, so an app's "expire refresh token if not used for N"
+    /// policy never ends a connection nobody used (the health check alone would not: its calls
+    /// keep the session alive, and a live session is never renewed). Failures are recorded as
+    /// any renewal's are.
+    pub async fn keep_alive(&self, every: Duration, limit: u32) -> Result<KeepAliveSummary, store::StoreError> {
+        let now = self.now_ms();
+        let due = self.store().due_for_keep_alive(now - every.as_millis() as i64, limit).await?;
+        let mut summary = KeepAliveSummary::default();
+        for connection in due {
+            let version = self.store().secrets(&connection.id).await?.token_version;
+            match self.renew(&connection, version).await {
+                Ok(_) => summary.renewed += 1,
+                Err(KeeperError::Store(e)) => return Err(e),
+                Err(_) => summary.failed += 1,
+            }
+        }
+        metrics::counter!("lightbridge_keep_alive_renewals_total", "outcome" => "renewed")
+            .increment(summary.renewed as u64);
+        metrics::counter!("lightbridge_keep_alive_renewals_total", "outcome" => "failed")
+            .increment(summary.failed as u64);
+        Ok(summary)
+    }
+
     /// Checks one connection now and records what it showed. The call is one any connected
     /// user may make — the API's resource list for our version (`/services/data/vXX.X/`),
     /// not `/limits`, which needs *View Setup and Configuration* — renewing an expired session
@@ -68,21 +99,16 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         };
         let observation = match outcome {
             Ok(()) => Some(Observation::Healthy),
-            // A renewal's refusal is recorded where it happened (or the connection was not called).
-            Err(KeeperError::LoggedOut(_)) => None,
-            Err(KeeperError::Unavailable(detail)) => Some(Observation::Failing {
-                reason: StatusReason::SalesforceUnreachable,
-                detail,
-                grace_ms: self.grace_ms(),
-            }),
+            // A renewal's failure is recorded where it happened (or the connection was not called).
+            Err(KeeperError::LoggedOut(_) | KeeperError::Unavailable(_)) => None,
             Err(KeeperError::Salesforce(e)) => Some(self.observation_of(&e)),
             Err(KeeperError::Misconfigured(detail)) => {
-                Some(Observation::Refused { reason: StatusReason::SalesforceError, detail })
+                Some(Observation::Dead { reason: StatusReason::NoCredentials, detail })
             }
             Err(KeeperError::Store(e)) => return Err(e),
         };
         if let Some(observation) = observation {
-            self.observe(connection, observation).await?;
+            self.observe(connection, observation, None).await?;
         }
         let now = self.store().get(&connection.account_id, &connection.id).await?;
         Ok(now.status)

@@ -96,14 +96,15 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         self
     }
 
-    pub(crate) fn grace_ms(&self) -> Millis {
-        self.grace_ms
-    }
-
     /// Records what a call or renewal showed (the store's one way to change a status), with
     /// its metric and log line.
-    pub(crate) async fn observe(&self, connection: &Connection, observation: Observation) -> Result<(), StoreError> {
-        let change = self.store.observe(&connection.id, &observation, self.clock.now_ms()).await?;
+    pub(crate) async fn observe(
+        &self,
+        connection: &Connection,
+        observation: Observation,
+        based_on: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let change = self.store.observe(&connection.id, &observation, based_on, self.clock.now_ms()).await?;
         if change.changed {
             let reason = change.reason.map(StatusReason::as_str).unwrap_or("none");
             metrics::counter!("lightbridge_connection_status_changes_total", "to" => change.to.as_str(), "reason" => reason)
@@ -169,18 +170,19 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         Fut: Future<Output = Result<T, SalesforceError>>,
     {
         let (session, version) = self.session(connection).await?;
-        match call(session).await {
+        let result = match call(session).await {
             Err(SalesforceError::SessionExpired) => {
                 let (fresh, _) = self.renew(connection, version).await?;
-                call(fresh).await.map_err(|e| self.classify_call(connection, e))
+                call(fresh).await.map_err(KeeperError::Salesforce)
             }
-            Err(e) => Err(self.classify_call(connection, e)),
-            Ok(value) => Ok(value),
+            other => other.map_err(KeeperError::Salesforce),
+        };
+        // A call that worked ends whatever the stored status said (a failure streak, a refusal).
+        let unhealthy = connection.status != ConnectionStatus::LoggedIn || connection.status_detail.is_some();
+        if result.is_ok() && unhealthy {
+            self.observe(connection, Observation::Healthy, None).await?;
         }
-    }
-
-    fn classify_call(&self, _connection: &Connection, e: SalesforceError) -> KeeperError {
-        if e.is_transient() { KeeperError::Unavailable(e.to_string()) } else { KeeperError::Salesforce(e) }
+        result
     }
 
     fn lock_for(&self, id: &ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
@@ -240,10 +242,12 @@ impl<S: ConnectionStore> TokenKeeper<S> {
         let now = self.clock.now_ms();
         let reply = match self.grant(connection, &secrets).await {
             Ok(reply) => reply,
-            Err(KeeperError::Salesforce(e)) => return Err(self.record_failure(connection, e).await),
+            Err(KeeperError::Salesforce(e)) => {
+                return Err(self.record_failure(connection, e, secrets.token_version).await);
+            }
             Err(KeeperError::LoggedOut(words)) => {
                 let dead = Observation::Dead { reason: StatusReason::NoCredentials, detail: words.clone() };
-                if let Err(store_error) = self.observe(connection, dead).await {
+                if let Err(store_error) = self.observe(connection, dead, Some(secrets.token_version)).await {
                     tracing::error!(connection = %connection.id, error = %store_error, "could not record the connection's status");
                 }
                 return Err(KeeperError::LoggedOut(words));
@@ -266,7 +270,7 @@ impl<S: ConnectionStore> TokenKeeper<S> {
             }
         }
         tracing::info!(connection = %connection.id, "renewed the Salesforce session");
-        self.observe(connection, Observation::Healthy).await?;
+        self.observe(connection, Observation::Renewed, None).await?;
         Ok((Session { instance_url: reply.instance_url, access_token: reply.access_token }, secrets.token_version + 1))
     }
 
@@ -304,10 +308,11 @@ impl<S: ConnectionStore> TokenKeeper<S> {
 
     /// Records a failed renewal by its class: Logged out at once when the credentials are
     /// dead, Not available once a transient failure outlasts the grace period.
-    async fn record_failure(&self, connection: &Connection, e: SalesforceError) -> KeeperError {
+    /// `based_on`: the token version the renewal used (a failure of replaced tokens is ignored).
+    async fn record_failure(&self, connection: &Connection, e: SalesforceError, based_on: i64) -> KeeperError {
         let failure = classify(&e);
         tracing::warn!(connection = %connection.id, reason = failure.reason().as_str(), "could not renew the Salesforce session");
-        if let Err(store_error) = self.observe(connection, self.observation_of(&e)).await {
+        if let Err(store_error) = self.observe(connection, self.observation_of(&e), Some(based_on)).await {
             tracing::error!(connection = %connection.id, error = %store_error, "could not record the connection's status");
         }
         match failure {

@@ -8,5 +8,5 @@ mod health;
 mod keeper;
 
 pub use failure::{Failure, classify};
-pub use health::{SweepSummary, Trigger};
+pub use health::{KeepAliveSummary, SweepSummary, Trigger};
 pub use keeper::{Clock, DEFAULT_GRACE, KeeperError, LoginUrls, SystemClock, TokenKeeper};

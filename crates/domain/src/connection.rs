@@ -163,6 +163,9 @@ pub enum StatusReason {
     NoCredentials,
     /// The user or org may not use the API.
     ApiDisabled,
+    /// Salesforce refuses a session it has just issued (locked to an address, IP
+    /// restrictions relaxed only for refreshes, API access control).
+    SessionRefused,
     /// Salesforce has not answered (network, 5xx, limits) for longer than the grace period.
     SalesforceUnreachable,
     /// Salesforce refused with an error Lightbridge has no better name for.
@@ -170,7 +173,7 @@ pub enum StatusReason {
 }
 
 impl StatusReason {
-    pub const ALL: [StatusReason; 14] = [
+    pub const ALL: [StatusReason; 15] = [
         StatusReason::RefreshTokenInvalid,
         StatusReason::UserInactive,
         StatusReason::UserFrozen,
@@ -183,6 +186,7 @@ impl StatusReason {
         StatusReason::CertificateRejected,
         StatusReason::NoCredentials,
         StatusReason::ApiDisabled,
+        StatusReason::SessionRefused,
         StatusReason::SalesforceUnreachable,
         StatusReason::SalesforceError,
     ];
@@ -201,6 +205,7 @@ impl StatusReason {
             StatusReason::CertificateRejected => "certificate_rejected",
             StatusReason::NoCredentials => "no_credentials",
             StatusReason::ApiDisabled => "api_disabled",
+            StatusReason::SessionRefused => "session_refused",
             StatusReason::SalesforceUnreachable => "salesforce_unreachable",
             StatusReason::SalesforceError => "salesforce_error",
         }
@@ -225,6 +230,7 @@ impl StatusReason {
             StatusReason::CertificateRejected => "The connected app refuses this connection's key",
             StatusReason::NoCredentials => "No sign-in is stored for this connection",
             StatusReason::ApiDisabled => "The user or org may not use the API",
+            StatusReason::SessionRefused => "Salesforce refuses the sessions it issues to Lightbridge",
             StatusReason::SalesforceUnreachable => "Salesforce has not answered for a while",
             StatusReason::SalesforceError => "Salesforce refused the request",
         }
@@ -236,18 +242,20 @@ impl StatusReason {
             StatusReason::RefreshTokenInvalid => {
                 "Reconnect to sign in again. If it keeps happening, check the connected app's refresh token policy (Setup → App Manager → Manage → Edit Policies: \"Refresh token is valid until revoked\"), and that the Salesforce user has no more than five sign-ins through this app: a sixth revokes the oldest."
             }
-            StatusReason::UserInactive => "Reactivate the Salesforce user, or Reconnect as an active user.",
+            StatusReason::UserInactive => {
+                "Reactivate the Salesforce user, then choose Check now (the stored sign-in works again); or Reconnect as an active user."
+            }
             StatusReason::UserFrozen => {
-                "Unfreeze the Salesforce user (Setup → Users → the user → Unfreeze), or Reconnect as another user."
+                "Unfreeze the Salesforce user (Setup → Users → the user → Unfreeze), then choose Check now; or Reconnect as another user."
             }
             StatusReason::AppNotInstalled => {
-                "Install the connected app in the org (Setup → Connected Apps OAuth Usage → Install), or give the user the \"Approve Uninstalled Connected Apps\" permission; then Reconnect."
+                "Install the connected app in the org (Setup → Connected Apps OAuth Usage → Install), or give the user the \"Approve Uninstalled Connected Apps\" permission; then choose Check now."
             }
             StatusReason::AppBlocked => {
-                "Unblock the connected app (Setup → Connected Apps OAuth Usage → Unblock), then Reconnect."
+                "Unblock the connected app (Setup → Connected Apps OAuth Usage → Unblock), then choose Check now (an OAuth connection needs Reconnect: blocking ended its sign-in)."
             }
             StatusReason::IpRestricted => {
-                "Relax the connected app's IP restrictions (Edit Policies → IP Relaxation), or add Lightbridge's outbound addresses to the org's or profile's trusted IP ranges; then Reconnect."
+                "Relax the connected app's IP restrictions (Edit Policies → IP Relaxation), or add Lightbridge's outbound addresses to the profile's login IP ranges; then choose Check now."
             }
             StatusReason::OrgInactive => {
                 "The org is deleted, locked or expired: Reconnect to an active org, or delete this connection."
@@ -256,7 +264,7 @@ impl StatusReason {
                 "Edit the connection with the connected app's current consumer key and secret."
             }
             StatusReason::UserNotApproved => {
-                "Approve the user for the connected app (Edit Policies → Permitted Users: \"Admin approved users are pre-authorized\", then add their profile or a permission set)."
+                "Approve the user for the connected app (Edit Policies → Permitted Users: \"Admin approved users are pre-authorized\", then add their profile or a permission set), then choose Check now."
             }
             StatusReason::CertificateRejected => {
                 "Upload the certificate of this connection's private key to the connected app, or Edit the connection with the key the app's certificate belongs to."
@@ -264,6 +272,9 @@ impl StatusReason {
             StatusReason::NoCredentials => "Reconnect to sign in again.",
             StatusReason::ApiDisabled => {
                 "Give the Salesforce user the \"API Enabled\" permission (the org's edition must include API access)."
+            }
+            StatusReason::SessionRefused => {
+                "Check the org's session settings (\"Lock sessions to the IP address from which they originated\"), the connected app's IP Relaxation (\"relax for refresh tokens\" still refuses calls from outside the profile's IP ranges) and API Access Control; then choose Check now."
             }
             StatusReason::SalesforceUnreachable => {
                 "Nothing to do: Lightbridge keeps trying, and the connection is Logged in again by itself when Salesforce answers."

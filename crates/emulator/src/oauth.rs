@@ -557,10 +557,12 @@ fn refresh_grant(
     let Some(token) = f.get("refresh_token") else {
         return bad("invalid_grant", "expired access/refresh token");
     };
-    if let Some(family) = world.retired_refresh.get(token).cloned() {
-        // A rotated-away token presented again: Salesforce revokes the current refresh token
-        // of its family and the access tokens issued from it.
-        world.revoke_family(&family);
+    if let Some((family, key)) = world.retired_refresh.get(token).cloned() {
+        // A rotated-away token presented again (by its own app): Salesforce revokes the
+        // current refresh token of its family and the access tokens issued from it.
+        if key == app.consumer_key {
+            world.revoke_family(&family);
+        }
         return bad("invalid_grant", "expired access/refresh token");
     }
     let Some(grant) = world.refresh_tokens.get(token).cloned() else {

@@ -43,16 +43,21 @@ impl IpRange {
             };
         }
         let one: IpAddr = text.parse().map_err(|_| bad())?;
+        let one = canonical(one);
         Ok(IpRange { start: one, end: one })
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        // An IPv4 peer may arrive as an IPv4-mapped IPv6 address.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
+        let ip = canonical(ip);
         ip.is_ipv4() == self.start.is_ipv4() && self.start <= ip && ip <= self.end
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
     }
 }
 
@@ -109,6 +114,7 @@ mod tests {
         assert!(span.contains(ip("192.0.2.9")) && !span.contains(ip("192.0.2.10")));
         assert!(IpRange::parse("127.0.0.1").expect("one").contains(ip("::ffff:127.0.0.1")));
         assert!(IpRange::parse("::1").expect("v6").contains(ip("::1")));
+        assert!(IpRange::parse("::ffff:127.0.0.1").expect("mapped").contains(ip("127.0.0.1")));
         for bad in ["10.0.0.0/33", "192.0.2.9-192.0.2.1", "localhost", "10.0.0.1-::1"] {
             assert!(IpRange::parse(bad).is_err(), "{bad}");
         }

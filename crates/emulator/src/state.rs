@@ -174,8 +174,8 @@ pub struct World {
     pub pending: HashMap<String, PendingAuth>,
     /// (consumer key, user id) pairs the user approved on the consent page.
     pub approvals: std::collections::HashSet<(String, String)>,
-    /// Refresh tokens retired by rotation → their family.
-    pub retired_refresh: HashMap<String, String>,
+    /// Refresh tokens retired by rotation → their family and app.
+    pub retired_refresh: HashMap<String, (String, String)>,
     /// (consumer key, user id) → the families (approvals) that count toward the five, oldest
     /// first.
     pub approval_order: HashMap<(String, String), VecDeque<String>>,
@@ -449,6 +449,8 @@ impl World {
     pub fn revoke_family(&mut self, family: &str) -> usize {
         let tokens: Vec<String> =
             self.refresh_tokens.iter().filter(|(_, g)| g.family == family).map(|(t, _)| t.clone()).collect();
+        // Its retired tokens need no remembering once the family is gone.
+        self.retired_refresh.retain(|_, (f, _)| f != family);
         tokens.iter().filter(|t| self.revoke_refresh(t)).count()
     }
 
@@ -456,9 +458,13 @@ impl World {
     /// (kept only to recognise a replay).
     pub fn rotate_refresh(&mut self, old: &str, now_ms: i64) -> Option<String> {
         let grant = self.refresh_tokens.remove(old)?;
-        self.sessions.retain(|_, s| s.refresh_token.as_deref() != Some(old));
-        self.retired_refresh.insert(old.to_string(), grant.family.clone());
+        self.retired_refresh.insert(old.to_string(), (grant.family.clone(), grant.consumer_key.clone()));
         let token = ids::refresh_token();
+        // Access tokens already issued live on (Salesforce documents only the old refresh
+        // token's end), now tied to the new one, so revoking the family ends them too.
+        for session in self.sessions.values_mut().filter(|s| s.refresh_token.as_deref() == Some(old)) {
+            session.refresh_token = Some(token.clone());
+        }
         self.refresh_tokens.insert(token.clone(), RefreshGrant { last_used_ms: now_ms, ..grant });
         Some(token)
     }

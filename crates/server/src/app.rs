@@ -90,7 +90,7 @@ pub async fn start_with_clock(config: &Config, store: Store, clock: Arc<dyn Cloc
         service.public_url = url;
     }
     let state = AppState::from_service(service).with_metrics_token(config.metrics_token.clone());
-    let health = service::health::spawn_health_checks(&state, config.health_check_interval);
+    let health = service::health::spawn_health_checks(&state, config.health_check_interval, config.keep_alive);
     let worker = service::worker::spawn_worker(&state, config.publish);
     let housekeeping = service::health::spawn_housekeeping(&state);
     let server = Server::with_listener(state.clone(), listener);

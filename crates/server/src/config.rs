@@ -69,6 +69,9 @@ pub struct Settings {
     /// How long renewals or calls may fail for a transient cause (network, 5xx, limits) before
     /// a connection is Not available.
     pub unavailable_after_secs: u64,
+    /// OAuth connections not renewed for this long are renewed by the health check, so an
+    /// app's idle refresh-token policy never ends them; zero turns it off.
+    pub keep_alive_hours: u64,
     /// The bearer token Prometheus sends to `GET /metrics` (off without one).
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "text")]
     pub metrics_token: Option<String>,
@@ -145,6 +148,7 @@ impl Default for Settings {
             previous_master_keys: Vec::new(),
             health_check_interval_secs: 900,
             unavailable_after_secs: 1800,
+            keep_alive_hours: 24,
             metrics_token: None,
             metrics_token_file: None,
             database: DatabaseSettings::default(),
@@ -248,6 +252,8 @@ pub struct Config {
     pub health_check_interval: std::time::Duration,
     /// Transient failures turn a connection Not available only after lasting this long.
     pub unavailable_after: std::time::Duration,
+    /// OAuth connections not renewed for this long are renewed (zero: off).
+    pub keep_alive: std::time::Duration,
     /// The publish worker's limits, retries and lease.
     pub publish: crate::WorkerConfig,
     /// A PostgreSQL URL; `None` is SQLite in `data_dir`.
@@ -378,6 +384,7 @@ impl Config {
             ca_file: s.salesforce.ca_file.clone(),
             health_check_interval: std::time::Duration::from_secs(s.health_check_interval_secs),
             unavailable_after: std::time::Duration::from_secs(s.unavailable_after_secs),
+            keep_alive: std::time::Duration::from_secs(s.keep_alive_hours.saturating_mul(3600)),
             publish,
             database_url,
             database_max_connections: at_least_one("database.max_connections", s.database.max_connections)?.min(1000)
@@ -405,6 +412,7 @@ impl Config {
             previous_master_keys: self.previous_master_keys.iter().map(fingerprint).collect(),
             health_check_interval_secs: self.health_check_interval.as_secs(),
             unavailable_after_secs: self.unavailable_after.as_secs(),
+            keep_alive_hours: self.keep_alive.as_secs() / 3600,
             metrics_token: self.metrics_token.as_ref().map(|_| "[redacted]".to_string()),
             metrics_token_file: None,
             database: DatabaseSettings {

@@ -478,7 +478,8 @@ pub async fn edit_connection(
         return Err(ServiceError::Invalid(errors));
     }
     if changes.is_empty() {
-        return Ok(connection);
+        // Nothing to store; what is stored (status included) is the answer.
+        return Ok(svc.store.get(&connection.account_id, &connection.id).await?);
     }
     let now = svc.clock.now_ms();
     connection.modified_at = now;
@@ -486,7 +487,7 @@ pub async fn edit_connection(
     let signed_in_again = secrets.tokens.is_some();
     svc.store.update(&connection, &secrets).await.map_err(|e| ServiceError::from(e).on_field("name"))?;
     if signed_in_again {
-        svc.store.observe(&connection.id, &store::Observation::Healthy, now).await?;
+        svc.store.observe(&connection.id, &store::Observation::Healthy, None, now).await?;
     }
     record(
         svc,

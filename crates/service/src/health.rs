@@ -4,8 +4,13 @@ use crate::Service;
 
 /// Runs the periodic health check (B1) in the background: every tick (a minute, or the
 /// interval if shorter) it checks the connections not checked within `every`, up to 500 at a
-/// time. Returns `None` when `every` is zero (turned off).
-pub fn spawn_health_checks(svc: &Service, every: std::time::Duration) -> Option<tokio::task::JoinHandle<()>> {
+/// time, and renews the OAuth connections not renewed within `keep_alive` (issue #14; zero
+/// turns the keep-alive off). Returns `None` when `every` is zero (turned off).
+pub fn spawn_health_checks(
+    svc: &Service,
+    every: std::time::Duration,
+    keep_alive: std::time::Duration,
+) -> Option<tokio::task::JoinHandle<()>> {
     if every.is_zero() {
         return None;
     }
@@ -26,6 +31,16 @@ pub fn spawn_health_checks(svc: &Service, every: std::time::Duration) -> Option<
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "health check failed"),
+            }
+            if keep_alive.is_zero() {
+                continue;
+            }
+            match keeper.keep_alive(keep_alive, 500).await {
+                Ok(s) if s.renewed + s.failed > 0 => {
+                    tracing::info!(renewed = s.renewed, failed = s.failed, "keep-alive renewals")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "keep-alive failed"),
             }
         }
     }))

@@ -644,6 +644,7 @@ async fn finish_reconnect(
     connection.org = Some(crate::connections::org_facts(org));
     connection.status = domain::ConnectionStatus::LoggedIn;
     connection.status_detail = None;
+    connection.status_reason = None;
     connection.status_checked_at = Some(now);
     connection.modified_at = now;
     connection.modified_by = modified_by;
@@ -664,7 +665,7 @@ async fn finish_reconnect(
         ..Default::default()
     };
     svc.store.update(&connection, &secrets).await?;
-    svc.store.observe(&connection.id, &store::Observation::Healthy, now).await?;
+    svc.store.observe(&connection.id, &store::Observation::Healthy, None, now).await?;
     if let Some(old) = replaced.filter(|old| Some(old) != fresh_refresh.as_ref()) {
         let _ = svc.client.revoke(base, &old).await;
     }

@@ -99,8 +99,12 @@ pub struct Rotation {
 /// What a call, a renewal or a health check showed about a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observation {
-    /// It worked: Logged in.
+    /// A call worked: Logged in.
     Healthy,
+    /// A renewal worked: the credentials are alive, so a Logged out connection (or one Not
+    /// available because Salesforce did not answer) is Logged in again and a failure streak
+    /// ends; a connection whose calls Salesforce refuses stays Not available until a call works.
+    Renewed,
     /// Salesforce did not answer, or failed for now: the connection stays as it is until it
     /// has been failing for `grace_ms`, then it is Not available (and Logged in again by itself
     /// at the next success).
@@ -143,10 +147,17 @@ store_trait! {
         /// Connections of every account whose status was last checked at or before `before` (or never),
         /// oldest first, leaving out Logged out ones: what the periodic health check looks at next.
         fn due_for_check(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError>;
+        /// OAuth connections (not Logged out) whose tokens were last renewed at or before
+        /// `before`, longest ago first: what the keep-alive renews, so an app's idle
+        /// refresh-token policy never ends a connection nobody used.
+        fn due_for_keep_alive(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError>;
         /// Records what a call, a renewal or a check showed about a connection: the one way a
         /// connection's status changes after it is saved (issue #14). A change of status or
         /// reason writes a `connection.status_changed` audit entry in the same transaction.
-        fn observe(&self, id: &ConnectionId, observation: &Observation, now: Millis) -> Result<StatusChange, StoreError>;
+        /// `based_on` is the token version the observation was made with: a failure seen with
+        /// tokens that have since been replaced (a reconnect, another instance's renewal) is
+        /// ignored.
+        fn observe(&self, id: &ConnectionId, observation: &Observation, based_on: Option<i64>, now: Millis) -> Result<StatusChange, StoreError>;
         /// Takes the connection's renewal lease for `owner` until `until` unless someone else's
         /// lease is still running (`now`): how instances sharing a database agree that only one
         /// of them calls the token endpoint. Returns whether `owner` holds it.

@@ -182,11 +182,14 @@ macro_rules! shared_connection_methods {
             if let Some(tokens) = &secrets.tokens {
                 query(
                     "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
-                     token_version = token_version + 1 WHERE id = ?",
+                     token_version = token_version + 1, renewed_at = ?, granted_at = COALESCE(?, granted_at) WHERE id = ?",
                 )
                 .bind(seal_field(&self.keys, &c.id, "access_token", Some(tokens.access_token.expose_secret()))?)
                 .bind(seal_field(&self.keys, &c.id, "refresh_token", tokens.refresh_token.as_ref().map(RefreshToken::expose_secret))?)
                 .bind(instance(&tokens.instance_url))
+                .bind(c.modified_at)
+                // A new refresh token is a new grant (one of the user's approvals for the app).
+                .bind(tokens.refresh_token.as_ref().map(|_| c.modified_at))
                 .bind(c.id.as_str())
                 .execute(&mut *tx)
                 .await?;
@@ -263,7 +266,7 @@ macro_rules! shared_connection_methods {
         ) -> Result<bool, StoreError> {
             let done = query(
                 "UPDATE connections SET access_token = ?, refresh_token = COALESCE(?, refresh_token), instance_url = ?, \
-                 token_version = token_version + 1, status_checked_at = ? WHERE id = ? AND token_version = ?",
+                 token_version = token_version + 1, status_checked_at = ?, renewed_at = ? WHERE id = ? AND token_version = ?",
             )
             .bind(seal_field(&self.keys, id, "access_token", Some(tokens.access_token.expose_secret()))?)
             .bind(seal_field(
@@ -273,6 +276,7 @@ macro_rules! shared_connection_methods {
                 tokens.refresh_token.as_ref().map(RefreshToken::expose_secret),
             )?)
             .bind(instance(&tokens.instance_url))
+            .bind(now)
             .bind(now)
             .bind(id.as_str())
             .bind(seen_version)
@@ -293,7 +297,25 @@ macro_rules! shared_connection_methods {
             rows.iter().map(row_to_connection).collect()
         }
 
-        async fn observe(&self, id: &ConnectionId, observation: &crate::Observation, now: Millis) -> Result<crate::StatusChange, StoreError> {
+        async fn due_for_keep_alive(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError> {
+            let rows = query(format!(
+                "SELECT {COLUMNS} FROM connections WHERE auth_method = 'oauth' AND status != 'logged_out' \
+                 AND COALESCE(renewed_at, created_at) <= ? ORDER BY COALESCE(renewed_at, created_at), seq LIMIT ?"
+            ))
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter().map(row_to_connection).collect()
+        }
+
+        async fn observe(
+            &self,
+            id: &ConnectionId,
+            observation: &crate::Observation,
+            based_on: Option<i64>,
+            now: Millis,
+        ) -> Result<crate::StatusChange, StoreError> {
             let mut tx = self.writer().begin().await?;
             // A write first: it takes SQLite's write lock (a read first would make the later
             // write fail with SQLITE_BUSY_SNAPSHOT when another process wrote in between) and
@@ -304,7 +326,9 @@ macro_rules! shared_connection_methods {
                 .execute(&mut *tx)
                 .await?;
             one_or_not_found(touched.rows_affected())?;
-            let row = query("SELECT account_id, name, status, status_reason, failing_since FROM connections WHERE id = ?")
+            let row = query(
+                "SELECT account_id, name, status, status_reason, status_detail, failing_since, token_version FROM connections WHERE id = ?",
+            )
                 .bind(id.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
@@ -313,15 +337,29 @@ macro_rules! shared_connection_methods {
             let was_reason: Option<String> = row.try_get("status_reason")?;
             let was_reason = was_reason.as_deref().and_then(domain::StatusReason::parse);
             let failing_since: Option<Millis> = row.try_get("failing_since")?;
+            let was_detail: Option<String> = row.try_get("status_detail")?;
+            let version: i64 = row.try_get("token_version")?;
+            let good_news = matches!(observation, crate::Observation::Healthy | crate::Observation::Renewed);
+            if !good_news && based_on.is_some_and(|v| v != version) {
+                // Seen with tokens since replaced: it says nothing about the stored ones.
+                tx.commit().await?;
+                return Ok(crate::StatusChange { from, to: from, reason: was_reason, changed: false });
+            }
             let (to, reason, detail, failing_since) = match observation {
                 crate::Observation::Healthy => (ConnectionStatus::LoggedIn, None, None, None),
+                crate::Observation::Renewed => match (from, was_reason) {
+                    (ConnectionStatus::NotAvailable, Some(r)) if r != domain::StatusReason::SalesforceUnreachable => {
+                        (from, was_reason, was_detail, None)
+                    }
+                    _ => (ConnectionStatus::LoggedIn, None, None, None),
+                },
                 crate::Observation::Failing { reason, detail, grace_ms } => {
                     let since = failing_since.unwrap_or(now);
                     let minutes = (now - since) / 60_000;
                     let detail = format!("failing for {minutes} min: {detail}");
                     if from == ConnectionStatus::LoggedOut {
-                        // Dead stays dead: only a reconnect brings it back.
-                        (from, was_reason, Some(detail), Some(since))
+                        // Dead stays dead (with why): only a person brings it back.
+                        (from, was_reason, was_detail, failing_since)
                     } else if now - since >= *grace_ms {
                         (ConnectionStatus::NotAvailable, Some(*reason), Some(detail), Some(since))
                     } else {
@@ -2113,7 +2151,8 @@ macro_rules! shared_statements {
                 "INSERT INTO connections (id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, \
                  consumer_key, jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, \
                  status_reason, status_checked_at, created_at, created_by, modified_at, modified_by, consumer_secret, private_key, access_token, \
-                 refresh_token, search_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 refresh_token, search_text, renewed_at, granted_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(c.id.as_str())
             .bind(c.account_id.as_str())
@@ -2146,6 +2185,8 @@ macro_rules! shared_statements {
             .bind(seal_field(keys, &c.id, "access_token", tokens.map(|t| t.access_token.expose_secret()))?)
             .bind(seal_field(keys, &c.id, "refresh_token", tokens.and_then(|t| t.refresh_token.as_ref()).map(RefreshToken::expose_secret))?)
             .bind(search_text(c))
+            .bind(tokens.map(|_| c.created_at))
+            .bind(tokens.and_then(|t| t.refresh_token.as_ref()).map(|_| c.created_at))
             .execute(exec)
             .await
             .map_err(conflict)?;

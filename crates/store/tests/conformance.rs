@@ -309,12 +309,12 @@ async fn statuses_change_through_observations_with_their_reason_and_audit<S: Con
         store.audit(a, &q).await.expect("audit").len()
     };
     // A transient failure within the grace period changes nothing a person sees.
-    let change = store.observe(&c.id, &failing(60_000), 1_000).await.expect("observe");
+    let change = store.observe(&c.id, &failing(60_000), None, 1_000).await.expect("observe");
     assert_eq!((change.to, change.changed), (ConnectionStatus::LoggedIn, false));
-    store.observe(&c.id, &failing(60_000), 30_000).await.expect("observe");
+    store.observe(&c.id, &failing(60_000), None, 30_000).await.expect("observe");
     assert_eq!(changes().await, 0);
     // Past it (counted from the first failure): Not available, with the reason, audited once.
-    let change = store.observe(&c.id, &failing(60_000), 61_000).await.expect("observe");
+    let change = store.observe(&c.id, &failing(60_000), None, 61_000).await.expect("observe");
     assert_eq!(
         (change.from, change.to, change.changed),
         (ConnectionStatus::LoggedIn, ConnectionStatus::NotAvailable, true)
@@ -322,17 +322,20 @@ async fn statuses_change_through_observations_with_their_reason_and_audit<S: Con
     let got = store.get(a, &c.id).await.expect("get");
     assert_eq!(status(&got), (ConnectionStatus::NotAvailable, Some(StatusReason::SalesforceUnreachable)));
     assert!(got.status_detail.as_deref().is_some_and(|d| d.contains("connect timed out")), "{:?}", got.status_detail);
-    store.observe(&c.id, &failing(60_000), 62_000).await.expect("again");
+    store.observe(&c.id, &failing(60_000), None, 62_000).await.expect("again");
     assert_eq!(changes().await, 1, "the same status again is no change");
     // Success: Logged in, the failure forgotten (a new one starts its own grace period).
-    store.observe(&c.id, &Observation::Healthy, 63_000).await.expect("healthy");
+    store.observe(&c.id, &Observation::Healthy, None, 63_000).await.expect("healthy");
     assert_eq!(status(&store.get(a, &c.id).await.expect("get")), (ConnectionStatus::LoggedIn, None));
-    assert_eq!(store.observe(&c.id, &failing(60_000), 64_000).await.expect("observe").to, ConnectionStatus::LoggedIn);
+    assert_eq!(
+        store.observe(&c.id, &failing(60_000), None, 64_000).await.expect("observe").to,
+        ConnectionStatus::LoggedIn
+    );
     // Dead credentials: Logged out at once; transient failures do not bring it back or move it.
     let dead = Observation::Dead { reason: StatusReason::UserInactive, detail: "inactive user".into() };
-    let change = store.observe(&c.id, &dead, 65_000).await.expect("dead");
+    let change = store.observe(&c.id, &dead, None, 65_000).await.expect("dead");
     assert_eq!((change.to, change.reason), (ConnectionStatus::LoggedOut, Some(StatusReason::UserInactive)));
-    let change = store.observe(&c.id, &failing(0), 200_000).await.expect("observe");
+    let change = store.observe(&c.id, &failing(0), None, 200_000).await.expect("observe");
     assert_eq!(
         (change.to, change.reason, change.changed),
         (ConnectionStatus::LoggedOut, Some(StatusReason::UserInactive), false)
@@ -348,7 +351,7 @@ async fn statuses_change_through_observations_with_their_reason_and_audit<S: Con
     assert_eq!(log.len(), 3, "not available, logged in, logged out: each once");
     // A refused call: Not available now, no grace.
     let refused = Observation::Refused { reason: StatusReason::ApiDisabled, detail: "API_DISABLED_FOR_ORG".into() };
-    store.observe(&c.id, &refused, 201_000).await.expect("refused");
+    store.observe(&c.id, &refused, None, 201_000).await.expect("refused");
     assert_eq!(
         status(&store.get(a, &c.id).await.expect("get")),
         (ConnectionStatus::NotAvailable, Some(StatusReason::ApiDisabled))
@@ -359,9 +362,28 @@ async fn statuses_change_through_observations_with_their_reason_and_audit<S: Con
     store.update(&edited, &NewSecrets::default()).await.expect("update");
     assert_eq!(store.get(a, &c.id).await.expect("get").status, ConnectionStatus::NotAvailable);
     assert!(matches!(
-        store.observe(&ConnectionId::generate(), &Observation::Healthy, 1).await,
+        store.observe(&ConnectionId::generate(), &Observation::Healthy, None, 1).await,
         Err(StoreError::NotFound)
     ));
+    // A failure seen with tokens since replaced says nothing about the stored ones.
+    store.observe(&c.id, &Observation::Healthy, None, 202_000).await.expect("healthy");
+    let seen = store.secrets(&c.id).await.expect("secrets").token_version;
+    let reconnected = NewSecrets { tokens: Some(tokens("fresh", Some("fresh-refresh"))), ..Default::default() };
+    store.update(&edited, &reconnected).await.expect("reconnect");
+    let stale = Observation::Dead { reason: StatusReason::RefreshTokenInvalid, detail: "old token".into() };
+    let change = store.observe(&c.id, &stale, Some(seen), 203_000).await.expect("stale");
+    assert_eq!((change.to, change.changed), (ConnectionStatus::LoggedIn, false));
+    let current = store.secrets(&c.id).await.expect("secrets").token_version;
+    assert_eq!(
+        store.observe(&c.id, &stale, Some(current), 204_000).await.expect("current").to,
+        ConnectionStatus::LoggedOut
+    );
+    // A renewal brings a Logged out connection back, but not one whose calls are refused.
+    let change = store.observe(&c.id, &Observation::Renewed, None, 205_000).await.expect("renewed");
+    assert_eq!(change.to, ConnectionStatus::LoggedIn);
+    store.observe(&c.id, &refused, None, 206_000).await.expect("refused");
+    let change = store.observe(&c.id, &Observation::Renewed, None, 207_000).await.expect("renewed");
+    assert_eq!((change.to, change.changed), (ConnectionStatus::NotAvailable, false));
 }
 
 async fn systems_and_environments_belong_to_one_account<S: CatalogStore + ConnectionStore>(

@@ -196,6 +196,7 @@ pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std
         ca_file: None,
         health_check_interval: health.unwrap_or_default(),
         unavailable_after: std::time::Duration::from_secs(1800),
+        keep_alive: std::time::Duration::from_secs(24 * 3600),
         publish: server::WorkerConfig {
             backoff_base: std::time::Duration::from_millis(20),
             backoff_max: std::time::Duration::from_millis(200),

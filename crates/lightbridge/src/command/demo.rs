@@ -67,8 +67,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let state = AppState::new(store, client, urls, Arc::new(SystemClock)).with_public_url(public_url);
     let token = seed_account(&state.service).await?;
     let publish_target = demo_publish_target(&state.service).await?;
-    // Check every minute so the demo shows a revoked user's connection turn Logged out quickly.
-    let _health = server::spawn_health_checks(&state, std::time::Duration::from_secs(60));
+    // Check every minute so the demo shows a revoked user's connection turn Logged out quickly;
+    // renew OAuth connections daily (the keep-alive).
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let _health = server::spawn_health_checks(&state, std::time::Duration::from_secs(60), day);
     let _worker = server::spawn_worker(&state, server::WorkerConfig::default());
     let server = Server::with_listener(state, listener);
 

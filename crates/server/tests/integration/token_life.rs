@@ -162,3 +162,107 @@ async fn an_outage_is_ridden_out_within_the_grace_period_then_not_available_then
     sweep(&app).await;
     assert_eq!(health(&shown(&app, &id).await), ("Logged in", None), "back by itself");
 }
+
+#[tokio::test]
+async fn a_frozen_user_reads_as_a_refused_sign_in_and_check_now_brings_it_back_after_unfreezing() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Frozen").await;
+    let freeze = |v: bool| UserChange { frozen: Some(v), ..Default::default() };
+    app.em.set_user("admin@acme.test", &freeze(true)).expect("freeze");
+    sweep(&app).await;
+    // Salesforce's answer names no cause (`authentication failure`): the grant is refused.
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Logged out", Some("refresh_token_invalid")), "{c}");
+    app.em.set_user("admin@acme.test", &freeze(false)).expect("unfreeze");
+    let (_, checked) = app.call("admin_a", Method::POST, &format!("/connections/{id}/check"), None).await;
+    assert_eq!(health(&checked), ("Logged in", None), "{checked}");
+}
+
+#[tokio::test]
+async fn a_refused_call_is_not_available_at_once_and_recovers_by_itself_when_fixed() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "No API").await;
+    let api = |v: bool| UserChange { api_enabled: Some(v), ..Default::default() };
+    app.em.set_user("admin@acme.test", &api(false)).expect("api off");
+    sweep(&app).await;
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Not available", Some("api_disabled")), "{c}");
+    assert!(c["health_fix"].as_str().expect("fix").contains("API Enabled"), "{c}");
+    // A renewal alone does not clear a refused call; the next call that works does.
+    app.em.expire_all_tokens();
+    sweep(&app).await;
+    assert_eq!(health(&shown(&app, &id).await), ("Not available", Some("api_disabled")));
+    app.em.set_user("admin@acme.test", &api(true)).expect("api on");
+    sweep(&app).await;
+    assert_eq!(health(&shown(&app, &id).await), ("Logged in", None), "still called, so it comes back");
+}
+
+#[tokio::test]
+async fn sessions_refused_after_a_relaxed_refresh_are_named_not_blamed_on_the_refresh_token() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Relaxed refresh").await;
+    let org = app.em.org_id_of_user("admin@acme.test").expect("org");
+    app.em.set_org(&org, &OrgChange { login_ip_ranges: Some(vec!["10.0.0.0/8".into()]) }).expect("ranges");
+    let relax = AppChange { ip_relaxation: Some(emulator::IpRelaxation::EnforceRelaxRefresh), ..Default::default() };
+    app.em.set_app(OAUTH_KEY, &relax).expect("relax refresh");
+    app.em.expire_all_tokens();
+    sweep(&app).await;
+    // The refresh works (relaxed) but every session is refused from here.
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Not available", Some("session_refused")), "{c}");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=connection.status_changed", None).await;
+    assert_eq!(log["items"].as_array().expect("items").len(), 1, "one change, no flapping: {log}");
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+const HALF_HOUR: Duration = Duration::from_secs(1800);
+
+/// Both clocks, Lightbridge's and Salesforce's, half an hour on; the health check (every 15
+/// minutes in production: half an hour here keeps a two-hour session as alive) and, if
+/// `keep_alive`, the daily keep-alive.
+async fn half_an_hour_passes(app: &TestApp, keep_alive: bool) {
+    app.clock.advance(HALF_HOUR);
+    app.em.advance_clock(HALF_HOUR);
+    let svc: &service::Service = &app.state;
+    svc.keeper.health_sweep(Duration::from_secs(900), 500).await.expect("sweep");
+    if keep_alive {
+        svc.keeper.keep_alive(24 * HOUR, 500).await.expect("keep-alive");
+    }
+}
+
+async fn idle_app() -> (TestApp, String) {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Idle").await;
+    let idle = emulator::RefreshTokenPolicy::ExpireIfUnused { seconds: 30 * 24 * 3600 };
+    app.em.set_app(OAUTH_KEY, &AppChange { refresh_token_policy: Some(idle), ..Default::default() }).expect("policy");
+    (app, id)
+}
+
+#[tokio::test]
+async fn without_the_keep_alive_an_apps_idle_limit_ends_a_connection_kept_busy_by_health_checks() {
+    // The control for the next test: health checks keep the *session* alive, so the refresh
+    // token is never used, and the app's 30-day idle limit ends it unseen.
+    let (app, id) = idle_app().await;
+    for _ in 0..31 * 48 {
+        half_an_hour_passes(&app, false).await;
+    }
+    app.clock.advance(3 * HOUR);
+    app.em.advance_clock(3 * HOUR);
+    let (_, checked) = app.call("admin_a", Method::POST, &format!("/connections/{id}/check"), None).await;
+    assert_eq!(health(&checked), ("Logged out", Some("refresh_token_invalid")), "{checked}");
+}
+
+#[tokio::test]
+async fn the_keep_alive_renews_an_idle_connection_so_it_still_works_on_day_61() {
+    let (app, id) = idle_app().await;
+    let before = token_calls(&app, "refresh_token");
+    for _ in 0..61 * 48 {
+        half_an_hour_passes(&app, true).await;
+    }
+    app.clock.advance(3 * HOUR);
+    app.em.advance_clock(3 * HOUR);
+    let (_, checked) = app.call("admin_a", Method::POST, &format!("/connections/{id}/check"), None).await;
+    assert_eq!(health(&checked), ("Logged in", None), "{checked}");
+    let calls = token_calls(&app, "refresh_token") - before;
+    assert!((61..=63).contains(&calls), "about one renewal a day: {calls} in 61 days");
+}

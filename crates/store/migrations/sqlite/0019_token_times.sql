@@ -1,0 +1,8 @@
+-- Issue #14. `renewed_at`: when the connection last got tokens from Salesforce (a sign-in or a
+-- renewal); the keep-alive renews an OAuth connection before an app's idle refresh-token
+-- policy can end it. `granted_at`: when its current OAuth grant (approval) was given, to tell
+-- which of a Salesforce user's connections through one app a sixth sign-in revokes.
+ALTER TABLE connections ADD COLUMN renewed_at INTEGER;
+ALTER TABLE connections ADD COLUMN granted_at INTEGER;
+UPDATE connections SET renewed_at = COALESCE(status_checked_at, modified_at), granted_at = modified_at
+    WHERE auth_method = 'oauth';
