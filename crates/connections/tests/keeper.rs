@@ -75,6 +75,7 @@ fn connection(world: &World, auth: AuthMethod, login_host: LoginHost) -> Connect
         status: ConnectionStatus::LoggedIn,
         status_detail: None,
         status_reason: None,
+        granted_at: None,
         status_checked_at: None,
         created_at: 0,
         created_by: None,

@@ -141,6 +141,8 @@ pub enum StatusReason {
     /// `invalid_grant` / `expired access/refresh token`: the refresh token was revoked, expired
     /// under the app's refresh token policy, or rotated away.
     RefreshTokenInvalid,
+    /// Salesforce revoked this grant when its user signed in through the same app a sixth time.
+    ApprovalLimit,
     /// The Salesforce user is deactivated.
     UserInactive,
     /// The Salesforce user is frozen.
@@ -173,8 +175,9 @@ pub enum StatusReason {
 }
 
 impl StatusReason {
-    pub const ALL: [StatusReason; 15] = [
+    pub const ALL: [StatusReason; 16] = [
         StatusReason::RefreshTokenInvalid,
+        StatusReason::ApprovalLimit,
         StatusReason::UserInactive,
         StatusReason::UserFrozen,
         StatusReason::AppNotInstalled,
@@ -194,6 +197,7 @@ impl StatusReason {
     pub fn as_str(self) -> &'static str {
         match self {
             StatusReason::RefreshTokenInvalid => "refresh_token_invalid",
+            StatusReason::ApprovalLimit => "approval_limit",
             StatusReason::UserInactive => "user_inactive",
             StatusReason::UserFrozen => "user_frozen",
             StatusReason::AppNotInstalled => "app_not_installed",
@@ -219,6 +223,9 @@ impl StatusReason {
     pub fn summary(self) -> &'static str {
         match self {
             StatusReason::RefreshTokenInvalid => "Salesforce no longer accepts the stored sign-in",
+            StatusReason::ApprovalLimit => {
+                "Salesforce revoked this sign-in: its user signed in through the same connected app a sixth time"
+            }
             StatusReason::UserInactive => "The Salesforce user is deactivated",
             StatusReason::UserFrozen => "The Salesforce user is frozen",
             StatusReason::AppNotInstalled => "The connected app is not installed in the org",
@@ -241,6 +248,9 @@ impl StatusReason {
         match self {
             StatusReason::RefreshTokenInvalid => {
                 "Reconnect to sign in again. If it keeps happening, check the connected app's refresh token policy (Setup → App Manager → Manage → Edit Policies: \"Refresh token is valid until revoked\"), and that the Salesforce user has no more than five sign-ins through this app: a sixth revokes the oldest."
+            }
+            StatusReason::ApprovalLimit => {
+                "Reconnect, as another Salesforce user if this one already has five connections through this app; or use JWT for some of them (JWT sign-ins are not approvals). Salesforce keeps at most five sign-ins per user and connected app."
             }
             StatusReason::UserInactive => {
                 "Reactivate the Salesforce user, then choose Check now (the stored sign-in works again); or Reconnect as an active user."
@@ -320,6 +330,10 @@ pub struct Connection {
     pub status_detail: Option<String>,
     /// Why the connection is Logged out or Not available, as a stable code.
     pub status_reason: Option<StatusReason>,
+    /// When its current OAuth grant was given: one of its Salesforce user's five approvals for
+    /// the connected app, the oldest of which a sixth sign-in revokes. Read only (the store sets
+    /// it when a sign-in's tokens are saved).
+    pub granted_at: Option<Millis>,
     pub status_checked_at: Option<Millis>,
     pub created_at: Millis,
     /// Email of the Salesforce user who authenticated it.

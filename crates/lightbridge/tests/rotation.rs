@@ -42,6 +42,7 @@ fn seeded(account: &AccountId, i: usize) -> Connection {
         status: ConnectionStatus::LoggedIn,
         status_detail: None,
         status_reason: None,
+        granted_at: None,
         status_checked_at: Some(0),
         created_at: i as i64,
         created_by: Some("seed".into()),

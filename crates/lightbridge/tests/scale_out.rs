@@ -130,6 +130,7 @@ fn three_instances_one_killed_publish_to_500_orgs_through_faults_losing_and_repe
                 status: ConnectionStatus::LoggedIn,
                 status_detail: None,
                 status_reason: None,
+                granted_at: None,
                 status_checked_at: Some(0),
                 created_at: i as i64,
                 created_by: Some("ci@scale.test".into()),

@@ -49,6 +49,25 @@
     });
   }
 
+  // Issue #14: a new OAuth connection whose sign-in would cost another connection (five
+  // approvals per Salesforce user and connected app) says so before anyone signs in.
+  const key = document.getElementById("consumer_key");
+  const warning = document.getElementById("approval-warning");
+  if (key && warning) {
+    let timer = null;
+    key.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(async function () {
+        const params = new URLSearchParams({ consumer_key: key.value });
+        const response = await fetch("/connections/salesforce/approvals?" + params, { credentials: "same-origin" });
+        if (!response.ok) return;
+        const answer = await response.json();
+        warning.textContent = answer.warning || "";
+        warning.hidden = !answer.warning;
+      }, 300);
+    });
+  }
+
   // Menus close with Escape and when focus or a click goes elsewhere.
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;

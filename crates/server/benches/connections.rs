@@ -65,6 +65,7 @@ async fn single_flight() {
         status: ConnectionStatus::NotAvailable,
         status_detail: None,
         status_reason: None,
+        granted_at: None,
         status_checked_at: None,
         created_at: 0,
         created_by: None,

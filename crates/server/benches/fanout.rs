@@ -237,6 +237,7 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
             status: ConnectionStatus::LoggedIn,
             status_detail: None,
             status_reason: None,
+            granted_at: None,
             status_checked_at: Some(0),
             created_at: i as i64,
             created_by: Some(u.clone()),

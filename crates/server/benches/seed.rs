@@ -37,6 +37,7 @@ pub async fn connections<S: ConnectionStore + Send + Sync + 'static>(store: &Arc
                     status: ConnectionStatus::LoggedIn,
                     status_detail: None,
                     status_reason: None,
+                    granted_at: None,
                     status_checked_at: Some(i as i64),
                     created_at: 1_764_000_000_000 + i as i64 * 1000,
                     created_by: Some(email.clone()),

@@ -293,6 +293,7 @@ pub(crate) async fn save_checked(
         status: ConnectionStatus::LoggedIn,
         status_detail: None,
         status_reason: None,
+        granted_at: None,
         status_checked_at: Some(now),
         created_at: now,
         created_by: org.email.clone(),
@@ -325,6 +326,8 @@ pub(crate) async fn save_checked(
     .await?;
     tx.commit().await?;
     tracing::info!(connection = %connection.id, account = %connection.account_id, "connection created");
+    let connection = svc.store.get(&connection.account_id, &connection.id).await?;
+    crate::approvals::mark_revoked(svc, &connection, None).await;
     Ok(connection)
 }
 

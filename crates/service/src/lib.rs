@@ -11,6 +11,7 @@
 
 pub mod accounts;
 mod actor;
+pub mod approvals;
 pub mod audit;
 pub mod blocking;
 pub mod catalog;

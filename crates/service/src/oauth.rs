@@ -640,6 +640,9 @@ async fn finish_reconnect(
         .await;
         return Err(ServiceError::conflict(message));
     }
+    // The grant being replaced, if Salesforce still counted it among this user's approvals.
+    let same_user = connection.org.as_ref().is_some_and(|o| o.user_id == org.user_id);
+    let replaced_grant = crate::approvals::live_grant_time(&connection).filter(|_| same_user);
     let modified_by = org.email.clone();
     connection.org = Some(crate::connections::org_facts(org));
     connection.status = domain::ConnectionStatus::LoggedIn;
@@ -666,6 +669,8 @@ async fn finish_reconnect(
     };
     svc.store.update(&connection, &secrets).await?;
     svc.store.observe(&connection.id, &store::Observation::Healthy, None, now).await?;
+    let connection = svc.store.get(account, &connection.id).await?;
+    crate::approvals::mark_revoked(svc, &connection, replaced_grant).await;
     if let Some(old) = replaced.filter(|old| Some(old) != fresh_refresh.as_ref()) {
         let _ = svc.client.revoke(base, &old).await;
     }

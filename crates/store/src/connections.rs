@@ -151,6 +151,9 @@ store_trait! {
         /// `before`, longest ago first: what the keep-alive renews, so an app's idle
         /// refresh-token policy never ends a connection nobody used.
         fn due_for_keep_alive(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError>;
+        /// The account's OAuth connections through one connected app (by consumer key), oldest
+        /// grant first: whose approvals a sixth sign-in of the same Salesforce user revokes.
+        fn oauth_grants(&self, account: &AccountId, consumer_key: &str) -> Result<Vec<Connection>, StoreError>;
         /// Records what a call, a renewal or a check showed about a connection: the one way a
         /// connection's status changes after it is saved (issue #14). A change of status or
         /// reason writes a `connection.status_changed` audit entry in the same transaction.

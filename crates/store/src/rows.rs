@@ -12,7 +12,7 @@ use crate::StoreError;
 use crate::connections::TableRow;
 
 pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, environment_id, active, org_type, login_host, auth_method, consumer_key, \
-    jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, status_reason, status_checked_at, \
+    jwt_username, org_id, org_name, instance_url, sf_user_id, sf_username, sf_email, status, status_detail, status_reason, granted_at, status_checked_at, \
     created_at, created_by, modified_at, modified_by";
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
@@ -173,6 +173,7 @@ pub(crate) struct ConnectionRow {
     status: String,
     status_detail: Option<String>,
     status_reason: Option<String>,
+    granted_at: Option<Millis>,
     status_checked_at: Option<Millis>,
     created_at: Millis,
     created_by: Option<String>,
@@ -217,6 +218,7 @@ impl TryFrom<ConnectionRow> for Connection {
             status: ConnectionStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt("unknown status".into()))?,
             status_detail: r.status_detail,
             status_reason: r.status_reason.as_deref().and_then(domain::StatusReason::parse),
+            granted_at: r.granted_at,
             status_checked_at: r.status_checked_at,
             created_at: r.created_at,
             created_by: r.created_by,

@@ -309,6 +309,18 @@ macro_rules! shared_connection_methods {
             rows.iter().map(row_to_connection).collect()
         }
 
+        async fn oauth_grants(&self, account: &AccountId, consumer_key: &str) -> Result<Vec<Connection>, StoreError> {
+            let rows = query(format!(
+                "SELECT {COLUMNS} FROM connections WHERE account_id = ? AND auth_method = 'oauth' AND consumer_key = ? \
+                 AND sf_user_id IS NOT NULL ORDER BY COALESCE(granted_at, created_at), seq"
+            ))
+            .bind(account.as_str())
+            .bind(consumer_key)
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(row_to_connection).collect()
+        }
+
         async fn observe(
             &self,
             id: &ConnectionId,
@@ -368,6 +380,12 @@ macro_rules! shared_connection_methods {
                 }
                 crate::Observation::Refused { reason, detail } => {
                     (ConnectionStatus::NotAvailable, Some(*reason), Some(detail.clone()), None)
+                }
+                // Known to be the sixth approval's victim: a later refusal of its grant says no more.
+                crate::Observation::Dead { reason: domain::StatusReason::RefreshTokenInvalid, .. }
+                    if from == ConnectionStatus::LoggedOut && was_reason == Some(domain::StatusReason::ApprovalLimit) =>
+                {
+                    (from, was_reason, was_detail, None)
                 }
                 crate::Observation::Dead { reason, detail } => (ConnectionStatus::LoggedOut, Some(*reason), Some(detail.clone()), None),
             };

@@ -27,6 +27,39 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(test))
         .routes(routes!(show, update, remove))
         .routes(routes!(check_now))
+        .routes(routes!(approvals))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ApprovalParams {
+    /// The connected app's consumer key.
+    #[param(min_length = 1)]
+    consumer_key: String,
+    /// For a reconnect: the connection (`conn_…`) whose grant the sign-in replaces.
+    replacing: Option<String>,
+}
+
+/// What an OAuth sign-in through this connected app would cost (issue #14): Salesforce keeps
+/// at most five grants per user and app and a sixth revokes the oldest. Lists the Salesforce
+/// users with five live grants among the account's connections (for a reconnect, its own user
+/// only) and which connection a sign-in as each would cost. Grants held outside Lightbridge
+/// are not seen: this is a lower bound.
+#[utoipa::path(get, path = "/connections/approvals", tag = "connections", params(ApprovalParams),
+    responses((status = 200, body = service::approvals::ApprovalsView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn approvals(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(params): Params<ApprovalParams>,
+) -> Result<Json<service::approvals::ApprovalsView>, ApiError> {
+    if params.consumer_key.trim().is_empty() {
+        return Err(ApiError::invalid("consumer_key", "the connected app's consumer key"));
+    }
+    Ok(Json(
+        service::approvals::before_sign_in(&state, &caller, &params.consumer_key, params.replacing.as_deref()).await?,
+    ))
 }
 
 /// Checks a stored connection now (B1): one authenticated call, renewing the session if it

@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/connections/salesforce/export", get(super::export::connections))
         .route("/connections/salesforce/new", get(new_form).post(submit_new))
         .route("/connections/salesforce/name-available", get(name_available))
+        .route("/connections/salesforce/approvals", get(approvals))
         .route("/connections/salesforce/{id}", get(show).post(submit_edit))
         .route("/connections/salesforce/{id}/delete", get(confirm_delete).post(delete))
         .route("/connections/salesforce/{id}/reconnect", post(reconnect))
@@ -552,6 +553,8 @@ struct ConnectionPage {
     /// The stored connection, when editing.
     /// Status, its detail, and (when not healthy) what happened and the fix.
     health: Option<(String, Option<String>, Option<ReasonText>)>,
+    /// Which connection a Reconnect would cost (the five-approval limit), when it would.
+    reconnect_warning: Option<String>,
 }
 
 impl ConnectionPage {
@@ -573,6 +576,7 @@ async fn new_form(signed_in: SignedIn) -> PageResult {
         steps: Vec::new(),
         passed: None,
         health: None,
+        reconnect_warning: None,
     };
     Ok(page.render_with(StatusCode::OK))
 }
@@ -638,6 +642,7 @@ fn form_page(
         steps: report.map(steps).unwrap_or_default(),
         passed: report.map(Report::passed),
         health: None,
+        reconnect_warning: None,
     }
 }
 
@@ -682,6 +687,26 @@ fn refused(signed_in: &SignedIn, id: Option<String>, form: ConnectionForm, error
         }
         other => error_page(&other, Some(&signed_in.chrome("connections"))),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct ApprovalQuery {
+    consumer_key: String,
+}
+
+/// The five-approval warning for a new OAuth connection through this app, as the admin types
+/// the consumer key (issue #14).
+async fn approvals(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(q): Query<ApprovalQuery>,
+) -> Result<Json<serde_json::Value>, super::PageError> {
+    let warning = if q.consumer_key.trim().is_empty() {
+        None
+    } else {
+        service::approvals::before_sign_in(&state, &signed_in.caller, &q.consumer_key, None).await?.warning()
+    };
+    Ok(Json(serde_json::json!({ "warning": warning })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -757,6 +782,13 @@ async fn show(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path
         form_page(&signed_in, Some(c.id.to_string()), ConnectionForm::of(&c), FieldErrors::default(), None, None);
     page.health =
         Some((c.status.label().to_string(), c.status_detail.clone(), c.status_reason.map(|r| (r.summary(), r.fix()))));
+    if let domain::AuthMethod::OAuth { consumer_key } = &c.auth
+        && signed_in.caller.require_connection_admin().is_ok()
+    {
+        let view =
+            service::approvals::before_sign_in(&state, &signed_in.caller, consumer_key, Some(c.id.as_str())).await?;
+        page.reconnect_warning = view.warning();
+    }
     Ok(page.render_with(StatusCode::OK))
 }
 

@@ -194,6 +194,7 @@ async fn after_saving_the_table_opens_on_the_page_with_the_new_row() {
             status: domain::ConnectionStatus::LoggedIn,
             status_detail: None,
             status_reason: None,
+            granted_at: None,
             status_checked_at: None,
             created_at: i,
             created_by: Some("seed@acme.test".into()),

@@ -266,3 +266,69 @@ async fn the_keep_alive_renews_an_idle_connection_so_it_still_works_on_day_61() 
     let calls = token_calls(&app, "refresh_token") - before;
     assert!((61..=63).contains(&calls), "about one renewal a day: {calls} in 61 days");
 }
+
+#[tokio::test]
+async fn a_sixth_sign_in_is_warned_about_and_the_connection_it_costs_is_named_at_once() {
+    let app = spawn().await;
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        ids.push(oauth_connection(&app, &format!("Org view {n}")).await);
+    }
+    // Before a sixth sign-in: the API and the new-connection form say which one it would cost.
+    let path = format!("/connections/approvals?consumer_key={OAUTH_KEY}");
+    let (status, view) = app.call("admin_a", Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["users"][0]["salesforce_username"], "admin@acme.test", "{view}");
+    assert_eq!(view["users"][0]["would_revoke"]["id"].as_str(), Some(ids[0].as_str()), "{view}");
+    let (cookie, _) = app.sign_in("admin_a").await;
+    let form_check = app
+        .http
+        .get(format!("{}/connections/salesforce/approvals?consumer_key={OAUTH_KEY}", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("get");
+    let answer: Value = form_check.json().await.expect("json");
+    let warning = answer["warning"].as_str().expect("a warning");
+    assert!(
+        warning.contains("admin@acme.test") && warning.contains("Org view 1") && warning.contains("JWT"),
+        "{warning}"
+    );
+    let (_, none) = app.call("admin_a", Method::GET, "/connections/approvals?consumer_key=another-app", None).await;
+    assert_eq!(none["users"], json!([]));
+    let (status, _) = app.call("viewer_a", Method::GET, &path, None).await;
+    assert_eq!(status, 403);
+
+    // The sixth: Salesforce revokes the oldest grant, and Lightbridge names it at once.
+    ids.push(oauth_connection(&app, "Org view 6").await);
+    let first = shown(&app, &ids[0]).await;
+    assert_eq!(health(&first), ("Logged out", Some("approval_limit")), "{first}");
+    assert!(first["health_detail"].as_str().expect("detail").contains("Org view 6"), "{first}");
+    for id in &ids[1..] {
+        assert_eq!(health(&shown(&app, id).await).0, "Logged in");
+    }
+    // Salesforce agrees: its refresh token is gone; a check keeps the better reason.
+    app.em.expire_all_tokens();
+    let (_, checked) = app.call("admin_a", Method::POST, &format!("/connections/{}/check", ids[0]), None).await;
+    assert_eq!(health(&checked), ("Logged out", Some("approval_limit")), "{checked}");
+
+    // Reconnecting the newest would now cost the oldest live one; the page says so. Reconnecting
+    // the oldest live one costs nothing else (its own grant is the one replaced).
+    let page = |id: String| {
+        let request = app.http.get(format!("{}/connections/salesforce/{id}", app.base)).header("cookie", &cookie);
+        async move { request.send().await.expect("page").text().await.expect("text") }
+    };
+    let (_, replacing) = app
+        .call(
+            "admin_a",
+            Method::GET,
+            &format!("/connections/approvals?consumer_key={OAUTH_KEY}&replacing={}", ids[5]),
+            None,
+        )
+        .await;
+    assert_eq!(replacing["users"][0]["would_revoke"]["id"].as_str(), Some(ids[1].as_str()), "{replacing}");
+    let newest = page(ids[5].clone()).await;
+    assert!(newest.contains("reconnect-warning") && newest.contains("Org view 2"), "{newest}");
+    let oldest_live = page(ids[1].clone()).await;
+    assert!(!oldest_live.contains("reconnect-warning"), "{oldest_live}");
+}

@@ -1,0 +1,193 @@
+//! The five-approval trap (issue #14): Salesforce keeps at most five OAuth grants (approvals)
+//! per user and connected app, and a sixth sign-in revokes the oldest — silently, to whoever
+//! held it. Lightbridge knows which Salesforce user and app each OAuth connection uses, so it
+//! warns before a sign-in that would cost one of them ([`before_sign_in`]), and right after a
+//! sign-in marks the connection whose grant Salesforce just revoked ([`after_grant`]), instead
+//! of letting it turn up later as a mystery Logged out.
+//!
+//! What counts (docs/salesforce-behaviour.md): each web-server sign-in that issues a refresh
+//! token; rotation keeps the approval; JWT bearer and client credentials are none. A grant
+//! Salesforce already ended (its refresh token refused, or revoked by an earlier sixth sign-in)
+//! no longer counts. Approvals held outside Lightbridge (the same user and app elsewhere) are
+//! invisible here: the warning is a lower bound, and says so.
+
+use domain::{Connection, ConnectionStatus, Millis, StatusReason};
+use serde::Serialize;
+use store::{ConnectionStore, Observation};
+
+use crate::connections::label;
+use crate::{Actor, Service, ServiceError};
+
+/// Approvals Salesforce keeps per user and connected app.
+pub const LIMIT: usize = 5;
+
+/// A connection holding one approval.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Holder {
+    pub id: String,
+    pub name: String,
+    /// When its grant was given (milliseconds since the epoch).
+    pub granted_at: Option<i64>,
+}
+
+/// One Salesforce user's approvals for the app, as far as Lightbridge holds them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserApprovals {
+    pub salesforce_user_id: String,
+    pub salesforce_username: String,
+    /// Oldest grant first.
+    pub connections: Vec<Holder>,
+    /// The connection a sign-in as this user would cost (its grant is the oldest of five).
+    pub would_revoke: Option<Holder>,
+}
+
+/// The users a sign-in through one app could cost a connection.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalsView {
+    pub limit: usize,
+    /// Users with five live grants here (for a reconnect: only its own user).
+    pub users: Vec<UserApprovals>,
+}
+
+impl ApprovalsView {
+    /// The warning in words, when a sign-in would cost a connection.
+    pub fn warning(&self) -> Option<String> {
+        let at_risk: Vec<String> = self
+            .users
+            .iter()
+            .filter_map(|u| {
+                u.would_revoke.as_ref().map(|h| format!("signing in as {} revokes “{}”", u.salesforce_username, h.name))
+            })
+            .collect();
+        (!at_risk.is_empty()).then(|| {
+            format!(
+                "Salesforce keeps at most {LIMIT} sign-ins per user and connected app, and a new one revokes the oldest: {}. Sign in as another Salesforce user, or use JWT (not an approval).",
+                at_risk.join("; ")
+            )
+        })
+    }
+}
+
+/// Whether a connection's grant still counts as one of its user's approvals.
+fn holds_approval(c: &Connection) -> bool {
+    !(c.status == ConnectionStatus::LoggedOut
+        && matches!(
+            c.status_reason,
+            Some(StatusReason::RefreshTokenInvalid | StatusReason::ApprovalLimit | StatusReason::NoCredentials)
+        ))
+}
+
+fn holder(c: &Connection) -> Holder {
+    Holder { id: c.id.to_string(), name: label(c), granted_at: c.granted_at }
+}
+
+/// The live grants through `consumer_key`, by Salesforce user, oldest first.
+async fn grants_by_user(
+    svc: &Service,
+    account: &domain::AccountId,
+    consumer_key: &str,
+) -> Result<Vec<(String, String, Vec<Connection>)>, ServiceError> {
+    let mut users: Vec<(String, String, Vec<Connection>)> = Vec::new();
+    for c in svc.store.oauth_grants(account, consumer_key).await?.into_iter().filter(holds_approval) {
+        let Some(org) = c.org.clone() else { continue };
+        match users.iter_mut().find(|(id, _, _)| *id == org.user_id) {
+            Some((_, _, list)) => list.push(c),
+            None => users.push((org.user_id, org.username, vec![c])),
+        }
+    }
+    Ok(users)
+}
+
+/// What a sign-in through `consumer_key` would cost: for a new connection, every user with five
+/// live grants here; for a reconnect of `replacing`, its user only (its own grant is replaced,
+/// so only another connection's loss is a warning).
+pub async fn before_sign_in(
+    svc: &Service,
+    actor: &Actor,
+    consumer_key: &str,
+    replacing: Option<&str>,
+) -> Result<ApprovalsView, ServiceError> {
+    let account = actor.require_connection_admin()?.clone();
+    let replaced = match replacing {
+        Some(id) => Some(svc.store.get(&account, &crate::parse_id(id)?).await?),
+        None => None,
+    };
+    let only_user = replaced.as_ref().and_then(|c| c.org.as_ref().map(|o| o.user_id.clone()));
+    let users = grants_by_user(svc, &account, consumer_key.trim())
+        .await?
+        .into_iter()
+        .filter(|(id, _, _)| only_user.as_ref().is_none_or(|u| u == id))
+        .filter(|(_, _, list)| list.len() >= LIMIT)
+        .map(|(user_id, username, list)| {
+            let oldest = &list[0];
+            let harmless = replaced.as_ref().is_some_and(|r| r.id == oldest.id);
+            UserApprovals {
+                salesforce_user_id: user_id,
+                salesforce_username: username,
+                would_revoke: (!harmless).then(|| holder(oldest)),
+                connections: list.iter().map(holder).collect(),
+            }
+        })
+        .collect();
+    Ok(ApprovalsView { limit: LIMIT, users })
+}
+
+/// When `c`'s grant was given, if Salesforce still counts it as an approval.
+pub fn live_grant_time(c: &Connection) -> Option<Millis> {
+    if holds_approval(c) { c.granted_at } else { None }
+}
+
+/// [`after_grant`], its failure logged rather than failing the sign-in that was saved.
+pub async fn mark_revoked(svc: &Service, connection: &Connection, replaced_granted_at: Option<Millis>) {
+    match after_grant(svc, connection, replaced_granted_at).await {
+        Ok(marked) if !marked.is_empty() => {
+            tracing::info!(connection = %connection.id, revoked = ?marked, "a sixth sign-in revoked the oldest approvals")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(connection = %connection.id, error = %e, "could not mark connections a sixth sign-in revoked")
+        }
+    }
+}
+
+/// After a sign-in's grant is saved on `connection`: marks the connections whose grants it
+/// cost (the oldest beyond five of the same user and app), counting, for a reconnect, the grant
+/// it replaced (`replaced_granted_at`: Salesforce counted it until Lightbridge revoked it).
+pub async fn after_grant(
+    svc: &Service,
+    connection: &Connection,
+    replaced_granted_at: Option<Millis>,
+) -> Result<Vec<String>, ServiceError> {
+    let (Some(org), domain::AuthMethod::OAuth { consumer_key }) = (&connection.org, &connection.auth) else {
+        return Ok(Vec::new());
+    };
+    let users = grants_by_user(svc, &connection.account_id, consumer_key).await?;
+    let Some((_, username, grants)) = users.into_iter().find(|(id, _, _)| *id == org.user_id) else {
+        return Ok(Vec::new());
+    };
+    // Every approval Salesforce saw at the sign-in, oldest first: the live grants, and the one
+    // this sign-in replaced (if it was still live).
+    let mut seen: Vec<(Option<Millis>, Option<&Connection>)> = grants.iter().map(|c| (c.granted_at, Some(c))).collect();
+    if let Some(at) = replaced_granted_at {
+        seen.push((Some(at), None));
+        seen.sort_by_key(|(at, _)| at.unwrap_or(0));
+    }
+    let excess = seen.len().saturating_sub(LIMIT);
+    let mut marked = Vec::new();
+    for (_, victim) in seen.into_iter().take(excess) {
+        let Some(victim) = victim.filter(|v| v.id != connection.id) else { continue };
+        let detail = format!(
+            "{username} signed in through this connected app for “{}”, a sixth sign-in: Salesforce revoked this, the oldest",
+            label(connection)
+        );
+        let dead = Observation::Dead { reason: StatusReason::ApprovalLimit, detail };
+        svc.store.observe(&victim.id, &dead, None, svc.now_ms()).await?;
+        metrics::counter!("lightbridge_connection_status_changes_total", "to" => "logged_out", "reason" => "approval_limit")
+            .increment(1);
+        marked.push(victim.id.to_string());
+    }
+    Ok(marked)
+}
