@@ -36,7 +36,7 @@ pub enum Trigger {
     Person,
 }
 
-impl<S: ConnectionStore> TokenKeeper<S> {
+impl<S: ConnectionStore + 'static> TokenKeeper<S> {
     /// Checks up to `limit` connections not checked within `every` (Logged out ones are not
     /// due): one authenticated call each, which also renews an expired session, then records
     /// the status.

@@ -64,16 +64,38 @@ pub enum KeeperError {
 /// records each connection's status as calls succeed or fail.
 #[derive(Debug)]
 pub struct TokenKeeper<S> {
+    core: Core<S>,
+    /// One async lock per connection: only the holder renews.
+    locks: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What a renewal needs, cheap to clone: a renewal runs on its own task, so that a caller who
+/// gives up (a timeout, a closed request) cannot stop it between Salesforce's answer and the
+/// save — with rotation, that would leave a retired refresh token stored, and presenting it
+/// again revokes the connection's grant.
+#[derive(Debug)]
+struct Core<S> {
     store: Arc<S>,
     client: Client,
     urls: LoginUrls,
     clock: Arc<dyn Clock>,
-    /// One async lock per connection: only the holder renews.
-    locks: Mutex<HashMap<ConnectionId, Arc<tokio::sync::Mutex<()>>>>,
     /// This keeper's name on renewal leases.
     owner: String,
     /// How long transient failures may last before the connection is Not available.
     grace_ms: Millis,
+}
+
+impl<S> Clone for Core<S> {
+    fn clone(&self) -> Self {
+        Core {
+            store: self.store.clone(),
+            client: self.client.clone(),
+            urls: self.urls.clone(),
+            clock: self.clock.clone(),
+            owner: self.owner.clone(),
+            grace_ms: self.grace_ms,
+        }
+    }
 }
 
 /// The default grace period for transient failures: 30 minutes.
@@ -83,62 +105,47 @@ pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(30
 /// takes, short enough that a crashed instance's lease is soon taken over.
 const RENEWAL_LEASE_MS: i64 = 30_000;
 
-impl<S: ConnectionStore> TokenKeeper<S> {
+impl<S: ConnectionStore + 'static> TokenKeeper<S> {
     pub fn new(store: Arc<S>, client: Client, urls: LoginUrls, clock: Arc<dyn Clock>) -> Self {
         let owner = format!("keeper-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
         let grace_ms = DEFAULT_GRACE.as_millis() as Millis;
-        TokenKeeper { store, client, urls, clock, locks: Mutex::new(HashMap::new()), owner, grace_ms }
+        TokenKeeper { core: Core { store, client, urls, clock, owner, grace_ms }, locks: Mutex::new(HashMap::new()) }
     }
 
     /// Transient failures turn a connection Not available only after lasting this long.
     pub fn with_grace(mut self, grace: std::time::Duration) -> Self {
-        self.grace_ms = grace.as_millis() as Millis;
+        self.core.grace_ms = grace.as_millis() as Millis;
         self
     }
 
-    /// Records what a call or renewal showed (the store's one way to change a status), with
-    /// its metric and log line.
     pub(crate) async fn observe(
         &self,
         connection: &Connection,
         observation: Observation,
         based_on: Option<i64>,
     ) -> Result<(), StoreError> {
-        let change = self.store.observe(&connection.id, &observation, based_on, self.clock.now_ms()).await?;
-        if change.changed {
-            let reason = change.reason.map(StatusReason::as_str).unwrap_or("none");
-            metrics::counter!("lightbridge_connection_status_changes_total", "to" => change.to.as_str(), "reason" => reason)
-                .increment(1);
-            tracing::info!(connection = %connection.id, from = change.from.as_str(), to = change.to.as_str(), reason, "connection status changed");
-        }
-        Ok(())
+        self.core.observe(connection, observation, based_on).await
     }
 
-    /// The observation a failure makes.
     pub(crate) fn observation_of(&self, e: &SalesforceError) -> Observation {
-        let detail = e.to_string();
-        match classify(e) {
-            Failure::Transient(reason) => Observation::Failing { reason, detail, grace_ms: self.grace_ms },
-            Failure::Refused(reason) => Observation::Refused { reason, detail },
-            Failure::Dead(reason) => Observation::Dead { reason, detail },
-        }
+        self.core.observation_of(e)
     }
 
     pub fn client(&self) -> &Client {
-        &self.client
+        &self.core.client
     }
 
     pub fn store(&self) -> &S {
-        &self.store
+        &self.core.store
     }
 
     pub fn now_ms(&self) -> Millis {
-        self.clock.now_ms()
+        self.core.clock.now_ms()
     }
 
     /// The stored session and its token version; renews first when there is no token yet.
     pub async fn session(&self, connection: &Connection) -> Result<(Session, i64), KeeperError> {
-        let secrets = self.store.secrets(&connection.id).await?;
+        let secrets = self.core.store.secrets(&connection.id).await?;
         match (secrets.access_token, secrets.instance_url.as_deref().and_then(|u| Url::parse(u).ok())) {
             (Some(access_token), Some(instance_url)) => {
                 Ok((Session { instance_url, access_token }, secrets.token_version))
@@ -192,10 +199,51 @@ impl<S: ConnectionStore> TokenKeeper<S> {
 
     /// Renews the session unless someone already did since `seen_version`: one task per
     /// connection in this process (an async lock), one instance per connection across
-    /// instances sharing the database (the store's renewal lease).
+    /// instances sharing the database (the store's renewal lease). The renewal runs to its
+    /// end on its own task, holding the lock, whatever happens to the caller.
     pub async fn renew(&self, connection: &Connection, seen_version: i64) -> Result<(Session, i64), KeeperError> {
-        let lock = self.lock_for(&connection.id);
-        let _held = lock.lock().await;
+        let held = self.lock_for(&connection.id).lock_owned().await;
+        let core = self.core.clone();
+        let connection = connection.clone();
+        tokio::spawn(async move {
+            let _held = held;
+            core.renew_locked(&connection, seen_version).await
+        })
+        .await
+        .map_err(|e| KeeperError::Unavailable(format!("the renewal stopped: {e}")))?
+    }
+}
+
+impl<S: ConnectionStore + 'static> Core<S> {
+    /// Records what a call or renewal showed (the store's one way to change a status), with
+    /// its metric and log line.
+    async fn observe(
+        &self,
+        connection: &Connection,
+        observation: Observation,
+        based_on: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let change = self.store.observe(&connection.id, &observation, based_on, self.clock.now_ms()).await?;
+        if change.changed {
+            let reason = change.reason.map(StatusReason::as_str).unwrap_or("none");
+            metrics::counter!("lightbridge_connection_status_changes_total", "to" => change.to.as_str(), "reason" => reason)
+                .increment(1);
+            tracing::info!(connection = %connection.id, from = change.from.as_str(), to = change.to.as_str(), reason, "connection status changed");
+        }
+        Ok(())
+    }
+
+    /// The observation a failure makes.
+    fn observation_of(&self, e: &SalesforceError) -> Observation {
+        let detail = e.to_string();
+        match classify(e) {
+            Failure::Transient(reason) => Observation::Failing { reason, detail, grace_ms: self.grace_ms },
+            Failure::Refused(reason) => Observation::Refused { reason, detail },
+            Failure::Dead(reason) => Observation::Dead { reason, detail },
+        }
+    }
+
+    async fn renew_locked(&self, connection: &Connection, seen_version: i64) -> Result<(Session, i64), KeeperError> {
         let waiting_since = std::time::Instant::now();
         let secrets = loop {
             // Whoever renewed before us (here or on another instance): use their token.

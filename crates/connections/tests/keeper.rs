@@ -111,7 +111,10 @@ async fn oauth_connection(world: &World) -> Connection {
     c
 }
 
-async fn org_name<S: ConnectionStore>(keeper: &TokenKeeper<S>, c: &Connection) -> Result<String, KeeperError> {
+async fn org_name<S: ConnectionStore + 'static>(
+    keeper: &TokenKeeper<S>,
+    c: &Connection,
+) -> Result<String, KeeperError> {
     keeper
         .with_session(c, |session: Session| async move {
             let client = keeper.client();
@@ -358,4 +361,24 @@ async fn three_instances_on_one_database_refresh_once_and_keep_the_rotated_token
         assert_eq!(token_calls(&w.em, "token:refresh_token"), 1, "round {round}: one refresh across three instances");
     }
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_caller_giving_up_mid_renewal_cannot_leave_a_rotated_away_refresh_token_stored() {
+    let w = world(true).await;
+    let c = oauth_connection(&w).await;
+    w.em.expire_all_tokens();
+    // Salesforce is slow: the caller gives up while its refresh is in flight. Salesforce
+    // rotates anyway; had the renewal been cancelled with the caller, the new refresh token
+    // would be lost and the next renewal would present the retired one — and Salesforce
+    // revokes the whole grant when a retired token comes back.
+    let slow_reply = FaultAction::Delay { ms: 400 };
+    w.em.add_fault(FaultRule { action: slow_reply, ..FaultRule::error("/services/oauth2/token", 1, 500, "x") });
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(100), org_name(&w.keeper, &c)).await;
+    assert!(gave_up.is_err(), "the caller timed out mid-renewal");
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(org_name(&w.keeper, &c).await.expect("still signed in"), "Keeper Org");
+    assert_eq!(token_calls(&w.em, "token:refresh_token"), 1, "the abandoned renewal finished and was kept");
+    let stored = w.store.get(&w.account, &c.id).await.expect("get");
+    assert_eq!(stored.status, ConnectionStatus::LoggedIn);
 }

@@ -62,6 +62,9 @@ pub enum FaultAction {
     },
     /// Close the connection without answering.
     Drop,
+    /// Do the work, then answer only after this many milliseconds: a client that gives up
+    /// meanwhile loses an answer Salesforce acted on (a rotated refresh token, a created record).
+    Delay { ms: u64 },
 }
 
 impl FaultRule {
@@ -241,10 +244,16 @@ pub(crate) async fn middleware(State(shared): State<Shared>, request: Request, n
     }
 
     let (response, fault) = match shared.observe.take_fault(&method, &path, token_org.as_deref()) {
+        Some(FaultAction::Delay { ms }) => {
+            let response = next.run(request).await;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            (response, Some("delay".to_string()))
+        }
         Some(action) => {
             let label = match &action {
                 FaultAction::Error { error_code, .. } => error_code.clone(),
                 FaultAction::Drop => "drop".to_string(),
+                FaultAction::Delay { .. } => "delay".to_string(),
             };
             (fault_response(&path, action), Some(label))
         }
@@ -269,7 +278,7 @@ pub(crate) async fn middleware(State(shared): State<Shared>, request: Request, n
 
 fn fault_response(path: &str, action: FaultAction) -> Response {
     match action {
-        FaultAction::Drop => {
+        FaultAction::Drop | FaultAction::Delay { .. } => {
             let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             response.extensions_mut().insert(DropConnection);
             response
