@@ -34,8 +34,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ApprovalParams {
-    /// The connected app's consumer key.
-    #[param(min_length = 1)]
+    /// The connected app's consumer key (not blank).
+    #[param(min_length = 1, pattern = "\\S")]
     consumer_key: String,
     /// For a reconnect: the connection (`conn_…`) whose grant the sign-in replaces.
     replacing: Option<String>,

@@ -54,7 +54,7 @@ async fn an_admin_connects_an_org_tests_saves_searches_and_deletes_in_the_browse
     fill_oauth_form(&browser, "Acme via OAuth").await;
     browser.screenshot("connection-page").await;
     // The OAuth sentence only while OAuth is chosen (#16 item 7: the JWT form said it too).
-    let shown = "return getComputedStyle(document.querySelector('.oauth-only')).display";
+    let shown = "return getComputedStyle(document.querySelector('p.help .oauth-only')).display";
     assert_ne!(browser.script(shown).await, "none");
     browser.click("input[name=method][value=jwt]").await;
     assert_eq!(browser.script(shown).await, "none");
