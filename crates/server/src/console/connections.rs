@@ -145,6 +145,9 @@ pub struct Row {
     pub legacy: bool,
     pub highlight: bool,
     pub cells: Vec<Cell>,
+    /// A connection that is not Logged in, new or legacy (#16 item 4): its status, the
+    /// status's CSS class, and what happened in a few words (the fix is on its page).
+    pub health: Option<(&'static str, &'static str, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -306,6 +309,13 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
             },
             legacy: c.is_legacy(),
             highlight: params.highlight.as_deref() == Some(c.id.as_str()),
+            health: (c.status != domain::ConnectionStatus::LoggedIn).then(|| {
+                let why = match c.status_reason {
+                    Some(reason) => reason.summary().to_string(),
+                    None => c.status_detail.clone().unwrap_or_else(|| "not checked yet".into()),
+                };
+                (c.status.label(), status_class(c.status.label()), why)
+            }),
             cells: visible
                 .iter()
                 .map(|key| {

@@ -94,6 +94,28 @@ async fn a_revoked_connection_is_logged_out_with_the_fix_and_then_costs_salesfor
         .await
         .expect("text");
     assert!(page.contains("Salesforce no longer accepts the stored sign-in") && page.contains("Fix:"), "{page}");
+    // #16 item 4: the table says so on the row, with a way to the fix, whatever columns show.
+    let healthy = oauth_connection(&app, "Healthy").await;
+    let table = app
+        .http
+        .get(format!("{}/connections/salesforce", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("table")
+        .text()
+        .await
+        .expect("text");
+    let row = |id: &str| {
+        table.split(&format!(r#"data-id="{id}""#)).nth(1).and_then(|r| r.split("</tr>").next()).expect("row")
+    };
+    let revoked = row(&id);
+    assert!(revoked.contains("health-badge") && revoked.contains("Logged out"), "{revoked}");
+    assert!(
+        revoked.contains("Salesforce no longer accepts the stored sign-in") && revoked.contains("How to fix Revoked"),
+        "{revoked}"
+    );
+    assert!(!row(&healthy).contains("health-badge"), "a healthy row has no badge");
 }
 
 #[tokio::test]
