@@ -205,12 +205,13 @@ impl<S: ConnectionStore + 'static> TokenKeeper<S> {
         let held = self.lock_for(&connection.id).lock_owned().await;
         let core = self.core.clone();
         let connection = connection.clone();
-        tokio::spawn(async move {
+        let renewal = async move {
             let _held = held;
             core.renew_locked(&connection, seen_version).await
-        })
-        .await
-        .map_err(|e| KeeperError::Unavailable(format!("the renewal stopped: {e}")))?
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(renewal))
+            .await
+            .map_err(|e| KeeperError::Unavailable(format!("the renewal stopped: {e}")))?
     }
 }
 

@@ -27,6 +27,8 @@ pub struct UserChange {
     pub password: Option<String>,
     /// Frozen: no sign-in, and the user's sessions end (their refresh tokens stay).
     pub frozen: Option<bool>,
+    /// *View Setup and Configuration* (the `limits` resource needs it).
+    pub view_setup: Option<bool>,
 }
 
 /// A change to an app's token policies; absent fields stay as they are.
@@ -235,6 +237,9 @@ pub fn set_user(shared: &Shared, username: &str, change: &UserChange) -> Result<
     }
     if let Some(v) = change.frozen {
         user.frozen = v;
+    }
+    if let Some(v) = change.view_setup {
+        user.view_setup = v;
     }
     // Deactivated or frozen: the user's sessions end; refresh tokens stay, and a refresh says
     // why it is refused (`inactive user`).

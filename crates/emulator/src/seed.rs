@@ -77,6 +77,9 @@ pub struct UserSeed {
     /// A frozen user cannot sign in, and their sessions end.
     #[serde(default)]
     pub frozen: bool,
+    /// *View Setup and Configuration*: without it the REST `limits` resource answers 403.
+    #[serde(default = "yes")]
+    pub view_setup: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -249,6 +252,7 @@ impl Seed {
             api_enabled: api,
             customize_application: customize,
             frozen: false,
+            view_setup: true,
         };
         Seed {
             orgs: vec![
@@ -333,6 +337,7 @@ impl UserSeed {
             api_enabled: true,
             customize_application: true,
             frozen: false,
+            view_setup: true,
         }
     }
 }

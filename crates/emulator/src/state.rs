@@ -45,6 +45,7 @@ pub struct User {
     pub api_enabled: bool,
     pub customize_application: bool,
     pub frozen: bool,
+    pub view_setup: bool,
 }
 
 impl User {
@@ -290,6 +291,7 @@ impl World {
                 api_enabled: seed.api_enabled,
                 customize_application: seed.customize_application,
                 frozen: seed.frozen,
+                view_setup: seed.view_setup,
             },
         );
         self.usernames.insert(key, id.clone());

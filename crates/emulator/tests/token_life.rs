@@ -275,3 +275,15 @@ async fn the_admin_api_changes_apps_orgs_and_users_over_http() {
     assert_eq!(patch(admin(&format!("/orgs/{prod}")), json!({"login_ip_ranges": ["10.0.0.0/8"]})).await, 204);
     assert_eq!(patch(admin("/users/editor@prod.test"), json!({"frozen": true})).await, 204);
 }
+
+#[tokio::test]
+async fn the_limits_resource_needs_view_setup_and_configuration() {
+    let em = start().await;
+    let token = admin_token(&em).await;
+    let (status, _, _) = get(&em, &token, "/limits").await;
+    assert_eq!(status, 200);
+    em.set_user("admin@prod.test", &UserChange { view_setup: Some(false), ..UserChange::default() }).expect("change");
+    let (status, _, body) = get(&em, &token, "/limits").await;
+    assert_eq!((status, code(&body)), (403, "INSUFFICIENT_ACCESS"), "{body}");
+    assert_eq!(call(&em, &token).await, 200, "the version root needs no such permission");
+}

@@ -2,8 +2,9 @@
 //! per user and connected app, and a sixth sign-in revokes the oldest — silently, to whoever
 //! held it. Lightbridge knows which Salesforce user and app each OAuth connection uses, so it
 //! warns before a sign-in that would cost one of them ([`before_sign_in`]), and right after a
-//! sign-in marks the connection whose grant Salesforce just revoked ([`after_grant`]), instead
-//! of letting it turn up later as a mystery Logged out.
+//! sign-in marks the connection whose grant Salesforce just revoked ([`after_grant`]; counted,
+//! then confirmed by one refresh of the candidate), instead of letting it turn up later as a
+//! mystery Logged out.
 //!
 //! What counts (docs/salesforce-behaviour.md): each web-server sign-in that issues a refresh
 //! token; rotation keeps the approval; JWT bearer and client credentials are none. A grant
@@ -168,26 +169,39 @@ pub async fn after_grant(
     let Some((_, username, grants)) = users.into_iter().find(|(id, _, _)| *id == org.user_id) else {
         return Ok(Vec::new());
     };
-    // Every approval Salesforce saw at the sign-in, oldest first: the live grants, and the one
-    // this sign-in replaced (if it was still live).
-    let mut seen: Vec<(Option<Millis>, Option<&Connection>)> = grants.iter().map(|c| (c.granted_at, Some(c))).collect();
+    // The other approvals Salesforce saw at the sign-in, oldest first (as the store orders
+    // them): the live grants, and the one this sign-in replaced (if it was still live).
+    let mut others: Vec<(Millis, Option<&Connection>)> = grants
+        .iter()
+        .filter(|c| c.id != connection.id)
+        .map(|c| (c.granted_at.unwrap_or(c.created_at), Some(c)))
+        .collect();
     if let Some(at) = replaced_granted_at {
-        seen.push((Some(at), None));
-        seen.sort_by_key(|(at, _)| at.unwrap_or(0));
+        others.push((at, None));
+        others.sort_by_key(|(at, _)| *at);
     }
-    let excess = seen.len().saturating_sub(LIMIT);
+    let excess = (others.len() + 1).saturating_sub(LIMIT);
     let mut marked = Vec::new();
-    for (_, victim) in seen.into_iter().take(excess) {
-        let Some(victim) = victim.filter(|v| v.id != connection.id) else { continue };
+    for (_, candidate) in others.into_iter().take(excess) {
+        // The replaced grant was the oldest: Salesforce's revoke cost nothing else.
+        let Some(candidate) = candidate else { continue };
+        // Counting is not proof (a grant may have ended unseen, or be held elsewhere): one
+        // refresh asks Salesforce. Only a refused one is the sixth sign-in's victim.
+        let version = svc.store.secrets(&candidate.id).await?.token_version;
+        match svc.keeper.renew(candidate, version).await {
+            Err(::connections::KeeperError::LoggedOut(_)) => {}
+            Err(::connections::KeeperError::Store(e)) => return Err(e.into()),
+            _ => continue,
+        }
         let detail = format!(
             "{username} signed in through this connected app for “{}”, a sixth sign-in: Salesforce revoked this, the oldest",
             label(connection)
         );
         let dead = Observation::Dead { reason: StatusReason::ApprovalLimit, detail };
-        svc.store.observe(&victim.id, &dead, None, svc.now_ms()).await?;
+        svc.store.observe(&candidate.id, &dead, Some(version), svc.now_ms()).await?;
         metrics::counter!("lightbridge_connection_status_changes_total", "to" => "logged_out", "reason" => "approval_limit")
             .increment(1);
-        marked.push(victim.id.to_string());
+        marked.push(candidate.id.to_string());
     }
     Ok(marked)
 }

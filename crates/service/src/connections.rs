@@ -326,7 +326,13 @@ pub(crate) async fn save_checked(
     .await?;
     tx.commit().await?;
     tracing::info!(connection = %connection.id, account = %connection.account_id, "connection created");
-    let connection = svc.store.get(&connection.account_id, &connection.id).await?;
+    let connection = match svc.store.get(&connection.account_id, &connection.id).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::error!(connection = %connection.id, error = %e, "could not read back a new connection");
+            connection
+        }
+    };
     crate::approvals::mark_revoked(svc, &connection, None).await;
     Ok(connection)
 }

@@ -641,7 +641,8 @@ async fn finish_reconnect(
         return Err(ServiceError::conflict(message));
     }
     // The grant being replaced, if Salesforce still counted it among this user's approvals.
-    let same_user = connection.org.as_ref().is_some_and(|o| o.user_id == org.user_id);
+    let same_app = matches!(&connection.auth, AuthMethod::OAuth { consumer_key: old } if *old == consumer_key);
+    let same_user = same_app && connection.org.as_ref().is_some_and(|o| o.user_id == org.user_id);
     let replaced_grant = crate::approvals::live_grant_time(&connection).filter(|_| same_user);
     let modified_by = org.email.clone();
     connection.org = Some(crate::connections::org_facts(org));
@@ -669,7 +670,13 @@ async fn finish_reconnect(
     };
     svc.store.update(&connection, &secrets).await?;
     svc.store.observe(&connection.id, &store::Observation::Healthy, None, now).await?;
-    let connection = svc.store.get(account, &connection.id).await?;
+    let connection = match svc.store.get(account, &connection.id).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            tracing::error!(connection = %connection.id, error = %e, "could not read back a reconnected connection");
+            connection
+        }
+    };
     crate::approvals::mark_revoked(svc, &connection, replaced_grant).await;
     if let Some(old) = replaced.filter(|old| Some(old) != fresh_refresh.as_ref()) {
         let _ = svc.client.revoke(base, &old).await;

@@ -291,6 +291,52 @@ async fn tokens_rotate_atomically<S: ConnectionStore>(store: &S, a: &AccountId) 
     assert_eq!(edited.org.map(|o| o.instance_url).as_deref(), Some("https://edited.my.salesforce.com"), "from an edit");
 }
 
+/// Issue #14: when each OAuth grant was given (a sign-in with a refresh token) is kept through
+/// renewals and moved only by another sign-in; grants list per app, oldest first, per account.
+async fn oauth_grants_are_dated_by_their_sign_in_and_kept_by_renewals<S: ConnectionStore>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    let signed_in = || NewSecrets { tokens: Some(tokens("access", Some("refresh"))), ..NewSecrets::default() };
+    let mut ids = Vec::new();
+    for (n, name) in [(30, "Third"), (10, "First"), (20, "Second")] {
+        let c = new_connection(a, name, "Org", "grant@a.test", n);
+        store.insert(&c, &signed_in()).await.expect("insert");
+        ids.push(c.id);
+    }
+    let other_app = Connection {
+        auth: AuthMethod::OAuth { consumer_key: "3MVG9other".into() },
+        ..new_connection(a, "Other app", "Org", "grant@a.test", 5)
+    };
+    store.insert(&other_app, &signed_in()).await.expect("insert");
+    store.insert(&new_connection(b, "B's", "Org", "grant@b.test", 1), &signed_in()).await.expect("insert");
+    let name = |c: &Connection| match &c.kind {
+        ConnectionKind::New { name } => name.as_str().to_string(),
+        ConnectionKind::Legacy { .. } => String::new(),
+    };
+    let names = |list: Vec<Connection>| list.iter().map(|c| (name(c), c.granted_at)).collect::<Vec<_>>();
+    let listed = names(store.oauth_grants(a, "3MVG9key").await.expect("grants"));
+    assert_eq!(
+        listed,
+        [("First".to_string(), Some(10)), ("Second".to_string(), Some(20)), ("Third".to_string(), Some(30))]
+    );
+    // A renewal (even a rotation) keeps the grant's date; a sign-in again moves it.
+    let first = store.get(a, &ids[1]).await.expect("get");
+    let version = store.secrets(&first.id).await.expect("secrets").token_version;
+    assert!(store.save_tokens(&first.id, &tokens("renewed", Some("rotated")), version, 99).await.expect("save"));
+    assert_eq!(store.get(a, &first.id).await.expect("get").granted_at, Some(10));
+    let again = Connection { modified_at: 40, ..first };
+    store.update(&again, &signed_in()).await.expect("update");
+    let listed = names(store.oauth_grants(a, "3MVG9key").await.expect("grants"));
+    assert_eq!(listed.last(), Some(&("First".to_string(), Some(40))), "signed in again: now the newest");
+    // An edit without a refresh token (a rename, a JWT key) leaves the date alone.
+    let renamed = store.get(a, &ids[0]).await.expect("get");
+    store.update(&Connection { modified_at: 50, ..renamed }, &NewSecrets::default()).await.expect("rename");
+    assert_eq!(store.get(a, &ids[0]).await.expect("get").granted_at, Some(30));
+    assert_eq!(store.oauth_grants(b, "3MVG9key").await.expect("grants").len(), 1, "per account");
+}
+
 /// Issue #14: the one way a saved connection's status changes, with its reason and an audit
 /// entry in the same transaction when it changes.
 async fn statuses_change_through_observations_with_their_reason_and_audit<S: ConnectionStore + AuditStore>(
@@ -991,6 +1037,8 @@ async fn sqlite_passes_the_conformance_suite() {
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
     statuses_change_through_observations_with_their_reason_and_audit(&store, &a).await;
+    let (store, a, b) = sqlite().await;
+    oauth_grants_are_dated_by_their_sign_in_and_kept_by_renewals(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
     concurrent_finishes_finish_the_deployment(&store, &a).await;
     let (store, a, _) = sqlite().await;
@@ -1115,6 +1163,8 @@ async fn postgres_passes_the_conformance_suite() {
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = postgres(&url).await;
     statuses_change_through_observations_with_their_reason_and_audit(&store, &a).await;
+    let (store, a, b) = postgres(&url).await;
+    oauth_grants_are_dated_by_their_sign_in_and_kept_by_renewals(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;
     concurrent_finishes_finish_the_deployment(&store, &a).await;
     let (store, a, _) = postgres(&url).await;

@@ -146,6 +146,15 @@ pub(super) async fn version_root(Extension(ctx): Extension<Ctx>, Extension(liste
 
 pub(super) async fn limits(State(shared): State<Shared>, Extension(ctx): Extension<Ctx>) -> Response {
     let world = shared.world();
+    // "available … for API users with the View Setup and Configuration permission"; the
+    // refusal's wording is not documented.
+    if !world.users.get(&ctx.user_id).is_some_and(|u| u.view_setup) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "INSUFFICIENT_ACCESS",
+            "The Limits resource requires the View Setup and Configuration permission",
+        );
+    }
     let org = &world.orgs[&ctx.org_id];
     let used_storage = world.org_resource_bytes(&ctx.org_id) / (1024 * 1024);
     let dev = org.edition.contains("Developer");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use emulator::{AppChange, FaultRule, OrgChange, UserChange};
 use reqwest::Method;
 use serde_json::{Value, json};
+use store::ConnectionStore;
 use testkit::{KEY, METRICS_TOKEN, OAUTH_KEY, OAUTH_SECRET, SECRET, TestApp, spawn};
 
 /// An OAuth connection of admin@acme.test, saved through Salesforce's sign-in: its id.
@@ -353,4 +354,39 @@ async fn a_sixth_sign_in_is_warned_about_and_the_connection_it_costs_is_named_at
     assert!(newest.contains("reconnect-warning") && newest.contains("Org view 2"), "{newest}");
     let oldest_live = page(ids[1].clone()).await;
     assert!(!oldest_live.contains("reconnect-warning"), "{oldest_live}");
+}
+
+#[tokio::test]
+async fn health_checks_need_no_view_setup_and_configuration() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Plain user").await;
+    let change = UserChange { view_setup: Some(false), ..Default::default() };
+    app.em.set_user("admin@acme.test", &change).expect("no View Setup");
+    sweep(&app).await;
+    assert_eq!(health(&shown(&app, &id).await), ("Logged in", None), "the check reads no /limits");
+}
+
+#[tokio::test]
+async fn a_sixth_sign_in_marks_nothing_when_salesforce_kept_the_oldest_grant() {
+    let app = spawn().await;
+    let mut ids = Vec::new();
+    for n in 1..=5 {
+        ids.push(oauth_connection(&app, &format!("Counted {n}")).await);
+    }
+    // One grant ended at Salesforce without Lightbridge noticing (a user revoked it in their
+    // OAuth usage page): Salesforce holds four, so a sixth sign-in revokes nothing.
+    let svc: &service::Service = &app.state;
+    let secrets = svc.store.secrets(&domain::ConnectionId::parse(&ids[2]).expect("id")).await.expect("secrets");
+    let refresh = secrets.refresh_token.expect("refresh token").expose_secret().to_string();
+    let revoked = app
+        .http
+        .post(format!("{}/services/oauth2/revoke", app.em.login_url()))
+        .form(&[("token", refresh.as_str())])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 200);
+    ids.push(oauth_connection(&app, "Counted 6").await);
+    // Lightbridge counted six, asked Salesforce about the oldest, and was told it lives.
+    assert_eq!(health(&shown(&app, &ids[0]).await), ("Logged in", None));
 }
