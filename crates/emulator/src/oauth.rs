@@ -249,25 +249,18 @@ async fn login(State(shared): State<Shared>, Extension(host): Extension<HostKind
         return fail("Your account is frozen. Contact your Salesforce administrator.");
     }
     let actor = Some(Actor { org_id: user.org_id.clone(), user_id: Some(user.id.clone()) });
-    if app.blocked_in.contains(&user.org_id) {
+    // The app refused in this org: back to the callback with Salesforce's error.
+    let refusal = if app.blocked_in.contains(&user.org_id) {
+        Some(("OAUTH_APP_BLOCKED", "this app is blocked by admin", "authorize:blocked"))
+    } else if !app.installed {
+        Some(("invalid_client", "app must be installed into org", "authorize:not_installed"))
+    } else {
+        None
+    };
+    if let Some((error, description, op)) = refusal {
         world.pending.remove(get("txn"));
-        let r = callback_error(
-            &pending.redirect_uri,
-            pending.state.as_deref(),
-            "OAUTH_APP_BLOCKED",
-            "this app is blocked by your administrator",
-        );
-        return with_op(r, "authorize:blocked", actor);
-    }
-    if !app.installed {
-        world.pending.remove(get("txn"));
-        let r = callback_error(
-            &pending.redirect_uri,
-            pending.state.as_deref(),
-            "invalid_client",
-            "app must be installed into org",
-        );
-        return with_op(r, "authorize:not_installed", actor);
+        let r = callback_error(&pending.redirect_uri, pending.state.as_deref(), error, description);
+        return with_op(r, op, actor);
     }
     let approved = world.approvals.contains(&(app.consumer_key.clone(), user.id.clone()));
     if approved && !pending.force_consent {

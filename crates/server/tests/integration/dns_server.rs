@@ -5,8 +5,6 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use tokio::io::AsyncBufReadExt;
-
 pub struct DnsServer {
     pub address: SocketAddr,
     zone: PathBuf,
@@ -29,27 +27,9 @@ impl DnsServer {
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let zone = std::env::temp_dir().join(format!("lightbridge-test-zone-{}-{n}.txt", std::process::id()));
         std::fs::write(&zone, "").expect("zone");
-        let mut child = tokio::process::Command::new(python)
-            .arg(root.join("scripts/dns-server/serve.py"))
-            .arg(&zone)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("serve.py");
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let port = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(port) = line.strip_prefix("listening=") {
-                    return port.trim().parse::<u16>().ok();
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .expect("the DNS server started");
+        let mut command = tokio::process::Command::new(python);
+        command.arg(root.join("scripts/dns-server/serve.py")).arg(&zone);
+        let (child, port) = crate::process::start_listening(command, "the DNS server").await;
         DnsServer { address: SocketAddr::from(([127, 0, 0, 1], port)), zone, child }
     }
 

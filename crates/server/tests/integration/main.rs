@@ -18,6 +18,7 @@ mod oauth;
 mod oidc_provider;
 mod openapi;
 mod operations;
+mod process;
 mod secrets;
 mod sessions;
 mod sso;

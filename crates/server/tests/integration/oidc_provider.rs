@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tokio::io::AsyncBufReadExt;
 
 /// The client secret Lightbridge's client is registered with.
 pub const CLIENT_SECRET: &str = "lightbridge-test-client-secret-0123456789";
@@ -144,30 +143,12 @@ impl Provider {
             dir.join("node_modules/oidc-provider").exists(),
             "the OpenID Connect provider is not installed: run `npm ci` in scripts/oidc-provider (.ci/run does)"
         );
-        let mut child = tokio::process::Command::new("node")
+        let mut command = tokio::process::Command::new("node");
+        command
             .arg("provider.mjs")
             .args([&proxy.issuer, redirect_uri, CLIENT_SECRET, redirect_uri, OTHER_SECRET])
-            .current_dir(&dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node provider.mjs");
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let port = tokio::time::timeout(std::time::Duration::from_secs(20), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(port) = line.strip_prefix("listening=") {
-                    return port.trim().parse::<u16>().ok();
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .expect("the provider started");
-        // Keep reading what it prints: a closed pipe would end it at its next line (EPIPE).
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            .current_dir(&dir);
+        let (child, port) = crate::process::start_listening(command, "the OpenID Connect provider").await;
         proxy.shared.upstream.set(port).expect("upstream once");
         Provider { proxy, child }
     }
