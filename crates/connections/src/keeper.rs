@@ -303,6 +303,22 @@ impl<S: ConnectionStore + 'static> Core<S> {
             }
             Err(other) => return Err(other),
         };
+        // The credentials now sign in to another org: a refreshed sandbox (a new org id), or a
+        // user moved. Those tokens are not this connection's; a person decides.
+        if let Some(org) = connection.org.as_ref().filter(|o| o.org_id != reply.org_id) {
+            let reason = if connection.org_type == OrgType::Sandbox {
+                StatusReason::SandboxRefreshed
+            } else {
+                StatusReason::OrgChanged
+            };
+            let detail = format!("Salesforce signed in to org {} instead of {}", reply.org_id, org.org_id);
+            let dead = Observation::Dead { reason, detail: detail.clone() };
+            self.observe(connection, dead, Some(secrets.token_version)).await?;
+            if let Some(refresh) = &reply.refresh_token {
+                let _ = self.client.revoke(&self.urls.base_for(&connection.login_host)?, refresh.expose_secret()).await;
+            }
+            return Err(KeeperError::LoggedOut(format!("{}: {detail}", reason.summary())));
+        }
         let tokens = TokenSet {
             access_token: reply.access_token.clone(),
             refresh_token: reply.refresh_token.clone(),

@@ -168,6 +168,10 @@ pub enum StatusReason {
     /// Salesforce refuses a session it has just issued (locked to an address, IP
     /// restrictions relaxed only for refreshes, API access control).
     SessionRefused,
+    /// The sandbox was refreshed: its new copy is another org (a new org id).
+    SandboxRefreshed,
+    /// Salesforce signed the connection's credentials in to another org than its own.
+    OrgChanged,
     /// Salesforce has not answered (network, 5xx, limits) for longer than the grace period.
     SalesforceUnreachable,
     /// Salesforce refused with an error Lightbridge has no better name for.
@@ -175,7 +179,7 @@ pub enum StatusReason {
 }
 
 impl StatusReason {
-    pub const ALL: [StatusReason; 16] = [
+    pub const ALL: [StatusReason; 18] = [
         StatusReason::RefreshTokenInvalid,
         StatusReason::ApprovalLimit,
         StatusReason::UserInactive,
@@ -190,6 +194,8 @@ impl StatusReason {
         StatusReason::NoCredentials,
         StatusReason::ApiDisabled,
         StatusReason::SessionRefused,
+        StatusReason::SandboxRefreshed,
+        StatusReason::OrgChanged,
         StatusReason::SalesforceUnreachable,
         StatusReason::SalesforceError,
     ];
@@ -210,6 +216,8 @@ impl StatusReason {
             StatusReason::NoCredentials => "no_credentials",
             StatusReason::ApiDisabled => "api_disabled",
             StatusReason::SessionRefused => "session_refused",
+            StatusReason::SandboxRefreshed => "sandbox_refreshed",
+            StatusReason::OrgChanged => "org_changed",
             StatusReason::SalesforceUnreachable => "salesforce_unreachable",
             StatusReason::SalesforceError => "salesforce_error",
         }
@@ -238,6 +246,8 @@ impl StatusReason {
             StatusReason::NoCredentials => "No sign-in is stored for this connection",
             StatusReason::ApiDisabled => "The user or org may not use the API",
             StatusReason::SessionRefused => "Salesforce refuses the sessions it issues to Lightbridge",
+            StatusReason::SandboxRefreshed => "The sandbox was refreshed: its new copy is a new org",
+            StatusReason::OrgChanged => "Salesforce signs these credentials in to another org",
             StatusReason::SalesforceUnreachable => "Salesforce has not answered for a while",
             StatusReason::SalesforceError => "Salesforce refused the request",
         }
@@ -285,6 +295,12 @@ impl StatusReason {
             }
             StatusReason::SessionRefused => {
                 "Check the org's session settings (\"Lock sessions to the IP address from which they originated\"), the connected app's IP Relaxation (\"relax for refresh tokens\" still refuses calls from outside the profile's IP ranges) and API Access Control; then choose Check now."
+            }
+            StatusReason::SandboxRefreshed => {
+                "Reconnect: the refreshed sandbox of the same name is accepted as this connection's new copy (publish again to it: a refresh copies production's resources)."
+            }
+            StatusReason::OrgChanged => {
+                "Check which org the credentials belong to: a connection stays with its org, so add a new connection for the other one."
             }
             StatusReason::SalesforceUnreachable => {
                 "Nothing to do: Lightbridge keeps trying, and the connection is Logged in again by itself when Salesforce answers."

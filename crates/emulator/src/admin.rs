@@ -60,6 +60,7 @@ pub fn routes() -> Router<Shared> {
         .route("/state", get(state))
         .route("/orgs", post(add_org))
         .route("/orgs/{id}", axum::routing::patch(patch_org))
+        .route("/orgs/{id}/refresh-sandbox", post(refresh_sandbox))
         .route("/apps/{key}", axum::routing::patch(patch_app))
         .route("/orgs/{id}/resources", get(list_resources))
         .route("/orgs/{id}/api-usage", put(api_usage))
@@ -312,6 +313,17 @@ pub fn set_org(shared: &Shared, org_id: &str, change: &OrgChange) -> Result<(), 
         org.login_ip_ranges = ranges;
     }
     Ok(())
+}
+
+async fn refresh_sandbox(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let now = shared.clock.now_ms();
+    let id = crate::ids::normalize(&id).unwrap_or(id);
+    let mut world = shared.world();
+    if !world.orgs.contains_key(&id) {
+        return control(Err(ControlError::UnknownOrg(id)));
+    }
+    let result = world.refresh_sandbox(&id, now).map_err(ControlError::from);
+    control(result.map(|new_id| Json(json!({"org_id": new_id})).into_response()))
 }
 
 async fn patch_app(

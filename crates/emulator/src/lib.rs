@@ -280,6 +280,17 @@ impl Emulator {
     pub fn set_app(&self, consumer_key: &str, change: &admin::AppChange) -> Result<(), ControlError> {
         admin::set_app(&self.inner, consumer_key, change)
     }
+    /// Refreshes a sandbox: a new org id, the old copy's tokens and resources gone, users and
+    /// apps carried over. Returns the new org id.
+    pub fn refresh_sandbox(&self, org_id: &str) -> Result<String, ControlError> {
+        let now = self.inner.clock.now_ms();
+        let id = emulator_id(org_id);
+        let mut world = self.inner.world();
+        if !world.orgs.contains_key(&id) {
+            return Err(ControlError::UnknownOrg(org_id.into()));
+        }
+        Ok(world.refresh_sandbox(&id, now)?)
+    }
     /// Changes an org's login IP ranges.
     pub fn set_org(&self, org_id: &str, change: &admin::OrgChange) -> Result<(), ControlError> {
         admin::set_org(&self.inner, org_id, change)
@@ -341,4 +352,9 @@ pub use admin::{AppChange, OrgChange, UserChange};
 
 fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// An org id as the emulator keys it (18 characters).
+fn emulator_id(org_id: &str) -> String {
+    ids::normalize(org_id).unwrap_or_else(|| org_id.to_string())
 }

@@ -433,6 +433,45 @@ impl World {
         Some(session.clone())
     }
 
+    /// Refreshes a sandbox: the copy gets a new org id (and id prefix); its users keep their
+    /// usernames and ids, the apps carry over, and every session, refresh token and approval of
+    /// the old copy ends, as do its static resources (a refresh copies production afresh).
+    /// Returns the new org id.
+    pub fn refresh_sandbox(&mut self, old_id: &str, now_ms: i64) -> Result<String, SeedError> {
+        let mut org = self.orgs.get(old_id).cloned().ok_or_else(|| SeedError::Invalid(format!("no org {old_id}")))?;
+        if !org.sandbox {
+            return Err(SeedError::Invalid(format!("{old_id} is not a sandbox: only a sandbox is refreshed")));
+        }
+        self.next_org += 1;
+        let id = ids::make(ids::ORG_PREFIX, "Lb", self.next_org);
+        org.id = id.clone();
+        org.pod = id[3..5].to_string();
+        org.created_ms = now_ms;
+        org.api_used = 0;
+        self.orgs.remove(old_id);
+        self.orgs.insert(id.clone(), org);
+        for slot in self.org_order.iter_mut().filter(|o| *o == old_id) {
+            *slot = id.clone();
+        }
+        let users: Vec<String> = self.users.values().filter(|u| u.org_id == old_id).map(|u| u.id.clone()).collect();
+        for user in &users {
+            self.revoke_user(user);
+            if let Some(u) = self.users.get_mut(user) {
+                u.org_id = id.clone();
+            }
+        }
+        let resources: Vec<String> = self.org_resources(old_id).map(|r| r.id.clone()).collect();
+        for resource in resources {
+            self.remove_resource(&resource);
+        }
+        for app in self.apps.values_mut() {
+            if app.blocked_in.remove(old_id) {
+                app.blocked_in.insert(id.clone());
+            }
+        }
+        Ok(id)
+    }
+
     /// Revokes a refresh token and every access token minted from it (and its approval).
     pub fn revoke_refresh(&mut self, token: &str) -> bool {
         let Some(grant) = self.refresh_tokens.remove(token) else {

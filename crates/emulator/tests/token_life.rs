@@ -287,3 +287,34 @@ async fn the_limits_resource_needs_view_setup_and_configuration() {
     assert_eq!((status, code(&body)), (403, "INSUFFICIENT_ACCESS"), "{body}");
     assert_eq!(call(&em, &token).await, 200, "the version root needs no such permission");
 }
+
+#[tokio::test]
+async fn a_refreshed_sandbox_is_a_new_org_whose_old_tokens_are_dead_and_whose_users_carry_over() {
+    let em = start().await;
+    let reply = sign_in(&em, "admin@sandbox.test").await;
+    let old = em.org_id_of_user("admin@sandbox.test").expect("org");
+    let new = em.refresh_sandbox(&old).expect("refresh");
+    assert_ne!(new, old);
+    assert_eq!(em.org_id_of_user("admin@sandbox.test").as_deref(), Some(new.as_str()), "usernames carry over");
+    // Every token of the old copy is dead.
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", reply["refresh_token"].as_str().expect("refresh")),
+        ("client_id", WEB_KEY),
+        ("client_secret", WEB_SECRET),
+    ];
+    assert_eq!(refused(&common::token(&em.test_login_url(), &form).await), EXPIRED);
+    assert_eq!(call(&em, &access(&reply)).await, 401);
+    // The app carries over: a JWT sign-in (pre-authorized) lands in the new copy.
+    let key = em.private_key_pem(JWT_KEY).expect("generated key");
+    let assertion = sign(&key, JWT_KEY, "admin@sandbox.test", "https://test.salesforce.com", now_secs() + 180);
+    let (status, body) = jwt_token(&em.test_login_url(), &assertion).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id"].as_str().expect("id").contains(&new), "{body}");
+    // Only sandboxes are refreshed.
+    let prod = em.org_id_of_user("admin@prod.test").expect("org");
+    assert!(em.refresh_sandbox(&prod).is_err());
+    let refreshed =
+        client().post(format!("{}/__emulator/orgs/{new}/refresh-sandbox", em.base_url())).send().await.expect("admin");
+    assert_eq!(refreshed.status(), 200, "and through the admin API");
+}

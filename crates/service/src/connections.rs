@@ -601,13 +601,15 @@ async fn recheck(
         let reason = report.failure().map(|f| f.detail.clone()).unwrap_or_default();
         return Err(ServiceError::CheckFailed(reason, Box::new(report)));
     };
-    if let Some(existing) = &connection.org
-        && existing.org_id != org.org_id
-    {
-        return Err(ServiceError::conflict(format!(
-            "these settings sign in to {} ({}), but this connection belongs to {} ({}): add a new connection for that org",
-            org.org_name, org.org_id, existing.org_name, existing.org_id
-        )));
+    match carries_on(connection, &org) {
+        Ok(Some(refreshed)) => changes.push(refreshed),
+        Ok(None) => {}
+        Err(existing) => {
+            return Err(ServiceError::conflict(format!(
+                "these settings sign in to {} ({}), but this connection belongs to {} ({}): add a new connection for that org",
+                org.org_name, org.org_id, existing.org_name, existing.org_id
+            )));
+        }
     }
     if valid.org_type != connection.org_type {
         changes.push(format!("org type {}", valid.org_type.label()));
@@ -631,6 +633,27 @@ async fn recheck(
         private_key: valid.private_key,
         tokens: Some(token_set(token)),
     })
+}
+
+/// Whether a sign-in to `new` may carry on `connection`: the same org, or — for a sandbox
+/// connection — a refreshed copy of its sandbox (a sandbox of the same name, which a refresh
+/// gives a new org id; issue #14). `Ok(Some(words))` says it was refreshed; `Err` gives the
+/// connection's own org, for the refusal.
+pub(crate) fn carries_on<'c>(
+    connection: &'c Connection,
+    new: &salesforce::checks::OrgFacts,
+) -> Result<Option<String>, &'c domain::OrgFacts> {
+    let Some(existing) = &connection.org else { return Ok(None) };
+    if existing.org_id == new.org_id {
+        return Ok(None);
+    }
+    if connection.org_type == domain::OrgType::Sandbox && new.is_sandbox && existing.org_name == new.org_name {
+        return Ok(Some(format!(
+            "the sandbox {} was refreshed: org id {} → {}",
+            new.org_name, existing.org_id, new.org_id
+        )));
+    }
+    Err(existing)
 }
 
 /// How a connection is named in messages and the audit log.

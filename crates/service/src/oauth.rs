@@ -618,9 +618,9 @@ async fn finish_reconnect(
         return Err(ServiceError::CheckFailed(reason, Box::new(report)));
     };
     let now = svc.clock.now_ms();
-    if let Some(existing) = &connection.org
-        && existing.org_id != org.org_id
-    {
+    let refreshed = crate::connections::carries_on(&connection, &org);
+    if let Err(existing) = &refreshed {
+        let existing = (*existing).clone();
         revoke(&token).await;
         let message = format!(
             "you signed in to {} ({}), but this connection belongs to {} ({}): sign in as a user of that org, or add a new connection",
@@ -640,6 +640,7 @@ async fn finish_reconnect(
         .await;
         return Err(ServiceError::conflict(message));
     }
+    let refreshed = refreshed.ok().flatten();
     // The grant being replaced, if Salesforce still counted it among this user's approvals.
     let same_app = matches!(&connection.auth, AuthMethod::OAuth { consumer_key: old } if *old == consumer_key);
     let same_user = same_app && connection.org.as_ref().is_some_and(|o| o.user_id == org.user_id);
@@ -689,7 +690,10 @@ async fn finish_reconnect(
             "connection",
             Some(id.as_str()),
             None,
-            Some("signed in again; tokens replaced".into()),
+            Some(match &refreshed {
+                Some(words) => format!("signed in again; tokens replaced; {words}"),
+                None => "signed in again; tokens replaced".into(),
+            }),
         ),
     )
     .await;

@@ -390,3 +390,76 @@ async fn a_sixth_sign_in_marks_nothing_when_salesforce_kept_the_oldest_grant() {
     // Lightbridge counted six, asked Salesforce about the oldest, and was told it lives.
     assert_eq!(health(&shown(&app, &ids[0]).await), ("Logged in", None));
 }
+
+/// An OAuth connection of the sandbox user admin@acme.test.uat: its id.
+async fn sandbox_connection(app: &TestApp, name: &str) -> String {
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let body = json!({"name": name, "org_type": "sandbox", "login_host": "test",
+                      "consumer_key": OAUTH_KEY, "consumer_secret": OAUTH_SECRET});
+    let callback = app
+        .oauth_through_salesforce(&cookie, &csrf, "/api/v1/connections/oauth/start", body, "admin@acme.test.uat")
+        .await;
+    let (status, saved) = app.browser(&cookie, None, Method::GET, &callback, None).await;
+    assert_eq!(status, 201, "{saved}");
+    saved["id"].as_str().expect("id").to_string()
+}
+
+#[tokio::test]
+async fn reconnect_accepts_the_refreshed_copy_of_a_sandbox_and_still_refuses_another_org() {
+    let app = spawn().await;
+    let id = sandbox_connection(&app, "UAT").await;
+    let old = app.em.org_id_of_user("admin@acme.test.uat").expect("org");
+    let new = app.em.refresh_sandbox(&old).expect("refresh");
+    sweep(&app).await;
+    // The refresh token of the old copy is dead; Salesforce says no more than that.
+    assert_eq!(health(&shown(&app, &id).await), ("Logged out", Some("refresh_token_invalid")));
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let reconnect = |username: &'static str| {
+        let (cookie, csrf, id) = (cookie.clone(), csrf.clone(), id.clone());
+        let app = &app;
+        async move {
+            let path = format!("/api/v1/connections/{id}/reconnect");
+            let (status, started) = app.browser(&cookie, Some(&csrf), Method::POST, &path, None).await;
+            assert_eq!(status, 200, "{started}");
+            let url = started["authorize_url"].as_str().expect("url");
+            let callback = emulator::testing::sign_in(url, username, "emulator", true).await.expect("sign-in");
+            app.browser(&cookie, None, Method::GET, &callback, None).await
+        }
+    };
+    // Another sandbox (another name) is still refused …
+    let mut other = emulator::OrgSeed::new("Other UAT");
+    other.sandbox = true;
+    other.users = vec![emulator::UserSeed::new("admin@other.test.uat")];
+    app.em.add_org(&other).expect("org");
+    let (status, refused) = reconnect("admin@other.test.uat").await;
+    assert_eq!(status, 409, "{refused}");
+    // … the refreshed copy of the same sandbox is this connection's new copy.
+    let (status, back) = reconnect("admin@acme.test.uat").await;
+    assert_eq!(
+        (status, back["org_id"].as_str(), back["health"].as_str()),
+        (200, Some(new.as_str()), Some("Logged in")),
+        "{back}"
+    );
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=connection.reconnected", None).await;
+    let detail = log["items"][0]["detail"].as_str().expect("detail");
+    assert!(detail.contains("was refreshed") && detail.contains(&new), "{detail}");
+}
+
+#[tokio::test]
+async fn a_jwt_connection_to_a_refreshed_sandbox_says_so_instead_of_publishing_to_the_new_copy() {
+    let app = spawn().await;
+    let body = json!({"name": "UAT JWT", "org_type": "sandbox", "login_host": "test",
+                      "auth": {"method": "jwt", "consumer_key": KEY, "username": "admin@acme.test.uat",
+                               "private_key": app.private_key}});
+    let (status, saved) = app.call("admin_a", Method::POST, "/connections", Some(body)).await;
+    assert_eq!(status, 201, "{saved}");
+    let id = saved["id"].as_str().expect("id").to_string();
+    let old = app.em.org_id_of_user("admin@acme.test.uat").expect("org");
+    app.em.refresh_sandbox(&old).expect("refresh");
+    sweep(&app).await;
+    // JWT signs in again fine — to another org. That is named, not followed.
+    let c = shown(&app, &id).await;
+    assert_eq!(health(&c), ("Logged out", Some("sandbox_refreshed")), "{c}");
+    assert_eq!(c["org_id"].as_str(), Some(old.as_str()), "still the org it was made for");
+    assert!(c["health_fix"].as_str().expect("fix").contains("Reconnect"), "{c}");
+}
