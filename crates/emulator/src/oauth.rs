@@ -29,6 +29,7 @@ pub fn routes(host: HostKind) -> Router<Shared> {
         .route("/services/oauth2/authorize/approve", post(approve))
         .route("/services/oauth2/token", post(token))
         .route("/services/oauth2/revoke", post(revoke).get(revoke))
+        .route("/services/oauth2/introspect", post(introspect))
         .route("/services/oauth2/userinfo", get(userinfo).post(userinfo))
         .route("/id/{org}/{user}", get(identity).post(identity))
         .route("/setup/secur/RemoteAccessErrorPage.apexp", get(error_page))
@@ -749,6 +750,55 @@ fn client_credentials_grant(
             secret: &app.consumer_secret,
         },
     )
+}
+
+/// Token introspection (issue #14): "allows all OAuth connected apps to check the current
+/// state of an OAuth 2.0 access or refresh token"; an app introspects its own tokens (the
+/// org-wide "introspect all tokens" setting is not modelled). Client credentials in the body
+/// or HTTP Basic; an unknown, dead or another app's token is `{"active": false}`.
+async fn introspect(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let f = form(&body);
+    let (client_id, client_secret) = client_auth(&headers, &f);
+    let now = shared.clock.now_ms();
+    let world = shared.world();
+    let Some(app) = client_id.as_deref().and_then(|id| world.apps.get(id)) else {
+        return with_op(bad("invalid_client_id", "client identifier invalid"), "introspect", None);
+    };
+    if !client_secret.as_deref().is_some_and(|s| secret_matches(s, &app.consumer_secret)) {
+        return with_op(bad("invalid_client", "invalid client credentials"), "introspect", None);
+    }
+    let token = f.get("token").map(String::as_str).unwrap_or_default();
+    let describe = |user_id: &str, login_base: &str, org_id: &str, scopes: &[String], kind: &str, iat: i64| {
+        let username = world.users.get(user_id).map(|u| u.username.clone()).unwrap_or_default();
+        json!({
+            "active": true,
+            "scope": scopes.join(" "),
+            "client_id": app.consumer_key,
+            "username": username,
+            "sub": format!("{login_base}/id/{org_id}/{user_id}"),
+            "token_type": kind,
+            "iat": iat / 1000,
+            "nbf": iat / 1000,
+        })
+    };
+    let answer = if let Some(s) =
+        world.sessions.get(token).filter(|s| s.consumer_key == app.consumer_key && s.expires_ms > now)
+    {
+        let timeout = world.orgs.get(&s.org_id).map(|o| o.session_timeout_ms).unwrap_or_default();
+        let mut body =
+            describe(&s.user_id, &s.login_base, &s.org_id, &s.scopes, "access_token", s.expires_ms - timeout);
+        body["exp"] = json!(s.expires_ms / 1000);
+        body
+    } else if let Some(g) = world
+        .refresh_tokens
+        .get(token)
+        .filter(|g| g.consumer_key == app.consumer_key && !policy::refresh_expired(app, g, now))
+    {
+        describe(&g.user_id, &g.login_base, &g.org_id, &g.scopes, "refresh_token", g.issued_ms)
+    } else {
+        json!({"active": false})
+    };
+    with_op(axum::Json(answer).into_response(), "introspect", None)
 }
 
 async fn revoke(State(shared): State<Shared>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Response {

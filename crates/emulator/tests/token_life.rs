@@ -318,3 +318,38 @@ async fn a_refreshed_sandbox_is_a_new_org_whose_old_tokens_are_dead_and_whose_us
         client().post(format!("{}/__emulator/orgs/{new}/refresh-sandbox", em.base_url())).send().await.expect("admin");
     assert_eq!(refreshed.status(), 200, "and through the admin API");
 }
+
+#[tokio::test]
+async fn an_app_introspects_its_own_tokens_and_a_dead_or_foreign_one_is_inactive() {
+    let em = with_app(RefreshTokenPolicy::ValidUntilRevoked).await;
+    let reply = sign_in_app(&em, "admin@prod.test").await;
+    let introspect = |token: String, id: &'static str, secret: &'static str| {
+        let url = format!("{}/services/oauth2/introspect", em.login_url());
+        async move {
+            let form = [("token", token.as_str()), ("client_id", id), ("client_secret", secret)];
+            let r = client().post(url).form(&form).send().await.expect("introspect");
+            (r.status().as_u16(), r.json::<Value>().await.expect("json"))
+        }
+    };
+    let (status, access_info) = introspect(access(&reply), APP, SECRET).await;
+    assert_eq!(status, 200, "{access_info}");
+    assert_eq!(
+        (access_info["active"].as_bool(), access_info["token_type"].as_str(), access_info["username"].as_str()),
+        (Some(true), Some("access_token"), Some("admin@prod.test")),
+        "{access_info}"
+    );
+    assert!(access_info["exp"].as_i64() > access_info["iat"].as_i64(), "{access_info}");
+    let (_, refresh_info) = introspect(refresh_of(&reply), APP, SECRET).await;
+    assert_eq!(
+        (refresh_info["active"].as_bool(), refresh_info["token_type"].as_str()),
+        (Some(true), Some("refresh_token"))
+    );
+    // Another app sees nothing of this app's tokens; a wrong secret is refused.
+    let (_, foreign) = introspect(access(&reply), WEB_KEY, WEB_SECRET).await;
+    assert_eq!(foreign, json!({"active": false}));
+    let (status, refused) = introspect(access(&reply), APP, "wrong").await;
+    assert_eq!((status, refused["error"].as_str()), (400, Some("invalid_client")));
+    // Revoked: inactive.
+    em.revoke_user("admin@prod.test").expect("revoke");
+    assert_eq!(introspect(refresh_of(&reply), APP, SECRET).await.1, json!({"active": false}));
+}
