@@ -165,7 +165,8 @@ async fn a_domain_is_claimed_and_checked_from_the_single_sign_on_page() {
     assert!(page.contains("proved by your DNS record"), "{page}");
 }
 
-async fn get(app: &testkit::TestApp, cookie: &str, path: &str) -> String {
+/// A console page as this session sees it (200 expected).
+pub(crate) async fn get(app: &testkit::TestApp, cookie: &str, path: &str) -> String {
     let answer = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.expect("get");
     assert_eq!(answer.status(), 200, "{path}");
     answer.text().await.expect("page")

@@ -10,6 +10,8 @@ use emulator::{AppChange, FaultRule, OrgChange, UserChange};
 use reqwest::Method;
 use serde_json::{Value, json};
 use store::ConnectionStore;
+
+use crate::domains::get;
 use testkit::{KEY, METRICS_TOKEN, OAUTH_KEY, OAUTH_SECRET, SECRET, TestApp, spawn};
 
 /// An OAuth connection of admin@acme.test, saved through Salesforce's sign-in: its id.
@@ -84,29 +86,11 @@ async fn a_revoked_connection_is_logged_out_with_the_fix_and_then_costs_salesfor
     assert_eq!(token_calls(&app, "refresh_token"), before + 1);
     // The connection's page names the reason and the fix.
     let (cookie, _) = app.sign_in("admin_a").await;
-    let page = app
-        .http
-        .get(format!("{}/connections/salesforce/{id}", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("text");
+    let page = get(&app, &cookie, &format!("/connections/salesforce/{id}")).await;
     assert!(page.contains("Salesforce no longer accepts the stored sign-in") && page.contains("Fix:"), "{page}");
     // #16 item 4: the table says so on the row, with a way to the fix, whatever columns show.
     let healthy = oauth_connection(&app, "Healthy").await;
-    let table = app
-        .http
-        .get(format!("{}/connections/salesforce", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("table")
-        .text()
-        .await
-        .expect("text");
+    let table = get(&app, &cookie, "/connections/salesforce").await;
     let row = |id: &str| {
         table.split(&format!(r#"data-id="{id}""#)).nth(1).and_then(|r| r.split("</tr>").next()).expect("row")
     };
@@ -338,8 +322,8 @@ async fn a_sixth_sign_in_is_warned_about_and_the_connection_it_costs_is_named_at
     // Reconnecting the newest would now cost the oldest live one; the page says so. Reconnecting
     // the oldest live one costs nothing else (its own grant is the one replaced).
     let page = |id: String| {
-        let request = app.http.get(format!("{}/connections/salesforce/{id}", app.base)).header("cookie", &cookie);
-        async move { request.send().await.expect("page").text().await.expect("text") }
+        let (app, cookie, path) = (&app, &cookie, format!("/connections/salesforce/{id}"));
+        async move { get(app, cookie, &path).await }
     };
     let (_, replacing) = app
         .call(
