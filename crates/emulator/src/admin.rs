@@ -61,6 +61,7 @@ pub fn routes() -> Router<Shared> {
         .route("/orgs", post(add_org))
         .route("/orgs/{id}", axum::routing::patch(patch_org))
         .route("/orgs/{id}/refresh-sandbox", post(refresh_sandbox))
+        .route("/orgs/{id}/my-domain", post(change_my_domain))
         .route("/apps/{key}", axum::routing::patch(patch_app))
         .route("/orgs/{id}/resources", get(list_resources))
         .route("/orgs/{id}/api-usage", put(api_usage))
@@ -120,7 +121,7 @@ async fn state(State(shared): State<Shared>) -> Response {
                 .collect();
             json!({"id": o.id, "name": o.name, "edition": o.edition, "sandbox": o.sandbox,
                    "instance_name": o.instance_name, "api_used": o.api_used, "daily_api_limit": o.daily_api_limit,
-                   "users": users})
+                   "my_domain": o.my_domain, "previous_my_domain": o.previous_my_domain, "users": users})
         })
         .collect();
     let apps: Vec<_> = world
@@ -324,6 +325,33 @@ async fn refresh_sandbox(State(shared): State<Shared>, Path(id): Path<String>) -
     }
     let result = world.refresh_sandbox(&id, now).map_err(ControlError::from);
     control(result.map(|new_id| Json(json!({"org_id": new_id})).into_response()))
+}
+
+/// A My Domain change: the new host, and whether refresh tokens end with the sessions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MyDomainChange {
+    pub host: String,
+    #[serde(default)]
+    pub end_refresh_tokens: bool,
+}
+
+async fn change_my_domain(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    payload: Result<Json<MyDomainChange>, JsonRejection>,
+) -> Response {
+    let change = match body(payload) {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let id = crate::ids::normalize(&id).unwrap_or(id);
+    let mut world = shared.world();
+    if !world.orgs.contains_key(&id) {
+        return control(Err(ControlError::UnknownOrg(id)));
+    }
+    let result = world.change_my_domain(&id, &change.host, change.end_refresh_tokens).map_err(ControlError::from);
+    control(result.map(|()| StatusCode::NO_CONTENT.into_response()))
 }
 
 async fn patch_app(

@@ -16,6 +16,7 @@ mod blobs;
 pub mod clock;
 pub mod ids;
 pub mod jwt;
+mod moved;
 mod multipart;
 mod oauth;
 pub mod observe;
@@ -290,6 +291,17 @@ impl Emulator {
             return Err(ControlError::UnknownOrg(org_id.into()));
         }
         Ok(world.refresh_sandbox(&id, now)?)
+    }
+    /// Deploys a My Domain change: token replies name `host` as the org's instance from now
+    /// on, the org's sessions end (its refresh tokens too when `end_refresh_tokens`), and the
+    /// previous host redirects to the new one until the next change.
+    pub fn change_my_domain(&self, org_id: &str, host: &str, end_refresh_tokens: bool) -> Result<(), ControlError> {
+        let id = emulator_id(org_id);
+        let mut world = self.inner.world();
+        if !world.orgs.contains_key(&id) {
+            return Err(ControlError::UnknownOrg(org_id.into()));
+        }
+        Ok(world.change_my_domain(&id, host, end_refresh_tokens)?)
     }
     /// Changes an org's login IP ranges.
     pub fn set_org(&self, org_id: &str, change: &admin::OrgChange) -> Result<(), ControlError> {

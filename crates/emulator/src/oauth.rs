@@ -359,10 +359,21 @@ struct Grant<'a> {
     user_id: &'a str,
     org_id: &'a str,
     login_base: &'a str,
+    /// Where the org's API lives: its My Domain when it has one.
+    instance_url: String,
     secret: &'a str,
 }
 
-fn token_reply(listener: &Listener, now_ms: i64, grant: Grant<'_>) -> Response {
+/// The org's instance URL as a token reply names it: the listener's scheme and port, and the
+/// org's My Domain host when it has its own.
+fn instance_url(world: &crate::state::World, listener: &Listener, org_id: &str) -> String {
+    match world.orgs.get(org_id).and_then(|o| o.my_domain.as_deref()) {
+        Some(host) => listener.base.replacen("127.0.0.1", host, 1),
+        None => listener.base.to_string(),
+    }
+}
+
+fn token_reply(now_ms: i64, grant: Grant<'_>) -> Response {
     let id = format!("{}/id/{}/{}", grant.login_base, grant.org_id, grant.user_id);
     let issued_at = now_ms.to_string();
     let mut body = serde_json::Map::new();
@@ -372,7 +383,7 @@ fn token_reply(listener: &Listener, now_ms: i64, grant: Grant<'_>) -> Response {
     }
     body.insert("signature".into(), json!(signature(grant.secret, &id, &issued_at)));
     body.insert("scope".into(), json!(grant.scopes.join(" ")));
-    body.insert("instance_url".into(), json!(listener.base.as_ref()));
+    body.insert("instance_url".into(), json!(grant.instance_url));
     body.insert("id".into(), json!(id));
     body.insert("token_type".into(), json!("Bearer"));
     body.insert("issued_at".into(), json!(issued_at));
@@ -513,7 +524,6 @@ fn code_grant(
         world.count_approval(&app.consumer_key, &code.user_id, token);
     }
     token_reply(
-        listener,
         now,
         Grant {
             access,
@@ -521,6 +531,7 @@ fn code_grant(
             scopes: &code.scopes,
             user_id: &code.user_id,
             org_id: &code.org_id,
+            instance_url: instance_url(&world, listener, &code.org_id),
             login_base: &code.login_base,
             secret: &app.consumer_secret,
         },
@@ -608,7 +619,6 @@ fn refresh_grant(
         (None, access)
     };
     token_reply(
-        listener,
         now,
         Grant {
             access: source,
@@ -616,6 +626,7 @@ fn refresh_grant(
             scopes: &grant.scopes,
             user_id: &user.id,
             org_id: &grant.org_id,
+            instance_url: instance_url(&world, listener, &grant.org_id),
             login_base: &grant.login_base,
             secret: &app.consumer_secret,
         },
@@ -693,7 +704,6 @@ fn jwt_grant(
         app.scopes.iter().filter(|s| *s != "refresh_token" && *s != "offline_access").cloned().collect();
     let access = world.issue_access_token(&user.id, &app.consumer_key, &scopes, None, &login_base, now);
     token_reply(
-        listener,
         now,
         Grant {
             access,
@@ -701,6 +711,7 @@ fn jwt_grant(
             scopes: &scopes,
             user_id: &user.id,
             org_id: &user.org_id,
+            instance_url: instance_url(&world, listener, &user.org_id),
             login_base: &login_base,
             secret: &app.consumer_secret,
         },
@@ -738,7 +749,6 @@ fn client_credentials_grant(
         app.scopes.iter().filter(|s| *s != "refresh_token" && *s != "offline_access").cloned().collect();
     let access = world.issue_access_token(&user.id, &app.consumer_key, &scopes, None, &login_base, now);
     token_reply(
-        listener,
         now,
         Grant {
             access,
@@ -746,6 +756,7 @@ fn client_credentials_grant(
             scopes: &scopes,
             user_id: &user.id,
             org_id: &user.org_id,
+            instance_url: instance_url(&world, listener, &user.org_id),
             login_base: &login_base,
             secret: &app.consumer_secret,
         },

@@ -44,6 +44,10 @@ pub struct OrgSeed {
     /// empty: any address. Enforced as each app's IP Relaxation says.
     #[serde(default)]
     pub login_ip_ranges: Vec<String>,
+    /// The org's own My Domain host (e.g. `localhost`); token replies name it in
+    /// `instance_url`. Absent: the emulator's own host.
+    #[serde(default)]
+    pub my_domain: Option<String>,
     #[serde(default)]
     pub users: Vec<UserSeed>,
 }
@@ -265,6 +269,7 @@ impl Seed {
                     session_timeout_secs: default_session_timeout(),
                     daily_api_limit: default_daily_api_limit(),
                     login_ip_ranges: Vec::new(),
+                    my_domain: None,
                     users: vec![
                         user("admin@acme.example", "Ada", "Admin", true, true),
                         user("editor@acme.example", "Eli", "Editor", false, true),
@@ -280,6 +285,7 @@ impl Seed {
                     session_timeout_secs: default_session_timeout(),
                     daily_api_limit: 5_000_000,
                     login_ip_ranges: Vec::new(),
+                    my_domain: None,
                     users: vec![
                         user("admin@acme.example.uat", "Ada", "Admin", true, true),
                         user("editor@acme.example.uat", "Eli", "Editor", false, true),
@@ -353,6 +359,7 @@ impl OrgSeed {
             session_timeout_secs: default_session_timeout(),
             daily_api_limit: default_daily_api_limit(),
             login_ip_ranges: Vec::new(),
+            my_domain: None,
             users: Vec::new(),
         }
     }

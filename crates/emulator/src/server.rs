@@ -54,6 +54,7 @@ pub fn router(shared: Shared) -> Router {
         .nest("/hosts/test", crate::oauth::routes(HostKind::Test))
         .merge(crate::oauth::routes(HostKind::Instance))
         .merge(crate::rest::routes(shared.clone()))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::moved::redirect_previous))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::observe::middleware));
     Router::new()
         .merge(salesforce)

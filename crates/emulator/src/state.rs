@@ -30,6 +30,12 @@ pub struct Org {
     pub pod: String,
     /// The users' profile's login IP ranges (empty: anywhere).
     pub login_ip_ranges: Vec<crate::policy::IpRange>,
+    /// The org's My Domain host, when it has its own: token replies name it in `instance_url`
+    /// (the listener's scheme and port, this host). `None`: the listener's own host.
+    pub my_domain: Option<String>,
+    /// The My Domain host before the last change: requests to it are redirected to the
+    /// current one until the next change.
+    pub previous_my_domain: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -254,6 +260,8 @@ impl World {
                 created_ms: now_ms,
                 pod,
                 login_ip_ranges: crate::policy::parse_ranges(&seed.login_ip_ranges).map_err(SeedError::Invalid)?,
+                my_domain: seed.my_domain.as_deref().map(my_domain_host).transpose()?,
+                previous_my_domain: None,
             },
         );
         self.org_order.push(id.clone());
@@ -472,6 +480,39 @@ impl World {
         Ok(id)
     }
 
+    /// Deploys a My Domain change: the org's instance host becomes `host`; every session of
+    /// the org ends (Salesforce: "active user sessions are terminated"); refresh tokens live on
+    /// unless `end_refresh_tokens` (the docs do not say; both readings are switchable). The
+    /// host before is redirected to the new one until the next change.
+    pub fn change_my_domain(&mut self, org_id: &str, host: &str, end_refresh_tokens: bool) -> Result<(), SeedError> {
+        let host = my_domain_host(host)?;
+        if self.orgs.values().any(|o| o.id != org_id && o.my_domain.as_deref() == Some(host.as_str())) {
+            return Err(SeedError::Invalid(format!("My Domain {host} belongs to another org")));
+        }
+        let org = self.orgs.get_mut(org_id).ok_or_else(|| SeedError::Invalid(format!("no org {org_id}")))?;
+        if org.my_domain.as_deref() == Some(host.as_str()) {
+            return Err(SeedError::Invalid(format!("{host} is already the org's My Domain")));
+        }
+        org.previous_my_domain = org.my_domain.replace(host);
+        self.sessions.retain(|_, s| s.org_id != org_id);
+        if end_refresh_tokens {
+            let users: Vec<String> = self.users.values().filter(|u| u.org_id == org_id).map(|u| u.id.clone()).collect();
+            for user in &users {
+                self.revoke_user(user);
+            }
+        }
+        Ok(())
+    }
+
+    /// The org whose previous My Domain `host` is, when no org lives there now: where a
+    /// request to that host is redirected.
+    pub fn moved_from(&self, host: &str) -> Option<&Org> {
+        if self.orgs.values().any(|o| o.my_domain.as_deref() == Some(host)) {
+            return None;
+        }
+        self.orgs.values().find(|o| o.previous_my_domain.as_deref() == Some(host))
+    }
+
     /// Revokes a refresh token and every access token minted from it (and its approval).
     pub fn revoke_refresh(&mut self, token: &str) -> bool {
         let Some(grant) = self.refresh_tokens.remove(token) else {
@@ -601,6 +642,25 @@ impl World {
         }
         id
     }
+}
+
+/// A My Domain host as the emulator takes it: a DNS name (letters, digits, hyphens, dots), no
+/// scheme or port; it must resolve to 127.0.0.1 for a client to reach it (`localhost` does).
+pub fn my_domain_host(host: &str) -> Result<String, SeedError> {
+    let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(SeedError::Invalid(format!(
+            "My Domain {host:?} is not a host name (letters, digits, hyphens and dots; no scheme or port)"
+        )));
+    }
+    Ok(host)
 }
 
 #[cfg(test)]

@@ -353,3 +353,57 @@ async fn an_app_introspects_its_own_tokens_and_a_dead_or_foreign_one_is_inactive
     em.revoke_user("admin@prod.test").expect("revoke");
     assert_eq!(introspect(refresh_of(&reply), APP, SECRET).await.1, json!({"active": false}));
 }
+
+#[tokio::test]
+async fn a_my_domain_change_ends_sessions_names_the_new_host_and_redirects_the_old_one() {
+    let em = start().await;
+    let reply = sign_in(&em, "admin@prod.test").await;
+    assert_eq!(reply["instance_url"], em.base_url(), "no My Domain of its own yet");
+    let prod = em.org_id_of_user("admin@prod.test").expect("org");
+    let port = em.base_url().rsplit(':').next().expect("port").to_string();
+    em.change_my_domain(&prod, "localhost", false).expect("change");
+    // Sessions end; the refresh token lives on and names the new host.
+    assert_eq!(call(&em, &access(&reply)).await, 401);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", reply["refresh_token"].as_str().expect("refresh")),
+        ("client_id", WEB_KEY),
+        ("client_secret", WEB_SECRET),
+    ];
+    let (status, renewed) = common::token(&em.login_url(), &form).await;
+    assert_eq!(status, 200, "{renewed}");
+    assert_eq!(renewed["instance_url"], format!("http://localhost:{port}"));
+    let at_new_host = format!("http://localhost:{port}/services/data/v{}.0/", emulator::LATEST_API_VERSION);
+    let answer = client().get(&at_new_host).bearer_auth(access(&renewed)).send().await.expect("call");
+    assert_eq!(answer.status(), 200, "the new host serves the org");
+    // Another org's other sessions are untouched; a host can be one org's only.
+    let other = sign_in(&em, "admin@sandbox.test").await;
+    let sandbox = em.org_id_of_user("admin@sandbox.test").expect("org");
+    assert!(em.change_my_domain(&sandbox, "LOCALHOST", false).is_err(), "localhost is prod's");
+    // A second change: the previous host redirects to the current one, 301 for reads and 307
+    // (method and body kept) for the rest, until the next change.
+    em.change_my_domain(&prod, "acme-new.example", false).expect("change");
+    let old = |method: reqwest::Method, path: &str| {
+        client().request(method, format!("{}{path}", em.base_url())).header("host", format!("localhost:{port}"))
+    };
+    let moved = old(reqwest::Method::GET, "/services/data/v62.0/limits?x=1").send().await.expect("get");
+    assert_eq!(moved.status(), 301);
+    let location = moved.headers()["location"].to_str().expect("location").to_string();
+    assert_eq!(location, format!("http://acme-new.example:{port}/services/data/v62.0/limits?x=1"));
+    let posted = old(reqwest::Method::POST, "/services/oauth2/token").send().await.expect("post");
+    assert_eq!(posted.status(), 307);
+    // The emulator's own host is never redirected: other orgs live there.
+    assert_eq!(call(&em, &access(&other)).await, 200);
+    // Every refresh token can end with the change, when asked (through the admin API).
+    let url = format!("{}/__emulator/orgs/{prod}/my-domain", em.base_url());
+    let changed = client()
+        .post(&url)
+        .json(&json!({"host": "localhost", "end_refresh_tokens": true}))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(changed.status(), 204);
+    assert_eq!(refused(&common::token(&em.login_url(), &form).await), EXPIRED);
+    let bad = client().post(&url).json(&json!({"host": "https://x.example:1"})).send().await.expect("admin");
+    assert_eq!(bad.status(), 400, "a host name, not a URL");
+}
