@@ -50,6 +50,11 @@ pub fn classify(e: &SalesforceError) -> Failure {
             _ => Failure::Refused(StatusReason::SalesforceError),
         },
         SalesforceError::SessionExpired => Failure::Refused(StatusReason::SessionRefused),
+        // Redirected although a renewal just named the instance, or the login host itself
+        // redirected: a My Domain change a person has to follow (redirects are never followed
+        // with credentials).
+        SalesforceError::Moved { .. } => Failure::Dead(StatusReason::MyDomainChanged),
+        SalesforceError::InstanceNotAllowed(_) => Failure::Dead(StatusReason::InstanceNotAllowed),
         SalesforceError::HostNotAllowed(_) | SalesforceError::Config(_) => {
             Failure::Refused(StatusReason::SalesforceError)
         }
@@ -141,5 +146,10 @@ mod tests {
         assert_eq!(refused("invalid_request", "something new"), Failure::Refused(StatusReason::SalesforceError));
         // A session refused right after a renewal is not the refresh token's fault.
         assert_eq!(classify(&SalesforceError::SessionExpired), Failure::Refused(StatusReason::SessionRefused));
+        // Redirected, or sent elsewhere by a renewal: a My Domain change a person follows.
+        let moved = SalesforceError::Moved { to: "https://new.my.salesforce.com".into() };
+        assert_eq!(classify(&moved), Failure::Dead(StatusReason::MyDomainChanged));
+        let elsewhere = SalesforceError::InstanceNotAllowed("https://evil.example".into());
+        assert_eq!(classify(&elsewhere), Failure::Dead(StatusReason::InstanceNotAllowed));
     }
 }

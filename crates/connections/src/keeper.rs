@@ -178,7 +178,9 @@ impl<S: ConnectionStore + 'static> TokenKeeper<S> {
     {
         let (session, version) = self.session(connection).await?;
         let result = match call(session).await {
-            Err(SalesforceError::SessionExpired) => {
+            // A session ended, or the instance redirected (a My Domain change): a renewal
+            // brings a new session and names the org's instance as it is now.
+            Err(SalesforceError::SessionExpired | SalesforceError::Moved { .. }) => {
                 let (fresh, _) = self.renew(connection, version).await?;
                 call(fresh).await.map_err(KeeperError::Salesforce)
             }
@@ -335,7 +337,15 @@ impl<S: ConnectionStore + 'static> Core<S> {
             }
         }
         tracing::info!(connection = %connection.id, "renewed the Salesforce session");
-        self.observe(connection, Observation::Renewed, None).await?;
+        let was = secrets.instance_url.as_deref().and_then(|u| Url::parse(u).ok()).map(|u| u.origin());
+        let observation = match was {
+            Some(was) if was != reply.instance_url.origin() => Observation::Moved {
+                from: was.ascii_serialization(),
+                to: reply.instance_url.origin().ascii_serialization(),
+            },
+            _ => Observation::Renewed,
+        };
+        self.observe(connection, observation, None).await?;
         Ok((Session { instance_url: reply.instance_url, access_token: reply.access_token }, secrets.token_version + 1))
     }
 

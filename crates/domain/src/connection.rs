@@ -172,6 +172,11 @@ pub enum StatusReason {
     SandboxRefreshed,
     /// Salesforce signed the connection's credentials in to another org than its own.
     OrgChanged,
+    /// The org's My Domain changed and Salesforce redirects the connection's login host (or
+    /// still its instance after a renewal) to the new one.
+    MyDomainChanged,
+    /// Salesforce named an instance for the org that credentials may not go to.
+    InstanceNotAllowed,
     /// Salesforce has not answered (network, 5xx, limits) for longer than the grace period.
     SalesforceUnreachable,
     /// Salesforce refused with an error Lightbridge has no better name for.
@@ -179,7 +184,7 @@ pub enum StatusReason {
 }
 
 impl StatusReason {
-    pub const ALL: [StatusReason; 18] = [
+    pub const ALL: [StatusReason; 20] = [
         StatusReason::RefreshTokenInvalid,
         StatusReason::ApprovalLimit,
         StatusReason::UserInactive,
@@ -196,6 +201,8 @@ impl StatusReason {
         StatusReason::SessionRefused,
         StatusReason::SandboxRefreshed,
         StatusReason::OrgChanged,
+        StatusReason::MyDomainChanged,
+        StatusReason::InstanceNotAllowed,
         StatusReason::SalesforceUnreachable,
         StatusReason::SalesforceError,
     ];
@@ -218,6 +225,8 @@ impl StatusReason {
             StatusReason::SessionRefused => "session_refused",
             StatusReason::SandboxRefreshed => "sandbox_refreshed",
             StatusReason::OrgChanged => "org_changed",
+            StatusReason::MyDomainChanged => "my_domain_changed",
+            StatusReason::InstanceNotAllowed => "instance_not_allowed",
             StatusReason::SalesforceUnreachable => "salesforce_unreachable",
             StatusReason::SalesforceError => "salesforce_error",
         }
@@ -248,6 +257,10 @@ impl StatusReason {
             StatusReason::SessionRefused => "Salesforce refuses the sessions it issues to Lightbridge",
             StatusReason::SandboxRefreshed => "The sandbox was refreshed: its new copy is a new org",
             StatusReason::OrgChanged => "Salesforce signs these credentials in to another org",
+            StatusReason::MyDomainChanged => "The org's My Domain changed: Salesforce redirects to the new one",
+            StatusReason::InstanceNotAllowed => {
+                "Salesforce moved the org to a host Lightbridge may not send credentials to"
+            }
             StatusReason::SalesforceUnreachable => "Salesforce has not answered for a while",
             StatusReason::SalesforceError => "Salesforce refused the request",
         }
@@ -301,6 +314,12 @@ impl StatusReason {
             }
             StatusReason::OrgChanged => {
                 "Check which org the credentials belong to: a connection stays with its org, so add a new connection for the other one."
+            }
+            StatusReason::MyDomainChanged => {
+                "Edit the connection: set its login URL to the org's new My Domain (Setup → My Domain shows it), then Reconnect."
+            }
+            StatusReason::InstanceNotAllowed => {
+                "If the host named below is your org's new My Domain, ask the operator to allow it (Salesforce's own domains over HTTPS always are), then Reconnect; otherwise do not: Lightbridge refuses to send credentials there."
             }
             StatusReason::SalesforceUnreachable => {
                 "Nothing to do: Lightbridge keeps trying, and the connection is Logged in again by itself when Salesforce answers."

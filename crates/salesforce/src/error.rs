@@ -19,6 +19,14 @@ pub enum SalesforceError {
     /// Tokens may only go to Salesforce's domains or hosts the operator allowed.
     #[error("refusing to send credentials to {0}: not a Salesforce host and not allowed in configuration")]
     HostNotAllowed(String),
+    /// Salesforce redirected a request (its answer for an org's previous My Domain host after
+    /// a My Domain change); `to` is the origin it named. Redirects are never followed with
+    /// credentials.
+    #[error("Salesforce redirected the request to {to}: the org's My Domain has changed")]
+    Moved { to: String },
+    /// A token reply named an instance (`instance_url`) credentials may not go to.
+    #[error("Salesforce named {0} as the org's instance: not a Salesforce host and not allowed in configuration")]
+    InstanceNotAllowed(String),
     /// Salesforce could not be reached (DNS, connect, TLS, timeout).
     #[error("cannot reach Salesforce at {host}: {reason}")]
     Unreachable { host: String, reason: String },
@@ -52,6 +60,21 @@ impl SalesforceError {
         matches!(self, SalesforceError::OAuth { error, .. }
             if matches!(error.as_str(), "invalid_grant" | "inactive_user" | "inactive_org" | "invalid_client_id" | "invalid_app_access"))
     }
+}
+
+/// A redirect answer as [`SalesforceError::Moved`] (with the origin it names), or `None`.
+pub(crate) fn redirected(response: &reqwest::Response) -> Option<SalesforceError> {
+    if !response.status().is_redirection() {
+        return None;
+    }
+    let to = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| response.url().join(l).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|| "an address it did not name".into());
+    Some(SalesforceError::Moved { to })
 }
 
 /// At most 200 characters of a body, with anything token-shaped masked.

@@ -162,6 +162,9 @@ impl Client {
             request = request.basic_auth(user, Some(pass));
         }
         let response = request.send().await.map_err(|e| unreachable(&token_url, e))?;
+        if let Some(moved) = crate::error::redirected(&response) {
+            return Err(moved);
+        }
         let status = response.status().as_u16();
         let body = response.text().await.map_err(|e| unreachable(&token_url, e))?;
         if !(200..300).contains(&status) {
@@ -177,7 +180,9 @@ impl Client {
         let instance_url = Url::parse(&raw.instance_url)
             .map_err(|_| SalesforceError::Unexpected { status, detail: "instance_url is not a URL".into() })?;
         // A token reply must not be able to send our tokens somewhere else.
-        self.policy.check(&instance_url)?;
+        if self.policy.check(&instance_url).is_err() {
+            return Err(SalesforceError::InstanceNotAllowed(instance_url.origin().ascii_serialization()));
+        }
         let id = Url::parse(&raw.id)
             .map_err(|_| SalesforceError::Unexpected { status, detail: "id is not a URL".into() })?;
         let (org_id, user_id) = parse_id_url(&id)
@@ -287,6 +292,9 @@ impl Client {
         self.policy.check(&url)?;
         let response =
             self.http.post(url.clone()).form(&[("token", token)]).send().await.map_err(|e| unreachable(&url, e))?;
+        if let Some(moved) = crate::error::redirected(&response) {
+            return Err(moved);
+        }
         let status = response.status().as_u16();
         if status == 200 {
             return Ok(());

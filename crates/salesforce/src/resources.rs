@@ -323,6 +323,9 @@ impl Client {
             .send()
             .await
             .map_err(|e| unreachable(&url, e))?;
+        if let Some(moved) = crate::error::redirected(&response) {
+            return Err(moved);
+        }
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| unreachable(&url, e))?;
         if !(200..300).contains(&status) {
@@ -344,6 +347,9 @@ impl Client {
             .send()
             .await
             .map_err(|e| unreachable(url, e))?;
+        if let Some(moved) = crate::error::redirected(&response) {
+            return Err(moved);
+        }
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());

@@ -88,6 +88,9 @@ impl Client {
             .send()
             .await
             .map_err(|e| unreachable(url, e))?;
+        if let Some(moved) = crate::error::redirected(&response) {
+            return Err(moved);
+        }
         let status = response.status().as_u16();
         let body = response.text().await.map_err(|e| unreachable(url, e))?;
         if !(200..300).contains(&status) {
@@ -138,6 +141,9 @@ impl Client {
             .send()
             .await
             .map_err(|e| unreachable(&url, e))?;
+        if let Some(moved) = crate::error::redirected(&response) {
+            return Err(moved);
+        }
         let status = response.status().as_u16();
         let body = response.text().await.map_err(|e| unreachable(&url, e))?;
         match status {

@@ -105,6 +105,9 @@ pub enum Observation {
     /// available because Salesforce did not answer) is Logged in again and a failure streak
     /// ends; a connection whose calls Salesforce refuses stays Not available until a call works.
     Renewed,
+    /// A renewal worked and Salesforce named another instance for the org (a My Domain
+    /// change): as [`Observation::Renewed`], and the audit log records the move.
+    Moved { from: String, to: String },
     /// Salesforce did not answer, or failed for now: the connection stays as it is until it
     /// has been failing for `grace_ms`, then it is Not available (and Logged in again by itself
     /// at the next success).

@@ -351,7 +351,10 @@ macro_rules! shared_connection_methods {
             let failing_since: Option<Millis> = row.try_get("failing_since")?;
             let was_detail: Option<String> = row.try_get("status_detail")?;
             let version: i64 = row.try_get("token_version")?;
-            let good_news = matches!(observation, crate::Observation::Healthy | crate::Observation::Renewed);
+            let good_news = matches!(
+                observation,
+                crate::Observation::Healthy | crate::Observation::Renewed | crate::Observation::Moved { .. }
+            );
             if !good_news && based_on.is_some_and(|v| v != version) {
                 // Seen with tokens since replaced: it says nothing about the stored ones.
                 tx.commit().await?;
@@ -359,7 +362,7 @@ macro_rules! shared_connection_methods {
             }
             let (to, reason, detail, failing_since) = match observation {
                 crate::Observation::Healthy => (ConnectionStatus::LoggedIn, None, None, None),
-                crate::Observation::Renewed => match (from, was_reason) {
+                crate::Observation::Renewed | crate::Observation::Moved { .. } => match (from, was_reason) {
                     (ConnectionStatus::NotAvailable, Some(r)) if r != domain::StatusReason::SalesforceUnreachable => {
                         (from, was_reason, was_detail, None)
                     }
@@ -402,9 +405,24 @@ macro_rules! shared_connection_methods {
             .execute(&mut *tx)
             .await?;
             let changed = from != to || was_reason != reason;
+            let account: String = row.try_get("account_id")?;
+            let name: Option<String> = row.try_get("name")?;
+            if let crate::Observation::Moved { from: old, to: new } = observation {
+                let entry = domain::AuditEntry {
+                    account_id: Some(AccountId::parse(&account)?),
+                    at: now,
+                    actor: "lightbridge".into(),
+                    actor_kind: domain::ActorKind::System,
+                    action: "connection.instance_moved".into(),
+                    target_kind: "connection".into(),
+                    target_id: Some(id.as_str().to_string()),
+                    target_label: Some(name.clone().unwrap_or_else(|| id.as_str().to_string())),
+                    detail: Some(format!("Salesforce moved the org from {old} to {new} (a My Domain change)")),
+                    remote_addr: None,
+                };
+                statements::record(&mut *tx, &entry).await?;
+            }
             if changed {
-                let account: String = row.try_get("account_id")?;
-                let name: Option<String> = row.try_get("name")?;
                 let words = match reason {
                     Some(r) => format!("{} → {}: {} ({})", from.label(), to.label(), r.summary(), r.as_str()),
                     None => format!("{} → {}", from.label(), to.label()),

@@ -447,3 +447,50 @@ async fn a_jwt_connection_to_a_refreshed_sandbox_says_so_instead_of_publishing_t
     assert_eq!(c["org_id"].as_str(), Some(old.as_str()), "still the org it was made for");
     assert!(c["health_fix"].as_str().expect("fix").contains("Reconnect"), "{c}");
 }
+
+/// The app with the emulator's host also allowed under the name `localhost` (where the tests
+/// move an org's My Domain).
+async fn app_allowing_localhost() -> TestApp {
+    testkit::spawn_configured(None, |config| {
+        let localhost = config.allowed_hosts[0].replace("127.0.0.1", "localhost");
+        config.allowed_hosts.push(localhost);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_my_domain_change_is_followed_to_an_allowed_host_and_refused_otherwise() {
+    let app = app_allowing_localhost().await;
+    let oauth = oauth_connection(&app, "Prod").await;
+    let prod = app.em.org_id_of_user("admin@acme.test").expect("org");
+    let localhost = app.em.base_url().replace("127.0.0.1", "localhost");
+    // Renamed: sessions end, the renewal names the new host, and Lightbridge follows it.
+    app.em.change_my_domain(&prod, "localhost", false).expect("rename");
+    sweep(&app).await;
+    let c = shown(&app, &oauth).await;
+    assert_eq!(health(&c), ("Logged in", None), "{c}");
+    assert_eq!(c["instance_url"].as_str(), Some(localhost.as_str()), "{c}");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=connection.instance_moved", None).await;
+    let detail = log["items"][0]["detail"].as_str().expect("detail");
+    assert!(detail.contains(app.em.base_url()) && detail.contains(&localhost), "{detail}");
+    // A client-credentials connection signing in at the org's My Domain.
+    let body = json!({"name": "At My Domain", "org_type": "production", "login_host": localhost,
+                      "auth": {"method": "client_credentials", "consumer_key": KEY, "consumer_secret": SECRET}});
+    let (status, saved) = app.call("admin_a", Method::POST, "/connections", Some(body)).await;
+    assert_eq!(status, 201, "{saved}");
+    let at_my_domain = saved["id"].as_str().expect("id").to_string();
+    // Renamed again, to a host nobody allowed: localhost now redirects there. Neither
+    // redirect is followed with credentials; each connection says what happened.
+    app.em.change_my_domain(&prod, "acme-renamed.example", false).expect("rename");
+    sweep(&app).await;
+    let c = shown(&app, &oauth).await;
+    assert_eq!(health(&c), ("Logged out", Some("instance_not_allowed")), "{c}");
+    assert!(c["health_detail"].as_str().unwrap_or_default().contains("acme-renamed.example"), "{c}");
+    let c = shown(&app, &at_my_domain).await;
+    assert_eq!(health(&c), ("Logged out", Some("my_domain_changed")), "{c}");
+    assert!(c["health_fix"].as_str().expect("fix").contains("login URL"), "{c}");
+    // Both are dead until someone acts: they cost Salesforce nothing more.
+    let seen = app.em.requests().len();
+    sweep(&app).await;
+    assert_eq!(app.em.requests().len(), seen, "no calls for dead connections");
+}
