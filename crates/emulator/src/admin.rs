@@ -62,6 +62,7 @@ pub fn routes() -> Router<Shared> {
         .route("/orgs/{id}", axum::routing::patch(patch_org))
         .route("/orgs/{id}/refresh-sandbox", post(refresh_sandbox))
         .route("/orgs/{id}/my-domain", post(change_my_domain))
+        .route("/orgs/{id}/managed-resources", post(install_managed))
         .route("/apps/{key}", axum::routing::patch(patch_app))
         .route("/orgs/{id}/resources", get(list_resources))
         .route("/orgs/{id}/api-usage", put(api_usage))
@@ -165,13 +166,17 @@ pub fn resources(shared: &Shared, org_id: &str) -> Vec<ResourceInfo> {
         .org_resources(org_id)
         .map(|r| ResourceInfo {
             id: r.id.clone(),
+            namespace_prefix: r.namespace_prefix.clone(),
             name: r.name.clone(),
             content_type: r.content_type.clone(),
             cache_control: r.cache_control.clone(),
             description: r.description.clone(),
             body_length: r.body.len(),
             last_modified_ms: r.modified_ms,
-            url_path: format!("/resource/{}/{}", r.modified_ms, r.name),
+            url_path: match &r.namespace_prefix {
+                Some(ns) => format!("/resource/{}/{ns}__{}", r.modified_ms, r.name),
+                None => format!("/resource/{}/{}", r.modified_ms, r.name),
+            },
         })
         .collect();
     list.sort_by(|a, b| a.name.cmp(&b.name));
@@ -352,6 +357,25 @@ async fn change_my_domain(
     }
     let result = world.change_my_domain(&id, &change.host, change.end_refresh_tokens).map_err(ControlError::from);
     control(result.map(|()| StatusCode::NO_CONTENT.into_response()))
+}
+
+async fn install_managed(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    payload: Result<Json<crate::seed::ManagedResourceSeed>, JsonRejection>,
+) -> Response {
+    let resource = match body(payload) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let now = shared.clock.unique_ms();
+    let id = crate::ids::normalize(&id).unwrap_or(id);
+    let mut world = shared.world();
+    if !world.orgs.contains_key(&id) {
+        return control(Err(ControlError::UnknownOrg(id)));
+    }
+    let result = world.install_managed_resource(&id, &resource, now).map_err(ControlError::from);
+    control(result.map(|rid| (StatusCode::CREATED, Json(json!({"id": rid}))).into_response()))
 }
 
 async fn patch_app(

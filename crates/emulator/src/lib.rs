@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use observe::{FaultAction, FaultRule, Latency, RequestRecord};
-pub use seed::{AppSeed, IpRelaxation, OrgSeed, RefreshTokenPolicy, Seed, SeedError, UserSeed};
+pub use seed::{AppSeed, IpRelaxation, ManagedResourceSeed, OrgSeed, RefreshTokenPolicy, Seed, SeedError, UserSeed};
 
 /// Newest REST API version the emulator lists (Spring '26).
 pub const LATEST_API_VERSION: u32 = 66;
@@ -152,6 +152,8 @@ impl Drop for TempDir {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ResourceInfo {
     pub id: String,
+    /// A managed package's namespace; `None` for the org's own.
+    pub namespace_prefix: Option<String>,
     pub name: String,
     pub content_type: String,
     pub cache_control: String,
@@ -302,6 +304,20 @@ impl Emulator {
             return Err(ControlError::UnknownOrg(org_id.into()));
         }
         Ok(world.change_my_domain(&id, host, end_refresh_tokens)?)
+    }
+    /// Installs a managed package's static resource in an org; returns its id.
+    pub fn install_managed_resource(
+        &self,
+        org_id: &str,
+        resource: &ManagedResourceSeed,
+    ) -> Result<String, ControlError> {
+        let now = self.inner.clock.unique_ms();
+        let id = emulator_id(org_id);
+        let mut world = self.inner.world();
+        if !world.orgs.contains_key(&id) {
+            return Err(ControlError::UnknownOrg(org_id.into()));
+        }
+        Ok(world.install_managed_resource(&id, resource, now)?)
     }
     /// Changes an org's login IP ranges.
     pub fn set_org(&self, org_id: &str, change: &admin::OrgChange) -> Result<(), ControlError> {

@@ -50,6 +50,28 @@ pub struct OrgSeed {
     pub my_domain: Option<String>,
     #[serde(default)]
     pub users: Vec<UserSeed>,
+    /// Static resources of installed managed packages (a `NamespacePrefix`), which share names
+    /// with the org's own and which no API call may change or delete.
+    #[serde(default)]
+    pub managed_resources: Vec<ManagedResourceSeed>,
+}
+
+/// A managed package's static resource.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagedResourceSeed {
+    /// The package's namespace prefix (up to 15 characters).
+    pub namespace: String,
+    pub name: String,
+    #[serde(default = "default_managed_content_type")]
+    pub content_type: String,
+    /// The resource's body, as text.
+    #[serde(default)]
+    pub body: String,
+}
+
+fn default_managed_content_type() -> String {
+    "text/javascript".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -270,6 +292,7 @@ impl Seed {
                     daily_api_limit: default_daily_api_limit(),
                     login_ip_ranges: Vec::new(),
                     my_domain: None,
+                    managed_resources: Vec::new(),
                     users: vec![
                         user("admin@acme.example", "Ada", "Admin", true, true),
                         user("editor@acme.example", "Eli", "Editor", false, true),
@@ -286,6 +309,7 @@ impl Seed {
                     daily_api_limit: 5_000_000,
                     login_ip_ranges: Vec::new(),
                     my_domain: None,
+                    managed_resources: Vec::new(),
                     users: vec![
                         user("admin@acme.example.uat", "Ada", "Admin", true, true),
                         user("editor@acme.example.uat", "Eli", "Editor", false, true),
@@ -360,6 +384,7 @@ impl OrgSeed {
             daily_api_limit: default_daily_api_limit(),
             login_ip_ranges: Vec::new(),
             my_domain: None,
+            managed_resources: Vec::new(),
             users: Vec::new(),
         }
     }
@@ -430,6 +455,7 @@ mod documented_example {
         let seed = super::Seed::from_file(&path).expect("docs/emulator-seed.example.toml is a valid seed");
         assert_eq!(seed.orgs.len(), 2);
         assert!(!seed.orgs[0].users[1].customize_application);
+        assert_eq!(seed.orgs[0].managed_resources.len(), 1);
         let mut world = crate::state::World::default();
         world.add_seed(&seed, 0).expect("the example seed loads");
     }

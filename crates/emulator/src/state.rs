@@ -147,6 +147,9 @@ pub struct PendingAuth {
 pub struct StaticResource {
     pub id: String,
     pub org_id: String,
+    /// A managed package's namespace (`NamespacePrefix`); `None` for the org's own resources.
+    /// Names are unique per namespace, and a managed resource cannot be changed or deleted.
+    pub namespace_prefix: Option<String>,
     pub name: String,
     pub content_type: String,
     pub cache_control: String,
@@ -189,9 +192,9 @@ pub struct World {
     /// Static resources by id; written only through [`World::put_resource`] and
     /// [`World::remove_resource`], which keep `resource_names` in step.
     resources: HashMap<String, StaticResource>,
-    /// (org id, lower-cased name) → resource id.
+    /// (org id, lower-cased namespace or "", lower-cased name) → resource id.
     /// Ordered, so one org's resources are a range.
-    resource_names: std::collections::BTreeMap<(String, String), String>,
+    resource_names: std::collections::BTreeMap<(String, String, String), String>,
     pub cursors: HashMap<String, QueryCursor>,
     pub cursor_order: VecDeque<String>,
     next_org: u64,
@@ -267,6 +270,9 @@ impl World {
         self.org_order.push(id.clone());
         for user in &seed.users {
             self.add_user(&id, user)?;
+        }
+        for resource in &seed.managed_resources {
+            self.install_managed_resource(&id, resource, now_ms)?;
         }
         Ok(id)
     }
@@ -596,8 +602,8 @@ impl World {
     /// One org's static resources (without visiting every other org's).
     pub fn org_resources<'a>(&'a self, org_id: &'a str) -> impl Iterator<Item = &'a StaticResource> + 'a {
         self.resource_names
-            .range((org_id.to_string(), String::new())..)
-            .take_while(move |((org, _), _)| org == org_id)
+            .range((org_id.to_string(), String::new(), String::new())..)
+            .take_while(move |((org, _, _), _)| org == org_id)
             .filter_map(|(_, id)| self.resources.get(id))
     }
 
@@ -614,21 +620,70 @@ impl World {
     /// Stores a new or changed static resource, its name index following a rename.
     pub fn put_resource(&mut self, resource: StaticResource) {
         if let Some(old) = self.resources.get(&resource.id) {
-            self.resource_names.remove(&(old.org_id.clone(), old.name.to_ascii_lowercase()));
+            self.resource_names.remove(&name_key(old));
         }
-        self.resource_names.insert((resource.org_id.clone(), resource.name.to_ascii_lowercase()), resource.id.clone());
+        self.resource_names.insert(name_key(&resource), resource.id.clone());
         self.resources.insert(resource.id.clone(), resource);
     }
 
     /// Removes a static resource and its name.
     pub fn remove_resource(&mut self, id: &str) -> Option<StaticResource> {
         let removed = self.resources.remove(id)?;
-        self.resource_names.remove(&(removed.org_id.clone(), removed.name.to_ascii_lowercase()));
+        self.resource_names.remove(&name_key(&removed));
         Some(removed)
     }
 
+    /// Installs a managed package's static resource (`namespace`'s `name`) in an org: it sits
+    /// beside the org's own resource of the same name, and no API call changes or deletes it.
+    pub fn install_managed_resource(
+        &mut self,
+        org_id: &str,
+        seed: &crate::seed::ManagedResourceSeed,
+        now_ms: i64,
+    ) -> Result<String, SeedError> {
+        if !self.orgs.contains_key(org_id) {
+            return Err(SeedError::Invalid(format!("no org {org_id}")));
+        }
+        let namespace = seed.namespace.trim();
+        let namespace_ok = !namespace.is_empty()
+            && namespace.len() <= 15
+            && namespace.starts_with(|c: char| c.is_ascii_alphabetic())
+            && namespace.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !namespace.contains("__");
+        if !namespace_ok {
+            return Err(SeedError::Invalid(format!(
+                "namespace {namespace:?}: up to 15 letters, digits and single underscores, a letter first"
+            )));
+        }
+        if let Some(problem) = crate::rest::name_problem(&seed.name) {
+            return Err(SeedError::Invalid(format!("resource name {:?}: {problem}", seed.name)));
+        }
+        let key = (org_id.to_string(), namespace.to_ascii_lowercase(), seed.name.to_ascii_lowercase());
+        if self.resource_names.contains_key(&key) {
+            return Err(SeedError::Invalid(format!("{namespace}__{} is already installed", seed.name)));
+        }
+        let id = self.new_record_id(org_id, crate::ids::STATIC_RESOURCE_PREFIX);
+        self.put_resource(StaticResource {
+            id: id.clone(),
+            org_id: org_id.to_string(),
+            namespace_prefix: Some(namespace.to_string()),
+            name: seed.name.clone(),
+            content_type: seed.content_type.clone(),
+            cache_control: "Public".into(),
+            description: Some(format!("Installed with the {namespace} package")),
+            body: axum::body::Bytes::from(seed.body.clone().into_bytes()),
+            created_ms: now_ms,
+            created_by: String::new(),
+            modified_ms: now_ms,
+            modified_by: String::new(),
+        });
+        Ok(id)
+    }
+
+    /// The org's own (unmanaged) static resource of this name.
     pub fn resource_by_name(&self, org_id: &str, name: &str) -> Option<&StaticResource> {
-        self.resource_names.get(&(org_id.to_string(), name.to_ascii_lowercase())).and_then(|id| self.resources.get(id))
+        let key = (org_id.to_string(), String::new(), name.to_ascii_lowercase());
+        self.resource_names.get(&key).and_then(|id| self.resources.get(id))
     }
 
     pub fn store_cursor(&mut self, cursor: QueryCursor) -> String {
@@ -642,6 +697,11 @@ impl World {
         }
         id
     }
+}
+
+fn name_key(r: &StaticResource) -> (String, String, String) {
+    let namespace = r.namespace_prefix.as_deref().unwrap_or_default().to_ascii_lowercase();
+    (r.org_id.clone(), namespace, r.name.to_ascii_lowercase())
 }
 
 /// A My Domain host as the emulator takes it: a DNS name (letters, digits, hyphens, dots), no
@@ -671,6 +731,7 @@ mod tests {
         StaticResource {
             id: id.into(),
             org_id: org.into(),
+            namespace_prefix: None,
             name: name.into(),
             content_type: "application/zip".into(),
             cache_control: "Private".into(),

@@ -612,3 +612,56 @@ async fn the_admin_api_controls_the_emulator_over_http() {
         .expect("bad fault");
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn a_managed_packages_resource_shares_the_name_and_no_api_call_touches_it() {
+    let em = start().await;
+    let token = admin_token(&em).await;
+    let prod = em.org_id_of_user("admin@prod.test").expect("org");
+    let managed = emulator::ManagedResourceSeed {
+        namespace: "acmepkg".into(),
+        name: "walkme_lightning".into(),
+        content_type: "text/javascript".into(),
+        body: "managed();".into(),
+    };
+    let managed_id = em.install_managed_resource(&prod, &managed).expect("install");
+    assert!(em.install_managed_resource(&prod, &managed).is_err(), "once per namespace");
+    // Lookups that say `NamespacePrefix = null` see only the org's own.
+    let own = "SELECT Id FROM StaticResource WHERE Name = 'walkme_lightning' AND NamespacePrefix = null";
+    let (_, _, body) = get(&em, &token, &q(own)).await;
+    assert_eq!(body["totalSize"], 0, "{body}");
+    let (_, _, body) = get(&em, &token, &q("SELECT Id, NamespacePrefix FROM StaticResource")).await;
+    assert_eq!(body["records"][0]["NamespacePrefix"], "acmepkg", "{body}");
+    // The same name is free outside the package's namespace.
+    let (status, created) =
+        send(&em, &token, Method::POST, "/sobjects/StaticResource", Some(resource("WalkMe_Lightning", b"own"))).await;
+    assert_eq!(status, 201, "{created}");
+    let (_, _, body) = get(&em, &token, &q(own)).await;
+    assert_eq!(body["records"][0]["Id"], created["id"], "{body}");
+    // The package's resource cannot be changed or deleted, through either API.
+    let path = format!("/sobjects/StaticResource/{managed_id}");
+    for prefix in ["", "/tooling"] {
+        let patch = Some(json!({"Body": STANDARD.encode(b"hijacked")}));
+        let (status, body) = send(&em, &token, Method::PATCH, &format!("{prefix}{path}"), patch).await;
+        assert_eq!((status, code(&body)), (400, "CANNOT_MODIFY_MANAGED_OBJECT"), "{body}");
+        assert!(body[0]["message"].as_str().expect("message").contains("entity=StaticResource"), "{body}");
+        let (status, body) = send(&em, &token, Method::DELETE, &format!("{prefix}{path}"), None).await;
+        assert_eq!((status, code(&body)), (400, "CANNOT_DELETE_MANAGED_OBJECT"), "{body}");
+    }
+    // Served under its namespaced name, unchanged.
+    let served =
+        client().get(format!("{}/resource/1/acmepkg__walkme_lightning", em.base_url())).send().await.expect("serve");
+    assert_eq!(served.text().await.expect("text"), "managed();");
+    // And through the admin API.
+    let url = format!("{}/__emulator/orgs/{prod}/managed-resources", em.base_url());
+    let installed = client()
+        .post(&url)
+        .json(&json!({"namespace": "otherpkg", "name": "walkme_lightning"}))
+        .send()
+        .await
+        .expect("admin");
+    assert_eq!(installed.status(), 201);
+    let bad =
+        client().post(&url).json(&json!({"namespace": "two__underscores", "name": "x"})).send().await.expect("admin");
+    assert_eq!(bad.status(), 400);
+}

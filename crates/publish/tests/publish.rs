@@ -305,3 +305,31 @@ async fn a_change_of_cache_control_alone_is_published_and_applied_to_the_existin
     let private = publish_to_org(&client, &session, &name, &bundle, "r1", "Private").await.expect("publish");
     assert_eq!((private.action, private.resource.cache_control.as_deref()), (PublishAction::Updated, Some("Private")));
 }
+
+#[tokio::test]
+async fn a_managed_packages_resource_of_the_same_name_is_never_touched() {
+    let (em, client, session, org_id) = org().await;
+    let managed = emulator::ManagedResourceSeed {
+        namespace: "acmepkg".into(),
+        name: "Lightbridge_Player".into(),
+        content_type: "text/javascript".into(),
+        body: "managed();".into(),
+    };
+    let managed_id = em.install_managed_resource(&org_id, &managed).expect("install");
+    let name = ResourceName::parse("Lightbridge_Player").expect("name");
+    let files = folder(&[("player.js", b"window.player = 1;")]);
+    let bundle = Bundle::from_dir(&files, Limits::default()).expect("bundle");
+    // Published beside it (not over it), updated in place, and the package's stays as it was.
+    let created = publish_to_org(&client, &session, &name, &bundle, "rel_1", "Public").await.expect("publish");
+    assert_eq!(created.action, PublishAction::Created);
+    assert_ne!(created.resource.id, managed_id);
+    std::fs::write(files.join("player.js"), b"window.player = 2;").expect("change");
+    let second = Bundle::from_dir(&files, Limits::default()).expect("bundle");
+    let updated = publish_to_org(&client, &session, &name, &second, "rel_2", "Public").await.expect("publish");
+    assert_eq!((updated.action, updated.resource.id.as_str()), (PublishAction::Updated, created.resource.id.as_str()));
+    let resources = em.resources(&org_id);
+    let package = resources.iter().find(|r| r.namespace_prefix.as_deref() == Some("acmepkg")).expect("managed");
+    assert_eq!((package.id.as_str(), package.body_length), (managed_id.as_str(), "managed();".len()));
+    let touched = em.requests().iter().filter(|r| r.path.contains(&managed_id[..15])).count();
+    assert_eq!(touched, 0, "no request ever names the package's resource");
+}

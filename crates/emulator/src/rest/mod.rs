@@ -8,6 +8,7 @@ mod describe;
 mod objects;
 mod query;
 mod resources;
+pub(crate) use resources::name_problem;
 mod serving;
 
 use std::collections::HashMap;

@@ -119,7 +119,7 @@ pub(super) fn resource_row(api: Api, version: &str, r: &StaticResource) -> Map<S
     let mut m = Map::new();
     m.insert("attributes".into(), attributes(api, version, "StaticResource", &r.id));
     m.insert("Id".into(), json!(r.id));
-    m.insert("NamespacePrefix".into(), Value::Null);
+    m.insert("NamespacePrefix".into(), r.namespace_prefix.as_ref().map_or(Value::Null, |n| json!(n)));
     m.insert("Name".into(), json!(r.name));
     m.insert("ContentType".into(), json!(r.content_type));
     m.insert("BodyLength".into(), json!(r.body.len()));

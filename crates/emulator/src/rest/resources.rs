@@ -317,6 +317,7 @@ pub(super) fn create_in(
     world.put_resource(StaticResource {
         id: id.clone(),
         org_id: ctx.org_id.clone(),
+        namespace_prefix: None,
         name,
         content_type: changes.content_type.unwrap_or_default(),
         cache_control: changes.cache_control.filter(|c| !c.is_empty()).unwrap_or_else(|| "Private".into()),
@@ -329,6 +330,12 @@ pub(super) fn create_in(
     });
     let response = (StatusCode::CREATED, axum::Json(json!({"id": id, "success": true, "errors": []}))).into_response();
     op(response, label)
+}
+
+/// A managed package's component refused, in the words Salesforce uses for them.
+fn managed(code: &str, words: &str, r: &StaticResource) -> Response {
+    let message = format!("{words}: entity=StaticResource, component={}, state=installed", &r.id[..15]);
+    SfError::new(StatusCode::BAD_REQUEST, code, &message).into_response()
 }
 
 /// Finds a static resource of the caller's org by a 15- or 18-character id.
@@ -378,6 +385,9 @@ pub(super) fn update_in(
     if !may_customize(&world, ctx) {
         return op(insufficient_access(), label);
     }
+    if existing.namespace_prefix.is_some() {
+        return op(managed("CANNOT_MODIFY_MANAGED_OBJECT", "Cannot modify managed object", &existing), label);
+    }
     if let Err(e) = validate(&world, ctx, api, Some(&existing), &changes) {
         return op(e.into_response(), label);
     }
@@ -425,6 +435,9 @@ pub(super) fn delete_in(shared: &Shared, ctx: &Ctx, api: Api, object: &str, id: 
     };
     if !may_customize(&world, ctx) {
         return op(insufficient_access(), label);
+    }
+    if existing.namespace_prefix.is_some() {
+        return op(managed("CANNOT_DELETE_MANAGED_OBJECT", "Cannot delete managed object", &existing), label);
     }
     world.remove_resource(&existing.id);
     op(StatusCode::NO_CONTENT.into_response(), label)

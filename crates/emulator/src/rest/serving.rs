@@ -25,7 +25,7 @@ pub(super) fn serve(shared: &Shared, ts: &str, name: &str, path: Option<&str>) -
         let world = shared.world();
         let ts: Option<i64> = ts.parse().ok();
         let same_name: Vec<&StaticResource> =
-            world.all_resources().filter(|r| r.name.eq_ignore_ascii_case(name)).collect();
+            world.all_resources().filter(|r| served_name(r).eq_ignore_ascii_case(name)).collect();
         let exact = same_name.iter().find(|r| Some(r.modified_ms) == ts).copied();
         let found = exact.or(if same_name.len() == 1 { same_name.first().copied() } else { None });
         match found {
@@ -59,6 +59,14 @@ pub(super) fn serve(shared: &Shared, ts: &str, name: &str, path: Option<&str>) -
     }
     response.extensions_mut().insert(Actor { org_id: resource.org_id, user_id: None });
     op(response, "resource".into())
+}
+
+/// The name a resource is served under: `<namespace>__<Name>` for a managed package's.
+fn served_name(r: &StaticResource) -> std::borrow::Cow<'_, str> {
+    match &r.namespace_prefix {
+        Some(ns) => format!("{ns}__{}", r.name).into(),
+        None => r.name.as_str().into(),
+    }
 }
 
 pub(super) fn read_zip_entry(zip_bytes: &[u8], path: &str) -> Option<Vec<u8>> {
