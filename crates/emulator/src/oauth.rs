@@ -212,6 +212,18 @@ fn form(body: &Bytes) -> HashMap<String, String> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
+/// The parameters of a token, introspection or revocation request: read only from an
+/// `application/x-www-form-urlencoded` body, as Salesforce does (a JSON body carries none, so
+/// its grant type is "not supported"; `docs/salesforce-behaviour.md`).
+fn form_params(headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
+    let is_form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if is_form { form(body) } else { HashMap::new() }
+}
+
 async fn login(State(shared): State<Shared>, Extension(host): Extension<HostKind>, body: Bytes) -> Response {
     let f = form(&body);
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
@@ -408,7 +420,7 @@ async fn token(
     body: Bytes,
 ) -> Response {
     let peer = peer.map(|Extension(p)| p.0).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-    let f = form(&body);
+    let f = form_params(&headers, &body);
     let grant_type = f.get("grant_type").cloned().unwrap_or_default();
     let op = format!(
         "token:{}",
@@ -768,7 +780,7 @@ fn client_credentials_grant(
 /// org-wide "introspect all tokens" setting is not modelled). Client credentials in the body
 /// or HTTP Basic; an unknown, dead or another app's token is `{"active": false}`.
 async fn introspect(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let f = form(&body);
+    let f = form_params(&headers, &body);
     let (client_id, client_secret) = client_auth(&headers, &f);
     let now = shared.clock.now_ms();
     let world = shared.world();
@@ -812,8 +824,13 @@ async fn introspect(State(shared): State<Shared>, headers: HeaderMap, body: Byte
     with_op(axum::Json(answer).into_response(), "introspect", None)
 }
 
-async fn revoke(State(shared): State<Shared>, Query(q): Query<HashMap<String, String>>, body: Bytes) -> Response {
-    let f = form(&body);
+async fn revoke(
+    State(shared): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = form_params(&headers, &body);
     let Some(token) = f.get("token").or_else(|| q.get("token")) else {
         return with_op(bad("invalid_request", "token required"), "revoke", None);
     };

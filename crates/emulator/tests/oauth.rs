@@ -588,3 +588,22 @@ async fn userinfo_and_the_identity_url_describe_the_user() {
     let r = client().get(id_url).bearer_auth("00Dbogus!token").send().await.expect("identity");
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn the_token_endpoint_reads_only_a_form_body_so_json_is_an_unsupported_grant() {
+    let em = start().await;
+    let json_body =
+        serde_json::json!({"grant_type": "client_credentials", "client_id": CC_KEY, "client_secret": WEB_SECRET});
+    let response =
+        client().post(format!("{}/services/oauth2/token", em.base_url())).json(&json_body).send().await.expect("token");
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(
+        (body["error"].as_str(), body["error_description"].as_str()),
+        (Some("unsupported_grant_type"), Some("grant type not supported"))
+    );
+    // Parameters in the query string are not read either.
+    let url = format!("{}/services/oauth2/token?grant_type=client_credentials&client_id={CC_KEY}", em.base_url());
+    let response = client().post(url).send().await.expect("token");
+    assert_eq!(response.status(), 400);
+}

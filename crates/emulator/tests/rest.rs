@@ -665,3 +665,68 @@ async fn a_managed_packages_resource_shares_the_name_and_no_api_call_touches_it(
         client().post(&url).json(&json!({"namespace": "two__underscores", "name": "x"})).send().await.expect("admin");
     assert_eq!(bad.status(), 400);
 }
+
+/// A raw write: its status and Salesforce's error code.
+async fn write_raw(
+    em: &emulator::Emulator,
+    token: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String) {
+    let mut request =
+        client().post(format!("{}/services/data/v60.0{path}", em.base_url())).bearer_auth(token).body(body);
+    if let Some(ct) = content_type {
+        request = request.header("content-type", ct);
+    }
+    let response = request.send().await.expect("write");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    (status, code(&body).to_string())
+}
+
+fn multipart_body(boundary: &str, fields_part_name: Option<&str>) -> Vec<u8> {
+    let disposition = match fields_part_name {
+        Some(name) => format!("form-data; name=\"{name}\""),
+        None => "form-data".to_string(),
+    };
+    format!(
+        "--{boundary}\r\nContent-Disposition: {disposition}\r\nContent-Type: application/json\r\n\r\n\
+         {{\"Name\":\"Strict\",\"ContentType\":\"application/zip\",\"CacheControl\":\"Private\"}}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"Body\"; filename=\"b.zip\"\r\n\
+         Content-Type: application/zip\r\n\r\nPK\r\n--{boundary}--\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn writes_take_json_or_multipart_form_data_on_rest_and_anything_else_answers_415() {
+    let em = start().await;
+    let token = admin_token(&em).await;
+    let json_body = serde_json::to_vec(&resource("Strict", b"PK")).expect("json");
+    let objects = "/sobjects/StaticResource";
+    let tooling = "/tooling/sobjects/StaticResource";
+    for (content_type, path) in
+        [(Some("text/plain"), objects), (Some("application/x-www-form-urlencoded"), tooling), (None, objects)]
+    {
+        let (status, code) = write_raw(&em, &token, path, content_type, json_body.clone()).await;
+        assert_eq!((status, code.as_str()), (415, "UNSUPPORTED_MEDIA_TYPE"), "{content_type:?} on {path}");
+    }
+    // Multipart is the REST API's form for blobs: not Tooling's, and only form-data.
+    let form = "multipart/form-data; boundary=b0";
+    let (status, code) = write_raw(&em, &token, tooling, Some(form), multipart_body("b0", Some("entity"))).await;
+    assert_eq!((status, code.as_str()), (415, "UNSUPPORTED_MEDIA_TYPE"), "Tooling takes no multipart");
+    let related = "multipart/related; boundary=b0";
+    let (status, code) = write_raw(&em, &token, objects, Some(related), multipart_body("b0", Some("entity"))).await;
+    assert_eq!((status, code.as_str()), (415, "UNSUPPORTED_MEDIA_TYPE"), "nforce#74's multipart/related");
+    let (status, code) = write_raw(&em, &token, objects, Some(form), multipart_body("b0", None)).await;
+    assert_eq!((status, code.as_str()), (400, "MALFORMED_REQUEST"), "the fields part has a name");
+    let (status, _) =
+        write_raw(&em, &token, objects, Some(form), multipart_body("b0", Some("entity_staticresource"))).await;
+    assert_eq!(status, 201);
+    let (status, _) = write_raw(&em, &token, tooling, Some("application/json; charset=UTF-8"), {
+        serde_json::to_vec(&resource("Strict_Two", b"PK")).expect("json")
+    })
+    .await;
+    assert_eq!(status, 201, "JSON with parameters is JSON");
+}

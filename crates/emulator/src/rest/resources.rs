@@ -28,12 +28,27 @@ pub(super) struct Changes {
 /// Reads a create/update body — JSON with a base64 `Body`, or the multipart form Salesforce takes
 /// for blobs (the fields as a JSON part, then the `Body` part as raw bytes) — answering
 /// Salesforce's errors for what it refuses.
-pub(super) fn read_changes(shared: &Shared, headers: &HeaderMap, body: &Bytes) -> Result<Changes, SfError> {
+/// A write's fields: JSON (`application/json`), or on the REST API (not Tooling) a
+/// `multipart/form-data` body — the fields as a named JSON part first, then the `Body` part.
+/// Any other media type answers 415, as Salesforce does for a type a resource does not take.
+pub(super) fn read_changes(shared: &Shared, api: Api, headers: &HeaderMap, body: &Bytes) -> Result<Changes, SfError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if !content_type.trim_start().to_ascii_lowercase().starts_with("multipart/") {
-        let mut changes = read_json_changes(body)?;
-        changes.body = changes.body.map(|b| shared.blobs.intern(b));
-        return Ok(changes);
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let unsupported = || {
+        SfError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            &format!("MediaType of '{media}' is not supported by this resource"),
+        )
+    };
+    match media.as_str() {
+        "application/json" => {
+            let mut changes = read_json_changes(body)?;
+            changes.body = changes.body.map(|b| shared.blobs.intern(b));
+            return Ok(changes);
+        }
+        "multipart/form-data" if api == Api::Data => {}
+        _ => return Err(unsupported()),
     }
     if !shared.observe.multipart_blobs() {
         return Err(SfError::new(
@@ -52,6 +67,9 @@ pub(super) fn read_changes(shared: &Shared, headers: &HeaderMap, body: &Bytes) -
     };
     if !entity.content_type.as_deref().is_some_and(|t| t.to_ascii_lowercase().starts_with("application/json")) {
         return Err(malformed("the first part must be the record's fields as application/json"));
+    }
+    if entity.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        return Err(malformed("the fields part needs a name in its Content-Disposition (e.g. entity_staticresource)"));
     }
     let mut changes = read_json_changes(&entity.data)?;
     for blob in blobs {
@@ -300,7 +318,7 @@ pub(super) fn create_in(
     if let Err(e) = only_static_resource(api, object) {
         return op(e.into_response(), format!("create:{object}"));
     }
-    let changes = match read_changes(shared, headers, body) {
+    let changes = match read_changes(shared, api, headers, body) {
         Ok(c) => c,
         Err(e) => return op(e.into_response(), label),
     };
@@ -373,7 +391,7 @@ pub(super) fn update_in(
     if let Err(e) = only_static_resource(api, object) {
         return op(e.into_response(), format!("update:{object}"));
     }
-    let changes = match read_changes(shared, headers, body) {
+    let changes = match read_changes(shared, api, headers, body) {
         Ok(c) => c,
         Err(e) => return op(e.into_response(), label),
     };
