@@ -5,6 +5,7 @@
 //! sets `LIGHTBRIDGE_TEST_POSTGRES`). Two accounts and their users are seeded, each with an API
 //! token and a password; [`TestApp`] sends requests as any of them.
 
+pub mod lifecycle;
 pub mod webdriver;
 
 use domain::{AccountId, Role, User, UserId};

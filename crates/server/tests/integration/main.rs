@@ -14,6 +14,7 @@ mod edit;
 mod export;
 mod failures;
 mod isolation;
+mod lifecycle;
 mod oauth;
 mod oidc_provider;
 mod openapi;
