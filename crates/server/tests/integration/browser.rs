@@ -502,3 +502,43 @@ async fn a_person_signs_in_with_single_sign_on_through_the_providers_own_login_p
     let who = browser.text(".who").await;
     assert!(who.contains("editor.eli@acme.example") && who.contains("editor"), "{who}");
 }
+
+/// Issue #14: before a sixth sign-in of the same Salesforce user through the same app, both
+/// sign-in forms — a new connection's and a legacy connector's first — say which connection
+/// Salesforce would revoke.
+#[tokio::test]
+async fn both_sign_in_forms_warn_before_a_sixth_approval_of_the_same_user_and_app() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    for n in 1..=5 {
+        let body = serde_json::json!({"name": format!("Org view {n}"), "org_type": "production", "login_host": "login",
+                                      "consumer_key": OAUTH_KEY, "consumer_secret": OAUTH_SECRET});
+        let callback = app
+            .oauth_through_salesforce(&cookie, &csrf, "/api/v1/connections/oauth/start", body, "admin@acme.test")
+            .await;
+        let (status, saved) = app.browser(&cookie, None, reqwest::Method::GET, &callback, None).await;
+        assert_eq!(status, 201, "{saved}");
+    }
+    sign_in(&browser, &app, "admin_a").await;
+    browser.goto(&format!("{}/connections/salesforce/new", app.base)).await;
+    browser.click("input[name=method][value=oauth]").await;
+    browser.type_into("#consumer_key", OAUTH_KEY).await;
+    let warning = browser.wait_for_text("#approval-warning", |t| t.contains("Org view 1")).await;
+    assert!(warning.contains("admin@acme.test"), "{warning}");
+
+    let account = app.accounts["A"].to_string();
+    let path = format!("/accounts/{account}/connectors");
+    let (status, _) =
+        app.call("operator", reqwest::Method::PUT, &path, Some(serde_json::json!({"enabled": true}))).await;
+    assert_eq!(status, 200);
+    browser.goto(&format!("{}/systems", app.base)).await;
+    browser.type_into("#system-name", "Service Cloud").await;
+    browser.click("form[action='/systems'] button").await;
+    browser.wait_for_text(".flash-success", |t| t.contains("Service Cloud")).await;
+    browser.click("a[href$='/connectors']").await;
+    browser.click("tr[data-environment=Production] a.button.primary").await;
+    browser.type_into("#consumer_key", OAUTH_KEY).await;
+    let warning = browser.wait_for_text("#approval-warning", |t| t.contains("Org view 1")).await;
+    assert!(warning.contains("JWT"), "and how to avoid it: {warning}");
+}
