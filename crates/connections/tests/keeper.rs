@@ -382,3 +382,29 @@ async fn a_caller_giving_up_mid_renewal_cannot_leave_a_rotated_away_refresh_toke
     let stored = w.store.get(&w.account, &c.id).await.expect("get");
     assert_eq!(stored.status, ConnectionStatus::LoggedIn);
 }
+
+#[tokio::test]
+async fn a_crash_after_salesforce_rotated_ends_the_grant_once_and_says_so_without_retrying() {
+    let w = world(true).await;
+    let c = oauth_connection(&w).await;
+    // A renewal reached Salesforce, which rotated the refresh token, and the process died
+    // before the save (no client can close that gap): the stored token is now retired.
+    let stored = w.store.secrets(&c.id).await.expect("secrets").refresh_token.expect("refresh token");
+    let app = ClientCredentials { consumer_key: "keeper-app".into(), consumer_secret: Some(ClientSecret::new(SECRET)) };
+    let login = Url::parse(&w.em.login_url()).expect("url");
+    w.keeper.client().refresh(&login, &app, &stored).await.expect("the renewal that crashed");
+    w.em.expire_all_tokens();
+    w.em.clear_requests();
+    // After the restart: one renewal with the retired token (Salesforce revokes the grant),
+    // the connection Logged out with its reason, and no retries.
+    assert!(matches!(org_name(&w.keeper, &c).await, Err(KeeperError::Salesforce(_) | KeeperError::LoggedOut(_))));
+    let after = w.store.get(&w.account, &c.id).await.expect("get");
+    assert_eq!(
+        (after.status, after.status_reason),
+        (ConnectionStatus::LoggedOut, Some(StatusReason::RefreshTokenInvalid))
+    );
+    for _ in 0..3 {
+        assert!(matches!(org_name(&w.keeper, &after).await, Err(KeeperError::LoggedOut(_))));
+    }
+    assert_eq!(token_calls(&w.em, "token:refresh_token"), 1, "one token request, then none");
+}
