@@ -29,6 +29,8 @@ pub struct UserChange {
     pub frozen: Option<bool>,
     /// *View Setup and Configuration* (the `limits` resource needs it).
     pub view_setup: Option<bool>,
+    /// *Modify Metadata Through Metadata API Functions*.
+    pub modify_metadata: Option<bool>,
 }
 
 /// A change to an app's token policies; absent fields stay as they are.
@@ -72,6 +74,7 @@ pub fn routes() -> Router<Shared> {
         .route("/tokens/expire", post(expire_tokens))
         .route("/clock/advance", post(advance_clock))
         .route("/latency", put(set_latency).get(get_latency))
+        .route("/deploy-time", put(set_deploy_time))
         .route("/faults", post(add_fault).get(list_faults).delete(clear_faults))
         .route("/faults/{id}", delete(remove_fault))
         .route("/requests", get(requests).delete(clear_requests))
@@ -245,6 +248,9 @@ pub fn set_user(shared: &Shared, username: &str, change: &UserChange) -> Result<
     if let Some(v) = change.frozen {
         user.frozen = v;
     }
+    if let Some(v) = change.modify_metadata {
+        user.modify_metadata = v;
+    }
     if let Some(v) = change.view_setup {
         user.view_setup = v;
     }
@@ -376,6 +382,23 @@ async fn install_managed(
     }
     let result = world.install_managed_resource(&id, &resource, now).map_err(ControlError::from);
     control(result.map(|rid| (StatusCode::CREATED, Json(json!({"id": rid}))).into_response()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployTime {
+    ms: u64,
+}
+
+/// How long a Metadata API deploy takes on the emulator's clock.
+async fn set_deploy_time(State(shared): State<Shared>, payload: Result<Json<DeployTime>, JsonRejection>) -> Response {
+    match body(payload) {
+        Ok(t) => {
+            shared.world().deploy_ms = i64::try_from(t.ms).unwrap_or(i64::MAX);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn patch_app(

@@ -16,6 +16,7 @@ mod blobs;
 pub mod clock;
 pub mod ids;
 pub mod jwt;
+mod metadata;
 mod moved;
 mod multipart;
 mod oauth;
@@ -180,7 +181,7 @@ impl Emulator {
         };
         std::fs::create_dir_all(&state_dir).map_err(|source| StartError::Write { path: state_dir.clone(), source })?;
         let inner = Arc::new(Inner {
-            world: Mutex::new(state::World::default()),
+            world: Mutex::new(state::World::new()),
             clock: clock::Clock::default(),
             observe: observe::Observer::default(),
             blobs: blobs::Blobs::default(),
@@ -318,6 +319,10 @@ impl Emulator {
             return Err(ControlError::UnknownOrg(org_id.into()));
         }
         Ok(world.install_managed_resource(&id, resource, now)?)
+    }
+    /// How long a Metadata API deploy takes on the emulator's clock (3 s unless set).
+    pub fn set_deploy_time(&self, time: Duration) {
+        self.inner.world().deploy_ms = i64::try_from(time.as_millis()).unwrap_or(i64::MAX);
     }
     /// Changes an org's login IP ranges.
     pub fn set_org(&self, org_id: &str, change: &admin::OrgChange) -> Result<(), ControlError> {

@@ -106,6 +106,10 @@ pub struct UserSeed {
     /// *View Setup and Configuration*: without it the REST `limits` resource answers 403.
     #[serde(default = "yes")]
     pub view_setup: bool,
+    /// *Modify Metadata Through Metadata API Functions*: with *Customize Application* (which
+    /// stands for Modify All Data here), what a Metadata API deploy needs.
+    #[serde(default = "yes")]
+    pub modify_metadata: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,6 +283,7 @@ impl Seed {
             customize_application: customize,
             frozen: false,
             view_setup: true,
+            modify_metadata: true,
         };
         Seed {
             orgs: vec![
@@ -368,6 +373,7 @@ impl UserSeed {
             customize_application: true,
             frozen: false,
             view_setup: true,
+            modify_metadata: true,
         }
     }
 }

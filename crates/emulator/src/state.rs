@@ -52,6 +52,9 @@ pub struct User {
     pub customize_application: bool,
     pub frozen: bool,
     pub view_setup: bool,
+    /// *Modify Metadata Through Metadata API Functions* (or Modify All Data, which
+    /// `customize_application` stands for): what a Metadata API deploy needs.
+    pub modify_metadata: bool,
 }
 
 impl User {
@@ -203,11 +206,22 @@ pub struct World {
     next_record: u64,
     /// Generated JWT private keys (PEM) by consumer key.
     pub generated_keys: HashMap<String, String>,
+    /// Metadata components by (org id, kind, lower-cased name) (issue #15).
+    pub components: std::collections::BTreeMap<(String, crate::metadata::Kind, String), crate::metadata::Component>,
+    /// Metadata API deploys by id.
+    pub deploys: HashMap<String, crate::metadata::Deploy>,
+    /// How long a deploy takes on the emulator's clock.
+    pub deploy_ms: i64,
 }
 
 const MAX_CURSORS: usize = 1_000;
 
 impl World {
+    /// An empty world, deploys taking [`crate::metadata::DEFAULT_DEPLOY_MS`].
+    pub fn new() -> Self {
+        World { deploy_ms: crate::metadata::DEFAULT_DEPLOY_MS, ..World::default() }
+    }
+
     pub fn user_by_username(&self, username: &str) -> Option<&User> {
         self.usernames.get(&username.to_ascii_lowercase()).and_then(|id| self.users.get(id))
     }
@@ -306,6 +320,7 @@ impl World {
                 customize_application: seed.customize_application,
                 frozen: seed.frozen,
                 view_setup: seed.view_setup,
+                modify_metadata: seed.modify_metadata,
             },
         );
         self.usernames.insert(key, id.clone());

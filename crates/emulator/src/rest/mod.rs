@@ -111,6 +111,11 @@ pub fn routes(shared: Shared) -> Router<Shared> {
         .route("/services/data/{v}/tooling/sobjects/{object}/{id}", get(read).patch(update).delete(delete))
         .route("/services/data/{v}/sobjects/{object}/{id}/{field}", get(read_blob))
         .route("/services/data/{v}/tooling/sobjects/{object}/{id}/{field}", get(read_blob))
+        .route("/services/data/{v}/metadata/deployRequest", axum::routing::post(crate::metadata::create))
+        .route(
+            "/services/data/{v}/metadata/deployRequest/{id}",
+            get(crate::metadata::status).patch(crate::metadata::cancel),
+        )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(shared, authenticate));
     Router::new()
@@ -133,6 +138,11 @@ async fn versions() -> Response {
     let mut response = axum::Json(list).into_response();
     response.extensions_mut().insert(Operation("versions".into()));
     response
+}
+
+/// A response labelled with its operation for the request log.
+pub(crate) fn with_operation(response: Response, name: String) -> Response {
+    op(response, name)
 }
 
 fn op(mut response: Response, name: String) -> Response {

@@ -88,9 +88,58 @@ pub(super) const PERMISSION_ACCESS_FIELDS: &[&str] = &[
     "PermissionsApiEnabled",
     "PermissionsCustomizeApplication",
     "PermissionsModifyAllData",
+    "PermissionsModifyMetadata",
     "PermissionsViewSetup",
     "PermissionsViewAllData",
     "PermissionsManageUsers",
+];
+
+pub(super) const AURA_FIELDS: &[&str] = &[
+    "Id",
+    "DeveloperName",
+    "MasterLabel",
+    "NamespacePrefix",
+    "Description",
+    "ApiVersion",
+    "ManageableState",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+];
+pub(super) const LWC_FIELDS: &[&str] = &[
+    "Id",
+    "DeveloperName",
+    "MasterLabel",
+    "NamespacePrefix",
+    "Description",
+    "ApiVersion",
+    "IsExposed",
+    "ManageableState",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+];
+pub(super) const CSP_FIELDS: &[&str] = &[
+    "Id",
+    "DeveloperName",
+    "MasterLabel",
+    "NamespacePrefix",
+    "Description",
+    "EndpointUrl",
+    "Context",
+    "IsActive",
+    "IsApplicableToConnectSrc",
+    "IsApplicableToImgSrc",
+    "IsApplicableToMediaSrc",
+    "IsApplicableToStyleSrc",
+    "IsApplicableToFontSrc",
+    "IsApplicableToFrameSrc",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
 ];
 
 /// The canonical name and fields of an object this API serves.
@@ -101,11 +150,16 @@ pub(super) fn object_def(api: Api, name: &str) -> Option<(&'static str, &'static
             ("Organization", ORGANIZATION_FIELDS),
             ("User", USER_FIELDS),
             ("UserPermissionAccess", PERMISSION_ACCESS_FIELDS),
+            ("AuraDefinitionBundle", AURA_FIELDS),
+            ("CspTrustedSite", CSP_FIELDS),
         ],
         Api::Tooling => &[
             ("StaticResource", TOOLING_STATIC_RESOURCE_FIELDS),
             ("Organization", ORGANIZATION_FIELDS),
             ("User", USER_FIELDS),
+            ("AuraDefinitionBundle", AURA_FIELDS),
+            ("LightningComponentBundle", LWC_FIELDS),
+            ("CspTrustedSite", CSP_FIELDS),
         ],
     };
     all.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).copied()
@@ -187,6 +241,7 @@ pub(super) fn permission_row(world: &World, ctx: &Ctx, now: i64) -> Map<String, 
     m.insert("PermissionsApiEnabled".into(), json!(user.api_enabled));
     m.insert("PermissionsCustomizeApplication".into(), json!(user.customize_application));
     m.insert("PermissionsModifyAllData".into(), json!(user.customize_application));
+    m.insert("PermissionsModifyMetadata".into(), json!(user.modify_metadata || user.customize_application));
     m.insert("PermissionsViewSetup".into(), json!(true));
     m.insert("PermissionsViewAllData".into(), json!(user.customize_application));
     m.insert("PermissionsManageUsers".into(), json!(user.customize_application));
@@ -209,8 +264,55 @@ pub(super) fn rows(world: &World, ctx: &Ctx, api: Api, object: &str, now: i64) -
             users.into_iter().map(|u| user_row(api, &ctx.version, u, org)).collect()
         }
         "UserPermissionAccess" => vec![permission_row(world, ctx, now)],
+        "AuraDefinitionBundle" => component_rows(world, ctx, api, crate::metadata::Kind::Aura),
+        "LightningComponentBundle" => component_rows(world, ctx, api, crate::metadata::Kind::Lwc),
+        "CspTrustedSite" => component_rows(world, ctx, api, crate::metadata::Kind::CspTrustedSite),
         _ => Vec::new(),
     }
+}
+
+/// The org's metadata components of a kind (issue #15), as rows.
+fn component_rows(world: &World, ctx: &Ctx, api: Api, kind: crate::metadata::Kind) -> Vec<Map<String, Value>> {
+    let mut list: Vec<&crate::metadata::Component> = world.org_components(&ctx.org_id, kind).collect();
+    list.sort_by(|a, b| a.id.cmp(&b.id));
+    list.into_iter()
+        .map(|c| {
+            let mut m = Map::new();
+            m.insert("attributes".into(), attributes(api, &ctx.version, kind.type_name(), &c.id));
+            m.insert("Id".into(), json!(c.id));
+            m.insert("DeveloperName".into(), json!(c.full_name));
+            m.insert("MasterLabel".into(), json!(c.full_name));
+            m.insert("NamespacePrefix".into(), Value::Null);
+            m.insert("Description".into(), c.description.as_ref().map_or(Value::Null, |d| json!(d)));
+            m.insert("ManageableState".into(), json!("unmanaged"));
+            m.insert("CreatedDate".into(), json!(sf_datetime(c.created_ms)));
+            m.insert("CreatedById".into(), json!(c.created_by));
+            m.insert("LastModifiedDate".into(), json!(sf_datetime(c.modified_ms)));
+            m.insert("LastModifiedById".into(), json!(c.modified_by));
+            if kind != crate::metadata::Kind::CspTrustedSite {
+                m.insert("ApiVersion".into(), json!(c.api_version.parse::<f64>().unwrap_or(60.0)));
+            }
+            if kind == crate::metadata::Kind::Lwc {
+                let meta =
+                    c.files.iter().find(|(p, _)| p.ends_with(".js-meta.xml")).map(|(_, b)| String::from_utf8_lossy(b));
+                let exposed = meta
+                    .is_some_and(|m| crate::metadata::tag_values(&m, "isExposed").first().is_some_and(|v| v == "true"));
+                m.insert("IsExposed".into(), json!(exposed));
+            }
+            if let Some(site) = &c.csp {
+                m.insert("EndpointUrl".into(), json!(site.endpoint_url));
+                m.insert("Context".into(), json!(site.context));
+                m.insert("IsActive".into(), json!(site.is_active));
+                m.insert("IsApplicableToConnectSrc".into(), json!(site.connect));
+                m.insert("IsApplicableToImgSrc".into(), json!(site.img));
+                m.insert("IsApplicableToMediaSrc".into(), json!(site.media));
+                m.insert("IsApplicableToStyleSrc".into(), json!(site.style));
+                m.insert("IsApplicableToFontSrc".into(), json!(site.font));
+                m.insert("IsApplicableToFrameSrc".into(), json!(site.frame));
+            }
+            m
+        })
+        .collect()
 }
 
 /// Keeps `attributes` and the named fields, in the order written.

@@ -55,6 +55,7 @@ pub(super) fn run_query(
     }
     let now = shared.clock.now_ms();
     let mut world = shared.world();
+    world.settle_deploys(now);
     let hits = soql::run(&parsed, rows(&world, ctx, api, object, now));
     if parsed.count {
         return op(axum::Json(json!({"totalSize": hits.len(), "done": true, "records": []})).into_response(), label);

@@ -1,0 +1,266 @@
+//! The Metadata API's REST deploy (issue #15): deploys with a ZIP, their status and details,
+//! `checkOnly`, `rollbackOnError`, removal, cancel, the permission it needs, and the deployed
+//! components read back through queries.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::*;
+use emulator::{Emulator, UserChange};
+use serde_json::{Value, json};
+
+fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        for (name, text) in files {
+            zip.start_file(*name, zip::write::SimpleFileOptions::default()).expect("entry");
+            zip.write_all(text.as_bytes()).expect("write");
+        }
+        zip.finish().expect("finish");
+    }
+    out.into_inner()
+}
+
+fn package(types: &[(&str, &str)]) -> String {
+    let body: String =
+        types.iter().map(|(t, m)| format!("<types><members>{m}</members><name>{t}</name></types>")).collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Package xmlns=\"http://soap.sforce.com/2006/04/metadata\">{body}<version>60.0</version></Package>"
+    )
+}
+
+const CMP: &str = "<aura:component implements=\"lightning:backgroundUtilityItem\">\n  <ltng:require scripts=\"{!$Resource.Player + '/player.js'}\" afterScriptsLoaded=\"{!c.loaded}\"/>\n</aura:component>";
+const CMP_META: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><AuraDefinitionBundle xmlns=\"http://soap.sforce.com/2006/04/metadata\"><apiVersion>60.0</apiVersion><description>lightbridge loader v1 sha256:abc</description></AuraDefinitionBundle>";
+const CSP: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CspTrustedSite xmlns=\"http://soap.sforce.com/2006/04/metadata\"><context>LEX</context><description>lightbridge v1</description><endpointUrl>https://api.example.com</endpointUrl><isActive>true</isActive><isApplicableToConnectSrc>true</isApplicableToConnectSrc></CspTrustedSite>";
+
+fn loader_zip(with_resource: bool) -> Vec<u8> {
+    let mut types = vec![("AuraDefinitionBundle", "lbLoader"), ("CspTrustedSite", "Lightbridge_Api")];
+    let mut files = vec![
+        ("aura/lbLoader/lbLoader.cmp", CMP.to_string()),
+        ("aura/lbLoader/lbLoader.cmp-meta.xml", CMP_META.to_string()),
+        ("aura/lbLoader/lbLoaderController.js", "({ loaded: function () {} })".to_string()),
+        ("cspTrustedSites/Lightbridge_Api.cspTrustedSite", CSP.to_string()),
+    ];
+    if with_resource {
+        types.push(("StaticResource", "Player"));
+        files.push(("staticresources/Player.resource", "PK-not-really".to_string()));
+        files.push((
+            "staticresources/Player.resource-meta.xml",
+            "<StaticResource><cacheControl>Public</cacheControl><contentType>application/zip</contentType></StaticResource>"
+                .to_string(),
+        ));
+    }
+    let manifest = package(&types);
+    files.push(("package.xml", manifest));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    zip_of(&refs)
+}
+
+async fn deploy(em: &Emulator, token: &str, options: Value, zip: Vec<u8>) -> (u16, Value) {
+    let boundary = "----lightbridge-test";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"json\"\r\nContent-Type: application/json\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"deploy.zip\"\r\nContent-Type: application/zip\r\n\r\n",
+        json!({"deployOptions": options})
+    )
+    .into_bytes();
+    body.extend_from_slice(&zip);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let response = client()
+        .post(format!("{}/services/data/v60.0/metadata/deployRequest", em.base_url()))
+        .bearer_auth(token)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .expect("deploy");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn status(em: &Emulator, token: &str, id: &str) -> Value {
+    let (code, _, body) = get(em, token, &format!("/metadata/deployRequest/{id}?includeDetails=true")).await;
+    assert_eq!(code, 200, "{body}");
+    body["deployResult"].clone()
+}
+
+async fn tooling(em: &Emulator, token: &str, soql: &str) -> Value {
+    let (code, _, body) = get(em, token, &format!("/tooling{}", q(soql))).await;
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+fn started(em: &Emulator) {
+    em.set_deploy_time(Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_deploy_runs_on_the_emulators_clock_and_its_components_read_back() {
+    let em = start().await;
+    started(&em);
+    let token = admin_token(&em).await;
+    let (code, created) =
+        deploy(&em, &token, json!({"rollbackOnError": true, "singlePackage": true}), loader_zip(true)).await;
+    assert_eq!(code, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("0Af"), "{id}");
+    assert_eq!(
+        (created["deployResult"]["status"].as_str(), created["deployResult"]["done"].as_bool()),
+        (Some("Pending"), Some(false))
+    );
+    em.advance_clock(Duration::from_millis(1_000));
+    assert_eq!(status(&em, &token, &id).await["status"], "InProgress");
+    let none = tooling(&em, &token, "SELECT Id FROM AuraDefinitionBundle").await;
+    assert_eq!(none["totalSize"], 0, "nothing until the deploy is done");
+    em.advance_clock(Duration::from_millis(1_100));
+    let done = status(&em, &token, &id).await;
+    assert_eq!(
+        (done["status"].as_str(), done["success"].as_bool(), done["done"].as_bool()),
+        (Some("Succeeded"), Some(true), Some(true)),
+        "{done}"
+    );
+    assert_eq!(done["numberComponentsDeployed"], 3);
+    let names: Vec<&str> = done["details"]["componentSuccesses"]
+        .as_array()
+        .expect("successes")
+        .iter()
+        .filter_map(|s| s["fullName"].as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let aura = tooling(&em, &token, "SELECT Id, DeveloperName, Description, ApiVersion, NamespacePrefix FROM AuraDefinitionBundle WHERE DeveloperName = 'lbLoader'").await;
+    assert_eq!(aura["records"][0]["Description"], "lightbridge loader v1 sha256:abc", "{aura}");
+    assert!(aura["records"][0]["Id"].as_str().expect("id").starts_with("0Ab"));
+    let site =
+        tooling(&em, &token, "SELECT EndpointUrl, Context, IsActive, IsApplicableToConnectSrc FROM CspTrustedSite")
+            .await;
+    assert_eq!(site["records"][0]["EndpointUrl"], "https://api.example.com", "{site}");
+    assert_eq!(site["records"][0]["IsApplicableToConnectSrc"], true);
+    let (code, _, data) = get(&em, &token, &q("SELECT DeveloperName FROM CspTrustedSite")).await;
+    assert_eq!((code, data["totalSize"].as_u64()), (200, Some(1)), "the data API reads CSP Trusted Sites too");
+    assert!(em.resource_body(&em.org_id_of_user("admin@prod.test").expect("org"), "Player").is_some());
+    // Without details the answer leaves them out.
+    let (_, _, plain) = get(&em, &token, &format!("/metadata/deployRequest/{id}")).await;
+    assert!(plain["deployResult"]["details"].is_null(), "{plain}");
+}
+
+#[tokio::test]
+async fn failures_name_the_component_and_roll_everything_back_and_check_only_changes_nothing() {
+    let em = start().await;
+    started(&em);
+    let token = admin_token(&em).await;
+    // The bundle loads a static resource the org does not have.
+    let (_, created) = deploy(&em, &token, json!({"rollbackOnError": true}), loader_zip(false)).await;
+    let id = created["id"].as_str().expect("id").to_string();
+    let running = status(&em, &token, &id).await;
+    assert_eq!(
+        running["details"]["componentFailures"][0]["problem"], "No STATIC_RESOURCE named Player found",
+        "failures show while it runs: {running}"
+    );
+    em.advance_clock(Duration::from_secs(3));
+    let failed = status(&em, &token, &id).await;
+    assert_eq!((failed["status"].as_str(), failed["success"].as_bool()), (Some("Failed"), Some(false)), "{failed}");
+    let failure = &failed["details"]["componentFailures"][0];
+    assert_eq!(
+        (failure["componentType"].as_str(), failure["fullName"].as_str(), failure["fileName"].as_str()),
+        (Some("AuraDefinitionBundle"), Some("lbLoader"), Some("aura/lbLoader/lbLoader.cmp"))
+    );
+    assert_eq!(tooling(&em, &token, "SELECT Id FROM CspTrustedSite").await["totalSize"], 0, "rolled back");
+    // Without rollbackOnError the rest is deployed: SucceededPartial.
+    let (_, partial) = deploy(&em, &token, json!({"rollbackOnError": false}), loader_zip(false)).await;
+    em.advance_clock(Duration::from_secs(3));
+    let partial = status(&em, &token, partial["id"].as_str().expect("id")).await;
+    assert_eq!(partial["status"], "SucceededPartial", "{partial}");
+    assert_eq!(tooling(&em, &token, "SELECT Id FROM CspTrustedSite").await["totalSize"], 1);
+    // checkOnly: validated, nothing saved.
+    let (_, check) = deploy(&em, &token, json!({"checkOnly": true, "rollbackOnError": true}), loader_zip(true)).await;
+    em.advance_clock(Duration::from_secs(3));
+    let check = status(&em, &token, check["id"].as_str().expect("id")).await;
+    assert_eq!((check["status"].as_str(), check["checkOnly"].as_bool()), (Some("Succeeded"), Some(true)), "{check}");
+    assert_eq!(
+        tooling(&em, &token, "SELECT Id FROM AuraDefinitionBundle").await["totalSize"],
+        0,
+        "validation saves nothing"
+    );
+    // Bad packages: no package.xml, an unknown type, a type the emulator does not model.
+    for (files, problem) in [
+        (vec![("aura/x/x.cmp", CMP)], "No package.xml found"),
+        (
+            vec![("package.xml", "<Package><types><members>x</members><name>Gizmo</name></types></Package>")],
+            "Unknown type name 'Gizmo' specified in package.xml",
+        ),
+        (
+            vec![(
+                "package.xml",
+                "<Package><types><members>lbLoader</members><name>AuraDefinitionBundle</name></types></Package>",
+            )],
+            "An object 'lbLoader' of type AuraDefinitionBundle was named in package.xml, but was not found in zipped directory",
+        ),
+    ] {
+        let (_, d) = deploy(&em, &token, json!({}), zip_of(&files)).await;
+        let d = status(&em, &token, d["id"].as_str().expect("id")).await;
+        assert_eq!(d["details"]["componentFailures"][0]["problem"], problem, "{d}");
+    }
+}
+
+#[tokio::test]
+async fn removal_cancel_permission_and_test_levels_answer_as_salesforce_does() {
+    let em = start().await;
+    started(&em);
+    let token = admin_token(&em).await;
+    let (_, first) = deploy(&em, &token, json!({"rollbackOnError": true}), loader_zip(true)).await;
+    em.advance_clock(Duration::from_secs(3));
+    assert_eq!(status(&em, &token, first["id"].as_str().expect("id")).await["status"], "Succeeded");
+    // Removal: destructiveChanges.xml beside an empty package.xml; a missing member is a warning.
+    let destructive = package(&[("AuraDefinitionBundle", "lbLoader"), ("CspTrustedSite", "Not_There")]);
+    let (_, removal) = deploy(
+        &em,
+        &token,
+        json!({"rollbackOnError": true}),
+        zip_of(&[("package.xml", &package(&[])), ("destructiveChanges.xml", &destructive)]),
+    )
+    .await;
+    em.advance_clock(Duration::from_secs(3));
+    let removal = status(&em, &token, removal["id"].as_str().expect("id")).await;
+    assert_eq!(removal["status"], "Succeeded", "{removal}");
+    assert_eq!(removal["details"]["componentFailures"][0]["problemType"], "Warning");
+    assert_eq!(tooling(&em, &token, "SELECT Id FROM AuraDefinitionBundle").await["totalSize"], 0);
+    assert_eq!(tooling(&em, &token, "SELECT Id FROM CspTrustedSite").await["totalSize"], 1, "only what was listed");
+    // Cancel before it is done: nothing happens.
+    let (_, again) = deploy(&em, &token, json!({"rollbackOnError": true}), loader_zip(true)).await;
+    let id = again["id"].as_str().expect("id");
+    let canceled = client()
+        .patch(format!("{}/services/data/v60.0/metadata/deployRequest/{id}", em.base_url()))
+        .bearer_auth(&token)
+        .json(&json!({"deployResult": {"status": "Canceling"}}))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(canceled.status(), 202);
+    em.advance_clock(Duration::from_secs(3));
+    assert_eq!(status(&em, &token, id).await["status"], "Canceled");
+    assert_eq!(tooling(&em, &token, "SELECT Id FROM AuraDefinitionBundle").await["totalSize"], 0);
+    // NoTestRun is refused in production.
+    let (code, body) = deploy(&em, &token, json!({"testLevel": "NoTestRun"}), loader_zip(true)).await;
+    assert_eq!((code, code_of(&body)), (400, "INVALID_OPERATION"), "{body}");
+    // Without Modify Metadata (nor Modify All Data): refused before any deploy, and the
+    // caller's permissions say so beforehand.
+    let change =
+        UserChange { modify_metadata: Some(false), customize_application: Some(false), ..UserChange::default() };
+    em.set_user("admin@prod.test", &change).expect("change");
+    let (_, _, perms) =
+        get(&em, &token, &q("SELECT PermissionsModifyAllData, PermissionsModifyMetadata FROM UserPermissionAccess"))
+            .await;
+    assert_eq!(perms["records"][0]["PermissionsModifyMetadata"], false, "{perms}");
+    let (code, body) = deploy(&em, &token, json!({}), loader_zip(true)).await;
+    assert_eq!((code, code_of(&body)), (403, "INSUFFICIENT_ACCESS"), "{body}");
+    // Another org's deploy is not found.
+    let other = token_for(&em, "admin@sandbox.test").await;
+    let (code, _, _) = get(&em, &other, &format!("/metadata/deployRequest/{id}")).await;
+    assert_eq!(code, 404);
+}
+
+fn code_of(body: &Value) -> &str {
+    body[0]["errorCode"].as_str().unwrap_or("<none>")
+}
