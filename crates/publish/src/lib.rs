@@ -5,6 +5,7 @@
 //! across many orgs build on these. Must not import the store or the server.
 
 mod bundle;
+pub mod loader;
 mod org;
 
 pub use bundle::{Bundle, BundleError, Limits};

@@ -10,6 +10,7 @@ pub mod checks;
 mod error;
 mod hosts;
 pub mod jwt;
+pub mod metadata;
 pub mod oauth;
 mod resources;
 mod rest;

@@ -167,7 +167,7 @@ fn parse_modstamp(text: &str) -> Option<i64> {
 }
 
 /// Names reach SOQL only after this check (letters, digits, underscores), so quoting is safe.
-fn soql_name(name: &str) -> Result<&str, SalesforceError> {
+pub(crate) fn soql_name(name: &str) -> Result<&str, SalesforceError> {
     if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         Ok(name)
     } else {

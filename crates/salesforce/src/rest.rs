@@ -63,14 +63,13 @@ pub(crate) fn api_error(status: u16, body: &str) -> SalesforceError {
 impl Client {
     /// GET a path under the instance with the session's token; parses JSON.
     pub async fn get_json<T: DeserializeOwned>(&self, session: &Session, path: &str) -> Result<T, SalesforceError> {
-        let url = join(&session.instance_url, path);
         let url = match path.split_once('?') {
-            Some((_, query)) => {
-                let mut u = url;
+            Some((path, query)) => {
+                let mut u = join(&session.instance_url, path);
                 u.set_query(Some(query));
                 u
             }
-            None => url,
+            None => join(&session.instance_url, path),
         };
         self.send_json(session, self.http.get(url.clone()), &url).await
     }
