@@ -37,6 +37,21 @@ pub struct Environment {
     pub position: i64,
 }
 
+/// A system's loader settings (issue #15, B7): what the loader loads from each environment's
+/// published static resource on every Lightning page, and where its player may call back to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoaderConfig {
+    pub system_id: SystemId,
+    /// Scripts inside the resource, loaded in this order.
+    pub scripts: Vec<String>,
+    /// Style sheets inside the resource.
+    pub styles: Vec<String>,
+    /// Origins (`https://host[:port]`), each deployed as a CSP Trusted Site.
+    pub trusted_sites: Vec<String>,
+    pub updated_at: Millis,
+    pub updated_by: String,
+}
+
 /// The environments every account has from the start, in display order.
 pub const BUILT_IN_ENVIRONMENTS: [&str; 3] = ["Production", "Test", "Sandbox"];
 

@@ -14,7 +14,9 @@ mod names;
 mod user;
 
 pub use audit::{ActorKind, AuditEntry};
-pub use catalog::{Account, BUILT_IN_ENVIRONMENTS, Environment, System, account_name, environment_name, system_name};
+pub use catalog::{
+    Account, BUILT_IN_ENVIRONMENTS, Environment, LoaderConfig, System, account_name, environment_name, system_name,
+};
 pub use clock::{Clock, SystemClock};
 pub use connection::{
     AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType, StatusReason,

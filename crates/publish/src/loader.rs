@@ -54,32 +54,46 @@ pub enum LoaderError {
 const MAX_FILES: usize = 20;
 const MAX_SITES: usize = 20;
 
-impl LoaderSettings {
-    /// Checks every path and origin; the first fault found.
-    pub fn validate(&self) -> Result<(), LoaderError> {
-        if self.scripts.is_empty() && self.styles.is_empty() {
-            return Err(LoaderError::NothingToLoad);
-        }
-        if self.scripts.len() + self.styles.len() > MAX_FILES {
-            return Err(LoaderError::TooMany { what: "scripts and style sheets", max: MAX_FILES });
-        }
-        if self.trusted_sites.len() > MAX_SITES {
-            return Err(LoaderError::TooMany { what: "trusted sites", max: MAX_SITES });
-        }
-        for path in self.scripts.iter().chain(&self.styles) {
+/// Every fault of a loader's parts, each with the field it is in (`scripts`, `styles`,
+/// `trusted_sites`): empty when they are fine.
+pub fn faults(scripts: &[String], styles: &[String], trusted_sites: &[String]) -> Vec<(&'static str, LoaderError)> {
+    let mut out = Vec::new();
+    if scripts.is_empty() && styles.is_empty() {
+        out.push(("scripts", LoaderError::NothingToLoad));
+    }
+    if scripts.len() + styles.len() > MAX_FILES {
+        out.push(("scripts", LoaderError::TooMany { what: "scripts and style sheets", max: MAX_FILES }));
+    }
+    if trusted_sites.len() > MAX_SITES {
+        out.push(("trusted_sites", LoaderError::TooMany { what: "trusted sites", max: MAX_SITES }));
+    }
+    for (field, paths) in [("scripts", scripts), ("styles", styles)] {
+        for path in paths {
             let ok = !path.is_empty()
                 && path.len() <= 200
                 && !path.starts_with('/')
                 && path.split('/').all(|seg| !seg.is_empty() && seg != "..")
                 && path.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'));
             if !ok {
-                return Err(LoaderError::BadPath(path.clone()));
+                out.push((field, LoaderError::BadPath(path.clone())));
             }
         }
-        for site in &self.trusted_sites {
-            origin(site).ok_or_else(|| LoaderError::BadSite(site.clone()))?;
+    }
+    for site in trusted_sites {
+        if origin(site).is_none() {
+            out.push(("trusted_sites", LoaderError::BadSite(site.clone())));
         }
-        Ok(())
+    }
+    out
+}
+
+impl LoaderSettings {
+    /// Checks every path and origin; the first fault found.
+    pub fn validate(&self) -> Result<(), LoaderError> {
+        match faults(&self.scripts, &self.styles, &self.trusted_sites).into_iter().next() {
+            Some((_, fault)) => Err(fault),
+            None => Ok(()),
+        }
     }
 
     /// The configured files the published resource does not have.

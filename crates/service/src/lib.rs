@@ -21,6 +21,7 @@ pub mod domains;
 mod error;
 pub mod health;
 pub mod keys;
+pub mod loader;
 pub mod members;
 pub mod oauth;
 pub mod password;

@@ -1,6 +1,6 @@
 //! Accounts, systems and environments (product.md §2).
 
-use domain::{Account, AccountId, Environment, EnvironmentId, Millis, System, SystemId};
+use domain::{Account, AccountId, Environment, EnvironmentId, LoaderConfig, Millis, System, SystemId};
 
 use crate::StoreError;
 
@@ -27,5 +27,11 @@ store_trait! {
         fn environment(&self, account: &AccountId, id: &EnvironmentId) -> Result<Environment, StoreError>;
         /// Refused (`Conflict`) for built-in environments and while legacy connectors use it.
         fn delete_environment(&self, account: &AccountId, id: &EnvironmentId) -> Result<(), StoreError>;
+        /// A system's loader settings (issue #15), if it has any.
+        fn loader_config(&self, account: &AccountId, system: &SystemId) -> Result<Option<LoaderConfig>, StoreError>;
+        /// Sets a system's loader settings; another account's system is `NotFound`.
+        fn put_loader_config(&self, account: &AccountId, config: &LoaderConfig) -> Result<(), StoreError>;
+        /// Turns a system's loader off (its settings gone); `NotFound` when it had none.
+        fn delete_loader_config(&self, account: &AccountId, system: &SystemId) -> Result<(), StoreError>;
     }
 }

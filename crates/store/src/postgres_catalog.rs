@@ -1,6 +1,8 @@
 //! The PostgreSQL implementation of [`CatalogStore`]: the statements are shared (`shared.rs`).
 
-use domain::{Account, AccountId, BUILT_IN_ENVIRONMENTS, Environment, EnvironmentId, Millis, System, SystemId};
+use domain::{
+    Account, AccountId, BUILT_IN_ENVIRONMENTS, Environment, EnvironmentId, LoaderConfig, Millis, System, SystemId,
+};
 
 use crate::catalog::CatalogStore;
 use crate::postgres::{dialect, query, query_scalar};

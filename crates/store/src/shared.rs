@@ -2161,6 +2161,61 @@ macro_rules! shared_catalog_methods {
             tx.commit().await?;
             Ok(())
         }
+
+        async fn loader_config(&self, account: &AccountId, system: &SystemId) -> Result<Option<LoaderConfig>, StoreError> {
+            let row = query(
+                "SELECT system_id, scripts, styles, trusted_sites, updated_at, updated_by FROM loader_settings \
+                 WHERE system_id = ? AND account_id = ?",
+            )
+            .bind(system.as_str())
+            .bind(account.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let list = |column: &str| -> Result<Vec<String>, StoreError> {
+                let text: String = sqlx::Row::try_get(&row, column)?;
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("loader_settings.{column}: {e}")))
+            };
+            let id: String = sqlx::Row::try_get(&row, "system_id")?;
+            Ok(Some(LoaderConfig {
+                system_id: SystemId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                scripts: list("scripts")?,
+                styles: list("styles")?,
+                trusted_sites: list("trusted_sites")?,
+                updated_at: sqlx::Row::try_get(&row, "updated_at")?,
+                updated_by: sqlx::Row::try_get(&row, "updated_by")?,
+            }))
+        }
+
+        async fn put_loader_config(&self, account: &AccountId, config: &LoaderConfig) -> Result<(), StoreError> {
+            let json = |v: &Vec<String>| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
+            // Only a system of this account: the insert selects it.
+            let done = query(
+                "INSERT INTO loader_settings (system_id, account_id, scripts, styles, trusted_sites, updated_at, updated_by) \
+                 SELECT id, account_id, ?, ?, ?, ?, ? FROM systems WHERE id = ? AND account_id = ? \
+                 ON CONFLICT (system_id) DO UPDATE SET scripts = excluded.scripts, styles = excluded.styles, \
+                 trusted_sites = excluded.trusted_sites, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            )
+            .bind(json(&config.scripts)?)
+            .bind(json(&config.styles)?)
+            .bind(json(&config.trusted_sites)?)
+            .bind(config.updated_at)
+            .bind(&config.updated_by)
+            .bind(config.system_id.as_str())
+            .bind(account.as_str())
+            .execute(self.writer())
+            .await?;
+            one_or_not_found(done.rows_affected())
+        }
+
+        async fn delete_loader_config(&self, account: &AccountId, system: &SystemId) -> Result<(), StoreError> {
+            let done = query("DELETE FROM loader_settings WHERE system_id = ? AND account_id = ?")
+                .bind(system.as_str())
+                .bind(account.as_str())
+                .execute(self.writer())
+                .await?;
+            one_or_not_found(done.rows_affected())
+        }
     };
 }
 

@@ -1,6 +1,8 @@
 //! The SQLite implementation of [`CatalogStore`]: the statements are shared (`shared.rs`).
 
-use domain::{Account, AccountId, BUILT_IN_ENVIRONMENTS, Environment, EnvironmentId, Millis, System, SystemId};
+use domain::{
+    Account, AccountId, BUILT_IN_ENVIRONMENTS, Environment, EnvironmentId, LoaderConfig, Millis, System, SystemId,
+};
 
 use crate::catalog::CatalogStore;
 use crate::rows::{one_or_not_found, unique};

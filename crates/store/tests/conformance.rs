@@ -492,6 +492,38 @@ async fn systems_and_environments_belong_to_one_account<S: CatalogStore + Connec
     assert_eq!(store.accounts().await.expect("all").len(), 2);
 }
 
+/// Issue #15: a system's loader settings, kept per system, in its account, gone with it.
+async fn loader_settings_belong_to_their_system<S: CatalogStore>(store: &S, a: &AccountId, b: &AccountId) {
+    let system =
+        domain::System { id: SystemId::generate(), account_id: a.clone(), name: "Sales".into(), created_at: 1 };
+    store.insert_system(&system).await.expect("system");
+    assert_eq!(store.loader_config(a, &system.id).await.expect("none yet"), None);
+    let config = domain::LoaderConfig {
+        system_id: system.id.clone(),
+        scripts: vec!["player.js".into(), "js/b.js".into()],
+        styles: vec!["css/p.css".into()],
+        trusted_sites: vec!["https://api.example.com".into()],
+        updated_at: 5,
+        updated_by: "admin@a.example".into(),
+    };
+    assert!(matches!(store.put_loader_config(b, &config).await, Err(StoreError::NotFound)), "not b's system");
+    store.put_loader_config(a, &config).await.expect("put");
+    assert_eq!(store.loader_config(a, &system.id).await.expect("get"), Some(config.clone()));
+    assert_eq!(store.loader_config(b, &system.id).await.expect("b"), None);
+    let changed = domain::LoaderConfig { scripts: vec!["other.js".into()], updated_at: 6, ..config };
+    store.put_loader_config(a, &changed).await.expect("update");
+    assert_eq!(
+        store.loader_config(a, &system.id).await.expect("get").map(|c| c.scripts),
+        Some(vec!["other.js".into()])
+    );
+    assert!(matches!(store.delete_loader_config(b, &system.id).await, Err(StoreError::NotFound)));
+    store.delete_loader_config(a, &system.id).await.expect("off");
+    assert!(matches!(store.delete_loader_config(a, &system.id).await, Err(StoreError::NotFound)), "already off");
+    store.put_loader_config(a, &changed).await.expect("on again");
+    store.delete_system(a, &system.id).await.expect("the system goes");
+    assert_eq!(store.loader_config(a, &system.id).await.expect("gone with it"), None);
+}
+
 async fn users_roles_and_tokens_stay_in_their_account<S: AccessStore>(store: &S, a: &AccountId, b: &AccountId) {
     let user = |account: &AccountId, email: &str| domain::User {
         id: domain::UserId::generate(),
@@ -1049,6 +1081,8 @@ async fn sqlite_passes_the_conformance_suite() {
     single_sign_on_settings_domains_and_identities_stay_in_their_account(&store, &a, &b).await;
     let (store, a, b) = sqlite().await;
     people_belong_to_several_accounts_with_a_role_in_each(&store, &a, &b).await;
+    let (store, a, b) = sqlite().await;
+    loader_settings_belong_to_their_system(&store, &a, &b).await;
 }
 
 /// The last of many targets finishing at the same moment — one by one and in batches — still
@@ -1175,6 +1209,8 @@ async fn postgres_passes_the_conformance_suite() {
     single_sign_on_settings_domains_and_identities_stay_in_their_account(&store, &a, &b).await;
     let (store, a, b) = postgres(&url).await;
     people_belong_to_several_accounts_with_a_role_in_each(&store, &a, &b).await;
+    let (store, a, b) = postgres(&url).await;
+    loader_settings_belong_to_their_system(&store, &a, &b).await;
 }
 
 #[tokio::test]

@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_systems, create_system))
         .routes(routes!(show_system, rename_system, delete_system))
         .routes(routes!(connectors))
+        .routes(routes!(show_loader, set_loader, turn_off_loader))
         .routes(routes!(list_environments, create_environment))
         .routes(routes!(delete_environment))
 }
@@ -64,6 +65,103 @@ struct NameInput {
         pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
     )]
     name: String,
+}
+
+/// A system's loader (issue #15): what it loads from each environment's published resource on
+/// every Lightning page, and the origins its player calls back to.
+#[derive(Debug, Serialize, ToSchema)]
+struct LoaderView {
+    /// Whether the system has a loader; when false the lists are empty.
+    enabled: bool,
+    /// Scripts inside the environment's resource, loaded in this order.
+    scripts: Vec<String>,
+    /// Style sheets inside the resource.
+    styles: Vec<String>,
+    /// Origins the player calls (`https://host[:port]`), each a CSP Trusted Site in the org.
+    trusted_sites: Vec<String>,
+    updated_at: Option<i64>,
+    updated_by: Option<String>,
+}
+
+impl From<Option<domain::LoaderConfig>> for LoaderView {
+    fn from(c: Option<domain::LoaderConfig>) -> Self {
+        match c {
+            Some(c) => LoaderView {
+                enabled: true,
+                scripts: c.scripts,
+                styles: c.styles,
+                trusted_sites: c.trusted_sites,
+                updated_at: Some(c.updated_at),
+                updated_by: Some(c.updated_by),
+            },
+            None => LoaderView {
+                enabled: false,
+                scripts: Vec::new(),
+                styles: Vec::new(),
+                trusted_sites: Vec::new(),
+                updated_at: None,
+                updated_by: None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct LoaderInput {
+    /// Paths inside the resource (`player.js`, `js/app.js`): letters, digits, `.`, `-`, `_`
+    /// and `/`; at least one script or style sheet; at most 20 in all.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    scripts: Vec<String>,
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    styles: Vec<String>,
+    /// `https://host[:port]` (plain `http` only for 127.0.0.1 or localhost); at most 20.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    trusted_sites: Vec<String>,
+}
+
+/// A system's loader settings.
+#[utoipa::path(get, path = "/systems/{id}/loader", tag = "systems", params(("id" = String, Path, description = "sys_…")),
+    responses((status = 200, body = LoaderView), (status = 404, body = ErrorBody)))]
+async fn show_loader(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<LoaderView>, ApiError> {
+    Ok(Json(service::loader::settings(&state, &caller, &id).await?.into()))
+}
+
+/// Turns the loader on or changes it (admins and owners); every fault is named by field.
+#[utoipa::path(put, path = "/systems/{id}/loader", tag = "systems", params(("id" = String, Path, description = "sys_…")),
+    request_body = LoaderInput,
+    responses((status = 200, body = LoaderView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn set_loader(
+    State(state): State<AppState>,
+    caller: Admin,
+    Path(id): Path<String>,
+    Body(input): Body<LoaderInput>,
+) -> Result<Json<LoaderView>, ApiError> {
+    let input = service::loader::LoaderInput {
+        scripts: input.scripts,
+        styles: input.styles,
+        trusted_sites: input.trusted_sites,
+    };
+    Ok(Json(Some(service::loader::set(&state, &caller, &id, input).await?).into()))
+}
+
+/// Turns the loader off; what orgs hold stays until it is removed there.
+#[utoipa::path(delete, path = "/systems/{id}/loader", tag = "systems", params(("id" = String, Path, description = "sys_…")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn turn_off_loader(
+    State(state): State<AppState>,
+    caller: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service::loader::turn_off(&state, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn system_id(id: &str) -> Result<SystemId, ApiError> {

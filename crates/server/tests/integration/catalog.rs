@@ -146,3 +146,39 @@ async fn the_connectors_tab_binds_a_legacy_connector_to_an_environment_and_manag
     let (status, _) = app.call("admin_a", Method::DELETE, &format!("/systems/{sys}"), None).await;
     assert_eq!(status, 204);
 }
+
+/// Issue #15: a system's loader settings — on, changed, refused with every fault named, kept
+/// in the account, off.
+#[tokio::test]
+async fn a_systems_loader_settings_are_set_by_admins_with_every_fault_named() {
+    let app = spawn().await;
+    let sys = system(&app, "Sales Cloud").await;
+    let path = format!("/systems/{sys}/loader");
+    let (status, off) = app.call("viewer_a", Method::GET, &path, None).await;
+    assert_eq!((status, off["enabled"].as_bool()), (200, Some(false)), "{off}");
+    let bad = json!({"scripts": ["../escape.js", "ok.js"], "trusted_sites": ["http://api.example.com", "https://x.example/path"]});
+    let (status, refused) = app.call("admin_a", Method::PUT, &path, Some(bad)).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("invalid")), "{refused}");
+    let fields: Vec<&str> =
+        refused["error"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["field"].as_str()).collect();
+    assert_eq!(fields, ["scripts", "trusted_sites", "trusted_sites"], "every fault, by field: {refused}");
+    let good = json!({"scripts": ["player.js", " js/extra.js "], "styles": ["css/p.css"], "trusted_sites": ["https://api.example.com"]});
+    let (status, on) = app.call("admin_a", Method::PUT, &path, Some(good.clone())).await;
+    assert_eq!((status, on["enabled"].as_bool()), (200, Some(true)), "{on}");
+    assert_eq!(on["scripts"], json!(["player.js", "js/extra.js"]), "trimmed");
+    assert_eq!(on["updated_by"], "admin_a@lightbridge.test");
+    let (status, _) = app.call("editor_a", Method::PUT, &path, Some(good.clone())).await;
+    assert_eq!(status, 403, "admins and owners only");
+    let (status, _) = app.call("admin_b", Method::GET, &path, None).await;
+    assert_eq!(status, 404, "another account's system");
+    let (status, _) = app.call("admin_b", Method::PUT, &path, Some(good)).await;
+    assert_eq!(status, 404);
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=loader.turned_on", None).await;
+    assert!(log["items"][0]["detail"].as_str().expect("detail").contains("https://api.example.com"), "{log}");
+    let (status, _) = app.call("admin_a", Method::DELETE, &path, None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.call("admin_a", Method::DELETE, &path, None).await;
+    assert_eq!(status, 404, "already off");
+    let (_, off) = app.call("admin_a", Method::GET, &path, None).await;
+    assert_eq!(off["enabled"], false);
+}

@@ -89,6 +89,7 @@ fn body_for(method: &Method, path: &str, env: &str) -> Option<Value> {
         ("PUT", "/api/v1/account/sso") => Some(json!({"issuer": "https://idp.example", "client_id": "x"})),
         ("POST", "/api/v1/account/sso/domains") => Some(json!({"domain": "acme.example"})),
         ("POST", "/api/v1/systems/{id}/connectors") => Some(oauth),
+        ("PUT", "/api/v1/systems/{id}/loader") => Some(json!({"scripts": ["player.js"]})),
         _ => None,
     }
 }
