@@ -159,6 +159,7 @@ impl Client {
             .text("environment_id", upload.environment_id)
             .text("resource_name", upload.resource_name)
             .text("cache_control", upload.cache_control)
+            .text("with_loader", upload.with_loader.to_string())
             .part("file", file);
         let request = self.http.post(self.url("/deployments")).bearer_auth(&self.token).multipart(form);
         self.read(request).await

@@ -199,6 +199,8 @@ pub struct DeploymentUpload {
     pub resource_name: String,
     /// `private` or `public`.
     pub cache_control: String,
+    /// Also deploy the system's loader into each org after its resource (issue #15).
+    pub with_loader: bool,
     /// The bundle, a ZIP.
     pub zip: Vec<u8>,
 }
@@ -210,6 +212,7 @@ impl fmt::Debug for DeploymentUpload {
             .field("environment_id", &self.environment_id)
             .field("resource_name", &self.resource_name)
             .field("cache_control", &self.cache_control)
+            .field("with_loader", &self.with_loader)
             .field("zip_bytes", &self.zip.len())
             .finish()
     }
@@ -239,6 +242,9 @@ pub struct Target {
     pub resource_id: Option<String>,
     pub url: Option<String>,
     pub error: Option<String>,
+    /// With the loader: `deployed <version>` or `unchanged <version>`.
+    #[serde(default)]
+    pub loader: Option<String>,
     pub updated_at: i64,
 }
 
@@ -257,6 +263,9 @@ pub struct Deployment {
     pub created_by: String,
     pub finished_at: Option<i64>,
     pub redeploy_of: Option<String>,
+    /// Also deploys the system's loader into each org (issue #15).
+    #[serde(default)]
+    pub with_loader: bool,
     pub counts: Counts,
     /// With [`crate::Client::deployment`]: one entry per connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]

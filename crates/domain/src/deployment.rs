@@ -121,6 +121,8 @@ pub struct Deployment {
     pub finished_at: Option<Millis>,
     /// A rollback: the earlier deployment whose bundle this one publishes again.
     pub redeploy_of: Option<DeploymentId>,
+    /// Also deploys the system's loader into each org after its resource (issue #15).
+    pub with_loader: bool,
 }
 
 /// One connection's part of a deployment.
@@ -137,6 +139,9 @@ pub struct Target {
     pub url: Option<String>,
     /// Why it failed (or why the last attempt did, while retrying).
     pub error: Option<String>,
+    /// What happened to the loader in this org (`deployed <version>`, `unchanged <version>`),
+    /// for a deployment with the loader.
+    pub loader: Option<String>,
     pub updated_at: Millis,
     /// The connection's org name and instance when read (none once the connection is deleted).
     pub org_name: Option<String>,

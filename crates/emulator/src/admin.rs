@@ -31,6 +31,8 @@ pub struct UserChange {
     pub view_setup: Option<bool>,
     /// *Modify Metadata Through Metadata API Functions*.
     pub modify_metadata: Option<bool>,
+    /// *Modify All Data*.
+    pub modify_all_data: Option<bool>,
 }
 
 /// A change to an app's token policies; absent fields stay as they are.
@@ -250,6 +252,9 @@ pub fn set_user(shared: &Shared, username: &str, change: &UserChange) -> Result<
     }
     if let Some(v) = change.modify_metadata {
         user.modify_metadata = v;
+    }
+    if let Some(v) = change.modify_all_data {
+        user.modify_all_data = v;
     }
     if let Some(v) = change.view_setup {
         user.view_setup = v;

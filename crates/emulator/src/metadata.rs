@@ -696,7 +696,7 @@ fn create_in(shared: &Shared, ctx: &Ctx, headers: &HeaderMap, body: &Bytes) -> R
     let mut world = shared.world();
     world.settle_deploys(now);
     let user = world.users.get(&ctx.user_id).cloned().ok_or_else(SfError::not_found)?;
-    if !(user.modify_metadata || user.customize_application) {
+    if !(user.modify_metadata || user.modify_all_data) {
         return Err(SfError::new(
             StatusCode::FORBIDDEN,
             "INSUFFICIENT_ACCESS",

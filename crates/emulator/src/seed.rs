@@ -106,10 +106,13 @@ pub struct UserSeed {
     /// *View Setup and Configuration*: without it the REST `limits` resource answers 403.
     #[serde(default = "yes")]
     pub view_setup: bool,
-    /// *Modify Metadata Through Metadata API Functions*: with *Customize Application* (which
-    /// stands for Modify All Data here), what a Metadata API deploy needs.
+    /// *Modify Metadata Through Metadata API Functions*: with *Modify All Data*, what a
+    /// Metadata API deploy needs.
     #[serde(default = "yes")]
     pub modify_metadata: bool,
+    /// *Modify All Data* (which also allows Metadata API deploys).
+    #[serde(default)]
+    pub modify_all_data: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -284,6 +287,7 @@ impl Seed {
             frozen: false,
             view_setup: true,
             modify_metadata: true,
+            modify_all_data: false,
         };
         Seed {
             orgs: vec![
@@ -374,6 +378,7 @@ impl UserSeed {
             frozen: false,
             view_setup: true,
             modify_metadata: true,
+            modify_all_data: false,
         }
     }
 }

@@ -52,9 +52,10 @@ pub struct User {
     pub customize_application: bool,
     pub frozen: bool,
     pub view_setup: bool,
-    /// *Modify Metadata Through Metadata API Functions* (or Modify All Data, which
-    /// `customize_application` stands for): what a Metadata API deploy needs.
+    /// *Modify Metadata Through Metadata API Functions*: what a Metadata API deploy needs
+    /// (or *Modify All Data*).
     pub modify_metadata: bool,
+    pub modify_all_data: bool,
 }
 
 impl User {
@@ -321,6 +322,7 @@ impl World {
                 frozen: seed.frozen,
                 view_setup: seed.view_setup,
                 modify_metadata: seed.modify_metadata,
+                modify_all_data: seed.modify_all_data,
             },
         );
         self.usernames.insert(key, id.clone());

@@ -135,6 +135,10 @@ pub struct PublishSettings {
     /// First retry delay (doubles per attempt, with jitter) and its cap, in milliseconds.
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
+    /// How often a loader deploy's status is read (milliseconds), and how long it may take
+    /// before it is cancelled (seconds).
+    pub loader_poll_ms: u64,
+    pub loader_timeout_secs: u64,
 }
 
 impl Default for Settings {
@@ -186,6 +190,8 @@ impl Default for PublishSettings {
             lease_secs: worker.lease.as_secs(),
             backoff_base_ms: worker.backoff_base.as_millis() as u64,
             backoff_max_ms: worker.backoff_max.as_millis() as u64,
+            loader_poll_ms: worker.loader_polling.every.as_millis() as u64,
+            loader_timeout_secs: worker.loader_polling.timeout.as_secs(),
         }
     }
 }
@@ -350,6 +356,13 @@ impl Config {
             lease: std::time::Duration::from_secs(at_least_one("publish.lease_secs", p.lease_secs)?),
             backoff_base: std::time::Duration::from_millis(at_least_one("publish.backoff_base_ms", p.backoff_base_ms)?),
             backoff_max: std::time::Duration::from_millis(at_least_one("publish.backoff_max_ms", p.backoff_max_ms)?),
+            loader_polling: service::worker::LoaderPolling {
+                every: std::time::Duration::from_millis(at_least_one("publish.loader_poll_ms", p.loader_poll_ms)?),
+                timeout: std::time::Duration::from_secs(at_least_one(
+                    "publish.loader_timeout_secs",
+                    p.loader_timeout_secs,
+                )?),
+            },
         };
         if let Some(url) = &database_url
             && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
@@ -437,6 +450,8 @@ impl Config {
                 lease_secs: self.publish.lease.as_secs(),
                 backoff_base_ms: self.publish.backoff_base.as_millis() as u64,
                 backoff_max_ms: self.publish.backoff_max.as_millis() as u64,
+                loader_poll_ms: self.publish.loader_polling.every.as_millis() as u64,
+                loader_timeout_secs: self.publish.loader_polling.timeout.as_secs(),
             },
         }
     }

@@ -29,6 +29,8 @@ pub struct DeployRequest {
     /// `Private` (the default) or `Public`.
     pub cache_control: Option<String>,
     pub bundle: BundleSource,
+    /// Also deploy the system's loader into each org after its resource (issue #15).
+    pub with_loader: bool,
 }
 
 /// A deployment just started: pending targets, one per bound connection.
@@ -91,7 +93,27 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
             })?
         }
     };
-    start(svc, actor, &account, &system, &env, name, cache, &bundle, None).await
+    if request.with_loader {
+        let refusal = match svc.store.loader_config(&account, &system).await? {
+            None => Some(
+                "this system has no loader: set its loader's scripts first (PUT /api/v1/systems/{id}/loader)"
+                    .to_string(),
+            ),
+            Some(config) => {
+                let settings = publish::loader::LoaderSettings {
+                    resource: name.clone(),
+                    scripts: config.scripts,
+                    styles: config.styles,
+                    trusted_sites: config.trusted_sites,
+                };
+                settings.check_files(&bundle.files).err().map(|e| format!("{e}: the loader loads it"))
+            }
+        };
+        if let Some(refusal) = refusal {
+            return Err(ServiceError::invalid("with_loader", refusal));
+        }
+    }
+    start(svc, actor, &account, &system, &env, name, cache, &bundle, None, request.with_loader).await
 }
 
 /// Creates the deployment with one target per bound connection and wakes the worker.
@@ -106,6 +128,7 @@ async fn start(
     cache_control: CacheControl,
     bundle: &BundleInfo,
     redeploy_of: Option<DeploymentId>,
+    with_loader: bool,
 ) -> Result<Started, ServiceError> {
     let targets = svc.store.targets_for(account, system, env).await?;
     if targets.is_empty() {
@@ -128,16 +151,18 @@ async fn start(
         created_by: actor.user.email.clone(),
         finished_at: None,
         redeploy_of,
+        with_loader,
     };
     let ids: Vec<ConnectionId> = targets.iter().map(|c| c.id.clone()).collect();
     svc.store.create_deployment(&deployment, &ids).await?;
     svc.publish_wake.notify_one();
     let detail = format!(
-        "{} to {} org(s), bundle sha256 {}{}",
+        "{} to {} org(s), bundle sha256 {}{}{}",
         deployment.resource_name.as_str(),
         ids.len(),
         &bundle.sha256[..12.min(bundle.sha256.len())],
-        deployment.redeploy_of.as_ref().map(|d| format!(", rollback to {d}")).unwrap_or_default()
+        deployment.redeploy_of.as_ref().map(|d| format!(", rollback to {d}")).unwrap_or_default(),
+        if deployment.with_loader { ", with the loader" } else { "" }
     );
     record(svc, actor.audit(now, "deployment.created", "deployment", Some(deployment.id.as_str()), None, Some(detail)))
         .await;
@@ -162,6 +187,9 @@ pub async fn rollback(svc: &Service, actor: &Actor, id: &str) -> Result<Started,
         earlier.cache_control,
         &bundle,
         Some(earlier.id.clone()),
+        // A rollback puts the earlier resource back; the loader (which follows the system's
+        // settings, not the bundle) stays as it is.
+        false,
     )
     .await
 }

@@ -28,6 +28,8 @@ use crate::Service;
 /// the others wait for that one (not one copy per target).
 type Releases = Mutex<HashMap<(BundleId, String), Arc<tokio::sync::OnceCell<Arc<Release>>>>>;
 
+pub use publish::loader::Polling as LoaderPolling;
+
 /// How hard the worker pushes.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerConfig {
@@ -45,6 +47,8 @@ pub struct WorkerConfig {
     /// First retry delay; doubles each attempt (with jitter) up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// How often a loader deploy's status is read, and how long it may take (issue #15).
+    pub loader_polling: publish::loader::Polling,
 }
 
 impl Default for WorkerConfig {
@@ -57,6 +61,7 @@ impl Default for WorkerConfig {
             lease: Duration::from_secs(120),
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
+            loader_polling: publish::loader::Polling::default(),
         }
     }
 }
@@ -260,8 +265,17 @@ async fn attempt(
             async move { publish_release(&svc.client, &session, &release).await }
         })
         .await;
+    // The loader, after the resource it loads (issue #15).
+    let loader = match (&result, deployment.with_loader) {
+        (Ok(_), true) => match loader_step(svc, config, deployment, &connection, target.attempts).await? {
+            Ok(text) => Some(text),
+            Err(outcome) => return Ok(outcome),
+        },
+        _ => None,
+    };
     Ok(match result {
         Ok(published) => TargetOutcome::Done {
+            loader,
             status: if published.action == PublishAction::Unchanged {
                 TargetStatus::Unchanged
             } else {
@@ -291,6 +305,72 @@ async fn attempt(
                 TargetOutcome::Failed { error: format!("gave up after {} attempts: {reason}", target.attempts) }
             } else {
                 TargetOutcome::Failed { error: reason }
+            }
+        }
+    })
+}
+
+/// Deploys the system's loader into one org (validation, deploy, read back; skipped when the
+/// org holds this version, which also makes a target resumed after a crash cheap): what to
+/// record, or the target's outcome when it did not work.
+async fn loader_step(
+    svc: &Service,
+    config: &WorkerConfig,
+    deployment: &domain::Deployment,
+    connection: &domain::Connection,
+    attempts: u32,
+) -> Result<Result<String, TargetOutcome>, StoreError> {
+    use publish::loader::{LoaderFailure, LoaderOutcome, LoaderPackage, LoaderSettings, deploy_loader};
+    use store::CatalogStore;
+    let failed = |error: String| Ok(Err(TargetOutcome::Failed { error }));
+    let Some(settings) = svc.store.loader_config(&deployment.account_id, &deployment.system_id).await? else {
+        return failed("the resource is published; the loader is not: the system's loader was turned off".into());
+    };
+    let settings = LoaderSettings {
+        resource: deployment.resource_name.clone(),
+        scripts: settings.scripts,
+        styles: settings.styles,
+        trusted_sites: settings.trusted_sites,
+    };
+    let owner = format!("{}/{}", deployment.system_id, deployment.environment_id);
+    let package = match LoaderPackage::build(&owner, &settings) {
+        Ok(p) => p,
+        Err(e) => return failed(format!("the resource is published; the loader is not: {e}")),
+    };
+    let polling = config.loader_polling;
+    let result = svc
+        .keeper
+        .with_session(connection, |session| {
+            let (client, package) = (svc.client.clone(), package.clone());
+            async move {
+                match deploy_loader(&client, &session, &package, polling).await {
+                    Ok(outcome) => Ok(Ok(outcome)),
+                    // Salesforce's own errors go to the keeper (an expired session renews).
+                    Err(LoaderFailure::Salesforce(e)) => Err(e),
+                    Err(other) => Ok(Err(other)),
+                }
+            }
+        })
+        .await;
+    Ok(match result {
+        Ok(Ok(LoaderOutcome::Unchanged)) => Ok(format!("unchanged {}", package.version)),
+        Ok(Ok(_)) => Ok(format!("deployed {}", package.version)),
+        Ok(Err(failure)) => {
+            Err(TargetOutcome::Failed { error: format!("the resource is published; the loader is not: {failure}") })
+        }
+        Err(KeeperError::Store(e)) => return Err(e),
+        Err(e) => {
+            let transient = match &e {
+                KeeperError::Unavailable(_) => true,
+                KeeperError::Salesforce(sf) => sf.is_transient(),
+                _ => false,
+            };
+            let error = format!("the resource is published; the loader is not: {}", explain(&e));
+            if transient && attempts < config.max_attempts {
+                let delay = backoff(config, attempts, random_u32());
+                Err(TargetOutcome::Retry { error, not_before: svc.clock.now_ms() + delay.as_millis() as i64 })
+            } else {
+                Err(TargetOutcome::Failed { error })
             }
         }
     })

@@ -24,6 +24,8 @@ pub enum TargetOutcome {
         action: String,
         resource_id: String,
         url: String,
+        /// What happened to the loader there, for a deployment with the loader.
+        loader: Option<String>,
     },
     Failed {
         error: String,

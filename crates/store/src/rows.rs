@@ -16,9 +16,9 @@ pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, envir
     created_at, created_by, modified_at, modified_by";
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
-    d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of";
+    d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of, d.with_loader";
 pub(crate) const TARGET_COLUMNS: &str = "t.deployment_id, t.connection_id, t.status, t.attempts, t.action, t.resource_id, t.url, \
-    t.error, t.updated_at, c.org_name, c.instance_url";
+    t.error, t.loader, t.updated_at, c.org_name, c.instance_url";
 
 /// Instance URLs are stored without a trailing slash, however they arrive (a parsed `Url`
 /// adds one), so every reader sees one spelling.
@@ -360,6 +360,7 @@ pub(crate) struct DeploymentRow {
     created_by: String,
     finished_at: Option<Millis>,
     redeploy_of: Option<String>,
+    with_loader: i64,
 }
 
 impl TryFrom<DeploymentRow> for Deployment {
@@ -381,6 +382,7 @@ impl TryFrom<DeploymentRow> for Deployment {
             created_by: r.created_by,
             finished_at: r.finished_at,
             redeploy_of: r.redeploy_of.as_deref().map(DeploymentId::parse).transpose()?,
+            with_loader: r.with_loader != 0,
         })
     }
 }
@@ -395,6 +397,7 @@ pub(crate) struct TargetRow {
     resource_id: Option<String>,
     url: Option<String>,
     error: Option<String>,
+    loader: Option<String>,
     updated_at: Millis,
     org_name: Option<String>,
     instance_url: Option<String>,
@@ -414,6 +417,7 @@ impl TryFrom<TargetRow> for Target {
             resource_id: r.resource_id,
             url: r.url,
             error: r.error,
+            loader: r.loader,
             updated_at: r.updated_at,
             org_name: r.org_name,
             instance_url: r.instance_url,

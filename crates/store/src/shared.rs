@@ -592,14 +592,15 @@ macro_rules! shared_deployment_methods {
             let mut recorded = Vec::with_capacity(finished.len());
             for f in finished {
                 let statement = match &f.outcome {
-                    TargetOutcome::Done { status, action, resource_id, url } => query(
-                        "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, error = NULL, lease_owner = NULL, \
+                    TargetOutcome::Done { status, action, resource_id, url, loader } => query(
+                        "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, loader = ?, error = NULL, lease_owner = NULL, \
                          lease_until = NULL, updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
                     )
                     .bind(status.as_str())
                     .bind(action)
                     .bind(resource_id)
                     .bind(url)
+                    .bind(loader.as_deref())
                     .bind(f.now),
                     TargetOutcome::Failed { error } => query(
                         "UPDATE deployment_targets SET status = 'failed', error = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? \
@@ -2329,7 +2330,7 @@ macro_rules! shared_statements {
         ) -> Result<(), StoreError> {
             query(
                 "INSERT INTO deployments (id, account_id, system_id, environment_id, bundle_id, resource_name, cache_control, status, \
-                 created_at, created_by, finished_at, redeploy_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 created_at, created_by, finished_at, redeploy_of, with_loader) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(d.id.as_str())
             .bind(d.account_id.as_str())
@@ -2343,6 +2344,7 @@ macro_rules! shared_statements {
             .bind(&d.created_by)
             .bind(d.finished_at)
             .bind(d.redeploy_of.as_ref().map(domain::DeploymentId::as_str))
+            .bind(i64::from(d.with_loader))
             .execute(exec)
             .await?;
             Ok(())

@@ -704,6 +704,7 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
         created_by: "me@a.example".into(),
         finished_at: None,
         redeploy_of: None,
+        with_loader: true,
     };
     store.create_deployment(&deployment, &[one.id.clone(), two.id.clone()]).await.expect("deployment");
     // Two workers: each target goes to exactly one.
@@ -730,6 +731,7 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
         action: "created".into(),
         resource_id: format!("081{n}"),
         url: "/resource/1/Player".into(),
+        loader: Some(format!("deployed v{n}")),
     };
     // The dead worker's late answer is ignored: its lease is gone.
     assert!(
@@ -750,6 +752,8 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
     let (finished, targets) = store.deployment(a, &deployment.id).await.expect("get");
     assert_eq!((finished.status, finished.finished_at), (DeploymentStatus::Failed, Some(1_300)));
     assert_eq!(targets.iter().filter(|t| t.status == TargetStatus::Failed).count(), 1);
+    assert!(finished.with_loader, "the loader choice is kept");
+    assert_eq!(targets.iter().filter_map(|t| t.loader.as_deref()).collect::<Vec<_>>(), ["deployed v1"]);
     assert!(
         targets
             .iter()
@@ -1123,6 +1127,7 @@ async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogS
         created_by: "t".into(),
         finished_at: None,
         redeploy_of: None,
+        with_loader: false,
     };
     // Another worker's deployment, whose targets a batch below names by mistake.
     let other = domain::Deployment { id: domain::DeploymentId::generate(), ..d.clone() };
@@ -1136,6 +1141,7 @@ async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogS
         action: "created".into(),
         resource_id: "081000000000001AAA".into(),
         url: "/resource/1/Race".into(),
+        loader: None,
     };
     // Half one by one, half in batches of five (as the worker records a burst), all at once.
     let (single, batched) = claimed.split_at(20);

@@ -202,6 +202,10 @@ pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std
             backoff_base: std::time::Duration::from_millis(20),
             backoff_max: std::time::Duration::from_millis(200),
             lease: std::time::Duration::from_secs(10),
+            loader_polling: service::worker::LoaderPolling {
+                every: std::time::Duration::from_millis(50),
+                timeout: std::time::Duration::from_secs(30),
+            },
             ..Default::default()
         },
         database_url: None,
@@ -349,11 +353,34 @@ pub async fn upload(app: &TestApp, who: &str, fields: &[(&str, &str)], zip: &[u8
 /// Uploads a bundle of `files` as a deployment through the typed client and returns it (202
 /// expected), as JSON (the client's types re-serialize to exactly what the server sent).
 pub async fn deploy(app: &TestApp, who: &str, system: &str, env: &str, name: &str, files: &[(&str, &[u8])]) -> Value {
+    deploy_as(app, who, (system, env, name), files, false).await
+}
+
+/// [`deploy`], asking for the system's loader too (issue #15).
+pub async fn deploy_with_loader(
+    app: &TestApp,
+    who: &str,
+    system: &str,
+    env: &str,
+    name: &str,
+    files: &[(&str, &[u8])],
+) -> Value {
+    deploy_as(app, who, (system, env, name), files, true).await
+}
+
+async fn deploy_as(
+    app: &TestApp,
+    who: &str,
+    (system, env, name): (&str, &str, &str),
+    files: &[(&str, &[u8])],
+    with_loader: bool,
+) -> Value {
     let upload = client::DeploymentUpload {
         system_id: system.into(),
         environment_id: env.into(),
         resource_name: name.into(),
         cache_control: "private".into(),
+        with_loader,
         zip: bundle_zip(files),
     };
     let started = app.client(who).start_deployment(upload).await.unwrap_or_else(|e| panic!("deploy: {e}"));

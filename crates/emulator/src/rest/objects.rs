@@ -240,8 +240,8 @@ pub(super) fn permission_row(world: &World, ctx: &Ctx, now: i64) -> Map<String, 
     m.insert("LastCacheUpdate".into(), json!(sf_datetime(now)));
     m.insert("PermissionsApiEnabled".into(), json!(user.api_enabled));
     m.insert("PermissionsCustomizeApplication".into(), json!(user.customize_application));
-    m.insert("PermissionsModifyAllData".into(), json!(user.customize_application));
-    m.insert("PermissionsModifyMetadata".into(), json!(user.modify_metadata || user.customize_application));
+    m.insert("PermissionsModifyAllData".into(), json!(user.modify_all_data));
+    m.insert("PermissionsModifyMetadata".into(), json!(user.modify_metadata));
     m.insert("PermissionsViewSetup".into(), json!(true));
     m.insert("PermissionsViewAllData".into(), json!(user.customize_application));
     m.insert("PermissionsManageUsers".into(), json!(user.customize_application));

@@ -30,6 +30,10 @@ pub struct Args {
     /// Private (default) or Public.
     #[arg(long, default_value = "private")]
     cache_control: String,
+    /// Also deploy the system's loader into each org after the resource (its settings must be
+    /// set: PUT /api/v1/systems/{id}/loader).
+    #[arg(long)]
+    with_loader: bool,
     /// Print the finished deployment's JSON instead of progress and a table.
     #[arg(long)]
     json: bool,
@@ -62,6 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             environment_id: args.env.clone(),
             resource_name: args.name.clone(),
             cache_control: args.cache_control.clone(),
+            with_loader: args.with_loader,
             zip: bundle.bytes().to_vec(),
         })
         .await?;

@@ -67,6 +67,9 @@ pub struct TargetView {
     pub url: Option<String>,
     /// Why it failed — or, while it waits to retry, why the last attempt did.
     pub error: Option<String>,
+    /// With the loader: what happened to it in this org (`deployed <version>`,
+    /// `unchanged <version>`).
+    pub loader: Option<String>,
     pub updated_at: i64,
 }
 
@@ -86,6 +89,8 @@ pub struct DeploymentView {
     pub finished_at: Option<i64>,
     /// A rollback: the deployment whose bundle this one publishes again.
     pub redeploy_of: Option<String>,
+    /// Also deploys the system's loader into each org after its resource (issue #15).
+    pub with_loader: bool,
     pub counts: CountsView,
     /// With `GET /deployments/{id}`: one entry per connection.
     #[schema(nullable = false)]
@@ -106,6 +111,7 @@ pub fn view(d: &Deployment, counts: TargetCounts, targets: Option<&[domain::Targ
         created_by: d.created_by.clone(),
         finished_at: d.finished_at,
         redeploy_of: d.redeploy_of.as_ref().map(ToString::to_string),
+        with_loader: d.with_loader,
         counts: counts.into(),
         targets: targets.map(|ts| {
             ts.iter()
@@ -118,6 +124,7 @@ pub fn view(d: &Deployment, counts: TargetCounts, targets: Option<&[domain::Targ
                     resource_id: t.resource_id.clone(),
                     url: t.url.clone(),
                     error: t.error.clone(),
+                    loader: t.loader.clone(),
                     updated_at: t.updated_at,
                 })
                 .collect()
@@ -199,6 +206,10 @@ struct DeployInput {
     /// `Private` (default) or `Public`.
     cache_control: Option<String>,
     bundle_id: String,
+    /// Also deploy the system's loader into each org after its resource (its settings must be
+    /// set, and the bundle must hold the files it loads).
+    #[serde(default)]
+    with_loader: bool,
 }
 
 /// A deployment request as `multipart/form-data`: the same fields and `file` (a ZIP).
@@ -209,6 +220,8 @@ struct DeployUpload {
     environment_id: String,
     resource_name: String,
     cache_control: Option<String>,
+    /// `true` to deploy the system's loader too (default `false`).
+    with_loader: Option<bool>,
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
@@ -247,6 +260,11 @@ async fn create(
             }
         }
         let file = file.ok_or_else(|| ApiError::invalid("file", "attach the bundle (a ZIP) as the `file` field"))?;
+        let with_loader = match fields.remove("with_loader").as_deref().map(str::trim) {
+            None | Some("" | "false") => false,
+            Some("true") => true,
+            Some(other) => return Err(ApiError::invalid("with_loader", format!("{other:?} is not true or false"))),
+        };
         let mut take = |k: &str| fields.remove(k).unwrap_or_default();
         DeployRequest {
             system_id: take("system_id"),
@@ -254,6 +272,7 @@ async fn create(
             resource_name: take("resource_name"),
             cache_control: Some(take("cache_control")),
             bundle: BundleSource::Upload(file),
+            with_loader,
         }
     } else {
         let Json(input) = Json::<DeployInput>::from_request(request, &state)
@@ -265,6 +284,7 @@ async fn create(
             resource_name: input.resource_name,
             cache_control: input.cache_control,
             bundle: BundleSource::Stored(input.bundle_id),
+            with_loader: input.with_loader,
         }
     };
     let started = deployments::deploy(&state, &caller, request).await?;

@@ -138,6 +138,7 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
     let Some(file) = file else {
         return Ok(redirect_with_flash("/deployments", "error", "Choose a ZIP file to publish."));
     };
+    let with_loader = fields.get("with_loader").is_some_and(|v| v == "on" || v == "true");
     let mut take = |k: &str| fields.remove(k).unwrap_or_default();
     let request = DeployRequest {
         system_id: take("system_id"),
@@ -145,6 +146,7 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
         resource_name: take("resource_name"),
         cache_control: Some(take("cache_control")),
         bundle: BundleSource::Upload(file),
+        with_loader,
     };
     match deploy(&state, &signed_in.caller, request).await.map_err(ApiError::from) {
         Ok(started) => {

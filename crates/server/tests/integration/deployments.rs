@@ -207,3 +207,62 @@ async fn bad_requests_are_refused_before_anything_runs() {
         "no call reached an org"
     );
 }
+
+/// Issue #15: a deployment with the loader deploys it into each org after the resource,
+/// records what happened per org, fails only the org that refuses (with the fix), and skips
+/// the loader where the org already holds the same version.
+#[tokio::test]
+async fn a_deployment_with_the_loader_deploys_it_per_org_and_names_the_one_that_refuses() {
+    let app = spawn().await;
+    app.em.set_deploy_time(std::time::Duration::from_millis(100));
+    let (system, env, connections) = bound(&app, 3).await;
+    let files: &[(&str, &[u8])] = &[("player.js", b"window.player = 1;")];
+    // Asking for the loader without settings, or with a file the bundle lacks, is refused.
+    let fields = [
+        ("system_id", system.as_str()),
+        ("environment_id", env.as_str()),
+        ("resource_name", "Player"),
+        ("with_loader", "true"),
+    ];
+    let zip = testkit::bundle_zip(files);
+    let (status, refused) = testkit::upload(&app, "editor_a", &fields, &zip).await;
+    assert_eq!((status, refused["error"]["fields"][0]["field"].as_str()), (422, Some("with_loader")), "{refused}");
+    let settings = json!({"scripts": ["player.js"], "trusted_sites": ["https://api.example.com"]});
+    let (status, _) = app.call("admin_a", Method::PUT, &format!("/systems/{system}/loader"), Some(settings)).await;
+    assert_eq!(status, 200);
+    let (status, refused) =
+        testkit::upload(&app, "editor_a", &fields, &testkit::bundle_zip(&[("other.js", b"x")])).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["error"]["fields"][0]["message"].as_str().expect("message").contains("player.js"), "{refused}");
+    // The second org's user may not deploy metadata.
+    let change = emulator::UserChange { modify_metadata: Some(false), ..Default::default() };
+    app.em.set_user("publisher2@org2.test", &change).expect("change");
+    let started = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", files).await;
+    assert_eq!(started["with_loader"], true, "{started}");
+    let done = finished(&app, "editor_a", started["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let by_connection = |id: &str| targets(&done).iter().find(|t| t["connection_id"] == id).cloned().expect("target");
+    for ok in [&connections[0], &connections[2]] {
+        let t = by_connection(ok);
+        assert_eq!(t["status"], "succeeded", "{t}");
+        assert!(t["loader"].as_str().expect("loader").starts_with("deployed "), "{t}");
+    }
+    let refused = by_connection(&connections[1]);
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let error = refused["error"].as_str().expect("error");
+    assert!(
+        error.contains("the resource is published; the loader is not")
+            && error.contains("Modify Metadata Through Metadata API Functions"),
+        "{error}"
+    );
+    // Fixed in the org, published again: the loader is unchanged where it was in place, and
+    // deployed where it was missing.
+    let change = emulator::UserChange { modify_metadata: Some(true), ..Default::default() };
+    app.em.set_user("publisher2@org2.test", &change).expect("change");
+    let again = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", files).await;
+    let again = finished(&app, "editor_a", again["id"].as_str().expect("id")).await;
+    assert_eq!(again["status"], "succeeded", "{again}");
+    let loaders: Vec<&str> = targets(&again).iter().filter_map(|t| t["loader"].as_str()).collect();
+    assert_eq!(loaders.iter().filter(|l| l.starts_with("unchanged ")).count(), 2, "{loaders:?}");
+    assert_eq!(loaders.iter().filter(|l| l.starts_with("deployed ")).count(), 1, "{loaders:?}");
+}
