@@ -23,6 +23,9 @@ pub enum Step {
     OrgNameRead,
     /// The org is a sandbox exactly when the connection says so.
     OrgTypeMatches,
+    /// *Modify Metadata Through Metadata API Functions* (or *Modify All Data*): what deploying
+    /// the loader needs. Checked only for a connection whose system uses the loader.
+    ModifyMetadata,
 }
 
 impl Step {
@@ -45,8 +48,16 @@ impl Step {
             Step::StaticResourcesReadable => "Static resources readable",
             Step::OrgNameRead => "Org name read",
             Step::OrgTypeMatches => "Org type matches",
+            Step::ModifyMetadata => "Modify Metadata permission (for the loader)",
         }
     }
+}
+
+/// What else a connection is used for, so the check covers it too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Its system deploys the loader (issue #15): the Metadata API permission is checked.
+    pub loader: bool,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -90,6 +101,10 @@ pub struct OrgFacts {
 pub struct Report {
     pub steps: Vec<StepResult>,
     pub org: Option<OrgFacts>,
+    /// The steps this check runs (the loader's only where it is needed).
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    plan: Vec<Step>,
 }
 
 impl Report {
@@ -104,7 +119,7 @@ impl Report {
 
     /// A report for a sign-in that did not produce a token.
     pub fn token_failed(error: &SalesforceError) -> Self {
-        let mut report = Report { steps: Vec::new(), org: None };
+        let mut report = Report { steps: Vec::new(), org: None, plan: Step::ALL.to_vec() };
         report.push(Step::TokenObtained, Outcome::Failed, error.to_string(), Some(token_fix(error)));
         report.skip_rest();
         report
@@ -116,7 +131,8 @@ impl Report {
 
     fn skip_rest(&mut self) {
         let done: Vec<Step> = self.steps.iter().map(|s| s.step).collect();
-        for step in Step::ALL.into_iter().filter(|s| !done.contains(s)) {
+        let plan = if self.plan.is_empty() { Step::ALL.to_vec() } else { self.plan.clone() };
+        for step in plan.into_iter().filter(|s| !done.contains(s)) {
             self.push(step, Outcome::Skipped, "not checked: an earlier step failed".into(), None);
         }
     }
@@ -206,7 +222,17 @@ async fn identify(
 
 /// Runs every step after the token: stops at the first failure and marks the rest skipped.
 pub async fn run(client: &Client, token: &TokenResponse, expected: OrgType) -> Report {
-    let mut report = Report { steps: Vec::new(), org: None };
+    run_for(client, token, expected, Needs::default()).await
+}
+
+/// [`run`], with the steps what the connection is used for needs.
+pub async fn run_for(client: &Client, token: &TokenResponse, expected: OrgType, needs: Needs) -> Report {
+    let mut plan = Step::ALL.to_vec();
+    if needs.loader {
+        let after = plan.iter().position(|s| *s == Step::CustomizeApplication).map_or(plan.len(), |i| i + 1);
+        plan.insert(after, Step::ModifyMetadata);
+    }
+    let mut report = Report { steps: Vec::new(), org: None, plan };
     report.push(Step::TokenObtained, Outcome::Passed, format!("signed in to org {}", token.org_id), None);
     let session = Session { instance_url: token.instance_url.clone(), access_token: token.access_token.clone() };
     let identity = match identify(client, &session, token).await {
@@ -289,6 +315,37 @@ pub async fn run(client: &Client, token: &TokenResponse, expected: OrgType) -> R
         format!("{user} may create and update static resources"),
         None,
     );
+
+    if needs.loader {
+        match client.may_deploy_metadata(&session).await {
+            Ok(true) => report.push(
+                Step::ModifyMetadata,
+                Outcome::Passed,
+                format!("{user} may deploy the loader through the Metadata API"),
+                None,
+            ),
+            Ok(false) => {
+                report.push(
+                    Step::ModifyMetadata,
+                    Outcome::Failed,
+                    format!("{user} may not deploy metadata, which the system's loader needs"),
+                    Some(format!("In Salesforce Setup, give {user} the Modify Metadata Through Metadata API Functions permission (or Modify All Data), then test again.")),
+                );
+                report.skip_rest();
+                return report;
+            }
+            Err(e) => {
+                report.push(
+                    Step::ModifyMetadata,
+                    Outcome::Failed,
+                    e.to_string(),
+                    Some("Salesforce would not say whether the user may deploy metadata; try again.".into()),
+                );
+                report.skip_rest();
+                return report;
+            }
+        }
+    }
 
     match client
         .tooling_query::<serde_json::Value>(

@@ -175,6 +175,16 @@ pub fn sf_org_type(t: OrgType) -> salesforce::OrgType {
 
 /// Signs in with the given credentials and runs every check step; saves nothing.
 async fn check(svc: &Service, v: &Valid) -> Result<(Report, Option<TokenResponse>), ServiceError> {
+    check_for(svc, v, checks::Needs::default()).await
+}
+
+/// [`check`], with the steps what the connection is used for needs (the loader's permission
+/// where its system deploys the loader).
+async fn check_for(
+    svc: &Service,
+    v: &Valid,
+    needs: checks::Needs,
+) -> Result<(Report, Option<TokenResponse>), ServiceError> {
     let base = svc.urls.base_for(&v.login_host).map_err(|e| ServiceError::invalid("login_host", e.to_string()))?;
     let token = match &v.auth {
         AuthMethod::Jwt { consumer_key, username } => {
@@ -191,7 +201,7 @@ async fn check(svc: &Service, v: &Valid) -> Result<(Report, Option<TokenResponse
         }
     };
     match token {
-        Ok(token) => Ok((checks::run(&svc.client, &token, sf_org_type(v.org_type)).await, Some(token))),
+        Ok(token) => Ok((checks::run_for(&svc.client, &token, sf_org_type(v.org_type), needs).await, Some(token))),
         Err(SalesforceError::HostNotAllowed(host)) => Err(ServiceError::invalid(
             "login_host",
             format!("{host} is not a Salesforce host; use login, test or your My Domain (…my.salesforce.com)"),
@@ -596,7 +606,9 @@ async fn recheck(
     valid: Valid,
     changes: &mut Vec<String>,
 ) -> Result<NewSecrets, ServiceError> {
-    let (report, token) = check(svc, &valid).await?;
+    let loader =
+        store::CatalogStore::connection_uses_loader(&*svc.store, &connection.account_id, &connection.id).await?;
+    let (report, token) = check_for(svc, &valid, checks::Needs { loader }).await?;
     let (Some(org), Some(token)) = (report.org.clone(), token) else {
         let reason = report.failure().map(|f| f.detail.clone()).unwrap_or_default();
         return Err(ServiceError::CheckFailed(reason, Box::new(report)));

@@ -422,9 +422,24 @@ async fn complete(
     let base = svc.urls.base_for(&login_host).map_err(|e| ServiceError::invalid("login_host", e.to_string()))?;
     let secret = ClientSecret::new(pending.consumer_secret.clone());
     let app = ClientCredentials { consumer_key: pending.consumer_key.clone(), consumer_secret: Some(secret.clone()) };
+    // The loader's permission is checked where the connection's system deploys the loader.
+    let loader = match (&pending.reconnect, &pending.legacy) {
+        (Some(id), _) => match domain::ConnectionId::parse(id) {
+            Ok(id) => svc.store.connection_uses_loader(&account, &id).await?,
+            Err(_) => false,
+        },
+        (None, Some((system, _))) => match domain::SystemId::parse(system) {
+            Ok(system) => svc.store.loader_config(&account, &system).await?.is_some(),
+            Err(_) => false,
+        },
+        (None, None) => false,
+    };
+    let needs = checks::Needs { loader };
     let (report, token) =
         match svc.client.exchange_code(&base, &app, code, &svc.oauth_callback(), &pending.verifier).await {
-            Ok(token) => (checks::run(&svc.client, &token, sf_org_type(pending.org_type)).await, Some(token)),
+            Ok(token) => {
+                (checks::run_for(&svc.client, &token, sf_org_type(pending.org_type), needs).await, Some(token))
+            }
             Err(e) => (Report::token_failed(&e), None),
         };
     if let Some(id) = &pending.reconnect {

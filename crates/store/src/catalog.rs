@@ -1,6 +1,6 @@
 //! Accounts, systems and environments (product.md §2).
 
-use domain::{Account, AccountId, Environment, EnvironmentId, LoaderConfig, Millis, System, SystemId};
+use domain::{Account, AccountId, ConnectionId, Environment, EnvironmentId, LoaderConfig, Millis, System, SystemId};
 
 use crate::StoreError;
 
@@ -33,5 +33,8 @@ store_trait! {
         fn put_loader_config(&self, account: &AccountId, config: &LoaderConfig) -> Result<(), StoreError>;
         /// Turns a system's loader off (its settings gone); `NotFound` when it had none.
         fn delete_loader_config(&self, account: &AccountId, system: &SystemId) -> Result<(), StoreError>;
+        /// Whether a connection publishes for a system that deploys the loader (bound to it, or
+        /// its legacy connector).
+        fn connection_uses_loader(&self, account: &AccountId, connection: &ConnectionId) -> Result<bool, StoreError>;
     }
 }

@@ -2209,6 +2209,26 @@ macro_rules! shared_catalog_methods {
             one_or_not_found(done.rows_affected())
         }
 
+        async fn connection_uses_loader(
+            &self,
+            account: &AccountId,
+            connection: &domain::ConnectionId,
+        ) -> Result<bool, StoreError> {
+            let found: i64 = query_scalar(
+                "SELECT COUNT(*) FROM loader_settings l WHERE l.account_id = ? AND l.system_id IN ( \
+                 SELECT b.system_id FROM bindings b WHERE b.connection_id = ? AND b.account_id = ? \
+                 UNION SELECT c.system_id FROM connections c WHERE c.id = ? AND c.account_id = ? AND c.legacy = 1)",
+            )
+            .bind(account.as_str())
+            .bind(connection.as_str())
+            .bind(account.as_str())
+            .bind(connection.as_str())
+            .bind(account.as_str())
+            .fetch_one(self.pool())
+            .await?;
+            Ok(found > 0)
+        }
+
         async fn delete_loader_config(&self, account: &AccountId, system: &SystemId) -> Result<(), StoreError> {
             let done = query("DELETE FROM loader_settings WHERE system_id = ? AND account_id = ?")
                 .bind(system.as_str())

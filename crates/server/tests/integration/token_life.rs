@@ -494,3 +494,49 @@ async fn a_my_domain_change_is_followed_to_an_allowed_host_and_refused_otherwise
     sweep(&app).await;
     assert_eq!(app.em.requests().len(), seen, "no calls for dead connections");
 }
+
+/// Issue #15: the connection check asks for *Modify Metadata* only where the connection's
+/// system deploys the loader, and names the fix.
+#[tokio::test]
+async fn the_check_asks_for_modify_metadata_only_where_the_system_uses_the_loader() {
+    let app = spawn().await;
+    let id = oauth_connection(&app, "Prod").await;
+    let (_, system) = app.call("admin_a", Method::POST, "/systems", Some(json!({"name": "Sales"}))).await;
+    let system = system["id"].as_str().expect("system").to_string();
+    let (_, envs) = app.call("admin_a", Method::GET, "/environments", None).await;
+    let env = envs[0]["id"].as_str().expect("env").to_string();
+    let (status, _) =
+        app.call("admin_a", Method::PUT, &format!("/systems/{system}/environments/{env}/connections/{id}"), None).await;
+    assert_eq!(status, 204);
+    let change = UserChange { modify_metadata: Some(false), ..UserChange::default() };
+    app.em.set_user("admin@acme.test", &change).expect("change");
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let reconnect = || {
+        let (cookie, csrf, id, app) = (cookie.clone(), csrf.clone(), id.clone(), &app);
+        async move {
+            let path = format!("/api/v1/connections/{id}/reconnect");
+            let (status, started) = app.browser(&cookie, Some(&csrf), Method::POST, &path, None).await;
+            assert_eq!(status, 200, "{started}");
+            let url = started["authorize_url"].as_str().expect("url");
+            let callback = emulator::testing::sign_in(url, "admin@acme.test", "emulator", true).await.expect("sign-in");
+            app.browser(&cookie, None, Method::GET, &callback, None).await
+        }
+    };
+    // No loader: the step is not part of the check.
+    let (status, back) = reconnect().await;
+    assert_eq!(status, 200, "{back}");
+    // The system deploys the loader: the check needs the permission, and says how to give it.
+    let settings = json!({"scripts": ["player.js"]});
+    let (status, _) = app.call("admin_a", Method::PUT, &format!("/systems/{system}/loader"), Some(settings)).await;
+    assert_eq!(status, 200);
+    let (status, refused) = reconnect().await;
+    assert_eq!(status, 422, "{refused}");
+    let steps = refused["check"]["steps"].as_array().unwrap_or_else(|| panic!("steps: {refused}"));
+    let step = steps.iter().find(|s| s["step"] == "modify_metadata").expect("the loader's step");
+    assert_eq!(step["outcome"], "failed", "{refused}");
+    assert!(step["fix"].as_str().expect("fix").contains("Modify Metadata Through Metadata API Functions"), "{step}");
+    let change = UserChange { modify_metadata: Some(true), ..UserChange::default() };
+    app.em.set_user("admin@acme.test", &change).expect("change");
+    let (status, back) = reconnect().await;
+    assert_eq!(status, 200, "{back}");
+}
