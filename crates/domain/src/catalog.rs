@@ -52,6 +52,24 @@ pub struct LoaderConfig {
     pub updated_by: String,
 }
 
+/// What the last deployment with the loader left in one org (issue #15): per system ×
+/// environment × connection, from that deployment's target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoaderState {
+    pub environment_id: EnvironmentId,
+    pub connection_id: crate::ConnectionId,
+    pub deployment_id: crate::DeploymentId,
+    /// The resource the loader loads there.
+    pub resource_name: String,
+    /// `deployed <version>` or `unchanged <version>` when it worked.
+    pub loader: Option<String>,
+    /// Why the target failed, when it did.
+    pub error: Option<String>,
+    pub updated_at: Millis,
+    /// Who started that deployment.
+    pub by: String,
+}
+
 /// The environments every account has from the start, in display order.
 pub const BUILT_IN_ENVIRONMENTS: [&str; 3] = ["Production", "Test", "Sandbox"];
 

@@ -15,7 +15,8 @@ mod user;
 
 pub use audit::{ActorKind, AuditEntry};
 pub use catalog::{
-    Account, BUILT_IN_ENVIRONMENTS, Environment, LoaderConfig, System, account_name, environment_name, system_name,
+    Account, BUILT_IN_ENVIRONMENTS, Environment, LoaderConfig, LoaderState, System, account_name, environment_name,
+    system_name,
 };
 pub use clock::{Clock, SystemClock};
 pub use connection::{

@@ -70,3 +70,94 @@ pub async fn turn_off(svc: &Service, actor: &Actor, system: &str) -> Result<(), 
         .await;
     Ok(())
 }
+
+/// Where one org stands with the system's loader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrgLoaderState {
+    /// The current settings' version is in the org.
+    InPlace,
+    /// An earlier version is in the org: the next deployment with the loader updates it.
+    Outdated,
+    /// The last deployment with the loader failed there.
+    Failed,
+    /// No deployment with the loader reached this org yet.
+    Missing,
+}
+
+impl OrgLoaderState {
+    pub fn label(self) -> &'static str {
+        match self {
+            OrgLoaderState::InPlace => "In place",
+            OrgLoaderState::Outdated => "Outdated",
+            OrgLoaderState::Failed => "Failed",
+            OrgLoaderState::Missing => "Missing",
+        }
+    }
+}
+
+/// One org (a connection publishing for an environment of the system) and its loader.
+#[derive(Debug, Clone)]
+pub struct OrgLoader {
+    pub environment_id: String,
+    pub environment: String,
+    pub connection_id: String,
+    pub connection: String,
+    pub state: OrgLoaderState,
+    /// The version there, or why it failed.
+    pub detail: String,
+    pub updated_at: Option<domain::Millis>,
+    pub by: Option<String>,
+    pub deployment_id: Option<String>,
+}
+
+/// Every org the system publishes to, per environment, with what its last deployment with the
+/// loader left there and whether that is the current settings' version. Empty when the
+/// system has no loader.
+pub async fn org_states(svc: &Service, actor: &Actor, system: &str) -> Result<Vec<OrgLoader>, ServiceError> {
+    use store::DeploymentStore;
+    let account = actor.account()?.clone();
+    let id = system_id(system)?;
+    svc.store.system(&account, &id).await?;
+    let Some(config) = svc.store.loader_config(&account, &id).await? else { return Ok(Vec::new()) };
+    let states = svc.store.loader_states(&account, &id).await?;
+    let mut out = Vec::new();
+    for env in svc.store.environments(&account).await? {
+        for connection in svc.store.targets_for(&account, &id, &env.id).await? {
+            let last = states.iter().find(|s| s.environment_id == env.id && s.connection_id == connection.id);
+            let (state, detail) = match last {
+                None => (OrgLoaderState::Missing, "no deployment with the loader has reached this org".to_string()),
+                Some(s) if s.loader.is_none() => {
+                    (OrgLoaderState::Failed, s.error.clone().unwrap_or_else(|| "failed".into()))
+                }
+                Some(s) => {
+                    let there = s.loader.as_deref().and_then(|l| l.split_whitespace().last()).unwrap_or_default();
+                    let current = domain::ResourceName::parse(&s.resource_name).ok().and_then(|resource| {
+                        let settings = publish::loader::LoaderSettings {
+                            resource,
+                            scripts: config.scripts.clone(),
+                            styles: config.styles.clone(),
+                            trusted_sites: config.trusted_sites.clone(),
+                        };
+                        publish::loader::LoaderPackage::build(&format!("{id}/{}", env.id), &settings).ok()
+                    });
+                    match current {
+                        Some(p) if p.version == there => (OrgLoaderState::InPlace, format!("version {there}")),
+                        _ => (OrgLoaderState::Outdated, format!("version {there}; the settings have changed since")),
+                    }
+                }
+            };
+            out.push(OrgLoader {
+                environment_id: env.id.to_string(),
+                environment: env.name.clone(),
+                connection_id: connection.id.to_string(),
+                connection: crate::connections::label(&connection),
+                state,
+                detail,
+                updated_at: last.map(|s| s.updated_at),
+                by: last.map(|s| s.by.clone()),
+                deployment_id: last.map(|s| s.deployment_id.to_string()),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,6 +1,8 @@
 //! Accounts, systems and environments (product.md §2).
 
-use domain::{Account, AccountId, ConnectionId, Environment, EnvironmentId, LoaderConfig, Millis, System, SystemId};
+use domain::{
+    Account, AccountId, ConnectionId, Environment, EnvironmentId, LoaderConfig, LoaderState, Millis, System, SystemId,
+};
 
 use crate::StoreError;
 
@@ -36,5 +38,8 @@ store_trait! {
         /// Whether a connection publishes for a system that deploys the loader (bound to it, or
         /// its legacy connector).
         fn connection_uses_loader(&self, account: &AccountId, connection: &ConnectionId) -> Result<bool, StoreError>;
+        /// What the last deployment with the loader left in each org of a system, per
+        /// environment and connection.
+        fn loader_states(&self, account: &AccountId, system: &SystemId) -> Result<Vec<LoaderState>, StoreError>;
     }
 }

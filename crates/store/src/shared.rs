@@ -2229,6 +2229,37 @@ macro_rules! shared_catalog_methods {
             Ok(found > 0)
         }
 
+        async fn loader_states(&self, account: &AccountId, system: &SystemId) -> Result<Vec<domain::LoaderState>, StoreError> {
+            let rows = query(
+                "SELECT environment_id, connection_id, deployment_id, resource_name, loader, error, updated_at, created_by FROM ( \
+                 SELECT d.environment_id, t.connection_id, d.id AS deployment_id, d.resource_name, t.loader, t.error, t.updated_at, \
+                 d.created_by, ROW_NUMBER() OVER (PARTITION BY d.environment_id, t.connection_id ORDER BY t.updated_at DESC, d.created_at DESC) AS rn \
+                 FROM deployments d JOIN deployment_targets t ON t.deployment_id = d.id \
+                 WHERE d.account_id = ? AND d.system_id = ? AND d.with_loader = 1 AND t.status IN ('succeeded', 'unchanged', 'failed') \
+                 ) latest WHERE rn = 1 ORDER BY environment_id, connection_id",
+            )
+            .bind(account.as_str())
+            .bind(system.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            let corrupt = |e: domain::DomainError| StoreError::Corrupt(e.to_string());
+            rows.iter()
+                .map(|row| {
+                    let get = |c: &str| -> Result<String, StoreError> { Ok(sqlx::Row::try_get(row, c)?) };
+                    Ok(domain::LoaderState {
+                        environment_id: EnvironmentId::parse(&get("environment_id")?).map_err(corrupt)?,
+                        connection_id: domain::ConnectionId::parse(&get("connection_id")?).map_err(corrupt)?,
+                        deployment_id: domain::DeploymentId::parse(&get("deployment_id")?).map_err(corrupt)?,
+                        resource_name: get("resource_name")?,
+                        loader: sqlx::Row::try_get(row, "loader")?,
+                        error: sqlx::Row::try_get(row, "error")?,
+                        updated_at: sqlx::Row::try_get(row, "updated_at")?,
+                        by: get("created_by")?,
+                    })
+                })
+                .collect()
+        }
+
         async fn delete_loader_config(&self, account: &AccountId, system: &SystemId) -> Result<(), StoreError> {
             let done = query("DELETE FROM loader_settings WHERE system_id = ? AND account_id = ?")
                 .bind(system.as_str())

@@ -25,6 +25,8 @@ pub fn routes() -> Router<AppState> {
         .route("/systems/{id}/connectors/connect", post(connect))
         .route("/environments", post(add_environment))
         .route("/systems/{id}/publishing", get(publishing).post(change_binding))
+        .route("/systems/{id}/loader", get(loader).post(save_loader))
+        .route("/systems/{id}/loader/off", post(loader_off))
 }
 
 #[derive(Debug, Clone)]
@@ -337,4 +339,171 @@ async fn change_binding(
         "publishes here now"
     };
     Ok(redirect_with_flash(&back, "success", &format!("The connection {text}.")))
+}
+
+/// One org's row on the Loader tab.
+#[derive(Debug, Clone)]
+struct OrgRow {
+    environment: String,
+    connection_id: String,
+    connection: String,
+    state: &'static str,
+    detail: String,
+    deployment_id: Option<String>,
+    when: String,
+    by: String,
+}
+
+#[derive(Template)]
+#[template(path = "loader.html")]
+struct LoaderPage {
+    chrome: Chrome,
+    system_id: String,
+    system_name: String,
+    enabled: bool,
+    scripts: String,
+    styles: String,
+    trusted_sites: String,
+    scripts_error: String,
+    styles_error: String,
+    sites_error: String,
+    orgs: Vec<OrgRow>,
+}
+
+/// The form as typed, and each field's faults (every one, joined).
+#[derive(Debug, Default)]
+struct LoaderDraft {
+    scripts: String,
+    styles: String,
+    trusted_sites: String,
+    errors: Vec<(String, String)>,
+}
+
+impl LoaderDraft {
+    fn error(&self, field: &str) -> String {
+        self.errors.iter().filter(|(f, _)| f == field).map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ")
+    }
+}
+
+async fn loader_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    id: &str,
+    draft: Option<LoaderDraft>,
+) -> Result<LoaderPage, ApiError> {
+    let account = signed_in.caller.account()?.clone();
+    let system_id = SystemId::parse(id).map_err(|_| ApiError::NotFound)?;
+    let system = state.store.system(&account, &system_id).await?;
+    let config = service::loader::settings(state, &signed_in.caller, id).await?;
+    let orgs = service::loader::org_states(state, &signed_in.caller, id)
+        .await?
+        .into_iter()
+        .map(|o| OrgRow {
+            environment: o.environment,
+            connection_id: o.connection_id,
+            connection: o.connection,
+            state: o.state.label(),
+            detail: o.detail,
+            deployment_id: o.deployment_id,
+            when: o.updated_at.map(super::date).unwrap_or_default(),
+            by: o.by.unwrap_or_default(),
+        })
+        .collect();
+    let draft = draft.unwrap_or_else(|| match &config {
+        Some(c) => LoaderDraft {
+            scripts: c.scripts.join("\n"),
+            styles: c.styles.join("\n"),
+            trusted_sites: c.trusted_sites.join("\n"),
+            errors: Vec::new(),
+        },
+        None => LoaderDraft::default(),
+    });
+    Ok(LoaderPage {
+        chrome: signed_in.chrome("systems"),
+        system_id: system.id.to_string(),
+        system_name: system.name,
+        enabled: config.is_some(),
+        scripts_error: draft.error("scripts"),
+        styles_error: draft.error("styles"),
+        sites_error: draft.error("trusted_sites"),
+        scripts: draft.scripts,
+        styles: draft.styles,
+        trusted_sites: draft.trusted_sites,
+        orgs,
+    })
+}
+
+/// A system's Loader tab (issue #15): its settings, and where each org stands.
+async fn loader(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> PageResult {
+    let page = loader_page(&state, &signed_in, &id, None).await?;
+    let chrome = page.chrome.clone();
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoaderForm {
+    csrf: String,
+    #[serde(default)]
+    scripts: String,
+    #[serde(default)]
+    styles: String,
+    #[serde(default)]
+    trusted_sites: String,
+}
+
+impl super::WithCsrf for LoaderForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+async fn save_loader(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Checked(signed_in, form): Checked<LoaderForm>,
+) -> PageResult {
+    let input = service::loader::LoaderInput {
+        scripts: lines(&form.scripts),
+        styles: lines(&form.styles),
+        trusted_sites: lines(&form.trusted_sites),
+    };
+    match service::loader::set(&state, &signed_in.caller, &id, input).await {
+        Ok(_) => {
+            Ok(redirect_with_flash(&format!("/systems/{id}/loader"), "success", "The loader's settings are saved."))
+        }
+        // Every fault shown beside its field, with what was typed kept.
+        Err(service::ServiceError::Invalid(errors)) => {
+            let draft =
+                LoaderDraft { scripts: form.scripts, styles: form.styles, trusted_sites: form.trusted_sites, errors };
+            let page = loader_page(&state, &signed_in, &id, Some(draft)).await?;
+            let chrome = page.chrome.clone();
+            Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page, Some(&chrome)))
+        }
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfOnly {
+    csrf: String,
+}
+
+impl super::WithCsrf for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+async fn loader_off(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Checked(signed_in, _form): Checked<CsrfOnly>,
+) -> PageResult {
+    service::loader::turn_off(&state, &signed_in.caller, &id).await.map_err(ApiError::from)?;
+    let words = "The loader is off. What orgs hold stays until it is removed there.";
+    Ok(redirect_with_flash(&format!("/systems/{id}/loader"), "success", words))
 }

@@ -266,3 +266,62 @@ async fn a_deployment_with_the_loader_deploys_it_per_org_and_names_the_one_that_
     assert_eq!(loaders.iter().filter(|l| l.starts_with("unchanged ")).count(), 2, "{loaders:?}");
     assert_eq!(loaders.iter().filter(|l| l.starts_with("deployed ")).count(), 1, "{loaders:?}");
 }
+
+/// Issue #15: the system's Loader tab — settings with every fault shown beside its field and
+/// the typed text kept, then each org's state: in place after a deployment with the loader,
+/// outdated once the settings change.
+#[tokio::test]
+async fn the_loader_tab_keeps_what_was_typed_and_shows_each_orgs_state() {
+    let app = spawn().await;
+    app.em.set_deploy_time(std::time::Duration::from_millis(100));
+    let (system, env, connections) = bound(&app, 2).await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let page = |cookie: String| {
+        let (http, url) = (http.clone(), format!("{}/systems/{system}/loader", app.base));
+        async move { http.get(url).header("cookie", cookie).send().await.expect("get").text().await.expect("body") }
+    };
+    let before = page(cookie.clone()).await;
+    assert!(
+        before.contains("Turn the loader on") && before.contains("aria-selected=\"true\" href=\"/systems/"),
+        "{before}"
+    );
+    let post = |fields: Vec<(&'static str, String)>| {
+        let (http, url, cookie) = (http.clone(), format!("{}/systems/{system}/loader", app.base), cookie.clone());
+        async move { http.post(url).header("cookie", cookie).form(&fields).send().await.expect("post") }
+    };
+    let bad = post(vec![
+        ("csrf", csrf.clone()),
+        ("scripts", "player.js\n../secret.js".into()),
+        ("trusted_sites", "ftp://files.example".into()),
+    ])
+    .await;
+    assert_eq!(bad.status(), 422);
+    let bad = bad.text().await.expect("body");
+    assert!(
+        bad.contains("../secret.js") && bad.contains("is not a path inside the resource"),
+        "the typed text and its fault"
+    );
+    assert!(bad.contains("ftp://files.example") && bad.contains("is not an origin"), "every field's fault");
+    let saved =
+        post(vec![("csrf", csrf.clone()), ("scripts", "player.js".into()), ("trusted_sites", String::new())]).await;
+    assert_eq!(saved.status(), 303, "{:?}", saved.text().await);
+    let missing = page(cookie.clone()).await;
+    assert_eq!(missing.matches("data-state=\"Missing\"").count(), 2, "{missing}");
+    let started = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", &[("player.js", b"x")]).await;
+    finished(&app, "editor_a", started["id"].as_str().expect("id")).await;
+    let in_place = page(cookie.clone()).await;
+    assert_eq!(in_place.matches("data-state=\"In place\"").count(), 2, "{in_place}");
+    assert!(in_place.contains(&connections[0]) && in_place.contains("editor_a@lightbridge.test"), "{in_place}");
+    let changed =
+        post(vec![("csrf", csrf.clone()), ("scripts", "player.js".into()), ("styles", "site.css".into())]).await;
+    assert_eq!(changed.status(), 303);
+    let outdated = page(cookie.clone()).await;
+    assert_eq!(outdated.matches("data-state=\"Outdated\"").count(), 2, "{outdated}");
+    // A viewer reads it; without the CSRF token nothing changes.
+    let (viewer, _) = app.sign_in("viewer_a").await;
+    let read_only = page(viewer).await;
+    assert!(read_only.contains("site.css") && !read_only.contains("<textarea"), "{read_only}");
+    let forged = post(vec![("csrf", "nope".into()), ("scripts", "evil.js".into())]).await;
+    assert_eq!(forged.status(), 403);
+}
