@@ -16,6 +16,7 @@ mod blobs;
 pub mod clock;
 pub mod ids;
 pub mod jwt;
+mod lightning;
 mod metadata;
 mod moved;
 mod multipart;

@@ -54,6 +54,10 @@ pub fn router(shared: Shared) -> Router {
         .nest("/hosts/test", crate::oauth::routes(HostKind::Test))
         .merge(crate::oauth::routes(HostKind::Instance))
         .merge(crate::rest::routes(shared.clone()))
+        .route("/secur/frontdoor.jsp", axum::routing::get(crate::lightning::frontdoor))
+        .route("/lightning/page/home", axum::routing::get(crate::lightning::home))
+        .route("/lightning/aura/{bundle}/controller.js", axum::routing::get(crate::lightning::controller))
+        .route("/lightning/shim.js", axum::routing::get(crate::lightning::shim))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::moved::redirect_previous))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::observe::middleware));
     Router::new()

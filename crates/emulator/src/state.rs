@@ -213,6 +213,8 @@ pub struct World {
     pub deploys: HashMap<String, crate::metadata::Deploy>,
     /// How long a deploy takes on the emulator's clock.
     pub deploy_ms: i64,
+    /// Browser sessions of the Lightning page stand-in (cookie → org id, user id).
+    pub ui_sessions: HashMap<String, (String, String)>,
 }
 
 const MAX_CURSORS: usize = 1_000;

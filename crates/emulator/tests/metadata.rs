@@ -264,3 +264,35 @@ async fn removal_cancel_permission_and_test_levels_answer_as_salesforce_does() {
 fn code_of(body: &Value) -> &str {
     body[0]["errorCode"].as_str().unwrap_or("<none>")
 }
+
+#[tokio::test]
+async fn the_lightning_page_stand_in_needs_a_session_and_builds_its_policy_from_trusted_sites() {
+    let em = start().await;
+    started(&em);
+    let token = admin_token(&em).await;
+    let (_, d) = deploy(&em, &token, json!({"rollbackOnError": true}), loader_zip(true)).await;
+    em.advance_clock(Duration::from_secs(3));
+    assert_eq!(status(&em, &token, d["id"].as_str().expect("id")).await["status"], "Succeeded");
+    let front = |sid: &str, ret: &str| {
+        client().get(format!("{}/secur/frontdoor.jsp?sid={sid}&retURL={ret}", em.base_url())).send()
+    };
+    assert_eq!(front("not-a-session", "/lightning/page/home").await.expect("front").status(), 401);
+    // Only a path on this host: an absolute URL is not followed.
+    let signed = front(&token, "https://elsewhere.example/").await.expect("front");
+    assert_eq!(signed.status(), 302);
+    assert_eq!(signed.headers()["location"], "/lightning/page/home");
+    let cookie = signed.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
+    let home = format!("{}/lightning/page/home", em.base_url());
+    assert_eq!(client().get(&home).send().await.expect("home").status(), 401, "no session, no page");
+    let page = client().get(&home).header("cookie", &cookie).send().await.expect("home");
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().expect("csp").to_string();
+    assert!(csp.contains("script-src 'self';") && csp.contains("connect-src 'self' https://api.example.com"), "{csp}");
+    let html = page.text().await.expect("html");
+    assert!(html.contains("lbLoader") && html.contains("/resource/") && html.contains("/Player/player.js"), "{html}");
+    let controller = client()
+        .get(format!("{}/lightning/aura/lbLoader/controller.js", em.base_url()))
+        .header("cookie", &cookie)
+        .send();
+    assert!(controller.await.expect("controller").text().await.expect("js").contains("loaded: function"));
+}

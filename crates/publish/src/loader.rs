@@ -210,6 +210,12 @@ impl LoaderPackage {
             types.push_str("        <name>CspTrustedSite</name>\n    </types>\n");
         }
         files.push(("package.xml".into(), manifest(&types)));
+        // Sites an earlier version had and this one does not: removed after the deploy (a
+        // name the org does not hold is only a warning), so a dropped origin stops being
+        // trusted.
+        if let Some(stale) = stale_sites(bundle, sites.len()) {
+            files.push(("destructiveChangesPost.xml".into(), stale));
+        }
         files.sort();
         files
     }
@@ -226,15 +232,30 @@ impl LoaderPackage {
             "    <types>\n        <members>{}</members>\n        <name>AuraDefinitionBundle</name>\n    </types>\n",
             self.bundle
         );
-        if !self.sites.is_empty() {
-            types.push_str("    <types>\n");
-            for name in &self.sites {
-                types.push_str(&format!("        <members>{name}</members>\n"));
-            }
-            types.push_str("        <name>CspTrustedSite</name>\n    </types>\n");
+        // Every site any version of it may have left.
+        let key = self.bundle.trim_start_matches("lightbridgeLoader_");
+        types.push_str("    <types>\n");
+        for n in 1..=MAX_SITES {
+            types.push_str(&format!("        <members>Lightbridge_{key}_{n}</members>\n"));
         }
+        types.push_str("        <name>CspTrustedSite</name>\n    </types>\n");
         deterministic_zip(&[("destructiveChanges.xml".into(), manifest(&types)), ("package.xml".into(), manifest(""))])
     }
+}
+
+/// `destructiveChangesPost.xml` for the sites numbered after `kept`, up to the most a loader
+/// may have; `None` when every number is in use.
+fn stale_sites(bundle: &str, kept: usize) -> Option<String> {
+    if kept >= MAX_SITES {
+        return None;
+    }
+    let key = bundle.trim_start_matches("lightbridgeLoader_");
+    let mut types = String::from("    <types>\n");
+    for n in kept + 1..=MAX_SITES {
+        types.push_str(&format!("        <members>Lightbridge_{key}_{n}</members>\n"));
+    }
+    types.push_str("        <name>CspTrustedSite</name>\n    </types>\n");
+    Some(manifest(&types))
 }
 
 fn marker(version: &str, resource: &ResourceName) -> String {

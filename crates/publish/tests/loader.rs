@@ -91,6 +91,15 @@ async fn the_loader_is_validated_deployed_read_back_and_then_skipped_while_uncha
         deploy_loader(&client, session, &newer, POLL).await.expect("update"),
         LoaderOutcome::Deployed { .. }
     ));
+    // Dropping an origin removes its trusted site: it is no longer trusted.
+    let fewer = LoaderPackage::build("sys/prod", &settings()).expect("package");
+    assert!(matches!(
+        deploy_loader(&client, session, &fewer, POLL).await.expect("back"),
+        LoaderOutcome::Deployed { .. }
+    ));
+    let all: Vec<&str> = newer.sites.iter().map(String::as_str).collect();
+    let left = client.deployed_components(session, "CspTrustedSite", &all).await.expect("query");
+    assert_eq!(left.iter().map(|c| c.developer_name.as_str()).collect::<Vec<_>>(), [newer.sites[0].as_str()]);
     // Removal takes every component out.
     assert!(matches!(
         remove_loader(&client, session, &newer, POLL).await.expect("remove"),

@@ -542,3 +542,119 @@ async fn both_sign_in_forms_warn_before_a_sixth_approval_of_the_same_user_and_ap
     let warning = browser.wait_for_text("#approval-warning", |t| t.contains("Org view 1")).await;
     assert!(warning.contains("JWT"), "and how to avoid it: {warning}");
 }
+
+/// A server on 127.0.0.1 the player calls back to: answers `pong` to anyone (CORS allowed).
+async fn callback_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let reply = "HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\npong";
+                let _ = stream.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    origin
+}
+
+/// The page's body attribute `name` once the stand-in has run every item (15 s at most).
+async fn body_data(browser: &Browser, name: &str) -> String {
+    let started = std::time::Instant::now();
+    loop {
+        let ready = browser.script("return document.body ? document.body.dataset.auraReady || '' : ''").await;
+        let value = browser.script(&format!("return document.body.dataset.{name} || ''")).await;
+        let value = value.as_str().unwrap_or_default().to_string();
+        if ready == "true" && (!value.is_empty() || started.elapsed() > std::time::Duration::from_secs(3)) {
+            return value;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(15), "the page never finished loading");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Issue #15's acceptance: the published player runs in the emulator's Lightning page only
+/// once the loader is deployed, and its call-back works only through a CSP Trusted Site.
+#[tokio::test]
+async fn the_loader_runs_the_published_player_on_a_lightning_page_and_its_trusted_site_lets_it_call_back() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    app.em.set_deploy_time(std::time::Duration::from_millis(100));
+    let origin = callback_server().await;
+    let body = serde_json::json!({"name": "Acme (client credentials)", "org_type": "production", "login_host": app.em.base_url(),
+        "auth": {"method": "client_credentials", "consumer_key": testkit::KEY, "consumer_secret": testkit::SECRET}});
+    let (status, saved) = app.call("admin_a", reqwest::Method::POST, "/connections", Some(body)).await;
+    assert_eq!(status, 201, "{saved}");
+    let connection = saved["id"].as_str().expect("id").to_string();
+    let (_, system) =
+        app.call("admin_a", reqwest::Method::POST, "/systems", Some(serde_json::json!({"name": "Sales Cloud"}))).await;
+    let system = system["id"].as_str().expect("system").to_string();
+    let (_, envs) = app.call("admin_a", reqwest::Method::GET, "/environments", None).await;
+    let env = envs[0]["id"].as_str().expect("env").to_string();
+    let bind = format!("/systems/{system}/environments/{env}/connections/{connection}");
+    assert_eq!(app.call("admin_a", reqwest::Method::PUT, &bind, None).await.0, 204);
+    let player = format!(
+        "document.body.insertAdjacentHTML('beforeend', '<p id=\"player-marker\">Player loaded</p>');\n\
+         fetch('{origin}/ping').then(function (r) {{ return r.text(); }})\n\
+           .then(function (t) {{ document.body.dataset.callback = 'ok:' + t;\n\
+             document.body.insertAdjacentHTML('beforeend', '<p>Call-back to {origin} answered: ' + t + '</p>'); }})\n\
+           .catch(function () {{ document.body.dataset.callback = 'blocked'; }});\n"
+    );
+    let files: Vec<(&str, &[u8])> = vec![("player.js", player.as_bytes())];
+    let publish = |with_loader: bool| {
+        let (app, system, env, files) = (&app, system.clone(), env.clone(), files.clone());
+        async move {
+            let started = if with_loader {
+                testkit::deploy_with_loader(app, "admin_a", &system, &env, "Player", &files).await
+            } else {
+                testkit::deploy(app, "admin_a", &system, &env, "Player", &files).await
+            };
+            let done = testkit::finished(app, "admin_a", started["id"].as_str().expect("id")).await;
+            assert_eq!(done["status"], "succeeded", "{done}");
+        }
+    };
+    let token = {
+        let form =
+            [("grant_type", "client_credentials"), ("client_id", testkit::KEY), ("client_secret", testkit::SECRET)];
+        let reply: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/services/oauth2/token", app.em.base_url()))
+            .form(&form)
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        reply["access_token"].as_str().expect("access token").to_string()
+    };
+    let home = format!("{}/secur/frontdoor.jsp?sid={token}&retURL=/lightning/page/home", app.em.base_url());
+
+    // The resource alone: Lightning never runs it.
+    publish(false).await;
+    browser.goto(&home).await;
+    browser.wait_for_url(|u| u.ends_with("/lightning/page/home")).await;
+    assert_eq!(body_data(&browser, "callback").await, "", "no loader, no player");
+    assert!(browser.try_find("#player-marker").await.is_none());
+
+    // The loader with the player's origin trusted: it runs, and its call-back gets through.
+    let settings = serde_json::json!({"scripts": ["player.js"], "trusted_sites": [origin.clone()]});
+    let path = format!("/systems/{system}/loader");
+    assert_eq!(app.call("admin_a", reqwest::Method::PUT, &path, Some(settings)).await.0, 200);
+    publish(true).await;
+    browser.goto(&home).await;
+    assert_eq!(body_data(&browser, "callback").await, "ok:pong");
+    assert_eq!(browser.text("#player-marker").await, "Player loaded");
+    browser.screenshot("lightning-loader").await;
+
+    // Without the trusted site, the page's policy blocks the call-back, as Lightning's would.
+    let settings = serde_json::json!({"scripts": ["player.js"], "trusted_sites": []});
+    assert_eq!(app.call("admin_a", reqwest::Method::PUT, &path, Some(settings)).await.0, 200);
+    publish(true).await;
+    browser.goto(&home).await;
+    assert_eq!(body_data(&browser, "callback").await, "blocked");
+    assert_eq!(browser.text("#player-marker").await, "Player loaded");
+}
