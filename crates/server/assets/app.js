@@ -68,6 +68,12 @@
     });
   }
 
+  // A form that changes a customer's org asks first (`data-confirm` holds the question).
+  document.addEventListener("submit", function (e) {
+    const question = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+
   // Menus close with Escape and when focus or a click goes elsewhere.
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;

@@ -57,7 +57,8 @@ pub fn service_with_clock(config: &Config, store: Store, clock: Arc<dyn Clock>) 
         .with_public_url(config.public_url.clone())
         .with_sso_allowed_hosts(config.sso_allowed_hosts.clone())
         .with_dns_servers(config.sso_dns_servers.clone())
-        .with_unavailable_after(config.unavailable_after))
+        .with_unavailable_after(config.unavailable_after)
+        .with_loader_polling(config.publish.loader_polling))
 }
 
 /// A started instance: bound (its address known), its worker and health sweep running; call

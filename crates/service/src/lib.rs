@@ -60,6 +60,8 @@ pub struct Service {
     pub sso: oidc::Client,
     /// Answers the DNS questions of an account proving it owns an email domain.
     pub dns: domains::Dns,
+    /// How a loader deploy or removal outside the worker is polled (issue #15).
+    pub loader_polling: publish::loader::Polling,
 }
 
 impl Service {
@@ -81,7 +83,14 @@ impl Service {
             cpu,
             sso: oidc::Client::new(oidc::Policy::default()).expect("an HTTP client"),
             dns: domains::Dns::default(),
+            loader_polling: publish::loader::Polling::default(),
         }
+    }
+
+    /// How loader deploys and removals are polled (the worker's setting, from configuration).
+    pub fn with_loader_polling(mut self, polling: publish::loader::Polling) -> Self {
+        self.loader_polling = polling;
+        self
     }
 
     /// Sets where browsers reach this server (from configuration).

@@ -126,6 +126,9 @@ pub async fn org_states(svc: &Service, actor: &Actor, system: &str) -> Result<Ve
             let last = states.iter().find(|s| s.environment_id == env.id && s.connection_id == connection.id);
             let (state, detail) = match last {
                 None => (OrgLoaderState::Missing, "no deployment with the loader has reached this org".to_string()),
+                Some(s) if s.loader.as_deref() == Some("removed") => {
+                    (OrgLoaderState::Missing, "removed from the org".to_string())
+                }
                 Some(s) if s.loader.is_none() => {
                     (OrgLoaderState::Failed, s.error.clone().unwrap_or_else(|| "failed".into()))
                 }
@@ -160,4 +163,69 @@ pub async fn org_states(svc: &Service, actor: &Actor, system: &str) -> Result<Ve
         }
     }
     Ok(out)
+}
+
+/// Removes the system's loader from one org it publishes to (a destructive deploy of every
+/// component any version of it may have left): offered when a binding or a connection goes,
+/// and on the Loader tab. Admins and owners.
+pub async fn remove_from_org(
+    svc: &Service,
+    actor: &Actor,
+    system: &str,
+    env: &str,
+    connection: &str,
+) -> Result<String, ServiceError> {
+    use publish::loader::{LoaderFailure, LoaderOutcome, LoaderPackage, LoaderSettings, remove_loader};
+    use store::ConnectionStore;
+    let account = actor.require_connection_admin()?.clone();
+    let (system_id, env_id) = crate::deployments::slot(system, env)?;
+    let system = svc.store.system(&account, &system_id).await?;
+    svc.store.environment(&account, &env_id).await?;
+    let connection_id = domain::ConnectionId::parse(connection).map_err(|_| ServiceError::NotFound)?;
+    let connection = svc.store.get(&account, &connection_id).await?;
+    // The components' names depend on the system × environment only: any settings name them.
+    let settings = LoaderSettings {
+        resource: domain::ResourceName::parse("Lightbridge")
+            .map_err(|e| ServiceError::internal("a resource name", e))?,
+        scripts: vec!["loader.js".into()],
+        styles: Vec::new(),
+        trusted_sites: Vec::new(),
+    };
+    let package = LoaderPackage::build(&format!("{system_id}/{env_id}"), &settings)
+        .map_err(|e| ServiceError::internal("the loader's names", e))?;
+    let polling = svc.loader_polling;
+    let outcome = svc
+        .keeper
+        .with_session_now(&connection, |session| {
+            let (client, package) = (svc.client.clone(), package.clone());
+            async move {
+                match remove_loader(&client, &session, &package, polling).await {
+                    Ok(outcome) => Ok(Ok(outcome)),
+                    Err(LoaderFailure::Salesforce(e)) => Err(e),
+                    Err(other) => Ok(Err(other)),
+                }
+            }
+        })
+        .await;
+    let words = match outcome {
+        Ok(Ok(LoaderOutcome::Removed { deploy_id })) => format!("removed by deploy {deploy_id}"),
+        Ok(Ok(other)) => format!("{other:?}"),
+        Ok(Err(failure)) => return Err(ServiceError::invalid("connection_id", failure.to_string())),
+        Err(e) => return Err(ServiceError::invalid("connection_id", format!("Salesforce could not be asked: {e}"))),
+    };
+    svc.store.mark_loader_removed(&account, &system_id, &env_id, &connection_id).await?;
+    let detail = format!("{} — {words}", crate::connections::label(&connection));
+    record(
+        svc,
+        actor.audit(
+            svc.now_ms(),
+            "loader.removed",
+            "system",
+            Some(system_id.as_str()),
+            Some(&system.name),
+            Some(detail),
+        ),
+    )
+    .await;
+    Ok(words)
 }

@@ -41,5 +41,8 @@ store_trait! {
         /// What the last deployment with the loader left in each org of a system, per
         /// environment and connection.
         fn loader_states(&self, account: &AccountId, system: &SystemId) -> Result<Vec<LoaderState>, StoreError>;
+        /// Records that the loader was removed from a connection's org: its deployments' targets
+        /// there say `removed`.
+        fn mark_loader_removed(&self, account: &AccountId, system: &SystemId, environment: &EnvironmentId, connection: &ConnectionId) -> Result<(), StoreError>;
     }
 }

@@ -2260,6 +2260,27 @@ macro_rules! shared_catalog_methods {
                 .collect()
         }
 
+        async fn mark_loader_removed(
+            &self,
+            account: &AccountId,
+            system: &SystemId,
+            environment: &EnvironmentId,
+            connection: &domain::ConnectionId,
+        ) -> Result<(), StoreError> {
+            query(
+                "UPDATE deployment_targets SET loader = 'removed', error = NULL WHERE connection_id = ? AND deployment_id IN ( \
+                 SELECT id FROM deployments WHERE account_id = ? AND system_id = ? AND environment_id = ? AND with_loader = 1) \
+                 AND status IN ('succeeded', 'unchanged', 'failed')",
+            )
+            .bind(connection.as_str())
+            .bind(account.as_str())
+            .bind(system.as_str())
+            .bind(environment.as_str())
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+
         async fn delete_loader_config(&self, account: &AccountId, system: &SystemId) -> Result<(), StoreError> {
             let done = query("DELETE FROM loader_settings WHERE system_id = ? AND account_id = ?")
                 .bind(system.as_str())

@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(rollback))
         .routes(routes!(bound))
         .routes(routes!(bind, unbind))
+        .routes(routes!(remove_loader))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -333,6 +334,27 @@ async fn bind(
 ) -> Result<StatusCode, ApiError> {
     deployments::bind(&state, &caller, &system, &env, &connection).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+struct LoaderRemoved {
+    /// What Salesforce did: `removed by deploy 0Af…`.
+    removed: String,
+}
+
+/// Removes the system's loader from this connection's org (issue #15): a destructive deploy of
+/// its component and trusted sites, offered when a binding or a connection goes (admins and
+/// owners). Salesforce's refusal is a 422 with its words.
+#[utoipa::path(post, path = "/systems/{id}/environments/{env}/connections/{connection}/loader/remove", tag = "publishing",
+    params(("id" = String, Path, description = "sys_…"), ("env" = String, Path, description = "env_…"), ("connection" = String, Path, description = "conn_…")),
+    responses((status = 200, body = LoaderRemoved), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn remove_loader(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((system, env, connection)): Path<(String, String, String)>,
+) -> Result<Json<LoaderRemoved>, ApiError> {
+    let removed = service::loader::remove_from_org(&state, &caller, &system, &env, &connection).await?;
+    Ok(Json(LoaderRemoved { removed }))
 }
 
 /// Unbinds a connection from a system × environment.

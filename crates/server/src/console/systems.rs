@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/systems/{id}/publishing", get(publishing).post(change_binding))
         .route("/systems/{id}/loader", get(loader).post(save_loader))
         .route("/systems/{id}/loader/off", post(loader_off))
+        .route("/systems/{id}/loader/remove", post(loader_remove))
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +267,8 @@ struct PublishingPage {
     rows: Vec<PublishingRow>,
     /// New connections that can be bound: (id, label).
     choices: Vec<(String, String)>,
+    /// The system deploys the loader: unbinding offers to remove it from the org.
+    loader: bool,
 }
 
 /// A system's Publishing tab: which connections each environment publishes to (B2).
@@ -295,12 +298,14 @@ async fn publishing(State(state): State<AppState>, signed_in: SignedIn, Path(id)
         })
         .collect();
     let chrome = signed_in.chrome("systems");
+    let loader = state.store.loader_config(&account, &system.id).await?.is_some();
     let page = PublishingPage {
         chrome: chrome.clone(),
         system_id: system.id.to_string(),
         system_name: system.name,
         rows,
         choices,
+        loader,
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }
@@ -312,6 +317,9 @@ struct BindingForm {
     connection_id: String,
     /// `bind` or `unbind`.
     action: String,
+    /// With `unbind`: also remove the loader from the connection's org.
+    #[serde(default)]
+    remove_loader: Option<String>,
 }
 
 impl super::WithCsrf for BindingForm {
@@ -333,6 +341,19 @@ async fn change_binding(
     let (svc, actor, env, connection) = (&state, &signed_in.caller, &form.environment_id, &form.connection_id);
     let text = if form.action == "unbind" {
         service::deployments::unbind(svc, actor, &id, env, connection).await?;
+        if form.remove_loader.is_some() {
+            let words = match service::loader::remove_from_org(svc, actor, &id, env, connection).await {
+                Ok(words) => {
+                    format!("The connection no longer publishes here, and the loader is out of its org ({words}).")
+                }
+                Err(service::ServiceError::Invalid(errors)) => format!(
+                    "The connection no longer publishes here; the loader could not be removed from its org: {}",
+                    errors.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ")
+                ),
+                Err(e) => return Err(ApiError::from(e).into()),
+            };
+            return Ok(redirect_with_flash(&back, "success", &words));
+        }
         "no longer publishes here"
     } else {
         service::deployments::bind(svc, actor, &id, env, connection).await?;
@@ -344,6 +365,7 @@ async fn change_binding(
 /// One org's row on the Loader tab.
 #[derive(Debug, Clone)]
 struct OrgRow {
+    environment_id: String,
     environment: String,
     connection_id: String,
     connection: String,
@@ -399,6 +421,7 @@ async fn loader_page(
         .await?
         .into_iter()
         .map(|o| OrgRow {
+            environment_id: o.environment_id,
             environment: o.environment,
             connection_id: o.connection_id,
             connection: o.connection,
@@ -495,6 +518,42 @@ struct CsrfOnly {
 impl super::WithCsrf for CsrfOnly {
     fn csrf(&self) -> &str {
         &self.csrf
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RemoveForm {
+    csrf: String,
+    environment_id: String,
+    connection_id: String,
+    /// Where to go after: the Loader tab (default) or the Publishing tab.
+    #[serde(default)]
+    back: String,
+}
+
+impl super::WithCsrf for RemoveForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Removes the loader from one org (a destructive deploy): from the Loader tab, and after an
+/// unbind on the Publishing tab.
+async fn loader_remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Checked(signed_in, form): Checked<RemoveForm>,
+) -> PageResult {
+    let back =
+        if form.back == "publishing" { format!("/systems/{id}/publishing") } else { format!("/systems/{id}/loader") };
+    let (svc, actor) = (&state, &signed_in.caller);
+    match service::loader::remove_from_org(svc, actor, &id, &form.environment_id, &form.connection_id).await {
+        Ok(words) => Ok(redirect_with_flash(&back, "success", &format!("The loader is out of that org ({words})."))),
+        Err(service::ServiceError::Invalid(errors)) => {
+            let words = errors.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ");
+            Ok(redirect_with_flash(&back, "error", &format!("The loader could not be removed: {words}")))
+        }
+        Err(e) => Err(ApiError::from(e).into()),
     }
 }
 

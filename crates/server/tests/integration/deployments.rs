@@ -325,3 +325,66 @@ async fn the_loader_tab_keeps_what_was_typed_and_shows_each_orgs_state() {
     let forged = post(vec![("csrf", "nope".into()), ("scripts", "evil.js".into())]).await;
     assert_eq!(forged.status(), 403);
 }
+
+/// Issue #15: the loader comes out of an org on request — through the API, or when a binding
+/// goes on the Publishing tab — and the Loader tab says so.
+#[tokio::test]
+async fn the_loader_is_removed_from_an_org_through_the_api_or_with_an_unbind() {
+    let app = spawn().await;
+    app.em.set_deploy_time(std::time::Duration::from_millis(100));
+    let (system, env, connections) = bound(&app, 2).await;
+    let settings = json!({"scripts": ["player.js"], "trusted_sites": ["https://api.example.com"]});
+    assert_eq!(app.call("admin_a", Method::PUT, &format!("/systems/{system}/loader"), Some(settings)).await.0, 200);
+    let started = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", &[("player.js", b"x")]).await;
+    finished(&app, "editor_a", started["id"].as_str().expect("id")).await;
+    // Through the API: an editor may not; an admin removes it; Salesforce did it.
+    let path = format!("/systems/{system}/environments/{env}/connections/{}/loader/remove", connections[0]);
+    assert_eq!(app.call("editor_a", Method::POST, &path, None).await.0, 403);
+    let (status, removed) = app.call("admin_a", Method::POST, &path, None).await;
+    assert_eq!(status, 200, "{removed}");
+    assert!(removed["removed"].as_str().expect("words").starts_with("removed by deploy 0Af"), "{removed}");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=loader.removed", None).await;
+    assert_eq!(log["items"].as_array().expect("items").len(), 1, "{log}");
+    // On the Publishing tab: unbind, and remove the loader from the org with it.
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let unbind = http
+        .post(format!("{}/systems/{system}/publishing", app.base))
+        .header("cookie", &cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "unbind"),
+            ("environment_id", env.as_str()),
+            ("connection_id", connections[1].as_str()),
+            ("remove_loader", "on"),
+        ])
+        .send()
+        .await
+        .expect("unbind");
+    assert_eq!(unbind.status(), 303);
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=loader.removed", None).await;
+    assert_eq!(log["items"].as_array().expect("items").len(), 2, "{log}");
+    // The Loader tab: the still-bound org shows the loader gone.
+    let page = http
+        .get(format!("{}/systems/{system}/loader", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("removed from the org") && page.contains("data-state=\"Missing\""), "{page}");
+    // Salesforce holds none of it in either org.
+    for org in 1..=2 {
+        let username = format!("publisher{org}@org{org}.test");
+        let deploys = app
+            .em
+            .requests()
+            .iter()
+            .filter(|r| r.operation.as_deref() == Some("deploy:create"))
+            .filter(|r| r.org_id == app.em.org_id_of_user(&username))
+            .count();
+        assert_eq!(deploys, 3, "validation, deploy, removal in org {org}");
+    }
+}
