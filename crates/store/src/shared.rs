@@ -2260,6 +2260,33 @@ macro_rules! shared_catalog_methods {
                 .collect()
         }
 
+        async fn loader_slots(
+            &self,
+            account: &AccountId,
+            connection: &domain::ConnectionId,
+        ) -> Result<Vec<(SystemId, EnvironmentId)>, StoreError> {
+            let rows = query(
+                "SELECT b.system_id, b.environment_id FROM bindings b JOIN loader_settings l ON l.system_id = b.system_id \
+                 WHERE b.connection_id = ? AND b.account_id = ? \
+                 UNION SELECT c.system_id, c.environment_id FROM connections c JOIN loader_settings l ON l.system_id = c.system_id \
+                 WHERE c.id = ? AND c.account_id = ? AND c.legacy = 1 ORDER BY 1, 2",
+            )
+            .bind(connection.as_str())
+            .bind(account.as_str())
+            .bind(connection.as_str())
+            .bind(account.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let system: String = sqlx::Row::try_get(row, 0usize)?;
+                    let env: String = sqlx::Row::try_get(row, 1usize)?;
+                    let corrupt = |e: domain::DomainError| StoreError::Corrupt(e.to_string());
+                    Ok((SystemId::parse(&system).map_err(corrupt)?, EnvironmentId::parse(&env).map_err(corrupt)?))
+                })
+                .collect()
+        }
+
         async fn mark_loader_removed(
             &self,
             account: &AccountId,

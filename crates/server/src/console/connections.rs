@@ -886,6 +886,8 @@ struct DeletePage {
     id: String,
     label: String,
     account_name: String,
+    /// Systems whose loader this connection's org holds (issue #15): offered for removal.
+    loader_systems: usize,
 }
 
 /// F10 Delete, step one: a confirmation naming the connection.
@@ -893,11 +895,13 @@ async fn confirm_delete(State(state): State<AppState>, signed_in: SignedIn, Path
     let account = signed_in.caller.require_connection_admin()?.clone();
     let c = state.store.get(&account, &parse_id(&id)?).await?;
     let chrome = signed_in.chrome("connections");
+    let loader_systems = store::CatalogStore::loader_slots(&*state.store, &account, &c.id).await?.len();
     let page = DeletePage {
         chrome: chrome.clone(),
         id: c.id.to_string(),
         label: label(&c),
         account_name: cell_text(&c, "account_name"),
+        loader_systems,
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }
@@ -907,6 +911,9 @@ struct CsrfForm {
     csrf: String,
     #[serde(default)]
     active: Option<String>,
+    /// Delete: also remove the loader from the connection's org first.
+    #[serde(default)]
+    remove_loader: Option<String>,
 }
 
 impl super::WithCsrf for CsrfForm {
@@ -918,11 +925,31 @@ impl super::WithCsrf for CsrfForm {
 async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Checked(signed_in, _): Checked<CsrfForm>,
+    Checked(signed_in, form): Checked<CsrfForm>,
 ) -> PageResult {
+    // The loader comes out while the connection can still sign in.
+    let mut notes = Vec::new();
+    if form.remove_loader.is_some() {
+        let account = signed_in.caller.require_connection_admin()?.clone();
+        for (system, env) in store::CatalogStore::loader_slots(&*state.store, &account, &parse_id(&id)?).await? {
+            let (system, env) = (system.to_string(), env.to_string());
+            match service::loader::remove_from_org(&state, &signed_in.caller, &system, &env, &id).await {
+                Ok(_) => {}
+                Err(service::ServiceError::Invalid(errors)) => notes.extend(errors.into_iter().map(|(_, m)| m)),
+                Err(e) => return Err(ApiError::from(e).into()),
+            }
+        }
+    }
     let deleted = delete_connection(&state, &signed_in.caller, &id).await?;
-    let kind = if deleted.revoked { "success" } else { "error" };
-    Ok(redirect_with_flash(TABLE, kind, &deleted.message))
+    let kind = if deleted.revoked && notes.is_empty() { "success" } else { "error" };
+    let message = match (form.remove_loader.is_some(), notes.is_empty()) {
+        (false, _) => deleted.message,
+        (true, true) => format!("{} The loader is out of its org.", deleted.message),
+        (true, false) => {
+            format!("{} The loader could not be removed from its org: {}", deleted.message, notes.join("; "))
+        }
+    };
+    Ok(redirect_with_flash(TABLE, kind, &message))
 }
 
 /// F10 Reconnect: Salesforce's sign-in again; the callback keeps the connection id.

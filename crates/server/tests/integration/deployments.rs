@@ -388,3 +388,34 @@ async fn the_loader_is_removed_from_an_org_through_the_api_or_with_an_unbind() {
         assert_eq!(deploys, 3, "validation, deploy, removal in org {org}");
     }
 }
+
+/// Issue #15: deleting a connection whose org holds a system's loader offers to take the
+/// loader out first, while the connection can still sign in.
+#[tokio::test]
+async fn deleting_a_connection_offers_to_remove_the_loader_from_its_org_first() {
+    let app = spawn().await;
+    app.em.set_deploy_time(std::time::Duration::from_millis(100));
+    let (system, env, connections) = bound(&app, 1).await;
+    let settings = json!({"scripts": ["player.js"]});
+    assert_eq!(app.call("admin_a", Method::PUT, &format!("/systems/{system}/loader"), Some(settings)).await.0, 200);
+    let started = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", &[("player.js", b"x")]).await;
+    finished(&app, "editor_a", started["id"].as_str().expect("id")).await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let url = format!("{}/connections/salesforce/{}/delete", app.base, connections[0]);
+    let confirm = http.get(&url).header("cookie", &cookie).send().await.expect("get").text().await.expect("html");
+    assert!(confirm.contains("name=\"remove_loader\"") && confirm.contains("1 system"), "{confirm}");
+    let deleted = http
+        .post(&url)
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("remove_loader", "on")])
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 303);
+    let removals = app.em.requests().iter().filter(|r| r.operation.as_deref() == Some("deploy:create")).count();
+    assert_eq!(removals, 3, "validation, deploy, then the removal before the revoke");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=loader.removed", None).await;
+    assert_eq!(log["items"].as_array().expect("items").len(), 1, "{log}");
+    assert_eq!(app.call("admin_a", Method::GET, &format!("/connections/{}", connections[0]), None).await.0, 404);
+}
