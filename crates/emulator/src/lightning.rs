@@ -49,7 +49,7 @@ pub(crate) async fn frontdoor(State(shared): State<Shared>, Query(q): Query<Hash
     // Only a path on this host: never a redirect elsewhere.
     let to = q
         .get("retURL")
-        .filter(|r| r.starts_with('/') && !r.starts_with("//") && !r.contains('\\'))
+        .filter(|r| r.starts_with('/') && !r.starts_with("//") && !r.contains('\\') && !r.chars().any(char::is_control))
         .cloned()
         .unwrap_or_else(|| "/lightning/page/home".into());
     let mut response = (StatusCode::FOUND, [(header::LOCATION, to)]).into_response();

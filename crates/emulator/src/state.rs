@@ -511,14 +511,16 @@ impl World {
     /// host before is redirected to the new one until the next change.
     pub fn change_my_domain(&mut self, org_id: &str, host: &str, end_refresh_tokens: bool) -> Result<(), SeedError> {
         let host = my_domain_host(host)?;
-        if self.orgs.values().any(|o| o.id != org_id && o.my_domain.as_deref() == Some(host.as_str())) {
+        // `127.0.0.1`, the emulator's own host, is every org's without one: not anyone's own.
+        let own = (host != "127.0.0.1").then_some(host.clone());
+        if own.is_some() && self.orgs.values().any(|o| o.id != org_id && o.my_domain == own) {
             return Err(SeedError::Invalid(format!("My Domain {host} belongs to another org")));
         }
         let org = self.orgs.get_mut(org_id).ok_or_else(|| SeedError::Invalid(format!("no org {org_id}")))?;
-        if org.my_domain.as_deref() == Some(host.as_str()) {
+        if org.my_domain == own {
             return Err(SeedError::Invalid(format!("{host} is already the org's My Domain")));
         }
-        org.previous_my_domain = org.my_domain.replace(host);
+        org.previous_my_domain = std::mem::replace(&mut org.my_domain, own);
         self.sessions.retain(|_, s| s.org_id != org_id);
         if end_refresh_tokens {
             let users: Vec<String> = self.users.values().filter(|u| u.org_id == org_id).map(|u| u.id.clone()).collect();

@@ -281,6 +281,8 @@ async fn the_lightning_page_stand_in_needs_a_session_and_builds_its_policy_from_
     let signed = front(&token, "https://elsewhere.example/").await.expect("front");
     assert_eq!(signed.status(), 302);
     assert_eq!(signed.headers()["location"], "/lightning/page/home");
+    let tabbed = front(&token, "/%09/elsewhere.example").await.expect("front");
+    assert_eq!(tabbed.headers()["location"], "/lightning/page/home", "a control character is no path");
     let cookie = signed.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
     let home = format!("{}/lightning/page/home", em.base_url());
     assert_eq!(client().get(&home).send().await.expect("home").status(), 401, "no session, no page");

@@ -337,9 +337,11 @@ pub struct Polling {
 }
 
 impl Default for Polling {
-    /// Every second, for ten minutes (Salesforce's queue can hold a deploy a while).
+    /// Every second, for 50 s per deploy: a validation and a deploy fit in the publish
+    /// worker's two-minute lease (a deploy Salesforce holds longer is cancelled and the target
+    /// retried later).
     fn default() -> Self {
-        Polling { every: Duration::from_secs(1), timeout: Duration::from_secs(600) }
+        Polling { every: Duration::from_secs(1), timeout: Duration::from_secs(50) }
     }
 }
 

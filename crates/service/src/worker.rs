@@ -355,6 +355,14 @@ async fn loader_step(
     Ok(match result {
         Ok(Ok(LoaderOutcome::Unchanged)) => Ok(format!("unchanged {}", package.version)),
         Ok(Ok(_)) => Ok(format!("deployed {}", package.version)),
+        // Salesforce held the deploy too long (its queue): cancelled; tried again later.
+        Ok(Err(failure @ LoaderFailure::TimedOut { .. })) if attempts < config.max_attempts => {
+            let delay = backoff(config, attempts, random_u32());
+            Err(TargetOutcome::Retry {
+                error: format!("the resource is published; the loader is not yet: {failure}"),
+                not_before: svc.clock.now_ms() + delay.as_millis() as i64,
+            })
+        }
         Ok(Err(failure)) => {
             Err(TargetOutcome::Failed { error: format!("the resource is published; the loader is not: {failure}") })
         }

@@ -204,7 +204,7 @@ pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std
             lease: std::time::Duration::from_secs(10),
             loader_polling: service::worker::LoaderPolling {
                 every: std::time::Duration::from_millis(50),
-                timeout: std::time::Duration::from_secs(30),
+                timeout: std::time::Duration::from_secs(4),
             },
             ..Default::default()
         },

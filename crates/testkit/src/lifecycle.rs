@@ -248,6 +248,10 @@ impl SimReport {
                 out.push(format!("{label}: {n} event(s), fewer than {min_events}"));
             }
         }
+        let renames = self.events.get("My Domain renamed").copied().unwrap_or(0);
+        if renames > 0 && self.instance_moves < renames {
+            out.push(format!("{} connection move(s) for {renames} My Domain rename(s)", self.instance_moves));
+        }
         if self.rotations == 0 {
             out.push("no refresh token was rotated".into());
         }
@@ -834,6 +838,14 @@ impl Sim<'_> {
             }
             if c.dead.is_some() {
                 self.report.needed_human += 1;
+            } else if self.report.events.contains_key("My Domain renamed") {
+                // A live connection follows its org's My Domain: the one renamed last lives at
+                // `localhost`, every other at the emulator's own host.
+                let at_localhost = self.at_localhost == Some(self.users[c.user].org);
+                let instance = stored.org.as_ref().map(|o| o.instance_url.clone()).unwrap_or_default();
+                if instance.contains("localhost") != at_localhost {
+                    self.report.missed.push(format!("{name}: still at {instance} after its org's My Domain changed"));
+                }
             }
         }
     }
