@@ -27,7 +27,8 @@ fn a_deployment_survives_kill_9_and_uploads_nothing_twice() {
     );
     let token = lightbridge(&data, &key, &["tokens", "create", "--email", "admin@acme.test"]);
     // A short lease, so the restarted server takes the dead one's targets over quickly.
-    let env = [("LIGHTBRIDGE_PUBLISH__LEASE_SECS", "2")];
+    // (A loader deploy must fit in it too: half of it at most.)
+    let env = [("LIGHTBRIDGE_PUBLISH__LEASE_SECS", "2"), ("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "1")];
     let (first, base) = start_serve(&data, &key, &emulator_url, &env);
 
     // Two orgs (production and the sandbox), one JWT connection to each, bound to Sales Cloud × Production.

@@ -158,6 +158,7 @@ fn three_instances_one_killed_publish_to_500_orgs_through_faults_losing_and_repe
         ("LIGHTBRIDGE_DATABASE__MAX_CONNECTIONS", "8"),
         ("LIGHTBRIDGE_PUBLISH__CONCURRENCY", "16"),
         ("LIGHTBRIDGE_PUBLISH__LEASE_SECS", "3"),
+        ("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "1"),
         ("LIGHTBRIDGE_PUBLISH__MAX_ATTEMPTS", "8"),
         ("LIGHTBRIDGE_PUBLISH__BACKOFF_BASE_MS", "50"),
         ("LIGHTBRIDGE_PUBLISH__BACKOFF_MAX_MS", "1000"),

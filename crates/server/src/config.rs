@@ -366,11 +366,11 @@ impl Config {
         };
         // A loader deploy (a validation, then the deploy) must finish while the worker holds
         // the target's lease, or another worker would take the target over mid-way.
-        if publish.loader_polling.timeout * 2 >= publish.lease {
+        if publish.loader_polling.timeout * 2 > publish.lease {
             return Err(ConfigError::Invalid {
                 key: "publish.loader_timeout_secs",
                 message: format!(
-                    "{} s is not less than half of publish.lease_secs ({} s): a validation and a deploy must fit in one lease",
+                    "{} s is more than half of publish.lease_secs ({} s): a validation and a deploy must fit in one lease",
                     publish.loader_polling.timeout.as_secs(),
                     publish.lease.as_secs()
                 ),
@@ -617,7 +617,7 @@ mod tests {
             jail.set_env("LIGHTBRIDGE_SSO__DNS_SERVERS", "");
 
             // A loader deploy that cannot fit in a lease is refused (issue #15).
-            jail.set_env("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "60");
+            jail.set_env("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "61");
             let err = load(None, &Overrides::default()).expect_err("too long").to_string();
             assert!(err.contains("publish.loader_timeout_secs") && err.contains("lease"), "{err}");
             jail.set_env("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "50");
