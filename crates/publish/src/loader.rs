@@ -203,11 +203,7 @@ impl LoaderPackage {
             "    <types>\n        <members>{bundle}</members>\n        <name>AuraDefinitionBundle</name>\n    </types>\n"
         );
         if !sites.is_empty() {
-            types.push_str("    <types>\n");
-            for name in sites {
-                types.push_str(&format!("        <members>{name}</members>\n"));
-            }
-            types.push_str("        <name>CspTrustedSite</name>\n    </types>\n");
+            types.push_str(&csp_types(sites.iter().cloned()));
         }
         files.push(("package.xml".into(), manifest(&types)));
         // Sites an earlier version had and this one does not: removed after the deploy (a
@@ -233,12 +229,7 @@ impl LoaderPackage {
             self.bundle
         );
         // Every site any version of it may have left.
-        let key = self.bundle.trim_start_matches("lightbridgeLoader_");
-        types.push_str("    <types>\n");
-        for n in 1..=MAX_SITES {
-            types.push_str(&format!("        <members>Lightbridge_{key}_{n}</members>\n"));
-        }
-        types.push_str("        <name>CspTrustedSite</name>\n    </types>\n");
+        types.push_str(&csp_types(site_names(&self.bundle, 1)));
         deterministic_zip(&[("destructiveChanges.xml".into(), manifest(&types)), ("package.xml".into(), manifest(""))])
     }
 }
@@ -249,13 +240,23 @@ fn stale_sites(bundle: &str, kept: usize) -> Option<String> {
     if kept >= MAX_SITES {
         return None;
     }
-    let key = bundle.trim_start_matches("lightbridgeLoader_");
+    Some(manifest(&csp_types(site_names(bundle, kept + 1))))
+}
+
+/// The trusted sites' names a loader may have, from number `from` up to the most it may hold.
+fn site_names(bundle: &str, from: usize) -> impl Iterator<Item = String> {
+    let key = bundle.trim_start_matches("lightbridgeLoader_").to_string();
+    (from..=MAX_SITES).map(move |n| format!("Lightbridge_{key}_{n}"))
+}
+
+/// A manifest's `<types>` block naming these CSP Trusted Sites.
+fn csp_types(names: impl Iterator<Item = String>) -> String {
     let mut types = String::from("    <types>\n");
-    for n in kept + 1..=MAX_SITES {
-        types.push_str(&format!("        <members>Lightbridge_{key}_{n}</members>\n"));
+    for name in names {
+        types.push_str(&format!("        <members>{name}</members>\n"));
     }
     types.push_str("        <name>CspTrustedSite</name>\n    </types>\n");
-    Some(manifest(&types))
+    types
 }
 
 fn marker(version: &str, resource: &ResourceName) -> String {

@@ -5,8 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::oauth::{join, unreachable};
-use crate::rest::api_error;
+use crate::oauth::join;
 use crate::{API_VERSION, Client, SalesforceError, Session};
 
 /// How a deploy runs: a validation that saves nothing (`checkOnly`), or the real thing.
@@ -192,24 +191,8 @@ impl Client {
             return Err(SalesforceError::Config(format!("{id:?} is not a deploy id")));
         }
         let url = join(&session.instance_url, &format!("services/data/v{API_VERSION}/metadata/deployRequest/{id}"));
-        self.policy.check(&url)?;
-        let response = self
-            .http
-            .patch(url.clone())
-            .bearer_auth(session.access_token.expose_secret())
-            .json(&json!({"deployResult": {"status": "Canceling"}}))
-            .send()
-            .await
-            .map_err(|e| unreachable(&url, e))?;
-        if let Some(moved) = crate::error::redirected(&response) {
-            return Err(moved);
-        }
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
-        let body = response.text().await.map_err(|e| unreachable(&url, e))?;
-        Err(api_error(status, &body))
+        let request = self.http.patch(url.clone()).json(&json!({"deployResult": {"status": "Canceling"}}));
+        self.send_empty(session, request, &url).await
     }
 
     /// Whether the signed-in user may deploy metadata: *Modify Metadata Through Metadata API

@@ -334,7 +334,7 @@ impl Client {
         Ok(bytes.to_vec())
     }
 
-    async fn send_empty(
+    pub(crate) async fn send_empty(
         &self,
         session: &Session,
         request: reqwest::RequestBuilder,
