@@ -48,6 +48,9 @@ pub struct LoaderConfig {
     pub styles: Vec<String>,
     /// Origins (`https://host[:port]`), each deployed as a CSP Trusted Site.
     pub trusted_sites: Vec<String>,
+    /// The Lightning apps whose utility bars hold the loader (`standard__LightningSales`,
+    /// `MyApp`): it runs on their pages.
+    pub apps: Vec<String>,
     pub updated_at: Millis,
     pub updated_by: String,
 }

@@ -67,6 +67,7 @@ pub fn routes() -> Router<Shared> {
         .route("/orgs/{id}/refresh-sandbox", post(refresh_sandbox))
         .route("/orgs/{id}/my-domain", post(change_my_domain))
         .route("/orgs/{id}/managed-resources", post(install_managed))
+        .route("/orgs/{id}/lightning-apps", post(add_lightning_app))
         .route("/apps/{key}", axum::routing::patch(patch_app))
         .route("/orgs/{id}/resources", get(list_resources))
         .route("/orgs/{id}/api-usage", put(api_usage))
@@ -368,6 +369,25 @@ async fn change_my_domain(
     }
     let result = world.change_my_domain(&id, &change.host, change.end_refresh_tokens).map_err(ControlError::from);
     control(result.map(|()| StatusCode::NO_CONTENT.into_response()))
+}
+
+async fn add_lightning_app(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    payload: Result<Json<crate::seed::LightningAppSeed>, JsonRejection>,
+) -> Response {
+    let app = match body(payload) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let now = shared.clock.unique_ms();
+    let id = crate::ids::normalize(&id).unwrap_or(id);
+    let mut world = shared.world();
+    if !world.orgs.contains_key(&id) {
+        return control(Err(ControlError::UnknownOrg(id)));
+    }
+    let result = world.add_lightning_app(&id, &app, now).map_err(ControlError::from);
+    control(result.map(|()| StatusCode::CREATED.into_response()))
 }
 
 async fn install_managed(

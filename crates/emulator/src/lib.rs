@@ -14,6 +14,7 @@
 mod admin;
 mod blobs;
 pub mod clock;
+pub mod flexipage;
 pub mod ids;
 pub mod jwt;
 mod lightning;
@@ -38,7 +39,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use observe::{FaultAction, FaultRule, Latency, RequestRecord};
-pub use seed::{AppSeed, IpRelaxation, ManagedResourceSeed, OrgSeed, RefreshTokenPolicy, Seed, SeedError, UserSeed};
+pub use seed::{
+    AppSeed, IpRelaxation, LightningAppSeed, ManagedResourceSeed, OrgSeed, RefreshTokenPolicy, Seed, SeedError,
+    UserSeed,
+};
 
 /// Newest REST API version the emulator lists (Spring '26).
 pub const LATEST_API_VERSION: u32 = 66;
@@ -307,6 +311,25 @@ impl Emulator {
         }
         Ok(world.change_my_domain(&id, host, end_refresh_tokens)?)
     }
+    /// Adds a Lightning app (and its utility bar, when it names one the org lacks) to an org.
+    pub fn add_lightning_app(&self, org_id: &str, app: &LightningAppSeed) -> Result<(), ControlError> {
+        let now = self.inner.clock.unique_ms();
+        let id = emulator_id(org_id);
+        let mut world = self.inner.world();
+        if !world.orgs.contains_key(&id) {
+            return Err(ControlError::UnknownOrg(org_id.into()));
+        }
+        Ok(world.add_lightning_app(&id, app, now)?)
+    }
+
+    /// A Lightning page's (FlexiPage's) Metadata API XML, as the org holds it now.
+    pub fn flexipage_xml(&self, org_id: &str, name: &str) -> Option<String> {
+        let now = self.inner.clock.now_ms();
+        let mut world = self.inner.world();
+        world.settle_deploys(now);
+        world.flexipage_xml(&emulator_id(org_id), name)
+    }
+
     /// Installs a managed package's static resource in an org; returns its id.
     pub fn install_managed_resource(
         &self,

@@ -3,9 +3,12 @@
 //!
 //! - `GET /secur/frontdoor.jsp?sid=<access token>&retURL=/lightning/page/home` turns a live
 //!   session into a browser session (a cookie), as Salesforce's frontdoor does.
-//! - `GET /lightning/page/home` instantiates every Aura component of the org that implements
-//!   `lightning:backgroundUtilityItem` (utility bars are not modelled: each such component
-//!   counts as placed in the app's bar). For each, the `<ltng:require>` expression is
+//! - `GET /lightning/app/{app}` (`standard__LightningSales`, `MyApp` or the app's durable id)
+//!   opens an app's home page; `GET /lightning/page/home` opens the org's default (first) app.
+//!   The page instantiates the background items of the app's utility bar: each component its
+//!   `Background` region names that is one of the org's Aura bundles implementing
+//!   `lightning:backgroundUtilityItem` (an app without a utility bar runs none). For each, the
+//!   `<ltng:require>` expression is
 //!   evaluated — `$Resource.Name`, `+` with string literals, `join(',', …)` — and its style
 //!   sheets and scripts load from the org's static resources in order, once; then the
 //!   component's controller `loaded` action runs against a small shim (`component.get/set`,
@@ -25,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::Shared;
+use crate::flexipage::LightningApp;
 use crate::metadata::{Component, Kind};
 use crate::state::World;
 
@@ -65,14 +69,17 @@ fn signed_in(world: &World, headers: &HeaderMap) -> Option<(String, String)> {
     world.ui_sessions.get(id).cloned()
 }
 
-/// The org's background utility items.
-fn background_items<'w>(world: &'w World, org: &'w str) -> Vec<&'w Component> {
-    let mut items: Vec<&Component> = world
-        .org_components(org, Kind::Aura)
+/// The background utility items of an app's utility bar, in the bar's order.
+fn background_items<'w>(world: &'w World, org: &str, app: &LightningApp) -> Vec<&'w Component> {
+    let Some(xml) = app.utility_bar.as_deref().and_then(|bar| world.flexipage_xml(org, bar)) else {
+        return Vec::new();
+    };
+    crate::flexipage::background_components(&xml)
+        .iter()
+        .filter_map(|name| crate::flexipage::own_component(name))
+        .filter_map(|name| world.component(org, Kind::Aura, name))
         .filter(|c| markup(c).is_some_and(|m| m.contains("lightning:backgroundUtilityItem")))
-        .collect();
-    items.sort_by(|a, b| a.full_name.cmp(&b.full_name));
-    items
+        .collect()
 }
 
 fn markup(c: &Component) -> Option<String> {
@@ -199,19 +206,41 @@ fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// `/lightning/page/home`: the org's home page with its background utility items running.
+/// `/lightning/page/home`: the default app's home page.
 pub(crate) async fn home(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    app_page(&shared, &headers, None)
+}
+
+/// `/lightning/app/{app}`: an app's home page.
+pub(crate) async fn app(State(shared): State<Shared>, headers: HeaderMap, Path(app): Path<String>) -> Response {
+    app_page(&shared, &headers, Some(&app))
+}
+
+/// An app's home page with its utility bar's background items running.
+fn app_page(shared: &Shared, headers: &HeaderMap, wanted: Option<&str>) -> Response {
     let world = shared.world();
-    let Some((org, user)) = signed_in(&world, &headers) else {
+    let Some((org, user)) = signed_in(&world, headers) else {
         return page(
             StatusCode::UNAUTHORIZED,
             "Sign in to Salesforce",
             "Open /secur/frontdoor.jsp?sid=&lt;access token&gt;&amp;retURL=/lightning/page/home to start a session.",
         );
     };
+    let apps = world.orgs.get(&org).map(|o| o.apps.clone()).unwrap_or_default();
+    let chosen = match wanted {
+        None => apps.first(),
+        Some(w) => apps.iter().find(|a| a.full_name().eq_ignore_ascii_case(w) || a.durable_id == w),
+    };
+    let Some(app) = chosen.cloned() else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "This app does not exist or you do not have access to it.",
+        );
+    };
     let mut items = Vec::new();
     let mut errors = Vec::new();
-    for c in background_items(&world, &org) {
+    for c in background_items(&world, &org, &app) {
         let Some(m) = markup(c) else { continue };
         let Some(start) = m.find("<ltng:require") else {
             items.push(json!({"name": c.full_name, "scripts": [], "styles": []}));
@@ -237,13 +266,15 @@ pub(crate) async fn home(State(shared): State<Shared>, headers: HeaderMap) -> Re
     let org_name = world.orgs.get(&org).map(|o| o.name.clone()).unwrap_or_default();
     let data = json!({"items": items, "errors": errors}).to_string().replace('<', "\\u003c");
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Home | {org} | Salesforce</title></head>\
-         <body><header><strong>{org}</strong> · {user}</header><main id=\"main\"><h1>Home</h1>\
-         <p>A Lightning page stand-in: the org's background utility items run here.</p></main>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Home | {label} | {org} | Salesforce</title></head>\
+         <body><header><strong>{org}</strong> · <span id=\"app\" data-app=\"{full}\">{label}</span> · {user}</header><main id=\"main\"><h1>Home</h1>\
+         <p>A Lightning page stand-in: the background items of this app's utility bar run here.</p></main>\
          <script type=\"application/json\" id=\"aura-components\">{data}</script>\
          <script src=\"/lightning/shim.js\"></script></body></html>",
         org = escape(&org_name),
         user = escape(&user_name),
+        label = escape(&app.label),
+        full = escape(&app.full_name()),
     );
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     if let Ok(csp) = HeaderValue::from_str(&policy(&world, &org)) {

@@ -31,6 +31,7 @@ pub const DEPLOY_PREFIX: &str = "0Af";
 pub const AURA_PREFIX: &str = "0Ab";
 pub const LWC_PREFIX: &str = "0Rb";
 pub const CSP_PREFIX: &str = "08y";
+pub const FLEXIPAGE_PREFIX: &str = "0M0";
 
 /// How long a deploy takes on the emulator's clock unless set otherwise.
 pub const DEFAULT_DEPLOY_MS: i64 = 3_000;
@@ -58,6 +59,7 @@ pub enum Kind {
     Aura,
     Lwc,
     CspTrustedSite,
+    FlexiPage,
 }
 
 impl Kind {
@@ -66,6 +68,7 @@ impl Kind {
             Kind::Aura => "AuraDefinitionBundle",
             Kind::Lwc => "LightningComponentBundle",
             Kind::CspTrustedSite => "CspTrustedSite",
+            Kind::FlexiPage => "FlexiPage",
         }
     }
 
@@ -74,6 +77,7 @@ impl Kind {
             Kind::Aura => AURA_PREFIX,
             Kind::Lwc => LWC_PREFIX,
             Kind::CspTrustedSite => CSP_PREFIX,
+            Kind::FlexiPage => FLEXIPAGE_PREFIX,
         }
     }
 }
@@ -276,6 +280,38 @@ impl World {
     pub fn component(&self, org_id: &str, kind: Kind, name: &str) -> Option<&Component> {
         self.components.get(&(org_id.to_string(), kind, name.to_ascii_lowercase()))
     }
+
+    /// Puts a component in an org as if an admin had made it (the seed's utility bars).
+    pub fn seed_component(&mut self, org_id: &str, kind: Kind, name: &str, body: Vec<u8>, now: i64) {
+        let id = self.new_record_id(org_id, kind.prefix());
+        let path = match kind {
+            Kind::FlexiPage => format!("flexipages/{name}.flexipage"),
+            Kind::CspTrustedSite => format!("cspTrustedSites/{name}.cspTrustedSite"),
+            Kind::Aura => format!("aura/{name}/{name}.cmp"),
+            Kind::Lwc => format!("lwc/{name}/{name}.js"),
+        };
+        let component = Component {
+            id,
+            org_id: org_id.to_string(),
+            kind,
+            full_name: name.to_string(),
+            description: None,
+            api_version: format!("{}.0", crate::LATEST_API_VERSION),
+            files: BTreeMap::from([(path, body)]),
+            csp: None,
+            created_ms: now,
+            created_by: String::new(),
+            modified_ms: now,
+            modified_by: String::new(),
+        };
+        self.components.insert((org_id.to_string(), kind, name.to_ascii_lowercase()), component);
+    }
+
+    /// A FlexiPage's XML.
+    pub fn flexipage_xml(&self, org_id: &str, name: &str) -> Option<String> {
+        let page = self.component(org_id, Kind::FlexiPage, name)?;
+        page.files.values().next().map(|b| String::from_utf8_lossy(b).into_owned())
+    }
 }
 
 /// A component failure or success, as Salesforce's DeployMessage.
@@ -346,7 +382,6 @@ const NOT_MODELLED: &[&str] = &[
     "CustomObject",
     "CustomField",
     "CustomTab",
-    "FlexiPage",
     "Layout",
     "PermissionSet",
     "Profile",
@@ -381,6 +416,12 @@ fn plan(world: &World, req: &Request<'_>) -> (Vec<Value>, Vec<Value>, Vec<Effect
         .filter(|(t, _)| t == "StaticResource")
         .flat_map(|(_, m)| m.iter().map(|n| n.to_ascii_lowercase()))
         .collect();
+    // So are components, for the pages that name them.
+    let deployed_components: Vec<String> = types
+        .iter()
+        .filter(|(t, _)| t == "AuraDefinitionBundle" || t == "LightningComponentBundle")
+        .flat_map(|(_, m)| m.iter().map(|n| n.to_ascii_lowercase()))
+        .collect();
     let mut total = 0;
     for (type_name, members) in &types {
         for member in members {
@@ -389,6 +430,7 @@ fn plan(world: &World, req: &Request<'_>) -> (Vec<Value>, Vec<Value>, Vec<Effect
                 "AuraDefinitionBundle" => aura(world, req, member, &deployed_resources),
                 "LightningComponentBundle" => lwc(req, member),
                 "CspTrustedSite" => csp(req, member),
+                "FlexiPage" => flexipage(world, req, member, &deployed_components),
                 "StaticResource" => static_resource(req, member),
                 t if NOT_MODELLED.contains(&t) => Err((
                     String::new(),
@@ -412,18 +454,26 @@ fn plan(world: &World, req: &Request<'_>) -> (Vec<Value>, Vec<Value>, Vec<Effect
             }
         }
     }
+    // Deletions: `destructiveChanges.xml` and `…Pre.xml` before the additions, `…Post.xml`
+    // after them. A component still named by a Lightning page (as the org will be at that
+    // moment) cannot be deleted, nor a page an app uses as its utility bar.
+    let puts = std::mem::take(&mut effects);
+    let mut pre = Vec::new();
+    let mut post = Vec::new();
     for destructive in ["destructiveChanges.xml", "destructiveChangesPre.xml", "destructiveChangesPost.xml"] {
         let Some(xml) = text(destructive) else { continue };
         let Ok(types) = manifest(&xml) else {
             failures.push(message("", destructive, destructive, Some(("Error parsing file", "Error")), false));
             continue;
         };
+        let after_puts = destructive == "destructiveChangesPost.xml";
         for (type_name, members) in types {
             for member in members {
                 let kind = match type_name.as_str() {
                     "AuraDefinitionBundle" => Some(Kind::Aura),
                     "LightningComponentBundle" => Some(Kind::Lwc),
                     "CspTrustedSite" => Some(Kind::CspTrustedSite),
+                    "FlexiPage" => Some(Kind::FlexiPage),
                     _ => None,
                 };
                 let exists = match kind {
@@ -435,22 +485,107 @@ fn plan(world: &World, req: &Request<'_>) -> (Vec<Value>, Vec<Value>, Vec<Effect
                     failures.push(message(&type_name, &member, destructive, Some((&words, "Warning")), false));
                     continue;
                 }
+                if let Some(problem) = in_use(world, req.org_id, kind, &member, after_puts.then_some(&puts[..])) {
+                    failures.push(message(&type_name, &member, destructive, Some((&problem, "Error")), false));
+                    continue;
+                }
                 total += 1;
                 let mut deleted = message(&type_name, &member, destructive, None, false);
                 deleted["deleted"] = json!(true);
                 deleted["changed"] = json!(false);
                 successes.push(deleted);
-                effects.push(match kind {
+                let effect = match kind {
                     Some(k) => Effect::Delete(k, member),
                     None => Effect::DeleteResource(member),
-                });
+                };
+                if after_puts { post.push(effect) } else { pre.push(effect) }
             }
         }
     }
+    effects = pre;
+    effects.extend(puts);
+    effects.extend(post);
     (failures, successes, effects, total)
 }
 
+/// Why a component cannot be deleted: a Lightning page names it, or an app uses the page as
+/// its utility bar. `puts` are this deploy's additions when the deletion runs after them.
+fn in_use(world: &World, org: &str, kind: Option<Kind>, name: &str, puts: Option<&[Effect]>) -> Option<String> {
+    match kind? {
+        Kind::Aura | Kind::Lwc => {
+            let replaced = |page: &str| {
+                puts.into_iter().flatten().find_map(|e| match e {
+                    Effect::Put(c) if c.kind == Kind::FlexiPage && c.full_name.eq_ignore_ascii_case(page) => Some(
+                        c.files.values().next().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+                    ),
+                    _ => None,
+                })
+            };
+            let names = |xml: &str| {
+                crate::flexipage::component_names(xml)
+                    .iter()
+                    .any(|n| crate::flexipage::own_component(n).is_some_and(|own| own.eq_ignore_ascii_case(name)))
+            };
+            let mut pages: Vec<String> = world
+                .org_components(org, Kind::FlexiPage)
+                .filter(|p| match replaced(&p.full_name) {
+                    Some(xml) => names(&xml),
+                    None => p.files.values().any(|b| names(&String::from_utf8_lossy(b))),
+                })
+                .map(|p| p.full_name.clone())
+                .collect();
+            for e in puts.into_iter().flatten() {
+                if let Effect::Put(c) = e
+                    && c.kind == Kind::FlexiPage
+                    && world.component(org, Kind::FlexiPage, &c.full_name).is_none()
+                    && c.files.values().any(|b| names(&String::from_utf8_lossy(b)))
+                {
+                    pages.push(c.full_name.clone());
+                }
+            }
+            (!pages.is_empty()).then(|| {
+                format!(
+                    "This component is referenced by the Lightning page(s) {}: remove it from them first",
+                    pages.join(", ")
+                )
+            })
+        }
+        Kind::FlexiPage => {
+            let apps: Vec<String> = world
+                .orgs
+                .get(org)
+                .map(|o| {
+                    o.apps
+                        .iter()
+                        .filter(|a| a.utility_bar.as_deref().is_some_and(|b| b.eq_ignore_ascii_case(name)))
+                        .map(|a| a.label.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            (!apps.is_empty())
+                .then(|| format!("This Lightning page is the utility bar of the app(s) {}", apps.join(", ")))
+        }
+        Kind::CspTrustedSite => None,
+    }
+}
+
 type Planned = Result<(String, Effect), (String, String)>;
+
+fn flexipage(world: &World, req: &Request<'_>, name: &str, deployed_components: &[String]) -> Planned {
+    let path = format!("flexipages/{name}.flexipage");
+    let body = req.files.get(&path).ok_or_else(|| (path.clone(), not_in_zip("FlexiPage", name)))?;
+    let xml = String::from_utf8_lossy(body).into_owned();
+    let exists = |own: &str| {
+        deployed_components.contains(&own.to_ascii_lowercase())
+            || world.component(req.org_id, Kind::Aura, own).is_some()
+            || world.component(req.org_id, Kind::Lwc, own).is_some()
+    };
+    crate::flexipage::validate(&xml, exists).map_err(|problem| (path.clone(), problem))?;
+    let files = BTreeMap::from([(path.clone(), body.clone())]);
+    let mut component = new_component(req, Kind::FlexiPage, name, None, files);
+    component.description = crate::flexipage::metadata_json(&xml)["description"].as_str().map(str::to_string);
+    Ok((path, Effect::Put(component)))
+}
 
 fn new_component(
     req: &Request<'_>,

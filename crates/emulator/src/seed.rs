@@ -54,6 +54,49 @@ pub struct OrgSeed {
     /// with the org's own and which no API call may change or delete.
     #[serde(default)]
     pub managed_resources: Vec<ManagedResourceSeed>,
+    /// The org's Lightning apps and their utility bars. Absent: the standard Sales app (with a
+    /// utility bar holding one utility item) and Service app (without a utility bar).
+    #[serde(default)]
+    pub lightning_apps: Option<Vec<LightningAppSeed>>,
+}
+
+/// A Lightning app (`AppDefinition`) and, when it has one, its utility bar.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LightningAppSeed {
+    /// `standard` for Salesforce's own apps; absent for the org's.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub developer_name: String,
+    pub label: String,
+    /// The developer name of the app's utility bar FlexiPage; absent: the app has none.
+    #[serde(default)]
+    pub utility_bar: Option<String>,
+    /// Components in the bar's utility items region (`notes:utilityBarNoteList`).
+    #[serde(default)]
+    pub utility_items: Vec<String>,
+}
+
+impl LightningAppSeed {
+    /// What a new org shows: Sales with a utility bar, Service without.
+    pub fn standard() -> Vec<LightningAppSeed> {
+        vec![
+            LightningAppSeed {
+                namespace: Some("standard".into()),
+                developer_name: "LightningSales".into(),
+                label: "Sales".into(),
+                utility_bar: Some("LightningSales_UtilityBar".into()),
+                utility_items: vec!["notes:utilityBarNoteList".into()],
+            },
+            LightningAppSeed {
+                namespace: Some("standard".into()),
+                developer_name: "LightningService".into(),
+                label: "Service".into(),
+                utility_bar: None,
+                utility_items: Vec::new(),
+            },
+        ]
+    }
 }
 
 /// A managed package's static resource.
@@ -302,6 +345,7 @@ impl Seed {
                     login_ip_ranges: Vec::new(),
                     my_domain: None,
                     managed_resources: Vec::new(),
+                    lightning_apps: None,
                     users: vec![
                         user("admin@acme.example", "Ada", "Admin", true, true),
                         user("editor@acme.example", "Eli", "Editor", false, true),
@@ -319,6 +363,7 @@ impl Seed {
                     login_ip_ranges: Vec::new(),
                     my_domain: None,
                     managed_resources: Vec::new(),
+                    lightning_apps: None,
                     users: vec![
                         user("admin@acme.example.uat", "Ada", "Admin", true, true),
                         user("editor@acme.example.uat", "Eli", "Editor", false, true),
@@ -396,6 +441,7 @@ impl OrgSeed {
             login_ip_ranges: Vec::new(),
             my_domain: None,
             managed_resources: Vec::new(),
+            lightning_apps: None,
             users: Vec::new(),
         }
     }

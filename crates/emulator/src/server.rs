@@ -56,6 +56,7 @@ pub fn router(shared: Shared) -> Router {
         .merge(crate::rest::routes(shared.clone()))
         .route("/secur/frontdoor.jsp", axum::routing::get(crate::lightning::frontdoor))
         .route("/lightning/page/home", axum::routing::get(crate::lightning::home))
+        .route("/lightning/app/{app}", axum::routing::get(crate::lightning::app))
         .route("/lightning/aura/{bundle}/controller.js", axum::routing::get(crate::lightning::controller))
         .route("/lightning/shim.js", axum::routing::get(crate::lightning::shim))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), crate::moved::redirect_previous))

@@ -36,6 +36,8 @@ pub struct Org {
     /// The My Domain host before the last change: requests to it are redirected to the
     /// current one until the next change.
     pub previous_my_domain: Option<String>,
+    /// The org's Lightning apps, the default app first.
+    pub apps: Vec<crate::flexipage::LightningApp>,
 }
 
 #[derive(Debug, Clone)]
@@ -282,6 +284,7 @@ impl World {
                 login_ip_ranges: crate::policy::parse_ranges(&seed.login_ip_ranges).map_err(SeedError::Invalid)?,
                 my_domain: seed.my_domain.as_deref().map(my_domain_host).transpose()?,
                 previous_my_domain: None,
+                apps: Vec::new(),
             },
         );
         self.org_order.push(id.clone());
@@ -291,7 +294,54 @@ impl World {
         for resource in &seed.managed_resources {
             self.install_managed_resource(&id, resource, now_ms)?;
         }
+        let apps = seed.lightning_apps.clone().unwrap_or_else(crate::seed::LightningAppSeed::standard);
+        for app in &apps {
+            self.add_lightning_app(&id, app, now_ms)?;
+        }
         Ok(id)
+    }
+
+    /// Adds a Lightning app to an org, and its utility bar when it names one the org lacks.
+    pub fn add_lightning_app(
+        &mut self,
+        org_id: &str,
+        seed: &crate::seed::LightningAppSeed,
+        now_ms: i64,
+    ) -> Result<(), SeedError> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 80
+                && n.starts_with(|c: char| c.is_ascii_alphabetic())
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !n.contains("__")
+        };
+        if !name_ok(&seed.developer_name) || seed.utility_bar.as_deref().is_some_and(|b| !name_ok(b)) {
+            return Err(SeedError::Invalid(format!(
+                "app {:?} (utility bar {:?}): developer names are letters, digits and single underscores",
+                seed.developer_name, seed.utility_bar
+            )));
+        }
+        let org = self.orgs.get(org_id).ok_or_else(|| SeedError::Invalid(format!("no org {org_id}")))?;
+        let app = crate::flexipage::LightningApp {
+            durable_id: ids::make("02u", &org.pod, org.apps.len() as u64 + 1),
+            namespace: seed.namespace.clone(),
+            developer_name: seed.developer_name.clone(),
+            label: seed.label.clone(),
+            utility_bar: seed.utility_bar.clone(),
+        };
+        if org.apps.iter().any(|a| a.full_name().eq_ignore_ascii_case(&app.full_name())) {
+            return Err(SeedError::Invalid(format!("app {} is listed twice", app.full_name())));
+        }
+        if let Some(bar) = &seed.utility_bar
+            && self.component(org_id, crate::metadata::Kind::FlexiPage, bar).is_none()
+        {
+            let xml = crate::flexipage::utility_bar_xml(&format!("{} UtilityBar", seed.label), &seed.utility_items);
+            self.seed_component(org_id, crate::metadata::Kind::FlexiPage, bar, xml.into_bytes(), now_ms);
+        }
+        if let Some(org) = self.orgs.get_mut(org_id) {
+            org.apps.push(app);
+        }
+        Ok(())
     }
 
     pub fn add_user(&mut self, org_id: &str, seed: &UserSeed) -> Result<String, SeedError> {

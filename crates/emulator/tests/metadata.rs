@@ -273,6 +273,10 @@ async fn the_lightning_page_stand_in_needs_a_session_and_builds_its_policy_from_
     let (_, d) = deploy(&em, &token, json!({"rollbackOnError": true}), loader_zip(true)).await;
     em.advance_clock(Duration::from_secs(3));
     assert_eq!(status(&em, &token, d["id"].as_str().expect("id")).await["status"], "Succeeded");
+    let page = sales_bar(&["c:lbLoader"]);
+    let manifest = package(&[("FlexiPage", "LightningSales_UtilityBar")]);
+    let zip = zip_of(&[("flexipages/LightningSales_UtilityBar.flexipage", &page), ("package.xml", &manifest)]);
+    assert_eq!(finished(&em, &token, zip, json!({})).await["status"], "Succeeded");
     let front = |sid: &str, ret: &str| {
         client().get(format!("{}/secur/frontdoor.jsp?sid={sid}&retURL={ret}", em.base_url())).send()
     };
@@ -297,4 +301,149 @@ async fn the_lightning_page_stand_in_needs_a_session_and_builds_its_policy_from_
         .header("cookie", &cookie)
         .send();
     assert!(controller.await.expect("controller").text().await.expect("js").contains("loaded: function"));
+}
+
+/// The seeded Sales utility bar with `extra` added to its background region.
+fn sales_bar(extra: &[&str]) -> String {
+    let background: String = extra
+        .iter()
+        .map(|c| {
+            format!(
+                "<itemInstances><componentInstance><componentName>{c}</componentName><identifier>{}</identifier></componentInstance></itemInstances>",
+                c.replace(':', "_")
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><FlexiPage xmlns=\"http://soap.sforce.com/2006/04/metadata\"><flexiPageRegions><itemInstances><componentInstance><componentName>notes:utilityBarNoteList</componentName><identifier>notes_utilityBarNoteList</identifier></componentInstance></itemInstances><name>utilityItems</name><type>Region</type></flexiPageRegions><flexiPageRegions>{background}<name>backgroundComponents</name><type>Background</type></flexiPageRegions><masterLabel>Sales UtilityBar</masterLabel><template><name>one:utilityBarTemplateDesktop</name></template><type>UtilityBar</type></FlexiPage>"
+    )
+}
+
+async fn finished(em: &Emulator, token: &str, zip: Vec<u8>, options: Value) -> Value {
+    let (code, d) = deploy(em, token, options, zip).await;
+    assert_eq!(code, 201, "{d}");
+    em.advance_clock(Duration::from_secs(3));
+    status(em, token, d["id"].as_str().expect("id")).await
+}
+
+fn problems(result: &Value) -> String {
+    result["details"]["componentFailures"].to_string()
+}
+
+#[tokio::test]
+async fn apps_utility_bars_decide_where_background_items_run_and_what_can_be_deleted() {
+    let em = start().await;
+    started(&em);
+    let token = admin_token(&em).await;
+    // The org's apps, as AppDefinition shows them: Sales has a utility bar, Service none.
+    let (code, _, apps) =
+        get(&em, &token, &q("SELECT DeveloperName, NamespacePrefix, Label, UtilityBar FROM AppDefinition")).await;
+    assert_eq!(code, 200, "{apps}");
+    let rows: Vec<(String, String)> = apps["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| (r["DeveloperName"].as_str().unwrap_or("").to_string(), r["UtilityBar"].to_string()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("LightningSales".to_string(), "\"LightningSales_UtilityBar\"".to_string()),
+            ("LightningService".to_string(), "null".to_string())
+        ]
+    );
+    assert_eq!(apps["records"][0]["NamespacePrefix"], "standard");
+    // Tooling reads a page's Metadata one record at a time.
+    let (code, _, many) = get(&em, &token, &format!("/tooling{}", q("SELECT Metadata FROM FlexiPage"))).await;
+    let (code2, _, _) = get(&em, &token, &format!("/tooling{}", q("SELECT Id FROM FlexiPage"))).await;
+    assert_eq!((code, code_of(&many), code2), (200, "<none>", 200), "one page: allowed ({many})");
+    let bar = tooling(
+        &em,
+        &token,
+        "SELECT Id, DeveloperName, Type, Metadata FROM FlexiPage WHERE DeveloperName = 'LightningSales_UtilityBar'",
+    )
+    .await;
+    let metadata = &bar["records"][0]["Metadata"];
+    assert_eq!(
+        (bar["records"][0]["Type"].as_str(), metadata["type"].as_str()),
+        (Some("UtilityBar"), Some("UtilityBar"))
+    );
+    assert_eq!(metadata["flexiPageRegions"][1]["type"], "Background");
+
+    // A page naming a component the org lacks is refused; with the component in the deploy it
+    // goes in, and the loader then runs in Sales and not in Service.
+    let bar_only = |extra: &[&str]| {
+        let page = sales_bar(extra);
+        zip_of(&[
+            ("flexipages/LightningSales_UtilityBar.flexipage", &page),
+            ("package.xml", &package(&[("FlexiPage", "LightningSales_UtilityBar")])),
+        ])
+    };
+    let refused = finished(&em, &token, bar_only(&["c:lbLoader"]), json!({})).await;
+    assert_eq!(refused["status"], "Failed");
+    assert!(problems(&refused).contains("c:lbLoader"), "{}", problems(&refused));
+    let loaded = finished(&em, &token, loader_zip(true), json!({})).await;
+    assert_eq!(loaded["status"], "Succeeded", "{}", problems(&loaded));
+    let placed = finished(&em, &token, bar_only(&["c:lbLoader"]), json!({})).await;
+    assert_eq!(placed["status"], "Succeeded", "{}", problems(&placed));
+    let signed = client()
+        .get(format!(
+            "{}/secur/frontdoor.jsp?sid={token}&retURL=/lightning/app/standard__LightningService",
+            em.base_url()
+        ))
+        .send()
+        .await
+        .expect("front");
+    assert_eq!(signed.headers()["location"], "/lightning/app/standard__LightningService");
+    let cookie = signed.headers()["set-cookie"].to_str().expect("cookie").split(';').next().expect("pair").to_string();
+    let open = |path: &str| client().get(format!("{}{path}", em.base_url())).header("cookie", &cookie).send();
+    let sales = open("/lightning/app/standard__LightningSales").await.expect("sales").text().await.expect("html");
+    let service = open("/lightning/app/standard__LightningService").await.expect("service").text().await.expect("html");
+    let home = open("/lightning/page/home").await.expect("home").text().await.expect("html");
+    assert!(sales.contains("\"lbLoader\"") && home.contains("\"lbLoader\""), "{sales}");
+    assert!(!service.contains("\"lbLoader\""), "Service has no utility bar: {service}");
+    assert_eq!(open("/lightning/app/NoSuchApp").await.expect("none").status(), 404);
+
+    // The bar still names the bundle: deleting it alone is refused; dropping it from the bar in
+    // the same deploy, with the deletion after the additions, works.
+    let destructive = package(&[("AuraDefinitionBundle", "lbLoader")]);
+    let empty = package(&[]);
+    let refused =
+        finished(&em, &token, zip_of(&[("destructiveChanges.xml", &destructive), ("package.xml", &empty)]), json!({}))
+            .await;
+    assert_eq!(refused["status"], "Failed");
+    assert!(problems(&refused).contains("LightningSales_UtilityBar"), "{}", problems(&refused));
+    let page = sales_bar(&[]);
+    let manifest = package(&[("FlexiPage", "LightningSales_UtilityBar")]);
+    let pre = finished(
+        &em,
+        &token,
+        zip_of(&[
+            ("destructiveChangesPre.xml", &destructive),
+            ("flexipages/LightningSales_UtilityBar.flexipage", &page),
+            ("package.xml", &manifest),
+        ]),
+        json!({"rollbackOnError": true}),
+    )
+    .await;
+    assert_eq!(pre["status"], "Failed", "a pre-deletion runs before the page changes");
+    let post = finished(
+        &em,
+        &token,
+        zip_of(&[
+            ("destructiveChangesPost.xml", &destructive),
+            ("flexipages/LightningSales_UtilityBar.flexipage", &page),
+            ("package.xml", &manifest),
+        ]),
+        json!({}),
+    )
+    .await;
+    assert_eq!(post["status"], "Succeeded", "{}", problems(&post));
+    assert_eq!(tooling(&em, &token, "SELECT Id FROM AuraDefinitionBundle").await["totalSize"], 0);
+    // A page an app uses as its utility bar cannot be deleted.
+    let bar_gone = package(&[("FlexiPage", "LightningSales_UtilityBar")]);
+    let refused =
+        finished(&em, &token, zip_of(&[("destructiveChanges.xml", &bar_gone), ("package.xml", &empty)]), json!({}))
+            .await;
+    assert!(problems(&refused).contains("utility bar of the app(s) Sales"), "{}", problems(&refused));
 }

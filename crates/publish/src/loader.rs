@@ -7,7 +7,12 @@
 //!   configured scripts and styles inside the environment's static resource — LWC has no
 //!   background utility items;
 //! - a CSP Trusted Site per origin the player calls back to (`connect-src`, images, media):
-//!   scripts themselves can only come from static resources.
+//!   scripts themselves can only come from static resources;
+//! - the component in the utility bar of each chosen Lightning app: each bar (a `FlexiPage`)
+//!   is read from the org, the component added to its `Background` region (and taken out of
+//!   the bars of apps no longer chosen), and deployed back whole with the rest — the
+//!   customer's own utility items stay as they were. An app without a utility bar is refused
+//!   with the fix (Lightbridge never rewrites a customer's app definition).
 //!
 //! The package is built deterministically: the same settings give the same bytes, the same
 //! version, and names derived from the system × environment (`lightbridgeLoader_<key>`,
@@ -20,6 +25,7 @@ use std::time::Duration;
 use domain::ResourceName;
 use salesforce::metadata::{ComponentProblem, DeployMode, DeployStatus};
 use salesforce::{API_VERSION, Client, SalesforceError, Session};
+use serde_json::Value;
 use zip::write::SimpleFileOptions;
 
 /// What a system's loader loads, and where its player may call back to.
@@ -33,6 +39,21 @@ pub struct LoaderSettings {
     pub styles: Vec<String>,
     /// Origins the player calls (`https://api.example.com`, `https://cdn.example.com:8443`).
     pub trusted_sites: Vec<String>,
+    /// Lightning apps whose utility bars hold the loader (`standard__LightningSales`, `MyApp`).
+    pub apps: Vec<String>,
+}
+
+impl LoaderSettings {
+    /// The settings a system keeps, for the resource an environment publishes.
+    pub fn from_config(resource: ResourceName, config: &domain::LoaderConfig) -> Self {
+        LoaderSettings {
+            resource,
+            scripts: config.scripts.clone(),
+            styles: config.styles.clone(),
+            trusted_sites: config.trusted_sites.clone(),
+            apps: config.apps.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,15 +70,53 @@ pub enum LoaderError {
     TooMany { what: &'static str, max: usize },
     #[error("the published resource has no file {0:?}")]
     Missing(String),
+    #[error("the loader needs at least one Lightning app to run in (e.g. standard__LightningSales)")]
+    NoApps,
+    #[error(
+        "{0:?} is not a Lightning app's API name: MyApp, or namespace__MyApp (letters, digits, single underscores)"
+    )]
+    BadApp(String),
 }
 
 const MAX_FILES: usize = 20;
 const MAX_SITES: usize = 20;
+const MAX_APPS: usize = 20;
+
+/// `MyApp` or `ns__MyApp`, each part a developer name (a letter first; letters, digits and
+/// single underscores, not ending in one).
+fn app_name_ok(name: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 80
+            && p.starts_with(|c: char| c.is_ascii_alphabetic())
+            && !p.ends_with('_')
+            && !p.contains("__")
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    match name.split_once("__") {
+        Some((ns, rest)) => ns.len() <= 15 && part(ns) && part(rest),
+        None => part(name),
+    }
+}
 
 /// Every fault of a loader's parts, each with the field it is in (`scripts`, `styles`,
 /// `trusted_sites`): empty when they are fine.
-pub fn faults(scripts: &[String], styles: &[String], trusted_sites: &[String]) -> Vec<(&'static str, LoaderError)> {
+pub fn faults(
+    scripts: &[String],
+    styles: &[String],
+    trusted_sites: &[String],
+    apps: &[String],
+) -> Vec<(&'static str, LoaderError)> {
     let mut out = Vec::new();
+    if apps.is_empty() {
+        out.push(("apps", LoaderError::NoApps));
+    }
+    if apps.len() > MAX_APPS {
+        out.push(("apps", LoaderError::TooMany { what: "apps", max: MAX_APPS }));
+    }
+    for app in apps.iter().filter(|a| !app_name_ok(a)) {
+        out.push(("apps", LoaderError::BadApp(app.clone())));
+    }
     if scripts.is_empty() && styles.is_empty() {
         out.push(("scripts", LoaderError::NothingToLoad));
     }
@@ -90,7 +149,7 @@ pub fn faults(scripts: &[String], styles: &[String], trusted_sites: &[String]) -
 impl LoaderSettings {
     /// Checks every path and origin; the first fault found.
     pub fn validate(&self) -> Result<(), LoaderError> {
-        match faults(&self.scripts, &self.styles, &self.trusted_sites).into_iter().next() {
+        match faults(&self.scripts, &self.styles, &self.trusted_sites, &self.apps).into_iter().next() {
             Some((_, fault)) => Err(fault),
             None => Ok(()),
         }
@@ -122,9 +181,14 @@ pub struct LoaderPackage {
     pub bundle: String,
     /// The CSP Trusted Sites' developer names, in the settings' order.
     pub sites: Vec<String>,
-    /// A hash of everything the package holds (16 hex digits).
+    /// A hash of everything the package holds and the apps it is placed in (16 hex digits).
     pub version: String,
+    /// The package without utility bars (what `zip_with(&[])` gives).
     pub zip: Vec<u8>,
+    /// The apps whose utility bars hold it.
+    pub apps: Vec<String>,
+    files: Vec<(String, String)>,
+    types: String,
 }
 
 impl LoaderPackage {
@@ -136,7 +200,7 @@ impl LoaderPackage {
         let bundle = format!("lightbridgeLoader_{key}");
         let sites: Vec<String> = (1..=settings.trusted_sites.len()).map(|n| format!("Lightbridge_{key}_{n}")).collect();
         // The version covers the content; the descriptions then name it.
-        let content = Self::files(&bundle, &sites, settings, "");
+        let (content, _) = Self::files(&bundle, &sites, settings, "");
         let mut hasher_input = Vec::new();
         for (path, text) in &content {
             hasher_input.extend_from_slice(path.as_bytes());
@@ -144,13 +208,59 @@ impl LoaderPackage {
             hasher_input.extend_from_slice(text.as_bytes());
             hasher_input.push(0);
         }
+        for app in &settings.apps {
+            hasher_input.extend_from_slice(b"app\0");
+            hasher_input.extend_from_slice(app.as_bytes());
+            hasher_input.push(0);
+        }
         let version = hex(&sha256(&hasher_input))[..16].to_string();
-        let files = Self::files(&bundle, &sites, settings, &marker(&version, &settings.resource));
-        let zip = deterministic_zip(&files);
-        Ok(LoaderPackage { bundle, sites, version, zip })
+        let (files, types) = Self::files(&bundle, &sites, settings, &marker(&version, &settings.resource));
+        let mut package =
+            LoaderPackage { bundle, sites, version, zip: Vec::new(), apps: settings.apps.clone(), files, types };
+        package.zip = package.zip_with(&[]);
+        Ok(package)
     }
 
-    fn files(bundle: &str, sites: &[String], settings: &LoaderSettings, description: &str) -> Vec<(String, String)> {
+    /// The component names a system × environment's loader uses, whatever its settings: what
+    /// removing it needs.
+    pub fn names(owner: &str) -> LoaderPackage {
+        let key: String = hex(&sha256(owner.as_bytes()))[..10].to_string();
+        LoaderPackage {
+            bundle: format!("lightbridgeLoader_{key}"),
+            sites: Vec::new(),
+            version: String::new(),
+            zip: Vec::new(),
+            apps: Vec::new(),
+            files: Vec::new(),
+            types: String::new(),
+        }
+    }
+
+    /// How a utility bar names the component (`c:lightbridgeLoader_…`).
+    pub fn component_name(&self) -> String {
+        format!("c:{}", self.bundle)
+    }
+
+    /// The package for one org: its files, plus the utility bars it changes there.
+    pub fn zip_with(&self, bars: &[BarChange]) -> Vec<u8> {
+        let mut files = self.files.clone();
+        let mut types = self.types.clone();
+        if !bars.is_empty() {
+            types.push_str(&bar_types(bars));
+            files.extend(bars.iter().map(|b| (format!("flexipages/{}.flexipage", b.name), b.xml.clone())));
+        }
+        files.push(("package.xml".into(), manifest(&types)));
+        files.sort();
+        deterministic_zip(&files)
+    }
+
+    /// The files (all but `package.xml`) and the manifest's `<types>`.
+    fn files(
+        bundle: &str,
+        sites: &[String],
+        settings: &LoaderSettings,
+        description: &str,
+    ) -> (Vec<(String, String)>, String) {
         let resource = settings.resource.as_str();
         let join = |paths: &[String]| -> String {
             let parts: Vec<String> = paths.iter().map(|p| format!("$Resource.{resource} + '/{p}'")).collect();
@@ -205,7 +315,6 @@ impl LoaderPackage {
         if !sites.is_empty() {
             types.push_str(&csp_types(sites.iter().cloned()));
         }
-        files.push(("package.xml".into(), manifest(&types)));
         // Sites an earlier version had and this one does not: removed after the deploy (a
         // name the org does not hold is only a warning), so a dropped origin stops being
         // trusted.
@@ -213,7 +322,7 @@ impl LoaderPackage {
             files.push(("destructiveChangesPost.xml".into(), stale));
         }
         files.sort();
-        files
+        (files, types)
     }
 
     /// The description each component carries: the version, and what it is.
@@ -221,17 +330,177 @@ impl LoaderPackage {
         marker(&self.version, resource)
     }
 
-    /// The ZIP that removes this package's components (destructive changes beside an empty
-    /// manifest).
-    pub fn removal_zip(&self) -> Vec<u8> {
+    /// The ZIP that removes this package's components: destructive changes beside an empty
+    /// manifest, or — when utility bars still hold the component — beside the bars without
+    /// it, the deletion running after they change (`destructiveChangesPost.xml`).
+    pub fn removal_zip(&self, bars: &[BarChange]) -> Vec<u8> {
         let mut types = format!(
             "    <types>\n        <members>{}</members>\n        <name>AuraDefinitionBundle</name>\n    </types>\n",
             self.bundle
         );
         // Every site any version of it may have left.
         types.push_str(&csp_types(site_names(&self.bundle, 1)));
-        deterministic_zip(&[("destructiveChanges.xml".into(), manifest(&types)), ("package.xml".into(), manifest(""))])
+        if bars.is_empty() {
+            return deterministic_zip(&[
+                ("destructiveChanges.xml".into(), manifest(&types)),
+                ("package.xml".into(), manifest("")),
+            ]);
+        }
+        let mut files = vec![
+            ("destructiveChangesPost.xml".to_string(), manifest(&types)),
+            ("package.xml".to_string(), manifest(&bar_types(bars))),
+        ];
+        files.extend(bars.iter().map(|b| (format!("flexipages/{}.flexipage", b.name), b.xml.clone())));
+        files.sort();
+        deterministic_zip(&files)
     }
+}
+
+/// One utility bar as the loader leaves it in an org: the whole page, to deploy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BarChange {
+    /// The page's developer name.
+    pub name: String,
+    /// Its Metadata API XML.
+    pub xml: String,
+}
+
+fn bar_types(bars: &[BarChange]) -> String {
+    let mut types = String::from("    <types>\n");
+    for bar in bars {
+        types.push_str(&format!("        <members>{}</members>\n", xml_escape(&bar.name)));
+    }
+    types.push_str("        <name>FlexiPage</name>\n    </types>\n");
+    types
+}
+
+/// Whether a page's `componentInstance` names `component` (`c:name`, any case).
+fn names_component(item: &Value, component: &str) -> bool {
+    item["componentInstance"]["componentName"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(component))
+}
+
+/// A utility bar's metadata (Tooling's JSON) with the loader's component in its background
+/// region (`present`) or out of every region (`!present`); `None` when that is already so.
+pub fn edit_bar(metadata: &Value, component: &str, present: bool) -> Option<Value> {
+    let mut page = metadata.clone();
+    let regions = page.get_mut("flexiPageRegions")?.as_array_mut()?;
+    let holds = regions.iter().any(|r| {
+        r["itemInstances"].as_array().is_some_and(|items| items.iter().any(|i| names_component(i, component)))
+    });
+    if holds == present {
+        return None;
+    }
+    if present {
+        let item = serde_json::json!({"componentInstance": {
+            "componentName": component,
+            "identifier": component.replace(':', "_"),
+        }});
+        match regions.iter_mut().find(|r| r["type"] == "Background") {
+            Some(region) => match region.get_mut("itemInstances").and_then(Value::as_array_mut) {
+                Some(items) => items.push(item),
+                None => region["itemInstances"] = Value::Array(vec![item]),
+            },
+            None => regions.push(serde_json::json!({
+                "itemInstances": [item],
+                "name": "backgroundComponents",
+                "type": "Background",
+            })),
+        }
+    } else {
+        for region in regions.iter_mut() {
+            if let Some(items) = region.get_mut("itemInstances").and_then(Value::as_array_mut) {
+                items.retain(|i| !names_component(i, component));
+            }
+        }
+    }
+    Some(page)
+}
+
+/// Tooling's JSON form of a FlexiPage as the Metadata API's XML: each field an element (a
+/// list's items repeated), in name order — the order of the Metadata API's schema for these
+/// types — with empty fields left out.
+pub fn flexipage_xml(metadata: &Value) -> String {
+    fn write(out: &mut String, name: &str, value: &Value, depth: usize) {
+        let pad = "    ".repeat(depth);
+        match value {
+            Value::Null => {}
+            Value::Array(items) => {
+                for item in items {
+                    write(out, name, item, depth);
+                }
+            }
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().filter(|k| !map[*k].is_null()).collect();
+                keys.sort();
+                out.push_str(&format!("{pad}<{name}>\n"));
+                for key in keys {
+                    write(out, key, &map[key], depth + 1);
+                }
+                out.push_str(&format!("{pad}</{name}>\n"));
+            }
+            Value::String(text) => out.push_str(&format!("{pad}<{name}>{}</{name}>\n", xml_escape(text))),
+            other => out.push_str(&format!("{pad}<{name}>{other}</{name}>\n")),
+        }
+    }
+    let mut body = String::new();
+    if let Value::Object(map) = metadata {
+        let mut keys: Vec<&String> = map.keys().filter(|k| !map[*k].is_null()).collect();
+        keys.sort();
+        for key in keys {
+            write(&mut body, key, &map[key], 1);
+        }
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<FlexiPage xmlns=\"http://soap.sforce.com/2006/04/metadata\">\n{body}</FlexiPage>\n"
+    )
+}
+
+/// The utility bars to change in one org so that the loader's component is in the bars of
+/// exactly the chosen apps (none, to remove it): one query for the org's apps, one per
+/// utility bar. Refuses a chosen app the org lacks, one without a utility bar, and one whose
+/// bar belongs to a managed package, each with the fix.
+pub async fn plan_bars(
+    client: &Client,
+    session: &Session,
+    component: &str,
+    apps: &[String],
+) -> Result<Vec<BarChange>, LoaderFailure> {
+    let org_apps = client.lightning_apps(session).await?;
+    let mut wanted: Vec<String> = Vec::new();
+    for app in apps {
+        let Some(found) = org_apps.iter().find(|a| a.full_name().eq_ignore_ascii_case(app)) else {
+            return Err(LoaderFailure::AppMissing {
+                app: app.clone(),
+                available: org_apps.iter().map(|a| a.full_name()).collect(),
+            });
+        };
+        let Some(bar) = found.utility_bar.clone() else {
+            return Err(LoaderFailure::NoUtilityBar {
+                app: app.clone(),
+                label: found.label.clone().unwrap_or_else(|| app.clone()),
+            });
+        };
+        if !wanted.iter().any(|w| w.eq_ignore_ascii_case(&bar)) {
+            wanted.push(bar);
+        }
+    }
+    let mut bars: Vec<String> = org_apps.iter().filter_map(|a| a.utility_bar.clone()).collect();
+    bars.sort_by_key(|b| b.to_ascii_lowercase());
+    bars.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let mut changes = Vec::new();
+    for bar in bars {
+        let chosen = wanted.iter().any(|w| w.eq_ignore_ascii_case(&bar));
+        let Some(page) = client.flexipage(session, &bar).await? else {
+            if chosen {
+                return Err(LoaderFailure::ManagedBar { bar });
+            }
+            continue;
+        };
+        if let Some(edited) = edit_bar(&page.metadata, component, chosen) {
+            changes.push(BarChange { name: page.developer_name, xml: flexipage_xml(&edited) });
+        }
+    }
+    Ok(changes)
 }
 
 /// `destructiveChangesPost.xml` for the sites numbered after `kept`, up to the most a loader
@@ -322,6 +591,19 @@ pub enum LoaderFailure {
     TimedOut { id: String, seconds: u64 },
     #[error("deployed, but the org does not show loader version {0}")]
     Unverified(String),
+    #[error(
+        "the org has no Lightning app {app:?} (its apps: {}): fix the loader's apps on the system's Loader tab",
+        available.join(", ")
+    )]
+    AppMissing { app: String, available: Vec<String> },
+    #[error(
+        "the app {label} ({app}) has no utility bar: in Setup → App Manager, edit {label}, add a utility item under Utility Items and save; then deploy again"
+    )]
+    NoUtilityBar { app: String, label: String },
+    #[error(
+        "the utility bar {bar} belongs to a managed package, which Lightbridge may not change: choose another app, or give the app a utility bar of the org's own"
+    )]
+    ManagedBar { bar: String },
     #[error(transparent)]
     Salesforce(#[from] SalesforceError),
 }
@@ -379,11 +661,13 @@ pub async fn deploy_loader(
     if deployed_version(client, session, package).await?.as_deref() == Some(package.version.as_str()) {
         return Ok(LoaderOutcome::Unchanged);
     }
-    let validated = run(client, session, &package.zip, DeployMode::Validate, polling).await?;
+    let bars = plan_bars(client, session, &package.component_name(), &package.apps).await?;
+    let zip = package.zip_with(&bars);
+    let validated = run(client, session, &zip, DeployMode::Validate, polling).await?;
     if !validated.succeeded() {
         return Err(rejected(validated, true));
     }
-    let deployed = run(client, session, &package.zip, DeployMode::Deploy, polling).await?;
+    let deployed = run(client, session, &zip, DeployMode::Deploy, polling).await?;
     if !deployed.succeeded() {
         return Err(rejected(deployed, false));
     }
@@ -403,7 +687,8 @@ pub async fn remove_loader(
     if !client.may_deploy_metadata(session).await? {
         return Err(LoaderFailure::Permission);
     }
-    let removed = run(client, session, &package.removal_zip(), DeployMode::Deploy, polling).await?;
+    let bars = plan_bars(client, session, &package.component_name(), &[]).await?;
+    let removed = run(client, session, &package.removal_zip(&bars), DeployMode::Deploy, polling).await?;
     if !removed.succeeded() {
         return Err(rejected(removed, false));
     }
@@ -452,6 +737,7 @@ mod tests {
             scripts: vec!["player.js".into(), "js/extra.js".into()],
             styles: vec!["css/player.css".into()],
             trusted_sites: vec!["https://api.example.com".into(), "http://127.0.0.1:9999/".into()],
+            apps: vec!["standard__LightningSales".into()],
         }
     }
 
@@ -494,6 +780,56 @@ mod tests {
         assert!(meta.contains(&p.version), "the version is in the description: {meta}");
         let manifest = read("package.xml");
         assert!(manifest.contains("<name>AuraDefinitionBundle</name>") && manifest.contains(&p.sites[0]), "{manifest}");
+    }
+
+    #[test]
+    fn a_bar_gains_and_loses_the_component_and_keeps_everything_else() {
+        let bar = serde_json::json!({
+            "description": null,
+            "flexiPageRegions": [
+                {"itemInstances": [{"componentInstance": {"componentInstanceProperties": [
+                    {"name": "eager", "type": "decorator", "value": "true"}],
+                    "componentName": "opencti:softPhone", "identifier": "opencti_softPhone", "visibilityRule": null}}],
+                 "mode": null, "name": "utilityItems", "type": "Region"}
+            ],
+            "masterLabel": "Ops & Sales",
+            "template": {"name": "one:utilityBarTemplateDesktop", "properties": [{"name": "isLeftAligned", "value": "true"}]},
+            "type": "UtilityBar"
+        });
+        let added = edit_bar(&bar, "c:lightbridgeLoader_ab", true).expect("added");
+        assert_eq!(added["flexiPageRegions"][1]["type"], "Background", "a bar without a background region gets one");
+        assert_eq!(edit_bar(&added, "C:LIGHTBRIDGELOADER_AB", true), None, "already there, any case");
+        let xml = flexipage_xml(&added);
+        assert!(xml.contains("<masterLabel>Ops &amp; Sales</masterLabel>"), "{xml}");
+        assert!(!xml.contains("visibilityRule") && !xml.contains("<description>"), "nulls are left out: {xml}");
+        assert!(
+            xml.contains("<componentInstanceProperties>\n                    <name>eager</name>\n                    <type>decorator</type>\n                    <value>true</value>"),
+            "{xml}"
+        );
+        let order: Vec<usize> = ["<flexiPageRegions>", "<masterLabel>", "<template>", "<type>UtilityBar"]
+            .iter()
+            .map(|t| xml.find(t).expect(t))
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "fields in the schema's (name) order: {xml}");
+        let removed = edit_bar(&added, "c:lightbridgeLoader_ab", false).expect("removed");
+        assert_eq!(removed["flexiPageRegions"][1]["itemInstances"], serde_json::json!([]));
+        assert_eq!(edit_bar(&bar, "c:lightbridgeLoader_ab", false), None, "nothing to take out");
+    }
+
+    #[test]
+    fn app_names_are_api_names() {
+        for ok in ["standard__LightningSales", "MyApp", "Field_Ops", "acme__Ops_2"] {
+            assert!(app_name_ok(ok), "{ok}");
+        }
+        for bad in ["", "1App", "My App", "a___b", "trailing_", "x__", "__x", "a__b__c", "Sales;drop"] {
+            assert!(!app_name_ok(bad), "{bad}");
+        }
+        let mut s = settings();
+        s.apps.clear();
+        assert_eq!(s.validate(), Err(LoaderError::NoApps));
+        let a = LoaderPackage::build("s/e", &settings()).expect("p");
+        s.apps = vec!["standard__LightningService".into()];
+        assert_ne!(LoaderPackage::build("s/e", &s).expect("p").version, a.version, "the apps are part of the version");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use domain::ResourceName;
-use emulator::{AppSeed, Emulator, OrgSeed, Seed, UserChange, UserSeed};
+use emulator::{AppSeed, Emulator, LightningAppSeed, OrgSeed, Seed, UserChange, UserSeed};
 use publish::loader::{
     LoaderFailure, LoaderOutcome, LoaderPackage, LoaderSettings, Polling, deploy_loader, remove_loader,
 };
@@ -50,6 +50,7 @@ fn settings() -> LoaderSettings {
         scripts: vec!["player.js".into()],
         styles: Vec::new(),
         trusted_sites: vec!["https://api.example.com".into()],
+        apps: vec!["standard__LightningSales".into()],
     }
 }
 
@@ -152,4 +153,111 @@ async fn one_org_of_three_failing_leaves_the_other_two_in_place() {
     assert!(matches!(results[0], Ok(LoaderOutcome::Deployed { .. })), "{:?}", results[0]);
     assert!(matches!(results[1], Err(LoaderFailure::Rejected { .. })), "{:?}", results[1]);
     assert!(matches!(results[2], Ok(LoaderOutcome::Deployed { .. })), "{:?}", results[2]);
+}
+
+/// Which of the org's background items a utility bar names.
+fn background(em: &Emulator, org: &str, bar: &str) -> Vec<String> {
+    let xml = em.flexipage_xml(org, bar).expect("the bar");
+    emulator::flexipage::background_components(&xml)
+}
+
+#[tokio::test]
+async fn the_loader_goes_into_the_chosen_apps_utility_bars_beside_the_customers_items() {
+    let (em, client, sessions) = fleet(1).await;
+    let session = &sessions[0];
+    let org = em.org_ids()[0].clone();
+    em.add_lightning_app(
+        &org,
+        &LightningAppSeed {
+            namespace: None,
+            developer_name: "Field_Ops".into(),
+            label: "Field Ops".into(),
+            utility_bar: Some("Field_Ops_UtilityBar".into()),
+            utility_items: vec!["c:fieldNotes".into(), "console:history".into()],
+        },
+    )
+    .expect("app");
+    publish_player(&client, session).await;
+    let mut both = settings();
+    both.apps = vec!["standard__LightningSales".into(), "Field_Ops".into()];
+    let package = LoaderPackage::build("sys/prod", &both).expect("package");
+    let component = package.component_name();
+    // Field Ops' bar names a component of the org's own that is not there: Salesforce would
+    // refuse to save the page, and so the validation refuses — naming the page.
+    let failure = deploy_loader(&client, session, &package, POLL).await.expect_err("refused");
+    assert!(
+        failure.to_string().contains("Field_Ops_UtilityBar") && failure.to_string().contains("c:fieldNotes"),
+        "{failure}"
+    );
+    em.add_lightning_app(
+        &org,
+        &LightningAppSeed {
+            namespace: None,
+            developer_name: "Field_Ops2".into(),
+            label: "Field Ops 2".into(),
+            utility_bar: Some("Field_Ops2_UtilityBar".into()),
+            utility_items: vec!["console:history".into(), "notes:utilityBarNoteList".into()],
+        },
+    )
+    .expect("app");
+    both.apps = vec!["standard__LightningSales".into(), "Field_Ops2".into()];
+    let package = LoaderPackage::build("sys/prod", &both).expect("package");
+    assert!(matches!(
+        deploy_loader(&client, session, &package, POLL).await.expect("deploy"),
+        LoaderOutcome::Deployed { .. }
+    ));
+    assert_eq!(background(&em, &org, "LightningSales_UtilityBar"), [component.as_str()]);
+    assert_eq!(background(&em, &org, "Field_Ops2_UtilityBar"), [component.as_str()]);
+    let field = em.flexipage_xml(&org, "Field_Ops2_UtilityBar").expect("bar");
+    let items = emulator::flexipage::component_names(&field);
+    assert_eq!(
+        items,
+        ["console:history", "notes:utilityBarNoteList", component.as_str()],
+        "the customer's items stay, in order"
+    );
+    // Dropping an app takes the loader out of its bar only.
+    let only_sales = LoaderPackage::build("sys/prod", &settings()).expect("package");
+    assert!(matches!(
+        deploy_loader(&client, session, &only_sales, POLL).await.expect("deploy"),
+        LoaderOutcome::Deployed { .. }
+    ));
+    assert_eq!(background(&em, &org, "LightningSales_UtilityBar"), [component.as_str()]);
+    assert!(background(&em, &org, "Field_Ops2_UtilityBar").is_empty());
+    assert_eq!(
+        emulator::flexipage::component_names(&em.flexipage_xml(&org, "Field_Ops2_UtilityBar").expect("bar")),
+        ["console:history", "notes:utilityBarNoteList"]
+    );
+    // Removal takes it out of every bar, then deletes it (which the bar would otherwise block).
+    assert!(matches!(
+        remove_loader(&client, session, &only_sales, POLL).await.expect("remove"),
+        LoaderOutcome::Removed { .. }
+    ));
+    assert!(background(&em, &org, "LightningSales_UtilityBar").is_empty());
+    assert!(
+        client
+            .deployed_components(session, "AuraDefinitionBundle", &[only_sales.bundle.as_str()])
+            .await
+            .expect("query")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_app_without_a_utility_bar_or_missing_is_refused_with_the_fix_and_nothing_is_sent() {
+    let (em, client, sessions) = fleet(1).await;
+    publish_player(&client, &sessions[0]).await;
+    let mut service = settings();
+    service.apps = vec!["standard__LightningService".into()];
+    let failure = deploy_loader(&client, &sessions[0], &LoaderPackage::build("sys/prod", &service).expect("p"), POLL)
+        .await
+        .expect_err("no bar");
+    assert!(matches!(failure, LoaderFailure::NoUtilityBar { .. }), "{failure}");
+    assert!(failure.to_string().contains("App Manager, edit Service"), "{failure}");
+    let mut missing = settings();
+    missing.apps = vec!["Nope".into()];
+    let failure = deploy_loader(&client, &sessions[0], &LoaderPackage::build("sys/prod", &missing).expect("p"), POLL)
+        .await
+        .expect_err("no app");
+    assert!(failure.to_string().contains("standard__LightningSales, standard__LightningService"), "{failure}");
+    assert_eq!(deploys(&em), 0, "refused before any deploy");
 }

@@ -234,6 +234,61 @@ impl Client {
         );
         Ok(self.tooling_query::<DeployedComponent>(session, &soql).await?.records)
     }
+
+    /// The org's Lightning apps the user can see, with their utility bars (`AppDefinition`).
+    pub async fn lightning_apps(&self, session: &Session) -> Result<Vec<LightningApp>, SalesforceError> {
+        let soql = "SELECT DurableId, DeveloperName, NamespacePrefix, Label, UtilityBar FROM AppDefinition";
+        Ok(self.query::<LightningApp>(session, soql).await?.records)
+    }
+
+    /// One Lightning page (`FlexiPage`) with its metadata, by developer name among the org's
+    /// own (Tooling reads `Metadata` one record at a time). `None`: the org has no such page.
+    pub async fn flexipage(&self, session: &Session, name: &str) -> Result<Option<FlexiPage>, SalesforceError> {
+        let name = crate::resources::soql_name(name)?;
+        let soql = format!(
+            "SELECT Id, DeveloperName, NamespacePrefix, Metadata FROM FlexiPage WHERE DeveloperName = '{name}' \
+             AND NamespacePrefix = null LIMIT 1"
+        );
+        Ok(self.tooling_query::<FlexiPage>(session, &soql).await?.records.into_iter().next())
+    }
+}
+
+/// A Lightning app, as `AppDefinition` shows it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LightningApp {
+    #[serde(default)]
+    pub durable_id: Option<String>,
+    pub developer_name: String,
+    #[serde(default)]
+    pub namespace_prefix: Option<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The developer name of the app's utility bar page, when it has one.
+    #[serde(default)]
+    pub utility_bar: Option<String>,
+}
+
+impl LightningApp {
+    /// `standard__LightningSales`, or `MyApp` for an app of the org's own.
+    pub fn full_name(&self) -> String {
+        match self.namespace_prefix.as_deref().filter(|n| !n.is_empty()) {
+            Some(ns) => format!("{ns}__{}", self.developer_name),
+            None => self.developer_name.clone(),
+        }
+    }
+}
+
+/// A Lightning page and its metadata (Tooling's JSON form of the Metadata API type).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FlexiPage {
+    pub id: String,
+    pub developer_name: String,
+    #[serde(default)]
+    pub namespace_prefix: Option<String>,
+    #[serde(default)]
+    pub metadata: Value,
 }
 
 #[cfg(test)]

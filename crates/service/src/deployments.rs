@@ -100,12 +100,7 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
                     .to_string(),
             ),
             Some(config) => {
-                let settings = publish::loader::LoaderSettings {
-                    resource: name.clone(),
-                    scripts: config.scripts,
-                    styles: config.styles,
-                    trusted_sites: config.trusted_sites,
-                };
+                let settings = publish::loader::LoaderSettings::from_config(name.clone(), &config);
                 settings.check_files(&bundle.files).err().map(|e| format!("{e}: the loader loads it"))
             }
         };

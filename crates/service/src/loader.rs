@@ -9,12 +9,18 @@ use crate::audit::record;
 use crate::catalog::system_id;
 use crate::{Actor, Service, ServiceError};
 
+/// The app a loader runs in when none is named: Salesforce's standard Sales app, which has a
+/// utility bar in every new org.
+pub const DEFAULT_APP: &str = "standard__LightningSales";
+
 /// New settings, as a person or a pipeline sends them.
 #[derive(Debug, Clone, Default)]
 pub struct LoaderInput {
     pub scripts: Vec<String>,
     pub styles: Vec<String>,
     pub trusted_sites: Vec<String>,
+    /// Lightning apps whose utility bars hold the loader; empty: the standard Sales app.
+    pub apps: Vec<String>,
 }
 
 /// A system's loader settings, if it has a loader.
@@ -34,7 +40,11 @@ pub async fn set(svc: &Service, actor: &Actor, system: &str, input: LoaderInput)
         list.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
     };
     let (scripts, styles, trusted_sites) = (trim(input.scripts), trim(input.styles), trim(input.trusted_sites));
-    let faults = publish::loader::faults(&scripts, &styles, &trusted_sites);
+    let mut apps = trim(input.apps);
+    if apps.is_empty() {
+        apps.push(DEFAULT_APP.to_string());
+    }
+    let faults = publish::loader::faults(&scripts, &styles, &trusted_sites, &apps);
     if !faults.is_empty() {
         return Err(ServiceError::Invalid(faults.into_iter().map(|(f, e)| (f.to_string(), e.to_string())).collect()));
     }
@@ -45,15 +55,17 @@ pub async fn set(svc: &Service, actor: &Actor, system: &str, input: LoaderInput)
         scripts,
         styles,
         trusted_sites,
+        apps,
         updated_at: now,
         updated_by: actor.user.email.clone(),
     };
     svc.store.put_loader_config(&account, &config).await?;
     let detail = format!(
-        "{} script(s), {} style sheet(s), trusted sites: {}",
+        "{} script(s), {} style sheet(s), trusted sites: {}; apps: {}",
         config.scripts.len(),
         config.styles.len(),
-        if config.trusted_sites.is_empty() { "none".to_string() } else { config.trusted_sites.join(", ") }
+        if config.trusted_sites.is_empty() { "none".to_string() } else { config.trusted_sites.join(", ") },
+        config.apps.join(", ")
     );
     let action = if before.is_some() { "loader.settings_changed" } else { "loader.turned_on" };
     record(svc, actor.audit(now, action, "system", Some(id.as_str()), Some(&system.name), Some(detail))).await;
@@ -135,12 +147,7 @@ pub async fn org_states(svc: &Service, actor: &Actor, system: &str) -> Result<Ve
                 Some(s) => {
                     let there = s.loader.as_deref().and_then(|l| l.split_whitespace().last()).unwrap_or_default();
                     let current = domain::ResourceName::parse(&s.resource_name).ok().and_then(|resource| {
-                        let settings = publish::loader::LoaderSettings {
-                            resource,
-                            scripts: config.scripts.clone(),
-                            styles: config.styles.clone(),
-                            trusted_sites: config.trusted_sites.clone(),
-                        };
+                        let settings = publish::loader::LoaderSettings::from_config(resource, &config);
                         publish::loader::LoaderPackage::build(&format!("{id}/{}", env.id), &settings).ok()
                     });
                     match current {
@@ -175,7 +182,7 @@ pub async fn remove_from_org(
     env: &str,
     connection: &str,
 ) -> Result<String, ServiceError> {
-    use publish::loader::{LoaderFailure, LoaderOutcome, LoaderPackage, LoaderSettings, remove_loader};
+    use publish::loader::{LoaderFailure, LoaderOutcome, LoaderPackage, remove_loader};
     use store::ConnectionStore;
     let account = actor.require_connection_admin()?.clone();
     let (system_id, env_id) = crate::deployments::slot(system, env)?;
@@ -183,16 +190,8 @@ pub async fn remove_from_org(
     svc.store.environment(&account, &env_id).await?;
     let connection_id = domain::ConnectionId::parse(connection).map_err(|_| ServiceError::NotFound)?;
     let connection = svc.store.get(&account, &connection_id).await?;
-    // The components' names depend on the system × environment only: any settings name them.
-    let settings = LoaderSettings {
-        resource: domain::ResourceName::parse("Lightbridge")
-            .map_err(|e| ServiceError::internal("a resource name", e))?,
-        scripts: vec!["loader.js".into()],
-        styles: Vec::new(),
-        trusted_sites: Vec::new(),
-    };
-    let package = LoaderPackage::build(&format!("{system_id}/{env_id}"), &settings)
-        .map_err(|e| ServiceError::internal("the loader's names", e))?;
+    // The components' names depend on the system × environment only.
+    let package = LoaderPackage::names(&format!("{system_id}/{env_id}"));
     let polling = svc.loader_polling;
     let outcome = svc
         .keeper

@@ -326,12 +326,7 @@ async fn loader_step(
     let Some(settings) = svc.store.loader_config(&deployment.account_id, &deployment.system_id).await? else {
         return failed("the resource is published; the loader is not: the system's loader was turned off".into());
     };
-    let settings = LoaderSettings {
-        resource: deployment.resource_name.clone(),
-        scripts: settings.scripts,
-        styles: settings.styles,
-        trusted_sites: settings.trusted_sites,
-    };
+    let settings = LoaderSettings::from_config(deployment.resource_name.clone(), &settings);
     let owner = format!("{}/{}", deployment.system_id, deployment.environment_id);
     let package = match LoaderPackage::build(&owner, &settings) {
         Ok(p) => p,

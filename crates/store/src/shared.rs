@@ -2165,7 +2165,7 @@ macro_rules! shared_catalog_methods {
 
         async fn loader_config(&self, account: &AccountId, system: &SystemId) -> Result<Option<LoaderConfig>, StoreError> {
             let row = query(
-                "SELECT system_id, scripts, styles, trusted_sites, updated_at, updated_by FROM loader_settings \
+                "SELECT system_id, scripts, styles, trusted_sites, apps, updated_at, updated_by FROM loader_settings \
                  WHERE system_id = ? AND account_id = ?",
             )
             .bind(system.as_str())
@@ -2183,6 +2183,7 @@ macro_rules! shared_catalog_methods {
                 scripts: list("scripts")?,
                 styles: list("styles")?,
                 trusted_sites: list("trusted_sites")?,
+                apps: list("apps")?,
                 updated_at: sqlx::Row::try_get(&row, "updated_at")?,
                 updated_by: sqlx::Row::try_get(&row, "updated_by")?,
             }))
@@ -2192,14 +2193,15 @@ macro_rules! shared_catalog_methods {
             let json = |v: &Vec<String>| serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()));
             // Only a system of this account: the insert selects it.
             let done = query(
-                "INSERT INTO loader_settings (system_id, account_id, scripts, styles, trusted_sites, updated_at, updated_by) \
-                 SELECT id, account_id, ?, ?, ?, ?, ? FROM systems WHERE id = ? AND account_id = ? \
+                "INSERT INTO loader_settings (system_id, account_id, scripts, styles, trusted_sites, apps, updated_at, updated_by) \
+                 SELECT id, account_id, ?, ?, ?, ?, ?, ? FROM systems WHERE id = ? AND account_id = ? \
                  ON CONFLICT (system_id) DO UPDATE SET scripts = excluded.scripts, styles = excluded.styles, \
-                 trusted_sites = excluded.trusted_sites, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                 trusted_sites = excluded.trusted_sites, apps = excluded.apps, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             )
             .bind(json(&config.scripts)?)
             .bind(json(&config.styles)?)
             .bind(json(&config.trusted_sites)?)
+            .bind(json(&config.apps)?)
             .bind(config.updated_at)
             .bind(&config.updated_by)
             .bind(config.system_id.as_str())

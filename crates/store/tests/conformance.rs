@@ -503,6 +503,7 @@ async fn loader_settings_belong_to_their_system<S: CatalogStore>(store: &S, a: &
         scripts: vec!["player.js".into(), "js/b.js".into()],
         styles: vec!["css/p.css".into()],
         trusted_sites: vec!["https://api.example.com".into()],
+        apps: vec!["standard__LightningSales".into(), "MyApp".into()],
         updated_at: 5,
         updated_by: "admin@a.example".into(),
     };

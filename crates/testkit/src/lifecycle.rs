@@ -46,6 +46,8 @@ pub struct SimConfig {
     pub keep_alive: Duration,
     /// Each event type's minimum count (the schedule has at least this many of each).
     pub min_events: usize,
+    /// Print one line per emulated day on stderr (the benchmark does; the test does not).
+    pub progress: bool,
 }
 
 impl SimConfig {
@@ -58,12 +60,13 @@ impl SimConfig {
             step: Duration::from_secs(50 * 60),
             keep_alive: Duration::from_secs(24 * 3600),
             min_events: 1,
+            progress: false,
         }
     }
 
     /// The full run: 1,000 connections for 90 days.
     pub fn full() -> Self {
-        SimConfig { connections: 1_000, days: 90, min_events: 3, ..SimConfig::ci() }
+        SimConfig { connections: 1_000, days: 90, min_events: 3, progress: true, ..SimConfig::ci() }
     }
 }
 
@@ -344,6 +347,7 @@ struct Sim<'a> {
     at_localhost: Option<usize>,
     outage_ends: Option<i64>,
     next_name: usize,
+    started: std::time::Instant,
 }
 
 /// Runs the simulation on a fresh server beside a fresh emulator.
@@ -375,6 +379,7 @@ pub async fn simulate(cfg: SimConfig) -> SimReport {
         at_localhost: None,
         outage_ends: None,
         next_name: 0,
+        started,
         cfg,
     };
     sim.build_world().await;
@@ -596,6 +601,15 @@ impl Sim<'_> {
             self.app.clock.advance(self.cfg.step);
             self.app.em.advance_clock(self.cfg.step);
             self.now += step_ms;
+            if self.cfg.progress && self.now % DAY_MS < step_ms {
+                eprintln!(
+                    "day {}/{}: {} connections, {:.0} s",
+                    self.now / DAY_MS,
+                    self.cfg.days,
+                    self.conns.len(),
+                    self.started.elapsed().as_secs_f64()
+                );
+            }
         }
         self.app.em.clear_faults();
         self.report.idle_for_a_week += last_publish.iter().filter(|last| end - **last >= 7 * DAY_MS).count();

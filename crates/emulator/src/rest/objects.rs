@@ -142,6 +142,34 @@ pub(super) const CSP_FIELDS: &[&str] = &[
     "LastModifiedById",
 ];
 
+pub(super) const APP_DEFINITION_FIELDS: &[&str] = &[
+    "Id",
+    "DurableId",
+    "DeveloperName",
+    "NamespacePrefix",
+    "Label",
+    "MasterLabel",
+    "Description",
+    "NavType",
+    "UiType",
+    "UtilityBar",
+];
+pub(super) const FLEXIPAGE_FIELDS: &[&str] = &[
+    "Id",
+    "DeveloperName",
+    "MasterLabel",
+    "NamespacePrefix",
+    "Description",
+    "Type",
+    "Metadata",
+    "FullName",
+    "ManageableState",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "LastModifiedById",
+];
+
 /// The canonical name and fields of an object this API serves.
 pub(super) fn object_def(api: Api, name: &str) -> Option<(&'static str, &'static [&'static str])> {
     let all: &[(&str, &[&str])] = match api {
@@ -152,6 +180,7 @@ pub(super) fn object_def(api: Api, name: &str) -> Option<(&'static str, &'static
             ("UserPermissionAccess", PERMISSION_ACCESS_FIELDS),
             ("AuraDefinitionBundle", AURA_FIELDS),
             ("CspTrustedSite", CSP_FIELDS),
+            ("AppDefinition", APP_DEFINITION_FIELDS),
         ],
         Api::Tooling => &[
             ("StaticResource", TOOLING_STATIC_RESOURCE_FIELDS),
@@ -160,6 +189,7 @@ pub(super) fn object_def(api: Api, name: &str) -> Option<(&'static str, &'static
             ("AuraDefinitionBundle", AURA_FIELDS),
             ("LightningComponentBundle", LWC_FIELDS),
             ("CspTrustedSite", CSP_FIELDS),
+            ("FlexiPage", FLEXIPAGE_FIELDS),
         ],
     };
     all.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).copied()
@@ -267,6 +297,26 @@ pub(super) fn rows(world: &World, ctx: &Ctx, api: Api, object: &str, now: i64) -
         "AuraDefinitionBundle" => component_rows(world, ctx, api, crate::metadata::Kind::Aura),
         "LightningComponentBundle" => component_rows(world, ctx, api, crate::metadata::Kind::Lwc),
         "CspTrustedSite" => component_rows(world, ctx, api, crate::metadata::Kind::CspTrustedSite),
+        "FlexiPage" => component_rows(world, ctx, api, crate::metadata::Kind::FlexiPage),
+        "AppDefinition" => world.orgs[&ctx.org_id]
+            .apps
+            .iter()
+            .map(|app| {
+                let mut m = Map::new();
+                m.insert("attributes".into(), attributes(api, &ctx.version, "AppDefinition", &app.durable_id));
+                m.insert("Id".into(), json!("000000000000000AAA"));
+                m.insert("DurableId".into(), json!(app.durable_id));
+                m.insert("DeveloperName".into(), json!(app.developer_name));
+                m.insert("NamespacePrefix".into(), app.namespace.as_ref().map_or(Value::Null, |n| json!(n)));
+                m.insert("Label".into(), json!(app.label));
+                m.insert("MasterLabel".into(), json!(app.label));
+                m.insert("Description".into(), Value::Null);
+                m.insert("NavType".into(), json!("Standard"));
+                m.insert("UiType".into(), json!("Lightning"));
+                m.insert("UtilityBar".into(), app.utility_bar.as_ref().map_or(Value::Null, |b| json!(b)));
+                m
+            })
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -289,7 +339,14 @@ fn component_rows(world: &World, ctx: &Ctx, api: Api, kind: crate::metadata::Kin
             m.insert("CreatedById".into(), json!(c.created_by));
             m.insert("LastModifiedDate".into(), json!(sf_datetime(c.modified_ms)));
             m.insert("LastModifiedById".into(), json!(c.modified_by));
-            if kind != crate::metadata::Kind::CspTrustedSite {
+            if kind == crate::metadata::Kind::FlexiPage {
+                let xml = c.files.values().next().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                let metadata = crate::flexipage::metadata_json(&xml);
+                m.insert("MasterLabel".into(), metadata.get("masterLabel").cloned().unwrap_or(Value::Null));
+                m.insert("Type".into(), metadata.get("type").cloned().unwrap_or(Value::Null));
+                m.insert("FullName".into(), json!(c.full_name));
+                m.insert("Metadata".into(), metadata);
+            } else if kind != crate::metadata::Kind::CspTrustedSite {
                 m.insert("ApiVersion".into(), json!(c.api_version.parse::<f64>().unwrap_or(60.0)));
             }
             if kind == crate::metadata::Kind::Lwc {

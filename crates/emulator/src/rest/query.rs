@@ -60,6 +60,14 @@ pub(super) fn run_query(
     if parsed.count {
         return op(axum::Json(json!({"totalSize": hits.len(), "done": true, "records": []})).into_response(), label);
     }
+    // Salesforce reads `Metadata` and `FullName` one record at a time.
+    if fields.iter().any(|f| *f == "Metadata" || *f == "FullName") && hits.len() > 1 {
+        let message = format!(
+            "When retrieving results with Metadata or FullName fields, the query qualifications must specify no more than one row for retrieval. Result size: {}",
+            hits.len()
+        );
+        return op(error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", &message), label);
+    }
     let records: Vec<Value> = hits.iter().map(|r| project(r, &fields)).collect();
     let batch = batch_size(headers);
     op(page(&mut world, ctx, api, Arc::new(records), 0, batch), label)

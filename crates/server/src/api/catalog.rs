@@ -79,6 +79,9 @@ struct LoaderView {
     styles: Vec<String>,
     /// Origins the player calls (`https://host[:port]`), each a CSP Trusted Site in the org.
     trusted_sites: Vec<String>,
+    /// Lightning apps (`standard__LightningSales`, `MyApp`) whose utility bars hold the loader:
+    /// it runs on their pages.
+    apps: Vec<String>,
     updated_at: Option<i64>,
     updated_by: Option<String>,
 }
@@ -91,6 +94,7 @@ impl From<Option<domain::LoaderConfig>> for LoaderView {
                 scripts: c.scripts,
                 styles: c.styles,
                 trusted_sites: c.trusted_sites,
+                apps: c.apps,
                 updated_at: Some(c.updated_at),
                 updated_by: Some(c.updated_by),
             },
@@ -99,6 +103,7 @@ impl From<Option<domain::LoaderConfig>> for LoaderView {
                 scripts: Vec::new(),
                 styles: Vec::new(),
                 trusted_sites: Vec::new(),
+                apps: Vec::new(),
                 updated_at: None,
                 updated_by: None,
             },
@@ -121,6 +126,12 @@ struct LoaderInput {
     #[serde(default)]
     #[schema(max_items = 20)]
     trusted_sites: Vec<String>,
+    /// The Lightning apps whose utility bars get the loader, by API name (`MyApp`, or
+    /// `namespace__MyApp` such as `standard__LightningSales`); each must have a utility bar in
+    /// the org. Empty or absent: `standard__LightningSales`. At most 20.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    apps: Vec<String>,
 }
 
 /// A system's loader settings.
@@ -148,6 +159,7 @@ async fn set_loader(
         scripts: input.scripts,
         styles: input.styles,
         trusted_sites: input.trusted_sites,
+        apps: input.apps,
     };
     Ok(Json(Some(service::loader::set(&state, &caller, &id, input).await?).into()))
 }

@@ -386,9 +386,11 @@ struct LoaderPage {
     scripts: String,
     styles: String,
     trusted_sites: String,
+    apps: String,
     scripts_error: String,
     styles_error: String,
     sites_error: String,
+    apps_error: String,
     orgs: Vec<OrgRow>,
 }
 
@@ -398,6 +400,7 @@ struct LoaderDraft {
     scripts: String,
     styles: String,
     trusted_sites: String,
+    apps: String,
     errors: Vec<(String, String)>,
 }
 
@@ -437,9 +440,10 @@ async fn loader_page(
             scripts: c.scripts.join("\n"),
             styles: c.styles.join("\n"),
             trusted_sites: c.trusted_sites.join("\n"),
+            apps: c.apps.join("\n"),
             errors: Vec::new(),
         },
-        None => LoaderDraft::default(),
+        None => LoaderDraft { apps: service::loader::DEFAULT_APP.to_string(), ..LoaderDraft::default() },
     });
     Ok(LoaderPage {
         chrome: signed_in.chrome("systems"),
@@ -449,9 +453,11 @@ async fn loader_page(
         scripts_error: draft.error("scripts"),
         styles_error: draft.error("styles"),
         sites_error: draft.error("trusted_sites"),
+        apps_error: draft.error("apps"),
         scripts: draft.scripts,
         styles: draft.styles,
         trusted_sites: draft.trusted_sites,
+        apps: draft.apps,
         orgs,
     })
 }
@@ -472,6 +478,8 @@ struct LoaderForm {
     styles: String,
     #[serde(default)]
     trusted_sites: String,
+    #[serde(default)]
+    apps: String,
 }
 
 impl super::WithCsrf for LoaderForm {
@@ -493,6 +501,7 @@ async fn save_loader(
         scripts: lines(&form.scripts),
         styles: lines(&form.styles),
         trusted_sites: lines(&form.trusted_sites),
+        apps: lines(&form.apps),
     };
     match service::loader::set(&state, &signed_in.caller, &id, input).await {
         Ok(_) => {
@@ -500,8 +509,13 @@ async fn save_loader(
         }
         // Every fault shown beside its field, with what was typed kept.
         Err(service::ServiceError::Invalid(errors)) => {
-            let draft =
-                LoaderDraft { scripts: form.scripts, styles: form.styles, trusted_sites: form.trusted_sites, errors };
+            let draft = LoaderDraft {
+                scripts: form.scripts,
+                styles: form.styles,
+                trusted_sites: form.trusted_sites,
+                apps: form.apps,
+                errors,
+            };
             let page = loader_page(&state, &signed_in, &id, Some(draft)).await?;
             let chrome = page.chrome.clone();
             Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page, Some(&chrome)))

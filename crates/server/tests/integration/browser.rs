@@ -649,6 +649,13 @@ async fn the_loader_runs_the_published_player_on_a_lightning_page_and_its_truste
     assert_eq!(body_data(&browser, "callback").await, "ok:pong");
     assert_eq!(browser.text("#player-marker").await, "Player loaded");
     browser.screenshot("lightning-loader").await;
+    // Only in the chosen apps: Service (no utility bar, not chosen) never runs it.
+    let service = format!("{}/lightning/app/standard__LightningService", app.em.base_url());
+    browser.goto(&service).await;
+    browser.wait_for_url(|u| u.ends_with("/lightning/app/standard__LightningService")).await;
+    assert_eq!(browser.text("#app").await, "Service");
+    assert_eq!(body_data(&browser, "callback").await, "", "not in an app the loader is not in");
+    assert!(browser.try_find("#player-marker").await.is_none());
 
     // Without the trusted site, the page's policy blocks the call-back, as Lightning's would.
     let settings = serde_json::json!({"scripts": ["player.js"], "trusted_sites": []});

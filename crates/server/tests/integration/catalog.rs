@@ -156,16 +156,26 @@ async fn a_systems_loader_settings_are_set_by_admins_with_every_fault_named() {
     let path = format!("/systems/{sys}/loader");
     let (status, off) = app.call("viewer_a", Method::GET, &path, None).await;
     assert_eq!((status, off["enabled"].as_bool()), (200, Some(false)), "{off}");
-    let bad = json!({"scripts": ["../escape.js", "ok.js"], "trusted_sites": ["http://api.example.com", "https://x.example/path"]});
+    let bad = json!({"scripts": ["../escape.js", "ok.js"], "trusted_sites": ["http://api.example.com", "https://x.example/path"], "apps": ["Sales App"]});
     let (status, refused) = app.call("admin_a", Method::PUT, &path, Some(bad)).await;
     assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("invalid")), "{refused}");
     let fields: Vec<&str> =
         refused["error"]["fields"].as_array().expect("fields").iter().filter_map(|f| f["field"].as_str()).collect();
-    assert_eq!(fields, ["scripts", "trusted_sites", "trusted_sites"], "every fault, by field: {refused}");
+    assert_eq!(fields, ["apps", "scripts", "trusted_sites", "trusted_sites"], "every fault, by field: {refused}");
     let good = json!({"scripts": ["player.js", " js/extra.js "], "styles": ["css/p.css"], "trusted_sites": ["https://api.example.com"]});
     let (status, on) = app.call("admin_a", Method::PUT, &path, Some(good.clone())).await;
     assert_eq!((status, on["enabled"].as_bool()), (200, Some(true)), "{on}");
     assert_eq!(on["scripts"], json!(["player.js", "js/extra.js"]), "trimmed");
+    assert_eq!(on["apps"], json!(["standard__LightningSales"]), "no app named: the standard Sales app");
+    let (_, two) = app
+        .call(
+            "admin_a",
+            Method::PUT,
+            &path,
+            Some(json!({"scripts": ["player.js"], "apps": ["standard__LightningSales", "Field_Ops"]})),
+        )
+        .await;
+    assert_eq!(two["apps"], json!(["standard__LightningSales", "Field_Ops"]), "{two}");
     assert_eq!(on["updated_by"], "admin_a@lightbridge.test");
     let (status, _) = app.call("editor_a", Method::PUT, &path, Some(good.clone())).await;
     assert_eq!(status, 403, "admins and owners only");
