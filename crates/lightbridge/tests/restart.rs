@@ -1,6 +1,8 @@
 //! Issue #5: a server killed with `kill -9` in the middle of a deployment resumes it when it
 //! starts again — every target ends, none is lost, and no org receives the upload twice
-//! (checked against the emulator's request log).
+//! (checked against the emulator's request log). Issue #15: the same for a deployment with
+//! the loader killed after an org's loader deploy was sent — the new server reads the org's
+//! loader version first and does not deploy it again.
 
 mod common;
 
@@ -14,9 +16,22 @@ fn json_of(reply: (u16, String)) -> (u16, Value) {
     (reply.0, serde_json::from_str(&reply.1).unwrap_or(Value::Null))
 }
 
-#[test]
-fn a_deployment_survives_kill_9_and_uploads_nothing_twice() {
-    let data = std::env::temp_dir().join(format!("lightbridge-restart-{}", std::process::id()));
+/// An account with an API token, a server, and two orgs (production and the sandbox) with one
+/// JWT connection each, bound to Sales Cloud × Production.
+struct Setup {
+    data: std::path::PathBuf,
+    _emulator: Running,
+    emulator_url: String,
+    key: String,
+    token: String,
+    server: Option<Running>,
+    base: String,
+    system: String,
+    env_id: String,
+}
+
+fn setup(name: &str, env: &[(&str, &str)]) -> Setup {
+    let data = std::env::temp_dir().join(format!("lightbridge-{name}-{}", std::process::id()));
     let (_emulator, emulator_url, key_file) = start_emulator(&data.join("emulator"));
     let key = new_key();
     let account = lightbridge(&data, &key, &["accounts", "create", "--name", "Acme"]);
@@ -26,12 +41,7 @@ fn a_deployment_survives_kill_9_and_uploads_nothing_twice() {
         &["users", "create", "--account", &account, "--email", "admin@acme.test", "--role", "admin"],
     );
     let token = lightbridge(&data, &key, &["tokens", "create", "--email", "admin@acme.test"]);
-    // A short lease, so the restarted server takes the dead one's targets over quickly.
-    // (A loader deploy must fit in it too: half of it at most.)
-    let env = [("LIGHTBRIDGE_PUBLISH__LEASE_SECS", "2"), ("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "1")];
-    let (first, base) = start_serve(&data, &key, &emulator_url, &env);
-
-    // Two orgs (production and the sandbox), one JWT connection to each, bound to Sales Cloud × Production.
+    let (server, base) = start_serve(&data, &key, &emulator_url, env);
     let connect = |name: &str, user: &str, org_type: &str, host: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
             .args([
@@ -68,50 +78,82 @@ fn a_deployment_survives_kill_9_and_uploads_nothing_twice() {
         let path = format!("/api/v1/systems/{system}/environments/{env_id}/connections/{c}");
         assert_eq!(http(&base, "PUT", &path, Some(&token), None).0, 204);
     }
-    // Every Salesforce call now takes 400 ms: a target takes well over a second.
-    let (status, _) =
-        http(&emulator_url, "PUT", "/__emulator/latency", None, Some(&json!({"fixed_ms": 400, "jitter_ms": 0})));
-    assert_eq!(status / 100, 2);
-    assert_eq!(http(&emulator_url, "DELETE", "/__emulator/requests", None, None).0 / 100, 2);
+    Setup { data, _emulator, emulator_url, key, token, server: Some(server), base, system, env_id }
+}
 
-    // Publish with the CLI, as a pipeline would, and kill the server while targets run.
-    let files = data.join("dist");
+/// Publishes `dist/js/player.js` with the CLI, as a pipeline would (with the loader when
+/// asked); the running deployment's id once one of its targets runs.
+fn publish(s: &Setup, with_loader: bool) -> (Running, String) {
+    let files = s.data.join("dist");
     std::fs::create_dir_all(files.join("js")).expect("dir");
     std::fs::write(files.join("js/player.js"), "window.player = 'kill -9';").expect("file");
-    let _publisher = Running(
-        Command::new(env!("CARGO_BIN_EXE_lightbridge"))
-            .args(["publish", "--system", &system, "--env", &env_id, "--name", "Player", "--json"])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lightbridge"));
+    command.args(["publish", "--system", &s.system, "--env", &s.env_id, "--name", "Player", "--json"]);
+    if with_loader {
+        command.arg("--with-loader");
+    }
+    let publisher = Running(
+        command
             .arg(&files)
-            .env("LIGHTBRIDGE_SERVER", &base)
-            .env("LIGHTBRIDGE_TOKEN", &token)
+            .env("LIGHTBRIDGE_SERVER", &s.base)
+            .env("LIGHTBRIDGE_TOKEN", &s.token)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("publish"),
     );
     let started = Instant::now();
-    let deployment = loop {
-        let (_, list) = json_of(http(&base, "GET", "/api/v1/deployments", Some(&token), None));
+    loop {
+        let (_, list) = json_of(http(&s.base, "GET", "/api/v1/deployments", Some(&s.token), None));
         if let Some(id) = list[0]["id"].as_str() {
-            let (_, d) = json_of(http(&base, "GET", &format!("/api/v1/deployments/{id}"), Some(&token), None));
+            let (_, d) = json_of(http(&s.base, "GET", &format!("/api/v1/deployments/{id}"), Some(&s.token), None));
             if d["targets"].as_array().is_some_and(|ts| ts.iter().any(|t| t["status"] == "running")) {
-                break id.to_string();
+                return (publisher, id.to_string());
             }
         }
         assert!(started.elapsed() < Duration::from_secs(20), "the deployment never started");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    drop(first); // SIGKILL: no shutdown, no cleanup
-    let (_second, base) = start_serve(&data, &key, &emulator_url, &env);
-    let finished = loop {
-        let (status, d) = json_of(http(&base, "GET", &format!("/api/v1/deployments/{deployment}"), Some(&token), None));
+    }
+}
+
+/// Starts a new server and waits for it to finish the deployment.
+fn resume(s: &Setup, env: &[(&str, &str)], deployment: &str) -> (Running, Value) {
+    let (second, base) = start_serve(&s.data, &s.key, &s.emulator_url, env);
+    let started = Instant::now();
+    loop {
+        let (status, d) =
+            json_of(http(&base, "GET", &format!("/api/v1/deployments/{deployment}"), Some(&s.token), None));
         assert_eq!(status, 200);
         if d["status"] != "running" {
-            break d;
+            return (second, d);
         }
         assert!(started.elapsed() < Duration::from_secs(60), "not resumed: {d}");
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+fn request_log(s: &Setup) -> Vec<Value> {
+    let (_, log) = json_of(http(&s.emulator_url, "GET", "/__emulator/requests", None, None));
+    log.as_array().or_else(|| log["requests"].as_array()).expect("request log").clone()
+}
+
+#[test]
+fn a_deployment_survives_kill_9_and_uploads_nothing_twice() {
+    // A short lease, so the restarted server takes the dead one's targets over quickly.
+    // (A loader deploy must fit in it too: half of it at most.)
+    let env = [("LIGHTBRIDGE_PUBLISH__LEASE_SECS", "2"), ("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "1")];
+    let mut s = setup("restart", &env);
+    let emulator_url = &s.emulator_url.clone();
+    // Every Salesforce call now takes 400 ms: a target takes well over a second.
+    let (status, _) =
+        http(emulator_url, "PUT", "/__emulator/latency", None, Some(&json!({"fixed_ms": 400, "jitter_ms": 0})));
+    assert_eq!(status / 100, 2);
+    assert_eq!(http(emulator_url, "DELETE", "/__emulator/requests", None, None).0 / 100, 2);
+
+    // Publish with the CLI, as a pipeline would, and kill the server while targets run.
+    let (_publisher, deployment) = publish(&s, false);
+    drop(s.server.take()); // SIGKILL: no shutdown, no cleanup
+    let (_second, finished) = resume(&s, &env, &deployment);
     assert_eq!(finished["status"], "succeeded", "{finished}");
     let targets = finished["targets"].as_array().expect("targets");
     assert_eq!(targets.len(), 2, "no target lost");
@@ -122,8 +164,7 @@ fn a_deployment_survives_kill_9_and_uploads_nothing_twice() {
     );
 
     // The emulator's log: each org got exactly one successful upload.
-    let (_, log) = json_of(http(&emulator_url, "GET", "/__emulator/requests", None, None));
-    let records = log.as_array().or_else(|| log["requests"].as_array()).expect("request log");
+    let records = request_log(&s);
     let uploads: Vec<&Value> = records
         .iter()
         .filter(|r| r["path"].as_str().is_some_and(|p| p.contains("sobjects/StaticResource")))
@@ -136,5 +177,60 @@ fn a_deployment_survives_kill_9_and_uploads_nothing_twice() {
     let before = orgs.len();
     orgs.dedup();
     assert_eq!((before, orgs.len()), (2, 2), "one upload per org, none twice: {uploads:?}");
-    let _ = std::fs::remove_dir_all(data);
+    let _ = std::fs::remove_dir_all(&s.data);
+}
+
+#[test]
+fn a_loader_deploy_sent_before_kill_9_is_read_back_not_repeated() {
+    // Deploys take 600 ms on the emulator's clock, polled every 100 ms; the lease is long
+    // enough for a validation and a deploy (the loader's timeout is at most half of it).
+    let env = [
+        ("LIGHTBRIDGE_PUBLISH__LEASE_SECS", "4"),
+        ("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "2"),
+        ("LIGHTBRIDGE_PUBLISH__LOADER_POLL_MS", "100"),
+    ];
+    let mut s = setup("restart-loader", &env);
+    let loader = json!({"scripts": ["js/player.js"]});
+    let path = format!("/api/v1/systems/{}/loader", s.system);
+    assert_eq!(http(&s.base, "PUT", &path, Some(&s.token), Some(&loader)).0, 200);
+    let deploy_time = json!({"ms": 600});
+    assert_eq!(http(&s.emulator_url, "PUT", "/__emulator/deploy-time", None, Some(&deploy_time)).0 / 100, 2);
+    assert_eq!(http(&s.emulator_url, "DELETE", "/__emulator/requests", None, None).0 / 100, 2);
+
+    // Kill the server as soon as one org's second deploy (after its validation) was accepted.
+    let (_publisher, deployment) = publish(&s, true);
+    let creates = |records: &[Value]| -> Vec<String> {
+        records
+            .iter()
+            .filter(|r| r["operation"] == "deploy:create" && r["status"] == 201)
+            .filter_map(|r| r["org_id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let started = Instant::now();
+    let org = loop {
+        let sent = creates(&request_log(&s));
+        if let Some(org) = sent.iter().find(|o| sent.iter().filter(|x| x == o).count() >= 2) {
+            break org.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no loader deploy was sent: {sent:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    drop(s.server.take()); // SIGKILL, the deploy sent and not yet known to have finished
+    let (_second, finished) = resume(&s, &env, &deployment);
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    let records = request_log(&s);
+    let sent = creates(&records);
+    assert_eq!(
+        sent.iter().filter(|o| **o == org).count(),
+        2,
+        "the org whose deploy was sent got no second one (a validation and a deploy in all): {sent:?}"
+    );
+    let targets = finished["targets"].as_array().expect("targets");
+    assert!(
+        targets
+            .iter()
+            .all(|t| t["loader"].as_str().is_some_and(|l| l.starts_with("deployed") || l.starts_with("unchanged"))),
+        "both orgs hold the loader: {finished}"
+    );
+    let _ = std::fs::remove_dir_all(&s.data);
 }

@@ -8,6 +8,15 @@
 //!
 //! Also the build time and size of a bundle from a 5 MB folder.
 //!
+//! With `--with-loader` (issue #15) the deployment also deploys the system's loader into each
+//! org — permission check, version read, the org's apps and utility bar, a validation and a
+//! deploy each taking `--deploy-ms` (default 3,000) on the emulator's clock and polled every
+//! second as the worker does by default, then the read back — and the floor becomes
+//! ⌈orgs / concurrency⌉ × (calls × latency + 2 × deploy time), the status polls counted among
+//! the calls (goal ≤ 1.3×). The report adds each org's calls (and how much of an Enterprise
+//! org's daily allowance they take) and the process's peak memory. The simple-salesforce
+//! comparison is for resources alone, so it is skipped.
+//!
 //! `cargo bench -p server --bench fanout` (`-- --orgs 1000 --latency-ms 50 --concurrency 128 --sample 40`).
 //! Each connection holds a session token, as a connection does once its check passed.
 //! The simple-salesforce part needs `compat/install.sh`; without it that part is skipped.
@@ -163,6 +172,10 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     let bundle = publish::Bundle::from_dir(&one_mb, publish::Limits::default()).expect("bundle");
     println!("fan-out bundle: {:.2} MB", bundle.bytes().len() as f64 / 1_048_576.0);
 
+    let with_loader = std::env::args().any(|a| a == "--with-loader");
+    let deploy_ms = arg("--deploy-ms", 3_000) as u64;
+    let sample = if with_loader { 0 } else { sample };
+
     // N orgs, one user each, one JWT app pre-authorizing them all.
     let users: Vec<String> = (0..orgs).map(|i| format!("publisher{i}@org{i}.bench")).collect();
     let mut seed_orgs = Vec::new();
@@ -215,6 +228,19 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
         System { id: SystemId::generate(), account_id: account.clone(), name: "Sales Cloud".into(), created_at: 0 };
     store.insert_system(&system).await.expect("system");
     let env = store.environments(&account).await.expect("envs")[0].id.clone();
+    if with_loader {
+        let config = domain::LoaderConfig {
+            system_id: system.id.clone(),
+            scripts: vec!["player.js".into()],
+            styles: Vec::new(),
+            trusted_sites: vec!["https://player.example.com".into()],
+            apps: vec!["standard__LightningSales".into()],
+            updated_at: 0,
+            updated_by: "ci@bench.test".into(),
+        };
+        store.put_loader_config(&account, &config).await.expect("loader");
+        em.set_deploy_time(Duration::from_millis(deploy_ms));
+    }
     let client_for_seed =
         salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
     let login: url::Url = em.login_url().parse().expect("url");
@@ -304,9 +330,12 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     let http = reqwest::Client::new();
     let boundary = "fanout-bench";
     let mut body = Vec::new();
-    for (k, v) in
-        [("system_id", system.id.as_str()), ("environment_id", env.as_str()), ("resource_name", "Fanout_Player")]
-    {
+    let mut fields =
+        vec![("system_id", system.id.as_str()), ("environment_id", env.as_str()), ("resource_name", "Fanout_Player")];
+    if with_loader {
+        fields.push(("with_loader", "true"));
+    }
+    for (k, v) in fields {
         body.extend_from_slice(
             format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
         );
@@ -357,7 +386,9 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     let failed = targets.iter().filter(|t| t.status == domain::TargetStatus::Failed).count();
     let per_org = calls as f64 / orgs as f64;
     let total = concurrency * instances;
-    let floor = (orgs.div_ceil(total) as f64) * per_org.round() * latency_ms as f64 / 1000.0;
+    // Two deploys per org (the validation, then the deploy), each taking the deploy time.
+    let deploys_s = if with_loader { 2.0 * deploy_ms as f64 / 1000.0 } else { 0.0 };
+    let floor = (orgs.div_ceil(total) as f64) * (per_org.round() * latency_ms as f64 / 1000.0 + deploys_s);
     println!(
         "\nLightbridge on {} × {instances}: {orgs} orgs, {latency_ms} ms per call, concurrency {concurrency}: {:.2} s wall ({:?}, {failed} failed)",
         store.kind(),
@@ -368,12 +399,36 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
         "  stored and started {created_after} ms after the upload began; {cpu:.2} s of CPU in the run ({:.0}% of {cores} cores)",
         cpu * 100.0 / (wall.as_secs_f64() * cores as f64)
     );
-    println!("  calls: {calls} ({per_org:.2} per org: lookup, create, read back)");
-    println!(
-        "  floor ⌈{orgs}/{total}⌉ × {} × {latency_ms} ms = {floor:.2} s → wall / floor = {:.2}",
-        per_org.round(),
-        wall.as_secs_f64() / floor
-    );
+    if with_loader {
+        let polls = requests.iter().filter(|r| r.operation.as_deref() == Some("deploy:status")).count();
+        let deployed =
+            targets.iter().filter(|t| t.loader.as_deref().is_some_and(|l| l.starts_with("deployed"))).count();
+        println!(
+            "  calls: {calls} ({per_org:.2} per org, {:.2} of them status polls): {:.3}% of an Enterprise org's 100,000 daily API requests",
+            polls as f64 / orgs as f64,
+            per_org * 100.0 / 100_000.0
+        );
+        println!("  loader deployed in {deployed} of {orgs} orgs; deploy time {deploy_ms} ms (validation and deploy)");
+        println!(
+            "  floor ⌈{orgs}/{total}⌉ × ({} × {latency_ms} ms + 2 × {deploy_ms} ms) = {floor:.2} s → wall / floor = {:.2}",
+            per_org.round(),
+            wall.as_secs_f64() / floor
+        );
+    } else {
+        println!("  calls: {calls} ({per_org:.2} per org: lookup, create, read back)");
+        println!(
+            "  floor ⌈{orgs}/{total}⌉ × {} × {latency_ms} ms = {floor:.2} s → wall / floor = {:.2}",
+            per_org.round(),
+            wall.as_secs_f64() / floor
+        );
+    }
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_default();
+    println!("  peak memory of the process (Lightbridge and the emulator together): {peak}");
 
     breakdown(&requests, latency_ms, wall.as_secs_f64(), started_ms, total);
 
