@@ -113,7 +113,7 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
 
 /// Creates the deployment with one target per bound connection and wakes the worker.
 #[allow(clippy::too_many_arguments)]
-async fn start(
+pub(crate) async fn start(
     svc: &Service,
     actor: &Actor,
     account: &domain::AccountId,

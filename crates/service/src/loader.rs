@@ -172,6 +172,57 @@ pub async fn org_states(svc: &Service, actor: &Actor, system: &str) -> Result<Ve
     Ok(out)
 }
 
+/// Deploys the loader to every org of a system × environment without a new release: the
+/// environment's latest release (of the last deployment that finished) is published again
+/// with the loader — its resource is unchanged in each org, so only the loader step works.
+/// The Loader tab's *Deploy the loader*, and the API. Publishers.
+pub async fn deploy(
+    svc: &Service,
+    actor: &Actor,
+    system: &str,
+    env: &str,
+) -> Result<crate::deployments::Started, ServiceError> {
+    use store::DeploymentStore;
+    let account = actor.require_publisher()?.clone();
+    let (system_id, env_id) = crate::deployments::slot(system, env)?;
+    svc.store.system(&account, &system_id).await?;
+    svc.store.environment(&account, &env_id).await?;
+    let Some(config) = svc.store.loader_config(&account, &system_id).await? else {
+        return Err(ServiceError::invalid("system_id", "this system has no loader: set its loader's scripts first"));
+    };
+    let recent = svc.store.deployments(&account, Some(&system_id), Some(&env_id), None, 20).await?;
+    if recent.iter().any(|(d, _)| d.status == domain::DeploymentStatus::Running) {
+        return Err(ServiceError::invalid(
+            "environment_id",
+            "a deployment to this environment is running: it deploys the loader if it was asked to; try again when it ends",
+        ));
+    }
+    let Some((last, _)) = recent.into_iter().next() else {
+        return Err(ServiceError::invalid(
+            "environment_id",
+            "nothing has been published to this environment yet: publish a release with the loader",
+        ));
+    };
+    let bundle = svc.store.bundle(&account, &last.bundle_id).await?;
+    let settings = publish::loader::LoaderSettings::from_config(last.resource_name.clone(), &config);
+    settings.check_files(&bundle.files).map_err(|e| {
+        ServiceError::invalid("system_id", format!("{e} (the environment's latest release): the loader loads it"))
+    })?;
+    crate::deployments::start(
+        svc,
+        actor,
+        &account,
+        &system_id,
+        &env_id,
+        last.resource_name.clone(),
+        last.cache_control,
+        &bundle,
+        None,
+        true,
+    )
+    .await
+}
+
 /// Removes the system's loader from one org it publishes to (a destructive deploy of every
 /// component any version of it may have left): offered when a binding or a connection goes,
 /// and on the Loader tab. Admins and owners.

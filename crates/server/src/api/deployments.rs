@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bound))
         .routes(routes!(bind, unbind))
         .routes(routes!(remove_loader))
+        .routes(routes!(deploy_loader))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -355,6 +356,23 @@ async fn remove_loader(
 ) -> Result<Json<LoaderRemoved>, ApiError> {
     let removed = service::loader::remove_from_org(&state, &caller, &system, &env, &connection).await?;
     Ok(Json(LoaderRemoved { removed }))
+}
+
+/// Deploys the system's loader to every org of this environment without a new release
+/// (issue #15): the environment's latest release is published again with the loader, so each
+/// org's resource is unchanged and only the loader is validated and deployed (skipped where
+/// the org already holds this version). Publishers; 422 when the system has no loader, the
+/// environment has no release yet, or a deployment to it is running.
+#[utoipa::path(post, path = "/systems/{id}/environments/{env}/loader/deploy", tag = "publishing",
+    params(("id" = String, Path, description = "sys_…"), ("env" = String, Path, description = "env_…")),
+    responses((status = 202, body = DeploymentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn deploy_loader(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((system, env)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
+    let started = service::loader::deploy(&state, &caller, &system, &env).await?;
+    Ok((StatusCode::ACCEPTED, Json(view(&started.deployment, started.counts, None))))
 }
 
 /// Unbinds a connection from a system × environment.

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/systems/{id}/loader", get(loader).post(save_loader))
         .route("/systems/{id}/loader/off", post(loader_off))
         .route("/systems/{id}/loader/remove", post(loader_remove))
+        .route("/systems/{id}/loader/deploy", post(loader_deploy))
 }
 
 #[derive(Debug, Clone)]
@@ -392,6 +393,9 @@ struct LoaderPage {
     sites_error: String,
     apps_error: String,
     orgs: Vec<OrgRow>,
+    /// The environments the orgs publish for, `(id, name)`, each deployable on its own.
+    environments: Vec<(String, String)>,
+    can_publish: bool,
 }
 
 /// The form as typed, and each field's faults (every one, joined).
@@ -434,7 +438,13 @@ async fn loader_page(
             when: o.updated_at.map(super::date).unwrap_or_default(),
             by: o.by.unwrap_or_default(),
         })
-        .collect();
+        .collect::<Vec<OrgRow>>();
+    let mut environments: Vec<(String, String)> = Vec::new();
+    for o in &orgs {
+        if !environments.iter().any(|(id, _)| *id == o.environment_id) {
+            environments.push((o.environment_id.clone(), o.environment.clone()));
+        }
+    }
     let draft = draft.unwrap_or_else(|| match &config {
         Some(c) => LoaderDraft {
             scripts: c.scripts.join("\n"),
@@ -459,6 +469,8 @@ async fn loader_page(
         trusted_sites: draft.trusted_sites,
         apps: draft.apps,
         orgs,
+        environments,
+        can_publish: signed_in.caller.require_publisher().is_ok(),
     })
 }
 
@@ -566,6 +578,40 @@ async fn loader_remove(
         Err(service::ServiceError::Invalid(errors)) => {
             let words = errors.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ");
             Ok(redirect_with_flash(&back, "error", &format!("The loader could not be removed: {words}")))
+        }
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DeployLoaderForm {
+    csrf: String,
+    #[serde(default)]
+    environment_id: String,
+}
+
+impl super::WithCsrf for DeployLoaderForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Deploys the loader to an environment's orgs (its latest release again, with the loader),
+/// then follows the deployment on its page.
+async fn loader_deploy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Checked(signed_in, form): Checked<DeployLoaderForm>,
+) -> PageResult {
+    match service::loader::deploy(&state, &signed_in.caller, &id, &form.environment_id).await {
+        Ok(started) => Ok(redirect_with_flash(
+            &format!("/deployments/{}", started.deployment.id),
+            "success",
+            "Deploying the loader: validated, then deployed in each org (skipped where it is in place).",
+        )),
+        Err(service::ServiceError::Invalid(errors)) => {
+            let words = errors.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; ");
+            Ok(redirect_with_flash(&format!("/systems/{id}/loader"), "error", &format!("Not deployed: {words}")))
         }
         Err(e) => Err(ApiError::from(e).into()),
     }

@@ -308,6 +308,10 @@ async fn the_loader_tab_keeps_what_was_typed_and_shows_each_orgs_state() {
     assert_eq!(saved.status(), 303, "{:?}", saved.text().await);
     let missing = page(cookie.clone()).await;
     assert_eq!(missing.matches("data-state=\"Missing\"").count(), 2, "{missing}");
+    let deploy_path = format!("/systems/{system}/environments/{env}/loader/deploy");
+    let (status, refused) = app.call("editor_a", Method::POST, &deploy_path, None).await;
+    assert_eq!(status, 422, "nothing published to the environment yet: {refused}");
+    assert!(refused.to_string().contains("nothing has been published"), "{refused}");
     let started = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", &[("player.js", b"x")]).await;
     finished(&app, "editor_a", started["id"].as_str().expect("id")).await;
     let in_place = page(cookie.clone()).await;
@@ -318,10 +322,57 @@ async fn the_loader_tab_keeps_what_was_typed_and_shows_each_orgs_state() {
     assert_eq!(changed.status(), 303);
     let outdated = page(cookie.clone()).await;
     assert_eq!(outdated.matches("data-state=\"Outdated\"").count(), 2, "{outdated}");
+    // Deploy the new version from the tab, without a new release: the resource is unchanged in
+    // each org and only the loader moves.
+    assert!(outdated.contains("Deploy the loader to "), "{outdated}");
+    let deploy = || {
+        let (http, url, cookie) =
+            (http.clone(), format!("{}/systems/{system}/loader/deploy", app.base), cookie.clone());
+        let form = [("csrf", csrf.clone()), ("environment_id", env.clone())];
+        async move {
+            let r = http.post(url).header("cookie", cookie).form(&form).send().await.expect("post");
+            assert_eq!(r.status(), 303);
+            let flash = r.headers().get("set-cookie").and_then(|c| c.to_str().ok()).unwrap_or("").to_string();
+            (r.headers()["location"].to_str().expect("location").to_string(), flash)
+        }
+    };
+    // The release lacks the new style sheet: refused, back on the tab, saying which file.
+    let (back, flash) = deploy().await;
+    assert_eq!(back, format!("/systems/{system}/loader"));
+    assert!(flash.contains("Not+deployed") && flash.contains("site.css"), "{flash}");
+    let changed = post(vec![
+        ("csrf", csrf.clone()),
+        ("scripts", "player.js".into()),
+        ("trusted_sites", "https://cdn.example.com".into()),
+    ])
+    .await;
+    assert_eq!(changed.status(), 303);
+    let (to, _) = deploy().await;
+    let id = to.strip_prefix("/deployments/").expect("the deployment's page").to_string();
+    let done = finished(&app, "editor_a", &id).await;
+    let targets = done["targets"].as_array().expect("targets");
+    assert!(targets.iter().all(|t| t["status"] == "unchanged"), "the resource stays: {done}");
+    assert!(targets.iter().all(|t| t["loader"].as_str().is_some_and(|l| l.starts_with("deployed "))), "{done}");
+    let again = page(cookie.clone()).await;
+    assert_eq!(again.matches("data-state=\"In place\"").count(), 2, "{again}");
+    // Through the API, again: every org already holds it.
+    let (status, started) = app.call("editor_a", Method::POST, &deploy_path, None).await;
+    assert_eq!(status, 202, "{started}");
+    let done = finished(&app, "editor_a", started["id"].as_str().expect("id")).await;
+    assert!(
+        done["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .all(|t| t["loader"].as_str().is_some_and(|l| l.starts_with("unchanged "))),
+        "{done}"
+    );
+    let (status, _) = app.call("viewer_a", Method::POST, &deploy_path, None).await;
+    assert_eq!(status, 403, "viewers do not publish");
     // A viewer reads it; without the CSRF token nothing changes.
     let (viewer, _) = app.sign_in("viewer_a").await;
     let read_only = page(viewer).await;
-    assert!(read_only.contains("site.css") && !read_only.contains("<textarea"), "{read_only}");
+    assert!(read_only.contains("https://cdn.example.com") && !read_only.contains("<textarea"), "{read_only}");
     let forged = post(vec![("csrf", "nope".into()), ("scripts", "evil.js".into())]).await;
     assert_eq!(forged.status(), 403);
 }
