@@ -94,6 +94,8 @@ pub enum OrgLoaderState {
     Failed,
     /// No deployment with the loader reached this org yet.
     Missing,
+    /// The system's loader is off, and this org still holds what a deployment put there.
+    LeftBehind,
 }
 
 impl OrgLoaderState {
@@ -103,6 +105,7 @@ impl OrgLoaderState {
             OrgLoaderState::Outdated => "Outdated",
             OrgLoaderState::Failed => "Failed",
             OrgLoaderState::Missing => "Missing",
+            OrgLoaderState::LeftBehind => "Left behind",
         }
     }
 }
@@ -123,15 +126,17 @@ pub struct OrgLoader {
 }
 
 /// Every org the system publishes to, per environment, with what its last deployment with the
-/// loader left there and whether that is the current settings' version. Empty when the
-/// system has no loader.
+/// loader left there and whether that is the current settings' version. When the system's
+/// loader is off: the orgs that still hold it (to remove it from them).
 pub async fn org_states(svc: &Service, actor: &Actor, system: &str) -> Result<Vec<OrgLoader>, ServiceError> {
     use store::DeploymentStore;
     let account = actor.account()?.clone();
     let id = system_id(system)?;
     svc.store.system(&account, &id).await?;
-    let Some(config) = svc.store.loader_config(&account, &id).await? else { return Ok(Vec::new()) };
     let states = svc.store.loader_states(&account, &id).await?;
+    let Some(config) = svc.store.loader_config(&account, &id).await? else {
+        return left_behind(svc, &account, &states).await;
+    };
     let mut out = Vec::new();
     for env in svc.store.environments(&account).await? {
         for connection in svc.store.targets_for(&account, &id, &env.id).await? {
@@ -168,6 +173,37 @@ pub async fn org_states(svc: &Service, actor: &Actor, system: &str) -> Result<Ve
                 deployment_id: last.map(|s| s.deployment_id.to_string()),
             });
         }
+    }
+    Ok(out)
+}
+
+/// The orgs still holding a loader that was turned off.
+async fn left_behind(
+    svc: &Service,
+    account: &domain::AccountId,
+    states: &[domain::LoaderState],
+) -> Result<Vec<OrgLoader>, ServiceError> {
+    use store::ConnectionStore;
+    let environments = svc.store.environments(account).await?;
+    let mut out = Vec::new();
+    for s in states.iter().filter(|s| s.loader.as_deref().is_some_and(|l| l != "removed")) {
+        let Ok(connection) = svc.store.get(account, &s.connection_id).await else { continue };
+        let there = s.loader.as_deref().and_then(|l| l.split_whitespace().last()).unwrap_or_default();
+        out.push(OrgLoader {
+            environment_id: s.environment_id.to_string(),
+            environment: environments
+                .iter()
+                .find(|e| e.id == s.environment_id)
+                .map(|e| e.name.clone())
+                .unwrap_or_else(|| s.environment_id.to_string()),
+            connection_id: connection.id.to_string(),
+            connection: crate::connections::label(&connection),
+            state: OrgLoaderState::LeftBehind,
+            detail: format!("version {there}; the loader is off — remove it from this org"),
+            updated_at: Some(s.updated_at),
+            by: Some(s.by.clone()),
+            deployment_id: Some(s.deployment_id.to_string()),
+        });
     }
     Ok(out)
 }

@@ -440,6 +440,44 @@ async fn the_loader_is_removed_from_an_org_through_the_api_or_with_an_unbind() {
     }
 }
 
+/// Issue #15: a loader turned off stays listed on the Loader tab in the orgs that hold it, each
+/// with its Remove button, until it is removed there.
+#[tokio::test]
+async fn a_loader_turned_off_is_listed_where_it_was_left_and_removed_from_the_tab() {
+    let app = spawn().await;
+    app.em.set_deploy_time(std::time::Duration::from_millis(100));
+    let (system, env, connections) = bound(&app, 2).await;
+    let path = format!("/systems/{system}/loader");
+    assert_eq!(app.call("admin_a", Method::PUT, &path, Some(json!({"scripts": ["player.js"]}))).await.0, 200);
+    let started = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", &[("player.js", b"x")]).await;
+    finished(&app, "editor_a", started["id"].as_str().expect("id")).await;
+    assert_eq!(app.call("admin_a", Method::DELETE, &path, None).await.0, 204);
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let tab = || {
+        let (http, url, cookie) = (http.clone(), format!("{}/systems/{system}/loader", app.base), cookie.clone());
+        async move { http.get(url).header("cookie", cookie).send().await.expect("get").text().await.expect("html") }
+    };
+    let off = tab().await;
+    assert_eq!(off.matches("data-state=\"Left behind\"").count(), 2, "{off}");
+    assert_eq!(off.matches("Remove from this org").count(), 2, "{off}");
+    assert!(!off.contains("Deploy the loader to"), "nothing to deploy while it is off: {off}");
+    let removed = http
+        .post(format!("{}/systems/{system}/loader/remove", app.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("environment_id", env.as_str()), ("connection_id", connections[0].as_str())])
+        .send()
+        .await
+        .expect("remove");
+    assert_eq!(removed.status(), 303);
+    let after = tab().await;
+    assert_eq!(after.matches("data-state=\"Left behind\"").count(), 1, "{after}");
+    assert!(
+        after.contains(&connections[1]) && !after.contains(&format!("data-connection=\"{}\"", connections[0])),
+        "{after}"
+    );
+}
+
 /// Issue #15: deleting a connection whose org holds a system's loader offers to take the
 /// loader out first, while the connection can still sign in.
 #[tokio::test]
