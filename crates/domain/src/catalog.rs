@@ -66,6 +66,10 @@ pub struct LoaderState {
     pub resource_name: String,
     /// `deployed <version>` or `unchanged <version>` when it worked.
     pub loader: Option<String>,
+    /// What the org holds as far as Lightbridge knows: the latest of its targets that did
+    /// something with the loader (`deployed …`, `unchanged …`, `removed`), even when a later
+    /// one failed.
+    pub held: Option<String>,
     /// Why the target failed, when it did.
     pub error: Option<String>,
     pub updated_at: Millis,

@@ -518,7 +518,9 @@ impl World {
 
     /// Refreshes a sandbox: the copy gets a new org id (and id prefix); its users keep their
     /// usernames and ids, the apps carry over, and every session, refresh token and approval of
-    /// the old copy ends, as do its static resources (a refresh copies production afresh).
+    /// the old copy ends, as do its static resources (a refresh copies production afresh). Its
+    /// Lightning apps and metadata components (utility bars among them) carry over, as if
+    /// production held the same.
     /// Returns the new org id.
     pub fn refresh_sandbox(&mut self, old_id: &str, now_ms: i64) -> Result<String, SeedError> {
         let mut org = self.orgs.get(old_id).cloned().ok_or_else(|| SeedError::Invalid(format!("no org {old_id}")))?;
@@ -550,6 +552,13 @@ impl World {
         for app in self.apps.values_mut() {
             if app.blocked_in.remove(old_id) {
                 app.blocked_in.insert(id.clone());
+            }
+        }
+        let keys: Vec<_> = self.components.keys().filter(|(org, _, _)| org == old_id).cloned().collect();
+        for key in keys {
+            if let Some(mut component) = self.components.remove(&key) {
+                component.org_id = id.clone();
+                self.components.insert((id.clone(), key.1, key.2), component);
             }
         }
         Ok(id)

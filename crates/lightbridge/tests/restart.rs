@@ -207,10 +207,11 @@ fn a_loader_deploy_sent_before_kill_9_is_read_back_not_repeated() {
             .collect()
     };
     let started = Instant::now();
-    let org = loop {
-        let sent = creates(&request_log(&s));
+    let (org, seen) = loop {
+        let log = request_log(&s);
+        let sent = creates(&log);
         if let Some(org) = sent.iter().find(|o| sent.iter().filter(|x| x == o).count() >= 2) {
-            break org.clone();
+            break (org.clone(), log.iter().filter_map(|r| r["seq"].as_u64()).max().unwrap_or(0));
         }
         assert!(started.elapsed() < Duration::from_secs(30), "no loader deploy was sent: {sent:?}");
         std::thread::sleep(Duration::from_millis(10));
@@ -224,6 +225,13 @@ fn a_loader_deploy_sent_before_kill_9_is_read_back_not_repeated() {
         sent.iter().filter(|o| **o == org).count(),
         2,
         "the org whose deploy was sent got no second one (a validation and a deploy in all): {sent:?}"
+    );
+    // The new server read that org's loader version (the deploy had finished there).
+    assert!(
+        records.iter().any(|r| r["seq"].as_u64().is_some_and(|q| q > seen)
+            && r["org_id"].as_str() == Some(org.as_str())
+            && r["operation"] == "tooling_query:AuraDefinitionBundle"),
+        "the resumed target read the org's version first"
     );
     let targets = finished["targets"].as_array().expect("targets");
     assert!(

@@ -208,7 +208,11 @@ impl LoaderPackage {
             hasher_input.extend_from_slice(text.as_bytes());
             hasher_input.push(0);
         }
-        for app in &settings.apps {
+        // The apps as a set: their order and case change nothing in an org.
+        let mut apps: Vec<String> = settings.apps.iter().map(|a| a.to_ascii_lowercase()).collect();
+        apps.sort();
+        apps.dedup();
+        for app in &apps {
             hasher_input.extend_from_slice(b"app\0");
             hasher_input.extend_from_slice(app.as_bytes());
             hasher_input.push(0);
@@ -383,6 +387,12 @@ fn names_component(item: &Value, component: &str) -> bool {
 /// region (`present`) or out of every region (`!present`); `None` when that is already so.
 pub fn edit_bar(metadata: &Value, component: &str, present: bool) -> Option<Value> {
     let mut page = metadata.clone();
+    if !page.get("flexiPageRegions").is_some_and(Value::is_array) {
+        if !present {
+            return None;
+        }
+        page.as_object_mut()?.insert("flexiPageRegions".into(), Value::Array(Vec::new()));
+    }
     let regions = page.get_mut("flexiPageRegions")?.as_array_mut()?;
     let holds = regions.iter().any(|r| {
         r["itemInstances"].as_array().is_some_and(|items| items.iter().any(|i| names_component(i, component)))
@@ -456,9 +466,11 @@ pub fn flexipage_xml(metadata: &Value) -> String {
 }
 
 /// The utility bars to change in one org so that the loader's component is in the bars of
-/// exactly the chosen apps (none, to remove it): one query for the org's apps, one per
-/// utility bar. Refuses a chosen app the org lacks, one without a utility bar, and one whose
-/// bar belongs to a managed package, each with the fix.
+/// exactly the chosen apps (none, to remove it): one query for the org's apps, one for its
+/// utility bars, and one per bar of the org's own — every one is looked at, so a bar of an app
+/// no longer chosen (or no longer anyone's) is cleared too. Refuses a chosen app the org
+/// lacks, one without a utility bar, and one whose bar belongs to a managed package or cannot
+/// be read, each with the fix.
 pub async fn plan_bars(
     client: &Client,
     session: &Session,
@@ -466,6 +478,8 @@ pub async fn plan_bars(
     apps: &[String],
 ) -> Result<Vec<BarChange>, LoaderFailure> {
     let org_apps = client.lightning_apps(session).await?;
+    let pages = client.utility_bars(session).await?;
+    let is_own = |p: &salesforce::metadata::FlexiPage| p.namespace_prefix.as_deref().is_none_or(str::is_empty);
     let mut wanted: Vec<String> = Vec::new();
     for app in apps {
         let Some(found) = org_apps.iter().find(|a| a.full_name().eq_ignore_ascii_case(app)) else {
@@ -480,19 +494,35 @@ pub async fn plan_bars(
                 label: found.label.clone().unwrap_or_else(|| app.clone()),
             });
         };
+        // A managed app's bar lives in its package's namespace, even where the org has a page
+        // of its own with the same name.
+        let package = found.namespace_prefix.as_deref().filter(|n| !n.is_empty() && *n != "standard");
+        let named = |p: &&salesforce::metadata::FlexiPage| p.developer_name.eq_ignore_ascii_case(&bar);
+        let managed = pages
+            .iter()
+            .filter(named)
+            .any(|p| !is_own(p) && (package.is_none() || p.namespace_prefix.as_deref() == package));
+        let own = pages.iter().filter(named).any(is_own);
+        if managed && (package.is_some() || !own) {
+            return Err(LoaderFailure::ManagedBar { bar });
+        }
+        if !own {
+            return Err(LoaderFailure::BarMissing { app: app.clone(), bar });
+        }
         if !wanted.iter().any(|w| w.eq_ignore_ascii_case(&bar)) {
             wanted.push(bar);
         }
     }
-    let mut bars: Vec<String> = org_apps.iter().filter_map(|a| a.utility_bar.clone()).collect();
+    let mut bars: Vec<String> = pages.iter().filter(|p| is_own(p)).map(|p| p.developer_name.clone()).collect();
     bars.sort_by_key(|b| b.to_ascii_lowercase());
     bars.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     let mut changes = Vec::new();
     for bar in bars {
         let chosen = wanted.iter().any(|w| w.eq_ignore_ascii_case(&bar));
-        let Some(page) = client.flexipage(session, &bar).await? else {
+        let page = client.flexipage(session, &bar).await?.filter(|p| p.metadata.is_object());
+        let Some(page) = page else {
             if chosen {
-                return Err(LoaderFailure::ManagedBar { bar });
+                return Err(LoaderFailure::BarMissing { app: bar.clone(), bar });
             }
             continue;
         };
@@ -604,6 +634,10 @@ pub enum LoaderFailure {
         "the utility bar {bar} belongs to a managed package, which Lightbridge may not change: choose another app, or give the app a utility bar of the org's own"
     )]
     ManagedBar { bar: String },
+    #[error(
+        "the utility bar {bar} of {app} could not be read from the org: open the app in Setup → App Manager and save its Utility Items once, then deploy again"
+    )]
+    BarMissing { app: String, bar: String },
     #[error(transparent)]
     Salesforce(#[from] SalesforceError),
 }
@@ -646,8 +680,8 @@ pub async fn deployed_version(
 }
 
 /// Deploys the loader into one org: the permission first, then — unless the org already holds
-/// this version — a validation (`checkOnly`: a refusal leaves the org untouched), the deploy,
-/// and a read back. Polls each deploy to its end; one that outlasts `polling.timeout` is
+/// this version with its utility bars as chosen — a validation (`checkOnly`: a refusal leaves
+/// the org untouched), the deploy, and a read back. Polls each deploy to its end; one that outlasts `polling.timeout` is
 /// cancelled.
 pub async fn deploy_loader(
     client: &Client,
@@ -658,10 +692,13 @@ pub async fn deploy_loader(
     if !client.may_deploy_metadata(session).await? {
         return Err(LoaderFailure::Permission);
     }
-    if deployed_version(client, session, package).await?.as_deref() == Some(package.version.as_str()) {
+    // The version says what the components are; the bars are the org's and may have changed
+    // since (an admin, the customer's own deploys): both must be as wanted to skip.
+    let held = deployed_version(client, session, package).await?.as_deref() == Some(package.version.as_str());
+    let bars = plan_bars(client, session, &package.component_name(), &package.apps).await?;
+    if held && bars.is_empty() {
         return Ok(LoaderOutcome::Unchanged);
     }
-    let bars = plan_bars(client, session, &package.component_name(), &package.apps).await?;
     let zip = package.zip_with(&bars);
     let validated = run(client, session, &zip, DeployMode::Validate, polling).await?;
     if !validated.succeeded() {
@@ -814,6 +851,13 @@ mod tests {
         let removed = edit_bar(&added, "c:lightbridgeLoader_ab", false).expect("removed");
         assert_eq!(removed["flexiPageRegions"][1]["itemInstances"], serde_json::json!([]));
         assert_eq!(edit_bar(&bar, "c:lightbridgeLoader_ab", false), None, "nothing to take out");
+        let bare = serde_json::json!({"masterLabel": "Bare", "type": "UtilityBar", "flexiPageRegions": null});
+        let filled = edit_bar(&bare, "c:lightbridgeLoader_ab", true).expect("a bar without regions gets one");
+        assert_eq!(
+            filled["flexiPageRegions"][0]["itemInstances"][0]["componentInstance"]["componentName"],
+            "c:lightbridgeLoader_ab"
+        );
+        assert_eq!(edit_bar(&bare, "c:lightbridgeLoader_ab", false), None);
     }
 
     #[test]
@@ -828,6 +872,10 @@ mod tests {
         s.apps.clear();
         assert_eq!(s.validate(), Err(LoaderError::NoApps));
         let a = LoaderPackage::build("s/e", &settings()).expect("p");
+        s.apps = vec!["Field_Ops".into(), "STANDARD__LightningSales".into()];
+        let b = LoaderPackage::build("s/e", &s).expect("p");
+        s.apps = vec!["standard__LightningSales".into(), "field_ops".into()];
+        assert_eq!(LoaderPackage::build("s/e", &s).expect("p").version, b.version, "order and case change nothing");
         s.apps = vec!["standard__LightningService".into()];
         assert_ne!(LoaderPackage::build("s/e", &s).expect("p").version, a.version, "the apps are part of the version");
     }

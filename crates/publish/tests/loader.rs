@@ -215,6 +215,31 @@ async fn the_loader_goes_into_the_chosen_apps_utility_bars_beside_the_customers_
         ["console:history", "notes:utilityBarNoteList", component.as_str()],
         "the customer's items stay, in order"
     );
+    // Someone takes it out of the Sales bar in the org: the same version is deployed again
+    // (the bar is not as chosen), putting it back.
+    let stripped = emulator::flexipage::utility_bar_xml("Sales UtilityBar", &["notes:utilityBarNoteList".to_string()]);
+    let manifest = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Package xmlns=\"http://soap.sforce.com/2006/04/metadata\"><types><members>LightningSales_UtilityBar</members><name>FlexiPage</name></types><version>60.0</version></Package>";
+    let zip = {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (path, text) in
+            [("flexipages/LightningSales_UtilityBar.flexipage", stripped.as_str()), ("package.xml", manifest)]
+        {
+            w.start_file(path, zip::write::SimpleFileOptions::default()).expect("entry");
+            w.write_all(text.as_bytes()).expect("write");
+        }
+        w.finish().expect("zip").into_inner()
+    };
+    let by_hand = client.deploy(session, &zip, salesforce::metadata::DeployMode::Deploy).await.expect("by hand");
+    em.advance_clock(Duration::from_secs(1));
+    assert!(client.deploy_status(session, &by_hand).await.expect("status").succeeded());
+    assert!(background(&em, &org, "LightningSales_UtilityBar").is_empty());
+    assert!(matches!(
+        deploy_loader(&client, session, &package, POLL).await.expect("repair"),
+        LoaderOutcome::Deployed { .. }
+    ));
+    assert_eq!(background(&em, &org, "LightningSales_UtilityBar"), [component.as_str()]);
+    assert_eq!(deploy_loader(&client, session, &package, POLL).await.expect("again"), LoaderOutcome::Unchanged);
     // Dropping an app takes the loader out of its bar only.
     let only_sales = LoaderPackage::build("sys/prod", &settings()).expect("package");
     assert!(matches!(

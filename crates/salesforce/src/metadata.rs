@@ -241,6 +241,13 @@ impl Client {
         Ok(self.query::<LightningApp>(session, soql).await?.records)
     }
 
+    /// The org's utility bars (`FlexiPage` of type `UtilityBar`), the org's own and managed
+    /// packages', without their metadata.
+    pub async fn utility_bars(&self, session: &Session) -> Result<Vec<FlexiPage>, SalesforceError> {
+        let soql = "SELECT Id, DeveloperName, NamespacePrefix FROM FlexiPage WHERE Type = 'UtilityBar'";
+        Ok(self.tooling_query::<FlexiPage>(session, soql).await?.records)
+    }
+
     /// One Lightning page (`FlexiPage`) with its metadata, by developer name among the org's
     /// own (Tooling reads `Metadata` one record at a time). `None`: the org has no such page.
     pub async fn flexipage(&self, session: &Session, name: &str) -> Result<Option<FlexiPage>, SalesforceError> {

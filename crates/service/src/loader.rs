@@ -186,9 +186,9 @@ async fn left_behind(
     use store::ConnectionStore;
     let environments = svc.store.environments(account).await?;
     let mut out = Vec::new();
-    for s in states.iter().filter(|s| s.loader.as_deref().is_some_and(|l| l != "removed")) {
+    for s in states.iter().filter(|s| s.held.as_deref().is_some_and(|l| l != "removed")) {
         let Ok(connection) = svc.store.get(account, &s.connection_id).await else { continue };
-        let there = s.loader.as_deref().and_then(|l| l.split_whitespace().last()).unwrap_or_default();
+        let there = s.held.as_deref().and_then(|l| l.split_whitespace().last()).unwrap_or_default();
         out.push(OrgLoader {
             environment_id: s.environment_id.to_string(),
             environment: environments
@@ -233,12 +233,23 @@ pub async fn deploy(
             "a deployment to this environment is running: it deploys the loader if it was asked to; try again when it ends",
         ));
     }
-    let Some((last, _)) = recent.into_iter().next() else {
+    let Some((last, _)) = recent.first() else {
         return Err(ServiceError::invalid(
             "environment_id",
             "nothing has been published to this environment yet: publish a release with the loader",
         ));
     };
+    // Only a release every org took: publishing a failed one again would change resources.
+    if last.status != domain::DeploymentStatus::Succeeded {
+        return Err(ServiceError::invalid(
+            "environment_id",
+            format!(
+                "the environment's latest deployment ({}) did not succeed in every org: publish a release again, with the loader",
+                last.id
+            ),
+        ));
+    }
+    let last = last.clone();
     let bundle = svc.store.bundle(&account, &last.bundle_id).await?;
     let settings = publish::loader::LoaderSettings::from_config(last.resource_name.clone(), &config);
     settings.check_files(&bundle.files).map_err(|e| {

@@ -2233,9 +2233,11 @@ macro_rules! shared_catalog_methods {
 
         async fn loader_states(&self, account: &AccountId, system: &SystemId) -> Result<Vec<domain::LoaderState>, StoreError> {
             let rows = query(
-                "SELECT environment_id, connection_id, deployment_id, resource_name, loader, error, updated_at, created_by FROM ( \
+                "SELECT environment_id, connection_id, deployment_id, resource_name, loader, held, error, updated_at, created_by FROM ( \
                  SELECT d.environment_id, t.connection_id, d.id AS deployment_id, d.resource_name, t.loader, t.error, t.updated_at, \
-                 d.created_by, ROW_NUMBER() OVER (PARTITION BY d.environment_id, t.connection_id ORDER BY t.updated_at DESC, d.created_at DESC) AS rn \
+                 d.created_by, ROW_NUMBER() OVER (PARTITION BY d.environment_id, t.connection_id ORDER BY t.updated_at DESC, d.created_at DESC) AS rn, \
+                 FIRST_VALUE(t.loader) OVER (PARTITION BY d.environment_id, t.connection_id \
+                 ORDER BY CASE WHEN t.loader IS NULL THEN 1 ELSE 0 END, t.updated_at DESC, d.created_at DESC) AS held \
                  FROM deployments d JOIN deployment_targets t ON t.deployment_id = d.id \
                  WHERE d.account_id = ? AND d.system_id = ? AND d.with_loader = 1 AND t.status IN ('succeeded', 'unchanged', 'failed') \
                  ) latest WHERE rn = 1 ORDER BY environment_id, connection_id",
@@ -2254,6 +2256,7 @@ macro_rules! shared_catalog_methods {
                         deployment_id: domain::DeploymentId::parse(&get("deployment_id")?).map_err(corrupt)?,
                         resource_name: get("resource_name")?,
                         loader: sqlx::Row::try_get(row, "loader")?,
+                        held: sqlx::Row::try_get(row, "held")?,
                         error: sqlx::Row::try_get(row, "error")?,
                         updated_at: sqlx::Row::try_get(row, "updated_at")?,
                         by: get("created_by")?,

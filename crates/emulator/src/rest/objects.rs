@@ -298,8 +298,11 @@ pub(super) fn rows(world: &World, ctx: &Ctx, api: Api, object: &str, now: i64) -
         "LightningComponentBundle" => component_rows(world, ctx, api, crate::metadata::Kind::Lwc),
         "CspTrustedSite" => component_rows(world, ctx, api, crate::metadata::Kind::CspTrustedSite),
         "FlexiPage" => component_rows(world, ctx, api, crate::metadata::Kind::FlexiPage),
-        "AppDefinition" => world.orgs[&ctx.org_id]
-            .apps
+        "AppDefinition" => world
+            .orgs
+            .get(&ctx.org_id)
+            .map(|o| o.apps.as_slice())
+            .unwrap_or_default()
             .iter()
             .map(|app| {
                 let mut m = Map::new();

@@ -664,4 +664,14 @@ async fn the_loader_runs_the_published_player_on_a_lightning_page_and_its_truste
     browser.goto(&home).await;
     assert_eq!(body_data(&browser, "callback").await, "blocked");
     assert_eq!(browser.text("#player-marker").await, "Player loaded");
+
+    // The Loader tab on a phone: the form and the orgs' table fit (the table scrolls in its
+    // frame, the page does not).
+    sign_in(&browser, &app, "admin_a").await;
+    browser.set_width(390, 844).await;
+    browser.goto(&format!("{}/systems/{system}/loader", app.base)).await;
+    assert!(browser.text("main").await.contains("In place"));
+    let overflow = browser.script("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
+    assert_eq!(overflow, true, "the Loader tab does not scroll sideways at 390 px");
+    browser.screenshot("loader-tab-390px").await;
 }

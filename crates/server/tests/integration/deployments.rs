@@ -255,6 +255,11 @@ async fn a_deployment_with_the_loader_deploys_it_per_org_and_names_the_one_that_
             && error.contains("Modify Metadata Through Metadata API Functions"),
         "{error}"
     );
+    // Deploying the loader alone would publish this failed release again: refused.
+    let (status, refused) =
+        app.call("editor_a", Method::POST, &format!("/systems/{system}/environments/{env}/loader/deploy"), None).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused.to_string().contains("did not succeed in every org"), "{refused}");
     // Fixed in the org, published again: the loader is unchanged where it was in place, and
     // deployed where it was missing.
     let change = emulator::UserChange { modify_metadata: Some(true), ..Default::default() };
@@ -451,6 +456,15 @@ async fn a_loader_turned_off_is_listed_where_it_was_left_and_removed_from_the_ta
     assert_eq!(app.call("admin_a", Method::PUT, &path, Some(json!({"scripts": ["player.js"]}))).await.0, 200);
     let started = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", &[("player.js", b"x")]).await;
     finished(&app, "editor_a", started["id"].as_str().expect("id")).await;
+    // A later deployment fails in one org (its user lost the permission): that org still
+    // holds the version the first one put there.
+    let change = emulator::UserChange { modify_metadata: Some(false), ..Default::default() };
+    app.em.set_user("publisher2@org2.test", &change).expect("change");
+    let settings = json!({"scripts": ["player.js"], "trusted_sites": ["https://cdn.example.com"]});
+    assert_eq!(app.call("admin_a", Method::PUT, &path, Some(settings)).await.0, 200);
+    let again = testkit::deploy_with_loader(&app, "editor_a", &system, &env, "Player", &[("player.js", b"x")]).await;
+    let done = finished(&app, "editor_a", again["id"].as_str().expect("id")).await;
+    assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(app.call("admin_a", Method::DELETE, &path, None).await.0, 204);
     let (cookie, csrf) = app.sign_in("admin_a").await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
