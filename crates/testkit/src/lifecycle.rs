@@ -541,7 +541,7 @@ impl Sim<'_> {
         for _ in 0..min {
             events.push(Event::IpRanges { org: free_org(&mut self.rng, &mut taken_orgs, &self.sandbox, false) });
         }
-        for _ in 0..min.min(2) {
+        for _ in 0..min {
             events.push(Event::SandboxRefresh { org: free_org(&mut self.rng, &mut taken_orgs, &self.sandbox, true) });
         }
         for _ in 0..min + 1 {
