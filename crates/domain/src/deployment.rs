@@ -146,4 +146,8 @@ pub struct Target {
     /// The connection's org name and instance when read (none once the connection is deleted).
     pub org_name: Option<String>,
     pub instance_url: Option<String>,
+    /// The connection's own name and its Salesforce user, which tell apart two orgs of the same
+    /// name (a production org and its sandbox).
+    pub connection_name: Option<String>,
+    pub username: Option<String>,
 }

@@ -163,6 +163,8 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
 #[derive(Debug, Clone)]
 struct TargetRow {
     connection_id: String,
+    /// The connection's name; the org and its user beside it.
+    connection: String,
     org: String,
     status: String,
     status_class: &'static str,
@@ -190,6 +192,9 @@ struct DetailPage {
     percent: u32,
     targets: Vec<TargetRow>,
     can_publish: bool,
+    /// A later deployment to the same system × environment exists: this release can be put
+    /// back.
+    can_roll_back: bool,
     rollback_of: Option<String>,
 }
 
@@ -197,6 +202,13 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
     let account = signed_in.caller.account()?.clone();
     let id = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
     let (d, targets) = state.store.deployment(&account, &id).await?;
+    let latest = state
+        .store
+        .deployments(&account, Some(&d.system_id), Some(&d.environment_id), None, 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(l, _)| l.id);
     let c = count(&targets);
     let (systems, envs) = names(&state, &account).await?;
     let done = c.succeeded + c.unchanged + c.failed;
@@ -204,7 +216,12 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
         .iter()
         .map(|t| TargetRow {
             connection_id: t.connection_id.to_string(),
-            org: t.org_name.clone().unwrap_or_else(|| "(deleted connection)".into()),
+            connection: t
+                .connection_name
+                .clone()
+                .or_else(|| t.org_name.clone())
+                .unwrap_or_else(|| "(deleted connection)".into()),
+            org: [t.org_name.as_deref(), t.username.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" · "),
             status: t.status.as_str().to_string(),
             status_class: status_class(t.status.as_str()),
             attempts: t.attempts,
@@ -240,6 +257,7 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
         percent: if c.total() == 0 { 100 } else { done * 100 / c.total() },
         targets: rows,
         can_publish: signed_in.caller.require_publisher().is_ok(),
+        can_roll_back: latest.is_some_and(|l| l != d.id),
         rollback_of: d.redeploy_of.as_ref().map(ToString::to_string),
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))

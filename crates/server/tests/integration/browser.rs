@@ -373,7 +373,13 @@ async fn a_release_is_published_from_the_deployments_page_followed_live_and_roll
     // The page follows the deployment until it is done.
     browser.wait_for_text("[data-status]", |t| t == "succeeded").await;
     let row = browser.text(&format!("tr[data-connection='{connection}']")).await;
-    assert!(row.contains("Acme Production") && row.contains("created") && row.contains("/resource/"), "{row}");
+    assert!(
+        row.contains("Acme JWT")
+            && row.contains("Acme Production · admin@acme.test")
+            && row.contains("created")
+            && row.contains("/resource/"),
+        "the connection, its org and user: {row}"
+    );
     browser.screenshot("deployment").await;
     let served = browser.script("return document.querySelector('td a[href*=\"/resource/\"]').href").await;
     let served = served.as_str().expect("url").to_string();
@@ -382,14 +388,26 @@ async fn a_release_is_published_from_the_deployments_page_followed_live_and_roll
         "window.player = 1;"
     );
 
-    // Roll back to this release: a new deployment, nothing to upload (the org has it already).
+    // The environment's only release: nothing to roll back to.
+    assert!(browser.try_find("form[action$='/rollback']").await.is_none(), "no rollback on the current release");
+    let first = browser.url().await;
+    // A second release, then back to the first: a new deployment, nothing to upload.
+    let second = testkit::bundle_zip(&[("player.js", b"window.player = 2;")]);
+    std::fs::write(&zip_path, second).expect("zip");
+    browser.click("a[href='/deployments']").await;
+    browser.type_into("#resource_name", "Player_Assets").await;
+    browser.type_into("#file", &zip_path.display().to_string()).await;
+    browser.click(".publish-form button.primary").await;
+    browser.wait_for_url(|u| u.contains("/deployments/dep_") && u != first).await;
+    browser.wait_for_text("[data-status]", |t| t == "succeeded").await;
+    browser.goto(&first).await;
     browser.click("form[action$='/rollback'] button").await;
     browser.wait_for_text(".flash-success", |t| t.contains("Rolling back")).await;
     browser.wait_for_text("[data-status]", |t| t == "succeeded").await;
-    assert!(browser.text(&format!("tr[data-connection='{connection}']")).await.contains("unchanged"));
+    assert!(browser.text(&format!("tr[data-connection='{connection}']")).await.contains("updated"));
     browser.click("a[href='/deployments']").await;
     let history = browser.texts("tbody tr").await;
-    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history.len(), 3, "{history:?}");
     assert!(
         history[0].to_lowercase().contains("rollback") && history[0].contains("editor_a@lightbridge.test"),
         "{history:?}"
@@ -401,7 +419,7 @@ async fn a_release_is_published_from_the_deployments_page_followed_live_and_roll
     browser.wait_for_url(|u| u.contains("connection=conn_")).await;
 
     browser.goto(&format!("{}/deployments?connection={connection}", app.base)).await;
-    assert_eq!(browser.texts("tbody tr").await.len(), 2);
+    assert_eq!(browser.texts("tbody tr").await.len(), 3);
     let _ = std::fs::remove_file(zip_path);
 }
 
