@@ -14,26 +14,38 @@ impl ResourceName {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(text: &str) -> Result<Self, DomainError> {
-        let bad = |rule: &str| Err(DomainError::invalid("resource_name", format!("{text:?} {rule}")));
-        if text.is_empty() {
-            return Err(DomainError::invalid("resource_name", "a static resource name cannot be empty"));
+        match Self::faults(text).into_iter().next() {
+            Some(fault) => Err(DomainError::invalid("resource_name", fault)),
+            None => Ok(ResourceName(text.to_string())),
         }
+    }
+
+    /// Every rule a name breaks, in words (empty when it is a good name).
+    pub fn faults(text: &str) -> Vec<String> {
+        if text.is_empty() {
+            return vec!["a static resource name cannot be empty".into()];
+        }
+        let mut out = Vec::new();
+        let mut bad = |rule: String| out.push(format!("{text:?} {rule}"));
         if text.chars().count() > Self::MAX_LEN {
-            return bad("is longer than 255 characters");
+            bad("is longer than 255 characters".into());
         }
         if !text.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            return bad("must start with a letter");
+            bad("must start with a letter".into());
         }
-        if let Some(c) = text.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
-            return bad(&format!("may contain only letters, digits and underscores (found {c:?})"));
+        let mut found: Vec<char> = text.chars().filter(|c| !(c.is_ascii_alphanumeric() || *c == '_')).collect();
+        found.dedup();
+        if !found.is_empty() {
+            let shown: Vec<String> = found.iter().take(5).map(|c| format!("{c:?}")).collect();
+            bad(format!("may contain only letters, digits and underscores (found {})", shown.join(", ")));
         }
         if text.ends_with('_') {
-            return bad("must not end with an underscore");
+            bad("must not end with an underscore".into());
         }
         if text.contains("__") {
-            return bad("must not contain two underscores in a row");
+            bad("must not contain two underscores in a row".into());
         }
-        Ok(ResourceName(text.to_string()))
+        out
     }
 
     pub fn as_str(&self) -> &str {

@@ -51,9 +51,12 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
     let env = EnvironmentId::parse(&request.environment_id)
         .map_err(|_| errors.push(("environment_id".into(), "not an environment id (env_…)".into())))
         .ok();
-    let name = ResourceName::parse(&request.resource_name)
-        .map_err(|e| errors.push(("resource_name".into(), e.to_string())))
-        .ok();
+    // Every fault of the name, not only the first.
+    let name_faults = ResourceName::faults(&request.resource_name);
+    for fault in &name_faults {
+        errors.push(("resource_name".into(), domain::DomainError::invalid("resource_name", fault.clone()).to_string()));
+    }
+    let name = ResourceName::parse(&request.resource_name).ok();
     let cache = match request.cache_control.as_deref().filter(|c| !c.is_empty()) {
         None => Some(CacheControl::Private),
         Some(text) => CacheControl::parse(text).or_else(|| {
@@ -66,25 +69,8 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
     };
     svc.store.system(&account, &system).await?;
     svc.store.environment(&account, &env).await?;
-    let now = svc.now_ms();
     let bundle = match request.bundle {
-        BundleSource::Upload(bytes) => {
-            let built = svc
-                .cpu
-                .run(move || publish::Bundle::from_zip(&bytes, publish::Limits::default()))
-                .await?
-                .map_err(|e| ServiceError::invalid("file", e.to_string()))?;
-            let info = BundleInfo {
-                id: BundleId::generate(),
-                account_id: account.clone(),
-                sha256: built.sha256().to_string(),
-                size: built.bytes().len() as u64,
-                files: built.files().to_vec(),
-                created_at: now,
-                created_by: actor.user.email.clone(),
-            };
-            svc.store.save_bundle(&info, built.bytes()).await?
-        }
+        BundleSource::Upload(bytes) => keep_bundle(svc, actor, bytes).await?,
         BundleSource::Stored(id) => {
             let id = BundleId::parse(&id).map_err(|_| ServiceError::invalid("bundle_id", "not a bundle id (bun_…)"))?;
             svc.store.bundle(&account, &id).await.map_err(|e| match e {
@@ -109,6 +95,28 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
         }
     }
     start(svc, actor, &account, &system, &env, name, cache, &bundle, None, request.with_loader).await
+}
+
+/// Checks an uploaded ZIP as a release (the publish checks, rebuilt deterministically) and
+/// keeps it as the account's bundle, to deploy now or after a form's other faults are fixed.
+/// Publishers.
+pub async fn keep_bundle(svc: &Service, actor: &Actor, bytes: Vec<u8>) -> Result<BundleInfo, ServiceError> {
+    let account = actor.require_publisher()?.clone();
+    let built = svc
+        .cpu
+        .run(move || publish::Bundle::from_zip(&bytes, publish::Limits::default()))
+        .await?
+        .map_err(|e| ServiceError::invalid("file", e.to_string()))?;
+    let info = BundleInfo {
+        id: BundleId::generate(),
+        account_id: account,
+        sha256: built.sha256().to_string(),
+        size: built.bytes().len() as u64,
+        files: built.files().to_vec(),
+        created_at: svc.now_ms(),
+        created_by: actor.user.email.clone(),
+    };
+    Ok(svc.store.save_bundle(&info, built.bytes()).await?)
 }
 
 /// Creates the deployment with one target per bound connection and wakes the worker.

@@ -56,6 +56,27 @@ struct HistoryPage {
     environments: Vec<(String, String)>,
     can_publish: bool,
     connection: Option<String>,
+    form: PublishDraft,
+}
+
+/// The publish form as sent, with every fault by field: shown again after a refusal so that
+/// nothing typed — nor the file, kept as a bundle — is lost.
+#[derive(Debug, Default)]
+struct PublishDraft {
+    system_id: String,
+    environment_id: String,
+    resource_name: String,
+    cache_control: String,
+    with_loader: bool,
+    /// The file already checked and kept: `(bundle id, what it holds)`.
+    bundle: Option<(String, String)>,
+    errors: Vec<(String, String)>,
+}
+
+impl PublishDraft {
+    fn error(&self, field: &str) -> String {
+        self.errors.iter().filter(|(f, _)| f == field).map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ")
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,10 +94,21 @@ async fn names(
 }
 
 async fn history(State(state): State<AppState>, signed_in: SignedIn, Query(p): Query<HistoryParams>) -> PageResult {
+    let page = history_page(&state, &signed_in, p, PublishDraft::default()).await?;
+    let chrome = page.chrome.clone();
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+async fn history_page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    p: HistoryParams,
+    form: PublishDraft,
+) -> Result<HistoryPage, ApiError> {
     let account = signed_in.caller.account()?.clone();
     let connection = p.connection.as_deref().and_then(|c| ConnectionId::parse(c).ok());
     let found = state.store.deployments(&account, None, None, connection.as_ref(), 100).await?;
-    let (systems, envs) = names(&state, &account).await?;
+    let (systems, envs) = names(state, &account).await?;
     let rows = found
         .iter()
         .map(|(d, c)| Row {
@@ -108,16 +140,15 @@ async fn history(State(state): State<AppState>, signed_in: SignedIn, Query(p): Q
     for e in state.store.environments(&account).await? {
         environments.push((e.id.to_string(), e.name));
     }
-    let chrome = signed_in.chrome("deployments");
-    let page = HistoryPage {
-        chrome: chrome.clone(),
+    Ok(HistoryPage {
+        chrome: signed_in.chrome("deployments"),
         rows,
         systems,
         environments,
         can_publish: signed_in.caller.require_publisher().is_ok(),
         connection: connection.map(|c| c.to_string()),
-    };
-    Ok(render(StatusCode::OK, &page, Some(&chrome)))
+        form,
+    })
 }
 
 /// The upload form: a ZIP for a system × environment.
@@ -135,29 +166,75 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
     }
     signed_in.check_csrf(fields.get("csrf").map(String::as_str).unwrap_or_default())?;
     signed_in.caller.require_publisher()?;
-    let Some(file) = file else {
-        return Ok(redirect_with_flash("/deployments", "error", "Choose a ZIP file to publish."));
-    };
-    let with_loader = fields.get("with_loader").is_some_and(|v| v == "on" || v == "true");
     let mut take = |k: &str| fields.remove(k).unwrap_or_default();
-    let request = DeployRequest {
+    let mut draft = PublishDraft {
         system_id: take("system_id"),
         environment_id: take("environment_id"),
         resource_name: take("resource_name"),
-        cache_control: Some(take("cache_control")),
-        bundle: BundleSource::Upload(file),
-        with_loader,
+        cache_control: take("cache_control"),
+        with_loader: matches!(take("with_loader").as_str(), "on" | "true"),
+        ..PublishDraft::default()
     };
-    match deploy(&state, &signed_in.caller, request).await.map_err(ApiError::from) {
+    let earlier = take("bundle_id");
+    // The file is checked and kept first, so that it survives the other fields' faults.
+    let bundle = match file {
+        Some(bytes) => match service::deployments::keep_bundle(&state, &signed_in.caller, bytes).await {
+            Ok(info) => Some(info.id.to_string()),
+            Err(service::ServiceError::Invalid(errors)) => {
+                draft.errors.extend(errors);
+                None
+            }
+            Err(e) => return Err(ApiError::from(e).into()),
+        },
+        None if !earlier.is_empty() => Some(earlier),
+        None => {
+            draft.errors.push(("file".into(), "Choose a ZIP file to publish.".into()));
+            None
+        }
+    };
+    let request = DeployRequest {
+        system_id: draft.system_id.clone(),
+        environment_id: draft.environment_id.clone(),
+        resource_name: draft.resource_name.clone(),
+        cache_control: Some(draft.cache_control.clone()),
+        bundle: BundleSource::Stored(bundle.clone().unwrap_or_default()),
+        with_loader: draft.with_loader,
+    };
+    // Without a good file the stand-in bundle id is refused: never started, and that refusal
+    // is the file's, already said.
+    let refused = match deploy(&state, &signed_in.caller, request).await {
         Ok(started) => {
             let to = format!("/deployments/{}", started.deployment.id);
-            Ok(redirect_with_flash(&to, "success", "Publishing started."))
+            return Ok(redirect_with_flash(&to, "success", "Publishing started."));
         }
-        Err(e @ (ApiError::Invalid(_) | ApiError::NotFound)) => {
-            Ok(redirect_with_flash("/deployments", "error", &e.to_string_for_people()))
+        Err(service::ServiceError::Invalid(errors)) => {
+            errors.into_iter().filter(|(f, _)| !(bundle.is_none() && f == "bundle_id")).collect()
         }
-        Err(e) => Err(e.into()),
+        Err(service::ServiceError::NotFound) => {
+            vec![("system_id".into(), "no such system or environment in this account".into())]
+        }
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
+    draft.errors.extend(refused);
+    if let Some(id) = bundle {
+        let account = signed_in.caller.account()?.clone();
+        let kept = match domain::BundleId::parse(&id) {
+            Ok(bundle_id) => state.store.bundle(&account, &bundle_id).await.ok(),
+            Err(_) => None,
+        };
+        if let Some(kept) = kept {
+            let what = format!(
+                "{} file(s), {:.1} KB, sha256 {}",
+                kept.files.len(),
+                kept.size as f64 / 1024.0,
+                &kept.sha256[..12.min(kept.sha256.len())]
+            );
+            draft.bundle = Some((id, what));
+        }
     }
+    let page = history_page(&state, &signed_in, HistoryParams { connection: None }, draft).await?;
+    let chrome = page.chrome.clone();
+    Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page, Some(&chrome)))
 }
 
 #[derive(Debug, Clone)]

@@ -522,3 +522,90 @@ async fn deleting_a_connection_offers_to_remove_the_loader_from_its_org_first() 
     assert_eq!(log["items"].as_array().expect("items").len(), 1, "{log}");
     assert_eq!(app.call("admin_a", Method::GET, &format!("/connections/{}", connections[0]), None).await.0, 404);
 }
+
+/// A multipart body as the Deployments page's form sends it.
+fn publish_form(fields: &[(&str, &str)], file: Option<&[u8]>) -> (String, Vec<u8>) {
+    let boundary = "publish-form-test";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"release.zip\"\r\nContent-Type: application/zip\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(file.unwrap_or_default());
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Issue #16 (item 7): a refused publish form comes back as typed — the system, environment,
+/// name and options, and the file kept as a checked bundle — with every fault of the name.
+#[tokio::test]
+async fn a_refused_publish_form_keeps_what_was_sent_and_names_every_fault() {
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 1).await;
+    let (cookie, csrf) = app.sign_in("editor_a").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let send = |fields: Vec<(&'static str, String)>, file: Option<Vec<u8>>| {
+        let (http, url, cookie) = (http.clone(), format!("{}/deployments", app.base), cookie.clone());
+        async move {
+            let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (content_type, body) = publish_form(&refs, file.as_deref());
+            http.post(url)
+                .header("cookie", cookie)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    let zip = testkit::bundle_zip(&[("player.js", b"window.player = 1;")]);
+    let base = |name: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("system_id", system.clone()),
+            ("environment_id", env.clone()),
+            ("resource_name", name.to_string()),
+            ("cache_control", "Public".to_string()),
+        ]
+    };
+    let refused = send(base("9 bad__name_"), Some(zip.clone())).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.expect("html");
+    for fault in
+        ["must start with a letter", "found &#39; &#39;", "two underscores in a row", "must not end with an underscore"]
+    {
+        assert!(page.contains(fault), "{fault}: {page}");
+    }
+    assert!(page.contains("value=\"9 bad__name_\""), "the name as typed");
+    assert!(page.contains("<option value=\"Public\" selected>"), "the options as chosen");
+    assert!(page.contains(&format!("<option value=\"{env}\" selected>")), "the environment as chosen");
+    assert!(page.contains("The file you chose is kept: 1 file(s)"), "{page}");
+    let kept = page.split("name=\"bundle_id\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("bundle id");
+    assert!(kept.starts_with("bun_"), "{kept}");
+    // Fixed, sent with the kept file and no new one: published.
+    let mut fixed = base("Player_Assets");
+    fixed.push(("bundle_id", kept.to_string()));
+    let started = send(fixed, None).await;
+    assert_eq!(started.status(), 303, "{:?}", started.text().await);
+    assert!(started.headers()["location"].to_str().expect("location").starts_with("/deployments/dep_"));
+    // No file and nothing kept: the file is asked for, the rest kept.
+    let missing = send(base("Player_Assets"), None).await;
+    assert_eq!(missing.status(), 422);
+    let page = missing.text().await.expect("html");
+    assert!(page.contains("Choose a ZIP file to publish.") && page.contains("value=\"Player_Assets\""), "{page}");
+    // A file that is not a ZIP and a bad name: both said at once.
+    let both = send(base("_x"), Some(b"not a zip".to_vec())).await;
+    assert_eq!(both.status(), 422);
+    let page = both.text().await.expect("html");
+    assert!(
+        page.contains("must start with a letter")
+            && !page.contains("id=\"file-error\" class=\"error\" aria-live=\"polite\"></span>"),
+        "{page}"
+    );
+    assert!(!page.contains("bundle_id"), "nothing kept from a bad file");
+}
