@@ -93,7 +93,9 @@ async fn tooling(em: &Emulator, token: &str, soql: &str) -> Value {
 }
 
 fn started(em: &Emulator) {
-    em.set_deploy_time(Duration::from_secs(2));
+    // A minute: far longer than any real time a test takes between two steps, so the
+    // emulated clock alone decides when a deploy is done.
+    em.set_deploy_time(Duration::from_secs(60));
 }
 
 #[tokio::test]
@@ -110,11 +112,11 @@ async fn a_deploy_runs_on_the_emulators_clock_and_its_components_read_back() {
         (created["deployResult"]["status"].as_str(), created["deployResult"]["done"].as_bool()),
         (Some("Pending"), Some(false))
     );
-    em.advance_clock(Duration::from_millis(1_000));
+    em.advance_clock(Duration::from_secs(30));
     assert_eq!(status(&em, &token, &id).await["status"], "InProgress");
     let none = tooling(&em, &token, "SELECT Id FROM AuraDefinitionBundle").await;
     assert_eq!(none["totalSize"], 0, "nothing until the deploy is done");
-    em.advance_clock(Duration::from_millis(1_100));
+    em.advance_clock(Duration::from_millis(30_100));
     let done = status(&em, &token, &id).await;
     assert_eq!(
         (done["status"].as_str(), done["success"].as_bool(), done["done"].as_bool()),
@@ -158,7 +160,7 @@ async fn failures_name_the_component_and_roll_everything_back_and_check_only_cha
         running["details"]["componentFailures"][0]["problem"], "No STATIC_RESOURCE named Player found",
         "failures show while it runs: {running}"
     );
-    em.advance_clock(Duration::from_secs(3));
+    em.advance_clock(Duration::from_secs(61));
     let failed = status(&em, &token, &id).await;
     assert_eq!((failed["status"].as_str(), failed["success"].as_bool()), (Some("Failed"), Some(false)), "{failed}");
     let failure = &failed["details"]["componentFailures"][0];
@@ -169,13 +171,13 @@ async fn failures_name_the_component_and_roll_everything_back_and_check_only_cha
     assert_eq!(tooling(&em, &token, "SELECT Id FROM CspTrustedSite").await["totalSize"], 0, "rolled back");
     // Without rollbackOnError the rest is deployed: SucceededPartial.
     let (_, partial) = deploy(&em, &token, json!({"rollbackOnError": false}), loader_zip(false)).await;
-    em.advance_clock(Duration::from_secs(3));
+    em.advance_clock(Duration::from_secs(61));
     let partial = status(&em, &token, partial["id"].as_str().expect("id")).await;
     assert_eq!(partial["status"], "SucceededPartial", "{partial}");
     assert_eq!(tooling(&em, &token, "SELECT Id FROM CspTrustedSite").await["totalSize"], 1);
     // checkOnly: validated, nothing saved.
     let (_, check) = deploy(&em, &token, json!({"checkOnly": true, "rollbackOnError": true}), loader_zip(true)).await;
-    em.advance_clock(Duration::from_secs(3));
+    em.advance_clock(Duration::from_secs(61));
     let check = status(&em, &token, check["id"].as_str().expect("id")).await;
     assert_eq!((check["status"].as_str(), check["checkOnly"].as_bool()), (Some("Succeeded"), Some(true)), "{check}");
     assert_eq!(
@@ -210,7 +212,7 @@ async fn removal_cancel_permission_and_test_levels_answer_as_salesforce_does() {
     started(&em);
     let token = admin_token(&em).await;
     let (_, first) = deploy(&em, &token, json!({"rollbackOnError": true}), loader_zip(true)).await;
-    em.advance_clock(Duration::from_secs(3));
+    em.advance_clock(Duration::from_secs(61));
     assert_eq!(status(&em, &token, first["id"].as_str().expect("id")).await["status"], "Succeeded");
     // Removal: destructiveChanges.xml beside an empty package.xml; a missing member is a warning.
     let destructive = package(&[("AuraDefinitionBundle", "lbLoader"), ("CspTrustedSite", "Not_There")]);
@@ -221,7 +223,7 @@ async fn removal_cancel_permission_and_test_levels_answer_as_salesforce_does() {
         zip_of(&[("package.xml", &package(&[])), ("destructiveChanges.xml", &destructive)]),
     )
     .await;
-    em.advance_clock(Duration::from_secs(3));
+    em.advance_clock(Duration::from_secs(61));
     let removal = status(&em, &token, removal["id"].as_str().expect("id")).await;
     assert_eq!(removal["status"], "Succeeded", "{removal}");
     assert_eq!(removal["details"]["componentFailures"][0]["problemType"], "Warning");
@@ -238,7 +240,7 @@ async fn removal_cancel_permission_and_test_levels_answer_as_salesforce_does() {
         .await
         .expect("cancel");
     assert_eq!(canceled.status(), 202);
-    em.advance_clock(Duration::from_secs(3));
+    em.advance_clock(Duration::from_secs(61));
     assert_eq!(status(&em, &token, id).await["status"], "Canceled");
     assert_eq!(tooling(&em, &token, "SELECT Id FROM AuraDefinitionBundle").await["totalSize"], 0);
     // NoTestRun is refused in production.
@@ -271,7 +273,7 @@ async fn the_lightning_page_stand_in_needs_a_session_and_builds_its_policy_from_
     started(&em);
     let token = admin_token(&em).await;
     let (_, d) = deploy(&em, &token, json!({"rollbackOnError": true}), loader_zip(true)).await;
-    em.advance_clock(Duration::from_secs(3));
+    em.advance_clock(Duration::from_secs(61));
     assert_eq!(status(&em, &token, d["id"].as_str().expect("id")).await["status"], "Succeeded");
     let page = sales_bar(&["c:lbLoader"]);
     let manifest = package(&[("FlexiPage", "LightningSales_UtilityBar")]);
@@ -322,7 +324,7 @@ fn sales_bar(extra: &[&str]) -> String {
 async fn finished(em: &Emulator, token: &str, zip: Vec<u8>, options: Value) -> Value {
     let (code, d) = deploy(em, token, options, zip).await;
     assert_eq!(code, 201, "{d}");
-    em.advance_clock(Duration::from_secs(3));
+    em.advance_clock(Duration::from_secs(61));
     status(em, token, d["id"].as_str().expect("id")).await
 }
 
