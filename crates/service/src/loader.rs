@@ -310,7 +310,9 @@ pub async fn remove_from_org(
         Ok(Err(failure)) => return Err(ServiceError::invalid("connection_id", failure.to_string())),
         Err(e) => return Err(ServiceError::invalid("connection_id", format!("Salesforce could not be asked: {e}"))),
     };
-    svc.store.mark_loader_removed(&account, &system_id, &env_id, &connection_id).await?;
+    svc.store
+        .mark_loader_removed(&account, &system_id, &env_id, &connection_id, svc.now_ms(), &actor.user.email)
+        .await?;
     let detail = format!("{} — {words}", crate::connections::label(&connection));
     record(
         svc,

@@ -41,11 +41,12 @@ store_trait! {
         /// What the last deployment with the loader left in each org of a system, per
         /// environment and connection.
         fn loader_states(&self, account: &AccountId, system: &SystemId) -> Result<Vec<LoaderState>, StoreError>;
-        /// Records that the loader was removed from a connection's org: its deployments' targets
-        /// there say `removed`.
         /// The system × environment slots a connection publishes for whose system deploys the
         /// loader (its bindings, or its legacy connector's slot).
         fn loader_slots(&self, account: &AccountId, connection: &ConnectionId) -> Result<Vec<(SystemId, EnvironmentId)>, StoreError>;
-        fn mark_loader_removed(&self, account: &AccountId, system: &SystemId, environment: &EnvironmentId, connection: &ConnectionId) -> Result<(), StoreError>;
+        /// Records that the loader was removed from a connection's org (beside the deployments'
+        /// history, which stays as it was): its state reads `removed` until a later deployment
+        /// with the loader reaches it.
+        fn mark_loader_removed(&self, account: &AccountId, system: &SystemId, environment: &EnvironmentId, connection: &ConnectionId, now: Millis, by: &str) -> Result<(), StoreError>;
     }
 }

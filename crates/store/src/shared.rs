@@ -2233,16 +2233,23 @@ macro_rules! shared_catalog_methods {
 
         async fn loader_states(&self, account: &AccountId, system: &SystemId) -> Result<Vec<domain::LoaderState>, StoreError> {
             let rows = query(
-                "SELECT environment_id, connection_id, deployment_id, resource_name, loader, held, error, updated_at, created_by FROM ( \
+                "SELECT l.environment_id, l.connection_id, l.deployment_id, l.resource_name, \
+                 CASE WHEN r.removed_at >= l.updated_at THEN 'removed' ELSE l.loader END AS loader, \
+                 CASE WHEN r.removed_at >= l.updated_at THEN 'removed' ELSE l.held END AS held, \
+                 CASE WHEN r.removed_at >= l.updated_at THEN NULL ELSE l.error END AS error, \
+                 CASE WHEN r.removed_at >= l.updated_at THEN r.removed_at ELSE l.updated_at END AS updated_at, \
+                 CASE WHEN r.removed_at >= l.updated_at THEN r.removed_by ELSE l.created_by END AS created_by FROM ( \
                  SELECT d.environment_id, t.connection_id, d.id AS deployment_id, d.resource_name, t.loader, t.error, t.updated_at, \
                  d.created_by, ROW_NUMBER() OVER (PARTITION BY d.environment_id, t.connection_id ORDER BY t.updated_at DESC, d.created_at DESC) AS rn, \
                  FIRST_VALUE(t.loader) OVER (PARTITION BY d.environment_id, t.connection_id \
                  ORDER BY CASE WHEN t.loader IS NULL THEN 1 ELSE 0 END, t.updated_at DESC, d.created_at DESC) AS held \
                  FROM deployments d JOIN deployment_targets t ON t.deployment_id = d.id \
                  WHERE d.account_id = ? AND d.system_id = ? AND d.with_loader = 1 AND t.status IN ('succeeded', 'unchanged', 'failed') \
-                 ) latest WHERE rn = 1 ORDER BY environment_id, connection_id",
+                 ) l LEFT JOIN loader_removals r ON r.system_id = ? AND r.environment_id = l.environment_id AND r.connection_id = l.connection_id \
+                 WHERE l.rn = 1 ORDER BY l.environment_id, l.connection_id",
             )
             .bind(account.as_str())
+            .bind(system.as_str())
             .bind(system.as_str())
             .fetch_all(self.pool())
             .await?;
@@ -2298,19 +2305,25 @@ macro_rules! shared_catalog_methods {
             system: &SystemId,
             environment: &EnvironmentId,
             connection: &domain::ConnectionId,
+            now: Millis,
+            by: &str,
         ) -> Result<(), StoreError> {
-            query(
-                "UPDATE deployment_targets SET loader = 'removed', error = NULL WHERE connection_id = ? AND deployment_id IN ( \
-                 SELECT id FROM deployments WHERE account_id = ? AND system_id = ? AND environment_id = ? AND with_loader = 1) \
-                 AND status IN ('succeeded', 'unchanged', 'failed')",
+            // Only a system of this account: the insert selects it.
+            let done = query(
+                "INSERT INTO loader_removals (account_id, system_id, environment_id, connection_id, removed_at, removed_by) \
+                 SELECT account_id, id, ?, ?, ?, ? FROM systems WHERE id = ? AND account_id = ? \
+                 ON CONFLICT (system_id, environment_id, connection_id) DO UPDATE SET removed_at = excluded.removed_at, \
+                 removed_by = excluded.removed_by",
             )
-            .bind(connection.as_str())
-            .bind(account.as_str())
-            .bind(system.as_str())
             .bind(environment.as_str())
+            .bind(connection.as_str())
+            .bind(now)
+            .bind(by)
+            .bind(system.as_str())
+            .bind(account.as_str())
             .execute(self.writer())
             .await?;
-            Ok(())
+            one_or_not_found(done.rows_affected())
         }
 
         async fn delete_loader_config(&self, account: &AccountId, system: &SystemId) -> Result<(), StoreError> {

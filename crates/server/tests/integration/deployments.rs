@@ -401,6 +401,13 @@ async fn the_loader_is_removed_from_an_org_through_the_api_or_with_an_unbind() {
     assert!(removed["removed"].as_str().expect("words").starts_with("removed by deploy 0Af"), "{removed}");
     let (_, log) = app.call("admin_a", Method::GET, "/audit?action=loader.removed", None).await;
     assert_eq!(log["items"].as_array().expect("items").len(), 1, "{log}");
+    // The deployment's history stays as it was: the removal is recorded beside it.
+    let (_, history) =
+        app.call("admin_a", Method::GET, &format!("/deployments/{}", started["id"].as_str().expect("id")), None).await;
+    assert!(
+        targets(&history).iter().all(|t| t["loader"].as_str().is_some_and(|l| l.starts_with("deployed "))),
+        "{history}"
+    );
     // On the Publishing tab: unbind, and remove the loader from the org with it.
     let (cookie, csrf) = app.sign_in("admin_a").await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
