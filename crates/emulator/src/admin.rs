@@ -353,22 +353,36 @@ pub struct MyDomainChange {
     pub end_refresh_tokens: bool,
 }
 
-async fn change_my_domain(
-    State(shared): State<Shared>,
-    Path(id): Path<String>,
-    payload: Result<Json<MyDomainChange>, JsonRejection>,
+/// An org-scoped change: the body read, the org found (by its 15- or 18-character id), then
+/// `apply` on the world with the clock's time.
+fn org_change<T>(
+    shared: &Shared,
+    id: String,
+    payload: Result<Json<T>, JsonRejection>,
+    apply: impl FnOnce(&mut crate::state::World, &str, T, i64) -> Result<Response, crate::seed::SeedError>,
 ) -> Response {
-    let change = match body(payload) {
-        Ok(c) => c,
+    let input = match body(payload) {
+        Ok(v) => v,
         Err(e) => return e.into_response(),
     };
+    let now = shared.clock.unique_ms();
     let id = crate::ids::normalize(&id).unwrap_or(id);
     let mut world = shared.world();
     if !world.orgs.contains_key(&id) {
         return control(Err(ControlError::UnknownOrg(id)));
     }
-    let result = world.change_my_domain(&id, &change.host, change.end_refresh_tokens).map_err(ControlError::from);
-    control(result.map(|()| StatusCode::NO_CONTENT.into_response()))
+    control(apply(&mut world, &id, input, now).map_err(ControlError::from))
+}
+
+async fn change_my_domain(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    payload: Result<Json<MyDomainChange>, JsonRejection>,
+) -> Response {
+    org_change(&shared, id, payload, |world, id, change: MyDomainChange, _| {
+        world.change_my_domain(id, &change.host, change.end_refresh_tokens)?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
 }
 
 async fn add_lightning_app(
@@ -376,18 +390,10 @@ async fn add_lightning_app(
     Path(id): Path<String>,
     payload: Result<Json<crate::seed::LightningAppSeed>, JsonRejection>,
 ) -> Response {
-    let app = match body(payload) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let now = shared.clock.unique_ms();
-    let id = crate::ids::normalize(&id).unwrap_or(id);
-    let mut world = shared.world();
-    if !world.orgs.contains_key(&id) {
-        return control(Err(ControlError::UnknownOrg(id)));
-    }
-    let result = world.add_lightning_app(&id, &app, now).map_err(ControlError::from);
-    control(result.map(|()| StatusCode::CREATED.into_response()))
+    org_change(&shared, id, payload, |world, id, app: crate::seed::LightningAppSeed, now| {
+        world.add_lightning_app(id, &app, now)?;
+        Ok(StatusCode::CREATED.into_response())
+    })
 }
 
 async fn install_managed(
@@ -395,18 +401,10 @@ async fn install_managed(
     Path(id): Path<String>,
     payload: Result<Json<crate::seed::ManagedResourceSeed>, JsonRejection>,
 ) -> Response {
-    let resource = match body(payload) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    let now = shared.clock.unique_ms();
-    let id = crate::ids::normalize(&id).unwrap_or(id);
-    let mut world = shared.world();
-    if !world.orgs.contains_key(&id) {
-        return control(Err(ControlError::UnknownOrg(id)));
-    }
-    let result = world.install_managed_resource(&id, &resource, now).map_err(ControlError::from);
-    control(result.map(|rid| (StatusCode::CREATED, Json(json!({"id": rid}))).into_response()))
+    org_change(&shared, id, payload, |world, id, resource: crate::seed::ManagedResourceSeed, now| {
+        let rid = world.install_managed_resource(id, &resource, now)?;
+        Ok((StatusCode::CREATED, Json(json!({"id": rid}))).into_response())
+    })
 }
 
 #[derive(Debug, Deserialize)]
