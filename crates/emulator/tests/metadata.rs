@@ -355,10 +355,28 @@ async fn apps_utility_bars_decide_where_background_items_run_and_what_can_be_del
         ]
     );
     assert_eq!(apps["records"][0]["NamespacePrefix"], "standard");
+    // The admin API adds an app with its bar; bad names and unknown orgs are refused.
+    let (_, _, org) = get(&em, &token, &q("SELECT Id FROM Organization")).await;
+    let org = org["records"][0]["Id"].as_str().expect("org").to_string();
+    let add = |org: String, body: Value| {
+        client().post(format!("{}/__emulator/orgs/{org}/lightning-apps", em.base_url())).json(&body).send()
+    };
+    let field_ops = json!({"developer_name": "Field_Ops", "label": "Field Ops", "utility_bar": "Field_Ops_UtilityBar"});
+    assert_eq!(add(org.clone(), field_ops.clone()).await.expect("add").status(), 201);
+    assert_eq!(add(org.clone(), field_ops).await.expect("twice").status(), 400, "listed twice");
+    assert_eq!(add(org.clone(), json!({"developer_name": "Bad Name", "label": "x"})).await.expect("bad").status(), 400);
+    assert_eq!(
+        add("00D000000000000AAA".into(), json!({"developer_name": "X", "label": "x"})).await.expect("none").status(),
+        404
+    );
+    let (_, _, apps) =
+        get(&em, &token, &q("SELECT DeveloperName, UtilityBar FROM AppDefinition WHERE DeveloperName = 'Field_Ops'"))
+            .await;
+    assert_eq!(apps["records"][0]["UtilityBar"], "Field_Ops_UtilityBar", "{apps}");
     // Tooling reads a page's Metadata one record at a time.
     let (code, _, many) = get(&em, &token, &format!("/tooling{}", q("SELECT Metadata FROM FlexiPage"))).await;
     let (code2, _, _) = get(&em, &token, &format!("/tooling{}", q("SELECT Id FROM FlexiPage"))).await;
-    assert_eq!((code, code_of(&many), code2), (200, "<none>", 200), "one page: allowed ({many})");
+    assert_eq!((code, code_of(&many), code2), (400, "MALFORMED_QUERY", 200), "two pages: one row at a time ({many})");
     let bar = tooling(
         &em,
         &token,
