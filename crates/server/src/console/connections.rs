@@ -627,11 +627,16 @@ async fn submit_new(State(state): State<AppState>, Checked(signed_in, form): Che
 }
 
 fn saved(c: &Connection) -> Response {
-    redirect_with_flash(
-        &format!("{TABLE}?highlight={}", c.id),
-        "success",
-        &format!("Connection “{}” saved: every check passed.", label(c)),
-    )
+    redirect_with_flash(&home_of(c), "success", &format!("Connection “{}” saved: every check passed.", label(c)))
+}
+
+/// Where a connection's actions come back to: a legacy connector's system's Connectors tab
+/// (where it is managed), else the table with its row highlighted.
+fn home_of(c: &Connection) -> String {
+    match &c.kind {
+        ConnectionKind::Legacy { system_id, .. } => format!("/systems/{system_id}/connectors"),
+        ConnectionKind::New { .. } => format!("{TABLE}?highlight={}", c.id),
+    }
 }
 
 fn form_page(
@@ -995,7 +1000,12 @@ async fn activity(
     } else {
         "Connector deactivated: publishing skips it until it is activated again."
     };
-    Ok(redirect_with_flash(&format!("/connections/salesforce/{}", c.id), "success", text))
+    // Activation is a legacy connector's: back to its system's Connectors tab.
+    let back = match &c.kind {
+        ConnectionKind::Legacy { .. } => home_of(&c),
+        ConnectionKind::New { .. } => format!("/connections/salesforce/{}", c.id),
+    };
+    Ok(redirect_with_flash(&back, "success", text))
 }
 
 /// Where Salesforce sends the browser back (`/oauth/callback`, asking for HTML): saved or

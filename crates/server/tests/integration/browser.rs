@@ -234,21 +234,34 @@ async fn the_connectors_tab_binds_a_legacy_connector_that_logs_out_and_reconnect
     browser.type_into("#consumer_secret", OAUTH_SECRET).await;
     browser.click("#connect button.primary").await;
     salesforce_sign_in(&browser, "admin@acme.test").await;
-    browser.wait_for_url(|u| u.contains("/connections/salesforce?highlight=conn_")).await;
-    let row = browser.text("tr.highlight").await;
-    assert!(row.to_lowercase().contains("legacy") && row.contains("Logged in") && row.contains("Active"), "{row}");
+    // Back on the tab it was connected from (item 10 of #16), the connector in its row.
+    browser.wait_for_url(|u| u.ends_with("/connectors")).await;
+    assert!(browser.text(".flash-success").await.contains("saved"));
+    let bound = browser.text("tr[data-environment=Production]").await;
+    assert!(bound.contains("Logged in") && bound.contains("Active"), "{bound}");
     let id = browser
-        .script("return document.querySelector('tr.highlight').dataset.id")
+        .script("return document.querySelector('tr[data-environment=Production] code.id').textContent")
         .await
         .as_str()
         .expect("id")
         .to_string();
-    let created = browser.text("tr.highlight td[data-column=created_at]").await;
+    assert!(id.starts_with("conn_"), "{id}");
+    let tab = browser.url().await;
+    // Deactivate and activate again: the tab stays.
+    browser.click("tr[data-environment=Production] form[action$='/activity'] button").await;
+    browser.wait_for_text(".flash-success", |t| t.contains("deactivated")).await;
+    assert_eq!(browser.url().await, tab);
+    assert!(browser.text("tr[data-environment=Production]").await.contains("Inactive"));
+    browser.click("tr[data-environment=Production] form[action$='/activity'] button").await;
+    browser.wait_for_text(".flash-success", |t| t.starts_with("Connector activated")).await;
+    assert_eq!(browser.url().await, tab);
+    // In the table: a legacy row, Logged in and Active, without a creation date.
+    browser.goto(&format!("{}/connections/salesforce", app.base)).await;
+    let row = browser.text(&format!("tr[data-id='{id}']")).await;
+    assert!(row.to_lowercase().contains("legacy") && row.contains("Logged in") && row.contains("Active"), "{row}");
+    let created = browser.text(&format!("tr[data-id='{id}'] td[data-column=created_at]")).await;
     assert!(created.is_empty(), "creation date is for new connections only: {created:?}");
-    browser.goto(&format!("{}/systems", app.base)).await;
-    browser.click("a[href$='/connectors']").await;
-    let bound = browser.text("tr[data-environment=Production]").await;
-    assert!(bound.contains(&id) && bound.contains("Logged in"), "{bound}");
+    browser.goto(&tab).await;
     browser.screenshot("connectors-tab").await;
 
     // Salesforce revokes the user's tokens: the next check shows Logged out (product.md §4).
