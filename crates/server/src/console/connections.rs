@@ -279,6 +279,20 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
         }
     }
     let visible = visible_columns(&state, &signed_in.caller.user.id).await?;
+    // A legacy connector is named by the system × environment it publishes for.
+    let slots: std::collections::HashMap<String, String> = if found.rows.iter().any(Connection::is_legacy) {
+        let systems = store::CatalogStore::systems(&*state.store, &account).await?;
+        let environments = store::CatalogStore::environments(&*state.store, &account).await?;
+        let mut slots = std::collections::HashMap::new();
+        for s in &systems {
+            for e in &environments {
+                slots.insert(format!("{}/{}", s.id, e.id), format!("{} × {}", s.name, e.name));
+            }
+        }
+        slots
+    } else {
+        std::collections::HashMap::new()
+    };
     let columns = COLUMNS
         .iter()
         .map(|(key, label)| {
@@ -305,7 +319,9 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
             id: c.id.to_string(),
             name: match &c.kind {
                 ConnectionKind::New { name } => name.as_str().to_string(),
-                ConnectionKind::Legacy { .. } => String::new(),
+                ConnectionKind::Legacy { system_id, environment_id, .. } => {
+                    slots.get(&format!("{system_id}/{environment_id}")).cloned().unwrap_or_default()
+                }
             },
             legacy: c.is_legacy(),
             highlight: params.highlight.as_deref() == Some(c.id.as_str()),

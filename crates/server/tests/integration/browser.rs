@@ -259,6 +259,7 @@ async fn the_connectors_tab_binds_a_legacy_connector_that_logs_out_and_reconnect
     browser.goto(&format!("{}/connections/salesforce", app.base)).await;
     let row = browser.text(&format!("tr[data-id='{id}']")).await;
     assert!(row.to_lowercase().contains("legacy") && row.contains("Logged in") && row.contains("Active"), "{row}");
+    assert!(row.contains("Sales Cloud (Lightning) × Production"), "named by its system and environment: {row}");
     let created = browser.text(&format!("tr[data-id='{id}'] td[data-column=created_at]")).await;
     assert!(created.is_empty(), "creation date is for new connections only: {created:?}");
     browser.goto(&tab).await;
