@@ -198,6 +198,28 @@ async fn viewers_see_no_changing_controls_and_pages_need_a_session() {
     browser.screenshot("connections-table-390px").await;
 }
 
+/// Issue #16 (item 7): a long name without spaces wraps inside its cell instead of running
+/// over the next one.
+#[tokio::test]
+async fn a_long_unbroken_name_stays_inside_its_cell() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    let long = format!("Acme{}", "X".repeat(70));
+    let (status, _) =
+        app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt(&long, "admin@acme.test"))).await;
+    assert_eq!(status, 201);
+    sign_in(&browser, &app, "admin_a").await;
+    browser.set_width(1440, 900).await;
+    browser.goto(&format!("{}/connections/salesforce", app.base)).await;
+    let overflow = browser
+        .script(
+            "const a = document.querySelector('tbody a.name'); const td = a.closest('td');\
+             return Math.round(a.getBoundingClientRect().right - td.getBoundingClientRect().right);",
+        )
+        .await;
+    assert!(overflow.as_i64().is_some_and(|px| px <= 0), "the name runs {overflow} px past its cell");
+}
+
 #[tokio::test]
 async fn the_connectors_tab_binds_a_legacy_connector_that_logs_out_and_reconnects_with_the_same_id() {
     let Some(browser) = webdriver::launch().await else { return };
