@@ -31,6 +31,10 @@ struct TabParam {
 }
 
 async fn center(State(state): State<AppState>, signed_in: SignedIn, Query(q): Query<TabParam>) -> PageResult {
+    // The operator has no account of their own: their home is the accounts page.
+    if signed_in.caller.user.role == domain::Role::Operator {
+        return Ok(axum::response::IntoResponse::into_response(axum::response::Redirect::to("/operator/accounts")));
+    }
     let account = signed_in.caller.account()?.clone();
     let total = state.store.list(&account, &ListQuery { limit: 1, ..Default::default() }).await?.total;
     let tab = match q.tab.as_deref() {

@@ -8,6 +8,7 @@ pub(crate) mod connections;
 mod deployments;
 mod export;
 mod integrations;
+mod operator;
 mod people;
 mod signin;
 mod systems;
@@ -45,6 +46,7 @@ pub fn routes() -> Router<AppState> {
         .merge(deployments::routes())
         .merge(people::routes())
         .merge(account::routes())
+        .merge(operator::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -192,3 +192,66 @@ async fn a_systems_loader_settings_are_set_by_admins_with_every_fault_named() {
     let (_, off) = app.call("admin_a", Method::GET, &path, None).await;
     assert_eq!(off["enabled"], false);
 }
+
+/// Issue #16 (item 8): the operator signs in to an accounts page (not "Not allowed"): each
+/// account's connections, people and last sign-in, and its Connectors switch, which needed the
+/// CLI before. Nobody else sees it.
+#[tokio::test]
+async fn the_operator_lands_on_the_accounts_page_and_switches_connectors_there() {
+    let app = spawn().await;
+    app.call("admin_a", Method::POST, "/connections", Some(app.jwt("Acme JWT", "admin@acme.test"))).await;
+    let (cookie, csrf) = app.sign_in("operator").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let get = |path: &str, cookie: &str| http.get(format!("{}{path}", app.base)).header("cookie", cookie).send();
+    let home = get("/integrations", &cookie).await.expect("home");
+    assert_eq!((home.status().as_u16(), home.headers()["location"].to_str().ok()), (303, Some("/operator/accounts")));
+    let page = get("/operator/accounts", &cookie).await.expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    let a = app.accounts["A"].to_string();
+    let row =
+        html.split(&format!("data-account=\"{a}\"")).nth(1).and_then(|r| r.split("</tr>").next()).expect("A's row");
+    assert!(
+        row.contains("<td>1</td>") && row.contains("<td>5</td>") && row.contains(">Off<"),
+        "1 connection, 5 people: {row}"
+    );
+    assert!(html.contains("data-account=\"") && html.matches("data-account=").count() >= 2, "every account");
+    assert!(
+        html.contains(">Accounts</a>") && !html.contains("href=\"/connections/salesforce\""),
+        "the operator's own nav"
+    );
+    // Connectors on for A, from the page.
+    let switched = http
+        .post(format!("{}/operator/accounts/{a}/connectors", app.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("enabled", "true")])
+        .send()
+        .await
+        .expect("switch");
+    assert_eq!(switched.status(), 303);
+    let html = get("/operator/accounts", &cookie).await.expect("page").text().await.expect("html");
+    let row =
+        html.split(&format!("data-account=\"{a}\"")).nth(1).and_then(|r| r.split("</tr>").next()).expect("A's row");
+    assert!(row.contains(">On<"), "{row}");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=account.connectors_enabled", None).await;
+    assert_eq!(log["items"].as_array().map(Vec::len), Some(1), "the account's own log says so: {log}");
+    // Without the CSRF token nothing changes; nobody but the operator sees the page.
+    let forged = http
+        .post(format!("{}/operator/accounts/{a}/connectors", app.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "nope"), ("enabled", "false")])
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), 403);
+    let (owner, owner_csrf) = app.sign_in("owner_a").await;
+    assert_eq!(get("/operator/accounts", &owner).await.expect("page").status(), 403);
+    let refused = http
+        .post(format!("{}/operator/accounts/{a}/connectors", app.base))
+        .header("cookie", &owner)
+        .form(&[("csrf", owner_csrf.as_str()), ("enabled", "false")])
+        .send()
+        .await
+        .expect("owner");
+    assert_eq!(refused.status(), 403);
+}
