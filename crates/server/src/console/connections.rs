@@ -133,6 +133,8 @@ pub struct Column {
 #[derive(Debug, Clone)]
 pub struct Cell {
     pub key: &'static str,
+    /// The column's label, shown beside the value when rows are cards (narrow screens).
+    pub label: &'static str,
     pub text: String,
     /// A CSS class for status cells (`status-logged-in`, …).
     pub class: &'static str,
@@ -337,7 +339,8 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
                 .map(|key| {
                     let text = cell_text(c, key);
                     let class = if key.ends_with("_status") { status_class(&text) } else { "" };
-                    Cell { key, text, class }
+                    let label = COLUMNS.iter().find(|(k, _)| k == key).map_or("", |(_, l)| *l);
+                    Cell { key, label, text, class }
                 })
                 .collect(),
         })

@@ -191,11 +191,49 @@ async fn viewers_see_no_changing_controls_and_pages_need_a_session() {
     assert!(browser.try_find("a[href='/connections/salesforce/new']").await.is_none(), "no Add for viewers");
     assert!(browser.try_find("a.danger").await.is_none(), "no Delete for viewers");
     assert!(browser.try_find("tbody a.button").await.is_some(), "View stays");
-    // The narrow layout keeps the table usable (it scrolls inside its frame).
+    // At 390 px the rows are cards (#16 item 2): nothing scrolls sideways, the table's frame
+    // included, each value is beside its column's name, and the row's button is on screen.
     browser.set_width(390, 844).await;
-    let overflow = browser.script("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
-    assert_eq!(overflow, true, "the page itself does not scroll sideways at 390 px");
+    let fits = browser
+        .script(
+            "const w = document.querySelector('.table-wrap'); const b = document.querySelector('tbody a.button');\
+             return document.documentElement.scrollWidth <= window.innerWidth + 1 && w.scrollWidth <= w.clientWidth + 1\
+               && b.getBoundingClientRect().right <= window.innerWidth;",
+        )
+        .await;
+    assert_eq!(fits, true, "no sideways scrolling at 390 px, and the row's actions on screen");
+    let label = browser
+        .script(
+            "return getComputedStyle(document.querySelector('tbody td[data-column=environment]'), '::before').content",
+        )
+        .await;
+    assert_eq!(label, "\"Environment\"", "each value beside its column's name");
     browser.screenshot("connections-table-390px").await;
+}
+
+/// Issue #16 (item 2): the connections table fits 1280 px with the default columns — new and
+/// legacy rows, dates, ids and the row actions — without scrolling sideways.
+#[tokio::test]
+async fn the_connections_table_fits_1280_px() {
+    let Some(browser) = webdriver::launch().await else { return };
+    let app = spawn().await;
+    let names = ["Acme Production JWT for the EMEA content platform rollout", "Acme UAT"];
+    for (name, user) in names.iter().map(|n| (*n, "admin@acme.test")) {
+        let (status, _) = app.call("admin_a", reqwest::Method::POST, "/connections", Some(app.jwt(name, user))).await;
+        assert_eq!(status, 201);
+    }
+    sign_in(&browser, &app, "admin_a").await;
+    browser.set_width(1280, 900).await;
+    browser.goto(&format!("{}/connections/salesforce", app.base)).await;
+    let widths = browser
+        .script(
+            "const w = document.querySelector('.table-wrap');\
+             return [w.scrollWidth, w.clientWidth, document.documentElement.scrollWidth, window.innerWidth];",
+        )
+        .await;
+    let w: Vec<i64> = widths.as_array().expect("widths").iter().filter_map(serde_json::Value::as_i64).collect();
+    assert!(w[0] <= w[1] && w[2] <= w[3], "table {} px in a {} px frame; page {} px in {} px", w[0], w[1], w[2], w[3]);
+    browser.screenshot("connections-table-1280px").await;
 }
 
 /// Issue #16 (item 7): a long name without spaces wraps inside its cell instead of running
