@@ -607,7 +607,7 @@ async fn recheck(
     changes: &mut Vec<String>,
 ) -> Result<NewSecrets, ServiceError> {
     let loader =
-        store::CatalogStore::connection_uses_loader(&*svc.store, &connection.account_id, &connection.id).await?;
+        !store::CatalogStore::loader_slots(&*svc.store, &connection.account_id, &connection.id).await?.is_empty();
     let (report, token) = check_for(svc, &valid, checks::Needs { loader }).await?;
     let (Some(org), Some(token)) = (report.org.clone(), token) else {
         let reason = report.failure().map(|f| f.detail.clone()).unwrap_or_default();

@@ -56,7 +56,7 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
     for fault in &name_faults {
         errors.push(("resource_name".into(), domain::DomainError::invalid("resource_name", fault.clone()).to_string()));
     }
-    let name = ResourceName::parse(&request.resource_name).ok();
+    let name = if name_faults.is_empty() { ResourceName::parse(&request.resource_name).ok() } else { None };
     let cache = match request.cache_control.as_deref().filter(|c| !c.is_empty()) {
         None => Some(CacheControl::Private),
         Some(text) => CacheControl::parse(text).or_else(|| {

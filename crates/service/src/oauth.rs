@@ -425,7 +425,7 @@ async fn complete(
     // The loader's permission is checked where the connection's system deploys the loader.
     let loader = match (&pending.reconnect, &pending.legacy) {
         (Some(id), _) => match domain::ConnectionId::parse(id) {
-            Ok(id) => svc.store.connection_uses_loader(&account, &id).await?,
+            Ok(id) => !svc.store.loader_slots(&account, &id).await?.is_empty(),
             Err(_) => false,
         },
         (None, Some((system, _))) => match domain::SystemId::parse(system) {

@@ -35,9 +35,6 @@ store_trait! {
         fn put_loader_config(&self, account: &AccountId, config: &LoaderConfig) -> Result<(), StoreError>;
         /// Turns a system's loader off (its settings gone); `NotFound` when it had none.
         fn delete_loader_config(&self, account: &AccountId, system: &SystemId) -> Result<(), StoreError>;
-        /// Whether a connection publishes for a system that deploys the loader (bound to it, or
-        /// its legacy connector).
-        fn connection_uses_loader(&self, account: &AccountId, connection: &ConnectionId) -> Result<bool, StoreError>;
         /// What the last deployment with the loader left in each org of a system, per
         /// environment and connection.
         fn loader_states(&self, account: &AccountId, system: &SystemId) -> Result<Vec<LoaderState>, StoreError>;

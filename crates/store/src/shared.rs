@@ -2211,26 +2211,6 @@ macro_rules! shared_catalog_methods {
             one_or_not_found(done.rows_affected())
         }
 
-        async fn connection_uses_loader(
-            &self,
-            account: &AccountId,
-            connection: &domain::ConnectionId,
-        ) -> Result<bool, StoreError> {
-            let found: i64 = query_scalar(
-                "SELECT COUNT(*) FROM loader_settings l WHERE l.account_id = ? AND l.system_id IN ( \
-                 SELECT b.system_id FROM bindings b WHERE b.connection_id = ? AND b.account_id = ? \
-                 UNION SELECT c.system_id FROM connections c WHERE c.id = ? AND c.account_id = ? AND c.legacy = 1)",
-            )
-            .bind(account.as_str())
-            .bind(connection.as_str())
-            .bind(account.as_str())
-            .bind(connection.as_str())
-            .bind(account.as_str())
-            .fetch_one(self.pool())
-            .await?;
-            Ok(found > 0)
-        }
-
         async fn loader_states(&self, account: &AccountId, system: &SystemId) -> Result<Vec<domain::LoaderState>, StoreError> {
             let rows = query(
                 "SELECT l.environment_id, l.connection_id, l.deployment_id, l.resource_name, \
