@@ -29,6 +29,35 @@
     });
   }
 
+  // #16: a filter takes effect when it is chosen (the Apply button does the same without
+  // scripts).
+  for (const form of document.querySelectorAll("form[data-auto-submit]")) {
+    form.addEventListener("change", function (e) {
+      if (e.target.matches("select")) form.requestSubmit();
+    });
+  }
+
+  // #16: bulk actions act on the rows ticked; the bar counts them, and the header's box ticks
+  // every row of the page. Rows come and go with the live search, so this listens on the page.
+  function countSelected() {
+    const counter = document.querySelector("[data-bulk-count]");
+    if (!counter) return;
+    const boxes = document.querySelectorAll("input[data-select]");
+    const ticked = document.querySelectorAll("input[data-select]:checked").length;
+    counter.textContent = ticked ? ticked + " selected" : "Select rows to act on several at once.";
+    const all = document.querySelector("input[data-select-all]");
+    if (all) {
+      all.checked = ticked > 0 && ticked === boxes.length;
+      all.indeterminate = ticked > 0 && ticked < boxes.length;
+    }
+  }
+  document.addEventListener("change", function (e) {
+    if (e.target.matches("input[data-select-all]")) {
+      for (const box of document.querySelectorAll("input[data-select]")) box.checked = e.target.checked;
+    }
+    if (e.target.matches("input[data-select], input[data-select-all]")) countSelected();
+  });
+
   // F11: the connection name is checked as it is typed.
   const name = document.querySelector("[data-name-check]");
   if (name) {

@@ -58,7 +58,8 @@ pub fn service_with_clock(config: &Config, store: Store, clock: Arc<dyn Clock>) 
         .with_sso_allowed_hosts(config.sso_allowed_hosts.clone())
         .with_dns_servers(config.sso_dns_servers.clone())
         .with_unavailable_after(config.unavailable_after)
-        .with_loader_polling(config.publish.loader_polling))
+        .with_loader_polling(config.publish.loader_polling)
+        .with_keep_alive(config.keep_alive))
 }
 
 /// A started instance: bound (its address known), its worker and health sweep running; call

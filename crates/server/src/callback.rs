@@ -34,7 +34,7 @@ async fn callback(
     let (context, result) = finish_oauth(&state, &caller, params).await;
     let result = result.map_err(ApiError::from);
     if html {
-        return crate::console::oauth_landing(signed_in, context, result).await;
+        return crate::console::oauth_landing(&state, signed_in, context, result).await;
     }
     match result {
         Ok(Finished::Created(connection)) => {

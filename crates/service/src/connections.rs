@@ -313,7 +313,7 @@ pub(crate) async fn save_checked(
     let secrets =
         NewSecrets { consumer_secret: valid.consumer_secret, private_key: valid.private_key, tokens: Some(tokens) };
     let new = matches!(connection.kind, ConnectionKind::New { .. });
-    let label = label(&connection);
+    let label = describe(svc, &connection).await;
     let detail = format!(
         "{} connection to {} ({})",
         connection.auth.label(),
@@ -371,7 +371,7 @@ pub async fn delete_connection(svc: &Service, actor: &Actor, id: &str) -> Result
         (Some(token), Ok(base)) => svc.client.revoke(&base, &token).await,
         _ => Ok(()),
     };
-    let label = label(&connection);
+    let label = describe(svc, &connection).await;
     let detail = if revoked.is_ok() { "tokens revoked at Salesforce" } else { "Salesforce did not confirm the revoke" };
     let mut tx = svc.store.begin().await?;
     tx.delete_connection(&account, &connection.id).await?;
@@ -669,6 +669,18 @@ pub(crate) fn carries_on<'c>(
 }
 
 /// How a connection is named in messages and the audit log.
+/// How messages name a connection: a new one by its name, a legacy connector by the system ×
+/// environment it publishes for (#16 item 10), or by its id when those are gone.
+pub async fn describe(svc: &Service, c: &Connection) -> String {
+    let ConnectionKind::Legacy { system_id, environment_id, .. } = &c.kind else { return label(c) };
+    let system = store::CatalogStore::system(&*svc.store, &c.account_id, system_id).await;
+    let environment = store::CatalogStore::environment(&*svc.store, &c.account_id, environment_id).await;
+    match (system, environment) {
+        (Ok(s), Ok(e)) => format!("{} × {} connector", s.name, e.name),
+        _ => label(c),
+    }
+}
+
 pub fn label(c: &Connection) -> String {
     kind_label(&c.kind).replace("legacy connector", &format!("legacy connector {}", c.id))
 }
@@ -722,7 +734,59 @@ pub async fn check_now(svc: &Service, actor: &Actor, id: &str) -> Result<Connect
     let account = actor.require_connection_admin()?.clone();
     let connection = svc.store.get(&account, &parse_id(id)?).await?;
     svc.keeper.check_health(&connection, ::connections::Trigger::Person).await?;
-    Ok(svc.store.get(&account, &connection.id).await?)
+    let checked = svc.store.get(&account, &connection.id).await?;
+    // A person's check is theirs to see on the connection's activity (#16), whatever it found.
+    let found = match (checked.status_reason, &checked.status_detail) {
+        (Some(reason), _) if checked.status != ConnectionStatus::LoggedIn => {
+            format!("{}: {}", checked.status.label(), reason.summary())
+        }
+        _ => checked.status.label().to_string(),
+    };
+    let label = describe(svc, &checked).await;
+    record(
+        svc,
+        actor.audit(
+            svc.now_ms(),
+            "connection.checked",
+            "connection",
+            Some(checked.id.as_str()),
+            Some(&label),
+            Some(found),
+        ),
+    )
+    .await;
+    Ok(checked)
+}
+/// Checks at most this many connections at once in a bulk check.
+const BULK_CHECKS_AT_ONCE: usize = 8;
+
+/// Bulk check (#16): each connection checked as [`check_now`] would, eight at a time; one
+/// result per id, in the order given.
+pub async fn check_many(
+    svc: &Service,
+    actor: &Actor,
+    ids: &[String],
+) -> Vec<(String, Result<Connection, ServiceError>)> {
+    use futures_util::StreamExt;
+    let checks: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|id| async move {
+            let result = check_now(svc, actor, &id).await;
+            (id, result)
+        })
+        .collect();
+    futures_util::stream::iter(checks).buffered(BULK_CHECKS_AT_ONCE).collect().await
+}
+
+/// Bulk delete (#16): each connection revoked and deleted as [`delete_connection`] would, one
+/// after another; one result per id, in the order given.
+pub async fn delete_many(svc: &Service, actor: &Actor, ids: &[String]) -> Vec<(String, Result<Deleted, ServiceError>)> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push((id.clone(), delete_connection(svc, actor, id).await));
+    }
+    out
 }
 
 /// One connection of the actor's account.

@@ -10,6 +10,7 @@
 //! behind the `openapi` feature, which only derives schemas for the API's document).
 
 pub mod accounts;
+pub mod activity;
 mod actor;
 pub mod approvals;
 pub mod audit;
@@ -62,6 +63,9 @@ pub struct Service {
     pub dns: domains::Dns,
     /// How a loader deploy or removal outside the worker is polled (issue #15).
     pub loader_polling: publish::loader::Polling,
+    /// How long an OAuth connection's tokens go unrenewed before the keep-alive renews them
+    /// (zero: never); a connection's page says when its next renewal is due.
+    pub keep_alive: std::time::Duration,
 }
 
 impl Service {
@@ -84,7 +88,14 @@ impl Service {
             sso: oidc::Client::new(oidc::Policy::default()).expect("an HTTP client"),
             dns: domains::Dns::default(),
             loader_polling: publish::loader::Polling::default(),
+            keep_alive: std::time::Duration::from_secs(24 * 3600),
         }
+    }
+
+    /// The keep-alive period (from configuration).
+    pub fn with_keep_alive(mut self, keep_alive: std::time::Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
     }
 
     /// How loader deploys and removals are polled (the worker's setting, from configuration).

@@ -69,6 +69,10 @@ pub struct ReconnectInput {
     pub consumer_key: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub consumer_secret: Option<ClientSecret>,
+    /// The Admin Center page the reconnect started from, to go back to (not part of the API).
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub return_to: Option<String>,
 }
 
 /// What waits, sealed in the store, for the callback.
@@ -89,6 +93,9 @@ struct Pending {
     /// Test Connection only: check, revoke, save nothing.
     #[serde(default)]
     test_only: bool,
+    /// The Admin Center page the sign-in started from.
+    #[serde(default)]
+    return_to: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,6 +142,7 @@ pub async fn start_oauth(svc: &Service, actor: &Actor, input: StartInput) -> Res
         reconnect: None,
         legacy: None,
         test_only: input.test_only,
+        return_to: None,
     };
     begin(svc, actor, &account, pending).await
 }
@@ -195,6 +203,7 @@ pub async fn start_legacy(
         reconnect: None,
         legacy: Some((system.id.to_string(), environment.id.to_string())),
         test_only: false,
+        return_to: None,
     };
     begin(svc, actor, &account, pending).await
 }
@@ -278,6 +287,7 @@ pub async fn start_reconnect(
         reconnect: Some(id.to_string()),
         legacy: None,
         test_only: false,
+        return_to: input.return_to,
     };
     begin(svc, actor, &account, pending).await
 }
@@ -348,6 +358,8 @@ pub struct SignInContext {
     /// The consumer secret the admin typed, to refill their form after a Test Connection or a
     /// failed check (only ever shown back to the same signed-in user).
     pub consumer_secret: Option<ClientSecret>,
+    /// The Admin Center page the sign-in started from (a reconnect's), if any.
+    pub return_to: Option<String>,
 }
 
 /// Finishes an OAuth sign-in: the state (single use, unexpired, this user's), the code
@@ -373,6 +385,7 @@ pub async fn finish_oauth(
         reconnect: pending.reconnect.clone(),
         legacy: pending.legacy.clone(),
         consumer_secret: Some(ClientSecret::new(pending.consumer_secret.clone())),
+        return_to: pending.return_to.clone(),
     };
     (Some(context), complete(svc, actor, account, pending, params).await)
 }

@@ -1,6 +1,6 @@
 //! The connection store: rows for the table (F6), search (F7), and sealed secrets.
 
-use domain::{AccountId, Connection, ConnectionId, ConnectionStatus, Millis, StatusReason, SystemId};
+use domain::{AccountId, Connection, ConnectionId, ConnectionStatus, Millis, OrgType, StatusReason, SystemId};
 use vault::{AccessToken, ClientSecret, JwtPrivateKey, RefreshToken};
 
 use crate::StoreError;
@@ -34,24 +34,154 @@ pub struct ConnectionSecrets {
     pub token_version: i64,
 }
 
+/// A column of the table to sort by (#16: every one of F6's nine). Ties are broken by id, so
+/// every order is total and keyset paging never skips or repeats a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortKey {
+    ConnectionId,
+    Environment,
+    AccountName,
     #[default]
     CreatedAt,
-    AccountName,
+    CreatedBy,
     ModifiedAt,
+    ModifiedBy,
+    Status,
+    Activity,
+}
+
+impl SortKey {
+    /// The ORDER BY expression; `text` is the database's case-insensitive order of a text
+    /// column that may be NULL (NULL sorts as the empty text on both databases).
+    pub(crate) fn expr(self, text: fn(&str) -> String) -> String {
+        match self {
+            SortKey::ConnectionId => "id".into(),
+            // `production` < `sandbox`, as their labels.
+            SortKey::Environment => "org_type".into(),
+            SortKey::AccountName => text("org_name"),
+            SortKey::CreatedAt => "created_at".into(),
+            SortKey::CreatedBy => text("created_by"),
+            SortKey::ModifiedAt => "modified_at".into(),
+            SortKey::ModifiedBy => text("modified_by"),
+            // `logged_in` < `logged_out` < `not_available`, as their labels.
+            SortKey::Status => "status".into(),
+            // Active before Inactive, as their labels.
+            SortKey::Activity => "(1 - active)".into(),
+        }
+    }
+}
+
+/// How a connection signs in, as a filter of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    OAuth,
+    Jwt,
+    ClientCredentials,
+}
+
+impl AuthKind {
+    /// The stored `auth_method`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthKind::OAuth => "oauth",
+            AuthKind::Jwt => "jwt",
+            AuthKind::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// The table's filters (#16); each one left `None` lets every row through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Filters {
+    pub status: Option<ConnectionStatus>,
+    pub org_type: Option<OrgType>,
+    /// `Some(true)`: legacy connectors only; `Some(false)`: new connections only.
+    pub legacy: Option<bool>,
+    pub auth: Option<AuthKind>,
+}
+
+impl Filters {
+    pub fn is_empty(&self) -> bool {
+        *self == Filters::default()
+    }
+
+    /// The filters as SQL conditions, each ` AND …`. Every value is one of an enum's constants,
+    /// never the caller's text.
+    pub(crate) fn sql(&self) -> String {
+        let mut out = String::new();
+        if let Some(legacy) = self.legacy {
+            out.push_str(if legacy { " AND legacy = 1" } else { " AND legacy = 0" });
+        }
+        if let Some(status) = self.status {
+            out.push_str(&format!(" AND status = '{}'", status.as_str()));
+        }
+        if let Some(t) = self.org_type {
+            out.push_str(&format!(" AND org_type = '{}'", crate::rows::org_type(t)));
+        }
+        if let Some(auth) = self.auth {
+            out.push_str(&format!(" AND auth_method = '{}'", auth.as_str()));
+        }
+        out
+    }
+}
+
+/// Where a keyset page starts (#16): beside a row of the table in the query's order, or at
+/// its end. A row that is gone (or another account's) gives an empty page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// The rows after this one.
+    After(ConnectionId),
+    /// The rows before this one (the page that ends just before it).
+    Before(ConnectionId),
+    /// This row and the ones after it.
+    From(ConnectionId),
+    /// The last page.
+    Last,
 }
 
 /// F6/F7: a page of the table, optionally searched (case-insensitive substring of the org
-/// name or the created-by / last-modified-by emails).
+/// name or the created-by / last-modified-by emails) and filtered.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub search: Option<String>,
+    pub filters: Filters,
     pub sort: SortKey,
     pub descending: bool,
-    /// Rows to skip and rows to return (at most 500).
+    /// Rows to skip (without a cursor) and rows to return (at most 500).
     pub offset: u32,
     pub limit: u32,
+    /// Keyset paging: where the page starts (`offset` is then not used).
+    pub cursor: Option<Cursor>,
+}
+
+/// A table query's SQL parts, as each database spells them.
+pub(crate) struct Clauses {
+    /// The WHERE condition: `account_id = ?`, then the search's `?` if any, then the filters.
+    pub filter: String,
+    /// The bound search pattern.
+    pub search: Option<String>,
+    /// The sort column's expression.
+    pub sort: String,
+    /// ORDER BY in the query's order, and reversed.
+    pub order: String,
+    pub reversed: String,
+}
+
+impl Clauses {
+    pub(crate) fn new(q: &ListQuery, filter: &str, search: Option<String>, text: fn(&str) -> String) -> Clauses {
+        let sort = q.sort.expr(text);
+        let by = |desc: bool| {
+            let direction = if desc { "DESC" } else { "ASC" };
+            format!("{sort} {direction}, id {direction}")
+        };
+        Clauses {
+            filter: format!("{filter}{}", q.filters.sql()),
+            search,
+            order: by(q.descending),
+            reversed: by(!q.descending),
+            sort,
+        }
+    }
 }
 
 impl ListQuery {
@@ -84,7 +214,10 @@ pub struct TableRow {
 #[derive(Debug, Clone)]
 pub struct Page {
     pub rows: Vec<Connection>,
+    /// Rows matching the search and filters.
     pub total: u64,
+    /// Matching rows before this page's first (its offset, also for keyset pages).
+    pub position: u64,
 }
 
 /// How far a master-key rotation is.
@@ -154,6 +287,8 @@ store_trait! {
         /// `before`, longest ago first: what the keep-alive renews, so an app's idle
         /// refresh-token policy never ends a connection nobody used.
         fn due_for_keep_alive(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError>;
+        /// When the connection's tokens were last renewed (`None`: never since it was saved).
+        fn renewed_at(&self, account: &AccountId, id: &ConnectionId) -> Result<Option<Millis>, StoreError>;
         /// The account's OAuth connections through one connected app (by consumer key), oldest
         /// grant first: whose approvals a sixth sign-in of the same Salesforce user revokes.
         fn oauth_grants(&self, account: &AccountId, consumer_key: &str) -> Result<Vec<Connection>, StoreError>;

@@ -67,8 +67,8 @@ pub use access::{
 pub use any::Store;
 pub use catalog::CatalogStore;
 pub use connections::{
-    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Observation, Page, Rotation, SortKey, StatusChange,
-    TableRow, TokenSet,
+    AuthKind, ConnectionSecrets, ConnectionStore, Cursor, Filters, ListQuery, NewSecrets, Observation, Page, Rotation,
+    SortKey, StatusChange, TableRow, TokenSet,
 };
 pub use deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 pub use error::StoreError;

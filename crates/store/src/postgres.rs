@@ -16,7 +16,8 @@ use crate::access::{
     NewSession, RoutedDomain, SessionInfo, SsoConfig, Throttle, TokenOwner, TwoFactor,
 };
 use crate::connections::{
-    ConnectionSecrets, ConnectionStore, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow, TokenSet,
+    Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow,
+    TokenSet,
 };
 use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
@@ -189,22 +190,17 @@ impl PgStore {
     }
 }
 
-/// The WHERE filter, the bound search term and the ORDER BY of a table query (F6, F7). Only
-/// constants and enum-chosen text go into the SQL; every value the caller gave is bound.
-fn list_clauses(q: &ListQuery) -> (&'static str, Option<String>, String) {
+/// The WHERE filter, the bound search term and the ORDER BY of a table query (F6, F7, #16).
+/// Only constants and enum-chosen text go into the SQL; every value the caller gave is bound.
+fn list_clauses(q: &ListQuery) -> Clauses {
     let term = q.search_term();
     // A case-folded substring match; a pg_trgm GIN index serves it when the extension is there.
     let (filter, search) = match term {
         Some(t) => ("account_id = ? AND search_text LIKE ? ESCAPE '\\'", Some(like_pattern(&t))),
         None => ("account_id = ?", None),
     };
-    let direction = if q.descending { "DESC" } else { "ASC" };
-    let order = match q.sort {
-        SortKey::CreatedAt => format!("created_at {direction}, id {direction}"),
-        SortKey::ModifiedAt => format!("modified_at {direction}, id {direction}"),
-        SortKey::AccountName => format!("lower(org_name) {direction}, id {direction}"),
-    };
-    (filter, search, order)
+    // The same expression as the `connections_by_*` indexes, so they serve the order.
+    Clauses::new(q, filter, search, |column| format!("lower(COALESCE({column}, ''))"))
 }
 
 impl ConnectionStore for PgStore {

@@ -214,7 +214,7 @@ macro_rules! shared_connection_methods {
             q: &ListQuery,
         ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a {
             use futures_util::StreamExt;
-            let (filter, search, order) = list_clauses(q);
+            let Clauses { filter, search, order, .. } = list_clauses(q);
             let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order}");
             let mut query = query(sql).bind(account.as_str());
             if let Some(pattern) = search {
@@ -295,6 +295,15 @@ macro_rules! shared_connection_methods {
             .fetch_all(&self.pool)
             .await?;
             rows.iter().map(row_to_connection).collect()
+        }
+
+        async fn renewed_at(&self, account: &AccountId, id: &ConnectionId) -> Result<Option<Millis>, StoreError> {
+            query_scalar::<Option<i64>>("SELECT renewed_at FROM connections WHERE id = ? AND account_id = ?")
+                .bind(id.as_str())
+                .bind(account.as_str())
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)
         }
 
         async fn due_for_keep_alive(&self, before: Millis, limit: u32) -> Result<Vec<Connection>, StoreError> {
@@ -471,15 +480,15 @@ macro_rules! shared_connection_methods {
             q: &ListQuery,
         ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a {
             use futures_util::StreamExt;
-            let (filter, search, order) = list_clauses(q);
+            let Clauses { filter, search, order, .. } = list_clauses(q);
             let fields = "id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active";
             let date_column = match q.sort {
                 SortKey::CreatedAt => Some("created_at"),
                 SortKey::ModifiedAt => Some("modified_at"),
-                SortKey::AccountName => None,
+                _ => None,
             };
             let Some(column) = date_column else {
-                // By account name: the database numbers the rows in the table's order and folds
+                // By another column: the database numbers the rows in the table's order and folds
                 // each 2,000 into one JSON array, so the driver hands over 50 values for 100,000 rows.
                 let sql = format!(
                     "SELECT {} AS chunk \
@@ -540,25 +549,66 @@ macro_rules! shared_connection_methods {
         }
 
         async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
-            let (filter, search, order) = list_clauses(q);
-            let limit = q.limit.clamp(1, 500);
-            // Only constants and the enum-chosen ORDER BY above go into the SQL text; every value
-            // the caller gave is bound.
-            let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?");
-            let mut rows_query = query(sql).bind(account.as_str());
-            let count_sql = if search.is_some() {
+            let Clauses { filter, search, sort, order, reversed } = list_clauses(q);
+            let limit = i64::from(q.limit.clamp(1, 500));
+            // Only constants and the enum-chosen expressions above go into the SQL text; every
+            // value the caller gave is bound.
+            let count_sql = if search.is_some() || !q.filters.is_empty() {
                 format!("SELECT COUNT(*) FROM connections WHERE {filter}")
             } else {
                 "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string()
             };
             let mut count_query = query_scalar::<i64>(count_sql).bind(account.as_str());
             if let Some(pattern) = &search {
-                rows_query = rows_query.bind(pattern);
                 count_query = count_query.bind(pattern);
             }
-            let rows = rows_query.bind(i64::from(limit)).bind(i64::from(q.offset)).fetch_all(self.pool()).await?;
-            let total = count_query.fetch_one(self.pool()).await?;
-            Ok(Page { rows: rows.iter().map(row_to_connection).collect::<Result<_, _>>()?, total: total as u64 })
+            let total = count_query.fetch_one(self.pool()).await? as u64;
+            // A keyset page starts beside a row: compared with it as a pair (sort value, id),
+            // read from the row itself so the database compares like with like.
+            let anchor = format!("(SELECT {sort}, id FROM connections WHERE account_id = ? AND id = ?)");
+            let (after, before) = if q.descending { ("<", ">") } else { (">", "<") };
+            let Some(cursor) = &q.cursor else {
+                let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?");
+                let mut rows_query = query(sql).bind(account.as_str());
+                if let Some(pattern) = &search {
+                    rows_query = rows_query.bind(pattern);
+                }
+                let rows = rows_query.bind(limit).bind(i64::from(q.offset)).fetch_all(self.pool()).await?;
+                let rows = rows.iter().map(row_to_connection).collect::<Result<Vec<_>, _>>()?;
+                return Ok(Page { rows, total, position: u64::from(q.offset) });
+            };
+            let (keyset, order, from_end, beside) = match cursor {
+                Cursor::After(id) => (format!(" AND ({sort}, id) {after} {anchor}"), &order, false, Some(id)),
+                Cursor::From(id) => (format!(" AND ({sort}, id) {after}= {anchor}"), &order, false, Some(id)),
+                Cursor::Before(id) => (format!(" AND ({sort}, id) {before} {anchor}"), &reversed, true, Some(id)),
+                Cursor::Last => (String::new(), &reversed, true, None),
+            };
+            let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter}{keyset} ORDER BY {order} LIMIT ?");
+            let mut rows_query = query(sql).bind(account.as_str());
+            if let Some(pattern) = &search {
+                rows_query = rows_query.bind(pattern);
+            }
+            if let Some(id) = beside {
+                rows_query = rows_query.bind(account.as_str()).bind(id.as_str());
+            }
+            let rows = rows_query.bind(limit).fetch_all(self.pool()).await?;
+            let mut rows = rows.iter().map(row_to_connection).collect::<Result<Vec<_>, _>>()?;
+            if from_end {
+                rows.reverse();
+            }
+            let position = match (cursor, rows.first()) {
+                (_, None) => 0,
+                (Cursor::Last, Some(_)) => total.saturating_sub(rows.len() as u64),
+                (_, Some(first)) => {
+                    let sql = format!("SELECT COUNT(*) FROM connections WHERE {filter} AND ({sort}, id) {before} {anchor}");
+                    let mut count = query_scalar::<i64>(sql).bind(account.as_str());
+                    if let Some(pattern) = &search {
+                        count = count.bind(pattern);
+                    }
+                    count.bind(account.as_str()).bind(first.id.as_str()).fetch_one(self.pool()).await? as u64
+                }
+            };
+            Ok(Page { rows, total, position })
         }
     };
 }

@@ -119,6 +119,195 @@ fn search_query(term: &str) -> ListQuery {
     ListQuery { search: Some(term.into()), limit: 50, ..Default::default() }
 }
 
+/// #16: every column sorts (both ways, NULL as empty text, ties by id), the filters combine
+/// with each other and the search, and keyset pages walk the same order as one long list —
+/// forwards, backwards, from a row and from the end — with the count and their position.
+async fn filters_sorts_and_keyset_pages_agree<S: ConnectionStore>(store: &S, a: &AccountId, b: &AccountId) {
+    use store::{AuthKind, Cursor, Filters};
+    let mut all = Vec::new();
+    for i in 0..23i64 {
+        let mut c = new_connection(
+            a,
+            &format!("Conn {i}"),
+            &format!("Org {}", (i * 7) % 5),
+            &format!("u{}@x.test", i % 4),
+            100 - i % 6,
+        );
+        if i % 3 == 0 {
+            c.status = ConnectionStatus::LoggedOut;
+        }
+        if i % 4 == 1 {
+            c.org_type = OrgType::Sandbox;
+        }
+        if i % 5 == 2 {
+            c.auth = AuthMethod::Jwt { consumer_key: "3MVG9key".into(), username: "j@x.test".into() };
+        }
+        if i % 7 == 3 {
+            c.kind = ConnectionKind::Legacy {
+                system_id: SystemId::generate(),
+                environment_id: EnvironmentId::generate(),
+                active: i % 2 == 0,
+            };
+            c.auth = AuthMethod::OAuth { consumer_key: "3MVG9key".into() };
+            c.created_by = None;
+            c.org = None;
+        }
+        store.insert(&c, &NewSecrets::default()).await.expect("insert");
+        all.push(c);
+    }
+    // Another account's rows never show, nor serve as a cursor.
+    let theirs = new_connection(b, "Theirs", "Org 1", "u1@x.test", 50);
+    store.insert(&theirs, &NewSecrets::default()).await.expect("insert");
+
+    let everything = |q: ListQuery| async move {
+        store.list(a, &ListQuery { limit: 500, cursor: None, offset: 0, ..q }).await.expect("list")
+    };
+    // Filters: each alone and together, counted and listed alike.
+    type Keep = Box<dyn Fn(&Connection) -> bool>;
+    let cases: Vec<(Filters, Keep)> = vec![
+        (
+            Filters { status: Some(ConnectionStatus::LoggedOut), ..Default::default() },
+            Box::new(|c| c.status == ConnectionStatus::LoggedOut),
+        ),
+        (
+            Filters { org_type: Some(OrgType::Sandbox), ..Default::default() },
+            Box::new(|c| c.org_type == OrgType::Sandbox),
+        ),
+        (Filters { legacy: Some(true), ..Default::default() }, Box::new(|c| c.is_legacy())),
+        (Filters { legacy: Some(false), ..Default::default() }, Box::new(|c| !c.is_legacy())),
+        (
+            Filters { auth: Some(AuthKind::Jwt), ..Default::default() },
+            Box::new(|c| matches!(c.auth, AuthMethod::Jwt { .. })),
+        ),
+        (
+            Filters {
+                status: Some(ConnectionStatus::LoggedIn),
+                org_type: Some(OrgType::Production),
+                legacy: Some(false),
+                auth: Some(AuthKind::OAuth),
+            },
+            Box::new(|c| {
+                c.status == ConnectionStatus::LoggedIn
+                    && c.org_type == OrgType::Production
+                    && !c.is_legacy()
+                    && matches!(c.auth, AuthMethod::OAuth { .. })
+            }),
+        ),
+    ];
+    for (filters, keep) in &cases {
+        let page = everything(ListQuery { filters: *filters, ..Default::default() }).await;
+        let mut want: Vec<&str> = all.iter().filter(|c| keep(c)).map(|c| c.id.as_str()).collect();
+        let mut got: Vec<&str> = page.rows.iter().map(|c| c.id.as_str()).collect();
+        want.sort_unstable();
+        got.sort_unstable();
+        assert_eq!(got, want, "{filters:?}");
+        assert_eq!(page.total, want.len() as u64, "{filters:?}");
+        assert!(!want.is_empty(), "the case selects something: {filters:?}");
+    }
+    // A filter with a search: both hold.
+    let page = everything(ListQuery {
+        search: Some("u1@".into()),
+        filters: Filters { org_type: Some(OrgType::Sandbox), ..Default::default() },
+        ..Default::default()
+    })
+    .await;
+    let want =
+        all.iter().filter(|c| c.org_type == OrgType::Sandbox && c.modified_by.as_deref() == Some("u1@x.test")).count();
+    assert_eq!((page.rows.len(), page.total), (want, want as u64));
+    assert!(want > 0);
+
+    let sorts = [
+        SortKey::ConnectionId,
+        SortKey::Environment,
+        SortKey::AccountName,
+        SortKey::CreatedAt,
+        SortKey::CreatedBy,
+        SortKey::ModifiedAt,
+        SortKey::ModifiedBy,
+        SortKey::Status,
+        SortKey::Activity,
+    ];
+    let text = |v: Option<&str>| v.unwrap_or("").to_lowercase();
+    for sort in sorts {
+        for descending in [false, true] {
+            let full = everything(ListQuery { sort, descending, ..Default::default() }).await;
+            let ids: Vec<String> = full.rows.iter().map(|c| c.id.to_string()).collect();
+            assert_eq!(ids.len(), 23);
+            // The order is the column's, with ties in id order.
+            for pair in full.rows.windows(2) {
+                let key = |c: &Connection| -> (String, i64) {
+                    match sort {
+                        SortKey::ConnectionId => (String::new(), 0),
+                        SortKey::Environment => (format!("{:?}", c.org_type).to_lowercase(), 0),
+                        SortKey::AccountName => (text(c.org.as_ref().map(|o| o.org_name.as_str())), 0),
+                        SortKey::CreatedAt => (String::new(), c.created_at),
+                        SortKey::CreatedBy => (text(c.created_by.as_deref()), 0),
+                        SortKey::ModifiedAt => (String::new(), c.modified_at),
+                        SortKey::ModifiedBy => (text(c.modified_by.as_deref()), 0),
+                        SortKey::Status => (c.status.as_str().to_string(), 0),
+                        SortKey::Activity => {
+                            (String::new(), i64::from(matches!(c.kind, ConnectionKind::Legacy { active: false, .. })))
+                        }
+                    }
+                };
+                let (x, y) = (key(&pair[0]), key(&pair[1]));
+                let ordered = if descending { x >= y } else { x <= y };
+                assert!(ordered, "{sort:?} desc={descending}: {x:?} then {y:?}");
+                if x == y {
+                    let ids_ordered = if descending {
+                        pair[0].id.as_str() > pair[1].id.as_str()
+                    } else {
+                        pair[0].id.as_str() < pair[1].id.as_str()
+                    };
+                    assert!(ids_ordered, "{sort:?}: a tie is broken by id");
+                }
+            }
+            // Keyset pages of 5 forwards, then backwards, give the same rows.
+            let page = |cursor: Option<Cursor>| async move {
+                store
+                    .list(a, &ListQuery { sort, descending, limit: 5, cursor, ..Default::default() })
+                    .await
+                    .expect("page")
+            };
+            let mut walked = Vec::new();
+            let mut cursor = None;
+            loop {
+                let p = page(cursor.clone()).await;
+                assert_eq!(p.total, 23);
+                assert_eq!(p.position, walked.len() as u64, "{sort:?}: the page's position");
+                walked.extend(p.rows.iter().map(|c| c.id.to_string()));
+                match p.rows.last() {
+                    Some(last) if walked.len() < 23 => cursor = Some(Cursor::After(last.id.clone())),
+                    _ => break,
+                }
+            }
+            assert_eq!(walked, ids, "{sort:?} desc={descending}: forwards");
+            let last = page(Some(Cursor::Last)).await;
+            assert_eq!((last.position, last.rows.len()), (18, 5), "the last page is the last 5 rows");
+            let mut back: Vec<String> = last.rows.iter().map(|c| c.id.to_string()).collect();
+            let mut first = last.rows.first().map(|c| c.id.clone());
+            while let Some(id) = first {
+                let p = page(Some(Cursor::Before(id))).await;
+                let mut ids: Vec<String> = p.rows.iter().map(|c| c.id.to_string()).collect();
+                ids.extend(back);
+                back = ids;
+                first = p.rows.first().map(|c| c.id.clone());
+            }
+            assert_eq!(back, ids, "{sort:?} desc={descending}: backwards");
+            let from = page(Some(Cursor::From(full.rows[11].id.clone()))).await;
+            assert_eq!(from.rows[0].id, full.rows[11].id, "a page from a row starts with it");
+            assert_eq!(from.position, 11);
+        }
+    }
+    // A cursor of another account (or a row that is gone) is no row of this list.
+    let p = store
+        .list(a, &ListQuery { limit: 5, cursor: Some(Cursor::After(theirs.id.clone())), ..Default::default() })
+        .await
+        .expect("page");
+    assert!(p.rows.is_empty());
+    assert_eq!(p.total, 23);
+}
+
 async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId) {
     for (i, (org, email)) in [
         ("Globex", "hank@globex.example"),
@@ -1070,6 +1259,8 @@ async fn sqlite_passes_the_conformance_suite() {
     names_and_legacy_slots_are_unique(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
     search_sort_and_pages_work(&store, &a).await;
+    let (store, a, b) = sqlite().await;
+    filters_sorts_and_keyset_pages_agree(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
@@ -1200,6 +1391,8 @@ async fn postgres_passes_the_conformance_suite() {
     names_and_legacy_slots_are_unique(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;
     search_sort_and_pages_work(&store, &a).await;
+    let (store, a, b) = postgres(&url).await;
+    filters_sorts_and_keyset_pages_agree(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = postgres(&url).await;

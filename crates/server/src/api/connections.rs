@@ -223,6 +223,7 @@ async fn list(
         descending,
         offset: (page - 1).saturating_mul(per_page),
         limit: per_page,
+        ..Default::default()
     };
     let found = state.store.list(account, &query).await?;
     Ok(Json(ListView {

@@ -9,14 +9,14 @@ use axum::{Json, Router};
 use domain::{AuthMethod, Connection, ConnectionKind, LoginHost};
 use serde::Deserialize;
 use service::{Outcome, Report};
-use store::{AccessStore, ConnectionStore, ListQuery, SortKey};
+use store::{AccessStore, AuthKind, ConnectionStore, Cursor, Filters, ListQuery, SortKey};
 
 use super::{Checked, Chrome, FieldErrors, PageResult, SignedIn, date, error_page, page, redirect_with_flash, render};
 use crate::AppState;
 use crate::http::ApiError;
 use service::connections::{
-    AuthInput, ConnectionInput, EditAuth, EditInput, create_connection, delete_connection, edit_connection, label,
-    parse_id, test_connection,
+    AuthInput, ConnectionInput, EditAuth, EditInput, create_connection, delete_connection, describe, edit_connection,
+    label, parse_id, test_connection,
 };
 use service::oauth::{Finished, ReconnectInput, SignInContext, StartInput, start_oauth, start_reconnect};
 
@@ -159,9 +159,18 @@ pub struct Results {
     pub total: u64,
     pub first: u64,
     pub last: u64,
+    /// Keyset paging's links: first, previous, next and last page (none where there is none).
+    pub first_page: Option<String>,
     pub prev: Option<String>,
     pub next: Option<String>,
+    pub last_page: Option<String>,
+    /// This page's own link (where bulk actions come back to).
+    pub here: String,
     pub search: String,
+    /// A search or a filter narrows the rows.
+    pub narrowed: bool,
+    /// The table with nothing narrowing it.
+    pub clear: String,
     pub can_manage: bool,
     pub csrf: String,
 }
@@ -176,6 +185,7 @@ struct TablePage {
     search: String,
     sort: String,
     order: String,
+    menus: FilterMenus,
 }
 
 #[derive(Template)]
@@ -184,24 +194,33 @@ struct ResultsOnly {
     results: Results,
 }
 
+/// The table's query string: search, filters, sort, page size and where the page starts. Every
+/// field is text, so an export's flattened parameters parse the same way.
 #[derive(Debug, Default, Deserialize)]
 pub struct TableParams {
     pub search: Option<String>,
     pub sort: Option<String>,
     pub order: Option<String>,
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
+    pub per_page: Option<String>,
+    /// Filters (#16): health, environment, legacy or new, sign-in method.
+    pub status: Option<String>,
+    pub environment: Option<String>,
+    pub kind: Option<String>,
+    pub auth: Option<String>,
+    /// Keyset paging: the page after or before a row, or the last page.
+    pub after: Option<String>,
+    pub before: Option<String>,
+    pub last: Option<String>,
     pub highlight: Option<String>,
-    pub partial: Option<u8>,
+    pub partial: Option<String>,
 }
+
+/// Rows per page the table offers.
+pub const PAGE_SIZES: [u32; 4] = [25, 50, 100, 200];
 
 impl TableParams {
     pub fn sort_key(&self) -> SortKey {
-        match self.sort.as_deref() {
-            Some("account_name") => SortKey::AccountName,
-            Some("last_modified_at") => SortKey::ModifiedAt,
-            _ => SortKey::CreatedAt,
-        }
+        SORTS.iter().find(|(name, _)| Some(*name) == self.sort.as_deref()).map_or(SortKey::CreatedAt, |(_, k)| *k)
     }
     pub fn descending(&self) -> bool {
         self.order.as_deref() == Some("desc")
@@ -209,36 +228,157 @@ impl TableParams {
     pub fn search(&self) -> Option<String> {
         self.search.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
     }
+    pub fn per_page(&self) -> u32 {
+        self.per_page.as_deref().and_then(|p| p.parse().ok()).filter(|p| PAGE_SIZES.contains(p)).unwrap_or(50)
+    }
+    /// The filters; a value that names nothing filters nothing (the form shows "All").
+    pub fn filters(&self) -> Filters {
+        Filters {
+            status: self.status.as_deref().and_then(domain::ConnectionStatus::parse),
+            org_type: match self.environment.as_deref() {
+                Some("production") => Some(domain::OrgType::Production),
+                Some("sandbox") => Some(domain::OrgType::Sandbox),
+                _ => None,
+            },
+            legacy: match self.kind.as_deref() {
+                Some("legacy") => Some(true),
+                Some("new") => Some(false),
+                _ => None,
+            },
+            auth: match self.auth.as_deref() {
+                Some("oauth") => Some(AuthKind::OAuth),
+                Some("jwt") => Some(AuthKind::Jwt),
+                Some("client_credentials") => Some(AuthKind::ClientCredentials),
+                _ => None,
+            },
+        }
+    }
+    /// The table as these parameters ask for it, without its page.
+    pub fn view(&self) -> View {
+        View {
+            search: self.search(),
+            filters: self.filters(),
+            sort: self.sort_key(),
+            descending: self.descending(),
+            per_page: self.per_page(),
+        }
+    }
+    /// Where the page starts.
+    pub fn cursor(&self) -> Option<Cursor> {
+        let id = |v: &Option<String>| v.as_deref().and_then(|id| domain::ConnectionId::parse(id).ok());
+        if let Some(id) = id(&self.after) {
+            Some(Cursor::After(id))
+        } else if let Some(id) = id(&self.before) {
+            Some(Cursor::Before(id))
+        } else if self.last.is_some() {
+            Some(Cursor::Last)
+        } else {
+            None
+        }
+    }
 }
+
+/// Each column's sort, by the column's key (#16: every column sorts).
+const SORTS: [(&str, SortKey); 9] = [
+    ("connection_id", SortKey::ConnectionId),
+    ("environment", SortKey::Environment),
+    ("account_name", SortKey::AccountName),
+    ("created_at", SortKey::CreatedAt),
+    ("created_by", SortKey::CreatedBy),
+    ("last_modified_at", SortKey::ModifiedAt),
+    ("last_modified_by", SortKey::ModifiedBy),
+    ("connection_status", SortKey::Status),
+    ("activity_status", SortKey::Activity),
+];
 
 fn sort_name(key: SortKey) -> &'static str {
-    match key {
-        SortKey::CreatedAt => "created_at",
-        SortKey::AccountName => "account_name",
-        SortKey::ModifiedAt => "last_modified_at",
-    }
+    SORTS.iter().find(|(_, k)| *k == key).map_or("created_at", |(name, _)| *name)
 }
 
-/// A link to the table with these settings (empty ones left out).
-fn table_url(search: &Option<String>, sort: SortKey, desc: bool, page: u32, per_page: u32) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    if let Some(s) = search {
-        q.append_pair("search", s);
+/// What the table shows, apart from the page: kept in every link the page makes, and in its
+/// exports.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub search: Option<String>,
+    pub filters: Filters,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub per_page: u32,
+}
+
+impl View {
+    /// The query pairs of this view (defaults left out).
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.search {
+            out.push(("search", s.clone()));
+        }
+        let f = &self.filters;
+        if let Some(status) = f.status {
+            out.push(("status", status.as_str().to_string()));
+        }
+        if let Some(t) = f.org_type {
+            out.push(("environment", service::connections::org_type_setting(t).to_string()));
+        }
+        if let Some(legacy) = f.legacy {
+            out.push(("kind", if legacy { "legacy" } else { "new" }.to_string()));
+        }
+        if let Some(auth) = f.auth {
+            out.push(("auth", auth.as_str().to_string()));
+        }
+        if self.sort != SortKey::CreatedAt {
+            out.push(("sort", sort_name(self.sort).to_string()));
+        }
+        if self.descending {
+            out.push(("order", "desc".to_string()));
+        }
+        if self.per_page != 50 {
+            out.push(("per_page", self.per_page.to_string()));
+        }
+        out
     }
-    if sort != SortKey::CreatedAt {
-        q.append_pair("sort", sort_name(sort));
+
+    /// A link to the table with this view, and `extra` pairs (a page's start).
+    pub fn url(&self, extra: &[(&str, &str)]) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.pairs() {
+            q.append_pair(k, &v);
+        }
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+        let q = q.finish();
+        if q.is_empty() { TABLE.to_string() } else { format!("{TABLE}?{q}") }
     }
-    if desc {
-        q.append_pair("order", "desc");
+
+    /// The export of this view: every matching row, not one page.
+    pub fn export_url(&self, format: &str) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("format", format);
+        for (k, v) in self.pairs() {
+            if k != "per_page" {
+                q.append_pair(k, &v);
+            }
+        }
+        format!("/connections/salesforce/export?{}", q.finish())
     }
-    if page > 1 {
-        q.append_pair("page", &page.to_string());
+
+    pub fn query(&self, cursor: Option<Cursor>) -> ListQuery {
+        ListQuery {
+            search: self.search.clone(),
+            filters: self.filters,
+            sort: self.sort,
+            descending: self.descending,
+            offset: 0,
+            limit: self.per_page,
+            cursor,
+        }
     }
-    if per_page != 50 {
-        q.append_pair("per_page", &per_page.to_string());
+
+    /// Whether anything narrows the table.
+    pub fn narrowed(&self) -> bool {
+        self.search.is_some() || !self.filters.is_empty()
     }
-    let q = q.finish();
-    if q.is_empty() { TABLE.to_string() } else { format!("{TABLE}?{q}") }
 }
 
 fn status_class(text: &str) -> &'static str {
@@ -250,35 +390,66 @@ fn status_class(text: &str) -> &'static str {
     }
 }
 
+/// One choice of a filter's menu: (value, label, selected).
+pub type Choice = (&'static str, &'static str, bool);
+
+/// The filters' menus as the form shows them.
+#[derive(Debug, Clone)]
+pub struct FilterMenus {
+    pub status: Vec<Choice>,
+    pub environment: Vec<Choice>,
+    pub kind: Vec<Choice>,
+    pub auth: Vec<Choice>,
+    pub per_page: Vec<(u32, bool)>,
+}
+
+fn filter_menus(view: &View) -> FilterMenus {
+    let f = &view.filters;
+    let pick = |choices: &[(&'static str, &'static str)], current: Option<&str>| -> Vec<Choice> {
+        let mut out = vec![("", "All", current.is_none())];
+        out.extend(choices.iter().map(|(v, l)| (*v, *l, current == Some(*v))));
+        out
+    };
+    FilterMenus {
+        status: pick(
+            &[("logged_in", "Logged in"), ("logged_out", "Logged out"), ("not_available", "Not available")],
+            f.status.map(domain::ConnectionStatus::as_str),
+        ),
+        environment: pick(
+            &[("production", "Production"), ("sandbox", "Sandbox")],
+            f.org_type.map(service::connections::org_type_setting),
+        ),
+        kind: pick(
+            &[("new", "New connections"), ("legacy", "Legacy connectors")],
+            f.legacy.map(|l| if l { "legacy" } else { "new" }),
+        ),
+        auth: pick(
+            &[("oauth", "OAuth"), ("jwt", "JWT bearer"), ("client_credentials", "Client credentials")],
+            f.auth.map(AuthKind::as_str),
+        ),
+        per_page: PAGE_SIZES.iter().map(|p| (*p, *p == view.per_page)).collect(),
+    }
+}
+
 async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params): Query<TableParams>) -> PageResult {
     let account = signed_in.caller.account()?.clone();
-    let per_page = params.per_page.unwrap_or(50).clamp(10, 200);
-    let mut page_no = params.page.unwrap_or(1).max(1);
-    let (sort, desc, search) = (params.sort_key(), params.descending(), params.search());
-    let query = |page_no: u32| ListQuery {
-        search: search.clone(),
-        sort,
-        descending: desc,
-        offset: (page_no - 1).saturating_mul(per_page),
-        limit: per_page,
-    };
-    let mut found = state.store.list(&account, &query(page_no)).await?;
-    // After a save the new row is highlighted: show the page it is on (#16 item 3), not page 1
-    // of a long table sorted oldest first.
-    if let (Some(id), None) = (params.highlight.as_deref(), params.page)
-        && !found.rows.iter().any(|c| c.id.as_str() == id)
+    let view = params.view();
+    let highlight = params.highlight.as_deref().and_then(|id| domain::ConnectionId::parse(id).ok());
+    let mut cursor = params.cursor();
+    // After a save the new row is highlighted: show the page it is on (#16 item 3) — the page
+    // from it, or the last page when it is among the last rows.
+    if cursor.is_none()
+        && let Some(id) = &highlight
     {
-        let pages = u32::try_from(found.total.div_ceil(u64::from(per_page))).unwrap_or(1).max(1);
-        // Newest last by default: its page is the last one; otherwise look a few pages on.
-        let candidates: Vec<u32> =
-            if sort == SortKey::CreatedAt && !desc { vec![pages] } else { (2..=pages.min(10)).collect() };
-        for candidate in candidates {
-            let page = state.store.list(&account, &query(candidate)).await?;
-            if page.rows.iter().any(|c| c.id.as_str() == id) {
-                (found, page_no) = (page, candidate);
-                break;
-            }
-        }
+        cursor = Some(Cursor::From(id.clone()));
+    }
+    let mut found = state.store.list(&account, &view.query(cursor.clone())).await?;
+    if matches!(cursor, Some(Cursor::From(_))) && found.rows.len() < view.per_page as usize && found.position > 0 {
+        found = state.store.list(&account, &view.query(Some(Cursor::Last))).await?;
+    }
+    // A page beside a row that is gone (deleted since): the first page instead.
+    if found.rows.is_empty() && found.total > 0 && cursor.is_some() {
+        found = state.store.list(&account, &view.query(None)).await?;
     }
     let visible = visible_columns(&state, &signed_in.caller.user.id).await?;
     // A legacy connector is named by the system × environment it publishes for.
@@ -298,20 +469,11 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
     let columns = COLUMNS
         .iter()
         .map(|(key, label)| {
-            let sortable = match *key {
-                "created_at" => Some(SortKey::CreatedAt),
-                "account_name" => Some(SortKey::AccountName),
-                "last_modified_at" => Some(SortKey::ModifiedAt),
-                _ => None,
-            };
-            let sorted = sortable.filter(|k| *k == sort).map(|_| if desc { "descending" } else { "ascending" });
-            Column {
-                key,
-                label,
-                visible: visible.contains(key),
-                sort: sortable.map(|k| table_url(&search, k, k == sort && !desc, 1, per_page)),
-                sorted,
-            }
+            let key_sort = SORTS.iter().find(|(name, _)| name == key).map_or(SortKey::CreatedAt, |(_, k)| *k);
+            let current = key_sort == view.sort;
+            let sorted = current.then_some(if view.descending { "descending" } else { "ascending" });
+            let flipped = View { sort: key_sort, descending: current && !view.descending, ..view.clone() };
+            Column { key, label, visible: visible.contains(key), sort: Some(flipped.url(&[])), sorted }
         })
         .collect::<Vec<_>>();
     let rows = found
@@ -326,7 +488,7 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
                 }
             },
             legacy: c.is_legacy(),
-            highlight: params.highlight.as_deref() == Some(c.id.as_str()),
+            highlight: highlight.as_ref() == Some(&c.id),
             health: (c.status != domain::ConnectionStatus::LoggedIn).then(|| {
                 let why = match c.status_reason {
                     Some(reason) => reason.summary().to_string(),
@@ -345,41 +507,43 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
                 .collect(),
         })
         .collect::<Vec<_>>();
-    let offset = u64::from((page_no - 1) * per_page);
+    let shown = rows.len() as u64;
+    let more_before = found.position > 0;
+    let more_after = found.position + shown < found.total;
     let results = Results {
         columns,
-        first: if rows.is_empty() { 0 } else { offset + 1 },
-        last: offset + rows.len() as u64,
-        prev: (page_no > 1).then(|| table_url(&search, sort, desc, page_no - 1, per_page)),
-        next: (offset + (rows.len() as u64) < found.total)
-            .then(|| table_url(&search, sort, desc, page_no + 1, per_page)),
+        first: if rows.is_empty() { 0 } else { found.position + 1 },
+        last: found.position + shown,
+        first_page: more_before.then(|| view.url(&[])),
+        prev: rows.first().filter(|_| more_before).map(|r| view.url(&[("before", &r.id)])),
+        next: rows.last().filter(|_| more_after).map(|r| view.url(&[("after", &r.id)])),
+        last_page: more_after.then(|| view.url(&[("last", "1")])),
+        here: match &cursor {
+            Some(Cursor::After(id)) => view.url(&[("after", id.as_str())]),
+            Some(Cursor::Before(id)) => view.url(&[("before", id.as_str())]),
+            Some(Cursor::Last) => view.url(&[("last", "1")]),
+            _ => view.url(&[]),
+        },
         rows,
         total: found.total,
-        search: search.clone().unwrap_or_default(),
+        search: view.search.clone().unwrap_or_default(),
+        narrowed: view.narrowed(),
+        clear: TABLE.to_string(),
         can_manage: signed_in.can_manage(),
         csrf: signed_in.csrf.clone(),
     };
-    if params.partial == Some(1) {
+    if params.partial.as_deref() == Some("1") {
         return Ok(render(StatusCode::OK, &ResultsOnly { results }, None));
     }
-    let export = |format: &str| {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("format", format);
-        if let Some(s) = &search {
-            q.append_pair("search", s);
-        }
-        q.append_pair("sort", sort_name(sort));
-        q.append_pair("order", if desc { "desc" } else { "asc" });
-        format!("/connections/salesforce/export?{}", q.finish())
-    };
     let chrome = signed_in.chrome("connections");
     Ok(page(
         &TablePage {
-            export_csv: export("csv"),
-            export_xlsx: export("xlsx"),
-            search: search.unwrap_or_default(),
-            sort: sort_name(sort).to_string(),
-            order: if desc { "desc" } else { "asc" }.to_string(),
+            export_csv: view.export_url("csv"),
+            export_xlsx: view.export_url("xlsx"),
+            search: view.search.clone().unwrap_or_default(),
+            sort: sort_name(view.sort).to_string(),
+            order: if view.descending { "desc" } else { "asc" }.to_string(),
+            menus: filter_menus(&view),
             chrome: chrome.clone(),
             results,
         },
@@ -584,6 +748,71 @@ struct ConnectionPage {
     health: Option<(String, Option<String>, Option<ReasonText>)>,
     /// Which connection a Reconnect would cost (the five-approval limit), when it would.
     reconnect_warning: Option<String>,
+    /// The stored connection's activity (#16).
+    activity: Option<ActivityView>,
+}
+
+/// A connection's activity as its page shows it (#16): facts about its tokens, then its
+/// timeline, newest first.
+#[derive(Debug, Clone)]
+pub struct ActivityView {
+    pub facts: Vec<(&'static str, String)>,
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventView {
+    pub at: String,
+    pub title: String,
+    pub detail: Option<String>,
+    pub by: String,
+    /// `good`, `bad` or `neutral`.
+    pub outcome: &'static str,
+    pub link: Option<String>,
+}
+
+/// "3 hours ago", "in 2 days": how far `ms` is from `now`, roughly.
+pub fn relative(now: i64, ms: i64) -> String {
+    let (seconds, future) = if ms > now { ((ms - now) / 1000, true) } else { ((now - ms) / 1000, false) };
+    let (n, unit) = match seconds {
+        s if s < 60 => return if future { "in under a minute".into() } else { "just now".into() },
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s => (s / 86_400, "day"),
+    };
+    let unit = if n == 1 { unit.to_string() } else { format!("{unit}s") };
+    if future { format!("in {n} {unit}") } else { format!("{n} {unit} ago") }
+}
+
+async fn activity_view(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<ActivityView, ApiError> {
+    let found = service::activity::activity(state, &signed_in.caller, id).await?;
+    let now = state.clock.now_ms();
+    let when = |ms: i64| format!("{} ({})", date(ms), relative(now, ms));
+    let t = &found.tokens;
+    let mut facts = Vec::new();
+    if let Some(at) = t.granted_at {
+        facts.push(("Signed in to Salesforce", when(at)));
+    }
+    facts.push(("Tokens last renewed", t.renewed_at.map_or_else(|| "not since it was saved".to_string(), when)));
+    if let Some(at) = t.next_keep_alive {
+        let due =
+            if at <= now { format!("due now (the next sweep renews it; was due {})", date(at)) } else { when(at) };
+        facts.push(("Next keep-alive", due));
+    }
+    facts.push(("Health last checked", t.checked_at.map_or_else(|| "never".to_string(), when)));
+    let events = found
+        .events
+        .into_iter()
+        .map(|e| EventView {
+            at: date(e.at),
+            title: e.title,
+            detail: e.detail,
+            by: e.by,
+            outcome: e.outcome.as_str(),
+            link: e.link,
+        })
+        .collect();
+    Ok(ActivityView { facts, events })
 }
 
 impl ConnectionPage {
@@ -606,6 +835,7 @@ async fn new_form(signed_in: SignedIn) -> PageResult {
         passed: None,
         health: None,
         reconnect_warning: None,
+        activity: None,
     };
     Ok(page.render_with(StatusCode::OK))
 }
@@ -677,6 +907,7 @@ fn form_page(
         passed: report.map(Report::passed),
         health: None,
         reconnect_warning: None,
+        activity: None,
     }
 }
 
@@ -787,6 +1018,7 @@ struct LegacyPage {
     active: bool,
     created_by: String,
     system_id: String,
+    activity: Option<ActivityView>,
 }
 
 /// A connection's page: the form for new connections (Edit), the facts and actions for
@@ -809,6 +1041,7 @@ async fn show(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path
             active: *active,
             created_by: c.created_by.clone().unwrap_or_default(),
             system_id: system_id.to_string(),
+            activity: Some(activity_view(&state, &signed_in, &id).await?),
         };
         return Ok(render(StatusCode::OK, &page, Some(&chrome)));
     }
@@ -823,6 +1056,7 @@ async fn show(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path
             service::approvals::before_sign_in(&state, &signed_in.caller, consumer_key, Some(c.id.as_str())).await?;
         page.reconnect_warning = view.warning();
     }
+    page.activity = Some(activity_view(&state, &signed_in, &id).await?);
     Ok(page.render_with(StatusCode::OK))
 }
 
@@ -866,6 +1100,7 @@ async fn submit_edit(
                         consumer_key: Some(form.consumer_key.clone()),
                         consumer_secret: (!form.consumer_secret.is_empty())
                             .then(|| form.consumer_secret.clone().into()),
+                        return_to: None,
                     },
                 )
                 .await
@@ -923,7 +1158,7 @@ async fn confirm_delete(State(state): State<AppState>, signed_in: SignedIn, Path
     let page = DeletePage {
         chrome: chrome.clone(),
         id: c.id.to_string(),
-        label: label(&c),
+        label: describe(&state, &c).await,
         account_name: cell_text(&c, "account_name"),
         loader_systems,
     };
@@ -938,6 +1173,9 @@ struct CsrfForm {
     /// Delete: also remove the loader from the connection's org first.
     #[serde(default)]
     remove_loader: Option<String>,
+    /// Reconnect: the page to come back to.
+    #[serde(default)]
+    back: Option<String>,
 }
 
 impl super::WithCsrf for CsrfForm {
@@ -980,9 +1218,12 @@ async fn delete(
 async fn reconnect(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Checked(signed_in, _): Checked<CsrfForm>,
+    Checked(signed_in, form): Checked<CsrfForm>,
 ) -> PageResult {
-    let started = start_reconnect(&state, &signed_in.caller, &id, ReconnectInput::default()).await?;
+    // From a system's Connectors tab, back to it afterwards (#16 item 10); else to the table.
+    let return_to = form.back.filter(|b| b.starts_with("/systems/") && !b.contains("//"));
+    let started =
+        start_reconnect(&state, &signed_in.caller, &id, ReconnectInput { return_to, ..Default::default() }).await?;
     Ok(Redirect::to(&started.authorize_url).into_response())
 }
 
@@ -994,12 +1235,13 @@ async fn check(
 ) -> PageResult {
     let checked = service::connections::check_now(&state, &signed_in.caller, &id).await?;
     let status = checked.status;
+    let name = describe(&state, &checked).await;
     let text = match (checked.status_reason, &checked.status_detail) {
         (Some(reason), _) if status != domain::ConnectionStatus::LoggedIn => {
-            format!("{}: {} — {}. {}", label(&checked), status.label(), reason.summary(), reason.fix())
+            format!("{name}: {} — {}. {}", status.label(), reason.summary(), reason.fix())
         }
-        (_, Some(detail)) => format!("{}: {} — {detail}", label(&checked), status.label()),
-        (_, None) => format!("{}: {}", label(&checked), status.label()),
+        (_, Some(detail)) => format!("{name}: {} — {detail}", status.label()),
+        (_, None) => format!("{name}: {}", status.label()),
     };
     let kind = if status == domain::ConnectionStatus::LoggedIn { "success" } else { "error" };
     Ok(redirect_with_flash(&format!("/connections/salesforce/{}", checked.id), kind, &text))
@@ -1031,6 +1273,7 @@ async fn activity(
 /// reconnected → the table with the row highlighted; Test Connection or a failed check → the
 /// connection page with every step and everything typed.
 pub async fn oauth_landing(
+    state: &AppState,
     signed_in: Result<SignedIn, super::NotSignedIn>,
     context: Option<SignInContext>,
     result: Result<Finished, ApiError>,
@@ -1055,12 +1298,13 @@ pub async fn oauth_landing(
         consumer_secret: ctx.consumer_secret.as_ref().map(|s| s.expose_secret().to_string()).unwrap_or_default(),
         ..Default::default()
     };
+    let back = context.as_ref().and_then(|ctx| ctx.return_to.clone());
     match (result, context) {
         (Ok(Finished::Created(c)), _) => saved(&c),
         (Ok(Finished::Reconnected(c)), _) => redirect_with_flash(
-            &format!("{TABLE}?highlight={}", c.id),
+            &back.unwrap_or_else(|| format!("{TABLE}?highlight={}", c.id)),
             "success",
-            &format!("Reconnected “{}”: new tokens, same connection.", label(&c)),
+            &format!("Reconnected “{}”: new tokens, same connection.", describe(state, &c).await),
         ),
         (Ok(Finished::Tested { report, grant }), Some(ctx)) => {
             let form = ConnectionForm { tested_grant: grant.unwrap_or_default(), ..form_of(&ctx) };

@@ -69,34 +69,63 @@ pub async fn connections(
 ) -> PageResult {
     let account = signed_in.caller.account()?.clone();
     let columns = visible_columns(&state, &signed_in.caller.user.id).await?;
-    let query = ListQuery {
-        search: params.table.search(),
-        sort: params.table.sort_key(),
-        descending: params.table.descending(),
-        ..Default::default()
-    };
+    // The table's view: its search, filters and sort (#16), every matching row.
+    let query = ListQuery { limit: 0, ..params.table.view().query(None) };
     let format = match params.format.as_deref() {
         Some("xlsx") => "xlsx",
         Some("csv") | None => "csv",
         Some(other) => return Err(ApiError::invalid("format", format!("{other:?} is not csv or xlsx")).into()),
     };
+    Ok(send(&state, &signed_in, account, Rows::Query(query), columns, format, "").await?)
+}
+
+/// Where an export's rows come from: the table's query, or rows already read (a selection).
+pub enum Rows {
+    Query(ListQuery),
+    Selected(Vec<TableRow>),
+}
+
+impl Rows {
+    fn chunks<'a>(
+        self,
+        store: &'a Store,
+        account: &'a AccountId,
+    ) -> futures_util::stream::BoxStream<'a, Result<Vec<TableRow>, store::StoreError>> {
+        match self {
+            Rows::Query(query) => store.table_chunks(account, &query).boxed(),
+            Rows::Selected(rows) => futures_util::stream::once(async move { Ok(rows) }).boxed(),
+        }
+    }
+}
+
+/// Sends an export as a download (and records it in the audit log); `what` says which rows,
+/// when not the whole view.
+pub async fn send(
+    state: &AppState,
+    signed_in: &SignedIn,
+    account: AccountId,
+    rows: Rows,
+    columns: Vec<&'static str>,
+    format: &str,
+    what: &str,
+) -> Result<axum::response::Response, ApiError> {
     let entry = signed_in.caller.audit(
         state.clock.now_ms(),
         "connections.exported",
         "connection",
         None,
         None,
-        Some(format!("{format}, columns {}", columns.join(", "))),
+        Some(format!("{format}{what}, columns {}", columns.join(", "))),
     );
     if let Err(e) = state.store.record(&entry).await {
         tracing::error!(error = %e, "could not write the audit log");
     }
     let day = super::date(state.clock.now_ms()).chars().take(10).collect::<String>();
     let (content_type, body) = if format == "xlsx" {
-        let bytes = xlsx(state.store.clone(), account, query, columns).await?;
+        let bytes = xlsx(state.store.clone(), account, rows, columns).await?;
         ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", Body::from(bytes))
     } else {
-        ("text/csv; charset=utf-8", csv_stream(state.store.clone(), account, query, columns))
+        ("text/csv; charset=utf-8", csv_stream(state.store.clone(), account, rows, columns))
     };
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -109,13 +138,13 @@ pub async fn connections(
 }
 
 /// The CSV, written chunk by chunk as rows arrive from the database.
-pub fn csv_stream(store: Arc<Store>, account: AccountId, query: ListQuery, columns: Vec<&'static str>) -> Body {
+pub fn csv_stream(store: Arc<Store>, account: AccountId, rows: Rows, columns: Vec<&'static str>) -> Body {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
         // A byte-order mark, so Excel reads the file as UTF-8, then the header row.
         let mut buffer: Vec<u8> = "\u{feff}".as_bytes().to_vec();
         write_records(&mut buffer, std::iter::once(columns.iter().map(|k| header_label(k).to_string()).collect()));
-        let mut chunks = std::pin::pin!(store.table_chunks(&account, &query));
+        let mut chunks = std::pin::pin!(rows.chunks(&store, &account));
         loop {
             let next = chunks.next().await;
             match &next {
@@ -165,7 +194,7 @@ fn csv_cell(r: &TableRow, key: &str) -> String {
 pub async fn xlsx(
     store: Arc<Store>,
     account: AccountId,
-    query: ListQuery,
+    rows: Rows,
     columns: Vec<&'static str>,
 ) -> Result<Vec<u8>, ApiError> {
     let runtime = tokio::runtime::Handle::current();
@@ -187,7 +216,7 @@ pub async fn xlsx(
             };
             sheet.set_column_width(col, width).map_err(|e| e.to_string())?;
         }
-        let mut chunks = std::pin::pin!(store.table_chunks(&account, &query));
+        let mut chunks = std::pin::pin!(rows.chunks(&store, &account));
         let mut row_no: u32 = 0;
         while let Some(chunk) = runtime.block_on(chunks.next()) {
             for row in chunk.map_err(|e| e.to_string())? {

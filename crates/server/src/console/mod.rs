@@ -4,6 +4,7 @@
 //! are embedded in the binary: nothing is loaded from elsewhere.
 
 mod account;
+mod bulk;
 pub(crate) mod connections;
 mod deployments;
 mod export;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(signin::routes())
         .merge(integrations::routes())
         .merge(connections::routes())
+        .merge(bulk::routes())
         .merge(systems::routes())
         .merge(deployments::routes())
         .merge(people::routes())

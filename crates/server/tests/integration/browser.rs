@@ -330,6 +330,9 @@ async fn the_connectors_tab_binds_a_legacy_connector_that_logs_out_and_reconnect
     browser.goto(&format!("{}/connections/salesforce/{id}", app.base)).await;
     browser.click("form[action$='/check'] button").await;
     browser.wait_for_text(".flash", |t| t.contains("Logged out")).await;
+    // Messages name a legacy connector by its system × environment, not by its id (#16 item 10).
+    let said = browser.text(".flash").await;
+    assert!(said.starts_with("Sales Cloud (Lightning) × Production connector: Logged out"), "{said}");
     browser.goto(&format!("{}/connections/salesforce", app.base)).await;
     let row = browser.text(&format!("tr[data-id='{id}']")).await;
     assert!(row.contains("Logged out"), "{row}");
@@ -344,6 +347,14 @@ async fn the_connectors_tab_binds_a_legacy_connector_that_logs_out_and_reconnect
     assert!(row.contains(&id) && row.contains("Logged in"), "{row}");
     let (_, listed) = app.call("admin_a", reqwest::Method::GET, "/connections", None).await;
     assert_eq!(listed["total"], 1, "still one connection");
+    // Reconnect from the Connectors tab comes back to the tab (#16 item 10).
+    browser.goto(&tab).await;
+    browser.click("tr[data-environment=Production] form[action$='/reconnect'] button").await;
+    salesforce_sign_in(&browser, "admin@acme.test").await;
+    browser.wait_for_url(|u| u.ends_with("/connectors")).await;
+    assert_eq!(browser.url().await, tab);
+    let said = browser.text(".flash-success").await;
+    assert!(said.contains("Reconnected “Sales Cloud (Lightning) × Production connector”"), "{said}");
 }
 
 #[tokio::test]

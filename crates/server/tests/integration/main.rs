@@ -23,6 +23,7 @@ mod process;
 mod secrets;
 mod sessions;
 mod sso;
+mod table;
 mod throttle;
 mod token_life;
 mod two_factor;

@@ -1,0 +1,7 @@
+-- The table's sorts and filters (#16). Sorting by a text column orders NULL as the empty text,
+-- case-insensitively: the index on the account name follows that expression.
+DROP INDEX connections_by_org_name;
+CREATE INDEX connections_by_org_name ON connections (account_id, COALESCE(org_name, '') COLLATE NOCASE, id);
+CREATE INDEX connections_by_modified ON connections (account_id, modified_at, id);
+-- Counting a filtered table reads this index alone (it holds every filtered column).
+CREATE INDEX connections_by_filters ON connections (account_id, legacy, status, org_type, auth_method);
