@@ -23,6 +23,25 @@ pub struct Browser {
 #[derive(Debug, Clone)]
 pub struct Element(String);
 
+/// What axe-core found on a page: the engine that ran, the rules that passed, and the serious
+/// or critical violations.
+#[derive(Debug, Clone)]
+pub struct Axe {
+    pub engine: String,
+    pub passes: u64,
+    pub violations: Vec<Value>,
+}
+
+/// axe-core's browser build, read once.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("axe-core is needed for the accessibility checks: run compat/install.sh ({}: {e})", path.display()))
+    })
+}
+
 fn find(name: &str) -> Option<std::path::PathBuf> {
     std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
 }
@@ -176,6 +195,38 @@ impl Browser {
 
     pub async fn script(&self, script: &str) -> Value {
         self.command("POST", "/execute/sync", json!({"script": script, "args": []})).await
+    }
+
+    /// Runs a script that finishes by calling its last argument (a callback) with the result.
+    pub async fn script_async(&self, script: &str) -> Value {
+        self.command("POST", "/execute/async", json!({"script": script, "args": []})).await
+    }
+
+    /// Runs axe-core (from npm, `compat/install.sh`) on the page as it is: injected, then
+    /// `axe.run` with every rule of WCAG 2.0/2.1/2.2 A and AA and best practice. Returns the
+    /// serious and critical violations (rule, impact, the first elements), and how many rules
+    /// passed (so a caller can tell the checker really ran).
+    pub async fn axe(&self) -> Axe {
+        let source = axe_source();
+        // Defines `window.axe`: the script is the library's own UMD file.
+        self.command("POST", "/execute/sync", json!({"script": format!("{source}\nreturn typeof window.axe;"), "args": []}))
+            .await;
+        let report = self
+            .script_async(
+                "const done = arguments[arguments.length - 1];\
+                 axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}})\
+                   .then(r => done({engine: r.testEngine.name, version: r.testEngine.version, passes: r.passes.length,\
+                     violations: r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                       .map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))}))\
+                   .catch(e => done({error: String(e)}));",
+            )
+            .await;
+        assert!(report["error"].is_null(), "axe-core failed: {report}");
+        Axe {
+            engine: format!("{} {}", report["engine"].as_str().unwrap_or_default(), report["version"].as_str().unwrap_or_default()),
+            passes: report["passes"].as_u64().unwrap_or_default(),
+            violations: report["violations"].as_array().cloned().unwrap_or_default(),
+        }
     }
 
     /// Waits (up to 15 s) until `check` holds for the page's text.

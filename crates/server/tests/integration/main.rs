@@ -2,6 +2,7 @@
 //! what used to be its own test file. Every test starts its own server through the testkit
 //! (`testkit::spawn`), the way `lightbridge serve` starts, beside its own emulator.
 
+mod accessibility;
 mod api;
 mod browser;
 mod catalog;
