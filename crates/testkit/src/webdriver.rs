@@ -36,9 +36,11 @@ pub struct Axe {
 fn axe_source() -> &'static str {
     static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SOURCE.get_or_init(|| {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/node_modules/axe-core/axe.min.js");
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("axe-core is needed for the accessibility checks: run compat/install.sh ({}: {e})", path.display()))
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../compat/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("axe-core is needed for the accessibility checks: run compat/install.sh ({}: {e})", path.display())
+        })
     })
 }
 
@@ -209,8 +211,12 @@ impl Browser {
     pub async fn axe(&self) -> Axe {
         let source = axe_source();
         // Defines `window.axe`: the script is the library's own UMD file.
-        self.command("POST", "/execute/sync", json!({"script": format!("{source}\nreturn typeof window.axe;"), "args": []}))
-            .await;
+        self.command(
+            "POST",
+            "/execute/sync",
+            json!({"script": format!("{source}\nreturn typeof window.axe;"), "args": []}),
+        )
+        .await;
         let report = self
             .script_async(
                 "const done = arguments[arguments.length - 1];\
@@ -223,7 +229,11 @@ impl Browser {
             .await;
         assert!(report["error"].is_null(), "axe-core failed: {report}");
         Axe {
-            engine: format!("{} {}", report["engine"].as_str().unwrap_or_default(), report["version"].as_str().unwrap_or_default()),
+            engine: format!(
+                "{} {}",
+                report["engine"].as_str().unwrap_or_default(),
+                report["version"].as_str().unwrap_or_default()
+            ),
             passes: report["passes"].as_u64().unwrap_or_default(),
             violations: report["violations"].as_array().cloned().unwrap_or_default(),
         }

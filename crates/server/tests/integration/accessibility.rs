@@ -22,9 +22,7 @@ async fn check_page(browser: &Browser, what: &str) -> Vec<String> {
     let mut problems = Vec::new();
     for width in [1280, 390] {
         browser.set_width(width, 900).await;
-        let sideways = browser
-            .script("return [document.documentElement.scrollWidth, window.innerWidth]")
-            .await;
+        let sideways = browser.script("return [document.documentElement.scrollWidth, window.innerWidth]").await;
         let (scroll, inner) = (sideways[0].as_u64().unwrap_or(0), sideways[1].as_u64().unwrap_or(0));
         if scroll > inner {
             // Name the widest elements that run past the window's edge.

@@ -355,3 +355,30 @@ async fn a_connection_page_shows_its_activity_and_its_tokens() {
     let (status, _) = get(&app, &b_cookie, &format!("/connections/salesforce/{id}")).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn an_empty_new_connection_form_names_every_missing_field_before_salesforce() {
+    // #16 item 5: an empty form reported one field at a time; each missing one is named at once.
+    let app = spawn().await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    app.em.clear_requests();
+    let r = app
+        .http
+        .post(format!("{}/connections/salesforce/new", app.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("action", "save")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.expect("page");
+    let invalid: Vec<&str> = page
+        .split(r#"class="field invalid""#)
+        .skip(1)
+        .map(|rest| rest.split("</label>").next().unwrap_or_default())
+        .collect();
+    for field in ["Connection name", "Org type", "Login host", "Consumer key"] {
+        assert!(invalid.iter().any(|f| f.contains(field)), "{field} is marked: {invalid:?}");
+    }
+    assert!(app.em.requests().is_empty(), "nothing went to Salesforce");
+}
