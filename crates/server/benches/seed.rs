@@ -1,5 +1,6 @@
 //! Seeding shared by the server's benchmarks: `rows` new connections in one account, eight
-//! writers at once, with org names `Org 000042 Inc` and emails `admin42@org42.example`.
+//! writers at once, with org names `Org 000042 Inc` and emails `admin42@org42.example`; every
+//! third a sandbox, one in twenty Logged out and one in twenty Not available.
 
 use std::sync::Arc;
 
@@ -34,7 +35,13 @@ pub async fn connections<S: ConnectionStore + Send + Sync + 'static>(store: &Arc
                         username: email.clone(),
                         email: Some(email.clone()),
                     }),
-                    status: ConnectionStatus::LoggedIn,
+                    // One in twenty Logged out and one in twenty Not available, so the table's
+                    // health filter (#16) has something to find.
+                    status: match i % 20 {
+                        0 => ConnectionStatus::LoggedOut,
+                        1 => ConnectionStatus::NotAvailable,
+                        _ => ConnectionStatus::LoggedIn,
+                    },
                     status_detail: None,
                     status_reason: None,
                     granted_at: None,
