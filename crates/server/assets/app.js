@@ -29,6 +29,18 @@
     });
   }
 
+  // #16: on narrow screens the filters fold behind a button (without scripts they stay open).
+  document.documentElement.classList.add("js");
+  const toggle = document.querySelector("[data-filters-toggle]");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      const filters = document.getElementById(toggle.getAttribute("aria-controls"));
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+      filters.toggleAttribute("data-open", open);
+    });
+  }
+
   // #16: a filter takes effect when it is chosen (the Apply button does the same without
   // scripts).
   for (const form of document.querySelectorAll("form[data-auto-submit]")) {

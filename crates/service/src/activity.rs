@@ -4,7 +4,7 @@
 //! like the OAuth-usage pages admins know from Salesforce's Setup.
 
 use domain::{AuthMethod, Connection, ConnectionStatus, DeploymentStatus, Millis, TargetStatus};
-use store::{AuditQuery, AuditStore, ConnectionStore, DeploymentStore};
+use store::{AuditQuery, AuditStore, CatalogStore, ConnectionStore, DeploymentStore};
 
 use crate::connections::parse_id;
 use crate::{Actor, Service, ServiceError};
@@ -71,10 +71,27 @@ pub async fn activity(svc: &Service, actor: &Actor, id: &str) -> Result<Activity
     let renewed_at = svc.store.renewed_at(&account, &connection.id).await?;
     let tokens = tokens(svc, &connection, renewed_at);
     let mut events = Vec::new();
+    // Details name systems and environments by id (the audit log keeps what was true then);
+    // the timeline shows their names where they still exist.
+    let mut names: Vec<(String, String)> = Vec::new();
+    for system in svc.store.systems(&account).await? {
+        names.push((system.id.to_string(), system.name));
+    }
+    for environment in svc.store.environments(&account).await? {
+        names.push((environment.id.to_string(), environment.name));
+    }
+    let named = |detail: Option<String>| {
+        detail.map(|mut d| {
+            for (id, name) in &names {
+                d = d.replace(id.as_str(), name);
+            }
+            d
+        })
+    };
     let query = AuditQuery { target_id: Some(connection.id.to_string()), limit: MOST_ENTRIES, ..Default::default() };
     for (_, entry) in svc.store.audit(&account, &query).await? {
         let (title, outcome) = describe_entry(&entry.action, entry.detail.as_deref());
-        events.push(Event { at: entry.at, title, detail: entry.detail, by: entry.actor, outcome, link: None });
+        events.push(Event { at: entry.at, title, detail: named(entry.detail), by: entry.actor, outcome, link: None });
     }
     for (deployment, _) in svc.store.deployments(&account, None, None, Some(&connection.id), MOST_PUBLISHES).await? {
         let (_, targets) = svc.store.deployment(&account, &deployment.id).await?;

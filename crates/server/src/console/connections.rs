@@ -401,6 +401,8 @@ pub struct FilterMenus {
     pub kind: Vec<Choice>,
     pub auth: Vec<Choice>,
     pub per_page: Vec<(u32, bool)>,
+    /// How many filters narrow the table (shown on the narrow screens' Filters button).
+    pub active: usize,
 }
 
 fn filter_menus(view: &View) -> FilterMenus {
@@ -428,6 +430,10 @@ fn filter_menus(view: &View) -> FilterMenus {
             f.auth.map(AuthKind::as_str),
         ),
         per_page: PAGE_SIZES.iter().map(|p| (*p, *p == view.per_page)).collect(),
+        active: [f.status.is_some(), f.org_type.is_some(), f.legacy.is_some(), f.auth.is_some()]
+            .iter()
+            .filter(|on| **on)
+            .count(),
     }
 }
 

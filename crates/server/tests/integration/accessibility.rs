@@ -24,6 +24,13 @@ async fn check_page(browser: &Browser, what: &str) -> Vec<String> {
         browser.set_width(width, 900).await;
         let sideways = browser.script("return [document.documentElement.scrollWidth, window.innerWidth]").await;
         let (scroll, inner) = (sideways[0].as_u64().unwrap_or(0), sideways[1].as_u64().unwrap_or(0));
+        // A table scrolling inside its frame at 1280 px counts too (#16 item 2).
+        let frames = browser
+            .script("return [...document.querySelectorAll('.table-wrap')].filter(w => w.scrollWidth > w.clientWidth + 1).length")
+            .await;
+        if width == 1280 && frames.as_u64() != Some(0) {
+            problems.push(format!("{what} at {width} px: a table scrolls sideways inside its frame"));
+        }
         if scroll > inner {
             // Name the widest elements that run past the window's edge.
             let wide = browser
@@ -153,12 +160,28 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
         problems.extend(check_page(&browser, path).await);
         checked.push(path.clone());
     }
+    // The screenshots of #16's pages: the filtered table, a connection's activity.
+    browser.set_width(1280, 900).await;
+    browser.goto(&format!("{}/connections/salesforce?environment=production&sort=account_name", app.base)).await;
+    browser.click(&format!("input[data-select][value='{id}']")).await;
+    browser.screenshot("connections-filters-bulk").await;
+    browser.goto(&format!("{}/connections/salesforce/{id}", app.base)).await;
+    browser.script("document.getElementById('activity-title').scrollIntoView()").await;
+    let timeline = browser.text(".timeline").await;
+    assert!(timeline.contains("publishes for Web × Production"), "names, not ids: {timeline}");
+    browser.screenshot("connection-activity").await;
+    browser.set_width(390, 900).await;
+    browser.goto(&format!("{}/connections/salesforce/{id}", app.base)).await;
+    browser.script("document.getElementById('activity-title').scrollIntoView()").await;
+    browser.screenshot("connection-activity-390px").await;
+    browser.set_width(1280, 900).await;
     // The bulk-delete confirmation: rows ticked with the header's box, then Delete….
     browser.goto(&format!("{}/connections/salesforce", app.base)).await;
     browser.click("input[data-select-all]").await;
     assert_eq!(browser.text("[data-bulk-count]").await, "3 selected");
     browser.click("#bulk button[value=delete]").await;
     browser.wait_for_text("h1", |t| t.starts_with("Delete 3 connections")).await;
+    browser.screenshot("bulk-delete").await;
     problems.extend(check_page(&browser, "bulk delete confirmation").await);
     checked.push("bulk delete confirmation".into());
 

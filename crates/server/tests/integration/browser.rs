@@ -95,7 +95,7 @@ async fn an_admin_connects_an_org_tests_saves_searches_and_deletes_in_the_browse
         assert!(row.contains(expected), "{expected} missing from the row: {row}");
     }
     let headers = browser.texts("thead th").await;
-    assert_eq!(headers.len(), 10, "nine columns and the actions: {headers:?}");
+    assert_eq!(headers.len(), 11, "the select box, nine columns and the actions: {headers:?}");
     browser.screenshot("connections-table").await;
 
     // F9 Manage columns: hide "Created by"; the table and both exports leave it out.
@@ -105,7 +105,7 @@ async fn an_admin_connects_an_org_tests_saves_searches_and_deletes_in_the_browse
     browser.click("details[data-columns] button.primary").await;
     browser.wait_for_text(".flash-success", |t| t.contains("Columns updated")).await;
     let headers = browser.texts("thead th").await;
-    assert!(!headers.iter().any(|h| h.contains("Created by")) && headers.len() == 9, "{headers:?}");
+    assert!(!headers.iter().any(|h| h.contains("Created by")) && headers.len() == 10, "{headers:?}");
     // F8 Export: CSV and XLSX of what the table shows.
     let csv_url = browser.script("return document.querySelector('[data-export=csv]').href").await;
     assert!(csv_url.as_str().unwrap_or_default().contains("format=csv"));
@@ -208,7 +208,13 @@ async fn viewers_see_no_changing_controls_and_pages_need_a_session() {
         )
         .await;
     assert_eq!(label, "\"Environment\"", "each value beside its column's name");
+    // The filters fold behind one button on a phone (#16), so the rows start high on the page.
+    let shown = "return getComputedStyle(document.getElementById('table-filters')).display";
+    assert_eq!(browser.script(shown).await, "none");
     browser.screenshot("connections-table-390px").await;
+    browser.click("[data-filters-toggle]").await;
+    assert_ne!(browser.script(shown).await, "none");
+    assert_eq!(browser.script("return document.querySelector('[data-filters-toggle]').getAttribute('aria-expanded')").await, "true");
 }
 
 /// Issue #16 (item 2): the connections table fits 1280 px with the default columns — new and
