@@ -138,7 +138,10 @@ async fn run(rows: usize, samples: usize, exports: usize) {
         ("filter: new, sandbox, OAuth", "?kind=new&environment=sandbox&auth=oauth".into()),
         ("filter + search: Logged out, org42", "?status=logged_out&search=org42".into()),
         ("filter + search: sandbox, org4242.example", "?environment=sandbox&search=org4242.example".into()),
-        ("filter + search, by account name desc", "?status=logged_out&search=org42&sort=account_name&order=desc".into()),
+        (
+            "filter + search, by account name desc",
+            "?status=logged_out&search=org42&sort=account_name&order=desc".into(),
+        ),
     ];
     for (label, query) in &pages {
         let url = format!("{base}/connections/salesforce{query}");

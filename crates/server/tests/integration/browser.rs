@@ -214,7 +214,10 @@ async fn viewers_see_no_changing_controls_and_pages_need_a_session() {
     browser.screenshot("connections-table-390px").await;
     browser.click("[data-filters-toggle]").await;
     assert_ne!(browser.script(shown).await, "none");
-    assert_eq!(browser.script("return document.querySelector('[data-filters-toggle]').getAttribute('aria-expanded')").await, "true");
+    assert_eq!(
+        browser.script("return document.querySelector('[data-filters-toggle]').getAttribute('aria-expanded')").await,
+        "true"
+    );
 }
 
 /// Issue #16 (item 2): the connections table fits 1280 px with the default columns — new and
