@@ -20,6 +20,9 @@
         if (mine !== seq || !response.ok) return;
         results.innerHTML = await response.text();
         history.replaceState(null, "", url);
+        // The filters' form keeps the search too (#16): choosing a filter does not undo it.
+        const kept = document.querySelector("#table-filters input[name=search]");
+        if (kept) kept.value = search.value.trim();
         for (const link of document.querySelectorAll("[data-export]")) {
           const u = new URL(link.href);
           if (search.value.trim()) u.searchParams.set("search", search.value.trim()); else u.searchParams.delete("search");

@@ -299,13 +299,46 @@ async fn filters_sorts_and_keyset_pages_agree<S: ConnectionStore>(store: &S, a: 
             assert_eq!(from.position, 11);
         }
     }
-    // A cursor of another account (or a row that is gone) is no row of this list.
-    let p = store
-        .list(a, &ListQuery { limit: 5, cursor: Some(Cursor::After(theirs.id.clone())), ..Default::default() })
+    // Keyset pages with a search and a filter together (the bind order: the account, the
+    // search, then the cursor's row): the same rows as one long list of the same query.
+    let narrowed = |cursor: Option<Cursor>, limit: u32| ListQuery {
+        search: Some("u1@".into()),
+        filters: Filters { org_type: Some(OrgType::Sandbox), ..Default::default() },
+        sort: SortKey::AccountName,
+        limit,
+        cursor,
+        ..Default::default()
+    };
+    let whole: Vec<String> =
+        store.list(a, &narrowed(None, 500)).await.expect("list").rows.iter().map(|c| c.id.to_string()).collect();
+    assert!(whole.len() >= 3, "{whole:?}");
+    let mut walked: Vec<String> = Vec::new();
+    let mut cursor = None;
+    loop {
+        let p = store.list(a, &narrowed(cursor.clone(), 2)).await.expect("page");
+        assert_eq!(p.position, walked.len() as u64);
+        walked.extend(p.rows.iter().map(|c| c.id.to_string()));
+        match p.rows.last() {
+            Some(last) if walked.len() < whole.len() => cursor = Some(Cursor::After(last.id.clone())),
+            _ => break,
+        }
+    }
+    assert_eq!(walked, whole, "keyset pages of a searched, filtered list");
+    let before = store
+        .list(a, &narrowed(Some(Cursor::Before(domain::ConnectionId::parse(&whole[2]).expect("id"))), 2))
         .await
         .expect("page");
-    assert!(p.rows.is_empty());
-    assert_eq!(p.total, 23);
+    assert_eq!(before.rows.iter().map(|c| c.id.to_string()).collect::<Vec<_>>(), whole[..2].to_vec());
+    // A cursor of another account (or a row that is gone) is no row of this list, whichever way.
+    for cursor in [Cursor::After(theirs.id.clone()), Cursor::Before(theirs.id.clone()), Cursor::From(theirs.id.clone())]
+    {
+        let p = store
+            .list(a, &ListQuery { limit: 5, cursor: Some(cursor.clone()), ..Default::default() })
+            .await
+            .expect("page");
+        assert!(p.rows.is_empty(), "{cursor:?}");
+        assert_eq!(p.total, 23);
+    }
 }
 
 async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId) {

@@ -35,23 +35,31 @@ struct BulkForm {
     action: String,
     ids: Vec<String>,
     back: String,
+    /// Delete: also remove the loader from the connections' orgs first (issue #15).
+    remove_loader: bool,
 }
 
 impl BulkForm {
     /// Repeated `id=` fields: parsed by hand (serde_urlencoded has no sequences).
     fn parse(body: &[u8]) -> BulkForm {
         let mut form = BulkForm::default();
+        let mut seen = std::collections::HashSet::new();
         for (k, v) in url::form_urlencoded::parse(body) {
             match k.as_ref() {
                 "csrf" => form.csrf = v.into_owned(),
                 "action" => form.action = v.into_owned(),
-                "id" if !form.ids.iter().any(|id| *id == v) => form.ids.push(v.into_owned()),
+                // One more than allowed is enough to refuse the lot; the rest is not read.
+                "id" if form.ids.len() <= MOST_AT_ONCE => {
+                    if seen.insert(v.to_string()) {
+                        form.ids.push(v.into_owned());
+                    }
+                }
                 "back" => form.back = v.into_owned(),
+                "remove_loader" => form.remove_loader = true,
                 _ => {}
             }
         }
-        // Only a page of the table is a place to come back to.
-        if !form.back.starts_with(TABLE) || form.back.contains("//") {
+        if !super::connections::safe_back(&form.back, TABLE) {
             form.back = TABLE.to_string();
         }
         form
@@ -64,6 +72,8 @@ struct ConfirmDelete {
     chrome: Chrome,
     rows: Vec<(String, String, String)>,
     back: String,
+    /// Orgs among them holding a system's loader (offered for removal first, as one delete does).
+    loader_orgs: usize,
 }
 
 async fn bulk(State(state): State<AppState>, signed_in: SignedIn, body: Bytes) -> PageResult {
@@ -74,7 +84,7 @@ async fn bulk(State(state): State<AppState>, signed_in: SignedIn, body: Bytes) -
         return Ok(redirect_with_flash(&form.back, "error", "Select at least one connection first."));
     }
     if form.ids.len() > MOST_AT_ONCE {
-        let text = format!("Select at most {MOST_AT_ONCE} connections at once ({} were selected).", form.ids.len());
+        let text = format!("Select at most {MOST_AT_ONCE} connections at once.");
         return Ok(redirect_with_flash(&form.back, "error", &text));
     }
     match form.action.as_str() {
@@ -96,18 +106,20 @@ async fn bulk(State(state): State<AppState>, signed_in: SignedIn, body: Bytes) -
             let checked = fine + problems.len();
             let mut text = format!("Checked {checked} connection{}: {fine} Logged in.", plural(checked));
             if !problems.is_empty() {
-                text.push_str(&format!(" Needs attention — {}.", problems.join("; ")));
+                text.push_str(&format!(" Needs attention — {}.", first_few(&problems)));
             }
             let kind = if problems.is_empty() { "success" } else { "error" };
             Ok(redirect_with_flash(&form.back, kind, &text))
         }
         "delete" => {
             signed_in.caller.require_connection_admin()?;
-            let mut rows = Vec::new();
+            let (mut rows, mut loader_orgs) = (Vec::new(), 0);
             for id in &form.ids {
                 // A row deleted meanwhile (or not this account's) is simply not listed.
                 let Ok(id) = parse_id(id) else { continue };
                 if let Ok(c) = state.store.get(&account, &id).await {
+                    let slots = store::CatalogStore::loader_slots(&*state.store, &account, &c.id).await?;
+                    loader_orgs += usize::from(!slots.is_empty());
                     rows.push((c.id.to_string(), describe(&state, &c).await, cell_text(&c, "account_name")));
                 }
             }
@@ -119,7 +131,8 @@ async fn bulk(State(state): State<AppState>, signed_in: SignedIn, body: Bytes) -
                 ));
             }
             let chrome = signed_in.chrome("connections");
-            Ok(render(StatusCode::OK, &ConfirmDelete { chrome: chrome.clone(), rows, back: form.back }, Some(&chrome)))
+            let page = ConfirmDelete { chrome: chrome.clone(), rows, back: form.back, loader_orgs };
+            Ok(render(StatusCode::OK, &page, Some(&chrome)))
         }
         format @ ("csv" | "xlsx") => {
             let mut rows = Vec::new();
@@ -144,6 +157,22 @@ async fn delete(State(state): State<AppState>, signed_in: SignedIn, body: Bytes)
     if form.ids.is_empty() || form.ids.len() > MOST_AT_ONCE {
         return Ok(redirect_with_flash(&form.back, "error", "Select between 1 and 200 connections to delete."));
     }
+    let account = signed_in.caller.account()?.clone();
+    // The loader comes out of each org first, while its connection can still sign in.
+    let mut notes = Vec::new();
+    if form.remove_loader {
+        for id in &form.ids {
+            let Ok(connection) = parse_id(id) else { continue };
+            for (system, env) in store::CatalogStore::loader_slots(&*state.store, &account, &connection).await? {
+                let (system, env) = (system.to_string(), env.to_string());
+                match service::loader::remove_from_org(&state, &signed_in.caller, &system, &env, id).await {
+                    Ok(_) => {}
+                    Err(service::ServiceError::Invalid(errors)) => notes.extend(errors.into_iter().map(|(_, m)| m)),
+                    Err(e) => notes.push(ApiError::from(e).to_string()),
+                }
+            }
+        }
+    }
     let (mut deleted, mut unconfirmed, mut failed) = (0, 0, Vec::new());
     for (id, result) in delete_many(&state, &signed_in.caller, &form.ids).await {
         match result {
@@ -163,10 +192,23 @@ async fn delete(State(state): State<AppState>, signed_in: SignedIn, body: Bytes)
         ));
     }
     if !failed.is_empty() {
-        text.push_str(&format!(" Not deleted — {}.", failed.join("; ")));
+        text.push_str(&format!(" Not deleted — {}.", first_few(&failed)));
     }
-    let kind = if failed.is_empty() && unconfirmed == 0 { "success" } else { "error" };
+    if !notes.is_empty() {
+        text.push_str(&format!(" The loader could not be removed — {}.", first_few(&notes)));
+    }
+    let kind = if failed.is_empty() && unconfirmed == 0 && notes.is_empty() { "success" } else { "error" };
     Ok(redirect_with_flash(&form.back, kind, &text))
+}
+
+/// The first five of a list, then how many more: a message (a cookie) stays short.
+fn first_few(items: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = items.iter().take(SHOWN).cloned().collect::<Vec<_>>().join("; ");
+    if items.len() > SHOWN {
+        text.push_str(&format!("; and {} more", items.len() - SHOWN));
+    }
+    text
 }
 
 fn plural(n: usize) -> &'static str {

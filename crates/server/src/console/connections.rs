@@ -186,6 +186,8 @@ struct TablePage {
     sort: String,
     order: String,
     menus: FilterMenus,
+    /// The filters and page size, kept by the search form (a search narrows, it does not reset).
+    kept: Vec<(&'static str, String)>,
 }
 
 #[derive(Template)]
@@ -390,6 +392,12 @@ fn status_class(text: &str) -> &'static str {
     }
 }
 
+/// Whether `back` (a form's way back) is a path of this site under `prefix`, safe to redirect
+/// to: no other host (`//`, a scheme), no control character (a header cannot hold one).
+pub fn safe_back(back: &str, prefix: &str) -> bool {
+    back.starts_with(prefix) && !back.contains("//") && !back.contains('\\') && !back.chars().any(char::is_control)
+}
+
 /// One choice of a filter's menu: (value, label, selected).
 pub type Choice = (&'static str, &'static str, bool);
 
@@ -550,6 +558,7 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
             sort: sort_name(view.sort).to_string(),
             order: if view.descending { "desc" } else { "asc" }.to_string(),
             menus: filter_menus(&view),
+            kept: view.pairs().into_iter().filter(|(k, _)| !matches!(*k, "search" | "sort" | "order")).collect(),
             chrome: chrome.clone(),
             results,
         },
@@ -1227,7 +1236,7 @@ async fn reconnect(
     Checked(signed_in, form): Checked<CsrfForm>,
 ) -> PageResult {
     // From a system's Connectors tab, back to it afterwards (#16 item 10); else to the table.
-    let return_to = form.back.filter(|b| b.starts_with("/systems/") && !b.contains("//"));
+    let return_to = form.back.filter(|b| safe_back(b, "/systems/"));
     let started =
         start_reconnect(&state, &signed_in.caller, &id, ReconnectInput { return_to, ..Default::default() }).await?;
     Ok(Redirect::to(&started.authorize_url).into_response())
@@ -1304,7 +1313,8 @@ pub async fn oauth_landing(
         consumer_secret: ctx.consumer_secret.as_ref().map(|s| s.expose_secret().to_string()).unwrap_or_default(),
         ..Default::default()
     };
-    let back = context.as_ref().and_then(|ctx| ctx.return_to.clone());
+    // Checked again where it is used: the sealed sign-in only ever holds what `reconnect` let in.
+    let back = context.as_ref().and_then(|ctx| ctx.return_to.clone()).filter(|b| safe_back(b, "/systems/"));
     match (result, context) {
         (Ok(Finished::Created(c)), _) => saved(&c),
         (Ok(Finished::Reconnected(c)), _) => redirect_with_flash(
