@@ -49,11 +49,7 @@ impl BulkForm {
                 "csrf" => form.csrf = v.into_owned(),
                 "action" => form.action = v.into_owned(),
                 // One more than allowed is enough to refuse the lot; the rest is not read.
-                "id" if form.ids.len() <= MOST_AT_ONCE => {
-                    if seen.insert(v.to_string()) {
-                        form.ids.push(v.into_owned());
-                    }
-                }
+                "id" if form.ids.len() <= MOST_AT_ONCE && seen.insert(v.to_string()) => form.ids.push(v.into_owned()),
                 "back" => form.back = v.into_owned(),
                 "remove_loader" => form.remove_loader = true,
                 _ => {}
