@@ -154,13 +154,16 @@ impl Client {
             .file_name("bundle.zip")
             .mime_str("application/zip")
             .expect("a valid media type");
-        let form = reqwest::multipart::Form::new()
+        let mut form = reqwest::multipart::Form::new()
             .text("system_id", upload.system_id)
             .text("environment_id", upload.environment_id)
             .text("resource_name", upload.resource_name)
             .text("cache_control", upload.cache_control)
-            .text("with_loader", upload.with_loader.to_string())
-            .part("file", file);
+            .text("with_loader", upload.with_loader.to_string());
+        if let Some(rollout) = upload.rollout {
+            form = form.text("rollout", rollout.to_string());
+        }
+        let form = form.part("file", file);
         let request = self.http.post(self.url("/deployments")).bearer_auth(&self.token).multipart(form);
         self.read(request).await
     }
@@ -168,6 +171,13 @@ impl Client {
     /// A deployment with every target's outcome.
     pub async fn deployment(&self, id: &str) -> Result<Deployment, Error> {
         self.get(&format!("/deployments/{}", segment(id)), None::<&()>).await
+    }
+
+    /// Pauses, resumes, approves or aborts a deployment (`pause`, `resume`, `approve`,
+    /// `abort`; #17); answers with the deployment as it is then.
+    pub async fn control_deployment(&self, id: &str, action: &str) -> Result<Deployment, Error> {
+        self.send(reqwest::Method::POST, &format!("/deployments/{}/{}", segment(id), segment(action)), None::<&()>)
+            .await
     }
 
     /// Any call, answered as JSON: for what has no typed method yet.

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// A connection as the API shows it: the table's columns (F6) and its health.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +202,8 @@ pub struct DeploymentUpload {
     pub cache_control: String,
     /// Also deploy the system's loader into each org after its resource (issue #15).
     pub with_loader: bool,
+    /// Roll out in waves (#17): the API's `RolloutInput` as JSON; `None`: every org at once.
+    pub rollout: Option<Value>,
     /// The bundle, a ZIP.
     pub zip: Vec<u8>,
 }
@@ -213,6 +216,7 @@ impl fmt::Debug for DeploymentUpload {
             .field("resource_name", &self.resource_name)
             .field("cache_control", &self.cache_control)
             .field("with_loader", &self.with_loader)
+            .field("rollout", &self.rollout)
             .field("zip_bytes", &self.zip.len())
             .finish()
     }
@@ -227,6 +231,12 @@ pub struct Counts {
     pub succeeded: u32,
     pub unchanged: u32,
     pub failed: u32,
+    /// Waiting for their wave, or held by a paused or halted rollout (#17).
+    #[serde(default)]
+    pub held: u32,
+    /// Never started: the rollout was aborted (#17).
+    #[serde(default)]
+    pub skipped: u32,
 }
 
 /// One org's part of a deployment.
@@ -266,6 +276,15 @@ pub struct Deployment {
     /// Also deploys the system's loader into each org (issue #15).
     #[serde(default)]
     pub with_loader: bool,
+    /// In waves (#17): the plan as the server runs it.
+    #[serde(default)]
+    pub rollout: Option<Value>,
+    /// The last wave started (0: the first).
+    #[serde(default)]
+    pub wave: u32,
+    /// Why it waits, is paused, halted or aborted.
+    #[serde(default)]
+    pub note: Option<String>,
     pub counts: Counts,
     /// With [`crate::Client::deployment`]: one entry per connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,8 +292,19 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Whether every target has finished.
+    /// Whether nothing more happens by itself: every target finished (or was skipped), or a
+    /// rollout waits for a person — paused, halted, or a wave waiting for approval.
     pub fn finished(&self) -> bool {
-        self.status != "running"
+        match self.status.as_str() {
+            "running" => false,
+            // A wave waiting for its time goes on by itself; one waiting for approval does not.
+            "waiting" => self.next_gate() == Some("approval"),
+            _ => true,
+        }
+    }
+
+    /// The gate of the rollout's next wave (`auto`, `approval` or `time`), if there is one.
+    pub fn next_gate(&self) -> Option<&str> {
+        self.rollout.as_ref()?.get("waves")?.get(self.wave as usize + 1)?.get("gate")?.as_str()
     }
 }

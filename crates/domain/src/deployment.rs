@@ -49,6 +49,14 @@ pub enum DeploymentStatus {
     Succeeded,
     /// Every target finished and at least one failed.
     Failed,
+    /// A rollout's next wave waits for its gate: an approval or its time (#17).
+    Waiting,
+    /// Paused by a person: targets already publishing finish, no other starts (#17).
+    Paused,
+    /// A wave failed more than the rollout allows: later waves have not started (#17).
+    Halted,
+    /// Stopped by a person: targets that had not started never will (#17).
+    Aborted,
 }
 
 impl DeploymentStatus {
@@ -57,6 +65,10 @@ impl DeploymentStatus {
             DeploymentStatus::Running => "running",
             DeploymentStatus::Succeeded => "succeeded",
             DeploymentStatus::Failed => "failed",
+            DeploymentStatus::Waiting => "waiting",
+            DeploymentStatus::Paused => "paused",
+            DeploymentStatus::Halted => "halted",
+            DeploymentStatus::Aborted => "aborted",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -64,6 +76,10 @@ impl DeploymentStatus {
             "running" => DeploymentStatus::Running,
             "succeeded" => DeploymentStatus::Succeeded,
             "failed" => DeploymentStatus::Failed,
+            "waiting" => DeploymentStatus::Waiting,
+            "paused" => DeploymentStatus::Paused,
+            "halted" => DeploymentStatus::Halted,
+            "aborted" => DeploymentStatus::Aborted,
             _ => return None,
         })
     }
@@ -79,6 +95,10 @@ pub enum TargetStatus {
     /// The org already held the same bytes: nothing uploaded.
     Unchanged,
     Failed,
+    /// Not started: its wave has not begun, or the rollout is paused or halted (#17).
+    Held,
+    /// Never started: the rollout was aborted (#17).
+    Skipped,
 }
 
 impl TargetStatus {
@@ -89,6 +109,8 @@ impl TargetStatus {
             TargetStatus::Succeeded => "succeeded",
             TargetStatus::Unchanged => "unchanged",
             TargetStatus::Failed => "failed",
+            TargetStatus::Held => "held",
+            TargetStatus::Skipped => "skipped",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -98,15 +120,17 @@ impl TargetStatus {
             "succeeded" => TargetStatus::Succeeded,
             "unchanged" => TargetStatus::Unchanged,
             "failed" => TargetStatus::Failed,
+            "held" => TargetStatus::Held,
+            "skipped" => TargetStatus::Skipped,
             _ => return None,
         })
     }
     pub fn is_final(self) -> bool {
-        matches!(self, TargetStatus::Succeeded | TargetStatus::Unchanged | TargetStatus::Failed)
+        matches!(self, TargetStatus::Succeeded | TargetStatus::Unchanged | TargetStatus::Failed | TargetStatus::Skipped)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
     pub id: DeploymentId,
     pub account_id: AccountId,
@@ -123,6 +147,62 @@ pub struct Deployment {
     pub redeploy_of: Option<DeploymentId>,
     /// Also deploys the system's loader into each org after its resource (issue #15).
     pub with_loader: bool,
+    /// Rolled out in waves (#17); `None`: every org at once.
+    pub rollout: Option<Rollout>,
+    /// The last wave started (0: the first).
+    pub wave: u32,
+    /// Why the deployment waits, is paused, halted or aborted, in words.
+    pub note: Option<String>,
+}
+
+impl DeploymentStatus {
+    /// Whether no target will run again by itself (a paused, halted or waiting rollout can
+    /// still go on).
+    pub fn is_final(self) -> bool {
+        matches!(self, DeploymentStatus::Succeeded | DeploymentStatus::Failed | DeploymentStatus::Aborted)
+    }
+}
+
+/// A deployment in waves (#17): the first wave (a canary) starts at once; each later one when
+/// the wave before it finished with at most `max_failure_rate` of its targets failed — by
+/// itself, after an approval, or at a time, as its gate says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    pub waves: Vec<Wave>,
+    /// The share of a wave's finished targets that may fail (0 to 1) before the rollout halts.
+    #[serde(default)]
+    pub max_failure_rate: f64,
+}
+
+/// One wave: which targets, and what starts it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Wave {
+    /// How many of the targets not in an earlier wave (at least one), a percentage of all the
+    /// deployment's targets, or these connections; none of them: every target left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<Vec<ConnectionId>>,
+    /// What starts this wave once the one before it passed (the first starts at once).
+    #[serde(default)]
+    pub gate: Gate,
+}
+
+/// What starts a wave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    /// As soon as the wave before it passed.
+    #[default]
+    Auto,
+    /// When a person approves it.
+    Approval,
+    /// Not before this time (Unix milliseconds).
+    At(Millis),
 }
 
 /// One connection's part of a deployment.
@@ -150,4 +230,6 @@ pub struct Target {
     /// name (a production org and its sandbox).
     pub connection_name: Option<String>,
     pub username: Option<String>,
+    /// The rollout's wave it belongs to (0 without waves).
+    pub wave: u32,
 }

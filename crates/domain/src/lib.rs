@@ -22,7 +22,9 @@ pub use clock::{Clock, SystemClock};
 pub use connection::{
     AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType, StatusReason,
 };
-pub use deployment::{BundleInfo, CacheControl, Deployment, DeploymentStatus, Target, TargetStatus};
+pub use deployment::{
+    BundleInfo, CacheControl, Deployment, DeploymentStatus, Gate, Rollout, Target, TargetStatus, Wave,
+};
 pub use error::DomainError;
 pub use ids::{AccountId, BundleId, ConnectionId, DeploymentId, EnvironmentId, SystemId, UserId};
 pub use names::{ConnectionName, ResourceName, label};

@@ -40,6 +40,8 @@ enum Command {
     Connections(command::connections::Args),
     /// Publish a folder or ZIP to every org bound to a system and environment (live progress).
     Publish(command::publish::Args),
+    /// A deployment's state; pause, resume, approve or abort a rollout in waves.
+    Deployments(command::deployments::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -71,6 +73,7 @@ fn main() -> std::process::ExitCode {
             Command::Tokens(c) => command::admin::tokens(c).await,
             Command::Connections(args) => command::connections::run(args).await,
             Command::Publish(args) => command::publish::run(args).await,
+            Command::Deployments(args) => command::deployments::run(args).await,
         }
     });
     match result {

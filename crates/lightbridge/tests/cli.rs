@@ -77,6 +77,12 @@ fn every_command_has_help() {
         vec!["accounts", "sso-domain", "--help"],
         vec!["accounts", "break-glass", "--help"],
         vec!["publish", "--help"],
+        vec!["deployments", "--help"],
+        vec!["deployments", "pause", "--help"],
+        vec!["deployments", "resume", "--help"],
+        vec!["deployments", "approve", "--help"],
+        vec!["deployments", "abort", "--help"],
+        vec!["deployments", "show", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(&args).output().expect("run");
         assert!(out.status.success(), "{args:?}");

@@ -71,6 +71,8 @@ pub struct Started {
     health: Option<tokio::task::JoinHandle<()>>,
     worker: tokio::task::JoinHandle<()>,
     housekeeping: tokio::task::JoinHandle<()>,
+    /// Decides rollouts' next waves (#17).
+    rollouts: tokio::task::JoinHandle<()>,
 }
 
 /// Binds the configured address, then builds the state over `store`. When `public_url` is
@@ -95,8 +97,9 @@ pub async fn start_with_clock(config: &Config, store: Store, clock: Arc<dyn Cloc
     let health = service::health::spawn_health_checks(&state, config.health_check_interval, config.keep_alive);
     let worker = service::worker::spawn_worker(&state, config.publish);
     let housekeeping = service::health::spawn_housekeeping(&state);
+    let rollouts = service::rollout::spawn_keeper(&state, std::time::Duration::from_millis(250));
     let server = Server::with_listener(state.clone(), listener);
-    Ok(Started { state, server, health, worker, housekeeping })
+    Ok(Started { state, server, health, worker, housekeeping, rollouts })
 }
 
 /// [`open_store`], then [`start_with_store`].
@@ -119,6 +122,7 @@ impl Started {
         }
         self.worker.abort();
         self.housekeeping.abort();
+        self.rollouts.abort();
         result
     }
 }

@@ -106,6 +106,10 @@ pub async fn activity(svc: &Service, actor: &Actor, id: &str) -> Result<Activity
                 ("in progress".to_string(), Outcome::Neutral)
             }
             TargetStatus::Pending | TargetStatus::Running => ("not finished".to_string(), Outcome::Bad),
+            TargetStatus::Held => {
+                ("held: its wave has not started, or the rollout is paused".to_string(), Outcome::Neutral)
+            }
+            TargetStatus::Skipped => ("skipped: the rollout was aborted".to_string(), Outcome::Neutral),
         };
         let mut detail = target.error.clone();
         if let Some(loader) = &target.loader {

@@ -4,7 +4,7 @@
 
 use domain::{
     BundleId, BundleInfo, CacheControl, ConnectionId, Deployment, DeploymentId, DeploymentStatus, EnvironmentId,
-    ResourceName, SystemId,
+    ResourceName, Rollout, SystemId,
 };
 use store::{CatalogStore, DeploymentStore, TargetCounts};
 
@@ -31,6 +31,8 @@ pub struct DeployRequest {
     pub bundle: BundleSource,
     /// Also deploy the system's loader into each org after its resource (issue #15).
     pub with_loader: bool,
+    /// Roll out in waves (#17); `None`: every org at once.
+    pub rollout: Option<Rollout>,
 }
 
 /// A deployment just started: pending targets, one per bound connection.
@@ -94,7 +96,19 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
             return Err(ServiceError::invalid("with_loader", refusal));
         }
     }
-    start(svc, actor, &account, &system, &env, name, cache, &bundle, None, request.with_loader).await
+    let how = How { redeploy_of: None, with_loader: request.with_loader, rollout: request.rollout };
+    start(svc, actor, &account, &system, &env, name, cache, &bundle, how).await
+}
+
+/// How a deployment runs, besides what and where.
+#[derive(Debug, Default)]
+pub(crate) struct How {
+    /// A rollback: the earlier deployment whose bundle this one publishes again.
+    pub redeploy_of: Option<DeploymentId>,
+    /// Also deploy the system's loader.
+    pub with_loader: bool,
+    /// In waves (#17).
+    pub rollout: Option<Rollout>,
 }
 
 /// Checks an uploaded ZIP as a release (the publish checks, rebuilt deterministically) and
@@ -130,8 +144,7 @@ pub(crate) async fn start(
     resource_name: ResourceName,
     cache_control: CacheControl,
     bundle: &BundleInfo,
-    redeploy_of: Option<DeploymentId>,
-    with_loader: bool,
+    how: How,
 ) -> Result<Started, ServiceError> {
     let targets = svc.store.targets_for(account, system, env).await?;
     if targets.is_empty() {
@@ -140,6 +153,14 @@ pub(crate) async fn start(
             "no connection publishes for this system and environment: bind a connection to it (or connect its legacy connector) first",
         ));
     }
+    let ids: Vec<ConnectionId> = targets.iter().map(|c| c.id.clone()).collect();
+    let (rollout, waves) = match &how.rollout {
+        Some(r) => {
+            let (effective, waves) = crate::rollout::plan(r, &ids)?;
+            (Some(effective), waves)
+        }
+        None => (None, Vec::new()),
+    };
     let now = svc.now_ms();
     let deployment = Deployment {
         id: DeploymentId::generate(),
@@ -153,29 +174,56 @@ pub(crate) async fn start(
         created_at: now,
         created_by: actor.user.email.clone(),
         finished_at: None,
-        redeploy_of,
-        with_loader,
+        redeploy_of: how.redeploy_of,
+        with_loader: how.with_loader,
+        rollout,
+        wave: 0,
+        note: None,
     };
-    let ids: Vec<ConnectionId> = targets.iter().map(|c| c.id.clone()).collect();
-    svc.store.create_deployment(&deployment, &ids).await?;
+    svc.store.create_deployment(&deployment, &ids, &waves).await?;
     svc.publish_wake.notify_one();
     let detail = format!(
-        "{} to {} org(s), bundle sha256 {}{}{}",
+        "{} to {} org(s), bundle sha256 {}{}{}{}",
         deployment.resource_name.as_str(),
         ids.len(),
         &bundle.sha256[..12.min(bundle.sha256.len())],
         deployment.redeploy_of.as_ref().map(|d| format!(", rollback to {d}")).unwrap_or_default(),
-        if deployment.with_loader { ", with the loader" } else { "" }
+        if deployment.with_loader { ", with the loader" } else { "" },
+        deployment
+            .rollout
+            .as_ref()
+            .map(|r| format!(
+                ", in {} waves (first wave {} org(s), halting above {:.0} % failed)",
+                r.waves.len(),
+                waves.iter().filter(|w| **w == 0).count(),
+                r.max_failure_rate * 100.0
+            ))
+            .unwrap_or_default()
     );
     record(svc, actor.audit(now, "deployment.created", "deployment", Some(deployment.id.as_str()), None, Some(detail)))
         .await;
-    let counts = TargetCounts { pending: ids.len() as u32, ..Default::default() };
+    let first = waves.iter().filter(|w| **w == 0).count() as u32;
+    let counts = if waves.is_empty() {
+        TargetCounts { pending: ids.len() as u32, ..Default::default() }
+    } else {
+        TargetCounts { pending: first, held: ids.len() as u32 - first, ..Default::default() }
+    };
     Ok(Started { deployment, counts })
 }
 
 /// Rollback (B2): publishes this deployment's bundle again to the system × environment's
 /// connections, as a new deployment.
 pub async fn rollback(svc: &Service, actor: &Actor, id: &str) -> Result<Started, ServiceError> {
+    rollback_in_waves(svc, actor, id, None).await
+}
+
+/// Rollback (B2) through the same machinery as a release: in waves when asked (#17).
+pub async fn rollback_in_waves(
+    svc: &Service,
+    actor: &Actor,
+    id: &str,
+    rollout: Option<Rollout>,
+) -> Result<Started, ServiceError> {
     let account = actor.require_publisher()?.clone();
     let id = DeploymentId::parse(id).map_err(|_| ServiceError::NotFound)?;
     let (earlier, _) = svc.store.deployment(&account, &id).await?;
@@ -189,10 +237,9 @@ pub async fn rollback(svc: &Service, actor: &Actor, id: &str) -> Result<Started,
         earlier.resource_name.clone(),
         earlier.cache_control,
         &bundle,
-        Some(earlier.id.clone()),
         // A rollback puts the earlier resource back; the loader (which follows the system's
         // settings, not the bundle) stays as it is.
-        false,
+        How { redeploy_of: Some(earlier.id.clone()), with_loader: false, rollout },
     )
     .await
 }
@@ -238,13 +285,7 @@ pub async fn unbind(
 pub fn count(targets: &[domain::Target]) -> TargetCounts {
     let mut c = TargetCounts::default();
     for t in targets {
-        match t.status {
-            domain::TargetStatus::Pending => c.pending += 1,
-            domain::TargetStatus::Running => c.running += 1,
-            domain::TargetStatus::Succeeded => c.succeeded += 1,
-            domain::TargetStatus::Unchanged => c.unchanged += 1,
-            domain::TargetStatus::Failed => c.failed += 1,
-        }
+        c.add(t.status, 1);
     }
     c
 }

@@ -26,6 +26,7 @@ pub mod loader;
 pub mod members;
 pub mod oauth;
 pub mod password;
+pub mod rollout;
 pub mod secrets;
 pub mod sessions;
 pub mod sso;

@@ -264,8 +264,7 @@ pub async fn deploy(
         last.resource_name.clone(),
         last.cache_control,
         &bundle,
-        None,
-        true,
+        crate::deployments::How { with_loader: true, ..Default::default() },
     )
     .await
 }

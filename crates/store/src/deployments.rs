@@ -3,8 +3,8 @@
 use std::future::Future;
 
 use domain::{
-    AccountId, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, EnvironmentId, Millis,
-    SystemId, Target, TargetStatus,
+    AccountId, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, DeploymentStatus,
+    EnvironmentId, Millis, SystemId, Target, TargetStatus,
 };
 
 use crate::StoreError;
@@ -55,11 +55,33 @@ pub struct TargetCounts {
     pub succeeded: u32,
     pub unchanged: u32,
     pub failed: u32,
+    /// Waiting for their wave, or held by a paused or halted rollout (#17).
+    pub held: u32,
+    /// Never started: the rollout was aborted (#17).
+    pub skipped: u32,
 }
 
 impl TargetCounts {
     pub fn total(&self) -> u32 {
-        self.pending + self.running + self.succeeded + self.unchanged + self.failed
+        self.pending + self.running + self.succeeded + self.unchanged + self.failed + self.held + self.skipped
+    }
+
+    /// Targets that ran to an end: what a wave's failure rate is measured on.
+    pub fn finished(&self) -> u32 {
+        self.succeeded + self.unchanged + self.failed
+    }
+
+    /// Counts one more target of this status.
+    pub fn add(&mut self, status: TargetStatus, n: u32) {
+        match status {
+            TargetStatus::Pending => self.pending += n,
+            TargetStatus::Running => self.running += n,
+            TargetStatus::Succeeded => self.succeeded += n,
+            TargetStatus::Unchanged => self.unchanged += n,
+            TargetStatus::Failed => self.failed += n,
+            TargetStatus::Held => self.held += n,
+            TargetStatus::Skipped => self.skipped += n,
+        }
     }
 }
 
@@ -75,8 +97,10 @@ store_trait! {
         /// The connections a deployment to this system × environment publishes to: bound new
         /// connections and the slot's legacy connector while it is active.
         fn targets_for(&self, account: &AccountId, system: &SystemId, environment: &EnvironmentId) -> Result<Vec<Connection>, StoreError>;
-        /// Stores a deployment with one pending target per connection, in one transaction.
-        fn create_deployment(&self, deployment: &Deployment, connections: &[ConnectionId]) -> Result<(), StoreError>;
+        /// Stores a deployment with one target per connection, in one transaction: `waves[i]` is
+        /// the rollout's wave of `connections[i]` (none given: all in wave 0); wave 0's targets
+        /// are pending, later waves' held until their wave starts (#17).
+        fn create_deployment(&self, deployment: &Deployment, connections: &[ConnectionId], waves: &[u32]) -> Result<(), StoreError>;
         fn deployment(&self, account: &AccountId, id: &DeploymentId) -> Result<(Deployment, Vec<Target>), StoreError>;
         /// The account's deployments, newest first, with their target counts; optionally only those
         /// of a system, an environment, or that published to a connection.
@@ -91,6 +115,18 @@ store_trait! {
         fn finish_targets(&self, owner: &str, finished: &[Finish]) -> Result<Vec<bool>, StoreError>;
         /// When the next retry of any pending target is due (for the worker's sleep).
         fn next_due(&self) -> Result<Option<Millis>, StoreError>;
+        /// Rollouts in waves with something to decide (#17), of every account: running ones whose
+        /// started waves have no target left to run, and waiting ones; each with its target
+        /// counts per wave.
+        fn rollouts_to_advance(&self) -> Result<Vec<(Deployment, Vec<TargetCounts>)>, StoreError>;
+        /// A deployment's target counts per wave (index: the wave).
+        fn wave_counts(&self, id: &DeploymentId) -> Result<Vec<TargetCounts>, StoreError>;
+        /// Moves a rollout from `from` (its status and wave as the caller read them) to `to`, and
+        /// its targets with it, in one transaction: running releases the held targets of every
+        /// wave up to `to`'s; waiting, paused and halted hold the pending ones (running ones
+        /// finish); aborted skips every target not yet started and finishes the deployment.
+        /// False (and nothing changed) when the deployment was no longer at `from`.
+        fn move_rollout(&self, id: &DeploymentId, from: (DeploymentStatus, u32), to: (DeploymentStatus, u32), note: Option<&str>, now: Millis) -> Result<bool, StoreError>;
     }
     provided {
         /// [`finish_targets`](Self::finish_targets) for one target.

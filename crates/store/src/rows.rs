@@ -16,9 +16,9 @@ pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, envir
     created_at, created_by, modified_at, modified_by";
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
-    d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of, d.with_loader";
+    d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of, d.with_loader, d.rollout, d.wave, d.note";
 pub(crate) const TARGET_COLUMNS: &str = "t.deployment_id, t.connection_id, t.status, t.attempts, t.action, t.resource_id, t.url, \
-    t.error, t.loader, t.updated_at, c.org_name, c.instance_url, c.name AS connection_name, c.sf_username";
+    t.error, t.loader, t.updated_at, c.org_name, c.instance_url, c.name AS connection_name, c.sf_username, t.wave";
 
 /// Instance URLs are stored without a trailing slash, however they arrive (a parsed `Url`
 /// adds one), so every reader sees one spelling.
@@ -361,6 +361,9 @@ pub(crate) struct DeploymentRow {
     finished_at: Option<Millis>,
     redeploy_of: Option<String>,
     with_loader: i64,
+    rollout: Option<String>,
+    wave: i64,
+    note: Option<String>,
 }
 
 impl TryFrom<DeploymentRow> for Deployment {
@@ -383,6 +386,14 @@ impl TryFrom<DeploymentRow> for Deployment {
             finished_at: r.finished_at,
             redeploy_of: r.redeploy_of.as_deref().map(DeploymentId::parse).transpose()?,
             with_loader: r.with_loader != 0,
+            rollout: r
+                .rollout
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("rollout: {e}")))?,
+            wave: r.wave as u32,
+            note: r.note,
         })
     }
 }
@@ -403,6 +414,7 @@ pub(crate) struct TargetRow {
     instance_url: Option<String>,
     connection_name: Option<String>,
     sf_username: Option<String>,
+    wave: i64,
 }
 
 impl TryFrom<TargetRow> for Target {
@@ -425,6 +437,7 @@ impl TryFrom<TargetRow> for Target {
             instance_url: r.instance_url,
             connection_name: r.connection_name,
             username: r.sf_username,
+            wave: r.wave as u32,
         })
     }
 }

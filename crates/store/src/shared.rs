@@ -677,7 +677,7 @@ macro_rules! shared_deployment_methods {
             // The last target to finish finishes the deployment.
             for (id, now) in deployments {
                 let open: i64 = query_scalar(
-                    "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running')",
+                    "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running', 'held')",
                 )
                 .bind(id.as_str())
                 .fetch_one(&mut *tx)
@@ -786,6 +786,122 @@ macro_rules! shared_deployment_methods {
             Ok((row_to_deployment(&row)?, targets.iter().map(row_to_target).collect::<Result<_, _>>()?))
         }
 
+        async fn rollouts_to_advance(&self) -> Result<Vec<(Deployment, Vec<TargetCounts>)>, StoreError> {
+            let rows = query(format!(
+                "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d WHERE d.rollout IS NOT NULL AND d.finished_at IS NULL AND (d.status = 'waiting' \
+                 OR (d.status = 'running' AND NOT EXISTS (SELECT 1 FROM deployment_targets t WHERE t.deployment_id = d.id \
+                     AND t.wave <= d.wave AND t.status IN ('pending', 'running')))) ORDER BY d.seq"
+            ))
+            .fetch_all(self.pool())
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let d = row_to_deployment(row)?;
+                let counts = self.wave_counts(&d.id).await?;
+                out.push((d, counts));
+            }
+            Ok(out)
+        }
+
+        async fn wave_counts(&self, id: &DeploymentId) -> Result<Vec<TargetCounts>, StoreError> {
+            let rows = query(
+                "SELECT wave, status, COUNT(*) AS n FROM deployment_targets WHERE deployment_id = ? GROUP BY wave, status ORDER BY wave",
+            )
+            .bind(id.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            let mut counts: Vec<TargetCounts> = Vec::new();
+            for row in &rows {
+                let wave = row.try_get::<i64, _>("wave")? as usize;
+                let status: String = row.try_get("status")?;
+                let status = domain::TargetStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("target status {status}")))?;
+                if counts.len() <= wave {
+                    counts.resize(wave + 1, TargetCounts::default());
+                }
+                counts[wave].add(status, row.try_get::<i64, _>("n")? as u32);
+            }
+            Ok(counts)
+        }
+
+        async fn move_rollout(
+            &self,
+            id: &DeploymentId,
+            from: (domain::DeploymentStatus, u32),
+            to: (domain::DeploymentStatus, u32),
+            note: Option<&str>,
+            now: Millis,
+        ) -> Result<bool, StoreError> {
+            use domain::DeploymentStatus as S;
+            let mut tx = self.writer().begin().await?;
+            let finished = (to.0 == S::Aborted).then_some(now);
+            let moved = query(
+                "UPDATE deployments SET status = ?, wave = ?, note = ?, finished_at = COALESCE(?, finished_at) \
+                 WHERE id = ? AND status = ? AND wave = ? AND finished_at IS NULL",
+            )
+            .bind(to.0.as_str())
+            .bind(i64::from(to.1))
+            .bind(note)
+            .bind(finished)
+            .bind(id.as_str())
+            .bind(from.0.as_str())
+            .bind(i64::from(from.1))
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            let targets = match to.0 {
+                S::Running => query(
+                    "UPDATE deployment_targets SET status = 'pending', updated_at = ? \
+                     WHERE deployment_id = ? AND status = 'held' AND wave <= ?",
+                )
+                .bind(now)
+                .bind(id.as_str())
+                .bind(i64::from(to.1)),
+                S::Waiting | S::Paused | S::Halted => query(
+                    "UPDATE deployment_targets SET status = 'held', updated_at = ? WHERE deployment_id = ? AND status = 'pending'",
+                )
+                .bind(now)
+                .bind(id.as_str()),
+                S::Aborted => query(
+                    "UPDATE deployment_targets SET status = 'skipped', updated_at = ? \
+                     WHERE deployment_id = ? AND status IN ('pending', 'held')",
+                )
+                .bind(now)
+                .bind(id.as_str()),
+                S::Succeeded | S::Failed => {
+                    return Err(StoreError::Corrupt("a rollout finishes with its last target".into()));
+                }
+            };
+            targets.execute(&mut *tx).await?;
+            // A rollout released onto waves with nothing left to run ends now, as the last
+            // finished target would have ended it.
+            if to.0 == S::Running {
+                let open: i64 = query_scalar(
+                    "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running', 'held')",
+                )
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+                if open == 0 {
+                    query(
+                        "UPDATE deployments SET finished_at = ?, status = CASE WHEN EXISTS \
+                         (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
+                         WHERE id = ? AND finished_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(id.as_str())
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(true)
+        }
+
         async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
             Ok(query_scalar(
                 "SELECT MIN(CASE WHEN status = 'pending' THEN not_before ELSE lease_until END) FROM deployment_targets \
@@ -870,7 +986,9 @@ macro_rules! shared_deployment_methods {
                  (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'running') AS n_running, \
                  (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'succeeded') AS n_succeeded, \
                  (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'unchanged') AS n_unchanged, \
-                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'failed') AS n_failed \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'failed') AS n_failed, \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'held') AS n_held, \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'skipped') AS n_skipped \
                  FROM deployments d WHERE d.account_id = ? AND ({text} IS NULL OR d.system_id = ?) AND ({text} IS NULL OR d.environment_id = ?) \
                  AND ({text} IS NULL OR EXISTS (SELECT 1 FROM deployment_targets t WHERE t.deployment_id = d.id AND t.connection_id = ?)) \
                  ORDER BY d.seq DESC LIMIT ?"
@@ -896,6 +1014,8 @@ macro_rules! shared_deployment_methods {
                             succeeded: n("n_succeeded")?,
                             unchanged: n("n_unchanged")?,
                             failed: n("n_failed")?,
+                            held: n("n_held")?,
+                            skipped: n("n_skipped")?,
                         },
                     ))
                 })
@@ -2477,7 +2597,8 @@ macro_rules! shared_statements {
         ) -> Result<(), StoreError> {
             query(
                 "INSERT INTO deployments (id, account_id, system_id, environment_id, bundle_id, resource_name, cache_control, status, \
-                 created_at, created_by, finished_at, redeploy_of, with_loader) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 created_at, created_by, finished_at, redeploy_of, with_loader, rollout, wave, note) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(d.id.as_str())
             .bind(d.account_id.as_str())
@@ -2492,6 +2613,15 @@ macro_rules! shared_statements {
             .bind(d.finished_at)
             .bind(d.redeploy_of.as_ref().map(domain::DeploymentId::as_str))
             .bind(i64::from(d.with_loader))
+            .bind(
+                d.rollout
+                    .as_ref()
+                    .map(serde_json::to_string)
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("rollout: {e}")))?,
+            )
+            .bind(i64::from(d.wave))
+            .bind(d.note.as_deref())
             .execute(exec)
             .await?;
             Ok(())

@@ -341,6 +341,124 @@ async fn filters_sorts_and_keyset_pages_agree<S: ConnectionStore>(store: &S, a: 
     }
 }
 
+/// #17: a rollout's targets start held in their waves; only started waves are claimed; the
+/// rollout moves only from the state its mover read (a lost race changes nothing); running
+/// releases the next wave, pause holds what is pending, abort skips what has not started and
+/// ends the deployment; a deployment whose waves all ended finishes as usual.
+async fn rollouts_move_in_waves_and_only_from_what_was_read<S: ConnectionStore + DeploymentStore + CatalogStore>(
+    store: &S,
+    a: &AccountId,
+) {
+    use domain::{
+        BundleId, BundleInfo, CacheControl, Deployment, DeploymentId, DeploymentStatus as S, Gate, ResourceName,
+        TargetStatus,
+    };
+    let system =
+        domain::System { id: SystemId::generate(), account_id: a.clone(), name: "Waves".into(), created_at: 0 };
+    store.insert_system(&system).await.expect("system");
+    let env = store.environments(a).await.expect("envs")[0].id.clone();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let c = new_connection(a, &format!("wave {i}"), "Org", "w@o.example", i);
+        store.insert(&c, &NewSecrets::default()).await.expect("insert");
+        ids.push(c.id);
+    }
+    let bundle = BundleInfo {
+        id: BundleId::generate(),
+        account_id: a.clone(),
+        sha256: "cd".repeat(32),
+        size: 3,
+        files: vec!["a.js".into()],
+        created_at: 0,
+        created_by: "me@a.example".into(),
+    };
+    let bundle = store.save_bundle(&bundle, b"zip").await.expect("bundle");
+    let wave = |gate| domain::Wave { count: None, percent: None, connections: None, gate };
+    let d = Deployment {
+        id: DeploymentId::generate(),
+        account_id: a.clone(),
+        system_id: system.id.clone(),
+        environment_id: env.clone(),
+        bundle_id: bundle.id.clone(),
+        resource_name: ResourceName::parse("Waves").expect("name"),
+        cache_control: CacheControl::Private,
+        status: S::Running,
+        created_at: 0,
+        created_by: "me@a.example".into(),
+        finished_at: None,
+        redeploy_of: None,
+        with_loader: false,
+        rollout: Some(domain::Rollout {
+            waves: vec![wave(Gate::Auto), wave(Gate::Approval), wave(Gate::At(99))],
+            max_failure_rate: 0.25,
+        }),
+        wave: 0,
+        note: None,
+    };
+    store.create_deployment(&d, &ids, &[0, 1, 1, 2, 2]).await.expect("deployment");
+    let (read, targets) = store.deployment(a, &d.id).await.expect("read");
+    assert_eq!(read.rollout, d.rollout, "the plan round-trips");
+    let status_of = |targets: &[domain::Target], wave: u32| -> Vec<TargetStatus> {
+        targets.iter().filter(|t| t.wave == wave).map(|t| t.status).collect()
+    };
+    assert_eq!(status_of(&targets, 0), [TargetStatus::Pending]);
+    assert_eq!(status_of(&targets, 1), [TargetStatus::Held, TargetStatus::Held]);
+    // Only the started wave is claimed.
+    let claimed = store.claim_targets("w1", 100, 60_000, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].target.connection_id, ids[0]);
+    assert!(store.rollouts_to_advance().await.expect("advance").iter().all(|(r, _)| r.id != d.id), "wave 0 still runs");
+    let done = store::TargetOutcome::Done {
+        status: TargetStatus::Succeeded,
+        action: "created".into(),
+        resource_id: "081".into(),
+        url: "/resource/1/Waves".into(),
+        loader: None,
+    };
+    assert!(store.finish_target(&d.id, &ids[0], "w1", &done, 110).await.expect("finish"));
+    let (read, _) = store.deployment(a, &d.id).await.expect("read");
+    assert_eq!((read.status, read.finished_at), (S::Running, None), "later waves keep it open");
+    let due = store.rollouts_to_advance().await.expect("advance");
+    let (_, counts) = due.iter().find(|(r, _)| r.id == d.id).expect("its wave ended: something to decide");
+    assert_eq!((counts[0].succeeded, counts[1].held, counts[2].held), (1, 2, 2));
+    // Waiting for approval holds; a mover that read something else changes nothing.
+    assert!(
+        store
+            .move_rollout(&d.id, (S::Running, 0), (S::Waiting, 0), Some("wave 2 of 3 waits for approval"), 120)
+            .await
+            .expect("wait")
+    );
+    assert!(!store.move_rollout(&d.id, (S::Running, 0), (S::Running, 1), None, 121).await.expect("stale"), "lost race");
+    assert!(store.claim_targets("w1", 130, 60_000, 10).await.expect("claim").is_empty());
+    // Approved: wave 1 runs; paused: its pending targets are held again; resumed: pending.
+    assert!(store.move_rollout(&d.id, (S::Waiting, 0), (S::Running, 1), None, 140).await.expect("approve"));
+    assert_eq!(store.wave_counts(&d.id).await.expect("counts")[1].pending, 2);
+    assert!(
+        store.move_rollout(&d.id, (S::Running, 1), (S::Paused, 1), Some("Paused by me"), 150).await.expect("pause")
+    );
+    let (read, targets) = store.deployment(a, &d.id).await.expect("read");
+    assert_eq!((read.status, read.note.as_deref()), (S::Paused, Some("Paused by me")));
+    assert_eq!(status_of(&targets, 1), [TargetStatus::Held, TargetStatus::Held]);
+    assert!(store.claim_targets("w1", 160, 60_000, 10).await.expect("claim").is_empty(), "paused: nothing starts");
+    assert!(store.move_rollout(&d.id, (S::Paused, 1), (S::Running, 1), None, 170).await.expect("resume"));
+    let claimed = store.claim_targets("w1", 180, 60_000, 10).await.expect("claim");
+    assert_eq!(claimed.len(), 2, "wave 1 only");
+    // Aborted with wave 1 running: wave 2 skipped, the deployment ended; running targets still
+    // record their outcome.
+    assert!(
+        store.move_rollout(&d.id, (S::Running, 1), (S::Aborted, 1), Some("Aborted by me"), 190).await.expect("abort")
+    );
+    let (read, targets) = store.deployment(a, &d.id).await.expect("read");
+    assert_eq!((read.status, read.finished_at), (S::Aborted, Some(190)));
+    assert_eq!(status_of(&targets, 2), [TargetStatus::Skipped, TargetStatus::Skipped]);
+    assert!(store.finish_target(&d.id, &ids[1], "w1", &done, 200).await.expect("finish"));
+    assert_eq!(store.deployment(a, &d.id).await.expect("read").0.status, S::Aborted, "an aborted deployment stays so");
+    assert!(
+        !store.move_rollout(&d.id, (S::Aborted, 1), (S::Running, 2), None, 210).await.expect("ended"),
+        "an ended one does not move"
+    );
+}
+
 async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId) {
     for (i, (org, email)) in [
         ("Globex", "hank@globex.example"),
@@ -928,8 +1046,11 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
         finished_at: None,
         redeploy_of: None,
         with_loader: true,
+        rollout: None,
+        wave: 0,
+        note: None,
     };
-    store.create_deployment(&deployment, &[one.id.clone(), two.id.clone()]).await.expect("deployment");
+    store.create_deployment(&deployment, &[one.id.clone(), two.id.clone()], &[]).await.expect("deployment");
     // Two workers: each target goes to exactly one.
     let first = store.claim_targets("worker-1", 20, 1_000, 1).await.expect("claim");
     let second = store.claim_targets("worker-2", 20, 1_000, 10).await.expect("claim");
@@ -1295,6 +1416,8 @@ async fn sqlite_passes_the_conformance_suite() {
     let (store, a, b) = sqlite().await;
     filters_sorts_and_keyset_pages_agree(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
+    rollouts_move_in_waves_and_only_from_what_was_read(&store, &a).await;
+    let (store, a, _) = sqlite().await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
     statuses_change_through_observations_with_their_reason_and_audit(&store, &a).await;
@@ -1353,12 +1476,15 @@ async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogS
         finished_at: None,
         redeploy_of: None,
         with_loader: false,
+        rollout: None,
+        wave: 0,
+        note: None,
     };
     // Another worker's deployment, whose targets a batch below names by mistake.
     let other = domain::Deployment { id: domain::DeploymentId::generate(), ..d.clone() };
-    store.create_deployment(&other, &ids[..2]).await.expect("other deployment");
+    store.create_deployment(&other, &ids[..2], &[]).await.expect("other deployment");
     assert_eq!(store.claim_targets("other", 1, 60_000, 2).await.expect("claim").len(), 2);
-    store.create_deployment(&d, &ids).await.expect("deployment");
+    store.create_deployment(&d, &ids, &[]).await.expect("deployment");
     let claimed = store.claim_targets("racer", 1, 60_000, 100).await.expect("claim");
     assert_eq!(claimed.len(), 40);
     let done = TargetOutcome::Done {
@@ -1426,6 +1552,8 @@ async fn postgres_passes_the_conformance_suite() {
     search_sort_and_pages_work(&store, &a).await;
     let (store, a, b) = postgres(&url).await;
     filters_sorts_and_keyset_pages_agree(&store, &a, &b).await;
+    let (store, a, _) = postgres(&url).await;
+    rollouts_move_in_waves_and_only_from_what_was_read(&store, &a).await;
     let (store, a, _) = postgres(&url).await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = postgres(&url).await;

@@ -356,6 +356,27 @@ pub async fn deploy(app: &TestApp, who: &str, system: &str, env: &str, name: &st
     deploy_as(app, who, (system, env, name), files, false).await
 }
 
+/// [`deploy`] in waves (#17): `rollout` is the API's `RolloutInput` as JSON.
+pub async fn deploy_in_waves(
+    app: &TestApp,
+    who: &str,
+    (system, env, name): (&str, &str, &str),
+    files: &[(&str, &[u8])],
+    rollout: Value,
+) -> Value {
+    let upload = client::DeploymentUpload {
+        system_id: system.into(),
+        environment_id: env.into(),
+        resource_name: name.into(),
+        cache_control: "private".into(),
+        with_loader: false,
+        rollout: Some(rollout),
+        zip: bundle_zip(files),
+    };
+    let started = app.client(who).start_deployment(upload).await.unwrap_or_else(|e| panic!("deploy: {e}"));
+    serde_json::to_value(started).expect("json")
+}
+
 /// [`deploy`], asking for the system's loader too (issue #15).
 pub async fn deploy_with_loader(
     app: &TestApp,
@@ -381,6 +402,7 @@ async fn deploy_as(
         resource_name: name.into(),
         cache_control: "private".into(),
         with_loader,
+        rollout: None,
         zip: bundle_zip(files),
     };
     let started = app.client(who).start_deployment(upload).await.unwrap_or_else(|e| panic!("deploy: {e}"));

@@ -2,6 +2,7 @@ pub mod admin;
 pub mod common;
 pub mod connections;
 pub mod demo;
+pub mod deployments;
 pub mod emulator;
 pub mod publish;
 pub mod serve;

@@ -1,6 +1,8 @@
 //! `lightbridge publish`: builds the bundle here (refusing a bad one before any call), uploads
 //! it as a deployment to every connection bound to a system × environment, follows it with a
 //! live progress bar and per-org outcomes, prints a summary, and exits 1 if any org failed.
+//! With `--canary` the release rolls out in waves (#17): the command follows it until it ends,
+//! halts, or waits for an approval, and says which.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,6 +36,20 @@ pub struct Args {
     /// set: PUT /api/v1/systems/{id}/loader).
     #[arg(long)]
     with_loader: bool,
+    /// Roll out in waves (#17): this many orgs first (a canary), then the rest.
+    #[arg(long, value_name = "ORGS", conflicts_with = "canary_percent")]
+    canary: Option<u32>,
+    /// Roll out in waves: this share of the orgs first (1–100), then the rest.
+    #[arg(long, value_name = "PERCENT")]
+    canary_percent: Option<u32>,
+    /// With a canary: the rest starts `auto` (when the canary passed) or after `approval`
+    /// (`lightbridge deployments approve <id>`).
+    #[arg(long, value_name = "GATE", default_value = "auto", value_parser = ["auto", "approval"])]
+    then: String,
+    /// With a canary: the share of a wave's orgs (0–1) that may fail before the rollout halts
+    /// (default 0: any failure halts it).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
+    max_failure_rate: f64,
     /// Print the finished deployment's JSON instead of progress and a table.
     #[arg(long)]
     json: bool,
@@ -60,6 +76,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             &bundle.sha256()[..12]
         );
     }
+    let first = match (args.canary, args.canary_percent) {
+        (Some(n), _) => Some(serde_json::json!({"count": n})),
+        (_, Some(p)) => Some(serde_json::json!({"percent": p})),
+        (None, None) => None,
+    };
+    let rollout = first.map(
+        |first| serde_json::json!({"waves": [first, {"gate": args.then}], "max_failure_rate": args.max_failure_rate}),
+    );
     let created = api
         .start_deployment(DeploymentUpload {
             system_id: args.system.clone(),
@@ -67,6 +91,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             resource_name: args.name.clone(),
             cache_control: args.cache_control.clone(),
             with_loader: args.with_loader,
+            rollout,
             zip: bundle.bytes().to_vec(),
         })
         .await?;
@@ -131,9 +156,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     table(&["ORG", "CONNECTION", "OUTCOME", "ATTEMPTS", "URL / REASON"], &rows);
     let c = &finished.counts;
-    println!("{}: {} published, {} unchanged, {} failed", finished.status, c.succeeded, c.unchanged, c.failed);
-    if finished.status == "failed" {
-        bail!("the deployment failed for {} org(s)", c.failed);
+    println!(
+        "{}: {} published, {} unchanged, {} failed{}",
+        finished.status,
+        c.succeeded,
+        c.unchanged,
+        c.failed,
+        if c.held + c.skipped > 0 { format!(", {} not started", c.held + c.skipped) } else { String::new() }
+    );
+    if let Some(note) = &finished.note {
+        println!("{note}");
+    }
+    match finished.status.as_str() {
+        "failed" => bail!("the deployment failed for {} org(s)", c.failed),
+        "halted" => bail!("the rollout halted: `lightbridge deployments resume {id}` goes on anyway, `abort` stops it"),
+        "aborted" => bail!("the deployment was aborted"),
+        "waiting" => println!("approve the next wave with `lightbridge deployments approve {id}`"),
+        "paused" => println!("resume it with `lightbridge deployments resume {id}`"),
+        _ => {}
     }
     Ok(())
 }

@@ -25,6 +25,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list, create))
         .routes(routes!(show))
         .routes(routes!(rollback))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(approve))
+        .routes(routes!(abort))
         .routes(routes!(bound))
         .routes(routes!(bind, unbind))
         .routes(routes!(remove_loader))
@@ -39,6 +43,10 @@ pub struct CountsView {
     pub succeeded: u32,
     pub unchanged: u32,
     pub failed: u32,
+    /// Waiting for their wave, or held by a paused or halted rollout.
+    pub held: u32,
+    /// Never started: the rollout was aborted.
+    pub skipped: u32,
 }
 
 impl From<TargetCounts> for CountsView {
@@ -50,8 +58,106 @@ impl From<TargetCounts> for CountsView {
             succeeded: c.succeeded,
             unchanged: c.unchanged,
             failed: c.failed,
+            held: c.held,
+            skipped: c.skipped,
         }
     }
+}
+
+/// A rollout in waves as asked for (#17): a canary first, then further waves, each started when
+/// the one before it ended with at most `max_failure_rate` of its orgs failed.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutInput {
+    /// 1 to 20 waves, in order. Orgs no wave takes go with the last one.
+    pub waves: Vec<WaveInput>,
+    /// The share (0 to 1) of a wave's finished orgs that may fail; above it the rollout halts
+    /// before the next wave. Default 0: any failure halts it.
+    #[serde(default)]
+    pub max_failure_rate: Option<f64>,
+}
+
+/// One wave: at most one of `count`, `percent` and `connections` (none: every org left), and
+/// what starts it once the wave before it passed.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaveInput {
+    /// This many orgs (at least 1).
+    pub count: Option<u32>,
+    /// This share of all the deployment's orgs, 1 to 100, rounded up.
+    pub percent: Option<u32>,
+    /// These connections (`conn_…`), each bound to the system × environment.
+    pub connections: Option<Vec<String>>,
+    /// `auto` (default: as soon as the wave before it passed) or `approval` (when a person
+    /// approves it: `POST /deployments/{id}/approve`). The first wave starts at once.
+    pub gate: Option<String>,
+    /// Not before this time (Unix milliseconds): the wave waits for it.
+    pub start_at: Option<i64>,
+}
+
+impl RolloutInput {
+    /// The domain's rollout; every fault of the input at once.
+    pub fn into_rollout(self) -> Result<domain::Rollout, ApiError> {
+        let mut errors = Vec::new();
+        let mut waves = Vec::new();
+        for (i, w) in self.waves.into_iter().enumerate() {
+            let gate = match (w.gate.as_deref(), w.start_at) {
+                (None | Some("auto"), None) => domain::Gate::Auto,
+                (Some("approval"), None) => domain::Gate::Approval,
+                (None | Some("auto"), Some(at)) => domain::Gate::At(at),
+                (Some("approval"), Some(_)) => {
+                    errors.push((
+                        format!("rollout.waves[{i}].start_at"),
+                        "give a gate of approval or a start time, not both".to_string(),
+                    ));
+                    domain::Gate::Approval
+                }
+                (Some(other), _) => {
+                    errors.push((format!("rollout.waves[{i}].gate"), format!("{other:?} is not auto or approval")));
+                    domain::Gate::Auto
+                }
+            };
+            let mut parsed = Vec::new();
+            for id in w.connections.iter().flatten() {
+                match ConnectionId::parse(id) {
+                    Ok(id) => parsed.push(id),
+                    Err(_) => errors.push((
+                        format!("rollout.waves[{i}].connections"),
+                        format!("{id:?} is not a connection id (conn_…)"),
+                    )),
+                }
+            }
+            let connections = w.connections.is_some().then_some(parsed);
+            waves.push(domain::Wave { count: w.count, percent: w.percent, connections, gate });
+        }
+        let max_failure_rate = self.max_failure_rate.unwrap_or(0.0);
+        if !max_failure_rate.is_finite() {
+            errors.push(("rollout.max_failure_rate".to_string(), "a share from 0 to 1".to_string()));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Invalid(errors));
+        }
+        Ok(domain::Rollout { waves, max_failure_rate })
+    }
+}
+
+/// A deployment's rollout as it runs (#17).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RolloutView {
+    pub max_failure_rate: f64,
+    /// Each wave's gate and, with `GET /deployments/{id}`, its orgs by status.
+    pub waves: Vec<WaveView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaveView {
+    /// `auto`, `approval` or `time`.
+    pub gate: String,
+    /// A time gate's start (Unix milliseconds).
+    pub start_at: Option<i64>,
+    #[schema(nullable = false)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counts: Option<CountsView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -84,7 +190,8 @@ pub struct DeploymentView {
     pub resource_name: String,
     /// `Private` or `Public`.
     pub cache_control: String,
-    /// `running`, `succeeded` or `failed`.
+    /// `running`, `succeeded` or `failed`; a rollout in waves also `waiting` (a wave's
+    /// approval or time), `paused`, `halted` (a wave failed too much) or `aborted`.
     pub status: String,
     pub created_at: i64,
     pub created_by: String,
@@ -93,6 +200,11 @@ pub struct DeploymentView {
     pub redeploy_of: Option<String>,
     /// Also deploys the system's loader into each org after its resource (issue #15).
     pub with_loader: bool,
+    /// In waves (#17): the plan, and the last wave started (0: the first).
+    pub rollout: Option<RolloutView>,
+    pub wave: u32,
+    /// Why it waits, is paused, halted or aborted.
+    pub note: Option<String>,
     pub counts: CountsView,
     /// With `GET /deployments/{id}`: one entry per connection.
     #[schema(nullable = false)]
@@ -114,6 +226,32 @@ pub fn view(d: &Deployment, counts: TargetCounts, targets: Option<&[domain::Targ
         finished_at: d.finished_at,
         redeploy_of: d.redeploy_of.as_ref().map(ToString::to_string),
         with_loader: d.with_loader,
+        rollout: d.rollout.as_ref().map(|r| RolloutView {
+            max_failure_rate: r.max_failure_rate,
+            waves: r
+                .waves
+                .iter()
+                .enumerate()
+                .map(|(i, w)| WaveView {
+                    gate: match w.gate {
+                        domain::Gate::Auto => "auto",
+                        domain::Gate::Approval => "approval",
+                        domain::Gate::At(_) => "time",
+                    }
+                    .to_string(),
+                    start_at: match w.gate {
+                        domain::Gate::At(at) => Some(at),
+                        _ => None,
+                    },
+                    counts: targets.map(|ts| {
+                        deployments::count(&ts.iter().filter(|t| t.wave as usize == i).cloned().collect::<Vec<_>>())
+                            .into()
+                    }),
+                })
+                .collect(),
+        }),
+        wave: d.wave,
+        note: d.note.clone(),
         counts: counts.into(),
         targets: targets.map(|ts| {
             ts.iter()
@@ -212,6 +350,8 @@ struct DeployInput {
     /// set, and the bundle must hold the files it loads).
     #[serde(default)]
     with_loader: bool,
+    /// Roll out in waves (#17); absent: every org at once.
+    rollout: Option<RolloutInput>,
 }
 
 /// A deployment request as `multipart/form-data`: the same fields and `file` (a ZIP).
@@ -224,6 +364,8 @@ struct DeployUpload {
     cache_control: Option<String>,
     /// `true` to deploy the system's loader too (default `false`).
     with_loader: Option<bool>,
+    /// A rollout in waves, as JSON (see `RolloutInput`).
+    rollout: Option<String>,
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
@@ -267,6 +409,14 @@ async fn create(
             Some("true") => true,
             Some(other) => return Err(ApiError::invalid("with_loader", format!("{other:?} is not true or false"))),
         };
+        let rollout = match fields.remove("rollout").filter(|r| !r.trim().is_empty()) {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str::<RolloutInput>(&text)
+                    .map_err(|e| ApiError::invalid("rollout", format!("not a rollout: {e}")))?
+                    .into_rollout()?,
+            ),
+        };
         let mut take = |k: &str| fields.remove(k).unwrap_or_default();
         DeployRequest {
             system_id: take("system_id"),
@@ -275,6 +425,7 @@ async fn create(
             cache_control: Some(take("cache_control")),
             bundle: BundleSource::Upload(file),
             with_loader,
+            rollout,
         }
     } else {
         let Json(input) = Json::<DeployInput>::from_request(request, &state)
@@ -287,6 +438,7 @@ async fn create(
             cache_control: input.cache_control,
             bundle: BundleSource::Stored(input.bundle_id),
             with_loader: input.with_loader,
+            rollout: input.rollout.map(RolloutInput::into_rollout).transpose()?,
         }
     };
     let started = deployments::deploy(&state, &caller, request).await?;
@@ -305,6 +457,65 @@ async fn rollback(
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
     let started = deployments::rollback(&state, &caller, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(view(&started.deployment, started.counts, None))))
+}
+
+async fn control(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    control: service::rollout::Control,
+) -> Result<Json<DeploymentView>, ApiError> {
+    service::rollout::control(state, caller, id, control).await?;
+    let id = DeploymentId::parse(id).map_err(|_| ApiError::NotFound)?;
+    let (d, targets) = state.store.deployment(caller.account()?, &id).await?;
+    Ok(Json(view(&d, deployments::count(&targets), Some(&targets))))
+}
+
+/// Pauses a deployment (#17): targets publishing now finish, no other starts until it is
+/// resumed. Publishers; 409 when it has ended or is not running or waiting.
+#[utoipa::path(post, path = "/deployments/{id}/pause", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
+    responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    control(&state, &caller, &id, service::rollout::Control::Pause).await
+}
+
+/// Resumes a paused deployment, or a halted rollout (its next wave starts anyway). 409 otherwise.
+#[utoipa::path(post, path = "/deployments/{id}/resume", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
+    responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    control(&state, &caller, &id, service::rollout::Control::Resume).await
+}
+
+/// Starts the rollout's next wave now: the one waiting for approval, or for its time. 409 when
+/// no wave waits.
+#[utoipa::path(post, path = "/deployments/{id}/approve", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
+    responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    control(&state, &caller, &id, service::rollout::Control::Approve).await
+}
+
+/// Aborts a deployment: targets that have not started never will (they show as skipped);
+/// targets publishing now finish. 409 when it has ended.
+#[utoipa::path(post, path = "/deployments/{id}/abort", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
+    responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn abort(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeploymentView>, ApiError> {
+    control(&state, &caller, &id, service::rollout::Control::Abort).await
 }
 
 /// The connections a deployment to this system × environment publishes to.

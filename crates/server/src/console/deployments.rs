@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/deployments", get(history).post(upload))
         .route("/deployments/{id}", get(detail))
         .route("/deployments/{id}/rollback", post(rollback))
+        .route("/deployments/{id}/{control}", post(control))
         .layer(axum::extract::DefaultBodyLimit::max(crate::http::MAX_UPLOAD_BYTES))
 }
 
@@ -68,6 +69,12 @@ struct PublishDraft {
     resource_name: String,
     cache_control: String,
     with_loader: bool,
+    /// Roll out as a canary then the rest (#17): its size, the rest's gate (`auto` or
+    /// `approval`), and the share of failures (in %) that halts it.
+    canary: bool,
+    canary_count: String,
+    rest_gate: String,
+    max_failure_percent: String,
     /// The file already checked and kept: `(bundle id, what it holds)`.
     bundle: Option<(String, String)>,
     errors: Vec<(String, String)>,
@@ -76,6 +83,51 @@ struct PublishDraft {
 impl PublishDraft {
     fn error(&self, field: &str) -> String {
         self.errors.iter().filter(|(f, _)| f == field).map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ")
+    }
+
+    /// Every fault of fields starting with `prefix` (a rollout's).
+    fn errors_under(&self, prefix: &str) -> String {
+        self.errors
+            .iter()
+            .filter(|(f, _)| f.starts_with(prefix))
+            .map(|(_, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The rollout the form asks for: a canary of N orgs, then the rest.
+    fn rollout(&mut self) -> Option<domain::Rollout> {
+        if !self.canary {
+            return None;
+        }
+        let count = match self.canary_count.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                self.errors.push(("rollout.canary".into(), "The canary is a whole number of orgs, at least 1.".into()));
+                1
+            }
+        };
+        let percent = match self.max_failure_percent.trim() {
+            "" => 0.0,
+            text => match text.parse::<f64>() {
+                Ok(p) if (0.0..=100.0).contains(&p) => p,
+                _ => {
+                    self.errors.push((
+                        "rollout.max_failure_rate".into(),
+                        "The failures allowed are a percentage from 0 to 100.".into(),
+                    ));
+                    0.0
+                }
+            },
+        };
+        let gate = if self.rest_gate == "approval" { domain::Gate::Approval } else { domain::Gate::Auto };
+        Some(domain::Rollout {
+            waves: vec![
+                domain::Wave { count: Some(count), percent: None, connections: None, gate: domain::Gate::Auto },
+                domain::Wave { count: None, percent: None, connections: None, gate },
+            ],
+            max_failure_rate: percent / 100.0,
+        })
     }
 }
 
@@ -173,8 +225,13 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
         resource_name: take("resource_name"),
         cache_control: take("cache_control"),
         with_loader: matches!(take("with_loader").as_str(), "on" | "true"),
+        canary: take("rollout") == "canary",
+        canary_count: take("canary_count"),
+        rest_gate: take("rest_gate"),
+        max_failure_percent: take("max_failure_percent"),
         ..PublishDraft::default()
     };
+    let rollout = draft.rollout();
     let earlier = take("bundle_id");
     // The file is checked and kept first, so that it survives the other fields' faults.
     let bundle = match file {
@@ -199,10 +256,17 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
         cache_control: Some(draft.cache_control.clone()),
         bundle: BundleSource::Stored(bundle.clone().unwrap_or_default()),
         with_loader: draft.with_loader,
+        rollout,
     };
     // Without a good file the stand-in bundle id is refused: never started, and that refusal
-    // is the file's, already said.
-    let refused = match deploy(&state, &signed_in.caller, request).await {
+    // is the file's, already said. A rollout the form could not read starts nothing either.
+    let form_faults = draft.errors.iter().any(|(f, _)| f.starts_with("rollout"));
+    let result = if form_faults {
+        Err(service::ServiceError::Invalid(Vec::new()))
+    } else {
+        deploy(&state, &signed_in.caller, request).await
+    };
+    let refused = match result {
         Ok(started) => {
             let to = format!("/deployments/{}", started.deployment.id);
             return Ok(redirect_with_flash(&to, "success", "Publishing started."));
@@ -273,6 +337,12 @@ struct DetailPage {
     /// back.
     can_roll_back: bool,
     rollback_of: Option<String>,
+    /// Why it waits, is paused, halted or aborted.
+    note: Option<String>,
+    /// The rollout's waves (#17): (wave, gate, progress, current).
+    waves: Vec<(u32, String, String, bool)>,
+    /// The moves a person may make now: (path, label, danger).
+    controls: Vec<(&'static str, &'static str, bool)>,
 }
 
 async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> PageResult {
@@ -311,7 +381,7 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
     let page = DetailPage {
         chrome: chrome.clone(),
         id: d.id.to_string(),
-        running: d.status == domain::DeploymentStatus::Running,
+        running: matches!(d.status, domain::DeploymentStatus::Running | domain::DeploymentStatus::Waiting),
         status: d.status.as_str().to_string(),
         status_class: status_class(d.status.as_str()),
         slot: format!(
@@ -336,8 +406,88 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
         can_publish: signed_in.caller.require_publisher().is_ok(),
         can_roll_back: latest.is_some_and(|l| l != d.id),
         rollback_of: d.redeploy_of.as_ref().map(ToString::to_string),
+        note: d.note.clone(),
+        waves: d
+            .rollout
+            .as_ref()
+            .map(|r| {
+                r.waves
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| {
+                        let of: Vec<domain::Target> =
+                            targets.iter().filter(|t| t.wave as usize == i).cloned().collect();
+                        let c = count(&of);
+                        let gate = match w.gate {
+                            _ if i == 0 => "at once".to_string(),
+                            domain::Gate::Auto => "when the wave before it passed".to_string(),
+                            domain::Gate::Approval => "after approval".to_string(),
+                            domain::Gate::At(at) => format!("at {}", date(at)),
+                        };
+                        let progress = format!(
+                            "{} orgs: {} published, {} unchanged, {} failed, {} waiting, {} skipped",
+                            c.total(),
+                            c.succeeded,
+                            c.unchanged,
+                            c.failed,
+                            c.held + c.pending + c.running,
+                            c.skipped
+                        );
+                        (i as u32 + 1, gate, progress, i as u32 == d.wave)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        controls: if signed_in.caller.require_publisher().is_err() {
+            Vec::new()
+        } else {
+            use domain::DeploymentStatus as S;
+            let has_next = d.rollout.as_ref().is_some_and(|r| (d.wave as usize + 1) < r.waves.len());
+            let mut controls = Vec::new();
+            match d.status {
+                S::Running => controls.push(("pause", "Pause", false)),
+                S::Waiting => {
+                    if has_next {
+                        controls.push(("approve", "Start the next wave now", false));
+                    }
+                    controls.push(("pause", "Pause", false));
+                }
+                S::Paused => controls.push(("resume", "Resume", false)),
+                S::Halted if has_next => controls.push(("resume", "Resume anyway", false)),
+                _ => {}
+            }
+            if !d.status.is_final() {
+                controls.push(("abort", "Abort", true));
+            }
+            controls
+        },
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
+}
+
+/// Pause, resume, approve or abort (#17), from the deployment's page.
+async fn control(
+    State(state): State<AppState>,
+    Path((id, control)): Path<(String, String)>,
+    Checked(signed_in, _): Checked<CsrfForm>,
+) -> PageResult {
+    let Some(move_) = service::rollout::Control::parse(&control) else { return Err(ApiError::NotFound.into()) };
+    let back = format!("/deployments/{}", DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?);
+    match service::rollout::control(&state, &signed_in.caller, &id, move_).await {
+        Ok(d) => {
+            let text = match move_ {
+                service::rollout::Control::Pause => {
+                    "Paused: what is publishing now finishes, nothing else starts.".to_string()
+                }
+                service::rollout::Control::Resume => "Resumed.".to_string(),
+                service::rollout::Control::Approve => format!("Wave {} started.", d.wave + 1),
+                service::rollout::Control::Abort => "Aborted: orgs not yet started are skipped.".to_string(),
+            };
+            Ok(redirect_with_flash(&back, "success", &text))
+        }
+        Err(e @ service::ServiceError::Conflict { .. }) => Ok(redirect_with_flash(&back, "error", &e.to_string())),
+        Err(e) => Err(ApiError::from(e).into()),
+    }
 }
 
 /// Rollback: this deployment's release again, to the same system × environment.

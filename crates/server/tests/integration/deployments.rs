@@ -616,3 +616,237 @@ async fn a_refused_publish_form_keeps_what_was_sent_and_names_every_fault() {
     );
     assert!(!page.contains("bundle_id"), "nothing kept from a bad file");
 }
+
+/// Polls a deployment until `check` holds (10 s at most): the rollout keeper decides within
+/// a quarter of a second.
+async fn until(app: &TestApp, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (_, d) = app.call("admin_a", Method::GET, &format!("/deployments/{id}"), None).await;
+        if check(&d) {
+            return d;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{what}: {d}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Requests of any kind the emulator saw from these orgs (by their publishers).
+fn calls_from(app: &TestApp, users: &[&str]) -> usize {
+    let orgs: Vec<String> = users.iter().map(|u| app.em.org_id_of_user(u).expect("org")).collect();
+    app.em.requests().iter().filter(|r| r.org_id.as_ref().is_some_and(|o| orgs.contains(o))).count()
+}
+
+#[tokio::test]
+async fn a_canary_over_the_threshold_halts_the_rollout_and_later_waves_never_start() {
+    // #17: the canary (org 1, chosen by connection) fails — its user lost Customize
+    // Application — so the rollout halts before wave 2: nothing is uploaded to orgs 2 and 3.
+    let app = spawn().await;
+    let (system, env, connections) = bound(&app, 3).await;
+    let change = emulator::UserChange { customize_application: Some(false), ..Default::default() };
+    app.em.set_user("publisher1@org1.test", &change).expect("user");
+    let rollout = json!({"waves": [{"connections": [connections[0]]}, {}], "max_failure_rate": 0.0});
+    let d =
+        testkit::deploy_in_waves(&app, "admin_a", (&system, &env, "Player"), &[("player.js", b"v1")], rollout).await;
+    let id = d["id"].as_str().expect("id").to_string();
+    assert_eq!((d["counts"]["pending"].as_u64(), d["counts"]["held"].as_u64()), (Some(1), Some(2)), "{d}");
+    let halted = until(&app, &id, "halted", |d| d["status"] == "halted").await;
+    let note = halted["note"].as_str().expect("note");
+    assert!(note.contains("wave 1 of 2 ended with 1 of 1 orgs failed (100 %)") && note.contains("0 %"), "{note}");
+    assert_eq!(halted["counts"]["held"], 2, "{halted}");
+    assert_eq!(halted["finished_at"], Value::Null, "a halted rollout waits for a person");
+    let held: Vec<&Value> = targets(&halted).iter().filter(|t| t["status"] == "held").collect();
+    assert!(held.iter().all(|t| t["attempts"] == 0), "never tried: {halted}");
+    let later = ["publisher2@org2.test", "publisher3@org3.test"];
+    let before = calls_from(&app, &later);
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=deployment.halted", None).await;
+    assert_eq!(log["items"].as_array().map(Vec::len), Some(1), "{log}");
+    // Still halted a while later: the keeper does not start wave 2 by itself.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let (_, still) = app.call("admin_a", Method::GET, &format!("/deployments/{id}"), None).await;
+    assert_eq!(still["status"], "halted");
+    // Approve is not the move for a halted rollout; abort skips the rest and ends it.
+    let (status, refused) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/approve"), None).await;
+    assert_eq!(status, 409, "{refused}");
+    let (status, viewer) = app.call("viewer_a", Method::POST, &format!("/deployments/{id}/abort"), None).await;
+    assert_eq!(status, 403, "viewers do not steer rollouts: {viewer}");
+    let (status, aborted) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/abort"), None).await;
+    assert_eq!(status, 200, "{aborted}");
+    assert_eq!((aborted["status"].as_str(), aborted["counts"]["skipped"].as_u64()), (Some("aborted"), Some(2)));
+    assert!(aborted["finished_at"].is_i64());
+    let (status, _) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/resume"), None).await;
+    assert_eq!(status, 409, "an ended deployment does not resume");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(calls_from(&app, &later), before, "orgs 2 and 3 were never called for this deployment");
+}
+
+#[tokio::test]
+async fn a_halted_rollout_resumed_anyway_runs_its_next_wave() {
+    let app = spawn().await;
+    let (system, env, connections) = bound(&app, 3).await;
+    let change = emulator::UserChange { customize_application: Some(false), ..Default::default() };
+    app.em.set_user("publisher1@org1.test", &change).expect("user");
+    let rollout = json!({"waves": [{"connections": [connections[0]]}, {}], "max_failure_rate": 0.5});
+    let d =
+        testkit::deploy_in_waves(&app, "admin_a", (&system, &env, "Player"), &[("player.js", b"v1")], rollout).await;
+    let id = d["id"].as_str().expect("id").to_string();
+    until(&app, &id, "halted", |d| d["status"] == "halted").await;
+    let (status, resumed) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/resume"), None).await;
+    assert_eq!((status, resumed["wave"].as_u64()), (200, Some(1)), "{resumed}");
+    let done = finished(&app, "admin_a", &id).await;
+    assert_eq!(done["status"], "failed", "one org failed: {done}");
+    assert_eq!((done["counts"]["succeeded"].as_u64(), done["counts"]["failed"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(done["rollout"]["waves"][1]["counts"]["succeeded"], 2, "{done}");
+}
+
+#[tokio::test]
+async fn approval_and_time_gates_hold_the_next_wave_and_pause_resume_keep_it() {
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 3).await;
+    // A canary of one, then the rest after approval.
+    let rollout = json!({"waves": [{"count": 1}, {"gate": "approval"}], "max_failure_rate": 0.1});
+    let d =
+        testkit::deploy_in_waves(&app, "admin_a", (&system, &env, "Player"), &[("player.js", b"v1")], rollout).await;
+    let id = d["id"].as_str().expect("id").to_string();
+    let waiting = until(&app, &id, "waiting for approval", |d| d["status"] == "waiting").await;
+    assert!(waiting["note"].as_str().expect("note").contains("wave 2 of 2 waits for approval"), "{waiting}");
+    assert_eq!((waiting["counts"]["succeeded"].as_u64(), waiting["counts"]["held"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(uploads(&app), 1, "the canary only");
+    // Paused while waiting: approve is refused, resume goes back to waiting (the gate still holds).
+    let (status, paused) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/pause"), None).await;
+    assert_eq!((status, paused["status"].as_str()), (200, Some("paused")), "{paused}");
+    let (status, _) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/approve"), None).await;
+    assert_eq!(status, 409);
+    let (status, _) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/resume"), None).await;
+    assert_eq!(status, 200);
+    until(&app, &id, "waiting again", |d| d["status"] == "waiting").await;
+    assert_eq!(uploads(&app), 1);
+    // Approved: the rest go out, and the deployment ends.
+    let (status, approved) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/approve"), None).await;
+    assert_eq!((status, approved["wave"].as_u64()), (200, Some(1)), "{approved}");
+    let done = finished(&app, "admin_a", &id).await;
+    assert_eq!((done["status"].as_str(), done["counts"]["succeeded"].as_u64()), (Some("succeeded"), Some(3)), "{done}");
+    let (_, log) = app.call("admin_a", Method::GET, "/audit?action=deployment.approved", None).await;
+    assert_eq!(log["items"][0]["actor"], "admin_a@lightbridge.test");
+
+    // A time gate: the next wave waits for its time, then starts by itself.
+    let at = domain::Clock::now_ms(&*app.clock) + 3_600_000;
+    let rollout = json!({"waves": [{"percent": 34}, {"start_at": at}], "max_failure_rate": 0.0});
+    let d =
+        testkit::deploy_in_waves(&app, "admin_a", (&system, &env, "Player"), &[("player.js", b"v2")], rollout).await;
+    let id = d["id"].as_str().expect("id").to_string();
+    let waiting = until(&app, &id, "waiting for its time", |d| d["status"] == "waiting").await;
+    assert!(waiting["note"].as_str().expect("note").contains("starts at"), "{waiting}");
+    assert_eq!(waiting["counts"]["held"], 1, "34 % of 3 orgs, rounded up: 2 in the first wave: {waiting}");
+    app.clock.advance(std::time::Duration::from_secs(3_601));
+    let done = finished(&app, "admin_a", &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+
+    // Bad plans are refused before anything runs, every fault named.
+    let bad = json!({"waves": [{"count": 0, "percent": 200}, {"gate": "sometime"}], "max_failure_rate": 2});
+    let (status, body) = testkit::upload(
+        &app,
+        "admin_a",
+        &[("system_id", &system), ("environment_id", &env), ("resource_name", "Player"), ("rollout", &bad.to_string())],
+        &testkit::bundle_zip(&[("player.js", b"v3")]),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let text = body.to_string();
+    assert!(text.contains("rollout.waves[1].gate"), "{text}");
+}
+
+#[tokio::test]
+async fn the_publish_form_rolls_out_a_canary_and_the_deployment_page_steers_it() {
+    // #17 in the Admin Center: "A canary first, then the rest after my approval"; the page
+    // shows the waves and why it waits, and its buttons approve, pause, resume and abort.
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 3).await;
+    let (cookie, csrf) = app.sign_in("editor_a").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let zip = testkit::bundle_zip(&[("player.js", b"window.player = 2;")]);
+    let form = |canary: &str, gate: &str, percent: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("system_id", system.clone()),
+            ("environment_id", env.clone()),
+            ("resource_name", "Player_Assets".to_string()),
+            ("cache_control", "Private".to_string()),
+            ("rollout", "canary".to_string()),
+            ("canary_count", canary.to_string()),
+            ("rest_gate", gate.to_string()),
+            ("max_failure_percent", percent.to_string()),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let (http, url, cookie, zip) = (http.clone(), format!("{}/deployments", app.base), cookie.clone(), zip.clone());
+        async move {
+            let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let (content_type, body) = publish_form(&refs, Some(&zip));
+            http.post(url)
+                .header("cookie", cookie)
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .expect("post")
+        }
+    };
+    // A canary that is not a number, and a share over 100: both said, the choices kept.
+    let refused = send(form("one", "approval", "150")).await;
+    assert_eq!(refused.status(), 422);
+    let page = refused.text().await.expect("html");
+    assert!(
+        page.contains("The canary is a whole number of orgs") && page.contains("a percentage from 0 to 100"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"value="canary" checked"#) && page.contains(r#"<option value="approval" selected>"#),
+        "{page}"
+    );
+    let started = send(form("1", "approval", "10")).await;
+    assert_eq!(started.status(), 303);
+    let to = started.headers()["location"].to_str().expect("location").to_string();
+    let id = to.trim_start_matches("/deployments/").to_string();
+    until(&app, &id, "waiting for approval", |d| d["status"] == "waiting").await;
+    let get = |path: String| {
+        let request = http.get(format!("{}{path}", app.base)).header("cookie", &cookie);
+        async move { request.send().await.expect("get").text().await.expect("html") }
+    };
+    let page = get(to.clone()).await;
+    assert!(page.contains("wave 2 of 2 waits for approval"), "{page}");
+    assert!(page.contains(r#"data-wave="1""#) && page.contains(r#"data-wave="2""#), "{page}");
+    assert!(page.contains(&format!(r#"action="/deployments/{id}/approve""#)), "{page}");
+    assert!(page.contains(&format!(r#"action="/deployments/{id}/abort""#)), "{page}");
+    let press = |control: &str| {
+        let request = http
+            .post(format!("{}/deployments/{id}/{control}", app.base))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str())]);
+        async move { request.send().await.expect("post") }
+    };
+    let r = press("pause").await;
+    assert_eq!(r.status(), 303);
+    assert!(get(to.clone()).await.contains(&format!(r#"action="/deployments/{id}/resume""#)));
+    // A move the state does not allow comes back with the reason, not an error page.
+    let r = press("approve").await;
+    assert_eq!(r.status(), 303);
+    let r = press("resume").await;
+    assert_eq!(r.status(), 303);
+    until(&app, &id, "waiting again", |d| d["status"] == "waiting").await;
+    let r = press("approve").await;
+    assert_eq!(r.status(), 303);
+    let done = finished(&app, "editor_a", &id).await;
+    assert_eq!((done["status"].as_str(), done["counts"]["succeeded"].as_u64()), (Some("succeeded"), Some(3)));
+    // Without the form's token: refused; an unknown move: not found.
+    let r = http
+        .post(format!("{}/deployments/{id}/pause", app.base))
+        .header("cookie", &cookie)
+        .form(&[("csrf", "x")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 403);
+    let r = press("explode").await;
+    assert_eq!(r.status(), 404);
+}
