@@ -242,3 +242,85 @@ fn a_loader_deploy_sent_before_kill_9_is_read_back_not_repeated() {
     );
     let _ = std::fs::remove_dir_all(&s.data);
 }
+
+/// Runs `lightbridge <args>` against the setup's server as a pipeline would; its JSON output.
+fn cli_json(s: &Setup, base: &str, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(args)
+        .env("LIGHTBRIDGE_SERVER", base)
+        .env("LIGHTBRIDGE_TOKEN", &s.token)
+        .output()
+        .expect("cli");
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn wait_for(base: &str, s: &Setup, id: &str, status: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, d) = json_of(http(base, "GET", &format!("/api/v1/deployments/{id}"), Some(&s.token), None));
+        if d["status"] == status {
+            return d;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never {status}: {d}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_paused_rollout_stays_paused_across_kill_9_and_goes_on_when_resumed() {
+    // Issue #17: a canary, then the rest after approval — paused while it waits, the server
+    // killed with `kill -9`; the next server keeps it paused (nothing starts by itself), and
+    // the CLI resumes and approves it to the end, one upload per org.
+    let env = [("LIGHTBRIDGE_PUBLISH__LEASE_SECS", "2"), ("LIGHTBRIDGE_PUBLISH__LOADER_TIMEOUT_SECS", "1")];
+    let mut s = setup("restart-rollout", &env);
+    assert_eq!(http(&s.emulator_url, "DELETE", "/__emulator/requests", None, None).0 / 100, 2);
+    let files = s.data.join("dist");
+    std::fs::create_dir_all(&files).expect("dir");
+    std::fs::write(files.join("player.js"), "window.player = 'waves';").expect("file");
+    let dist = files.to_string_lossy().to_string();
+    let base = s.base.clone();
+    // The CLI follows the rollout until it waits for the approval, and says so.
+    let waiting = cli_json(
+        &s,
+        &base,
+        &[
+            "publish", "--system", &s.system, "--env", &s.env_id, "--name", "Player", "--canary", "1", "--then",
+            "approval", "--json", &dist,
+        ],
+    );
+    assert_eq!(waiting["status"], "waiting", "{waiting}");
+    assert_eq!((waiting["counts"]["succeeded"].as_u64(), waiting["counts"]["held"].as_u64()), (Some(1), Some(1)));
+    let id = waiting["id"].as_str().expect("id").to_string();
+    let paused = cli_json(&s, &base, &["deployments", "pause", &id, "--json"]);
+    assert_eq!(paused["status"], "paused", "{paused}");
+
+    drop(s.server.take()); // SIGKILL
+    let (_second, base) = start_serve(&s.data, &s.key, &s.emulator_url, &env);
+    std::thread::sleep(Duration::from_millis(800)); // several rounds of the new rollout keeper
+    let (_, still) = json_of(http(&base, "GET", &format!("/api/v1/deployments/{id}"), Some(&s.token), None));
+    assert_eq!((still["status"].as_str(), still["counts"]["held"].as_u64()), (Some("paused"), Some(1)), "{still}");
+
+    let resumed = cli_json(&s, &base, &["deployments", "resume", &id, "--json"]);
+    assert_eq!(resumed["status"], "running", "{resumed}");
+    wait_for(&base, &s, &id, "waiting");
+    let approved = cli_json(&s, &base, &["deployments", "approve", &id, "--json"]);
+    assert_eq!(approved["wave"], 1, "{approved}");
+    let done = wait_for(&base, &s, &id, "succeeded");
+    assert_eq!(done["counts"]["succeeded"], 2, "{done}");
+    let records = request_log(&s);
+    let mut orgs: Vec<&str> = records
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.contains("sobjects/StaticResource")))
+        .filter(|r| {
+            matches!(r["method"].as_str(), Some("POST" | "PATCH")) && r["status"].as_u64().is_some_and(|s| s < 300)
+        })
+        .filter_map(|r| r["org_id"].as_str())
+        .collect();
+    orgs.sort();
+    let uploads = orgs.len();
+    orgs.dedup();
+    assert_eq!((uploads, orgs.len()), (2, 2), "one upload per org");
+    let _ = std::fs::remove_dir_all(&s.data);
+}
