@@ -2,7 +2,8 @@
 //! starts again — every target ends, none is lost, and no org receives the upload twice
 //! (checked against the emulator's request log). Issue #15: the same for a deployment with
 //! the loader killed after an org's loader deploy was sent — the new server reads the org's
-//! loader version first and does not deploy it again.
+//! loader version first and does not deploy it again. Issue #17: a paused rollout stays paused
+//! across `kill -9`, and the CLI resumes and approves it to the end.
 
 mod common;
 
