@@ -9,4 +9,6 @@ pub mod loader;
 mod org;
 
 pub use bundle::{Bundle, BundleError, Limits};
-pub use org::{PublishAction, Published, Release, description, publish_release, publish_to_org};
+pub use org::{
+    Budgeted, PublishAction, Published, Release, description, publish_release, publish_to_org, publish_within,
+};

@@ -90,12 +90,47 @@ pub async fn publish_release(
     session: &Session,
     release: &Release,
 ) -> Result<Published, SalesforceError> {
+    match publish_within(client, session, release, 0.0).await? {
+        Budgeted::Published(published) => Ok(published),
+        // A reserve of nothing is never reached.
+        Budgeted::AtReserve(usage) => Err(SalesforceError::Unexpected {
+            status: 200,
+            detail: format!("the org's API allowance is used up ({} of {})", usage.used, usage.max),
+        }),
+    }
+}
+
+/// A publish that leaves the org's daily API allowance a reserve (#17).
+#[derive(Debug, Clone)]
+pub enum Budgeted {
+    Published(Published),
+    /// The org's allowance, as its first answer reported it, is at or below the reserve:
+    /// nothing was uploaded.
+    AtReserve(salesforce::ApiUsage),
+}
+
+/// [`publish_release`], stopping before the upload when the org's daily API allowance left
+/// (from the `Sforce-Limit-Info` of the lookup it makes first, so the check costs no call) is
+/// below `reserve` (a share, 0 to 1). An org already holding the release costs one query and
+/// is never held back.
+pub async fn publish_within(
+    client: &Client,
+    session: &Session,
+    release: &Release,
+    reserve: f64,
+) -> Result<Budgeted, SalesforceError> {
     let name = release.name.as_str();
     let existing = client.find_static_resource(session, name).await?;
+    if let Some(resource) = existing.as_ref().filter(|r| holds(r, release)) {
+        return Ok(Budgeted::Published(Published { action: PublishAction::Unchanged, resource: resource.clone() }));
+    }
+    if reserve > 0.0
+        && let Some(usage) = client.api_usage(&session.instance_url)
+        && usage.remaining_share() < reserve
+    {
+        return Ok(Budgeted::AtReserve(usage));
+    }
     let action = match &existing {
-        Some(resource) if holds(resource, release) => {
-            return Ok(Published { action: PublishAction::Unchanged, resource: resource.clone() });
-        }
         Some(resource) => {
             client.update_prepared(session, &resource.id, &release.upload).await?;
             PublishAction::Updated
@@ -107,7 +142,10 @@ pub async fn publish_release(
             Err(SalesforceError::Api { code, .. }) if code == "DUPLICATE_VALUE" => {
                 match client.find_static_resource(session, name).await? {
                     Some(found) if holds(&found, release) => {
-                        return Ok(Published { action: PublishAction::Unchanged, resource: found });
+                        return Ok(Budgeted::Published(Published {
+                            action: PublishAction::Unchanged,
+                            resource: found,
+                        }));
                     }
                     Some(found) => {
                         client.update_prepared(session, &found.id, &release.upload).await?;
@@ -129,5 +167,5 @@ pub async fn publish_release(
         status: 200,
         detail: format!("{name:?} is not in the org after publishing"),
     })?;
-    Ok(Published { action, resource })
+    Ok(Budgeted::Published(Published { action, resource }))
 }

@@ -14,12 +14,14 @@ pub mod metadata;
 pub mod oauth;
 mod resources;
 mod rest;
+pub mod usage;
 
 pub use error::SalesforceError;
 pub use hosts::HostPolicy;
 pub use oauth::{ClientCredentials, Pkce, TokenResponse};
 pub use resources::{NewStaticResource, ResourceUpload, StaticResource};
 pub use rest::{Identity, QueryResult, Session};
+pub use usage::ApiUsage;
 
 /// REST API version Lightbridge speaks (Spring '24 and later all serve it).
 pub const API_VERSION: &str = "60.0";
@@ -52,6 +54,8 @@ pub struct Client {
     json_only: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// "Now", for what the client signs (JWT assertions' expiry).
     clock: std::sync::Arc<dyn domain::Clock>,
+    /// Each instance's daily API use, from its latest answer's `Sforce-Limit-Info` (#17).
+    usage: usage::UsageBook,
 }
 
 impl Client {
@@ -77,6 +81,7 @@ impl Client {
             policy,
             json_only: std::sync::Arc::default(),
             clock: std::sync::Arc::new(domain::SystemClock),
+            usage: usage::UsageBook::default(),
         })
     }
 
@@ -94,5 +99,15 @@ impl Client {
 
     pub fn policy(&self) -> &HostPolicy {
         &self.policy
+    }
+
+    /// The org's daily API use as its instance last reported it, if this client has heard.
+    pub fn api_usage(&self, instance: &url::Url) -> Option<ApiUsage> {
+        self.usage.get(instance)
+    }
+
+    /// Keeps what an answer says of the org's API use.
+    pub(crate) fn note_usage(&self, url: &url::Url, headers: &reqwest::header::HeaderMap) {
+        self.usage.note(url, headers, self.clock.now_ms());
     }
 }

@@ -350,6 +350,7 @@ impl Client {
         if let Some(moved) = crate::error::redirected(&response) {
             return Err(moved);
         }
+        self.note_usage(url, response.headers());
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());

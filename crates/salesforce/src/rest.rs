@@ -90,6 +90,7 @@ impl Client {
         if let Some(moved) = crate::error::redirected(&response) {
             return Err(moved);
         }
+        self.note_usage(url, response.headers());
         let status = response.status().as_u16();
         let body = response.text().await.map_err(|e| unreachable(url, e))?;
         if !(200..300).contains(&status) {

@@ -139,6 +139,10 @@ pub struct PublishSettings {
     /// before it is cancelled (seconds).
     pub loader_poll_ms: u64,
     pub loader_timeout_secs: u64,
+    /// The share of each org's daily API allowance (in %, 0–90) a publish leaves alone; a target
+    /// whose org has less left waits `defer_secs` (#17).
+    pub api_reserve_percent: u64,
+    pub defer_secs: u64,
 }
 
 impl Default for Settings {
@@ -192,6 +196,8 @@ impl Default for PublishSettings {
             backoff_max_ms: worker.backoff_max.as_millis() as u64,
             loader_poll_ms: worker.loader_polling.every.as_millis() as u64,
             loader_timeout_secs: worker.loader_polling.timeout.as_secs(),
+            api_reserve_percent: (worker.api_reserve * 100.0).round() as u64,
+            defer_secs: worker.defer.as_secs(),
         }
     }
 }
@@ -363,6 +369,18 @@ impl Config {
                     p.loader_timeout_secs,
                 )?),
             },
+            api_reserve: if p.api_reserve_percent <= 90 {
+                p.api_reserve_percent as f64 / 100.0
+            } else {
+                return Err(ConfigError::Invalid {
+                    key: "publish.api_reserve_percent",
+                    message: format!(
+                        "{} is more than 90: a publish must be able to use some of an org's allowance",
+                        p.api_reserve_percent
+                    ),
+                });
+            },
+            defer: std::time::Duration::from_secs(at_least_one("publish.defer_secs", p.defer_secs)?),
         };
         // A loader deploy (a validation, then the deploy) must finish while the worker holds
         // the target's lease, or another worker would take the target over mid-way.
@@ -464,6 +482,8 @@ impl Config {
                 backoff_max_ms: self.publish.backoff_max.as_millis() as u64,
                 loader_poll_ms: self.publish.loader_polling.every.as_millis() as u64,
                 loader_timeout_secs: self.publish.loader_polling.timeout.as_secs(),
+                api_reserve_percent: (self.publish.api_reserve * 100.0).round() as u64,
+                defer_secs: self.publish.defer.as_secs(),
             },
         }
     }

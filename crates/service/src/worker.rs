@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use connections::KeeperError;
 use domain::{BundleId, ConnectionStatus, TargetStatus};
-use publish::{Bundle, PublishAction, Release, publish_release};
+use publish::{Budgeted, Bundle, PublishAction, Release, publish_within};
 use store::{Claimed, ConnectionStore, DeploymentStore, Finish, StoreError, TargetOutcome};
 use tokio::sync::Semaphore;
 
@@ -49,6 +49,11 @@ pub struct WorkerConfig {
     pub backoff_max: Duration,
     /// How often a loader deploy's status is read, and how long it may take (issue #15).
     pub loader_polling: publish::loader::Polling,
+    /// The share (0 to 1) of each org's daily API allowance Lightbridge leaves alone: a target
+    /// whose org has less left is deferred, not uploaded (#17). Zero: no reserve.
+    pub api_reserve: f64,
+    /// How long a deferred target waits before it looks at the org's allowance again.
+    pub defer: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -62,7 +67,34 @@ impl Default for WorkerConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(60),
             loader_polling: publish::loader::Polling::default(),
+            api_reserve: 0.2,
+            defer: Duration::from_secs(600),
         }
+    }
+}
+
+/// 100000 as "100,000".
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// "10 min", "45 s": a delay in words.
+fn humantime(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 && secs.is_multiple_of(3600) {
+        format!("{} h", secs / 3600)
+    } else if secs >= 60 && secs.is_multiple_of(60) {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
     }
 }
 
@@ -211,6 +243,7 @@ async fn run_target(svc: &Service, config: &WorkerConfig, claim: Claimed, work: 
         TargetOutcome::Done { status, .. } => status.as_str(),
         TargetOutcome::Failed { .. } => "failed",
         TargetOutcome::Retry { .. } => "retry",
+        TargetOutcome::Defer { .. } => "deferred",
     };
     metrics::counter!("lightbridge_publish_targets_total", "outcome" => label).increment(1);
     metrics::histogram!("lightbridge_publish_target_duration_seconds", "outcome" => label)
@@ -258,13 +291,32 @@ async fn attempt(
     let stopped = |_| StoreError::Corrupt("worker stopped".into());
     let _slot = work.slots.acquire().await.map_err(stopped)?;
     let _org_permit = org_slots.acquire_owned().await.map_err(stopped)?;
+    let reserve = config.api_reserve;
     let result = svc
         .keeper
         .with_session(&connection, |session| {
             let release = release.clone();
-            async move { publish_release(&svc.client, &session, &release).await }
+            async move { publish_within(&svc.client, &session, &release, reserve).await }
         })
         .await;
+    // Held back by the org's API allowance: not an attempt, and no failure (#17).
+    let result = match result {
+        Ok(Budgeted::AtReserve(usage)) => {
+            let reason = format!(
+                "deferred: the org has used {} of its {} daily API requests, and Lightbridge leaves it {:.0} %; tried again after {}",
+                thousands(usage.used),
+                thousands(usage.max),
+                reserve * 100.0,
+                humantime(config.defer)
+            );
+            return Ok(TargetOutcome::Defer {
+                reason,
+                not_before: svc.clock.now_ms() + config.defer.as_millis() as i64,
+            });
+        }
+        Ok(Budgeted::Published(published)) => Ok(published),
+        Err(e) => Err(e),
+    };
     // The loader, after the resource it loads (issue #15).
     let loader = match (&result, deployment.with_loader) {
         (Ok(_), true) => match loader_step(svc, config, deployment, &connection, target.attempts).await? {

@@ -35,6 +35,13 @@ pub enum TargetOutcome {
         error: String,
         not_before: Millis,
     },
+    /// Not tried: held back (the org's API allowance is at the reserve Lightbridge leaves it,
+    /// #17) until `not_before`. The attempt does not count, and the target stays visible as
+    /// pending with `reason`.
+    Defer {
+        reason: String,
+        not_before: Millis,
+    },
 }
 
 /// A claimed target's outcome, to record.

@@ -665,6 +665,14 @@ macro_rules! shared_deployment_methods {
                     .bind(error)
                     .bind(*not_before)
                     .bind(f.now),
+                    TargetOutcome::Defer { reason, not_before } => query(
+                        "UPDATE deployment_targets SET status = 'pending', error = ?, not_before = ?, attempts = attempts - 1, \
+                         lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                         WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+                    )
+                    .bind(reason)
+                    .bind(*not_before)
+                    .bind(f.now),
                 };
                 let done = statement
                     .bind(f.deployment.as_str())

@@ -850,3 +850,42 @@ async fn the_publish_form_rolls_out_a_canary_and_the_deployment_page_steers_it()
     let r = press("explode").await;
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn an_org_at_its_api_reserve_is_deferred_and_resumes_when_the_allowance_allows() {
+    // #17: org 2 has used 85,000 of its 100,000 daily API requests; Lightbridge leaves 20 %,
+    // so its target is deferred — pending with the reason, no attempt counted, nothing
+    // uploaded — while the others publish. When the org's allowance is back and the deferral
+    // has passed, it goes on.
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 3).await;
+    let org2 = app.em.org_id_of_user("publisher2@org2.test").expect("org");
+    app.em.set_api_usage(&org2, 85_000, 100_000).expect("usage");
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
+    let id = d["id"].as_str().expect("id").to_string();
+    let deferred = until(&app, &id, "two published, one deferred", |d| {
+        d["counts"]["succeeded"] == 2
+            && targets(d).iter().any(|t| t["error"].as_str().is_some_and(|e| e.starts_with("deferred")))
+    })
+    .await;
+    assert_eq!(deferred["status"], "running", "a deferred target is no failure: {deferred}");
+    let two = targets(&deferred).iter().find(|t| t["account_name"] == "Fanout Org 2").cloned().expect("org 2");
+    assert_eq!((two["status"].as_str(), two["attempts"].as_u64()), (Some("pending"), Some(0)), "{two}");
+    let reason = two["error"].as_str().expect("reason");
+    assert!(reason.contains("85,001 of its 100,000 daily API requests") && reason.contains("20 %"), "{reason}");
+    let org2_uploads = || {
+        app.em
+            .requests()
+            .iter()
+            .filter(|r| r.org_id.as_deref() == Some(org2.as_str()))
+            .filter(|r| r.path.contains("/sobjects/StaticResource") && matches!(r.method.as_str(), "POST" | "PATCH"))
+            .count()
+    };
+    assert_eq!(org2_uploads(), 0, "nothing uploaded to the org at its reserve");
+    // The allowance comes back; after the deferral the target runs and succeeds.
+    app.em.set_api_usage(&org2, 1_000, 100_000).expect("usage");
+    app.clock.advance(std::time::Duration::from_secs(601));
+    let done = finished(&app, "admin_a", &id).await;
+    assert_eq!((done["status"].as_str(), done["counts"]["succeeded"].as_u64()), (Some("succeeded"), Some(3)), "{done}");
+    assert_eq!(org2_uploads(), 1);
+}
