@@ -232,4 +232,6 @@ pub struct Target {
     pub username: Option<String>,
     /// The rollout's wave it belongs to (0 without waves).
     pub wave: u32,
+    /// When it was first deferred for its org's API allowance (#17), if it was.
+    pub deferred_since: Option<Millis>,
 }

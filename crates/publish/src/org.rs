@@ -120,12 +120,15 @@ pub async fn publish_within(
     reserve: f64,
 ) -> Result<Budgeted, SalesforceError> {
     let name = release.name.as_str();
+    let asked_at = client.now_ms();
     let existing = client.find_static_resource(session, name).await?;
     if let Some(resource) = existing.as_ref().filter(|r| holds(r, release)) {
         return Ok(Budgeted::Published(Published { action: PublishAction::Unchanged, resource: resource.clone() }));
     }
     if reserve > 0.0
         && let Some(usage) = client.api_usage(&session.instance_url)
+        // Only what this lookup's own answer said: never an older figure.
+        && usage.seen_at >= asked_at
         && usage.remaining_share() < reserve
     {
         return Ok(Budgeted::AtReserve(usage));

@@ -92,6 +92,11 @@ impl Client {
         self
     }
 
+    /// Milliseconds since the epoch, by the client's clock (what [`ApiUsage::seen_at`] uses).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// Seconds since the epoch, by the client's clock.
     pub(crate) fn now_secs(&self) -> u64 {
         u64::try_from(self.clock.now_ms() / 1000).unwrap_or_default()

@@ -181,6 +181,38 @@ pub(crate) async fn start(
         note: None,
     };
     svc.store.create_deployment(&deployment, &ids, &waves).await?;
+    // An earlier rollout to the same system × environment still open (waiting, paused, halted,
+    // or running its waves) would put its older release back over this one: it ends here.
+    for (earlier, _) in svc.store.deployments(account, Some(system), Some(env), None, 50).await? {
+        if earlier.id == deployment.id || earlier.rollout.is_none() || earlier.status.is_final() {
+            continue;
+        }
+        let note = format!("Superseded by {} (a newer release to the same system and environment)", deployment.id);
+        if svc
+            .store
+            .move_rollout(
+                &earlier.id,
+                (earlier.status, earlier.wave),
+                (DeploymentStatus::Aborted, earlier.wave),
+                Some(&note),
+                now,
+            )
+            .await?
+        {
+            record(
+                svc,
+                actor.audit(
+                    now,
+                    "deployment.aborted",
+                    "deployment",
+                    Some(earlier.id.as_str()),
+                    Some(earlier.resource_name.as_str()),
+                    Some(note),
+                ),
+            )
+            .await;
+        }
+    }
     svc.publish_wake.notify_one();
     let detail = format!(
         "{} to {} org(s), bundle sha256 {}{}{}{}",

@@ -92,14 +92,34 @@ pub fn plan(rollout: &Rollout, targets: &[ConnectionId]) -> Result<(Rollout, Vec
         }
     }
     let assigned: Vec<usize> = wave_of.iter().map(|w| w.unwrap_or(last)).collect();
-    // Waves left empty are dropped; the others are numbered from 0 again.
+    // Waves left empty are dropped; the others are numbered from 0 again. A dropped wave's
+    // gate still holds: the next wave that has targets takes the stricter of the two.
     let used: Vec<usize> = (0..rollout.waves.len()).filter(|w| assigned.contains(w)).collect();
-    let mut effective = Rollout { waves: used.iter().map(|w| rollout.waves[*w].clone()).collect(), ..rollout.clone() };
+    let mut waves = Vec::with_capacity(used.len());
+    let mut carried = Gate::Auto;
+    for (w, wave) in rollout.waves.iter().enumerate() {
+        carried = stricter(carried, wave.gate);
+        if used.contains(&w) {
+            waves.push(domain::Wave { gate: carried, ..wave.clone() });
+            carried = Gate::Auto;
+        }
+    }
+    let mut effective = Rollout { waves, ..rollout.clone() };
     if let Some(first) = effective.waves.first_mut() {
         first.gate = Gate::Auto;
     }
     let numbers = assigned.iter().map(|w| used.iter().position(|u| u == w).unwrap_or(0) as u32).collect();
     Ok((effective, numbers))
+}
+
+/// The stricter of two gates: an approval over a time, a later time over an earlier one.
+fn stricter(a: Gate, b: Gate) -> Gate {
+    match (a, b) {
+        (Gate::Approval, _) | (_, Gate::Approval) => Gate::Approval,
+        (Gate::At(x), Gate::At(y)) => Gate::At(x.max(y)),
+        (Gate::At(x), Gate::Auto) | (Gate::Auto, Gate::At(x)) => Gate::At(x),
+        (Gate::Auto, Gate::Auto) => Gate::Auto,
+    }
 }
 
 /// The failed share of a wave's targets that ran to an end.
@@ -281,7 +301,11 @@ pub async fn control(svc: &Service, actor: &Actor, id: &str, control: Control) -
                 return refuse(format!("only a running or waiting deployment can be paused (it is {})", s.as_str()));
             }
             (Control::Resume, DeploymentStatus::Paused) => ((DeploymentStatus::Running, d.wave), None),
-            (Control::Resume, DeploymentStatus::Halted) if has_next => ((DeploymentStatus::Running, d.wave + 1), None),
+            // Going on anyway past the failures; the next wave's own gate still holds.
+            (Control::Resume, DeploymentStatus::Halted) if has_next => match &d.rollout {
+                Some(r) => through_gate(r, d.wave, d.wave + 1, now),
+                None => ((DeploymentStatus::Running, d.wave + 1), None),
+            },
             (Control::Resume, s) => {
                 return refuse(format!("only a paused or halted deployment can be resumed (it is {})", s.as_str()));
             }
@@ -363,6 +387,39 @@ mod tests {
         assert_eq!(waves, [1, 0], "the chosen one first, the other in the next wave");
         assert_eq!(effective.waves.len(), 2, "the third wave had nothing left");
         assert_eq!(effective.waves[1].gate, Gate::Approval);
+    }
+
+    #[test]
+    fn a_dropped_wave_s_gate_still_holds() {
+        let targets = ids(2);
+        let rollout = Rollout {
+            waves: vec![
+                wave(Some(1), None, Gate::Auto),
+                Wave { count: None, percent: None, connections: Some(vec![targets[0].clone()]), gate: Gate::Auto },
+                wave(Some(1), None, Gate::Approval),
+                wave(None, None, Gate::At(5)),
+            ],
+            max_failure_rate: 0.0,
+        };
+        // The chosen connection takes the second wave; the first takes the other; the third
+        // and fourth have nothing left: dropped, and nothing follows them.
+        let (effective, waves) = plan(&rollout, &targets).expect("plan");
+        assert_eq!(waves, [1, 0]);
+        assert_eq!(effective.waves.len(), 2);
+        let rollout = Rollout {
+            waves: vec![
+                wave(Some(1), None, Gate::Auto),
+                wave(Some(1), None, Gate::Approval),
+                Wave { count: None, percent: None, connections: Some(vec![targets[0].clone()]), gate: Gate::At(7) },
+            ],
+            max_failure_rate: 0.0,
+        };
+        // Targets [X, Y]: X is chosen for the third wave, Y goes first; the second is empty —
+        // its approval moves on to the third wave.
+        let (effective, waves) = plan(&rollout, &targets).expect("plan");
+        assert_eq!(waves, [1, 0]);
+        assert_eq!(effective.waves[1].gate, Gate::Approval, "the approval is not lost with its wave");
+        assert_eq!(stricter(Gate::At(3), Gate::At(9)), Gate::At(9));
     }
 
     #[test]

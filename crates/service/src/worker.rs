@@ -86,6 +86,9 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// How long a target may stay deferred for its org's API allowance before it fails.
+const MOST_DEFERRED_MS: i64 = 24 * 3_600_000;
+
 /// "10 min", "45 s": a delay in words.
 fn humantime(d: Duration) -> String {
     let secs = d.as_secs();
@@ -291,6 +294,17 @@ async fn attempt(
     let stopped = |_| StoreError::Corrupt("worker stopped".into());
     let _slot = work.slots.acquire().await.map_err(stopped)?;
     let _org_permit = org_slots.acquire_owned().await.map_err(stopped)?;
+    // An org kept at its reserve for a day gives up: the rollout must not wait for ever (#17).
+    if let Some(since) = target.deferred_since
+        && svc.clock.now_ms() - since > MOST_DEFERRED_MS
+    {
+        return Ok(TargetOutcome::Failed {
+            error: format!(
+                "the org stayed under the API reserve Lightbridge leaves it ({:.0} % of its daily allowance) for a day: publish again when it has room, or lower publish.api_reserve_percent",
+                config.api_reserve * 100.0
+            ),
+        });
+    }
     let reserve = config.api_reserve;
     let result = svc
         .keeper

@@ -18,7 +18,7 @@ pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, envir
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
     d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of, d.with_loader, d.rollout, d.wave, d.note";
 pub(crate) const TARGET_COLUMNS: &str = "t.deployment_id, t.connection_id, t.status, t.attempts, t.action, t.resource_id, t.url, \
-    t.error, t.loader, t.updated_at, c.org_name, c.instance_url, c.name AS connection_name, c.sf_username, t.wave";
+    t.error, t.loader, t.updated_at, c.org_name, c.instance_url, c.name AS connection_name, c.sf_username, t.wave, t.deferred_since";
 
 /// Instance URLs are stored without a trailing slash, however they arrive (a parsed `Url`
 /// adds one), so every reader sees one spelling.
@@ -415,6 +415,7 @@ pub(crate) struct TargetRow {
     connection_name: Option<String>,
     sf_username: Option<String>,
     wave: i64,
+    deferred_since: Option<Millis>,
 }
 
 impl TryFrom<TargetRow> for Target {
@@ -438,6 +439,7 @@ impl TryFrom<TargetRow> for Target {
             connection_name: r.connection_name,
             username: r.sf_username,
             wave: r.wave as u32,
+            deferred_since: r.deferred_since,
         })
     }
 }

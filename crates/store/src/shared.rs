@@ -658,20 +658,27 @@ macro_rules! shared_deployment_methods {
                     )
                     .bind(error)
                     .bind(f.now),
+                    // Tried again only while its deployment runs: held when it was paused, halted or
+                    // waits meanwhile, skipped when it was aborted (#17).
                     TargetOutcome::Retry { error, not_before } => query(
-                        "UPDATE deployment_targets SET status = 'pending', error = ?, not_before = ?, lease_owner = NULL, lease_until = NULL, \
+                        "UPDATE deployment_targets SET status = (SELECT CASE d.status WHEN 'running' THEN 'pending' \
+                         WHEN 'aborted' THEN 'skipped' ELSE 'held' END FROM deployments d WHERE d.id = deployment_targets.deployment_id), \
+                         error = ?, not_before = ?, lease_owner = NULL, lease_until = NULL, \
                          updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
                     )
                     .bind(error)
                     .bind(*not_before)
                     .bind(f.now),
                     TargetOutcome::Defer { reason, not_before } => query(
-                        "UPDATE deployment_targets SET status = 'pending', error = ?, not_before = ?, attempts = attempts - 1, \
+                        "UPDATE deployment_targets SET status = (SELECT CASE d.status WHEN 'running' THEN 'pending' \
+                         WHEN 'aborted' THEN 'skipped' ELSE 'held' END FROM deployments d WHERE d.id = deployment_targets.deployment_id), \
+                         error = ?, not_before = ?, attempts = attempts - 1, deferred_since = COALESCE(deferred_since, ?), \
                          lease_owner = NULL, lease_until = NULL, updated_at = ? \
                          WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
                     )
                     .bind(reason)
                     .bind(*not_before)
+                    .bind(f.now)
                     .bind(f.now),
                 };
                 let done = statement
@@ -874,11 +881,12 @@ macro_rules! shared_deployment_methods {
                 .bind(now)
                 .bind(id.as_str()),
                 S::Aborted => query(
-                    "UPDATE deployment_targets SET status = 'skipped', updated_at = ? \
-                     WHERE deployment_id = ? AND status IN ('pending', 'held')",
+                    "UPDATE deployment_targets SET status = 'skipped', updated_at = ?, lease_owner = NULL, lease_until = NULL \
+                     WHERE deployment_id = ? AND (status IN ('pending', 'held') OR (status = 'running' AND lease_until < ?))",
                 )
                 .bind(now)
-                .bind(id.as_str()),
+                .bind(id.as_str())
+                .bind(now),
                 S::Succeeded | S::Failed => {
                     return Err(StoreError::Corrupt("a rollout finishes with its last target".into()));
                 }
@@ -1043,7 +1051,8 @@ macro_rules! shared_deployment_methods {
             let claimed = query(format!(
                 "UPDATE deployment_targets SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? \
                  WHERE {key} IN (SELECT {key} FROM deployment_targets \
-                     WHERE (status = 'pending' AND not_before <= ?) OR (status = 'running' AND lease_until < ?) \
+                     WHERE ((status = 'pending' AND not_before <= ?) OR (status = 'running' AND lease_until < ?)) \
+                     AND EXISTS (SELECT 1 FROM deployments d WHERE d.id = deployment_targets.deployment_id AND d.status = 'running') \
                      ORDER BY not_before, {key} LIMIT ?{lock}) \
                  RETURNING deployment_id, connection_id"
             ))

@@ -457,6 +457,25 @@ async fn rollouts_move_in_waves_and_only_from_what_was_read<S: ConnectionStore +
         !store.move_rollout(&d.id, (S::Aborted, 1), (S::Running, 2), None, 210).await.expect("ended"),
         "an ended one does not move"
     );
+
+    // A target that fails for now while its deployment is paused is held, not tried again;
+    // once aborted, skipped. A paused deployment's targets are never claimed.
+    let single = Deployment { id: DeploymentId::generate(), rollout: None, ..d.clone() };
+    store.create_deployment(&single, &ids[..1], &[]).await.expect("deployment");
+    assert_eq!(store.claim_targets("w2", 300, 60_000, 10).await.expect("claim").len(), 1);
+    assert!(store.move_rollout(&single.id, (S::Running, 0), (S::Paused, 0), None, 310).await.expect("pause"));
+    let retry = store::TargetOutcome::Retry { error: "503".into(), not_before: 0 };
+    assert!(store.finish_target(&single.id, &ids[0], "w2", &retry, 320).await.expect("finish"));
+    let (_, targets) = store.deployment(a, &single.id).await.expect("read");
+    assert_eq!(targets[0].status, TargetStatus::Held, "held while paused");
+    assert!(store.claim_targets("w2", 330, 60_000, 10).await.expect("claim").is_empty());
+    assert!(store.move_rollout(&single.id, (S::Paused, 0), (S::Running, 0), None, 340).await.expect("resume"));
+    assert_eq!(store.claim_targets("w2", 350, 60_000, 10).await.expect("claim").len(), 1);
+    assert!(store.move_rollout(&single.id, (S::Running, 0), (S::Aborted, 0), None, 360).await.expect("abort"));
+    assert!(store.finish_target(&single.id, &ids[0], "w2", &retry, 370).await.expect("finish"));
+    let (read, targets) = store.deployment(a, &single.id).await.expect("read");
+    assert_eq!((read.status, targets[0].status), (S::Aborted, TargetStatus::Skipped), "skipped once aborted");
+    assert!(store.claim_targets("w2", 400, 60_000, 10).await.expect("claim").is_empty());
 }
 
 async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId) {

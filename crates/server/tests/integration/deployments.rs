@@ -645,6 +645,8 @@ async fn a_canary_over_the_threshold_halts_the_rollout_and_later_waves_never_sta
     let (system, env, connections) = bound(&app, 3).await;
     let change = emulator::UserChange { customize_application: Some(false), ..Default::default() };
     app.em.set_user("publisher1@org1.test", &change).expect("user");
+    let later = ["publisher2@org2.test", "publisher3@org3.test"];
+    let before = calls_from(&app, &later);
     let rollout = json!({"waves": [{"connections": [connections[0]]}, {}], "max_failure_rate": 0.0});
     let d =
         testkit::deploy_in_waves(&app, "admin_a", (&system, &env, "Player"), &[("player.js", b"v1")], rollout).await;
@@ -657,8 +659,6 @@ async fn a_canary_over_the_threshold_halts_the_rollout_and_later_waves_never_sta
     assert_eq!(halted["finished_at"], Value::Null, "a halted rollout waits for a person");
     let held: Vec<&Value> = targets(&halted).iter().filter(|t| t["status"] == "held").collect();
     assert!(held.iter().all(|t| t["attempts"] == 0), "never tried: {halted}");
-    let later = ["publisher2@org2.test", "publisher3@org3.test"];
-    let before = calls_from(&app, &later);
     let (_, log) = app.call("admin_a", Method::GET, "/audit?action=deployment.halted", None).await;
     assert_eq!(log["items"].as_array().map(Vec::len), Some(1), "{log}");
     // Still halted a while later: the keeper does not start wave 2 by itself.
@@ -754,6 +754,71 @@ async fn approval_and_time_gates_hold_the_next_wave_and_pause_resume_keep_it() {
     assert_eq!(status, 422, "{body}");
     let text = body.to_string();
     assert!(text.contains("rollout.waves[1].gate"), "{text}");
+    // A plan that reads but cannot run: every fault of it at once.
+    let bad = json!({"waves": [{"count": 0, "percent": 200, "gate": "approval"}], "max_failure_rate": 2});
+    let (status, body) = testkit::upload(
+        &app,
+        "admin_a",
+        &[("system_id", &system), ("environment_id", &env), ("resource_name", "Player"), ("rollout", &bad.to_string())],
+        &testkit::bundle_zip(&[("player.js", b"v3")]),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let text = body.to_string();
+    for field in
+        ["rollout.max_failure_rate", "rollout.waves[0].count", "rollout.waves[0].percent", "rollout.waves[0].gate"]
+    {
+        assert!(text.contains(field), "{field}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_target_failing_for_now_after_an_abort_is_skipped_not_tried_again() {
+    // #17: abort while an org's upload is under way; the upload then fails for now (503). The
+    // target ends skipped: it is not tried again for an aborted deployment.
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 1).await;
+    app.em.set_latency(emulator::Latency { fixed_ms: 400, jitter_ms: 0 });
+    app.em.add_fault(FaultRule {
+        method: Some("POST".into()),
+        ..FaultRule::error("/sobjects/StaticResource", 1, 503, "SERVER_UNAVAILABLE")
+    });
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
+    let id = d["id"].as_str().expect("id").to_string();
+    until(&app, &id, "running", |d| targets(d).iter().any(|t| t["status"] == "running")).await;
+    let (status, aborted) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/abort"), None).await;
+    assert_eq!((status, aborted["status"].as_str()), (200, Some("aborted")), "{aborted}");
+    let ended =
+        until(&app, &id, "the running target ended", |d| targets(d).iter().all(|t| t["status"] != "running")).await;
+    assert_eq!(targets(&ended)[0]["status"], "skipped", "{ended}");
+    app.em.set_latency(emulator::Latency { fixed_ms: 0, jitter_ms: 0 });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, later) = app.call("admin_a", Method::GET, &format!("/deployments/{id}"), None).await;
+    let target = &targets(&later)[0];
+    assert_eq!((target["status"].as_str(), target["attempts"].as_u64()), (Some("skipped"), Some(1)), "{later}");
+    assert_eq!(uploads(&app), 1, "the one upload that failed; none after the abort");
+}
+
+#[tokio::test]
+async fn a_newer_release_supersedes_an_open_rollout_to_the_same_environment() {
+    // #17: a rollout waiting for approval would put its older release back over a newer one
+    // when approved; the newer deployment ends it.
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 2).await;
+    let rollout = json!({"waves": [{"count": 1}, {"gate": "approval"}]});
+    let old =
+        testkit::deploy_in_waves(&app, "admin_a", (&system, &env, "Player"), &[("player.js", b"old")], rollout).await;
+    let old = old["id"].as_str().expect("id").to_string();
+    until(&app, &old, "waiting", |d| d["status"] == "waiting").await;
+    let new = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"new")]).await;
+    let new = new["id"].as_str().expect("id").to_string();
+    let (_, superseded) = app.call("admin_a", Method::GET, &format!("/deployments/{old}"), None).await;
+    assert_eq!(superseded["status"], "aborted", "{superseded}");
+    assert!(superseded["note"].as_str().expect("note").contains(&format!("Superseded by {new}")), "{superseded}");
+    let (status, _) = app.call("admin_a", Method::POST, &format!("/deployments/{old}/approve"), None).await;
+    assert_eq!(status, 409, "an old release cannot come back by approval");
+    let done = finished(&app, "admin_a", &new).await;
+    assert_eq!(done["status"], "succeeded");
 }
 
 #[tokio::test]
@@ -831,6 +896,15 @@ async fn the_publish_form_rolls_out_a_canary_and_the_deployment_page_steers_it()
     // A move the state does not allow comes back with the reason, not an error page.
     let r = press("approve").await;
     assert_eq!(r.status(), 303);
+    let said = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("lb_flash="))
+        .map(str::to_string)
+        .expect("a message");
+    assert!(said.starts_with("lb_flash=error") && said.contains("approval"), "{said}");
     let r = press("resume").await;
     assert_eq!(r.status(), 303);
     until(&app, &id, "waiting again", |d| d["status"] == "waiting").await;
