@@ -25,6 +25,7 @@ pub mod keys;
 pub mod loader;
 pub mod members;
 pub mod oauth;
+pub mod org_limit;
 pub mod password;
 pub mod rollout;
 pub mod secrets;

@@ -23,6 +23,7 @@ use store::{Claimed, ConnectionStore, DeploymentStore, Finish, StoreError, Targe
 use tokio::sync::Semaphore;
 
 use crate::Service;
+use crate::org_limit::{self, Answer, OrgLimit};
 
 /// Prepared releases by bundle and deployment; the first target of a deployment prepares it while
 /// the others wait for that one (not one copy per target).
@@ -124,7 +125,7 @@ pub fn spawn_worker(svc: &Service, config: WorkerConfig) -> tokio::task::JoinHan
         // Publishing now, and claimed but not yet recorded (publishing, or about to).
         let slots = Arc::new(Semaphore::new(config.concurrency));
         let held = Arc::new(Semaphore::new(config.concurrency + config.prefetch));
-        let orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
+        let orgs: Arc<Mutex<HashMap<String, Arc<OrgLimit>>>> = Arc::default();
         let bundles: Arc<Releases> = Arc::default();
         let finished = spawn_finisher(&svc, &owner);
         tracing::info!(%owner, concurrency = config.concurrency, per_org = config.per_org, "publish worker started");
@@ -224,8 +225,8 @@ fn spawn_finisher(svc: &Service, owner: &str) -> Finished {
 struct Work {
     /// Targets publishing now.
     slots: Arc<Semaphore>,
-    /// Publishing now, per org.
-    orgs: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    /// Publishing now, per org, under each org's adaptive limit (#17).
+    orgs: Arc<Mutex<HashMap<String, Arc<OrgLimit>>>>,
     bundles: Arc<Releases>,
 }
 
@@ -288,12 +289,12 @@ async fn attempt(
     let org_key = connection.org.as_ref().map(|o| o.org_id.clone()).unwrap_or_else(|| connection.id.to_string());
     let org_slots = {
         let mut map = work.orgs.lock().unwrap_or_else(|p| p.into_inner());
-        map.entry(org_key).or_insert_with(|| Arc::new(Semaphore::new(config.per_org))).clone()
+        map.entry(org_key).or_insert_with(|| OrgLimit::new(config.per_org)).clone()
     };
     // Ready: wait for a slot (a prefetched target waits here with its connection read).
     let stopped = |_| StoreError::Corrupt("worker stopped".into());
     let _slot = work.slots.acquire().await.map_err(stopped)?;
-    let _org_permit = org_slots.acquire_owned().await.map_err(stopped)?;
+    let _org_permit = org_slots.acquire().await;
     // An org kept at its reserve for a day gives up: the rollout must not wait for ever (#17).
     if let Some(since) = target.deferred_since
         && svc.clock.now_ms() - since > MOST_DEFERRED_MS
@@ -313,6 +314,11 @@ async fn attempt(
             async move { publish_within(&svc.client, &session, &release, reserve).await }
         })
         .await;
+    // The org's answer moves its limit: pushed back, fewer at once; quiet, more again (#17).
+    org_slots.answered(match &result {
+        Err(KeeperError::Salesforce(e)) if org_limit::is_pressure(e) => Answer::Pressure,
+        _ => Answer::Quiet,
+    });
     // Held back by the org's API allowance: not an attempt, and no failure (#17).
     let result = match result {
         Ok(Budgeted::AtReserve(usage)) => {

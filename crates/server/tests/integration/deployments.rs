@@ -963,3 +963,47 @@ async fn an_org_at_its_api_reserve_is_deferred_and_resumes_when_the_allowance_al
     assert_eq!((done["status"].as_str(), done["counts"]["succeeded"].as_u64()), (Some("succeeded"), Some(3)), "{done}");
     assert_eq!(org2_uploads(), 1);
 }
+
+#[tokio::test]
+async fn an_org_that_pushes_back_gets_fewer_targets_at_once() {
+    // #17: two uploads into one org meet UNABLE_TO_LOCK_ROW; the org's limit halves twice (4 →
+    // 2 → 1). Before, several of its targets ran at once; once the targets already under way
+    // have finished (each has at most two more calls: 300 ms here, a second allowed), every
+    // request has the org to itself — and every deployment still succeeds.
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 1).await;
+    app.em.set_latency(emulator::Latency { fixed_ms: 150, jitter_ms: 0 });
+    app.em.add_fault(FaultRule {
+        method: Some("POST".into()),
+        ..FaultRule::error("/sobjects/StaticResource", 2, 400, "UNABLE_TO_LOCK_ROW")
+    });
+    app.em.clear_requests();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let d = deploy(&app, "admin_a", &system, &env, &format!("Player_{i}"), &[("player.js", b"v1")]).await;
+        ids.push(d["id"].as_str().expect("id").to_string());
+    }
+    for id in &ids {
+        let d = finished(&app, "admin_a", id).await;
+        assert_eq!(d["status"], "succeeded", "{d}");
+    }
+    let org = app.em.org_id_of_user("publisher1@org1.test").expect("org");
+    let requests: Vec<(i64, i64, bool)> = app
+        .em
+        .requests()
+        .iter()
+        .filter(|r| r.org_id.as_deref() == Some(org.as_str()) && r.path.contains("/services/data/"))
+        .map(|r| (r.at_ms, r.at_ms + (r.duration_us / 1000) as i64, r.fault.is_some()))
+        .collect();
+    let refusals: Vec<i64> = requests.iter().filter(|r| r.2).map(|r| r.1).collect();
+    assert_eq!(refusals.len(), 2, "{requests:?}");
+    let pushed_back = refusals.iter().max().copied().expect("refusals");
+    let company = |r: &(i64, i64, bool)| requests.iter().filter(|o| o.0 < r.1 && r.0 < o.1 && *o != r).count();
+    assert!(requests.iter().filter(|r| r.1 <= pushed_back).any(|r| company(r) >= 2), "at first, several at once");
+    // A second's slack for the targets already under way, however busy the machine.
+    let after: Vec<&(i64, i64, bool)> = requests.iter().filter(|r| r.0 > pushed_back + 1_000).collect();
+    assert!(after.len() >= 3, "uploads and reads came after the refusals: {requests:?}");
+    for r in &after {
+        assert_eq!(company(r), 0, "a request started after the org pushed back had company: {r:?} in {requests:?}");
+    }
+}
