@@ -70,10 +70,12 @@ impl From<TargetCounts> for CountsView {
 #[serde(deny_unknown_fields)]
 pub struct RolloutInput {
     /// 1 to 20 waves, in order. Orgs no wave takes go with the last one.
+    #[schema(min_items = 1, max_items = 20)]
     pub waves: Vec<WaveInput>,
     /// The share (0 to 1) of a wave's finished orgs that may fail; above it the rollout halts
     /// before the next wave. Default 0: any failure halts it.
     #[serde(default)]
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub max_failure_rate: Option<f64>,
 }
 
@@ -83,13 +85,16 @@ pub struct RolloutInput {
 #[serde(deny_unknown_fields)]
 pub struct WaveInput {
     /// This many orgs (at least 1).
+    #[schema(minimum = 1)]
     pub count: Option<u32>,
     /// This share of all the deployment's orgs, 1 to 100, rounded up.
+    #[schema(minimum = 1, maximum = 100)]
     pub percent: Option<u32>,
     /// These connections (`conn_…`), each bound to the system × environment.
     pub connections: Option<Vec<String>>,
     /// `auto` (default: as soon as the wave before it passed) or `approval` (when a person
     /// approves it: `POST /deployments/{id}/approve`). The first wave starts at once.
+    #[schema(pattern = "^(auto|approval)$")]
     pub gate: Option<String>,
     /// Not before this time (Unix milliseconds): the wave waits for it.
     pub start_at: Option<i64>,
@@ -446,16 +451,38 @@ async fn create(
     Ok((StatusCode::ACCEPTED, Json(deployment)))
 }
 
+/// A rollback's options: in waves, like a release (#17).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RollbackInput {
+    /// Roll the earlier release back out in waves; absent: every org at once.
+    rollout: Option<RolloutInput>,
+}
+
 /// Rollback (B2): publishes this deployment's bundle again to the system × environment's
-/// connections, as a new deployment.
+/// connections, as a new deployment — in waves when the body asks (#17).
 #[utoipa::path(post, path = "/deployments/{id}/rollback", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
+    request_body(content = Option<RollbackInput>, description = "optional: a rollout in waves"),
     responses((status = 202, body = DeploymentView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<DeploymentView>), ApiError> {
-    let started = deployments::rollback(&state, &caller, &id).await?;
+    // The release to put back first: an id that names none is 404 whatever the body says.
+    let earlier = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    state.store.deployment(caller.account()?, &earlier).await?;
+    // No body, or `null`: every org at once.
+    let input: RollbackInput = if body.iter().all(u8::is_ascii_whitespace) {
+        RollbackInput::default()
+    } else {
+        serde_json::from_slice::<Option<RollbackInput>>(&body)
+            .map_err(|e| ApiError::invalid("body", e.to_string()))?
+            .unwrap_or_default()
+    };
+    let rollout = input.rollout.map(RolloutInput::into_rollout).transpose()?;
+    let started = deployments::rollback_in_waves(&state, &caller, &id, rollout).await?;
     Ok((StatusCode::ACCEPTED, Json(view(&started.deployment, started.counts, None))))
 }
 

@@ -1007,3 +1007,29 @@ async fn an_org_that_pushes_back_gets_fewer_targets_at_once() {
         assert_eq!(company(r), 0, "a request started after the org pushed back had company: {r:?} in {requests:?}");
     }
 }
+
+#[tokio::test]
+async fn a_rollback_rolls_out_in_waves_when_asked() {
+    // #17: rollback goes through the same machinery: a canary first, then the rest on approval.
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 2).await;
+    let v1 = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
+    let v1 = v1["id"].as_str().expect("id").to_string();
+    finished(&app, "admin_a", &v1).await;
+    let v2 = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v2")]).await;
+    finished(&app, "admin_a", v2["id"].as_str().expect("id")).await;
+    let (status, refused) = app
+        .call("admin_a", Method::POST, &format!("/deployments/{v1}/rollback"), Some(json!({"rollout": {"waves": []}})))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    let body = json!({"rollout": {"waves": [{"count": 1}, {"gate": "approval"}]}});
+    let (status, back) = app.call("admin_a", Method::POST, &format!("/deployments/{v1}/rollback"), Some(body)).await;
+    assert_eq!(status, 202, "{back}");
+    assert_eq!((back["redeploy_of"].as_str(), back["counts"]["held"].as_u64()), (Some(v1.as_str()), Some(1)), "{back}");
+    let id = back["id"].as_str().expect("id").to_string();
+    until(&app, &id, "waiting for approval", |d| d["status"] == "waiting").await;
+    let (status, _) = app.call("admin_a", Method::POST, &format!("/deployments/{id}/approve"), None).await;
+    assert_eq!(status, 200);
+    let done = finished(&app, "admin_a", &id).await;
+    assert_eq!((done["status"].as_str(), done["counts"]["succeeded"].as_u64()), (Some("succeeded"), Some(2)), "{done}");
+}
