@@ -281,32 +281,7 @@ fn the_connections_commands_test_create_list_and_delete_through_the_api() {
 /// Salesforce's sign-in page instead of `redirect_uri_mismatch`.
 #[test]
 fn the_demo_registers_the_oauth_callback_of_the_port_it_serves() {
-    let data = std::env::temp_dir().join(format!("lightbridge-cli-demo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
-        .args(["demo", "--listen", "127.0.0.1:0", "--emulator-port", "0", "--emulator-https-port", "0", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let running = Running(child);
-    let (mut base, mut token) = (None, None);
-    for line in stdout.lines() {
-        let line = line.expect("line");
-        if let Some(rest) = line.strip_prefix("Lightbridge is serving on ") {
-            base = rest.split_whitespace().next().map(str::to_string);
-        }
-        if let Some(t) = line.trim().strip_prefix("export LIGHTBRIDGE_TOKEN=") {
-            token = Some(t.to_string());
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    let (base, token) = (base.expect("serving line"), token.expect("token line"));
-    assert!(!base.ends_with(":8080"), "{base}");
+    let (running, base, token, data) = common::start_demo("cli-demo");
     let (status, started) = common::http(
         &base,
         "POST",

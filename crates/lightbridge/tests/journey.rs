@@ -6,43 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-
-use common::Running;
 use testkit::webdriver::{self, Browser};
 
 const KEY: &str = "3MVG9LightbridgeDemoConsumerKey";
 const SECRET: &str = "demo-consumer-secret-change-me";
-
-/// Starts the demo on free ports (never 8080) with its own data folder; returns it and the
-/// Admin Center's address.
-fn demo(tag: &str) -> (Running, String, std::path::PathBuf) {
-    let data = std::env::temp_dir().join(format!("lightbridge-journey-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
-        .args(["demo", "--listen", "127.0.0.1:0", "--emulator-port", "0", "--emulator-https-port", "0", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("demo");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let running = Running(child);
-    let mut base = None;
-    for line in stdout.lines() {
-        let line = line.expect("line");
-        if let Some(rest) = line.strip_prefix("Lightbridge is serving on ") {
-            base = rest.split_whitespace().next().map(str::to_string);
-        }
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    let base = base.expect("the serving line");
-    assert!(!base.ends_with(":8080"), "{base}");
-    (running, base, data)
-}
 
 /// On the emulator's Salesforce pages: sign in as `username`, then Allow.
 async fn salesforce_sign_in(browser: &Browser, username: &str) {
@@ -80,7 +47,7 @@ fn same_cell(table: &str, export: &str) -> bool {
 async fn journey(width: u32) {
     let Some(browser) = webdriver::launch().await else { return };
     browser.set_width(width, 900).await;
-    let (_demo, base, data) = demo(&width.to_string());
+    let (_demo, base, _, data) = common::start_demo(&format!("journey-{width}"));
     let name = format!("Acme OAuth {width}");
 
     // Sign in, as the demo says, and land on the Integration Center.

@@ -17,6 +17,12 @@ pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, envir
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
     d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of, d.with_loader, d.rollout, d.wave, d.note";
+/// Finishes a deployment none of whose targets is left to run (pending, running or held):
+/// failed if any target failed, else succeeded. Binds: now, then the deployment's id three times.
+pub(crate) const FINISH_WHEN_DONE: &str = "UPDATE deployments SET finished_at = ?, status = CASE WHEN EXISTS \
+    (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
+    WHERE id = ? AND finished_at IS NULL AND NOT EXISTS \
+    (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running', 'held'))";
 pub(crate) const TARGET_COLUMNS: &str = "t.deployment_id, t.connection_id, t.status, t.attempts, t.action, t.resource_id, t.url, \
     t.error, t.loader, t.updated_at, c.org_name, c.instance_url, c.name AS connection_name, c.sf_username, t.wave, t.deferred_since";
 

@@ -691,24 +691,7 @@ macro_rules! shared_deployment_methods {
             }
             // The last target to finish finishes the deployment.
             for (id, now) in deployments {
-                let open: i64 = query_scalar(
-                    "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running', 'held')",
-                )
-                .bind(id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-                if open == 0 {
-                    query(
-                        "UPDATE deployments SET finished_at = ?, status = CASE WHEN EXISTS \
-                         (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
-                         WHERE id = ? AND finished_at IS NULL",
-                    )
-                    .bind(now)
-                    .bind(id.as_str())
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(recorded)
@@ -895,24 +878,7 @@ macro_rules! shared_deployment_methods {
             // A rollout released onto waves with nothing left to run ends now, as the last
             // finished target would have ended it.
             if to.0 == S::Running {
-                let open: i64 = query_scalar(
-                    "SELECT COUNT(*) FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running', 'held')",
-                )
-                .bind(id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-                if open == 0 {
-                    query(
-                        "UPDATE deployments SET finished_at = ?, status = CASE WHEN EXISTS \
-                         (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
-                         WHERE id = ? AND finished_at IS NULL",
-                    )
-                    .bind(now)
-                    .bind(id.as_str())
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(true)

@@ -353,7 +353,7 @@ pub async fn upload(app: &TestApp, who: &str, fields: &[(&str, &str)], zip: &[u8
 /// Uploads a bundle of `files` as a deployment through the typed client and returns it (202
 /// expected), as JSON (the client's types re-serialize to exactly what the server sent).
 pub async fn deploy(app: &TestApp, who: &str, system: &str, env: &str, name: &str, files: &[(&str, &[u8])]) -> Value {
-    deploy_as(app, who, (system, env, name), files, false).await
+    deploy_as(app, who, (system, env, name), files, false, None).await
 }
 
 /// [`deploy`] in waves (#17): `rollout` is the API's `RolloutInput` as JSON.
@@ -364,17 +364,7 @@ pub async fn deploy_in_waves(
     files: &[(&str, &[u8])],
     rollout: Value,
 ) -> Value {
-    let upload = client::DeploymentUpload {
-        system_id: system.into(),
-        environment_id: env.into(),
-        resource_name: name.into(),
-        cache_control: "private".into(),
-        with_loader: false,
-        rollout: Some(rollout),
-        zip: bundle_zip(files),
-    };
-    let started = app.client(who).start_deployment(upload).await.unwrap_or_else(|e| panic!("deploy: {e}"));
-    serde_json::to_value(started).expect("json")
+    deploy_as(app, who, (system, env, name), files, false, Some(rollout)).await
 }
 
 /// [`deploy`], asking for the system's loader too (issue #15).
@@ -386,7 +376,7 @@ pub async fn deploy_with_loader(
     name: &str,
     files: &[(&str, &[u8])],
 ) -> Value {
-    deploy_as(app, who, (system, env, name), files, true).await
+    deploy_as(app, who, (system, env, name), files, true, None).await
 }
 
 async fn deploy_as(
@@ -395,6 +385,7 @@ async fn deploy_as(
     (system, env, name): (&str, &str, &str),
     files: &[(&str, &[u8])],
     with_loader: bool,
+    rollout: Option<Value>,
 ) -> Value {
     let upload = client::DeploymentUpload {
         system_id: system.into(),
@@ -402,7 +393,7 @@ async fn deploy_as(
         resource_name: name.into(),
         cache_control: "private".into(),
         with_loader,
-        rollout: None,
+        rollout,
         zip: bundle_zip(files),
     };
     let started = app.client(who).start_deployment(upload).await.unwrap_or_else(|e| panic!("deploy: {e}"));

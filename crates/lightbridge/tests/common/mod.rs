@@ -125,3 +125,36 @@ pub fn start_serve(data: &std::path::Path, key: &str, emulator_url: &str, env: &
         format!("http://{}", line.split("http://").nth(1).and_then(|s| s.split_whitespace().next()).expect("address"));
     (Running(child), base)
 }
+
+/// `lightbridge demo` as a newcomer starts it, on free ports (never 8080), with its own data
+/// folder `lightbridge-<tag>-<pid>`: the demo, the Admin Center's address and the API token it
+/// printed, and the data folder.
+pub fn start_demo(tag: &str) -> (Running, String, String, std::path::PathBuf) {
+    let data = std::env::temp_dir().join(format!("lightbridge-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--emulator-port", "0", "--emulator-https-port", "0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("demo");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let running = Running(child);
+    let (mut base, mut token) = (None, None);
+    for line in stdout.lines() {
+        let line = line.expect("line");
+        if let Some(rest) = line.strip_prefix("Lightbridge is serving on ") {
+            base = rest.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(t) = line.trim().strip_prefix("export LIGHTBRIDGE_TOKEN=") {
+            token = Some(t.to_string());
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let (base, token) = (base.expect("the serving line"), token.expect("the token line"));
+    assert!(!base.ends_with(":8080"), "{base}");
+    (running, base, token, data)
+}
