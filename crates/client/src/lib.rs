@@ -159,13 +159,36 @@ impl Client {
             .text("environment_id", upload.environment_id)
             .text("resource_name", upload.resource_name)
             .text("cache_control", upload.cache_control)
-            .text("with_loader", upload.with_loader.to_string());
+            .text("with_loader", upload.with_loader.to_string())
+            .text("overwrite_drift", upload.overwrite_drift.to_string());
         if let Some(rollout) = upload.rollout {
             form = form.text("rollout", rollout.to_string());
         }
         let form = form.part("file", file);
         let request = self.http.post(self.url("/deployments")).bearer_auth(&self.token).multipart(form);
         self.read(request).await
+    }
+
+    /// Answers a deployment's drifted targets (#17): `overwrite` publishes over the org's change,
+    /// `skip` leaves those orgs; `connections`: only these targets.
+    pub async fn resolve_drift(
+        &self,
+        id: &str,
+        resolve: &str,
+        connections: Option<&[String]>,
+    ) -> Result<Deployment, Error> {
+        let body = serde_json::json!({"resolve": resolve, "connections": connections});
+        self.send(reqwest::Method::POST, &format!("/deployments/{}/drift", segment(id)), Some(&body)).await
+    }
+
+    /// The fleet (#17): per system × environment, each org's state and release, as JSON.
+    pub async fn fleet(&self, query: &[(&str, &str)]) -> Result<Value, Error> {
+        self.get("/fleet", Some(query)).await
+    }
+
+    /// Scans every org the account published to for drift, now (#17).
+    pub async fn scan_drift(&self) -> Result<Value, Error> {
+        self.send(reqwest::Method::POST, "/drift/scan", None::<&()>).await
     }
 
     /// A deployment with every target's outcome.

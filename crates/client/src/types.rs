@@ -204,6 +204,8 @@ pub struct DeploymentUpload {
     pub with_loader: bool,
     /// Roll out in waves (#17): the API's `RolloutInput` as JSON; `None`: every org at once.
     pub rollout: Option<Value>,
+    /// Publish over resources changed in the org instead of holding those orgs as drifted (#17).
+    pub overwrite_drift: bool,
     /// The bundle, a ZIP.
     pub zip: Vec<u8>,
 }
@@ -217,6 +219,7 @@ impl fmt::Debug for DeploymentUpload {
             .field("cache_control", &self.cache_control)
             .field("with_loader", &self.with_loader)
             .field("rollout", &self.rollout)
+            .field("overwrite_drift", &self.overwrite_drift)
             .field("zip_bytes", &self.zip.len())
             .finish()
     }
@@ -237,6 +240,9 @@ pub struct Counts {
     /// Never started: the rollout was aborted (#17).
     #[serde(default)]
     pub skipped: u32,
+    /// Held: changed in the org since Lightbridge published there; waits for a person (#17).
+    #[serde(default)]
+    pub drifted: u32,
 }
 
 /// One org's part of a deployment.
@@ -256,6 +262,11 @@ pub struct Target {
     #[serde(default)]
     pub loader: Option<String>,
     pub updated_at: i64,
+    /// A drifted target: who changed the resource in the org, and when (#17).
+    #[serde(default)]
+    pub drift_by: Option<String>,
+    #[serde(default)]
+    pub drift_at: Option<i64>,
 }
 
 /// A deployment: one bundle published to every connection bound to a system × environment.
@@ -285,6 +296,9 @@ pub struct Deployment {
     /// Why it waits, is paused, halted or aborted.
     #[serde(default)]
     pub note: Option<String>,
+    /// Publishes over resources changed in the org (#17).
+    #[serde(default)]
+    pub overwrite_drift: bool,
     pub counts: Counts,
     /// With [`crate::Client::deployment`]: one entry per connection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,11 +306,13 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    /// Whether nothing more happens by itself: every target finished (or was skipped), or a
-    /// rollout waits for a person — paused, halted, or a wave waiting for approval.
+    /// Whether nothing more happens by itself: every target finished (or was skipped), or it
+    /// waits for a person — paused, halted, a wave waiting for approval, or only drifted
+    /// targets left (#17).
     pub fn finished(&self) -> bool {
+        let c = &self.counts;
         match self.status.as_str() {
-            "running" => false,
+            "running" => c.drifted > 0 && c.pending + c.running + c.held == 0,
             // A wave waiting for its time goes on by itself; one waiting for approval does not.
             "waiting" => self.next_gate() == Some("approval"),
             _ => true,

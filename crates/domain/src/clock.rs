@@ -22,3 +22,31 @@ impl Clock for SystemClock {
             .unwrap_or_default()
     }
 }
+
+/// Milliseconds since the epoch as people read them: `2026-11-23 16:41 UTC` (the proleptic
+/// Gregorian calendar, from days since the epoch by Howard Hinnant's `civil_from_days`).
+pub fn format_utc(ms: Millis) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, in_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", in_day / 3600, in_day % 3600 / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_read_as_people_write_them() {
+        assert_eq!(super::format_utc(0), "1970-01-01 00:00 UTC");
+        // 2026-11-26 22:28:57 UTC
+        assert_eq!(super::format_utc(1_795_732_137_000), "2026-11-26 22:28 UTC");
+        assert_eq!(super::format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+}

@@ -99,6 +99,9 @@ pub enum TargetStatus {
     Held,
     /// Never started: the rollout was aborted (#17).
     Skipped,
+    /// Not published: someone changed the resource in the org since Lightbridge last published
+    /// it there (#17). Waits until a person overwrites or skips it; never a failure.
+    Drifted,
 }
 
 impl TargetStatus {
@@ -111,6 +114,7 @@ impl TargetStatus {
             TargetStatus::Failed => "failed",
             TargetStatus::Held => "held",
             TargetStatus::Skipped => "skipped",
+            TargetStatus::Drifted => "drifted",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -122,6 +126,7 @@ impl TargetStatus {
             "failed" => TargetStatus::Failed,
             "held" => TargetStatus::Held,
             "skipped" => TargetStatus::Skipped,
+            "drifted" => TargetStatus::Drifted,
             _ => return None,
         })
     }
@@ -153,6 +158,9 @@ pub struct Deployment {
     pub wave: u32,
     /// Why the deployment waits, is paused, halted or aborted, in words.
     pub note: Option<String>,
+    /// Publishes over a resource someone changed in the org instead of holding that org as
+    /// drifted (#17).
+    pub overwrite_drift: bool,
 }
 
 impl DeploymentStatus {
@@ -234,4 +242,61 @@ pub struct Target {
     pub wave: u32,
     /// When it was first deferred for its org's API allowance (#17), if it was.
     pub deferred_since: Option<Millis>,
+    /// Who changed the resource in the org, and when, for a drifted target (#17).
+    pub drift_by: Option<String>,
+    pub drift_at: Option<Millis>,
+    /// A person chose to publish over the org's change (#17).
+    pub overwrite: bool,
+}
+
+/// What Lightbridge last published as one resource in one org (#17): what the drift check
+/// compares the org's copy with. Kept per org, not per connection, so two connections to the
+/// same org share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    pub account_id: AccountId,
+    /// The Salesforce org id.
+    pub org_id: String,
+    pub resource_name: ResourceName,
+    pub sha256: String,
+    pub content_type: String,
+    pub cache_control: String,
+    pub body_length: u64,
+    /// The record's `SystemModstamp` right after the publish.
+    pub modstamp_ms: Millis,
+    pub resource_id: String,
+    /// The connection and deployment that published it.
+    pub connection_id: ConnectionId,
+    pub deployment_id: DeploymentId,
+    pub published_at: Millis,
+    /// What the last look at the org found changed, if anything.
+    pub drift: Option<Drift>,
+    /// When a drift scan last looked.
+    pub scanned_at: Option<Millis>,
+}
+
+/// A change someone made in the org to a resource Lightbridge published (#17).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drift {
+    /// What changed, in words: "its body changed", "deleted from the org"…
+    pub what: String,
+    /// `LastModifiedBy.Name` (none once the resource is deleted).
+    pub by: Option<String>,
+    /// `LastModifiedDate`.
+    pub at: Option<Millis>,
+    /// When Lightbridge noticed.
+    pub found_at: Millis,
+}
+
+impl Drift {
+    /// "its body changed (by Ada Admin, 2026-11-26 10:00 UTC)".
+    pub fn describe(&self) -> String {
+        let when = self.at.map(crate::clock::format_utc);
+        match (&self.by, when) {
+            (Some(by), Some(when)) => format!("{} (by {by}, {when})", self.what),
+            (Some(by), None) => format!("{} (by {by})", self.what),
+            (None, Some(when)) => format!("{} ({when})", self.what),
+            (None, None) => self.what.clone(),
+        }
+    }
 }

@@ -18,12 +18,12 @@ pub use catalog::{
     Account, BUILT_IN_ENVIRONMENTS, Environment, LoaderConfig, LoaderState, System, account_name, environment_name,
     system_name,
 };
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, SystemClock, format_utc};
 pub use connection::{
     AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType, StatusReason,
 };
 pub use deployment::{
-    BundleInfo, CacheControl, Deployment, DeploymentStatus, Gate, Rollout, Target, TargetStatus, Wave,
+    Baseline, BundleInfo, CacheControl, Deployment, DeploymentStatus, Drift, Gate, Rollout, Target, TargetStatus, Wave,
 };
 pub use error::DomainError;
 pub use ids::{AccountId, BundleId, ConnectionId, DeploymentId, EnvironmentId, SystemId, UserId};

@@ -17,6 +17,28 @@ use crate::observe::{FaultRule, Latency};
 use crate::seed::{AppSeed, OrgSeed};
 use crate::{ControlError, ResourceInfo, Shared};
 
+/// A person's edit of a static resource in Setup; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceEdit {
+    /// The new body, as text.
+    pub body: Option<String>,
+    pub content_type: Option<String>,
+    /// `Private` or `Public`.
+    pub cache_control: Option<String>,
+    pub description: Option<String>,
+}
+
+/// The body of `POST /orgs/{id}/resources/{name}/edit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    /// The username of the person editing.
+    by: String,
+    #[serde(flatten)]
+    edit: ResourceEdit,
+}
+
 /// A change to a user; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +93,7 @@ pub fn routes() -> Router<Shared> {
         .route("/apps/{key}", axum::routing::patch(patch_app))
         .route("/orgs/{id}/resources", get(list_resources))
         .route("/orgs/{id}/api-usage", put(api_usage))
+        .route("/orgs/{id}/resources/{name}/edit", post(edit_resource_route))
         .route("/apps", post(add_app))
         .route("/users/{username}", axum::routing::patch(patch_user))
         .route("/users/{username}/revoke", post(revoke))
@@ -89,9 +112,10 @@ fn problem(status: StatusCode, message: impl std::fmt::Display) -> Response {
 
 fn control(result: Result<Response, ControlError>) -> Response {
     result.unwrap_or_else(|e| match e {
-        ControlError::UnknownUser(_) | ControlError::UnknownOrg(_) | ControlError::UnknownApp(_) => {
-            problem(StatusCode::NOT_FOUND, e)
-        }
+        ControlError::UnknownUser(_)
+        | ControlError::UnknownOrg(_)
+        | ControlError::UnknownApp(_)
+        | ControlError::UnknownResource(_) => problem(StatusCode::NOT_FOUND, e),
         ControlError::Seed(_) => problem(StatusCode::BAD_REQUEST, e),
     })
 }
@@ -546,4 +570,53 @@ async fn requests(State(shared): State<Shared>, Query(since): Query<Since>) -> R
 async fn clear_requests(State(shared): State<Shared>) -> Response {
     shared.observe.clear_requests();
     StatusCode::NO_CONTENT.into_response()
+}
+
+pub fn edit_resource(
+    shared: &Shared,
+    org_id: &str,
+    name: &str,
+    by: &str,
+    edit: &ResourceEdit,
+) -> Result<(), ControlError> {
+    let now = shared.clock.unique_ms();
+    let mut world = shared.world();
+    let org_id = crate::ids::normalize(org_id)
+        .filter(|id| world.orgs.contains_key(id))
+        .ok_or_else(|| ControlError::UnknownOrg(org_id.into()))?;
+    let user = world
+        .user_by_username(by)
+        .filter(|u| u.org_id == org_id)
+        .map(|u| u.id.clone())
+        .ok_or_else(|| ControlError::UnknownUser(by.into()))?;
+    let mut resource =
+        world.resource_by_name(&org_id, name).cloned().ok_or_else(|| ControlError::UnknownResource(name.into()))?;
+    if let Some(body) = &edit.body {
+        resource.body = axum::body::Bytes::from(body.clone().into_bytes());
+    }
+    if let Some(v) = &edit.content_type {
+        resource.content_type = v.clone();
+    }
+    if let Some(v) = &edit.cache_control {
+        resource.cache_control = v.clone();
+    }
+    if let Some(v) = &edit.description {
+        resource.description = Some(v.clone());
+    }
+    resource.modified_ms = now;
+    resource.modified_by = user;
+    world.put_resource(resource);
+    Ok(())
+}
+
+async fn edit_resource_route(
+    State(shared): State<Shared>,
+    Path((id, name)): Path<(String, String)>,
+    payload: Result<Json<EditBody>, JsonRejection>,
+) -> Response {
+    let edit = match body(payload) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    control(edit_resource(&shared, &id, &name, &edit.by, &edit.edit).map(|()| StatusCode::NO_CONTENT.into_response()))
 }

@@ -128,6 +128,8 @@ pub enum ControlError {
     UnknownOrg(String),
     #[error("no app with consumer key {0}")]
     UnknownApp(String),
+    #[error("no static resource named {0} in that org")]
+    UnknownResource(String),
     #[error(transparent)]
     Seed(#[from] SeedError),
 }
@@ -399,13 +401,25 @@ impl Emulator {
         self.inner.world().resource_by_name(org_id, name).map(|r| r.body.to_vec())
     }
 
+    /// A person edits the org's own static resource `name` in Setup, as `by` (a username of
+    /// that org): what Lightbridge's drift check must notice (#17).
+    pub fn edit_resource(
+        &self,
+        org_id: &str,
+        name: &str,
+        by: &str,
+        edit: &admin::ResourceEdit,
+    ) -> Result<(), ControlError> {
+        admin::edit_resource(&self.inner, org_id, name, by, edit)
+    }
+
     /// Stops accepting connections.
     pub fn shutdown(&self) {
         self.server.stop();
     }
 }
 
-pub use admin::{AppChange, OrgChange, UserChange};
+pub use admin::{AppChange, OrgChange, ResourceEdit, UserChange};
 
 fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()

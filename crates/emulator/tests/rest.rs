@@ -229,6 +229,35 @@ async fn static_resources_can_be_created_found_updated_read_and_deleted() {
 }
 
 #[tokio::test]
+async fn a_query_reads_who_last_changed_a_resource_through_its_parent() {
+    // SOQL's relationship fields: `LastModifiedBy.Name` comes back nested under `LastModifiedBy`
+    // with the parent's attributes, as Salesforce nests parent records (#17).
+    let em = start().await;
+    let token = admin_token(&em).await;
+    let (status, created) =
+        send(&em, &token, Method::POST, "/sobjects/StaticResource", Some(resource("Player", b"v1"))).await;
+    assert_eq!(status, 201, "{created}");
+    let org = em.org_id_of_user("admin@prod.test").expect("org");
+    let edit = emulator::ResourceEdit { body: Some("v2, from Setup".into()), ..Default::default() };
+    em.edit_resource(&org, "Player", "editor@prod.test", &edit).expect("edit");
+    let soql = "SELECT Id, Name, LastModifiedDate, LastModifiedBy.Name, LastModifiedBy.Username, CreatedBy.Name FROM StaticResource WHERE Name IN ('Player', 'Other')";
+    let (status, _, body) = get(&em, &token, &format!("/tooling{}", q(soql))).await;
+    assert_eq!((status, body["totalSize"].as_u64()), (200, Some(1)), "{body}");
+    let record = &body["records"][0];
+    let by = &record["LastModifiedBy"];
+    assert_eq!(by["attributes"]["type"], "User", "{record}");
+    assert_eq!(by["Username"], "editor@prod.test");
+    assert!(by["Name"].is_string(), "{record}");
+    assert!(record.get("LastModifiedBy.Name").is_none(), "never flat: {record}");
+    assert_eq!(record["CreatedBy"]["attributes"]["type"], "User");
+    assert_ne!(record["CreatedBy"]["attributes"]["url"], by["attributes"]["url"], "created by someone else");
+    let (_, _, body) = get(&em, &token, &q("SELECT Id, Owner.Name FROM StaticResource")).await;
+    assert_eq!(code(&body), "INVALID_FIELD", "{body}");
+    assert!(em.edit_resource(&org, "Nothing", "editor@prod.test", &edit).is_err());
+    assert!(em.edit_resource(&org, "Player", "admin@sandbox.test", &edit).is_err(), "not a user of that org");
+}
+
+#[tokio::test]
 async fn static_resource_validation_matches_salesforce() {
     let em = start().await;
     let token = admin_token(&em).await;

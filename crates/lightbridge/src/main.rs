@@ -40,8 +40,11 @@ enum Command {
     Connections(command::connections::Args),
     /// Publish a folder or ZIP to every org bound to a system and environment (live progress).
     Publish(command::publish::Args),
-    /// A deployment's state; pause, resume, approve or abort a rollout in waves.
+    /// A deployment's state; pause, resume, approve or abort a rollout in waves; overwrite or
+    /// skip orgs held as drifted.
     Deployments(command::deployments::Args),
+    /// Each org's release per system × environment, drifted and failed orgs; a drift scan.
+    Fleet(command::fleet::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +77,7 @@ fn main() -> std::process::ExitCode {
             Command::Connections(args) => command::connections::run(args).await,
             Command::Publish(args) => command::publish::run(args).await,
             Command::Deployments(args) => command::deployments::run(args).await,
+            Command::Fleet(args) => command::fleet::run(args).await,
         }
     });
     match result {

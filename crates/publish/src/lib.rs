@@ -5,10 +5,12 @@
 //! across many orgs build on these. Must not import the store or the server.
 
 mod bundle;
+pub mod drift;
 pub mod loader;
 mod org;
 
 pub use bundle::{Bundle, BundleError, Limits};
 pub use org::{
-    Budgeted, PublishAction, Published, Release, description, publish_release, publish_to_org, publish_within,
+    Budgeted, CONTENT_TYPE, PublishAction, Published, Release, description, publish_release, publish_to_org,
+    publish_within,
 };

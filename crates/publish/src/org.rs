@@ -22,6 +22,9 @@ pub struct Published {
     pub resource: StaticResource,
 }
 
+/// The content type of every resource Lightbridge publishes.
+pub const CONTENT_TYPE: &str = "application/zip";
+
 /// The `Description` Lightbridge writes: the release and the content hash (at most 255
 /// characters), which is how an unchanged publish is recognized.
 pub fn description(release: &str, sha256: &str) -> String {
@@ -51,7 +54,7 @@ impl Release {
         let text = description(release, bundle.sha256());
         let upload = ResourceUpload::new(&NewStaticResource {
             name: name.as_str(),
-            content_type: "application/zip",
+            content_type: CONTENT_TYPE,
             cache_control,
             description: &text,
             body: bundle.bytes(),
@@ -90,8 +93,10 @@ pub async fn publish_release(
     session: &Session,
     release: &Release,
 ) -> Result<Published, SalesforceError> {
-    match publish_within(client, session, release, 0.0).await? {
+    match publish_within(client, session, release, 0.0, None).await? {
         Budgeted::Published(published) => Ok(published),
+        // Nothing to compare with: never drifted.
+        Budgeted::Drifted(drift) => Err(SalesforceError::Unexpected { status: 200, detail: drift.describe() }),
         // A reserve of nothing is never reached.
         Budgeted::AtReserve(usage) => Err(SalesforceError::Unexpected {
             status: 200,
@@ -107,21 +112,31 @@ pub enum Budgeted {
     /// The org's allowance, as its first answer reported it, is at or below the reserve:
     /// nothing was uploaded.
     AtReserve(salesforce::ApiUsage),
+    /// Someone changed the resource in the org since Lightbridge published it there: nothing
+    /// was uploaded (#17).
+    Drifted(domain::Drift),
 }
 
 /// [`publish_release`], stopping before the upload when the org's daily API allowance left
 /// (from the `Sforce-Limit-Info` of the lookup it makes first, so the check costs no call) is
 /// below `reserve` (a share, 0 to 1). An org already holding the release costs one query and
-/// is never held back.
+/// is never held back. With `baseline` (what Lightbridge last published there), a resource
+/// someone changed in the org since is left alone and reported as drifted (#17).
 pub async fn publish_within(
     client: &Client,
     session: &Session,
     release: &Release,
     reserve: f64,
+    baseline: Option<&crate::drift::Expected>,
 ) -> Result<Budgeted, SalesforceError> {
     let name = release.name.as_str();
     let asked_at = client.now_ms();
     let existing = client.find_static_resource(session, name).await?;
+    if let Some(expected) = baseline
+        && let Some(drift) = crate::drift::compare(client, session, existing.as_ref(), expected).await?
+    {
+        return Ok(Budgeted::Drifted(drift));
+    }
     if let Some(resource) = existing.as_ref().filter(|r| holds(r, release)) {
         return Ok(Budgeted::Published(Published { action: PublishAction::Unchanged, resource: resource.clone() }));
     }

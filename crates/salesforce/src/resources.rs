@@ -26,8 +26,13 @@ pub struct StaticResource {
     /// `Private` or `Public`.
     pub cache_control: Option<String>,
     pub body_length: u64,
+    /// `application/zip` for what Lightbridge publishes.
+    pub content_type: Option<String>,
     /// `SystemModstamp` in milliseconds: the `<timestamp>` of `/resource/<timestamp>/<Name>`.
     pub modstamp_ms: i64,
+    /// Who last changed it (`LastModifiedBy.Name`) and when (`LastModifiedDate`), for drift (#17).
+    pub last_modified_by: Option<String>,
+    pub last_modified_ms: Option<i64>,
 }
 
 impl StaticResource {
@@ -150,7 +155,44 @@ struct Row {
     cache_control: Option<String>,
     #[serde(default)]
     body_length: Option<u64>,
+    #[serde(default)]
+    content_type: Option<String>,
     system_modstamp: String,
+    #[serde(default)]
+    last_modified_date: Option<String>,
+    /// The parent record `{"attributes": …, "Name": …}`; null when the lookup is empty.
+    #[serde(default)]
+    last_modified_by: Option<Parent>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Parent {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// What the lookups select: the fields publishing and the drift check compare.
+const RESOURCE_FIELDS: &str = "Id, Name, Description, ContentType, CacheControl, BodyLength, SystemModstamp, LastModifiedDate, LastModifiedBy.Name";
+
+impl Row {
+    fn into_resource(self) -> Result<StaticResource, SalesforceError> {
+        let modstamp_ms = parse_modstamp(&self.system_modstamp).ok_or_else(|| SalesforceError::Unexpected {
+            status: 200,
+            detail: format!("SystemModstamp {:?} is not a date", self.system_modstamp),
+        })?;
+        Ok(StaticResource {
+            id: self.id,
+            name: self.name,
+            description: self.description,
+            cache_control: self.cache_control,
+            body_length: self.body_length.unwrap_or_default(),
+            content_type: self.content_type,
+            modstamp_ms,
+            last_modified_by: self.last_modified_by.and_then(|p| p.name),
+            last_modified_ms: self.last_modified_date.as_deref().and_then(parse_modstamp),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -183,29 +225,30 @@ impl Client {
         name: &str,
     ) -> Result<Option<StaticResource>, SalesforceError> {
         let soql = format!(
-            "SELECT Id, Name, Description, CacheControl, BodyLength, SystemModstamp FROM StaticResource WHERE Name = '{}' AND NamespacePrefix = null",
+            "SELECT {RESOURCE_FIELDS} FROM StaticResource WHERE Name = '{}' AND NamespacePrefix = null",
             soql_name(name)?
         );
         let found = self.tooling_query::<Row>(session, &soql).await?;
-        found
-            .records
-            .into_iter()
-            .next()
-            .map(|r| {
-                let modstamp_ms = parse_modstamp(&r.system_modstamp).ok_or_else(|| SalesforceError::Unexpected {
-                    status: 200,
-                    detail: format!("SystemModstamp {:?} is not a date", r.system_modstamp),
-                })?;
-                Ok(StaticResource {
-                    id: r.id,
-                    name: r.name,
-                    description: r.description,
-                    cache_control: r.cache_control,
-                    body_length: r.body_length.unwrap_or_default(),
-                    modstamp_ms,
-                })
-            })
-            .transpose()
+        found.records.into_iter().next().map(Row::into_resource).transpose()
+    }
+
+    /// The org's own static resources with these names, in one query (a drift scan's one call
+    /// per org, #17); names it does not hold are simply absent.
+    pub async fn find_static_resources(
+        &self,
+        session: &Session,
+        names: &[&str],
+    ) -> Result<Vec<StaticResource>, SalesforceError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = names.iter().map(|n| soql_name(n).map(|n| format!("'{n}'"))).collect::<Result<Vec<_>, _>>()?;
+        let soql = format!(
+            "SELECT {RESOURCE_FIELDS} FROM StaticResource WHERE NamespacePrefix = null AND Name IN ({})",
+            list.join(", ")
+        );
+        let found = self.tooling_query::<Row>(session, &soql).await?;
+        found.records.into_iter().map(Row::into_resource).collect()
     }
 
     /// Creates a static resource; returns its id.

@@ -73,6 +73,8 @@ pub struct Started {
     housekeeping: tokio::task::JoinHandle<()>,
     /// Decides rollouts' next waves (#17).
     rollouts: tokio::task::JoinHandle<()>,
+    /// Scans the fleet for drift on a schedule (#17), unless turned off.
+    drift: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Binds the configured address, then builds the state over `store`. When `public_url` is
@@ -98,8 +100,10 @@ pub async fn start_with_clock(config: &Config, store: Store, clock: Arc<dyn Cloc
     let worker = service::worker::spawn_worker(&state, config.publish);
     let housekeeping = service::health::spawn_housekeeping(&state);
     let rollouts = service::rollout::spawn_keeper(&state, std::time::Duration::from_millis(250));
+    let drift = (!config.publish.drift_scan.is_zero())
+        .then(|| service::drift::spawn_scanner(&state, config.publish.drift_scan));
     let server = Server::with_listener(state.clone(), listener);
-    Ok(Started { state, server, health, worker, housekeeping, rollouts })
+    Ok(Started { state, server, health, worker, housekeeping, rollouts, drift })
 }
 
 /// [`open_store`], then [`start_with_store`].
@@ -123,6 +127,9 @@ impl Started {
         self.worker.abort();
         self.housekeeping.abort();
         self.rollouts.abort();
+        if let Some(task) = self.drift {
+            task.abort();
+        }
         result
     }
 }

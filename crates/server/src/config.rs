@@ -143,6 +143,9 @@ pub struct PublishSettings {
     /// whose org has less left waits `defer_secs` (#17).
     pub api_reserve_percent: u64,
     pub defer_secs: u64,
+    /// How often every org Lightbridge published to is scanned for drift (#17), in seconds;
+    /// 0: only when a person asks.
+    pub drift_scan_secs: u64,
 }
 
 impl Default for Settings {
@@ -198,6 +201,7 @@ impl Default for PublishSettings {
             loader_timeout_secs: worker.loader_polling.timeout.as_secs(),
             api_reserve_percent: (worker.api_reserve * 100.0).round() as u64,
             defer_secs: worker.defer.as_secs(),
+            drift_scan_secs: worker.drift_scan.as_secs(),
         }
     }
 }
@@ -381,6 +385,18 @@ impl Config {
                 });
             },
             defer: std::time::Duration::from_secs(at_least_one("publish.defer_secs", p.defer_secs)?),
+            drift_scan: match p.drift_scan_secs {
+                0 => std::time::Duration::ZERO,
+                secs if secs >= 60 => std::time::Duration::from_secs(secs),
+                secs => {
+                    return Err(ConfigError::Invalid {
+                        key: "publish.drift_scan_secs",
+                        message: format!(
+                            "{secs} is less than 60: scan at most once a minute (0 turns scheduled scans off)"
+                        ),
+                    });
+                }
+            },
         };
         // A loader deploy (a validation, then the deploy) must finish while the worker holds
         // the target's lease, or another worker would take the target over mid-way.
@@ -484,6 +500,7 @@ impl Config {
                 loader_timeout_secs: self.publish.loader_polling.timeout.as_secs(),
                 api_reserve_percent: (self.publish.api_reserve * 100.0).round() as u64,
                 defer_secs: self.publish.defer.as_secs(),
+                drift_scan_secs: self.publish.drift_scan.as_secs(),
             },
         }
     }

@@ -109,7 +109,8 @@ pub async fn activity(svc: &Service, actor: &Actor, id: &str) -> Result<Activity
             TargetStatus::Held => {
                 ("held: its wave has not started, or the rollout is paused".to_string(), Outcome::Neutral)
             }
-            TargetStatus::Skipped => ("skipped: the rollout was aborted".to_string(), Outcome::Neutral),
+            TargetStatus::Skipped => ("skipped".to_string(), Outcome::Neutral),
+            TargetStatus::Drifted => ("held as drifted: the resource was changed in the org".to_string(), Outcome::Bad),
         };
         let mut detail = target.error.clone();
         if let Some(loader) = &target.loader {

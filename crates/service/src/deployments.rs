@@ -33,6 +33,9 @@ pub struct DeployRequest {
     pub with_loader: bool,
     /// Roll out in waves (#17); `None`: every org at once.
     pub rollout: Option<Rollout>,
+    /// Publish over resources someone changed in the org instead of holding those orgs as
+    /// drifted (#17).
+    pub overwrite_drift: bool,
 }
 
 /// A deployment just started: pending targets, one per bound connection.
@@ -96,7 +99,12 @@ pub async fn deploy(svc: &Service, actor: &Actor, request: DeployRequest) -> Res
             return Err(ServiceError::invalid("with_loader", refusal));
         }
     }
-    let how = How { redeploy_of: None, with_loader: request.with_loader, rollout: request.rollout };
+    let how = How {
+        redeploy_of: None,
+        with_loader: request.with_loader,
+        rollout: request.rollout,
+        overwrite_drift: request.overwrite_drift,
+    };
     start(svc, actor, &account, &system, &env, name, cache, &bundle, how).await
 }
 
@@ -109,6 +117,8 @@ pub(crate) struct How {
     pub with_loader: bool,
     /// In waves (#17).
     pub rollout: Option<Rollout>,
+    /// Publish over changes made in the org (#17).
+    pub overwrite_drift: bool,
 }
 
 /// Checks an uploaded ZIP as a release (the publish checks, rebuilt deterministically) and
@@ -179,6 +189,7 @@ pub(crate) async fn start(
         rollout,
         wave: 0,
         note: None,
+        overwrite_drift: how.overwrite_drift,
     };
     svc.store.create_deployment(&deployment, &ids, &waves).await?;
     // An earlier rollout to the same system × environment still open (waiting, paused, halted,
@@ -215,12 +226,13 @@ pub(crate) async fn start(
     }
     svc.publish_wake.notify_one();
     let detail = format!(
-        "{} to {} org(s), bundle sha256 {}{}{}{}",
+        "{} to {} org(s), bundle sha256 {}{}{}{}{}",
         deployment.resource_name.as_str(),
         ids.len(),
         &bundle.sha256[..12.min(bundle.sha256.len())],
         deployment.redeploy_of.as_ref().map(|d| format!(", rollback to {d}")).unwrap_or_default(),
         if deployment.with_loader { ", with the loader" } else { "" },
+        if deployment.overwrite_drift { ", overwriting changes made in the orgs" } else { "" },
         deployment
             .rollout
             .as_ref()
@@ -271,7 +283,8 @@ pub async fn rollback_in_waves(
         &bundle,
         // A rollback puts the earlier resource back; the loader (which follows the system's
         // settings, not the bundle) stays as it is.
-        How { redeploy_of: Some(earlier.id.clone()), with_loader: false, rollout },
+        // Drift is held as for any release: a rollback must not silently undo a person's change.
+        How { redeploy_of: Some(earlier.id.clone()), with_loader: false, rollout, overwrite_drift: false },
     )
     .await
 }

@@ -55,6 +55,9 @@ pub struct WorkerConfig {
     pub api_reserve: f64,
     /// How long a deferred target waits before it looks at the org's allowance again.
     pub defer: Duration,
+    /// How often the orgs Lightbridge published to are scanned for drift (#17); zero: never by
+    /// schedule.
+    pub drift_scan: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -70,6 +73,7 @@ impl Default for WorkerConfig {
             loader_polling: publish::loader::Polling::default(),
             api_reserve: 0.2,
             defer: Duration::from_secs(600),
+            drift_scan: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -248,6 +252,7 @@ async fn run_target(svc: &Service, config: &WorkerConfig, claim: Claimed, work: 
         TargetOutcome::Failed { .. } => "failed",
         TargetOutcome::Retry { .. } => "retry",
         TargetOutcome::Defer { .. } => "deferred",
+        TargetOutcome::Drifted { .. } => "drifted",
     };
     metrics::counter!("lightbridge_publish_targets_total", "outcome" => label).increment(1);
     metrics::histogram!("lightbridge_publish_target_duration_seconds", "outcome" => label)
@@ -306,12 +311,22 @@ async fn attempt(
             ),
         });
     }
+    // What Lightbridge last published there, unless this deployment (or a person, for this
+    // target) chose to publish over changes made in the org (#17).
+    let org_id = connection.org.as_ref().map(|o| o.org_id.clone());
+    let baseline = match &org_id {
+        Some(org) if !(deployment.overwrite_drift || target.overwrite) => {
+            svc.store.baseline(&deployment.account_id, org, &deployment.resource_name).await?
+        }
+        _ => None,
+    };
+    let expected = baseline.as_ref().map(publish::drift::Expected::from);
     let reserve = config.api_reserve;
     let result = svc
         .keeper
         .with_session(&connection, |session| {
-            let release = release.clone();
-            async move { publish_within(&svc.client, &session, &release, reserve).await }
+            let (release, expected) = (release.clone(), expected.clone());
+            async move { publish_within(&svc.client, &session, &release, reserve, expected.as_ref()).await }
         })
         .await;
     // The org's answer moves its limit: pushed back, fewer at once; quiet, more again (#17).
@@ -334,6 +349,13 @@ async fn attempt(
                 not_before: svc.clock.now_ms() + config.defer.as_millis() as i64,
             });
         }
+        // Changed in the org: left alone, and shown on the fleet view until published over (#17).
+        Ok(Budgeted::Drifted(drift)) => {
+            if let Some(org) = &org_id {
+                svc.store.set_drift(&deployment.account_id, org, &deployment.resource_name, Some(&drift), None).await?;
+            }
+            return Ok(TargetOutcome::Drifted { drift });
+        }
         Ok(Budgeted::Published(published)) => Ok(published),
         Err(e) => Err(e),
     };
@@ -347,6 +369,24 @@ async fn attempt(
     };
     Ok(match result {
         Ok(published) => TargetOutcome::Done {
+            baseline: org_id.map(|org_id| {
+                Box::new(domain::Baseline {
+                    account_id: deployment.account_id.clone(),
+                    org_id,
+                    resource_name: deployment.resource_name.clone(),
+                    sha256: release.sha256.clone(),
+                    content_type: publish::CONTENT_TYPE.into(),
+                    cache_control: release.cache_control.clone(),
+                    body_length: published.resource.body_length,
+                    modstamp_ms: published.resource.modstamp_ms,
+                    resource_id: published.resource.id.clone(),
+                    connection_id: connection.id.clone(),
+                    deployment_id: deployment.id.clone(),
+                    published_at: svc.clock.now_ms(),
+                    drift: None,
+                    scanned_at: None,
+                })
+            }),
             loader,
             status: if published.action == PublishAction::Unchanged {
                 TargetStatus::Unchanged

@@ -292,6 +292,8 @@ store_trait! {
         /// The account's OAuth connections through one connected app (by consumer key), oldest
         /// grant first: whose approvals a sixth sign-in of the same Salesforce user revokes.
         fn oauth_grants(&self, account: &AccountId, consumer_key: &str) -> Result<Vec<Connection>, StoreError>;
+        /// The account's connections to one Salesforce org (by its org id), oldest first.
+        fn connections_to_org(&self, account: &AccountId, org_id: &str) -> Result<Vec<Connection>, StoreError>;
         /// Records what a call, a renewal or a check showed about a connection: the one way a
         /// connection's status changes after it is saved (issue #14). A change of status or
         /// reason writes a `connection.status_changed` audit entry in the same transaction.

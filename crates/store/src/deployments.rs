@@ -3,8 +3,8 @@
 use std::future::Future;
 
 use domain::{
-    AccountId, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, DeploymentStatus,
-    EnvironmentId, Millis, SystemId, Target, TargetStatus,
+    AccountId, Baseline, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, DeploymentStatus,
+    Drift, EnvironmentId, Millis, ResourceName, SystemId, Target, TargetStatus,
 };
 
 use crate::StoreError;
@@ -26,6 +26,12 @@ pub enum TargetOutcome {
         url: String,
         /// What happened to the loader there, for a deployment with the loader.
         loader: Option<String>,
+        /// What the org now holds, for the drift check (#17); recorded with the outcome.
+        baseline: Option<Box<Baseline>>,
+    },
+    /// Not published: someone changed the resource in the org (#17). Waits for a person.
+    Drifted {
+        drift: Drift,
     },
     Failed {
         error: String,
@@ -66,11 +72,20 @@ pub struct TargetCounts {
     pub held: u32,
     /// Never started: the rollout was aborted (#17).
     pub skipped: u32,
+    /// Held: changed in the org since Lightbridge published there (#17).
+    pub drifted: u32,
 }
 
 impl TargetCounts {
     pub fn total(&self) -> u32 {
-        self.pending + self.running + self.succeeded + self.unchanged + self.failed + self.held + self.skipped
+        self.pending
+            + self.running
+            + self.succeeded
+            + self.unchanged
+            + self.failed
+            + self.held
+            + self.skipped
+            + self.drifted
     }
 
     /// Targets that ran to an end: what a wave's failure rate is measured on.
@@ -88,6 +103,7 @@ impl TargetCounts {
             TargetStatus::Failed => self.failed += n,
             TargetStatus::Held => self.held += n,
             TargetStatus::Skipped => self.skipped += n,
+            TargetStatus::Drifted => self.drifted += n,
         }
     }
 }
@@ -134,6 +150,21 @@ store_trait! {
         /// finish); aborted skips every target not yet started and finishes the deployment.
         /// False (and nothing changed) when the deployment was no longer at `from`.
         fn move_rollout(&self, id: &DeploymentId, from: (DeploymentStatus, u32), to: (DeploymentStatus, u32), note: Option<&str>, now: Millis) -> Result<bool, StoreError>;
+        /// What Lightbridge last published as `resource` in the org `org_id` (#17).
+        fn baseline(&self, account: &AccountId, org_id: &str, resource: &ResourceName) -> Result<Option<Baseline>, StoreError>;
+        /// Every baseline of the account, by org and resource (the drift scan and the fleet view).
+        fn baselines(&self, account: &AccountId) -> Result<Vec<Baseline>, StoreError>;
+        /// Records what the last look at an org found (`None`: as published), and when a scan
+        /// looked (`None`: leaves the time of the last scan).
+        fn set_drift(&self, account: &AccountId, org_id: &str, resource: &ResourceName, drift: Option<&Drift>, scanned_at: Option<Millis>) -> Result<(), StoreError>;
+        /// Accounts with a baseline not scanned (or published) since `before`, the longest
+        /// waiting first.
+        fn drift_scan_due(&self, before: Millis, limit: u32) -> Result<Vec<AccountId>, StoreError>;
+        /// A person's answer to drifted targets of an unfinished deployment (all of them, or
+        /// those of `connections`): overwrite (pending again, publishing over the org's change;
+        /// held while the rollout is not running) or skip. Finishes the deployment when nothing
+        /// is left. Returns how many targets moved.
+        fn resolve_drifted(&self, account: &AccountId, id: &DeploymentId, connections: Option<&[ConnectionId]>, overwrite: bool, now: Millis) -> Result<u64, StoreError>;
     }
     provided {
         /// [`finish_targets`](Self::finish_targets) for one target.

@@ -1,12 +1,13 @@
 //! The PostgreSQL implementation of [`DeploymentStore`].
 
 use domain::{
-    AccountId, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, EnvironmentId, Millis,
-    SystemId, Target,
+    AccountId, Baseline, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, Drift,
+    EnvironmentId, Millis, ResourceName, SystemId, Target,
 };
 use sqlx::Row;
 
 use crate::deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
+use crate::postgres::statements;
 use crate::postgres::{dialect, query, query_scalar};
 use crate::rows::{DEPLOYMENT_COLUMNS, TARGET_COLUMNS};
 use crate::rows::{row_to_bundle, row_to_deployment, row_to_target};

@@ -3,9 +3,10 @@
 //! helpers around them. The statements themselves live with each store.
 
 use domain::{
-    Account, AccountId, AuthMethod, BundleId, BundleInfo, CacheControl, Connection, ConnectionId, ConnectionKind,
-    ConnectionName, ConnectionStatus, Deployment, DeploymentId, DeploymentStatus, Environment, EnvironmentId,
-    LoginHost, Millis, OrgFacts, OrgType, ResourceName, Role, System, SystemId, Target, TargetStatus, User, UserId,
+    Account, AccountId, AuthMethod, Baseline, BundleId, BundleInfo, CacheControl, Connection, ConnectionId,
+    ConnectionKind, ConnectionName, ConnectionStatus, Deployment, DeploymentId, DeploymentStatus, Environment,
+    EnvironmentId, LoginHost, Millis, OrgFacts, OrgType, ResourceName, Role, System, SystemId, Target, TargetStatus,
+    User, UserId,
 };
 
 use crate::StoreError;
@@ -16,15 +17,19 @@ pub(crate) const COLUMNS: &str = "id, account_id, legacy, name, system_id, envir
     created_at, created_by, modified_at, modified_by";
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str = "d.id, d.account_id, d.system_id, d.environment_id, d.bundle_id, d.resource_name, \
-    d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of, d.with_loader, d.rollout, d.wave, d.note";
-/// Finishes a deployment none of whose targets is left to run (pending, running or held):
+    d.cache_control, d.status, d.created_at, d.created_by, d.finished_at, d.redeploy_of, d.with_loader, d.rollout, d.wave, d.note, d.overwrite_drift";
+/// Finishes a deployment none of whose targets is left to run (pending, running, held or
+/// drifted — a drifted target waits for a person):
 /// failed if any target failed, else succeeded. Binds: now, then the deployment's id three times.
 pub(crate) const FINISH_WHEN_DONE: &str = "UPDATE deployments SET finished_at = ?, status = CASE WHEN EXISTS \
     (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status = 'failed') THEN 'failed' ELSE 'succeeded' END \
     WHERE id = ? AND finished_at IS NULL AND NOT EXISTS \
-    (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running', 'held'))";
+    (SELECT 1 FROM deployment_targets WHERE deployment_id = ? AND status IN ('pending', 'running', 'held', 'drifted'))";
 pub(crate) const TARGET_COLUMNS: &str = "t.deployment_id, t.connection_id, t.status, t.attempts, t.action, t.resource_id, t.url, \
-    t.error, t.loader, t.updated_at, c.org_name, c.instance_url, c.name AS connection_name, c.sf_username, t.wave, t.deferred_since";
+    t.error, t.loader, t.updated_at, c.org_name, c.instance_url, c.name AS connection_name, c.sf_username, t.wave, t.deferred_since, \
+    t.drift_by, t.drift_at, t.overwrite";
+pub(crate) const BASELINE_COLUMNS: &str = "account_id, org_id, resource_name, sha256, content_type, cache_control, body_length, \
+    modstamp_ms, resource_id, connection_id, deployment_id, published_at, drift, scanned_at";
 
 /// Instance URLs are stored without a trailing slash, however they arrive (a parsed `Url`
 /// adds one), so every reader sees one spelling.
@@ -370,6 +375,7 @@ pub(crate) struct DeploymentRow {
     rollout: Option<String>,
     wave: i64,
     note: Option<String>,
+    overwrite_drift: i64,
 }
 
 impl TryFrom<DeploymentRow> for Deployment {
@@ -400,6 +406,7 @@ impl TryFrom<DeploymentRow> for Deployment {
                 .map_err(|e| StoreError::Corrupt(format!("rollout: {e}")))?,
             wave: r.wave as u32,
             note: r.note,
+            overwrite_drift: r.overwrite_drift != 0,
         })
     }
 }
@@ -422,6 +429,9 @@ pub(crate) struct TargetRow {
     sf_username: Option<String>,
     wave: i64,
     deferred_since: Option<Millis>,
+    drift_by: Option<String>,
+    drift_at: Option<Millis>,
+    overwrite: i64,
 }
 
 impl TryFrom<TargetRow> for Target {
@@ -446,6 +456,55 @@ impl TryFrom<TargetRow> for Target {
             username: r.sf_username,
             wave: r.wave as u32,
             deferred_since: r.deferred_since,
+            drift_by: r.drift_by,
+            drift_at: r.drift_at,
+            overwrite: r.overwrite != 0,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct BaselineRow {
+    account_id: String,
+    org_id: String,
+    resource_name: String,
+    sha256: String,
+    content_type: String,
+    cache_control: String,
+    body_length: i64,
+    modstamp_ms: Millis,
+    resource_id: String,
+    connection_id: String,
+    deployment_id: String,
+    published_at: Millis,
+    drift: Option<String>,
+    scanned_at: Option<Millis>,
+}
+
+impl TryFrom<BaselineRow> for Baseline {
+    type Error = StoreError;
+
+    fn try_from(r: BaselineRow) -> Result<Self, StoreError> {
+        Ok(Baseline {
+            account_id: AccountId::parse(&r.account_id)?,
+            org_id: r.org_id,
+            resource_name: ResourceName::parse(&r.resource_name)?,
+            sha256: r.sha256,
+            content_type: r.content_type,
+            cache_control: r.cache_control,
+            body_length: r.body_length as u64,
+            modstamp_ms: r.modstamp_ms,
+            resource_id: r.resource_id,
+            connection_id: ConnectionId::parse(&r.connection_id)?,
+            deployment_id: DeploymentId::parse(&r.deployment_id)?,
+            published_at: r.published_at,
+            drift: r
+                .drift
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("drift: {e}")))?,
+            scanned_at: r.scanned_at,
         })
     }
 }
@@ -483,6 +542,7 @@ mappers! {
     row_to_bundle: BundleRow => BundleInfo;
     row_to_deployment: DeploymentRow => Deployment;
     row_to_target: TargetRow => Target;
+    row_to_baseline: BaselineRow => Baseline;
 }
 
 /// An invitation row (id, account_id, account name, email, role, invited_by, created_at, expires_at).

@@ -318,6 +318,15 @@ macro_rules! shared_connection_methods {
             rows.iter().map(row_to_connection).collect()
         }
 
+        async fn connections_to_org(&self, account: &AccountId, org_id: &str) -> Result<Vec<Connection>, StoreError> {
+            let rows = query(format!("SELECT {COLUMNS} FROM connections WHERE account_id = ? AND org_id = ? ORDER BY seq"))
+                .bind(account.as_str())
+                .bind(org_id)
+                .fetch_all(self.pool())
+                .await?;
+            rows.iter().map(row_to_connection).collect()
+        }
+
         async fn oauth_grants(&self, account: &AccountId, consumer_key: &str) -> Result<Vec<Connection>, StoreError> {
             let rows = query(format!(
                 "SELECT {COLUMNS} FROM connections WHERE account_id = ? AND auth_method = 'oauth' AND consumer_key = ? \
@@ -642,7 +651,7 @@ macro_rules! shared_deployment_methods {
             let mut recorded = Vec::with_capacity(finished.len());
             for f in finished {
                 let statement = match &f.outcome {
-                    TargetOutcome::Done { status, action, resource_id, url, loader } => query(
+                    TargetOutcome::Done { status, action, resource_id, url, loader, .. } => query(
                         "UPDATE deployment_targets SET status = ?, action = ?, resource_id = ?, url = ?, loader = ?, error = NULL, lease_owner = NULL, \
                          lease_until = NULL, updated_at = ? WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
                     )
@@ -680,6 +689,18 @@ macro_rules! shared_deployment_methods {
                     .bind(*not_before)
                     .bind(f.now)
                     .bind(f.now),
+                    // Waits for a person (overwrite or skip), whatever the rollout does meanwhile;
+                    // skipped once it was aborted (#17).
+                    TargetOutcome::Drifted { drift } => query(
+                        "UPDATE deployment_targets SET status = (SELECT CASE d.status WHEN 'aborted' THEN 'skipped' ELSE 'drifted' END \
+                         FROM deployments d WHERE d.id = deployment_targets.deployment_id), \
+                         error = ?, drift_by = ?, drift_at = ?, lease_owner = NULL, lease_until = NULL, updated_at = ? \
+                         WHERE deployment_id = ? AND connection_id = ? AND lease_owner = ? AND status = 'running'",
+                    )
+                    .bind(format!("drifted: {}", drift.describe()))
+                    .bind(drift.by.as_deref())
+                    .bind(drift.at)
+                    .bind(f.now),
                 };
                 let done = statement
                     .bind(f.deployment.as_str())
@@ -687,7 +708,12 @@ macro_rules! shared_deployment_methods {
                     .bind(owner)
                     .execute(&mut *tx)
                     .await?;
-                recorded.push(done.rows_affected() == 1);
+                let done = done.rows_affected() == 1;
+                // What the org now holds is what the next publish and scans compare with (#17).
+                if let (true, TargetOutcome::Done { baseline: Some(b), .. }) = (done, &f.outcome) {
+                    statements::put_baseline(&mut *tx, b).await?;
+                }
+                recorded.push(done);
             }
             // The last target to finish finishes the deployment.
             for (id, now) in deployments {
@@ -865,7 +891,7 @@ macro_rules! shared_deployment_methods {
                 .bind(id.as_str()),
                 S::Aborted => query(
                     "UPDATE deployment_targets SET status = 'skipped', updated_at = ?, lease_owner = NULL, lease_until = NULL \
-                     WHERE deployment_id = ? AND (status IN ('pending', 'held') OR (status = 'running' AND lease_until < ?))",
+                     WHERE deployment_id = ? AND (status IN ('pending', 'held', 'drifted') OR (status = 'running' AND lease_until < ?))",
                 )
                 .bind(now)
                 .bind(id.as_str())
@@ -882,6 +908,117 @@ macro_rules! shared_deployment_methods {
             }
             tx.commit().await?;
             Ok(true)
+        }
+
+        async fn baseline(&self, account: &AccountId, org_id: &str, resource: &ResourceName) -> Result<Option<Baseline>, StoreError> {
+            let row = query(format!(
+                "SELECT {} FROM resource_baselines WHERE account_id = ? AND org_id = ? AND resource_name = ?",
+                crate::rows::BASELINE_COLUMNS
+            ))
+            .bind(account.as_str())
+            .bind(org_id)
+            .bind(resource.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+            row.as_ref().map(crate::rows::row_to_baseline).transpose()
+        }
+
+        async fn baselines(&self, account: &AccountId) -> Result<Vec<Baseline>, StoreError> {
+            let rows = query(format!(
+                "SELECT {} FROM resource_baselines WHERE account_id = ? ORDER BY org_id, resource_name",
+                crate::rows::BASELINE_COLUMNS
+            ))
+            .bind(account.as_str())
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter().map(crate::rows::row_to_baseline).collect()
+        }
+
+        async fn set_drift(
+            &self,
+            account: &AccountId,
+            org_id: &str,
+            resource: &ResourceName,
+            drift: Option<&Drift>,
+            scanned_at: Option<Millis>,
+        ) -> Result<(), StoreError> {
+            let drift = drift.map(serde_json::to_string).transpose().map_err(|e| StoreError::Corrupt(format!("drift: {e}")))?;
+            query(
+                "UPDATE resource_baselines SET drift = ?, scanned_at = COALESCE(?, scanned_at) \
+                 WHERE account_id = ? AND org_id = ? AND resource_name = ?",
+            )
+            .bind(drift)
+            .bind(scanned_at)
+            .bind(account.as_str())
+            .bind(org_id)
+            .bind(resource.as_str())
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+
+        async fn drift_scan_due(&self, before: Millis, limit: u32) -> Result<Vec<AccountId>, StoreError> {
+            let ids: Vec<String> = query_scalar(
+                "SELECT account_id FROM resource_baselines GROUP BY account_id \
+                 HAVING MIN(COALESCE(scanned_at, published_at)) < ? ORDER BY MIN(COALESCE(scanned_at, published_at)) LIMIT ?",
+            )
+            .bind(before)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+            ids.iter().map(|id| AccountId::parse(id).map_err(StoreError::from)).collect()
+        }
+
+        async fn resolve_drifted(
+            &self,
+            account: &AccountId,
+            id: &DeploymentId,
+            connections: Option<&[ConnectionId]>,
+            overwrite: bool,
+            now: Millis,
+        ) -> Result<u64, StoreError> {
+            let mut tx = self.writer().begin().await?;
+            let open: Option<String> =
+                query_scalar("SELECT status FROM deployments WHERE id = ? AND account_id = ? AND finished_at IS NULL")
+                    .bind(id.as_str())
+                    .bind(account.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some(status) = open else {
+                tx.rollback().await?;
+                return Ok(0);
+            };
+            // Overwritten: runs again now if the rollout runs, else when it does.
+            let to = match (overwrite, status.as_str()) {
+                (false, _) => "skipped",
+                (true, "running") => "pending",
+                (true, _) => "held",
+            };
+            // Every drifted target (one statement), or the ones named (one each).
+            let only: Vec<Option<&str>> = match connections {
+                Some(list) => list.iter().map(|c| Some(c.as_str())).collect(),
+                None => vec![None],
+            };
+            let mut moved = 0;
+            for connection in only {
+                let done = query(format!(
+                    "UPDATE deployment_targets SET status = ?, overwrite = ?, not_before = 0, updated_at = ? \
+                     WHERE deployment_id = ? AND status = 'drifted' AND ({} IS NULL OR connection_id = ?)",
+                    dialect::NULLABLE_TEXT
+                ))
+                .bind(to)
+                .bind(i64::from(overwrite))
+                .bind(now)
+                .bind(id.as_str())
+                .bind(connection)
+                .bind(connection)
+                .execute(&mut *tx)
+                .await?;
+                moved += done.rows_affected();
+            }
+            query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(moved)
         }
 
         async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
@@ -970,7 +1107,8 @@ macro_rules! shared_deployment_methods {
                  (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'unchanged') AS n_unchanged, \
                  (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'failed') AS n_failed, \
                  (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'held') AS n_held, \
-                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'skipped') AS n_skipped \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'skipped') AS n_skipped, \
+                 (SELECT COUNT(*) FROM deployment_targets t WHERE t.deployment_id = d.id AND t.status = 'drifted') AS n_drifted \
                  FROM deployments d WHERE d.account_id = ? AND ({text} IS NULL OR d.system_id = ?) AND ({text} IS NULL OR d.environment_id = ?) \
                  AND ({text} IS NULL OR EXISTS (SELECT 1 FROM deployment_targets t WHERE t.deployment_id = d.id AND t.connection_id = ?)) \
                  ORDER BY d.seq DESC LIMIT ?"
@@ -998,6 +1136,7 @@ macro_rules! shared_deployment_methods {
                             failed: n("n_failed")?,
                             held: n("n_held")?,
                             skipped: n("n_skipped")?,
+                            drifted: n("n_drifted")?,
                         },
                     ))
                 })
@@ -2477,6 +2616,38 @@ pub(crate) use shared_catalog_methods;
 /// `statements` module, where `Db`, `query` and the row helpers are its own.
 macro_rules! shared_statements {
     () => {
+        /// Records what a publish left in an org as the resource's baseline (#17), clearing any
+        /// drift noticed before.
+        pub(crate) async fn put_baseline<'c, E: sqlx::Executor<'c, Database = Db>>(
+            exec: E,
+            b: &domain::Baseline,
+        ) -> Result<(), StoreError> {
+            query(
+                "INSERT INTO resource_baselines (account_id, org_id, resource_name, sha256, content_type, cache_control, \
+                 body_length, modstamp_ms, resource_id, connection_id, deployment_id, published_at, drift, scanned_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL) \
+                 ON CONFLICT (account_id, org_id, resource_name) DO UPDATE SET sha256 = excluded.sha256, \
+                 content_type = excluded.content_type, cache_control = excluded.cache_control, body_length = excluded.body_length, \
+                 modstamp_ms = excluded.modstamp_ms, resource_id = excluded.resource_id, connection_id = excluded.connection_id, \
+                 deployment_id = excluded.deployment_id, published_at = excluded.published_at, drift = NULL",
+            )
+            .bind(b.account_id.as_str())
+            .bind(&b.org_id)
+            .bind(b.resource_name.as_str())
+            .bind(&b.sha256)
+            .bind(&b.content_type)
+            .bind(&b.cache_control)
+            .bind(b.body_length as i64)
+            .bind(b.modstamp_ms)
+            .bind(&b.resource_id)
+            .bind(b.connection_id.as_str())
+            .bind(b.deployment_id.as_str())
+            .bind(b.published_at)
+            .execute(exec)
+            .await?;
+            Ok(())
+        }
+
         /// Inserts a connection with its sealed secrets.
         pub(crate) async fn insert_connection<'c, E: sqlx::Executor<'c, Database = Db>>(
             exec: E,
@@ -2580,8 +2751,8 @@ macro_rules! shared_statements {
         ) -> Result<(), StoreError> {
             query(
                 "INSERT INTO deployments (id, account_id, system_id, environment_id, bundle_id, resource_name, cache_control, status, \
-                 created_at, created_by, finished_at, redeploy_of, with_loader, rollout, wave, note) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 created_at, created_by, finished_at, redeploy_of, with_loader, rollout, wave, note, overwrite_drift) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(d.id.as_str())
             .bind(d.account_id.as_str())
@@ -2605,6 +2776,7 @@ macro_rules! shared_statements {
             )
             .bind(i64::from(d.wave))
             .bind(d.note.as_deref())
+            .bind(i64::from(d.overwrite_drift))
             .execute(exec)
             .await?;
             Ok(())

@@ -1,14 +1,15 @@
 //! The SQLite implementation of [`DeploymentStore`].
 
 use domain::{
-    AccountId, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, EnvironmentId, Millis,
-    SystemId, Target,
+    AccountId, Baseline, BundleId, BundleInfo, Connection, ConnectionId, Deployment, DeploymentId, Drift,
+    EnvironmentId, Millis, ResourceName, SystemId, Target,
 };
 use sqlx::Row;
 
 use crate::deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 use crate::rows::{DEPLOYMENT_COLUMNS, TARGET_COLUMNS};
 use crate::rows::{row_to_bundle, row_to_deployment, row_to_target};
+use crate::sqlite::statements;
 use crate::sqlite::{dialect, query, query_scalar};
 use crate::{SqliteStore, StoreError};
 

@@ -394,6 +394,7 @@ async fn rollouts_move_in_waves_and_only_from_what_was_read<S: ConnectionStore +
         }),
         wave: 0,
         note: None,
+        overwrite_drift: false,
     };
     store.create_deployment(&d, &ids, &[0, 1, 1, 2, 2]).await.expect("deployment");
     let (read, targets) = store.deployment(a, &d.id).await.expect("read");
@@ -414,6 +415,7 @@ async fn rollouts_move_in_waves_and_only_from_what_was_read<S: ConnectionStore +
         resource_id: "081".into(),
         url: "/resource/1/Waves".into(),
         loader: None,
+        baseline: None,
     };
     assert!(store.finish_target(&d.id, &ids[0], "w1", &done, 110).await.expect("finish"));
     let (read, _) = store.deployment(a, &d.id).await.expect("read");
@@ -1068,6 +1070,7 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
         rollout: None,
         wave: 0,
         note: None,
+        overwrite_drift: false,
     };
     store.create_deployment(&deployment, &[one.id.clone(), two.id.clone()], &[]).await.expect("deployment");
     // Two workers: each target goes to exactly one.
@@ -1095,6 +1098,7 @@ async fn deployments_are_claimed_once_resume_after_a_lost_lease_and_finish<
         resource_id: format!("081{n}"),
         url: "/resource/1/Player".into(),
         loader: Some(format!("deployed v{n}")),
+        baseline: None,
     };
     // The dead worker's late answer is ignored: its lease is gone.
     assert!(
@@ -1418,6 +1422,138 @@ async fn people_belong_to_several_accounts_with_a_role_in_each<S: AccessStore + 
     assert!(matches!(store.invitation("tok-hash", 62).await, Err(StoreError::NotFound)));
 }
 
+async fn baselines_and_drifted_targets_wait_for_a_person<S: ConnectionStore + DeploymentStore + CatalogStore>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    use domain::{
+        Baseline, BundleId, BundleInfo, CacheControl, Deployment, DeploymentId, DeploymentStatus as S, Drift,
+        ResourceName, TargetStatus,
+    };
+    let system =
+        domain::System { id: SystemId::generate(), account_id: a.clone(), name: "Drift".into(), created_at: 0 };
+    store.insert_system(&system).await.expect("system");
+    let env = store.environments(a).await.expect("envs")[0].id.clone();
+    let c = new_connection(a, "drift", "Org", "d@o.example", 1);
+    store.insert(&c, &NewSecrets::default()).await.expect("insert");
+    assert_eq!(store.connections_to_org(a, "00D5g0000012AbCEAU").await.expect("org").len(), 1);
+    assert!(store.connections_to_org(b, "00D5g0000012AbCEAU").await.expect("org").is_empty(), "another account's");
+    let bundle = BundleInfo {
+        id: BundleId::generate(),
+        account_id: a.clone(),
+        sha256: "ef".repeat(32),
+        size: 3,
+        files: vec!["a.js".into()],
+        created_at: 0,
+        created_by: "me@a.example".into(),
+    };
+    let bundle = store.save_bundle(&bundle, b"zip").await.expect("bundle");
+    let name = ResourceName::parse("Drift").expect("name");
+    let deployment = |overwrite_drift| Deployment {
+        id: DeploymentId::generate(),
+        account_id: a.clone(),
+        system_id: system.id.clone(),
+        environment_id: env.clone(),
+        bundle_id: bundle.id.clone(),
+        resource_name: name.clone(),
+        cache_control: CacheControl::Private,
+        status: S::Running,
+        created_at: 0,
+        created_by: "me@a.example".into(),
+        finished_at: None,
+        redeploy_of: None,
+        with_loader: false,
+        rollout: None,
+        wave: 0,
+        note: None,
+        overwrite_drift,
+    };
+    let baseline = |d: &Deployment, modstamp: i64| Baseline {
+        account_id: a.clone(),
+        org_id: "00D5g0000012AbCEAU".into(),
+        resource_name: name.clone(),
+        sha256: "ef".repeat(32),
+        content_type: "application/zip".into(),
+        cache_control: "Private".into(),
+        body_length: 3,
+        modstamp_ms: modstamp,
+        resource_id: "081xx".into(),
+        connection_id: c.id.clone(),
+        deployment_id: d.id.clone(),
+        published_at: modstamp,
+        drift: None,
+        scanned_at: None,
+    };
+    let done = |b: Baseline| store::TargetOutcome::Done {
+        status: TargetStatus::Succeeded,
+        action: "updated".into(),
+        resource_id: "081xx".into(),
+        url: "/resource/1/Drift".into(),
+        loader: None,
+        baseline: Some(Box::new(b)),
+    };
+    // A publish records the baseline with its outcome; it is the account's alone.
+    let first = deployment(true);
+    store.create_deployment(&first, std::slice::from_ref(&c.id), &[]).await.expect("deployment");
+    let read = store.deployment(a, &first.id).await.expect("read").0;
+    assert!(read.overwrite_drift, "the choice round-trips");
+    assert_eq!(store.claim_targets("w", 10, 60_000, 5).await.expect("claim").len(), 1);
+    assert!(store.finish_target(&first.id, &c.id, "w", &done(baseline(&first, 100)), 20).await.expect("finish"));
+    let kept = store.baseline(a, "00D5g0000012AbCEAU", &name).await.expect("baseline").expect("some");
+    assert_eq!(kept, baseline(&first, 100));
+    assert!(store.baseline(b, "00D5g0000012AbCEAU", &name).await.expect("baseline").is_none());
+    assert!(store.baselines(b).await.expect("baselines").is_empty());
+    // A scan's finding and its time; due again only after.
+    let drift = Drift { what: "its body changed".into(), by: Some("Ada".into()), at: Some(150), found_at: 160 };
+    store.set_drift(a, "00D5g0000012AbCEAU", &name, Some(&drift), Some(500)).await.expect("drift");
+    let kept = store.baselines(a).await.expect("baselines");
+    assert_eq!((kept[0].drift.as_ref(), kept[0].scanned_at), (Some(&drift), Some(500)));
+    assert!(store.drift_scan_due(400, 10).await.expect("due").is_empty());
+    assert_eq!(store.drift_scan_due(600, 10).await.expect("due"), vec![a.clone()]);
+    // A drifted target waits for a person: never claimed, the deployment stays open.
+    let second = deployment(false);
+    store.create_deployment(&second, std::slice::from_ref(&c.id), &[]).await.expect("deployment");
+    let claimed = store.claim_targets("w", 30, 60_000, 5).await.expect("claim");
+    assert!(!claimed[0].target.overwrite);
+    let outcome = store::TargetOutcome::Drifted { drift: drift.clone() };
+    assert!(store.finish_target(&second.id, &c.id, "w", &outcome, 40).await.expect("finish"));
+    let (read, targets) = store.deployment(a, &second.id).await.expect("read");
+    assert_eq!((read.status, read.finished_at), (S::Running, None));
+    assert_eq!(
+        (targets[0].status, targets[0].drift_by.as_deref(), targets[0].drift_at),
+        (TargetStatus::Drifted, Some("Ada"), Some(150))
+    );
+    assert_eq!(targets[0].error.as_deref(), Some(format!("drifted: {}", drift.describe()).as_str()));
+    assert!(store.claim_targets("w", 50, 60_000, 5).await.expect("claim").is_empty());
+    assert_eq!(store.deployments(a, None, None, None, 1).await.expect("list")[0].1.drifted, 1);
+    // Another account cannot answer it; overwritten, it runs again with the choice.
+    assert_eq!(store.resolve_drifted(b, &second.id, None, true, 55).await.expect("resolve"), 0);
+    assert_eq!(store.resolve_drifted(a, &second.id, None, true, 60).await.expect("resolve"), 1);
+    let claimed = store.claim_targets("w", 70, 60_000, 5).await.expect("claim");
+    assert!(claimed[0].target.overwrite, "claimed with the person's choice");
+    assert!(store.finish_target(&second.id, &c.id, "w", &done(baseline(&second, 200)), 80).await.expect("finish"));
+    let (read, _) = store.deployment(a, &second.id).await.expect("read");
+    assert_eq!((read.status, read.finished_at), (S::Succeeded, Some(80)));
+    let kept = store.baselines(a).await.expect("baselines");
+    assert_eq!(
+        (kept[0].modstamp_ms, kept[0].drift.as_ref(), &kept[0].deployment_id),
+        (200, None, &second.id),
+        "published over: clean"
+    );
+    // Skipped: the deployment ends.
+    let third = deployment(false);
+    store.create_deployment(&third, std::slice::from_ref(&c.id), &[]).await.expect("deployment");
+    store.claim_targets("w", 90, 60_000, 5).await.expect("claim");
+    assert!(store.finish_target(&third.id, &c.id, "w", &outcome, 95).await.expect("finish"));
+    assert_eq!(
+        store.resolve_drifted(a, &third.id, Some(std::slice::from_ref(&c.id)), false, 99).await.expect("skip"),
+        1
+    );
+    let (read, targets) = store.deployment(a, &third.id).await.expect("read");
+    assert_eq!((read.status, targets[0].status), (S::Succeeded, TargetStatus::Skipped));
+}
+
 #[tokio::test]
 async fn sqlite_passes_the_conformance_suite() {
     let (store, a, b) = sqlite().await;
@@ -1436,6 +1572,8 @@ async fn sqlite_passes_the_conformance_suite() {
     filters_sorts_and_keyset_pages_agree(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
     rollouts_move_in_waves_and_only_from_what_was_read(&store, &a).await;
+    let (store, a, b) = sqlite().await;
+    baselines_and_drifted_targets_wait_for_a_person(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
@@ -1498,6 +1636,7 @@ async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogS
         rollout: None,
         wave: 0,
         note: None,
+        overwrite_drift: false,
     };
     // Another worker's deployment, whose targets a batch below names by mistake.
     let other = domain::Deployment { id: domain::DeploymentId::generate(), ..d.clone() };
@@ -1512,6 +1651,7 @@ async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogS
         resource_id: "081000000000001AAA".into(),
         url: "/resource/1/Race".into(),
         loader: None,
+        baseline: None,
     };
     // Half one by one, half in batches of five (as the worker records a burst), all at once.
     let (single, batched) = claimed.split_at(20);
@@ -1573,6 +1713,8 @@ async fn postgres_passes_the_conformance_suite() {
     filters_sorts_and_keyset_pages_agree(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;
     rollouts_move_in_waves_and_only_from_what_was_read(&store, &a).await;
+    let (store, a, b) = postgres(&url).await;
+    baselines_and_drifted_targets_wait_for_a_person(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = postgres(&url).await;

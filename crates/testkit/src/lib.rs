@@ -394,6 +394,7 @@ async fn deploy_as(
         cache_control: "private".into(),
         with_loader,
         rollout,
+        overwrite_drift: false,
         zip: bundle_zip(files),
     };
     let started = app.client(who).start_deployment(upload).await.unwrap_or_else(|e| panic!("deploy: {e}"));

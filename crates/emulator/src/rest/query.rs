@@ -45,10 +45,24 @@ pub(super) fn run_query(
         let e = soql::SoqlError::invalid_type(text, &parsed.object);
         return op(error(StatusCode::BAD_REQUEST, e.code, &e.message), label.into());
     };
-    if let Err(e) = soql::check_fields(text, &parsed, object, known) {
+    // Parent fields (`LastModifiedBy.Name`) are selected, never filtered or sorted on here.
+    let (related, plain): (Vec<soql::FieldRef>, Vec<soql::FieldRef>) =
+        parsed.fields.iter().cloned().partition(|f| f.name.contains('.'));
+    let mut parents = Vec::with_capacity(related.len());
+    for f in &related {
+        match parent_field(object, &f.name) {
+            Some(p) => parents.push(p),
+            None => {
+                let e = soql::SoqlError::invalid_field(text, f, object);
+                return op(error(StatusCode::BAD_REQUEST, e.code, &e.message), label.into());
+            }
+        }
+    }
+    let checked = soql::Query { fields: plain.clone(), ..parsed.clone() };
+    if let Err(e) = soql::check_fields(text, &checked, object, known) {
         return op(error(StatusCode::BAD_REQUEST, e.code, &e.message), label.into());
     }
-    let fields: Vec<&str> = parsed.fields.iter().filter_map(|f| soql::canonical(known, &f.name)).collect();
+    let fields: Vec<&str> = plain.iter().filter_map(|f| soql::canonical(known, &f.name)).collect();
     let label = format!("{label}:{object}");
     if q.get("columns").is_some_and(|c| c == "true") {
         return op(axum::Json(column_metadata(object, &fields)).into_response(), label);
@@ -68,7 +82,16 @@ pub(super) fn run_query(
         );
         return op(error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", &message), label);
     }
-    let records: Vec<Value> = hits.iter().map(|r| project(r, &fields)).collect();
+    let records: Vec<Value> = hits
+        .iter()
+        .map(|r| {
+            let mut record = project(r, &fields);
+            for parent in &parents {
+                parent.fill(&world, ctx, api, r, &mut record);
+            }
+            record
+        })
+        .collect();
     let batch = batch_size(headers);
     op(page(&mut world, ctx, api, Arc::new(records), 0, batch), label)
 }
@@ -115,4 +138,50 @@ pub(super) fn more(shared: &Shared, ctx: &Ctx, api: Api, locator: &str) -> Respo
         );
     };
     op(page(&mut world, ctx, api, cursor.records, from, cursor.batch), "query_more".into())
+}
+
+/// A parent field a query may select through a lookup (`LastModifiedBy.Name`): the
+/// relationship, the lookup's id field and the parent's field, in Salesforce's spelling.
+pub(super) struct ParentField {
+    relationship: &'static str,
+    lookup: &'static str,
+    field: &'static str,
+}
+
+/// The lookups to `User` a static resource has (`CreatedBy`, `LastModifiedBy`), with any
+/// `User` field after the dot; `None` for anything else (Salesforce: `INVALID_FIELD`).
+pub(super) fn parent_field(object: &str, path: &str) -> Option<ParentField> {
+    let (relationship, field) = path.split_once('.')?;
+    if object != "StaticResource" || field.contains('.') {
+        return None;
+    }
+    let (relationship, lookup) = [("CreatedBy", "CreatedById"), ("LastModifiedBy", "LastModifiedById")]
+        .into_iter()
+        .find(|(r, _)| r.eq_ignore_ascii_case(relationship))?;
+    let field = soql::canonical(USER_FIELDS, field)?;
+    Some(ParentField { relationship, lookup, field })
+}
+
+impl ParentField {
+    /// Adds the parent to a record as Salesforce nests it: `{"attributes": …, "Name": …}`
+    /// under the relationship's name, more fields of the same parent in the same object, and
+    /// `null` when the lookup is empty.
+    fn fill(&self, world: &World, ctx: &Ctx, api: Api, row: &Map<String, Value>, record: &mut Value) {
+        let Some(record) = record.as_object_mut() else { return };
+        let user = row
+            .get(self.lookup)
+            .and_then(Value::as_str)
+            .and_then(|id| world.users.get(id))
+            .and_then(|u| world.orgs.get(&u.org_id).map(|org| user_row(api, &ctx.version, u, org)));
+        let Some(user) = user else {
+            record.insert(self.relationship.into(), Value::Null);
+            return;
+        };
+        let entry = record
+            .entry(self.relationship)
+            .or_insert_with(|| json!({"attributes": user.get("attributes").cloned().unwrap_or(Value::Null)}));
+        if let Some(parent) = entry.as_object_mut() {
+            parent.insert(self.field.into(), user.get(self.field).cloned().unwrap_or(Value::Null));
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! `lightbridge deployments`: a deployment's state, and a person's moves on a rollout in waves
-//! (#17) — pause, resume, approve the next wave, abort — through a running server's API.
+//! (#17) — pause, resume, approve the next wave, abort, and overwrite or skip orgs held as
+//! drifted — through a running server's API.
 
 use super::connections::{client, print_json};
 
@@ -27,6 +28,19 @@ enum Command {
     Approve(One),
     /// Abort: orgs not yet started are skipped.
     Abort(One),
+    /// Publish over the changes made in the orgs held as drifted (all, or `--connection`s).
+    Overwrite(Drifted),
+    /// Leave the orgs held as drifted as they are (all, or `--connection`s).
+    SkipDrifted(Drifted),
+}
+
+#[derive(Debug, clap::Args)]
+struct Drifted {
+    #[command(flatten)]
+    one: One,
+    /// Only this connection's target (con_…); repeat for more.
+    #[arg(long = "connection", value_name = "ID")]
+    connections: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +55,8 @@ struct One {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let api = client(&args.server, args.token.clone())?;
     let (one, action) = match args.command {
+        Command::Overwrite(d) => return resolve(&api, d, "overwrite").await,
+        Command::SkipDrifted(d) => return resolve(&api, d, "skip").await,
         Command::Show(one) => (one, None),
         Command::Pause(one) => (one, Some("pause")),
         Command::Resume(one) => (one, Some("resume")),
@@ -51,7 +67,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => api.deployment(&one.id).await?,
         Some(action) => api.control_deployment(&one.id, action).await?,
     };
-    if one.json {
+    report(&d, one.json)
+}
+
+async fn resolve(api: &client::Client, d: Drifted, how: &str) -> anyhow::Result<()> {
+    let only = (!d.connections.is_empty()).then_some(d.connections.as_slice());
+    let deployment = api.resolve_drift(&d.one.id, how, only).await?;
+    report(&deployment, d.one.json)
+}
+
+fn report(d: &client::Deployment, json: bool) -> anyhow::Result<()> {
+    if json {
         return print_json(&d);
     }
     let c = &d.counts;
@@ -60,15 +86,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         println!("wave {} of {} started", d.wave + 1, waves.len());
     }
     println!(
-        "{} org(s): {} published, {} unchanged, {} failed, {} running or pending, {} not started, {} skipped",
+        "{} org(s): {} published, {} unchanged, {} failed, {} running or pending, {} not started, {} skipped, {} drifted",
         c.total,
         c.succeeded,
         c.unchanged,
         c.failed,
         c.running + c.pending,
         c.held,
-        c.skipped
+        c.skipped,
+        c.drifted
     );
+    for t in d.targets.iter().flatten().filter(|t| t.status == "drifted") {
+        println!(
+            "drifted: {} ({}): {}",
+            t.account_name.as_deref().unwrap_or_default(),
+            t.connection_id,
+            t.error.as_deref().unwrap_or_default()
+        );
+    }
     if let Some(note) = &d.note {
         println!("{note}");
     }

@@ -4,6 +4,7 @@ pub mod connections;
 pub mod demo;
 pub mod deployments;
 pub mod emulator;
+pub mod fleet;
 pub mod publish;
 pub mod serve;
 

@@ -2,7 +2,8 @@
 //! it as a deployment to every connection bound to a system × environment, follows it with a
 //! live progress bar and per-org outcomes, prints a summary, and exits 1 if any org failed.
 //! With `--canary` the release rolls out in waves (#17): the command follows it until it ends,
-//! halts, or waits for an approval, and says which.
+//! halts, or waits for an approval, and says which. An org whose resource someone changed in
+//! Salesforce is held as drifted unless `--overwrite-drift` (#17).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,6 +51,10 @@ pub struct Args {
     /// (default 0: any failure halts it).
     #[arg(long, value_name = "SHARE", default_value_t = 0.0)]
     max_failure_rate: f64,
+    /// Publish over a resource someone changed in an org since Lightbridge published it there
+    /// (by default that org is held as drifted and left as it is).
+    #[arg(long)]
+    overwrite_drift: bool,
     /// Print the finished deployment's JSON instead of progress and a table.
     #[arg(long)]
     json: bool,
@@ -92,6 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             cache_control: args.cache_control.clone(),
             with_loader: args.with_loader,
             rollout,
+            overwrite_drift: args.overwrite_drift,
             zip: bundle.bytes().to_vec(),
         })
         .await?;
@@ -112,13 +118,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let finished = loop {
         let deployment = api.deployment(&id).await?;
         for t in deployment.targets.iter().flatten() {
-            if matches!(t.status.as_str(), "succeeded" | "unchanged" | "failed")
+            if matches!(t.status.as_str(), "succeeded" | "unchanged" | "failed" | "drifted")
                 && reported.insert(t.connection_id.clone())
             {
                 bar.inc(1);
                 let org = t.account_name.as_deref().unwrap_or_default();
                 let line = match t.status.as_str() {
                     "failed" => format!("✗ {org}: {}", t.error.as_deref().unwrap_or_default()),
+                    "drifted" => format!("! {org}: {}", t.error.as_deref().unwrap_or_default()),
                     _ => format!(
                         "✓ {org}: {} {}",
                         t.action.as_deref().unwrap_or_default(),
@@ -144,7 +151,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .flatten()
         .map(|t| {
-            let outcome = if t.status == "failed" { t.error.clone() } else { t.url.clone() };
+            let outcome =
+                if matches!(t.status.as_str(), "failed" | "drifted") { t.error.clone() } else { t.url.clone() };
             vec![
                 t.account_name.clone().unwrap_or_default(),
                 t.connection_id.clone(),
@@ -164,6 +172,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         c.failed,
         if c.held + c.skipped > 0 { format!(", {} not started", c.held + c.skipped) } else { String::new() }
     );
+    if c.drifted > 0 {
+        println!(
+            "{} org(s) held as drifted (changed in the org since Lightbridge published there): \
+             `lightbridge deployments overwrite {id}` publishes over the change, `lightbridge deployments skip-drifted {id}` leaves them",
+            c.drifted
+        );
+    }
     if let Some(note) = &finished.note {
         println!("{note}");
     }

@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(resume))
         .routes(routes!(approve))
         .routes(routes!(abort))
+        .routes(routes!(resolve_drift))
         .routes(routes!(bound))
         .routes(routes!(bind, unbind))
         .routes(routes!(remove_loader))
@@ -47,6 +48,9 @@ pub struct CountsView {
     pub held: u32,
     /// Never started: the rollout was aborted.
     pub skipped: u32,
+    /// Held: the resource was changed in the org since Lightbridge published it; waits for
+    /// `POST /deployments/{id}/drift` (overwrite or skip).
+    pub drifted: u32,
 }
 
 impl From<TargetCounts> for CountsView {
@@ -60,6 +64,7 @@ impl From<TargetCounts> for CountsView {
             failed: c.failed,
             held: c.held,
             skipped: c.skipped,
+            drifted: c.drifted,
         }
     }
 }
@@ -170,7 +175,9 @@ pub struct TargetView {
     pub connection_id: String,
     /// The org's name (empty if the connection was deleted since).
     pub account_name: Option<String>,
-    /// `pending`, `running`, `succeeded`, `unchanged` or `failed`.
+    /// `pending`, `running`, `succeeded`, `unchanged` or `failed`; with waves also `held` and
+    /// `skipped`; `drifted` when the org's copy was changed by someone since Lightbridge
+    /// published it (nothing uploaded).
     pub status: String,
     pub attempts: u32,
     /// `created`, `updated` or `unchanged`.
@@ -184,6 +191,10 @@ pub struct TargetView {
     /// `unchanged <version>`).
     pub loader: Option<String>,
     pub updated_at: i64,
+    /// A drifted target: who changed the resource in the org (`LastModifiedBy.Name`) and when
+    /// (Unix milliseconds).
+    pub drift_by: Option<String>,
+    pub drift_at: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -210,6 +221,8 @@ pub struct DeploymentView {
     pub wave: u32,
     /// Why it waits, is paused, halted or aborted.
     pub note: Option<String>,
+    /// Publishes over resources changed in the org instead of holding those orgs as drifted.
+    pub overwrite_drift: bool,
     pub counts: CountsView,
     /// With `GET /deployments/{id}`: one entry per connection.
     #[schema(nullable = false)]
@@ -257,6 +270,7 @@ pub fn view(d: &Deployment, counts: TargetCounts, targets: Option<&[domain::Targ
         }),
         wave: d.wave,
         note: d.note.clone(),
+        overwrite_drift: d.overwrite_drift,
         counts: counts.into(),
         targets: targets.map(|ts| {
             ts.iter()
@@ -271,6 +285,8 @@ pub fn view(d: &Deployment, counts: TargetCounts, targets: Option<&[domain::Targ
                     error: t.error.clone(),
                     loader: t.loader.clone(),
                     updated_at: t.updated_at,
+                    drift_by: t.drift_by.clone(),
+                    drift_at: t.drift_at,
                 })
                 .collect()
         }),
@@ -357,6 +373,10 @@ struct DeployInput {
     with_loader: bool,
     /// Roll out in waves (#17); absent: every org at once.
     rollout: Option<RolloutInput>,
+    /// Publish over a resource someone changed in the org (default `false`: that org is held
+    /// as drifted, and nothing is uploaded there).
+    #[serde(default)]
+    overwrite_drift: bool,
 }
 
 /// A deployment request as `multipart/form-data`: the same fields and `file` (a ZIP).
@@ -371,6 +391,8 @@ struct DeployUpload {
     with_loader: Option<bool>,
     /// A rollout in waves, as JSON (see `RolloutInput`).
     rollout: Option<String>,
+    /// `true` to publish over resources changed in the org (default `false`).
+    overwrite_drift: Option<bool>,
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
@@ -409,11 +431,13 @@ async fn create(
             }
         }
         let file = file.ok_or_else(|| ApiError::invalid("file", "attach the bundle (a ZIP) as the `file` field"))?;
-        let with_loader = match fields.remove("with_loader").as_deref().map(str::trim) {
-            None | Some("" | "false") => false,
-            Some("true") => true,
-            Some(other) => return Err(ApiError::invalid("with_loader", format!("{other:?} is not true or false"))),
+        let mut flag = |name: &'static str| match fields.remove(name).as_deref().map(str::trim) {
+            None | Some("" | "false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(ApiError::invalid(name, format!("{other:?} is not true or false"))),
         };
+        let with_loader = flag("with_loader")?;
+        let overwrite_drift = flag("overwrite_drift")?;
         let rollout = match fields.remove("rollout").filter(|r| !r.trim().is_empty()) {
             None => None,
             Some(text) => Some(
@@ -431,6 +455,7 @@ async fn create(
             bundle: BundleSource::Upload(file),
             with_loader,
             rollout,
+            overwrite_drift,
         }
     } else {
         let Json(input) = Json::<DeployInput>::from_request(request, &state)
@@ -444,6 +469,7 @@ async fn create(
             bundle: BundleSource::Stored(input.bundle_id),
             with_loader: input.with_loader,
             rollout: input.rollout.map(RolloutInput::into_rollout).transpose()?,
+            overwrite_drift: input.overwrite_drift,
         }
     };
     let started = deployments::deploy(&state, &caller, request).await?;
@@ -543,6 +569,43 @@ async fn abort(
     Path(id): Path<String>,
 ) -> Result<Json<DeploymentView>, ApiError> {
     control(&state, &caller, &id, service::rollout::Control::Abort).await
+}
+
+/// A person's answer to a deployment's drifted targets (#17).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DriftInput {
+    /// `overwrite`: publish over the change made in the org; `skip`: leave those orgs as they are.
+    #[schema(pattern = "^(overwrite|skip)$")]
+    resolve: String,
+    /// Only these connections' targets (`con_…`); absent: every drifted target.
+    connections: Option<Vec<String>>,
+}
+
+/// Answers a deployment's drifted targets (#17): `overwrite` puts them back to publish over the
+/// org's change (when the rollout runs), `skip` leaves those orgs alone. Publishers; 409 when
+/// the deployment has ended or has no drifted target.
+#[utoipa::path(post, path = "/deployments/{id}/drift", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
+    request_body = DriftInput,
+    responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn resolve_drift(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<DeploymentView>, ApiError> {
+    let parsed = DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?;
+    state.store.deployment(caller.account()?, &parsed).await?;
+    let input: DriftInput = serde_json::from_slice(&body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
+    let overwrite = match input.resolve.as_str() {
+        "overwrite" => true,
+        "skip" => false,
+        other => return Err(ApiError::invalid("resolve", format!("{other:?} is not overwrite or skip"))),
+    };
+    service::drift::resolve(&state, &caller, &id, overwrite, input.connections.as_deref()).await?;
+    let (d, targets) = state.store.deployment(caller.account()?, &parsed).await?;
+    Ok(Json(view(&d, deployments::count(&targets), Some(&targets))))
 }
 
 /// The connections a deployment to this system × environment publishes to.

@@ -9,6 +9,7 @@ mod audit;
 mod catalog;
 pub(crate) mod connections;
 pub(crate) mod deployments;
+pub(crate) mod fleet;
 mod oauth;
 mod session;
 mod users;
@@ -72,6 +73,7 @@ pub(crate) fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(oauth::api_routes())
                 .merge(catalog::routes())
                 .merge(deployments::routes().layer(axum::extract::DefaultBodyLimit::max(crate::http::MAX_UPLOAD_BYTES)))
+                .merge(fleet::routes())
                 .merge(users::routes())
                 .merge(accounts::routes())
                 .merge(audit::routes())

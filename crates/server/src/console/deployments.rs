@@ -69,6 +69,8 @@ struct PublishDraft {
     resource_name: String,
     cache_control: String,
     with_loader: bool,
+    /// Publish over resources changed in the org (#17).
+    overwrite_drift: bool,
     /// Roll out as a canary then the rest (#17): its size, the rest's gate (`auto` or
     /// `approval`), and the share of failures (in %) that halts it.
     canary: bool,
@@ -225,6 +227,7 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
         resource_name: take("resource_name"),
         cache_control: take("cache_control"),
         with_loader: matches!(take("with_loader").as_str(), "on" | "true"),
+        overwrite_drift: matches!(take("overwrite_drift").as_str(), "on" | "true"),
         canary: take("rollout") == "canary",
         canary_count: take("canary_count"),
         rest_gate: take("rest_gate"),
@@ -257,6 +260,7 @@ async fn upload(State(state): State<AppState>, signed_in: SignedIn, mut form: Mu
         bundle: BundleSource::Stored(bundle.clone().unwrap_or_default()),
         with_loader: draft.with_loader,
         rollout,
+        overwrite_drift: draft.overwrite_drift,
     };
     // Without a good file the stand-in bundle id is refused: never started, and that refusal
     // is the file's, already said. A rollout the form could not read starts nothing either.

@@ -11,11 +11,17 @@ use testkit::{TestApp, deploy, finished, spawn};
 const FANOUT_KEY: &str = "3MVG9Fanout";
 
 /// Three orgs, a JWT connection to each, all bound to "Sales Cloud" × Production.
-async fn bound(app: &TestApp, orgs: usize) -> (String, String, Vec<String>) {
+pub(crate) async fn bound(app: &TestApp, orgs: usize) -> (String, String, Vec<String>) {
     let users: Vec<String> = (1..=orgs).map(|i| format!("publisher{i}@org{i}.test")).collect();
     for (i, user) in users.iter().enumerate() {
         let mut org = OrgSeed::new(format!("Fanout Org {}", i + 1));
-        org.users = vec![UserSeed::new(user)];
+        // The org's own admin, who may change a resource in Setup (drift, #17).
+        let admin = UserSeed {
+            first_name: Some("Ada".into()),
+            last_name: Some(format!("Admin {}", i + 1)),
+            ..UserSeed::new(format!("ada@org{}.test", i + 1))
+        };
+        org.users = vec![UserSeed::new(user), admin];
         app.em.add_org(&org).expect("org");
     }
     app.em
@@ -52,7 +58,7 @@ async fn served(app: &TestApp, url: &str, file: &str) -> Vec<u8> {
     r.bytes().await.expect("body").to_vec()
 }
 
-fn targets(d: &Value) -> &Vec<Value> {
+pub(crate) fn targets(d: &Value) -> &Vec<Value> {
     d["targets"].as_array().expect("targets")
 }
 
@@ -619,7 +625,7 @@ async fn a_refused_publish_form_keeps_what_was_sent_and_names_every_fault() {
 
 /// Polls a deployment until `check` holds (10 s at most): the rollout keeper decides within
 /// a quarter of a second.
-async fn until(app: &TestApp, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn until(app: &TestApp, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
     let started = std::time::Instant::now();
     loop {
         let (_, d) = app.call("admin_a", Method::GET, &format!("/deployments/{id}"), None).await;

@@ -11,6 +11,7 @@ mod console;
 mod deployments;
 mod dns_server;
 mod domains;
+mod drift;
 mod edit;
 mod export;
 mod failures;
