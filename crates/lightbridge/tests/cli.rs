@@ -83,6 +83,11 @@ fn every_command_has_help() {
         vec!["deployments", "approve", "--help"],
         vec!["deployments", "abort", "--help"],
         vec!["deployments", "show", "--help"],
+        vec!["deployments", "overwrite", "--help"],
+        vec!["deployments", "skip-drifted", "--help"],
+        vec!["fleet", "--help"],
+        vec!["fleet", "show", "--help"],
+        vec!["fleet", "scan", "--help"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_lightbridge")).args(&args).output().expect("run");
         assert!(out.status.success(), "{args:?}");

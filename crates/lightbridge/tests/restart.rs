@@ -3,7 +3,8 @@
 //! (checked against the emulator's request log). Issue #15: the same for a deployment with
 //! the loader killed after an org's loader deploy was sent — the new server reads the org's
 //! loader version first and does not deploy it again. Issue #17: a paused rollout stays paused
-//! across `kill -9`, and the CLI resumes and approves it to the end.
+//! across `kill -9`, and the CLI resumes and approves it to the end; and the CLI's fleet view,
+//! drift scan and overwrite of a drifted org.
 
 mod common;
 
@@ -323,5 +324,61 @@ fn a_paused_rollout_stays_paused_across_kill_9_and_goes_on_when_resumed() {
     let uploads = orgs.len();
     orgs.dedup();
     assert_eq!((uploads, orgs.len()), (2, 2), "one upload per org");
+    let _ = std::fs::remove_dir_all(&s.data);
+}
+
+#[test]
+fn the_cli_shows_the_fleet_scans_for_drift_and_overwrites_it() {
+    // Issue #17 from a pipeline's side: publish, someone edits the resource in one org, the
+    // scan finds it, the next publish holds that org, the CLI overwrites it, the fleet is current.
+    let s = setup("cli-drift", &[]);
+    let files = s.data.join("dist");
+    std::fs::create_dir_all(&files).expect("dir");
+    std::fs::write(files.join("player.js"), "window.player = 1;").expect("file");
+    let dist = files.to_string_lossy().to_string();
+    let publish = |s: &Setup| {
+        cli_json(
+            s,
+            &s.base,
+            &["publish", "--system", &s.system, "--env", &s.env_id, "--name", "Player", "--json", &dist],
+        )
+    };
+    assert_eq!(publish(&s)["status"], "succeeded");
+    let (_, state) = json_of(http(&s.emulator_url, "GET", "/__emulator/state", None, None));
+    let org = state["orgs"]
+        .as_array()
+        .expect("orgs")
+        .iter()
+        .find(|o| o["users"].as_array().is_some_and(|u| u.iter().any(|u| u["username"] == "admin@acme.example")))
+        .and_then(|o| o["id"].as_str())
+        .expect("the production org")
+        .to_string();
+    let edit = json!({"by": "admin@acme.example", "body": "window.player = 'hotfix';"});
+    let path = format!("/__emulator/orgs/{org}/resources/Player/edit");
+    assert_eq!(http(&s.emulator_url, "POST", &path, None, Some(&edit)).0, 204);
+    let scan = cli_json(&s, &s.base, &["fleet", "scan", "--json"]);
+    assert_eq!((scan["drifted"].as_u64(), scan["calls"].as_u64()), (Some(1), Some(2)), "{scan}");
+    let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["fleet", "show", "--csv"])
+        .env("LIGHTBRIDGE_SERVER", &s.base)
+        .env("LIGHTBRIDGE_TOKEN", &s.token)
+        .output()
+        .expect("fleet");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    let states: Vec<String> = reader.records().map(|r| r.expect("row")[5].to_string()).collect();
+    assert_eq!(states.iter().filter(|s| *s == "drifted").count(), 1, "{states:?}");
+    assert_eq!(states.len(), 2);
+    std::fs::write(files.join("player.js"), "window.player = 2;").expect("file");
+    let held = publish(&s);
+    assert_eq!((held["status"].as_str(), held["counts"]["drifted"].as_u64()), (Some("running"), Some(1)), "{held}");
+    let id = held["id"].as_str().expect("id").to_string();
+    let overwritten = cli_json(&s, &s.base, &["deployments", "overwrite", &id, "--json"]);
+    assert_eq!(overwritten["counts"]["drifted"], 0, "{overwritten}");
+    let done = wait_for(&s.base, &s, &id, "succeeded");
+    assert_eq!(done["counts"]["succeeded"], 2, "{done}");
+    let fleet = cli_json(&s, &s.base, &["fleet", "show", "--json"]);
+    let orgs = fleet[0]["orgs"].as_array().expect("orgs");
+    assert!(orgs.iter().all(|o| o["state"] == "current"), "{fleet}");
     let _ = std::fs::remove_dir_all(&s.data);
 }

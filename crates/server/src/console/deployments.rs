@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/deployments", get(history).post(upload))
         .route("/deployments/{id}", get(detail))
         .route("/deployments/{id}/rollback", post(rollback))
+        .route("/deployments/{id}/drift", post(resolve_drift))
         .route("/deployments/{id}/{control}", post(control))
         .layer(axum::extract::DefaultBodyLimit::max(crate::http::MAX_UPLOAD_BYTES))
 }
@@ -347,6 +348,8 @@ struct DetailPage {
     waves: Vec<(u32, String, String, bool)>,
     /// The moves a person may make now: (path, label, danger).
     controls: Vec<(&'static str, &'static str, bool)>,
+    /// Orgs held as drifted (#17), which a publisher may overwrite or skip.
+    drifted: u32,
 }
 
 async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> PageResult {
@@ -363,6 +366,8 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
     let c = count(&targets);
     let (systems, envs) = names(&state, &account).await?;
     let done = c.succeeded + c.unchanged + c.failed;
+    // Only drifted orgs left: nothing moves until a person answers, so the page stops refreshing.
+    let waits_for_person = c.drifted > 0 && c.pending + c.running + c.held == 0;
     let rows = targets
         .iter()
         .map(|t| TargetRow {
@@ -385,7 +390,8 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
     let page = DetailPage {
         chrome: chrome.clone(),
         id: d.id.to_string(),
-        running: matches!(d.status, domain::DeploymentStatus::Running | domain::DeploymentStatus::Waiting),
+        running: matches!(d.status, domain::DeploymentStatus::Running | domain::DeploymentStatus::Waiting)
+            && !waits_for_person,
         status: d.status.as_str().to_string(),
         status_class: status_class(d.status.as_str()),
         slot: format!(
@@ -399,11 +405,12 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
         who: d.created_by.clone(),
         finished: d.finished_at.map(date),
         progress: format!(
-            "{done} of {} orgs done: {} published, {} unchanged, {} failed",
+            "{done} of {} orgs done: {} published, {} unchanged, {} failed{}",
             c.total(),
             c.succeeded,
             c.unchanged,
-            c.failed
+            c.failed,
+            if c.drifted > 0 { format!(", {} held as drifted", c.drifted) } else { String::new() }
         ),
         percent: if c.total() == 0 { 100 } else { done * 100 / c.total() },
         targets: rows,
@@ -429,13 +436,14 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
                             domain::Gate::At(at) => format!("at {}", date(at)),
                         };
                         let progress = format!(
-                            "{} orgs: {} published, {} unchanged, {} failed, {} waiting, {} skipped",
+                            "{} orgs: {} published, {} unchanged, {} failed, {} waiting, {} skipped{}",
                             c.total(),
                             c.succeeded,
                             c.unchanged,
                             c.failed,
                             c.held + c.pending + c.running,
-                            c.skipped
+                            c.skipped,
+                            if c.drifted > 0 { format!(", {} drifted", c.drifted) } else { String::new() }
                         );
                         (i as u32 + 1, gate, progress, i as u32 == d.wave)
                     })
@@ -465,6 +473,7 @@ async fn detail(State(state): State<AppState>, signed_in: SignedIn, Path(id): Pa
             }
             controls
         },
+        drifted: if d.finished_at.is_none() { c.drifted } else { 0 },
     };
     Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }
@@ -490,6 +499,51 @@ async fn control(
             Ok(redirect_with_flash(&back, "success", &text))
         }
         Err(e @ service::ServiceError::Conflict { .. }) => Ok(redirect_with_flash(&back, "error", &e.to_string())),
+        Err(e) => Err(ApiError::from(e).into()),
+    }
+}
+
+/// The answer to drifted orgs (#17): all of them, or one (`connection`).
+#[derive(Debug, Deserialize)]
+struct DriftForm {
+    csrf: String,
+    /// `overwrite` or `skip`.
+    resolve: String,
+    #[serde(default)]
+    connection: Option<String>,
+}
+
+impl super::WithCsrf for DriftForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Overwrite or skip the orgs held as drifted, from the deployment's page.
+async fn resolve_drift(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Checked(signed_in, form): Checked<DriftForm>,
+) -> PageResult {
+    let back = format!("/deployments/{}", DeploymentId::parse(&id).map_err(|_| ApiError::NotFound)?);
+    let overwrite = match form.resolve.as_str() {
+        "overwrite" => true,
+        "skip" => false,
+        _ => return Ok(redirect_with_flash(&back, "error", "Choose to overwrite or to skip.")),
+    };
+    let only: Option<Vec<String>> = form.connection.filter(|c| !c.is_empty()).map(|c| vec![c]);
+    match service::drift::resolve(&state, &signed_in.caller, &id, overwrite, only.as_deref()).await {
+        Ok(n) => {
+            let text = if overwrite {
+                format!("Publishing over the changes made in {n} org(s).")
+            } else {
+                format!("Skipped {n} drifted org(s): they keep their changes.")
+            };
+            Ok(redirect_with_flash(&back, "success", &text))
+        }
+        Err(e @ (service::ServiceError::Conflict { .. } | service::ServiceError::Invalid(_))) => {
+            Ok(redirect_with_flash(&back, "error", &ApiError::from(e).to_string_for_people()))
+        }
         Err(e) => Err(ApiError::from(e).into()),
     }
 }

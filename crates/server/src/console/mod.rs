@@ -8,6 +8,7 @@ mod bulk;
 pub(crate) mod connections;
 mod deployments;
 mod export;
+mod fleet;
 mod integrations;
 mod operator;
 mod people;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .merge(bulk::routes())
         .merge(systems::routes())
         .merge(deployments::routes())
+        .merge(fleet::routes())
         .merge(people::routes())
         .merge(account::routes())
         .merge(operator::routes())

@@ -90,6 +90,23 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
     let started = deploy(&app, "admin_a", &system, &env, "web_app", &[("index.js", b"console.log(1)")]).await;
     let deployment = started["id"].as_str().expect("deployment").to_string();
     finished(&app, "admin_a", &deployment).await;
+    // A release in waves that holds the org as drifted (#17): the deployment page then shows
+    // the rollout's controls and the drifted org's answers, and the fleet matrix a drifted cell.
+    let org = app.em.org_id_of_user("admin@acme.test").expect("org");
+    let edit = emulator::ResourceEdit { body: Some("changed in Setup".into()), ..Default::default() };
+    app.em.edit_resource(&org, "web_app", "admin@acme.test", &edit).expect("edit");
+    let waves = json!({"waves": [{"count": 1}, {"gate": "approval"}], "max_failure_rate": 0.0});
+    let held = testkit::deploy_in_waves(
+        &app,
+        "admin_a",
+        (&system, &env, "web_app"),
+        &[("index.js", b"console.log(2)")],
+        waves,
+    )
+    .await;
+    let held = held["id"].as_str().expect("deployment").to_string();
+    let read = finished(&app, "admin_a", &held).await;
+    assert_eq!(read["counts"]["drifted"], 1, "{read}");
     app.call("operator", Method::PUT, &format!("/accounts/{account}/connectors"), Some(json!({"enabled": true}))).await;
     let (cookie, csrf) = app.sign_in("admin_a").await;
     let callback = app
@@ -147,6 +164,9 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
         format!("/systems/{system}/loader"),
         "/deployments".into(),
         format!("/deployments/{deployment}"),
+        format!("/deployments/{held}"),
+        "/fleet".into(),
+        "/fleet?state=drifted".into(),
         "/users".into(),
         format!("/users/{viewer}/remove"),
         "/audit".into(),
@@ -175,6 +195,13 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
     browser.script("document.getElementById('activity-title').scrollIntoView()").await;
     browser.screenshot("connection-activity-390px").await;
     browser.set_width(1280, 900).await;
+    // #17's pages: the fleet matrix, and a deployment holding a drifted org.
+    browser.goto(&format!("{}/fleet", app.base)).await;
+    browser.find("td[data-state=drifted]").await;
+    browser.screenshot("fleet").await;
+    browser.goto(&format!("{}/deployments/{held}", app.base)).await;
+    browser.find("#drifted-head").await;
+    browser.screenshot("deployment-drifted").await;
     // The bulk-delete confirmation: rows ticked with the header's box, then Delete….
     browser.goto(&format!("{}/connections/salesforce", app.base)).await;
     browser.click("input[data-select-all]").await;

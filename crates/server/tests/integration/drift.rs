@@ -244,3 +244,110 @@ async fn a_rollout_counts_drifted_orgs_apart_from_failures() {
     assert_eq!((done["status"].as_str(), done["counts"]["drifted"].as_u64()), (Some("running"), Some(1)), "{done}");
     assert_eq!(done["wave"], 1, "the canary's drifted org did not halt the rollout: {done}");
 }
+
+/// A client that shows redirects instead of following them (to read the page's flash).
+async fn post_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}{path}", app.base))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    let flash = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("lb_flash="))
+        .map(|v| {
+            let raw = v.split(';').next().unwrap_or_default();
+            url::form_urlencoded::parse(format!("f={raw}").as_bytes())
+                .next()
+                .map(|(_, t)| t.into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    (status, flash)
+}
+
+async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String, Vec<u8>) {
+    let r = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.expect("get");
+    let status = r.status().as_u16();
+    let kind = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (status, kind, r.bytes().await.expect("body").to_vec())
+}
+
+#[tokio::test]
+async fn the_fleet_page_shows_the_matrix_filters_exports_and_scans() {
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 2).await;
+    let org2 = app.em.org_id_of_user("publisher2@org2.test").expect("org");
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
+    finished(&app, "admin_a", d["id"].as_str().expect("id")).await;
+    let edit = ResourceEdit { body: Some("changed in Setup".into()), ..Default::default() };
+    app.em.edit_resource(&org2, "Player", "ada@org2.test", &edit).expect("edit");
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    // The scan, from the page: CSRF-protected, and it says what it found.
+    let (status, _) = post_form(&app, &cookie, "/fleet/scan", &[("csrf", "forged")]).await;
+    assert_eq!(status, 403, "a forged form is refused");
+    let (status, flash) = post_form(&app, &cookie, "/fleet/scan", &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    assert!(flash.contains("Scanned 2 resource(s) in 2 org(s) with 2 Salesforce call(s): 1 drifted"), "{flash}");
+    let (status, _, html) = page(&app, &cookie, "/fleet").await;
+    let html = String::from_utf8(html).expect("utf-8");
+    assert_eq!(status, 200);
+    assert!(html.contains("Sales Cloud × Production"), "the slot's column");
+    assert!(html.contains("data-state=\"drifted\"") && html.contains("data-state=\"current\""), "{html}");
+    assert!(html.contains("its body changed (by Ada Admin 2"), "who changed it: {html}");
+    let (_, _, only) = page(&app, &cookie, "/fleet?state=drifted").await;
+    let only = String::from_utf8(only).expect("utf-8");
+    assert!(only.contains("Fanout 2") && !only.contains(">Fanout 1<"), "filtered to the drifted org");
+    assert!(only.contains("/fleet/export?format=csv&amp;state=drifted"), "the export keeps the filter");
+    // The exports: the same rows, as CSV and as an XLSX a spreadsheet opens.
+    let (status, kind, csv) = page(&app, &cookie, "/fleet/export?format=csv").await;
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let headers = reader.headers().expect("headers").clone();
+    assert_eq!(&headers[5], "State");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+    assert_eq!(rows.len(), 2);
+    let drifted = rows.iter().find(|r| &r[5] == "Drifted").expect("the drifted org");
+    assert_eq!(&drifted[3], "Fanout Org 2");
+    assert!(drifted[10].starts_with("its body changed (by Ada Admin 2"), "{drifted:?}");
+    let (_, _, filtered) = page(&app, &cookie, "/fleet/export?format=csv&state=current").await;
+    assert_eq!(csv::Reader::from_reader(filtered.as_slice()).records().count(), 1, "the filter applies to the export");
+    let (status, _, xlsx) = page(&app, &cookie, "/fleet/export?format=xlsx").await;
+    assert_eq!(status, 200);
+    let file = std::env::temp_dir().join(format!("lightbridge-fleet-{}.xlsx", std::process::id()));
+    std::fs::write(&file, &xlsx).expect("write");
+    let sheet = testkit::read_xlsx(&file);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(sheet["headers"][5], "State");
+    assert_eq!(sheet["rows"].as_array().map(Vec::len), Some(2), "{sheet}");
+    // The next release holds org 2; the deployment page answers it.
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v2")]).await;
+    let id = d["id"].as_str().expect("id").to_string();
+    let held = finished(&app, "admin_a", &id).await;
+    assert_eq!(held["counts"]["drifted"], 1, "{held}");
+    let (_, _, html) = page(&app, &cookie, &format!("/deployments/{id}")).await;
+    let html = String::from_utf8(html).expect("utf-8");
+    assert!(html.contains("1 org(s) held as drifted") && !html.contains("http-equiv=\"refresh\""), "{html}");
+    let connection = target_of(&held, "Fanout Org 2")["connection_id"].as_str().expect("id").to_string();
+    let (status, flash) = post_form(
+        &app,
+        &cookie,
+        &format!("/deployments/{id}/drift"),
+        &[("csrf", &csrf), ("resolve", "overwrite"), ("connection", &connection)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(flash, "success|Publishing over the changes made in 1 org(s).");
+    let done = finished(&app, "admin_a", &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(app.em.resource_body(&org2, "Player").map(|b| b.len() > 100), Some(true), "the release, not the edit");
+}
