@@ -40,6 +40,19 @@ pub fn format_utc(ms: Millis) -> String {
     format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", in_day / 3600, in_day % 3600 / 60)
 }
 
+/// 100000 as "100,000": a count as people read it.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -48,5 +61,11 @@ mod tests {
         // 2026-11-26 22:28:57 UTC
         assert_eq!(super::format_utc(1_795_732_137_000), "2026-11-26 22:28 UTC");
         assert_eq!(super::format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn counts_read_in_thousands() {
+        assert_eq!((super::thousands(0), super::thousands(999)), ("0".into(), "999".into()));
+        assert_eq!((super::thousands(1000), super::thousands(1_048_576)), ("1,000".into(), "1,048,576".into()));
     }
 }

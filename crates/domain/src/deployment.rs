@@ -286,6 +286,10 @@ pub struct Drift {
     pub at: Option<Millis>,
     /// When Lightbridge noticed.
     pub found_at: Millis,
+    /// The record's `SystemModstamp` when it was noticed: a scan that finds it unmoved keeps
+    /// this finding without reading the body again.
+    #[serde(default)]
+    pub seen_modstamp: Option<Millis>,
 }
 
 impl Drift {

@@ -35,30 +35,60 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a look at the org's copy found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compared {
+    /// As Lightbridge left it (or saved again without a change).
+    Clean,
+    /// Exactly `this` release (body, content type and cache control): Lightbridge's own upload
+    /// whose outcome was not recorded, or another connection's to the same org.
+    IsRelease,
+    /// Someone changed it.
+    Drifted(Drift),
+}
+
 /// What changed in the org since `expected` (`found`: the org's record now, `None` when it is
-/// gone); `None` when nothing did. Reads the body (one call) only when the modstamp moved and
-/// the length is unchanged.
+/// gone). Reads the body (one call) only when the modstamp moved and the length matches
+/// `expected` or `this` (the release about to be published, if any).
 pub async fn compare(
     client: &Client,
     session: &Session,
     found: Option<&StaticResource>,
     expected: &Expected,
-) -> Result<Option<Drift>, SalesforceError> {
+    this: Option<&Expected>,
+) -> Result<Compared, SalesforceError> {
     let now = client.now_ms();
     let Some(found) = found else {
-        return Ok(Some(Drift { what: "deleted from the org".into(), by: None, at: None, found_at: now }));
+        return Ok(Compared::Drifted(Drift {
+            what: "deleted from the org".into(),
+            by: None,
+            at: None,
+            found_at: now,
+            seen_modstamp: None,
+        }));
     };
     if found.modstamp_ms == expected.modstamp_ms {
-        return Ok(None);
+        return Ok(Compared::Clean);
+    }
+    let same_meta = |e: &Expected| {
+        found.content_type.as_deref().is_none_or(|ct| ct.eq_ignore_ascii_case(&e.content_type))
+            && found.cache_control.as_deref().is_none_or(|cc| cc.eq_ignore_ascii_case(&e.cache_control))
+    };
+    let lengths = [Some(expected.body_length), this.map(|t| t.body_length)];
+    let body_sha = if lengths.contains(&Some(found.body_length)) {
+        Some(sha256_hex(&client.static_resource_body(session, &found.id).await?))
+    } else {
+        None
+    };
+    if let (Some(this), Some(sha)) = (this, &body_sha)
+        && *sha == this.sha256
+        && same_meta(this)
+    {
+        return Ok(Compared::IsRelease);
     }
     let mut changes = Vec::new();
-    if found.body_length != expected.body_length {
+    if body_sha.as_deref() != Some(expected.sha256.as_str()) {
         changes.push("its body changed".to_string());
-    } else {
-        let body = client.static_resource_body(session, &found.id).await?;
-        if sha256_hex(&body) != expected.sha256 {
-            changes.push("its body changed".to_string());
-        }
     }
     if let Some(ct) = found.content_type.as_deref().filter(|ct| !ct.eq_ignore_ascii_case(&expected.content_type)) {
         changes.push(format!("its content type changed from {} to {ct}", expected.content_type));
@@ -67,12 +97,13 @@ pub async fn compare(
         changes.push(format!("its cache control changed from {} to {cc}", expected.cache_control));
     }
     if changes.is_empty() {
-        return Ok(None);
+        return Ok(Compared::Clean);
     }
-    Ok(Some(Drift {
+    Ok(Compared::Drifted(Drift {
         what: changes.join(", "),
         by: found.last_modified_by.clone(),
         at: found.last_modified_ms,
         found_at: now,
+        seen_modstamp: Some(found.modstamp_ms),
     }))
 }

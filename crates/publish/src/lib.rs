@@ -11,6 +11,6 @@ mod org;
 
 pub use bundle::{Bundle, BundleError, Limits};
 pub use org::{
-    Budgeted, CONTENT_TYPE, PublishAction, Published, Release, description, publish_release, publish_to_org,
+    Budgeted, CONTENT_TYPE, Guard, PublishAction, Published, Release, description, publish_release, publish_to_org,
     publish_within,
 };

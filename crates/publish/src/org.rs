@@ -38,6 +38,8 @@ pub fn description(release: &str, sha256: &str) -> String {
 pub struct Release {
     pub name: ResourceName,
     pub sha256: String,
+    /// The bundle's length in bytes.
+    pub len: u64,
     /// `Private` or `Public`.
     pub cache_control: String,
     upload: ResourceUpload,
@@ -62,6 +64,7 @@ impl Release {
         Ok(Release {
             name: name.clone(),
             sha256: bundle.sha256().to_string(),
+            len: bundle.bytes().len() as u64,
             cache_control: cache_control.to_string(),
             upload,
         })
@@ -93,7 +96,7 @@ pub async fn publish_release(
     session: &Session,
     release: &Release,
 ) -> Result<Published, SalesforceError> {
-    match publish_within(client, session, release, 0.0, None).await? {
+    match publish_within(client, session, release, &Guard::default()).await? {
         Budgeted::Published(published) => Ok(published),
         // Nothing to compare with: never drifted.
         Budgeted::Drifted(drift) => Err(SalesforceError::Unexpected { status: 200, detail: drift.describe() }),
@@ -117,29 +120,57 @@ pub enum Budgeted {
     Drifted(domain::Drift),
 }
 
+/// What a publish must respect in the org (#17).
+#[derive(Debug, Clone, Default)]
+pub struct Guard<'a> {
+    /// The share (0 to 1) of the org's daily API allowance to leave alone.
+    pub reserve: f64,
+    /// What Lightbridge last published there: a copy someone changed since is left alone.
+    pub baseline: Option<&'a crate::drift::Expected>,
+    /// Publish over the org's copy whatever it holds (a person chose to overwrite a change):
+    /// uploaded even when its `Description` names this release.
+    pub overwrite: bool,
+}
+
 /// [`publish_release`], stopping before the upload when the org's daily API allowance left
 /// (from the `Sforce-Limit-Info` of the lookup it makes first, so the check costs no call) is
-/// below `reserve` (a share, 0 to 1). An org already holding the release costs one query and
-/// is never held back. With `baseline` (what Lightbridge last published there), a resource
-/// someone changed in the org since is left alone and reported as drifted (#17).
+/// below the guard's reserve. An org already holding the release costs one query and is never
+/// held back. With a baseline (what Lightbridge last published there), a resource someone
+/// changed in the org since is left alone and reported as drifted (#17) — unless the org's
+/// copy is this very release (an upload whose outcome was not recorded, or another connection
+/// to the same org).
 pub async fn publish_within(
     client: &Client,
     session: &Session,
     release: &Release,
-    reserve: f64,
-    baseline: Option<&crate::drift::Expected>,
+    guard: &Guard<'_>,
 ) -> Result<Budgeted, SalesforceError> {
     let name = release.name.as_str();
     let asked_at = client.now_ms();
     let existing = client.find_static_resource(session, name).await?;
-    if let Some(expected) = baseline
-        && let Some(drift) = crate::drift::compare(client, session, existing.as_ref(), expected).await?
-    {
-        return Ok(Budgeted::Drifted(drift));
+    if let Some(expected) = guard.baseline {
+        let this = crate::drift::Expected {
+            sha256: release.sha256.clone(),
+            content_type: CONTENT_TYPE.into(),
+            cache_control: release.cache_control.clone(),
+            body_length: release.len,
+            modstamp_ms: i64::MIN,
+        };
+        match crate::drift::compare(client, session, existing.as_ref(), expected, Some(&this)).await? {
+            crate::drift::Compared::Drifted(drift) => return Ok(Budgeted::Drifted(drift)),
+            // The org's copy is this release, read to the byte: nothing to upload.
+            crate::drift::Compared::IsRelease => {
+                if let Some(resource) = existing {
+                    return Ok(Budgeted::Published(Published { action: PublishAction::Unchanged, resource }));
+                }
+            }
+            crate::drift::Compared::Clean => {}
+        }
     }
-    if let Some(resource) = existing.as_ref().filter(|r| holds(r, release)) {
+    if let Some(resource) = existing.as_ref().filter(|r| !guard.overwrite && holds(r, release)) {
         return Ok(Budgeted::Published(Published { action: PublishAction::Unchanged, resource: resource.clone() }));
     }
+    let reserve = guard.reserve;
     if reserve > 0.0
         && let Some(usage) = client.api_usage(&session.instance_url)
         // Only what this lookup's own answer said: never an older figure.

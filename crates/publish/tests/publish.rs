@@ -333,3 +333,46 @@ async fn a_managed_packages_resource_of_the_same_name_is_never_touched() {
     let touched = em.requests().iter().filter(|r| r.path.contains(&managed_id[..15])).count();
     assert_eq!(touched, 0, "no request ever names the package's resource");
 }
+
+/// What a publish left in the org, as the worker records it.
+fn baseline_of(published: &publish::Published, bundle: &Bundle) -> publish::drift::Expected {
+    publish::drift::Expected {
+        sha256: bundle.sha256().to_string(),
+        content_type: publish::CONTENT_TYPE.into(),
+        cache_control: "Private".into(),
+        body_length: published.resource.body_length,
+        modstamp_ms: published.resource.modstamp_ms,
+    }
+}
+
+#[tokio::test]
+async fn drift_is_a_person_s_change_never_lightbridge_s_own_upload() {
+    // #17: the org's copy compared with what Lightbridge left there — and with the release
+    // about to go out, so an upload whose outcome was never recorded is not taken for a person's.
+    let (em, client, session, org_id) = org().await;
+    let name = ResourceName::parse("Player").expect("name");
+    let v1 = Bundle::from_dir(&folder(&[("player.js", b"v1")]), Limits::default()).expect("bundle");
+    let v2 = Bundle::from_dir(&folder(&[("player.js", b"v2 is longer")]), Limits::default()).expect("bundle");
+    let first = publish_to_org(&client, &session, &name, &v1, "r1", "Private").await.expect("publish");
+    let baseline = baseline_of(&first, &v1);
+    let release = |b: &Bundle, r: &str| publish::Release::new(&name, b, r, "Private").expect("release");
+    let guard =
+        |overwrite: bool| publish::Guard { reserve: 0.0, baseline: (!overwrite).then_some(&baseline), overwrite };
+    // v2 went out, but its outcome was lost: the retry finds v2 there — unchanged, not drift.
+    publish_to_org(&client, &session, &name, &v2, "r2", "Private").await.expect("publish");
+    let retried = publish::publish_within(&client, &session, &release(&v2, "r2"), &guard(false)).await.expect("retry");
+    assert!(matches!(&retried, publish::Budgeted::Published(p) if p.action == PublishAction::Unchanged), "{retried:?}");
+    // Another release finds the same copy changed since the baseline: that is drift (v2 is
+    // not what Lightbridge recorded, and not the release going out).
+    let v3 = Bundle::from_dir(&folder(&[("player.js", b"v3")]), Limits::default()).expect("bundle");
+    let held = publish::publish_within(&client, &session, &release(&v3, "r3"), &guard(false)).await.expect("v3");
+    assert!(matches!(&held, publish::Budgeted::Drifted(d) if d.what == "its body changed"), "{held:?}");
+    // A person edits the body in Setup and leaves the Description naming r2; putting r2 back
+    // "over the change" must upload, not trust the Description.
+    let edit = emulator::ResourceEdit { body: Some("hotfix".into()), ..Default::default() };
+    em.edit_resource(&org_id, "Player", "admin@acme.test", &edit).expect("edit");
+    em.clear_requests();
+    let put_back = publish::publish_within(&client, &session, &release(&v2, "r2"), &guard(true)).await.expect("r2");
+    assert!(matches!(&put_back, publish::Budgeted::Published(p) if p.action == PublishAction::Updated), "{put_back:?}");
+    assert_eq!(em.resource_body(&org_id, "Player").expect("body"), v2.bytes());
+}

@@ -7,7 +7,12 @@
 //! 2. exporting all 100,000 rows as CSV and as XLSX: time to the last byte, size, and the
 //!    process's peak resident memory during the export above what it held before.
 //!
-//! `cargo bench -p server --bench admin_center` (`-- --rows 100000 --samples 200 --exports 3`).
+//! 3. (#17) short searches (1–2 characters, by prefix, counted up to 1,000), deep keyset pages
+//!    as the table's links reach them, and the CSV export against the database's own client
+//!    (`sqlite3 -csv`, `psql \copy … csv`) dumping the same columns of the same rows.
+//!
+//! `cargo bench -p server --bench admin_center` (`-- --rows 100000 --samples 200 --exports 3`);
+//! on PostgreSQL: `scripts/with-postgres cargo bench -p server --bench admin_center -- postgres`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +22,7 @@ use connections::{LoginUrls, SystemClock};
 use domain::{AccountId, Role, User, UserId};
 use server::api::hash_token;
 use server::{AppState, Server};
-use store::{AccessStore, CatalogStore, ConnectionStore, SqliteStore};
+use store::{AccessStore, CatalogStore, ConnectionStore, PgStore, SqliteStore, Store};
 use vault::{Keyring, MasterKey};
 
 #[path = "seed.rs"]
@@ -49,11 +54,25 @@ fn main() {
 async fn run(rows: usize, samples: usize, exports: usize) {
     let dir = std::env::temp_dir().join(format!("lightbridge-bench-console-{}", UserId::generate()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let store = Arc::new(
-        SqliteStore::open(&dir.join("bench.db"), Keyring::new(MasterKey::generate().expect("key")))
-            .await
-            .expect("store"),
-    );
+    // SQLite in a file, or (`-- postgres`, through scripts/with-postgres) a new PostgreSQL database.
+    let db_file = dir.join("bench.db");
+    let postgres_url = std::env::args()
+        .any(|a| a == "postgres")
+        .then(|| std::env::var("LIGHTBRIDGE_TEST_POSTGRES").expect("`-- postgres` needs scripts/with-postgres"));
+    let (store, database): (Arc<Store>, String) = match &postgres_url {
+        Some(url) => {
+            let pg = PgStore::scratch(url, Keyring::new(MasterKey::generate().expect("key"))).await.expect("postgres");
+            let name: String =
+                sqlx::query_scalar("SELECT current_database()").fetch_one(pg.pool()).await.expect("name");
+            (Arc::new(pg.into()), format!("{}/{name}", url.rsplit_once('/').expect("url").0))
+        }
+        None => {
+            let sqlite =
+                SqliteStore::open(&db_file, Keyring::new(MasterKey::generate().expect("key"))).await.expect("store");
+            (Arc::new(sqlite.into()), db_file.display().to_string())
+        }
+    };
+    println!("store: {}", store.kind());
     let account = AccountId::generate();
     store.create_account(&account, "Big", 0).await.expect("account");
     let user = User {
@@ -126,12 +145,29 @@ async fn run(rows: usize, samples: usize, exports: usize) {
         .rows[0]
         .id
         .to_string();
+    // A deep page as the table's Next link reaches it (the position in the link, #17): the page
+    // after the row 100 from the end — page 20,000 of a million rows at 50 a page.
+    let deep_at = rows.saturating_sub(100);
+    let deep = store
+        .list(&account, &store::ListQuery { offset: deep_at as u32, limit: 1, ..Default::default() })
+        .await
+        .expect("deep")
+        .rows[0]
+        .id
+        .to_string();
     let pages: Vec<(&str, String)> = vec![
         ("first page, newest first", "?order=desc".into()),
+        ("keyset page after the middle row, linked", format!("?after={middle}&at={}", rows / 2 + 1)),
+        ("deep keyset page (100 rows from the end)", format!("?after={deep}&at={}", deep_at + 1)),
+        ("short search, 1 character (o)", "?search=o".into()),
+        ("short search, 2 characters (ad)", "?search=ad".into()),
+        ("short search, no match (zq)", "?search=zq".into()),
+        ("short search + filter: Logged out, o", "?status=logged_out&search=o".into()),
+        ("short search, by created by desc", "?search=ad&sort=created_by&order=desc".into()),
         ("sorted by account name", "?sort=account_name".into()),
         ("sorted by created by", "?sort=created_by".into()),
         ("sorted by connection status", "?sort=connection_status".into()),
-        ("keyset page after the middle row", format!("?after={middle}")),
+        ("keyset page after the middle row, counted", format!("?after={middle}")),
         ("last page", "?last=1".into()),
         ("search by email substring", "?search=org4242.example".into()),
         ("filter: Logged out", "?status=logged_out".into()),
@@ -208,5 +244,46 @@ async fn run(rows: usize, samples: usize, exports: usize) {
             peaks[peaks.len() / 2] as f64 / 1024.0
         );
     }
+
+    // The floor (#17): the database's own command-line client dumping the same columns of the
+    // same rows as CSV, side by side with Lightbridge's CSV export, alternating, `exports` runs.
+    let columns = "id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active";
+    let select =
+        format!("SELECT {columns} FROM connections WHERE account_id = '{}' ORDER BY created_at, id", account.as_str());
+    let floor_command = || -> std::process::Command {
+        match &postgres_url {
+            Some(_) => {
+                let mut c = std::process::Command::new("psql");
+                c.args([database.as_str(), "-q", "-c", &format!("\\copy ({select}) TO '/dev/null' csv")]);
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new("sqlite3");
+                c.args(["-csv", database.as_str(), &select]).stdout(std::process::Stdio::null());
+                c
+            }
+        }
+    };
+    let tool = if postgres_url.is_some() { "psql \\copy … csv" } else { "sqlite3 -csv" };
+    let url = format!("{base}/connections/salesforce/export?format=csv");
+    let (mut ours, mut floors) = (Vec::new(), Vec::new());
+    for _ in 0..exports.max(3) {
+        let started = Instant::now();
+        let status = floor_command().status().expect("the database's command-line client");
+        assert!(status.success(), "{tool} failed");
+        floors.push(started.elapsed());
+        let started = Instant::now();
+        let mut r = http.get(&url).header("cookie", cookie).send().await.expect("request");
+        assert_eq!(r.status(), 200);
+        while r.chunk().await.expect("chunk").is_some() {}
+        ours.push(started.elapsed());
+    }
+    ours.sort();
+    floors.sort();
+    let (ours, floor) = (ours[ours.len() / 2].as_secs_f64(), floors[floors.len() / 2].as_secs_f64());
+    println!(
+        "\nCSV of all {rows} rows: Lightbridge {ours:.3} s, {tool} {floor:.3} s (medians, alternating) → {:.2}× the floor (goal ≤ 1.5×)",
+        ours / floor
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

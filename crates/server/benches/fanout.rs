@@ -17,7 +17,9 @@
 //! org's daily allowance they take) and the process's peak memory. The simple-salesforce
 //! comparison is for resources alone, so it is skipped.
 //!
-//! `cargo bench -p server --bench fanout` (`-- --orgs 1000 --latency-ms 50 --concurrency 128 --sample 40`).
+//! `cargo bench -p server --bench fanout` (`-- --orgs 1000 --latency-ms 50 --concurrency 128 --sample 40`;
+//! `--waves N` rolls the release out in N waves, #17). Lightbridge and the emulator run on
+//! runtimes of their own with named threads, and the report gives each one's CPU seconds.
 //! Each connection holds a session token, as a connection does once its check passed.
 //! The simple-salesforce part needs `compat/install.sh`; without it that part is skipped.
 
@@ -53,6 +55,26 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// User + system CPU time so far of this process's threads whose name starts with `prefix`
+/// (Linux; the kernel keeps 15 characters of a thread's name), in seconds.
+fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1;
+            name.starts_with(prefix).then_some(rest.to_string())
+        })
+        .map(|rest| {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            (ticks(11) + ticks(12)) / 100.0
+        })
+        .sum()
 }
 
 /// User + system CPU time of this process so far (Linux), in seconds.
@@ -117,8 +139,22 @@ fn perf_control(command: &str) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    // Lightbridge and the emulator on runtimes of their own, their threads named, so the CPU
+    // each spends is read apart (#17): the emulator is Salesforce's side of the work.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("lightbridge")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let emulator_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("emulator")
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(run(
+        emulator_rt.handle().clone(),
         arg("--orgs", 1000),
         arg("--latency-ms", 50) as u64,
         arg("--concurrency", 128),
@@ -127,7 +163,14 @@ fn main() {
     ));
 }
 
-async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, instances: usize) {
+async fn run(
+    emulator_rt: tokio::runtime::Handle,
+    orgs: usize,
+    latency_ms: u64,
+    concurrency: usize,
+    sample: usize,
+    instances: usize,
+) {
     // As `lightbridge serve` sets it: a quarter of the concurrency.
     let prefetch = arg("--prefetch", concurrency.div_ceil(4));
     let dir = std::env::temp_dir().join(format!("lightbridge-bench-fanout-{}", UserId::generate()));
@@ -188,14 +231,16 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     let app =
         AppSeed { generate_certificate: true, pre_authorized: users.clone(), ..AppSeed::new(KEY, "fanout-secret") };
     // HTTPS too: simple-salesforce only speaks HTTPS (it trusts the emulator's CA file).
-    let em = Emulator::start_with(emulator::Config {
-        seed: Seed { orgs: seed_orgs, apps: vec![app] },
-        http_port: 0,
-        https_port: Some(0),
-        state_dir: None,
-    })
-    .await
-    .expect("emulator");
+    let em = emulator_rt
+        .spawn(Emulator::start_with(emulator::Config {
+            seed: Seed { orgs: seed_orgs, apps: vec![app] },
+            http_port: 0,
+            https_port: Some(0),
+            state_dir: None,
+        }))
+        .await
+        .expect("emulator task")
+        .expect("emulator");
     let private_key = em.private_key_pem(KEY).expect("key");
 
     // SQLite in a file, or a new PostgreSQL database (`--store postgres`, through
@@ -335,6 +380,19 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     if with_loader {
         fields.push(("with_loader", "true"));
     }
+    // `--waves N` (#17): the same release in N waves, each of an equal share of the orgs,
+    // each starting as soon as the one before passed.
+    let waves = arg("--waves", 1).clamp(1, 20);
+    let rollout = (waves > 1).then(|| {
+        let share = 100 / waves;
+        let mut list: Vec<serde_json::Value> =
+            (0..waves - 1).map(|_| serde_json::json!({"percent": share.max(1)})).collect();
+        list.push(serde_json::json!({}));
+        serde_json::json!({"waves": list, "max_failure_rate": 0.0}).to_string()
+    });
+    if let Some(r) = &rollout {
+        fields.push(("rollout", r.as_str()));
+    }
     for (k, v) in fields {
         body.extend_from_slice(
             format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
@@ -345,6 +403,7 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     perf_control("enable");
     let cpu_before = cpu_seconds();
+    let (lightbridge_before, emulator_before) = (thread_cpu_seconds("lightbridge"), thread_cpu_seconds("emulator"));
     let started_ms = SystemClock.now_ms();
     let created: serde_json::Value = http
         .post(format!("{base}/api/v1/deployments"))
@@ -371,7 +430,7 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
             .json()
             .await
             .expect("json");
-        if body["status"] != "running" {
+        if body["status"] != "running" && body["status"] != "waiting" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -379,6 +438,8 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     let (deployment, targets) = store.deployment(&account, &id).await.expect("deployment");
     let wall = Duration::from_millis((deployment.finished_at.expect("finished") - started_ms) as u64);
     let cpu = cpu_seconds() - cpu_before;
+    let lightbridge_cpu = thread_cpu_seconds("lightbridge") - lightbridge_before;
+    let emulator_cpu = thread_cpu_seconds("emulator") - emulator_before;
     perf_control("disable");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let requests = em.requests();
@@ -398,6 +459,13 @@ async fn run(orgs: usize, latency_ms: u64, concurrency: usize, sample: usize, in
     println!(
         "  stored and started {created_after} ms after the upload began; {cpu:.2} s of CPU in the run ({:.0}% of {cores} cores)",
         cpu * 100.0 / (wall.as_secs_f64() * cores as f64)
+    );
+    println!(
+        "  CPU: Lightbridge {lightbridge_cpu:.2} s ({:.2} ms per org), the emulator {emulator_cpu:.2} s ({:.2} ms per org), the rest (the bench's own client, DNS, blocking pools) {:.2} s{}",
+        lightbridge_cpu * 1000.0 / orgs as f64,
+        emulator_cpu * 1000.0 / orgs as f64,
+        (cpu - lightbridge_cpu - emulator_cpu).max(0.0),
+        if waves > 1 { format!("; in {waves} waves") } else { String::new() }
     );
     if with_loader {
         let polls = requests.iter().filter(|r| r.operation.as_deref() == Some("deploy:status")).count();

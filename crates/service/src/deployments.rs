@@ -192,10 +192,13 @@ pub(crate) async fn start(
         overwrite_drift: how.overwrite_drift,
     };
     svc.store.create_deployment(&deployment, &ids, &waves).await?;
-    // An earlier rollout to the same system × environment still open (waiting, paused, halted,
-    // or running its waves) would put its older release back over this one: it ends here.
-    for (earlier, _) in svc.store.deployments(account, Some(system), Some(env), None, 50).await? {
-        if earlier.id == deployment.id || earlier.rollout.is_none() || earlier.status.is_final() {
+    // An earlier deployment of the same resource to the same system × environment still open —
+    // a rollout (waiting, paused, halted, or running its waves), or one holding orgs as
+    // drifted — would put its older release back over this one: it ends here.
+    for (earlier, counts) in svc.store.deployments(account, Some(system), Some(env), None, 50).await? {
+        let same_resource = earlier.resource_name.as_str().eq_ignore_ascii_case(deployment.resource_name.as_str());
+        let could_come_back = earlier.rollout.is_some() || counts.drifted > 0;
+        if earlier.id == deployment.id || !same_resource || !could_come_back || earlier.status.is_final() {
             continue;
         }
         let note = format!("Superseded by {} (a newer release to the same system and environment)", deployment.id);

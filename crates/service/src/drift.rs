@@ -9,7 +9,7 @@ use std::time::Duration;
 use connections::KeeperError;
 use domain::{AccountId, ActorKind, AuditEntry, Baseline, ConnectionId, ConnectionStatus, DeploymentId, Drift};
 use futures_util::StreamExt;
-use publish::drift::{Expected, compare};
+use publish::drift::{Compared, Expected, compare};
 use store::{ConnectionStore, DeploymentStore};
 
 use crate::audit::record;
@@ -76,11 +76,19 @@ pub async fn scan_account(svc: &Service, account: &AccountId) -> Result<ScanRepo
                 let now = svc.now_ms();
                 for (b, drift) in baselines.iter().zip(found) {
                     report.drifted += usize::from(drift.is_some());
-                    svc.store.set_drift(account, &org, &b.resource_name, drift.as_ref(), Some(now)).await?;
+                    // Only onto the baseline it compared with: a publish that landed meanwhile
+                    // keeps its clean record.
+                    svc.store
+                        .set_drift(account, &org, &b.resource_name, drift.as_ref(), Some(now), b.modstamp_ms)
+                        .await?;
                 }
             }
             Err(ScanError::Store(e)) => return Err(e.into()),
-            Err(ScanError::Org(why)) => report.failed.push((org, why)),
+            Err(ScanError::Org(why)) => {
+                // Not asked again before its next turn; what was found before stays.
+                svc.store.touch_scanned(account, &org, svc.now_ms()).await?;
+                report.failed.push((org, why));
+            }
         }
     }
     Ok(report)
@@ -103,10 +111,13 @@ async fn scan_org(
     let connection = connection_to(svc, account, org, baselines).await?;
     let names: Vec<String> = baselines.iter().map(|b| b.resource_name.as_str().to_string()).collect();
     let expected: Vec<Expected> = baselines.iter().map(Expected::from).collect();
+    // A drift already found is kept, without reading the body again, while the record has not
+    // moved since.
+    let known: Vec<Option<Drift>> = baselines.iter().map(|b| b.drift.clone()).collect();
     let result = svc
         .keeper
         .with_session(&connection, |session| {
-            let (names, expected, client) = (names.clone(), expected.clone(), svc.client.clone());
+            let (names, expected, known, client) = (names.clone(), expected.clone(), known.clone(), svc.client.clone());
             async move {
                 let mut found = Vec::new();
                 let mut calls = 0;
@@ -116,15 +127,24 @@ async fn scan_org(
                     calls += 1;
                 }
                 let mut drifts = Vec::with_capacity(names.len());
-                for (name, expected) in names.iter().zip(&expected) {
+                for ((name, expected), known) in names.iter().zip(&expected).zip(&known) {
                     let here = found.iter().find(|r| r.name.eq_ignore_ascii_case(name));
+                    if let (Some(r), Some(d)) = (here, known)
+                        && d.seen_modstamp == Some(r.modstamp_ms)
+                    {
+                        drifts.push(Some(d.clone()));
+                        continue;
+                    }
                     // A body is read only when the modstamp moved and the length did not tell.
                     if here
                         .is_some_and(|r| r.modstamp_ms != expected.modstamp_ms && r.body_length == expected.body_length)
                     {
                         calls += 1;
                     }
-                    drifts.push(compare(&client, &session, here, expected).await?);
+                    drifts.push(match compare(&client, &session, here, expected, None).await? {
+                        Compared::Drifted(d) => Some(d),
+                        Compared::Clean | Compared::IsRelease => None,
+                    });
                 }
                 Ok((drifts, calls))
             }

@@ -101,13 +101,21 @@ pub struct FleetSlot {
     pub environment_id: EnvironmentId,
     pub environment_name: String,
     pub latest: Option<LatestRelease>,
+    /// Its orgs (only those in the filter's state, when it names one).
     pub orgs: Vec<FleetOrg>,
+    /// How many of all its orgs are in each state (whatever the filter).
+    pub counts: [(OrgState, usize); 6],
 }
 
 impl FleetSlot {
     /// How many of its orgs are in `state`.
     pub fn count(&self, state: OrgState) -> usize {
-        self.orgs.iter().filter(|o| o.state == state).count()
+        self.counts.iter().find(|(s, _)| *s == state).map_or(0, |(_, n)| *n)
+    }
+
+    /// How many orgs it has (whatever the filter).
+    pub fn org_count(&self) -> usize {
+        self.counts.iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -183,7 +191,17 @@ pub async fn fleet(svc: &Service, actor: &Actor, filter: &FleetFilter) -> Result
                     published_at: baseline.map(|b| b.published_at),
                     drift: baseline.and_then(|b| b.drift.clone()).or_else(|| {
                         target.filter(|t| t.status == TargetStatus::Drifted).map(|t| Drift {
-                            what: t.error.clone().unwrap_or_default().trim_start_matches("drifted: ").to_string(),
+                            // The target's reason without its "drifted: " and its "(by …)".
+                            what: t
+                                .error
+                                .as_deref()
+                                .unwrap_or_default()
+                                .trim_start_matches("drifted: ")
+                                .split(" (by ")
+                                .next()
+                                .unwrap_or_default()
+                                .to_string(),
+                            seen_modstamp: None,
                             by: t.drift_by.clone(),
                             at: t.drift_at,
                             found_at: t.updated_at,
@@ -205,6 +223,7 @@ pub async fn fleet(svc: &Service, actor: &Actor, filter: &FleetFilter) -> Result
                     reached,
                 }
             });
+            let counts = OrgState::ALL.map(|s| (s, orgs.iter().filter(|o| o.state == s).count()));
             if let Some(state) = filter.state {
                 orgs.retain(|o| o.state == state);
             }
@@ -215,6 +234,7 @@ pub async fn fleet(svc: &Service, actor: &Actor, filter: &FleetFilter) -> Result
                 environment_name: env.name.clone(),
                 latest,
                 orgs,
+                counts,
             });
         }
     }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use connections::KeeperError;
-use domain::{BundleId, ConnectionStatus, TargetStatus};
+use domain::{BundleId, ConnectionStatus, TargetStatus, thousands};
 use publish::{Budgeted, Bundle, PublishAction, Release, publish_within};
 use store::{Claimed, ConnectionStore, DeploymentStore, Finish, StoreError, TargetOutcome};
 use tokio::sync::Semaphore;
@@ -76,19 +76,6 @@ impl Default for WorkerConfig {
             drift_scan: Duration::from_secs(6 * 3600),
         }
     }
-}
-
-/// 100000 as "100,000".
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// How long a target may stay deferred for its org's API allowance before it fails.
@@ -314,10 +301,9 @@ async fn attempt(
     // What Lightbridge last published there, unless this deployment (or a person, for this
     // target) chose to publish over changes made in the org (#17).
     let org_id = connection.org.as_ref().map(|o| o.org_id.clone());
+    let overwrite = deployment.overwrite_drift || target.overwrite;
     let baseline = match &org_id {
-        Some(org) if !(deployment.overwrite_drift || target.overwrite) => {
-            svc.store.baseline(&deployment.account_id, org, &deployment.resource_name).await?
-        }
+        Some(org) if !overwrite => svc.store.baseline(&deployment.account_id, org, &deployment.resource_name).await?,
         _ => None,
     };
     let expected = baseline.as_ref().map(publish::drift::Expected::from);
@@ -326,7 +312,10 @@ async fn attempt(
         .keeper
         .with_session(&connection, |session| {
             let (release, expected) = (release.clone(), expected.clone());
-            async move { publish_within(&svc.client, &session, &release, reserve, expected.as_ref()).await }
+            async move {
+                let guard = publish::Guard { reserve, baseline: expected.as_ref(), overwrite };
+                publish_within(&svc.client, &session, &release, &guard).await
+            }
         })
         .await;
     // The org's answer moves its limit: pushed back, fewer at once; quiet, more again (#17).
@@ -351,8 +340,17 @@ async fn attempt(
         }
         // Changed in the org: left alone, and shown on the fleet view until published over (#17).
         Ok(Budgeted::Drifted(drift)) => {
-            if let Some(org) = &org_id {
-                svc.store.set_drift(&deployment.account_id, org, &deployment.resource_name, Some(&drift), None).await?;
+            if let (Some(org), Some(b)) = (&org_id, &baseline) {
+                svc.store
+                    .set_drift(
+                        &deployment.account_id,
+                        org,
+                        &deployment.resource_name,
+                        Some(&drift),
+                        None,
+                        b.modstamp_ms,
+                    )
+                    .await?;
             }
             return Ok(TargetOutcome::Drifted { drift });
         }

@@ -152,14 +152,21 @@ pub struct ListQuery {
     pub limit: u32,
     /// Keyset paging: where the page starts (`offset` is then not used).
     pub cursor: Option<Cursor>,
+    /// With an `After` or `Before` cursor: how many matching rows come before the page, as the
+    /// link that led here knew it (the page before's position plus its rows); none: counted.
+    /// Only shown, never trusted for access.
+    pub position: Option<u64>,
 }
 
 /// A table query's SQL parts, as each database spells them.
 pub(crate) struct Clauses {
-    /// The WHERE condition: `account_id = ?`, then the search's `?` if any, then the filters.
+    /// The WHERE condition: `account_id = ?`, then the search's `?`s if any, then the filters.
     pub filter: String,
-    /// The bound search pattern.
-    pub search: Option<String>,
+    /// The search's bound values, in the order of their `?`s.
+    pub search: Vec<String>,
+    /// A short search (1–2 characters, matched by prefix): its count stops at
+    /// [`SHORT_SEARCH_CAP`].
+    pub capped: bool,
     /// The sort column's expression.
     pub sort: String,
     /// ORDER BY in the query's order, and reversed.
@@ -168,7 +175,7 @@ pub(crate) struct Clauses {
 }
 
 impl Clauses {
-    pub(crate) fn new(q: &ListQuery, filter: &str, search: Option<String>, text: fn(&str) -> String) -> Clauses {
+    pub(crate) fn new(q: &ListQuery, filter: &str, search: Vec<String>, text: fn(&str) -> String) -> Clauses {
         let sort = q.sort.expr(text);
         let by = |desc: bool| {
             let direction = if desc { "DESC" } else { "ASC" };
@@ -176,12 +183,35 @@ impl Clauses {
         };
         Clauses {
             filter: format!("{filter}{}", q.filters.sql()),
+            capped: q.search_term().is_some_and(|t| is_short(&t)),
             search,
             order: by(q.descending),
             reversed: by(!q.descending),
             sort,
         }
     }
+}
+
+/// How far a short search counts its matches (the page says "1,000+").
+pub const SHORT_SEARCH_CAP: u64 = 1000;
+
+/// Searches shorter than this many characters match the start of the org's name or of an
+/// email (an indexed range), not any substring: a one-letter substring matches most rows and no
+/// index serves it.
+pub const SUBSTRING_SEARCH_FROM: usize = 3;
+
+pub(crate) fn is_short(term: &str) -> bool {
+    term.chars().count() < SUBSTRING_SEARCH_FROM
+}
+
+/// The columns a short search matches by prefix: the org's name and the two emails.
+pub(crate) const PREFIX_COLUMNS: [&str; 3] = ["org_name", "created_by", "modified_by"];
+
+/// A short search's bounds, for each prefix column: from the term, to the term followed by
+/// the last code point (every text starting with the term sorts between them, byte-wise).
+pub(crate) fn prefix_bounds(term: &str) -> Vec<String> {
+    let upper = format!("{term}{}", char::MAX);
+    PREFIX_COLUMNS.iter().flat_map(|_| [term.to_string(), upper.clone()]).collect()
 }
 
 impl ListQuery {
@@ -218,6 +248,8 @@ pub struct Page {
     pub total: u64,
     /// Matching rows before this page's first (its offset, also for keyset pages).
     pub position: u64,
+    /// A short search's count stopped at `total`: there are more matches.
+    pub more: bool,
 }
 
 /// How far a master-key rotation is.

@@ -150,13 +150,19 @@ store_trait! {
         /// finish); aborted skips every target not yet started and finishes the deployment.
         /// False (and nothing changed) when the deployment was no longer at `from`.
         fn move_rollout(&self, id: &DeploymentId, from: (DeploymentStatus, u32), to: (DeploymentStatus, u32), note: Option<&str>, now: Millis) -> Result<bool, StoreError>;
-        /// What Lightbridge last published as `resource` in the org `org_id` (#17).
+        /// What Lightbridge last published as `resource` in the org `org_id` (#17); resource
+        /// names compare without case, as Salesforce's do.
         fn baseline(&self, account: &AccountId, org_id: &str, resource: &ResourceName) -> Result<Option<Baseline>, StoreError>;
         /// Every baseline of the account, by org and resource (the drift scan and the fleet view).
         fn baselines(&self, account: &AccountId) -> Result<Vec<Baseline>, StoreError>;
-        /// Records what the last look at an org found (`None`: as published), and when a scan
-        /// looked (`None`: leaves the time of the last scan).
-        fn set_drift(&self, account: &AccountId, org_id: &str, resource: &ResourceName, drift: Option<&Drift>, scanned_at: Option<Millis>) -> Result<(), StoreError>;
+        /// Records what a look at an org found (`None`: as published), and when a scan looked
+        /// (`None`: leaves the time of the last scan) — only while the baseline is the one the
+        /// look compared with (`published_modstamp`): a publish that landed meanwhile is not
+        /// marked by a stale finding. False when it was not.
+        fn set_drift(&self, account: &AccountId, org_id: &str, resource: &ResourceName, drift: Option<&Drift>, scanned_at: Option<Millis>, published_modstamp: Millis) -> Result<bool, StoreError>;
+        /// Records that a scan looked at an org (also when the org could not be asked, so it is
+        /// not asked again before its next turn).
+        fn touch_scanned(&self, account: &AccountId, org_id: &str, now: Millis) -> Result<(), StoreError>;
         /// Accounts with a baseline not scanned (or published) since `before`, the longest
         /// waiting first.
         fn drift_scan_due(&self, before: Millis, limit: u32) -> Result<Vec<AccountId>, StoreError>;

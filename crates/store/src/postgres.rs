@@ -16,8 +16,8 @@ use crate::access::{
     NewSession, RoutedDomain, SessionInfo, SsoConfig, Throttle, TokenOwner, TwoFactor,
 };
 use crate::connections::{
-    Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow,
-    TokenSet,
+    Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, PREFIX_COLUMNS, Page, Rotation,
+    SHORT_SEARCH_CAP, SortKey, TableRow, TokenSet, is_short, prefix_bounds,
 };
 use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
@@ -195,12 +195,26 @@ impl PgStore {
 fn list_clauses(q: &ListQuery) -> Clauses {
     let term = q.search_term();
     // A case-folded substring match; a pg_trgm GIN index serves it when the extension is there.
+    // Shorter terms match the start of the org's name or of an email: a byte-wise range on an
+    // index of each (migration 0020).
     let (filter, search) = match term {
-        Some(t) => ("account_id = ? AND search_text LIKE ? ESCAPE '\\'", Some(like_pattern(&t))),
-        None => ("account_id = ?", None),
+        Some(t) if !is_short(&t) => {
+            ("account_id = ? AND search_text LIKE ? ESCAPE '\\'".to_string(), vec![like_pattern(&t)])
+        }
+        Some(t) => {
+            let ranges: Vec<String> = PREFIX_COLUMNS
+                .iter()
+                .map(|c| {
+                    let e = format!("(lower(COALESCE({c}, '')) COLLATE \"C\")");
+                    format!("({e} >= ? AND {e} < ?)")
+                })
+                .collect();
+            (format!("account_id = ? AND ({})", ranges.join(" OR ")), prefix_bounds(&t))
+        }
+        None => ("account_id = ?".to_string(), Vec::new()),
     };
     // The same expression as the `connections_by_*` indexes, so they serve the order.
-    Clauses::new(q, filter, search, |column| format!("lower(COALESCE({column}, ''))"))
+    Clauses::new(q, &filter, search, |column| format!("lower(COALESCE({column}, ''))"))
 }
 
 impl ConnectionStore for PgStore {

@@ -216,9 +216,10 @@ macro_rules! shared_connection_methods {
             use futures_util::StreamExt;
             let Clauses { filter, search, order, .. } = list_clauses(q);
             let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order}");
+            let search: Vec<String> = search;
             let mut query = query(sql).bind(account.as_str());
-            if let Some(pattern) = search {
-                query = query.bind(pattern);
+            for pattern in &search {
+                query = query.bind(pattern.clone());
             }
             query.fetch(&self.pool).map(|row| row.map_err(StoreError::from).and_then(|r| row_to_connection(&r)))
         }
@@ -506,8 +507,8 @@ macro_rules! shared_connection_methods {
                     dialect::json_rows(fields, "rn")
                 );
                 let mut query = query_scalar::<String>(sql).bind(account.as_str());
-                if let Some(pattern) = search {
-                    query = query.bind(pattern);
+                for pattern in &search {
+                    query = query.bind(pattern.clone());
                 }
                 return query.fetch(self.pool()).map(|chunk| parse_chunk(&chunk?)).boxed();
             };
@@ -531,8 +532,8 @@ macro_rules! shared_connection_methods {
                     }
                     let sql = if cursor.is_some() { next } else { first };
                     let mut query = query_scalar::<String>(sql).bind(account.as_str());
-                    if let Some(pattern) = search {
-                        query = query.bind(pattern);
+                    for pattern in &search {
+                        query = query.bind(pattern.clone());
                     }
                     if let Some((value, id)) = &cursor {
                         query = query.bind(*value).bind(id.clone());
@@ -558,20 +559,24 @@ macro_rules! shared_connection_methods {
         }
 
         async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
-            let Clauses { filter, search, sort, order, reversed } = list_clauses(q);
+            let Clauses { filter, search, sort, order, reversed, capped } = list_clauses(q);
             let limit = i64::from(q.limit.clamp(1, 500));
             // Only constants and the enum-chosen expressions above go into the SQL text; every
-            // value the caller gave is bound.
-            let count_sql = if search.is_some() || !q.filters.is_empty() {
+            // value the caller gave is bound. A short search counts up to its cap and stops.
+            let count_sql = if capped {
+                format!("SELECT COUNT(*) FROM (SELECT 1 FROM connections WHERE {filter} LIMIT {}) capped", SHORT_SEARCH_CAP + 1)
+            } else if !search.is_empty() || !q.filters.is_empty() {
                 format!("SELECT COUNT(*) FROM connections WHERE {filter}")
             } else {
                 "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string()
             };
             let mut count_query = query_scalar::<i64>(count_sql).bind(account.as_str());
-            if let Some(pattern) = &search {
-                count_query = count_query.bind(pattern);
+            for pattern in &search {
+                count_query = count_query.bind(pattern.clone());
             }
-            let total = count_query.fetch_one(self.pool()).await? as u64;
+            let counted = count_query.fetch_one(self.pool()).await? as u64;
+            let more = capped && counted > SHORT_SEARCH_CAP;
+            let total = if more { SHORT_SEARCH_CAP } else { counted };
             // A keyset page starts beside a row: compared with it as a pair (sort value, id),
             // read from the row itself so the database compares like with like.
             let anchor = format!("(SELECT {sort}, id FROM connections WHERE account_id = ? AND id = ?)");
@@ -579,12 +584,12 @@ macro_rules! shared_connection_methods {
             let Some(cursor) = &q.cursor else {
                 let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?");
                 let mut rows_query = query(sql).bind(account.as_str());
-                if let Some(pattern) = &search {
-                    rows_query = rows_query.bind(pattern);
+                for pattern in &search {
+                    rows_query = rows_query.bind(pattern.clone());
                 }
                 let rows = rows_query.bind(limit).bind(i64::from(q.offset)).fetch_all(self.pool()).await?;
                 let rows = rows.iter().map(row_to_connection).collect::<Result<Vec<_>, _>>()?;
-                return Ok(Page { rows, total, position: u64::from(q.offset) });
+                return Ok(Page { rows, total, position: u64::from(q.offset), more });
             };
             let (keyset, order, from_end, beside) = match cursor {
                 Cursor::After(id) => (format!(" AND ({sort}, id) {after} {anchor}"), &order, false, Some(id)),
@@ -594,8 +599,8 @@ macro_rules! shared_connection_methods {
             };
             let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter}{keyset} ORDER BY {order} LIMIT ?");
             let mut rows_query = query(sql).bind(account.as_str());
-            if let Some(pattern) = &search {
-                rows_query = rows_query.bind(pattern);
+            for pattern in &search {
+                rows_query = rows_query.bind(pattern.clone());
             }
             if let Some(id) = beside {
                 rows_query = rows_query.bind(account.as_str()).bind(id.as_str());
@@ -605,19 +610,23 @@ macro_rules! shared_connection_methods {
             if from_end {
                 rows.reverse();
             }
-            let position = match (cursor, rows.first()) {
-                (_, None) => 0,
-                (Cursor::Last, Some(_)) => total.saturating_sub(rows.len() as u64),
-                (_, Some(first)) => {
+            let position = match (cursor, rows.first(), q.position) {
+                (_, None, _) => 0,
+                // The link that led here knew where its page started: no count (a deep page
+                // costs what the first does).
+                (Cursor::After(_) | Cursor::Before(_), Some(_), Some(known)) => known,
+                (Cursor::Last, Some(_), _) if !more => total.saturating_sub(rows.len() as u64),
+                (Cursor::Last, Some(_), _) => 0,
+                (_, Some(first), _) => {
                     let sql = format!("SELECT COUNT(*) FROM connections WHERE {filter} AND ({sort}, id) {before} {anchor}");
                     let mut count = query_scalar::<i64>(sql).bind(account.as_str());
-                    if let Some(pattern) = &search {
-                        count = count.bind(pattern);
+                    for pattern in &search {
+                        count = count.bind(pattern.clone());
                     }
                     count.bind(account.as_str()).bind(first.id.as_str()).fetch_one(self.pool()).await? as u64
                 }
             };
-            Ok(Page { rows, total, position })
+            Ok(Page { rows, total, position, more })
         }
     };
 }
@@ -917,7 +926,7 @@ macro_rules! shared_deployment_methods {
             ))
             .bind(account.as_str())
             .bind(org_id)
-            .bind(resource.as_str())
+            .bind(resource.as_str().to_ascii_lowercase())
             .fetch_optional(self.pool())
             .await?;
             row.as_ref().map(crate::rows::row_to_baseline).transpose()
@@ -941,19 +950,31 @@ macro_rules! shared_deployment_methods {
             resource: &ResourceName,
             drift: Option<&Drift>,
             scanned_at: Option<Millis>,
-        ) -> Result<(), StoreError> {
+            published_modstamp: Millis,
+        ) -> Result<bool, StoreError> {
             let drift = drift.map(serde_json::to_string).transpose().map_err(|e| StoreError::Corrupt(format!("drift: {e}")))?;
-            query(
+            let done = query(
                 "UPDATE resource_baselines SET drift = ?, scanned_at = COALESCE(?, scanned_at) \
-                 WHERE account_id = ? AND org_id = ? AND resource_name = ?",
+                 WHERE account_id = ? AND org_id = ? AND resource_name = ? AND modstamp_ms = ?",
             )
             .bind(drift)
             .bind(scanned_at)
             .bind(account.as_str())
             .bind(org_id)
-            .bind(resource.as_str())
+            .bind(resource.as_str().to_ascii_lowercase())
+            .bind(published_modstamp)
             .execute(self.writer())
             .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn touch_scanned(&self, account: &AccountId, org_id: &str, now: Millis) -> Result<(), StoreError> {
+            query("UPDATE resource_baselines SET scanned_at = ? WHERE account_id = ? AND org_id = ?")
+                .bind(now)
+                .bind(account.as_str())
+                .bind(org_id)
+                .execute(self.writer())
+                .await?;
             Ok(())
         }
 
@@ -978,6 +999,11 @@ macro_rules! shared_deployment_methods {
             now: Millis,
         ) -> Result<u64, StoreError> {
             let mut tx = self.writer().begin().await?;
+            // Takes turns with the finishers of the same deployment (see `finish_targets`).
+            let lock: Option<&str> = $lock;
+            if let Some(lock) = lock {
+                query(lock).bind(id.as_str()).execute(&mut *tx).await?;
+            }
             let open: Option<String> =
                 query_scalar("SELECT status FROM deployments WHERE id = ? AND account_id = ? AND finished_at IS NULL")
                     .bind(id.as_str())
@@ -1002,7 +1028,7 @@ macro_rules! shared_deployment_methods {
             let mut moved = 0;
             for connection in only {
                 let done = query(format!(
-                    "UPDATE deployment_targets SET status = ?, overwrite = ?, not_before = 0, updated_at = ? \
+                    "UPDATE deployment_targets SET status = ?, overwrite = ?, attempts = 0, not_before = 0, updated_at = ? \
                      WHERE deployment_id = ? AND status = 'drifted' AND ({} IS NULL OR connection_id = ?)",
                     dialect::NULLABLE_TEXT
                 ))
@@ -2633,7 +2659,7 @@ macro_rules! shared_statements {
             )
             .bind(b.account_id.as_str())
             .bind(&b.org_id)
-            .bind(b.resource_name.as_str())
+            .bind(b.resource_name.as_str().to_ascii_lowercase())
             .bind(&b.sha256)
             .bind(&b.content_type)
             .bind(&b.cache_control)

@@ -16,12 +16,11 @@ use crate::access::{
     NewSession, RoutedDomain, SessionInfo, SsoConfig, Throttle, TokenOwner, TwoFactor,
 };
 use crate::connections::{
-    Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, Page, Rotation, SortKey, TableRow,
-    TokenSet,
+    Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, PREFIX_COLUMNS, Page, Rotation,
+    SHORT_SEARCH_CAP, SortKey, TableRow, TokenSet, is_short, prefix_bounds,
 };
 use crate::rows::{
-    COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
-    seal_field, search_text,
+    COLUMNS, auth_columns, conflict, instance, kind_columns, open_field, org_type, parse_chunk, seal_field, search_text,
 };
 use crate::rows::{invitation_of, one_or_not_found, row_to_connection, row_to_user};
 
@@ -216,19 +215,27 @@ impl SqliteStore {
 fn list_clauses(q: &ListQuery) -> Clauses {
     let term = q.search_term();
     // Three characters or more: the trigram index finds the rows (an exact, case-folded
-    // substring match of the quoted phrase). Shorter terms scan with LIKE.
+    // substring match of the quoted phrase). Shorter terms match the start of the org's name
+    // or of an email: a range on each column's sort index.
     let (filter, search) = match term {
-        Some(t) if t.chars().count() >= 3 => (
+        Some(t) if !is_short(&t) => (
             // `+account_id` keeps the planner from walking the account's index: it starts
             // from the (few) matches instead.
-            "+account_id = ? AND seq IN (SELECT rowid FROM connections_search WHERE connections_search MATCH ?)",
-            Some(format!("\"{}\"", t.replace('"', "\"\""))),
+            "+account_id = ? AND seq IN (SELECT rowid FROM connections_search WHERE connections_search MATCH ?)"
+                .to_string(),
+            vec![format!("\"{}\"", t.replace('"', "\"\""))],
         ),
-        Some(t) => ("account_id = ? AND search_text LIKE ? ESCAPE '\\'", Some(like_pattern(&t))),
-        None => ("account_id = ?", None),
+        Some(t) => {
+            let ranges: Vec<String> = PREFIX_COLUMNS
+                .iter()
+                .map(|c| format!("(COALESCE({c}, '') COLLATE NOCASE >= ? AND COALESCE({c}, '') COLLATE NOCASE < ?)"))
+                .collect();
+            (format!("account_id = ? AND ({})", ranges.join(" OR ")), prefix_bounds(&t))
+        }
+        None => ("account_id = ?".to_string(), Vec::new()),
     };
     // The same expression as the `connections_by_*` indexes, so they serve the order.
-    Clauses::new(q, filter, search, |column| format!("COALESCE({column}, '') COLLATE NOCASE"))
+    Clauses::new(q, &filter, search, |column| format!("COALESCE({column}, '') COLLATE NOCASE"))
 }
 
 impl ConnectionStore for SqliteStore {

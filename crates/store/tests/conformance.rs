@@ -480,6 +480,26 @@ async fn rollouts_move_in_waves_and_only_from_what_was_read<S: ConnectionStore +
     assert!(store.claim_targets("w2", 400, 60_000, 10).await.expect("claim").is_empty());
 }
 
+async fn a_short_search_counts_up_to_its_cap<S: ConnectionStore>(store: &S, a: &AccountId) {
+    for i in 0..store::SHORT_SEARCH_CAP + 5 {
+        let c = new_connection(a, &format!("z{i}"), &format!("Zeta {i}"), "ops@example.com", i as i64);
+        store.insert(&c, &NewSecrets::default()).await.expect("insert");
+    }
+    let c = new_connection(a, "other", "Other", "zed@example.com", 9_999);
+    store.insert(&c, &NewSecrets::default()).await.expect("insert");
+    let page = store.list(a, &search_query("z")).await.expect("list");
+    assert_eq!((page.total, page.more), (store::SHORT_SEARCH_CAP, true), "the count stops at its cap");
+    assert_eq!(page.rows.len(), 50);
+    // Pages go on past the cap by keyset, their position as the link knew it.
+    let last = page.rows.last().expect("row").id.clone();
+    let next = ListQuery { cursor: Some(store::Cursor::After(last)), position: Some(50), ..search_query("z") };
+    let next = store.list(a, &next).await.expect("list");
+    assert_eq!((next.position, next.rows.len()), (50, 50));
+    assert!(next.rows.iter().all(|c| !page.rows.iter().any(|p| p.id == c.id)), "no row twice");
+    let page = store.list(a, &search_query("zet")).await.expect("list");
+    assert_eq!((page.total, page.more), (store::SHORT_SEARCH_CAP + 5, false), "three characters count them all");
+}
+
 async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId) {
     for (i, (org, email)) in [
         ("Globex", "hank@globex.example"),
@@ -506,6 +526,12 @@ async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId
     let page =
         store.list(a, &ListQuery { search: Some("%".into()), limit: 50, ..Default::default() }).await.expect("list");
     assert_eq!(page.total, 0, "LIKE wildcards are matched literally");
+    // One or two characters match the start of the org's name or of an email (#17).
+    let total = |page: store::Page| (page.total, page.more);
+    assert_eq!(total(store.list(a, &search_query("Ac")).await.expect("list")), (2, false), "org names, any case");
+    assert_eq!(total(store.list(a, &search_query("ro")).await.expect("list")), (1, false), "an email's start");
+    assert_eq!(total(store.list(a, &search_query("me")).await.expect("list")), (0, false), "not inside a word");
+    assert_eq!(total(store.list(a, &search_query("g")).await.expect("list")), (1, false));
     // Control characters are no one's search (the schema fuzzer sent a NUL: SQLite's full-text
     // query ended early, PostgreSQL refuses it in text); they are left out, not an error.
     for term in ["ac\0me", "\0acme\u{1b}", "ac\u{7f}me"] {
@@ -1501,16 +1527,31 @@ async fn baselines_and_drifted_targets_wait_for_a_person<S: ConnectionStore + De
     assert_eq!(store.claim_targets("w", 10, 60_000, 5).await.expect("claim").len(), 1);
     assert!(store.finish_target(&first.id, &c.id, "w", &done(baseline(&first, 100)), 20).await.expect("finish"));
     let kept = store.baseline(a, "00D5g0000012AbCEAU", &name).await.expect("baseline").expect("some");
-    assert_eq!(kept, baseline(&first, 100));
+    let lower = ResourceName::parse("drift").expect("name");
+    assert_eq!(kept, Baseline { resource_name: lower, ..baseline(&first, 100) }, "kept under the name's lower case");
     assert!(store.baseline(b, "00D5g0000012AbCEAU", &name).await.expect("baseline").is_none());
     assert!(store.baselines(b).await.expect("baselines").is_empty());
     // A scan's finding and its time; due again only after.
-    let drift = Drift { what: "its body changed".into(), by: Some("Ada".into()), at: Some(150), found_at: 160 };
-    store.set_drift(a, "00D5g0000012AbCEAU", &name, Some(&drift), Some(500)).await.expect("drift");
+    let drift = Drift {
+        what: "its body changed".into(),
+        by: Some("Ada".into()),
+        at: Some(150),
+        found_at: 160,
+        seen_modstamp: Some(150),
+    };
+    // A finding about an older baseline (a publish landed since) changes nothing.
+    assert!(!store.set_drift(a, "00D5g0000012AbCEAU", &name, Some(&drift), Some(500), 99).await.expect("stale"));
+    assert!(store.baselines(a).await.expect("baselines")[0].drift.is_none());
+    // Names compare without case, as Salesforce's.
+    let upper = ResourceName::parse("DRIFT").expect("name");
+    assert!(store.set_drift(a, "00D5g0000012AbCEAU", &upper, Some(&drift), Some(500), 100).await.expect("drift"));
     let kept = store.baselines(a).await.expect("baselines");
     assert_eq!((kept[0].drift.as_ref(), kept[0].scanned_at), (Some(&drift), Some(500)));
     assert!(store.drift_scan_due(400, 10).await.expect("due").is_empty());
     assert_eq!(store.drift_scan_due(600, 10).await.expect("due"), vec![a.clone()]);
+    store.touch_scanned(a, "00D5g0000012AbCEAU", 700).await.expect("touch");
+    assert!(store.drift_scan_due(600, 10).await.expect("due").is_empty(), "an org asked (even in vain) waits its turn");
+    assert_eq!(store.baselines(a).await.expect("baselines")[0].drift.as_ref(), Some(&drift), "and keeps its finding");
     // A drifted target waits for a person: never claimed, the deployment stays open.
     let second = deployment(false);
     store.create_deployment(&second, std::slice::from_ref(&c.id), &[]).await.expect("deployment");
@@ -1568,6 +1609,8 @@ async fn sqlite_passes_the_conformance_suite() {
     names_and_legacy_slots_are_unique(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
     search_sort_and_pages_work(&store, &a).await;
+    let (store, a, _) = sqlite().await;
+    a_short_search_counts_up_to_its_cap(&store, &a).await;
     let (store, a, b) = sqlite().await;
     filters_sorts_and_keyset_pages_agree(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
@@ -1709,6 +1752,8 @@ async fn postgres_passes_the_conformance_suite() {
     names_and_legacy_slots_are_unique(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;
     search_sort_and_pages_work(&store, &a).await;
+    let (store, a, _) = postgres(&url).await;
+    a_short_search_counts_up_to_its_cap(&store, &a).await;
     let (store, a, b) = postgres(&url).await;
     filters_sorts_and_keyset_pages_agree(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;

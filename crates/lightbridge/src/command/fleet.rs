@@ -92,7 +92,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             for slot in slots {
                 println!("{} × {}", text(&slot["system_name"]), text(&slot["environment_name"]));
-                println!("  {}", latest(&slot["latest"], slot["orgs"].as_array().map_or(0, Vec::len)));
+                println!("  {}", latest(&slot["latest"], slot["org_count"].as_u64().unwrap_or_default()));
                 let rows: Vec<Vec<String>> = slot["orgs"]
                     .as_array()
                     .into_iter()
@@ -120,6 +120,12 @@ fn text(v: &Value) -> String {
     v.as_str().map(str::to_string).unwrap_or_default()
 }
 
+/// A cell a spreadsheet would not run as a formula: a leading `'` before `=`, `+`, `-`, `@`,
+/// tab or CR (names and who-changed-it come from the orgs).
+fn cell(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text }
+}
+
 /// Why an org is drifted or failed, in words.
 fn detail(o: &Value) -> String {
     if let Some(d) = o["drift"].as_object() {
@@ -132,7 +138,7 @@ fn detail(o: &Value) -> String {
 }
 
 /// The latest release and how far it got.
-fn latest(l: &Value, orgs: usize) -> String {
+fn latest(l: &Value, orgs: u64) -> String {
     if l.is_null() {
         return "no release yet".into();
     }
@@ -160,18 +166,21 @@ fn write_csv(slots: &[Value]) -> anyhow::Result<()> {
     ])?;
     for slot in slots {
         for o in slot["orgs"].as_array().into_iter().flatten() {
-            out.write_record([
-                text(&slot["system_name"]),
-                text(&slot["environment_name"]),
-                text(&o["org_name"]),
-                text(&o["org_id"]),
-                text(&o["connection_name"]),
-                text(&o["state"]),
-                text(&o["release"]),
-                text(&o["sha256"]),
-                o["published_at"].as_i64().map(domain::format_utc).unwrap_or_default(),
-                detail(o),
-            ])?;
+            out.write_record(
+                [
+                    text(&slot["system_name"]),
+                    text(&slot["environment_name"]),
+                    text(&o["org_name"]),
+                    text(&o["org_id"]),
+                    text(&o["connection_name"]),
+                    text(&o["state"]),
+                    text(&o["release"]),
+                    text(&o["sha256"]),
+                    o["published_at"].as_i64().map(domain::format_utc).unwrap_or_default(),
+                    detail(o),
+                ]
+                .map(cell),
+            )?;
         }
     }
     out.flush()?;

@@ -184,6 +184,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     match finished.status.as_str() {
         "failed" => bail!("the deployment failed for {} org(s)", c.failed),
+        _ if c.drifted > 0 => {
+            bail!("{} org(s) were left as they are (drifted): the release did not reach them", c.drifted)
+        }
         "halted" => bail!("the rollout halted: `lightbridge deployments resume {id}` goes on anyway, `abort` stops it"),
         "aborted" => bail!("the deployment was aborted"),
         "waiting" => println!("approve the next wave with `lightbridge deployments approve {id}`"),

@@ -587,11 +587,11 @@ struct DriftInput {
 /// the deployment has ended or has no drifted target.
 #[utoipa::path(post, path = "/deployments/{id}/drift", tag = "publishing", params(("id" = String, Path, description = "dep_…")),
     request_body = DriftInput,
-    responses((status = 200, body = DeploymentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = DeploymentView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn resolve_drift(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Publisher,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<DeploymentView>, ApiError> {

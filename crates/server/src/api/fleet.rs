@@ -79,6 +79,9 @@ pub struct FleetSlotView {
     pub environment_id: String,
     pub environment_name: String,
     pub latest: Option<LatestView>,
+    /// How many orgs it has, and how many are in each state (whatever `state` asked).
+    pub org_count: usize,
+    pub counts: std::collections::BTreeMap<String, usize>,
     /// Its orgs (only those in the asked `state`, when given).
     pub orgs: Vec<FleetOrgView>,
 }
@@ -89,6 +92,8 @@ pub fn slot_view(s: &FleetSlot) -> FleetSlotView {
         system_name: s.system_name.clone(),
         environment_id: s.environment_id.to_string(),
         environment_name: s.environment_name.clone(),
+        org_count: s.org_count(),
+        counts: s.counts.iter().map(|(state, n)| (state.as_str().to_string(), *n)).collect(),
         latest: s.latest.as_ref().map(|l| LatestView {
             deployment_id: l.deployment_id.to_string(),
             sha256: l.sha256.clone(),
@@ -177,7 +182,7 @@ pub struct ScanFailure {
 /// Scans every org the account published to for drift, now (#17): one query per org. Publishers.
 #[utoipa::path(post, path = "/drift/scan", tag = "publishing",
     responses((status = 200, body = ScanView), (status = 403, body = ErrorBody)))]
-async fn scan(State(state): State<AppState>, caller: Caller) -> Result<Json<ScanView>, ApiError> {
+async fn scan(State(state): State<AppState>, caller: crate::http::Publisher) -> Result<Json<ScanView>, ApiError> {
     let report = service::drift::scan(&state, &caller).await?;
     Ok(Json(ScanView {
         orgs: report.orgs,

@@ -156,7 +156,8 @@ pub struct Row {
 pub struct Results {
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
-    pub total: u64,
+    /// How many rows match, as shown ("1,000+" when a short search stopped counting).
+    pub total: String,
     pub first: u64,
     pub last: u64,
     /// Keyset paging's links: first, previous, next and last page (none where there is none).
@@ -213,6 +214,9 @@ pub struct TableParams {
     pub after: Option<String>,
     pub before: Option<String>,
     pub last: Option<String>,
+    /// With `after` or `before`: how many rows come before the page (the link knew), so a deep
+    /// page need not count them (#17). Shown only.
+    pub at: Option<String>,
     pub highlight: Option<String>,
     pub partial: Option<String>,
 }
@@ -366,6 +370,11 @@ impl View {
     }
 
     pub fn query(&self, cursor: Option<Cursor>) -> ListQuery {
+        self.query_at(cursor, None)
+    }
+
+    /// [`View::query`] with the page's position as its link knew it.
+    pub fn query_at(&self, cursor: Option<Cursor>, position: Option<u64>) -> ListQuery {
         ListQuery {
             search: self.search.clone(),
             filters: self.filters,
@@ -374,6 +383,7 @@ impl View {
             offset: 0,
             limit: self.per_page,
             cursor,
+            position,
         }
     }
 
@@ -457,7 +467,8 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
     {
         cursor = Some(Cursor::From(id.clone()));
     }
-    let mut found = state.store.list(&account, &view.query(cursor.clone())).await?;
+    let known = params.at.as_deref().and_then(|a| a.parse::<u64>().ok());
+    let mut found = state.store.list(&account, &view.query_at(cursor.clone(), known)).await?;
     if matches!(cursor, Some(Cursor::From(_))) && found.rows.len() < view.per_page as usize && found.position > 0 {
         found = state.store.list(&account, &view.query(Some(Cursor::Last))).await?;
     }
@@ -523,15 +534,19 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
         .collect::<Vec<_>>();
     let shown = rows.len() as u64;
     let more_before = found.position > 0;
-    let more_after = found.position + shown < found.total;
+    let more_after = found.position + shown < found.total || found.more;
+    // Where the next and previous pages start, carried in their links (no count for them).
+    let (next_at, prev_at) =
+        ((found.position + shown).to_string(), found.position.saturating_sub(u64::from(view.per_page)).to_string());
     let results = Results {
         columns,
         first: if rows.is_empty() { 0 } else { found.position + 1 },
         last: found.position + shown,
         first_page: more_before.then(|| view.url(&[])),
-        prev: rows.first().filter(|_| more_before).map(|r| view.url(&[("before", &r.id)])),
-        next: rows.last().filter(|_| more_after).map(|r| view.url(&[("after", &r.id)])),
-        last_page: more_after.then(|| view.url(&[("last", "1")])),
+        prev: rows.first().filter(|_| more_before).map(|r| view.url(&[("before", &r.id), ("at", &prev_at)])),
+        next: rows.last().filter(|_| more_after).map(|r| view.url(&[("after", &r.id), ("at", &next_at)])),
+        // A short search's count stops at its cap: no last page to jump to.
+        last_page: (more_after && !found.more).then(|| view.url(&[("last", "1")])),
         here: match &cursor {
             Some(Cursor::After(id)) => view.url(&[("after", id.as_str())]),
             Some(Cursor::Before(id)) => view.url(&[("before", id.as_str())]),
@@ -539,7 +554,7 @@ async fn table(State(state): State<AppState>, signed_in: SignedIn, Query(params)
             _ => view.url(&[]),
         },
         rows,
-        total: found.total,
+        total: if found.more { format!("{}+", domain::thousands(found.total)) } else { domain::thousands(found.total) },
         search: view.search.clone().unwrap_or_default(),
         narrowed: view.narrowed(),
         clear: TABLE.to_string(),

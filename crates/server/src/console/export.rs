@@ -76,7 +76,28 @@ pub async fn connections(
         Some("csv") | None => "csv",
         Some(other) => return Err(ApiError::invalid("format", format!("{other:?} is not csv or xlsx")).into()),
     };
+    if format == "xlsx" {
+        // One indexed count (the table's own) before building a sheet Excel could not open.
+        let counted = state.store.list(&account, &ListQuery { limit: 1, ..query.clone() }).await?;
+        if let Some(why) = xlsx_refusal(counted.total) {
+            return Err(ApiError::invalid("format", why).into());
+        }
+    }
     Ok(send(&state, &signed_in, account, Rows::Query(query), columns, format, "").await?)
+}
+
+/// The rows an XLSX sheet holds: Excel's 1,048,576, the header row among them.
+pub const XLSX_MAX_ROWS: u64 = 1_048_576;
+
+/// Why an export of `rows` connections cannot be an XLSX file, if it cannot.
+pub fn xlsx_refusal(rows: u64) -> Option<String> {
+    (rows >= XLSX_MAX_ROWS).then(|| {
+        format!(
+            "An XLSX sheet holds at most {} rows (Excel's limit, the header row included) and this view has {} connections: export it as CSV, which has no such limit, or narrow it with a search or filters.",
+            domain::thousands(XLSX_MAX_ROWS),
+            domain::thousands(rows)
+        )
+    })
 }
 
 /// Where an export's rows come from: the table's query, or rows already read (a selection).
@@ -260,6 +281,16 @@ pub async fn xlsx(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_xlsx_past_excel_s_rows_is_refused_and_points_to_csv() {
+        assert_eq!(super::xlsx_refusal(1_048_575), None, "the header and 1,048,575 rows fit");
+        let why = super::xlsx_refusal(1_048_576).expect("one more does not");
+        assert!(
+            why.contains("1,048,576 rows") && why.contains("this view has 1,048,576") && why.contains("CSV"),
+            "{why}"
+        );
+    }
+
     use super::*;
 
     #[test]

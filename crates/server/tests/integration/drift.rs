@@ -351,3 +351,34 @@ async fn the_fleet_page_shows_the_matrix_filters_exports_and_scans() {
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(app.em.resource_body(&org2, "Player").map(|b| b.len() > 100), Some(true), "the release, not the edit");
 }
+
+#[tokio::test]
+async fn a_newer_release_supersedes_one_that_holds_orgs_as_drifted() {
+    // An older release waiting on a drifted org must not come back over a newer one by an
+    // overwrite; a release of another resource leaves it alone.
+    let app = spawn().await;
+    let (system, env, _) = bound(&app, 2).await;
+    let org1 = app.em.org_id_of_user("publisher1@org1.test").expect("org");
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
+    finished(&app, "admin_a", d["id"].as_str().expect("id")).await;
+    let edit = ResourceEdit { body: Some("changed in Setup".into()), ..Default::default() };
+    app.em.edit_resource(&org1, "Player", "ada@org1.test", &edit).expect("edit");
+    let old = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v2")]).await;
+    let old = old["id"].as_str().expect("id").to_string();
+    assert_eq!(finished(&app, "admin_a", &old).await["counts"]["drifted"], 1);
+    let other = deploy(&app, "admin_a", &system, &env, "Styles", &[("site.css", b"a")]).await;
+    finished(&app, "admin_a", other["id"].as_str().expect("id")).await;
+    let (_, still) = app.call("admin_a", Method::GET, &format!("/deployments/{old}"), None).await;
+    assert_eq!(still["status"], "running", "another resource does not end it: {still}");
+    let new = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v3")]).await;
+    let new = new["id"].as_str().expect("id").to_string();
+    let (_, superseded) = app.call("admin_a", Method::GET, &format!("/deployments/{old}"), None).await;
+    assert_eq!(superseded["status"], "aborted", "{superseded}");
+    assert_eq!(superseded["counts"]["skipped"], 1, "its drifted org is skipped: {superseded}");
+    let (status, _) = app
+        .call("admin_a", Method::POST, &format!("/deployments/{old}/drift"), Some(json!({"resolve": "overwrite"})))
+        .await;
+    assert_eq!(status, 409, "an old release cannot come back by an overwrite");
+    let held = finished(&app, "admin_a", &new).await;
+    assert_eq!(target_of(&held, "Fanout Org 1")["status"], "drifted", "still the person's change: {held}");
+}
