@@ -138,7 +138,141 @@ fn perf_control(command: &str) {
     }
 }
 
+/// The emulator the fan-out publishes to: in this process (its own runtime), or — with
+/// `--emulator-process` — a child process (this same binary, started with
+/// `FANOUT_EMULATOR_SEED`), so this process's memory is Lightbridge's alone (#17).
+enum Em {
+    Local(Emulator),
+    Child {
+        child: std::process::Child,
+        base: String,
+        https: String,
+        ca: std::path::PathBuf,
+        private_key: String,
+        /// username → (org id, user id)
+        users: std::collections::HashMap<String, (String, String)>,
+    },
+}
+
+impl Em {
+    fn base_url(&self) -> &str {
+        match self {
+            Em::Local(em) => em.base_url(),
+            Em::Child { base, .. } => base,
+        }
+    }
+    fn https_url(&self) -> String {
+        match self {
+            Em::Local(em) => em.https_url().expect("https").to_string(),
+            Em::Child { https, .. } => https.clone(),
+        }
+    }
+    fn login_url(&self) -> String {
+        format!("{}/hosts/login", self.base_url())
+    }
+    fn test_login_url(&self) -> String {
+        format!("{}/hosts/test", self.base_url())
+    }
+    fn ca_file(&self) -> std::path::PathBuf {
+        match self {
+            Em::Local(em) => em.ca_file().to_path_buf(),
+            Em::Child { ca, .. } => ca.clone(),
+        }
+    }
+    fn private_key_pem(&self) -> String {
+        match self {
+            Em::Local(em) => em.private_key_pem(KEY).expect("key"),
+            Em::Child { private_key, .. } => private_key.clone(),
+        }
+    }
+    fn ids_of(&self, username: &str) -> (String, String) {
+        match self {
+            Em::Local(em) => (em.org_id_of_user(username).expect("org"), em.user_id(username).expect("user")),
+            Em::Child { users, .. } => users.get(username).cloned().expect("user"),
+        }
+    }
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> reqwest::Response {
+        let mut r = reqwest::Client::new().request(method, format!("{}/__emulator{path}", self.base_url()));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.expect("emulator admin")
+    }
+    async fn set_latency(&self, latency: Latency) {
+        match self {
+            Em::Local(em) => em.set_latency(latency),
+            Em::Child { .. } => {
+                let body = serde_json::to_value(latency).expect("json");
+                self.admin(reqwest::Method::PUT, "/latency", Some(body)).await;
+            }
+        }
+    }
+    async fn set_deploy_time(&self, time: Duration) {
+        match self {
+            Em::Local(em) => em.set_deploy_time(time),
+            Em::Child { .. } => {
+                let body = serde_json::json!({"ms": time.as_millis() as u64});
+                self.admin(reqwest::Method::PUT, "/deploy-time", Some(body)).await;
+            }
+        }
+    }
+    async fn clear_requests(&self) {
+        match self {
+            Em::Local(em) => em.clear_requests(),
+            Em::Child { .. } => {
+                self.admin(reqwest::Method::DELETE, "/requests", None).await;
+            }
+        }
+    }
+    async fn requests(&self) -> Vec<emulator::RequestRecord> {
+        match self {
+            Em::Local(em) => em.requests(),
+            Em::Child { .. } => {
+                let v: serde_json::Value =
+                    self.admin(reqwest::Method::GET, "/requests", None).await.json().await.expect("json");
+                let list = v.get("requests").cloned().unwrap_or(v);
+                serde_json::from_value(list).expect("request log")
+            }
+        }
+    }
+    fn shutdown(self) {
+        match self {
+            Em::Local(em) => em.shutdown(),
+            Em::Child { mut child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// The child's side of `--emulator-process`: the emulator alone, what the parent needs on one
+/// line of stdout, then serving until the parent kills it.
+fn emulator_child(seed_file: &str) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("emulator")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let seed: Seed = serde_json::from_slice(&std::fs::read(seed_file).expect("seed")).expect("seed json");
+        let em = Emulator::start_with(emulator::Config { seed, http_port: 0, https_port: Some(0), state_dir: None })
+            .await
+            .expect("emulator");
+        let line = serde_json::json!({
+            "base": em.base_url(), "https": em.https_url(), "ca": em.ca_file(),
+            "private_key": em.private_key_pem(KEY),
+        });
+        println!("{line}");
+        std::future::pending::<()>().await;
+    });
+}
+
 fn main() {
+    if let Ok(seed) = std::env::var("FANOUT_EMULATOR_SEED") {
+        return emulator_child(&seed);
+    }
     // Lightbridge and the emulator on runtimes of their own, their threads named, so the CPU
     // each spends is read apart (#17): the emulator is Salesforce's side of the work.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -231,17 +365,50 @@ async fn run(
     let app =
         AppSeed { generate_certificate: true, pre_authorized: users.clone(), ..AppSeed::new(KEY, "fanout-secret") };
     // HTTPS too: simple-salesforce only speaks HTTPS (it trusts the emulator's CA file).
-    let em = emulator_rt
-        .spawn(Emulator::start_with(emulator::Config {
-            seed: Seed { orgs: seed_orgs, apps: vec![app] },
-            http_port: 0,
-            https_port: Some(0),
-            state_dir: None,
-        }))
-        .await
-        .expect("emulator task")
-        .expect("emulator");
-    let private_key = em.private_key_pem(KEY).expect("key");
+    let seed = Seed { orgs: seed_orgs, apps: vec![app] };
+    let em = if std::env::args().any(|a| a == "--emulator-process") {
+        let seed_file = dir.join("seed.json");
+        std::fs::write(&seed_file, serde_json::to_vec(&seed).expect("json")).expect("seed");
+        let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+            .env("FANOUT_EMULATOR_SEED", &seed_file)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the emulator's process");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().expect("stdout")), &mut line)
+            .expect("the emulator's address");
+        let started: serde_json::Value = serde_json::from_str(&line).expect("json");
+        let text = |k: &str| started[k].as_str().expect(k).to_string();
+        let base = text("base");
+        let state: serde_json::Value =
+            reqwest::get(format!("{base}/__emulator/state")).await.expect("state").json().await.expect("json");
+        let mut users = std::collections::HashMap::new();
+        for org in state["orgs"].as_array().expect("orgs") {
+            for u in org["users"].as_array().expect("users") {
+                let name = u["username"].as_str().expect("username").to_string();
+                users.insert(
+                    name,
+                    (org["id"].as_str().expect("org").to_string(), u["id"].as_str().expect("id").to_string()),
+                );
+            }
+        }
+        println!("emulator in its own process (pid {})", child.id());
+        Em::Child { child, base, https: text("https"), ca: text("ca").into(), private_key: text("private_key"), users }
+    } else {
+        Em::Local(
+            emulator_rt
+                .spawn(Emulator::start_with(emulator::Config {
+                    seed,
+                    http_port: 0,
+                    https_port: Some(0),
+                    state_dir: None,
+                }))
+                .await
+                .expect("emulator task")
+                .expect("emulator"),
+        )
+    };
+    let private_key = em.private_key_pem();
 
     // SQLite in a file, or a new PostgreSQL database (`--store postgres`, through
     // scripts/with-postgres); `--instances N` runs N workers, each with its own connections to it.
@@ -284,7 +451,7 @@ async fn run(
             updated_by: "ci@bench.test".into(),
         };
         store.put_loader_config(&account, &config).await.expect("loader");
-        em.set_deploy_time(Duration::from_millis(deploy_ms));
+        em.set_deploy_time(Duration::from_millis(deploy_ms)).await;
     }
     let client_for_seed =
         salesforce::Client::new(salesforce::HostPolicy::allowing([em.base_url()]).expect("policy")).expect("client");
@@ -298,10 +465,10 @@ async fn run(
             login_host: LoginHost::Login,
             auth: AuthMethod::Jwt { consumer_key: KEY.into(), username: u.clone() },
             org: Some(OrgFacts {
-                org_id: em.org_id_of_user(u).expect("org"),
+                org_id: em.ids_of(u).0,
                 org_name: format!("Bench Org {i:04}"),
                 instance_url: em.base_url().into(),
-                user_id: em.user_id(u).expect("user"),
+                user_id: em.ids_of(u).1,
                 username: u.clone(),
                 email: Some(u.clone()),
             }),
@@ -339,6 +506,8 @@ async fn run(
         LoginUrls { login: em.login_url().parse().expect("url"), test: em.test_login_url().parse().expect("url") };
     let state = AppState::new((*store).clone(), client.clone(), urls.clone(), Arc::new(SystemClock));
     server::spawn_worker(&state, WorkerConfig { concurrency, per_org: 4, prefetch, ..Default::default() });
+    // The rollout keeper, as `lightbridge serve` runs it: it starts each next wave (#17).
+    service::rollout::spawn_keeper(&state, Duration::from_millis(250));
     for _ in 1..instances {
         let other: Store = if postgres {
             PgStore::open(&reopen, 16, Keyring::new(master.clone())).await.expect("postgres").into()
@@ -365,13 +534,13 @@ async fn run(
             )
             .await
             .expect("token");
-        let https = em.https_url().expect("https").trim_end_matches('/').to_string();
+        let https = em.https_url().trim_end_matches('/').to_string();
         let _ = t.instance_url;
         sessions.push(serde_json::json!({"instance_url": https, "access_token": t.access_token.expose_secret()}));
     }
 
-    em.set_latency(Latency { fixed_ms: latency_ms, jitter_ms: 0 });
-    em.clear_requests();
+    em.set_latency(Latency { fixed_ms: latency_ms, jitter_ms: 0 }).await;
+    em.clear_requests().await;
     let http = reqwest::Client::new();
     let boundary = "fanout-bench";
     let mut body = Vec::new();
@@ -403,7 +572,9 @@ async fn run(
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     perf_control("enable");
     let cpu_before = cpu_seconds();
-    let (lightbridge_before, emulator_before) = (thread_cpu_seconds("lightbridge"), thread_cpu_seconds("emulator"));
+    // Lightbridge's threads: its runtime's and SQLite's (sqlx runs each connection on a thread).
+    let lightbridge_cpu_now = || thread_cpu_seconds("lightbridge") + thread_cpu_seconds("sqlx-sqlite");
+    let (lightbridge_before, emulator_before) = (lightbridge_cpu_now(), thread_cpu_seconds("emulator"));
     let started_ms = SystemClock.now_ms();
     let created: serde_json::Value = http
         .post(format!("{base}/api/v1/deployments"))
@@ -438,11 +609,11 @@ async fn run(
     let (deployment, targets) = store.deployment(&account, &id).await.expect("deployment");
     let wall = Duration::from_millis((deployment.finished_at.expect("finished") - started_ms) as u64);
     let cpu = cpu_seconds() - cpu_before;
-    let lightbridge_cpu = thread_cpu_seconds("lightbridge") - lightbridge_before;
+    let lightbridge_cpu = lightbridge_cpu_now() - lightbridge_before;
     let emulator_cpu = thread_cpu_seconds("emulator") - emulator_before;
     perf_control("disable");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let requests = em.requests();
+    let requests = em.requests().await;
     let calls = requests.len();
     let failed = targets.iter().filter(|t| t.status == domain::TargetStatus::Failed).count();
     let per_org = calls as f64 / orgs as f64;
@@ -461,7 +632,7 @@ async fn run(
         cpu * 100.0 / (wall.as_secs_f64() * cores as f64)
     );
     println!(
-        "  CPU: Lightbridge {lightbridge_cpu:.2} s ({:.2} ms per org), the emulator {emulator_cpu:.2} s ({:.2} ms per org), the rest (the bench's own client, DNS, blocking pools) {:.2} s{}",
+        "  CPU: Lightbridge {lightbridge_cpu:.2} s ({:.2} ms per org), the emulator {emulator_cpu:.2} s ({:.2} ms per org), the rest (the bench's main thread, DNS lookups) {:.2} s{}",
         lightbridge_cpu * 1000.0 / orgs as f64,
         emulator_cpu * 1000.0 / orgs as f64,
         (cpu - lightbridge_cpu - emulator_cpu).max(0.0),
@@ -496,7 +667,10 @@ async fn run(
             s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
         })
         .unwrap_or_default();
-    println!("  peak memory of the process (Lightbridge and the emulator together): {peak}");
+    match &em {
+        Em::Local(_) => println!("  peak memory of the process (Lightbridge and the emulator together): {peak}"),
+        Em::Child { .. } => println!("  peak memory of Lightbridge's process (the emulator in its own): {peak}"),
+    }
 
     breakdown(&requests, latency_ms, wall.as_secs_f64(), started_ms, total);
 

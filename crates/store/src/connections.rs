@@ -167,6 +167,11 @@ pub(crate) struct Clauses {
     /// A short search (1–2 characters, matched by prefix): its count stops at
     /// [`SHORT_SEARCH_CAP`].
     pub capped: bool,
+    /// A short search's range on each prefix column (two `?`s each: the bounds), which `list`
+    /// also runs one by one — each on its own index — to count the matches, and when there are
+    /// few, to find them (the table's sort order then sorts a thousand rows at most, instead
+    /// of walking its index through rows none of which match).
+    pub prefix_ranges: Vec<String>,
     /// The sort column's expression.
     pub sort: String,
     /// ORDER BY in the query's order, and reversed.
@@ -184,6 +189,7 @@ impl Clauses {
         Clauses {
             filter: format!("{filter}{}", q.filters.sql()),
             capped: q.search_term().is_some_and(|t| is_short(&t)),
+            prefix_ranges: Vec::new(),
             search,
             order: by(q.descending),
             reversed: by(!q.descending),

@@ -73,6 +73,10 @@ fn url_with_database(url: &str, database: &str) -> String {
 
 /// What PostgreSQL spells differently from SQLite, for the statements in `shared.rs`.
 pub(crate) mod dialect {
+    /// Written before a column in a condition, keeps the planner from using that column's
+    /// indexes (SQLite's unary `+`); empty where the database needs no such hint.
+    pub(crate) const NOT_INDEXED: &str = "";
+
     /// `column` equal to the next parameter, ignoring case.
     pub(crate) fn same_text(column: &str) -> String {
         format!("lower({column}) = lower(?)")
@@ -202,19 +206,28 @@ fn list_clauses(q: &ListQuery) -> Clauses {
             ("account_id = ? AND search_text LIKE ? ESCAPE '\\'".to_string(), vec![like_pattern(&t)])
         }
         Some(t) => {
-            let ranges: Vec<String> = PREFIX_COLUMNS
-                .iter()
-                .map(|c| {
-                    let e = format!("(lower(COALESCE({c}, '')) COLLATE \"C\")");
-                    format!("({e} >= ? AND {e} < ?)")
-                })
-                .collect();
+            let ranges: Vec<String> = prefix_ranges().iter().map(|r| format!("({r})")).collect();
             (format!("account_id = ? AND ({})", ranges.join(" OR ")), prefix_bounds(&t))
         }
         None => ("account_id = ?".to_string(), Vec::new()),
     };
     // The same expression as the `connections_by_*` indexes, so they serve the order.
-    Clauses::new(q, &filter, search, |column| format!("lower(COALESCE({column}, ''))"))
+    let mut clauses = Clauses::new(q, &filter, search, |column| format!("lower(COALESCE({column}, ''))"));
+    if clauses.capped {
+        clauses.prefix_ranges = prefix_ranges();
+    }
+    clauses
+}
+
+/// A short search's byte-wise range on each prefix column (migration 0020's indexes).
+fn prefix_ranges() -> Vec<String> {
+    PREFIX_COLUMNS
+        .iter()
+        .map(|c| {
+            let e = format!("(lower(COALESCE({c}, '')) COLLATE \"C\")");
+            format!("{e} >= ? AND {e} < ?")
+        })
+        .collect()
 }
 
 impl ConnectionStore for PgStore {

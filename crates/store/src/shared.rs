@@ -559,22 +559,51 @@ macro_rules! shared_connection_methods {
         }
 
         async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
-            let Clauses { filter, search, sort, order, reversed, capped } = list_clauses(q);
+            let Clauses { mut filter, mut search, sort, order, reversed, capped, prefix_ranges } = list_clauses(q);
             let limit = i64::from(q.limit.clamp(1, 500));
             // Only constants and the enum-chosen expressions above go into the SQL text; every
-            // value the caller gave is bound. A short search counts up to its cap and stops.
-            let count_sql = if capped {
-                format!("SELECT COUNT(*) FROM (SELECT 1 FROM connections WHERE {filter} LIMIT {}) capped", SHORT_SEARCH_CAP + 1)
-            } else if !search.is_empty() || !q.filters.is_empty() {
-                format!("SELECT COUNT(*) FROM connections WHERE {filter}")
+            // value the caller gave is bound.
+            let counted = if capped {
+                // A short search counts up to its cap, each prefix column's range on its own
+                // index (a union the database streams, stopping at the cap).
+                let filters = q.filters.sql();
+                let branches: Vec<String> = prefix_ranges
+                    .iter()
+                    .map(|r| format!("SELECT id FROM connections WHERE account_id = ? AND {r}{filters}"))
+                    .collect();
+                let union = branches.join(" UNION ");
+                let bounds = (search.first().cloned().unwrap_or_default(), search.get(1).cloned().unwrap_or_default());
+                let union_binds: Vec<String> = prefix_ranges
+                    .iter()
+                    .flat_map(|_| [account.as_str().to_string(), bounds.0.clone(), bounds.1.clone()])
+                    .collect();
+                let mut count = query_scalar::<i64>(format!(
+                    "SELECT COUNT(*) FROM ({union} LIMIT {}) capped",
+                    SHORT_SEARCH_CAP + 1
+                ));
+                for b in &union_binds {
+                    count = count.bind(b.clone());
+                }
+                let counted = count.fetch_one(self.pool()).await? as u64;
+                // Few matches: the page reads them from the union too (and sorts them), not by
+                // walking the sort's index past rows that do not match.
+                if counted <= SHORT_SEARCH_CAP {
+                    filter = format!("{}account_id = ? AND id IN ({union}){filters}", dialect::NOT_INDEXED);
+                    search = union_binds;
+                }
+                counted
             } else {
-                "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string()
+                let count_sql = if !search.is_empty() || !q.filters.is_empty() {
+                    format!("SELECT COUNT(*) FROM connections WHERE {filter}")
+                } else {
+                    "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string()
+                };
+                let mut count_query = query_scalar::<i64>(count_sql).bind(account.as_str());
+                for pattern in &search {
+                    count_query = count_query.bind(pattern.clone());
+                }
+                count_query.fetch_one(self.pool()).await? as u64
             };
-            let mut count_query = query_scalar::<i64>(count_sql).bind(account.as_str());
-            for pattern in &search {
-                count_query = count_query.bind(pattern.clone());
-            }
-            let counted = count_query.fetch_one(self.pool()).await? as u64;
             let more = capped && counted > SHORT_SEARCH_CAP;
             let total = if more { SHORT_SEARCH_CAP } else { counted };
             // A keyset page starts beside a row: compared with it as a pair (sort value, id),

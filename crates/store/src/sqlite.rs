@@ -26,6 +26,10 @@ use crate::rows::{invitation_of, one_or_not_found, row_to_connection, row_to_use
 
 /// What SQLite spells differently from PostgreSQL, for the statements in `shared.rs`.
 pub(crate) mod dialect {
+    /// Written before a column in a condition, keeps the planner from using that column's
+    /// indexes (SQLite's unary `+`); empty where the database needs no such hint.
+    pub(crate) const NOT_INDEXED: &str = "+";
+
     /// `column` equal to the next parameter, ignoring case.
     pub(crate) fn same_text(column: &str) -> String {
         format!("{column} = ? COLLATE NOCASE")
@@ -235,7 +239,14 @@ fn list_clauses(q: &ListQuery) -> Clauses {
         None => ("account_id = ?".to_string(), Vec::new()),
     };
     // The same expression as the `connections_by_*` indexes, so they serve the order.
-    Clauses::new(q, &filter, search, |column| format!("COALESCE({column}, '') COLLATE NOCASE"))
+    let mut clauses = Clauses::new(q, &filter, search, |column| format!("COALESCE({column}, '') COLLATE NOCASE"));
+    if clauses.capped {
+        clauses.prefix_ranges = PREFIX_COLUMNS
+            .iter()
+            .map(|c| format!("COALESCE({c}, '') COLLATE NOCASE >= ? AND COALESCE({c}, '') COLLATE NOCASE < ?"))
+            .collect();
+    }
+    clauses
 }
 
 impl ConnectionStore for SqliteStore {

@@ -22,19 +22,21 @@ impl DeploymentStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.writer().begin().await?;
         crate::sqlite::statements::insert_deployment(&mut *tx, d).await?;
-        // One statement for all targets: the ids and their waves go in as two JSON arrays.
-        let json = |v: serde_json::Value| v.to_string();
-        let ids = json(connections.iter().map(ConnectionId::as_str).collect());
-        let waves = json((0..connections.len()).map(|i| waves.get(i).copied().unwrap_or(0)).collect());
+        // One statement for all targets: each an `[id, wave]` pair of one JSON array (two arrays
+        // joined by position made SQLite compare every pair: 3 s for 10,000 targets).
+        let pairs: Vec<serde_json::Value> = connections
+            .iter()
+            .enumerate()
+            .map(|(i, c)| serde_json::json!([c.as_str(), waves.get(i).copied().unwrap_or(0)]))
+            .collect();
         sqlx::query(
             "INSERT INTO deployment_targets (deployment_id, connection_id, status, wave, updated_at) \
-             SELECT ?1, c.value, CASE WHEN w.value = 0 THEN 'pending' ELSE 'held' END, w.value, ?2 \
-             FROM json_each(?3) c JOIN json_each(?4) w ON w.key = c.key",
+             SELECT ?1, value ->> 0, CASE WHEN value ->> 1 = 0 THEN 'pending' ELSE 'held' END, value ->> 1, ?2 \
+             FROM json_each(?3)",
         )
         .bind(d.id.as_str())
         .bind(d.created_at)
-        .bind(ids)
-        .bind(waves)
+        .bind(serde_json::Value::Array(pairs).to_string())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
