@@ -564,8 +564,7 @@ macro_rules! shared_connection_methods {
             // Only constants and the enum-chosen expressions above go into the SQL text; every
             // value the caller gave is bound.
             let counted = if capped {
-                // A short search counts up to its cap, each prefix column's range on its own
-                // index (a union the database streams, stopping at the cap).
+                // A short search counts up to its cap, each prefix column's range on its own index.
                 let filters = q.filters.sql();
                 let branches: Vec<String> = prefix_ranges
                     .iter()
@@ -577,14 +576,30 @@ macro_rules! shared_connection_methods {
                     .iter()
                     .flat_map(|_| [account.as_str().to_string(), bounds.0.clone(), bounds.1.clone()])
                     .collect();
-                let mut count = query_scalar::<i64>(format!(
-                    "SELECT COUNT(*) FROM ({union} LIMIT {}) capped",
-                    SHORT_SEARCH_CAP + 1
-                ));
-                for b in &union_binds {
-                    count = count.bind(b.clone());
+                // First each column alone, up to the cap: a prefix most rows share stops there
+                // (a union of a million rows would be read whole to drop its duplicates).
+                let mut counted = 0;
+                for branch in &branches {
+                    let sql = format!("SELECT COUNT(*) FROM ({branch} LIMIT {}) capped", SHORT_SEARCH_CAP + 1);
+                    let n = query_scalar::<i64>(sql)
+                        .bind(account.as_str())
+                        .bind(bounds.0.clone())
+                        .bind(bounds.1.clone())
+                        .fetch_one(self.pool())
+                        .await? as u64;
+                    counted = counted.max(n);
+                    if n > SHORT_SEARCH_CAP {
+                        break;
+                    }
                 }
-                let counted = count.fetch_one(self.pool()).await? as u64;
+                // Each under the cap: the union holds at most three thousand rows; counted exactly.
+                if counted <= SHORT_SEARCH_CAP {
+                    let mut count = query_scalar::<i64>(format!("SELECT COUNT(*) FROM ({union}) matched"));
+                    for b in &union_binds {
+                        count = count.bind(b.clone());
+                    }
+                    counted = count.fetch_one(self.pool()).await? as u64;
+                }
                 // Few matches: the page reads them from the union too (and sorts them), not by
                 // walking the sort's index past rows that do not match.
                 if counted <= SHORT_SEARCH_CAP {
