@@ -599,9 +599,11 @@ async fn a_person_signs_in_with_single_sign_on_through_the_providers_own_login_p
     browser.goto(&format!("{}/signin?next=%2Faccount", app.base)).await;
     browser.type_into("#sso-email", "editor.eli@acme.example").await;
     browser.click("form.sso button[type=submit]").await;
-    // The provider's own pages (oidc-provider's), not ours.
+    // The provider's own pages (oidc-provider's), not ours: wait for the browser to get there
+    // first (our sign-in page has a field named `password` too, which a quick look would find).
+    let issuer = _provider.proxy.issuer.clone();
+    browser.wait_for_url(|u| u.starts_with(&issuer)).await;
     browser.find("input[name=password]").await;
-    assert!(browser.url().await.starts_with(&_provider.proxy.issuer), "{}", browser.url().await);
     assert_eq!(
         browser.script("return document.querySelector('input[name=login]').value").await,
         "editor.eli@acme.example"
