@@ -23,9 +23,10 @@ impl Clock for SystemClock {
     }
 }
 
-/// Milliseconds since the epoch as people read them: `2026-11-23 16:41 UTC` (the proleptic
-/// Gregorian calendar, from days since the epoch by Howard Hinnant's `civil_from_days`).
-pub fn format_utc(ms: Millis) -> String {
+/// Milliseconds since the epoch as a UTC calendar date and time: (year, month, day, hour,
+/// minute, second), from days since the epoch by Howard Hinnant's `civil_from_days` (the
+/// proleptic Gregorian calendar). Written by hand: an export formats a million of them.
+pub fn civil_utc(ms: Millis) -> (i64, i64, i64, i64, i64, i64) {
     let secs = ms.div_euclid(1000);
     let (days, in_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let z = days + 719_468;
@@ -37,7 +38,13 @@ pub fn format_utc(ms: Millis) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", in_day / 3600, in_day % 3600 / 60)
+    (year, month, day, in_day / 3600, in_day % 3600 / 60, in_day % 60)
+}
+
+/// Milliseconds since the epoch as people read them: `2026-11-23 16:41 UTC`.
+pub fn format_utc(ms: Millis) -> String {
+    let (year, month, day, hour, minute, _) = civil_utc(ms);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
 }
 
 /// 100000 as "100,000": a count as people read it.

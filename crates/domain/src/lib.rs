@@ -18,7 +18,7 @@ pub use catalog::{
     Account, BUILT_IN_ENVIRONMENTS, Environment, LoaderConfig, LoaderState, System, account_name, environment_name,
     system_name,
 };
-pub use clock::{Clock, SystemClock, format_utc, thousands};
+pub use clock::{Clock, SystemClock, civil_utc, format_utc, thousands};
 pub use connection::{
     AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType, StatusReason,
 };

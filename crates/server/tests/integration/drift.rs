@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use testkit::{TestApp, deploy, finished, spawn};
 
 use super::deployments::{bound, targets, until};
+use super::sessions::post_form;
 
 fn target_of<'a>(d: &'a Value, org: &str) -> &'a Value {
     targets(d).iter().find(|t| t["account_name"] == org).unwrap_or_else(|| panic!("no target in {org}: {d}"))
@@ -243,36 +244,6 @@ async fn a_rollout_counts_drifted_orgs_apart_from_failures() {
     let done = until(&app, &id, "the second wave ran", |d| d["counts"]["succeeded"] == 2).await;
     assert_eq!((done["status"].as_str(), done["counts"]["drifted"].as_u64()), (Some("running"), Some(1)), "{done}");
     assert_eq!(done["wave"], 1, "the canary's drifted org did not halt the rollout: {done}");
-}
-
-/// A client that shows redirects instead of following them (to read the page's flash).
-async fn post_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-        .post(format!("{}{path}", app.base))
-        .header("cookie", cookie)
-        .form(form)
-        .send()
-        .await
-        .expect("post");
-    let status = r.status().as_u16();
-    let flash = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("lb_flash="))
-        .map(|v| {
-            let raw = v.split(';').next().unwrap_or_default();
-            url::form_urlencoded::parse(format!("f={raw}").as_bytes())
-                .next()
-                .map(|(_, t)| t.into_owned())
-                .unwrap_or_default()
-        })
-        .unwrap_or_default();
-    (status, flash)
 }
 
 async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String, Vec<u8>) {

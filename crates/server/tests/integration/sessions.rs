@@ -98,8 +98,8 @@ fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
-/// Posts a form on the account page; returns the status and the flash message it set.
-async fn post_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+/// Posts a form as a browser would; returns the status and the flash message it set.
+pub(crate) async fn post_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
     let r = no_redirects()
         .post(format!("{}{path}", app.base))
         .header("cookie", cookie)
