@@ -48,6 +48,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    server::limit_malloc_arenas();
     let cli = Cli::parse();
     let filter = || tracing_subscriber::EnvFilter::try_from_env("LIGHTBRIDGE_LOG").unwrap_or_else(|_| "info".into());
     // LIGHTBRIDGE_LOG_FORMAT=json: one JSON object per line, for log collectors.

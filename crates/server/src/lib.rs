@@ -10,11 +10,13 @@ mod callback;
 pub mod config;
 mod console;
 pub mod http;
+mod memory;
 pub mod metrics;
 mod router;
 mod state;
 
 pub use config::{Config, ConfigError};
+pub use memory::limit_malloc_arenas;
 pub use router::router;
 pub use service::health::spawn_health_checks;
 pub use service::worker::{WorkerConfig, spawn_worker};
