@@ -15,6 +15,7 @@ use serde_json::Value;
 
 mod types;
 
+pub use reqwest::Method;
 pub use types::*;
 
 /// What went wrong with a call.

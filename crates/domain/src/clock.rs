@@ -47,6 +47,12 @@ pub fn format_utc(ms: Millis) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
 }
 
+/// Milliseconds since the epoch in RFC 3339, to the millisecond: `2026-11-23T16:41:05.120Z`.
+pub fn format_rfc3339(ms: Millis) -> String {
+    let (year, month, day, hour, minute, second) = civil_utc(ms);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z", ms.rem_euclid(1000))
+}
+
 /// 100000 as "100,000": a count as people read it.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();

@@ -127,3 +127,20 @@ mod tests {
         assert!(a < b);
     }
 }
+
+id!(
+    /// Something that happened that someone may need to hear about (#18); a webhook's
+    /// `webhook-id`.
+    EventId,
+    "evt"
+);
+id!(
+    /// An account's webhook endpoint (#18).
+    WebhookId,
+    "wh"
+);
+id!(
+    /// One event's delivery to one webhook endpoint, with its attempts (#18).
+    DeliveryId,
+    "dlv"
+);

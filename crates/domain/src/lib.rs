@@ -11,6 +11,7 @@ mod deployment;
 mod error;
 mod ids;
 mod names;
+mod notification;
 mod user;
 
 pub use audit::{ActorKind, AuditEntry};
@@ -18,7 +19,7 @@ pub use catalog::{
     Account, BUILT_IN_ENVIRONMENTS, Environment, LoaderConfig, LoaderState, System, account_name, environment_name,
     system_name,
 };
-pub use clock::{Clock, SystemClock, civil_utc, format_utc, thousands};
+pub use clock::{Clock, SystemClock, civil_utc, format_rfc3339, format_utc, thousands};
 pub use connection::{
     AuthMethod, Connection, ConnectionKind, ConnectionStatus, LoginHost, OrgFacts, OrgType, StatusReason,
 };
@@ -26,8 +27,11 @@ pub use deployment::{
     Baseline, BundleInfo, CacheControl, Deployment, DeploymentStatus, Drift, Gate, Rollout, Target, TargetStatus, Wave,
 };
 pub use error::DomainError;
-pub use ids::{AccountId, BundleId, ConnectionId, DeploymentId, EnvironmentId, SystemId, UserId};
+pub use ids::{
+    AccountId, BundleId, ConnectionId, DeliveryId, DeploymentId, EnvironmentId, EventId, SystemId, UserId, WebhookId,
+};
 pub use names::{ConnectionName, ResourceName, label};
+pub use notification::{Delivery, DeliveryAttempt, DeliveryStatus, Event, EventType, Webhook};
 pub use user::{Role, User};
 
 /// Milliseconds since the Unix epoch: how Lightbridge stores and compares times.

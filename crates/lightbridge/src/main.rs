@@ -45,6 +45,8 @@ enum Command {
     Deployments(command::deployments::Args),
     /// Each org's release per system × environment, drifted and failed orgs; a drift scan.
     Fleet(command::fleet::Args),
+    /// Webhook endpoints: add, test, rotate a secret; the delivery log, redelivery; events.
+    Webhooks(command::webhooks::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,6 +81,7 @@ fn main() -> std::process::ExitCode {
             Command::Publish(args) => command::publish::run(args).await,
             Command::Deployments(args) => command::deployments::run(args).await,
             Command::Fleet(args) => command::fleet::run(args).await,
+            Command::Webhooks(args) => command::webhooks::run(args).await,
         }
     });
     match result {

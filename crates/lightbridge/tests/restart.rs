@@ -4,7 +4,8 @@
 //! the loader killed after an org's loader deploy was sent — the new server reads the org's
 //! loader version first and does not deploy it again. Issue #17: a paused rollout stays paused
 //! across `kill -9`, and the CLI resumes and approves it to the end; and the CLI's fleet view,
-//! drift scan and overwrite of a drifted org.
+//! drift scan and overwrite of a drifted org. Issue #18: an event recorded before `kill -9` is
+//! delivered once by the next server.
 
 mod common;
 
@@ -380,5 +381,91 @@ fn the_cli_shows_the_fleet_scans_for_drift_and_overwrites_it() {
     let fleet = cli_json(&s, &s.base, &["fleet", "show", "--json"]);
     let orgs = fleet[0]["orgs"].as_array().expect("orgs");
     assert!(orgs.iter().all(|o| o["state"] == "current"), "{fleet}");
+    let _ = std::fs::remove_dir_all(&s.data);
+}
+
+/// The webhook receiver of the server's tests (the official Standard Webhooks library
+/// verifying, `webhook-id` deduplication); its base URL.
+fn start_receiver() -> (Running, String) {
+    use std::io::BufRead;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join("compat/.venv/bin/python");
+    assert!(python.exists(), "the webhook receiver's Python is not installed: run compat/install.sh (.ci/run does)");
+    let mut child = Command::new(python)
+        .arg(root.join("scripts/webhook-receiver/serve.py"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("receiver");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("port");
+    let port = line.trim().strip_prefix("listening=").expect("listening=").to_string();
+    (Running(child), format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn an_event_recorded_before_kill_9_is_delivered_once_after_the_restart() {
+    // Issue #18: the deployment's end and its event are one transaction; the receiver is down
+    // when the server is killed with `kill -9`, so the delivery is still in the outbox. The
+    // next server delivers it once, under the same webhook-id.
+    let env = [
+        ("LIGHTBRIDGE_NOTIFICATIONS__ALLOW_PRIVATE_ADDRESSES", "true"),
+        ("LIGHTBRIDGE_NOTIFICATIONS__RETRY_BASE_MS", "100"),
+        ("LIGHTBRIDGE_NOTIFICATIONS__RETRY_MAX_SECS", "1"),
+        ("LIGHTBRIDGE_NOTIFICATIONS__TIMEOUT_SECS", "1"),
+        ("LIGHTBRIDGE_NOTIFICATIONS__LEASE_SECS", "2"),
+    ];
+    let mut s = setup("restart-webhook", &env);
+    let (_receiver, hooks) = start_receiver();
+    let body = json!({"url": format!("{hooks}/hook"), "events": ["deployment.succeeded"]});
+    let (status, created) = json_of(http(&s.base, "POST", "/api/v1/webhooks", Some(&s.token), Some(&body)));
+    assert_eq!(status, 201, "{created}");
+    let secret = created["secret"].as_str().expect("secret");
+    assert_eq!(http(&hooks, "POST", "/__secrets", None, Some(&json!([secret]))).0, 200);
+    assert_eq!(http(&hooks, "POST", "/__fail?times=100000", None, Some(&json!({}))).0, 200);
+
+    let files = s.data.join("dist");
+    std::fs::create_dir_all(&files).expect("dir");
+    std::fs::write(files.join("player.js"), "window.player = 'outbox';").expect("file");
+    let base = s.base.clone();
+    let done = cli_json(
+        &s,
+        &base,
+        &["publish", "--system", &s.system, "--env", &s.env_id, "--name", "Player", "--json", &files.to_string_lossy()],
+    );
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let log = |hooks: &str| json_of(http(hooks, "GET", "/__log", None, None)).1;
+    let started = Instant::now();
+    while log(&hooks).as_array().is_none_or(|l| l.len() < 2) {
+        assert!(started.elapsed() < Duration::from_secs(20), "never attempted: {}", log(&hooks));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(s.server.take()); // SIGKILL, the delivery still owed
+    assert_eq!(http(&hooks, "POST", "/__fail?times=0", None, Some(&json!({}))).0, 200);
+
+    let (_second, base) = start_serve(&s.data, &s.key, &s.emulator_url, &env);
+    let started = Instant::now();
+    loop {
+        let entries = log(&hooks);
+        if entries.as_array().expect("log").iter().any(|e| e["verdict"] == "accepted") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "never delivered: {entries}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500)); // time for a second delivery, were there one
+    let entries = log(&hooks);
+    let entries = entries.as_array().expect("log");
+    let accepted: Vec<&Value> = entries.iter().filter(|e| e["verdict"] == "accepted").collect();
+    assert_eq!(accepted.len(), 1, "delivered once: {entries:#?}");
+    assert_eq!(accepted[0]["type"], "deployment.succeeded");
+    assert!(entries.iter().all(|e| e["id"] == accepted[0]["id"]), "one webhook-id throughout: {entries:#?}");
+    assert!(!entries.iter().any(|e| e["verdict"] == "duplicate"), "{entries:#?}");
+    let hook = created["webhook"]["id"].as_str().expect("id");
+    let (_, deliveries) =
+        json_of(http(&base, "GET", &format!("/api/v1/webhooks/{hook}/deliveries"), Some(&s.token), None));
+    assert_eq!(deliveries.as_array().map(Vec::len), Some(1), "{deliveries}");
+    assert_eq!(deliveries[0]["status"], "delivered", "{deliveries}");
+    assert!(deliveries[0]["attempts"].as_u64().is_some_and(|n| n >= 2), "{deliveries}");
     let _ = std::fs::remove_dir_all(&s.data);
 }

@@ -82,11 +82,14 @@ impl Policy {
 }
 
 /// An address anyone on the internet could reach: not loopback, private, link-local, shared
-/// (CGNAT), unique-local, multicast, unspecified or documentation space.
+/// (CGNAT), unique-local, multicast, unspecified, documentation, benchmarking or reserved
+/// space; an IPv4 address inside IPv6 (mapped, or NAT64's `64:ff9b::/96`) judged as IPv4. The
+/// one rule for every outbound request a customer chooses the address of: single sign-on
+/// providers and webhook endpoints (#18).
 pub fn public(ip: std::net::IpAddr) -> bool {
     match ip.to_canonical() {
         std::net::IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -95,30 +98,53 @@ pub fn public(ip: std::net::IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_documentation()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (b == 18 || b == 19)))
         }
         std::net::IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+                let o = v6.octets();
+                return public(std::net::IpAddr::V4(std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15])));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || s[0..6] == [0, 0, 0, 0, 0, 0])
         }
     }
 }
 
-/// Resolves a provider's host and keeps only public addresses (all of them for hosts the
-/// operator allows): the check happens where the connection is made.
-struct PublicOnly {
+/// A DNS resolver for `reqwest` that keeps only public addresses of a name (all of them for
+/// hosts allowed by name, or for every host when private addresses are allowed): the check
+/// happens where the connection is made, so DNS rebinding cannot get around it.
+#[derive(Debug, Clone)]
+pub struct PublicOnly {
     allowed: std::sync::Arc<Vec<String>>,
+    any: bool,
+}
+
+impl PublicOnly {
+    /// Public addresses only, but every address of these host names.
+    pub fn allowing(hosts: Vec<String>) -> Self {
+        PublicOnly { allowed: std::sync::Arc::new(hosts), any: false }
+    }
+
+    /// Every address (the operator allows private ones).
+    pub fn any() -> Self {
+        PublicOnly { allowed: std::sync::Arc::default(), any: true }
+    }
 }
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_ascii_lowercase();
-        let allowed = self.allowed.contains(&host);
+        let allowed = self.any || self.allowed.contains(&host);
         Box::pin(async move {
             let found: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let kept: Vec<std::net::SocketAddr> = found.into_iter().filter(|a| allowed || public(a.ip())).collect();
@@ -218,7 +244,7 @@ fn short(e: &reqwest::Error) -> &'static str {
 
 impl Client {
     pub fn new(policy: Policy) -> Result<Client, Refused> {
-        let resolver = PublicOnly { allowed: std::sync::Arc::new(policy.allowed_hosts()) };
+        let resolver = PublicOnly::allowing(policy.allowed_hosts());
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
@@ -423,10 +449,17 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "224.0.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::",
+            "::127.0.0.1",
         ] {
             assert!(!public(private.parse().expect("ip")), "{private}");
         }
-        for open in ["8.8.8.8", "151.101.1.1", "2606:4700::1111"] {
+        for open in ["8.8.8.8", "151.101.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"] {
             assert!(public(open.parse().expect("ip")), "{open}");
         }
         let policy = Policy::default();
@@ -446,11 +479,11 @@ mod tests {
         use reqwest::dns::Resolve;
         use std::str::FromStr;
         // `localhost` resolves to loopback on every machine, as a rebinding name would.
-        let strict = PublicOnly { allowed: std::sync::Arc::new(Vec::new()) };
+        let strict = PublicOnly::allowing(Vec::new());
         let name = reqwest::dns::Name::from_str("localhost").expect("name");
         let refused = strict.resolve(name).await.err().expect("refused");
         assert!(refused.to_string().contains("not public"), "{refused}");
-        let allowed = PublicOnly { allowed: std::sync::Arc::new(vec!["localhost".into()]) };
+        let allowed = PublicOnly::allowing(vec!["localhost".into()]);
         let name = reqwest::dns::Name::from_str("localhost").expect("name");
         let found: Vec<std::net::SocketAddr> = allowed.resolve(name).await.expect("allowed").collect();
         assert!(!found.is_empty() && found.iter().all(|a| a.ip().is_loopback()), "{found:?}");

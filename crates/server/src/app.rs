@@ -59,7 +59,8 @@ pub fn service_with_clock(config: &Config, store: Store, clock: Arc<dyn Clock>) 
         .with_dns_servers(config.sso_dns_servers.clone())
         .with_unavailable_after(config.unavailable_after)
         .with_loader_polling(config.publish.loader_polling)
-        .with_keep_alive(config.keep_alive))
+        .with_keep_alive(config.keep_alive)
+        .with_webhooks(service::notify::Sender::new(config.webhook_allow_private, config.notifier.timeout)))
 }
 
 /// A started instance: bound (its address known), its worker and health sweep running; call
@@ -75,6 +76,8 @@ pub struct Started {
     rollouts: tokio::task::JoinHandle<()>,
     /// Scans the fleet for drift on a schedule (#17), unless turned off.
     drift: Option<tokio::task::JoinHandle<()>>,
+    /// Delivers events to webhook endpoints (#18).
+    notifier: tokio::task::JoinHandle<()>,
 }
 
 /// Binds the configured address, then builds the state over `store`. When `public_url` is
@@ -102,8 +105,9 @@ pub async fn start_with_clock(config: &Config, store: Store, clock: Arc<dyn Cloc
     let rollouts = service::rollout::spawn_keeper(&state, std::time::Duration::from_millis(250));
     let drift = (!config.publish.drift_scan.is_zero())
         .then(|| service::drift::spawn_scanner(&state, config.publish.drift_scan));
+    let notifier = service::notify::spawn_notifier(&state, config.notifier);
     let server = Server::with_listener(state.clone(), listener);
-    Ok(Started { state, server, health, worker, housekeeping, rollouts, drift })
+    Ok(Started { state, server, health, worker, housekeeping, rollouts, drift, notifier })
 }
 
 /// [`open_store`], then [`start_with_store`].
@@ -127,6 +131,7 @@ impl Started {
         self.worker.abort();
         self.housekeeping.abort();
         self.rollouts.abort();
+        self.notifier.abort();
         if let Some(task) = self.drift {
             task.abort();
         }

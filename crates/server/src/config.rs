@@ -81,6 +81,36 @@ pub struct Settings {
     pub salesforce: SalesforceSettings,
     pub publish: PublishSettings,
     pub sso: SsoSettings,
+    pub notifications: NotificationSettings,
+}
+
+/// `[notifications]`: webhook deliveries (#18). Deliveries go to public addresses over HTTPS
+/// only, unless `allow_private_addresses` (loopback, private and link-local addresses, plain
+/// HTTP: tests, receivers inside the operator's network). A failed delivery is retried after
+/// `retry_base_ms`, each next retry four times later up to `retry_max_secs`, for three days.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotificationSettings {
+    pub allow_private_addresses: bool,
+    pub concurrency: u64,
+    pub retry_base_ms: u64,
+    pub retry_max_secs: u64,
+    pub timeout_secs: u64,
+    pub lease_secs: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        let d = service::notify::NotifierConfig::default();
+        NotificationSettings {
+            allow_private_addresses: false,
+            concurrency: d.concurrency as u64,
+            retry_base_ms: d.backoff_base.as_millis() as u64,
+            retry_max_secs: d.backoff_max.as_secs(),
+            timeout_secs: d.timeout.as_secs(),
+            lease_secs: d.lease.as_secs(),
+        }
+    }
 }
 
 /// `[sso]`: accounts' own OpenID Connect providers (single sign-on). Providers are reached over
@@ -166,6 +196,7 @@ impl Default for Settings {
             salesforce: SalesforceSettings::default(),
             publish: PublishSettings::default(),
             sso: SsoSettings::default(),
+            notifications: NotificationSettings::default(),
         }
     }
 }
@@ -278,6 +309,10 @@ pub struct Config {
     pub database_max_connections: u32,
     /// The bearer token for `GET /metrics`; `None` turns the endpoint off.
     pub metrics_token: Option<String>,
+    /// How webhook deliveries are sent and retried (#18).
+    pub notifier: service::notify::NotifierConfig,
+    /// Deliveries may go to loopback and private addresses, over plain HTTP too.
+    pub webhook_allow_private: bool,
 }
 
 /// `LIGHTBRIDGE_*` variables that are not settings: read by the binary, the emulator or tests.
@@ -449,6 +484,26 @@ impl Config {
             database_max_connections: at_least_one("database.max_connections", s.database.max_connections)?.min(1000)
                 as u32,
             metrics_token,
+            notifier: service::notify::NotifierConfig {
+                concurrency: at_least_one("notifications.concurrency", s.notifications.concurrency)?.min(1024) as usize,
+                backoff_base: std::time::Duration::from_millis(at_least_one(
+                    "notifications.retry_base_ms",
+                    s.notifications.retry_base_ms,
+                )?),
+                backoff_max: std::time::Duration::from_secs(at_least_one(
+                    "notifications.retry_max_secs",
+                    s.notifications.retry_max_secs,
+                )?),
+                timeout: std::time::Duration::from_secs(
+                    at_least_one("notifications.timeout_secs", s.notifications.timeout_secs)?.min(60),
+                ),
+                lease: std::time::Duration::from_secs(
+                    at_least_one("notifications.lease_secs", s.notifications.lease_secs)?
+                        .max(s.notifications.timeout_secs.min(60) + 1),
+                ),
+                ..Default::default()
+            },
+            webhook_allow_private: s.notifications.allow_private_addresses,
         })
     }
 
@@ -501,6 +556,14 @@ impl Config {
                 api_reserve_percent: (self.publish.api_reserve * 100.0).round() as u64,
                 defer_secs: self.publish.defer.as_secs(),
                 drift_scan_secs: self.publish.drift_scan.as_secs(),
+            },
+            notifications: NotificationSettings {
+                allow_private_addresses: self.webhook_allow_private,
+                concurrency: self.notifier.concurrency as u64,
+                retry_base_ms: self.notifier.backoff_base.as_millis() as u64,
+                retry_max_secs: self.notifier.backoff_max.as_secs(),
+                timeout_secs: self.notifier.timeout.as_secs(),
+                lease_secs: self.notifier.lease.as_secs(),
             },
         }
     }

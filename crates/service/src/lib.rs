@@ -26,6 +26,7 @@ pub mod health;
 pub mod keys;
 pub mod loader;
 pub mod members;
+pub mod notify;
 pub mod oauth;
 pub mod org_limit;
 pub mod password;
@@ -70,6 +71,10 @@ pub struct Service {
     /// How long an OAuth connection's tokens go unrenewed before the keep-alive renews them
     /// (zero: never); a connection's page says when its next renewal is due.
     pub keep_alive: std::time::Duration,
+    /// Sends webhook deliveries, to public addresses only unless the operator allows more (#18).
+    pub webhooks: notify::Sender,
+    /// Wakes the notifier when a delivery is due now (a test event, a redelivery).
+    pub notify_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
@@ -93,7 +98,15 @@ impl Service {
             dns: domains::Dns::default(),
             loader_polling: publish::loader::Polling::default(),
             keep_alive: std::time::Duration::from_secs(24 * 3600),
+            webhooks: notify::Sender::default(),
+            notify_wake: Arc::default(),
         }
+    }
+
+    /// How webhook deliveries are sent (from configuration).
+    pub fn with_webhooks(mut self, sender: notify::Sender) -> Self {
+        self.webhooks = sender;
+        self
     }
 
     /// The keep-alive period (from configuration).

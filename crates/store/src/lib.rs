@@ -50,14 +50,17 @@ mod catalog;
 mod connections;
 mod deployments;
 mod error;
+mod notifications;
 mod postgres;
 mod postgres_catalog;
 mod postgres_deployments;
+mod postgres_notifications;
 mod rows;
 mod shared;
 mod sqlite;
 mod sqlite_catalog;
 mod sqlite_deployments;
+mod sqlite_notifications;
 mod tx;
 
 pub use access::{
@@ -72,6 +75,7 @@ pub use connections::{
 };
 pub use deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 pub use error::StoreError;
+pub use notifications::{AttemptRecorded, ClaimedDelivery, EXCERPT_CHARS, NotificationStore, RETRY_WINDOW_MS};
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, create_private_dir};
 pub use tx::Tx;

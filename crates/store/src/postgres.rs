@@ -118,7 +118,7 @@ where
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    keys: Keyring,
+    pub(crate) keys: Keyring,
 }
 
 impl PgStore {
@@ -247,7 +247,7 @@ pub(crate) mod statements {
     use domain::{AccountId, AuditEntry, Connection, ConnectionId};
     use vault::{ClientSecret, JwtPrivateKey, Keyring, RefreshToken};
 
-    use super::query;
+    use super::{query, query_scalar};
     use crate::StoreError;
     use crate::connections::NewSecrets;
     use crate::rows::{auth_columns, conflict, instance, kind_columns, org_type, seal_field, search_text};
@@ -255,4 +255,5 @@ pub(crate) mod statements {
     type Db = sqlx::Postgres;
 
     crate::shared::shared_statements!();
+    crate::notifications::notification_statements!();
 }

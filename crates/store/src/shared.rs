@@ -60,8 +60,9 @@ macro_rules! shared_connection_methods {
             }
             // Sealed values outside the connections table: (table, key column, sealed column,
             // the binding's field); each is bound to its row's key.
-            const OTHERS: [(&str, &str, &str, &str); 5] = [
+            const OTHERS: [(&str, &str, &str, &str); 6] = [
                 ("oauth_states", "state_hash", "payload", "oauth_state"),
+                ("webhook_secrets", "id", "secret", "webhook_secret"),
                 ("two_factor", "user_id", "secret", "totp_secret"),
                 ("pending_sign_ins", "id_hash", "payload", "pending_sign_in"),
                 ("account_sso", "account_id", "client_secret", "sso_client_secret"),
@@ -441,6 +442,20 @@ macro_rules! shared_connection_methods {
                 };
                 statements::record(&mut *tx, &entry).await?;
             }
+            // Someone may need to hear about it (#18).
+            let news = match (from, to) {
+                (f, ConnectionStatus::LoggedOut) if f != ConnectionStatus::LoggedOut => Some(domain::EventType::ConnectionLoggedOut),
+                (f, ConnectionStatus::NotAvailable) if f != ConnectionStatus::NotAvailable => {
+                    Some(domain::EventType::ConnectionUnavailable)
+                }
+                (ConnectionStatus::LoggedOut | ConnectionStatus::NotAvailable, ConnectionStatus::LoggedIn) => {
+                    Some(domain::EventType::ConnectionRecovered)
+                }
+                _ => None,
+            };
+            if let Some(kind) = news {
+                statements::connection_event(&mut *tx, id, kind, from, to, reason, detail.as_deref(), now).await?;
+            }
             if changed {
                 let words = match reason {
                     Some(r) => format!("{} → {}: {} ({})", from.label(), to.label(), r.summary(), r.as_str()),
@@ -766,11 +781,17 @@ macro_rules! shared_deployment_methods {
                 if let (true, TargetOutcome::Done { baseline: Some(b), .. }) = (done, &f.outcome) {
                     statements::put_baseline(&mut *tx, b).await?;
                 }
+                if let (true, TargetOutcome::Drifted { drift }) = (done, &f.outcome) {
+                    statements::drift_event_of_target(&mut *tx, &f.deployment, &f.connection, drift).await?;
+                }
                 recorded.push(done);
             }
             // The last target to finish finishes the deployment.
             for (id, now) in deployments {
-                query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
+                let ended = query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
+                if ended.rows_affected() == 1 {
+                    statements::deployment_event(&mut *tx, id, now).await?;
+                }
             }
             tx.commit().await?;
             Ok(recorded)
@@ -954,10 +975,16 @@ macro_rules! shared_deployment_methods {
                 }
             };
             targets.execute(&mut *tx).await?;
+            if to.0 == S::Halted {
+                statements::deployment_event(&mut *tx, id, now).await?;
+            }
             // A rollout released onto waves with nothing left to run ends now, as the last
             // finished target would have ended it.
             if to.0 == S::Running {
-                query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
+                let ended = query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
+                if ended.rows_affected() == 1 {
+                    statements::deployment_event(&mut *tx, id, now).await?;
+                }
             }
             tx.commit().await?;
             Ok(true)
@@ -996,20 +1023,37 @@ macro_rules! shared_deployment_methods {
             scanned_at: Option<Millis>,
             published_modstamp: Millis,
         ) -> Result<bool, StoreError> {
+            let found = drift;
             let drift = drift.map(serde_json::to_string).transpose().map_err(|e| StoreError::Corrupt(format!("drift: {e}")))?;
-            let done = query(
-                "UPDATE resource_baselines SET drift = ?, scanned_at = COALESCE(?, scanned_at) \
-                 WHERE account_id = ? AND org_id = ? AND resource_name = ? AND modstamp_ms = ?",
-            )
-            .bind(drift)
-            .bind(scanned_at)
-            .bind(account.as_str())
-            .bind(org_id)
-            .bind(resource.as_str().to_ascii_lowercase())
-            .bind(published_modstamp)
-            .execute(self.writer())
-            .await?;
-            Ok(done.rows_affected() == 1)
+            let mut tx = self.writer().begin().await?;
+            // First as news (the copy was clean), then as a finding already known.
+            let mut moved = false;
+            for known in [false, true] {
+                let done = query(format!(
+                    "UPDATE resource_baselines SET drift = ?, scanned_at = COALESCE(?, scanned_at) \
+                     WHERE account_id = ? AND org_id = ? AND resource_name = ? AND modstamp_ms = ? AND drift IS {} NULL \
+                     RETURNING connection_id",
+                    if known { "NOT" } else { "" }
+                ))
+                .bind(drift.as_deref())
+                .bind(scanned_at)
+                .bind(account.as_str())
+                .bind(org_id)
+                .bind(resource.as_str().to_ascii_lowercase())
+                .bind(published_modstamp)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = done {
+                    moved = true;
+                    if let (false, Some(found)) = (known, found) {
+                        let connection = ConnectionId::parse(&row.try_get::<String, _>("connection_id")?)?;
+                        statements::drift_event(&mut *tx, account, org_id, resource.as_str(), &connection, None, found).await?;
+                    }
+                    break;
+                }
+            }
+            tx.commit().await?;
+            Ok(moved)
         }
 
         async fn touch_scanned(&self, account: &AccountId, org_id: &str, now: Millis) -> Result<(), StoreError> {
@@ -1086,7 +1130,10 @@ macro_rules! shared_deployment_methods {
                 .await?;
                 moved += done.rows_affected();
             }
-            query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
+            let ended = query(crate::rows::FINISH_WHEN_DONE).bind(now).bind(id.as_str()).bind(id.as_str()).bind(id.as_str()).execute(&mut *tx).await?;
+                if ended.rows_affected() == 1 {
+                    statements::deployment_event(&mut *tx, id, now).await?;
+                }
             tx.commit().await?;
             Ok(moved)
         }

@@ -131,7 +131,7 @@ pub struct SqliteStore {
     /// under a publishing fan-out cost more than the writes. Here writers queue in the pool,
     /// in order, and start the moment the previous one commits.
     writer: SqlitePool,
-    keys: Keyring,
+    pub(crate) keys: Keyring,
 }
 
 impl SqliteStore {
@@ -266,7 +266,7 @@ pub(crate) mod statements {
     use domain::{AccountId, AuditEntry, Connection, ConnectionId};
     use vault::{ClientSecret, JwtPrivateKey, Keyring, RefreshToken};
 
-    use super::query;
+    use super::{query, query_scalar};
     use crate::StoreError;
     use crate::connections::NewSecrets;
     use crate::rows::{auth_columns, conflict, instance, kind_columns, org_type, seal_field, search_text};
@@ -274,4 +274,5 @@ pub(crate) mod statements {
     type Db = sqlx::Sqlite;
 
     crate::shared::shared_statements!();
+    crate::notifications::notification_statements!();
 }

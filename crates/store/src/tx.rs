@@ -60,6 +60,14 @@ impl Tx {
         on_either!(self, record(entry))
     }
 
+    /// Records an event and queues its webhook deliveries (#18), inside the transaction.
+    pub async fn record_event(&mut self, event: &domain::Event) -> Result<(), StoreError> {
+        match &mut self.inner {
+            Inner::Sqlite(t) => crate::sqlite::statements::record_event(t, event).await,
+            Inner::Postgres(t) => crate::postgres::statements::record_event(t, event).await,
+        }
+    }
+
     /// Makes every statement of the transaction durable at once.
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.inner {

@@ -8,7 +8,7 @@ use domain::{
 };
 use store::{
     AccessStore, AuditQuery, AuditStore, CatalogStore, ConnectionStore, DeploymentStore, Finish, ListQuery, NewSecrets,
-    Observation, PgStore, SortKey, SqliteStore, Store, StoreError, TargetOutcome, TokenSet,
+    NotificationStore, Observation, PgStore, SortKey, SqliteStore, Store, StoreError, TargetOutcome, TokenSet,
 };
 use vault::{AccessToken, ClientSecret, Keyring, MasterKey, RefreshToken};
 
@@ -1617,6 +1617,8 @@ async fn sqlite_passes_the_conformance_suite() {
     rollouts_move_in_waves_and_only_from_what_was_read(&store, &a).await;
     let (store, a, b) = sqlite().await;
     baselines_and_drifted_targets_wait_for_a_person(&store, &a, &b).await;
+    let (store, a, b) = sqlite().await;
+    the_outbox_delivers_each_event_once_to_each_endpoint(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
@@ -1639,7 +1641,9 @@ async fn sqlite_passes_the_conformance_suite() {
 
 /// The last of many targets finishing at the same moment — one by one and in batches — still
 /// finishes the deployment; a batch records only the targets its worker holds.
-async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogStore + ConnectionStore>(
+async fn concurrent_finishes_finish_the_deployment<
+    S: DeploymentStore + CatalogStore + ConnectionStore + NotificationStore,
+>(
     store: &S,
     a: &AccountId,
 ) {
@@ -1728,12 +1732,169 @@ async fn concurrent_finishes_finish_the_deployment<S: DeploymentStore + CatalogS
     }
     let (finished, _) = store.deployment(a, &d.id).await.expect("deployment");
     assert_eq!(finished.status, domain::DeploymentStatus::Succeeded, "the last finisher finished it");
+    // Its end is news once (#18), written by the transaction that ended it.
+    let events = store.events(a, 100).await.expect("events");
+    let ended: Vec<_> = events.iter().filter(|e| e.kind == domain::EventType::DeploymentSucceeded).collect();
+    assert_eq!(ended.len(), 1, "{events:?}");
+    assert_eq!(ended[0].data["deployment"]["id"], d.id.as_str());
+    assert_eq!(ended[0].data["targets"]["succeeded"], 40);
     let (untouched, targets) = store.deployment(a, &other.id).await.expect("other");
     assert_eq!(untouched.status, domain::DeploymentStatus::Running);
     assert!(
         targets.iter().all(|t| t.status == domain::TargetStatus::Running),
         "another owner's targets are left alone"
     );
+}
+
+async fn the_outbox_delivers_each_event_once_to_each_endpoint<S: NotificationStore + AuditStore>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    use domain::{DeliveryAttempt, DeliveryStatus, Event, EventType as T, Webhook, WebhookId};
+    let webhook = |account: &AccountId, events: Vec<T>, enabled: bool| Webhook {
+        id: WebhookId::generate(),
+        account_id: account.clone(),
+        url: "https://hooks.example.com/in".into(),
+        description: "ops".into(),
+        events,
+        enabled,
+        disabled_reason: None,
+        failing_since: None,
+        created_at: 1,
+        created_by: "me@a.example".into(),
+    };
+    let all = webhook(a, Vec::new(), true);
+    let drift_only = webhook(a, vec![T::DriftFound], true);
+    let off = webhook(a, Vec::new(), false);
+    let theirs = webhook(b, Vec::new(), true);
+    for w in [&all, &drift_only, &off, &theirs] {
+        store.create_webhook(w, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").await.expect("webhook");
+    }
+    assert_eq!(store.webhook(a, &drift_only.id).await.expect("read"), drift_only);
+    assert!(matches!(store.webhook(b, &all.id).await, Err(StoreError::NotFound)), "another account's");
+    assert_eq!(store.webhooks(a).await.expect("list").len(), 3);
+
+    let logged_out = Event::new(a, T::ConnectionLoggedOut, 10, serde_json::json!({"connection": {"id": "conn_x"}}));
+    let drift = Event::new(a, T::DriftFound, 11, serde_json::json!({"resource_name": "Player"}));
+    store.record_event(&logged_out).await.expect("event");
+    store.record_event(&drift).await.expect("event");
+    assert_eq!(store.pending_deliveries().await.expect("pending"), 3, "all: both; drift-only: one; off and B: none");
+    let listed = store.events(a, 10).await.expect("events");
+    assert_eq!(listed.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), [drift.id.clone(), logged_out.id.clone()]);
+    assert_eq!(listed[1].data, logged_out.data);
+
+    // Two notifiers at once: each delivery goes to one of them.
+    let (one, two) =
+        tokio::join!(store.claim_deliveries("one", 20, 60_000, 10), store.claim_deliveries("two", 20, 60_000, 10));
+    let (one, two) = (one.expect("claim"), two.expect("claim"));
+    let mut ids: Vec<_> = one.iter().chain(&two).map(|c| c.delivery.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((ids.len(), one.len() + two.len()), (3, 3), "claimed once each");
+    assert!(store.claim_deliveries("three", 21, 60_000, 10).await.expect("claim").is_empty(), "leased");
+    let claimed: Vec<_> = one.into_iter().chain(two).collect();
+    let to_all = claimed
+        .iter()
+        .find(|c| c.delivery.webhook_id == all.id && c.delivery.event_type == T::ConnectionLoggedOut)
+        .expect("claimed");
+    assert_eq!(to_all.payload, logged_out.payload().to_string(), "the exact body");
+    assert_eq!(
+        to_all.secrets.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+    );
+
+    // A failure is retried at its time; the endpoint is failing since.
+    let failed = DeliveryAttempt { at: 30, status: Some(503), latency_ms: 12, response: "x".repeat(900) };
+    let day = 86_400_000;
+    let r = store.record_attempt(to_all, &failed, 1_030, 5 * day).await.expect("attempt");
+    assert_eq!((r.recorded, r.status, r.disabled), (true, DeliveryStatus::Pending, false));
+    assert!(!store.record_attempt(to_all, &failed, 1_030, 5 * day).await.expect("again").recorded, "once per claim");
+    assert!(store.claim_deliveries("one", 1_029, 60_000, 10).await.expect("claim").is_empty(), "not yet due");
+    let again = store.claim_deliveries("one", 1_030, 60_000, 10).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    let (d, attempts) = store.delivery(a, &to_all.delivery.id).await.expect("delivery");
+    assert_eq!((d.attempts, d.last_status, attempts.len()), (1, Some(503), 1));
+    assert_eq!(attempts[0].response.chars().count(), store::EXCERPT_CHARS, "an excerpt");
+    assert!(matches!(store.delivery(b, &to_all.delivery.id).await, Err(StoreError::NotFound)), "another account's");
+    assert_eq!(store.webhook(a, &all.id).await.expect("read").failing_since, Some(30));
+
+    // Past its retry window it fails; a person redelivers it.
+    let late = store::RETRY_WINDOW_MS + 100;
+    let r = store
+        .record_attempt(&again[0], &DeliveryAttempt { at: 1_031, ..failed.clone() }, late, 5 * day)
+        .await
+        .expect("attempt");
+    assert_eq!(r.status, DeliveryStatus::Failed);
+    let listed = store.deliveries(a, &all.id, Some(DeliveryStatus::Failed), 10).await.expect("failed");
+    assert_eq!(listed.len(), 1);
+    assert!(matches!(store.redeliver(b, &all.id, Some(&listed[0].id), 2_000).await, Err(StoreError::NotFound)));
+    assert_eq!(store.redeliver(a, &all.id, None, 2_000).await.expect("redeliver"), 1);
+    let back = store.claim_deliveries("one", 2_000, 60_000, 10).await.expect("claim");
+    let back = back.iter().find(|c| c.delivery.id == listed[0].id).expect("due again");
+    let ok = DeliveryAttempt { at: 2_001, status: Some(204), latency_ms: 5, response: String::new() };
+    assert_eq!(store.record_attempt(back, &ok, 9_999, 5 * day).await.expect("ok").status, DeliveryStatus::Delivered);
+    assert_eq!(store.webhook(a, &all.id).await.expect("read").failing_since, None, "a success ends the failing");
+
+    // A rotation: both secrets sign until the old one's time.
+    store
+        .rotate_webhook_secret(a, &drift_only.id, "whsec_bmV3LXNlY3JldC1mb3ItdGVzdHM=", 3_000, 4_000)
+        .await
+        .expect("rotate");
+    assert!(matches!(
+        store.rotate_webhook_secret(b, &drift_only.id, "whsec_eA==", 3_000, 4_000).await,
+        Err(StoreError::NotFound)
+    ));
+    let drift_delivery = claimed.iter().find(|c| c.delivery.webhook_id == drift_only.id).expect("claimed");
+    assert_eq!(
+        store.redeliver(a, &drift_only.id, Some(&drift_delivery.delivery.id), 3_000).await.expect("redeliver"),
+        0,
+        "not while a notifier is sending it"
+    );
+    store.record_attempt(drift_delivery, &failed, 3_500, 5 * day).await.expect("attempt");
+    let signed = store.claim_deliveries("one", 3_500, 100, 10).await.expect("claim");
+    let signed = signed.iter().find(|c| c.delivery.webhook_id == drift_only.id).expect("due");
+    assert_eq!(
+        signed.secrets.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        ["whsec_bmV3LXNlY3JldC1mb3ItdGVzdHM=", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        "the new one first"
+    );
+    let later = store.claim_deliveries("one", 4_001, 100, 10).await.expect("claim");
+    let later = later.iter().find(|c| c.delivery.webhook_id == drift_only.id).expect("lease ran out");
+    assert_eq!(later.secrets.len(), 1, "the old one expired");
+
+    // Failing for five days without a success turns an endpoint off, with an event and an audit entry.
+    let event = Event::new(a, T::DriftFound, 5_000, serde_json::json!({}));
+    store.record_event(&event).await.expect("event");
+    let mut claims = store.claim_deliveries("one", 5_000, 60_000, 10).await.expect("claim");
+    claims.retain(|c| c.delivery.webhook_id == all.id);
+    let first = DeliveryAttempt { at: 5_000, status: None, latency_ms: 10_000, response: "no answer in time".into() };
+    assert!(!store.record_attempt(&claims[0], &first, 6_000, 5 * day).await.expect("attempt").disabled);
+    let claims = store.claim_deliveries("one", 5_000 + 5 * day, 60_000, 10).await.expect("claim");
+    let claim = claims.iter().find(|c| c.delivery.webhook_id == all.id).expect("due");
+    let last = DeliveryAttempt { at: 5_000 + 5 * day, ..first };
+    assert!(store.record_attempt(claim, &last, 5_000 + 6 * day, 5 * day).await.expect("attempt").disabled);
+    let turned_off = store.webhook(a, &all.id).await.expect("read");
+    assert!(!turned_off.enabled);
+    assert!(turned_off.disabled_reason.as_deref().is_some_and(|r| r.contains("5 days")), "{turned_off:?}");
+    assert!(store.events(a, 10).await.expect("events").iter().any(|e| e.kind == T::WebhookDisabled));
+    let audit = store.audit(a, &AuditQuery::default()).await.expect("audit");
+    assert!(audit.iter().any(|(_, e)| e.action == "webhook.disabled"), "{audit:?}");
+    assert!(
+        store
+            .claim_deliveries("one", 5_000 + 6 * day, 60_000, 10)
+            .await
+            .expect("claim")
+            .iter()
+            .all(|c| c.delivery.webhook_id != all.id),
+        "an endpoint that is off is not sent to"
+    );
+    // Turned on again by a person: not failing, no reason.
+    store.update_webhook(&Webhook { enabled: true, ..turned_off }).await.expect("on");
+    let on = store.webhook(a, &all.id).await.expect("read");
+    assert_eq!((on.enabled, on.disabled_reason, on.failing_since), (true, None, None));
+    store.delete_webhook(a, &all.id).await.expect("delete");
+    assert!(matches!(store.delete_webhook(a, &all.id).await, Err(StoreError::NotFound)));
 }
 
 #[tokio::test]
@@ -1760,6 +1921,8 @@ async fn postgres_passes_the_conformance_suite() {
     rollouts_move_in_waves_and_only_from_what_was_read(&store, &a).await;
     let (store, a, b) = postgres(&url).await;
     baselines_and_drifted_targets_wait_for_a_person(&store, &a, &b).await;
+    let (store, a, b) = postgres(&url).await;
+    the_outbox_delivers_each_event_once_to_each_endpoint(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = postgres(&url).await;

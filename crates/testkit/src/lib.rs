@@ -40,6 +40,9 @@ pub struct TestApp {
     pub state: AppState,
     /// The server's clock: real time plus an offset tests move (`clock.advance(…)`).
     pub clock: std::sync::Arc<TestClock>,
+    /// The keys its store seals with, for a test that opens the same database again (another
+    /// instance).
+    pub keys: vault::Keyring,
 }
 
 /// The machine's time plus an offset a test moves forward, so it can wait out a lock or an
@@ -175,7 +178,8 @@ pub async fn spawn_configured(every: Option<std::time::Duration>, customize: imp
     let state = started.state.clone();
     tokio::spawn(started.run(std::future::pending()));
     let private_key = em.private_key_pem(KEY).expect("key");
-    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new(), state, clock }
+    let keys = config.keyring();
+    TestApp { base, em, db, private_key, tokens, accounts, http: reqwest::Client::new(), state, clock, keys }
 }
 
 /// The configuration a test server runs with: port 0, its own data folder and master key, the
@@ -211,6 +215,14 @@ pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std
         database_url: None,
         database_max_connections: 10,
         metrics_token: Some(METRICS_TOKEN.into()),
+        // Retries in tenths of a second, and receivers on 127.0.0.1 (#18).
+        notifier: service::notify::NotifierConfig {
+            poll: std::time::Duration::from_millis(100),
+            backoff_base: std::time::Duration::from_millis(100),
+            backoff_max: std::time::Duration::from_millis(400),
+            ..Default::default()
+        },
+        webhook_allow_private: true,
     }
 }
 

@@ -64,7 +64,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = salesforce::Client::new(salesforce::HostPolicy::allowing([emulator.base_url()])?)?;
     let urls = LoginUrls { login: emulator.login_url().parse()?, test: emulator.test_login_url().parse()? };
     let public_url = format!("http://{addr}/").parse()?;
-    let state = AppState::new(store, client, urls, Arc::new(SystemClock)).with_public_url(public_url);
+    let mut state = AppState::new(store, client, urls, Arc::new(SystemClock)).with_public_url(public_url);
+    // Webhook receivers on this machine are allowed: the demo is offline (#18).
+    let notifier = service::notify::NotifierConfig::default();
+    state.service.webhooks = service::notify::Sender::new(true, notifier.timeout);
     let token = seed_account(&state.service).await?;
     let publish_target = demo_publish_target(&state.service).await?;
     // Check every minute so the demo shows a revoked user's connection turn Logged out quickly;
@@ -72,6 +75,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let day = std::time::Duration::from_secs(24 * 3600);
     let _health = server::spawn_health_checks(&state, std::time::Duration::from_secs(60), day);
     let _worker = server::spawn_worker(&state, server::WorkerConfig::default());
+    // As `lightbridge serve` runs them: rollouts' next waves, the drift scan, webhook deliveries.
+    let _rollouts = service::rollout::spawn_keeper(&state, std::time::Duration::from_millis(250));
+    let _drift = service::drift::spawn_scanner(&state, server::WorkerConfig::default().drift_scan);
+    let _notifier = service::notify::spawn_notifier(&state, notifier);
     let server = Server::with_listener(state, listener);
 
     super::emulator::print_summary(&emulator, &seed, false);

@@ -7,6 +7,7 @@ pub mod emulator;
 pub mod fleet;
 pub mod publish;
 pub mod serve;
+pub mod webhooks;
 
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -13,6 +13,7 @@ pub(crate) mod fleet;
 mod oauth;
 mod session;
 mod users;
+pub(crate) mod webhooks;
 
 pub use crate::http::{ApiError, Caller, ErrorBody, hash_token, new_api_token, random_token, session_id};
 
@@ -31,7 +32,7 @@ use crate::AppState;
 Authenticate with `Authorization: Bearer lb_…` (an API token) or the `lb_session` cookie from `POST /api/v1/session` \
 plus its `x-csrf-token` header on every change. Errors always have the `ErrorBody` shape."
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, webhooks::EventPayload)),
     modifiers(&Security),
     tags(
         (name = "connections", description = "Salesforce connections (F1, F2, F6, F7, F10, F11)"),
@@ -40,6 +41,7 @@ plus its `x-csrf-token` header on every change. Errors always have the `ErrorBod
         (name = "session", description = "Browser sign-in"),
         (name = "publishing", description = "Deployments, history, rollback and bindings (F3, B2)"),
         (name = "audit", description = "The audit log (B4)"),
+        (name = "notifications", description = "Webhook endpoints, their deliveries and the events behind them (B8)"),
         (name = "operator", description = "Instance-wide operator actions"),
     )
 )]
@@ -74,6 +76,7 @@ pub(crate) fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(catalog::routes())
                 .merge(deployments::routes().layer(axum::extract::DefaultBodyLimit::max(crate::http::MAX_UPLOAD_BYTES)))
                 .merge(fleet::routes())
+                .merge(webhooks::routes())
                 .merge(users::routes())
                 .merge(accounts::routes())
                 .merge(audit::routes())

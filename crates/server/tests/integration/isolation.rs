@@ -38,7 +38,16 @@ async fn account_a_objects(app: &TestApp) -> Vec<(&'static str, String)> {
         .await;
     assert_eq!(status, 204);
     let deployment = testkit::deploy(app, "admin_a", system_id, env_id, "A_s_Resource", &[("a.js", b"1")]).await;
+    // A webhook endpoint and a delivery of its test event (#18).
+    let (status, webhook) =
+        app.call("admin_a", Method::POST, "/webhooks", Some(json!({"url": "https://hooks.example.com/a"}))).await;
+    assert_eq!(status, 201, "{webhook}");
+    let webhook = webhook["webhook"]["id"].as_str().expect("webhook").to_string();
+    let (status, sent) = app.call("admin_a", Method::POST, &format!("/webhooks/{webhook}/test"), None).await;
+    assert_eq!(status, 202, "{sent}");
     vec![
+        ("wh", webhook),
+        ("dlv", sent["delivery_id"].as_str().expect("delivery").to_string()),
         ("dep", deployment["id"].as_str().expect("deployment").to_string()),
         ("conn", connection["id"].as_str().expect("connection").to_string()),
         ("sys", system["id"].as_str().expect("system").to_string()),
@@ -61,6 +70,8 @@ fn kind_of(path: &str) -> &'static str {
         ("/api/v1/accounts/", "acct"),
         ("/api/v1/deployments/", "dep"),
         ("/api/v1/invitations/", "inv"),
+        ("/api/v1/webhooks/", "wh"),
+        ("/api/v1/deliveries/", "dlv"),
     ] {
         if path.starts_with(prefix) {
             return kind;
@@ -90,6 +101,7 @@ fn body_for(method: &Method, path: &str, env: &str) -> Option<Value> {
         ("POST", "/api/v1/account/sso/domains") => Some(json!({"domain": "acme.example"})),
         ("POST", "/api/v1/systems/{id}/connectors") => Some(oauth),
         ("PUT", "/api/v1/systems/{id}/loader") => Some(json!({"scripts": ["player.js"]})),
+        ("PATCH", "/api/v1/webhooks/{id}") => Some(json!({"enabled": false})),
         _ => None,
     }
 }

@@ -1,0 +1,231 @@
+//! Events and their delivery to an account's webhook endpoints (B8, issue #18).
+//!
+//! An event is written in the same transaction as the change that caused it, together with one
+//! delivery per endpoint that subscribed to its type (the outbox); the notifier sends each
+//! delivery until the endpoint answers 2xx, or gives up after the retry window.
+
+use crate::{AccountId, DeliveryId, EventId, Millis, WebhookId};
+
+/// What happened. The wire name (`connection.logged_out`) is what endpoints subscribe to and
+/// what the payload's `type` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// Salesforce no longer accepts a connection's sign-in: a person must act.
+    ConnectionLoggedOut,
+    /// A connection has failed its checks for longer than the grace period.
+    ConnectionUnavailable,
+    /// A Logged out or Not available connection works again.
+    ConnectionRecovered,
+    /// Every org of a deployment holds the release (or was skipped).
+    DeploymentSucceeded,
+    /// A deployment ended with some orgs published and some failed.
+    DeploymentPartiallyFailed,
+    /// A deployment ended with no org published and at least one failed.
+    DeploymentFailed,
+    /// A wave failed more than its rollout allows: later waves wait for a person.
+    DeploymentHalted,
+    /// Someone changed a resource Lightbridge published, in the org: the target waits.
+    DriftFound,
+    /// Sent on request to check an endpoint.
+    WebhookTest,
+    /// An endpoint failed for five days without a success and was turned off.
+    WebhookDisabled,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 10] = [
+        EventType::ConnectionLoggedOut,
+        EventType::ConnectionUnavailable,
+        EventType::ConnectionRecovered,
+        EventType::DeploymentSucceeded,
+        EventType::DeploymentPartiallyFailed,
+        EventType::DeploymentFailed,
+        EventType::DeploymentHalted,
+        EventType::DriftFound,
+        EventType::WebhookTest,
+        EventType::WebhookDisabled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ConnectionLoggedOut => "connection.logged_out",
+            EventType::ConnectionUnavailable => "connection.unavailable",
+            EventType::ConnectionRecovered => "connection.recovered",
+            EventType::DeploymentSucceeded => "deployment.succeeded",
+            EventType::DeploymentPartiallyFailed => "deployment.partially_failed",
+            EventType::DeploymentFailed => "deployment.failed",
+            EventType::DeploymentHalted => "deployment.halted",
+            EventType::DriftFound => "drift.found",
+            EventType::WebhookTest => "webhook.test",
+            EventType::WebhookDisabled => "webhook.disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// One line for people choosing what to receive.
+    pub fn describe(self) -> &'static str {
+        match self {
+            EventType::ConnectionLoggedOut => "A connection logged out: Salesforce no longer accepts its sign-in",
+            EventType::ConnectionUnavailable => "A connection has failed its checks for longer than the grace period",
+            EventType::ConnectionRecovered => "A logged-out or unavailable connection works again",
+            EventType::DeploymentSucceeded => "A deployment reached every org",
+            EventType::DeploymentPartiallyFailed => "A deployment ended with some orgs failed",
+            EventType::DeploymentFailed => "A deployment ended with every attempted org failed",
+            EventType::DeploymentHalted => "A rollout halted: a wave failed more than allowed",
+            EventType::DriftFound => "Someone changed a published resource in an org",
+            EventType::WebhookTest => "A test event, sent on request to one endpoint",
+            EventType::WebhookDisabled => "An endpoint failed for five days and was turned off",
+        }
+    }
+
+    /// Sent only to the endpoint it concerns, never by subscription.
+    pub fn is_direct(self) -> bool {
+        matches!(self, EventType::WebhookTest)
+    }
+}
+
+/// An event as recorded: its payload is the JSON `data` object of the webhook body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: EventId,
+    pub account_id: AccountId,
+    pub kind: EventType,
+    pub at: Millis,
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(account: &AccountId, kind: EventType, at: Millis, data: serde_json::Value) -> Self {
+        Event { id: EventId::generate(), account_id: account.clone(), kind, at, data }
+    }
+
+    /// The webhook body: `{"type", "timestamp", "data"}`, as the Standard Webhooks
+    /// specification recommends, plus the event's id and account.
+    pub fn payload(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id.as_str(),
+            "type": self.kind.as_str(),
+            "timestamp": crate::format_rfc3339(self.at),
+            "account_id": self.account_id.as_str(),
+            "data": self.data,
+        })
+    }
+}
+
+/// An account's webhook endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub id: WebhookId,
+    pub account_id: AccountId,
+    pub url: String,
+    pub description: String,
+    /// The event types it receives; empty: all of them.
+    pub events: Vec<EventType>,
+    pub enabled: bool,
+    /// Why it is off, when Lightbridge turned it off.
+    pub disabled_reason: Option<String>,
+    /// Since when every attempt has failed (none since the last success).
+    pub failing_since: Option<Millis>,
+    pub created_at: Millis,
+    pub created_by: String,
+}
+
+impl Webhook {
+    pub fn receives(&self, kind: EventType) -> bool {
+        !kind.is_direct() && (self.events.is_empty() || self.events.contains(&kind))
+    }
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Not yet answered 2xx; tried again at `next_at`.
+    Pending,
+    Delivered,
+    /// Every attempt of the retry window failed; redeliver to try again.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryStatus::Pending,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
+    pub event_type: EventType,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_at: Millis,
+    /// The last attempt's HTTP status (none: no answer).
+    pub last_status: Option<u16>,
+    pub last_latency_ms: Option<i64>,
+    /// The start of the last answer's body, or why there was none.
+    pub last_response: Option<String>,
+    pub delivered_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+/// One attempt of a delivery, for its log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    pub at: Millis,
+    pub status: Option<u16>,
+    pub latency_ms: i64,
+    /// The start of the answer's body (at most 500 characters), or why there was no answer.
+    pub response: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_reads_back_from_its_name() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(EventType::parse("connection.deleted"), None);
+    }
+
+    #[test]
+    fn an_endpoint_with_no_choice_receives_everything_but_direct_events() {
+        let mut w = Webhook {
+            id: WebhookId::generate(),
+            account_id: AccountId::generate(),
+            url: "https://example.com/hook".into(),
+            description: String::new(),
+            events: Vec::new(),
+            enabled: true,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: 0,
+            created_by: "a@example.com".into(),
+        };
+        assert!(w.receives(EventType::ConnectionLoggedOut));
+        assert!(!w.receives(EventType::WebhookTest));
+        w.events = vec![EventType::DriftFound];
+        assert!(!w.receives(EventType::ConnectionLoggedOut));
+        assert!(w.receives(EventType::DriftFound));
+    }
+}
