@@ -467,5 +467,26 @@ fn an_event_recorded_before_kill_9_is_delivered_once_after_the_restart() {
     assert_eq!(deliveries.as_array().map(Vec::len), Some(1), "{deliveries}");
     assert_eq!(deliveries[0]["status"], "delivered", "{deliveries}");
     assert!(deliveries[0]["attempts"].as_u64().is_some_and(|n| n >= 2), "{deliveries}");
+
+    // The same through the command line: the endpoint, its log, a test event it accepts.
+    let listed = cli_json(&s, &base, &["webhooks", "list", "--json"]);
+    assert_eq!(listed[0]["id"], hook, "{listed}");
+    let log = cli_json(&s, &base, &["webhooks", "deliveries", hook, "--status", "delivered", "--json"]);
+    assert_eq!(log[0]["event_type"], "deployment.succeeded", "{log}");
+    let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["webhooks", "test", hook])
+        .env("LIGHTBRIDGE_SERVER", &base)
+        .env("LIGHTBRIDGE_TOKEN", &s.token)
+        .output()
+        .expect("cli");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("delivered — 200"), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_lightbridge"))
+        .args(["webhooks", "test", "not-an-id"])
+        .env("LIGHTBRIDGE_SERVER", &base)
+        .env("LIGHTBRIDGE_TOKEN", &s.token)
+        .output()
+        .expect("cli");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("is not a webhook id"));
     let _ = std::fs::remove_dir_all(&s.data);
 }

@@ -469,7 +469,10 @@ pub fn spawn_notifier(svc: &Service, config: NotifierConfig) -> tokio::task::Joi
     let svc = svc.clone();
     tokio::spawn(async move {
         let owner = format!("notifier-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
+        // A slot is held from the claim until the attempt is recorded.
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let recorder = spawn_recorder(&svc, &config);
+        let _stop_recorder = AbortOnDrop(recorder.1);
         loop {
             let free = slots.available_permits();
             let claimed = if free == 0 {
@@ -487,14 +490,15 @@ pub fn spawn_notifier(svc: &Service, config: NotifierConfig) -> tokio::task::Joi
             let got = claimed.len();
             for claim in claimed {
                 let Ok(permit) = slots.clone().acquire_owned().await else { return };
-                let svc = svc.clone();
+                let (svc, record) = (svc.clone(), recorder.0.clone());
                 tokio::spawn(async move {
-                    deliver(&svc, &config, claim).await;
-                    drop(permit);
+                    let attempted = attempt(&svc, &config, claim).await;
+                    let _ = record.send((attempted, permit));
                 });
             }
             if got == 0 || slots.available_permits() == 0 {
-                // Nothing due (or every slot busy): wait for a new event, a free slot or the poll.
+                // Nothing due (or every slot busy): wait for a new event, a recorded attempt
+                // (a free slot) or the poll.
                 tokio::select! {
                     _ = svc.notify_wake.notified() => {}
                     _ = tokio::time::sleep(config.poll) => {}
@@ -504,8 +508,60 @@ pub fn spawn_notifier(svc: &Service, config: NotifierConfig) -> tokio::task::Joi
     })
 }
 
-/// One attempt of one delivery, recorded.
-pub async fn deliver(svc: &Service, config: &NotifierConfig, claim: ClaimedDelivery) {
+/// Ends a task when dropped (the notifier's recorder ends with the notifier).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Recorder = tokio::sync::mpsc::UnboundedSender<(store::Attempted, tokio::sync::OwnedSemaphorePermit)>;
+
+/// Records attempts as they finish, those that finish together in one transaction (one write
+/// per delivery would make the database the bottleneck); then frees their slots.
+fn spawn_recorder(svc: &Service, config: &NotifierConfig) -> (Recorder, tokio::task::JoinHandle<()>) {
+    let (sender, mut attempts) =
+        tokio::sync::mpsc::unbounded_channel::<(store::Attempted, tokio::sync::OwnedSemaphorePermit)>();
+    let svc = svc.clone();
+    let disable_after = config.disable_after.as_millis() as i64;
+    let task = tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while attempts.recv_many(&mut batch, 256).await > 0 {
+            let (done, permits): (Vec<store::Attempted>, Vec<_>) = batch.drain(..).unzip();
+            // A database busy a moment is asked again: an attempt left unrecorded is sent again
+            // when its claim runs out (under the same webhook-id, but needlessly).
+            let mut recorded = svc.store.record_attempts(&done, disable_after).await;
+            for wait in [50, 200, 1000] {
+                if recorded.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                recorded = svc.store.record_attempts(&done, disable_after).await;
+            }
+            match recorded {
+                Ok(results) => {
+                    for (a, r) in done.iter().zip(results) {
+                        if r.disabled {
+                            tracing::warn!(webhook = %a.claimed.delivery.webhook_id, "a webhook endpoint failed for too long and was turned off");
+                        }
+                        if !r.recorded {
+                            tracing::warn!(delivery = %a.claimed.delivery.id, "a webhook delivery's claim ran out before its attempt was recorded");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, attempts = done.len(), "could not record webhook attempts"),
+            }
+            drop(permits);
+            svc.notify_wake.notify_one();
+        }
+    });
+    (sender, task)
+}
+
+/// One attempt of one delivery, with when to try again should it have failed.
+pub async fn attempt(svc: &Service, config: &NotifierConfig, claim: ClaimedDelivery) -> store::Attempted {
     let attempt = send(svc, &claim).await;
     let random = {
         let mut b = [0u8; 4];
@@ -513,28 +569,10 @@ pub async fn deliver(svc: &Service, config: &NotifierConfig, claim: ClaimedDeliv
         u32::from_le_bytes(b)
     };
     let retry_at = attempt.at + backoff(config, claim.delivery.attempts + 1, random).as_millis() as i64;
-    metrics::counter!("lightbridge_webhook_attempts_total", "outcome" => if attempt.status.is_some_and(|s| (200..300).contains(&s)) { "delivered" } else { "failed" }).increment(1);
-    // A database that is busy a moment is asked again: an attempt left unrecorded is sent again
-    // when its claim runs out (under the same webhook-id, but needlessly).
-    let disable_after = config.disable_after.as_millis() as i64;
-    let mut recorded = svc.store.record_attempt(&claim, &attempt, retry_at, disable_after).await;
-    for wait in [50, 200, 1000] {
-        if recorded.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-        recorded = svc.store.record_attempt(&claim, &attempt, retry_at, disable_after).await;
-    }
-    match recorded {
-        Ok(r) if r.disabled => {
-            tracing::warn!(webhook = %claim.delivery.webhook_id, "a webhook endpoint failed for too long and was turned off");
-        }
-        Ok(r) if !r.recorded => {
-            tracing::warn!(delivery = %claim.delivery.id, "a webhook delivery's claim ran out before its attempt was recorded");
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, delivery = %claim.delivery.id, "could not record a webhook attempt"),
-    }
+    let delivered = attempt.status.is_some_and(|s| (200..300).contains(&s));
+    metrics::counter!("lightbridge_webhook_attempts_total", "outcome" => if delivered { "delivered" } else { "failed" })
+        .increment(1);
+    store::Attempted { claimed: claim, attempt, retry_at }
 }
 
 /// Signs and posts a delivery; the attempt as it went.

@@ -75,7 +75,9 @@ pub use connections::{
 };
 pub use deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 pub use error::StoreError;
-pub use notifications::{AttemptRecorded, ClaimedDelivery, EXCERPT_CHARS, NotificationStore, RETRY_WINDOW_MS};
+pub use notifications::{
+    AttemptRecorded, Attempted, ClaimedDelivery, EXCERPT_CHARS, NotificationStore, RETRY_WINDOW_MS,
+};
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, create_private_dir};
 pub use tx::Tx;

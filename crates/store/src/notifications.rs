@@ -33,6 +33,14 @@ pub struct ClaimedDelivery {
     pub secrets: Vec<Zeroizing<String>>,
 }
 
+/// An attempt to record: the claim it was made under, what happened, and when to retry.
+#[derive(Debug, Clone)]
+pub struct Attempted {
+    pub claimed: ClaimedDelivery,
+    pub attempt: DeliveryAttempt,
+    pub retry_at: Millis,
+}
+
 /// What recording an attempt did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptRecorded {
@@ -88,6 +96,8 @@ store_trait! {
             retry_at: Millis,
             disable_after_ms: i64,
         ) -> Result<AttemptRecorded, StoreError>;
+        /// Records many attempts in one transaction (the notifier's batches); one answer each.
+        fn record_attempts(&self, batch: &[Attempted], disable_after_ms: i64) -> Result<Vec<AttemptRecorded>, StoreError>;
         /// An endpoint's deliveries, newest first; only those of one status when given.
         fn deliveries(
             &self,
@@ -360,6 +370,120 @@ macro_rules! notification_statements {
             });
             record_event(&mut *tx, &domain::Event::new(&account, kind, now, data)).await
         }
+        /// Records one attempt of a claimed delivery (see [`NotificationStore::record_attempt`]),
+        /// inside the caller's transaction.
+        pub(crate) async fn record_attempt(
+            tx: &mut <Db as sqlx::Database>::Connection,
+            claimed: &crate::notifications::ClaimedDelivery,
+            attempt: &domain::DeliveryAttempt,
+            retry_at: domain::Millis,
+            disable_after_ms: i64,
+        ) -> Result<crate::notifications::AttemptRecorded, StoreError> {
+            use domain::DeliveryStatus as S;
+            let d = &claimed.delivery;
+            let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
+            let response = crate::notifications::excerpt(&attempt.response);
+            // A write first: it takes SQLite's write lock (a read first would fail the later
+            // write with SQLITE_BUSY_SNAPSHOT when another instance wrote in between).
+            let give_up_at: Option<i64> = query_scalar(
+                "UPDATE webhook_deliveries SET lease_until = lease_until WHERE id = ? AND lease_owner = ? AND status = 'pending' \
+                 RETURNING give_up_at",
+            )
+            .bind(d.id.as_str())
+            .bind(&claimed.lease)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(give_up_at) = give_up_at else {
+                return Ok(crate::notifications::AttemptRecorded { recorded: false, status: d.status, disabled: false });
+            };
+            query("INSERT INTO webhook_attempts (delivery_id, at, status, latency, response) VALUES (?, ?, ?, ?, ?)")
+                .bind(d.id.as_str())
+                .bind(attempt.at)
+                .bind(attempt.status.map(i64::from))
+                .bind(attempt.latency_ms)
+                .bind(&response)
+                .execute(&mut *tx)
+                .await?;
+            let status = if ok {
+                S::Delivered
+            } else if retry_at <= give_up_at {
+                S::Pending
+            } else {
+                S::Failed
+            };
+            query(
+                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_at = ?, lease_owner = NULL, lease_until = NULL, \
+                 last_status = ?, last_latency = ?, last_response = ?, delivered_at = ? WHERE id = ?",
+            )
+            .bind(status.as_str())
+            .bind(if status == S::Pending { retry_at } else { attempt.at })
+            .bind(attempt.status.map(i64::from))
+            .bind(attempt.latency_ms)
+            .bind(&response)
+            .bind(ok.then_some(attempt.at))
+            .bind(d.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            let mut disabled = false;
+            if ok {
+                query("UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL")
+                    .bind(d.webhook_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            } else {
+                query("UPDATE webhooks SET failing_since = COALESCE(failing_since, ?) WHERE id = ?")
+                    .bind(attempt.at)
+                    .bind(d.webhook_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                let reason = format!(
+                    "Turned off by Lightbridge on {}: every delivery failed for {} days (the last answer: {}). Turn it on again once it answers.",
+                    domain::format_utc(attempt.at),
+                    disable_after_ms / 86_400_000,
+                    if response.is_empty() { "none".to_string() } else { response.chars().take(120).collect::<String>() }
+                );
+                let off = query(
+                    "UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ? AND enabled = 1 AND failing_since <= ?",
+                )
+                .bind(&reason)
+                .bind(d.webhook_id.as_str())
+                .bind(attempt.at - disable_after_ms)
+                .execute(&mut *tx)
+                .await?;
+                if off.rows_affected() == 1 {
+                    disabled = true;
+                    let url: String = query_scalar(
+                        "SELECT url FROM webhooks WHERE id = ?",
+                        )
+                    .bind(d.webhook_id.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let data = serde_json::json!({
+                        "webhook": {"id": d.webhook_id.as_str(), "url": url},
+                        "reason": reason,
+                    });
+                    let event = domain::Event::new(&claimed.account_id, domain::EventType::WebhookDisabled, attempt.at, data);
+                    record_event(&mut *tx, &event).await?;
+                    record(
+                        &mut *tx,
+                        &domain::AuditEntry {
+                            account_id: Some(claimed.account_id.clone()),
+                            at: attempt.at,
+                            actor: "lightbridge".into(),
+                            actor_kind: domain::ActorKind::System,
+                            action: "webhook.disabled".into(),
+                            target_kind: "webhook".into(),
+                            target_id: Some(d.webhook_id.as_str().to_string()),
+                            target_label: Some(url),
+                            detail: Some(reason),
+                            remote_addr: None,
+                        },
+                    )
+                    .await?;
+                }
+            }
+            Ok(crate::notifications::AttemptRecorded { recorded: true, status, disabled })
+        }
     };
 }
 
@@ -584,113 +708,24 @@ macro_rules! shared_notification_methods {
             retry_at: Millis,
             disable_after_ms: i64,
         ) -> Result<crate::notifications::AttemptRecorded, StoreError> {
-            use domain::DeliveryStatus as S;
-            let d = &claimed.delivery;
-            let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
-            let response = crate::notifications::excerpt(&attempt.response);
             let mut tx = self.writer().begin().await?;
-            // A write first: it takes SQLite's write lock (a read first would fail the later
-            // write with SQLITE_BUSY_SNAPSHOT when another instance wrote in between).
-            let give_up_at: Option<i64> = query_scalar(
-                "UPDATE webhook_deliveries SET lease_until = lease_until WHERE id = ? AND lease_owner = ? AND status = 'pending' \
-                 RETURNING give_up_at",
-            )
-            .bind(d.id.as_str())
-            .bind(&claimed.lease)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(give_up_at) = give_up_at else {
-                tx.rollback().await?;
-                return Ok(crate::notifications::AttemptRecorded { recorded: false, status: d.status, disabled: false });
-            };
-            query("INSERT INTO webhook_attempts (delivery_id, at, status, latency, response) VALUES (?, ?, ?, ?, ?)")
-                .bind(d.id.as_str())
-                .bind(attempt.at)
-                .bind(attempt.status.map(i64::from))
-                .bind(attempt.latency_ms)
-                .bind(&response)
-                .execute(&mut *tx)
-                .await?;
-            let status = if ok {
-                S::Delivered
-            } else if retry_at <= give_up_at {
-                S::Pending
-            } else {
-                S::Failed
-            };
-            query(
-                "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_at = ?, lease_owner = NULL, lease_until = NULL, \
-                 last_status = ?, last_latency = ?, last_response = ?, delivered_at = ? WHERE id = ?",
-            )
-            .bind(status.as_str())
-            .bind(if status == S::Pending { retry_at } else { attempt.at })
-            .bind(attempt.status.map(i64::from))
-            .bind(attempt.latency_ms)
-            .bind(&response)
-            .bind(ok.then_some(attempt.at))
-            .bind(d.id.as_str())
-            .execute(&mut *tx)
-            .await?;
-            let mut disabled = false;
-            if ok {
-                query("UPDATE webhooks SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL")
-                    .bind(d.webhook_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            } else {
-                query("UPDATE webhooks SET failing_since = COALESCE(failing_since, ?) WHERE id = ?")
-                    .bind(attempt.at)
-                    .bind(d.webhook_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                let reason = format!(
-                    "Turned off by Lightbridge on {}: every delivery failed for {} days (the last answer: {}). Turn it on again once it answers.",
-                    domain::format_utc(attempt.at),
-                    disable_after_ms / 86_400_000,
-                    if response.is_empty() { "none".to_string() } else { response.chars().take(120).collect::<String>() }
-                );
-                let off = query(
-                    "UPDATE webhooks SET enabled = 0, disabled_reason = ? WHERE id = ? AND enabled = 1 AND failing_since <= ?",
-                )
-                .bind(&reason)
-                .bind(d.webhook_id.as_str())
-                .bind(attempt.at - disable_after_ms)
-                .execute(&mut *tx)
-                .await?;
-                if off.rows_affected() == 1 {
-                    disabled = true;
-                    let url: String = query_scalar(
-                        "SELECT url FROM webhooks WHERE id = ?",
-                        )
-                    .bind(d.webhook_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let data = serde_json::json!({
-                        "webhook": {"id": d.webhook_id.as_str(), "url": url},
-                        "reason": reason,
-                    });
-                    let event = domain::Event::new(&claimed.account_id, domain::EventType::WebhookDisabled, attempt.at, data);
-                    statements::record_event(&mut *tx, &event).await?;
-                    statements::record(
-                        &mut *tx,
-                        &domain::AuditEntry {
-                            account_id: Some(claimed.account_id.clone()),
-                            at: attempt.at,
-                            actor: "lightbridge".into(),
-                            actor_kind: domain::ActorKind::System,
-                            action: "webhook.disabled".into(),
-                            target_kind: "webhook".into(),
-                            target_id: Some(d.webhook_id.as_str().to_string()),
-                            target_label: Some(url),
-                            detail: Some(reason),
-                            remote_addr: None,
-                        },
-                    )
-                    .await?;
-                }
+            let r = statements::record_attempt(&mut *tx, claimed, attempt, retry_at, disable_after_ms).await?;
+            tx.commit().await?;
+            Ok(r)
+        }
+
+        async fn record_attempts(
+            &self,
+            batch: &[crate::notifications::Attempted],
+            disable_after_ms: i64,
+        ) -> Result<Vec<crate::notifications::AttemptRecorded>, StoreError> {
+            let mut tx = self.writer().begin().await?;
+            let mut out = Vec::with_capacity(batch.len());
+            for a in batch {
+                out.push(statements::record_attempt(&mut *tx, &a.claimed, &a.attempt, a.retry_at, disable_after_ms).await?);
             }
             tx.commit().await?;
-            Ok(crate::notifications::AttemptRecorded { recorded: true, status, disabled })
+            Ok(out)
         }
 
         async fn deliveries(

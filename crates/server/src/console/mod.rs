@@ -14,6 +14,7 @@ mod operator;
 mod people;
 mod signin;
 mod systems;
+mod webhooks;
 
 use askama::Template;
 use axum::Router;
@@ -51,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .merge(people::routes())
         .merge(account::routes())
         .merge(operator::routes())
+        .merge(webhooks::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

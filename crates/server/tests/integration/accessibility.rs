@@ -131,6 +131,12 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
         .and_then(|u| u["id"].as_str())
         .expect("viewer")
         .to_string();
+    // A webhook endpoint with a delivery (#18).
+    let (status, webhook) =
+        app.call("admin_a", Method::POST, "/webhooks", Some(json!({"url": "https://hooks.example.com/in"}))).await;
+    assert_eq!(status, 201, "{webhook}");
+    let webhook = webhook["webhook"]["id"].as_str().expect("webhook").to_string();
+    app.call("admin_a", Method::POST, &format!("/webhooks/{webhook}/test"), None).await;
 
     let mut problems = Vec::new();
     let mut checked = Vec::new();
@@ -167,6 +173,8 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
         format!("/deployments/{held}"),
         "/fleet".into(),
         "/fleet?state=drifted".into(),
+        "/webhooks".into(),
+        format!("/webhooks/{webhook}"),
         "/users".into(),
         format!("/users/{viewer}/remove"),
         "/audit".into(),
@@ -202,6 +210,10 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
     browser.goto(&format!("{}/deployments/{held}", app.base)).await;
     browser.find("#drifted-head").await;
     browser.screenshot("deployment-drifted").await;
+    // #18's page: an endpoint's delivery log.
+    browser.goto(&format!("{}/webhooks/{webhook}", app.base)).await;
+    browser.find("table.deliveries").await;
+    browser.screenshot("webhook-deliveries").await;
     // The bulk-delete confirmation: rows ticked with the header's box, then Delete….
     browser.goto(&format!("{}/connections/salesforce", app.base)).await;
     browser.click("input[data-select-all]").await;

@@ -320,3 +320,117 @@ async fn three_notifiers_on_one_database_deliver_each_event_once() {
         n.abort();
     }
 }
+
+async fn page(app: &testkit::TestApp, cookie: &str, path: &str) -> (u16, String) {
+    let r = app.http.get(format!("{}{path}", app.base)).header("cookie", cookie).send().await.expect("get");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+/// Posts a form; the status and the page (or the flash of a redirect).
+async fn post(app: &testkit::TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}{path}", app.base))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    if status == 303 {
+        let flash = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("lb_flash="))
+            .and_then(|v| {
+                let raw = v.split(';').next().unwrap_or_default();
+                url::form_urlencoded::parse(format!("f={raw}").as_bytes()).next().map(|(_, t)| t.into_owned())
+            })
+            .unwrap_or_default();
+        // "kind|text": the text.
+        return (status, flash.split_once('|').map(|(_, t)| t.to_string()).unwrap_or(flash));
+    }
+    (status, r.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn the_webhooks_pages_add_test_rotate_and_redeliver() {
+    let app = spawn().await;
+    let receiver = Receiver::start(&[]).await;
+    let (cookie, csrf) = app.sign_in("admin_a").await;
+    let (status, html) = page(&app, &cookie, "/webhooks").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-empty") && html.contains("value=\"drift.found\""), "{html}");
+
+    // Refused with the reason, the form kept.
+    let form = [("csrf", csrf.as_str()), ("url", "ftp://example.com/x"), ("event", "drift.found")];
+    let (status, html) = post(&app, &cookie, "/webhooks", &form).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("Use an https:// URL") && html.contains("value=\"ftp://example.com/x\""), "{html}");
+    assert!(html.contains("value=\"drift.found\" checked"), "the boxes stay ticked: {html}");
+    // A forged form does nothing.
+    let forged = [("csrf", "forged"), ("url", receiver.url.as_str())];
+    assert_eq!(post(&app, &cookie, "/webhooks", &forged).await.0, 403);
+
+    // Added: the secret is on the page once, and works with the official library.
+    let form = [("csrf", csrf.as_str()), ("url", receiver.url.as_str()), ("description", "Ops pager")];
+    let (status, html) = post(&app, &cookie, "/webhooks", &form).await;
+    assert_eq!(status, 200, "{html}");
+    let secret = html.split("data-webhook-secret>").nth(1).and_then(|s| s.split('<').next()).expect("the secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    receiver.set_secrets(&[secret]).await;
+    let (_, html) = page(&app, &cookie, "/webhooks").await;
+    assert!(!html.contains(secret), "shown once only");
+    let (_, listed) = app.call("admin_a", Method::GET, "/webhooks", None).await;
+    let id = listed[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(listed[0]["description"], "Ops pager");
+
+    // A test event from the page reaches the receiver; the delivery log shows it.
+    let (status, flash) = post(&app, &cookie, &format!("/webhooks/{id}/test"), &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303, "{flash}");
+    assert!(flash.contains("test event is on its way"), "{flash}");
+    receiver.wait_for(None, "accepted").await;
+    let started = std::time::Instant::now();
+    loop {
+        let (_, html) = page(&app, &cookie, &format!("/webhooks/{id}")).await;
+        if html.contains("data-status=\"delivered\"") {
+            assert!(html.contains("webhook.test") && html.contains("accepted"), "{html}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{html}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Redeliver it: the receiver sees the same webhook-id again (and deduplicates it).
+    let (_, deliveries) = app.call("admin_a", Method::GET, &format!("/webhooks/{id}/deliveries"), None).await;
+    let delivery = deliveries[0]["id"].as_str().expect("delivery").to_string();
+    let (status, flash) =
+        post(&app, &cookie, &format!("/webhooks/{id}/redeliver"), &[("csrf", &csrf), ("delivery", &delivery)]).await;
+    assert_eq!((status, flash.as_str()), (303, "The delivery is sent again now."));
+    receiver.wait_for(None, "duplicate").await;
+
+    // A new secret, shown once; turned off; removed.
+    let (status, html) = post(&app, &cookie, &format!("/webhooks/{id}/rotate"), &[("csrf", &csrf)]).await;
+    assert_eq!(status, 200);
+    let rotated = html.split("data-webhook-secret>").nth(1).and_then(|s| s.split('<').next()).expect("new secret");
+    assert_ne!(rotated, secret);
+    let (status, flash) =
+        post(&app, &cookie, &format!("/webhooks/{id}/enabled"), &[("csrf", &csrf), ("enabled", "false")]).await;
+    assert_eq!(status, 303);
+    assert!(flash.contains("is off"), "{flash}");
+    let (_, shown) = app.call("admin_a", Method::GET, &format!("/webhooks/{id}"), None).await;
+    assert_eq!(shown["enabled"], false);
+    // Editors do not see the page; another account's endpoint is not found.
+    let (editor, _) = app.sign_in("editor_a").await;
+    assert_eq!(page(&app, &editor, "/webhooks").await.0, 403);
+    let (other, other_csrf) = app.sign_in("admin_b").await;
+    assert_eq!(page(&app, &other, &format!("/webhooks/{id}")).await.0, 404);
+    assert_eq!(post(&app, &other, &format!("/webhooks/{id}/delete"), &[("csrf", &other_csrf)]).await.0, 404);
+    let (status, flash) = post(&app, &cookie, &format!("/webhooks/{id}/delete"), &[("csrf", &csrf)]).await;
+    assert_eq!(status, 303);
+    assert!(flash.contains("is removed"), "{flash}");
+    assert_eq!(app.call("admin_a", Method::GET, "/webhooks", None).await.1, json!([]));
+}
