@@ -168,22 +168,32 @@ async fn run() {
     seen.arrivals.lock().expect("lock").clear();
     recorded_at.clear();
     let burst_started = Instant::now();
-    let start_ms = SystemClock.now_ms();
-    for chunk in 0..events.div_ceil(100) {
-        for i in chunk * 100..((chunk + 1) * 100).min(events) {
-            let event =
-                Event::new(&account, EventType::DeploymentSucceeded, SystemClock.now_ms(), serde_json::json!({"i": i}));
-            store.record_event(&event).await.expect("event");
-            recorded_at.insert(event.id.to_string(), event.at);
+    // The events go in while the notifier works, as changes would make them.
+    let recording = tokio::spawn({
+        let (store, account) = (store.clone(), account.clone());
+        async move {
+            let mut recorded_at = HashMap::new();
+            for i in 0..events {
+                let event = Event::new(
+                    &account,
+                    EventType::DeploymentSucceeded,
+                    SystemClock.now_ms(),
+                    serde_json::json!({"i": i}),
+                );
+                store.record_event(&event).await.expect("event");
+                recorded_at.insert(event.id.to_string(), event.at);
+            }
+            (recorded_at, burst_started.elapsed().as_secs_f64())
         }
-    }
-    let record_secs = burst_started.elapsed().as_secs_f64();
+    });
     let total = events * endpoints;
     wait_until_delivered(&seen, total / 3, Duration::from_secs(600)).await;
     notifier.abort(); // the crash: claims held, attempts unrecorded
     let at_crash = count(&seen);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let second = service::notify::spawn_notifier(&svc, config);
+    let (recorded, record_secs) = recording.await.expect("recording");
+    recorded_at = recorded;
     wait_until_delivered(&seen, total, Duration::from_secs(1800)).await;
     let all_secs = burst_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(4)).await; // leases of the crash run out; repeats arrive
@@ -220,7 +230,6 @@ async fn run() {
         "  lost: {lost}; repeated (in flight at the stop, same webhook-id): {repeated}; ids that were no event's: {foreign}; bad signatures: {bad}"
     );
     println!("  pending in the outbox after: {}", store.pending_deliveries().await.expect("pending"));
-    let _ = start_ms;
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -55,7 +55,7 @@ pub struct NotifierConfig {
 impl Default for NotifierConfig {
     fn default() -> Self {
         NotifierConfig {
-            concurrency: 32,
+            concurrency: 128,
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(500),
             backoff_base: Duration::from_secs(5),

@@ -645,8 +645,10 @@ macro_rules! shared_notification_methods {
                 "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ? WHERE status = 'pending' AND id IN \
                  (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_at <= ? \
                   AND (lease_until IS NULL OR lease_until < ?) \
-                  AND webhook_id IN (SELECT id FROM webhooks WHERE enabled = 1) \
-                  ORDER BY next_at LIMIT ?{})",
+                  AND {}webhook_id IN (SELECT id FROM webhooks WHERE enabled = 1) \
+                  ORDER BY next_at LIMIT ?{}) RETURNING id",
+                // The due index leads (walking an endpoint's whole log instead grew with it).
+                dialect::NOT_INDEXED,
                 dialect::SKIP_LOCKED
             ))
             .bind(&lease)
@@ -654,41 +656,57 @@ macro_rules! shared_notification_methods {
             .bind(now)
             .bind(now)
             .bind(i64::from(limit.max(1)))
-            .execute(self.writer())
+            .fetch_all(self.writer())
             .await?;
-            if claimed.rows_affected() == 0 {
+            if claimed.is_empty() {
                 return Ok(Vec::new());
             }
-            let rows = query(format!(
+            // Read back by key (the claim's ids), off the writer.
+            let ids: Vec<String> = claimed.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<_, _>>()?;
+            let marks = vec!["?"; ids.len()].join(", ");
+            let mut rows = query(format!(
                 "SELECT {}, w.url, e.payload FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-                 JOIN events e ON e.id = d.event_id WHERE d.lease_owner = ? ORDER BY d.next_at",
+                 JOIN events e ON e.id = d.event_id WHERE d.id IN ({marks}) ORDER BY d.next_at",
                 DELIVERY_COLUMNS
-            ))
-            .bind(&lease)
-            .fetch_all(self.writer())
-            .await?;
-            let secrets: Vec<(String, String, String)> = query(
+            ));
+            for id in &ids {
+                rows = rows.bind(id);
+            }
+            let rows = rows.fetch_all(self.pool()).await?;
+            let mut webhooks: Vec<String> = rows.iter().map(|r| r.try_get::<String, _>("webhook_id")).collect::<Result<_, _>>()?;
+            webhooks.sort();
+            webhooks.dedup();
+            let marks = vec!["?"; webhooks.len()].join(", ");
+            let mut secrets = query(format!(
                 "SELECT s.webhook_id, s.id, s.secret FROM webhook_secrets s WHERE (s.expires_at IS NULL OR s.expires_at > ?) \
-                 AND s.webhook_id IN (SELECT webhook_id FROM webhook_deliveries WHERE lease_owner = ?) \
-                 ORDER BY s.webhook_id, CASE WHEN s.expires_at IS NULL THEN 0 ELSE 1 END, s.created_at DESC",
-            )
-            .bind(now)
-            .bind(&lease)
-            .fetch_all(self.writer())
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get("webhook_id")?, r.try_get("id")?, r.try_get("secret")?)))
-            .collect::<Result<_, StoreError>>()?;
+                 AND s.webhook_id IN ({marks}) \
+                 ORDER BY s.webhook_id, CASE WHEN s.expires_at IS NULL THEN 0 ELSE 1 END, s.created_at DESC"
+            ))
+            .bind(now);
+            for w in &webhooks {
+                secrets = secrets.bind(w);
+            }
+            let secrets: Vec<(String, String, String)> = secrets
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("webhook_id")?, r.try_get("id")?, r.try_get("secret")?)))
+                .collect::<Result<_, StoreError>>()?;
+            // Each secret opened once per claim, not once per delivery.
+            let mut opened: Vec<(String, zeroize::Zeroizing<String>)> = Vec::with_capacity(secrets.len());
+            for (webhook, id, sealed) in &secrets {
+                let key = self.keys.open_string(&vault::Sealed::from_stored(sealed.as_str()), vault::Binding::new(id, "webhook_secret"))?;
+                opened.push((webhook.clone(), key));
+            }
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let delivery = row_to_delivery(row)?;
                 let account_id = AccountId::parse(&row.try_get::<String, _>("account_id")?)?;
-                let mut keys = Vec::new();
-                for (webhook, id, sealed) in &secrets {
-                    if webhook == delivery.webhook_id.as_str() {
-                        keys.push(self.keys.open_string(&vault::Sealed::from_stored(sealed.as_str()), vault::Binding::new(id, "webhook_secret"))?);
-                    }
-                }
+                let keys: Vec<zeroize::Zeroizing<String>> = opened
+                    .iter()
+                    .filter(|(webhook, _)| webhook == delivery.webhook_id.as_str())
+                    .map(|(_, key)| key.clone())
+                    .collect();
                 out.push(crate::notifications::ClaimedDelivery {
                     delivery,
                     lease: lease.clone(),
