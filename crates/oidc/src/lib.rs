@@ -105,9 +105,17 @@ pub fn public(ip: std::net::IpAddr) -> bool {
         }
         std::net::IpAddr::V6(v6) => {
             let s = v6.segments();
+            let o = v6.octets();
+            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address; local-use NAT64
+            // (64:ff9b:1::/48) is a network's own.
             if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let o = v6.octets();
                 return public(std::net::IpAddr::V4(std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15])));
+            }
+            if s[0] == 0x2002 {
+                return public(std::net::IpAddr::V4(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5])));
+            }
+            if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+                return false;
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()
@@ -249,6 +257,8 @@ impl Client {
             .timeout(std::time::Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(std::sync::Arc::new(resolver))
+            // No proxy from the environment: it would resolve the name itself, past the check.
+            .no_proxy()
             .build()
             .map_err(|_| refused("cannot build an HTTP client"))?;
         Ok(Client { http, policy })
@@ -456,10 +466,15 @@ mod tests {
             "240.0.0.1",
             "::",
             "::127.0.0.1",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(!public(private.parse().expect("ip")), "{private}");
         }
-        for open in ["8.8.8.8", "151.101.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"] {
+        for open in
+            ["8.8.8.8", "151.101.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"]
+        {
             assert!(public(open.parse().expect("ip")), "{open}");
         }
         let policy = Policy::default();

@@ -93,6 +93,8 @@ impl Sender {
                 oidc::PublicOnly::allowing(Vec::new())
             }))
             .redirect(reqwest::redirect::Policy::none())
+            // No proxy from the environment: it would resolve the name itself, past the check.
+            .no_proxy()
             .connect_timeout(Duration::from_secs(5).min(timeout))
             .timeout(timeout)
             .user_agent(concat!("Lightbridge-Webhooks/", env!("CARGO_PKG_VERSION")))
@@ -342,7 +344,7 @@ pub async fn update(
             }
         }
     }
-    svc.store.update_webhook(&webhook).await?;
+    svc.store.update_webhook(&webhook, change.enabled).await?;
     let what = match (was_enabled, webhook.enabled) {
         (false, true) => "webhook.enabled",
         (true, false) => "webhook.disabled_by_person",
@@ -397,6 +399,9 @@ pub async fn rotate_secret(
 pub async fn send_test(svc: &Service, actor: &Actor, id: &WebhookId) -> Result<DeliveryId, ServiceError> {
     let account = actor.require_connection_admin()?;
     let webhook = svc.store.webhook(account, id).await?;
+    if !webhook.enabled {
+        return Err(ServiceError::conflict("this endpoint is off: turn it on to send it a test event"));
+    }
     let now = svc.now_ms();
     let data = serde_json::json!({
         "webhook": {"id": webhook.id.as_str(), "url": webhook.url},
@@ -582,6 +587,10 @@ async fn send(svc: &Service, claim: &ClaimedDelivery) -> DeliveryAttempt {
     // clock is one tests move, to expire a rotated secret).
     let timestamp = domain::SystemClock.now_ms().div_euclid(1000);
     let id = claim.delivery.event_id.as_str();
+    if claim.secrets.is_empty() {
+        let why = "the endpoint's signing secret cannot be opened (the master key that sealed it is not configured): nothing was sent";
+        return DeliveryAttempt { at, status: None, latency_ms: 0, response: why.into() };
+    }
     let mut signatures = Vec::new();
     for secret in &claim.secrets {
         match sign(secret, id, timestamp, &claim.payload) {

@@ -63,9 +63,11 @@ store_trait! {
         fn create_webhook(&self, webhook: &Webhook, secret: &str) -> Result<(), StoreError>;
         fn webhooks(&self, account: &AccountId) -> Result<Vec<Webhook>, StoreError>;
         fn webhook(&self, account: &AccountId, id: &WebhookId) -> Result<Webhook, StoreError>;
-        /// Writes an endpoint's URL, description, event types and whether it is on; turning it
-        /// on clears why it was off and its failing time.
-        fn update_webhook(&self, webhook: &Webhook) -> Result<(), StoreError>;
+        /// Writes an endpoint's URL, description and event types, and (when given) whether it is
+        /// on — left as the database has it otherwise, so a change of description never undoes
+        /// an endpoint turned off meanwhile; turning it on clears why it was off and its failing
+        /// time.
+        fn update_webhook(&self, webhook: &Webhook, enabled: Option<bool>) -> Result<(), StoreError>;
         fn delete_webhook(&self, account: &AccountId, id: &WebhookId) -> Result<(), StoreError>;
         /// A new current secret; the one it replaces keeps signing until `previous_until`.
         fn rotate_webhook_secret(
@@ -346,7 +348,7 @@ macro_rules! notification_statements {
             let count = |s: &str| counts.iter().find(|(k, _)| k == s).map(|(_, n)| *n).unwrap_or(0);
             let kind = match status.as_str() {
                 "succeeded" => domain::EventType::DeploymentSucceeded,
-                "failed" if count("succeeded") > 0 => domain::EventType::DeploymentPartiallyFailed,
+                "failed" if count("succeeded") + count("unchanged") > 0 => domain::EventType::DeploymentPartiallyFailed,
                 "failed" => domain::EventType::DeploymentFailed,
                 "halted" => domain::EventType::DeploymentHalted,
                 _ => return Ok(()),
@@ -431,7 +433,7 @@ macro_rules! notification_statements {
                     .execute(&mut *tx)
                     .await?;
             } else {
-                query("UPDATE webhooks SET failing_since = COALESCE(failing_since, ?) WHERE id = ?")
+                query("UPDATE webhooks SET failing_since = ? WHERE id = ? AND failing_since IS NULL")
                     .bind(attempt.at)
                     .bind(d.webhook_id.as_str())
                     .execute(&mut *tx)
@@ -562,19 +564,21 @@ macro_rules! shared_notification_methods {
             row_to_webhook(&row)
         }
 
-        async fn update_webhook(&self, w: &domain::Webhook) -> Result<(), StoreError> {
-            let done = query(
-                "UPDATE webhooks SET url = ?, description = ?, events = ?, enabled = ?, \
-                 disabled_reason = CASE WHEN ? = 1 THEN NULL ELSE disabled_reason END, \
-                 failing_since = CASE WHEN ? = 1 AND enabled = 0 THEN NULL ELSE failing_since END \
+        async fn update_webhook(&self, w: &domain::Webhook, enabled: Option<bool>) -> Result<(), StoreError> {
+            let enabled = enabled.map(i64::from);
+            let done = query(format!(
+                "UPDATE webhooks SET url = ?, description = ?, events = ?, enabled = COALESCE({n}, enabled), \
+                 disabled_reason = CASE WHEN {n} = 1 THEN NULL ELSE disabled_reason END, \
+                 failing_since = CASE WHEN {n} = 1 AND enabled = 0 THEN NULL ELSE failing_since END \
                  WHERE id = ? AND account_id = ?",
-            )
+                n = dialect::NULLABLE_BIGINT
+            ))
             .bind(&w.url)
             .bind(&w.description)
             .bind(crate::notifications::event_list(w))
-            .bind(i64::from(w.enabled))
-            .bind(i64::from(w.enabled))
-            .bind(i64::from(w.enabled))
+            .bind(enabled)
+            .bind(enabled)
+            .bind(enabled)
             .bind(w.id.as_str())
             .bind(w.account_id.as_str())
             .execute(self.writer())
@@ -692,16 +696,27 @@ macro_rules! shared_notification_methods {
                 .iter()
                 .map(|r| Ok((r.try_get("webhook_id")?, r.try_get("id")?, r.try_get("secret")?)))
                 .collect::<Result<_, StoreError>>()?;
-            // Each secret opened once per claim, not once per delivery.
+            // Each secret opened once per claim, not once per delivery. One that cannot be opened
+            // (its master key is gone) leaves its endpoint's deliveries without a secret: each
+            // gets a failed attempt saying so, and the others of the claim go on.
             let mut opened: Vec<(String, zeroize::Zeroizing<String>)> = Vec::with_capacity(secrets.len());
             for (webhook, id, sealed) in &secrets {
-                let key = self.keys.open_string(&vault::Sealed::from_stored(sealed.as_str()), vault::Binding::new(id, "webhook_secret"))?;
-                opened.push((webhook.clone(), key));
+                match self.keys.open_string(&vault::Sealed::from_stored(sealed.as_str()), vault::Binding::new(id, "webhook_secret")) {
+                    Ok(key) => opened.push((webhook.clone(), key)),
+                    Err(e) => tracing::error!(error = %e, webhook = %webhook, "a webhook secret cannot be opened"),
+                }
             }
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                let delivery = row_to_delivery(row)?;
-                let account_id = AccountId::parse(&row.try_get::<String, _>("account_id")?)?;
+                // A row that does not read (a corrupt value) is left to its lease, not the claim's end.
+                let read = row_to_delivery(row).and_then(|d| Ok((d, AccountId::parse(&row.try_get::<String, _>("account_id")?)?)));
+                let (delivery, account_id) = match read {
+                    Ok(read) => read,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a claimed webhook delivery does not read");
+                        continue;
+                    }
+                };
                 let keys: Vec<zeroize::Zeroizing<String>> = opened
                     .iter()
                     .filter(|(webhook, _)| webhook == delivery.webhook_id.as_str())
@@ -737,13 +752,18 @@ macro_rules! shared_notification_methods {
             batch: &[crate::notifications::Attempted],
             disable_after_ms: i64,
         ) -> Result<Vec<crate::notifications::AttemptRecorded>, StoreError> {
+            // In endpoint order, so two instances recording at once never wait on each other's
+            // endpoint rows in opposite orders (a deadlock on PostgreSQL).
+            let mut order: Vec<usize> = (0..batch.len()).collect();
+            order.sort_by(|&i, &j| batch[i].claimed.delivery.webhook_id.cmp(&batch[j].claimed.delivery.webhook_id));
             let mut tx = self.writer().begin().await?;
-            let mut out = Vec::with_capacity(batch.len());
-            for a in batch {
-                out.push(statements::record_attempt(&mut *tx, &a.claimed, &a.attempt, a.retry_at, disable_after_ms).await?);
+            let mut out = vec![None; batch.len()];
+            for i in order {
+                let a = &batch[i];
+                out[i] = Some(statements::record_attempt(&mut *tx, &a.claimed, &a.attempt, a.retry_at, disable_after_ms).await?);
             }
             tx.commit().await?;
-            Ok(out)
+            Ok(out.into_iter().flatten().collect())
         }
 
         async fn deliveries(
@@ -805,9 +825,9 @@ macro_rules! shared_notification_methods {
             now: Millis,
         ) -> Result<u64, StoreError> {
             let done = query(format!(
-                "UPDATE webhook_deliveries SET status = 'pending', next_at = ?, give_up_at = ?, lease_owner = NULL, lease_until = NULL \
-                 WHERE account_id = ? AND webhook_id = ? AND (({} IS NULL AND status = 'failed') OR id = ?) \
-                 AND NOT (status = 'pending' AND lease_until >= ?)",
+                "UPDATE webhook_deliveries SET status = 'pending', next_at = ?, give_up_at = ?, attempts = 0, lease_owner = NULL, \
+                 lease_until = NULL WHERE account_id = ? AND webhook_id = ? AND (({} IS NULL AND status = 'failed') OR id = ?) \
+                 AND NOT (status = 'pending' AND COALESCE(lease_until, 0) >= ?)",
                 dialect::NULLABLE_TEXT
             ))
             .bind(now)

@@ -1045,7 +1045,9 @@ macro_rules! shared_deployment_methods {
                 .await?;
                 if let Some(row) = done {
                     moved = true;
-                    if let (false, Some(found)) = (known, found) {
+                    // A scan's news; a deployment's finding (no `scanned_at`) is announced with its
+                    // target's outcome, in finish_targets.
+                    if let (false, Some(found), Some(_)) = (known, found, scanned_at) {
                         let connection = ConnectionId::parse(&row.try_get::<String, _>("connection_id")?)?;
                         statements::drift_event(&mut *tx, account, org_id, resource.as_str(), &connection, None, found).await?;
                     }

@@ -1811,16 +1811,19 @@ async fn the_outbox_delivers_each_event_once_to_each_endpoint<S: NotificationSto
     assert_eq!((r.recorded, r.status, r.disabled), (true, DeliveryStatus::Pending, false));
     assert!(!store.record_attempt(to_all, &failed, 1_030, 5 * day).await.expect("again").recorded, "once per claim");
     assert!(store.claim_deliveries("one", 1_029, 60_000, 10).await.expect("claim").is_empty(), "not yet due");
-    let again = store.claim_deliveries("one", 1_030, 60_000, 10).await.expect("claim");
+    // A person sends it again now, without waiting for its retry (its attempt count starts over,
+    // so does its back-off; the log keeps every attempt).
+    assert_eq!(store.redeliver(a, &all.id, Some(&to_all.delivery.id), 1_029).await.expect("redeliver"), 1);
+    let again = store.claim_deliveries("one", 1_029, 60_000, 10).await.expect("claim");
     assert_eq!(again.len(), 1);
     let (d, attempts) = store.delivery(a, &to_all.delivery.id).await.expect("delivery");
-    assert_eq!((d.attempts, d.last_status, attempts.len()), (1, Some(503), 1));
+    assert_eq!((d.attempts, d.last_status, attempts.len()), (0, Some(503), 1));
     assert_eq!(attempts[0].response.chars().count(), store::EXCERPT_CHARS, "an excerpt");
     assert!(matches!(store.delivery(b, &to_all.delivery.id).await, Err(StoreError::NotFound)), "another account's");
     assert_eq!(store.webhook(a, &all.id).await.expect("read").failing_since, Some(30));
 
     // Past its retry window it fails; a person redelivers it.
-    let late = store::RETRY_WINDOW_MS + 100;
+    let late = 1_029 + store::RETRY_WINDOW_MS + 1; // past the window the redelivery opened
     let r = store
         .record_attempt(&again[0], &DeliveryAttempt { at: 1_031, ..failed.clone() }, late, 5 * day)
         .await
@@ -1890,7 +1893,13 @@ async fn the_outbox_delivers_each_event_once_to_each_endpoint<S: NotificationSto
         "an endpoint that is off is not sent to"
     );
     // Turned on again by a person: not failing, no reason.
-    store.update_webhook(&Webhook { enabled: true, ..turned_off }).await.expect("on");
+    // A change that does not say whether it is on leaves it off (no lost update).
+    store
+        .update_webhook(&Webhook { description: "renamed".into(), enabled: true, ..turned_off.clone() }, None)
+        .await
+        .expect("rename");
+    assert!(!store.webhook(a, &all.id).await.expect("read").enabled, "still off");
+    store.update_webhook(&turned_off, Some(true)).await.expect("on");
     let on = store.webhook(a, &all.id).await.expect("read");
     assert_eq!((on.enabled, on.disabled_reason, on.failing_since), (true, None, None));
     store.delete_webhook(a, &all.id).await.expect("delete");

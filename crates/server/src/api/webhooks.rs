@@ -63,7 +63,7 @@ impl From<&Webhook> for WebhookView {
 }
 
 /// A new endpoint, with its signing secret: shown this once.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedWebhook {
     pub webhook: WebhookView,
     /// `whsec_…`: verify deliveries with it (any Standard Webhooks library takes it as it is).
@@ -94,7 +94,7 @@ pub struct WebhookPatch {
     pub enabled: Option<bool>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct RotatedSecret {
     /// The new `whsec_…`, shown this once.
     pub secret: String,
@@ -329,6 +329,21 @@ fn limit(limit: Option<u32>) -> Result<u32, ApiError> {
         None => Ok(100),
         Some(n @ 1..=500) => Ok(n),
         Some(n) => Err(ApiError::invalid("limit", format!("{n} is not between 1 and 500"))),
+    }
+}
+
+impl std::fmt::Debug for CreatedWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedWebhook").field("webhook", &self.webhook).field("secret", &"[redacted]").finish()
+    }
+}
+
+impl std::fmt::Debug for RotatedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RotatedSecret")
+            .field("secret", &"[redacted]")
+            .field("previous_valid_until", &self.previous_valid_until)
+            .finish()
     }
 }
 

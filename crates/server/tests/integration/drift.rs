@@ -68,6 +68,13 @@ async fn a_resource_changed_in_the_org_is_held_as_drifted_and_overwritten_on_req
     assert!(reason.starts_with("drifted: its body changed (by Ada Admin 1, "), "{reason}");
     assert_eq!(uploads(&app, &org1), before, "nothing uploaded over the org's change");
     assert_eq!(app.em.resource_body(&org1, "Player").expect("body"), b"console.log('hotfix')");
+    // One drift.found event (#18), naming the deployment that found it and who changed what.
+    let (_, events) = app.call("admin_a", Method::GET, "/events", None).await;
+    let found: Vec<&Value> = events.as_array().expect("events").iter().filter(|e| e["type"] == "drift.found").collect();
+    assert_eq!(found.len(), 1, "{events:#}");
+    assert_eq!(found[0]["data"]["deployment_id"], id.as_str(), "{events:#}");
+    assert_eq!(found[0]["data"]["changed_by"], "Ada Admin 1");
+    assert_eq!(found[0]["data"]["org_id"], org1.as_str());
     // The fleet view shows it.
     let (slot, orgs) = fleet_orgs(&app, "").await;
     assert_eq!(org(&orgs, "Fanout Org 1")["state"], "drifted", "{slot}");
