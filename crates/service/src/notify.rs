@@ -16,7 +16,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -75,44 +75,8 @@ pub fn backoff(config: &NotifierConfig, attempts: u32, random: u32) -> Duration 
     full.mul_f64(0.75 + f64::from(random % 1001) / 4000.0)
 }
 
-/// Who may receive deliveries, and the HTTP client that enforces it.
-#[derive(Debug, Clone)]
-pub struct Sender {
-    http: reqwest::Client,
-    allow_private: bool,
-}
-
-impl Sender {
-    /// `allow_private`: deliveries may go to loopback and private addresses, and over plain
-    /// HTTP (tests, receivers inside the operator's network).
-    pub fn new(allow_private: bool, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .dns_resolver(Arc::new(if allow_private {
-                oidc::PublicOnly::any()
-            } else {
-                oidc::PublicOnly::allowing(Vec::new())
-            }))
-            .redirect(reqwest::redirect::Policy::none())
-            // No proxy from the environment: it would resolve the name itself, past the check.
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5).min(timeout))
-            .timeout(timeout)
-            .user_agent(concat!("Lightbridge-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client");
-        Sender { http, allow_private }
-    }
-
-    pub fn allows_private(&self) -> bool {
-        self.allow_private
-    }
-}
-
-impl Default for Sender {
-    fn default() -> Self {
-        Sender::new(false, NotifierConfig::default().timeout)
-    }
-}
+/// Who may receive deliveries, and the HTTP client that enforces it (see [`outbound`]).
+pub use outbound::Sender;
 
 /// Whether an address is on the public internet (see [`oidc::public`]: one rule for every
 /// address a customer chooses).
@@ -598,75 +562,14 @@ async fn send(svc: &Service, claim: &ClaimedDelivery) -> DeliveryAttempt {
             Err(e) => return DeliveryAttempt { at, status: None, latency_ms: 0, response: e.to_string() },
         }
     }
-    let started = Instant::now();
-    let request = svc
-        .webhooks
-        .http
-        .post(&claim.url)
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signatures.join(" "))
-        .body(claim.payload.clone());
-    // An IP address in the URL is not resolved: checked here instead.
-    if let Some(refusal) = literal_refusal(&svc.webhooks, &claim.url) {
-        return DeliveryAttempt { at, status: None, latency_ms: 0, response: refusal };
-    }
-    match request.send().await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let body = read_excerpt(response).await;
-            DeliveryAttempt {
-                at,
-                status: Some(status),
-                latency_ms: started.elapsed().as_millis() as i64,
-                response: body,
-            }
-        }
-        Err(e) => DeliveryAttempt {
-            at,
-            status: None,
-            latency_ms: started.elapsed().as_millis() as i64,
-            response: describe(&e),
-        },
-    }
-}
-
-fn literal_refusal(sender: &Sender, url: &str) -> Option<String> {
-    if sender.allow_private {
-        return None;
-    }
-    let parsed = url::Url::parse(url).ok()?;
-    let ip = match parsed.host()? {
-        url::Host::Ipv4(ip) => IpAddr::V4(ip),
-        url::Host::Ipv6(ip) => IpAddr::V6(ip),
-        url::Host::Domain(_) => return None,
-    };
-    (!is_public(ip)).then(|| format!("{ip} is not a public address; Lightbridge delivers to public addresses only"))
-}
-
-/// The start of an answer's body, without reading more than needed.
-async fn read_excerpt(mut response: reqwest::Response) -> String {
-    let mut bytes = Vec::new();
-    while bytes.len() < 2048 {
-        match response.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(2048)]);
-    text.chars().take(store::EXCERPT_CHARS).collect()
-}
-
-/// Why a request got no answer, in words (the innermost cause says most).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() { "no answer in time".to_string() } else { e.to_string() };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
+    let headers = [
+        ("content-type", "application/json".to_string()),
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signatures.join(" ")),
+    ];
+    let answer = svc.webhooks.post(&claim.url, &headers, claim.payload.clone(), store::EXCERPT_CHARS).await;
+    DeliveryAttempt { at, status: answer.status, latency_ms: answer.latency_ms, response: answer.text }
 }
 
 #[cfg(test)]
