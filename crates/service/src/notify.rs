@@ -78,12 +78,6 @@ pub fn backoff(config: &NotifierConfig, attempts: u32, random: u32) -> Duration 
 /// Who may receive deliveries, and the HTTP client that enforces it (see [`outbound`]).
 pub use outbound::Sender;
 
-/// Whether an address is on the public internet (see [`oidc::public`]: one rule for every
-/// address a customer chooses).
-pub fn is_public(ip: IpAddr) -> bool {
-    oidc::public(ip)
-}
-
 /// A new signing secret: `whsec_` and 24 random bytes in base64, as the specification's
 /// libraries read it.
 pub fn new_secret() -> Zeroizing<String> {
@@ -163,7 +157,7 @@ fn check_url(svc: &Service, url: &str, errors: &mut Vec<(String, String)>) -> Op
     };
     if let Some(ip) = literal
         && !private
-        && !is_public(ip)
+        && !oidc::public(ip)
     {
         errors.push((
             "url".into(),
