@@ -31,7 +31,10 @@ pub use ids::{
     AccountId, BundleId, ConnectionId, DeliveryId, DeploymentId, EnvironmentId, EventId, SystemId, UserId, WebhookId,
 };
 pub use names::{ConnectionName, ResourceName, label};
-pub use notification::{Delivery, DeliveryAttempt, DeliveryStatus, Event, EventType, Webhook};
+pub use notification::{
+    Delivery, DeliveryAttempt, DeliveryStatus, Event, EventType, Mail, MailPreferences, MailStatus, Webhook,
+    next_digest,
+};
 pub use user::{Role, User};
 
 /// Milliseconds since the Unix epoch: how Lightbridge stores and compares times.

@@ -81,10 +81,94 @@ impl EventType {
         }
     }
 
-    /// Sent only to the endpoint it concerns, never by subscription.
+    /// Sent only to the endpoint it concerns, never by subscription (nor by e-mail).
     pub fn is_direct(self) -> bool {
         matches!(self, EventType::WebhookTest)
     }
+
+    /// What admins and owners who have not chosen receive by e-mail: the news a person must
+    /// act on.
+    pub const MAIL_DEFAULT: [EventType; 6] = [
+        EventType::ConnectionLoggedOut,
+        EventType::ConnectionUnavailable,
+        EventType::DeploymentPartiallyFailed,
+        EventType::DeploymentFailed,
+        EventType::DeploymentHalted,
+        EventType::WebhookDisabled,
+    ];
+}
+
+/// What a user receives by e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailPreferences {
+    /// The event types mailed; empty: none.
+    pub events: Vec<EventType>,
+    /// One mail a day listing the day's events, instead of one mail per event.
+    pub digest: bool,
+    /// The hour (UTC, 0–23) the digest is sent.
+    pub digest_hour: u8,
+    /// False: the user never chose, and the defaults of their role apply.
+    pub saved: bool,
+}
+
+impl MailPreferences {
+    /// What a user who never chose receives: admins and owners [`EventType::MAIL_DEFAULT`],
+    /// one mail per event; others nothing.
+    pub fn defaults(role: crate::Role) -> Self {
+        let events = if role.manages_connections() { EventType::MAIL_DEFAULT.to_vec() } else { Vec::new() };
+        MailPreferences { events, digest: false, digest_hour: 8, saved: false }
+    }
+}
+
+/// When the digest at `hour` (UTC) next goes out after `at`: always later than `at`, within a day.
+pub fn next_digest(at: Millis, hour: u8) -> Millis {
+    const DAY: Millis = 86_400_000;
+    let offset = Millis::from(hour) * 3_600_000;
+    ((at - offset).div_euclid(DAY) + 1) * DAY + offset
+}
+
+/// Where a mail stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailStatus {
+    /// Not yet accepted by the mail server; sent (again) at `next_at`.
+    Pending,
+    /// The mail server accepted it.
+    Sent,
+    /// Refused for good, or not accepted in time.
+    Failed,
+}
+
+impl MailStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailStatus::Pending => "pending",
+            MailStatus::Sent => "sent",
+            MailStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => MailStatus::Pending,
+            "sent" => MailStatus::Sent,
+            "failed" => MailStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One event's mail to one user (several events share one digest mail).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mail {
+    pub event_id: EventId,
+    pub event_type: EventType,
+    pub digest: bool,
+    pub status: MailStatus,
+    pub attempts: u32,
+    pub next_at: Millis,
+    pub sent_at: Option<Millis>,
+    /// Why the mail server did not accept it, last time.
+    pub last_error: Option<String>,
+    pub created_at: Millis,
 }
 
 /// An event as recorded: its payload is the JSON `data` object of the webhook body.
@@ -206,6 +290,26 @@ mod tests {
             assert_eq!(EventType::parse(t.as_str()), Some(t));
         }
         assert_eq!(EventType::parse("connection.deleted"), None);
+    }
+
+    #[test]
+    fn the_digest_goes_out_at_its_hour_after_the_event() {
+        let day = 86_400_000;
+        let hour = 3_600_000;
+        // 10:30 on day 3: the 08:00 digest of day 4; the 11:00 digest of day 3.
+        let at = 3 * day + 10 * hour + hour / 2;
+        assert_eq!(next_digest(at, 8), 4 * day + 8 * hour);
+        assert_eq!(next_digest(at, 11), 3 * day + 11 * hour);
+        // Exactly at the hour: the next day's (the digest being sent now is already claimed).
+        assert_eq!(next_digest(3 * day + 8 * hour, 8), 4 * day + 8 * hour);
+    }
+
+    #[test]
+    fn only_admins_and_owners_are_mailed_by_default() {
+        assert_eq!(MailPreferences::defaults(crate::Role::Admin).events, EventType::MAIL_DEFAULT.to_vec());
+        assert_eq!(MailPreferences::defaults(crate::Role::Owner).events, EventType::MAIL_DEFAULT.to_vec());
+        assert!(MailPreferences::defaults(crate::Role::Editor).events.is_empty());
+        assert!(EventType::MAIL_DEFAULT.iter().all(|t| !t.is_direct()));
     }
 
     #[test]

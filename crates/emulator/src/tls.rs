@@ -17,7 +17,8 @@ pub struct TlsMaterial {
     pub server_config: Arc<rustls::ServerConfig>,
 }
 
-pub fn generate_server_tls() -> Result<TlsMaterial, String> {
+/// A throw-away CA and a server certificate for 127.0.0.1 and localhost signed by it.
+fn ca_and_server() -> Result<(rcgen::Certificate, rcgen::Certificate, KeyPair), String> {
     let err = |e: rcgen::Error| e.to_string();
     let ca_key = KeyPair::generate().map_err(err)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
@@ -34,7 +35,11 @@ pub fn generate_server_tls() -> Result<TlsMaterial, String> {
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).map_err(err)?;
+    Ok((ca_cert, leaf_cert, leaf_key))
+}
 
+pub fn generate_server_tls() -> Result<TlsMaterial, String> {
+    let (ca_cert, leaf_cert, leaf_key) = ca_and_server()?;
     let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
     let mut config =
         rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
@@ -45,6 +50,13 @@ pub fn generate_server_tls() -> Result<TlsMaterial, String> {
             .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsMaterial { ca_pem: ca_cert.pem(), server_config: Arc::new(config) })
+}
+
+/// The same kind of CA and server certificate as PEM, for another TLS server a test starts
+/// (the SMTP server of the e-mail tests): (CA, server certificate, server key).
+pub fn generate_server_pem() -> Result<(String, String, String), String> {
+    let (ca_cert, leaf_cert, leaf_key) = ca_and_server()?;
+    Ok((ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem()))
 }
 
 /// Generates an RSA-2048 key pair for a JWT bearer app. Returns the PKCS#8 private key PEM

@@ -47,6 +47,8 @@ enum Command {
     Fleet(command::fleet::Args),
     /// Webhook endpoints: add, test, rotate a secret; the delivery log, redelivery; events.
     Webhooks(command::webhooks::Args),
+    /// Which events you receive by e-mail (one mail each or a daily digest); your mails.
+    Notifications(command::notifications::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -82,6 +84,7 @@ fn main() -> std::process::ExitCode {
             Command::Deployments(args) => command::deployments::run(args).await,
             Command::Fleet(args) => command::fleet::run(args).await,
             Command::Webhooks(args) => command::webhooks::run(args).await,
+            Command::Notifications(args) => command::notifications::run(args).await,
         }
     });
     match result {

@@ -1,9 +1,12 @@
-//! Requests to addresses Lightbridge's customers choose — webhook endpoints (#18): the one HTTP
+//! Lightbridge's messages out (#18): mail through the operator's SMTP server ([`mail`]), and
+//! requests to addresses Lightbridge's customers choose — webhook endpoints: the one HTTP
 //! client for them, kept out of the service layer (which knows no HTTP). Only public addresses
 //! are reached: a literal address in the URL is checked before sending, a name is resolved by
 //! the client's own resolver, which keeps only public answers ([`oidc::PublicOnly`], shared with
 //! single sign-on), so DNS rebinding cannot get around the check. Redirects are not followed
 //! and no proxy from the environment is used (it would resolve the name itself).
+
+pub mod mail;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -60,7 +60,8 @@ pub fn service_with_clock(config: &Config, store: Store, clock: Arc<dyn Clock>) 
         .with_unavailable_after(config.unavailable_after)
         .with_loader_polling(config.publish.loader_polling)
         .with_keep_alive(config.keep_alive)
-        .with_webhooks(service::notify::Sender::new(config.webhook_allow_private, config.notifier.timeout)))
+        .with_webhooks(service::notify::Sender::new(config.webhook_allow_private, config.notifier.timeout))
+        .with_mail_from(config.mail.as_ref().map(|m| m.smtp.from.clone())))
 }
 
 /// A started instance: bound (its address known), its worker and health sweep running; call
@@ -78,6 +79,8 @@ pub struct Started {
     drift: Option<tokio::task::JoinHandle<()>>,
     /// Delivers events to webhook endpoints (#18).
     notifier: tokio::task::JoinHandle<()>,
+    /// Sends notification mails (#18), when e-mail is set up.
+    mailer: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Binds the configured address, then builds the state over `store`. When `public_url` is
@@ -106,8 +109,15 @@ pub async fn start_with_clock(config: &Config, store: Store, clock: Arc<dyn Cloc
     let drift = (!config.publish.drift_scan.is_zero())
         .then(|| service::drift::spawn_scanner(&state, config.publish.drift_scan));
     let notifier = service::notify::spawn_notifier(&state, config.notifier);
+    let mailer = match &config.mail {
+        Some(mail) => {
+            let smtp = outbound::mail::Smtp::new(&mail.smtp).map_err(StartError::Client)?;
+            Some(service::mail::spawn_mailer(&state, smtp, mail.mailer))
+        }
+        None => None,
+    };
     let server = Server::with_listener(state.clone(), listener);
-    Ok(Started { state, server, health, worker, housekeeping, rollouts, drift, notifier })
+    Ok(Started { state, server, health, worker, housekeeping, rollouts, drift, notifier, mailer })
 }
 
 /// [`open_store`], then [`start_with_store`].
@@ -132,7 +142,7 @@ impl Started {
         self.housekeeping.abort();
         self.rollouts.abort();
         self.notifier.abort();
-        if let Some(task) = self.drift {
+        for task in [self.drift, self.mailer].into_iter().flatten() {
             task.abort();
         }
         result

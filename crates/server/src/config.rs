@@ -82,6 +82,64 @@ pub struct Settings {
     pub publish: PublishSettings,
     pub sso: SsoSettings,
     pub notifications: NotificationSettings,
+    pub mail: MailSettings,
+}
+
+/// `[mail]`: notification e-mail (#18) through the operator's SMTP server; off until
+/// `smtp_host` and `from` are given. `security` is `starttls` (the default: the server must
+/// offer STARTTLS, port 587), `tls` (TLS from the first byte, port 465) or `none` (a relay on
+/// this machine only, port 25); `smtp_port` 0 takes the port of the security chosen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub security: String,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "text")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "text")]
+    pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// The sender: `Lightbridge <lightbridge@example.com>` or an address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Certificates (PEM) to trust for the mail server besides the system's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    pub timeout_secs: u64,
+    /// How often due mails are looked for, and the first retry's delay (each next one four
+    /// times longer, up to an hour; a mail is tried for a day).
+    pub poll_ms: u64,
+    pub retry_base_secs: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        let d = service::mail::MailerConfig::default();
+        MailSettings {
+            smtp_host: None,
+            smtp_port: 0,
+            security: "starttls".into(),
+            username: None,
+            password: None,
+            password_file: None,
+            from: None,
+            ca_file: None,
+            timeout_secs: 30,
+            poll_ms: d.poll.as_millis() as u64,
+            retry_base_secs: d.backoff_base.as_secs(),
+        }
+    }
+}
+
+/// The mail server and how the mailer uses it, once validated.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub smtp: outbound::mail::SmtpConfig,
+    pub ca_file: Option<PathBuf>,
+    pub mailer: service::mail::MailerConfig,
 }
 
 /// `[notifications]`: webhook deliveries (#18). Deliveries go to public addresses over HTTPS
@@ -197,6 +255,7 @@ impl Default for Settings {
             publish: PublishSettings::default(),
             sso: SsoSettings::default(),
             notifications: NotificationSettings::default(),
+            mail: MailSettings::default(),
         }
     }
 }
@@ -313,6 +372,8 @@ pub struct Config {
     pub notifier: service::notify::NotifierConfig,
     /// Deliveries may go to loopback and private addresses, over plain HTTP too.
     pub webhook_allow_private: bool,
+    /// Notification e-mail (`[mail]`); `None`: off.
+    pub mail: Option<MailConfig>,
 }
 
 /// `LIGHTBRIDGE_*` variables that are not settings: read by the binary, the emulator or tests.
@@ -371,7 +432,11 @@ impl Config {
         let database_url = secret(layers, "database.url", settings.database.url.clone(), &settings.database.url_file)?;
         let metrics_token =
             secret(layers, "metrics_token", settings.metrics_token.clone(), &settings.metrics_token_file)?;
-        Self::validate(&settings, &master_key_text, database_url, metrics_token)
+        let mail_password =
+            secret(layers, "mail.password", settings.mail.password.clone(), &settings.mail.password_file)?;
+        let mut config = Self::validate(&settings, &master_key_text, database_url, metrics_token)?;
+        config.mail = mail(&settings.mail, mail_password)?;
+        Ok(config)
     }
 
     fn validate(
@@ -504,6 +569,7 @@ impl Config {
                 ..Default::default()
             },
             webhook_allow_private: s.notifications.allow_private_addresses,
+            mail: None,
         })
     }
 
@@ -565,6 +631,22 @@ impl Config {
                 timeout_secs: self.notifier.timeout.as_secs(),
                 lease_secs: self.notifier.lease.as_secs(),
             },
+            mail: match &self.mail {
+                None => MailSettings::default(),
+                Some(m) => MailSettings {
+                    smtp_host: Some(m.smtp.host.clone()),
+                    smtp_port: m.smtp.port,
+                    security: m.smtp.security.as_str().into(),
+                    username: m.smtp.username.clone(),
+                    password: m.smtp.password.as_ref().map(|_| "[redacted]".to_string()),
+                    password_file: None,
+                    from: Some(m.smtp.from.clone()),
+                    ca_file: m.ca_file.clone(),
+                    timeout_secs: m.smtp.timeout.as_secs(),
+                    poll_ms: m.mailer.poll.as_millis() as u64,
+                    retry_base_secs: m.mailer.backoff_base.as_secs(),
+                },
+            },
         }
     }
 
@@ -605,6 +687,71 @@ fn secret(
         _ => value,
     };
     Ok(text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()))
+}
+
+/// `[mail]` validated: `None` without `smtp_host`; every mistake named by its key.
+fn mail(m: &MailSettings, password: Option<String>) -> Result<Option<MailConfig>, ConfigError> {
+    let Some(host) = m.smtp_host.as_deref().map(str::trim).filter(|h| !h.is_empty()) else {
+        if m.from.is_some() || m.username.is_some() || password.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "mail.smtp_host",
+                message: "the mail server is missing: give smtp_host with the other [mail] settings".into(),
+            });
+        }
+        return Ok(None);
+    };
+    let invalid = |key: &'static str, message: String| ConfigError::Invalid { key, message };
+    let security = outbound::mail::Security::parse(m.security.trim())
+        .ok_or_else(|| invalid("mail.security", format!("{:?}: use starttls, tls or none", m.security)))?;
+    let from = m.from.as_deref().map(str::trim).filter(|f| !f.is_empty()).ok_or_else(|| {
+        invalid("mail.from", "give the sender, e.g. \"Lightbridge <lightbridge@example.com>\"".into())
+    })?;
+    if m.username.is_some() != password.is_some() {
+        return Err(invalid("mail.password", "give both username and password (or password_file), or neither".into()));
+    }
+    if m.timeout_secs == 0 || m.poll_ms == 0 || m.retry_base_secs == 0 {
+        return Err(invalid(
+            "mail.timeout_secs",
+            "timeout_secs, poll_ms and retry_base_secs must each be at least 1".into(),
+        ));
+    }
+    let port = match (m.smtp_port, security) {
+        (0, outbound::mail::Security::StartTls) => 587,
+        (0, outbound::mail::Security::Tls) => 465,
+        (0, outbound::mail::Security::None) => 25,
+        (port, _) => port,
+    };
+    let ca_pem = match &m.ca_file {
+        Some(path) => Some(std::fs::read(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?),
+        None => None,
+    };
+    let smtp = outbound::mail::SmtpConfig {
+        host: host.to_string(),
+        port,
+        security,
+        username: m.username.clone(),
+        password: password.map(zeroize::Zeroizing::new),
+        from: from.to_string(),
+        ca_pem,
+        timeout: std::time::Duration::from_secs(m.timeout_secs.min(300)),
+    };
+    // The sender and the CA file are checked now, not at the first mail.
+    outbound::mail::Smtp::new(&smtp).map_err(|e| {
+        let key = if e.contains("CA file") {
+            "mail.ca_file"
+        } else if e.contains("TLS") {
+            "mail.security"
+        } else {
+            "mail.from"
+        };
+        invalid(key, e)
+    })?;
+    let mailer = service::mail::MailerConfig {
+        poll: std::time::Duration::from_millis(m.poll_ms),
+        backoff_base: std::time::Duration::from_secs(m.retry_base_secs),
+        ..Default::default()
+    };
+    Ok(Some(MailConfig { smtp, ca_file: m.ca_file.clone(), mailer }))
 }
 
 /// Which layer a value came from, later layers ranking higher.

@@ -25,6 +25,7 @@ pub mod fleet;
 pub mod health;
 pub mod keys;
 pub mod loader;
+pub mod mail;
 pub mod members;
 pub mod notify;
 pub mod oauth;
@@ -75,6 +76,8 @@ pub struct Service {
     pub webhooks: notify::Sender,
     /// Wakes the notifier when a delivery is due now (a test event, a redelivery).
     pub notify_wake: Arc<tokio::sync::Notify>,
+    /// The sender of notification mails, when the operator set up e-mail (#18).
+    pub mail_from: Option<String>,
 }
 
 impl Service {
@@ -100,12 +103,19 @@ impl Service {
             keep_alive: std::time::Duration::from_secs(24 * 3600),
             webhooks: notify::Sender::default(),
             notify_wake: Arc::default(),
+            mail_from: None,
         }
     }
 
     /// How webhook deliveries are sent (from configuration).
     pub fn with_webhooks(mut self, sender: notify::Sender) -> Self {
         self.webhooks = sender;
+        self
+    }
+
+    /// The sender of notification mails (e-mail set up in configuration).
+    pub fn with_mail_from(mut self, from: Option<String>) -> Self {
+        self.mail_from = from;
         self
     }
 

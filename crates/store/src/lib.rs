@@ -76,7 +76,8 @@ pub use connections::{
 pub use deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 pub use error::StoreError;
 pub use notifications::{
-    AttemptRecorded, Attempted, ClaimedDelivery, EXCERPT_CHARS, NotificationStore, RETRY_WINDOW_MS,
+    AttemptRecorded, Attempted, ClaimedDelivery, ClaimedMail, EXCERPT_CHARS, MAIL_WINDOW_MS, MailOutcome,
+    NotificationStore, RETRY_WINDOW_MS,
 };
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, create_private_dir};

@@ -7,7 +7,8 @@
 //! and the delivery is retried until the endpoint answers 2xx or its retry window ends.
 
 use domain::{
-    AccountId, Delivery, DeliveryAttempt, DeliveryId, DeliveryStatus, Event, EventId, Millis, Webhook, WebhookId,
+    AccountId, Delivery, DeliveryAttempt, DeliveryId, DeliveryStatus, Event, EventId, Mail, MailPreferences, Millis,
+    UserId, Webhook, WebhookId,
 };
 use zeroize::Zeroizing;
 
@@ -15,6 +16,10 @@ use crate::StoreError;
 
 /// How long a delivery is retried after its event (or after a person asked to redeliver).
 pub const RETRY_WINDOW_MS: Millis = 3 * 24 * 3_600_000;
+
+/// How long a mail is tried after its event (or its digest hour): news older than a day is
+/// not sent late.
+pub const MAIL_WINDOW_MS: Millis = 24 * 3_600_000;
 
 /// The longest response excerpt kept per attempt, in characters.
 pub const EXCERPT_CHARS: usize = 500;
@@ -39,6 +44,34 @@ pub struct Attempted {
     pub claimed: ClaimedDelivery,
     pub attempt: DeliveryAttempt,
     pub retry_at: Millis,
+}
+
+/// A mail handed to the mailer: one event for one recipient.
+#[derive(Debug, Clone)]
+pub struct ClaimedMail {
+    /// `<event id>:<user id>`.
+    pub id: String,
+    /// The claim's own token: the outcome is recorded only under it.
+    pub lease: String,
+    pub event: Event,
+    pub user_id: UserId,
+    pub to: String,
+    pub name: String,
+    /// Part of the recipient's digest (due mails of one digest go out as one).
+    pub digest: bool,
+    pub attempts: u32,
+}
+
+/// What became of a claimed mail.
+#[derive(Debug, Clone)]
+pub struct MailOutcome {
+    pub id: String,
+    pub lease: String,
+    pub at: Millis,
+    /// Why the mail server did not accept it; none: accepted.
+    pub error: Option<String>,
+    /// When to try again after an error; none: refused for good.
+    pub retry_at: Option<Millis>,
 }
 
 /// What recording an attempt did.
@@ -120,15 +153,32 @@ store_trait! {
         ) -> Result<u64, StoreError>;
         /// Deliveries still to send, across accounts (for metrics and the benchmark).
         fn pending_deliveries(&self) -> Result<u64, StoreError>;
+        /// What a user chose to receive by e-mail; none: they never chose.
+        fn mail_preferences(&self, user: &UserId) -> Result<Option<MailPreferences>, StoreError>;
+        /// Saves a user's choice. Leaving the digest for one mail per event sends what the
+        /// digest held now.
+        fn set_mail_preferences(&self, user: &UserId, prefs: &MailPreferences, now: Millis) -> Result<(), StoreError>;
+        /// Claims up to `limit` due mails for `lease_ms` (with every due mail of the same digests,
+        /// so a digest goes out whole); mails past their window fail first, unsent.
+        fn claim_mails(&self, owner: &str, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<ClaimedMail>, StoreError>;
+        /// Records what became of claimed mails, in one transaction.
+        fn record_mails(&self, outcomes: &[MailOutcome]) -> Result<(), StoreError>;
+        /// A user's latest mails about one of their accounts, newest first.
+        fn mails(&self, user: &UserId, account: &AccountId, limit: u32) -> Result<Vec<Mail>, StoreError>;
     }
 }
 
 /// `',a,b,'` for the `events` column: commas around each type, so `LIKE '%,a,%'` finds one.
 pub(crate) fn event_list(webhook: &Webhook) -> String {
-    if webhook.events.is_empty() {
+    list_of(&webhook.events)
+}
+
+/// `',a,b,'` of these types; `''` for none.
+pub(crate) fn list_of(events: &[domain::EventType]) -> String {
+    if events.is_empty() {
         String::new()
     } else {
-        let names: Vec<&str> = webhook.events.iter().map(|e| e.as_str()).collect();
+        let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
         format!(",{},", names.join(","))
     }
 }
@@ -178,6 +228,73 @@ macro_rules! notification_statements {
             for webhook in webhooks {
                 queue_delivery(&mut *tx, &webhook, event).await?;
             }
+            queue_mails(&mut *tx, event).await
+        }
+
+        /// One mail of `event` to each user of its account who receives its type: by their
+        /// choice, or (admins and owners who never chose) by default. A digest reader's mail
+        /// waits for their digest hour.
+        pub(crate) async fn queue_mails(
+            tx: &mut <Db as sqlx::Database>::Connection,
+            event: &domain::Event,
+        ) -> Result<(), StoreError> {
+            let by_default = if domain::EventType::MAIL_DEFAULT.contains(&event.kind) {
+                " OR (p.user_id IS NULL AND ms.role IN ('admin', 'owner'))"
+            } else {
+                ""
+            };
+            // The digest's hour after the event (see domain::next_digest), and a day after it.
+            let at = "((? - p.digest_hour * 3600000) / 86400000 + 1) * 86400000 + p.digest_hour * 3600000";
+            query(format!(
+                "INSERT INTO mail_outbox (id, event_id, user_id, account_id, event_type, digest, status, attempts, next_at, \
+                 give_up_at, created_at) \
+                 SELECT ? || ':' || u.id, ?, u.id, ?, ?, COALESCE(p.digest, 0), 'pending', 0, \
+                 CASE WHEN p.digest = 1 THEN {at} ELSE ? END, CASE WHEN p.digest = 1 THEN {at} + 86400000 ELSE ? END, ? \
+                 FROM memberships ms JOIN users u ON u.id = ms.user_id LEFT JOIN mail_preferences p ON p.user_id = u.id \
+                 WHERE ms.account_id = ? AND (p.events LIKE ?{by_default})"
+            ))
+            .bind(event.id.as_str())
+            .bind(event.id.as_str())
+            .bind(event.account_id.as_str())
+            .bind(event.kind.as_str())
+            .bind(event.at)
+            .bind(event.at)
+            .bind(event.at)
+            .bind(event.at + crate::notifications::MAIL_WINDOW_MS)
+            .bind(event.at)
+            .bind(event.account_id.as_str())
+            .bind(format!("%,{},%", event.kind.as_str()))
+            .execute(&mut *tx)
+            .await?;
+            Ok(())
+        }
+
+        /// A mail of `event` to the user with this e-mail address in its account, whatever they
+        /// chose (an endpoint's creator is told it was turned off); nothing when they already
+        /// have one or are no longer a user there.
+        pub(crate) async fn queue_mail_to(
+            tx: &mut <Db as sqlx::Database>::Connection,
+            event: &domain::Event,
+            email: &str,
+        ) -> Result<(), StoreError> {
+            query(
+                "INSERT INTO mail_outbox (id, event_id, user_id, account_id, event_type, digest, status, attempts, next_at, \
+                 give_up_at, created_at) \
+                 SELECT ? || ':' || u.id, ?, u.id, ?, ?, 0, 'pending', 0, ?, ?, ? \
+                 FROM memberships ms JOIN users u ON u.id = ms.user_id \
+                 WHERE ms.account_id = ? AND LOWER(u.email) = LOWER(?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(event.id.as_str())
+            .bind(event.id.as_str())
+            .bind(event.account_id.as_str())
+            .bind(event.kind.as_str())
+            .bind(event.at)
+            .bind(event.at + crate::notifications::MAIL_WINDOW_MS)
+            .bind(event.at)
+            .bind(event.account_id.as_str())
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
             Ok(())
         }
 
@@ -454,18 +571,19 @@ macro_rules! notification_statements {
                 .await?;
                 if off.rows_affected() == 1 {
                     disabled = true;
-                    let url: String = query_scalar(
-                        "SELECT url FROM webhooks WHERE id = ?",
-                        )
-                    .bind(d.webhook_id.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    let row = query("SELECT url, created_by FROM webhooks WHERE id = ?")
+                        .bind(d.webhook_id.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let url: String = sqlx::Row::try_get(&row, "url")?;
+                    let owner: String = sqlx::Row::try_get(&row, "created_by")?;
                     let data = serde_json::json!({
                         "webhook": {"id": d.webhook_id.as_str(), "url": url},
                         "reason": reason,
                     });
                     let event = domain::Event::new(&claimed.account_id, domain::EventType::WebhookDisabled, attempt.at, data);
                     record_event(&mut *tx, &event).await?;
+                    queue_mail_to(&mut *tx, &event, &owner).await?;
                     record(
                         &mut *tx,
                         &domain::AuditEntry {
@@ -861,6 +979,210 @@ macro_rules! shared_notification_methods {
                 .fetch_one(self.pool())
                 .await?;
             Ok(n as u64)
+        }
+
+        async fn mail_preferences(&self, user: &domain::UserId) -> Result<Option<domain::MailPreferences>, StoreError> {
+            let row = query("SELECT events, digest, digest_hour FROM mail_preferences WHERE user_id = ?")
+                .bind(user.as_str())
+                .fetch_optional(self.pool())
+                .await?;
+            let Some(row) = row else { return Ok(None) };
+            Ok(Some(domain::MailPreferences {
+                events: crate::notifications::parse_event_list(&row.try_get::<String, _>("events")?)?,
+                digest: row.try_get::<i64, _>("digest")? != 0,
+                digest_hour: u8::try_from(row.try_get::<i64, _>("digest_hour")?).unwrap_or(8).min(23),
+                saved: true,
+            }))
+        }
+
+        async fn set_mail_preferences(
+            &self,
+            user: &domain::UserId,
+            prefs: &domain::MailPreferences,
+            now: Millis,
+        ) -> Result<(), StoreError> {
+            let mut tx = self.writer().begin().await?;
+            let events = crate::notifications::list_of(&prefs.events);
+            query(
+                "INSERT INTO mail_preferences (user_id, events, digest, digest_hour, updated_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (user_id) DO UPDATE SET events = excluded.events, digest = excluded.digest, \
+                 digest_hour = excluded.digest_hour, updated_at = excluded.updated_at",
+            )
+            .bind(user.as_str())
+            .bind(events)
+            .bind(i64::from(prefs.digest))
+            .bind(i64::from(prefs.digest_hour))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            if !prefs.digest {
+                // What the digest held goes out now, one mail each, for a day.
+                query(
+                    "UPDATE mail_outbox SET digest = 0, next_at = ?, give_up_at = ? \
+                     WHERE user_id = ? AND status = 'pending' AND digest = 1 AND lease_owner IS NULL",
+                )
+                .bind(now)
+                .bind(now + crate::notifications::MAIL_WINDOW_MS)
+                .bind(user.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn claim_mails(
+            &self,
+            owner: &str,
+            now: Millis,
+            lease_ms: i64,
+            limit: u32,
+        ) -> Result<Vec<crate::notifications::ClaimedMail>, StoreError> {
+            let lease = format!("{owner}:{}", domain::DeliveryId::generate().as_str());
+            let mut tx = self.writer().begin().await?;
+            // Stale news is not sent late.
+            query(
+                "UPDATE mail_outbox SET status = 'failed', lease_owner = NULL, lease_until = NULL, \
+                 last_error = COALESCE(last_error, 'not sent within a day of the event (was e-mail set up, and the mail server reachable?)') \
+                 WHERE status = 'pending' AND give_up_at < ? AND (lease_until IS NULL OR lease_until < ?)",
+            )
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let due = format!(
+                "status = 'pending' AND next_at <= {now} AND (lease_until IS NULL OR lease_until < {now})",
+                now = now
+            );
+            let claimed: Vec<String> = query_scalar(format!(
+                "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE status = 'pending' AND id IN \
+                 (SELECT id FROM mail_outbox WHERE {due} ORDER BY next_at LIMIT ?{}) RETURNING id",
+                dialect::SKIP_LOCKED
+            ))
+            .bind(&lease)
+            .bind(now + lease_ms)
+            .bind(i64::from(limit.max(1)))
+            .fetch_all(&mut *tx)
+            .await?;
+            if claimed.is_empty() {
+                tx.commit().await?;
+                return Ok(Vec::new());
+            }
+            // A digest goes out whole: the due rest of the claimed digests joins the claim.
+            let marks = vec!["?"; claimed.len()].join(", ");
+            let mut rest = query(format!(
+                "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE id IN \
+                 (SELECT id FROM mail_outbox WHERE {due} AND digest = 1 AND user_id IN \
+                  (SELECT user_id FROM mail_outbox WHERE digest = 1 AND id IN ({marks})){})",
+                dialect::SKIP_LOCKED
+            ))
+            .bind(&lease)
+            .bind(now + lease_ms);
+            for id in &claimed {
+                rest = rest.bind(id);
+            }
+            rest.execute(&mut *tx).await?;
+            tx.commit().await?;
+            let rows = query(
+                "SELECT m.id, m.user_id, m.digest, m.attempts, u.email, u.name, e.id AS event_id, e.account_id, e.type, \
+                 e.at, e.payload FROM mail_outbox m JOIN users u ON u.id = m.user_id JOIN events e ON e.id = m.event_id \
+                 WHERE m.lease_owner = ? ORDER BY m.user_id, e.at, e.id",
+            )
+            .bind(&lease)
+            .fetch_all(self.writer())
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let read = (|| -> Result<crate::notifications::ClaimedMail, StoreError> {
+                    let kind: String = row.try_get("type")?;
+                    let payload: String = row.try_get("payload")?;
+                    let body: serde_json::Value =
+                        serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("event payload: {e}")))?;
+                    Ok(crate::notifications::ClaimedMail {
+                        id: row.try_get("id")?,
+                        lease: lease.clone(),
+                        event: domain::Event {
+                            id: crate::notifications::event_id(&row.try_get::<String, _>("event_id")?)?,
+                            account_id: AccountId::parse(&row.try_get::<String, _>("account_id")?)?,
+                            kind: domain::EventType::parse(&kind)
+                                .ok_or_else(|| StoreError::Corrupt(format!("event type {kind:?}")))?,
+                            at: row.try_get("at")?,
+                            data: body.get("data").cloned().unwrap_or(serde_json::Value::Null),
+                        },
+                        user_id: domain::UserId::parse(&row.try_get::<String, _>("user_id")?)?,
+                        to: row.try_get("email")?,
+                        name: row.try_get("name")?,
+                        digest: row.try_get::<i64, _>("digest")? != 0,
+                        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
+                    })
+                })();
+                match read {
+                    Ok(mail) => out.push(mail),
+                    // Left to its lease; the others go on.
+                    Err(e) => tracing::error!(error = %e, "a claimed mail does not read"),
+                }
+            }
+            Ok(out)
+        }
+
+        async fn record_mails(&self, outcomes: &[crate::notifications::MailOutcome]) -> Result<(), StoreError> {
+            let mut tx = self.writer().begin().await?;
+            for o in outcomes {
+                let error = o.error.as_deref().map(crate::notifications::excerpt);
+                let (status, next_at) = match (&o.error, o.retry_at) {
+                    (None, _) => ("sent", o.at),
+                    (Some(_), Some(retry)) => ("pending", retry),
+                    (Some(_), None) => ("failed", o.at),
+                };
+                query(
+                    "UPDATE mail_outbox SET status = CASE WHEN ? = 'pending' AND ? > give_up_at THEN 'failed' ELSE ? END, \
+                     attempts = attempts + 1, next_at = ?, lease_owner = NULL, lease_until = NULL, last_error = ?, sent_at = ? \
+                     WHERE id = ? AND lease_owner = ? AND status = 'pending'",
+                )
+                .bind(status)
+                .bind(next_at)
+                .bind(status)
+                .bind(next_at)
+                .bind(error)
+                .bind(o.error.is_none().then_some(o.at))
+                .bind(&o.id)
+                .bind(&o.lease)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn mails(&self, user: &domain::UserId, account: &AccountId, limit: u32) -> Result<Vec<domain::Mail>, StoreError> {
+            let rows = query(
+                "SELECT event_id, event_type, digest, status, attempts, next_at, sent_at, last_error, created_at \
+                 FROM mail_outbox WHERE user_id = ? AND account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?",
+            )
+            .bind(user.as_str())
+            .bind(account.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let kind: String = r.try_get("event_type")?;
+                    let status: String = r.try_get("status")?;
+                    Ok(domain::Mail {
+                        event_id: crate::notifications::event_id(&r.try_get::<String, _>("event_id")?)?,
+                        event_type: domain::EventType::parse(&kind)
+                            .ok_or_else(|| StoreError::Corrupt(format!("event type {kind:?}")))?,
+                        digest: r.try_get::<i64, _>("digest")? != 0,
+                        status: domain::MailStatus::parse(&status)
+                            .ok_or_else(|| StoreError::Corrupt(format!("mail status {status:?}")))?,
+                        attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(0),
+                        next_at: r.try_get("next_at")?,
+                        sent_at: r.try_get("sent_at")?,
+                        last_error: r.try_get("last_error")?,
+                        created_at: r.try_get("created_at")?,
+                    })
+                })
+                .collect()
         }
     };
 }

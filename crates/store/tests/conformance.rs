@@ -1619,6 +1619,8 @@ async fn sqlite_passes_the_conformance_suite() {
     baselines_and_drifted_targets_wait_for_a_person(&store, &a, &b).await;
     let (store, a, b) = sqlite().await;
     the_outbox_delivers_each_event_once_to_each_endpoint(&store, &a, &b).await;
+    let (store, a, b) = sqlite().await;
+    the_mail_outbox_queues_by_choice_and_sends_a_digest_whole(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
@@ -1744,6 +1746,127 @@ async fn concurrent_finishes_finish_the_deployment<
         targets.iter().all(|t| t.status == domain::TargetStatus::Running),
         "another owner's targets are left alone"
     );
+}
+
+async fn the_mail_outbox_queues_by_choice_and_sends_a_digest_whole<S: NotificationStore + AccessStore>(
+    store: &S,
+    a: &AccountId,
+    b: &AccountId,
+) {
+    use domain::{Event, EventType as T, MailPreferences, MailStatus, Role};
+    use store::MailOutcome;
+    let person = |account: &AccountId, email: &str, role: Role| domain::User {
+        id: domain::UserId::generate(),
+        account_id: Some(account.clone()),
+        email: email.into(),
+        name: email.split('@').next().unwrap_or_default().into(),
+        role,
+    };
+    let ann = person(a, "ann@a.example", Role::Admin); // never chose: an admin's defaults
+    let cat = person(a, "cat@a.example", Role::Editor); // drift, in a digest at 08:00
+    let eve = person(a, "eve@a.example", Role::Owner); // chose nothing
+    let dan = person(b, "dan@b.example", Role::Admin); // account B
+    for u in [&ann, &cat, &eve, &dan] {
+        store.create_user(u, None, 1).await.expect("user");
+    }
+    assert_eq!(store.mail_preferences(&ann.id).await.expect("prefs"), None);
+    let digest = MailPreferences { events: vec![T::DriftFound], digest: true, digest_hour: 8, saved: true };
+    store.set_mail_preferences(&cat.id, &digest, 1).await.expect("cat");
+    let none = MailPreferences { events: Vec::new(), digest: false, digest_hour: 8, saved: true };
+    store.set_mail_preferences(&eve.id, &none, 1).await.expect("eve");
+    assert_eq!(store.mail_preferences(&cat.id).await.expect("prefs"), Some(digest.clone()));
+
+    let day = 86_400_000;
+    let t0 = 20_000 * day + 10 * 3_600_000; // 10:00 UTC
+    let logged_out = Event::new(a, T::ConnectionLoggedOut, t0, serde_json::json!({"connection": {"name": "Prod"}}));
+    let drift1 = Event::new(a, T::DriftFound, t0 + 1, serde_json::json!({"resource_name": "Player"}));
+    let drift2 = Event::new(a, T::DriftFound, t0 + 2, serde_json::json!({"resource_name": "Loader"}));
+    let theirs = Event::new(b, T::DriftFound, t0 + 3, serde_json::json!({}));
+    for e in [&logged_out, &drift1, &drift2, &theirs] {
+        store.record_event(e).await.expect("event");
+    }
+    let ann_mails = store.mails(&ann.id, a, 10).await.expect("ann");
+    assert_eq!(
+        ann_mails.iter().map(|m| m.event_type).collect::<Vec<_>>(),
+        [T::ConnectionLoggedOut],
+        "defaults: not drift"
+    );
+    assert_eq!(store.mails(&cat.id, a, 10).await.expect("cat").len(), 2);
+    assert!(store.mails(&eve.id, a, 10).await.expect("eve").is_empty(), "chose nothing");
+    assert!(store.mails(&dan.id, b, 10).await.expect("dan").is_empty(), "B's admin defaults exclude drift");
+    assert!(store.mails(&ann.id, b, 10).await.expect("ann in B").is_empty(), "listed per account");
+    let at_eight = domain::next_digest(t0, 8);
+    assert!(store.mails(&cat.id, a, 10).await.expect("cat").iter().all(|m| m.digest && m.next_at == at_eight));
+
+    // Now: only ann's is due, and two mailers take it once.
+    let (one, two) =
+        tokio::join!(store.claim_mails("one", t0 + 10, 60_000, 10), store.claim_mails("two", t0 + 10, 60_000, 10));
+    let (one, two) = (one.expect("claim"), two.expect("claim"));
+    assert_eq!(one.len() + two.len(), 1, "claimed once");
+    let claimed = one.into_iter().chain(two).next().expect("ann's");
+    assert_eq!(
+        (claimed.to.as_str(), claimed.event.id.clone(), claimed.digest),
+        ("ann@a.example", logged_out.id.clone(), false)
+    );
+    assert_eq!(claimed.event.data, logged_out.data);
+    let sent =
+        MailOutcome { id: claimed.id.clone(), lease: claimed.lease.clone(), at: t0 + 20, error: None, retry_at: None };
+    // Recorded under another claim's token: nothing changes.
+    store.record_mails(&[MailOutcome { lease: "stale".into(), ..sent.clone() }]).await.expect("stale");
+    assert_eq!(store.mails(&ann.id, a, 10).await.expect("ann")[0].status, MailStatus::Pending);
+    store.record_mails(&[sent]).await.expect("record");
+    let ann_mails = store.mails(&ann.id, a, 10).await.expect("ann");
+    assert_eq!(
+        (ann_mails[0].status, ann_mails[0].sent_at, ann_mails[0].attempts),
+        (MailStatus::Sent, Some(t0 + 20), 1)
+    );
+
+    // At 08:00 the digest goes out whole, even past the claim's limit of one.
+    assert!(store.claim_mails("one", at_eight - 1, 60_000, 10).await.expect("early").is_empty());
+    let digest_claim = store.claim_mails("one", at_eight, 60_000, 1).await.expect("digest");
+    assert_eq!(
+        digest_claim.iter().map(|m| m.event.id.clone()).collect::<Vec<_>>(),
+        [drift1.id.clone(), drift2.id.clone()]
+    );
+    // The server deferred it: tried again later, with why.
+    let deferred: Vec<MailOutcome> = digest_claim
+        .iter()
+        .map(|m| MailOutcome {
+            id: m.id.clone(),
+            lease: m.lease.clone(),
+            at: at_eight + 5,
+            error: Some("451 try again".into()),
+            retry_at: Some(at_eight + 60_000),
+        })
+        .collect();
+    store.record_mails(&deferred).await.expect("deferred");
+    let cat_mails = store.mails(&cat.id, a, 10).await.expect("cat");
+    assert!(cat_mails.iter().all(|m| m.status == MailStatus::Pending
+        && m.attempts == 1
+        && m.last_error.as_deref() == Some("451 try again")));
+    // A day after its hour, unsent: failed, never sent late.
+    assert!(store.claim_mails("one", at_eight + day + 1, 60_000, 10).await.expect("late").is_empty());
+    let cat_mails = store.mails(&cat.id, a, 10).await.expect("cat");
+    assert!(cat_mails.iter().all(|m| m.status == MailStatus::Failed), "{cat_mails:?}");
+
+    // Leaving the digest sends what it held now.
+    let drift3 = Event::new(a, T::DriftFound, t0 + 2 * day, serde_json::json!({}));
+    store.record_event(&drift3).await.expect("event");
+    let each = MailPreferences { digest: false, ..digest.clone() };
+    store.set_mail_preferences(&cat.id, &each, t0 + 2 * day + 5).await.expect("each");
+    let now = store.claim_mails("one", t0 + 2 * day + 5, 60_000, 10).await.expect("now");
+    assert_eq!(now.iter().map(|m| (m.event.id.clone(), m.digest)).collect::<Vec<_>>(), [(drift3.id.clone(), false)]);
+    // Refused for good: failed at once.
+    let refused = MailOutcome {
+        id: now[0].id.clone(),
+        lease: now[0].lease.clone(),
+        at: t0 + 2 * day + 6,
+        error: Some("550 no such user".into()),
+        retry_at: None,
+    };
+    store.record_mails(&[refused]).await.expect("refused");
+    let latest = &store.mails(&cat.id, a, 1).await.expect("cat")[0];
+    assert_eq!((latest.status, latest.last_error.as_deref()), (MailStatus::Failed, Some("550 no such user")));
 }
 
 async fn the_outbox_delivers_each_event_once_to_each_endpoint<S: NotificationStore + AuditStore>(
@@ -1932,6 +2055,8 @@ async fn postgres_passes_the_conformance_suite() {
     baselines_and_drifted_targets_wait_for_a_person(&store, &a, &b).await;
     let (store, a, b) = postgres(&url).await;
     the_outbox_delivers_each_event_once_to_each_endpoint(&store, &a, &b).await;
+    let (store, a, b) = postgres(&url).await;
+    the_mail_outbox_queues_by_choice_and_sends_a_digest_whole(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = postgres(&url).await;

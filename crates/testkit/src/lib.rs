@@ -223,6 +223,7 @@ pub fn test_config(em: &Emulator, data_dir: &std::path::Path, health: Option<std
             ..Default::default()
         },
         webhook_allow_private: true,
+        mail: None,
     }
 }
 

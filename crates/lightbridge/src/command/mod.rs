@@ -5,6 +5,7 @@ pub mod demo;
 pub mod deployments;
 pub mod emulator;
 pub mod fleet;
+pub mod notifications;
 pub mod publish;
 pub mod serve;
 pub mod webhooks;

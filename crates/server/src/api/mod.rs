@@ -10,6 +10,7 @@ mod catalog;
 pub(crate) mod connections;
 pub(crate) mod deployments;
 pub(crate) mod fleet;
+pub(crate) mod mail;
 mod oauth;
 mod session;
 mod users;
@@ -77,6 +78,7 @@ pub(crate) fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
                 .merge(deployments::routes().layer(axum::extract::DefaultBodyLimit::max(crate::http::MAX_UPLOAD_BYTES)))
                 .merge(fleet::routes())
                 .merge(webhooks::routes())
+                .merge(mail::routes())
                 .merge(users::routes())
                 .merge(accounts::routes())
                 .merge(audit::routes())

@@ -10,6 +10,7 @@ mod deployments;
 mod export;
 mod fleet;
 mod integrations;
+mod notifications;
 mod operator;
 mod people;
 mod signin;
@@ -53,6 +54,7 @@ pub fn routes() -> Router<AppState> {
         .merge(account::routes())
         .merge(operator::routes())
         .merge(webhooks::routes())
+        .merge(notifications::routes())
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

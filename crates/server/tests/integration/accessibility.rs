@@ -181,6 +181,7 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
         "/account".into(),
         "/account/sso".into(),
         "/account/two-factor".into(),
+        "/account/notifications".into(),
     ];
     for path in &pages {
         browser.goto(&format!("{}{path}", app.base)).await;

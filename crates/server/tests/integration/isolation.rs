@@ -193,6 +193,7 @@ async fn a_viewer_cannot_change_anything_but_their_own_session_and_tokens() {
         "/api/v1/me/two-factor/confirm",
         "/api/v1/me/two-factor/disable",
         "/api/v1/me/two-factor/recovery-codes",
+        "/api/v1/me/notifications",
         "/api/v1/session/account",
         "/api/v1/tokens",
         "/api/v1/tokens/{id}",

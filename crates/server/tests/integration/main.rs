@@ -17,6 +17,7 @@ mod export;
 mod failures;
 mod isolation;
 mod lifecycle;
+mod mail;
 mod notifications;
 mod oauth;
 mod oidc_provider;

@@ -196,6 +196,8 @@ async fn reconnect_signs_in_again_and_keeps_the_connection_id() {
     let app = spawn().await;
     let (cookie, csrf, id) = connected(&app).await;
     app.em.revoke_user("admin@acme.test").expect("revoke");
+    let (_, checked) = app.call("admin_a", Method::POST, &format!("/connections/{id}/check"), None).await;
+    assert_eq!(checked["health"], "Logged out", "{checked}");
     let (status, started) =
         app.browser(&cookie, Some(&csrf), Method::POST, &format!("/api/v1/connections/{id}/reconnect"), None).await;
     assert_eq!(status, 200, "{started}");
@@ -214,6 +216,11 @@ async fn reconnect_signs_in_again_and_keeps_the_connection_id() {
     assert_eq!(listed["total"], 1, "no second connection");
     let (_, log) = app.call("admin_a", Method::GET, "/audit?action=connection.reconnected", None).await;
     assert_eq!(log["items"][0]["target_id"], id.as_str());
+    // Brought back by a person: announced as when a check finds it working again (#18).
+    let (_, events) = app.call("admin_a", Method::GET, "/events", None).await;
+    let types: Vec<&str> = events.as_array().expect("events").iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["connection.recovered", "connection.logged_out"], "{events:#}");
+    assert_eq!(events[0]["data"]["connection"]["id"], id.as_str());
 }
 
 #[tokio::test]
