@@ -12,7 +12,8 @@ sent):
 --cert/--key   offer STARTTLS with this certificate and require it before anything else.
 --user/--pass  require AUTH (PLAIN or LOGIN, over TLS only) with these credentials.
 --fail-first N answer the first N messages' DATA with 451 (try again later); with --fail-to,
-               only the first N messages to that address.
+               only the first N messages to that address. Each is written as <n>.deferred:
+               {"rcpt_tos", "message_id"}.
 """
 import argparse
 import asyncio
@@ -44,13 +45,18 @@ class Handler:
         self.fail_left = fail_first
         self.fail_to = fail_to
         self.count = 0
+        self.deferred = 0
 
     async def handle_DATA(self, server, session, envelope):
-        if self.fail_left > 0 and (self.fail_to is None or self.fail_to in envelope.rcpt_tos):
-            self.fail_left -= 1
-            return "451 4.3.0 Try again later"
         raw = envelope.original_content or envelope.content
         message = email.message_from_bytes(raw, policy=email.policy.default)
+        if self.fail_left > 0 and (self.fail_to is None or self.fail_to in envelope.rcpt_tos):
+            self.fail_left -= 1
+            self.deferred += 1
+            # What was turned away, so a test can see the retry carries the same Message-ID.
+            with open(os.path.join(self.folder, f"{self.deferred:04}.deferred"), "w") as f:
+                json.dump({"rcpt_tos": envelope.rcpt_tos, "message_id": str(message.get("message-id", ""))}, f)
+            return "451 4.3.0 Try again later"
         headers = {}
         for name, value in message.items():
             headers.setdefault(name.lower(), []).append(str(value))

@@ -16,6 +16,12 @@ pub enum EventType {
     ConnectionUnavailable,
     /// A Logged out or Not available connection works again.
     ConnectionRecovered,
+    /// A connection's renewals or calls started failing for now — the keep-alive's included —
+    /// (the first failure in a row; past the grace period it is Not available).
+    ConnectionFailing,
+    /// A Salesforce user holds five approvals for one connected app: the next sign-in as them
+    /// through it logs out the oldest connection.
+    ConnectionApprovalLimitReached,
     /// Every org of a deployment holds the release (or was skipped).
     DeploymentSucceeded,
     /// A deployment ended with some orgs published and some failed.
@@ -26,6 +32,9 @@ pub enum EventType {
     DeploymentHalted,
     /// Someone changed a resource Lightbridge published, in the org: the target waits.
     DriftFound,
+    /// A system's loader settings changed: orgs run an earlier version until the next
+    /// deployment with the loader.
+    LoaderOutdated,
     /// Sent on request to check an endpoint.
     WebhookTest,
     /// An endpoint failed for five days without a success and was turned off.
@@ -33,15 +42,18 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 13] = [
         EventType::ConnectionLoggedOut,
         EventType::ConnectionUnavailable,
         EventType::ConnectionRecovered,
+        EventType::ConnectionFailing,
+        EventType::ConnectionApprovalLimitReached,
         EventType::DeploymentSucceeded,
         EventType::DeploymentPartiallyFailed,
         EventType::DeploymentFailed,
         EventType::DeploymentHalted,
         EventType::DriftFound,
+        EventType::LoaderOutdated,
         EventType::WebhookTest,
         EventType::WebhookDisabled,
     ];
@@ -51,11 +63,14 @@ impl EventType {
             EventType::ConnectionLoggedOut => "connection.logged_out",
             EventType::ConnectionUnavailable => "connection.unavailable",
             EventType::ConnectionRecovered => "connection.recovered",
+            EventType::ConnectionFailing => "connection.failing",
+            EventType::ConnectionApprovalLimitReached => "connection.approval_limit_reached",
             EventType::DeploymentSucceeded => "deployment.succeeded",
             EventType::DeploymentPartiallyFailed => "deployment.partially_failed",
             EventType::DeploymentFailed => "deployment.failed",
             EventType::DeploymentHalted => "deployment.halted",
             EventType::DriftFound => "drift.found",
+            EventType::LoaderOutdated => "loader.outdated",
             EventType::WebhookTest => "webhook.test",
             EventType::WebhookDisabled => "webhook.disabled",
         }
@@ -71,11 +86,16 @@ impl EventType {
             EventType::ConnectionLoggedOut => "A connection logged out: Salesforce no longer accepts its sign-in",
             EventType::ConnectionUnavailable => "A connection has failed its checks for longer than the grace period",
             EventType::ConnectionRecovered => "A logged-out or unavailable connection works again",
+            EventType::ConnectionFailing => "A connection's renewals or calls (the keep-alive's too) started failing",
+            EventType::ConnectionApprovalLimitReached => {
+                "A Salesforce user holds five approvals for an app: the next sign-in logs out a connection"
+            }
             EventType::DeploymentSucceeded => "A deployment reached every org",
             EventType::DeploymentPartiallyFailed => "A deployment ended with some orgs failed",
             EventType::DeploymentFailed => "A deployment ended with every attempted org failed",
             EventType::DeploymentHalted => "A rollout halted: a wave failed more than allowed",
             EventType::DriftFound => "Someone changed a published resource in an org",
+            EventType::LoaderOutdated => "A system's loader settings changed: orgs run an earlier version",
             EventType::WebhookTest => "A test event, sent on request to one endpoint",
             EventType::WebhookDisabled => "An endpoint failed for five days and was turned off",
         }
@@ -88,9 +108,10 @@ impl EventType {
 
     /// What admins and owners who have not chosen receive by e-mail: the news a person must
     /// act on.
-    pub const MAIL_DEFAULT: [EventType; 6] = [
+    pub const MAIL_DEFAULT: [EventType; 7] = [
         EventType::ConnectionLoggedOut,
         EventType::ConnectionUnavailable,
+        EventType::ConnectionApprovalLimitReached,
         EventType::DeploymentPartiallyFailed,
         EventType::DeploymentFailed,
         EventType::DeploymentHalted,

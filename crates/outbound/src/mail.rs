@@ -113,22 +113,23 @@ impl std::fmt::Debug for Smtp {
 }
 
 impl Smtp {
-    /// The transport for this server; a wrong sender or certificate is said here, not at the
-    /// first mail.
+    /// Checks the sender and the certificates without connecting or starting anything (for
+    /// reading configuration, before any runtime exists).
+    pub fn check(config: &SmtpConfig) -> Result<(), String> {
+        config.from.parse::<Mailbox>().map_err(|e| format!("the sender {:?} is not a mailbox: {e}", config.from))?;
+        if config.security != Security::None {
+            tls_parameters(config)?;
+        }
+        Ok(())
+    }
+
+    /// The transport for this server (inside a Tokio runtime: its connection pool runs there);
+    /// a wrong sender or certificate is said here, not at the first mail.
     pub fn new(config: &SmtpConfig) -> Result<Self, String> {
         let from: Mailbox =
             config.from.parse().map_err(|e| format!("the sender {:?} is not a mailbox: {e}", config.from))?;
         let domain = from.email.domain().to_string();
-        let tls = || -> Result<TlsParameters, String> {
-            let mut builder = TlsParameters::builder(config.host.clone());
-            if let Some(pem) = &config.ca_pem {
-                for block in split_pem(pem) {
-                    let cert = Certificate::from_pem(&block).map_err(|e| format!("the mail server's CA file: {e}"))?;
-                    builder = builder.add_root_certificate(cert);
-                }
-            }
-            builder.build().map_err(|e| format!("TLS for the mail server: {e}"))
-        };
+        let tls = || tls_parameters(config);
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
             .port(config.port)
             .timeout(Some(config.timeout))
@@ -172,6 +173,22 @@ impl Smtp {
     }
 }
 
+/// TLS for the server's name, trusting the system's roots and the configured CA file.
+fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(config.host.clone());
+    if let Some(pem) = &config.ca_pem {
+        let blocks = split_pem(pem);
+        if blocks.is_empty() {
+            return Err("the mail server's CA file holds no certificate (PEM)".into());
+        }
+        for block in blocks {
+            let cert = Certificate::from_pem(&block).map_err(|e| format!("the mail server's CA file: {e}"))?;
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().map_err(|e| format!("TLS for the mail server: {e}"))
+}
+
 /// The words of a refusal, and whether it is for good.
 fn refusal(e: &lettre::transport::smtp::Error) -> Refusal {
     let code = e.status().map(|c| c.to_string());
@@ -186,7 +203,17 @@ fn refusal(e: &lettre::transport::smtp::Error) -> Refusal {
     if sign_in {
         text = format!("the mail server refused Lightbridge's sign-in (check [mail] username and password): {text}");
     }
-    Refusal { permanent: e.is_permanent() && !sign_in, text }
+    Refusal { permanent: e.is_permanent() && !sign_in && about_this_mail(&text), text }
+}
+
+/// Whether a permanent (5xx) refusal is about this mail — its recipient (RFC 3463's `5.1.x`,
+/// `5.2.x`: no such mailbox, mailbox full or disabled) or its content (`5.6.x`) — rather than
+/// about the operator's setup (a relay denied, a sender not allowed: `5.7.x`), which the
+/// operator can mend, so that mail is tried again for its day. Without an enhanced status code
+/// it cannot be told, and is tried again.
+fn about_this_mail(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .any(|word| ["5.1.", "5.2.", "5.6."].iter().any(|class| word.starts_with(class)))
 }
 
 /// Each certificate of a PEM file on its own (lettre reads one per call).
@@ -240,8 +267,17 @@ mod tests {
             ca_pem: None,
             timeout: Duration::from_secs(10),
         };
-        let err = Smtp::new(&config).expect_err("refused");
+        let err = Smtp::check(&config).expect_err("refused");
         assert!(err.contains("not a mailbox"), "{err}");
+    }
+
+    #[test]
+    fn only_a_refusal_of_the_recipient_or_content_is_for_good() {
+        assert!(about_this_mail("permanent error (550): 5.1.1 <nobody@example.com>: Recipient address rejected"));
+        assert!(about_this_mail("permanent error (552): 5.2.2 Mailbox full"));
+        assert!(about_this_mail("permanent error (554): 5.6.0 Message content rejected"));
+        assert!(!about_this_mail("permanent error (550): 5.7.1 Relaying denied"), "the operator's setup");
+        assert!(!about_this_mail("permanent error (553): sender not allowed"), "no enhanced code: tried again");
     }
 
     #[test]

@@ -155,6 +155,8 @@ pub struct NotificationSettings {
     pub retry_max_secs: u64,
     pub timeout_secs: u64,
     pub lease_secs: u64,
+    /// Events (with their deliveries and mails) are kept this many days.
+    pub retention_days: u64,
 }
 
 impl Default for NotificationSettings {
@@ -167,6 +169,7 @@ impl Default for NotificationSettings {
             retry_max_secs: d.backoff_max.as_secs(),
             timeout_secs: d.timeout.as_secs(),
             lease_secs: d.lease.as_secs(),
+            retention_days: d.retention.as_secs() / 86_400,
         }
     }
 }
@@ -566,6 +569,9 @@ impl Config {
                     at_least_one("notifications.lease_secs", s.notifications.lease_secs)?
                         .max(s.notifications.timeout_secs.min(60) + 1),
                 ),
+                retention: std::time::Duration::from_secs(
+                    at_least_one("notifications.retention_days", s.notifications.retention_days)?.min(3650) * 86_400,
+                ),
                 ..Default::default()
             },
             webhook_allow_private: s.notifications.allow_private_addresses,
@@ -630,6 +636,7 @@ impl Config {
                 retry_max_secs: self.notifier.backoff_max.as_secs(),
                 timeout_secs: self.notifier.timeout.as_secs(),
                 lease_secs: self.notifier.lease.as_secs(),
+                retention_days: self.notifier.retention.as_secs() / 86_400,
             },
             mail: match &self.mail {
                 None => MailSettings::default(),
@@ -715,6 +722,14 @@ fn mail(m: &MailSettings, password: Option<String>) -> Result<Option<MailConfig>
             "timeout_secs, poll_ms and retry_base_secs must each be at least 1".into(),
         ));
     }
+    if security == outbound::mail::Security::None && !matches!(host, "127.0.0.1" | "::1" | "[::1]" | "localhost") {
+        return Err(invalid(
+            "mail.security",
+            format!(
+                "none sends mail and the sign-in unencrypted: it is for a relay on this machine only (127.0.0.1, ::1 or localhost), not {host}; use starttls or tls"
+            ),
+        ));
+    }
     let port = match (m.smtp_port, security) {
         (0, outbound::mail::Security::StartTls) => 587,
         (0, outbound::mail::Security::Tls) => 465,
@@ -725,6 +740,7 @@ fn mail(m: &MailSettings, password: Option<String>) -> Result<Option<MailConfig>
         Some(path) => Some(std::fs::read(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?),
         None => None,
     };
+    let timeout = std::time::Duration::from_secs(m.timeout_secs.min(300));
     let smtp = outbound::mail::SmtpConfig {
         host: host.to_string(),
         port,
@@ -733,10 +749,10 @@ fn mail(m: &MailSettings, password: Option<String>) -> Result<Option<MailConfig>
         password: password.map(zeroize::Zeroizing::new),
         from: from.to_string(),
         ca_pem,
-        timeout: std::time::Duration::from_secs(m.timeout_secs.min(300)),
+        timeout,
     };
     // The sender and the CA file are checked now, not at the first mail.
-    outbound::mail::Smtp::new(&smtp).map_err(|e| {
+    outbound::mail::Smtp::check(&smtp).map_err(|e| {
         let key = if e.contains("CA file") {
             "mail.ca_file"
         } else if e.contains("TLS") {
@@ -749,6 +765,10 @@ fn mail(m: &MailSettings, password: Option<String>) -> Result<Option<MailConfig>
     let mailer = service::mail::MailerConfig {
         poll: std::time::Duration::from_millis(m.poll_ms),
         backoff_base: std::time::Duration::from_secs(m.retry_base_secs),
+        // Every step of one SMTP conversation (connect, greeting, EHLO, STARTTLS, AUTH, MAIL,
+        // RCPT, DATA, the message) may take the timeout: a claim outlasts them all, so no
+        // other instance takes a mail over while it is being sent.
+        lease: (timeout * 10).max(std::time::Duration::from_secs(120)),
         ..Default::default()
     };
     Ok(Some(MailConfig { smtp, ca_file: m.ca_file.clone(), mailer }))
@@ -912,6 +932,42 @@ mod tests {
             jail.set_env("LIGHTBRIDGE_MASTER_KEY", "");
             let err = load(None, &Overrides::default()).expect_err("no key").to_string();
             assert!(err.contains("LIGHTBRIDGE_MASTER_KEY") && err.contains("keys generate"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mail_needs_an_encrypted_connection_off_this_machine_and_its_password_never_prints() {
+        Jail::expect_with(|jail| {
+            jail.set_env("LIGHTBRIDGE_MASTER_KEY", KEY);
+            assert!(load(None, &Overrides::default()).expect("no [mail]").mail.is_none());
+            jail.create_file("pw", "smtp-secret-password\n")?;
+            let mail = |extra: &str| {
+                format!(
+                    "[mail]\nsmtp_host = \"smtp.example.com\"\nfrom = \"Lightbridge <lb@example.com>\"\nusername = \"lb\"\npassword_file = \"pw\"\n{extra}"
+                )
+            };
+            jail.create_file("good.toml", &mail(""))?;
+            let config = load(Some("good.toml"), &Overrides::default()).expect("starttls");
+            let smtp = &config.mail.as_ref().expect("mail").smtp;
+            assert_eq!((smtp.port, smtp.security), (587, outbound::mail::Security::StartTls));
+            assert_eq!(config.mail.as_ref().expect("mail").mailer.lease, std::time::Duration::from_secs(300));
+            let printed = config.redacted();
+            assert!(!printed.contains("smtp-secret-password") && printed.contains("[redacted]"), "{printed}");
+            jail.create_file("plain.toml", &mail("security = \"none\"\n"))?;
+            let err = load(Some("plain.toml"), &Overrides::default()).expect_err("none off this machine").to_string();
+            assert!(err.contains("mail.security") && err.contains("smtp.example.com"), "{err}");
+            jail.create_file("local.toml", &mail("security = \"none\"\n").replace("smtp.example.com", "localhost"))?;
+            assert_eq!(
+                load(Some("local.toml"), &Overrides::default()).expect("a local relay").mail.expect("mail").smtp.port,
+                25
+            );
+            jail.create_file("nofrom.toml", "[mail]\nsmtp_host = \"smtp.example.com\"\n")?;
+            let err = load(Some("nofrom.toml"), &Overrides::default()).expect_err("no sender").to_string();
+            assert!(err.contains("mail.from"), "{err}");
+            jail.create_file("half.toml", &mail("").replace("password_file = \"pw\"\n", ""))?;
+            let err = load(Some("half.toml"), &Overrides::default()).expect_err("no password").to_string();
+            assert!(err.contains("mail.password"), "{err}");
             Ok(())
         });
     }

@@ -203,5 +203,42 @@ pub async fn after_grant(
             .increment(1);
         marked.push(candidate.id.to_string());
     }
+    warn_when_full(svc, connection, consumer_key, &org.user_id).await?;
     Ok(marked)
+}
+
+/// `connection.approval_limit_reached` (#18) when, after a sign-in, the user holds as many live
+/// grants for the app as Salesforce keeps: the next sign-in as them through it costs the oldest
+/// connection.
+async fn warn_when_full(
+    svc: &Service,
+    connection: &Connection,
+    consumer_key: &str,
+    user_id: &str,
+) -> Result<(), ServiceError> {
+    use store::NotificationStore;
+    let users = grants_by_user(svc, &connection.account_id, consumer_key).await?;
+    let Some((user_id, username, grants)) = users.into_iter().find(|(id, _, _)| id == user_id) else { return Ok(()) };
+    if grants.len() < LIMIT {
+        return Ok(());
+    }
+    let data = serde_json::json!({
+        "salesforce_user": {"id": user_id, "username": username},
+        "limit": LIMIT,
+        "connections": grants.iter().map(|c| serde_json::json!({
+            "id": c.id.as_str(),
+            "name": label(c),
+            "granted_at": c.granted_at.map(domain::format_rfc3339),
+        })).collect::<Vec<_>>(),
+        "next_revoked": {"id": grants[0].id.as_str(), "name": label(&grants[0])},
+        "signed_in_for": {"id": connection.id.as_str(), "name": label(connection)},
+    });
+    let event = domain::Event::new(
+        &connection.account_id,
+        domain::EventType::ConnectionApprovalLimitReached,
+        svc.now_ms(),
+        data,
+    );
+    svc.store.record_event(&event).await?;
+    Ok(())
 }

@@ -636,8 +636,9 @@ async fn recheck(
     connection.login_host = valid.login_host;
     connection.auth = valid.auth;
     connection.org = Some(org_facts(org));
-    // The status moves through `observe` once this is stored, so a connection brought back is
-    // audited and announced (`connection.recovered`, #18) as when a check finds it working.
+    connection.status = ConnectionStatus::LoggedIn;
+    connection.status_detail = None;
+    connection.status_reason = None;
     connection.status_checked_at = Some(svc.clock.now_ms());
     Ok(NewSecrets {
         consumer_secret: valid.consumer_secret,

@@ -69,7 +69,46 @@ pub async fn set(svc: &Service, actor: &Actor, system: &str, input: LoaderInput)
     );
     let action = if before.is_some() { "loader.settings_changed" } else { "loader.turned_on" };
     record(svc, actor.audit(now, action, "system", Some(id.as_str()), Some(&system.name), Some(detail))).await;
+    if before.as_ref().is_some_and(|b| {
+        (&b.scripts, &b.styles, &b.trusted_sites, &b.apps)
+            != (&config.scripts, &config.styles, &config.trusted_sites, &config.apps)
+    }) {
+        announce_outdated(svc, actor, &system).await;
+    }
     Ok(config)
+}
+
+/// `loader.outdated` (#18) when orgs hold an earlier version of the settings just saved: they
+/// run it until the next deployment with the loader. Its failure is logged, not the change's.
+async fn announce_outdated(svc: &Service, actor: &Actor, system: &domain::System) {
+    use store::NotificationStore;
+    let outdated = match org_states(svc, actor, system.id.as_str()).await {
+        Ok(states) => states.into_iter().filter(|o| o.state == OrgLoaderState::Outdated).collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::error!(system = %system.id, error = %e, "could not tell which orgs run an earlier loader");
+            return;
+        }
+    };
+    if outdated.is_empty() {
+        return;
+    }
+    let data = serde_json::json!({
+        "system": {"id": system.id.as_str(), "name": system.name},
+        "outdated": outdated.len(),
+        "orgs": outdated.iter().take(100).map(|o| serde_json::json!({
+            "connection_id": o.connection_id,
+            "connection": o.connection,
+            "environment_id": o.environment_id,
+            "environment": o.environment,
+            "detail": o.detail,
+        })).collect::<Vec<_>>(),
+        "changed_by": actor.user.email,
+    });
+    let Ok(account) = actor.account() else { return };
+    let event = domain::Event::new(account, domain::EventType::LoaderOutdated, svc.now_ms(), data);
+    if let Err(e) = svc.store.record_event(&event).await {
+        tracing::error!(system = %system.id, error = %e, "could not record a loader.outdated event");
+    }
 }
 
 /// Turns a system's loader off (its settings gone). What orgs hold stays until removed there.

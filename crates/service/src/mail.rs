@@ -25,11 +25,11 @@ use crate::{Actor, Service, ServiceError};
 /// How the mailer sends.
 #[derive(Debug, Clone, Copy)]
 pub struct MailerConfig {
-    /// Mails claimed at once.
-    pub batch: u32,
-    /// Mails sent at the same time.
+    /// Mails sent at the same time; each claim takes at most this many, so a claim is sent in
+    /// one round, well within its lease.
     pub concurrency: usize,
-    /// How long a claim lasts before another instance may take the mail over.
+    /// How long a claim lasts before another instance may take the mail over: longer than one
+    /// mail can take (every step of an SMTP conversation may take the timeout).
     pub lease: Duration,
     /// How often due mails are looked for.
     pub poll: Duration,
@@ -41,9 +41,8 @@ pub struct MailerConfig {
 impl Default for MailerConfig {
     fn default() -> Self {
         MailerConfig {
-            batch: 50,
             concurrency: 4,
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(300),
             poll: Duration::from_secs(5),
             backoff_base: Duration::from_secs(60),
             backoff_max: Duration::from_secs(3600),
@@ -158,8 +157,8 @@ pub fn spawn_mailer(svc: &Service, smtp: Smtp, config: MailerConfig) -> tokio::t
         let owner = format!("mailer-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
         loop {
             let now = svc.now_ms();
-            let claimed = match svc.store.claim_mails(&owner, now, config.lease.as_millis() as i64, config.batch).await
-            {
+            let limit = config.concurrency.max(1) as u32;
+            let claimed = match svc.store.claim_mails(&owner, now, config.lease.as_millis() as i64, limit).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "could not claim mails");
@@ -292,6 +291,83 @@ pub fn notice(base: &url::Url, event: &Event) -> Notice {
         (resource, targets, url)
     };
     match event.kind {
+        EventType::ConnectionFailing => {
+            let (name, org, url) = connection();
+            let mut lines = vec![format!(
+                "Renewing the sign-in of the connection \u{201c}{name}\u{201d}{org}, or a call to Salesforce through it, failed; Lightbridge keeps trying."
+            )];
+            lines.extend(reason());
+            lines.extend(text(d, &["detail"]).map(|s| format!("Detail: {s}")));
+            Notice {
+                title: format!("Connection \u{201c}{name}\u{201d} started failing"),
+                lines,
+                fix: Some(
+                    text(d, &["reason", "fix"])
+                        .unwrap_or("If it goes on past the grace period the connection becomes Not available: open it and run Test connection to see why.")
+                        .to_string(),
+                ),
+                link: url.unwrap_or_else(|| link("integrations")),
+                link_label: "Open the connection".into(),
+            }
+        }
+        EventType::ConnectionApprovalLimitReached => {
+            let username = text(d, &["salesforce_user", "username"]).unwrap_or("a Salesforce user");
+            let oldest = text(d, &["next_revoked", "name"]).unwrap_or("the oldest connection");
+            let names: Vec<&str> = d
+                .get("connections")
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|c| text(c, &["name"]))
+                .collect();
+            let limit = d.get("limit").and_then(|l| l.as_u64()).unwrap_or(5);
+            Notice {
+                title: format!("The next sign-in as {username} will log out \u{201c}{oldest}\u{201d}"),
+                lines: vec![
+                    format!(
+                        "{username} now holds {limit} approvals for one connected app through these connections: {}.",
+                        names.join(", ")
+                    ),
+                    format!(
+                        "Salesforce keeps {limit} per user and app: a further sign-in as {username} through it revokes the oldest, \u{201c}{oldest}\u{201d}, without telling anyone."
+                    ),
+                ],
+                fix: Some(format!(
+                    "Before anyone signs in as {username} through this app again: remove a connection you no longer need, sign in as another Salesforce user, or use a JWT bearer connection (it holds no approval)."
+                )),
+                link: link("connections/salesforce/approvals"),
+                link_label: "See the approvals".into(),
+            }
+        }
+        EventType::LoaderOutdated => {
+            let system = text(d, &["system", "name"]).unwrap_or("a system");
+            let n = d.get("outdated").and_then(|n| n.as_u64()).unwrap_or(0);
+            let orgs = if n == 1 { "1 org runs".to_string() } else { format!("{n} orgs run") };
+            let mut lines = vec![format!(
+                "The loader settings of {system} changed{}. Until the next deployment with the loader reaches them, {orgs} the earlier version.",
+                text(d, &["changed_by"]).map(|b| format!(" (by {b})")).unwrap_or_default()
+            )];
+            let named: Vec<String> = d
+                .get("orgs")
+                .and_then(|o| o.as_array())
+                .into_iter()
+                .flatten()
+                .take(10)
+                .filter_map(|o| {
+                    Some(format!("{} ({})", text(o, &["connection"])?, text(o, &["environment"]).unwrap_or("?")))
+                })
+                .collect();
+            if !named.is_empty() {
+                lines.push(format!("Orgs: {}{}.", named.join(", "), if n as usize > named.len() { ", …" } else { "" }));
+            }
+            Notice {
+                title: format!("{orgs} an earlier loader of {system}"),
+                lines,
+                fix: Some("Publish a release to each environment of the system, or deploy the loader from the system's Loader page.".into()),
+                link: text(d, &["system", "id"]).map(|id| link(&format!("systems/{id}/loader"))).unwrap_or_else(|| link("systems")),
+                link_label: "Open the loader".into(),
+            }
+        }
         EventType::ConnectionLoggedOut | EventType::ConnectionUnavailable | EventType::ConnectionRecovered => {
             let (name, org, url) = connection();
             let (title, first) = match event.kind {
@@ -304,12 +380,12 @@ pub fn notice(base: &url::Url, event: &Event) -> Notice {
                 EventType::ConnectionUnavailable => (
                     format!("Connection \u{201c}{name}\u{201d} is not available"),
                     format!(
-                        "The connection \u{201c}{name}\u{201d}{org} has failed its checks for longer than the grace period."
+                        "Lightbridge marked the connection \u{201c}{name}\u{201d}{org} Not available: Salesforce has failed it for longer than the grace period, or refused it for a reason a person must fix."
                     ),
                 ),
                 _ => (
                     format!("Connection \u{201c}{name}\u{201d} works again"),
-                    format!("The connection \u{201c}{name}\u{201d}{org} passed its check and is Connected again."),
+                    format!("The connection \u{201c}{name}\u{201d}{org} is Logged in again."),
                 ),
             };
             let mut lines = vec![first];
@@ -425,7 +501,8 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn notice_text(n: &Notice, event: &Event) -> String {
+fn notice_text(n: &Notice, mail: &ClaimedMail) -> String {
+    let event = &mail.event;
     let mut out = format!("{}\n\n", n.title);
     for line in &n.lines {
         out.push_str(line);
@@ -435,11 +512,18 @@ fn notice_text(n: &Notice, event: &Event) -> String {
         out.push_str(&format!("\nWhat to do: {fix}\n"));
     }
     out.push_str(&format!("\n{}: {}\n", n.link_label, n.link));
-    out.push_str(&format!("({}, {}, event {})\n", event.kind.as_str(), domain::format_utc(event.at), event.id));
+    out.push_str(&format!(
+        "(account {}, {}, {}, event {})\n",
+        mail.account_name,
+        event.kind.as_str(),
+        domain::format_utc(event.at),
+        event.id
+    ));
     out
 }
 
-fn notice_html(n: &Notice, event: &Event, heading: &str) -> String {
+fn notice_html(n: &Notice, mail: &ClaimedMail, heading: &str) -> String {
+    let event = &mail.event;
     let mut out = format!("<{heading} style=\"font-size:18px;margin:0 0 12px\">{}</{heading}>\n", escape(&n.title));
     for line in &n.lines {
         out.push_str(&format!("<p style=\"margin:0 0 8px\">{}</p>\n", escape(line)));
@@ -453,7 +537,8 @@ fn notice_html(n: &Notice, event: &Event, heading: &str) -> String {
         escape(&n.link_label)
     ));
     out.push_str(&format!(
-        "<p style=\"margin:0 0 8px;color:#555;font-size:12px\">{} &middot; {} &middot; event {}</p>\n",
+        "<p style=\"margin:0 0 8px;color:#555;font-size:12px\">account {} &middot; {} &middot; {} &middot; event {}</p>\n",
+        escape(&mail.account_name),
         escape(event.kind.as_str()),
         escape(&domain::format_utc(event.at)),
         escape(event.id.as_str())
@@ -493,9 +578,9 @@ fn single(base: &url::Url, mail: &ClaimedMail) -> Letter {
     Letter {
         to: mail.to.clone(),
         to_name: mail.name.clone(),
-        subject: format!("Lightbridge: {}", n.title),
-        text: format!("{}{text_footer}", notice_text(&n, &mail.event)),
-        html: page(&format!("{}{html_footer}", notice_html(&n, &mail.event, "h1")), &n.title),
+        subject: format!("Lightbridge ({}): {}", mail.account_name, n.title),
+        text: format!("{}{text_footer}", notice_text(&n, mail)),
+        html: page(&format!("{}{html_footer}", notice_html(&n, mail, "h1")), &n.title),
         id: format!("{}.{}", mail.event.id, mail.user_id),
         headers: headers(mail.event.kind.as_str()),
     }
@@ -509,22 +594,21 @@ fn digest(base: &url::Url, mails: &[ClaimedMail]) -> Letter {
     let mut html = format!("<h1 style=\"font-size:20px\">{}</h1>\n", escape(&title));
     for (i, mail) in mails.iter().enumerate() {
         let n = notice(base, &mail.event);
-        text.push_str(&format!("{}. {}", i + 1, notice_text(&n, &mail.event)));
+        text.push_str(&format!("{}. {}", i + 1, notice_text(&n, mail)));
         text.push('\n');
         html.push_str("<section style=\"margin:0 0 20px\">\n");
-        html.push_str(&notice_html(&n, &mail.event, "h2"));
+        html.push_str(&notice_html(&n, mail, "h2"));
         html.push_str("</section>\n");
     }
     let (text_footer, html_footer) = footer(base);
-    let last = &mails[count - 1];
     Letter {
         to: first.to.clone(),
         to_name: first.name.clone(),
         subject: title.clone(),
         text: format!("{text}{text_footer}"),
         html: page(&format!("{html}{html_footer}"), &title),
-        // One digest, one id: the same on every try of the same mails.
-        id: format!("digest.{}.{}.{count}", first.user_id, last.event.id),
+        // One digest, one id: the same on every try (its first event stays first).
+        id: format!("digest.{}.{}", first.user_id, first.event.id),
         headers: headers("digest"),
     }
 }
@@ -539,6 +623,7 @@ mod tests {
             id: "x".into(),
             lease: "l".into(),
             event: Event::new(&account, kind, 1_800_000_000_000, data),
+            account_name: "Acme".into(),
             user_id: domain::UserId::generate(),
             to: "ada@example.com".into(),
             name: "Ada <Admin>".into(),
@@ -557,7 +642,7 @@ mod tests {
         let mail = claimed(EventType::ConnectionLoggedOut, data, false);
         let letters = letters(&base, vec![mail]);
         let (letter, _) = &letters[0];
-        assert_eq!(letter.subject, "Lightbridge: Connection \u{201c}Prod <EU>\u{201d} logged out");
+        assert_eq!(letter.subject, "Lightbridge (Acme): Connection \u{201c}Prod <EU>\u{201d} logged out");
         assert!(letter.text.contains("Reactivate the user, then Reconnect."), "{}", letter.text);
         assert!(
             letter.text.contains("https://lightbridge.example.com/connections/salesforce/con_1"),

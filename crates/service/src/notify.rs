@@ -50,6 +50,9 @@ pub struct NotifierConfig {
     pub timeout: Duration,
     /// An endpoint failing this long without a success is turned off.
     pub disable_after: Duration,
+    /// Events older than this are deleted with their deliveries and mails (none still being
+    /// sent), once an hour.
+    pub retention: Duration,
 }
 
 impl Default for NotifierConfig {
@@ -62,6 +65,7 @@ impl Default for NotifierConfig {
             backoff_max: Duration::from_secs(8 * 3600),
             timeout: Duration::from_secs(10),
             disable_after: Duration::from_secs(5 * 24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -436,7 +440,12 @@ pub fn spawn_notifier(svc: &Service, config: NotifierConfig) -> tokio::task::Joi
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
         let recorder = spawn_recorder(&svc, &config);
         let _stop_recorder = AbortOnDrop(recorder.1);
+        let mut next_prune = std::time::Instant::now();
         loop {
+            if std::time::Instant::now() >= next_prune {
+                prune(&svc, config.retention).await;
+                next_prune = std::time::Instant::now() + Duration::from_secs(3600);
+            }
             let free = slots.available_permits();
             let claimed = if free == 0 {
                 Vec::new()
@@ -469,6 +478,36 @@ pub fn spawn_notifier(svc: &Service, config: NotifierConfig) -> tokio::task::Joi
             }
         }
     })
+}
+
+/// Deletes events past `retention` (with their deliveries, attempts and mails), a thousand at a
+/// time so no transaction holds the database long.
+pub async fn prune(svc: &Service, retention: Duration) -> u64 {
+    let before = svc.now_ms() - retention.as_millis() as i64;
+    let mut total = 0;
+    loop {
+        match svc.store.prune_events(before, 1000).await {
+            Ok(n) => {
+                total += n;
+                if n < 1000 {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not prune old events");
+                break;
+            }
+        }
+    }
+    if total > 0 {
+        tracing::info!(events = total, "pruned events past their retention");
+    }
+    // Mails nobody will send (no e-mail set up here, or their person left the account) fail
+    // with why, rather than wait forever.
+    if let Err(e) = svc.store.expire_mails(svc.now_ms()).await {
+        tracing::error!(error = %e, "could not expire stale mails");
+    }
+    total
 }
 
 /// Ends a task when dropped (the notifier's recorder ends with the notifier).

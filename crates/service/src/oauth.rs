@@ -675,8 +675,9 @@ async fn finish_reconnect(
     let replaced_grant = crate::approvals::live_grant_time(&connection).filter(|_| same_user);
     let modified_by = org.email.clone();
     connection.org = Some(crate::connections::org_facts(org));
-    // The status moves through `observe` below, so a connection brought back is audited and
-    // announced (`connection.recovered`, #18) as when a check finds it working again.
+    connection.status = domain::ConnectionStatus::LoggedIn;
+    connection.status_detail = None;
+    connection.status_reason = None;
     connection.status_checked_at = Some(now);
     connection.modified_at = now;
     connection.modified_by = modified_by;

@@ -54,6 +54,8 @@ pub struct ClaimedMail {
     /// The claim's own token: the outcome is recorded only under it.
     pub lease: String,
     pub event: Event,
+    /// The name of the event's account, for the recipient who belongs to several.
+    pub account_name: String,
     pub user_id: UserId,
     pub to: String,
     pub name: String,
@@ -158,11 +160,18 @@ store_trait! {
         /// Saves a user's choice. Leaving the digest for one mail per event sends what the
         /// digest held now.
         fn set_mail_preferences(&self, user: &UserId, prefs: &MailPreferences, now: Millis) -> Result<(), StoreError>;
-        /// Claims up to `limit` due mails for `lease_ms` (with every due mail of the same digests,
-        /// so a digest goes out whole); mails past their window fail first, unsent.
+        /// Fails, unsent, pending mails past their window or to people no longer in the account
+        /// (the mailer does it at each claim; this is for instances without e-mail set up).
+        fn expire_mails(&self, now: Millis) -> Result<u64, StoreError>;
+        /// Claims up to `limit` due mails for `lease_ms`: single mails, then whole digests (a
+        /// person's every due digest row; one person's digest never split between two claims).
+        /// Mails past their window, or to people no longer in the account, fail first, unsent.
         fn claim_mails(&self, owner: &str, now: Millis, lease_ms: i64, limit: u32) -> Result<Vec<ClaimedMail>, StoreError>;
         /// Records what became of claimed mails, in one transaction.
         fn record_mails(&self, outcomes: &[MailOutcome]) -> Result<(), StoreError>;
+        /// Deletes up to `limit` events recorded before `before`, oldest first, with their
+        /// deliveries, attempts and mails — none still being sent. Returns how many.
+        fn prune_events(&self, before: Millis, limit: u32) -> Result<u64, StoreError>;
         /// A user's latest mails about one of their accounts, newest first.
         fn mails(&self, user: &UserId, account: &AccountId, limit: u32) -> Result<Vec<Mail>, StoreError>;
     }
@@ -267,6 +276,33 @@ macro_rules! notification_statements {
             .execute(&mut *tx)
             .await?;
             Ok(())
+        }
+
+        /// Fails, unsent, the pending mails past their window and those of people no longer in
+        /// the mail's account (not leased by a mailer this moment). Returns how many.
+        pub(crate) async fn expire_mails(
+            tx: &mut <Db as sqlx::Database>::Connection,
+            now: domain::Millis,
+        ) -> Result<u64, StoreError> {
+            let stale = query(
+                "UPDATE mail_outbox SET status = 'failed', lease_owner = NULL, lease_until = NULL, \
+                 last_error = COALESCE(last_error, 'not sent within a day: e-mail was not set up, or the mail server did not take it') \
+                 WHERE status = 'pending' AND give_up_at < ? AND (lease_until IS NULL OR lease_until < ?)",
+            )
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            let gone = query(
+                "UPDATE mail_outbox SET status = 'failed', lease_owner = NULL, lease_until = NULL, \
+                 last_error = 'not sent: the person is no longer in this account' \
+                 WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < ?) AND NOT EXISTS \
+                 (SELECT 1 FROM memberships ms WHERE ms.user_id = mail_outbox.user_id AND ms.account_id = mail_outbox.account_id)",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            Ok(stale.rows_affected() + gone.rows_affected())
         }
 
         /// A mail of `event` to the user with this e-mail address in its account, whatever they
@@ -981,6 +1017,20 @@ macro_rules! shared_notification_methods {
             Ok(n as u64)
         }
 
+        async fn prune_events(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+            let done = query(
+                "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.at < ? \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending') \
+                 AND NOT EXISTS (SELECT 1 FROM mail_outbox m WHERE m.event_id = e.id AND m.status = 'pending') \
+                 ORDER BY e.at LIMIT ?)",
+            )
+            .bind(before)
+            .bind(i64::from(limit.max(1)))
+            .execute(self.writer())
+            .await?;
+            Ok(done.rows_affected())
+        }
+
         async fn mail_preferences(&self, user: &domain::UserId) -> Result<Option<domain::MailPreferences>, StoreError> {
             let row = query("SELECT events, digest, digest_hour FROM mail_preferences WHERE user_id = ?")
                 .bind(user.as_str())
@@ -1009,26 +1059,44 @@ macro_rules! shared_notification_methods {
                  digest_hour = excluded.digest_hour, updated_at = excluded.updated_at",
             )
             .bind(user.as_str())
-            .bind(events)
+            .bind(&events)
             .bind(i64::from(prefs.digest))
             .bind(i64::from(prefs.digest_hour))
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            if !prefs.digest {
-                // What the digest held goes out now, one mail each, for a day.
-                query(
-                    "UPDATE mail_outbox SET digest = 0, next_at = ?, give_up_at = ? \
-                     WHERE user_id = ? AND status = 'pending' AND digest = 1 AND lease_owner IS NULL",
-                )
-                .bind(now)
-                .bind(now + crate::notifications::MAIL_WINDOW_MS)
-                .bind(user.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
+            // What waits and is no longer chosen is not sent.
+            query(
+                "DELETE FROM mail_outbox WHERE user_id = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?) \
+                 AND ? NOT LIKE '%,' || event_type || ',%'",
+            )
+            .bind(user.as_str())
+            .bind(now)
+            .bind(&events)
+            .execute(&mut *tx)
+            .await?;
+            // What the digest holds goes out at the new hour, or now (for a day) when leaving it.
+            let (next, digest) = if prefs.digest { (domain::next_digest(now, prefs.digest_hour), 1) } else { (now, 0) };
+            query(
+                "UPDATE mail_outbox SET digest = ?, next_at = ?, give_up_at = ? \
+                 WHERE user_id = ? AND status = 'pending' AND digest = 1 AND (lease_until IS NULL OR lease_until < ?)",
+            )
+            .bind(digest)
+            .bind(next)
+            .bind(next + crate::notifications::MAIL_WINDOW_MS)
+            .bind(user.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(())
+        }
+
+        async fn expire_mails(&self, now: Millis) -> Result<u64, StoreError> {
+            let mut tx = self.writer().begin().await?;
+            let n = statements::expire_mails(&mut *tx, now).await?;
+            tx.commit().await?;
+            Ok(n)
         }
 
         async fn claim_mails(
@@ -1039,58 +1107,72 @@ macro_rules! shared_notification_methods {
             limit: u32,
         ) -> Result<Vec<crate::notifications::ClaimedMail>, StoreError> {
             let lease = format!("{owner}:{}", domain::DeliveryId::generate().as_str());
+            let limit = i64::from(limit.max(1));
             let mut tx = self.writer().begin().await?;
-            // Stale news is not sent late.
-            query(
-                "UPDATE mail_outbox SET status = 'failed', lease_owner = NULL, lease_until = NULL, \
-                 last_error = COALESCE(last_error, 'not sent within a day of the event (was e-mail set up, and the mail server reachable?)') \
-                 WHERE status = 'pending' AND give_up_at < ? AND (lease_until IS NULL OR lease_until < ?)",
-            )
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let due = format!(
-                "status = 'pending' AND next_at <= {now} AND (lease_until IS NULL OR lease_until < {now})",
-                now = now
-            );
-            let claimed: Vec<String> = query_scalar(format!(
+            // A write first (SQLite's BUSY_SNAPSHOT): stale mails and mails of people no longer
+            // in the account fail, unsent.
+            statements::expire_mails(&mut *tx, now).await?;
+            // Due: pending, its time come, not leased, and its person still in the account.
+            let due = "status = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?) AND EXISTS \
+                       (SELECT 1 FROM memberships ms WHERE ms.user_id = mail_outbox.user_id AND ms.account_id = mail_outbox.account_id)";
+            let mut ids: Vec<String> = query_scalar(format!(
                 "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE status = 'pending' AND id IN \
-                 (SELECT id FROM mail_outbox WHERE {due} ORDER BY next_at LIMIT ?{}) RETURNING id",
+                 (SELECT id FROM mail_outbox WHERE {due} AND digest = 0 ORDER BY next_at LIMIT ?{}) RETURNING id",
                 dialect::SKIP_LOCKED
             ))
             .bind(&lease)
             .bind(now + lease_ms)
-            .bind(i64::from(limit.max(1)))
+            .bind(now)
+            .bind(now)
+            .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
-            if claimed.is_empty() {
-                tx.commit().await?;
+            // Digests by person, each whole: a person's preferences row is held (skipped by
+            // another instance claiming at once) while all their due digest rows are leased.
+            let room = limit - ids.len() as i64;
+            if room > 0 {
+                let people: Vec<String> = query_scalar(format!(
+                    "SELECT user_id FROM mail_preferences WHERE user_id IN \
+                     (SELECT user_id FROM mail_outbox WHERE {due} AND digest = 1) ORDER BY user_id LIMIT ?{}",
+                    dialect::SKIP_LOCKED
+                ))
+                .bind(now)
+                .bind(now)
+                .bind(room)
+                .fetch_all(&mut *tx)
+                .await?;
+                if !people.is_empty() {
+                    let marks = vec!["?"; people.len()].join(", ");
+                    let mut digests = query_scalar(format!(
+                        "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE {due} AND digest = 1 \
+                         AND user_id IN ({marks}) RETURNING id"
+                    ))
+                    .bind(&lease)
+                    .bind(now + lease_ms)
+                    .bind(now)
+                    .bind(now);
+                    for person in &people {
+                        digests = digests.bind(person);
+                    }
+                    ids.extend(digests.fetch_all(&mut *tx).await?);
+                }
+            }
+            tx.commit().await?;
+            if ids.is_empty() {
                 return Ok(Vec::new());
             }
-            // A digest goes out whole: the due rest of the claimed digests joins the claim.
-            let marks = vec!["?"; claimed.len()].join(", ");
-            let mut rest = query(format!(
-                "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE id IN \
-                 (SELECT id FROM mail_outbox WHERE {due} AND digest = 1 AND user_id IN \
-                  (SELECT user_id FROM mail_outbox WHERE digest = 1 AND id IN ({marks})){})",
-                dialect::SKIP_LOCKED
-            ))
-            .bind(&lease)
-            .bind(now + lease_ms);
-            for id in &claimed {
-                rest = rest.bind(id);
+            // Read back by key (the claim's ids).
+            let marks = vec!["?"; ids.len()].join(", ");
+            let mut rows = query(format!(
+                "SELECT m.id, m.user_id, m.digest, m.attempts, u.email, u.name, a.name AS account_name, e.id AS event_id, \
+                 e.account_id, e.type, e.at, e.payload FROM mail_outbox m JOIN users u ON u.id = m.user_id \
+                 JOIN events e ON e.id = m.event_id JOIN accounts a ON a.id = m.account_id \
+                 WHERE m.id IN ({marks}) ORDER BY m.user_id, e.at, e.id"
+            ));
+            for id in &ids {
+                rows = rows.bind(id);
             }
-            rest.execute(&mut *tx).await?;
-            tx.commit().await?;
-            let rows = query(
-                "SELECT m.id, m.user_id, m.digest, m.attempts, u.email, u.name, e.id AS event_id, e.account_id, e.type, \
-                 e.at, e.payload FROM mail_outbox m JOIN users u ON u.id = m.user_id JOIN events e ON e.id = m.event_id \
-                 WHERE m.lease_owner = ? ORDER BY m.user_id, e.at, e.id",
-            )
-            .bind(&lease)
-            .fetch_all(self.writer())
-            .await?;
+            let rows = rows.fetch_all(self.writer()).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let read = (|| -> Result<crate::notifications::ClaimedMail, StoreError> {
@@ -1109,6 +1191,7 @@ macro_rules! shared_notification_methods {
                             at: row.try_get("at")?,
                             data: body.get("data").cloned().unwrap_or(serde_json::Value::Null),
                         },
+                        account_name: row.try_get("account_name")?,
                         user_id: domain::UserId::parse(&row.try_get::<String, _>("user_id")?)?,
                         to: row.try_get("email")?,
                         name: row.try_get("name")?,

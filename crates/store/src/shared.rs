@@ -369,6 +369,7 @@ macro_rules! shared_connection_methods {
             let was_reason: Option<String> = row.try_get("status_reason")?;
             let was_reason = was_reason.as_deref().and_then(domain::StatusReason::parse);
             let failing_since: Option<Millis> = row.try_get("failing_since")?;
+            let was_failing_since = failing_since;
             let was_detail: Option<String> = row.try_get("status_detail")?;
             let version: i64 = row.try_get("token_version")?;
             let good_news = matches!(
@@ -442,8 +443,14 @@ macro_rules! shared_connection_methods {
                 };
                 statements::record(&mut *tx, &entry).await?;
             }
-            // Someone may need to hear about it (#18).
+            // Someone may need to hear about it (#18): a failing streak's first failure (a
+            // renewal, the keep-alive's included, or a call), and each change of status.
+            let streak_starts = matches!(observation, crate::Observation::Failing { .. })
+                && was_failing_since.is_none()
+                && failing_since.is_some()
+                && to == from;
             let news = match (from, to) {
+                _ if streak_starts => Some(domain::EventType::ConnectionFailing),
                 (f, ConnectionStatus::LoggedOut) if f != ConnectionStatus::LoggedOut => Some(domain::EventType::ConnectionLoggedOut),
                 (f, ConnectionStatus::NotAvailable) if f != ConnectionStatus::NotAvailable => {
                     Some(domain::EventType::ConnectionUnavailable)
@@ -454,7 +461,12 @@ macro_rules! shared_connection_methods {
                 _ => None,
             };
             if let Some(kind) = news {
-                statements::connection_event(&mut *tx, id, kind, from, to, reason, detail.as_deref(), now).await?;
+                // A streak's start says why it fails (the status keeps its own reason).
+                let why = match observation {
+                    crate::Observation::Failing { reason: failing, .. } if streak_starts => Some(*failing),
+                    _ => reason,
+                };
+                statements::connection_event(&mut *tx, id, kind, from, to, why, detail.as_deref(), now).await?;
             }
             if changed {
                 let words = match reason {

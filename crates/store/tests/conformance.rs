@@ -1794,6 +1794,7 @@ async fn the_mail_outbox_queues_by_choice_and_sends_a_digest_whole<S: Notificati
     assert_eq!(store.mails(&cat.id, a, 10).await.expect("cat").len(), 2);
     assert!(store.mails(&eve.id, a, 10).await.expect("eve").is_empty(), "chose nothing");
     assert!(store.mails(&dan.id, b, 10).await.expect("dan").is_empty(), "B's admin defaults exclude drift");
+    assert!(store.mails(&dan.id, a, 10).await.expect("dan").is_empty(), "nothing of A's for B's people");
     assert!(store.mails(&ann.id, b, 10).await.expect("ann in B").is_empty(), "listed per account");
     let at_eight = domain::next_digest(t0, 8);
     assert!(store.mails(&cat.id, a, 10).await.expect("cat").iter().all(|m| m.digest && m.next_at == at_eight));
@@ -1809,11 +1810,22 @@ async fn the_mail_outbox_queues_by_choice_and_sends_a_digest_whole<S: Notificati
         ("ann@a.example", logged_out.id.clone(), false)
     );
     assert_eq!(claimed.event.data, logged_out.data);
-    let sent =
+    assert_eq!(claimed.account_name, "Account A");
+    // Its claim runs out (the mailer died): another takes it over, and the first one's word no
+    // longer counts.
+    let taken = store.claim_mails("three", t0 + 10 + 60_001, 60_000, 10).await.expect("take over");
+    assert_eq!(taken.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), [claimed.id.as_str()]);
+    let late =
         MailOutcome { id: claimed.id.clone(), lease: claimed.lease.clone(), at: t0 + 20, error: None, retry_at: None };
-    // Recorded under another claim's token: nothing changes.
-    store.record_mails(&[MailOutcome { lease: "stale".into(), ..sent.clone() }]).await.expect("stale");
+    store.record_mails(&[late]).await.expect("stale");
     assert_eq!(store.mails(&ann.id, a, 10).await.expect("ann")[0].status, MailStatus::Pending);
+    let sent = MailOutcome {
+        id: taken[0].id.clone(),
+        lease: taken[0].lease.clone(),
+        at: t0 + 20,
+        error: None,
+        retry_at: None,
+    };
     store.record_mails(&[sent]).await.expect("record");
     let ann_mails = store.mails(&ann.id, a, 10).await.expect("ann");
     assert_eq!(
@@ -1823,7 +1835,12 @@ async fn the_mail_outbox_queues_by_choice_and_sends_a_digest_whole<S: Notificati
 
     // At 08:00 the digest goes out whole, even past the claim's limit of one.
     assert!(store.claim_mails("one", at_eight - 1, 60_000, 10).await.expect("early").is_empty());
-    let digest_claim = store.claim_mails("one", at_eight, 60_000, 1).await.expect("digest");
+    // Two mailers at once, each taking one: the digest goes to one of them, whole.
+    let (one, two) =
+        tokio::join!(store.claim_mails("one", at_eight, 60_000, 1), store.claim_mails("two", at_eight, 60_000, 1));
+    let (one, two) = (one.expect("claim"), two.expect("claim"));
+    assert!(one.is_empty() || two.is_empty(), "split: {one:?} / {two:?}");
+    let digest_claim = if one.is_empty() { two } else { one };
     assert_eq!(
         digest_claim.iter().map(|m| m.event.id.clone()).collect::<Vec<_>>(),
         [drift1.id.clone(), drift2.id.clone()]
@@ -1867,6 +1884,25 @@ async fn the_mail_outbox_queues_by_choice_and_sends_a_digest_whole<S: Notificati
     store.record_mails(&[refused]).await.expect("refused");
     let latest = &store.mails(&cat.id, a, 1).await.expect("cat")[0];
     assert_eq!((latest.status, latest.last_error.as_deref()), (MailStatus::Failed, Some("550 no such user")));
+
+    // Past the retention: events go with their mails, except one still being sent.
+    let waiting = Event::new(a, T::ConnectionLoggedOut, t0 + 3 * day, serde_json::json!({}));
+    store.record_event(&waiting).await.expect("event");
+    assert_eq!(store.prune_events(t0 + 10 * day, 2).await.expect("prune"), 2, "at most the limit");
+    assert_eq!(store.prune_events(t0 + 10 * day, 100).await.expect("prune"), 3, "the rest but the pending one");
+    assert!(store.mails(&cat.id, a, 10).await.expect("cat").is_empty(), "their mails went with them");
+    let left = store.events(a, 10).await.expect("events");
+    assert_eq!(left.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [waiting.id.as_str()]);
+    assert_eq!(store.mails(&ann.id, a, 10).await.expect("ann").len(), 1);
+
+    // Someone removed from the account gets none of its mail still waiting.
+    store.add_membership(&ann.id, b, Role::Viewer, 2).await.expect("ann joins B");
+    store.delete_user(a, &ann.id).await.expect("ann leaves A");
+    assert!(store.claim_mails("one", t0 + 4 * day, 60_000, 10).await.expect("claim").is_empty());
+    let gone = store.mails(&ann.id, a, 10).await.expect("ann");
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].status, MailStatus::Failed);
+    assert!(gone[0].last_error.as_deref().is_some_and(|e| e.contains("no longer in this account")), "{gone:?}");
 }
 
 async fn the_outbox_delivers_each_event_once_to_each_endpoint<S: NotificationStore + AuditStore>(

@@ -207,8 +207,13 @@ impl From<&Event> for EventPayload {
 #[serde(untagged)]
 #[allow(dead_code)]
 pub enum EventData {
-    /// `connection.logged_out`, `connection.unavailable`, `connection.recovered`.
+    /// `connection.logged_out`, `connection.unavailable`, `connection.recovered`,
+    /// `connection.failing` (its `reason`: why it fails; its status unchanged).
     Connection(ConnectionEventData),
+    /// `connection.approval_limit_reached`.
+    Approvals(ApprovalsEventData),
+    /// `loader.outdated`.
+    Loader(LoaderEventData),
     /// `deployment.succeeded`, `deployment.partially_failed`, `deployment.failed`, `deployment.halted`.
     Deployment(DeploymentEventData),
     /// `drift.found`.
@@ -278,6 +283,60 @@ pub struct DriftEventData {
     pub changed_by: Option<String>,
     pub changed_at: Option<String>,
     pub summary: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SalesforceUserRef {
+    /// The Salesforce user's id (`005…`).
+    pub id: String,
+    pub username: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantRef {
+    pub id: String,
+    pub name: String,
+    /// When its grant was given (RFC 3339).
+    pub granted_at: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamedRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalsEventData {
+    pub salesforce_user: SalesforceUserRef,
+    /// Approvals Salesforce keeps per user and connected app (5).
+    pub limit: u32,
+    /// The connections holding the user's approvals for the app, oldest grant first.
+    pub connections: Vec<GrantRef>,
+    /// The connection the next sign-in as this user through the app logs out.
+    pub next_revoked: NamedRef,
+    /// The connection whose sign-in reached the limit.
+    pub signed_in_for: NamedRef,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutdatedOrg {
+    pub connection_id: String,
+    pub connection: String,
+    pub environment_id: String,
+    pub environment: String,
+    /// The version there.
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoaderEventData {
+    pub system: NamedRef,
+    /// How many orgs run an earlier version of the loader's settings.
+    pub outdated: u32,
+    /// Those orgs (at most 100).
+    pub orgs: Vec<OutdatedOrg>,
+    pub changed_by: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -69,8 +69,9 @@ async fn page(state: &AppState, signed_in: &SignedIn, shown: &MailPreferences, e
                 meaning: m.event_type.describe(),
                 digest: m.digest,
                 status: match m.status {
-                    MailStatus::Pending if m.digest => "In the next digest",
+                    MailStatus::Pending if state.mail_from.is_none() => "Waiting: e-mail is not set up",
                     MailStatus::Pending if m.attempts > 0 => "Trying again",
+                    MailStatus::Pending if m.digest => "In the next digest",
                     MailStatus::Pending => "Being sent",
                     MailStatus::Sent => "Sent",
                     MailStatus::Failed => "Not sent",

@@ -23,7 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/webhooks/{id}/test", post(test))
         .route("/webhooks/{id}/enabled", post(switch))
         .route("/webhooks/{id}/rotate", post(rotate))
-        .route("/webhooks/{id}/delete", post(remove))
+        .route("/webhooks/{id}/delete", get(confirm_remove).post(remove))
         .route("/webhooks/{id}/redeliver", post(redeliver))
 }
 
@@ -277,6 +277,26 @@ async fn rotate(
     let webhook = notify::get(&state, &signed_in.caller, &id).await?;
     let (secret, _) = notify::rotate_secret(&state, &signed_in.caller, &id).await?;
     list_page(&state, &signed_in, Some((webhook.url, secret.as_str().to_string())), None).await
+}
+
+#[derive(Template)]
+#[template(path = "remove_webhook.html")]
+struct RemovePage {
+    chrome: Chrome,
+    id: String,
+    url: String,
+    /// Deliveries still waiting to be sent, dropped with it.
+    pending: usize,
+}
+
+/// Removing an endpoint asks first: its delivery log goes too.
+async fn confirm_remove(State(state): State<AppState>, Path(id): Path<String>, signed_in: SignedIn) -> PageResult {
+    let id = webhook_id(&id)?;
+    let webhook = notify::get(&state, &signed_in.caller, &id).await?;
+    let pending = notify::deliveries(&state, &signed_in.caller, &id, Some(DeliveryStatus::Pending), 500).await?.len();
+    let chrome = signed_in.chrome("webhooks");
+    let page = RemovePage { chrome: chrome.clone(), id: id.to_string(), url: webhook.url, pending };
+    Ok(render(StatusCode::OK, &page, Some(&chrome)))
 }
 
 async fn remove(

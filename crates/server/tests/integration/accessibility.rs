@@ -175,6 +175,7 @@ async fn every_signed_in_page_passes_axe_core_and_fits_the_window() {
         "/fleet?state=drifted".into(),
         "/webhooks".into(),
         format!("/webhooks/{webhook}"),
+        format!("/webhooks/{webhook}/delete"),
         "/users".into(),
         format!("/users/{viewer}/remove"),
         "/audit".into(),

@@ -333,6 +333,16 @@ async fn the_loader_tab_keeps_what_was_typed_and_shows_each_orgs_state() {
     assert_eq!(changed.status(), 303);
     let outdated = page(cookie.clone()).await;
     assert_eq!(outdated.matches("data-state=\"Outdated\"").count(), 2, "{outdated}");
+    // Announced (#18): the two orgs now run an earlier version (not at the first save, when
+    // no org had one).
+    let (_, events) = app.call("admin_a", Method::GET, "/events", None).await;
+    let loader: Vec<&Value> =
+        events.as_array().expect("events").iter().filter(|e| e["type"] == "loader.outdated").collect();
+    assert_eq!(loader.len(), 1, "{events:#}");
+    assert_eq!(
+        (loader[0]["data"]["outdated"].as_u64(), loader[0]["data"]["system"]["id"].as_str()),
+        (Some(2), Some(system.as_str()))
+    );
     // Deploy the new version from the tab, without a new release: the resource is unchanged in
     // each org and only the loader moves.
     assert!(outdated.contains("Deploy the loader to "), "{outdated}");

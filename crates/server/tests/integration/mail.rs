@@ -103,6 +103,17 @@ impl MailServer {
         }
     }
 
+    /// The messages turned away with a 451, in order.
+    fn deferred(&self) -> Vec<Value> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .expect("mail folder")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "deferred"))
+            .collect();
+        names.sort();
+        names.iter().map(|p| serde_json::from_slice(&std::fs::read(p).expect("deferred")).expect("json")).collect()
+    }
+
     fn summary(&self) -> Vec<(Value, String)> {
         self.messages().iter().map(|m| (m["rcpt_tos"].clone(), header(m, "subject"))).collect()
     }
@@ -178,7 +189,7 @@ async fn a_logged_out_connection_is_mailed_to_admins_with_both_bodies_over_start
     // The headers, as Python's email package reads them.
     assert_eq!(header(&message, "from"), FROM);
     assert_eq!(header(&message, "to"), format!("admin_a <{}>", address("admin_a")));
-    assert_eq!(header(&message, "subject"), "Lightbridge: Connection \u{201c}Prod\u{201d} logged out");
+    assert_eq!(header(&message, "subject"), "Lightbridge (A): Connection \u{201c}Prod\u{201d} logged out");
     assert!(!header(&message, "date").is_empty(), "{message:#}");
     let message_id = header(&message, "message-id");
     assert!(message_id.starts_with("<evt_") && message_id.ends_with("@lightbridge.test>"), "{message_id}");
@@ -217,7 +228,13 @@ async fn a_logged_out_connection_is_mailed_to_admins_with_both_bodies_over_start
     assert!(!smtp.messages().iter().any(|m| m["rcpt_tos"][0] == address("editor_a")), "{:#?}", smtp.summary());
     let (_, none) = app.call("editor_a", Method::GET, "/me/mails", None).await;
     assert_eq!(none, json!([]));
-    // Account B's people hear nothing of account A.
+    // Account B's people hear nothing of account A: the mail server got nothing for them.
+    let to_b: Vec<(Value, String)> = smtp
+        .summary()
+        .into_iter()
+        .filter(|(to, _)| to.to_string().to_ascii_lowercase().contains("b.test") || to.to_string().contains("_b@"))
+        .collect();
+    assert!(to_b.is_empty(), "{to_b:#?}");
     let (_, other) = app.call("admin_b", Method::GET, "/me/mails", None).await;
     assert_eq!(other, json!([]));
 }
@@ -295,9 +312,16 @@ async fn a_mail_the_server_defers_is_sent_again_and_a_server_without_starttls_ge
     assert_eq!(status, 200);
     let id = connection(&app, "Prod").await;
     log_out(&app, &[&id]).await;
-    smtp.wait_for(&address("admin_a"), "logged out").await;
+    let accepted = smtp.wait_for(&address("admin_a"), "logged out").await;
     let sent = mails_until(&app, "admin_a", |m| m.first().is_some_and(|m| m["status"] == "sent")).await;
     assert_eq!(sent[0]["attempts"], 2, "{sent:#?}");
+    let deferred = smtp.deferred();
+    assert_eq!(deferred.len(), 1, "{deferred:#?}");
+    assert_eq!(
+        deferred[0]["message_id"].as_str(),
+        Some(header(&accepted, "message-id").as_str()),
+        "one mail, one Message-ID"
+    );
     assert!(sent[0]["last_error"].is_null(), "{sent:#?}");
     let to = |who: &str| smtp.messages().iter().filter(|m| m["rcpt_tos"][0] == address(who)).count();
     assert_eq!((to("admin_a"), to("owner_a")), (1, 0), "accepted once; the owner chose no mail: {:#?}", smtp.summary());
@@ -351,6 +375,7 @@ async fn the_creator_of_an_endpoint_turned_off_is_told_whatever_they_chose() {
     // Once, and not to the owner, who chose deployments only (the account's first owner, who
     // never chose, gets it by default).
     smtp.wait_for("first@A.test", "was turned off").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let to = |who: &str| smtp.messages().iter().filter(|m| m["rcpt_tos"][0] == who).count();
     assert_eq!((to(&address("admin_a")), to(&address("owner_a"))), (1, 0), "{:#?}", smtp.summary());
 }

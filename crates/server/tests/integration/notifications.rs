@@ -272,7 +272,14 @@ async fn three_notifiers_on_one_database_deliver_each_event_once() {
         };
         let svc = service::Service::new(store, app.state.client.clone(), app.state.urls.clone(), app.clock.clone())
             .with_webhooks(service::notify::Sender::new(true, Duration::from_secs(10)));
-        let config = service::notify::NotifierConfig { poll: Duration::from_millis(20), ..Default::default() };
+        // Retries in tenths of a second, as the app's own (a receiver slow under a loaded
+        // machine must not push a retry past the test's minute).
+        let config = service::notify::NotifierConfig {
+            poll: Duration::from_millis(20),
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(400),
+            ..Default::default()
+        };
         notifiers.push(service::notify::spawn_notifier(&svc, config));
     }
     let account = app.accounts["A"].clone();
@@ -429,6 +436,13 @@ async fn the_webhooks_pages_add_test_rotate_and_redeliver() {
     let (other, other_csrf) = app.sign_in("admin_b").await;
     assert_eq!(page(&app, &other, &format!("/webhooks/{id}")).await.0, 404);
     assert_eq!(post(&app, &other, &format!("/webhooks/{id}/delete"), &[("csrf", &other_csrf)]).await.0, 404);
+    assert_eq!(page(&app, &other, &format!("/webhooks/{id}/delete")).await.0, 404);
+    // Remove asks first, saying what goes with the endpoint.
+    let (status, confirm) = page(&app, &cookie, &format!("/webhooks/{id}/delete")).await;
+    assert_eq!(status, 200, "{confirm}");
+    assert!(confirm.contains("Remove the endpoint") && confirm.contains("delivery log goes with it"), "{confirm}");
+    let (_, listed) = page(&app, &cookie, "/webhooks").await;
+    assert!(listed.contains(&format!("href=\"/webhooks/{id}/delete\"")), "Remove is a link to the question");
     let (status, flash) = post(&app, &cookie, &format!("/webhooks/{id}/delete"), &[("csrf", &csrf)]).await;
     assert_eq!(status, 303);
     assert!(flash.contains("is removed"), "{flash}");

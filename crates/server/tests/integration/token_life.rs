@@ -168,6 +168,13 @@ async fn an_outage_is_ridden_out_within_the_grace_period_then_not_available_then
     app.em.clear_faults();
     sweep(&app).await;
     assert_eq!(health(&shown(&app, &id).await), ("Logged in", None), "back by itself");
+    // Announced (#18): the streak's first failure once (not at each of its three sweeps), then
+    // Not available, then back.
+    let (_, events) = app.call("admin_a", Method::GET, "/events", None).await;
+    let types: Vec<&str> = events.as_array().expect("events").iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(types, ["connection.recovered", "connection.unavailable", "connection.failing"], "{events:#}");
+    assert_eq!(events[2]["data"]["reason"]["code"], "salesforce_unreachable", "{events:#}");
+    assert_eq!(events[2]["data"]["connection"]["id"], id.as_str());
 }
 
 #[tokio::test]
@@ -303,6 +310,18 @@ async fn a_sixth_sign_in_is_warned_about_and_the_connection_it_costs_is_named_at
     );
     let (_, none) = app.call("admin_a", Method::GET, "/connections/approvals?consumer_key=another-app", None).await;
     assert_eq!(none["users"], json!([]));
+    // Announced once, at the fifth sign-in (#18), naming the connection the next one costs.
+    let (_, events) = app.call("admin_a", Method::GET, "/events", None).await;
+    let full: Vec<&Value> = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "connection.approval_limit_reached")
+        .collect();
+    assert_eq!(full.len(), 1, "{events:#}");
+    assert_eq!(full[0]["data"]["next_revoked"]["id"].as_str(), Some(ids[0].as_str()), "{events:#}");
+    assert_eq!(full[0]["data"]["signed_in_for"]["id"].as_str(), Some(ids[4].as_str()), "{events:#}");
+    assert_eq!(full[0]["data"]["connections"].as_array().map(Vec::len), Some(5));
     let (status, _) = app.call("viewer_a", Method::GET, &path, None).await;
     assert_eq!(status, 403);
 
