@@ -212,8 +212,15 @@ fn refusal(e: &lettre::transport::smtp::Error) -> Refusal {
 /// operator can mend, so that mail is tried again for its day. Without an enhanced status code
 /// it cannot be told, and is tried again.
 fn about_this_mail(text: &str) -> bool {
-    text.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .any(|word| ["5.1.", "5.2.", "5.6."].iter().any(|class| word.starts_with(class)))
+    // The first word shaped like an enhanced code (class.subject.detail, three numbers) is the
+    // reply's; an address further on (5.6.7.8) has four.
+    let code = text.split(|c: char| !(c.is_ascii_digit() || c == '.')).find(|word| {
+        let parts: Vec<&str> = word.split('.').collect();
+        parts.len() == 3
+            && matches!(parts[0], "2" | "4" | "5")
+            && parts[1..].iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    code.is_some_and(|c| ["5.1.", "5.2.", "5.6."].iter().any(|class| c.starts_with(class)))
 }
 
 /// Each certificate of a PEM file on its own (lettre reads one per call).
@@ -278,6 +285,10 @@ mod tests {
         assert!(about_this_mail("permanent error (554): 5.6.0 Message content rejected"));
         assert!(!about_this_mail("permanent error (550): 5.7.1 Relaying denied"), "the operator's setup");
         assert!(!about_this_mail("permanent error (553): sender not allowed"), "no enhanced code: tried again");
+        assert!(
+            !about_this_mail("permanent error (550): 5.7.1 Relaying denied for 5.6.7.8"),
+            "the code, not an address"
+        );
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct Started {
     notifier: tokio::task::JoinHandle<()>,
     /// Sends notification mails (#18), when e-mail is set up.
     mailer: Option<tokio::task::JoinHandle<()>>,
+    /// Deletes events past their retention, hourly (#18).
+    pruner: tokio::task::JoinHandle<()>,
 }
 
 /// Binds the configured address, then builds the state over `store`. When `public_url` is
@@ -116,8 +118,9 @@ pub async fn start_with_clock(config: &Config, store: Store, clock: Arc<dyn Cloc
         }
         None => None,
     };
+    let pruner = service::notify::spawn_pruner(&state, config.notifier.retention);
     let server = Server::with_listener(state.clone(), listener);
-    Ok(Started { state, server, health, worker, housekeeping, rollouts, drift, notifier, mailer })
+    Ok(Started { state, server, health, worker, housekeeping, rollouts, drift, notifier, mailer, pruner })
 }
 
 /// [`open_store`], then [`start_with_store`].
@@ -142,6 +145,7 @@ impl Started {
         self.housekeeping.abort();
         self.rollouts.abort();
         self.notifier.abort();
+        self.pruner.abort();
         for task in [self.drift, self.mailer].into_iter().flatten() {
             task.abort();
         }

@@ -203,7 +203,13 @@ pub async fn after_grant(
             .increment(1);
         marked.push(candidate.id.to_string());
     }
-    warn_when_full(svc, connection, consumer_key, &org.user_id).await?;
+    // Announced when this sign-in brought the user to the limit (a new grant, not one replacing
+    // its own), or cost a connection: not again for each reconnect at the limit.
+    if (replaced_granted_at.is_none() || !marked.is_empty())
+        && let Err(e) = warn_when_full(svc, connection, consumer_key, &org.user_id).await
+    {
+        tracing::error!(connection = %connection.id, error = %e, "could not record the five-approval warning");
+    }
     Ok(marked)
 }
 

@@ -325,7 +325,8 @@ pub fn notice(base: &url::Url, event: &Event) -> Notice {
                 title: format!("The next sign-in as {username} will log out \u{201c}{oldest}\u{201d}"),
                 lines: vec![
                     format!(
-                        "{username} now holds {limit} approvals for one connected app through these connections: {}.",
+                        "{username} now holds {} approvals for one connected app through these connections: {}.",
+                        names.len(),
                         names.join(", ")
                     ),
                     format!(
@@ -335,8 +336,10 @@ pub fn notice(base: &url::Url, event: &Event) -> Notice {
                 fix: Some(format!(
                     "Before anyone signs in as {username} through this app again: remove a connection you no longer need, sign in as another Salesforce user, or use a JWT bearer connection (it holds no approval)."
                 )),
-                link: link("connections/salesforce/approvals"),
-                link_label: "See the approvals".into(),
+                link: text(d, &["next_revoked", "id"])
+                    .map(|id| link(&format!("connections/salesforce/{id}")))
+                    .unwrap_or_else(|| link("connections/salesforce")),
+                link_label: "Open the connection at risk".into(),
             }
         }
         EventType::LoaderOutdated => {

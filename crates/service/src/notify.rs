@@ -50,8 +50,8 @@ pub struct NotifierConfig {
     pub timeout: Duration,
     /// An endpoint failing this long without a success is turned off.
     pub disable_after: Duration,
-    /// Events older than this are deleted with their deliveries and mails (none still being
-    /// sent), once an hour.
+    /// Events older than this are deleted with their deliveries and mails (none that may still
+    /// go out), once an hour by [`spawn_pruner`].
     pub retention: Duration,
 }
 
@@ -440,12 +440,7 @@ pub fn spawn_notifier(svc: &Service, config: NotifierConfig) -> tokio::task::Joi
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
         let recorder = spawn_recorder(&svc, &config);
         let _stop_recorder = AbortOnDrop(recorder.1);
-        let mut next_prune = std::time::Instant::now();
         loop {
-            if std::time::Instant::now() >= next_prune {
-                prune(&svc, config.retention).await;
-                next_prune = std::time::Instant::now() + Duration::from_secs(3600);
-            }
             let free = slots.available_permits();
             let claimed = if free == 0 {
                 Vec::new()
@@ -480,13 +475,33 @@ pub fn spawn_notifier(svc: &Service, config: NotifierConfig) -> tokio::task::Joi
     })
 }
 
+/// Starts the pruner: once an hour, from a random minute of the first hour (so instances
+/// started together do not prune together), it deletes events past `retention` and fails mails
+/// nobody will send. It runs until the process ends.
+pub fn spawn_pruner(svc: &Service, retention: Duration) -> tokio::task::JoinHandle<()> {
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        let first = {
+            let mut b = [0u8; 4];
+            let _ = aws_lc_rs::rand::fill(&mut b);
+            Duration::from_secs(60 + u64::from(u32::from_le_bytes(b)) % 3540)
+        };
+        tokio::time::sleep(first).await;
+        loop {
+            prune(&svc, retention).await;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    })
+}
+
 /// Deletes events past `retention` (with their deliveries, attempts and mails), a thousand at a
-/// time so no transaction holds the database long.
+/// time so no transaction holds the database long, at most a hundred thousand a run.
 pub async fn prune(svc: &Service, retention: Duration) -> u64 {
-    let before = svc.now_ms() - retention.as_millis() as i64;
+    let now = svc.now_ms();
+    let before = now - retention.as_millis() as i64;
     let mut total = 0;
-    loop {
-        match svc.store.prune_events(before, 1000).await {
+    for _ in 0..100 {
+        match svc.store.prune_events(before, now, 1000).await {
             Ok(n) => {
                 total += n;
                 if n < 1000 {

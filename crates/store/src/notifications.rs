@@ -170,8 +170,9 @@ store_trait! {
         /// Records what became of claimed mails, in one transaction.
         fn record_mails(&self, outcomes: &[MailOutcome]) -> Result<(), StoreError>;
         /// Deletes up to `limit` events recorded before `before`, oldest first, with their
-        /// deliveries, attempts and mails — none still being sent. Returns how many.
-        fn prune_events(&self, before: Millis, limit: u32) -> Result<u64, StoreError>;
+        /// deliveries, attempts and mails — but not one with a delivery or mail that may still
+        /// go out (pending, within its window at `now`). Returns how many.
+        fn prune_events(&self, before: Millis, now: Millis, limit: u32) -> Result<u64, StoreError>;
         /// A user's latest mails about one of their accounts, newest first.
         fn mails(&self, user: &UserId, account: &AccountId, limit: u32) -> Result<Vec<Mail>, StoreError>;
     }
@@ -1017,14 +1018,20 @@ macro_rules! shared_notification_methods {
             Ok(n as u64)
         }
 
-        async fn prune_events(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+        async fn prune_events(&self, before: Millis, now: Millis, limit: u32) -> Result<u64, StoreError> {
+            // A delivery waiting past its window (its endpoint off for longer) or a mail past its
+            // day will not go out: they do not hold their event back.
             let done = query(
                 "DELETE FROM events WHERE id IN (SELECT e.id FROM events e WHERE e.at < ? \
-                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending') \
-                 AND NOT EXISTS (SELECT 1 FROM mail_outbox m WHERE m.event_id = e.id AND m.status = 'pending') \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.status = 'pending' \
+                   AND d.give_up_at >= ?) \
+                 AND NOT EXISTS (SELECT 1 FROM mail_outbox m WHERE m.event_id = e.id AND m.status = 'pending' \
+                   AND m.give_up_at >= ?) \
                  ORDER BY e.at LIMIT ?)",
             )
             .bind(before)
+            .bind(now)
+            .bind(now)
             .bind(i64::from(limit.max(1)))
             .execute(self.writer())
             .await?;
@@ -1065,27 +1072,33 @@ macro_rules! shared_notification_methods {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            // What waits and is no longer chosen is not sent.
+            // What waits and is no longer chosen is not sent (but an endpoint's creator is told
+            // it was turned off whatever they chose).
             query(
                 "DELETE FROM mail_outbox WHERE user_id = ? AND status = 'pending' AND (lease_until IS NULL OR lease_until < ?) \
-                 AND ? NOT LIKE '%,' || event_type || ',%'",
+                 AND event_type <> 'webhook.disabled' AND ? NOT LIKE '%,' || event_type || ',%'",
             )
             .bind(user.as_str())
             .bind(now)
             .bind(&events)
             .execute(&mut *tx)
             .await?;
-            // What the digest holds goes out at the new hour, or now (for a day) when leaving it.
+            // What the digest holds goes out at a new hour, or now (for a day) when leaving it; a
+            // digest already at the chosen hour stays as it is (due, or being tried again).
             let (next, digest) = if prefs.digest { (domain::next_digest(now, prefs.digest_hour), 1) } else { (now, 0) };
+            let hour_ms = i64::from(prefs.digest_hour) * 3_600_000;
             query(
                 "UPDATE mail_outbox SET digest = ?, next_at = ?, give_up_at = ? \
-                 WHERE user_id = ? AND status = 'pending' AND digest = 1 AND (lease_until IS NULL OR lease_until < ?)",
+                 WHERE user_id = ? AND status = 'pending' AND digest = 1 AND (lease_until IS NULL OR lease_until < ?) \
+                 AND (? = 0 OR (next_at - ?) % 86400000 <> 0)",
             )
             .bind(digest)
             .bind(next)
             .bind(next + crate::notifications::MAIL_WINDOW_MS)
             .bind(user.as_str())
             .bind(now)
+            .bind(digest)
+            .bind(hour_ms)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -1108,54 +1121,49 @@ macro_rules! shared_notification_methods {
         ) -> Result<Vec<crate::notifications::ClaimedMail>, StoreError> {
             let lease = format!("{owner}:{}", domain::DeliveryId::generate().as_str());
             let limit = i64::from(limit.max(1));
-            let mut tx = self.writer().begin().await?;
-            // A write first (SQLite's BUSY_SNAPSHOT): stale mails and mails of people no longer
-            // in the account fail, unsent.
-            statements::expire_mails(&mut *tx, now).await?;
+            // Stale mails, and mails of people no longer in the account, fail unsent (in a
+            // statement of its own: instances claiming at once never wait on each other there).
+            self.expire_mails(now).await?;
             // Due: pending, its time come, not leased, and its person still in the account.
             let due = "status = 'pending' AND next_at <= ? AND (lease_until IS NULL OR lease_until < ?) AND EXISTS \
                        (SELECT 1 FROM memberships ms WHERE ms.user_id = mail_outbox.user_id AND ms.account_id = mail_outbox.account_id)";
+            let mut tx = self.writer().begin().await?;
+            // Digests first (one per person a day, so they never starve behind single mails),
+            // each whole: a person's preferences row is held (skipped by another instance
+            // claiming at once) while all their due digest rows are leased. On SQLite the first
+            // statement is this UPDATE's write, as BUSY_SNAPSHOT needs: the people are read in
+            // its subquery.
             let mut ids: Vec<String> = query_scalar(format!(
-                "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE status = 'pending' AND id IN \
-                 (SELECT id FROM mail_outbox WHERE {due} AND digest = 0 ORDER BY next_at LIMIT ?{}) RETURNING id",
+                "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE {due} AND digest = 1 AND user_id IN \
+                 (SELECT user_id FROM mail_preferences WHERE user_id IN \
+                  (SELECT user_id FROM mail_outbox WHERE {due} AND digest = 1) ORDER BY user_id LIMIT ?{}) RETURNING id",
                 dialect::SKIP_LOCKED
             ))
             .bind(&lease)
             .bind(now + lease_ms)
             .bind(now)
             .bind(now)
+            .bind(now)
+            .bind(now)
             .bind(limit)
             .fetch_all(&mut *tx)
             .await?;
-            // Digests by person, each whole: a person's preferences row is held (skipped by
-            // another instance claiming at once) while all their due digest rows are leased.
-            let room = limit - ids.len() as i64;
+            let people: std::collections::BTreeSet<&str> = ids.iter().filter_map(|id| id.split_once(':').map(|(_, u)| u)).collect();
+            let room = limit - people.len() as i64;
             if room > 0 {
-                let people: Vec<String> = query_scalar(format!(
-                    "SELECT user_id FROM mail_preferences WHERE user_id IN \
-                     (SELECT user_id FROM mail_outbox WHERE {due} AND digest = 1) ORDER BY user_id LIMIT ?{}",
+                let single: Vec<String> = query_scalar(format!(
+                    "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE status = 'pending' AND id IN \
+                     (SELECT id FROM mail_outbox WHERE {due} AND digest = 0 ORDER BY next_at LIMIT ?{}) RETURNING id",
                     dialect::SKIP_LOCKED
                 ))
+                .bind(&lease)
+                .bind(now + lease_ms)
                 .bind(now)
                 .bind(now)
                 .bind(room)
                 .fetch_all(&mut *tx)
                 .await?;
-                if !people.is_empty() {
-                    let marks = vec!["?"; people.len()].join(", ");
-                    let mut digests = query_scalar(format!(
-                        "UPDATE mail_outbox SET lease_owner = ?, lease_until = ? WHERE {due} AND digest = 1 \
-                         AND user_id IN ({marks}) RETURNING id"
-                    ))
-                    .bind(&lease)
-                    .bind(now + lease_ms)
-                    .bind(now)
-                    .bind(now);
-                    for person in &people {
-                        digests = digests.bind(person);
-                    }
-                    ids.extend(digests.fetch_all(&mut *tx).await?);
-                }
+                ids.extend(single);
             }
             tx.commit().await?;
             if ids.is_empty() {

@@ -448,6 +448,7 @@ macro_rules! shared_connection_methods {
             let streak_starts = matches!(observation, crate::Observation::Failing { .. })
                 && was_failing_since.is_none()
                 && failing_since.is_some()
+                && from == ConnectionStatus::LoggedIn
                 && to == from;
             let news = match (from, to) {
                 _ if streak_starts => Some(domain::EventType::ConnectionFailing),

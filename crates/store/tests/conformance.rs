@@ -726,6 +726,40 @@ async fn oauth_grants_are_dated_by_their_sign_in_and_kept_by_renewals<S: Connect
 
 /// Issue #14: the one way a saved connection's status changes, with its reason and an audit
 /// entry in the same transaction when it changes.
+/// `connection.failing` (#18): once per streak, only from Logged in.
+async fn a_failing_streak_is_announced_once_and_only_from_logged_in<S: ConnectionStore + NotificationStore>(
+    store: &S,
+    a: &AccountId,
+) {
+    let c = new_connection(a, "Streaky", "Streaky Org", "streak@a.test", 1);
+    store.insert(&c, &NewSecrets::default()).await.expect("insert");
+    let failing = Observation::Failing {
+        reason: StatusReason::SalesforceUnreachable,
+        detail: "connect timed out".into(),
+        grace_ms: 60_000,
+    };
+    let announced = || async {
+        store
+            .events(a, 50)
+            .await
+            .expect("events")
+            .iter()
+            .filter(|e| e.kind == domain::EventType::ConnectionFailing)
+            .count()
+    };
+    store.observe(&c.id, &failing, None, 1_000).await.expect("observe");
+    store.observe(&c.id, &failing, None, 2_000).await.expect("observe");
+    assert_eq!(announced().await, 1, "the streak's first failure, once");
+    store.observe(&c.id, &Observation::Healthy, None, 3_000).await.expect("healthy");
+    store.observe(&c.id, &failing, None, 4_000).await.expect("a new streak");
+    assert_eq!(announced().await, 2);
+    // Not available already (refused for a person to fix): a failure then is no news.
+    let refused = Observation::Refused { reason: StatusReason::ApiDisabled, detail: "API disabled".into() };
+    store.observe(&c.id, &refused, None, 5_000).await.expect("refused");
+    store.observe(&c.id, &failing, None, 6_000).await.expect("failing");
+    assert_eq!(announced().await, 2);
+}
+
 async fn statuses_change_through_observations_with_their_reason_and_audit<S: ConnectionStore + AuditStore>(
     store: &S,
     a: &AccountId,
@@ -1625,6 +1659,8 @@ async fn sqlite_passes_the_conformance_suite() {
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = sqlite().await;
     statuses_change_through_observations_with_their_reason_and_audit(&store, &a).await;
+    let (store, a, _) = sqlite().await;
+    a_failing_streak_is_announced_once_and_only_from_logged_in(&store, &a).await;
     let (store, a, b) = sqlite().await;
     oauth_grants_are_dated_by_their_sign_in_and_kept_by_renewals(&store, &a, &b).await;
     let (store, a, _) = sqlite().await;
@@ -1888,8 +1924,9 @@ async fn the_mail_outbox_queues_by_choice_and_sends_a_digest_whole<S: Notificati
     // Past the retention: events go with their mails, except one still being sent.
     let waiting = Event::new(a, T::ConnectionLoggedOut, t0 + 3 * day, serde_json::json!({}));
     store.record_event(&waiting).await.expect("event");
-    assert_eq!(store.prune_events(t0 + 10 * day, 2).await.expect("prune"), 2, "at most the limit");
-    assert_eq!(store.prune_events(t0 + 10 * day, 100).await.expect("prune"), 3, "the rest but the pending one");
+    let now = t0 + 3 * day + 1;
+    assert_eq!(store.prune_events(t0 + 10 * day, now, 2).await.expect("prune"), 2, "at most the limit");
+    assert_eq!(store.prune_events(t0 + 10 * day, now, 100).await.expect("prune"), 3, "the rest but the pending one");
     assert!(store.mails(&cat.id, a, 10).await.expect("cat").is_empty(), "their mails went with them");
     let left = store.events(a, 10).await.expect("events");
     assert_eq!(left.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), [waiting.id.as_str()]);
@@ -2097,6 +2134,8 @@ async fn postgres_passes_the_conformance_suite() {
     tokens_rotate_atomically(&store, &a).await;
     let (store, a, _) = postgres(&url).await;
     statuses_change_through_observations_with_their_reason_and_audit(&store, &a).await;
+    let (store, a, _) = postgres(&url).await;
+    a_failing_streak_is_announced_once_and_only_from_logged_in(&store, &a).await;
     let (store, a, b) = postgres(&url).await;
     oauth_grants_are_dated_by_their_sign_in_and_kept_by_renewals(&store, &a, &b).await;
     let (store, a, _) = postgres(&url).await;

@@ -287,6 +287,7 @@ async fn a_digest_reader_gets_one_mail_listing_the_day_s_events_at_their_hour() 
     let digest = smtp.wait_for(&address("admin_a"), "daily digest").await;
     assert_eq!(header(&digest, "subject"), "Lightbridge daily digest: 2 events");
     assert_eq!(header(&digest, "x-lightbridge-event"), "digest");
+    assert!(header(&digest, "message-id").starts_with("<digest."), "{digest:#}");
     let text = digest["text"].as_str().expect("text");
     assert!(text.contains("\u{201c}Prod\u{201d}") && text.contains("\u{201c}Staging\u{201d}"), "{text}");
     for id in [&first, &second] {

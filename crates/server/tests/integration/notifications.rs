@@ -285,7 +285,8 @@ async fn three_notifiers_on_one_database_deliver_each_event_once() {
     let account = app.accounts["A"].clone();
     const EVENTS: usize = 300;
     for i in 0..EVENTS {
-        let event = domain::Event::new(&account, domain::EventType::ConnectionRecovered, i as i64, json!({"n": i}));
+        let at = domain::Clock::now_ms(&*app.clock) + i as i64;
+        let event = domain::Event::new(&account, domain::EventType::ConnectionRecovered, at, json!({"n": i}));
         app.state.store.record_event(&event).await.expect("event");
     }
     let started = std::time::Instant::now();

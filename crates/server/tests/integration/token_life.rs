@@ -333,6 +333,16 @@ async fn a_sixth_sign_in_is_warned_about_and_the_connection_it_costs_is_named_at
     for id in &ids[1..] {
         assert_eq!(health(&shown(&app, id).await).0, "Logged in");
     }
+    // Still at the limit after the sixth: announced again, naming the next one at risk.
+    let (_, events) = app.call("admin_a", Method::GET, "/events", None).await;
+    let full: Vec<&Value> = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "connection.approval_limit_reached")
+        .collect();
+    assert_eq!(full.len(), 2, "{events:#}");
+    assert_eq!(full[0]["data"]["next_revoked"]["id"].as_str(), Some(ids[1].as_str()), "{events:#}");
     // Salesforce agrees: its refresh token is gone; a check keeps the better reason.
     app.em.expire_all_tokens();
     let (_, checked) = app.call("admin_a", Method::POST, &format!("/connections/{}/check", ids[0]), None).await;
