@@ -5,6 +5,7 @@ use client::Method;
 use serde_json::{Value, json};
 
 use super::connections::{client, print_json, table};
+use super::webhooks::text;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -48,14 +49,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
 }
 
 fn describe(p: &Value) {

@@ -79,7 +79,8 @@ fn webhook(id: &str) -> anyhow::Result<String> {
     Ok(domain::WebhookId::parse(id).with_context(|| format!("{id:?} is not a webhook id (wh_…)"))?.to_string())
 }
 
-fn text(v: &Value) -> String {
+/// A JSON value as a table cell: text as it is, null empty, anything else as JSON.
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
