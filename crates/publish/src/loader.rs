@@ -607,6 +607,9 @@ pub enum LoaderOutcome {
     Deployed { deploy_id: String },
     /// Removed (or was not there).
     Removed { deploy_id: String },
+    /// The org needs the loader, but its daily API allowance left (as the checks' own answers
+    /// reported it) is below the reserve asked for (#17): nothing was deployed.
+    AtReserve(salesforce::ApiUsage),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -689,6 +692,21 @@ pub async fn deploy_loader(
     package: &LoaderPackage,
     polling: Polling,
 ) -> Result<LoaderOutcome, LoaderFailure> {
+    deploy_loader_within(client, session, package, polling, 0.0).await
+}
+
+/// [`deploy_loader`], stopping before the deploy when the org's daily API allowance left is
+/// below `reserve` (a share, 0 to 1) as the answers to its own checks reported it (#17): a
+/// validation, a deploy, their polls and a read back cost far more than those checks. An org
+/// already holding the loader is never held back.
+pub async fn deploy_loader_within(
+    client: &Client,
+    session: &Session,
+    package: &LoaderPackage,
+    polling: Polling,
+    reserve: f64,
+) -> Result<LoaderOutcome, LoaderFailure> {
+    let asked_at = client.now_ms();
     if !client.may_deploy_metadata(session).await? {
         return Err(LoaderFailure::Permission);
     }
@@ -698,6 +716,14 @@ pub async fn deploy_loader(
     let bars = plan_bars(client, session, &package.component_name(), &package.apps).await?;
     if held && bars.is_empty() {
         return Ok(LoaderOutcome::Unchanged);
+    }
+    if reserve > 0.0
+        && let Some(usage) = client.api_usage(&session.instance_url)
+        // Only what these checks' own answers said: never an older figure.
+        && usage.seen_at >= asked_at
+        && usage.remaining_share() < reserve
+    {
+        return Ok(LoaderOutcome::AtReserve(usage));
     }
     let zip = package.zip_with(&bars);
     let validated = run(client, session, &zip, DeployMode::Validate, polling).await?;

@@ -181,16 +181,20 @@ async fn connection_to(
 }
 
 /// Scans, every `every`, the accounts whose orgs were not looked at (by a scan or a publish)
-/// for that long; runs until the process ends.
+/// for that long; runs until the process ends. With several instances on one database, each
+/// due account is claimed by one of them for an interval, so an org is asked once per interval
+/// (an instance that stops mid-scan leaves the account to the next interval).
 pub fn spawn_scanner(svc: &Service, every: Duration) -> tokio::task::JoinHandle<()> {
     let svc = svc.clone();
     tokio::spawn(async move {
+        let owner = format!("drift-{}", domain::UserId::generate().as_str().trim_start_matches("user_"));
         // Looks for due accounts 60 times per interval (between once a second and once a minute).
         let tick = (every / 60).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let interval = every.as_millis() as i64;
         loop {
             tokio::time::sleep(tick).await;
-            let before = svc.now_ms() - every.as_millis() as i64;
-            let due = match svc.store.drift_scan_due(before, 10).await {
+            let now = svc.now_ms();
+            let due = match svc.store.claim_drift_scans(&owner, now - interval, now, now + interval, 10).await {
                 Ok(due) => due,
                 Err(e) => {
                     tracing::error!(error = %e, "could not find the accounts due for a drift scan");

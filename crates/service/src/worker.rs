@@ -430,7 +430,7 @@ async fn loader_step(
     connection: &domain::Connection,
     attempts: u32,
 ) -> Result<Result<String, TargetOutcome>, StoreError> {
-    use publish::loader::{LoaderFailure, LoaderOutcome, LoaderPackage, LoaderSettings, deploy_loader};
+    use publish::loader::{LoaderFailure, LoaderOutcome, LoaderPackage, LoaderSettings, deploy_loader_within};
     use store::CatalogStore;
     let failed = |error: String| Ok(Err(TargetOutcome::Failed { error }));
     let Some(settings) = svc.store.loader_config(&deployment.account_id, &deployment.system_id).await? else {
@@ -442,13 +442,13 @@ async fn loader_step(
         Ok(p) => p,
         Err(e) => return failed(format!("the resource is published; the loader is not: {e}")),
     };
-    let polling = config.loader_polling;
+    let (polling, reserve) = (config.loader_polling, config.api_reserve);
     let result = svc
         .keeper
         .with_session(connection, |session| {
             let (client, package) = (svc.client.clone(), package.clone());
             async move {
-                match deploy_loader(&client, &session, &package, polling).await {
+                match deploy_loader_within(&client, &session, &package, polling, reserve).await {
                     Ok(outcome) => Ok(Ok(outcome)),
                     // Salesforce's own errors go to the keeper (an expired session renews).
                     Err(LoaderFailure::Salesforce(e)) => Err(e),
@@ -459,6 +459,18 @@ async fn loader_step(
         .await;
     Ok(match result {
         Ok(Ok(LoaderOutcome::Unchanged)) => Ok(format!("unchanged {}", package.version)),
+        // Held back by the org's API allowance, as the resource upload is: tried again later;
+        // the resource, already published, then costs one query (#17).
+        Ok(Ok(LoaderOutcome::AtReserve(usage))) => Err(TargetOutcome::Defer {
+            reason: format!(
+                "deferred: the resource is published; the loader waits, as the org has used {} of its {} daily API requests, and Lightbridge leaves it {:.0} %; tried again after {}",
+                thousands(usage.used),
+                thousands(usage.max),
+                reserve * 100.0,
+                humantime(config.defer)
+            ),
+            not_before: svc.clock.now_ms() + config.defer.as_millis() as i64,
+        }),
         Ok(Ok(_)) => Ok(format!("deployed {}", package.version)),
         // Salesforce held the deploy too long (its queue): cancelled; tried again later.
         Ok(Err(failure @ LoaderFailure::TimedOut { .. })) if attempts < config.max_attempts => {

@@ -163,9 +163,11 @@ store_trait! {
         /// Records that a scan looked at an org (also when the org could not be asked, so it is
         /// not asked again before its next turn).
         fn touch_scanned(&self, account: &AccountId, org_id: &str, now: Millis) -> Result<(), StoreError>;
-        /// Accounts with a baseline not scanned (or published) since `before`, the longest
-        /// waiting first.
-        fn drift_scan_due(&self, before: Millis, limit: u32) -> Result<Vec<AccountId>, StoreError>;
+        /// Claims, for `owner` until `until`, the scheduled drift scan of accounts with a
+        /// baseline not scanned (or published) since `before`, the longest waiting first; an
+        /// account another owner claimed until after `now` is left to it, so however many
+        /// instances look, each account is scanned by one (#17).
+        fn claim_drift_scans(&self, owner: &str, before: Millis, now: Millis, until: Millis, limit: u32) -> Result<Vec<AccountId>, StoreError>;
         /// A person's answer to drifted targets of an unfinished deployment (all of them, or
         /// those of `connections`): overwrite (pending again, publishing over the org's change;
         /// held while the rollout is not running) or skip. Finishes the deployment when nothing

@@ -1081,16 +1081,46 @@ macro_rules! shared_deployment_methods {
             Ok(())
         }
 
-        async fn drift_scan_due(&self, before: Millis, limit: u32) -> Result<Vec<AccountId>, StoreError> {
-            let ids: Vec<String> = query_scalar(
-                "SELECT account_id FROM resource_baselines GROUP BY account_id \
-                 HAVING MIN(COALESCE(scanned_at, published_at)) < ? ORDER BY MIN(COALESCE(scanned_at, published_at)) LIMIT ?",
+        async fn claim_drift_scans(
+            &self,
+            owner: &str,
+            before: Millis,
+            now: Millis,
+            until: Millis,
+            limit: u32,
+        ) -> Result<Vec<AccountId>, StoreError> {
+            let due: Vec<String> = query_scalar(
+                "SELECT b.account_id FROM resource_baselines b \
+                 LEFT JOIN drift_scan_claims c ON c.account_id = b.account_id \
+                 WHERE c.claimed_until IS NULL OR c.claimed_until <= ? GROUP BY b.account_id \
+                 HAVING MIN(COALESCE(b.scanned_at, b.published_at)) < ? \
+                 ORDER BY MIN(COALESCE(b.scanned_at, b.published_at)) LIMIT ?",
             )
+            .bind(now)
             .bind(before)
             .bind(i64::from(limit))
             .fetch_all(self.pool())
             .await?;
-            ids.iter().map(|id| AccountId::parse(id).map_err(StoreError::from)).collect()
+            // Each taken by one statement that succeeds for one claimer only: another instance
+            // that read the same accounts meanwhile finds them claimed.
+            let mut claimed = Vec::with_capacity(due.len());
+            for id in due {
+                let took: Option<String> = query_scalar(
+                    "INSERT INTO drift_scan_claims (account_id, owner, claimed_until) VALUES (?, ?, ?) \
+                     ON CONFLICT (account_id) DO UPDATE SET owner = excluded.owner, claimed_until = excluded.claimed_until \
+                     WHERE drift_scan_claims.claimed_until <= ? RETURNING account_id",
+                )
+                .bind(&id)
+                .bind(owner)
+                .bind(until)
+                .bind(now)
+                .fetch_optional(self.writer())
+                .await?;
+                if took.is_some() {
+                    claimed.push(AccountId::parse(&id)?);
+                }
+            }
+            Ok(claimed)
         }
 
         async fn resolve_drifted(
@@ -1283,22 +1313,26 @@ macro_rules! shared_deployment_methods {
             limit: u32,
         ) -> Result<Vec<Claimed>, StoreError> {
             let mut tx = self.writer().begin().await?;
-            // Rows another instance is claiming right now are skipped, not waited for.
+            // Rows another instance is claiming right now are skipped, not waited for. They are
+            // picked and locked once, in a materialized CTE, then updated: as `IN (SELECT … FOR
+            // UPDATE SKIP LOCKED)` PostgreSQL may re-run the locking scan for each row another
+            // instance changed meanwhile (EvalPlanQual), as it did for the webhook claim.
             let (key, lock) = (dialect::ROW_KEY, dialect::SKIP_LOCKED);
             let claimed = query(format!(
-                "UPDATE deployment_targets SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? \
-                 WHERE {key} IN (SELECT {key} FROM deployment_targets \
+                "WITH picked AS MATERIALIZED (SELECT {key} AS k FROM deployment_targets \
                      WHERE ((status = 'pending' AND not_before <= ?) OR (status = 'running' AND lease_until < ?)) \
                      AND EXISTS (SELECT 1 FROM deployments d WHERE d.id = deployment_targets.deployment_id AND d.status = 'running') \
                      ORDER BY not_before, {key} LIMIT ?{lock}) \
+                 UPDATE deployment_targets SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ? \
+                 WHERE status IN ('pending', 'running') AND {key} IN (SELECT k FROM picked) \
                  RETURNING deployment_id, connection_id"
             ))
-            .bind(owner)
-            .bind(now + lease_ms)
-            .bind(now)
             .bind(now)
             .bind(now)
             .bind(i64::from(limit))
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
             .fetch_all(&mut *tx)
             .await?;
             if claimed.is_empty() {

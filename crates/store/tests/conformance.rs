@@ -1581,10 +1581,20 @@ async fn baselines_and_drifted_targets_wait_for_a_person<S: ConnectionStore + De
     assert!(store.set_drift(a, "00D5g0000012AbCEAU", &upper, Some(&drift), Some(500), 100).await.expect("drift"));
     let kept = store.baselines(a).await.expect("baselines");
     assert_eq!((kept[0].drift.as_ref(), kept[0].scanned_at), (Some(&drift), Some(500)));
-    assert!(store.drift_scan_due(400, 10).await.expect("due").is_empty());
-    assert_eq!(store.drift_scan_due(600, 10).await.expect("due"), vec![a.clone()]);
+    // A scheduled scan is claimed by one instance for its interval.
+    assert!(store.claim_drift_scans("one", 400, 500, 10_000, 10).await.expect("claim").is_empty(), "not due");
+    assert_eq!(store.claim_drift_scans("one", 600, 500, 10_000, 10).await.expect("claim"), vec![a.clone()]);
+    assert!(
+        store.claim_drift_scans("two", 600, 600, 10_000, 10).await.expect("claim").is_empty(),
+        "another instance leaves it to the first"
+    );
+    // The first stopped without scanning: once its claim lapses, the account is another's.
+    assert_eq!(store.claim_drift_scans("two", 600, 10_000, 20_000, 10).await.expect("claim"), vec![a.clone()]);
     store.touch_scanned(a, "00D5g0000012AbCEAU", 700).await.expect("touch");
-    assert!(store.drift_scan_due(600, 10).await.expect("due").is_empty(), "an org asked (even in vain) waits its turn");
+    assert!(
+        store.claim_drift_scans("three", 600, 30_000, 40_000, 10).await.expect("claim").is_empty(),
+        "an org asked (even in vain) waits its turn"
+    );
     assert_eq!(store.baselines(a).await.expect("baselines")[0].drift.as_ref(), Some(&drift), "and keeps its finding");
     // A drifted target waits for a person: never claimed, the deployment stays open.
     let second = deployment(false);
@@ -1627,6 +1637,14 @@ async fn baselines_and_drifted_targets_wait_for_a_person<S: ConnectionStore + De
     );
     let (read, targets) = store.deployment(a, &third.id).await.expect("read");
     assert_eq!((read.status, targets[0].status), (S::Succeeded, TargetStatus::Skipped));
+    // What was published in the org is kept while a connection of the account reaches it, and
+    // forgotten with the last one.
+    let second_connection = new_connection(a, "drift too", "Org", "d@o.example", 2);
+    store.insert(&second_connection, &NewSecrets::default()).await.expect("insert");
+    store.delete(a, &c.id).await.expect("delete");
+    assert_eq!(store.baselines(a).await.expect("baselines").len(), 1, "another connection reaches the org");
+    store.delete(a, &second_connection.id).await.expect("delete");
+    assert!(store.baselines(a).await.expect("baselines").is_empty(), "no connection reaches the org any more");
 }
 
 #[tokio::test]

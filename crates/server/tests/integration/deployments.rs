@@ -981,6 +981,53 @@ async fn an_org_at_its_api_reserve_is_deferred_and_resumes_when_the_allowance_al
 }
 
 #[tokio::test]
+async fn the_loader_waits_for_the_api_reserve_too() {
+    // #17: the loader's deploy (a validation, the deploy, their polls and a read back) is held
+    // back like the resource upload. The resource is already in both orgs; org 2 has used 85 %
+    // of its allowance: the resource costs one query there, the loader's checks a few more,
+    // and the target waits — pending, no attempt, no deploy request — until the org has room.
+    let app = spawn().await;
+    app.em.set_deploy_time(std::time::Duration::from_millis(100));
+    let (system, env, _) = bound(&app, 2).await;
+    let files: &[(&str, &[u8])] = &[("player.js", b"window.player = 1;")];
+    let plain = deploy(&app, "admin_a", &system, &env, "Player", files).await;
+    assert_eq!(finished(&app, "admin_a", plain["id"].as_str().expect("id")).await["status"], "succeeded");
+    let settings = json!({"scripts": ["player.js"]});
+    let (status, _) = app.call("admin_a", Method::PUT, &format!("/systems/{system}/loader"), Some(settings)).await;
+    assert_eq!(status, 200);
+    let org2 = app.em.org_id_of_user("publisher2@org2.test").expect("org");
+    app.em.set_api_usage(&org2, 85_000, 100_000).expect("usage");
+    let deploys = || {
+        app.em
+            .requests()
+            .iter()
+            .filter(|r| r.org_id.as_deref() == Some(org2.as_str()))
+            .filter(|r| r.path.ends_with("/metadata/deployRequest") && r.method == "POST")
+            .count()
+    };
+    let d = testkit::deploy_with_loader(&app, "admin_a", &system, &env, "Player", files).await;
+    let id = d["id"].as_str().expect("id").to_string();
+    let waiting = until(&app, &id, "org 1 done, org 2's loader deferred", |d| {
+        d["counts"]["unchanged"] == 1
+            && targets(d).iter().any(|t| t["error"].as_str().is_some_and(|e| e.starts_with("deferred")))
+    })
+    .await;
+    let two = targets(&waiting).iter().find(|t| t["account_name"] == "Fanout Org 2").cloned().expect("org 2");
+    assert_eq!((two["status"].as_str(), two["attempts"].as_u64()), (Some("pending"), Some(0)), "{two}");
+    let reason = two["error"].as_str().expect("reason");
+    assert!(reason.contains("the loader waits") && reason.contains("of its 100,000 daily API requests"), "{reason}");
+    assert_eq!(deploys(), 0, "no deploy started in the org at its reserve");
+    // Room again: after the deferral the loader goes in.
+    app.em.set_api_usage(&org2, 1_000, 100_000).expect("usage");
+    app.clock.advance(std::time::Duration::from_secs(601));
+    let done = finished(&app, "admin_a", &id).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let two = targets(&done).iter().find(|t| t["account_name"] == "Fanout Org 2").cloned().expect("org 2");
+    assert!(two["loader"].as_str().is_some_and(|l| l.starts_with("deployed ")), "{two}");
+    assert_eq!(deploys(), 2, "a validation and the deploy");
+}
+
+#[tokio::test]
 async fn an_org_that_pushes_back_gets_fewer_targets_at_once() {
     // #17: two uploads into one org meet UNABLE_TO_LOCK_ROW; the org's limit halves twice (4 →
     // 2 → 1). Before, several of its targets ran at once; once the targets already under way

@@ -235,6 +235,39 @@ async fn drift_is_scanned_on_a_schedule() {
 }
 
 #[tokio::test]
+async fn instances_sharing_a_database_ask_each_org_once_per_interval() {
+    // #17: a second instance's scanner beside the app's, on the same database. Each org's query
+    // takes longer than the scanners' look for due accounts (every second here), so without a
+    // claim both would scan the account they both find due.
+    let every = std::time::Duration::from_secs(60);
+    let app = testkit::spawn_configured(None, |c| c.publish.drift_scan = every).await;
+    let second = service::drift::spawn_scanner(&app.state, every);
+    let (system, env, _) = bound(&app, 1).await;
+    let org1 = app.em.org_id_of_user("publisher1@org1.test").expect("org");
+    let d = deploy(&app, "admin_a", &system, &env, "Player", &[("player.js", b"v1")]).await;
+    finished(&app, "admin_a", d["id"].as_str().expect("id")).await;
+    app.em.set_latency(emulator::Latency { fixed_ms: 1500, jitter_ms: 0 });
+    app.em.clear_requests();
+    let queries = || {
+        app.em
+            .requests()
+            .iter()
+            .filter(|r| r.org_id.as_deref() == Some(org1.as_str()) && r.path.ends_with("/query"))
+            .count()
+    };
+    app.clock.advance(every + std::time::Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    while queries() == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "no scheduled scan");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Both scanners look at least twice more while the first scan is under way, and after.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    second.abort();
+    assert_eq!(queries(), 1, "one instance asked the org; the other left the account to it");
+}
+
+#[tokio::test]
 async fn a_rollout_counts_drifted_orgs_apart_from_failures() {
     // A canary wave whose only org drifted passes its gate (no failure), and the rest goes on.
     let app = spawn().await;
