@@ -1,6 +1,7 @@
 //! Seeding shared by the server's benchmarks: `rows` new connections in one account, eight
 //! writers at once, with org names `Org 000042 Inc` and emails `admin42@org42.example`; every
-//! third a sandbox, one in twenty Logged out and one in twenty Not available.
+//! third a sandbox, one in twenty Logged out and one in twenty Not available; each writer
+//! commits a thousand rows at a time.
 
 use std::sync::Arc;
 
@@ -8,15 +9,36 @@ use domain::{
     AccountId, AuthMethod, Connection, ConnectionId, ConnectionKind, ConnectionName, ConnectionStatus, LoginHost,
     OrgFacts, OrgType,
 };
-use store::{ConnectionStore, NewSecrets};
+use store::{NewSecrets, SqliteStore, Store, StoreError, Tx};
 
-pub async fn connections<S: ConnectionStore + Send + Sync + 'static>(store: &Arc<S>, account: &AccountId, rows: usize) {
+/// A store the seed can open transactions on.
+pub trait Begin: Send + Sync + 'static {
+    fn begin_tx(&self) -> impl Future<Output = Result<Tx, StoreError>> + Send;
+}
+
+impl Begin for Store {
+    async fn begin_tx(&self) -> Result<Tx, StoreError> {
+        self.begin().await
+    }
+}
+
+impl Begin for SqliteStore {
+    async fn begin_tx(&self) -> Result<Tx, StoreError> {
+        self.begin().await
+    }
+}
+
+/// Rows each writer commits at once (one row per statement, as the store inserts them).
+const ROWS_PER_COMMIT: usize = 1000;
+
+pub async fn connections<S: Begin>(store: &Arc<S>, account: &AccountId, rows: usize) {
     let chunk = rows.div_ceil(8);
     let mut tasks = Vec::new();
     for worker in 0..8 {
         let (store, account) = (store.clone(), account.clone());
         tasks.push(tokio::spawn(async move {
-            for i in worker * chunk..((worker + 1) * chunk).min(rows) {
+            let mut tx: Option<Tx> = None;
+            for (n, i) in (worker * chunk..((worker + 1) * chunk).min(rows)).enumerate() {
                 let email = format!("admin{i}@org{}.example", i % 5000);
                 let c = Connection {
                     id: ConnectionId::generate(),
@@ -51,7 +73,17 @@ pub async fn connections<S: ConnectionStore + Send + Sync + 'static>(store: &Arc
                     modified_at: 1_764_000_000_000 + i as i64 * 1000,
                     modified_by: Some(email),
                 };
-                store.insert(&c, &NewSecrets::default()).await.expect("insert");
+                if tx.is_none() {
+                    tx = Some(store.begin_tx().await.expect("begin"));
+                }
+                let open = tx.as_mut().expect("open");
+                open.insert_connection(&c, &NewSecrets::default()).await.expect("insert");
+                if (n + 1) % ROWS_PER_COMMIT == 0 {
+                    tx.take().expect("open").commit().await.expect("commit");
+                }
+            }
+            if let Some(tx) = tx {
+                tx.commit().await.expect("commit");
             }
         }));
     }

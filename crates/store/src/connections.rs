@@ -114,6 +114,11 @@ impl Filters {
         }
         if let Some(status) = self.status {
             out.push_str(&format!(" AND status = '{}'", status.as_str()));
+            // Implied, and said so that SQLite takes the indexes of the connections not Logged
+            // in (a partial index serves a query only when its condition is written there).
+            if status != ConnectionStatus::LoggedIn {
+                out.push_str(" AND status != 'logged_in'");
+            }
         }
         if let Some(t) = self.org_type {
             out.push_str(&format!(" AND org_type = '{}'", crate::rows::org_type(t)));

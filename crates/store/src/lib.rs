@@ -56,6 +56,7 @@ mod postgres_catalog;
 mod postgres_deployments;
 mod postgres_notifications;
 mod rows;
+mod search;
 mod shared;
 mod sqlite;
 mod sqlite_catalog;

@@ -119,6 +119,8 @@ where
 pub struct PgStore {
     pool: PgPool,
     pub(crate) keys: Keyring,
+    /// Which trigrams of a search term are rare (#17).
+    pub(crate) rarity: crate::search::Rarity,
 }
 
 impl PgStore {
@@ -131,7 +133,7 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect(url)
             .await?;
-        let store = PgStore { pool, keys };
+        let store = PgStore { pool, keys, rarity: Default::default() };
         MIGRATOR.run(&store.pool).await?;
         store.check_key().await?;
         Ok(store)
@@ -196,12 +198,20 @@ impl PgStore {
 
 /// The WHERE filter, the bound search term and the ORDER BY of a table query (F6, F7, #16).
 /// Only constants and enum-chosen text go into the SQL; every value the caller gave is bound.
-fn list_clauses(q: &ListQuery) -> Clauses {
+fn list_clauses(q: &ListQuery, rare: &[String]) -> Clauses {
     let term = q.search_term();
-    // A case-folded substring match; a pg_trgm GIN index serves it when the extension is there.
+    // A case-folded substring match; a pg_trgm GIN index serves it when the extension is there
+    // — given only the term's rarest trigrams when the sample named them (the whole term is
+    // then matched exactly, by a test the index cannot take over: `strpos`).
     // Shorter terms match the start of the org's name or of an email: a byte-wise range on an
     // index of each (migration 0020).
     let (filter, search) = match term {
+        Some(t) if !is_short(&t) && !rare.is_empty() => {
+            let likes = " AND search_text LIKE ?".repeat(rare.len());
+            let mut binds: Vec<String> = rare.iter().map(|r| format!("%{r}%")).collect();
+            binds.push(t);
+            (format!("account_id = ?{likes} AND strpos(search_text, ?) > 0"), binds)
+        }
         Some(t) if !is_short(&t) => {
             ("account_id = ? AND search_text LIKE ? ESCAPE '\\'".to_string(), vec![like_pattern(&t)])
         }

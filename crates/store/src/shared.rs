@@ -215,7 +215,7 @@ macro_rules! shared_connection_methods {
             q: &ListQuery,
         ) -> impl futures_util::Stream<Item = Result<Connection, StoreError>> + Send + 'a {
             use futures_util::StreamExt;
-            let Clauses { filter, search, order, .. } = list_clauses(q);
+            let Clauses { filter, search, order, .. } = list_clauses(q, &[]);
             let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order}");
             let search: Vec<String> = search;
             let mut query = query(sql).bind(account.as_str());
@@ -518,7 +518,7 @@ macro_rules! shared_connection_methods {
             q: &ListQuery,
         ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a {
             use futures_util::StreamExt;
-            let Clauses { filter, search, order, .. } = list_clauses(q);
+            let Clauses { filter, search, order, .. } = list_clauses(q, &[]);
             let fields = "id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active";
             let date_column = match q.sort {
                 SortKey::CreatedAt => Some("created_at"),
@@ -587,16 +587,78 @@ macro_rules! shared_connection_methods {
         }
 
         async fn list(&self, account: &AccountId, q: &ListQuery) -> Result<Page, StoreError> {
-            let Clauses { mut filter, mut search, sort, order, reversed, capped, prefix_ranges } = list_clauses(q);
+            // A substring search looks up its rarest trigrams, as a sample of the table tells
+            // (taken at most once an hour).
+            let rare = match q.search_term() {
+                Some(term) if !crate::connections::is_short(&term) => {
+                    let sample = match self.rarity.fresh() {
+                        Some(sample) => sample,
+                        None => {
+                            let ends = query("SELECT MIN(seq) AS first, MAX(seq) AS last FROM connections")
+                                .fetch_one(self.pool())
+                                .await?;
+                            let (first, last): (Option<i64>, Option<i64>) = (ends.try_get("first")?, ends.try_get("last")?);
+                            let mut sample = query_scalar::<String>(crate::search::sample_sql());
+                            for place in crate::search::sample_places(first.unwrap_or(0), last.unwrap_or(0)) {
+                                sample = sample.bind(place);
+                            }
+                            self.rarity.keep(&sample.fetch_all(self.pool()).await?)
+                        }
+                    };
+                    sample.rarest(&term)
+                }
+                _ => Vec::new(),
+            };
+            let Clauses { mut filter, mut search, sort, order, reversed, capped, prefix_ranges } = list_clauses(q, &rare);
             let limit = i64::from(q.limit.clamp(1, 500));
             // Only constants and the enum-chosen expressions above go into the SQL text; every
             // value the caller gave is bound.
-            let counted = if capped {
+            // A keyset page starts beside a row: compared with it as a pair (sort value, id),
+            // read from the row itself so the database compares like with like.
+            let anchor = format!("(SELECT {sort}, id FROM connections WHERE account_id = ? AND id = ?)");
+            let (after, before) = if q.descending { ("<", ">") } else { (">", "<") };
+            // The page's rows, from the query's first matching rows, or beside its cursor.
+            let read_rows = |filter: String, search: Vec<String>| {
+                let (anchor, order, reversed, sort) = (&anchor, &order, &reversed, &sort);
+                async move {
+                    let Some(cursor) = &q.cursor else {
+                        let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?");
+                        let mut rows_query = query(sql).bind(account.as_str());
+                        for pattern in &search {
+                            rows_query = rows_query.bind(pattern.clone());
+                        }
+                        let rows = rows_query.bind(limit).bind(i64::from(q.offset)).fetch_all(self.pool()).await?;
+                        return rows.iter().map(row_to_connection).collect::<Result<Vec<_>, _>>();
+                    };
+                    let (keyset, order, from_end, beside) = match cursor {
+                        Cursor::After(id) => (format!(" AND ({sort}, id) {after} {anchor}"), order, false, Some(id)),
+                        Cursor::From(id) => (format!(" AND ({sort}, id) {after}= {anchor}"), order, false, Some(id)),
+                        Cursor::Before(id) => (format!(" AND ({sort}, id) {before} {anchor}"), reversed, true, Some(id)),
+                        Cursor::Last => (String::new(), reversed, true, None),
+                    };
+                    let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter}{keyset} ORDER BY {order} LIMIT ?");
+                    let mut rows_query = query(sql).bind(account.as_str());
+                    for pattern in &search {
+                        rows_query = rows_query.bind(pattern.clone());
+                    }
+                    if let Some(id) = beside {
+                        rows_query = rows_query.bind(account.as_str()).bind(id.as_str());
+                    }
+                    let rows = rows_query.bind(limit).fetch_all(self.pool()).await?;
+                    let mut rows = rows.iter().map(row_to_connection).collect::<Result<Vec<_>, _>>()?;
+                    if from_end {
+                        rows.reverse();
+                    }
+                    Ok::<Vec<Connection>, StoreError>(rows)
+                }
+            };
+            let (counted, rows) = if capped {
                 // A short search counts up to its cap, each prefix column's range on its own index.
                 let filters = q.filters.sql();
                 let branches: Vec<String> = prefix_ranges
                     .iter()
-                    .map(|r| format!("SELECT id FROM connections WHERE account_id = ? AND {r}{filters}"))
+                    // `seq`: in every index, so an index holding the filtered columns answers alone.
+                    .map(|r| format!("SELECT seq FROM connections WHERE account_id = ? AND {r}{filters}"))
                     .collect();
                 let union = branches.join(" UNION ");
                 let bounds = (search.first().cloned().unwrap_or_default(), search.get(1).cloned().unwrap_or_default());
@@ -631,57 +693,38 @@ macro_rules! shared_connection_methods {
                 // Few matches: the page reads them from the union too (and sorts them), not by
                 // walking the sort's index past rows that do not match.
                 if counted <= SHORT_SEARCH_CAP {
-                    filter = format!("{}account_id = ? AND id IN ({union}){filters}", dialect::NOT_INDEXED);
+                    filter = format!("{}account_id = ? AND seq IN ({union}){filters}", dialect::NOT_INDEXED);
                     search = union_binds;
                 }
-                counted
+                (counted, read_rows(filter.clone(), search.clone()).await?)
             } else {
-                let count_sql = if !search.is_empty() || !q.filters.is_empty() {
-                    format!("SELECT COUNT(*) FROM connections WHERE {filter}")
-                } else {
-                    "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string()
+                let counting = async {
+                    let count_sql = if !search.is_empty() {
+                        format!("SELECT COUNT(*) FROM connections WHERE {filter}")
+                    } else if !q.filters.is_empty() {
+                        // Filters alone: summed from the account's counts per combination of the
+                        // filtered columns (at most 36 rows), never by reading the matching rows.
+                        format!(
+                            "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM connection_group_counts WHERE account_id = ?{}",
+                            q.filters.sql()
+                        )
+                    } else {
+                        "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string()
+                    };
+                    let mut count_query = query_scalar::<i64>(count_sql).bind(account.as_str());
+                    for pattern in &search {
+                        count_query = count_query.bind(pattern.clone());
+                    }
+                    Ok::<u64, StoreError>(count_query.fetch_one(self.pool()).await? as u64)
                 };
-                let mut count_query = query_scalar::<i64>(count_sql).bind(account.as_str());
-                for pattern in &search {
-                    count_query = count_query.bind(pattern.clone());
-                }
-                count_query.fetch_one(self.pool()).await? as u64
+                // Neither waits for the other: two of the pool's connections at once.
+                futures_util::future::try_join(counting, read_rows(filter.clone(), search.clone())).await?
             };
             let more = capped && counted > SHORT_SEARCH_CAP;
             let total = if more { SHORT_SEARCH_CAP } else { counted };
-            // A keyset page starts beside a row: compared with it as a pair (sort value, id),
-            // read from the row itself so the database compares like with like.
-            let anchor = format!("(SELECT {sort}, id FROM connections WHERE account_id = ? AND id = ?)");
-            let (after, before) = if q.descending { ("<", ">") } else { (">", "<") };
             let Some(cursor) = &q.cursor else {
-                let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?");
-                let mut rows_query = query(sql).bind(account.as_str());
-                for pattern in &search {
-                    rows_query = rows_query.bind(pattern.clone());
-                }
-                let rows = rows_query.bind(limit).bind(i64::from(q.offset)).fetch_all(self.pool()).await?;
-                let rows = rows.iter().map(row_to_connection).collect::<Result<Vec<_>, _>>()?;
                 return Ok(Page { rows, total, position: u64::from(q.offset), more });
             };
-            let (keyset, order, from_end, beside) = match cursor {
-                Cursor::After(id) => (format!(" AND ({sort}, id) {after} {anchor}"), &order, false, Some(id)),
-                Cursor::From(id) => (format!(" AND ({sort}, id) {after}= {anchor}"), &order, false, Some(id)),
-                Cursor::Before(id) => (format!(" AND ({sort}, id) {before} {anchor}"), &reversed, true, Some(id)),
-                Cursor::Last => (String::new(), &reversed, true, None),
-            };
-            let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter}{keyset} ORDER BY {order} LIMIT ?");
-            let mut rows_query = query(sql).bind(account.as_str());
-            for pattern in &search {
-                rows_query = rows_query.bind(pattern.clone());
-            }
-            if let Some(id) = beside {
-                rows_query = rows_query.bind(account.as_str()).bind(id.as_str());
-            }
-            let rows = rows_query.bind(limit).fetch_all(self.pool()).await?;
-            let mut rows = rows.iter().map(row_to_connection).collect::<Result<Vec<_>, _>>()?;
-            if from_end {
-                rows.reverse();
-            }
             let position = match (cursor, rows.first(), q.position) {
                 (_, None, _) => 0,
                 // The link that led here knew where its page started: no count (a deep page

@@ -132,6 +132,8 @@ pub struct SqliteStore {
     /// in order, and start the moment the previous one commits.
     writer: SqlitePool,
     pub(crate) keys: Keyring,
+    /// Which trigrams of a search term are rare (#17).
+    pub(crate) rarity: crate::search::Rarity,
 }
 
 impl SqliteStore {
@@ -148,7 +150,7 @@ impl SqliteStore {
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        let store = SqliteStore { pool, writer, keys };
+        let store = SqliteStore { pool, writer, keys, rarity: Default::default() };
         store.migrate().await?;
         store.check_key().await?;
         Ok(store)
@@ -158,7 +160,7 @@ impl SqliteStore {
     pub async fn in_memory(keys: Keyring) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        let store = SqliteStore { writer: pool.clone(), pool, keys };
+        let store = SqliteStore { writer: pool.clone(), pool, keys, rarity: Default::default() };
         store.migrate().await?;
         store.check_key().await?;
         Ok(store)
@@ -216,17 +218,30 @@ impl SqliteStore {
 
 /// The WHERE filter, the bound search term and the ORDER BY of a table query (F6, F7, #16).
 /// Only constants and enum-chosen text go into the SQL; every value the caller gave is bound.
-fn list_clauses(q: &ListQuery) -> Clauses {
+fn list_clauses(q: &ListQuery, rare: &[String]) -> Clauses {
     let term = q.search_term();
     // Three characters or more: the trigram index finds the rows (an exact, case-folded
-    // substring match of the quoted phrase). Shorter terms match the start of the org's name
-    // or of an email: a range on each column's sort index.
+    // substring match of the quoted phrase) — or, when the sample named the term's rarest
+    // trigrams, the rows holding those, on which the whole term is then matched exactly.
+    // Shorter terms match the start of the org's name or of an email: a range on each column's
+    // sort index.
+    // With the Logged out or Not available filter, the index of the connections not Logged in
+    // (migration 0032) holds every candidate.
+    let index = match q.filters.status {
+        Some(ConnectionStatus::LoggedOut | ConnectionStatus::NotAvailable) => "connections_search_unhealthy",
+        _ => "connections_search",
+    };
     let (filter, search) = match term {
+        Some(t) if !is_short(&t) && !rare.is_empty() => (
+            format!(
+                "+account_id = ? AND seq IN (SELECT rowid FROM {index} WHERE {index} MATCH ?) AND instr(search_text, ?) > 0"
+            ),
+            vec![rare.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(" AND "), t],
+        ),
         Some(t) if !is_short(&t) => (
             // `+account_id` keeps the planner from walking the account's index: it starts
             // from the (few) matches instead.
-            "+account_id = ? AND seq IN (SELECT rowid FROM connections_search WHERE connections_search MATCH ?)"
-                .to_string(),
+            format!("+account_id = ? AND seq IN (SELECT rowid FROM {index} WHERE {index} MATCH ?)"),
             vec![format!("\"{}\"", t.replace('"', "\"\""))],
         ),
         Some(t) => {

@@ -194,15 +194,36 @@ async fn filters_sorts_and_keyset_pages_agree<S: ConnectionStore>(store: &S, a: 
             }),
         ),
     ];
-    for (filters, keep) in &cases {
-        let page = everything(ListQuery { filters: *filters, ..Default::default() }).await;
-        let mut want: Vec<&str> = all.iter().filter(|c| keep(c)).map(|c| c.id.as_str()).collect();
-        let mut got: Vec<&str> = page.rows.iter().map(|c| c.id.as_str()).collect();
-        want.sort_unstable();
-        got.sort_unstable();
-        assert_eq!(got, want, "{filters:?}");
-        assert_eq!(page.total, want.len() as u64, "{filters:?}");
-        assert!(!want.is_empty(), "the case selects something: {filters:?}");
+    for round in 0..2 {
+        if round == 1 {
+            // The counts follow a status change, an edit of a filtered column and a delete.
+            let dead = Observation::Dead { reason: StatusReason::UserInactive, detail: "inactive user".into() };
+            let i = all.iter().position(|c| c.status == ConnectionStatus::LoggedIn).expect("logged in");
+            store.observe(&all[i].id, &dead, None, 200).await.expect("observe");
+            all[i].status = ConnectionStatus::LoggedOut;
+            let i = all.iter().position(|c| !c.is_legacy() && c.org_type == OrgType::Production).expect("production");
+            all[i].org_type = OrgType::Sandbox;
+            store.update(&all[i], &NewSecrets::default()).await.expect("update");
+            let gone =
+                all.remove(all.iter().position(|c| c.status == ConnectionStatus::LoggedOut).expect("logged out"));
+            store.delete(a, &gone.id).await.expect("delete");
+            let page = everything(ListQuery { filters: cases[0].0, ..Default::default() }).await;
+            let want = all.iter().filter(|c| c.status == ConnectionStatus::LoggedOut).count() as u64;
+            assert_eq!(page.total, want, "deleted: counted no more");
+            // Back, as it was (the rest of this test counts 23 rows).
+            store.insert(&gone, &NewSecrets::default()).await.expect("insert");
+            all.push(gone);
+        }
+        for (filters, keep) in &cases {
+            let page = everything(ListQuery { filters: *filters, ..Default::default() }).await;
+            let mut want: Vec<&str> = all.iter().filter(|c| keep(c)).map(|c| c.id.as_str()).collect();
+            let mut got: Vec<&str> = page.rows.iter().map(|c| c.id.as_str()).collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "{filters:?} (round {round})");
+            assert_eq!(page.total, want.len() as u64, "{filters:?} (round {round})");
+            assert!(!want.is_empty(), "the case selects something: {filters:?}");
+        }
     }
     // A filter with a search: both hold.
     let page = everything(ListQuery {
@@ -526,6 +547,36 @@ async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId
     let page =
         store.list(a, &ListQuery { search: Some("%".into()), limit: 50, ..Default::default() }).await.expect("list");
     assert_eq!(page.total, 0, "LIKE wildcards are matched literally");
+    // Every trigram of "labs acme" is in "Acme labs"; the term is not: the whole term decides.
+    let page = store.list(a, &search_query("labs acme")).await.expect("list");
+    assert_eq!(page.total, 0, "the rarest trigrams find candidates, the whole term matches");
+    // A search with the health filter follows status changes and edits (SQLite keeps a second
+    // trigram index of the connections not Logged in).
+    let unhealthy = |term: &str| ListQuery {
+        search: Some(term.into()),
+        filters: store::Filters { status: Some(ConnectionStatus::LoggedOut), ..Default::default() },
+        limit: 50,
+        ..Default::default()
+    };
+    let mut initech = store.list(a, &search_query("initech")).await.expect("list").rows.remove(0);
+    assert_eq!(store.list(a, &unhealthy("initech")).await.expect("list").total, 0);
+    let dead = Observation::Dead { reason: StatusReason::UserInactive, detail: "inactive user".into() };
+    store.observe(&initech.id, &dead, None, 20).await.expect("observe");
+    assert_eq!(store.list(a, &unhealthy("initech")).await.expect("list").total, 1, "Logged out: found");
+    if let Some(org) = initech.org.as_mut() {
+        org.org_name = "Hooli Systems".into();
+    }
+    initech.status = ConnectionStatus::LoggedOut;
+    store.update(&initech, &NewSecrets::default()).await.expect("update");
+    assert_eq!(store.list(a, &unhealthy("hooli")).await.expect("list").total, 1, "by its new name");
+    store.observe(&initech.id, &Observation::Healthy, None, 30).await.expect("observe");
+    assert_eq!(store.list(a, &unhealthy("hooli")).await.expect("list").total, 0, "Logged in again");
+    assert_eq!(store.list(a, &search_query("hooli")).await.expect("list").total, 1);
+    if let Some(org) = initech.org.as_mut() {
+        org.org_name = "Initech".into();
+    }
+    initech.status = ConnectionStatus::LoggedIn;
+    store.update(&initech, &NewSecrets::default()).await.expect("update");
     // One or two characters match the start of the org's name or of an email (#17).
     let total = |page: store::Page| (page.total, page.more);
     assert_eq!(total(store.list(a, &search_query("Ac")).await.expect("list")), (2, false), "org names, any case");

@@ -95,20 +95,33 @@ pub fn table_row(c: &Connection) -> store::TableRow {
 
 /// One cell of a table row: the same for the page, CSV and XLSX.
 pub fn row_value(r: &store::TableRow, key: &str) -> CellValue {
-    let text = |s: &str| CellValue::Text(s.to_string());
+    match row_cell(r, key) {
+        CellRef::Text(t) => CellValue::Text(t.to_string()),
+        CellRef::Date(ms) => CellValue::Date(ms),
+    }
+}
+
+/// A cell of a table row, borrowed from it (the exports write a million of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellRef<'a> {
+    Text(&'a str),
+    Date(i64),
+}
+
+pub fn row_cell<'a>(r: &'a store::TableRow, key: &str) -> CellRef<'a> {
     match key {
-        "connection_id" => CellValue::Text(r.id.clone()),
-        "environment" => text(if r.org_type == "sandbox" { "Sandbox" } else { "Production" }),
-        "account_name" => CellValue::Text(r.org_name.clone().unwrap_or_default()),
-        "created_at" if !r.legacy => CellValue::Date(r.created_at),
-        "created_by" => CellValue::Text(r.created_by.clone().unwrap_or_default()),
-        "last_modified_at" if !r.legacy => CellValue::Date(r.modified_at),
-        "last_modified_by" if !r.legacy => CellValue::Text(r.modified_by.clone().unwrap_or_default()),
-        "connection_status" if r.legacy => {
-            text(domain::ConnectionStatus::parse(&r.status).map(domain::ConnectionStatus::label).unwrap_or_default())
-        }
-        "activity_status" if r.legacy => text(if r.active { "Active" } else { "Inactive" }),
-        _ => text(""),
+        "connection_id" => CellRef::Text(&r.id),
+        "environment" => CellRef::Text(if r.org_type == "sandbox" { "Sandbox" } else { "Production" }),
+        "account_name" => CellRef::Text(r.org_name.as_deref().unwrap_or_default()),
+        "created_at" if !r.legacy => CellRef::Date(r.created_at),
+        "created_by" => CellRef::Text(r.created_by.as_deref().unwrap_or_default()),
+        "last_modified_at" if !r.legacy => CellRef::Date(r.modified_at),
+        "last_modified_by" if !r.legacy => CellRef::Text(r.modified_by.as_deref().unwrap_or_default()),
+        "connection_status" if r.legacy => CellRef::Text(
+            domain::ConnectionStatus::parse(&r.status).map(domain::ConnectionStatus::label).unwrap_or_default(),
+        ),
+        "activity_status" if r.legacy => CellRef::Text(if r.active { "Active" } else { "Inactive" }),
+        _ => CellRef::Text(""),
     }
 }
 

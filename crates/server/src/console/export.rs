@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use store::{AuditStore, ConnectionStore, ListQuery, Store, TableRow};
 
-use super::connections::{COLUMNS, CellValue, TableParams, row_value, visible_columns};
+use super::connections::{COLUMNS, CellRef, TableParams, row_cell, visible_columns};
 use super::{PageResult, SignedIn};
 use crate::AppState;
 use crate::http::ApiError;
@@ -45,9 +45,23 @@ fn header_label(key: &str) -> &'static str {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC): what both Excel and LibreOffice read as a date in CSV.
+#[cfg(test)]
 fn csv_date(ms: i64) -> String {
+    let mut buffer = [0; DATE_BYTES];
+    String::from_utf8_lossy(csv_date_in(ms, &mut buffer)).into_owned()
+}
+
+/// Room for a date as [`csv_date_in`] writes it (a year past 9999 included).
+const DATE_BYTES: usize = 32;
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC), written into `buffer`, without allocating.
+fn csv_date_in(ms: i64, buffer: &mut [u8; DATE_BYTES]) -> &[u8] {
+    use std::io::Write;
     let (year, month, day, hour, minute, second) = domain::civil_utc(ms);
-    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}")
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    let _ = write!(cursor, "{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02}");
+    let written = cursor.position() as usize;
+    &buffer[..written]
 }
 
 pub async fn connections(
@@ -157,9 +171,7 @@ pub fn csv_stream(store: Arc<Store>, account: AccountId, rows: Rows, columns: Ve
         loop {
             let next = chunks.next().await;
             match &next {
-                Some(Ok(rows)) => {
-                    write_records(&mut buffer, rows.iter().map(|r| columns.iter().map(|k| csv_cell(r, k)).collect()))
-                }
+                Some(Ok(rows)) => write_rows(&mut buffer, rows, &columns),
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "export stopped: the database failed");
                     let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
@@ -192,10 +204,26 @@ fn write_records(buffer: &mut Vec<u8>, records: impl Iterator<Item = Vec<String>
     let _ = out.flush();
 }
 
-fn csv_cell(r: &TableRow, key: &str) -> String {
-    match row_value(r, key) {
-        CellValue::Text(t) => neutralize(&t).into_owned(),
-        CellValue::Date(ms) => csv_date(ms),
+/// Appends table rows as CSV records, each cell written as it is borrowed from its row (no text
+/// is built per cell but for the rare one that needs neutralizing).
+fn write_rows(buffer: &mut Vec<u8>, rows: &[TableRow], columns: &[&'static str]) {
+    let mut out = csv::Writer::from_writer(buffer);
+    let mut date = [0; DATE_BYTES];
+    let mut write = || -> csv::Result<()> {
+        for r in rows {
+            for key in columns {
+                match row_cell(r, key) {
+                    CellRef::Text(t) => out.write_field(neutralize(t).as_bytes())?,
+                    CellRef::Date(ms) => out.write_field(csv_date_in(ms, &mut date))?,
+                }
+            }
+            out.write_record(None::<&[u8]>)?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    if let Err(e) = write() {
+        tracing::error!(error = %e, "could not write a CSV record");
     }
 }
 
@@ -232,12 +260,12 @@ pub async fn xlsx(
                 row_no += 1;
                 for (col, key) in columns.iter().enumerate() {
                     let col = col as u16;
-                    match row_value(&row, key) {
-                        CellValue::Text(t) if t.is_empty() => {}
-                        CellValue::Text(t) => {
-                            sheet.write_string(row_no, col, neutralize(&t).as_ref()).map_err(|e| e.to_string())?;
+                    match row_cell(&row, key) {
+                        CellRef::Text("") => {}
+                        CellRef::Text(t) => {
+                            sheet.write_string(row_no, col, neutralize(t).as_ref()).map_err(|e| e.to_string())?;
                         }
-                        CellValue::Date(ms) => {
+                        CellRef::Date(ms) => {
                             let when = ExcelDateTime::from_timestamp(ms / 1000).map_err(|e| e.to_string())?;
                             sheet
                                 .write_datetime_with_format(row_no, col, &when, &date_format)
