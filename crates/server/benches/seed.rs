@@ -1,7 +1,7 @@
 //! Seeding shared by the server's benchmarks: `rows` new connections in one account, eight
 //! writers at once, with org names `Org 000042 Inc` and emails `admin42@org42.example`; every
-//! third a sandbox, one in twenty Logged out and one in twenty Not available; each writer
-//! commits a thousand rows at a time.
+//! third a sandbox, one in twenty Logged out and one in twenty Not available; on SQLite each
+//! writer commits a thousand rows at a time.
 
 use std::sync::Arc;
 
@@ -14,11 +14,22 @@ use store::{NewSecrets, SqliteStore, Store, StoreError, Tx};
 /// A store the seed can open transactions on.
 pub trait Begin: Send + Sync + 'static {
     fn begin_tx(&self) -> impl Future<Output = Result<Tx, StoreError>> + Send;
+    /// Rows each writer commits at once (one row per statement, as the store inserts them):
+    /// a thousand on SQLite (one writer: a commit each row is what costs); one on PostgreSQL,
+    /// where every insert of an account updates its counters, so long transactions would make
+    /// the eight writers wait on each other.
+    fn rows_per_commit(&self) -> usize;
 }
 
 impl Begin for Store {
     async fn begin_tx(&self) -> Result<Tx, StoreError> {
         self.begin().await
+    }
+    fn rows_per_commit(&self) -> usize {
+        match self {
+            Store::Sqlite(_) => 1000,
+            Store::Postgres(_) => 1,
+        }
     }
 }
 
@@ -26,10 +37,10 @@ impl Begin for SqliteStore {
     async fn begin_tx(&self) -> Result<Tx, StoreError> {
         self.begin().await
     }
+    fn rows_per_commit(&self) -> usize {
+        1000
+    }
 }
-
-/// Rows each writer commits at once (one row per statement, as the store inserts them).
-const ROWS_PER_COMMIT: usize = 1000;
 
 pub async fn connections<S: Begin>(store: &Arc<S>, account: &AccountId, rows: usize) {
     let chunk = rows.div_ceil(8);
@@ -78,7 +89,7 @@ pub async fn connections<S: Begin>(store: &Arc<S>, account: &AccountId, rows: us
                 }
                 let open = tx.as_mut().expect("open");
                 open.insert_connection(&c, &NewSecrets::default()).await.expect("insert");
-                if (n + 1) % ROWS_PER_COMMIT == 0 {
+                if (n + 1) % store.rows_per_commit() == 0 {
                     tx.take().expect("open").commit().await.expect("commit");
                 }
             }

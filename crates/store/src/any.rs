@@ -50,6 +50,30 @@ impl Store {
         }
     }
 
+    /// Whether [`Self::read_table_blocking`] reads (not an SQLite database in memory).
+    pub fn reads_directly(&self) -> bool {
+        match self {
+            Store::Sqlite(s) => s.reads_directly(),
+            Store::Postgres(_) => true,
+        }
+    }
+
+    /// The table's rows for an export, in the query's order, handed to `each` borrowed as the
+    /// database gives them, on the calling thread (a blocking one, in the runtime): SQLite's rows
+    /// through a connection of the export's own, PostgreSQL's `COPY` stream (#17). `each`
+    /// returns false to stop.
+    pub fn read_table_blocking(
+        &self,
+        account: &domain::AccountId,
+        q: &crate::ListQuery,
+        each: &mut dyn FnMut(crate::TableRowRef<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.read_table_blocking(account, q, each).unwrap_or(Ok(())),
+            Store::Postgres(s) => s.read_table_blocking(account, q, each),
+        }
+    }
+
     /// `sqlite` or `postgres`, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

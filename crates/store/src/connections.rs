@@ -106,18 +106,17 @@ impl Filters {
     }
 
     /// The filters as SQL conditions, each ` AND …`. Every value is one of an enum's constants,
-    /// never the caller's text.
-    pub(crate) fn sql(&self) -> String {
+    /// never the caller's text. `not_logged_in` is added beside the Logged out or Not available
+    /// filter (the database's hint for its partial indexes, if it needs one).
+    pub(crate) fn sql(&self, not_logged_in: &str) -> String {
         let mut out = String::new();
         if let Some(legacy) = self.legacy {
             out.push_str(if legacy { " AND legacy = 1" } else { " AND legacy = 0" });
         }
         if let Some(status) = self.status {
             out.push_str(&format!(" AND status = '{}'", status.as_str()));
-            // Implied, and said so that SQLite takes the indexes of the connections not Logged
-            // in (a partial index serves a query only when its condition is written there).
             if status != ConnectionStatus::LoggedIn {
-                out.push_str(" AND status != 'logged_in'");
+                out.push_str(not_logged_in);
             }
         }
         if let Some(t) = self.org_type {
@@ -185,14 +184,20 @@ pub(crate) struct Clauses {
 }
 
 impl Clauses {
-    pub(crate) fn new(q: &ListQuery, filter: &str, search: Vec<String>, text: fn(&str) -> String) -> Clauses {
+    pub(crate) fn new(
+        q: &ListQuery,
+        filter: &str,
+        search: Vec<String>,
+        text: fn(&str) -> String,
+        not_logged_in: &str,
+    ) -> Clauses {
         let sort = q.sort.expr(text);
         let by = |desc: bool| {
             let direction = if desc { "DESC" } else { "ASC" };
             format!("{sort} {direction}, id {direction}")
         };
         Clauses {
-            filter: format!("{filter}{}", q.filters.sql()),
+            filter: format!("{filter}{}", q.filters.sql(not_logged_in)),
             capped: q.search_term().is_some_and(|t| is_short(&t)),
             prefix_ranges: Vec::new(),
             search,
@@ -249,6 +254,40 @@ pub struct TableRow {
     pub modified_by: Option<String>,
     /// `logged_in`, `logged_out` or `not_available`.
     pub status: String,
+    pub active: bool,
+}
+
+impl TableRow {
+    /// The row, borrowed.
+    pub fn as_ref(&self) -> TableRowRef<'_> {
+        TableRowRef {
+            id: &self.id,
+            legacy: self.legacy,
+            org_type: &self.org_type,
+            org_name: self.org_name.as_deref(),
+            created_at: self.created_at,
+            created_by: self.created_by.as_deref(),
+            modified_at: self.modified_at,
+            modified_by: self.modified_by.as_deref(),
+            status: &self.status,
+            active: self.active,
+        }
+    }
+}
+
+/// A [`TableRow`] borrowed from where it was read (the CSV export writes a million of them
+/// without copying a value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableRowRef<'a> {
+    pub id: &'a str,
+    pub legacy: bool,
+    pub org_type: &'a str,
+    pub org_name: Option<&'a str>,
+    pub created_at: Millis,
+    pub created_by: Option<&'a str>,
+    pub modified_at: Millis,
+    pub modified_by: Option<&'a str>,
+    pub status: &'a str,
     pub active: bool,
 }
 

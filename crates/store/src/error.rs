@@ -10,6 +10,9 @@ pub enum StoreError {
     Vault(#[from] vault::VaultError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the export's direct read of SQLite (`SqliteStore::read_table_blocking`).
+    #[error("database error: {0}")]
+    DirectRead(String),
     #[error("cannot prepare {path}: {source}")]
     File { path: std::path::PathBuf, source: std::io::Error },
     #[error("database migration failed: {0}")]

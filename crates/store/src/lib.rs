@@ -72,7 +72,7 @@ pub use any::Store;
 pub use catalog::CatalogStore;
 pub use connections::{
     AuthKind, ConnectionSecrets, ConnectionStore, Cursor, Filters, ListQuery, NewSecrets, Observation, Page, Rotation,
-    SHORT_SEARCH_CAP, SUBSTRING_SEARCH_FROM, SortKey, StatusChange, TableRow, TokenSet,
+    SHORT_SEARCH_CAP, SUBSTRING_SEARCH_FROM, SortKey, StatusChange, TableRow, TableRowRef, TokenSet,
 };
 pub use deployments::{Claimed, DeploymentStore, Finish, TargetCounts, TargetOutcome};
 pub use error::StoreError;

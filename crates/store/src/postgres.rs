@@ -17,7 +17,7 @@ use crate::access::{
 };
 use crate::connections::{
     Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, PREFIX_COLUMNS, Page, Rotation,
-    SHORT_SEARCH_CAP, SortKey, TableRow, TokenSet, is_short, prefix_bounds,
+    SHORT_SEARCH_CAP, SortKey, TableRow, TableRowRef, TokenSet, is_short, prefix_bounds,
 };
 use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
@@ -59,6 +59,49 @@ pub(crate) fn numbered(sql: &str) -> String {
     out
 }
 
+/// `sql` with each `?` outside quoted text replaced by its value as a dollar-quoted literal
+/// (for `COPY`, which takes no parameters): the tag is one the value does not contain, and
+/// dollar-quoted text has no escapes, so no value can end it early.
+fn inline_binds(sql: &str, values: &[&str]) -> String {
+    let mut values = values.iter();
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                let value = values.next().copied().unwrap_or_default();
+                // The literal ends where the tag first appears after the opening one: only at
+                // its own end (a value ending in `$lb` would otherwise close it early).
+                let mut tag = String::from("$lb$");
+                let mut n = 0;
+                while format!("{value}{tag}").find(&tag) != Some(value.len()) {
+                    n += 1;
+                    tag = format!("$lb{n}$");
+                }
+                out.push_str(&tag);
+                out.push_str(value);
+                out.push_str(&tag);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn inlined_values_cannot_end_their_literal() {
+        let sql = super::inline_binds("a = ? AND b LIKE ? ESCAPE '\\' AND c = '?'", &["x'y", "$lb$%"]);
+        assert_eq!(sql, "a = $lb$x'y$lb$ AND b LIKE $lb1$$lb$%$lb1$ ESCAPE '\\' AND c = '?'");
+        assert_eq!(super::inline_binds("?", &["z$lb"]), "$lb1$z$lb$lb1$");
+    }
+}
+
 /// `postgres://user@host:port/db?opts` with another database name.
 fn url_with_database(url: &str, database: &str) -> String {
     let (base, options) = url.split_once('?').map_or((url, None), |(b, o)| (b, Some(o)));
@@ -76,6 +119,9 @@ pub(crate) mod dialect {
     /// Written before a column in a condition, keeps the planner from using that column's
     /// indexes (SQLite's unary `+`); empty where the database needs no such hint.
     pub(crate) const NOT_INDEXED: &str = "";
+    /// Nothing: PostgreSQL proves a partial index's condition itself (and said anyway, the
+    /// implied condition misled its estimates: 23 ms instead of 1.3 for a short search).
+    pub(crate) const NOT_LOGGED_IN: &str = "";
 
     /// `column` equal to the next parameter, ignoring case.
     pub(crate) fn same_text(column: &str) -> String {
@@ -185,6 +231,74 @@ impl PgStore {
         Ok(())
     }
 
+    /// The table's rows for an export, in the query's order, read on the calling thread (a
+    /// blocking one, in the runtime) from PostgreSQL's `COPY … TO STDOUT (FORMAT csv)` as the
+    /// server writes it, and handed to `each` borrowed from the stream (#17: the CSV export
+    /// within 1.5× of `psql \copy`; the pool's rows cost far more). `each` returns false to stop.
+    pub fn read_table_blocking(
+        &self,
+        account: &AccountId,
+        q: &ListQuery,
+        each: &mut dyn FnMut(TableRowRef<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        use futures_util::StreamExt;
+        let Clauses { filter, search, order, .. } = list_clauses(q, &[]);
+        let values: Vec<&str> = std::iter::once(account.as_str()).chain(search.iter().map(String::as_str)).collect();
+        let statement = format!(
+            "COPY (SELECT id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active \
+             FROM connections WHERE {} ORDER BY {order}) TO STDOUT (FORMAT csv)",
+            inline_binds(&filter, &values)
+        );
+        let runtime = tokio::runtime::Handle::current();
+        let mut stream = runtime.block_on(sqlx::postgres::PgPoolCopyExt::copy_out_raw(&self.pool, &statement))?;
+        // The stream's chunks, as something to read from.
+        struct Chunks<'a> {
+            runtime: &'a tokio::runtime::Handle,
+            stream: &'a mut futures_util::stream::BoxStream<'static, sqlx::Result<bytes::Bytes>>,
+            chunk: bytes::Bytes,
+        }
+        impl std::io::Read for Chunks<'_> {
+            fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
+                while self.chunk.is_empty() {
+                    match self.runtime.block_on(self.stream.next()) {
+                        Some(Ok(chunk)) => self.chunk = chunk,
+                        Some(Err(e)) => return Err(std::io::Error::other(e)),
+                        None => return Ok(0),
+                    }
+                }
+                let n = into.len().min(self.chunk.len());
+                into[..n].copy_from_slice(&self.chunk.split_to(n));
+                Ok(n)
+            }
+        }
+        let chunks = Chunks { runtime: &runtime, stream: &mut stream, chunk: Default::default() };
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).buffer_capacity(256 * 1024).from_reader(chunks);
+        let mut record = csv::ByteRecord::new();
+        let bad = |what: &str| StoreError::DirectRead(format!("the export's COPY gave {what}"));
+        while reader.read_byte_record(&mut record).map_err(|e| StoreError::DirectRead(e.to_string()))? {
+            let text =
+                |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).map_err(|_| bad("text not in UTF-8"));
+            let maybe = |i: usize| text(i).map(|t| Some(t).filter(|t| !t.is_empty()));
+            let number = |i: usize| text(i)?.parse::<i64>().map_err(|_| bad("a number that is none"));
+            let r = TableRowRef {
+                id: text(0)?,
+                legacy: number(1)? != 0,
+                org_type: text(2)?,
+                org_name: maybe(3)?,
+                created_at: number(4)?,
+                created_by: maybe(5)?,
+                modified_at: number(6)?,
+                modified_by: maybe(7)?,
+                status: text(8)?,
+                active: number(9)? != 0,
+            };
+            if !each(r) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Raw access for tests that must prove what is (not) on disk.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -222,7 +336,8 @@ fn list_clauses(q: &ListQuery, rare: &[String]) -> Clauses {
         None => ("account_id = ?".to_string(), Vec::new()),
     };
     // The same expression as the `connections_by_*` indexes, so they serve the order.
-    let mut clauses = Clauses::new(q, &filter, search, |column| format!("lower(COALESCE({column}, ''))"));
+    let mut clauses =
+        Clauses::new(q, &filter, search, |column| format!("lower(COALESCE({column}, ''))"), dialect::NOT_LOGGED_IN);
     if clauses.capped {
         clauses.prefix_ranges = prefix_ranges();
     }

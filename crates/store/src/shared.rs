@@ -654,7 +654,7 @@ macro_rules! shared_connection_methods {
             };
             let (counted, rows) = if capped {
                 // A short search counts up to its cap, each prefix column's range on its own index.
-                let filters = q.filters.sql();
+                let filters = q.filters.sql(dialect::NOT_LOGGED_IN);
                 let branches: Vec<String> = prefix_ranges
                     .iter()
                     // `seq`: in every index, so an index holding the filtered columns answers alone.
@@ -706,7 +706,7 @@ macro_rules! shared_connection_methods {
                         // filtered columns (at most 36 rows), never by reading the matching rows.
                         format!(
                             "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM connection_group_counts WHERE account_id = ?{}",
-                            q.filters.sql()
+                            q.filters.sql("")
                         )
                     } else {
                         "SELECT COALESCE((SELECT n FROM account_connection_counts WHERE account_id = ?), 0)".to_string()

@@ -17,7 +17,7 @@ use crate::access::{
 };
 use crate::connections::{
     Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, PREFIX_COLUMNS, Page, Rotation,
-    SHORT_SEARCH_CAP, SortKey, TableRow, TokenSet, is_short, prefix_bounds,
+    SHORT_SEARCH_CAP, SortKey, TableRow, TableRowRef, TokenSet, is_short, prefix_bounds,
 };
 use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, open_field, org_type, parse_chunk, seal_field, search_text,
@@ -29,6 +29,9 @@ pub(crate) mod dialect {
     /// Written before a column in a condition, keeps the planner from using that column's
     /// indexes (SQLite's unary `+`); empty where the database needs no such hint.
     pub(crate) const NOT_INDEXED: &str = "+";
+    /// Said beside the Logged out or Not available filter: SQLite takes a partial index only
+    /// when its condition is written in the query (migration 0032's prefix indexes).
+    pub(crate) const NOT_LOGGED_IN: &str = " AND status != 'logged_in'";
 
     /// `column` equal to the next parameter, ignoring case.
     pub(crate) fn same_text(column: &str) -> String {
@@ -134,6 +137,8 @@ pub struct SqliteStore {
     pub(crate) keys: Keyring,
     /// Which trigrams of a search term are rare (#17).
     pub(crate) rarity: crate::search::Rarity,
+    /// The database file (none in memory), for the export's direct read.
+    path: Option<std::path::PathBuf>,
 }
 
 impl SqliteStore {
@@ -150,7 +155,7 @@ impl SqliteStore {
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        let store = SqliteStore { pool, writer, keys, rarity: Default::default() };
+        let store = SqliteStore { pool, writer, keys, rarity: Default::default(), path: Some(path.to_path_buf()) };
         store.migrate().await?;
         store.check_key().await?;
         Ok(store)
@@ -160,7 +165,7 @@ impl SqliteStore {
     pub async fn in_memory(keys: Keyring) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        let store = SqliteStore { writer: pool.clone(), pool, keys, rarity: Default::default() };
+        let store = SqliteStore { writer: pool.clone(), pool, keys, rarity: Default::default(), path: None };
         store.migrate().await?;
         store.check_key().await?;
         Ok(store)
@@ -203,6 +208,62 @@ impl SqliteStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Whether [`Self::read_table_blocking`] can read (the database is a file).
+    pub fn reads_directly(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// The table's rows for an export, in the query's order, read on the calling thread (a
+    /// blocking one) through a read-only connection of its own and handed to `each` borrowed
+    /// from SQLite's row: a million rows without a value copied or a message passed per row,
+    /// where the pool's driver costs several microseconds a row (#17: the CSV export within
+    /// 1.5× of `sqlite3 -csv`). `each` returns false to stop. `None` for a database in memory.
+    pub fn read_table_blocking(
+        &self,
+        account: &AccountId,
+        q: &ListQuery,
+        each: &mut dyn FnMut(TableRowRef<'_>) -> bool,
+    ) -> Option<Result<(), StoreError>> {
+        let path = self.path.as_ref()?;
+        let mut read = || -> rusqlite::Result<()> {
+            use rusqlite::OpenFlags;
+            let Clauses { filter, search, order, .. } = list_clauses(q, &[]);
+            let db = rusqlite::Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            db.busy_timeout(std::time::Duration::from_secs(5))?;
+            let mut statement = db.prepare(&format!(
+                "SELECT id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active \
+                 FROM connections WHERE {filter} ORDER BY {order}"
+            ))?;
+            let binds = std::iter::once(account.as_str()).chain(search.iter().map(String::as_str));
+            let mut rows = statement.query(rusqlite::params_from_iter(binds))?;
+            while let Some(row) = rows.next()? {
+                let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
+                let maybe = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?));
+                let number = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_i64()?));
+                let r = TableRowRef {
+                    id: text(0)?,
+                    legacy: number(1)? != 0,
+                    org_type: text(2)?,
+                    org_name: maybe(3)?,
+                    created_at: number(4)?,
+                    created_by: maybe(5)?,
+                    modified_at: number(6)?,
+                    modified_by: maybe(7)?,
+                    status: text(8)?,
+                    active: number(9)? != 0,
+                };
+                if !each(r) {
+                    break;
+                }
+            }
+            Ok(())
+        };
+        Some(read().map_err(|e| StoreError::DirectRead(e.to_string())))
     }
 
     /// Raw access for tests that must prove what is (not) on disk.
@@ -254,7 +315,13 @@ fn list_clauses(q: &ListQuery, rare: &[String]) -> Clauses {
         None => ("account_id = ?".to_string(), Vec::new()),
     };
     // The same expression as the `connections_by_*` indexes, so they serve the order.
-    let mut clauses = Clauses::new(q, &filter, search, |column| format!("COALESCE({column}, '') COLLATE NOCASE"));
+    let mut clauses = Clauses::new(
+        q,
+        &filter,
+        search,
+        |column| format!("COALESCE({column}, '') COLLATE NOCASE"),
+        dialect::NOT_LOGGED_IN,
+    );
     if clauses.capped {
         clauses.prefix_ranges = PREFIX_COLUMNS
             .iter()

@@ -2368,3 +2368,63 @@ async fn exports_read_every_row_once_in_order_across_chunks() {
         assert_eq!(sorted.len(), 4_100, "every row once");
     }
 }
+
+/// The export's direct read (#17): every matching row once, in the table's order, as the
+/// database holds it; a search with quotes, `$` and `?` is a value, never SQL; the reader may
+/// stop early.
+async fn the_export_reads_rows_directly_in_order(store: Store, a: AccountId) {
+    for i in 0..30_i64 {
+        let org = if i % 3 == 0 { format!("Org {i:02} it's $lb$ ?") } else { format!("Org {i:02}") };
+        let c = new_connection(&a, &format!("d{i}"), &org, "d@o.example", i / 2);
+        store.insert(&c, &NewSecrets::default()).await.expect("insert");
+    }
+    let read = |q: ListQuery, stop_after: usize| {
+        let (store, a) = (store.clone(), a.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut rows: Vec<(String, Option<String>)> = Vec::new();
+                store
+                    .read_table_blocking(&a, &q, &mut |r| {
+                        rows.push((r.id.to_string(), r.org_name.map(str::to_string)));
+                        rows.len() < stop_after
+                    })
+                    .expect("read");
+                rows
+            })
+            .await
+            .expect("join")
+        }
+    };
+    let search = |term: &str| Some(term.to_string());
+    for q in [
+        ListQuery::default(),
+        ListQuery { descending: true, sort: SortKey::AccountName, ..Default::default() },
+        ListQuery { search: search("it's $lb$ ?"), ..Default::default() },
+        ListQuery { search: search("$lb$"), descending: true, ..Default::default() },
+    ] {
+        let listed = store.list(&a, &ListQuery { limit: 500, ..q.clone() }).await.expect("list");
+        let want: Vec<(String, Option<String>)> =
+            listed.rows.iter().map(|c| (c.id.to_string(), c.org.as_ref().map(|o| o.org_name.clone()))).collect();
+        assert!(!want.is_empty(), "{q:?}");
+        assert_eq!(read(q.clone(), usize::MAX).await, want, "{q:?}");
+    }
+    let hostile = ListQuery { search: search("'; DROP TABLE connections; --"), ..Default::default() };
+    assert!(read(hostile, usize::MAX).await.is_empty());
+    assert_eq!(store.list(&a, &ListQuery { limit: 1, ..Default::default() }).await.expect("list").total, 30);
+    assert_eq!(read(ListQuery::default(), 5).await.len(), 5, "stopped by the reader");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_read_rows_directly_on_both_databases() {
+    let dir = std::env::temp_dir().join(format!("lightbridge-direct-{}", domain::UserId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let sqlite = SqliteStore::open(&dir.join("direct.db"), keys()).await.expect("store");
+    let a = AccountId::generate();
+    sqlite.create_account(&a, "Direct", 0).await.expect("account");
+    assert!(sqlite.reads_directly());
+    the_export_reads_rows_directly_in_order(sqlite.into(), a).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(url) = postgres_url() else { return };
+    let (pg, a, _) = postgres(&url).await;
+    the_export_reads_rows_directly_in_order(pg.into(), a).await;
+}

@@ -95,7 +95,7 @@ pub fn table_row(c: &Connection) -> store::TableRow {
 
 /// One cell of a table row: the same for the page, CSV and XLSX.
 pub fn row_value(r: &store::TableRow, key: &str) -> CellValue {
-    match row_cell(r, key) {
+    match row_cell(r.as_ref(), key) {
         CellRef::Text(t) => CellValue::Text(t.to_string()),
         CellRef::Date(ms) => CellValue::Date(ms),
     }
@@ -108,17 +108,17 @@ pub enum CellRef<'a> {
     Date(i64),
 }
 
-pub fn row_cell<'a>(r: &'a store::TableRow, key: &str) -> CellRef<'a> {
+pub fn row_cell<'a>(r: store::TableRowRef<'a>, key: &str) -> CellRef<'a> {
     match key {
-        "connection_id" => CellRef::Text(&r.id),
+        "connection_id" => CellRef::Text(r.id),
         "environment" => CellRef::Text(if r.org_type == "sandbox" { "Sandbox" } else { "Production" }),
-        "account_name" => CellRef::Text(r.org_name.as_deref().unwrap_or_default()),
+        "account_name" => CellRef::Text(r.org_name.unwrap_or_default()),
         "created_at" if !r.legacy => CellRef::Date(r.created_at),
-        "created_by" => CellRef::Text(r.created_by.as_deref().unwrap_or_default()),
+        "created_by" => CellRef::Text(r.created_by.unwrap_or_default()),
         "last_modified_at" if !r.legacy => CellRef::Date(r.modified_at),
-        "last_modified_by" if !r.legacy => CellRef::Text(r.modified_by.as_deref().unwrap_or_default()),
+        "last_modified_by" if !r.legacy => CellRef::Text(r.modified_by.unwrap_or_default()),
         "connection_status" if r.legacy => CellRef::Text(
-            domain::ConnectionStatus::parse(&r.status).map(domain::ConnectionStatus::label).unwrap_or_default(),
+            domain::ConnectionStatus::parse(r.status).map(domain::ConnectionStatus::label).unwrap_or_default(),
         ),
         "activity_status" if r.legacy => CellRef::Text(if r.active { "Active" } else { "Inactive" }),
         _ => CellRef::Text(""),
