@@ -698,7 +698,7 @@ pub async fn deploy_loader(
 /// [`deploy_loader`], stopping before the deploy when the org's daily API allowance left is
 /// below `reserve` (a share, 0 to 1) as the answers to its own checks reported it (#17): a
 /// validation, a deploy, their polls and a read back cost far more than those checks. An org
-/// already holding the loader is never held back.
+/// already holding this version with its utility bars as wanted is never held back.
 pub async fn deploy_loader_within(
     client: &Client,
     session: &Session,

@@ -193,15 +193,20 @@ pub fn spawn_scanner(svc: &Service, every: Duration) -> tokio::task::JoinHandle<
         let interval = every.as_millis() as i64;
         loop {
             tokio::time::sleep(tick).await;
-            let now = svc.now_ms();
-            let due = match svc.store.claim_drift_scans(&owner, now - interval, now, now + interval, 10).await {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::error!(error = %e, "could not find the accounts due for a drift scan");
-                    continue;
-                }
-            };
-            for account in due {
+            // One account claimed at a time, just before its scan: a batch claimed at once could
+            // see its last claims lapse while the first scans ran, and be scanned twice.
+            loop {
+                let now = svc.now_ms();
+                let account = match svc.store.claim_drift_scans(&owner, now - interval, now, now + interval, 1).await {
+                    Ok(mut due) => match due.pop() {
+                        Some(account) => account,
+                        None => break,
+                    },
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not find the accounts due for a drift scan");
+                        break;
+                    }
+                };
                 match scan_account(&svc, &account).await {
                     Ok(report) => {
                         tracing::info!(account = %account, orgs = report.orgs, drifted = report.drifted, calls = report.calls, "drift scan");

@@ -241,7 +241,6 @@ impl PgStore {
         q: &ListQuery,
         each: &mut dyn FnMut(TableRowRef<'_>) -> bool,
     ) -> Result<(), StoreError> {
-        use futures_util::StreamExt;
         let Clauses { filter, search, order, .. } = list_clauses(q, &[]);
         let values: Vec<&str> = std::iter::once(account.as_str()).chain(search.iter().map(String::as_str)).collect();
         let statement = format!(
@@ -250,53 +249,24 @@ impl PgStore {
             inline_binds(&filter, &values)
         );
         let runtime = tokio::runtime::Handle::current();
-        let mut stream = runtime.block_on(sqlx::postgres::PgPoolCopyExt::copy_out_raw(&self.pool, &statement))?;
-        // The stream's chunks, as something to read from.
-        struct Chunks<'a> {
-            runtime: &'a tokio::runtime::Handle,
-            stream: &'a mut futures_util::stream::BoxStream<'static, sqlx::Result<bytes::Bytes>>,
-            chunk: bytes::Bytes,
-        }
-        impl std::io::Read for Chunks<'_> {
-            fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
-                while self.chunk.is_empty() {
-                    match self.runtime.block_on(self.stream.next()) {
-                        Some(Ok(chunk)) => self.chunk = chunk,
-                        Some(Err(e)) => return Err(std::io::Error::other(e)),
-                        None => return Ok(0),
-                    }
-                }
-                let n = into.len().min(self.chunk.len());
-                into[..n].copy_from_slice(&self.chunk.split_to(n));
-                Ok(n)
+        let mut connection = runtime.block_on(self.pool.acquire())?;
+        let (read, ended) = match runtime.block_on(connection.copy_out_raw(&statement)) {
+            Ok(mut stream) => {
+                let chunks =
+                    CopyChunks { runtime: &runtime, stream: &mut stream, chunk: Default::default(), ended: false };
+                let mut reader =
+                    csv::ReaderBuilder::new().has_headers(false).buffer_capacity(256 * 1024).from_reader(chunks);
+                let read = read_copied_rows(&mut reader, each);
+                (read, reader.get_ref().ended)
             }
+            Err(e) => (Err(e.into()), false),
+        };
+        // Left mid-COPY (the reader stopped, or a row was bad), the connection would hand its
+        // next user the rest of the copy: it is closed instead of going back to the pool.
+        if !ended {
+            connection.close_on_drop();
         }
-        let chunks = Chunks { runtime: &runtime, stream: &mut stream, chunk: Default::default() };
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).buffer_capacity(256 * 1024).from_reader(chunks);
-        let mut record = csv::ByteRecord::new();
-        let bad = |what: &str| StoreError::DirectRead(format!("the export's COPY gave {what}"));
-        while reader.read_byte_record(&mut record).map_err(|e| StoreError::DirectRead(e.to_string()))? {
-            let text =
-                |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).map_err(|_| bad("text not in UTF-8"));
-            let maybe = |i: usize| text(i).map(|t| Some(t).filter(|t| !t.is_empty()));
-            let number = |i: usize| text(i)?.parse::<i64>().map_err(|_| bad("a number that is none"));
-            let r = TableRowRef {
-                id: text(0)?,
-                legacy: number(1)? != 0,
-                org_type: text(2)?,
-                org_name: maybe(3)?,
-                created_at: number(4)?,
-                created_by: maybe(5)?,
-                modified_at: number(6)?,
-                modified_by: maybe(7)?,
-                status: text(8)?,
-                active: number(9)? != 0,
-            };
-            if !each(r) {
-                break;
-            }
-        }
-        Ok(())
+        read
     }
 
     /// Raw access for tests that must prove what is (not) on disk.
@@ -353,6 +323,65 @@ fn prefix_ranges() -> Vec<String> {
             format!("{e} >= ? AND {e} < ?")
         })
         .collect()
+}
+
+/// A `COPY … TO STDOUT` stream's chunks, as something to read from (on a blocking thread).
+struct CopyChunks<'a, 's> {
+    runtime: &'a tokio::runtime::Handle,
+    stream: &'a mut futures_util::stream::BoxStream<'s, sqlx::Result<bytes::Bytes>>,
+    chunk: bytes::Bytes,
+    /// The server said the copy is over.
+    ended: bool,
+}
+
+impl std::io::Read for CopyChunks<'_, '_> {
+    fn read(&mut self, into: &mut [u8]) -> std::io::Result<usize> {
+        use futures_util::StreamExt;
+        while self.chunk.is_empty() {
+            match self.runtime.block_on(self.stream.next()) {
+                Some(Ok(chunk)) => self.chunk = chunk,
+                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                None => {
+                    self.ended = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = into.len().min(self.chunk.len());
+        into[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
+    }
+}
+
+/// The rows of the export's copy (its ten columns as CSV), each handed to `each` borrowed.
+fn read_copied_rows(
+    reader: &mut csv::Reader<CopyChunks<'_, '_>>,
+    each: &mut dyn FnMut(TableRowRef<'_>) -> bool,
+) -> Result<(), StoreError> {
+    let mut record = csv::ByteRecord::new();
+    let bad = |what: &str| StoreError::DirectRead(format!("the export's COPY gave {what}"));
+    while reader.read_byte_record(&mut record).map_err(|e| StoreError::DirectRead(e.to_string()))? {
+        let text =
+            |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).map_err(|_| bad("text not in UTF-8"));
+        let maybe = |i: usize| text(i).map(|t| Some(t).filter(|t| !t.is_empty()));
+        let number = |i: usize| text(i)?.parse::<i64>().map_err(|_| bad("a number that is none"));
+        let r = TableRowRef {
+            id: text(0)?,
+            legacy: number(1)? != 0,
+            org_type: text(2)?,
+            org_name: maybe(3)?,
+            created_at: number(4)?,
+            created_by: maybe(5)?,
+            modified_at: number(6)?,
+            modified_by: maybe(7)?,
+            status: text(8)?,
+            active: number(9)? != 0,
+        };
+        if !each(r) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 impl ConnectionStore for PgStore {

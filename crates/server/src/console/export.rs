@@ -24,6 +24,14 @@ use crate::http::ApiError;
 /// Rows buffered before a CSV chunk goes out.
 const CSV_CHUNK_BYTES: usize = 64 * 1024;
 
+/// CSV exports read straight from the database at once: each holds a database connection (and
+/// its snapshot, or SQLite's read mark in the log) for as long as its client downloads. More go
+/// through `table_chunks`, which gives its connection back between chunks.
+static DIRECT_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A download that takes nothing for this long is given up, and the read with it.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Debug, Deserialize)]
 pub struct ExportParams {
     format: Option<String>,
@@ -178,10 +186,16 @@ pub fn csv_stream(store: Arc<Store>, account: AccountId, rows: Rows, columns: Ve
     // A view: read straight from the database on a blocking thread (SQLite's rows, PostgreSQL's
     // `COPY`), each row written as it is read (#17).
     let rows = match rows {
-        Rows::Query(query) if store.reads_directly() => {
-            tokio::task::spawn_blocking(move || csv_read_directly(&store, &account, &query, &columns, &tx));
-            return body;
-        }
+        Rows::Query(query) if store.reads_directly() => match DIRECT_READS.try_acquire() {
+            Ok(permit) => {
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    csv_read_directly(&store, &account, &query, &columns, &tx)
+                });
+                return body;
+            }
+            Err(_) => Rows::Query(query),
+        },
         rows => rows,
     };
     tokio::spawn(async move {
@@ -220,6 +234,11 @@ fn csv_read_directly(
     columns: &[&'static str],
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
+    // Sent unless the client went away, or took nothing for `STALLED`.
+    let runtime = tokio::runtime::Handle::current();
+    let send = |chunk: Result<Bytes, std::io::Error>| {
+        runtime.block_on(async { matches!(tokio::time::timeout(STALLED, tx.send(chunk)).await, Ok(Ok(()))) })
+    };
     let mut out = csv::Writer::from_writer(csv_head(columns));
     let mut date = [0; DATE_BYTES];
     let mut written = 0usize;
@@ -233,7 +252,7 @@ fn csv_read_directly(
         if written.is_multiple_of(256) && out.flush().is_ok() && out.get_ref().len() >= CSV_CHUNK_BYTES {
             let full = std::mem::replace(&mut out, csv::Writer::from_writer(Vec::with_capacity(CSV_CHUNK_BYTES * 2)));
             let chunk = full.into_inner().unwrap_or_default();
-            gone = tx.blocking_send(Ok(Bytes::from(chunk))).is_err();
+            gone = !send(Ok(Bytes::from(chunk)));
         }
         !gone
     };
@@ -241,13 +260,13 @@ fn csv_read_directly(
         Ok(()) if !gone => {
             let rest = out.into_inner().unwrap_or_default();
             if !rest.is_empty() {
-                let _ = tx.blocking_send(Ok(Bytes::from(rest)));
+                send(Ok(Bytes::from(rest)));
             }
         }
         Ok(()) => {}
         Err(e) => {
             tracing::error!(error = %e, "export stopped: the database failed");
-            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+            send(Err(std::io::Error::other("export failed")));
         }
     }
 }

@@ -1,6 +1,8 @@
 -- Fleet upkeep (#17); the same as SQLite's 0030.
 -- A scheduled drift scan of an account is claimed by one instance at a time, so each org is
 -- asked once per interval however many instances share the database.
+-- Writes from instances still running meanwhile wait (the prune and the triggers below).
+LOCK TABLE connections IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE drift_scan_claims (
     account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
     owner TEXT NOT NULL,
@@ -17,6 +19,9 @@ DELETE FROM resource_baselines b WHERE NOT EXISTS (
 );
 CREATE FUNCTION connections_forget_org() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- Two transactions removing an org's last two connections take turns here, so the second
+    -- sees the first's delete (each statement below reads anew) and forgets the org.
+    PERFORM pg_advisory_xact_lock(hashtext(OLD.account_id || '/' || OLD.org_id));
     DELETE FROM resource_baselines WHERE account_id = OLD.account_id AND org_id = OLD.org_id
         AND NOT EXISTS (SELECT 1 FROM connections WHERE account_id = OLD.account_id AND org_id = OLD.org_id);
     RETURN NULL;

@@ -1,6 +1,8 @@
 -- The table's filters (#16) counted without reading rows (#17); the same as SQLite's 0031:
 -- how many connections an account has in each combination of the filtered columns (at most
 -- 36 rows an account), kept by a trigger.
+-- Writes from instances still running meanwhile wait, so the first counts miss none.
+LOCK TABLE connections IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE connection_group_counts (
     account_id  TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     legacy      BIGINT NOT NULL,
