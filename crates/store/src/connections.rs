@@ -291,6 +291,33 @@ pub struct TableRowRef<'a> {
     pub active: bool,
 }
 
+/// The table's columns as exports read them, in [`TableRowRef::from_columns`]' order.
+pub(crate) const TABLE_COLUMNS: &str =
+    "id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active";
+
+impl<'a> TableRowRef<'a> {
+    /// A row from its [`TABLE_COLUMNS`], as a reader gives them by position: text, text that
+    /// may be absent, and numbers.
+    pub(crate) fn from_columns<E>(
+        text: impl Fn(usize) -> Result<&'a str, E>,
+        maybe: impl Fn(usize) -> Result<Option<&'a str>, E>,
+        number: impl Fn(usize) -> Result<i64, E>,
+    ) -> Result<Self, E> {
+        Ok(TableRowRef {
+            id: text(0)?,
+            legacy: number(1)? != 0,
+            org_type: text(2)?,
+            org_name: maybe(3)?,
+            created_at: number(4)?,
+            created_by: maybe(5)?,
+            modified_at: number(6)?,
+            modified_by: maybe(7)?,
+            status: text(8)?,
+            active: number(9)? != 0,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Page {
     pub rows: Vec<Connection>,

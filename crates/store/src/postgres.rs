@@ -17,7 +17,7 @@ use crate::access::{
 };
 use crate::connections::{
     Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, PREFIX_COLUMNS, Page, Rotation,
-    SHORT_SEARCH_CAP, SortKey, TableRow, TableRowRef, TokenSet, is_short, prefix_bounds,
+    SHORT_SEARCH_CAP, SortKey, TABLE_COLUMNS, TableRow, TableRowRef, TokenSet, is_short, prefix_bounds,
 };
 use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, like_pattern, open_field, org_type, parse_chunk,
@@ -244,8 +244,7 @@ impl PgStore {
         let Clauses { filter, search, order, .. } = list_clauses(q, &[]);
         let values: Vec<&str> = std::iter::once(account.as_str()).chain(search.iter().map(String::as_str)).collect();
         let statement = format!(
-            "COPY (SELECT id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active \
-             FROM connections WHERE {} ORDER BY {order}) TO STDOUT (FORMAT csv)",
+            "COPY (SELECT {TABLE_COLUMNS} FROM connections WHERE {} ORDER BY {order}) TO STDOUT (FORMAT csv)",
             inline_binds(&filter, &values)
         );
         let runtime = tokio::runtime::Handle::current();
@@ -365,18 +364,7 @@ fn read_copied_rows(
             |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).map_err(|_| bad("text not in UTF-8"));
         let maybe = |i: usize| text(i).map(|t| Some(t).filter(|t| !t.is_empty()));
         let number = |i: usize| text(i)?.parse::<i64>().map_err(|_| bad("a number that is none"));
-        let r = TableRowRef {
-            id: text(0)?,
-            legacy: number(1)? != 0,
-            org_type: text(2)?,
-            org_name: maybe(3)?,
-            created_at: number(4)?,
-            created_by: maybe(5)?,
-            modified_at: number(6)?,
-            modified_by: maybe(7)?,
-            status: text(8)?,
-            active: number(9)? != 0,
-        };
+        let r = TableRowRef::from_columns(text, maybe, number)?;
         if !each(r) {
             break;
         }

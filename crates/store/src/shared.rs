@@ -519,7 +519,7 @@ macro_rules! shared_connection_methods {
         ) -> impl futures_util::Stream<Item = Result<Vec<TableRow>, StoreError>> + Send + 'a {
             use futures_util::StreamExt;
             let Clauses { filter, search, order, .. } = list_clauses(q, &[]);
-            let fields = "id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active";
+            let fields = crate::connections::TABLE_COLUMNS;
             let date_column = match q.sort {
                 SortKey::CreatedAt => Some("created_at"),
                 SortKey::ModifiedAt => Some("modified_at"),

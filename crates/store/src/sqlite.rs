@@ -17,7 +17,7 @@ use crate::access::{
 };
 use crate::connections::{
     Clauses, ConnectionSecrets, ConnectionStore, Cursor, ListQuery, NewSecrets, PREFIX_COLUMNS, Page, Rotation,
-    SHORT_SEARCH_CAP, SortKey, TableRow, TableRowRef, TokenSet, is_short, prefix_bounds,
+    SHORT_SEARCH_CAP, SortKey, TABLE_COLUMNS, TableRow, TableRowRef, TokenSet, is_short, prefix_bounds,
 };
 use crate::rows::{
     COLUMNS, auth_columns, conflict, instance, kind_columns, open_field, org_type, parse_chunk, seal_field, search_text,
@@ -235,28 +235,15 @@ impl SqliteStore {
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             db.busy_timeout(std::time::Duration::from_secs(5))?;
-            let mut statement = db.prepare(&format!(
-                "SELECT id, legacy, org_type, org_name, created_at, created_by, modified_at, modified_by, status, active \
-                 FROM connections WHERE {filter} ORDER BY {order}"
-            ))?;
+            let mut statement =
+                db.prepare(&format!("SELECT {TABLE_COLUMNS} FROM connections WHERE {filter} ORDER BY {order}"))?;
             let binds = std::iter::once(account.as_str()).chain(search.iter().map(String::as_str));
             let mut rows = statement.query(rusqlite::params_from_iter(binds))?;
             while let Some(row) = rows.next()? {
                 let text = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str()?));
                 let maybe = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_str_or_null()?));
                 let number = |i: usize| row.get_ref(i).and_then(|v| Ok(v.as_i64()?));
-                let r = TableRowRef {
-                    id: text(0)?,
-                    legacy: number(1)? != 0,
-                    org_type: text(2)?,
-                    org_name: maybe(3)?,
-                    created_at: number(4)?,
-                    created_by: maybe(5)?,
-                    modified_at: number(6)?,
-                    modified_by: maybe(7)?,
-                    status: text(8)?,
-                    active: number(9)? != 0,
-                };
+                let r = TableRowRef::from_columns(text, maybe, number)?;
                 if !each(r) {
                     break;
                 }
