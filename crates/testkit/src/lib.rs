@@ -309,6 +309,48 @@ impl TestApp {
     }
 }
 
+/// A connection of `account` as it is stored after a sign-in, numbered `i`, with the status
+/// and kind asked for: to seed a table without signing in to Salesforce each time.
+pub fn seeded_connection(
+    account: &AccountId,
+    i: i64,
+    status: domain::ConnectionStatus,
+    sandbox: bool,
+    jwt: bool,
+) -> domain::Connection {
+    domain::Connection {
+        id: domain::ConnectionId::generate(),
+        account_id: account.clone(),
+        kind: domain::ConnectionKind::New {
+            name: domain::ConnectionName::parse(&format!("Seed {i:03}")).expect("name"),
+        },
+        org_type: if sandbox { domain::OrgType::Sandbox } else { domain::OrgType::Production },
+        login_host: domain::LoginHost::Login,
+        auth: if jwt {
+            domain::AuthMethod::Jwt { consumer_key: KEY.into(), username: "admin@acme.test".into() }
+        } else {
+            domain::AuthMethod::OAuth { consumer_key: OAUTH_KEY.into() }
+        },
+        org: Some(domain::OrgFacts {
+            org_id: "00D5g0000012AbCEAU".into(),
+            org_name: format!("Org {}", (i * 7) % 13),
+            instance_url: "https://acme.my.salesforce.com".into(),
+            user_id: "0055g0000000001AAA".into(),
+            username: format!("user{}@seed.test", i % 5),
+            email: Some(format!("user{}@seed.test", i % 5)),
+        }),
+        status,
+        status_detail: None,
+        status_reason: None,
+        granted_at: None,
+        status_checked_at: None,
+        created_at: 1_000 + i,
+        created_by: Some(format!("user{}@seed.test", i % 5)),
+        modified_at: 5_000 - i,
+        modified_by: Some(format!("user{}@seed.test", i % 3)),
+    }
+}
+
 /// Opens an XLSX with openpyxl (from `compat/install.sh`), as a spreadsheet program would:
 /// the header row, the data rows, and the Python type of each cell of the first row.
 pub fn read_xlsx(path: &std::path::Path) -> serde_json::Value {
@@ -325,6 +367,40 @@ print(json.dumps({"headers": rows[0], "rows": [[str(v) if v is not None else Non
     });
     assert!(out.status.success(), "openpyxl could not open the export: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// Opens an XLSX in LibreOffice Calc (Debian's `libreoffice-calc-nogui`, which `.ci/run`
+/// installs) and saves it as UTF-8 CSV, each cell as Calc shows it: the sheet's records, the
+/// header first. Each call has its own Calc profile, so tests can run it at once.
+pub fn read_xlsx_in_calc(path: &std::path::Path) -> Vec<Vec<String>> {
+    let dir = std::env::temp_dir().join(format!("lightbridge-calc-{}", UserId::generate()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = std::process::Command::new("soffice")
+        .arg(format!("-env:UserInstallation=file://{}", dir.join("profile").display()))
+        .args(["--headless", "--norestore", "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76", "--outdir"])
+        .arg(&dir)
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("LibreOffice Calc is needed to check the XLSX export (Debian's libreoffice-calc-nogui, which .ci/run installs): {e}")
+        });
+    let stem = path.file_stem().expect("a file name");
+    let converted = dir.join(stem).with_extension("csv");
+    let bytes = std::fs::read(&converted).unwrap_or_else(|e| {
+        panic!(
+            "Calc could not open the XLSX ({e}): {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes.as_slice())
+        .records()
+        .map(|r| r.expect("Calc's CSV").iter().map(str::to_string).collect())
+        .collect()
 }
 
 /// A ZIP bundle of these files (through the publish crate, as the CLI builds it).

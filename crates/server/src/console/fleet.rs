@@ -282,24 +282,20 @@ async fn export(
         .into_response())
 }
 
-fn xlsx(rows: &[[String; 11]]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
-    use rust_xlsxwriter::{Format, Workbook};
-    let mut workbook = Workbook::new();
-    let bold = Format::new().set_bold();
-    let sheet = workbook.add_worksheet();
-    sheet.set_name("Fleet")?;
-    for (col, name) in EXPORT_COLUMNS.iter().enumerate() {
-        sheet.write_string_with_format(0, col as u16, *name, &bold)?;
-        sheet.set_column_width(col as u16, if col == 10 { 60.0 } else { 20.0 })?;
-    }
-    for (i, row) in rows.iter().enumerate() {
-        for (col, cell) in row.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
-            sheet.write_string(i as u32 + 1, col as u16, neutralize(cell).as_ref())?;
+fn xlsx(rows: &[[String; 11]]) -> std::io::Result<Vec<u8>> {
+    let columns: Vec<super::xlsx::Column<'_>> = EXPORT_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, label)| super::xlsx::Column { label, width: if i == 10 { 60.0 } else { 20.0 } })
+        .collect();
+    let mut sheet = super::xlsx::Sheet::new(Vec::new(), "Fleet", &columns)?;
+    for row in rows {
+        for cell in row {
+            sheet.text(&neutralize(cell));
         }
+        sheet.end_row()?;
     }
-    sheet.autofilter(0, 0, rows.len() as u32, EXPORT_COLUMNS.len() as u16 - 1)?;
-    sheet.set_freeze_panes(1, 0)?;
-    workbook.save_to_buffer()
+    sheet.finish()
 }
 
 /// A drift scan of every org, now; back to the page with what it found.

@@ -16,6 +16,7 @@ mod people;
 mod signin;
 mod systems;
 mod webhooks;
+mod xlsx;
 
 use askama::Template;
 use axum::Router;

@@ -6,41 +6,6 @@ use reqwest::Method;
 use serde_json::json;
 use testkit::{TestApp, spawn};
 
-/// A connection stored as it would be after a sign-in, with the status and kind asked for.
-fn seeded(app: &TestApp, i: i64, status: domain::ConnectionStatus, sandbox: bool, jwt: bool) -> domain::Connection {
-    domain::Connection {
-        id: domain::ConnectionId::generate(),
-        account_id: app.accounts["A"].clone(),
-        kind: domain::ConnectionKind::New {
-            name: domain::ConnectionName::parse(&format!("Seed {i:03}")).expect("name"),
-        },
-        org_type: if sandbox { domain::OrgType::Sandbox } else { domain::OrgType::Production },
-        login_host: domain::LoginHost::Login,
-        auth: if jwt {
-            domain::AuthMethod::Jwt { consumer_key: testkit::KEY.into(), username: "admin@acme.test".into() }
-        } else {
-            domain::AuthMethod::OAuth { consumer_key: testkit::OAUTH_KEY.into() }
-        },
-        org: Some(domain::OrgFacts {
-            org_id: "00D5g0000012AbCEAU".into(),
-            org_name: format!("Org {}", (i * 7) % 13),
-            instance_url: "https://acme.my.salesforce.com".into(),
-            user_id: "0055g0000000001AAA".into(),
-            username: format!("user{}@seed.test", i % 5),
-            email: Some(format!("user{}@seed.test", i % 5)),
-        }),
-        status,
-        status_detail: None,
-        status_reason: None,
-        granted_at: None,
-        status_checked_at: None,
-        created_at: 1_000 + i,
-        created_by: Some(format!("user{}@seed.test", i % 5)),
-        modified_at: 5_000 - i,
-        modified_by: Some(format!("user{}@seed.test", i % 3)),
-    }
-}
-
 async fn seed(app: &TestApp, n: i64) -> Vec<domain::Connection> {
     let mut all = Vec::new();
     for i in 0..n {
@@ -49,7 +14,7 @@ async fn seed(app: &TestApp, n: i64) -> Vec<domain::Connection> {
             1 => domain::ConnectionStatus::NotAvailable,
             _ => domain::ConnectionStatus::LoggedIn,
         };
-        let c = seeded(app, i, status, i % 3 == 0, i % 4 == 0);
+        let c = testkit::seeded_connection(&app.accounts["A"], i, status, i % 3 == 0, i % 4 == 0);
         store::ConnectionStore::insert(&*app.state.store, &c, &store::NewSecrets::default()).await.expect("seed");
         all.push(c);
     }
