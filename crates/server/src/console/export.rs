@@ -25,9 +25,9 @@ use crate::http::ApiError;
 /// Bytes of a file gathered before they go out as a chunk of the download.
 const CHUNK_BYTES: usize = 64 * 1024;
 
-/// CSV exports read straight from the database at once: each holds a database connection (and
-/// its snapshot, or SQLite's read mark in the log) for as long as its client downloads. More go
-/// through `table_chunks`, which gives its connection back between chunks.
+/// Exports (CSV or XLSX) read straight from the database at once: each holds a database
+/// connection (and its snapshot, or SQLite's read mark in the log) for as long as its client
+/// downloads. More go through `table_chunks`, which gives its connection back between chunks.
 static DIRECT_READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// A download that takes nothing for this long is given up, and the read with it.
@@ -166,42 +166,25 @@ fn csv_head(columns: &[&'static str]) -> Vec<u8> {
 /// The export as a download: written on a blocking thread as rows come from the database, and
 /// sent as it is written, in either format.
 fn download(store: Arc<Store>, account: AccountId, rows: Rows, columns: Vec<&'static str>, format: &str) -> Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(4);
-    let body =
-        Body::from_stream(futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
-        ));
+    let (out, body) = Download::new(STALLED);
     // A view is read straight from the database (SQLite's rows, PostgreSQL's `COPY`), each row
     // written as it is read (#17), unless two exports do so already.
     let direct = match &rows {
         Rows::Query(_) if store.reads_directly() => DIRECT_READS.try_acquire().ok(),
         _ => None,
     };
-    let out = Download {
-        runtime: tokio::runtime::Handle::current(),
-        tx: tx.clone(),
-        buffer: Vec::with_capacity(CHUNK_BYTES * 2),
-    };
-    let failed = Download { buffer: Vec::new(), ..out.clone() };
     let xlsx = format == "xlsx";
     tokio::task::spawn_blocking(move || {
         let written = if xlsx {
-            XlsxRows::new(out, columns).and_then(|f| write_all(&store, &account, rows, direct, f))
+            XlsxRows::new(out, columns).and_then(|file| write_all(&store, &account, rows, direct, file))
         } else {
             write_all(&store, &account, rows, direct, CsvRows::new(out, columns))
         };
+        // A failed export sends no end: its download ends with an error, not as a whole file.
         match written {
-            Ok(()) => {}
-            Err(Failure::Gone) => {}
-            Err(Failure::Database(e)) => {
-                tracing::error!(error = %e, "export stopped: the database failed");
-                failed.fail();
-            }
-            Err(Failure::File(e)) => {
-                tracing::error!(error = %e, "export stopped: the file could not be written");
-                failed.fail();
-            }
+            Ok(()) | Err(Failure::Gone) => {}
+            Err(Failure::Database(e)) => tracing::error!(error = %e, "export stopped: the database failed"),
+            Err(Failure::File(e)) => tracing::error!(error = %e, "export stopped: the file could not be written"),
         }
     });
     body
@@ -221,42 +204,82 @@ impl From<io::Error> for Failure {
     }
 }
 
+/// What goes from the writing thread to the response body.
+enum Piece {
+    Bytes(Bytes),
+    /// The file is whole. A body whose writer stops without it (a failure, a stall, a panic)
+    /// ends with an error, so the client never takes a cut file for a whole one.
+    End,
+}
+
 /// Where an export's bytes go from the blocking thread that writes them: the download, in
 /// chunks of [`CHUNK_BYTES`].
-#[derive(Clone)]
 struct Download {
     runtime: tokio::runtime::Handle,
-    tx: tokio::sync::mpsc::Sender<Result<Bytes, io::Error>>,
+    tx: tokio::sync::mpsc::Sender<Piece>,
     buffer: Vec<u8>,
+    /// How long a chunk may wait for the client.
+    stalled: std::time::Duration,
+    /// Set once the download failed or was abandoned: what is written after is dropped at once
+    /// (a writer's own clean-up on drop — the ZIP's directory, the CSV's buffer — goes nowhere).
+    dropped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Download {
+    /// A download and the response body it feeds. Call from within the runtime.
+    fn new(stalled: std::time::Duration) -> (Download, Body) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Piece>(4);
+        let body = Body::from_stream(futures_util::stream::unfold(Some(rx), |rx| async move {
+            let mut rx = rx?;
+            match rx.recv().await {
+                Some(Piece::Bytes(bytes)) => Some((Ok(bytes), Some(rx))),
+                Some(Piece::End) => None,
+                None => Some((Err(io::Error::other("the export stopped before its end")), None)),
+            }
+        }));
+        let out = Download {
+            runtime: tokio::runtime::Handle::current(),
+            tx,
+            buffer: Vec::with_capacity(CHUNK_BYTES * 2),
+            stalled,
+            dropped: Arc::default(),
+        };
+        (out, body)
+    }
+
+    fn put(&mut self, piece: Piece) -> io::Result<()> {
+        let (tx, stalled) = (&self.tx, self.stalled);
+        match self.runtime.block_on(async { tokio::time::timeout(stalled, tx.send(piece)).await }) {
+            Ok(Ok(())) => Ok(()),
+            _ => {
+                self.dropped.store(true, std::sync::atomic::Ordering::Relaxed);
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, "the download went away or stalled"))
+            }
+        }
+    }
+
     /// Sends what is buffered. `BrokenPipe` once the client went away or took nothing for
-    /// [`STALLED`].
+    /// `stalled`.
     fn send(&mut self) -> io::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK_BYTES * 2)));
-        let tx = &self.tx;
-        let sent = self.runtime.block_on(async { tokio::time::timeout(STALLED, tx.send(Ok(chunk))).await });
-        match sent {
-            Ok(Ok(())) => Ok(()),
-            _ => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the download went away or stalled")),
-        }
+        self.put(Piece::Bytes(chunk))
     }
 
-    /// Ends the download as failed, so that a cut file is not taken for a whole one.
-    fn fail(&self) {
-        let tx = &self.tx;
-        let _ = self
-            .runtime
-            .block_on(async { tokio::time::timeout(STALLED, tx.send(Err(io::Error::other("export failed")))).await });
+    /// Sends the rest and says the file is whole.
+    fn end(mut self) -> io::Result<()> {
+        self.send()?;
+        self.put(Piece::End)
     }
 }
 
 impl io::Write for Download {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.dropped.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(data.len());
+        }
         self.buffer.extend_from_slice(data);
         if self.buffer.len() >= CHUNK_BYTES {
             self.send()?;
@@ -264,7 +287,7 @@ impl io::Write for Download {
         Ok(data.len())
     }
 
-    /// Chunks go when full, and the last when the file ends ([`Download::send`]).
+    /// Chunks go when full, and the last when the file ends ([`Download::end`]).
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -275,6 +298,8 @@ trait ExportFile {
     fn row(&mut self, r: TableRowRef<'_>) -> io::Result<()>;
     /// Ends the file; gives back the download, its last chunk not yet sent.
     fn finish(self) -> io::Result<Download>;
+    /// The download, to abandon before the file is dropped unfinished.
+    fn dropped(&self) -> Arc<std::sync::atomic::AtomicBool>;
 }
 
 /// Every row of `rows` into `file`, then the file's end.
@@ -313,11 +338,16 @@ fn write_all(
         }
     };
     drop(direct);
-    read.map_err(Failure::Database)?;
-    if let Some(e) = stopped {
-        return Err(e.into());
+    let failure = match (read, stopped) {
+        (Err(e), _) => Some(Failure::Database(e)),
+        (Ok(()), Some(e)) => Some(Failure::from(e)),
+        (Ok(()), None) => None,
+    };
+    if let Some(failure) = failure {
+        file.dropped().store(true, std::sync::atomic::Ordering::Relaxed);
+        return Err(failure);
     }
-    file.finish()?.send()?;
+    file.finish()?.end()?;
     Ok(())
 }
 
@@ -351,11 +381,16 @@ impl ExportFile for CsvRows {
     fn finish(self) -> io::Result<Download> {
         self.out.into_inner().map_err(|e| e.into_error())
     }
+
+    fn dropped(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.out.get_ref().dropped.clone()
+    }
 }
 
 /// The XLSX: one sheet, a bold header row with a filter, dates as real dates.
 struct XlsxRows {
     sheet: xlsx::Sheet<Download>,
+    dropped: Arc<std::sync::atomic::AtomicBool>,
     columns: Vec<&'static str>,
     date: [u8; DATE_BYTES],
 }
@@ -374,8 +409,9 @@ impl XlsxRows {
                 },
             })
             .collect();
+        let dropped = out.dropped.clone();
         let sheet = xlsx::Sheet::new(out, "Salesforce connections", &heads)?;
-        Ok(XlsxRows { sheet, columns, date: [0; DATE_BYTES] })
+        Ok(XlsxRows { sheet, dropped, columns, date: [0; DATE_BYTES] })
     }
 }
 
@@ -397,6 +433,10 @@ impl ExportFile for XlsxRows {
 
     fn finish(self) -> io::Result<Download> {
         self.sheet.finish()
+    }
+
+    fn dropped(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.dropped.clone()
     }
 }
 
@@ -499,6 +539,62 @@ mod tests {
                 String::from_utf8(theirs).expect("utf-8"),
                 "{columns:?}"
             );
+        }
+    }
+
+    /// The writing thread's side of a download whose client reads nothing.
+    fn unread(stalled: std::time::Duration) -> (tokio::runtime::Runtime, Download, Body) {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let (out, body) = runtime.block_on(async { Download::new(stalled) });
+        (runtime, out, body)
+    }
+
+    fn pieces(runtime: &tokio::runtime::Runtime, body: Body) -> Vec<Result<Bytes, String>> {
+        runtime.block_on(body.into_data_stream().map(|r| r.map_err(|e| e.to_string())).collect())
+    }
+
+    #[test]
+    fn a_stalled_download_is_given_up_and_ends_with_an_error_not_as_a_whole_file() {
+        use std::io::Write;
+        let stalled = std::time::Duration::from_millis(50);
+        let (runtime, mut out, body) = unread(stalled);
+        // The channel takes four chunks; the fifth waits for the client, which takes nothing.
+        let chunk = vec![b'x'; CHUNK_BYTES];
+        for _ in 0..4 {
+            out.write_all(&chunk).expect("queued");
+        }
+        let started = std::time::Instant::now();
+        let e = out.write_all(&chunk).expect_err("given up");
+        assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        assert!(started.elapsed() >= stalled);
+        // What a writer puts after (a ZIP's directory on drop) goes nowhere, at once.
+        let started = std::time::Instant::now();
+        out.write_all(&chunk).expect("dropped");
+        assert!(started.elapsed() < stalled);
+        drop(out);
+        let pieces = pieces(&runtime, body);
+        assert_eq!(pieces.len(), 5, "four chunks, then an error");
+        assert!(pieces[..4].iter().all(|p| p.as_ref().is_ok_and(|b| b.len() == CHUNK_BYTES)));
+        assert!(pieces[4].is_err(), "the body ends with an error");
+    }
+
+    #[test]
+    fn a_whole_download_ends_cleanly_and_an_unfinished_one_does_not() {
+        use std::io::Write;
+        for whole in [true, false] {
+            let (runtime, mut out, body) = unread(STALLED);
+            out.write_all(b"every row").expect("write");
+            let reader = std::thread::spawn(move || pieces(&runtime, body));
+            if whole {
+                out.end().expect("end");
+            } else {
+                out.send().expect("sent");
+                drop(out); // as a writer that failed, or panicked
+            }
+            let pieces = reader.join().expect("reader");
+            assert_eq!(pieces[0].as_deref().ok(), Some(&b"every row"[..]));
+            assert_eq!(pieces.len(), if whole { 1 } else { 2 }, "{pieces:?}");
+            assert_eq!(pieces.iter().any(Result::is_err), !whole);
         }
     }
 

@@ -209,6 +209,7 @@ impl<W: Write> Sheet<W> {
         if !self.next_cell() {
             return;
         }
+        let text = within_cell(text);
         if !text.is_empty() {
             self.reference();
             if let Some(style) = style {
@@ -276,6 +277,9 @@ impl<W: Write> Sheet<W> {
 
     /// Ends the sheet and the file; gives back where it was written.
     pub fn finish(mut self) -> io::Result<W> {
+        if self.open {
+            self.end_row()?;
+        }
         // The filter covers the header and every row.
         let last = self.letters.last().map(|column| (column.clone(), self.rows));
         self.xml.extend_from_slice(b"</sheetData>");
@@ -307,6 +311,25 @@ impl<W: Write> Sheet<W> {
         self.zip.write_all(&self.xml)?;
         Ok(self.zip.finish().map_err(zip_error)?.into_inner())
     }
+}
+
+/// Characters (UTF-16 code units) a cell holds: Excel's limit.
+const CELL_CHARACTERS: usize = 32_767;
+
+/// `text`, cut to what a cell holds (at a character boundary).
+fn within_cell(text: &str) -> &str {
+    // A UTF-8 string has at least as many bytes as UTF-16 units: most need no counting.
+    if text.len() <= CELL_CHARACTERS {
+        return text;
+    }
+    let mut units = 0;
+    for (at, c) in text.char_indices() {
+        units += c.len_utf16();
+        if units > CELL_CHARACTERS {
+            return &text[..at];
+        }
+    }
+    text
 }
 
 /// The width Excel stores for a column `width` characters wide (Calibri 11: 7-pixel digits
@@ -475,6 +498,46 @@ mod tests {
         assert_eq!(serial_of(-2_203_891_200_001), None);
         assert_eq!(serial_of(253_402_300_799_000).as_deref(), Some("2958465.9999884259"));
         assert_eq!(serial_of(253_402_300_800_000), None);
+    }
+
+    #[test]
+    fn a_cell_holds_what_excel_holds() {
+        let fits = "a".repeat(CELL_CHARACTERS);
+        assert_eq!(within_cell(&fits), fits);
+        assert_eq!(within_cell(&format!("{fits}b")), fits);
+        // 🚀 is two UTF-16 units: 16,383 of them and an `a` fit, the next one does not.
+        let rockets = format!("{}a🚀", "🚀".repeat(16_383));
+        assert_eq!(within_cell(&rockets).chars().count(), 16_384);
+        assert!(within_cell(&rockets).ends_with('a'));
+    }
+
+    #[test]
+    fn a_sheet_reads_back_from_its_zip() {
+        let columns = [Column { label: "Name", width: 10.0 }, Column { label: "When", width: 18.0 }];
+        let mut sheet = Sheet::new(Vec::new(), "It's a sheet", &columns).expect("start");
+        sheet.text("Acme & Co");
+        assert!(sheet.date(1_709_208_000_000));
+        sheet.end_row().expect("row");
+        sheet.text("");
+        assert!(!sheet.date(-2_208_988_800_000), "1900-01-01 is not an Excel date we write");
+        sheet.text("1900-01-01 00:00:00");
+        // A row left open is closed by the end of the file.
+        let bytes = sheet.finish().expect("finish");
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a ZIP");
+        let mut part = |name: &str| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name(name).expect(name), &mut text).expect("read");
+            text
+        };
+        let sheet = part("xl/worksheets/sheet1.xml");
+        assert!(sheet.contains(r#"<row r="2"><c r="A2" t="inlineStr"><is><t>Acme &amp; Co</t></is></c><c r="B2" s="2"><v>45351.5</v></c></row>"#), "{sheet}");
+        assert!(sheet.contains(r#"<row r="3"><c r="B3" t="inlineStr"><is><t>1900-01-01 00:00:00</t></is></c></row></sheetData><autoFilter ref="A1:B3"/>"#), "{sheet}");
+        let workbook = part("xl/workbook.xml");
+        assert!(workbook.contains(r#"<sheet name="It's a sheet" sheetId="1" r:id="rId1"/>"#), "{workbook}");
+        assert!(workbook.contains("'It''s a sheet'!$A$1:$B$3</definedName>"), "{workbook}");
+        for part_name in ["[Content_Types].xml", "_rels/.rels", "xl/_rels/workbook.xml.rels", "xl/styles.xml"] {
+            assert!(part(part_name).starts_with(XML_HEAD), "{part_name}");
+        }
     }
 
     #[test]
