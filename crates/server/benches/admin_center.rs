@@ -9,10 +9,12 @@
 //!
 //! 3. (#17) short searches (1–2 characters, by prefix, counted up to 1,000), deep keyset pages
 //!    as the table's links reach them, and the CSV export against the database's own client
-//!    (`sqlite3 -csv`, `psql \copy … csv`) dumping the same columns of the same rows.
+//!    (`sqlite3 -csv`, `psql \copy … csv`) dumping the same columns of the same rows, and the
+//!    XLSX export against that CSV in the same rounds.
 //!
 //! `cargo bench -p server --bench admin_center` (`-- --rows 100000 --samples 200 --exports 3`);
-//! on PostgreSQL: `scripts/with-postgres cargo bench -p server --bench admin_center -- postgres`.
+//! on PostgreSQL: `scripts/with-postgres cargo bench -p server --bench admin_center -- postgres`;
+//! `--keep` leaves the SQLite database in place to look at its plans.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -303,5 +305,10 @@ async fn run(rows: usize, samples: usize, exports: usize) {
             sheet / ours
         );
     }
-    let _ = std::fs::remove_dir_all(dir);
+    // `--keep`: the database stays, to look at its plans afterwards.
+    if std::env::args().any(|a| a == "--keep") {
+        println!("\nkept: {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
