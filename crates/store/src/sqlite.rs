@@ -273,10 +273,11 @@ fn list_clauses(q: &ListQuery, rare: &[String]) -> Clauses {
     // trigrams, the rows holding those, on which the whole term is then matched exactly.
     // Shorter terms match the start of the org's name or of an email: a range on each column's
     // sort index.
-    // With the Logged out or Not available filter, the index of the connections not Logged in
-    // (migration 0032) holds every candidate.
+    // With the Logged out or Not available filter, that status's own index holds every
+    // candidate (migration 0033).
     let index = match q.filters.status {
-        Some(ConnectionStatus::LoggedOut | ConnectionStatus::NotAvailable) => "connections_search_unhealthy",
+        Some(ConnectionStatus::LoggedOut) => "connections_search_logged_out",
+        Some(ConnectionStatus::NotAvailable) => "connections_search_not_available",
         _ => "connections_search",
     };
     let (filter, search) = match term {

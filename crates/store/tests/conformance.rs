@@ -563,6 +563,17 @@ async fn search_sort_and_pages_work<S: ConnectionStore>(store: &S, a: &AccountId
     let dead = Observation::Dead { reason: StatusReason::UserInactive, detail: "inactive user".into() };
     store.observe(&initech.id, &dead, None, 20).await.expect("observe");
     assert_eq!(store.list(a, &unhealthy("initech")).await.expect("list").total, 1, "Logged out: found");
+    // From one status not Logged in to the other (SQLite: from one status's index to the other's).
+    let not_available = |term: &str| ListQuery {
+        filters: store::Filters { status: Some(ConnectionStatus::NotAvailable), ..Default::default() },
+        ..unhealthy(term)
+    };
+    assert_eq!(store.list(a, &not_available("initech")).await.expect("list").total, 0);
+    let gone = Observation::Refused { reason: StatusReason::AppBlocked, detail: "the app is blocked".into() };
+    store.observe(&initech.id, &gone, None, 21).await.expect("observe");
+    assert_eq!(store.list(a, &not_available("initech")).await.expect("list").total, 1, "Not available: found");
+    assert_eq!(store.list(a, &unhealthy("initech")).await.expect("list").total, 0, "no longer Logged out");
+    store.observe(&initech.id, &dead, None, 22).await.expect("observe");
     if let Some(org) = initech.org.as_mut() {
         org.org_name = "Hooli Systems".into();
     }
