@@ -174,11 +174,12 @@ fn download(store: Arc<Store>, account: AccountId, rows: Rows, columns: Vec<&'st
         _ => None,
     };
     let xlsx = format == "xlsx";
+    let abandon = out.dropped.clone();
     tokio::task::spawn_blocking(move || {
         let written = if xlsx {
-            XlsxRows::new(out, columns).and_then(|file| write_all(&store, &account, rows, direct, file))
+            XlsxRows::new(out, columns).and_then(|file| write_all(&store, &account, rows, direct, file, &abandon))
         } else {
-            write_all(&store, &account, rows, direct, CsvRows::new(out, columns))
+            write_all(&store, &account, rows, direct, CsvRows::new(out, columns), &abandon)
         };
         // A failed export sends no end: its download ends with an error, not as a whole file.
         match written {
@@ -298,17 +299,17 @@ trait ExportFile {
     fn row(&mut self, r: TableRowRef<'_>) -> io::Result<()>;
     /// Ends the file; gives back the download, its last chunk not yet sent.
     fn finish(self) -> io::Result<Download>;
-    /// The download, to abandon before the file is dropped unfinished.
-    fn dropped(&self) -> Arc<std::sync::atomic::AtomicBool>;
 }
 
-/// Every row of `rows` into `file`, then the file's end.
+/// Every row of `rows` into `file`, then the file's end; `abandon` (the download's
+/// [`Download::dropped`]) is set before an unfinished file is dropped.
 fn write_all(
     store: &Store,
     account: &AccountId,
     rows: Rows,
     direct: Option<tokio::sync::SemaphorePermit<'static>>,
     mut file: impl ExportFile,
+    abandon: &std::sync::atomic::AtomicBool,
 ) -> Result<(), Failure> {
     let mut stopped = None;
     let mut each = |r: TableRowRef<'_>| match file.row(r) {
@@ -344,7 +345,7 @@ fn write_all(
         (Ok(()), None) => None,
     };
     if let Some(failure) = failure {
-        file.dropped().store(true, std::sync::atomic::Ordering::Relaxed);
+        abandon.store(true, std::sync::atomic::Ordering::Relaxed);
         return Err(failure);
     }
     file.finish()?.end()?;
@@ -381,16 +382,11 @@ impl ExportFile for CsvRows {
     fn finish(self) -> io::Result<Download> {
         self.out.into_inner().map_err(|e| e.into_error())
     }
-
-    fn dropped(&self) -> Arc<std::sync::atomic::AtomicBool> {
-        self.out.get_ref().dropped.clone()
-    }
 }
 
 /// The XLSX: one sheet, a bold header row with a filter, dates as real dates.
 struct XlsxRows {
     sheet: xlsx::Sheet<Download>,
-    dropped: Arc<std::sync::atomic::AtomicBool>,
     columns: Vec<&'static str>,
     date: [u8; DATE_BYTES],
 }
@@ -409,9 +405,8 @@ impl XlsxRows {
                 },
             })
             .collect();
-        let dropped = out.dropped.clone();
         let sheet = xlsx::Sheet::new(out, "Salesforce connections", &heads)?;
-        Ok(XlsxRows { sheet, dropped, columns, date: [0; DATE_BYTES] })
+        Ok(XlsxRows { sheet, columns, date: [0; DATE_BYTES] })
     }
 }
 
@@ -433,10 +428,6 @@ impl ExportFile for XlsxRows {
 
     fn finish(self) -> io::Result<Download> {
         self.sheet.finish()
-    }
-
-    fn dropped(&self) -> Arc<std::sync::atomic::AtomicBool> {
-        self.dropped.clone()
     }
 }
 
